@@ -1,0 +1,57 @@
+import type { FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import type { KeySet } from './auth/keys.js'
+import type { Config } from './config.js'
+import auth from './plugins/auth.js'
+import db from './plugins/db.js'
+import problem from './plugins/problem.js'
+import services from './plugins/services.js'
+import swagger from './plugins/swagger.js'
+import validation from './plugins/validation.js'
+import accountRoutes from './routes/accounts.routes.js'
+import authRoutes from './routes/auth.routes.js'
+import currencyRoutes from './routes/currencies.routes.js'
+import healthRoutes from './routes/health.routes.js'
+import transferRoutes from './routes/transfers.routes.js'
+
+export interface AppOptions {
+  config: Config
+  databaseUrl: string
+  keys: KeySet
+}
+
+/** Builds the whole service as one plugin; server.ts listens, tests call it with app.inject. */
+const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
+  const { config } = opts
+  await app.register(problem)
+  await app.register(validation)
+  await app.register(db, {
+    databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
+    acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+  })
+  await app.register(auth, {
+    keys: opts.keys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS,
+  })
+  await app.register(services, { scryptCost: config.SCRYPT_COST })
+  await app.register(swagger)
+
+  await app.register(healthRoutes)
+  await app.register(authRoutes)
+  await app.register(currencyRoutes)
+  await app.register(accountRoutes)
+  await app.register(transferRoutes)
+}
+
+export default fp(app, { name: 'circulate' })
+
+/** Fastify server options shared by the server and the tests. */
+export const serverOptions = (config: Config) => ({
+  bodyLimit: config.BODY_LIMIT,
+  // Request ids in every log line; a caller's X-Request-Id is kept so a trace crosses services.
+  requestIdHeader: 'x-request-id',
+  genReqId: () => crypto.randomUUID(),
+  requestIdLogLabel: 'requestId',
+  disableRequestLogging: false,
+  return503OnClosing: true,
+  routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+})

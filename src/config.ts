@@ -1,0 +1,44 @@
+import envSchema from 'env-schema'
+import { Type, type Static } from 'typebox'
+
+// The one place that reads process.env. Bad config stops the process with a message naming the variable.
+const ConfigSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'development' }),
+  HOST: Type.String({ default: '0.0.0.0' }),
+  PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  /** PostgreSQL 15+. Unset: an embedded PostgreSQL is started with its data under DATA_DIR. */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATA_DIR: Type.String({ default: './.data' }),
+  /** Port of the embedded PostgreSQL (only without DATABASE_URL). */
+  EMBEDDED_PG_PORT: Type.Integer({ default: 54329, minimum: 1, maximum: 65535 }),
+  DB_POOL_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
+  /** How long a request may wait for a database connection before it is shed with a 503. */
+  DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 10 }),
+  DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100 }),
+  BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
+  /** The platform issuer, created on first start when no issuer exists (never a default password). */
+  ISSUER_USERNAME: Type.Optional(Type.String({ minLength: 3 })),
+  ISSUER_PASSWORD: Type.Optional(Type.String({ minLength: 12 })),
+  /** Signing keys: a JSON array of private JWKs (the first signs; all verify). Unset: a key kept in DATA_DIR. */
+  JWT_PRIVATE_KEYS: Type.Optional(Type.String()),
+  JWT_ISSUER: Type.String({ default: 'circulate' }),
+  JWT_AUDIENCE: Type.String({ default: 'circulate-api' }),
+  TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
+  /** scrypt cost (N). Tests lower it; production keeps the default. */
+  SCRYPT_COST: Type.Integer({ default: 16384, minimum: 1024 }),
+})
+
+export type Config = Static<typeof ConfigSchema>
+
+export function loadConfig (env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  const data: Record<string, unknown> = { ...env }
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) data[k] = String(v)
+  // An empty DATABASE_URL means "unset" (shells and compose files leave empty strings behind).
+  if (data.DATABASE_URL === '') delete data.DATABASE_URL
+  try {
+    return envSchema<Config>({ schema: ConfigSchema, data, dotenv: false })
+  } catch (err) {
+    throw new Error(`Invalid configuration: ${(err as Error).message}`)
+  }
+}

@@ -1,0 +1,19 @@
+// Who is acting. Every service function takes the principal explicitly, so access rules live in one place and
+// a handler never reaches for ambient state.
+export type Role = 'platform_issuer' | 'issuer' | 'researcher' | 'member' | 'business'
+
+export interface Principal {
+  /** app_user id (the token's subject) */
+  userId: string
+  role: Role
+  /** the one currency this principal belongs to; null for the platform issuer, who acts in every currency */
+  currencyId: string | null
+  /** the member or business this login speaks for */
+  participantId: string | null
+}
+
+export const isIssuerOf = (p: Principal | null, currencyId: string): boolean =>
+  p != null && (p.role === 'platform_issuer' || (p.role === 'issuer' && p.currencyId === currencyId))
+
+export const isParticipant = (p: Principal | null): p is Principal & { participantId: string } =>
+  p != null && (p.role === 'member' || p.role === 'business') && p.participantId != null

@@ -1,0 +1,106 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { DomainError, type ErrorCode, type FieldError } from '../domain/errors.js'
+import { fromDatabaseError } from '../db/errors.js'
+
+// RFC 9457 problem details for every failure. One mapping from cause to status and stable code; 5xx details
+// are logged with the request id, never sent.
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  detail: string
+  instance: string
+  code: ErrorCode
+  requestId: string
+  errors?: FieldError[]
+}
+
+const TITLES: Partial<Record<number, string>> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
+  422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+}
+
+export const problemType = (code: string): string => `urn:circulate:problem:${code.toLowerCase().replaceAll('_', '-')}`
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
+  const body: Problem = {
+    type: problemType(err.code),
+    title: TITLES[err.status] ?? 'Error',
+    status: err.status,
+    detail: err.message,
+    instance: request.url,
+    code: err.code,
+    requestId: String(request.id),
+    ...(err.errors != null ? { errors: err.errors } : {}),
+  }
+  return reply.code(err.status).type('application/problem+json').send(body)
+}
+
+/** Turns Fastify's own errors (validation, parsing, limits) into domain errors with stable codes. */
+function fromFastifyError (err: FastifyError): DomainError | null {
+  if (err.validation != null) {
+    const ctx = err.validationContext ?? 'body'
+    const errors: FieldError[] = err.validation.map((v) => {
+      const missing = v.keyword === 'required' ? `/${String((v.params as { missingProperty?: string }).missingProperty)}` : ''
+      const extra = v.keyword === 'additionalProperties' ? `/${String((v.params as { additionalProperty?: string }).additionalProperty)}` : ''
+      const pointer = `${v.instancePath}${missing}${extra}` || '/'
+      const detail = v.keyword === 'additionalProperties' ? 'is not a known field' : (v.message ?? 'is invalid')
+      return { pointer, detail }
+    })
+    const summary = errors.map(e => `${e.pointer} ${e.detail}`).join('; ')
+    if (ctx === 'body') {
+      // An amount that is not a decimal string gets the same code as any other bad amount.
+      const amountOnly = errors.every(e => /^\/(amount|[a-zA-Z]*Amount)$/.test(e.pointer))
+      return new DomainError(amountOnly ? 'INVALID_AMOUNT' : 'VALIDATION_FAILED', `request body: ${summary}`, errors)
+    }
+    if (ctx === 'headers') {
+      if (errors.some(e => e.pointer === '/idempotency-key')) {
+        return new DomainError('IDEMPOTENCY_KEY_MISSING', 'this request moves money: send an Idempotency-Key header (1-255 characters) unique to it', errors)
+      }
+      return new DomainError('BAD_REQUEST', `request headers: ${summary}`, errors)
+    }
+    return new DomainError('INVALID_QUERY', `${ctx === 'params' ? 'path' : 'query'}: ${summary}`, errors)
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new DomainError('MALFORMED_JSON', 'the request body is not valid JSON')
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new DomainError('PAYLOAD_TOO_LARGE', 'the request body is larger than this service accepts')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'the content type header is not valid')
+    case 'FST_ERR_CTP_EMPTY_TYPE':
+      return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'a body needs a content type (application/json)')
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_ASYNC_CONSTRAINT':
+      return new DomainError('BAD_REQUEST', 'the request URL is not valid')
+  }
+  if (err.statusCode === 429) return new DomainError('RATE_LIMITED', err.message)
+  if (err.statusCode === 503) return new DomainError('SERVICE_UNAVAILABLE', 'the service is under pressure; retry shortly')
+  if (err.statusCode != null && err.statusCode >= 400 && err.statusCode < 500) return new DomainError('BAD_REQUEST', err.message)
+  return null
+}
+
+export default fp(async (app) => {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const domain = err instanceof DomainError ? err : (fromFastifyError(err) ?? fromDatabaseError(err))
+    if (domain != null && domain.status < 500) {
+      request.log.info({ code: domain.code, detail: domain.message }, 'request refused')
+      return sendProblem(request, reply, domain)
+    }
+    if (domain?.code === 'SERVICE_UNAVAILABLE') {
+      request.log.warn({ err }, 'service unavailable')
+      void reply.header('retry-after', '1')
+      return sendProblem(request, reply, domain)
+    }
+    request.log.error({ err }, 'unhandled error')
+    return sendProblem(request, reply, new DomainError('INTERNAL', `an internal error occurred; quote request id ${String(request.id)}`))
+  })
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new DomainError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`)))
+}, { name: 'problem' })

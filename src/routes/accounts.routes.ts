@@ -1,0 +1,54 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { IdParams, problems } from '../schemas/common.js'
+import { AccountPatchSchema, AccountSchema, ParticipantSchema, StatementQuerySchema, StatementSchema } from '../schemas/ledger.js'
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const { accounts, participants } = app.services
+
+  app.get('/v1/participants/:id', {
+    schema: {
+      tags: ['participants'], summary: 'A participant and its accounts (the participant itself, or an issuer)',
+      params: IdParams, response: { 200: ParticipantSchema, ...problems(400, 401, 403, 404) },
+    },
+  }, async (request) => await participants.get(request.principal, request.params.id))
+
+  app.get('/v1/accounts/:id', {
+    schema: {
+      tags: ['accounts'], summary: 'An account and its balance (owner or issuer)',
+      params: IdParams, response: { 200: AccountSchema, ...problems(400, 401, 403, 404) },
+    },
+  }, async (request) => await accounts.get(request.principal, request.params.id))
+
+  app.patch('/v1/accounts/:id', {
+    schema: {
+      tags: ['accounts'], summary: 'Freeze, close or reopen an account, or change its floor and ceiling (issuer)',
+      params: IdParams, body: AccountPatchSchema, response: { 200: AccountSchema, ...problems(400, 401, 403, 404, 413, 415, 422) },
+    },
+  }, async (request) => await accounts.update(request.principal, request.params.id, request.body))
+
+  app.get('/v1/accounts/:id/statement', {
+    schema: {
+      tags: ['accounts'],
+      summary: 'Entries with their running balance, oldest first (owner or issuer); ?format=csv for a spreadsheet',
+      params: IdParams, querystring: StatementQuerySchema,
+      response: {
+        200: {
+          description: 'the statement page; as CSV the next cursor is in the X-Next-Cursor header',
+          content: { 'application/json': { schema: StatementSchema }, 'text/csv': { schema: Type.String() } },
+        },
+        ...problems(400, 401, 403, 404),
+      },
+    },
+  }, async (request, reply) => {
+    const s = await accounts.statement(request.principal, request.params.id, request.query)
+    if (s.csv !== undefined) {
+      if (s.nextCursor != null) void reply.header('x-next-cursor', s.nextCursor)
+      return reply.type('text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="statement-${request.params.id}.csv"`)
+        .send(s.csv)
+    }
+    return s
+  })
+}
+export default routes

@@ -1,0 +1,21 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { problems } from '../schemas/common.js'
+
+const Status = Type.Object({ status: Type.String() })
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/health', {
+    schema: { tags: ['ops'], summary: 'The process is up', response: { 200: Status } },
+    logLevel: 'warn',
+  }, async () => ({ status: 'ok' }))
+
+  app.get('/ready', {
+    schema: { tags: ['ops'], summary: 'The database is reachable', response: { 200: Status, ...problems(503) } },
+    logLevel: 'warn',
+  }, async () => {
+    await app.pool.query('SELECT 1')
+    return { status: 'ready' }
+  })
+}
+export default routes

@@ -1,0 +1,51 @@
+import { Type, type Static, type TSchema } from 'typebox'
+
+// Shared TypeBox schemas: the source of truth for validation and for openapi.yaml.
+export const Uuid = (description: string) => Type.String({ format: 'uuid', description })
+export const AmountString = (description: string) => Type.String({
+  description: `${description}. A decimal string with no more decimals than the currency has, e.g. "12.60"`,
+  examples: ['12.60'],
+})
+export const SignedAmountString = (description: string) => Type.String({ description, examples: ['-12.60'] })
+export const RateString = (description: string) => Type.String({
+  description: `${description}, as a fraction: "0.02" is 2%`, pattern: '^0(\\.[0-9]{1,6})?$', examples: ['0.02'],
+})
+export const Timestamp = (description: string) => Type.String({ format: 'date-time', description })
+export const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
+
+export const ProblemSchema = Type.Object({
+  type: Type.String({ description: 'URI naming the kind of problem: urn:circulate:problem:<code>' }),
+  title: Type.String(),
+  status: Type.Integer(),
+  detail: Type.String({ description: 'what exactly was wrong with this request' }),
+  instance: Type.String({ description: 'the request path' }),
+  code: Type.String({ description: 'stable machine-readable cause, e.g. INSUFFICIENT_FUNDS' }),
+  requestId: Type.String({ description: 'quote this when asking for help; it is in the logs' }),
+  errors: Type.Optional(Type.Array(Type.Object({
+    pointer: Type.String({ description: 'JSON pointer to the offending field' }),
+    detail: Type.String(),
+  }))),
+}, { description: 'RFC 9457 problem details (application/problem+json)' })
+export type ProblemBody = Static<typeof ProblemSchema>
+
+/** Every response a client error can produce, for the routes' response schemas. */
+export const problems = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map(s => [s, ProblemSchema])) as Record<number, typeof ProblemSchema>
+
+export const PageQuery = {
+  cursor: Type.Optional(Type.String({ maxLength: 200, description: 'opaque cursor from the previous page\'s nextCursor' })),
+  limit: Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'page size (1–200)' }),
+}
+export const NextCursor = Nullable(Type.String({ description: 'pass as ?cursor= for the next page; null on the last page' }))
+
+export const CodeParams = Type.Object({
+  code: Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]{1,9}$', description: 'currency code, e.g. BRS' }),
+})
+export const IdParams = Type.Object({ id: Uuid('id') })
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.String({
+    minLength: 1, maxLength: 255,
+    description: 'a unique key per money movement: a retry with the same key and body replays the first response',
+  }),
+})

@@ -1,0 +1,156 @@
+import { Type } from 'typebox'
+import { AmountString, NextCursor, Nullable, PageQuery, RateString, SignedAmountString, Timestamp, Uuid } from './common.js'
+
+const Channel = Type.Enum(['text', 'app', 'online', 'api', 'till'], {
+  description: 'how the payment was made; the receiver pays the currency\'s fee for it',
+})
+export const SECTORS = ['food', 'cafes-pubs', 'retail', 'services', 'trades', 'arts', 'health', 'other'] as const
+const Sector = Type.Enum([...SECTORS], { description: 'business sector, for the directory and sector flows' })
+const TransferKind = Type.Enum(['payment', 'fee', 'issuance', 'redemption', 'reversal'])
+const Status = Type.Enum(['active', 'frozen', 'closed'])
+const Username = Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$', description: 'login name, unique in the deployment' })
+const Password = Type.String({ minLength: 8, maxLength: 200, description: 'at least 8 characters; stored only as a scrypt hash' })
+const Name = (d: string) => Type.String({ minLength: 1, maxLength: 200, description: d })
+const Postcode = Type.String({ minLength: 5, maxLength: 10, description: 'UK postcode, e.g. "BS6 5AB"' })
+const Fees = Type.Object({
+  text: RateString('fee on text payments'), app: RateString('fee on app payments'),
+  online: RateString('fee on online payments'), api: RateString('fee on API payments'), till: RateString('fee on till payments'),
+}, { additionalProperties: false })
+
+export const CurrencyCreateSchema = Type.Object({
+  code: Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]{1,9}$', description: 'short code, stored upper-case, e.g. BRS' }),
+  name: Name('display name, e.g. "Bristol Pound"'),
+  backing: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$', default: 'GBP', description: 'ISO 4217 code of the backing currency' })),
+  decimals: Type.Optional(Type.Integer({ minimum: 0, maximum: 6, default: 2, description: 'minor-unit digits' })),
+  fees: Type.Optional(Type.Partial(Fees)),
+  redemptionFee: Type.Optional(RateString('fee withheld when a business redeems to sterling')),
+  localAreas: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4 }), {
+    maxItems: 500, description: 'postcode areas ("BS") or districts ("BS6") that count as local',
+  })),
+}, { additionalProperties: false })
+
+export const CurrencySchema = Type.Object({
+  code: Type.String(), name: Type.String(), backing: Type.String(), decimals: Type.Integer(),
+  fees: Fees, redemptionFee: Type.String(), localAreas: Type.Array(Type.String()),
+  systemAccounts: Type.Object({
+    issuance: Uuid('mirrors all currency issued and not redeemed (negative)'),
+    fees: Uuid('fee income'),
+    paper: Uuid('paper notes in circulation'),
+  }),
+  createdAt: Timestamp('when the currency was created'),
+})
+
+export const MemberCreateSchema = Type.Object({
+  name: Name('the member\'s name (never shown in the directory or to researchers)'),
+  postcode: Postcode, username: Username, password: Password,
+}, { additionalProperties: false })
+
+export const BusinessCreateSchema = Type.Object({
+  tradingName: Name('name shown in the public directory'), sector: Sector, postcode: Postcode,
+  independent: Type.Boolean({ description: 'independently owned (not a chain)' }),
+  username: Username, password: Password,
+}, { additionalProperties: false })
+
+export const RegisteredSchema = Type.Object({ id: Uuid('participant id'), accountId: Uuid('its account') })
+
+export const DirectoryQuerySchema = Type.Object({
+  q: Type.Optional(Type.String({ maxLength: 100, description: 'part of the trading name' })),
+  sector: Type.Optional(Sector),
+  district: Type.Optional(Type.String({ pattern: '^[A-Za-z]{1,2}[0-9][0-9A-Za-z]?$', description: 'postcode district, e.g. BS6' })),
+  ...PageQuery,
+}, { additionalProperties: false })
+
+export const DirectoryPageSchema = Type.Object({
+  items: Type.Array(Type.Object({
+    id: Uuid('business id'), tradingName: Type.String(), sector: Type.String(), district: Type.String(),
+    independent: Type.Boolean(), local: Type.Boolean({ description: 'sits in one of the currency\'s local areas' }),
+  })),
+  nextCursor: NextCursor,
+})
+
+export const AccountSchema = Type.Object({
+  id: Uuid('account id'), currency: Type.String(),
+  participantId: Nullable(Uuid('owner; null for a system account')),
+  systemKind: Nullable(Type.String({ description: 'issuance, fees or paper for system accounts' })),
+  balance: Type.String({ description: 'decimal string' }),
+  floor: Nullable(Type.String({ description: 'lowest balance allowed; null: none' })),
+  ceiling: Nullable(Type.String({ description: 'highest balance allowed; null: none' })),
+  status: Status, createdAt: Timestamp('created'), updatedAt: Timestamp('last changed'),
+})
+
+export const AccountPatchSchema = Type.Object({
+  status: Type.Optional(Status),
+  floor: Type.Optional(Nullable(Type.String({ maxLength: 30, description: 'decimal string; null removes the floor' }))),
+  ceiling: Type.Optional(Nullable(Type.String({ maxLength: 30, description: 'decimal string; null removes the ceiling' }))),
+}, { additionalProperties: false, minProperties: 1 })
+
+export const ParticipantSchema = Type.Object({
+  id: Uuid('participant id'), kind: Type.Enum(['member', 'business']),
+  currency: Type.String(), name: Type.String(), postcode: Type.String(), district: Type.String(),
+  sector: Nullable(Type.String()), independent: Nullable(Type.Boolean()),
+  accounts: Type.Array(AccountSchema), createdAt: Timestamp('registered'),
+})
+
+export const StatementQuerySchema = Type.Object({
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'entries at or after this time' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'entries before this time' })),
+  format: Type.Optional(Type.Enum(['json', 'csv'], { default: 'json' })),
+  ...PageQuery,
+}, { additionalProperties: false })
+
+export const StatementSchema = Type.Object({
+  account: Uuid('account id'), currency: Type.String(),
+  items: Type.Array(Type.Object({
+    entryId: Type.String({ description: 'position in the account\'s history' }),
+    transferId: Uuid('the transfer'), kind: TransferKind, channel: Nullable(Channel),
+    counterparty: Uuid('the other account'),
+    amount: SignedAmountString('signed: negative when money left the account'),
+    balanceAfter: Type.String({ description: 'the running balance after this entry' }),
+    reference: Nullable(Type.String()), createdAt: Timestamp('when'),
+  })),
+  nextCursor: NextCursor,
+})
+
+const Metadata = Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 500 }), {
+  maxProperties: 20, description: 'up to 20 string values the client wants kept with the transfer (e.g. till receipt number)',
+})
+const Reference = Type.String({ maxLength: 140, description: 'free text shown on both statements' })
+
+export const PaymentCreateSchema = Type.Object({
+  fromAccount: Uuid('payer account'), toAccount: Uuid('payee account'),
+  amount: AmountString('amount the payer pays'), channel: Channel,
+  reference: Type.Optional(Reference), metadata: Type.Optional(Metadata),
+}, { additionalProperties: false })
+
+export const IssuanceCreateSchema = Type.Object({
+  toAccount: Uuid('account credited'), amount: AmountString('sterling received = currency issued'),
+  sterlingReference: Type.String({ minLength: 1, maxLength: 140, description: 'the sterling payment this issuance matches (bank reference)' }),
+}, { additionalProperties: false })
+
+export const RedemptionCreateSchema = Type.Object({
+  fromAccount: Uuid('business account redeeming'), amount: AmountString('currency taken from the account, fee included'),
+  sterlingReference: Type.Optional(Type.String({ maxLength: 140, description: 'the sterling payout reference' })),
+}, { additionalProperties: false })
+
+const TransferFields = {
+  id: Uuid('transfer id (time-ordered UUIDv7)'), currency: Type.String(), kind: TransferKind, channel: Nullable(Channel),
+  fromAccount: Uuid('debited account'), toAccount: Uuid('credited account'),
+  amount: Type.String({ description: 'decimal string' }), reference: Nullable(Type.String()),
+  metadata: Type.Record(Type.String(), Type.Unknown()),
+  parentId: Nullable(Uuid('the main transfer of the movement this leg belongs to')),
+  reversesId: Nullable(Uuid('the transfer this one reverses')), createdAt: Timestamp('when it was posted'),
+}
+export const TransferLegSchema = Type.Object(TransferFields)
+export const TransferSchema = Type.Object({
+  ...TransferFields,
+  related: Type.Array(TransferLegSchema, { description: 'the other legs of the same money movement (its fee)' }),
+})
+
+export const TransferSearchQuerySchema = Type.Object({
+  kind: Type.Optional(TransferKind),
+  account: Type.Optional(Uuid('transfers from or to this account')),
+  from: Type.Optional(Type.String({ format: 'date-time' })),
+  to: Type.Optional(Type.String({ format: 'date-time' })),
+  ...PageQuery,
+}, { additionalProperties: false })
+export const TransferPageSchema = Type.Object({ items: Type.Array(TransferSchema), nextCursor: NextCursor })

@@ -1,0 +1,108 @@
+import { stringify } from 'csv-stringify/sync'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
+import { CURSOR_INT, decodeCursor, encodeCursor } from '../domain/cursor.js'
+import { DomainError } from '../domain/errors.js'
+import { formatMoney, parseLimit } from '../domain/money.js'
+import { isIssuerOf, type Principal } from '../domain/principal.js'
+import { accountRepo } from '../repositories/account.repo.js'
+import type { Channel, TransferKind } from '../ledger/write-path.js'
+import type { CurrencyService } from './currency.service.js'
+
+type AccountRow = Prisma.AccountGetPayload<object>
+
+export function accountView (a: AccountRow, currency: string, decimals: number) {
+  const money = (v: Prisma.Decimal | null) => v == null ? null : formatMoney(v.toString(), decimals)
+  return {
+    id: a.id, currency, participantId: a.participantId, systemKind: a.systemKind,
+    balance: formatMoney(a.balance.toString(), decimals), floor: money(a.floor), ceiling: money(a.ceiling),
+    status: a.status as 'active' | 'frozen' | 'closed', createdAt: a.createdAt.toISOString(), updatedAt: a.updatedAt.toISOString(),
+  }
+}
+
+export interface AccountPatch { status?: 'active' | 'frozen' | 'closed', floor?: string | null, ceiling?: string | null }
+export interface StatementQuery { from?: string, to?: string, cursor?: string, limit: number, format?: 'json' | 'csv' }
+
+export function accountService (prisma: PrismaClient, currencies: CurrencyService) {
+  const repo = accountRepo(prisma)
+
+  /** Loads an account the principal may read: its owner or an issuer of its currency; anyone else gets 404. */
+  async function readable (principal: Principal | null, id: string) {
+    if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+    if (principal.role === 'researcher') throw new DomainError('FORBIDDEN', 'researchers see reports and exports, not accounts')
+    const a = await repo.byId(id)
+    if (a == null || !(isIssuerOf(principal, a.currencyId) ||
+        (a.participantId != null && a.participantId === principal.participantId))) {
+      throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found')
+    }
+    return { account: a, currency: await currencies.resolveId(a.currencyId) }
+  }
+
+  return {
+    readable,
+
+    async get (principal: Principal | null, id: string) {
+      const { account, currency } = await readable(principal, id)
+      return accountView(account, currency.code, currency.decimals)
+    },
+
+    async update (principal: Principal | null, id: string, patch: AccountPatch) {
+      const { account, currency } = await readable(principal, id)
+      currencies.assertIssuer(principal, account.currencyId)
+      if (account.systemKind === 'issuance' && patch.floor !== undefined) {
+        throw new DomainError('INVALID_LIMITS', 'the issuance account has no floor: it mirrors everything issued')
+      }
+      const lim = (v: string | null | undefined, field: string) =>
+        v === undefined ? undefined : v === null ? null : parseLimit(v, currency.decimals, field).toFixed()
+      try {
+        const a = await repo.update(id, { status: patch.status, floor: lim(patch.floor, 'floor'), ceiling: lim(patch.ceiling, 'ceiling') })
+        return accountView(a, currency.code, currency.decimals)
+      } catch (err) {
+        // CHECK constraints: the balance already sits outside the requested limits, or floor > ceiling.
+        if (String((err as Error).message).includes('account_') || (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2004')) {
+          throw new DomainError('INVALID_LIMITS', 'the new limits would put the current balance outside them, or floor is above ceiling')
+        }
+        throw err
+      }
+    },
+
+    async statement (principal: Principal | null, id: string, q: StatementQuery) {
+      const { account, currency } = await readable(principal, id)
+      const after = decodeCursor(q.cursor, [CURSOR_INT])
+      const from = parseTime(q.from, 'from')
+      const to = parseTime(q.to, 'to')
+      const rows = await repo.statement({
+        accountId: account.id, from, to, afterEntryId: after == null ? undefined : BigInt(after[0]),
+      }, q.limit)
+      const page = rows.slice(0, q.limit)
+      const items = page.map(e => ({
+        entryId: e.id.toString(),
+        transferId: e.transferId,
+        kind: e.transfer.kind as TransferKind,
+        channel: e.transfer.channel as Channel | null,
+        counterparty: e.transfer.fromAccountId === account.id ? e.transfer.toAccountId : e.transfer.fromAccountId,
+        amount: formatMoney(e.amount.toString(), currency.decimals),
+        balanceAfter: formatMoney(e.balanceAfter.toString(), currency.decimals),
+        reference: e.transfer.reference,
+        createdAt: e.createdAt.toISOString(),
+      }))
+      const last = page.at(-1)
+      const nextCursor = rows.length > q.limit && last != null ? encodeCursor([last.id.toString()]) : null
+      if (q.format === 'csv') {
+        const csv = stringify(items, {
+          header: true,
+          columns: ['entryId', 'transferId', 'createdAt', 'kind', 'channel', 'counterparty', 'amount', 'balanceAfter', 'reference'],
+        })
+        return { csv, nextCursor }
+      }
+      return { account: account.id, currency: currency.code, items, nextCursor }
+    },
+  }
+}
+
+function parseTime (v: string | undefined, field: string): Date | undefined {
+  if (v == null) return undefined
+  const d = new Date(v)
+  if (Number.isNaN(d.getTime())) throw new DomainError('INVALID_QUERY', `${field} must be an RFC 3339 time such as 2026-01-31T00:00:00Z`)
+  return d
+}
+export { parseTime }

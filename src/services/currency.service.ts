@@ -1,0 +1,114 @@
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
+import { DomainError } from '../domain/errors.js'
+import { Money, parseRate } from '../domain/money.js'
+import { parseLocalAreas } from '../domain/postcode.js'
+import { isIssuerOf, type Principal } from '../domain/principal.js'
+import { currencyRepo, type CurrencyWithSystem } from '../repositories/currency.repo.js'
+import type { Channel } from '../ledger/write-path.js'
+
+/** What the write path needs of a currency, resolved once and cached (a currency's id, decimals and system
+ *  accounts never change; fees are re-read when the cache entry expires). */
+export interface CurrencyInfo {
+  id: string
+  code: string
+  decimals: number
+  fees: Record<Channel, Money>
+  redemptionFee: Money
+  localAreas: string[]
+  system: { issuance: string, fees: string, paper: string }
+}
+
+export interface CurrencyInput {
+  code: string, name: string, backing?: string, decimals?: number
+  fees?: Partial<Record<Channel, string>>, redemptionFee?: string, localAreas?: string[]
+}
+
+const CACHE_MS = 30_000
+
+export function currencyService (prisma: PrismaClient) {
+  const repo = currencyRepo(prisma)
+  const cache = new Map<string, { at: number, info: CurrencyInfo }>()
+
+  const toInfo = (c: CurrencyWithSystem): CurrencyInfo => {
+    const sys = Object.fromEntries(c.accounts.map(a => [a.systemKind, a.id])) as CurrencyInfo['system']
+    return {
+      id: c.id, code: c.code, decimals: c.decimals,
+      fees: {
+        text: new Money(c.feeText.toString()), app: new Money(c.feeApp.toString()), online: new Money(c.feeOnline.toString()),
+        api: new Money(c.feeApi.toString()), till: new Money(c.feeTill.toString()),
+      },
+      redemptionFee: new Money(c.redemptionFee.toString()),
+      localAreas: c.localAreas,
+      system: sys,
+    }
+  }
+
+  const view = (c: CurrencyWithSystem) => {
+    const info = toInfo(c)
+    return {
+      code: c.code, name: c.name, backing: c.backing, decimals: c.decimals,
+      fees: Object.fromEntries(Object.entries(info.fees).map(([k, v]) => [k, v.toFixed()])) as Record<Channel, string>,
+      redemptionFee: info.redemptionFee.toFixed(),
+      localAreas: c.localAreas,
+      systemAccounts: info.system,
+      createdAt: c.createdAt.toISOString(),
+    }
+  }
+
+  return {
+    /** Resolves a currency code (case-insensitive) or answers 404. */
+    async resolve (code: string): Promise<CurrencyInfo> {
+      const key = code.toUpperCase()
+      const hit = cache.get(key)
+      if (hit != null && Date.now() - hit.at < CACHE_MS) return hit.info
+      const c = await repo.byCode(key)
+      if (c == null) throw new DomainError('CURRENCY_NOT_FOUND', `no currency with code ${key}`)
+      const info = toInfo(c)
+      cache.set(key, { at: Date.now(), info })
+      return info
+    },
+
+    async resolveId (id: string): Promise<CurrencyInfo> {
+      for (const { info } of cache.values()) if (info.id === id) return info
+      const c = await repo.byId(id)
+      if (c == null) throw new DomainError('CURRENCY_NOT_FOUND', 'currency not found')
+      return await this.resolve(c.code)
+    },
+
+    async get (code: string) {
+      const c = await repo.byCode(code.toUpperCase())
+      if (c == null) throw new DomainError('CURRENCY_NOT_FOUND', `no currency with code ${code.toUpperCase()}`)
+      return view(c)
+    },
+
+    async create (principal: Principal | null, input: CurrencyInput) {
+      if (principal?.role !== 'platform_issuer') {
+        throw new DomainError('FORBIDDEN', 'only the platform issuer creates currencies')
+      }
+      const code = input.code.toUpperCase()
+      const fee = (k: Channel) => parseRate(input.fees?.[k] ?? '0', `fees.${k}`).toFixed()
+      try {
+        const c = await repo.create({
+          code, name: input.name, backing: input.backing ?? 'GBP', decimals: input.decimals ?? 2,
+          feeText: fee('text'), feeApp: fee('app'), feeOnline: fee('online'), feeApi: fee('api'), feeTill: fee('till'),
+          redemptionFee: parseRate(input.redemptionFee ?? '0', 'redemptionFee').toFixed(),
+          localAreas: parseLocalAreas(input.localAreas ?? []),
+        })
+        return view(c)
+      } catch (err) {
+        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+          throw new DomainError('CURRENCY_EXISTS', `a currency with code ${code} already exists`)
+        }
+        throw err
+      }
+    },
+
+    /** For other services: may this principal act as issuer of this currency? */
+    assertIssuer (principal: Principal | null, currencyId: string): asserts principal is Principal {
+      if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+      if (!isIssuerOf(principal, currencyId)) throw new DomainError('FORBIDDEN', 'only an issuer of this currency may do this')
+    },
+  }
+}
+
+export type CurrencyService = ReturnType<typeof currencyService>
