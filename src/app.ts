@@ -8,6 +8,7 @@ import problem from './plugins/problem.js'
 import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
+import { ProblemSchema } from './schemas/common.js'
 import accountRoutes from './routes/accounts.routes.js'
 import authRoutes from './routes/auth.routes.js'
 import currencyRoutes from './routes/currencies.routes.js'
@@ -23,6 +24,7 @@ export interface AppOptions {
 /** Builds the whole service as one plugin; server.ts listens, tests call it with app.inject. */
 const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   const { config } = opts
+  app.addSchema(ProblemSchema)
   await app.register(problem)
   await app.register(validation)
   await app.register(db, {
@@ -51,7 +53,6 @@ export const serverOptions = (config: Config) => ({
   requestIdHeader: 'x-request-id',
   genReqId: () => crypto.randomUUID(),
   requestIdLogLabel: 'requestId',
-  disableRequestLogging: false,
   return503OnClosing: true,
   routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
 })

@@ -46,7 +46,7 @@ function fromFastifyError (err: FastifyError): DomainError | null {
       const missing = v.keyword === 'required' ? `/${String((v.params as { missingProperty?: string }).missingProperty)}` : ''
       const extra = v.keyword === 'additionalProperties' ? `/${String((v.params as { additionalProperty?: string }).additionalProperty)}` : ''
       const pointer = `${v.instancePath}${missing}${extra}` || '/'
-      const detail = v.keyword === 'additionalProperties' ? 'is not a known field' : (v.message ?? 'is invalid')
+      const detail = v.keyword === 'additionalProperties' ? 'is not a known field' : v.keyword === 'required' ? 'is required' : (v.message ?? 'is invalid')
       return { pointer, detail }
     })
     const summary = errors.map(e => `${e.pointer} ${e.detail}`).join('; ')

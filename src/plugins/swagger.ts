@@ -6,6 +6,8 @@ import fp from 'fastify-plugin'
 // `npm run openapi` writes it to openapi.yaml, and test/contract.test.ts fails when the two differ.
 export default fp(async (app) => {
   await app.register(swagger, {
+    // Shared schemas (added with $id) become named components instead of def-N.
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}` },
     openapi: {
       openapi: '3.1.0',
       info: {

@@ -25,12 +25,27 @@ export const ProblemSchema = Type.Object({
     pointer: Type.String({ description: 'JSON pointer to the offending field' }),
     detail: Type.String(),
   }))),
-}, { description: 'RFC 9457 problem details (application/problem+json)' })
+}, { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' })
 export type ProblemBody = Static<typeof ProblemSchema>
 
-/** Every response a client error can produce, for the routes' response schemas. */
-export const problems = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map(s => [s, ProblemSchema])) as Record<number, typeof ProblemSchema>
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'malformed request (bad JSON, path or query, missing Idempotency-Key)',
+  401: 'no valid bearer token',
+  403: 'the caller\'s role may not do this',
+  404: 'not found (or not yours: existence is not revealed)',
+  409: 'conflict (e.g. a request with this Idempotency-Key is still in flight)',
+  413: 'body too large',
+  415: 'body is not application/json',
+  422: 'well-formed but refused: validation, amount, funds, limits, status, idempotency key reuse',
+  429: 'rate limited',
+  503: 'database unavailable or overloaded; retry',
+}
+
+/** The problem responses a route can give, each as application/problem+json with the shared Problem schema. */
+export const problems = (...statuses: number[]) => Object.fromEntries(statuses.map(s => [s, {
+  description: PROBLEM_DESCRIPTIONS[s] ?? 'problem',
+  content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
+}]))
 
 export const PageQuery = {
   cursor: Type.Optional(Type.String({ maxLength: 200, description: 'opaque cursor from the previous page\'s nextCursor' })),
