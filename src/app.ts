@@ -52,7 +52,6 @@ export const serverOptions = (config: Config) => ({
   // Request ids in every log line; a caller's X-Request-Id is kept so a trace crosses services.
   requestIdHeader: 'x-request-id',
   genReqId: () => crypto.randomUUID(),
-  requestIdLogLabel: 'requestId',
   return503OnClosing: true,
   routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
 })

@@ -5,6 +5,7 @@ import { loadKeySet } from './auth/keys.js'
 import { loadConfig } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
+import { demoIssuer } from './demo/credentials.js'
 
 // Configures the logger, the database and listens; everything else is in app.ts.
 const config = loadConfig()
@@ -29,8 +30,13 @@ log.info({ applied: migrated.applied, alreadyApplied: migrated.skipped.length },
 
 await server.register(app, { config, databaseUrl, keys: await loadKeySet(config.JWT_PRIVATE_KEYS, config.DATA_DIR) })
 await server.ready()
-if (await server.services.auth.ensurePlatformIssuer(config.ISSUER_USERNAME, config.ISSUER_PASSWORD)) {
-  log.info({ username: config.ISSUER_USERNAME }, 'platform issuer created from ISSUER_USERNAME')
+// The platform issuer: from ISSUER_USERNAME/ISSUER_PASSWORD; for the embedded default without them, a random
+// password kept in the data folder (never a default password).
+const issuer = embedded != null && config.ISSUER_USERNAME == null
+  ? demoIssuer(config.DATA_DIR)
+  : { username: config.ISSUER_USERNAME, password: config.ISSUER_PASSWORD }
+if (await server.services.auth.ensurePlatformIssuer(issuer.username, issuer.password)) {
+  log.info({ username: issuer.username }, 'platform issuer created')
 }
 
 // Graceful shutdown: stop accepting, let in-flight requests finish, close the pool, then the embedded database.
@@ -41,4 +47,11 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await embedded?.stop()
 })
 
-await server.listen({ host: config.HOST, port: config.PORT })
+const address = await server.listen({ host: config.HOST, port: config.PORT })
+if (embedded != null) {
+  const base = address.replace('0.0.0.0', '127.0.0.1')
+  // Printed plainly (not as a JSON log line) for the person who just ran `npm start`.
+  console.log(`\nCirculate is serving on ${base} (embedded PostgreSQL, data in ${config.DATA_DIR})\n` +
+    `  API docs:        ${base}/docs\n` +
+    `  platform issuer: ${issuer.username} / ${issuer.password}\n`)
+}
