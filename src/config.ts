@@ -25,6 +25,13 @@ const ConfigSchema = Type.Object({
   JWT_ISSUER: Type.String({ default: 'circulate' }),
   JWT_AUDIENCE: Type.String({ default: 'circulate-api' }),
   TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
+  /** The demo's simulated year (src/demo/seed.ts): auto = load it when the embedded database (no DATABASE_URL)
+   *  has no currency yet; 1 = also into an empty DATABASE_URL database; 0 = never. */
+  SEED: Type.Enum(['auto', '0', '1', 'false', 'true'], { default: 'auto' }),
+  /** Seed of the simulator's random generator: the same seed gives the same economy. */
+  SEED_RANDOM: Type.Integer({ default: 1, minimum: 0 }),
+  /** Share of the full Bristol scale (1,400 members, 620 businesses) the demo simulates. */
+  SEED_SCALE: Type.Number({ default: 1, exclusiveMinimum: 0, maximum: 1 }),
   /** scrypt cost (N). Tests lower it; production keeps the default. */
   SCRYPT_COST: Type.Integer({ default: 16384, minimum: 1024 }),
 })

@@ -5,7 +5,9 @@ import { loadKeySet } from './auth/keys.js'
 import { loadConfig } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
-import { demoIssuer } from './demo/credentials.js'
+import { banner } from './demo/banner.js'
+import { demoIssuer, savedDemoLogins } from './demo/credentials.js'
+import { hasCurrency, readDemoState, startDemoSeed, type DemoSeed } from './demo/seed.js'
 
 // Configures the logger, the database and listens; everything else is in app.ts.
 const config = loadConfig()
@@ -39,19 +41,36 @@ if (await server.services.auth.ensurePlatformIssuer(issuer.username, issuer.pass
   log.info({ username: issuer.username }, 'platform issuer created')
 }
 
-// Graceful shutdown: stop accepting, let in-flight requests finish, close the pool, then the embedded database.
+let seeding: DemoSeed | null = null
+// Graceful shutdown: stop the demo's loading between two movements, stop accepting, let in-flight requests
+// finish, close the pool, then the embedded database.
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err != null) log.error({ err }, 'shutting down after an error')
   else log.info({ signal }, 'shutting down')
+  await seeding?.stop()
   await server.close()
   await embedded?.stop()
 })
 
 const address = await server.listen({ host: config.HOST, port: config.PORT })
-if (embedded != null) {
-  const base = address.replace('0.0.0.0', '127.0.0.1')
-  // Printed plainly (not as a JSON log line) for the person who just ran `npm start`.
-  console.log(`\nCirculate is serving on ${base} (embedded PostgreSQL, data in ${config.DATA_DIR})\n` +
-    `  API docs:        ${base}/docs\n` +
-    `  platform issuer: ${issuer.username} / ${issuer.password}\n`)
+const base = address.replace('0.0.0.0', '127.0.0.1')
+// The demo: a simulated year when the database has no currency yet; by default only for the embedded database,
+// never into someone's DATABASE_URL unless SEED=1. Loaded after listen, in the background (src/demo/seed.ts).
+const seedWanted = config.SEED === '1' || config.SEED === 'true' || (config.SEED === 'auto' && embedded != null)
+const shownIssuer = embedded != null && config.ISSUER_USERNAME == null ? issuer as { username: string, password: string } : null
+const dataDir = embedded != null ? config.DATA_DIR : null
+// Printed plainly (not as JSON log lines) for the person who just ran `npm start`.
+if (seedWanted && !(await hasCurrency(server.pool))) {
+  seeding = startDemoSeed({
+    databaseUrl, dataDir: config.DATA_DIR, scryptCost: config.SCRYPT_COST, seed: config.SEED_RANDOM, scale: config.SEED_SCALE,
+    onReady: (logins, state) => { console.log(banner({ base, dataDir, issuer: shownIssuer, logins, state, loading: true })) },
+    onDone: (state, seconds) => {
+      console.log(`\nThe simulated year of ${state.currency} is loaded: ${state.total} movements in ${seconds.toFixed(0)} s. ` +
+        `Dashboard: ${base}/dashboard\n`)
+    },
+    warn: (msg, err) => { log.warn({ err }, msg) },
+  })
+} else if (seedWanted || embedded != null) {
+  const state = readDemoState(config.DATA_DIR)
+  console.log(banner({ base, dataDir, issuer: shownIssuer, logins: state != null ? savedDemoLogins(config.DATA_DIR) : null, state }))
 }

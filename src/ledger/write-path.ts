@@ -39,6 +39,10 @@ export interface Movement {
   owner?: string | null
   /** the order in which legs move balances (indexes into legs); default: as listed */
   applyOrder?: number[] | null
+  /** The seeding tool only (src/simulator): post at this past time, through ledger_post_at(), which accepts it
+   *  only from a session named 'circulate-simulator', never in the future and never before the currency's latest
+   *  transfer (prisma/migrations/*_simulated_clock). The service never sets it. */
+  at?: Date | null
 }
 
 /** One transfer as ledger_post()/transfer_legs() return it: amounts and times as text. */
@@ -62,6 +66,9 @@ export interface Posted { legs: TransferRow[], replayed: boolean }
 const SQL = `SELECT replayed, legs FROM ledger_post($1::uuid, $2, $3, $4, $5, $6::text[], $7::uuid[], $8::uuid[],
   $9::numeric[], $10, $11, $12::jsonb, $13::uuid[], $14::numeric, $15, $16::uuid, $17::int[])`
 
+const SQL_AT = `SELECT replayed, legs FROM ledger_post_at($18::timestamptz, $1::uuid, $2, $3, $4, $5, $6::text[],
+  $7::uuid[], $8::uuid[], $9::numeric[], $10, $11, $12::jsonb, $13::uuid[], $14::numeric, $15, $16::uuid, $17::int[])`
+
 const MAX_ATTEMPTS = 5
 
 export async function postMovement (pool: pg.Pool, m: Movement): Promise<Posted> {
@@ -73,10 +80,13 @@ export async function postMovement (pool: pg.Pool, m: Movement): Promise<Posted>
     m.reserveDelta?.toFixed() ?? null, m.sterlingReference ?? null, m.owner ?? null,
     m.applyOrder?.map(i => i + 1) ?? null,
   ]
+  const query = m.at == null
+    ? { name: 'ledger_post', text: SQL, values }
+    : { name: 'ledger_post_at', text: SQL_AT, values: [...values, m.at.toISOString()] }
   for (let attempt = 1; ; attempt++) {
     try {
       // A named statement is parsed and planned once per connection.
-      const r = await pool.query<{ replayed: boolean, legs: TransferRow[] }>({ name: 'ledger_post', text: SQL, values })
+      const r = await pool.query<{ replayed: boolean, legs: TransferRow[] }>(query)
       return { legs: r.rows[0].legs, replayed: r.rows[0].replayed }
     } catch (err) {
       // Deadlocks and serialization failures are retried here, never shown to a client as a 500.

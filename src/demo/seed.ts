@@ -1,0 +1,133 @@
+import cliProgress from 'cli-progress'
+import fs from 'node:fs'
+import path from 'node:path'
+import type pg from 'pg'
+import { hashPassword } from '../auth/password.js'
+import { DEFAULT_PARAMETERS, type SimulationParameters } from '../simulator/parameters.js'
+import { prepareSimulation, simulatorPool } from '../simulator/run.js'
+import { demoLogins, type DemoLogins } from './credentials.js'
+
+// The demo's simulated year, loaded by `npm start` when its database has no currency yet. The service listens
+// first and loads the year in the background (about 48,000 movements at full scale, each through the ledger's
+// write path, which takes longer than anyone should wait for /health): the dashboard fills up while it runs,
+// and a progress bar shows how far it is. A second start finds the currency and loads nothing.
+
+/** What the data folder remembers of the demo, so a second start can print the same logins and notice an
+ *  interrupted load. */
+export interface DemoState {
+  status: 'loading' | 'complete'
+  currency: string
+  total: number
+  posted: number
+  member: string
+  business: string
+}
+
+const stateFile = (dataDir: string) => path.resolve(dataDir, 'demo-seed.json')
+
+export function readDemoState (dataDir: string): DemoState | null {
+  const f = stateFile(dataDir)
+  return fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) as DemoState : null
+}
+
+function writeDemoState (dataDir: string, s: DemoState) {
+  fs.writeFileSync(stateFile(dataDir), JSON.stringify(s, null, 2))
+}
+
+export async function hasCurrency (pool: pg.Pool): Promise<boolean> {
+  return (await pool.query('SELECT EXISTS (SELECT 1 FROM currency) AS e')).rows[0].e as boolean
+}
+
+/** The full-scale parameters, scaled down for a quicker demo when asked. */
+export function demoParameters (scale: number): SimulationParameters {
+  const p = structuredClone(DEFAULT_PARAMETERS)
+  p.scale.members = Math.max(2, Math.round(p.scale.members * scale))
+  p.scale.businesses = Math.max(2, Math.round(p.scale.businesses * scale))
+  return p
+}
+
+export interface DemoSeedOptions {
+  databaseUrl: string
+  dataDir: string
+  scryptCost: number
+  seed: number
+  scale: number
+  /** called once the currency, its participants and the logins exist, before the movements are posted */
+  onReady: (logins: DemoLogins, state: DemoState) => void
+  /** called when every movement is posted */
+  onDone: (state: DemoState, seconds: number) => void
+  warn: (msg: string, err?: unknown) => void
+}
+
+export interface DemoSeed {
+  /** settles when the load has finished, failed or been stopped */
+  done: Promise<void>
+  /** stops the load between two movements (at shutdown) and waits for it */
+  stop: () => Promise<void>
+}
+
+export function startDemoSeed (o: DemoSeedOptions): DemoSeed {
+  const pool = simulatorPool(o.databaseUrl)
+  const controller = new AbortController()
+  const started = Date.now()
+  let bar: cliProgress.SingleBar | null = null
+
+  const run = async () => {
+    const params = demoParameters(o.scale)
+    const sim = await prepareSimulation(pool, { seed: o.seed, params })
+    const logins = demoLogins(o.dataDir, sim.currency.code)
+    await createLogins(pool, sim.currency.id, logins, sim.showcase, o.scryptCost)
+    const where = async (participantId: string) => {
+      const r = await pool.query('SELECT name, postcode, sector FROM participant WHERE id = $1', [participantId])
+      const p = r.rows[0] as { name: string, postcode: string, sector: string | null }
+      return `${p.name}, ${p.postcode}${p.sector != null ? `, ${p.sector}` : ''}`
+    }
+    const state: DemoState = {
+      status: 'loading', currency: sim.currency.code, total: sim.total, posted: 0,
+      member: await where(sim.showcase.member.participantId), business: await where(sim.showcase.business.participantId),
+    }
+    writeDemoState(o.dataDir, state)
+    o.onReady(logins, state)
+
+    bar = new cliProgress.SingleBar({
+      format: 'loading a simulated year {bar} {percentage}% | {value}/{total} movements | {eta_formatted} left',
+      noTTYOutput: true, notTTYSchedule: 5000, etaBuffer: 2000,
+    }, cliProgress.Presets.shades_classic)
+    bar.start(sim.total, 0)
+    const r = await sim.post(done => { bar?.update(done) }, controller.signal)
+    bar.stop()
+    state.posted = r.posted
+    if (r.complete) {
+      state.status = 'complete'
+      writeDemoState(o.dataDir, state)
+      o.onDone(state, (Date.now() - started) / 1000)
+    } else {
+      writeDemoState(o.dataDir, state)
+      o.warn(`stopped loading the simulated year after ${r.posted} of ${sim.total} movements`)
+    }
+  }
+
+  const done = run()
+    .catch(err => { bar?.stop(); o.warn('loading the simulated year failed', err) })
+    .finally(() => pool.end().catch(() => {}))
+  return {
+    done,
+    stop: async () => { controller.abort(); await done },
+  }
+}
+
+/** Logins for the demo's roles: an issuer and a researcher of the simulated currency, and the showcase member and
+ *  business. (Simulated participants have no logins of their own: the simulator makes none.) */
+async function createLogins (pool: pg.Pool, currencyId: string, l: DemoLogins,
+  showcase: { member: { participantId: string }, business: { participantId: string } }, cost: number) {
+  const rows: Array<[DemoLogins[keyof DemoLogins], string, string, string | null]> = [
+    [l.currencyIssuer, 'issuer', 'Demo currency issuer', null],
+    [l.researcher, 'researcher', 'Demo researcher', null],
+    [l.member, 'member', 'Demo member', showcase.member.participantId],
+    [l.business, 'business', 'Demo business', showcase.business.participantId],
+  ]
+  for (const [cred, role, name, participantId] of rows) {
+    await pool.query(`INSERT INTO app_user (username, password_hash, role, name, currency_id, participant_id)
+      VALUES ($1, $2, $3, $4, $5, $6)`, [cred.username, await hashPassword(cred.password, cost), role, name, currencyId, participantId])
+  }
+}

@@ -1,0 +1,216 @@
+import pg from 'pg'
+import { Money, parseRate } from '../domain/money.js'
+import { parseLocalAreas, parsePostcode } from '../domain/postcode.js'
+import { postMovement, type Leg, type Movement } from '../ledger/write-path.js'
+import { Economy, type Purpose, type SimEvent } from './economy.js'
+import { DEFAULT_PARAMETERS, type SimulationParameters } from './parameters.js'
+
+// Loads a simulated economy into the ledger. Participants and their accounts are inserted in one statement each
+// (they move no money); every money movement goes through the ledger's one write path, postMovement() ->
+// ledger_post(), with the simulated time (ledger_post_at(), see prisma/migrations/*_simulated_clock), one
+// movement at a time in time order: the clock only moves forward, so each account's entries are in time order
+// as well as posting order, and the whole run is reproducible from its seed.
+
+/** The session name ledger_post_at() insists on. */
+export const SIMULATOR_APPLICATION_NAME = 'circulate-simulator'
+
+/** A pool for the simulator: its own session name, and commits that do not wait for the disk (a crash loses at
+ *  most the last movements of a run that is restarted anyway; it can never corrupt the ledger). */
+export function simulatorPool (databaseUrl: string): pg.Pool {
+  return new pg.Pool({
+    connectionString: databaseUrl, max: 1, application_name: SIMULATOR_APPLICATION_NAME,
+    options: '-c synchronous_commit=off',
+  })
+}
+
+export interface SimulationOptions {
+  seed: number
+  /** end of the simulated period (exclusive); default: the most recent UTC midnight */
+  end?: Date
+  params?: SimulationParameters
+}
+
+export interface SimulatedParticipant { participantId: string, accountId: string, name: string, kind: 'member' | 'business' }
+
+export interface SimulationSummary {
+  currency: string
+  start: string
+  end: string
+  members: number
+  businesses: number
+  movements: number
+  byPurpose: Record<string, number>
+  payments: number
+  issued: string
+  redeemed: string
+  paymentVolume: string
+  fees: string
+  supplyAtEnd: string
+  peakSupply: string
+}
+
+export interface PreparedSimulation {
+  currency: { id: string, code: string }
+  participants: SimulatedParticipant[]
+  /** a busy member and a busy cafe, for demo logins that show real statements */
+  showcase: { member: SimulatedParticipant, business: SimulatedParticipant }
+  /** movements to post */
+  total: number
+  summary: SimulationSummary
+  /** Posts every movement in time order; onProgress(done) now and then. Stops early (and says so) on abort. */
+  post: (onProgress?: (done: number) => void, signal?: AbortSignal) => Promise<{ posted: number, complete: boolean }>
+}
+
+const DAY_MS = 86_400_000
+
+export function lastMidnight (now = new Date()): Date {
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))
+}
+
+/** Runs the economy in memory (no database): its movements and the summary figures of the year. */
+export function generate (opts: SimulationOptions): { economy: Economy, events: SimEvent[], summary: SimulationSummary } {
+  const params = opts.params ?? DEFAULT_PARAMETERS
+  const end = opts.end ?? lastMidnight()
+  const economy = new Economy(params, { seed: opts.seed, end })
+  const events: SimEvent[] = []
+  const byPurpose: Record<string, number> = {}
+  const zero = new Money(0)
+  let issued = zero; let redeemed = zero; let volume = zero; let fees = zero; let supply = zero; let peak = zero
+  let payments = 0
+  for (const day of economy.run()) {
+    for (const e of day) {
+      events.push(e)
+      byPurpose[e.purpose] = (byPurpose[e.purpose] ?? 0) + 1
+      fees = fees.plus(e.fee)
+      if (e.kind === 'issuance') { issued = issued.plus(e.amount); supply = supply.plus(e.amount) }
+      if (e.kind === 'redemption') { redeemed = redeemed.plus(e.amount.minus(e.fee)); supply = supply.minus(e.amount) }
+      if (e.kind === 'payment') { payments++; volume = volume.plus(e.amount); supply = supply.minus(e.fee) }
+    }
+    if (supply.gt(peak)) peak = supply
+  }
+  const d = params.currency.decimals
+  const summary: SimulationSummary = {
+    currency: params.currency.code.toUpperCase(),
+    start: economy.start.toISOString(), end: end.toISOString(),
+    members: economy.agents.filter(a => a.kind === 'member').length,
+    businesses: economy.agents.filter(a => a.kind === 'business').length,
+    movements: events.length, byPurpose, payments,
+    issued: issued.toFixed(d), redeemed: redeemed.toFixed(d), paymentVolume: volume.toFixed(d), fees: fees.toFixed(d),
+    supplyAtEnd: supply.toFixed(d), peakSupply: peak.toFixed(d),
+  }
+  return { economy, events, summary }
+}
+
+/**
+ * Creates the currency and its participants, and returns the movements ready to post. The pool must come from
+ * simulatorPool() (ledger_post_at() refuses any other session). Fails if the currency code is taken: a what-if
+ * run goes into a currency of its own, next to the original, so the two can be compared.
+ */
+export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions): Promise<PreparedSimulation> {
+  const params = opts.params ?? DEFAULT_PARAMETERS
+  const { economy, events, summary } = generate(opts)
+  const c = params.currency
+  const code = c.code.toUpperCase()
+  const start = economy.start
+
+  const exists = await pool.query('SELECT 1 FROM currency WHERE code = $1', [code])
+  if (exists.rowCount !== 0) throw new Error(`currency ${code} already exists; simulate into another code (--currency)`)
+  const sys = await pool.query<{ id: string, system_kind: string, currency_id: string }>(`
+    WITH c AS (
+      INSERT INTO currency (id, code, name, backing, decimals, fee_text, fee_app, fee_online, fee_api, fee_till,
+                            redemption_fee, local_areas, created_at)
+      VALUES (uuid_v7_at($12), $1, $2, 'GBP', $3, $4, $5, $6, $7, $8, $9, $10::text[], $12) RETURNING id, created_at)
+    INSERT INTO account (id, currency_id, system_kind, floor, created_at, updated_at)
+    SELECT uuid_v7_at(c.created_at), c.id, k, CASE WHEN k = 'issuance' THEN NULL ELSE 0 END, c.created_at, c.created_at
+      FROM c, unnest($11::text[]) AS k
+    RETURNING id, system_kind, currency_id`,
+  [code, c.name, c.decimals, ...(['text', 'app', 'online', 'api', 'till'] as const).map(k => parseRate(c.fees[k], `fees.${k}`).toFixed()),
+    parseRate(c.redemptionFee, 'redemptionFee').toFixed(), parseLocalAreas(c.localAreas), ['issuance', 'fees', 'paper'], start])
+  const currencyId = sys.rows[0].currency_id
+  const system = Object.fromEntries(sys.rows.map(r => [r.system_kind, r.id])) as Record<'issuance' | 'fees' | 'paper', string>
+
+  const agents = economy.agents
+  const joined = agents.map(a => new Date(start.getTime() + a.joinDay * DAY_MS))
+  const ins = await pool.query<{ ord: string, pid: string, aid: string }>(`
+    WITH input AS (
+      SELECT u.*, uuid_v7_at(u.created_at) AS pid, uuid_v7_at(u.created_at) AS aid
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::timestamptz[])
+             WITH ORDINALITY AS u(kind, name, postcode, district, sector, independent, created_at, ord)),
+    p AS (
+      INSERT INTO participant (id, currency_id, kind, name, postcode, district, sector, independent, created_at)
+      SELECT pid, $1, kind, name, postcode, district, sector, independent, created_at FROM input),
+    a AS (
+      INSERT INTO account (id, currency_id, participant_id, floor, created_at, updated_at)
+      SELECT aid, $1, pid, 0, created_at, created_at FROM input)
+    SELECT ord, pid, aid FROM input ORDER BY ord`,
+  [currencyId, agents.map(a => a.kind), agents.map(a => a.name), agents.map(a => parsePostcode(a.postcode).full),
+    agents.map(a => parsePostcode(a.postcode).district), agents.map(a => a.sector), agents.map(a => a.independent), joined])
+  const participants: SimulatedParticipant[] = ins.rows.map((r, i) => ({
+    participantId: r.pid, accountId: r.aid, name: agents[i].name, kind: agents[i].kind,
+  }))
+  await pool.query('ANALYZE participant, account')
+  const account = (i: number | null) => participants[i!].accountId
+  const showcase = economy.showcase()
+
+  const movement = (e: SimEvent): Movement => {
+    let legs: Leg[]
+    let reserveDelta: Money | null = null
+    if (e.kind === 'issuance') {
+      legs = [{ kind: 'issuance', from: system.issuance, to: account(e.to), amount: e.amount }]
+      reserveDelta = e.amount
+    } else if (e.kind === 'redemption') {
+      // as POST .../redemptions: the net goes back to the issuance account, the fee to fee income
+      const net = e.amount.minus(e.fee)
+      legs = [{ kind: 'redemption', from: account(e.from), to: system.issuance, amount: net }]
+      if (e.fee.gt(0)) legs.push({ kind: 'fee', from: account(e.from), to: system.fees, amount: e.fee })
+      reserveDelta = net.neg()
+    } else {
+      // as POST .../payments: the payment, and the receiver's fee for the channel
+      legs = [{ kind: 'payment', from: account(e.from), to: account(e.to), amount: e.amount }]
+      if (e.fee.gt(0)) legs.push({ kind: 'fee', from: account(e.to), to: system.fees, amount: e.fee })
+    }
+    return {
+      currencyId, scope: 'simulator', idempotencyKey: null, requestHash: '', createdBy: 'simulator', legs,
+      channel: e.channel, reference: e.reference, reserveDelta,
+      sterlingReference: e.kind === 'payment' ? null : e.reference, at: e.at,
+    }
+  }
+
+  const post: PreparedSimulation['post'] = async (onProgress, signal) => {
+    let done = 0
+    let nextAnalyze = 250
+    for (const e of events) {
+      if (signal?.aborted === true) return { posted: done, complete: false }
+      await postMovement(pool, movement(e))
+      done++
+      if (done % 200 === 0) onProgress?.(done)
+      // The ledger's tables grow from nothing to ~100k rows in a minute, faster than autovacuum (when it is on at
+      // all) refreshes their statistics; plans made while they were empty (sequential scans) would stay cached in
+      // this session and make every call slower than the last. ANALYZE refreshes the statistics and invalidates
+      // those plans.
+      if (done === nextAnalyze) {
+        await pool.query('ANALYZE transfer, entry, account, reserve_movement')
+        nextAnalyze = Math.min(nextAnalyze * 4, nextAnalyze + 10_000)
+      }
+    }
+    onProgress?.(done)
+    // The simulator kept every balance itself; the ledger must agree to the last penny.
+    const rows = await pool.query<{ id: string, balance: string }>(
+      'SELECT id, balance::text FROM account WHERE currency_id = $1 AND participant_id IS NOT NULL', [currencyId])
+    const byId = new Map(rows.rows.map(r => [r.id, new Money(r.balance)]))
+    const wrong = participants.filter((p, i) => !(byId.get(p.accountId)?.eq(economy.balances[i]) ?? false))
+    if (wrong.length > 0) throw new Error(`ledger and simulator disagree on ${wrong.length} balances (first: ${wrong[0].accountId})`)
+    return { posted: done, complete: true }
+  }
+
+  return {
+    currency: { id: currencyId, code },
+    participants,
+    showcase: { member: participants[showcase.member], business: participants[showcase.business] },
+    total: events.length,
+    summary,
+    post,
+  }
+}
+
+export type { Purpose }
