@@ -12,6 +12,7 @@ import { ProblemSchema } from './schemas/common.js'
 import accountRoutes from './routes/accounts.routes.js'
 import authRoutes from './routes/auth.routes.js'
 import currencyRoutes from './routes/currencies.routes.js'
+import dashboardRoutes from './routes/dashboard.routes.js'
 import healthRoutes from './routes/health.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 
@@ -42,6 +43,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(currencyRoutes)
   await app.register(accountRoutes)
   await app.register(transferRoutes)
+  await app.register(dashboardRoutes)
 }
 
 export default fp(app, { name: 'circulate' })

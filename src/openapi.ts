@@ -25,11 +25,12 @@ export async function generateOpenApiYaml (): Promise<string> {
   try { return server.swagger({ yaml: true }) } finally { await server.close() }
 }
 
-/** Every method and path the app serves, in OpenAPI's path syntax ({id}), without the docs UI and HEAD twins. */
+/** Every method and path the app serves, in OpenAPI's path syntax ({id}), without the docs and dashboard UIs
+ *  and HEAD twins. */
 export async function servedOperations (): Promise<string[]> {
   const { server, routes } = await buildOffline()
   await server.close()
   return routes
-    .filter(r => !r.url.startsWith('/docs') && r.method !== 'HEAD' && r.method !== 'OPTIONS')
+    .filter(r => !r.url.startsWith('/docs') && !r.url.startsWith('/dashboard') && r.method !== 'HEAD' && r.method !== 'OPTIONS')
     .map(r => `${r.method} ${r.url.replace(/:([^/]+)/g, '{$1}')}`)
 }

@@ -1,0 +1,139 @@
+import pg from 'pg'
+import t from 'tap'
+import { postMovement } from '../../src/ledger/write-path.js'
+import { Money } from '../../src/domain/money.js'
+import { DEFAULT_PARAMETERS, withOverrides, type SimulationParameters } from '../../src/simulator/parameters.js'
+import { Prng } from '../../src/simulator/prng.js'
+import { generate, prepareSimulation, simulatorPool } from '../../src/simulator/run.js'
+import { createTestDb } from '../db.js'
+import { assertInvariants, invariantViolations } from '../invariants.js'
+
+const END = new Date('2026-06-01T00:00:00Z')
+
+function small (code: string, over: Record<string, string> = {}): SimulationParameters {
+  const p = withOverrides(DEFAULT_PARAMETERS, over)
+  p.scale = { members: 60, businesses: 20, days: 75 }
+  p.currency.code = code
+  return p
+}
+
+const fingerprint = (events: ReturnType<typeof generate>['events']) =>
+  events.map(e => `${e.at.toISOString()} ${e.kind} ${e.purpose} ${e.from} ${e.to} ${e.amount.toFixed()} ${e.fee.toFixed()} ${e.channel}`)
+
+t.test('the random generator is a pure function of its seed', async (t) => {
+  const a = new Prng(42); const b = new Prng(42); const c = new Prng(43)
+  const xs = Array.from({ length: 100 }, () => a.u32())
+  t.same(Array.from({ length: 100 }, () => b.u32()), xs, 'same seed, same stream')
+  t.not(Array.from({ length: 100 }, () => c.u32()).join(), xs.join(), 'another seed, another stream')
+})
+
+t.test('the simulation is deterministic for a seed', async (t) => {
+  const one = generate({ seed: 7, end: END, params: small('SIMA') })
+  const two = generate({ seed: 7, end: END, params: small('SIMA') })
+  const other = generate({ seed: 8, end: END, params: small('SIMA') })
+  t.ok(one.events.length > 300, `a small economy still trades (${one.events.length} movements)`)
+  t.same(fingerprint(two.events), fingerprint(one.events), 'same seed: the same movements, to the penny and the second')
+  t.same(two.summary, one.summary)
+  t.not(fingerprint(other.events).join('\n'), fingerprint(one.events).join('\n'), 'another seed: another economy')
+  t.same(one.economy.agents.map(a => a.name), two.economy.agents.map(a => a.name), 'same participants')
+})
+
+t.test('simulated time stays inside the period, in order', async (t) => {
+  const { events, economy } = generate({ seed: 3, end: END, params: small('SIMT') })
+  const times = events.map(e => e.at.getTime())
+  t.ok(times.every((x, i) => i === 0 || times[i - 1] <= x), 'movements come in time order')
+  t.ok(times[0] >= economy.start.getTime() && times.at(-1)! < END.getTime(), 'all within [start, end)')
+  const purposes = new Set(events.map(e => e.purpose))
+  for (const p of ['top-up', 'purchase', 'redemption']) t.ok(purposes.has(p as never), `the economy has ${p} movements`)
+})
+
+t.test('at full scale the economy matches the published Bristol figures', async (t) => {
+  const { summary } = generate({ seed: 1, end: END })
+  t.equal(summary.members, 1400)
+  t.equal(summary.businesses, 620)
+  t.same(Object.keys(summary.byPurpose).sort(), ['council', 'peer', 'purchase', 'rates', 'redemption', 'supplier', 'top-up', 'wages'],
+    'members top up, shop and pay each other; businesses buy from each other, pay wages and rates, redeem; the council buys')
+  t.ok(summary.payments >= 20_000 && summary.payments < 100_000, `tens of thousands of payments a year (${summary.payments})`)
+  const peak = new Money(summary.peakSupply)
+  t.ok(peak.gte(800_000) && peak.lte(1_200_000), `peak circulation about 1 million (${summary.peakSupply})`)
+})
+
+t.test('what-if: a redemption fee of 0% makes businesses redeem more', async (t) => {
+  const base = generate({ seed: 5, end: END, params: small('W1') }).summary
+  const free = generate({ seed: 5, end: END, params: small('W2', { 'currency.redemptionFee': '0' }) }).summary
+  t.ok(new Money(free.redeemed).gt(base.redeemed), `redeemed ${free.redeemed} at 0% > ${base.redeemed} at 3%`)
+  t.throws(() => withOverrides(DEFAULT_PARAMETERS, { 'currency.redemptionFees': '0' }), /unknown parameter/)
+  t.throws(() => withOverrides(DEFAULT_PARAMETERS, { 'members.topUpMedian': 'lots' }), /must be a number/)
+})
+
+t.test('a simulation posted through the write path keeps every invariant, reproducibly', async (t) => {
+  const db = await createTestDb()
+  const pool = simulatorPool(db.url)
+  t.teardown(async () => { await pool.end(); await db.drop() })
+
+  const load = async (code: string) => {
+    const sim = await prepareSimulation(pool, { seed: 11, end: END, params: small(code) })
+    const r = await sim.post()
+    t.same(r, { posted: sim.total, complete: true }, `${code}: every movement posted`)
+    return sim
+  }
+  const a = await load('SIMA')
+  const b = await load('SIMB')
+  await t.rejects(prepareSimulation(pool, { seed: 11, end: END, params: small('SIMA') }), /already exists/, 'a taken code is refused')
+
+  assertInvariants(t, await invariantViolations(pool), 'after two simulations')
+  const unordered = await pool.query(`SELECT count(*)::int AS n FROM (
+      SELECT created_at, lag(created_at) OVER (PARTITION BY account_id ORDER BY id) AS prev FROM entry) e
+    WHERE prev > created_at`)
+  t.equal(unordered.rows[0].n, 0, 'every account\'s entries are in time order as well as posting order')
+
+  // the same seed gave the same ledger: transfers compared by participants' positions, amounts and times
+  const ledger = async (currencyId: string) => (await pool.query(`
+      SELECT t.kind, t.channel, t.amount::text, t.created_at, t.reference,
+             fp.ord AS payer, tp.ord AS payee
+        FROM transfer t
+        LEFT JOIN (SELECT a.id, row_number() OVER (PARTITION BY p.currency_id ORDER BY p.created_at, p.name, p.postcode) AS ord
+                     FROM account a JOIN participant p ON p.id = a.participant_id) fp ON fp.id = t.from_account_id
+        LEFT JOIN (SELECT a.id, row_number() OVER (PARTITION BY p.currency_id ORDER BY p.created_at, p.name, p.postcode) AS ord
+                     FROM account a JOIN participant p ON p.id = a.participant_id) tp ON tp.id = t.to_account_id
+       WHERE t.currency_id = $1
+       ORDER BY t.created_at, t.kind, t.amount, fp.ord NULLS FIRST, tp.ord NULLS FIRST`, [currencyId])).rows
+  const la = await ledger(a.currency.id)
+  const lb = await ledger(b.currency.id)
+  t.ok(la.length > 600, `${la.length} transfers`)
+  t.same(lb, la, 'two runs with one seed wrote the same transfers')
+  const sims = await pool.query(`SELECT count(*)::int AS n, min(created_at) AS first, max(created_at) AS last
+    FROM transfer WHERE currency_id = $1`, [a.currency.id])
+  t.ok(sims.rows[0].last < END && sims.rows[0].first >= new Date(END.getTime() - 75 * 86_400_000), 'transfers carry simulated times')
+})
+
+t.test('ledger_post_at serves the seeding tool only, never in the future, never behind the latest transfer', async (t) => {
+  const db = await createTestDb()
+  const sim = simulatorPool(db.url)
+  const api = new pg.Pool({ connectionString: db.url, max: 1, application_name: 'circulate' })
+  t.teardown(async () => { await sim.end(); await api.end(); await db.drop() })
+  const prepared = await prepareSimulation(sim, { seed: 2, end: END, params: small('CLK') })
+  const [m1, m2] = prepared.participants.filter(p => p.kind === 'member')
+  const issuance = (await sim.query(`SELECT id FROM account WHERE currency_id = $1 AND system_kind = 'issuance'`, [prepared.currency.id])).rows[0].id as string
+  const issue = (at: Date | null, pool: pg.Pool) => postMovement(pool, {
+    currencyId: prepared.currency.id, scope: 'test', idempotencyKey: null, requestHash: '', createdBy: 'test',
+    legs: [{ kind: 'issuance', from: issuance, to: m1.accountId, amount: new Money('10.00') }],
+    reserveDelta: new Money('10.00'), at,
+  })
+
+  const past = new Date('2026-01-10T12:00:00Z')
+  const first = await issue(past, sim)
+  t.equal(first.legs[0].createdAt, '2026-01-10T12:00:00.000Z', 'posted at the simulated time')
+  t.equal(first.legs[0].id.replace('-', '').slice(0, 12), '019ba7c71200', 'its id carries the simulated time (UUIDv7)')
+  await t.rejects(issue(new Date('2026-01-09T00:00:00Z'), sim), /before the currency's latest transfer/, 'the clock never goes back')
+  await t.rejects(issue(new Date(Date.now() + 3_600_000), sim), /in the future/, 'never in the future')
+  await t.rejects(issue(past, api), /seeding tool only/, 'the service\'s own sessions cannot use it')
+
+  // the setting lasts one transaction: the next plain call on the same connection is back on now()
+  const now = await postMovement(sim, {
+    currencyId: prepared.currency.id, scope: 'test', idempotencyKey: null, requestHash: '', createdBy: 'test',
+    legs: [{ kind: 'payment', from: m1.accountId, to: m2.accountId, amount: new Money('1.00') }],
+  })
+  t.ok(Math.abs(Date.parse(now.legs[0].createdAt) - Date.now()) < 60_000, 'ledger_post without a time uses now()')
+  assertInvariants(t, await invariantViolations(sim), 'after clock tests')
+})
