@@ -8,6 +8,7 @@ COPY prisma ./prisma
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY public ./public
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
@@ -20,6 +21,8 @@ COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/prisma ./prisma
+# the dashboard's page (Chart.js itself comes from node_modules)
+COPY --from=build --chown=node:node /app/public ./public
 # DATA_DIR holds the generated signing key when JWT_PRIVATE_KEYS is unset (and the embedded database, when
 # DATABASE_URL is unset; set DATABASE_URL in production).
 RUN mkdir -p /data && chown node:node /data

@@ -71,7 +71,7 @@ function print (s: SimulationSummary, seconds?: number) {
   const rows = Object.entries(s.byPurpose).sort((a, b) => b[1] - a[1]).map(([k, v]) => `    ${k.padEnd(12)} ${String(v).padStart(7)}`)
   process.stdout.write(`\n${s.currency}: ${s.members} members, ${s.businesses} businesses, ${s.start.slice(0, 10)} to ${s.end.slice(0, 10)}\n` +
     `  movements ${s.movements} (payments ${s.payments})${seconds != null ? ` in ${seconds.toFixed(1)} s` : ''}\n${rows.join('\n')}\n` +
-    `  issued ${s.issued}, redeemed ${s.redeemed} (net of fees), payment volume ${s.paymentVolume}, fees ${s.fees}\n` +
+    `  issued ${s.issued}, redeemed ${s.redeemed} (fee included), payment volume ${s.paymentVolume}, fees ${s.fees}\n` +
     `  in circulation at the end ${s.supplyAtEnd}, peak ${s.peakSupply}\n`)
 }
 

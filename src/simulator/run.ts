@@ -32,6 +32,7 @@ export interface SimulationOptions {
 
 export interface SimulatedParticipant { participantId: string, accountId: string, name: string, kind: 'member' | 'business' }
 
+/** The year in figures, as the simulator kept them (the reports compute the same from the ledger). */
 export interface SimulationSummary {
   currency: string
   start: string
@@ -42,10 +43,14 @@ export interface SimulationSummary {
   byPurpose: Record<string, number>
   payments: number
   issued: string
+  /** taken out of accounts by redemptions, the redemption fee included (as the reports count it) */
   redeemed: string
   paymentVolume: string
+  /** receivers' payment fees and redemption fees */
   fees: string
+  /** held by participants at the end: issued - redeemed - payment fees */
   supplyAtEnd: string
+  /** the highest end-of-day supply */
   peakSupply: string
 }
 
@@ -83,7 +88,7 @@ export function generate (opts: SimulationOptions): { economy: Economy, events: 
       byPurpose[e.purpose] = (byPurpose[e.purpose] ?? 0) + 1
       fees = fees.plus(e.fee)
       if (e.kind === 'issuance') { issued = issued.plus(e.amount); supply = supply.plus(e.amount) }
-      if (e.kind === 'redemption') { redeemed = redeemed.plus(e.amount.minus(e.fee)); supply = supply.minus(e.amount) }
+      if (e.kind === 'redemption') { redeemed = redeemed.plus(e.amount); supply = supply.minus(e.amount) }
       if (e.kind === 'payment') { payments++; volume = volume.plus(e.amount); supply = supply.minus(e.fee) }
     }
     if (supply.gt(peak)) peak = supply
