@@ -7,7 +7,7 @@ import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
 import { banner } from './demo/banner.js'
 import { demoIssuer, savedDemoLogins } from './demo/credentials.js'
-import { hasCurrency, readDemoState, startDemoSeed, type DemoSeed } from './demo/seed.js'
+import { hasCurrency, postedMovements, readDemoState, startDemoSeed, type DemoSeed } from './demo/seed.js'
 
 // Configures the logger, the database and listens; everything else is in app.ts.
 const config = loadConfig()
@@ -72,5 +72,6 @@ if (seedWanted && !(await hasCurrency(server.pool))) {
   })
 } else if (seedWanted || embedded != null) {
   const state = readDemoState(config.DATA_DIR)
+  if (state?.status === 'loading') state.posted = await postedMovements(server.pool, state.currency)
   console.log(banner({ base, dataDir, issuer: shownIssuer, logins: state != null ? savedDemoLogins(config.DATA_DIR) : null, state }))
 }

@@ -34,6 +34,13 @@ function writeDemoState (dataDir: string, s: DemoState) {
   fs.writeFileSync(stateFile(dataDir), JSON.stringify(s, null, 2))
 }
 
+/** Movements the simulator posted into a currency (a hard kill leaves the state file behind the database). */
+export async function postedMovements (pool: pg.Pool, code: string): Promise<number> {
+  const r = await pool.query(`SELECT count(*)::int AS n FROM transfer t JOIN currency c ON c.id = t.currency_id
+    WHERE c.code = $1 AND t.parent_id IS NULL AND t.created_by = 'simulator'`, [code])
+  return r.rows[0].n as number
+}
+
 export async function hasCurrency (pool: pg.Pool): Promise<boolean> {
   return (await pool.query('SELECT EXISTS (SELECT 1 FROM currency) AS e')).rows[0].e as boolean
 }
