@@ -1,0 +1,107 @@
+import Fastify from 'fastify'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import t from 'tap'
+import app, { serverOptions } from '../../src/app.js'
+import { generateJwk, keySetFromJwks } from '../../src/auth/keys.js'
+import { loadConfig } from '../../src/config.js'
+import { banner } from '../../src/demo/banner.js'
+import type { DemoLogins } from '../../src/demo/credentials.js'
+import { hasCurrency, postedMovements, readDemoState, startDemoSeed, type DemoState } from '../../src/demo/seed.js'
+import { createTestDb } from '../db.js'
+import { assertInvariants, invariantViolations } from '../invariants.js'
+
+t.test('the demo load: a simulated year, logins for every role, remembered in the data folder', async (t) => {
+  const db = await createTestDb()
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'circulate-demo-'))
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 })
+  t.teardown(async () => { await pool.end(); await db.drop(); fs.rmSync(dataDir, { recursive: true, force: true }) })
+  t.notOk(await hasCurrency(pool), 'an empty database: the server would load the demo')
+
+  let ready: { logins: DemoLogins, state: DemoState } | null = null
+  let finished: DemoState | null = null
+  const warnings: string[] = []
+  const seed = startDemoSeed({
+    databaseUrl: db.url, dataDir, scryptCost: 1024, seed: 4, scale: 0.02,
+    onReady: (logins, state) => { ready = { logins, state: { ...state } } },
+    onDone: (state) => { finished = state },
+    warn: (msg, err) => { warnings.push(`${msg} ${String(err ?? '')}`) },
+  })
+  await seed.done
+  t.same(warnings, [])
+  t.ok(ready != null, 'the logins were ready before the movements')
+  const { logins, state } = ready!
+  t.equal(state.status, 'loading')
+  t.equal(finished!.status, 'complete')
+  t.equal(finished!.posted, finished!.total)
+  t.same(readDemoState(dataDir), finished, 'the data folder remembers the load')
+  t.equal(await postedMovements(pool, 'BRS'), finished!.total, 'every movement is in the ledger')
+  t.ok(await hasCurrency(pool), 'a second start finds the currency and loads nothing')
+  t.equal(fs.statSync(path.join(dataDir, 'demo-logins.json')).mode & 0o777, 0o600, 'passwords kept readable by the owner only')
+  const passwords = Object.values(logins).map(l => l.password)
+  t.equal(new Set(passwords).size, 4, 'a password of its own for each role')
+  t.ok(passwords.every(p => p.length >= 16), 'random passwords, not defaults')
+  assertInvariants(t, await invariantViolations(pool), 'after the demo load')
+
+  const text = banner({ base: 'http://127.0.0.1:3000', dataDir, issuer: { username: 'issuer', password: 'pw' }, logins, state: finished })
+  for (const l of Object.values(logins)) t.match(text, `${l.username} / ${l.password}`, `the banner shows ${l.username}`)
+  t.match(text, 'http://127.0.0.1:3000/dashboard')
+
+  // every demo login works, and sees what its role may see
+  const config = loadConfig({}, { DATABASE_URL: db.url, SCRYPT_COST: 1024, LOG_LEVEL: 'silent' })
+  const server = Fastify({ ...serverOptions(config), logger: false })
+  await server.register(app, { config, databaseUrl: db.url, keys: await keySetFromJwks([await generateJwk()]) })
+  t.teardown(() => server.close())
+  const token = async (l: { username: string, password: string }) => {
+    const r = await server.inject({ method: 'POST', url: '/v1/auth/token', payload: l })
+    t.equal(r.statusCode, 200, `${l.username} logs in`)
+    return { authorization: `Bearer ${r.json().accessToken as string}` }
+  }
+  const issuer = await token(logins.currencyIssuer)
+  const search = await server.inject({ method: 'GET', url: '/v1/currencies/BRS/transfers?limit=5', headers: issuer })
+  t.equal(search.statusCode, 200, 'the currency issuer searches its transfers')
+  t.equal(search.json().items.length, 5)
+
+  const member = await token(logins.member)
+  const memberId = (await pool.query(`SELECT participant_id FROM app_user WHERE username = $1`, [logins.member.username])).rows[0].participant_id as string
+  const me = await server.inject({ method: 'GET', url: `/v1/participants/${memberId}`, headers: member })
+  t.equal(me.statusCode, 200, 'the member reads itself')
+  t.equal(me.json().kind, 'member')
+  t.match(state.member, me.json().name, 'the banner names the member')
+  const statement = await server.inject({ method: 'GET', url: `/v1/accounts/${me.json().accounts[0].id as string}/statement`, headers: member })
+  t.ok(statement.json().items.length > 0, 'with a statement full of simulated movements')
+
+  const business = await token(logins.business)
+  const businessId = (await pool.query(`SELECT participant_id FROM app_user WHERE username = $1`, [logins.business.username])).rows[0].participant_id as string
+  const biz = await server.inject({ method: 'GET', url: `/v1/participants/${businessId}`, headers: business })
+  t.equal(biz.json().sector, 'cafes-pubs', 'the business is a cafe')
+  const other = await server.inject({ method: 'GET', url: `/v1/participants/${memberId}`, headers: business })
+  t.equal(other.statusCode, 404, 'and cannot see the member')
+
+  const researcher = await token(logins.researcher)
+  const denied = await server.inject({ method: 'GET', url: `/v1/participants/${memberId}`, headers: researcher })
+  t.equal(denied.statusCode, 403, 'the researcher sees no participant')
+})
+
+t.test('stopping the load stops it between two movements', async (t) => {
+  const db = await createTestDb()
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'circulate-demo-'))
+  const pool = new pg.Pool({ connectionString: db.url, max: 1 })
+  t.teardown(async () => { await pool.end(); await db.drop(); fs.rmSync(dataDir, { recursive: true, force: true }) })
+  let stopping: Promise<void> | null = null
+  const seed = startDemoSeed({
+    databaseUrl: db.url, dataDir, scryptCost: 1024, seed: 4, scale: 0.02,
+    onReady: () => { stopping = seed.stop() },
+    onDone: () => { t.fail('should not finish') },
+    warn: () => {},
+  })
+  await seed.done
+  await stopping
+  const state = readDemoState(dataDir)!
+  t.equal(state.status, 'loading', 'the data folder says the load did not finish')
+  t.ok(state.posted < state.total)
+  t.equal(await postedMovements(pool, 'BRS'), state.posted, 'what it says it posted is what the ledger holds')
+  assertInvariants(t, await invariantViolations(pool), 'after a stopped load')
+})
