@@ -3,11 +3,11 @@ import { chartPoints, ensureChromium, logIn, openBrowser } from '../test/dashboa
 
 // Takes a screenshot of the dashboard of a running service with Debian's chromium, e.g. for docs/dashboard.png:
 //   npx tsx scripts/dashboard-screenshot.ts --url http://127.0.0.1:3000 --username researcher --password ... \
-//     [--interval week] [--out docs/dashboard.png]
+//     [--interval month] [--out docs/dashboard.png]
 const { values } = parseArgs({
   options: {
     url: { type: 'string', default: 'http://127.0.0.1:3000' }, username: { type: 'string' }, password: { type: 'string' },
-    interval: { type: 'string', default: 'week' }, out: { type: 'string', default: 'docs/dashboard.png' },
+    interval: { type: 'string', default: 'month' }, out: { type: 'string', default: 'docs/dashboard.png' },
   },
 })
 if (values.username == null || values.password == null) throw new Error('--username and --password are required')
@@ -16,7 +16,7 @@ const browser = await openBrowser()
 try {
   const page = await browser.context.newPage()
   await logIn(page, values.url, values.username, values.password)
-  if (values.interval !== 'week') {
+  if (values.interval !== 'month') {
     await page.selectOption('#interval', values.interval)
     await page.click('#controls button[type=submit]')
     await page.waitForFunction(() => document.body.dataset.state !== 'loading', null, { timeout: 120_000 })
