@@ -126,7 +126,8 @@ export default fp<AuthOptions>(async (app, opts) => {
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const header = request.headers.authorization
     if (header == null) return
-    const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header)
+    // The scheme is case-insensitive (RFC 9110); the token must look like a compact JWS before anything parses it.
+    const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i.exec(header)
     if (m == null) throw unauthenticated('the Authorization header must be "Bearer <token>"')
     let iss: unknown
     try { iss = decodeJwt(m[1]).iss } catch { throw unauthenticated('the token is not a valid JWT') }

@@ -84,7 +84,8 @@ export function currencyService (prisma: PrismaClient) {
     },
 
     async create (principal: Principal | null, input: CurrencyInput, meta?: RequestMeta) {
-      if (principal?.role !== 'platform_issuer') {
+      if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+      if (principal.role !== 'platform_issuer') {
         throw new DomainError('FORBIDDEN', 'only the platform issuer creates currencies')
       }
       const code = input.code.toUpperCase()
