@@ -1,0 +1,40 @@
+import type { Test } from 'tap'
+import type pg from 'pg'
+
+// The ledger's invariants, read straight from PostgreSQL. Each returns the rows that break it (empty = holds).
+export async function invariantViolations (pool: pg.Pool): Promise<Record<string, unknown[]>> {
+  const q = async (sql: string) => (await pool.query(sql)).rows
+  return {
+    // every currency's balances sum to zero (issuance mirrors everything outstanding)
+    nonZeroSum: await q(`SELECT currency_id, sum(balance)::text AS total FROM account GROUP BY currency_id HAVING sum(balance) <> 0`),
+    // no account is past its floor or ceiling
+    pastLimits: await q(`SELECT id, balance::text FROM account
+      WHERE (floor IS NOT NULL AND balance < floor) OR (ceiling IS NOT NULL AND balance > ceiling)`),
+    // each account's entries chain: previous balance + amount = balance after; the first starts from zero
+    brokenChain: await q(`SELECT account_id, id FROM (
+        SELECT account_id, id, amount, balance_after,
+               lag(balance_after, 1, 0::numeric) OVER (PARTITION BY account_id ORDER BY id) AS prev
+        FROM entry) e
+      WHERE prev + amount <> balance_after`),
+    // the last entry's balance is the account's balance
+    staleBalance: await q(`SELECT a.id FROM account a
+      LEFT JOIN LATERAL (SELECT balance_after FROM entry WHERE account_id = a.id ORDER BY id DESC LIMIT 1) l ON true
+      WHERE a.balance <> COALESCE(l.balance_after, 0)`),
+    // every transfer has exactly two entries that net to zero
+    unbalancedTransfer: await q(`SELECT t.id FROM transfer t JOIN entry e ON e.transfer_id = t.id
+      GROUP BY t.id HAVING count(*) <> 2 OR sum(e.amount) <> 0`),
+    transferWithoutEntries: await q(`SELECT t.id FROM transfer t WHERE NOT EXISTS (SELECT 1 FROM entry e WHERE e.transfer_id = t.id)`),
+    // electronic + paper circulation equals the recorded sterling reserve
+    reserveMismatch: await q(`SELECT c.id FROM currency c
+      WHERE COALESCE((SELECT sum(amount) FROM reserve_movement r WHERE r.currency_id = c.id), 0)
+         <> -(SELECT balance FROM account a WHERE a.currency_id = c.id AND a.system_kind = 'issuance')`),
+  }
+}
+
+export function assertInvariants (t: Test, v: Record<string, unknown[]>, where = ''): boolean {
+  let ok = true
+  for (const [name, rows] of Object.entries(v)) {
+    if (rows.length > 0) { ok = false; t.fail(`invariant ${name} broken ${where}`, { rows: rows.slice(0, 5) }) }
+  }
+  return ok
+}
