@@ -129,10 +129,8 @@ export default fp<AuthOptions>(async (app, opts) => {
     // The scheme is case-insensitive (RFC 9110); the token must look like a compact JWS before anything parses it.
     const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i.exec(header)
     if (m == null) throw unauthenticated('the Authorization header must be "Bearer <token>"')
-    let iss: unknown
-    try { iss = decodeJwt(m[1]).iss } catch { throw unauthenticated('the token is not a valid JWT') }
     // The (unverified) issuer only picks which keys verify the token; everything is then checked against them.
-    const p = oidc != null && iss === oidc.issuer ? await external(m[1], oidc) : await local(m[1])
+    const p = oidc != null && issuerOf(m[1]) === oidc.issuer ? await external(m[1], oidc) : await local(m[1])
     request.principal = p
     if (p.scopes != null && !request.is404) {
       const cfg = request.routeOptions.config
@@ -144,6 +142,10 @@ export default fp<AuthOptions>(async (app, opts) => {
     }
   })
 }, { name: 'auth', dependencies: ['services'] })
+
+function issuerOf (token: string): unknown {
+  try { return decodeJwt(token).iss } catch { throw unauthenticated('the token is not a valid JWT') }
+}
 
 async function verified<T> (remote: boolean, verify: () => Promise<T>): Promise<T> {
   try {

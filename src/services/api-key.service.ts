@@ -6,6 +6,7 @@ import { DomainError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
 import { apiKeyRepo } from '../repositories/api-key.repo.js'
 import { auditRepo } from '../repositories/audit.repo.js'
+import { participantRepo } from '../repositories/participant.repo.js'
 
 type KeyRow = NonNullable<Awaited<ReturnType<ReturnType<typeof apiKeyRepo>['byId']>>>
 
@@ -36,6 +37,10 @@ export function apiKeyService (prisma: PrismaClient, checkMs: number) {
   return {
     async create (principal: Principal | null, b: { name: string, scopes: Scope[] }, meta?: RequestMeta) {
       const p = owner(principal)
+      // A login of this service always speaks for a business of its currency; a token of an external identity
+      // provider says so in claims, checked here before a key is tied to that business.
+      const biz = await participantRepo(prisma).byId(p.participantId)
+      if (biz?.kind !== 'business' || biz.currencyId !== p.currencyId) throw new DomainError('FORBIDDEN', 'this login speaks for no business of its currency')
       const scopes = [...new Set(b.scopes)]
       const secret = newApiKey()
       const k = await prisma.$transaction(async (tx) => {
