@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import pg from 'pg'
 import t from 'tap'
-import { buildTestApp, issue, PROBLEM, registerBusiness, registerMember, scenario } from './fixtures.js'
+import { buildTestApp, issue, PROBLEM, registerBusiness, registerMember, scenario } from './fixtures/index.js'
 
 const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as Record<string, unknown>
 

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import t from 'tap'
-import { balance, buildTestApp, ISSUER, issue, scenario } from './fixtures.js'
+import { balance, buildTestApp, ISSUER, issue, scenario } from './fixtures/index.js'
 
 const req = (id: string) => ({ 'x-request-id': id })
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { balance, buildTestApp, issue, registerMember, scenario } from './fixtures.js'
+import { balance, buildTestApp, issue, registerMember, scenario } from './fixtures/index.js'
 
 // The ledger with real tokens from POST /v1/auth/token: who may move and see what.
 t.test('a member pays only from its own account; others cannot see it; a researcher sees no accounts', async (t) => {

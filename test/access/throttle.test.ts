@@ -1,7 +1,7 @@
 import t from 'tap'
 import { lockoutSeconds } from '../../src/domain/access.js'
 import { loadConfig } from '../../src/config.js'
-import { buildTestApp, issue, PROBLEM, scenario } from './fixtures.js'
+import { buildTestApp, issue, PROBLEM, scenario } from './fixtures/index.js'
 
 const sleep = async (ms: number) => await new Promise(resolve => setTimeout(resolve, ms))
 

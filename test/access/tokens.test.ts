@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { generateJwk, keyFromJwk, keySetFromJwks, loadKeySet, publicJwk } from '../../src/auth/keys.js'
-import { buildTestApp, issue, ISSUER, mint, PROBLEM, scenario, type TestContext } from './fixtures.js'
+import { buildTestApp, issue, ISSUER, mint, PROBLEM, scenario, type TestContext } from './fixtures/index.js'
 
 const platformId = async (ctx: TestContext) => (await ctx.app.prisma.appUser.findUniqueOrThrow({ where: { username: ISSUER.username } })).id
 
