@@ -71,7 +71,7 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
       if (fee.gt(0)) legs.push({ kind: 'fee', from: b.toAccount, to: c.system.fees, amount: fee })
       return await post(c, p, idem, {
         legs, channel: b.channel, reference: b.reference, metadata: b.metadata, owner: issuer ? null : p.participantId,
-        audit: issuer ? audited(p, c, 'payment.create', meta, b.fromAccount, { toAccount: b.toAccount, amount: amount.toFixed() }) : null,
+        audit: issuer ? audited(p, c, 'payment.create', meta, b.fromAccount, { toAccount: b.toAccount, amount: amount.toFixed(c.decimals) }) : null,
       })
     },
 
@@ -84,7 +84,7 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
       return await post(c, principal, idem, {
         legs: [{ kind: 'issuance', from: c.system.issuance, to: b.toAccount, amount }],
         reference: b.sterlingReference, reserveDelta: amount, sterlingReference: b.sterlingReference,
-        audit: audited(principal, c, 'issuance.create', meta, b.toAccount, { amount: amount.toFixed(), sterlingReference: b.sterlingReference }),
+        audit: audited(principal, c, 'issuance.create', meta, b.toAccount, { amount: amount.toFixed(c.decimals), sterlingReference: b.sterlingReference }),
       })
     },
 
@@ -108,7 +108,7 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
       return await post(c, p, idem, {
         legs, reference: b.sterlingReference, reserveDelta: net.neg(), sterlingReference: b.sterlingReference,
         owner: issuer ? null : p.participantId,
-        audit: issuer ? audited(p, c, 'redemption.create', meta, acct.id, { amount: amount.toFixed(), fee: fee.toFixed() }) : null,
+        audit: issuer ? audited(p, c, 'redemption.create', meta, acct.id, { amount: amount.toFixed(c.decimals), fee: fee.toFixed(c.decimals) }) : null,
       })
     },
 
@@ -131,7 +131,7 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
         legs: legs.map(t => ({ kind: 'reversal', from: t.toAccount, to: t.fromAccount, amount: amount(t), reverses: t.id })),
         applyOrder: legs.map((_, i) => legs.length - 1 - i),
         reference: `reversal of ${main.id}`, reserveDelta,
-        audit: audited(p, c, 'transfer.reverse', meta, main.id, { kind: main.kind, amount: main.amount }),
+        audit: audited(p, c, 'transfer.reverse', meta, main.id, { kind: main.kind, amount: formatMoney(main.amount, c.decimals) }),
       })
     },
 

@@ -59,14 +59,14 @@ t.test('the audit trail records issuer actions, logins and API keys, and refused
   one('rq-login', { action: 'auth.login', actorId: staff.body.id, actorName: 'iss-1', role: 'issuer', outcome: 'success' })
   one('rq-issuance', {
     action: 'issuance.create', actorId: staff.body.id, actorName: 'iss-1', role: 'issuer', target: s.business.accountId, outcome: 'success',
-    detail: { amount: '40', sterlingReference: 'bank-1', transferId: iss.body.id },
+    detail: { amount: '40.00', sterlingReference: 'bank-1', transferId: iss.body.id },
   })
   t.same(by('rq-issuance-replay'), [], 'a replay is not a second action')
   one('rq-redeem', { action: 'redemption.create', role: 'issuer', target: s.business.accountId, outcome: 'success' })
   t.same(by('rq-redeem-biz'), [], 'a business redeeming is in the ledger, not the audit trail')
   t.same(by('rq-pay-biz'), [], 'nor a business paying')
   one('rq-pay-issuer', { action: 'payment.create', role: 'issuer', target: s.business.accountId, outcome: 'success' })
-  one('rq-reverse', { action: 'transfer.reverse', role: 'issuer', target: pay.body.id, outcome: 'success' })
+  one('rq-reverse', { action: 'transfer.reverse', role: 'issuer', target: pay.body.id, outcome: 'success', detail: { kind: 'payment', amount: '3.00' } })
   one('rq-patch', { action: 'account.update', target: s.member.accountId, outcome: 'success', detail: { before: { ceiling: null }, change: { ceiling: '500.00' } } })
   one('rq-member-issues', { action: 'issuance.create', actorId: String, role: 'member', outcome: 'failure', errorCode: 'FORBIDDEN' })
   one('rq-patch-refused', { action: 'account.update', outcome: 'failure', errorCode: 'INVALID_LIMITS' })
