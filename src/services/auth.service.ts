@@ -1,3 +1,4 @@
+import { normalizeIP } from '@fastify/rate-limit'
 import { randomBytes } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { hashApiKey, looksLikeApiKey } from '../auth/api-key.js'
@@ -24,20 +25,25 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
   let dummy: Promise<string> | null = null
   const dummyHash = async () => await (dummy ??= hashPassword(randomBytes(16).toString('hex'), scryptCost))
 
+  // IPv6 clients are counted per /64: one host usually holds a whole /64 and could rotate through it.
+  const client = (meta: RequestMeta | undefined) => meta?.clientAddress == null ? null : normalizeIP(meta.clientAddress, 64)
+
   /** A locked-out address is refused before any credential is looked at. */
   async function gate (meta: RequestMeta | undefined) {
-    if (meta?.clientAddress == null) return
-    const wait = await throttle.lockedFor(meta.clientAddress)
+    const address = client(meta)
+    if (address == null) return
+    const wait = await throttle.lockedFor(address)
     if (wait > 0) throw new RateLimitedError(wait, `too many failed logins from this address; retry in ${wait} s`)
   }
 
   /** Audits the failure, counts it against the address (locking it out past the limit), and refuses. */
   async function refuse (meta: RequestMeta | undefined, row: AuditRecord): Promise<never> {
     await audit.insert(row)
-    if (meta?.clientAddress != null) {
-      const failures = await throttle.recordFailure(meta.clientAddress, policy.windowSeconds)
+    const address = client(meta)
+    if (address != null) {
+      const failures = await throttle.recordFailure(address, policy.windowSeconds)
       const lock = lockoutSeconds(failures, policy)
-      if (lock > 0) await throttle.lock(meta.clientAddress, lock)
+      if (lock > 0) await throttle.lock(address, lock)
     }
     throw new DomainError('INVALID_CREDENTIALS', row.action === 'auth.api_key' ? 'the API key is not valid (unknown or revoked)' : 'username or password is wrong')
   }

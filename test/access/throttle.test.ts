@@ -50,6 +50,14 @@ t.test('an unknown API key counts as a failed login', async (t) => {
   t.ok(Number(r.headers['retry-after']) > 50, 'retry after the configured lockout')
 })
 
+t.test('IPv6 clients are counted per /64', async (t) => {
+  const ctx = await buildTestApp(t, { LOGIN_MAX_FAILURES: 1, LOGIN_LOCKOUT_SECONDS: 60 })
+  const login = async (remoteAddress: string) => await ctx.call('POST', '/v1/auth/token', { body: { username: 'x', password: 'y' }, remoteAddress })
+  t.equal((await login('2001:db8:1:2::1')).status, 401)
+  t.equal((await login('2001:db8:1:2:ffff::9')).status, 429, 'another host of the same /64 is locked out too')
+  t.equal((await login('2001:db8:1:3::1')).status, 401, 'the next /64 is not')
+})
+
 t.test('behind a proxy (TRUST_PROXY) the address comes from X-Forwarded-For', async (t) => {
   const ctx = await buildTestApp(t, { TRUST_PROXY: true, LOGIN_MAX_FAILURES: 1, LOGIN_LOCKOUT_SECONDS: 60 })
   const from = (ip: string) => ({ 'x-forwarded-for': ip })
