@@ -2,18 +2,23 @@ import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { KeySet } from './auth/keys.js'
 import type { Config } from './config.js'
+import audit from './plugins/audit.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
 import problem from './plugins/problem.js'
+import rateLimits from './plugins/rate-limits.js'
 import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
 import { ProblemSchema } from './schemas/common.js'
 import accountRoutes from './routes/accounts.routes.js'
+import apiKeyRoutes from './routes/api-keys.routes.js'
+import auditRoutes from './routes/audit.routes.js'
 import authRoutes from './routes/auth.routes.js'
 import currencyRoutes from './routes/currencies.routes.js'
 import dashboardRoutes from './routes/dashboard.routes.js'
 import healthRoutes from './routes/health.routes.js'
+import staffRoutes from './routes/staff.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 
 export interface AppOptions {
@@ -32,10 +37,29 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
   })
+  await app.register(services, {
+    scryptCost: config.SCRYPT_COST,
+    apiKeyCheckMs: config.API_KEY_CHECK_MS,
+    login: {
+      maxFailures: config.LOGIN_MAX_FAILURES, baseSeconds: config.LOGIN_LOCKOUT_SECONDS,
+      maxSeconds: config.LOGIN_LOCKOUT_MAX_SECONDS, windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
+    },
+  })
+  // After services: the auth hook checks API-key revocation and resolves an external token's currency.
   await app.register(auth, {
     keys: opts.keys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS,
+    oidc: config.OIDC_JWKS_URL == null
+      ? null
+      : {
+          jwksUrl: config.OIDC_JWKS_URL, issuer: config.OIDC_ISSUER!, audience: config.OIDC_AUDIENCE!,
+          claims: {
+            role: config.OIDC_ROLE_CLAIM, currency: config.OIDC_CURRENCY_CLAIM, participant: config.OIDC_PARTICIPANT_CLAIM,
+            user: config.OIDC_USER_CLAIM, name: config.OIDC_NAME_CLAIM,
+          },
+        },
   })
-  await app.register(services, { scryptCost: config.SCRYPT_COST })
+  await app.register(audit)
+  await app.register(rateLimits, { moneyPerMinute: config.RATE_LIMIT_MONEY_PER_MINUTE })
   await app.register(swagger)
 
   await app.register(healthRoutes)
@@ -43,6 +67,9 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(currencyRoutes)
   await app.register(accountRoutes)
   await app.register(transferRoutes)
+  await app.register(staffRoutes)
+  await app.register(apiKeyRoutes)
+  await app.register(auditRoutes)
   await app.register(dashboardRoutes)
 }
 
@@ -56,4 +83,6 @@ export const serverOptions = (config: Config) => ({
   genReqId: () => crypto.randomUUID(),
   return503OnClosing: true,
   routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+  // Behind a load balancer the client address (login throttling, audit) comes from X-Forwarded-For.
+  trustProxy: config.TRUST_PROXY,
 })

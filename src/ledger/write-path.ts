@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import { fromDatabaseError, RETRYABLE } from '../db/errors.js'
+import type { AuditRecord } from '../domain/access.js'
 import type { Money } from '../domain/money.js'
 
 // The one write path that moves money: every balance change in the service goes through postMovement(), which
@@ -43,6 +44,12 @@ export interface Movement {
    *  only from a session named 'circulate-simulator', never in the future and never before the currency's latest
    *  transfer (prisma/migrations/*_simulated_clock). The service never sets it. */
   at?: Date | null
+  /**
+   * An issuer's movement is audited in the same statement (so in the same transaction): the row exists exactly
+   * when the movement committed. A replay writes no second row. Members' and businesses' payments pass none:
+   * the ledger's created_by records them, and the hot path stays one plain call.
+   */
+  audit?: AuditRecord | null
 }
 
 /** One transfer as ledger_post()/transfer_legs() return it: amounts and times as text. */
@@ -69,6 +76,14 @@ const SQL = `SELECT replayed, legs FROM ledger_post($1::uuid, $2, $3, $4, $5, $6
 const SQL_AT = `SELECT replayed, legs FROM ledger_post_at($18::timestamptz, $1::uuid, $2, $3, $4, $5, $6::text[],
   $7::uuid[], $8::uuid[], $9::numeric[], $10, $11, $12::jsonb, $13::uuid[], $14::numeric, $15, $16::uuid, $17::int[])`
 
+// ledger_post() and the audit row in one statement: a data-modifying CTE runs exactly once, in the statement's
+// transaction, and only when the call returned (a refused movement raises and writes nothing).
+const AUDITED_SQL = `WITH p AS MATERIALIZED (${SQL}),
+a AS (INSERT INTO audit_event (actor_id, actor_name, role, action, target, currency_id, outcome, client_address, request_id, detail)
+  SELECT $18, $19, $20, $21, $22, $1::uuid, 'success', $23, $24, $25::jsonb || jsonb_build_object('transferId', p.legs->0->>'id')
+    FROM p WHERE NOT p.replayed)
+SELECT replayed, legs FROM p`
+
 const MAX_ATTEMPTS = 5
 
 export async function postMovement (pool: pg.Pool, m: Movement): Promise<Posted> {
@@ -80,9 +95,18 @@ export async function postMovement (pool: pg.Pool, m: Movement): Promise<Posted>
     m.reserveDelta?.toFixed() ?? null, m.sterlingReference ?? null, m.owner ?? null,
     m.applyOrder?.map(i => i + 1) ?? null,
   ]
-  const query = m.at == null
-    ? { name: 'ledger_post', text: SQL, values }
-    : { name: 'ledger_post_at', text: SQL_AT, values: [...values, m.at.toISOString()] }
+  const a = m.audit
+  let query: { name: string, text: string, values: unknown[] }
+  if (m.at != null) {
+    // the simulator's movements are not issuer actions: no audit row, and ledger_post_at() would not take one
+    if (a != null) throw new Error('a movement posted at a simulated time carries no audit record')
+    query = { name: 'ledger_post_at', text: SQL_AT, values: [...values, m.at.toISOString()] }
+  } else if (a != null) {
+    values.push(a.actorId, a.actorName, a.role, a.action, a.target, a.clientAddress, a.requestId, JSON.stringify(a.detail))
+    query = { name: 'ledger_post_audited', text: AUDITED_SQL, values }
+  } else {
+    query = { name: 'ledger_post', text: SQL, values }
+  }
   for (let attempt = 1; ; attempt++) {
     try {
       // A named statement is parsed and planned once per connection.

@@ -1,19 +1,35 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { accountService } from '../services/account.service.js'
-import { authService } from '../services/auth.service.js'
+import { apiKeyService } from '../services/api-key.service.js'
+import { auditService } from '../services/audit.service.js'
+import { authService, type LoginPolicy } from '../services/auth.service.js'
 import { currencyService } from '../services/currency.service.js'
 import { participantService } from '../services/participant.service.js'
+import { staffService } from '../services/staff.service.js'
 import { transferService } from '../services/transfer.service.js'
 
-const build = (app: FastifyInstance, scryptCost: number) => {
+export interface ServicesOptions {
+  scryptCost: number
+  /** login throttling per client address (defaults: see config.ts) */
+  login?: LoginPolicy
+  /** how long an API key's last revocation check is trusted */
+  apiKeyCheckMs?: number
+}
+
+const DEFAULT_LOGIN: LoginPolicy = { maxFailures: 5, baseSeconds: 2, maxSeconds: 900, windowSeconds: 3600 }
+
+const build = (app: FastifyInstance, opts: ServicesOptions) => {
   const currencies = currencyService(app.prisma)
   return {
-    auth: authService(app.prisma, scryptCost),
+    auth: authService(app.prisma, opts.scryptCost, opts.login ?? DEFAULT_LOGIN),
     currencies,
-    participants: participantService(app.prisma, currencies, scryptCost),
+    participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts: accountService(app.prisma, currencies),
     transfers: transferService(app.pool, app.prisma, currencies),
+    staff: staffService(app.prisma, currencies, opts.scryptCost),
+    apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
+    audit: auditService(app.prisma, currencies),
   }
 }
 
@@ -21,6 +37,6 @@ declare module 'fastify' {
   interface FastifyInstance { services: ReturnType<typeof build> }
 }
 
-export default fp<{ scryptCost: number }>(async (app, opts) => {
-  app.decorate('services', build(app, opts.scryptCost))
+export default fp<ServicesOptions>(async (app, opts) => {
+  app.decorate('services', build(app, opts))
 }, { name: 'services', dependencies: ['db'] })
