@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { KeySet } from './auth/keys.js'
 import type { Config } from './config.js'
+import aggregator from './plugins/aggregator.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
 import problem from './plugins/problem.js'
@@ -9,10 +10,12 @@ import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
 import { ProblemSchema } from './schemas/common.js'
+import { CellSchema } from './schemas/reports.js'
 import accountRoutes from './routes/accounts.routes.js'
 import authRoutes from './routes/auth.routes.js'
 import currencyRoutes from './routes/currencies.routes.js'
 import healthRoutes from './routes/health.routes.js'
+import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 
 export interface AppOptions {
@@ -25,6 +28,7 @@ export interface AppOptions {
 const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   const { config } = opts
   app.addSchema(ProblemSchema)
+  app.addSchema(CellSchema)
   await app.register(problem)
   await app.register(validation)
   await app.register(db, {
@@ -36,12 +40,14 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   })
   await app.register(services, { scryptCost: config.SCRYPT_COST })
   await app.register(swagger)
+  await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS })
 
   await app.register(healthRoutes)
   await app.register(authRoutes)
   await app.register(currencyRoutes)
   await app.register(accountRoutes)
   await app.register(transferRoutes)
+  await app.register(reportRoutes)
 }
 
 export default fp(app, { name: 'circulate' })

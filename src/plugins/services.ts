@@ -4,6 +4,7 @@ import { accountService } from '../services/account.service.js'
 import { authService } from '../services/auth.service.js'
 import { currencyService } from '../services/currency.service.js'
 import { participantService } from '../services/participant.service.js'
+import { reportService } from '../services/report.service.js'
 import { transferService } from '../services/transfer.service.js'
 
 const build = (app: FastifyInstance, scryptCost: number) => {
@@ -14,6 +15,7 @@ const build = (app: FastifyInstance, scryptCost: number) => {
     participants: participantService(app.prisma, currencies, scryptCost),
     accounts: accountService(app.prisma, currencies),
     transfers: transferService(app.pool, app.prisma, currencies),
+    reports: reportService(app.pool, currencies),
   }
 }
 
