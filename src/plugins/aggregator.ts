@@ -1,15 +1,15 @@
 import fp from 'fastify-plugin'
-import { catchUp } from '../reports/aggregate.js'
+import { maintain } from '../reports/aggregate.js'
 
 // Keeps the circulation aggregates close behind the ledger: every interval, fold queued transfers into the
-// buckets (src/reports/aggregate.ts). Reports catch up themselves before they read, so this only keeps that
-// catch-up short. Any number of instances may run it: the aggregator takes an advisory lock.
+// buckets and recompute the composites reports asked for recently (src/reports/aggregate.ts). Reports catch up
+// themselves before they read, so this only keeps that catch-up short. Any number of instances may run it: the aggregator takes an advisory lock.
 export default fp<{ intervalMs: number }>(async (app, opts) => {
   if (opts.intervalMs <= 0) return
   let running: Promise<unknown> | null = null
   const timer = setInterval(() => {
     if (running != null) return
-    running = catchUp(app.pool)
+    running = maintain(app.pool)
       .catch((err: unknown) => { app.log.warn({ err }, 'circulation aggregates: catch-up failed; the next run retries') })
       .finally(() => { running = null })
   }, opts.intervalMs)

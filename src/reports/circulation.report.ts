@@ -1,13 +1,15 @@
 import type pg from 'pg'
-import { isoDate, type Bucket, type Day, type Period } from '../domain/periods.js'
+import { isoDate, isoTime, tile, type Bucket, type Day, type Period } from '../domain/periods.js'
 import { cyclicComponents } from './graph.js'
-import { LM_R3_SQL } from './local-multiplier.sql.js'
+import { AGGREGATE_LOCK } from './lock.js'
 import { fromMicros, readStat, statSql, toMicros, type Stat } from './stat.js'
 
-// The circulation report's figures, per period and for the whole range, read from the aggregates only
-// (circ_account_bucket, circ_pair_bucket, circ_bucket_graph; see the *_circulation_aggregates migration).
-// Rows read: (buckets in the range) x (accounts active in them) for flows, (months of history) x (accounts) for
-// balances, and the payment pairs of the range for the whole-range graph figures. Never the transfer table.
+// The circulation report's figures, read from the aggregates only (see the *_circulation_aggregates migration),
+// never from the transfer table.
+//   A period that is one stored bucket (a whole day, ISO week or month) reads that bucket's summary: one row,
+//   written by the aggregator (src/reports/aggregate.ts) with periodFigures() below.
+//   Any other period (the whole range of a multi-period report, a period clipped by from/to) is computed here:
+//   one row per account over the buckets that tile it, the balances before it, and its payment pairs.
 
 export interface PeriodFigures {
   start: Day
@@ -46,13 +48,19 @@ export interface PeriodFigures {
   top10: string | null
 }
 
-interface Tiling { k: number[], grain: string[], start: string[] }
+/** What the queries need: a pool or one client inside a transaction. */
+export type Db = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>
 
-function tiling (periods: Period[]): Tiling {
-  const t: Tiling = { k: [], grain: [], start: [] }
-  periods.forEach((p, i) => p.buckets.forEach(b => { t.k.push(i + 1); t.grain.push(b.grain); t.start.push(isoDate(b.start)) }))
-  return t
-}
+interface BucketArrays { m: string[], w: string[], d: string[] }
+const byGrain = (buckets: Bucket[]): BucketArrays => ({
+  m: buckets.filter(b => b.grain === 'm').map(b => isoDate(b.start)),
+  w: buckets.filter(b => b.grain === 'w').map(b => isoDate(b.start)),
+  d: buckets.filter(b => b.grain === 'd').map(b => isoDate(b.start)),
+})
+/** rows of alias r in the buckets given as three arrays of starts from parameter $i on */
+const inBuckets = (r: string, i: number) =>
+  `${r}.currency_id = $1 AND ((${r}.grain = 'm' AND ${r}.start = ANY ($${i}::date[])) OR ` +
+  `(${r}.grain = 'w' AND ${r}.start = ANY ($${i + 1}::date[])) OR (${r}.grain = 'd' AND ${r}.start = ANY ($${i + 2}::date[])))`
 
 const FLOW_CELLS = [
   statSql('issued', 'issued', 'issued <> 0', 'abs(issued)'),
@@ -65,243 +73,278 @@ const FLOW_CELLS = [
   statSql('respend', 'CASE WHEN biz THEN paid_m + paid_b + redeemed ELSE 0 END', 'biz AND (paid_m + paid_b <> 0 OR redeemed <> 0)', 'paid_m + paid_b + redeemed'),
   statSql('local', 'paid_ll', 'paid_ll <> 0 OR recv_ll <> 0', 'greatest(paid_ll, recv_ll)'),
   statSql('lm', 'CASE WHEN biz THEN recv_m + recv_b ELSE 0 END', 'biz AND recv_m + recv_b <> 0', 'recv_m + recv_b'),
-  statSql('cycle', 'cyc_paid', 'cyc_paid <> 0 OR cyc_recv <> 0', 'greatest(cyc_paid, cyc_recv)'),
+  statSql('supply', 'CASE WHEN m THEN bal_e ELSE 0 END', 'bal_e <> 0', 'abs(bal_e)'),
+  statSql('integral', 'CASE WHEN m THEN integral ELSE 0 END', 'integral <> 0', 'abs(integral)'),
 ].join(',\n    ')
 
-// $1 currency; $2..$4 the tiling (period k, grain, bucket start); $5, $6 every period's k and end (k = 0: whole range).
-// GROUPING SETS sums each account once per period and once over the whole range in one pass.
-const FLOW_SQL = `
-WITH bk AS (SELECT * FROM unnest($2::int[], $3::text[], $4::date[]) AS b (k, grain, start)),
-pa AS (
-  SELECT bk.k AS pk, r.account_id,
+// $1 currency; $2..$4 the period's buckets (months, weeks, days); $5 the first day of the period's month and
+// $6..$8 the buckets that tile [that day, period start): with all months before $5 they give opening balances;
+// $9 the period's end; $10 its length in seconds.
+// One row per account (a few thousand), however many buckets: the period's flows, its opening and closing
+// balance, and the time integral of its balance (opening x length + each change x time left); then the
+// period's payment graph.
+const PERIOD_SQL = `
+WITH acc AS (
+  SELECT a.id AS account_id, a.participant_id, a.participant_id IS NOT NULL AS part,
+         a.participant_id IS NOT NULL OR a.system_kind = 'paper' AS m,
+         COALESCE(p.kind = 'business', false) AS biz, COALESCE(p.kind = 'member', false) AS mem, p.created_at AS p_created,
+         COALESCE(p.district = ANY (c.local_areas) OR regexp_replace(p.district, '[0-9].*$', '') = ANY (c.local_areas), false) AS local
+    FROM account a JOIN currency c ON c.id = a.currency_id LEFT JOIN participant p ON p.id = a.participant_id
+   WHERE a.currency_id = $1
+),
+fl AS (
+  SELECT r.account_id,
          sum(r.issued) AS issued, sum(r.redeemed) AS redeemed, sum(r.paid_m) AS paid_m, sum(r.paid_b) AS paid_b,
          sum(r.n_paid) AS n_paid, sum(r.recv_m) AS recv_m, sum(r.recv_b) AS recv_b, sum(r.paid_ll) AS paid_ll,
-         sum(r.recv_ll) AS recv_ll, sum(r.paid_lp) AS paid_lp, sum(r.cyc_paid) AS cyc_paid, sum(r.cyc_recv) AS cyc_recv
-    FROM bk JOIN circ_account_bucket r ON r.currency_id = $1 AND r.grain = bk.grain AND r.start = bk.start
-   GROUP BY GROUPING SETS ((bk.k, r.account_id), (r.account_id))
+         sum(r.recv_ll) AS recv_ll, sum(r.paid_lp) AS paid_lp, sum(r.d_bal) AS d,
+         sum(r.w_bal + r.d_bal * extract(epoch FROM $9::timestamptz - circ_bucket_end(r.start, r.grain))) AS x
+    FROM circ_account_bucket r
+   WHERE ${inBuckets('r', 2)}
+   GROUP BY 1
+),
+h AS (
+  SELECT account_id, sum(d_bal) AS bal
+    FROM circ_account_bucket r
+   WHERE (r.currency_id = $1 AND r.grain = 'm' AND r.start < $5::date) OR (${inBuckets('r', 6)})
+   GROUP BY 1
 ),
 x AS (
-  SELECT COALESCE(pa.pk, 0) AS k, pa.*, a.participant_id IS NOT NULL AS part, a.status,
-         COALESCE(p.kind = 'business', false) AS biz, COALESCE(p.kind = 'member', false) AS mem
-    FROM pa JOIN account a ON a.id = pa.account_id LEFT JOIN participant p ON p.id = a.participant_id
+  SELECT acc.*,
+         COALESCE(fl.issued, 0) AS issued, COALESCE(fl.redeemed, 0) AS redeemed, COALESCE(fl.paid_m, 0) AS paid_m,
+         COALESCE(fl.paid_b, 0) AS paid_b, COALESCE(fl.n_paid, 0) AS n_paid, COALESCE(fl.recv_m, 0) AS recv_m,
+         COALESCE(fl.recv_b, 0) AS recv_b, COALESCE(fl.paid_ll, 0) AS paid_ll, COALESCE(fl.recv_ll, 0) AS recv_ll,
+         COALESCE(fl.paid_lp, 0) AS paid_lp,
+         COALESCE(h.bal, 0) + COALESCE(fl.d, 0) AS bal_e,
+         COALESCE(h.bal, 0) * $10::numeric + COALESCE(fl.x, 0) AS integral
+    FROM acc LEFT JOIN fl ON fl.account_id = acc.account_id LEFT JOIN h ON h.account_id = acc.account_id
 ),
-agg AS (
-  SELECT k,
-    ${FLOW_CELLS},
+pb AS (
+  SELECT participant_id, bool_or(biz) AS biz, sum(bal_e) AS bal
+    FROM x WHERE part AND p_created < $9::timestamptz GROUP BY 1
+),
+ranked AS (
+  SELECT bal, biz, true AS part, row_number() OVER (ORDER BY bal) AS r, count(*) OVER () AS cnt FROM pb
+),
+conc AS (
+  SELECT ${statSql('holders', 'bal', 'bal <> 0', 'abs(bal)')},
+         CASE WHEN sum(bal) <> 0 THEN (2 * sum(r * bal) / (count(*) * sum(bal)) - (count(*) + 1)::numeric / count(*))::text END AS gini,
+         CASE WHEN sum(bal) <> 0 THEN (COALESCE(sum(bal) FILTER (WHERE r > cnt - ceil(cnt / 10.0)), 0) / sum(bal))::text END AS top10
+    FROM ranked
+),
+main AS (
+  SELECT ${FLOW_CELLS},
     sum(n_paid)::text AS count,
     sum(CASE WHEN biz THEN paid_m + paid_b ELSE 0 END)::text AS spend,
     sum(CASE WHEN biz AND recv_m + recv_b > 0 THEN LEAST(recv_m + recv_b, paid_lp) ELSE 0 END)::text AS lm_r2,
-    count(*) FILTER (WHERE part AND n_paid > 0) AS active,
-    count(*) FILTER (WHERE part AND n_paid > 0 AND status = 'closed') AS active_closed
-  FROM x GROUP BY k
+    count(*) FILTER (WHERE part AND n_paid > 0) AS active
+  FROM x
 ),
-open AS (
-  SELECT pe.k, count(a.id) AS open
-    FROM unnest($5::int[], $6::timestamptz[]) AS pe (k, e)
-    LEFT JOIN account a ON a.currency_id = $1 AND a.participant_id IS NOT NULL AND a.status <> 'closed' AND a.created_at < pe.e
-   GROUP BY pe.k
-)
-SELECT agg.*, open.k AS period, open.open FROM open LEFT JOIN agg ON agg.k = open.k`
-
-// $1 currency; $2..$4 the tiling; $5..$10 boundaries i = 0..n (time, its UTC date, its month's first day, the
-// range of month buckets and of day buckets that first count at this boundary); $11 the range's end;
-// $12..$14 every period's k, length in seconds and end.
-// The balance of an account at boundary i: all month buckets before i's month, plus the day buckets of i's month
-// before i. Each bucket row is mapped to the first boundary it counts at and summed cumulatively.
-const BALANCE_SQL = `
-WITH bk AS (SELECT * FROM unnest($2::int[], $3::text[], $4::date[]) AS b (k, grain, start)),
-bnd AS (SELECT * FROM unnest($5::int[], $6::timestamptz[], $7::date[], $8::date[], $9::date[], $10::date[]) AS b (i, e, ed, mf, mlo, dlo)),
-per AS (SELECT * FROM unnest($12::int[], $13::numeric[], $14::timestamptz[]) AS p (k, len, e)),
-macc AS (
-  SELECT a.id AS account_id, a.participant_id, p.created_at AS p_created, COALESCE(p.kind = 'business', false) AS biz
-    FROM account a LEFT JOIN participant p ON p.id = a.participant_id
-   WHERE a.currency_id = $1 AND (a.participant_id IS NOT NULL OR a.system_kind = 'paper')
-),
-mrow AS (
-  SELECT r.account_id, b.i, sum(r.d_bal) AS s
-    FROM bnd b JOIN circ_account_bucket r ON r.currency_id = $1 AND r.grain = 'm' AND r.start >= b.mlo AND r.start < b.mf
-   GROUP BY 1, 2
-),
-drow AS (
-  SELECT r.account_id, b.i, sum(r.d_bal) AS s
-    FROM bnd b JOIN circ_account_bucket r ON r.currency_id = $1 AND r.grain = 'd' AND r.start >= b.dlo AND r.start < b.ed
-   GROUP BY 1, 2
-),
-bal AS (
-  SELECT g.account_id, g.i,
-         sum(COALESCE(mr.s, 0)) OVER (PARTITION BY g.account_id ORDER BY g.i)
-       + sum(COALESCE(dr.s, 0)) OVER (PARTITION BY g.account_id, g.mf ORDER BY g.i) AS bal
-    FROM (SELECT m.account_id, b.i, b.mf FROM macc m CROSS JOIN bnd b) g
-    LEFT JOIN mrow mr ON mr.account_id = g.account_id AND mr.i = g.i
-    LEFT JOIN drow dr ON dr.account_id = g.account_id AND dr.i = g.i
-),
-prow AS (
-  SELECT bk.k, r.account_id, sum(r.d_bal) AS y,
-         sum(r.w_bal + r.d_bal * extract(epoch FROM $11::timestamptz - circ_bucket_end(r.start, r.grain))) AS x
-    FROM bk JOIN circ_account_bucket r ON r.currency_id = $1 AND r.grain = bk.grain AND r.start = bk.start
-   GROUP BY 1, 2
-),
-integ AS (
-  SELECT per.k, m.account_id, m.participant_id IS NOT NULL AS part, m.biz,
-         b0.bal * per.len + COALESCE(pr.x, 0) - extract(epoch FROM $11::timestamptz - per.e) * COALESCE(pr.y, 0) AS v
-    FROM per CROSS JOIN macc m
-    JOIN bal b0 ON b0.account_id = m.account_id AND b0.i = per.k - 1
-    LEFT JOIN prow pr ON pr.k = per.k AND pr.account_id = m.account_id
-),
-integ_all AS (
-  SELECT k, part, biz, v FROM integ
-  UNION ALL
-  SELECT 0, part, biz, sum(v) FROM integ GROUP BY account_id, part, biz
-),
-avgm AS (
-  SELECT k, ${statSql('integral', 'v', 'v <> 0', 'abs(v)')} FROM integ_all GROUP BY k
-),
-supply AS (
-  SELECT i AS k, ${statSql('supply', 'bal', 'bal <> 0', 'abs(bal)')}
-    FROM (SELECT b.i, b.bal, m.participant_id IS NOT NULL AS part, m.biz FROM bal b JOIN macc m USING (account_id)) s
-   GROUP BY i
-),
-pb AS (
-  SELECT b.i, m.participant_id, bool_or(m.biz) AS biz, sum(b.bal) AS bal
-    FROM bal b JOIN macc m USING (account_id) JOIN bnd ON bnd.i = b.i
-   WHERE m.participant_id IS NOT NULL AND m.p_created < bnd.e
-   GROUP BY 1, 2
-),
-ranked AS (
-  SELECT i, bal, biz, true AS part, row_number() OVER (PARTITION BY i ORDER BY bal) AS r, count(*) OVER (PARTITION BY i) AS cnt
-    FROM pb
-),
-conc AS (
-  SELECT i AS k, ${statSql('holders', 'bal', 'bal <> 0', 'abs(bal)')},
-         CASE WHEN sum(bal) <> 0 THEN (2 * sum(r * bal) / (count(*) * sum(bal)) - (count(*) + 1)::numeric / count(*))::text END AS gini,
-         CASE WHEN sum(bal) <> 0 THEN (COALESCE(sum(bal) FILTER (WHERE r > cnt - ceil(cnt / 10.0)), 0) / sum(bal))::text END AS top10
-    FROM ranked GROUP BY i
-)
-SELECT 'avgm' AS what, to_jsonb(avgm) AS row FROM avgm
-UNION ALL SELECT 'supply', to_jsonb(supply) FROM supply
-UNION ALL SELECT 'conc', to_jsonb(conc) FROM conc`
-
-// Pair volumes of a composite period, kept only where the payer also received and the payee also paid in it.
-const PAIRS_SQL = `
-WITH bk AS (SELECT * FROM unnest($2::text[], $3::date[]) AS b (grain, start)),
-acc AS (
-  SELECT r.account_id, sum(r.recv_m + r.recv_b) AS inc, sum(r.paid_m + r.paid_b) AS out
-    FROM bk JOIN circ_account_bucket r ON r.currency_id = $1 AND r.grain = bk.grain AND r.start = bk.start
-   GROUP BY 1
-),
+-- the period's payment graph: pairs summed over its buckets
 e AS (
   SELECT p.payer, p.payee, sum(p.volume) AS volume
-    FROM bk JOIN circ_pair_bucket p ON p.currency_id = $1 AND p.grain = bk.grain AND p.start = bk.start
+    FROM circ_pair_bucket p WHERE ${inBuckets('p', 2)}
    GROUP BY 1, 2
+),
+-- only a payer that also received, and a payee that also paid, can lie on a cycle: the rest never reach Tarjan
+edges AS (
+  SELECT array_agg(e.payer::text) AS payers, array_agg(e.payee::text) AS payees, array_agg(e.volume::text) AS volumes,
+         array_agg(a.biz) AS payer_biz, array_agg(b.biz) AS payee_biz
+    FROM e
+    JOIN x a ON a.account_id = e.payer AND a.recv_m + a.recv_b > 0
+    JOIN x b ON b.account_id = e.payee AND b.paid_m + b.paid_b > 0
+),
+-- R3 of the local multiplier (docs/metrics.md): with in(a) what a received and lp(a) what it paid to local
+-- payees in the period, a business b passes on min(in, lp) locally, spread over its local payments, and each
+-- local payee c re-spends the share min(1, lp(c) / in(c)) of what reached it
+r3 AS (
+  SELECT COALESCE(sum(e.volume * (LEAST(b.recv_m + b.recv_b, b.paid_lp) / b.paid_lp)
+                               * LEAST(1, c.paid_lp / (c.recv_m + c.recv_b))), 0)::text AS lm_r3
+    FROM e
+    JOIN x b ON b.account_id = e.payer AND b.biz AND b.recv_m + b.recv_b > 0 AND b.paid_lp > 0
+    JOIN x c ON c.account_id = e.payee AND c.local AND c.recv_m + c.recv_b > 0 AND c.paid_lp > 0
 )
-SELECT array_agg(e.payer::text) AS payers, array_agg(e.payee::text) AS payees, array_agg(e.volume::text) AS volumes
-  FROM e
-  JOIN acc a ON a.account_id = e.payer AND a.inc > 0
-  JOIN acc b ON b.account_id = e.payee AND b.out > 0`
+SELECT * FROM main, conc, edges, r3`
 
-const BUSINESSES_SQL = `
-SELECT array_agg(a.id::text) AS ids FROM account a JOIN participant p ON p.id = a.participant_id
- WHERE a.currency_id = $1 AND p.kind = 'business'`
+const monthStart = (d: Day): Day => { const x = new Date(d); return Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1) }
 
-const GRAPH_SQL = `
-SELECT b.grain, b.start::text, b.lm_r3::text
-  FROM unnest($2::text[], $3::date[]) AS x (grain, start)
-  JOIN circ_bucket_graph b ON b.currency_id = $1 AND b.grain = x.grain AND b.start = x.start`
-
-const monthFloor = (d: Day): Day => { const x = new Date(d); return Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1) }
-
-/** Every figure of every period (index 1..n) and of the whole range (index 0), from the aggregates. */
-export async function circulationFigures (pool: pg.Pool, currencyId: string, periods: Period[]): Promise<PeriodFigures[]> {
-  const t = tiling(periods)
-  const from = periods[0].start
-  const to = periods[periods.length - 1].end
-  const whole: Period = { start: from, end: to, buckets: periods.flatMap(p => p.buckets) }
-  const all = [whole, ...periods]
-
-  // boundaries i = 0..n: the start of every period and the end of the last
-  const bounds = [from, ...periods.map(p => p.end)]
-  const ed = bounds.map(isoDate)
-  const mf = bounds.map(b => isoDate(monthFloor(b)))
-  const mlo = mf.map((_, i) => i === 0 ? '-infinity' : mf[i - 1])
-  const dlo = bounds.map((b, i) => isoDate(i === 0 ? monthFloor(b) : Math.max(bounds[i - 1], monthFloor(b))))
-
-  const composite = all.map((p, k) => ({ p, k })).filter(x => x.p.buckets.length > 1)
-  const single = periods.filter(p => p.buckets.length === 1).map(p => p.buckets[0])
-
-  const [flow, bal, graphs, businesses, ...pairs] = await Promise.all([
-    pool.query(FLOW_SQL, [currencyId, t.k, t.grain, t.start, all.map((_, k) => k), all.map(p => new Date(p.end).toISOString())]),
-    pool.query<{ what: string, row: Record<string, unknown> }>(BALANCE_SQL, [
-      currencyId, t.k, t.grain, t.start,
-      bounds.map((_, i) => i), bounds.map(b => new Date(b).toISOString()), ed, mf, mlo, dlo,
-      new Date(to).toISOString(),
-      periods.map((_, i) => i + 1), periods.map(p => String((p.end - p.start) / 1000)), periods.map(p => new Date(p.end).toISOString()),
-    ]),
-    pool.query<{ grain: string, start: string, lm_r3: string }>(GRAPH_SQL, [currencyId, single.map(b => b.grain), single.map(b => isoDate(b.start))]),
-    composite.length > 0 ? pool.query<{ ids: string[] | null }>(BUSINESSES_SQL, [currencyId]) : null,
-    ...composite.flatMap(({ p }) => [
-      pool.query<{ payers: string[] | null, payees: string[] | null, volumes: string[] | null }>(PAIRS_SQL, bucketArgs(currencyId, p.buckets)),
-      pool.query<{ r3: string }>(LM_R3_SQL, bucketArgs(currencyId, p.buckets)),
-    ]),
-  ])
-
-  const flows = new Map<number, Record<string, unknown>>(flow.rows.map(r => [Number(r.period), r]))
-  const part = (what: string) => new Map<number, Record<string, unknown>>(
-    bal.rows.filter(r => r.what === what).map(r => [Number(r.row.k), r.row]))
-  const avgm = part('avgm')
-  const supply = part('supply')
-  const conc = part('conc')
-  const r3 = new Map(graphs.rows.map(g => [`${g.grain}:${g.start}`, g.lm_r3]))
-  const biz = new Set(businesses?.rows[0].ids ?? [])
-  const compositeGraph = new Map<number, { cycle: Stat, r3: string }>()
-  composite.forEach(({ k }, j) => {
-    const e = pairs[2 * j].rows[0] as { payers: string[] | null, payees: string[] | null, volumes: string[] | null }
-    compositeGraph.set(k, {
-      cycle: cycleStat(e.payers ?? [], e.payees ?? [], e.volumes ?? [], biz),
-      r3: (pairs[2 * j + 1].rows[0] as { r3: string }).r3,
-    })
-  })
-
-  return all.map((p, k) => {
-    const f = flows.get(k) ?? {}
-    const end = k === 0 ? periods.length : k
-    const b = p.buckets[0]
-    return {
-      start: p.start,
-      end: p.end,
-      issued: readStat(f, 'issued'),
-      redeemed: readStat(f, 'redeemed'),
-      volume: readStat(f, 'volume'),
-      count: String(f.count ?? '0'),
-      mm: readStat(f, 'mm'),
-      mb: readStat(f, 'mb'),
-      bm: readStat(f, 'bm'),
-      bb: readStat(f, 'bb'),
-      respend: readStat(f, 'respend'),
-      spend: String(f.spend ?? '0'),
-      local: readStat(f, 'local'),
-      lmR1: readStat(f, 'lm'),
-      lmR2: String(f.lm_r2 ?? '0'),
-      lmR3: compositeGraph.get(k)?.r3 ?? r3.get(`${b.grain}:${isoDate(b.start)}`) ?? '0',
-      cycle: compositeGraph.get(k)?.cycle ?? readStat(f, 'cycle'),
-      supply: readStat(supply.get(end) ?? {}, 'supply'),
-      supplyIntegral: readStat(avgm.get(k) ?? {}, 'integral'),
-      active: Number(f.active ?? 0),
-      open: Number(f.open ?? 0) + Number(f.active_closed ?? 0),
-      holders: readStat(conc.get(end) ?? {}, 'holders'),
-      gini: (conc.get(end)?.gini as string | null | undefined) ?? null,
-      top10: (conc.get(end)?.top10 as string | null | undefined) ?? null,
-    }
-  })
+/** Every figure of one period except `open` (which depends on accounts' present status), from its buckets. */
+export async function periodFigures (db: Db, currencyId: string, p: Period): Promise<Omit<PeriodFigures, 'open'>> {
+  const b = byGrain(p.buckets)
+  const ms = monthStart(p.start)
+  const h = byGrain(ms < p.start ? tile(ms, p.start) : [])
+  const main = (await db.query(PERIOD_SQL, [
+    currencyId, b.m, b.w, b.d, isoDate(ms), h.m, h.w, h.d, new Date(p.end).toISOString(), String((p.end - p.start) / 1000),
+  ])).rows[0] as Record<string, unknown>
+  const g = main as {
+    payers: string[] | null, payees: string[] | null, volumes: string[] | null, payer_biz: boolean[] | null, payee_biz: boolean[] | null
+  }
+  return {
+    start: p.start,
+    end: p.end,
+    issued: readStat(main, 'issued'),
+    redeemed: readStat(main, 'redeemed'),
+    volume: readStat(main, 'volume'),
+    count: String(main.count ?? '0'),
+    mm: readStat(main, 'mm'),
+    mb: readStat(main, 'mb'),
+    bm: readStat(main, 'bm'),
+    bb: readStat(main, 'bb'),
+    respend: readStat(main, 'respend'),
+    spend: String(main.spend ?? '0'),
+    local: readStat(main, 'local'),
+    lmR1: readStat(main, 'lm'),
+    lmR2: String(main.lm_r2 ?? '0'),
+    lmR3: String(main.lm_r3 ?? '0'),
+    cycle: cycleStat(g.payers ?? [], g.payees ?? [], g.volumes ?? [], g.payer_biz ?? [], g.payee_biz ?? []),
+    supply: readStat(main, 'supply'),
+    supplyIntegral: readStat(main, 'integral'),
+    active: Number(main.active ?? 0),
+    holders: readStat(main, 'holders'),
+    gini: (main.gini as string | null) ?? null,
+    top10: (main.top10 as string | null) ?? null,
+  }
 }
 
-const bucketArgs = (currencyId: string, buckets: Bucket[]) =>
-  [currencyId, buckets.map(b => b.grain), buckets.map(b => isoDate(b.start))]
+// Participant accounts open in each period: created before its end and not closed, plus those closed since that
+// were active in it (closed accounts are few: this reads their buckets only).
+const OPEN_SQL = `
+WITH pe AS (SELECT * FROM unnest($2::int[], $3::timestamptz[]) AS pe (k, e)),
+closed AS (SELECT id FROM account WHERE currency_id = $1 AND participant_id IS NOT NULL AND status = 'closed'),
+was_active AS (
+  SELECT DISTINCT x.k, c.id
+    FROM unnest($4::int[], $5::text[], $6::date[]) AS x (k, grain, start) CROSS JOIN closed c
+   WHERE EXISTS (SELECT 1 FROM circ_account_bucket r
+                  WHERE r.currency_id = $1 AND r.grain = x.grain AND r.start = x.start AND r.account_id = c.id AND r.n_paid > 0)
+),
+created AS (
+  SELECT created_at FROM account WHERE currency_id = $1 AND participant_id IS NOT NULL AND status <> 'closed'
+)
+SELECT pe.k,
+       (SELECT count(*) FROM created WHERE created_at < pe.e) + (SELECT count(*) FROM was_active w WHERE w.k = pe.k) AS open
+  FROM pe`
+
+type Stored = Omit<PeriodFigures, 'open' | 'start' | 'end'>
+const periodKey = (p: Period) => `${isoTime(p.start)}/${isoTime(p.end)}`
+
+/**
+ * Every figure of the whole range (index 0) and of every period (1..n), in one consistent snapshot. Call
+ * catchUp() first. A period that is one bucket reads that bucket's summary; any other period reads its cached
+ * composite, or is computed and cached for the next report.
+ */
+export async function circulationFigures (pool: pg.Pool, currencyId: string, periods: Period[]): Promise<PeriodFigures[]> {
+  const whole: Period = { start: periods[0].start, end: periods[periods.length - 1].end, buckets: periods.flatMap(p => p.buckets) }
+  const all = periods.length === 1 ? [periods[0], periods[0]] : [whole, ...periods]
+  const computed: Array<{ p: Period, figures: Stored }> = []
+  const hits: string[] = []
+  let version = '0'
+  const out: PeriodFigures[] = []
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+    version = (await client.query<{ version: string }>('SELECT version FROM circ_version WHERE currency_id = $1', [currencyId])).rows[0]?.version ?? '0'
+    const single = all.map((p, k) => ({ p, k })).filter(x => x.p.buckets.length === 1)
+    const summaries = new Map((await client.query<{ k: number, figures: Stored }>(`
+      SELECT x.k, s.figures
+        FROM unnest($2::int[], $3::text[], $4::date[]) AS x (k, grain, start)
+        JOIN circ_bucket_summary s ON s.currency_id = $1 AND s.grain = x.grain AND s.start = x.start`,
+    [currencyId, single.map(x => x.k), single.map(x => x.p.buckets[0].grain), single.map(x => isoDate(x.p.buckets[0].start))]))
+      .rows.map(r => [r.k, r.figures]))
+    const cached = new Map((await client.query<{ key: string, figures: Stored }>(
+      'SELECT key, figures FROM circ_composite WHERE currency_id = $1 AND key = ANY ($2) AND figures IS NOT NULL',
+      [currencyId, all.filter(p => p.buckets.length > 1).map(periodKey)])).rows.map(r => [r.key, r.figures]))
+    const withKeys = all.flatMap((p, k) => p.buckets.map(b => ({ k, b })))
+    const open = new Map((await client.query<{ k: number, open: string }>(OPEN_SQL, [
+      currencyId, all.map((_, k) => k), all.map(p => new Date(p.end).toISOString()),
+      withKeys.map(x => x.k), withKeys.map(x => x.b.grain), withKeys.map(x => isoDate(x.b.start)),
+    ])).rows.map(r => [r.k, Number(r.open)]))
+    for (const [k, p] of all.entries()) {
+      let f = summaries.get(k) ?? cached.get(periodKey(p)) ?? computed.find(c => periodKey(c.p) === periodKey(p))?.figures
+      if (f != null && p.buckets.length > 1) hits.push(periodKey(p))
+      if (f == null) {
+        // a composite not cached yet (or made stale by a drain), or a single bucket with no movement at all
+        const { start: _s, end: _e, ...figures } = await periodFigures(client, currencyId, p)
+        f = figures
+        if (p.buckets.length > 1) computed.push({ p, figures })
+      }
+      out.push({ ...f, start: p.start, end: p.end, open: open.get(k) ?? 0 })
+    }
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+  for (const c of computed) await storeComposite(pool, currencyId, c.p, c.figures, version)
+  if (hits.length > 0) {
+    await pool.query(`UPDATE circ_composite SET used_at = now()
+      WHERE currency_id = $1 AND key = ANY ($2) AND used_at < now() - interval '1 minute'`, [currencyId, hits])
+  }
+  return periods.length === 1 ? [out[0], out[1]] : out
+}
+
+/**
+ * Keeps a computed composite, unless a drain has changed the currency's aggregates since the snapshot it was
+ * computed in. The shared advisory lock orders this against drains: a drain that starts later waits, then marks
+ * the row stale if it touches the period.
+ */
+async function storeComposite (pool: pg.Pool, currencyId: string, p: Period, figures: Stored, version: string): Promise<void> {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query('SELECT pg_advisory_xact_lock_shared($1)', [AGGREGATE_LOCK])
+    await client.query(`
+      INSERT INTO circ_composite (currency_id, key, period, end_at, figures, version, used_at, computed_at)
+      SELECT $1, $2, $3, $4, $5, $6, now(), now()
+       WHERE COALESCE((SELECT version FROM circ_version WHERE currency_id = $1), 0) = $6
+      ON CONFLICT (currency_id, key) DO UPDATE SET
+        figures = excluded.figures, version = excluded.version, used_at = now(), computed_at = now()`,
+    [currencyId, periodKey(p), JSON.stringify(p), new Date(p.end).toISOString(), JSON.stringify(figures), version])
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
+/**
+ * Recomputes stale composites that reports asked for in the last 15 minutes, so the next report finds them
+ * ready; forgets those nobody asked for in a day. For the background aggregator.
+ */
+export async function warmComposites (pool: pg.Pool, limit = 20): Promise<number> {
+  await pool.query(`DELETE FROM circ_composite WHERE used_at < now() - interval '1 day'`)
+  const stale = await pool.query<{ currency_id: string, period: Period }>(`
+    SELECT currency_id, period FROM circ_composite
+     WHERE figures IS NULL AND used_at > now() - interval '15 minutes' ORDER BY used_at DESC LIMIT $1`, [limit])
+  for (const s of stale.rows) {
+    const client = await pool.connect()
+    let version: string
+    let figures: Stored
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+      version = (await client.query<{ version: string }>('SELECT version FROM circ_version WHERE currency_id = $1', [s.currency_id])).rows[0]?.version ?? '0'
+      const { start: _s, end: _e, ...f } = await periodFigures(client, s.currency_id, s.period)
+      figures = f
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+    await storeComposite(pool, s.currency_id, s.period, figures, version)
+  }
+  return stale.rows.length
+}
 
 /** Volume on links inside strongly connected components, with what the disclosure rules need of it. */
-export function cycleStat (payers: string[], payees: string[], volumes: string[], businesses: Set<string>): Stat {
+export function cycleStat (payers: string[], payees: string[], volumes: string[], payerBiz: boolean[], payeeBiz: boolean[]): Stat {
   const comp = cyclicComponents(payers, payees)
   const paid = new Map<string, bigint>()
   const recv = new Map<string, bigint>()
+  const biz = new Set<string>()
   let total = 0n
   for (let e = 0; e < payers.length; e++) {
     const c = comp.get(payers[e])
@@ -310,15 +353,16 @@ export function cycleStat (payers: string[], payees: string[], volumes: string[]
     total += v
     paid.set(payers[e], (paid.get(payers[e]) ?? 0n) + v)
     recv.set(payees[e], (recv.get(payees[e]) ?? 0n) + v)
+    if (payerBiz[e]) biz.add(payers[e])
+    if (payeeBiz[e]) biz.add(payees[e])
   }
   const accounts = new Set([...paid.keys(), ...recv.keys()])
   let max = 0n
-  let biz = false
   for (const a of accounts) {
-    const own = (paid.get(a) ?? 0n) > (recv.get(a) ?? 0n) ? paid.get(a)! : (recv.get(a) ?? 0n)
+    const p = paid.get(a) ?? 0n
+    const r = recv.get(a) ?? 0n
+    const own = p > r ? p : r
     if (own > max) max = own
-    if (businesses.has(a)) biz = true
   }
-  return { value: fromMicros(total), n: accounts.size, max: fromMicros(max), biz }
+  return { value: fromMicros(total), n: accounts.size, max: fromMicros(max), biz: biz.size > 0 }
 }
-

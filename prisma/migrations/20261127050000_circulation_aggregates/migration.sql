@@ -54,8 +54,6 @@ $$;
 --   recv_m/b  economic payments received from members / businesses
 --   paid_ll, recv_ll  payments where payer and payee both sit in the currency's local areas
 --   paid_lp   payments to a payee in the local areas (local re-spending, for the local multiplier)
---   cyc_paid, cyc_recv  payments on links inside a strongly connected part of this bucket's payment graph
---             (written by the graph step of the aggregator, see src/reports/aggregate.ts)
 CREATE TABLE circ_account_bucket (
   currency_id uuid NOT NULL REFERENCES currency (id),
   grain       char(1) NOT NULL CHECK (grain IN ('d', 'w', 'm')),
@@ -73,8 +71,6 @@ CREATE TABLE circ_account_bucket (
   paid_ll     numeric NOT NULL DEFAULT 0,
   recv_ll     numeric NOT NULL DEFAULT 0,
   paid_lp     numeric NOT NULL DEFAULT 0,
-  cyc_paid    numeric NOT NULL DEFAULT 0,
-  cyc_recv    numeric NOT NULL DEFAULT 0,
   PRIMARY KEY (currency_id, grain, start, account_id)
 );
 
@@ -90,23 +86,48 @@ CREATE TABLE circ_pair_bucket (
   PRIMARY KEY (currency_id, grain, start, payer, payee)
 );
 
--- Per bucket: facts that need the whole bucket's graph (cycle volume, the local multiplier's third round).
-CREATE TABLE circ_bucket_graph (
-  currency_id  uuid NOT NULL REFERENCES currency (id),
-  grain        char(1) NOT NULL CHECK (grain IN ('d', 'w', 'm')),
-  start        date NOT NULL,
-  cycle_volume numeric NOT NULL,
-  lm_r3        numeric NOT NULL,
-  computed_at  timestamptz NOT NULL DEFAULT now(),
+-- Every figure of one bucket taken as a report period (src/reports/circulation.report.ts, PeriodFigures), so a
+-- report whose periods are whole days, weeks or months reads one row per period. Written by the aggregator's
+-- summary step for every dirty bucket.
+CREATE TABLE circ_bucket_summary (
+  currency_id uuid NOT NULL REFERENCES currency (id),
+  grain       char(1) NOT NULL CHECK (grain IN ('d', 'w', 'm')),
+  start       date NOT NULL,
+  figures     jsonb NOT NULL,
+  computed_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (currency_id, grain, start)
 );
 
--- Buckets whose payment graph changed since circ_bucket_graph and the cyc_* columns were last computed.
+-- Buckets whose summary is out of date: those a drained transfer falls in, and every later summarised bucket
+-- of the currency (their opening balances moved). In steady state transfers are posted now, so that is just
+-- today's day, week and month.
 CREATE TABLE circ_dirty (
   currency_id uuid NOT NULL,
   grain       char(1) NOT NULL,
   start       date NOT NULL,
   PRIMARY KEY (currency_id, grain, start)
+);
+
+-- Figures of periods that are not one bucket (the whole range of a multi-period report, a period clipped by
+-- from/to), kept once computed. figures is set to NULL (stale) as soon as a drained transfer lies before the
+-- period's end: such a transfer moved its flows or its opening balances. version is the currency's
+-- circ_version when it was computed; a computation that raced a drain is not stored (see circulation.report.ts).
+CREATE TABLE circ_composite (
+  currency_id uuid NOT NULL REFERENCES currency (id),
+  key         text NOT NULL,
+  period      jsonb NOT NULL,
+  end_at      timestamptz NOT NULL,
+  figures     jsonb,
+  version     bigint NOT NULL,
+  used_at     timestamptz NOT NULL DEFAULT now(),
+  computed_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (currency_id, key)
+);
+
+-- Counts the drains that touched a currency's aggregates.
+CREATE TABLE circ_version (
+  currency_id uuid PRIMARY KEY REFERENCES currency (id),
+  version     bigint NOT NULL
 );
 
 -- One drainer at a time per database (the advisory lock key is shared with src/reports/aggregate.ts).
@@ -233,8 +254,22 @@ BEGIN
      AND pb.payer = x.payer AND pb.payee = x.payee AND pb.n = 0;
 
   INSERT INTO circ_dirty (currency_id, grain, start)
-  SELECT DISTINCT currency_id, grain, start FROM circ_pairs
+  SELECT DISTINCT x.currency_id, g.grain, circ_bucket_start(x.at, g.grain)
+    FROM circ_fact x CROSS JOIN (VALUES ('d'), ('w'), ('m')) AS g (grain)
   ON CONFLICT DO NOTHING;
+  INSERT INTO circ_dirty (currency_id, grain, start)
+  SELECT s.currency_id, s.grain, s.start
+    FROM circ_bucket_summary s
+    JOIN (SELECT currency_id, min(at) AS t FROM circ_fact GROUP BY 1) f
+      ON f.currency_id = s.currency_id AND s.start > (f.t AT TIME ZONE 'UTC')::date
+  ON CONFLICT DO NOTHING;
+
+  INSERT INTO circ_version (currency_id, version)
+  SELECT DISTINCT currency_id, 1 FROM circ_batch
+  ON CONFLICT (currency_id) DO UPDATE SET version = circ_version.version + 1;
+  UPDATE circ_composite c SET figures = NULL
+    FROM (SELECT currency_id, min(at) AS t FROM circ_fact GROUP BY 1) f
+   WHERE c.currency_id = f.currency_id AND c.end_at > f.t AND c.figures IS NOT NULL;
 
   DROP TABLE circ_batch, circ_acc, circ_flow, circ_fact, circ_pairs;
   RETURN v_n;
