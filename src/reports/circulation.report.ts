@@ -206,22 +206,32 @@ export async function periodFigures (db: Db, currencyId: string, p: Period): Pro
 }
 
 // Participant accounts open in each period: created before its end and not closed, plus those closed since that
-// were active in it (closed accounts are few: this reads their buckets only).
+// were active in it. Closed accounts are few, so only their rows are looked up.
 const OPEN_SQL = `
-WITH pe AS (SELECT * FROM unnest($2::int[], $3::timestamptz[]) AS pe (k, e)),
-closed AS (SELECT id FROM account WHERE currency_id = $1 AND participant_id IS NOT NULL AND status = 'closed'),
-was_active AS (
-  SELECT DISTINCT x.k, c.id
-    FROM unnest($4::int[], $5::text[], $6::date[]) AS x (k, grain, start) CROSS JOIN closed c
-   WHERE EXISTS (SELECT 1 FROM circ_account_bucket r
-                  WHERE r.currency_id = $1 AND r.grain = x.grain AND r.start = x.start AND r.account_id = c.id AND r.n_paid > 0)
-),
-created AS (
-  SELECT created_at FROM account WHERE currency_id = $1 AND participant_id IS NOT NULL AND status <> 'closed'
-)
-SELECT pe.k,
-       (SELECT count(*) FROM created WHERE created_at < pe.e) + (SELECT count(*) FROM was_active w WHERE w.k = pe.k) AS open
-  FROM pe`
+SELECT pe.k, count(a.id) AS open
+  FROM unnest($2::int[], $3::timestamptz[]) AS pe (k, e)
+  LEFT JOIN account a ON a.currency_id = $1 AND a.participant_id IS NOT NULL AND a.status <> 'closed' AND a.created_at < pe.e
+ GROUP BY pe.k`
+const CLOSED_ACTIVE_SQL = `
+SELECT x.k, count(DISTINCT r.account_id) AS n
+  FROM unnest($2::int[], $3::text[], $4::date[]) AS x (k, grain, start)
+  JOIN circ_account_bucket r ON r.currency_id = $1 AND r.grain = x.grain AND r.start = x.start
+   AND r.account_id = ANY ($5::uuid[]) AND r.n_paid > 0
+ GROUP BY x.k`
+
+async function openAccounts (db: Db, currencyId: string, all: Period[]): Promise<Map<number, number>> {
+  const open = new Map((await db.query<{ k: number, open: string }>(OPEN_SQL,
+    [currencyId, all.map((_, k) => k), all.map(p => new Date(p.end).toISOString())])).rows.map(r => [r.k, Number(r.open)]))
+  const closed = (await db.query<{ id: string }>(
+    `SELECT id FROM account WHERE currency_id = $1 AND participant_id IS NOT NULL AND status = 'closed'`, [currencyId])).rows.map(r => r.id)
+  if (closed.length > 0) {
+    const withKeys = all.flatMap((p, k) => p.buckets.map(b => ({ k, b })))
+    const active = await db.query<{ k: number, n: string }>(CLOSED_ACTIVE_SQL, [currencyId,
+      withKeys.map(x => x.k), withKeys.map(x => x.b.grain), withKeys.map(x => isoDate(x.b.start)), closed])
+    for (const r of active.rows) open.set(r.k, (open.get(r.k) ?? 0) + Number(r.n))
+  }
+  return open
+}
 
 type Stored = Omit<PeriodFigures, 'open' | 'start' | 'end'>
 const periodKey = (p: Period) => `${isoTime(p.start)}/${isoTime(p.end)}`
@@ -252,11 +262,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
     const cached = new Map((await client.query<{ key: string, figures: Stored }>(
       'SELECT key, figures FROM circ_composite WHERE currency_id = $1 AND key = ANY ($2) AND figures IS NOT NULL',
       [currencyId, all.filter(p => p.buckets.length > 1).map(periodKey)])).rows.map(r => [r.key, r.figures]))
-    const withKeys = all.flatMap((p, k) => p.buckets.map(b => ({ k, b })))
-    const open = new Map((await client.query<{ k: number, open: string }>(OPEN_SQL, [
-      currencyId, all.map((_, k) => k), all.map(p => new Date(p.end).toISOString()),
-      withKeys.map(x => x.k), withKeys.map(x => x.b.grain), withKeys.map(x => isoDate(x.b.start)),
-    ])).rows.map(r => [r.k, Number(r.open)]))
+    const open = await openAccounts(client, currencyId, all)
     for (const [k, p] of all.entries()) {
       let f = summaries.get(k) ?? cached.get(periodKey(p)) ?? computed.find(c => periodKey(c.p) === periodKey(p))?.figures
       if (f != null && p.buckets.length > 1) hits.push(periodKey(p))

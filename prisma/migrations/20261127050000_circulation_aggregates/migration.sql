@@ -72,7 +72,11 @@ CREATE TABLE circ_account_bucket (
   recv_ll     numeric NOT NULL DEFAULT 0,
   paid_lp     numeric NOT NULL DEFAULT 0,
   PRIMARY KEY (currency_id, grain, start, account_id)
-);
+) PARTITION BY LIST (grain);
+-- one partition per grain: a report over months reads month rows packed together, not spread among days
+CREATE TABLE circ_account_bucket_d PARTITION OF circ_account_bucket FOR VALUES IN ('d');
+CREATE TABLE circ_account_bucket_w PARTITION OF circ_account_bucket FOR VALUES IN ('w');
+CREATE TABLE circ_account_bucket_m PARTITION OF circ_account_bucket FOR VALUES IN ('m');
 
 -- Economic payments per (bucket, payer account, payee account): the payment graph of every bucket.
 CREATE TABLE circ_pair_bucket (
@@ -84,7 +88,10 @@ CREATE TABLE circ_pair_bucket (
   volume      numeric NOT NULL,
   n           integer NOT NULL,
   PRIMARY KEY (currency_id, grain, start, payer, payee)
-);
+) PARTITION BY LIST (grain);
+CREATE TABLE circ_pair_bucket_d PARTITION OF circ_pair_bucket FOR VALUES IN ('d');
+CREATE TABLE circ_pair_bucket_w PARTITION OF circ_pair_bucket FOR VALUES IN ('w');
+CREATE TABLE circ_pair_bucket_m PARTITION OF circ_pair_bucket FOR VALUES IN ('m');
 
 -- Every figure of one bucket taken as a report period (src/reports/circulation.report.ts, PeriodFigures), so a
 -- report whose periods are whole days, weeks or months reads one row per period. Written by the aggregator's
