@@ -44,6 +44,7 @@ export interface SizeFigures {
   flowsBySector12: LatencyFigures
 }
 export interface WriteOverheadFigures {
+  synchronousCommit: boolean
   /** median per-call latency of one ledger_post() (payment + fee), one client, microseconds */
   sequentialWithoutUs: number
   sequentialWithUs: number
@@ -52,7 +53,7 @@ export interface WriteOverheadFigures {
   parallelWith: number
   callsPerSide: number
 }
-export interface ReportsBenchFigures { sizes: SizeFigures[], writeOverhead: WriteOverheadFigures | null }
+export interface ReportsBenchFigures { sizes: SizeFigures[], writeOverhead: WriteOverheadFigures[] }
 
 export interface ReportsBenchOptions {
   sizes?: number[]
@@ -260,6 +261,7 @@ async function measureSize (transfers: number, o: Required<ReportsBenchOptions>)
   await admin.query(`ALTER DATABASE ${new URL(db.url).pathname.slice(1)} SET synchronous_commit = off`)
   await admin.end()
   const pool = new pg.Pool({ connectionString: db.url, max: o.concurrency + 2 })
+  pool.on('error', () => {})
   try {
     await installClock(pool)
     const economy = await createEconomy(pool, rng(1))
@@ -329,67 +331,96 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
 
 /**
  * What the aggregates cost one ledger_post() call: the same payments (with their fee leg) with the queue trigger
- * enabled and disabled, alternating in one run, on the same database, without the simulated clock.
+ * enabled and disabled, alternating in one run, on the same database, without the simulated clock. Twice: with
+ * the default synchronous commit (what the service runs with; the WAL flush dominates) and without it (so the
+ * CPU the trigger adds is not hidden behind the flush).
  */
-async function measureWriteOverhead (o: Required<ReportsBenchOptions>): Promise<WriteOverheadFigures> {
+async function measureWriteOverhead (o: Required<ReportsBenchOptions>): Promise<WriteOverheadFigures[]> {
   const db = await createTestDb()
-  const pool = new pg.Pool({ connectionString: db.url, max: 10 })
+  const out: WriteOverheadFigures[] = []
   try {
-    const r = rng(7)
-    const e = await createEconomy(pool, r)
-    const accounts = [...e.members.slice(0, 400), ...e.businesses.slice(0, 100)]
-    await installClock(pool) // only for the setting's sake below: with circulate.clock unset it changes nothing
-    await pool.query('DROP TRIGGER simulated_clock ON transfer; DROP TRIGGER simulated_clock ON entry; ' +
-      'DROP TRIGGER simulated_clock ON reserve_movement; DROP TRIGGER simulated_clock ON idempotency_key')
-    for (const a of accounts) {
-      await postAt(pool, e.currencyId, { at: '', legs: [{ kind: 'issuance', from: e.system.issuance, to: a, amount: '100000.00' }], reserveDelta: '100000.00' })
-    }
-    let seq = 0
-    const pay = async () => {
-      let a = r.pick(accounts); let b = r.pick(accounts)
-      while (b === a) b = r.pick(accounts)
-      await pool.query({
-        name: 'ledger_post',
-        text: `SELECT replayed, legs FROM ledger_post($1::uuid, $2, $3, $4, $5, $6::text[], $7::uuid[], $8::uuid[],
-          $9::numeric[], $10, $11, $12::jsonb, $13::uuid[], $14::numeric, $15, $16::uuid, $17::int[])`,
-        values: [e.currencyId, 'bench', `w-${++seq}`, 'h', 'bench', ['payment', 'fee'], [a, b], [b, e.system.fees],
-          ['12.60', '0.13'], 'till', null, null, [null, null], null, null, null, null],
-      })
-    }
-    const trigger = async (on: boolean) => await pool.query(`ALTER TABLE transfer ${on ? 'ENABLE' : 'DISABLE'} TRIGGER circ_enqueue`)
-    const calls = 1000
-    for (let i = 0; i < 300; i++) await pay() // warm up: plans, buffers
-    const seqMs: Record<'with' | 'without', number[]> = { with: [], without: [] }
-    const par: Record<'with' | 'without', number[]> = { with: [], without: [] }
-    for (let round = 0; round < 4; round++) {
-      for (const on of round % 2 === 0 ? [false, true] : [true, false]) {
-        await trigger(on)
-        for (let i = 0; i < calls; i++) {
-          const t0 = performance.now()
-          await pay()
-          seqMs[on ? 'with' : 'without'].push(performance.now() - t0)
-        }
-        const t0 = performance.now()
-        let n = 0
-        await Promise.all(Array.from({ length: 8 }, async () => { while (performance.now() - t0 < 3000) { await pay(); n += 2 } }))
-        par[on ? 'with' : 'without'].push(n / ((performance.now() - t0) / 1000))
+    for (const synchronousCommit of [true, false]) {
+      const pool = new pg.Pool({ connectionString: db.url, max: 10, options: synchronousCommit ? undefined : '-c synchronous_commit=off' })
+      pool.on('error', () => {})
+      try {
+        out.push(await overheadRound(pool, synchronousCommit, o))
+      } finally {
+        await pool.end()
       }
     }
-    await trigger(true)
-    const median = (xs: number[]) => { const s = [...xs].sort((x, y) => x - y); return s[Math.floor(s.length / 2)] }
-    const f: WriteOverheadFigures = {
-      sequentialWithoutUs: Math.round(median(seqMs.without) * 1000),
-      sequentialWithUs: Math.round(median(seqMs.with) * 1000),
-      parallelWithout: Math.round(median(par.without)),
-      parallelWith: Math.round(median(par.with)),
-      callsPerSide: seqMs.with.length,
-    }
-    o.log(`write path: one ledger_post() (payment + fee), median of ${f.callsPerSide} calls: ${f.sequentialWithoutUs} µs without the queue trigger, ` +
-      `${f.sequentialWithUs} µs with it; 8 clients: ${f.parallelWithout} vs ${f.parallelWith} transfers/s`)
-    return f
   } finally {
-    await pool.end()
     await db.drop()
+  }
+  return out
+}
+
+async function overheadRound (pool: pg.Pool, synchronousCommit: boolean, o: Required<ReportsBenchOptions>): Promise<WriteOverheadFigures> {
+  const r = rng(7)
+  const e = (await pool.query(`SELECT id FROM currency WHERE code = $1`, [CODE])).rows.length > 0
+    ? await existingEconomy(pool)
+    : await createEconomy(pool, r)
+  const accounts = [...e.members.slice(0, 400), ...e.businesses.slice(0, 100)]
+  for (const a of accounts) {
+    await pool.query(`SELECT ledger_post($1, 'setup', NULL, 'h', 'setup', ARRAY['issuance'], ARRAY[$2::uuid], ARRAY[$3::uuid],
+      ARRAY[100000::numeric], NULL, NULL, NULL, ARRAY[NULL::uuid], 100000, NULL, NULL, NULL)`, [e.currencyId, e.system.issuance, a])
+  }
+  let seq = 0
+  const pay = async () => {
+    const a = r.pick(accounts)
+    let b = r.pick(accounts)
+    while (b === a) b = r.pick(accounts)
+    await pool.query({
+      name: 'ledger_post',
+      text: `SELECT replayed, legs FROM ledger_post($1::uuid, $2, $3, $4, $5, $6::text[], $7::uuid[], $8::uuid[],
+        $9::numeric[], $10, $11, $12::jsonb, $13::uuid[], $14::numeric, $15, $16::uuid, $17::int[])`,
+      values: [e.currencyId, 'bench', `w-${synchronousCommit ? 's' : 'a'}-${++seq}`, 'h', 'bench', ['payment', 'fee'], [a, b], [b, e.system.fees],
+        ['1.26', '0.01'], 'till', null, null, [null, null], null, null, null, null],
+    })
+  }
+  const trigger = async (on: boolean) => await pool.query(`ALTER TABLE transfer ${on ? 'ENABLE' : 'DISABLE'} TRIGGER circ_enqueue`)
+  const calls = 1000
+  for (let i = 0; i < 300; i++) await pay() // warm up: plans, buffers
+  const seqMs: Record<'with' | 'without', number[]> = { with: [], without: [] }
+  const par: Record<'with' | 'without', number[]> = { with: [], without: [] }
+  for (let round = 0; round < 4; round++) {
+    for (const on of round % 2 === 0 ? [false, true] : [true, false]) {
+      await trigger(on)
+      for (let i = 0; i < calls; i++) {
+        const t0 = performance.now()
+        await pay()
+        seqMs[on ? 'with' : 'without'].push(performance.now() - t0)
+      }
+      const t0 = performance.now()
+      let n = 0
+      await Promise.all(Array.from({ length: 8 }, async () => { while (performance.now() - t0 < 3000) { await pay(); n += 2 } }))
+      par[on ? 'with' : 'without'].push(n / ((performance.now() - t0) / 1000))
+    }
+  }
+  await trigger(true)
+  const median = (xs: number[]) => { const s = [...xs].sort((x, y) => x - y); return s[Math.floor(s.length / 2)] }
+  const f: WriteOverheadFigures = {
+    synchronousCommit,
+    sequentialWithoutUs: Math.round(median(seqMs.without) * 1000),
+    sequentialWithUs: Math.round(median(seqMs.with) * 1000),
+    parallelWithout: Math.round(median(par.without)),
+    parallelWith: Math.round(median(par.with)),
+    callsPerSide: seqMs.with.length,
+  }
+  o.log(`write path (synchronous_commit ${synchronousCommit ? 'on' : 'off'}): one ledger_post() (payment + fee), median of ${f.callsPerSide} calls: ` +
+    `${f.sequentialWithoutUs} µs without the queue trigger, ${f.sequentialWithUs} µs with it; 8 clients: ${f.parallelWithout} vs ${f.parallelWith} transfers/s`)
+  return f
+}
+
+async function existingEconomy (pool: pg.Pool): Promise<Economy> {
+  const c = (await pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', [CODE])).rows[0].id
+  const sys = await pool.query<{ id: string, system_kind: string }>('SELECT id, system_kind FROM account WHERE currency_id = $1 AND system_kind IS NOT NULL', [c])
+  const parts = await pool.query<{ id: string, kind: string }>(`SELECT a.id, p.kind FROM account a JOIN participant p ON p.id = a.participant_id
+    WHERE a.currency_id = $1 ORDER BY a.created_at, a.id`, [c])
+  return {
+    currencyId: c,
+    system: Object.fromEntries(sys.rows.map(a => [a.system_kind, a.id])) as Economy['system'],
+    members: parts.rows.filter(p => p.kind === 'member').map(p => p.id),
+    businesses: parts.rows.filter(p => p.kind === 'business').map(p => p.id),
   }
 }
 
@@ -401,7 +432,7 @@ export async function runReportsBench (opts: ReportsBenchOptions = {}): Promise<
     overhead: opts.overhead ?? true,
     log: opts.log ?? ((s: string) => console.log(s)),
   }
-  const writeOverhead = o.overhead ? await measureWriteOverhead(o) : null
+  const writeOverhead = o.overhead ? await measureWriteOverhead(o) : []
   const sizes: SizeFigures[] = []
   for (const n of o.sizes) sizes.push(await measureSize(n, o))
   return { sizes, writeOverhead }
