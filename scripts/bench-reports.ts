@@ -147,7 +147,7 @@ async function load (pool: pg.Pool, e: Economy, target: number, concurrency: num
   const redeemDay = new Map(e.businesses.map(b => [b, r.int(28)]))
 
   // economic payments: about two transfers each (the payment and its fee), after the monthly top-ups and redemptions
-  const payments = Math.max(1000, Math.round((target - MEMBERS * 12 - BUSINESSES * 12 * 2) / 2.02 * 1.1))
+  const payments = Math.max(1000, Math.round((target - MEMBERS * 12 - BUSINESSES * 12 * 2) / 2.02))
   const memberSpendPerMonth = payments * 0.75 / MEMBERS / 12 * 14
   const spendable = new Map<string, number>()
   const pending = new Map<string, number>()
@@ -156,6 +156,9 @@ async function load (pool: pg.Pool, e: Economy, target: number, concurrency: num
   const later: Planned[][] = Array.from({ length: DAYS + 4 }, () => [])
 
   let written = 0
+  let fixedWritten = 0
+  let paymentsPosted = 0
+  let paymentLegs = 0
   let seq = 0
   let nextLog = 0.1
   for (let d = 0; d < DAYS; d++) {
@@ -165,7 +168,11 @@ async function load (pool: pg.Pool, e: Economy, target: number, concurrency: num
     const plan: Planned[] = [...later[d]]
     for (const m of e.members) if (topUpDay.get(m) === dom) plan.push({ kind: 'issue', at: day0 + 9 * 3_600_000 + r.int(8 * 3_600_000), to: m })
     for (const b of e.businesses) if (redeemDay.get(b) === dom) plan.push({ kind: 'redeem', at: day0 + 17 * 3_600_000 + r.int(3_600_000), from: b })
-    const today = Math.round(payments / DAYS * (weekday === 6 ? 1.3 : weekday === 0 ? 0.7 : 1))
+    // steer towards the target: what is left, less the top-ups and redemptions still to come, over the days left
+    const fixedPerDay = d > 0 ? fixedWritten / d : (MEMBERS * 12 + BUSINESSES * 24) / DAYS
+    const legsPerPayment = paymentsPosted > 0 ? paymentLegs / paymentsPosted : 2
+    const perDay = Math.max(0, (target - written) / (DAYS - d) - fixedPerDay) / legsPerPayment
+    const today = Math.round(perDay * (weekday === 6 ? 1.3 : weekday === 0 ? 0.7 : 1))
     for (let i = 0; i < today; i++) {
       const at = day0 + 7 * 3_600_000 + r.int(14 * 3_600_000)
       const x = r.next()
@@ -179,8 +186,15 @@ async function load (pool: pg.Pool, e: Economy, target: number, concurrency: num
       for (const p of plan.slice(i, i + 256)) {
         const at = new Date(p.at).toISOString()
         const key = `bench-${++seq}`
+        const kind = p.kind
         const post = (legs: LegIn[], extra: { channel?: string, reserveDelta?: string, applyOrder?: number[] } = {}) =>
-          async (): Promise<LegOut[]> => { const out = await postAt(pool, e.currencyId, { at, legs, key, scope: 'bench', ...extra }); written += out.length; return out }
+          async (): Promise<LegOut[]> => {
+            const out = await postAt(pool, e.currencyId, { at, legs, key, scope: 'bench', ...extra })
+            written += out.length
+            if (kind === 'issue' || kind === 'redeem') fixedWritten += out.length
+            else if (kind !== 'reverse') { paymentsPosted++; paymentLegs += out.length }
+            return out
+          }
         const pounds = (pence: number) => (pence / 100).toFixed(2)
         if (p.kind === 'issue') {
           const pence = Math.round(memberSpendPerMonth * 100 * (0.6 + r.next()))

@@ -242,7 +242,10 @@ const periodKey = (p: Period) => `${isoTime(p.start)}/${isoTime(p.end)}`
  * composite, or is computed and cached for the next report.
  */
 export async function circulationFigures (pool: pg.Pool, currencyId: string, periods: Period[]): Promise<PeriodFigures[]> {
-  const whole: Period = { start: periods[0].start, end: periods[periods.length - 1].end, buckets: periods.flatMap(p => p.buckets) }
+  const from = periods[0].start
+  const to = periods[periods.length - 1].end
+  // the whole range tiled on its own (months where they fit), not as the union of, say, 365 day buckets
+  const whole: Period = { start: from, end: to, buckets: tile(from, to) }
   const all = periods.length === 1 ? [periods[0], periods[0]] : [whole, ...periods]
   const computed: Array<{ p: Period, figures: Stored }> = []
   const hits: string[] = []
