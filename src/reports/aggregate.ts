@@ -9,7 +9,8 @@ import { AGGREGATE_LOCK } from './lock.js'
 // a background timer (src/plugins/aggregator.ts) keeps that catch-up short. Drains and the summary step take the
 // same advisory lock, so any number of instances may run this.
 
-const DRAIN_BATCH = 20_000
+// a batch takes about a second or two on a busy 2-core machine: well inside the statement timeout
+const DRAIN_BATCH = 10_000
 const SUMMARY_BATCH = 50
 
 export interface CatchUp { transfers: number, buckets: number }

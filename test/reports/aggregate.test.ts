@@ -1,5 +1,5 @@
 import t from 'tap'
-import { catchUp } from '../../src/reports/aggregate.js'
+import { catchUp, maintain } from '../../src/reports/aggregate.js'
 import { buildTestApp, issue } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
 
@@ -65,4 +65,31 @@ t.test('the background aggregator folds transfers in without a report asking', a
   }
   t.equal((await ctx.app.pool.query('SELECT count(*)::int AS n FROM circ_pending')).rows[0].n, 0, 'the queue is empty')
   t.equal((await ctx.app.pool.query(`SELECT sum(issued)::text AS v FROM circ_account_bucket WHERE grain = 'm'`)).rows[0].v, '5.000000')
+})
+
+t.test('whole-range figures are cached, made stale by new transfers in the range, and refreshed in the background', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx)
+  const m = await member(ctx, 'BRS', 'BS6 5AB')
+  const b = await business(ctx, 'BRS', 'food', 'BS1 4DJ')
+  await book.ledger.issue('2026-01-01T00:00:00Z', m.accountId, '100')
+  await book.ledger.pay('2026-01-05T00:00:00Z', m.accountId, b.accountId, '10')
+  const url = '/v1/currencies/BRS/reports/circulation?from=2026-01-01&to=2026-03-01&interval=month'
+  t.equal((await ctx.call('GET', url, { token: ctx.issuerToken })).status, 200)
+  // (one member: every published cell is suppressed, so look at the cached figures themselves)
+  const cached = async () => (await ctx.app.pool.query<{ figures: { issued: { value: string } } | null }>('SELECT figures FROM circ_composite')).rows
+  t.equal((await cached()).length, 1, 'the whole range (two months) is cached')
+  t.equal((await cached())[0].figures?.issued.value, '100.000000')
+
+  // a transfer after the range leaves it alone; one inside makes it stale
+  await book.ledger.issue('2026-03-05T00:00:00Z', m.accountId, '1')
+  await catchUp(ctx.app.pool)
+  t.ok((await cached())[0].figures != null, 'a transfer after the range does not touch it')
+  await book.ledger.issue('2026-02-10T00:00:00Z', m.accountId, '5')
+  await catchUp(ctx.app.pool)
+  t.equal((await cached())[0].figures, null, 'a transfer inside the range makes it stale')
+  const refreshed = await maintain(ctx.app.pool)
+  t.equal(refreshed.composites, 1, 'the background aggregator recomputes it')
+  t.equal((await cached())[0].figures?.issued.value, '105.000000', 'with the new transfer in it')
+  t.equal((await ctx.call('GET', url, { token: ctx.issuerToken })).status, 200)
 })

@@ -4,6 +4,8 @@ import { reportRange, splitPeriods } from '../../src/domain/periods.js'
 import { catchUp } from '../../src/reports/aggregate.js'
 import { circulationMetrics } from '../../src/reports/circulation.metrics.js'
 import { circulationFigures } from '../../src/reports/circulation.report.js'
+import { flowFigures } from '../../src/reports/flows.report.js'
+import { tile } from '../../src/domain/periods.js'
 import { buildTestApp } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
 
@@ -111,6 +113,28 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
     localMultiplier: '1.3333',
     cycleShare: '0.0000', // B1 pays nobody in February: no cycle
   })
+
+  // flows over both months (E14 was reversed and is not there)
+  const flows = async (by: 'sector' | 'district') => Object.fromEntries((await flowFigures(ctx.app.pool, book.currencyId, tile(range.from, range.to), by))
+    .map(f => [`${f.payer} -> ${f.payee}`, [f.volume.value, f.count, f.volume.n]]))
+  t.same(await flows('sector'), {
+    'food -> retail': ['30.000000', '1', 2], // E5
+    'member -> food': ['60.000000', '2', 3], // E3, E4: M1, M2 and B1
+    'member -> member': ['5.000000', '1', 2], // E12
+    'member -> retail': ['30.000000', '2', 3], // E9, E10
+    'retail -> food': ['15.000000', '1', 2], // E11
+    'retail -> member': ['10.000000', '1', 2], // E6
+  }, 'by sector: value, count and accounts described')
+  t.same(await flows('district'), {
+    'BA1 -> BS2': ['20.000000', '1', 2], // E10
+    'BS1 -> BS2': ['30.000000', '1', 2], // E5
+    'BS2 -> BS1': ['15.000000', '1', 2], // E11
+    'BS2 -> BS6': ['10.000000', '1', 2], // E6
+    'BS3 -> BS1': ['20.000000', '1', 2], // E4
+    'BS6 -> BS1': ['40.000000', '1', 2], // E3
+    'BS6 -> BS2': ['10.000000', '1', 2], // E9
+    'BS6 -> BS3': ['5.000000', '1', 2], // E12
+  }, 'by postcode district')
 
   t.same(values(total), {
     supply: '229.90',
