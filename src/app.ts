@@ -38,7 +38,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(auth, {
     keys: opts.keys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS,
   })
-  await app.register(services, { scryptCost: config.SCRYPT_COST })
+  await app.register(services, { scryptCost: config.SCRYPT_COST, reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS })
   await app.register(swagger)
   await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS })
 

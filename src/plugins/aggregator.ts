@@ -10,6 +10,7 @@ export default fp<{ intervalMs: number }>(async (app, opts) => {
   const timer = setInterval(() => {
     if (running != null) return
     running = maintain(app.pool)
+      .then(() => { app.services.reports.caughtUp() })
       .catch((err: unknown) => { app.log.warn({ err }, 'circulation aggregates: catch-up failed; the next run retries') })
       .finally(() => { running = null })
   }, opts.intervalMs)
@@ -18,4 +19,4 @@ export default fp<{ intervalMs: number }>(async (app, opts) => {
     clearInterval(timer)
     await running
   })
-}, { name: 'aggregator', dependencies: ['db'] })
+}, { name: 'aggregator', dependencies: ['db', 'services'] })

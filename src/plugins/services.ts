@@ -7,7 +7,7 @@ import { participantService } from '../services/participant.service.js'
 import { reportService } from '../services/report.service.js'
 import { transferService } from '../services/transfer.service.js'
 
-const build = (app: FastifyInstance, scryptCost: number) => {
+const build = (app: FastifyInstance, scryptCost: number, reportsMaxStalenessMs: number) => {
   const currencies = currencyService(app.prisma)
   return {
     auth: authService(app.prisma, scryptCost),
@@ -15,7 +15,7 @@ const build = (app: FastifyInstance, scryptCost: number) => {
     participants: participantService(app.prisma, currencies, scryptCost),
     accounts: accountService(app.prisma, currencies),
     transfers: transferService(app.pool, app.prisma, currencies),
-    reports: reportService(app.pool, currencies),
+    reports: reportService(app.pool, currencies, { maxStalenessMs: reportsMaxStalenessMs }),
   }
 }
 
@@ -23,6 +23,6 @@ declare module 'fastify' {
   interface FastifyInstance { services: ReturnType<typeof build> }
 }
 
-export default fp<{ scryptCost: number }>(async (app, opts) => {
-  app.decorate('services', build(app, opts.scryptCost))
+export default fp<{ scryptCost: number, reportsMaxStalenessMs?: number }>(async (app, opts) => {
+  app.decorate('services', build(app, opts.scryptCost, opts.reportsMaxStalenessMs ?? 0))
 }, { name: 'services', dependencies: ['db'] })

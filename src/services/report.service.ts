@@ -32,7 +32,21 @@ export interface FlowsReport {
 /** CSV of a cell: its value, "suppressed", or empty when undefined. */
 const csvCell = (c: Cell): string => c.value ?? ('suppressed' in c ? 'suppressed' : '')
 
-export function reportService (pool: pg.Pool, currencies: CurrencyService, rules: Rules = RULES) {
+export interface ReportOptions {
+  /** see REPORTS_MAX_STALENESS_MS */
+  maxStalenessMs?: number
+  rules?: Rules
+}
+
+export function reportService (pool: pg.Pool, currencies: CurrencyService, opts: ReportOptions = {}) {
+  const rules = opts.rules ?? RULES
+  let lastCatchUpAt = 0
+  /** Folds in what is queued, unless the background aggregator did so recently enough for this deployment. */
+  const fresh = async () => {
+    if ((opts.maxStalenessMs ?? 0) > 0 && Date.now() - lastCatchUpAt <= opts.maxStalenessMs!) return
+    await catchUp(pool)
+  }
+
   /** Researchers of the currency, its issuers and the platform issuer read reports; nobody else. */
   async function readable (principal: Principal | null, code: string): Promise<CurrencyInfo> {
     if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
@@ -54,12 +68,15 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, rules
   }
 
   return {
+    /** The background aggregator reports each completed catch-up here. */
+    caughtUp () { lastCatchUpAt = Date.now() },
+
     async circulation (principal: Principal | null, code: string, q: CirculationQuery): Promise<{ json: CirculationReport } | { csv: string }> {
       const c = await readable(principal, code)
       const interval = q.interval ?? 'month'
       const range = reportRange(q.from, q.to)
       const periods = splitPeriods(range.from, range.to, interval)
-      await catchUp(pool)
+      await fresh()
       const figures = await circulationFigures(pool, c.id, periods)
       const metrics = circulationMetrics(figures, c.decimals, rules)
       const json: CirculationReport = {
@@ -81,7 +98,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, rules
       const c = await readable(principal, code)
       const by = q.by ?? 'sector'
       const range = reportRange(q.from, q.to)
-      await catchUp(pool)
+      await fresh()
       const figures = await flowFigures(pool, c.id, tile(range.from, range.to), by)
       const slots = figures.map(f => ({ value: f.volume.value, n: f.volume.n, verdict: judge(f.volume, rules) }) satisfies Slot)
       // a row's (or column's) total can be had elsewhere (the circulation report's shares), so a lone hidden cell

@@ -93,3 +93,17 @@ t.test('whole-range figures are cached, made stale by new transfers in the range
   t.equal((await cached())[0].figures?.issued.value, '105.000000', 'with the new transfer in it')
   t.equal((await ctx.call('GET', url, { token: ctx.issuerToken })).status, 200)
 })
+
+t.test('with REPORTS_MAX_STALENESS_MS a report reads what the background aggregator last folded in', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, REPORTS_MAX_STALENESS_MS: 60_000 })
+  await reportBook(ctx)
+  const m = await member(ctx, 'BRS', 'BS6 5AB')
+  const pending = async () => (await ctx.app.pool.query('SELECT count(*)::int AS n FROM circ_pending')).rows[0].n
+  await issue(ctx, 'BRS', m.accountId, '5.00')
+  await ctx.call('GET', '/v1/currencies/BRS/reports/circulation', { token: ctx.issuerToken })
+  t.equal(await pending(), 0, 'no background catch-up yet: the report folds the queue in itself')
+  ctx.app.services.reports.caughtUp() // as the background aggregator does after each run
+  await issue(ctx, 'BRS', m.accountId, '5.00')
+  await ctx.call('GET', '/v1/currencies/BRS/reports/circulation', { token: ctx.issuerToken })
+  t.equal(await pending(), 1, 'within the allowed staleness the report leaves the queue to the background')
+})
