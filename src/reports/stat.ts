@@ -9,8 +9,6 @@ export interface Stat {
   biz: boolean
 }
 
-export const ZERO_STAT: Stat = { value: '0', n: 0, max: '0', biz: false }
-
 /**
  * SQL select-list items for one statistic over rows with columns `part` (a participant's account) and `biz`.
  * value: the per-row amount summed into the cell; contrib: the row's account is described by the cell;
