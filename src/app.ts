@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { KeySet } from './auth/keys.js'
 import type { Config } from './config.js'
 import audit from './plugins/audit.js'
+import aggregator from './plugins/aggregator.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
 import problem from './plugins/problem.js'
@@ -11,6 +12,7 @@ import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
 import { ProblemSchema } from './schemas/common.js'
+import { CellSchema } from './schemas/reports.js'
 import accountRoutes from './routes/accounts.routes.js'
 import apiKeyRoutes from './routes/api-keys.routes.js'
 import auditRoutes from './routes/audit.routes.js'
@@ -19,6 +21,7 @@ import currencyRoutes from './routes/currencies.routes.js'
 import dashboardRoutes from './routes/dashboard.routes.js'
 import healthRoutes from './routes/health.routes.js'
 import staffRoutes from './routes/staff.routes.js'
+import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 
 export interface AppOptions {
@@ -31,6 +34,7 @@ export interface AppOptions {
 const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   const { config } = opts
   app.addSchema(ProblemSchema)
+  app.addSchema(CellSchema)
   await app.register(problem)
   await app.register(validation)
   await app.register(db, {
@@ -39,6 +43,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
+    reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,
     apiKeyCheckMs: config.API_KEY_CHECK_MS,
     login: {
       maxFailures: config.LOGIN_MAX_FAILURES, baseSeconds: config.LOGIN_LOCKOUT_SECONDS,
@@ -61,6 +66,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(audit)
   await app.register(rateLimits, { moneyPerMinute: config.RATE_LIMIT_MONEY_PER_MINUTE })
   await app.register(swagger)
+  await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS })
 
   await app.register(healthRoutes)
   await app.register(authRoutes)
@@ -70,6 +76,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(staffRoutes)
   await app.register(apiKeyRoutes)
   await app.register(auditRoutes)
+  await app.register(reportRoutes)
   await app.register(dashboardRoutes)
 }
 

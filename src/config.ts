@@ -25,6 +25,14 @@ const ConfigSchema = Type.Object({
   JWT_ISSUER: Type.String({ default: 'circulate' }),
   JWT_AUDIENCE: Type.String({ default: 'circulate-api' }),
   TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
+  /** How often queued transfers are folded into the circulation aggregates; 0: only when a report asks. */
+  REPORTS_AGGREGATE_INTERVAL_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /**
+   * 0: every report first folds in everything committed (exact to the moment it starts). Above 0: a report reads
+   * the aggregates as this instance's background aggregator last left them if that was at most this long ago,
+   * so reports stay fast under a steady stream of payments (docs/metrics.md, "How it stays fast").
+   */
+  REPORTS_MAX_STALENESS_MS: Type.Integer({ default: 0, minimum: 0 }),
   /** The demo's simulated year (src/demo/seed.ts): auto = load it when the embedded database (no DATABASE_URL)
    *  has no currency yet; 1 = also into an empty DATABASE_URL database; 0 = never. */
   SEED: Type.Enum(['auto', '0', '1', 'false', 'true'], { default: 'auto' }),

@@ -6,11 +6,14 @@ import { auditService } from '../services/audit.service.js'
 import { authService, type LoginPolicy } from '../services/auth.service.js'
 import { currencyService } from '../services/currency.service.js'
 import { participantService } from '../services/participant.service.js'
+import { reportService } from '../services/report.service.js'
 import { staffService } from '../services/staff.service.js'
 import { transferService } from '../services/transfer.service.js'
 
 export interface ServicesOptions {
   scryptCost: number
+  /** how stale a circulation report may be (0: always drain pending transfers first) */
+  reportsMaxStalenessMs?: number
   /** login throttling per client address (defaults: see config.ts) */
   login?: LoginPolicy
   /** how long an API key's last revocation check is trusted */
@@ -27,6 +30,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions) => {
     participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts: accountService(app.prisma, currencies),
     transfers: transferService(app.pool, app.prisma, currencies),
+    reports: reportService(app.pool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
     audit: auditService(app.prisma, currencies),

@@ -120,6 +120,23 @@ t.test('route × role access matrix', async (t) => {
       expect: [401, 403, 403, 403, 403, 200, 200, 403, 403],
       req: () => ({ url: `/v1/currencies/${s.code}/transfers` }),
     },
+    // reports: the currency's researchers and issuers; microdata exports: its researchers only
+    'GET /v1/currencies/{code}/reports/circulation': {
+      expect: [401, 403, 403, 403, 403, 200, 200, 200, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/reports/circulation?interval=month` }),
+    },
+    'GET /v1/currencies/{code}/reports/flows': {
+      expect: [401, 403, 403, 403, 403, 200, 200, 200, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/reports/flows?by=sector` }),
+    },
+    'GET /v1/currencies/{code}/exports/transfers': {
+      expect: [401, 403, 403, 403, 403, 403, 403, 200, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/exports/transfers` }),
+    },
+    'GET /v1/currencies/{code}/exports/accounts': {
+      expect: [401, 403, 403, 403, 403, 403, 403, 200, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/exports/accounts` }),
+    },
     'POST /v1/api-keys': {
       expect: [401, 403, 403, 201, 403, 403, 403, 403, 403],
       req: () => ({ url: '/v1/api-keys', body: { name: 'web shop', scopes: ['statements:read'] } }),

@@ -25,7 +25,7 @@ function parseSchema (text: string): Model[] {
       const f = /^(\w+)\s+(\w+)(\[\])?(\?)?\s*(.*)$/.exec(line)
       if (f == null) continue
       const [, name, type, list, opt, attrs] = f
-      if (/@relation|^[A-Z]/.test(attrs) || !['String', 'Int', 'BigInt', 'Boolean', 'DateTime', 'Decimal', 'Json'].includes(type)) continue
+      if (/@relation|^[A-Z]/.test(attrs) || !['String', 'Int', 'BigInt', 'Boolean', 'DateTime', 'Decimal', 'Json', 'Bytes', 'Float'].includes(type)) continue
       fields.push({ name, column: /@map\("([^"]+)"\)/.exec(attrs)?.[1] ?? name, type, optional: opt != null, list: list != null, db: /@db\.(\w+(\([^)]*\))?)/.exec(attrs)?.[1] })
       const uniq = /@unique\(map: "([^"]+)"\)/.exec(attrs)
       if (uniq != null) indexes.push(uniq[1])
@@ -40,7 +40,9 @@ function expectedType (f: Field): string {
   if (f.db === 'Uuid') return 'uuid'
   if (f.db?.startsWith('Decimal')) return `numeric${f.db.slice(7).replace(/\s/g, '')}`
   if (f.db?.startsWith('Timestamptz')) return 'timestamp with time zone'
-  return { String: 'text', Int: 'integer', BigInt: 'bigint', Boolean: 'boolean', DateTime: 'timestamp without time zone', Json: 'jsonb', Decimal: 'numeric' }[f.type] ?? f.type
+  if (f.db === 'Date') return 'date'
+  if (f.db?.startsWith('Char')) return 'character'
+  return { String: 'text', Int: 'integer', BigInt: 'bigint', Boolean: 'boolean', DateTime: 'timestamp without time zone', Json: 'jsonb', Decimal: 'numeric', Bytes: 'bytea', Float: 'double precision' }[f.type] ?? f.type
 }
 
 t.test('schema.prisma and the migrated database agree', async (t) => {
@@ -53,7 +55,9 @@ t.test('schema.prisma and the migrated database agree', async (t) => {
   t.teardown(async () => { await c.end() })
   const cols = (await c.query<{ table_name: string, column_name: string, data_type: string, is_nullable: string, numeric_precision: number | null, numeric_scale: number | null }>(
     `SELECT table_name, column_name, data_type, is_nullable, numeric_precision, numeric_scale
-       FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'`)).rows
+       FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'
+        -- partitions are storage of their parent table, which is the model
+        AND table_name NOT IN (SELECT relname FROM pg_class WHERE relispartition)`)).rows
   const indexes = new Set((await c.query<{ name: string }>(`SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'`)).rows.map(r => r.name))
 
   const dbTables = new Set(cols.map(r => r.table_name))

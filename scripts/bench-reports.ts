@@ -1,0 +1,459 @@
+// npm run bench:reports [-- 100000,1000000]
+//
+// How fast the circulation report answers over a large ledger, and what keeping its aggregates costs the write
+// path. For each size it builds a fresh database (the machine's PostgreSQL on 127.0.0.1:5432, TEST_DATABASE_URL,
+// or an embedded PostgreSQL: the same provisioning as the tests), loads a Bristol-sized economy through the
+// ledger, folds it into the aggregates, and times the monthly report over the 12 months through the HTTP layer
+// (app.inject: routing, auth, validation, serialisation included).
+//
+// Honesty notes:
+// - Every transfer goes through ledger_post(), the one write path, called on a pg pool by several workers at
+//   once, with an idempotency key, exactly as the service calls it. Participants and their accounts are plain
+//   inserts (they move no money).
+// - The year of history needs past timestamps. A trigger that only this throwaway database gets
+//   (scripts/simulated-clock.ts) replaces ledger_post()'s now() by a per-call simulated time; nothing else in
+//   the write path changes. That trigger costs write throughput, so load speed here is not the service's; the
+//   write-path overhead of the aggregates is measured separately, without it.
+// - No report result is cached: each of the timed requests catches the aggregates up (nothing is queued by
+//   then) and runs the full report queries.
+import Fastify from 'fastify'
+import { performance } from 'node:perf_hooks'
+import pg from 'pg'
+import app, { serverOptions } from '../src/app.js'
+import { generateJwk, keySetFromJwks } from '../src/auth/keys.js'
+import { loadConfig } from '../src/config.js'
+import { catchUp } from '../src/reports/aggregate.js'
+import { createTestDb } from '../test/db.js'
+import { installClock, postAt, type LegIn, type LegOut } from './simulated-clock.js'
+
+export interface LatencyFigures { firstMs: number, medianMs: number, p95Ms: number, runs: number }
+export interface SizeFigures {
+  transfers: number
+  loadSeconds: number
+  /** simulated clock installed: not the service's write throughput */
+  loadTransfersPerSecond: number
+  aggregateSeconds: number
+  aggregateTransfersPerSecond: number
+  accountBucketRows: number
+  pairBucketRows: number
+  /** whole-range figures cached (the common case: the background aggregator refreshes them after new transfers) */
+  monthly12: LatencyFigures
+  /** whole-range figures computed by the request (the first request after new transfers in the range) */
+  monthly12Cold: LatencyFigures
+  weekly52: LatencyFigures
+  flowsBySector12: LatencyFigures
+}
+export interface WriteOverheadFigures {
+  synchronousCommit: boolean
+  /** median per-call latency of one ledger_post() (payment + fee), one client, microseconds */
+  sequentialWithoutUs: number
+  sequentialWithUs: number
+  /** 8 clients in parallel, transfers (legs) per second */
+  parallelWithout: number
+  parallelWith: number
+  callsPerSide: number
+}
+export interface ReportsBenchFigures { sizes: SizeFigures[], writeOverhead: WriteOverheadFigures[] }
+
+export interface ReportsBenchOptions {
+  sizes?: number[]
+  requests?: number
+  concurrency?: number
+  overhead?: boolean
+  log?: (line: string) => void
+}
+
+const START = Date.UTC(2025, 10, 1) // 12 whole months: 2025-11-01 .. 2026-11-01
+const DAYS = 365
+const DAY = 86_400_000
+const CODE = 'BENCH'
+const MEMBERS = 1400 // Bristol's published figures: about 1,400 personal and 620 business accounts
+const BUSINESSES = 620
+const SECTORS = ['food', 'cafes-pubs', 'retail', 'services', 'trades', 'arts', 'health', 'other']
+const SECTOR_WEIGHTS = [20, 18, 22, 14, 10, 5, 6, 5]
+const LOCAL = ['BS1', 'BS2', 'BS3', 'BS4', 'BS5', 'BS6', 'BS7', 'BS8', 'BS9', 'BS13', 'BS14', 'BS16']
+const AWAY = ['BA1', 'BA2', 'GL1', 'NP20', 'TA1']
+
+/** Deterministic randomness, so two runs build the same economy. */
+function rng (seed: number) {
+  let s = seed >>> 0
+  const next = () => {
+    s = (s + 0x6D2B79F5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return {
+    next,
+    int: (n: number) => Math.floor(next() * n),
+    pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)],
+    weighted: (w: readonly number[]) => {
+      let r = next() * w.reduce((a, b) => a + b, 0)
+      for (let i = 0; i < w.length; i++) { r -= w[i]; if (r < 0) return i }
+      return w.length - 1
+    },
+    /** pence, roughly log-normal around `mean` pounds */
+    amount: (mean: number, min = 1) => Math.max(min * 100, Math.round(mean * 100 * Math.exp((next() + next() + next() - 1.5) * 1.2) / 1.27)),
+  }
+}
+
+interface Economy {
+  currencyId: string
+  system: { issuance: string, fees: string, paper: string }
+  members: string[]
+  businesses: string[]
+}
+
+async function createEconomy (pool: pg.Pool, r: ReturnType<typeof rng>): Promise<Economy> {
+  const c = await pool.query<{ id: string }>(`INSERT INTO currency (code, name, backing, decimals, fee_text, fee_app, fee_online, fee_api, fee_till, redemption_fee, local_areas)
+    VALUES ($1, 'Bench Pound', 'GBP', 2, 0.02, 0.02, 0.01, 0.01, 0.01, 0.03, '{BS}') RETURNING id`, [CODE])
+  const currencyId = c.rows[0].id
+  const sys = await pool.query<{ id: string, system_kind: string }>(`INSERT INTO account (currency_id, system_kind, floor)
+    VALUES ($1, 'issuance', NULL), ($1, 'fees', 0), ($1, 'paper', 0) RETURNING id, system_kind`, [currencyId])
+  const system = Object.fromEntries(sys.rows.map(a => [a.system_kind, a.id])) as Economy['system']
+  const joined = new Date(START - 30 * DAY).toISOString()
+  const insert = async (kind: 'member' | 'business', n: number) => {
+    const districts = Array.from({ length: n }, () => r.next() < (kind === 'member' ? 0.9 : 0.95) ? r.pick(LOCAL) : r.pick(AWAY))
+    const sectors = Array.from({ length: n }, () => kind === 'business' ? SECTORS[r.weighted(SECTOR_WEIGHTS)] : null)
+    const rows = await pool.query<{ id: string }>(`
+      WITH p AS (
+        INSERT INTO participant (currency_id, kind, name, postcode, district, sector, independent, created_at)
+        SELECT $1, $2, $2 || ' ' || i, d || ' 1AA', d, s, CASE WHEN s IS NULL THEN NULL ELSE true END, $5
+          FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS x (d, s, i)
+        RETURNING id
+      )
+      INSERT INTO account (currency_id, participant_id, floor, created_at) SELECT $1, id, 0, $5 FROM p RETURNING id`,
+    [currencyId, kind, districts, sectors, joined])
+    return rows.rows.map(x => x.id)
+  }
+  return { currencyId, system, members: await insert('member', MEMBERS), businesses: await insert('business', BUSINESSES) }
+}
+
+type Kind = 'issue' | 'm2b' | 'm2m' | 'b2b' | 'wage' | 'redeem' | 'reverse'
+interface Planned { kind: Kind, at: number, from?: string, to?: string, of?: Posted }
+interface Posted { payer: string, payee: string, pence: number, feePence: number, legs?: LegOut[] }
+
+/** Loads about `target` transfers over the 12 months through ledger_post(); returns how many it wrote. */
+async function load (pool: pg.Pool, e: Economy, target: number, concurrency: number, log: (s: string) => void): Promise<number> {
+  const r = rng(target)
+  // who buys where: a few regular shops each, drawn by popularity; a couple of friends; suppliers; staff
+  const popularity = e.businesses.map((_, i) => 1 / (i + 8))
+  const favourites = new Map(e.members.map(m => [m, Array.from({ length: 3 + r.int(6) }, () => e.businesses[r.weighted(popularity)])]))
+  const friends = new Map(e.members.map(m => [m, Array.from({ length: 2 }, () => r.pick(e.members))]))
+  const suppliers = new Map(e.businesses.map(b => [b, Array.from({ length: 2 + r.int(4) }, () => e.businesses[r.weighted(popularity)])]))
+  const staff = new Map(e.businesses.map(b => [b, Array.from({ length: 1 + r.int(3) }, () => r.pick(e.members))]))
+  const topUpDay = new Map(e.members.map(m => [m, r.int(28)]))
+  const redeemDay = new Map(e.businesses.map(b => [b, r.int(28)]))
+
+  // economic payments: about two transfers each (the payment and its fee), after the monthly top-ups and redemptions
+  const payments = Math.max(1000, Math.round((target - MEMBERS * 12 - BUSINESSES * 12 * 2) / 2.02))
+  const memberSpendPerMonth = payments * 0.75 / MEMBERS / 12 * 14
+  const spendable = new Map<string, number>()
+  const pending = new Map<string, number>()
+  const credit = (a: string, p: number) => pending.set(a, (pending.get(a) ?? 0) + p)
+  const take = (a: string, want: number) => { const have = spendable.get(a) ?? 0; const p = Math.min(want, have); spendable.set(a, have - p); return p }
+  const later: Planned[][] = Array.from({ length: DAYS + 4 }, () => [])
+
+  let written = 0
+  let fixedWritten = 0
+  let paymentsPosted = 0
+  let paymentLegs = 0
+  let seq = 0
+  let nextLog = 0.1
+  for (let d = 0; d < DAYS; d++) {
+    const day0 = START + d * DAY
+    const dom = new Date(day0).getUTCDate() - 1
+    const weekday = new Date(day0).getUTCDay()
+    const plan: Planned[] = [...later[d]]
+    for (const m of e.members) if (topUpDay.get(m) === dom) plan.push({ kind: 'issue', at: day0 + 9 * 3_600_000 + r.int(8 * 3_600_000), to: m })
+    for (const b of e.businesses) if (redeemDay.get(b) === dom) plan.push({ kind: 'redeem', at: day0 + 17 * 3_600_000 + r.int(3_600_000), from: b })
+    // steer towards the target: what is left, less the top-ups and redemptions still to come, over the days left
+    const fixedPerDay = d > 0 ? fixedWritten / d : (MEMBERS * 12 + BUSINESSES * 24) / DAYS
+    const legsPerPayment = paymentsPosted > 0 ? paymentLegs / paymentsPosted : 2
+    const perDay = Math.max(0, (target - written) / (DAYS - d) - fixedPerDay) / legsPerPayment
+    const today = Math.round(perDay * (weekday === 6 ? 1.3 : weekday === 0 ? 0.7 : 1))
+    for (let i = 0; i < today; i++) {
+      const at = day0 + 7 * 3_600_000 + r.int(14 * 3_600_000)
+      const x = r.next()
+      if (x < 0.70) { const m = r.pick(e.members); plan.push({ kind: 'm2b', at, from: m, to: r.next() < 0.9 ? r.pick(favourites.get(m)!) : r.pick(e.businesses) }) } else if (x < 0.75) { const m = r.pick(e.members); plan.push({ kind: 'm2m', at, from: m, to: r.pick(friends.get(m)!) }) } else if (x < 0.88) { const b = r.pick(e.businesses); plan.push({ kind: 'b2b', at, from: b, to: r.pick(suppliers.get(b)!) }) } else { const b = r.pick(e.businesses); plan.push({ kind: 'wage', at, from: b, to: r.pick(staff.get(b)!) }) }
+    }
+    plan.sort((a, b) => a.at - b.at)
+
+    // post in chunks; money received in a chunk becomes spendable in the next, so parallel calls never overdraw
+    for (let i = 0; i < plan.length; i += 256) {
+      const calls: Array<() => Promise<unknown>> = []
+      for (const p of plan.slice(i, i + 256)) {
+        const at = new Date(p.at).toISOString()
+        const key = `bench-${++seq}`
+        const kind = p.kind
+        const post = (legs: LegIn[], extra: { channel?: string, reserveDelta?: string, applyOrder?: number[] } = {}) =>
+          async (): Promise<LegOut[]> => {
+            const out = await postAt(pool, e.currencyId, { at, legs, key, scope: 'bench', ...extra })
+            written += out.length
+            if (kind === 'issue' || kind === 'redeem') fixedWritten += out.length
+            else if (kind !== 'reverse') { paymentsPosted++; paymentLegs += out.length }
+            return out
+          }
+        const pounds = (pence: number) => (pence / 100).toFixed(2)
+        if (p.kind === 'issue') {
+          const pence = Math.round(memberSpendPerMonth * 100 * (0.6 + r.next()))
+          credit(p.to!, pence)
+          calls.push(post([{ kind: 'issuance', from: e.system.issuance, to: p.to!, amount: pounds(pence) }], { reserveDelta: pounds(pence) }))
+        } else if (p.kind === 'redeem') {
+          const gross = take(p.from!, Math.floor((spendable.get(p.from!) ?? 0) * 0.6))
+          if (gross < 10_000) { spendable.set(p.from!, (spendable.get(p.from!) ?? 0) + gross); continue }
+          const fee = Math.round(gross * 0.03)
+          calls.push(post([{ kind: 'redemption', from: p.from!, to: e.system.issuance, amount: pounds(gross - fee) },
+            { kind: 'fee', from: p.from!, to: e.system.fees, amount: pounds(fee) }], { reserveDelta: pounds(-(gross - fee)) }))
+        } else if (p.kind === 'reverse') {
+          const o = p.of!
+          if (o.legs == null) continue
+          const back = take(o.payee, o.pence - o.feePence)
+          if (back < o.pence - o.feePence) { spendable.set(o.payee, (spendable.get(o.payee) ?? 0) + back); continue }
+          credit(o.payer, o.pence)
+          const legs = o.legs
+          calls.push(post(legs.map(l => ({ kind: 'reversal', from: l.toAccount, to: l.fromAccount, amount: l.amount, reverses: l.id })),
+            { applyOrder: legs.map((_, j) => legs.length - 1 - j) }))
+        } else {
+          if (p.from === p.to) continue
+          const mean = p.kind === 'm2b' ? 12 : p.kind === 'm2m' ? 15 : p.kind === 'b2b' ? 25 : 30
+          const pence = take(p.from!, r.amount(mean))
+          if (pence < 50) { spendable.set(p.from!, (spendable.get(p.from!) ?? 0) + pence); continue }
+          const channel = p.kind === 'm2b' ? (r.next() < 0.55 ? 'till' : r.next() < 0.8 ? 'app' : 'text') : 'online'
+          const feePence = Math.round(pence * (channel === 'app' || channel === 'text' ? 0.02 : 0.01))
+          credit(p.to!, pence - feePence)
+          const posted: Posted = { payer: p.from!, payee: p.to!, pence, feePence }
+          const legs: LegIn[] = [{ kind: 'payment', from: p.from!, to: p.to!, amount: pounds(pence) }]
+          if (feePence > 0) legs.push({ kind: 'fee', from: p.to!, to: e.system.fees, amount: pounds(feePence) })
+          const call = post(legs, { channel })
+          calls.push(async () => { posted.legs = await call() })
+          // a few mistakes are put right a day or two later
+          if (r.next() < 0.002) later[d + 1 + r.int(2)].push({ kind: 'reverse', at: p.at + DAY + r.int(DAY), of: posted })
+        }
+      }
+      let next = 0
+      await Promise.all(Array.from({ length: concurrency }, async () => {
+        while (next < calls.length) await calls[next++]()
+      }))
+      for (const [a, p] of pending) spendable.set(a, (spendable.get(a) ?? 0) + p)
+      pending.clear()
+    }
+    if (written >= target * nextLog) { log(`  ${written.toLocaleString('en-GB')} transfers (day ${d + 1} of ${DAYS})`); nextLog += 0.1 }
+  }
+  return written
+}
+
+function latency (ms: number[], first: number): LatencyFigures {
+  const s = [...ms].sort((a, b) => a - b)
+  const q = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]
+  return { firstMs: round(first), medianMs: round(q(0.5)), p95Ms: round(q(0.95)), runs: ms.length }
+}
+const round = (x: number) => Math.round(x * 10) / 10
+
+async function timeRequests (server: ReturnType<typeof Fastify>, url: string, token: string, n: number): Promise<LatencyFigures> {
+  const once = async () => {
+    const t0 = performance.now()
+    const res = await server.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } })
+    const ms = performance.now() - t0
+    if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${res.body.slice(0, 300)}`)
+    return ms
+  }
+  const first = await once()
+  const ms: number[] = []
+  for (let i = 0; i < n; i++) ms.push(await once())
+  return latency(ms, first)
+}
+
+async function measureSize (transfers: number, o: Required<ReportsBenchOptions>): Promise<SizeFigures> {
+  const db = await createTestDb()
+  // Commits here do not wait for the WAL to reach the disk: every payment locks the currency's fee account, so
+  // with the default each one would wait its turn for an fsync, and loading a million would take hours on this
+  // kind of machine. The write path runs unchanged; only durability of this throwaway database is given up.
+  const admin = new pg.Client({ connectionString: db.url })
+  await admin.connect()
+  await admin.query(`ALTER DATABASE ${new URL(db.url).pathname.slice(1)} SET synchronous_commit = off`)
+  await admin.end()
+  const pool = new pg.Pool({ connectionString: db.url, max: o.concurrency + 2 })
+  pool.on('error', () => {})
+  try {
+    await installClock(pool)
+    const economy = await createEconomy(pool, rng(1))
+    o.log(`size ${transfers.toLocaleString('en-GB')}: loading through ledger_post() with ${o.concurrency} workers`)
+    let t0 = performance.now()
+    const written = await load(pool, economy, transfers, o.concurrency, o.log)
+    const loadSeconds = (performance.now() - t0) / 1000
+    o.log(`  loaded ${written.toLocaleString('en-GB')} transfers in ${loadSeconds.toFixed(0)} s; aggregating`)
+    if (process.env.BENCH_LOAD_ONLY === '1') throw new Error(`BENCH_LOAD_ONLY: stopped after loading ${db.url}`)
+    t0 = performance.now()
+    const caught = await catchUp(pool)
+    const aggregateSeconds = (performance.now() - t0) / 1000
+    await pool.query('VACUUM ANALYZE')
+    const rows = (await pool.query<{ a: string, p: string }>(
+      'SELECT (SELECT count(*) FROM circ_account_bucket) AS a, (SELECT count(*) FROM circ_pair_bucket) AS p')).rows[0]
+
+    const timed = await measureReports(db.url, economy.currencyId, o)
+    return {
+      transfers: written,
+      loadSeconds: round(loadSeconds),
+      loadTransfersPerSecond: Math.round(written / loadSeconds),
+      aggregateSeconds: round(aggregateSeconds),
+      aggregateTransfersPerSecond: Math.round(caught.transfers / aggregateSeconds),
+      accountBucketRows: Number(rows.a),
+      pairBucketRows: Number(rows.p),
+      ...timed,
+    }
+  } finally {
+    await pool.end()
+    if (process.env.BENCH_KEEP === '1') o.log(`  kept the database: ${db.url}`)
+    else await db.drop()
+  }
+}
+
+/** Times the reports over the 12 months through the whole HTTP layer (app.inject), as a researcher. */
+export async function measureReports (databaseUrl: string, currencyId: string, o: Pick<Required<ReportsBenchOptions>, 'requests' | 'log'>) {
+  const config = loadConfig({}, { DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const server = Fastify({ ...serverOptions(config), logger: false })
+  await server.register(app, { config, databaseUrl, keys: await keySetFromJwks([await generateJwk()]) })
+  await server.ready()
+  try {
+    const { accessToken } = await server.tokens.sign({ userId: crypto.randomUUID(), role: 'researcher', currencyId, participantId: null })
+    const range = `from=${new Date(START).toISOString().slice(0, 10)}&to=${new Date(START + DAYS * DAY).toISOString().slice(0, 10)}`
+    const monthlyUrl = `/v1/currencies/${CODE}/reports/circulation?${range}&interval=month`
+    // cold: as right after new transfers landed in the range, before the background aggregator refreshed the
+    // whole-range figures: the request computes them itself
+    const cold: number[] = []
+    for (let i = 0; i < 5; i++) {
+      await server.pool.query('UPDATE circ_composite SET figures = NULL')
+      const t0 = performance.now()
+      await server.inject({ method: 'GET', url: monthlyUrl, headers: { authorization: `Bearer ${accessToken}` } })
+      cold.push(performance.now() - t0)
+    }
+    const monthly12Cold = latency(cold, cold[0])
+    o.log(`  monthly report, 12 months, whole-range figures recomputed: median ${monthly12Cold.medianMs} ms, max ${Math.max(...cold).toFixed(1)} ms (5 requests)`)
+    const monthly12 = await timeRequests(server, monthlyUrl, accessToken, o.requests)
+    o.log(`  monthly report, 12 months: first ${monthly12.firstMs} ms, median ${monthly12.medianMs} ms, p95 ${monthly12.p95Ms} ms (${monthly12.runs} requests)`)
+    const weekly52 = await timeRequests(server, `/v1/currencies/${CODE}/reports/circulation?${range}&interval=week`, accessToken, 5)
+    o.log(`  weekly report, 12 months: first ${weekly52.firstMs} ms, median ${weekly52.medianMs} ms`)
+    const flowsBySector12 = await timeRequests(server, `/v1/currencies/${CODE}/reports/flows?${range}&by=sector`, accessToken, 5)
+    o.log(`  flows by sector, 12 months: first ${flowsBySector12.firstMs} ms, median ${flowsBySector12.medianMs} ms`)
+    return { monthly12, monthly12Cold, weekly52, flowsBySector12 }
+  } finally {
+    await server.close()
+  }
+}
+
+/**
+ * What the aggregates cost one ledger_post() call: the same payments (with their fee leg) with the queue trigger
+ * enabled and disabled, alternating in one run, on the same database, without the simulated clock. Twice: with
+ * the default synchronous commit (what the service runs with; the WAL flush dominates) and without it (so the
+ * CPU the trigger adds is not hidden behind the flush).
+ */
+async function measureWriteOverhead (o: Required<ReportsBenchOptions>): Promise<WriteOverheadFigures[]> {
+  const db = await createTestDb()
+  const out: WriteOverheadFigures[] = []
+  try {
+    for (const synchronousCommit of [true, false]) {
+      const pool = new pg.Pool({ connectionString: db.url, max: 10, options: synchronousCommit ? undefined : '-c synchronous_commit=off' })
+      pool.on('error', () => {})
+      try {
+        out.push(await overheadRound(pool, synchronousCommit, o))
+      } finally {
+        await pool.end()
+      }
+    }
+  } finally {
+    await db.drop()
+  }
+  return out
+}
+
+async function overheadRound (pool: pg.Pool, synchronousCommit: boolean, o: Required<ReportsBenchOptions>): Promise<WriteOverheadFigures> {
+  const r = rng(7)
+  const e = (await pool.query(`SELECT id FROM currency WHERE code = $1`, [CODE])).rows.length > 0
+    ? await existingEconomy(pool)
+    : await createEconomy(pool, r)
+  const accounts = [...e.members.slice(0, 400), ...e.businesses.slice(0, 100)]
+  for (const a of accounts) {
+    await pool.query(`SELECT ledger_post($1, 'setup', NULL, 'h', 'setup', ARRAY['issuance'], ARRAY[$2::uuid], ARRAY[$3::uuid],
+      ARRAY[100000::numeric], NULL, NULL, NULL, ARRAY[NULL::uuid], 100000, NULL, NULL, NULL)`, [e.currencyId, e.system.issuance, a])
+  }
+  let seq = 0
+  const pay = async () => {
+    const a = r.pick(accounts)
+    let b = r.pick(accounts)
+    while (b === a) b = r.pick(accounts)
+    await pool.query({
+      name: 'ledger_post',
+      text: `SELECT replayed, legs FROM ledger_post($1::uuid, $2, $3, $4, $5, $6::text[], $7::uuid[], $8::uuid[],
+        $9::numeric[], $10, $11, $12::jsonb, $13::uuid[], $14::numeric, $15, $16::uuid, $17::int[])`,
+      values: [e.currencyId, 'bench', `w-${synchronousCommit ? 's' : 'a'}-${++seq}`, 'h', 'bench', ['payment', 'fee'], [a, b], [b, e.system.fees],
+        ['1.26', '0.01'], 'till', null, null, [null, null], null, null, null, null],
+    })
+  }
+  const trigger = async (on: boolean) => await pool.query(`ALTER TABLE transfer ${on ? 'ENABLE' : 'DISABLE'} TRIGGER circ_enqueue`)
+  const calls = 1000
+  for (let i = 0; i < 300; i++) await pay() // warm up: plans, buffers
+  const seqMs: Record<'with' | 'without', number[]> = { with: [], without: [] }
+  const par: Record<'with' | 'without', number[]> = { with: [], without: [] }
+  for (let round = 0; round < 4; round++) {
+    for (const on of round % 2 === 0 ? [false, true] : [true, false]) {
+      await trigger(on)
+      for (let i = 0; i < calls; i++) {
+        const t0 = performance.now()
+        await pay()
+        seqMs[on ? 'with' : 'without'].push(performance.now() - t0)
+      }
+      const t0 = performance.now()
+      let n = 0
+      await Promise.all(Array.from({ length: 8 }, async () => { while (performance.now() - t0 < 3000) { await pay(); n += 2 } }))
+      par[on ? 'with' : 'without'].push(n / ((performance.now() - t0) / 1000))
+    }
+  }
+  await trigger(true)
+  const median = (xs: number[]) => { const s = [...xs].sort((x, y) => x - y); return s[Math.floor(s.length / 2)] }
+  const f: WriteOverheadFigures = {
+    synchronousCommit,
+    sequentialWithoutUs: Math.round(median(seqMs.without) * 1000),
+    sequentialWithUs: Math.round(median(seqMs.with) * 1000),
+    parallelWithout: Math.round(median(par.without)),
+    parallelWith: Math.round(median(par.with)),
+    callsPerSide: seqMs.with.length,
+  }
+  o.log(`write path (synchronous_commit ${synchronousCommit ? 'on' : 'off'}): one ledger_post() (payment + fee), median of ${f.callsPerSide} calls: ` +
+    `${f.sequentialWithoutUs} µs without the queue trigger, ${f.sequentialWithUs} µs with it; 8 clients: ${f.parallelWithout} vs ${f.parallelWith} transfers/s`)
+  return f
+}
+
+async function existingEconomy (pool: pg.Pool): Promise<Economy> {
+  const c = (await pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', [CODE])).rows[0].id
+  const sys = await pool.query<{ id: string, system_kind: string }>('SELECT id, system_kind FROM account WHERE currency_id = $1 AND system_kind IS NOT NULL', [c])
+  const parts = await pool.query<{ id: string, kind: string }>(`SELECT a.id, p.kind FROM account a JOIN participant p ON p.id = a.participant_id
+    WHERE a.currency_id = $1 ORDER BY a.created_at, a.id`, [c])
+  return {
+    currencyId: c,
+    system: Object.fromEntries(sys.rows.map(a => [a.system_kind, a.id])) as Economy['system'],
+    members: parts.rows.filter(p => p.kind === 'member').map(p => p.id),
+    businesses: parts.rows.filter(p => p.kind === 'business').map(p => p.id),
+  }
+}
+
+export async function runReportsBench (opts: ReportsBenchOptions = {}): Promise<ReportsBenchFigures> {
+  const o: Required<ReportsBenchOptions> = {
+    sizes: opts.sizes ?? [100_000, 1_000_000],
+    requests: opts.requests ?? 20,
+    concurrency: opts.concurrency ?? 8,
+    overhead: opts.overhead ?? true,
+    log: opts.log ?? ((s: string) => console.log(s)),
+  }
+  const writeOverhead = o.overhead ? await measureWriteOverhead(o) : []
+  const sizes: SizeFigures[] = []
+  for (const n of o.sizes) sizes.push(await measureSize(n, o))
+  return { sizes, writeOverhead }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const sizes = process.argv[2] != null ? process.argv[2].split(',').map(Number) : undefined
+  const figures = await runReportsBench({ sizes, overhead: process.env.BENCH_OVERHEAD !== '0' })
+  console.log(JSON.stringify(figures, null, 2))
+}

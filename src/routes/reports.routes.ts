@@ -1,0 +1,75 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
+import type { Readable } from 'node:stream'
+import { Type } from 'typebox'
+import { CodeParams, problems } from '../schemas/common.js'
+import {
+  AccountExportQuerySchema, CirculationQuerySchema, CirculationReportSchema, FlowsQuerySchema, FlowsReportSchema,
+  TransferExportQuerySchema,
+} from '../schemas/reports.js'
+
+const jsonOrCsv = (schema: object, what: string) => ({
+  description: `${what}; as CSV one row per ${what === 'the report' ? 'period plus a total row' : 'cell'}, hidden cells say "suppressed"`,
+  content: { 'application/json': { schema }, 'text/csv': { schema: Type.String() } },
+})
+const csvOnly = (what: string) => ({
+  description: `${what} (streamed CSV). The X-Export-Id header names this export: pass it as ?export= to get the other file with the same pseudonyms`,
+  headers: { 'x-export-id': { schema: { type: 'string', format: 'uuid' }, description: 'this export' } },
+  content: { 'text/csv': { schema: Type.String() } },
+})
+
+const csv = (reply: FastifyReply, name: string, body: string | Readable) =>
+  reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(body)
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const { reports } = app.services
+
+  app.get('/v1/currencies/:code/reports/circulation', {
+    schema: {
+      tags: ['reports'],
+      summary: 'Circulation metrics per day, week or month and for the whole range, with disclosure control (researchers and issuers)',
+      params: CodeParams, querystring: CirculationQuerySchema,
+      response: { 200: jsonOrCsv(CirculationReportSchema, 'the report'), ...problems(400, 401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    const r = await reports.circulation(request.principal, request.params.code, request.query)
+    return 'csv' in r ? csv(reply, `circulation-${request.params.code.toUpperCase()}`, r.csv) : r.json
+  })
+
+  app.get('/v1/currencies/:code/reports/flows', {
+    schema: {
+      tags: ['reports'],
+      summary: 'Volume of economic payments by payer group x payee group, by sector or postcode district (researchers and issuers)',
+      params: CodeParams, querystring: FlowsQuerySchema,
+      response: { 200: jsonOrCsv(FlowsReportSchema, 'the flows'), ...problems(400, 401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    const r = await reports.flows(request.principal, request.params.code, request.query)
+    return 'csv' in r ? csv(reply, `flows-${request.params.code.toUpperCase()}`, r.csv) : r.json
+  })
+
+  app.get('/v1/currencies/:code/exports/transfers', {
+    schema: {
+      tags: ['reports'],
+      summary: 'Pseudonymised transfers in the Sarafu data set\'s columns: id, timeset, transfer_subtype, source, target, weight, token_name (researchers)',
+      params: CodeParams, querystring: TransferExportQuerySchema,
+      response: { 200: csvOnly('every transfer, oldest first'), ...problems(400, 401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    const r = await reports.exportTransfers(request.principal, request.params.code, request.query)
+    return csv(reply.header('x-export-id', r.exportId), `transfers-${r.exportId}`, r.csv)
+  })
+
+  app.get('/v1/currencies/:code/exports/accounts', {
+    schema: {
+      tags: ['reports'],
+      summary: 'Pseudonymised accounts in the Sarafu data set\'s columns: id, start, final_bal, area_name, area_type, held_roles, business_type (researchers)',
+      params: CodeParams, querystring: AccountExportQuerySchema,
+      response: { 200: csvOnly('every account'), ...problems(400, 401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    const r = await reports.exportAccounts(request.principal, request.params.code, request.query)
+    return csv(reply.header('x-export-id', r.exportId), `accounts-${r.exportId}`, r.csv)
+  })
+}
+export default routes

@@ -1,0 +1,108 @@
+import { Type } from 'typebox'
+import { METRICS } from '../reports/circulation.metrics.js'
+import { Timestamp, Uuid } from './common.js'
+
+const Instant = (d: string) => Type.String({
+  maxLength: 40, description: `${d}: a date (2026-01-01) or an RFC 3339 time, rounded outwards to whole UTC days`,
+})
+const Format = Type.Enum(['json', 'csv'], { default: 'json', description: 'json, or csv for a spreadsheet' })
+
+export const CellSchema = Type.Object({
+  value: Type.Union([Type.String(), Type.Null()], {
+    description: 'a decimal string (counts too, e.g. "42"; shares as fractions, "0.4231"); null when suppressed, or when ' +
+      'undefined (e.g. a share of a zero volume)',
+  }),
+  suppressed: Type.Optional(Type.Boolean({ description: 'true when the value is hidden by the disclosure rules; never a zero' })),
+  reason: Type.Optional(Type.Enum(['threshold', 'dominance'], {
+    description: 'threshold: fewer than 5 distinct accounts; dominance: one account over 85% of a cell with a business in it',
+  })),
+  complementary: Type.Optional(Type.Boolean({
+    description: 'hidden only because a published total would otherwise give another hidden cell away; reason is that cell\'s',
+  })),
+}, { $id: 'ReportCell', description: 'one published figure' })
+
+const cellRef = Type.Ref('ReportCell')
+
+const METRIC_DESCRIPTIONS: Record<typeof METRICS[number], string> = {
+  supply: 'currency held by participants (electronic and paper) at the end of the period',
+  issued: 'currency issued against sterling in the period',
+  redeemed: 'currency businesses turned back into sterling in the period, redemption fee included',
+  netIssuance: 'issued minus redeemed',
+  volume: 'sum of economic payments (payments between participants, not reversed)',
+  count: 'number of economic payments',
+  averageSupply: 'time-weighted average of supply over the period',
+  velocity: 'volume / averageSupply',
+  velocityAnnualised: 'velocity x 365 / days in the period',
+  respendRate: 'of what businesses passed on, the share paid to participants rather than redeemed: S / (S + R_b)',
+  b2bShare: 'share of volume paid business to business',
+  m2bShare: 'share of volume paid member to business',
+  b2mShare: 'share of volume paid business to member (wages)',
+  m2mShare: 'share of volume paid member to member',
+  redemptionRate: 'redeemed / issued',
+  activeAccounts: 'participant accounts that made at least one economic payment',
+  activeShare: 'activeAccounts / participant accounts open in the period',
+  localityShare: 'share of volume where payer and payee both sit in the local areas',
+  gini: 'Gini coefficient of participants\' balances at the end of the period',
+  top10Share: 'share of participants\' balances held by the richest 10% of participants at the end of the period',
+  localMultiplier: 'LM3-style (R1 + R2 + R3) / R1 traced through the period\'s payments',
+  cycleShare: 'share of volume on payer-payee links inside strongly connected parts of the payment graph',
+}
+
+const MetricsSchema = Type.Object(
+  Object.fromEntries(METRICS.map(m => [m, Type.Ref('ReportCell', { description: METRIC_DESCRIPTIONS[m] })])) as Record<typeof METRICS[number], typeof cellRef>,
+  { description: 'every metric; docs/metrics.md has the exact definitions' })
+
+const PeriodSchema = Type.Object({
+  start: Timestamp('first instant of the period'),
+  end: Timestamp('first instant after the period'),
+  metrics: MetricsSchema,
+})
+
+export const CirculationQuerySchema = Type.Object({
+  from: Type.Optional(Instant('start of the range (default: twelve months before `to`)')),
+  to: Type.Optional(Instant('end of the range, exclusive (default: the start of next month)')),
+  interval: Type.Optional(Type.Enum(['day', 'week', 'month'], { default: 'month', description: 'UTC days, ISO weeks (Monday) or calendar months; the first and last are clipped to the range' })),
+  format: Type.Optional(Format),
+}, { additionalProperties: false })
+
+export const CirculationReportSchema = Type.Object({
+  currency: Type.String(),
+  from: Timestamp('start of the range'),
+  to: Timestamp('end of the range (exclusive)'),
+  interval: Type.Enum(['day', 'week', 'month']),
+  periods: Type.Array(PeriodSchema),
+  total: PeriodSchema,
+})
+
+export const FlowsQuerySchema = Type.Object({
+  by: Type.Optional(Type.Enum(['sector', 'district'], { default: 'sector', description: 'group payers and payees by business sector ("member" for members) or by postcode district' })),
+  from: Type.Optional(Instant('start of the range (default: twelve months before `to`)')),
+  to: Type.Optional(Instant('end of the range, exclusive (default: the start of next month)')),
+  format: Type.Optional(Format),
+}, { additionalProperties: false })
+
+export const FlowsReportSchema = Type.Object({
+  currency: Type.String(),
+  by: Type.Enum(['sector', 'district']),
+  from: Timestamp('start of the range'),
+  to: Timestamp('end of the range (exclusive)'),
+  cells: Type.Array(Type.Object({
+    payer: Type.String({ description: 'payer group' }),
+    payee: Type.String({ description: 'payee group' }),
+    volume: Type.Ref('ReportCell', { description: 'sum of economic payments from the payer group to the payee group' }),
+    count: Type.Ref('ReportCell', { description: 'number of those payments (hidden whenever volume is)' }),
+  })),
+})
+
+const ExportTime = (d: string) => Type.String({ maxLength: 40, description: `${d}: a date (2026-01-01) or an RFC 3339 time` })
+const ExportId = Uuid('an export id from the X-Export-Id header of an earlier export: reuse its pseudonyms so both files join')
+
+export const TransferExportQuerySchema = Type.Object({
+  from: Type.Optional(ExportTime('transfers at or after this time')),
+  to: Type.Optional(ExportTime('transfers before this time')),
+  export: Type.Optional(ExportId),
+}, { additionalProperties: false })
+
+export const AccountExportQuerySchema = Type.Object({
+  export: Type.Optional(ExportId),
+}, { additionalProperties: false })

@@ -1,0 +1,148 @@
+import { stringify } from 'csv-stringify/sync'
+import type pg from 'pg'
+import { cell, complement, judge, RULES, type Cell, type Rules, type Slot } from '../domain/disclosure.js'
+import { DomainError } from '../domain/errors.js'
+import { isIssuerOf, type Principal } from '../domain/principal.js'
+import { isoTime, parseInstant, reportRange, splitPeriods, tile, type Interval } from '../domain/periods.js'
+import { accountsCsv } from '../reports/accounts.export.js'
+import { catchUp } from '../reports/aggregate.js'
+import { circulationMetrics, METRICS, type Metrics } from '../reports/circulation.metrics.js'
+import { circulationFigures } from '../reports/circulation.report.js'
+import { flowFigures, type FlowsBy } from '../reports/flows.report.js'
+import { openExport } from '../reports/pseudonym.js'
+import { transfersCsv } from '../reports/transfers.export.js'
+import { formatMoney } from '../domain/money.js'
+import type { CurrencyInfo, CurrencyService } from './currency.service.js'
+
+export interface CirculationQuery { from?: string, to?: string, interval?: Interval, format?: 'json' | 'csv' }
+export interface FlowsQuery { by?: FlowsBy, from?: string, to?: string, format?: 'json' | 'csv' }
+export interface TransferExportQuery { from?: string, to?: string, export?: string }
+export interface AccountExportQuery { export?: string }
+
+export interface CirculationReport {
+  currency: string, from: string, to: string, interval: Interval
+  periods: Array<{ start: string, end: string, metrics: Metrics }>
+  total: { start: string, end: string, metrics: Metrics }
+}
+export interface FlowsReport {
+  currency: string, by: FlowsBy, from: string, to: string
+  cells: Array<{ payer: string, payee: string, volume: Cell, count: Cell }>
+}
+
+/** CSV of a cell: its value, "suppressed", or empty when undefined. */
+const csvCell = (c: Cell): string => c.value ?? ('suppressed' in c ? 'suppressed' : '')
+
+export interface ReportOptions {
+  /** see REPORTS_MAX_STALENESS_MS */
+  maxStalenessMs?: number
+  rules?: Rules
+}
+
+export function reportService (pool: pg.Pool, currencies: CurrencyService, opts: ReportOptions = {}) {
+  const rules = opts.rules ?? RULES
+  let lastCatchUpAt = 0
+  /** Folds in what is queued, unless the background aggregator did so recently enough for this deployment. */
+  const fresh = async () => {
+    if ((opts.maxStalenessMs ?? 0) > 0 && Date.now() - lastCatchUpAt <= opts.maxStalenessMs!) return
+    await catchUp(pool)
+  }
+
+  /** Researchers of the currency, its issuers and the platform issuer read reports; nobody else. */
+  async function readable (principal: Principal | null, code: string): Promise<CurrencyInfo> {
+    if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+    const c = await currencies.resolve(code)
+    if (!(isIssuerOf(principal, c.id) || (principal.role === 'researcher' && principal.currencyId === c.id))) {
+      throw new DomainError('FORBIDDEN', 'reports are for researchers and issuers of this currency')
+    }
+    return c
+  }
+
+  /** Microdata, even pseudonymised, is for the currency's researchers only. */
+  async function exportable (principal: Principal | null, code: string): Promise<{ c: CurrencyInfo, userId: string }> {
+    if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+    const c = await currencies.resolve(code)
+    if (!(principal.role === 'researcher' && principal.currencyId === c.id)) {
+      throw new DomainError('FORBIDDEN', 'research exports are for researchers of this currency')
+    }
+    return { c, userId: principal.userId }
+  }
+
+  return {
+    /** The background aggregator reports each completed catch-up here. */
+    caughtUp () { lastCatchUpAt = Date.now() },
+
+    async circulation (principal: Principal | null, code: string, q: CirculationQuery): Promise<{ json: CirculationReport } | { csv: string }> {
+      const c = await readable(principal, code)
+      const interval = q.interval ?? 'month'
+      const range = reportRange(q.from, q.to)
+      const periods = splitPeriods(range.from, range.to, interval)
+      await fresh()
+      const figures = await circulationFigures(pool, c.id, periods)
+      const metrics = circulationMetrics(figures, c.decimals, rules)
+      const json: CirculationReport = {
+        currency: c.code, from: isoTime(range.from), to: isoTime(range.to), interval,
+        periods: periods.map((p, i) => ({ start: isoTime(p.start), end: isoTime(p.end), metrics: metrics[i + 1] })),
+        total: { start: isoTime(range.from), end: isoTime(range.to), metrics: metrics[0] },
+      }
+      if (q.format !== 'csv') return { json }
+      const row = (kind: string, p: { start: string, end: string, metrics: Metrics }) =>
+        [kind, p.start, p.end, ...METRICS.map(m => csvCell(p.metrics[m]))]
+      return {
+        csv: stringify([...json.periods.map(p => row('period', p)), row('total', json.total)], {
+          header: true, columns: ['row', 'start', 'end', ...METRICS],
+        }),
+      }
+    },
+
+    async flows (principal: Principal | null, code: string, q: FlowsQuery): Promise<{ json: FlowsReport } | { csv: string }> {
+      const c = await readable(principal, code)
+      const by = q.by ?? 'sector'
+      const range = reportRange(q.from, q.to)
+      await fresh()
+      const figures = await flowFigures(pool, c.id, tile(range.from, range.to), by)
+      const slots = figures.map(f => ({ value: f.volume.value, n: f.volume.n, verdict: judge(f.volume, rules) }) satisfies Slot)
+      // a row's (or column's) total can be had elsewhere (the circulation report's shares), so a lone hidden cell
+      // in a row or column gets a partner
+      const lines = (key: 'payer' | 'payee') => [...new Set(figures.map(f => f[key]))]
+        .map(g => ({ parent: null, children: slots.filter((_, i) => figures[i][key] === g) }))
+      complement([...lines('payer'), ...lines('payee')])
+      const json: FlowsReport = {
+        currency: c.code, by, from: isoTime(range.from), to: isoTime(range.to),
+        cells: figures.map((f, i) => ({
+          payer: f.payer,
+          payee: f.payee,
+          volume: cell(formatMoney(f.volume.value, c.decimals), slots[i].verdict),
+          count: cell(f.count, slots[i].verdict),
+        })),
+      }
+      if (q.format !== 'csv') return { json }
+      return {
+        csv: stringify(json.cells.map(x => [x.payer, x.payee, csvCell(x.volume), csvCell(x.count)]), {
+          header: true, columns: ['payer', 'payee', 'volume', 'count'],
+        }),
+      }
+    },
+
+    async exportTransfers (principal: Principal | null, code: string, q: TransferExportQuery) {
+      const { c, userId } = await exportable(principal, code)
+      const from = parseInstant(q.from, 'from')
+      const to = parseInstant(q.to, 'to')
+      const session = await openExport(pool, c.id, userId, q.export)
+      return {
+        exportId: session.id,
+        csv: transfersCsv(pool, {
+          currencyId: c.id, code: c.code, decimals: c.decimals,
+          from: from == null ? undefined : new Date(from), to: to == null ? undefined : new Date(to),
+        }, session),
+      }
+    },
+
+    async exportAccounts (principal: Principal | null, code: string, q: AccountExportQuery) {
+      const { c, userId } = await exportable(principal, code)
+      const session = await openExport(pool, c.id, userId, q.export)
+      return { exportId: session.id, csv: accountsCsv(pool, { currencyId: c.id, decimals: c.decimals, localAreas: c.localAreas }, session) }
+    },
+  }
+}
+
+export type ReportService = ReturnType<typeof reportService>

@@ -1,0 +1,43 @@
+import t from 'tap'
+import { bucketEnd, reportRange, splitPeriods, tile, type Bucket } from '../../src/domain/periods.js'
+
+const d = (s: string) => Date.parse(`${s}T00:00:00Z`)
+const show = (bs: Bucket[]) => bs.map(b => `${b.grain}:${new Date(b.start).toISOString().slice(0, 10)}`)
+
+t.test('a range is rounded outwards to whole UTC days', async (t) => {
+  t.same(reportRange('2026-01-01T10:00:00Z', '2026-02-01T00:00:01Z'), { from: d('2026-01-01'), to: d('2026-02-02') })
+  t.same(reportRange('2026-01-01', '2026-02-01'), { from: d('2026-01-01'), to: d('2026-02-01') })
+  t.same(reportRange(undefined, undefined, Date.parse('2026-11-27T03:00:00Z')), { from: d('2025-12-01'), to: d('2026-12-01') },
+    'default: the twelve months up to the start of next month')
+  t.throws(() => reportRange('2026-02-01', '2026-01-01'), { code: 'INVALID_QUERY' })
+  t.throws(() => reportRange('last tuesday', undefined), { code: 'INVALID_QUERY' })
+  t.throws(() => reportRange('2026-01-01T00:00:00', undefined), { code: 'INVALID_QUERY' }, 'a time without an offset is ambiguous')
+})
+
+t.test('periods are calendar days, ISO weeks or months, clipped to the range', async (t) => {
+  const weeks = splitPeriods(d('2026-01-01'), d('2026-01-20'), 'week')
+  t.same(weeks.map(p => [p.start, p.end]), [[d('2026-01-01'), d('2026-01-05')], [d('2026-01-05'), d('2026-01-12')],
+    [d('2026-01-12'), d('2026-01-19')], [d('2026-01-19'), d('2026-01-20')]], 'Thursday to Monday, then whole weeks, then a clipped Monday')
+  t.same(weeks.map(p => show(p.buckets)), [['d:2026-01-01', 'd:2026-01-02', 'd:2026-01-03', 'd:2026-01-04'], ['w:2026-01-05'], ['w:2026-01-12'], ['d:2026-01-19']])
+  const months = splitPeriods(d('2026-01-15'), d('2026-03-01'), 'month')
+  t.same(months.map(p => p.buckets.length), [11, 1], 'a clipped month: 4 days, a week, 6 days; a whole one is one bucket')
+  t.throws(() => splitPeriods(d('2020-01-01'), d('2026-01-01'), 'day'), { code: 'INVALID_QUERY' }, 'too many periods')
+})
+
+t.test('tiling takes whole months, then whole weeks that do not straddle a month that could be whole', async (t) => {
+  t.same(show(tile(d('2026-01-01'), d('2026-04-01'))), ['m:2026-01-01', 'm:2026-02-01', 'm:2026-03-01'])
+  // Monday 26 January: a week would run into February, which is whole in the range, so days until February
+  t.same(show(tile(d('2026-01-26'), d('2026-03-01'))), ['d:2026-01-26', 'd:2026-01-27', 'd:2026-01-28', 'd:2026-01-29',
+    'd:2026-01-30', 'd:2026-01-31', 'm:2026-02-01'])
+  // an ISO week across a month end, alone in the range: one week bucket
+  t.same(show(tile(d('2026-01-26'), d('2026-02-02'))), ['w:2026-01-26'])
+  // every tiling covers the range exactly, without gaps or overlaps
+  for (let s = d('2025-12-20'); s < d('2026-02-10'); s += 86_400_000 * 3) {
+    for (let e = s + 86_400_000; e < d('2026-04-10'); e += 86_400_000 * 5) {
+      let at = s
+      for (const b of tile(s, e)) { if (b.start !== at) t.fail('gap or overlap'); at = bucketEnd(b) }
+      if (at !== e) t.fail(`tiling of ${s}..${e} ends at ${at}`)
+    }
+  }
+  t.pass('tilings are exact')
+})

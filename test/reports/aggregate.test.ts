@@ -1,0 +1,109 @@
+import t from 'tap'
+import { catchUp, maintain } from '../../src/reports/aggregate.js'
+import { buildTestApp, issue } from '../helper.js'
+import { business, member, reportBook } from './fixture.js'
+
+const volumeOf = async (pool: import('pg').Pool, currencyId: string) => (await pool.query<{ v: string | null, n: string | null }>(
+  `SELECT sum(paid_m + paid_b)::text AS v, sum(n_paid)::text AS n FROM circ_account_bucket WHERE currency_id = $1 AND grain = 'm'`,
+  [currencyId])).rows[0]
+
+t.test('a transfer committed after a later one is still aggregated (the queue is commit-order safe)', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx)
+  const m = await member(ctx, 'BRS', 'BS6 5AB')
+  const b = await business(ctx, 'BRS', 'food', 'BS1 4DJ')
+  const m2 = await member(ctx, 'BRS', 'BS6 5AB')
+  const b2 = await business(ctx, 'BRS', 'food', 'BS1 4DJ')
+  await issue(ctx, 'BRS', m.accountId, '100.00')
+  await issue(ctx, 'BRS', m2.accountId, '100.00')
+  await catchUp(ctx.app.pool)
+
+  // A posts first (its transfer id is the older one) but commits last
+  const a = await ctx.app.pool.connect()
+  t.teardown(() => a.release())
+  await a.query('BEGIN')
+  await a.query(`SELECT ledger_post($1, 'test', NULL, 'h', 'test', ARRAY['payment'], ARRAY[$2::uuid], ARRAY[$3::uuid],
+    ARRAY[7::numeric], 'app', NULL, NULL, ARRAY[NULL::uuid], NULL, NULL, NULL, NULL)`, [book.currencyId, m.accountId, b.accountId])
+  // B: other accounts (A holds m's and b's row locks until it commits), posted and committed while A is open
+  await book.ledger.pay(new Date().toISOString(), m2.accountId, b2.accountId, '3')
+
+  const first = await catchUp(ctx.app.pool)
+  t.equal(first.transfers, 1, 'only the committed payment is folded in')
+  t.same(await volumeOf(ctx.app.pool, book.currencyId), { v: '3.000000', n: '1' })
+
+  await a.query('COMMIT')
+  const second = await catchUp(ctx.app.pool)
+  t.equal(second.transfers, 1, 'the late commit is picked up by the next drain')
+  t.same(await volumeOf(ctx.app.pool, book.currencyId), { v: '10.000000', n: '2' })
+  t.equal((await catchUp(ctx.app.pool)).transfers, 0, 'and nothing twice')
+})
+
+t.test('any writer of the transfer table is covered, including one statement inserting many rows', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx)
+  const m = await member(ctx, 'BRS', 'BS6 5AB')
+  await catchUp(ctx.app.pool)
+  // a set-based batch writer (like a batch posting function) inserts three transfers in one statement
+  const rows = await ctx.app.pool.query(`INSERT INTO transfer (currency_id, kind, from_account_id, to_account_id, amount, created_by)
+    SELECT $1, 'issuance', $2, $3, 1, 'batch' FROM generate_series(1, 3) RETURNING id`, [book.currencyId, book.system.issuance, m.accountId])
+  t.equal(rows.rowCount, 3)
+  t.equal((await ctx.app.pool.query('SELECT count(*)::int AS n FROM circ_pending')).rows[0].n, 3, 'all three are queued')
+  t.equal((await catchUp(ctx.app.pool)).transfers, 3)
+  const issued = await ctx.app.pool.query(`SELECT sum(issued)::text AS v FROM circ_account_bucket WHERE currency_id = $1 AND grain = 'd'`, [book.currencyId])
+  t.equal(issued.rows[0].v, '3.000000')
+})
+
+t.test('the background aggregator folds transfers in without a report asking', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 50 })
+  await reportBook(ctx)
+  const m = await member(ctx, 'BRS', 'BS6 5AB')
+  await issue(ctx, 'BRS', m.accountId, '5.00')
+  for (let i = 0; i < 100; i++) {
+    const q = await ctx.app.pool.query('SELECT count(*)::int AS n FROM circ_pending')
+    if (q.rows[0].n === 0) break
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  t.equal((await ctx.app.pool.query('SELECT count(*)::int AS n FROM circ_pending')).rows[0].n, 0, 'the queue is empty')
+  t.equal((await ctx.app.pool.query(`SELECT sum(issued)::text AS v FROM circ_account_bucket WHERE grain = 'm'`)).rows[0].v, '5.000000')
+})
+
+t.test('whole-range figures are cached, made stale by new transfers in the range, and refreshed in the background', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx)
+  const m = await member(ctx, 'BRS', 'BS6 5AB')
+  const b = await business(ctx, 'BRS', 'food', 'BS1 4DJ')
+  await book.ledger.issue('2026-01-01T00:00:00Z', m.accountId, '100')
+  await book.ledger.pay('2026-01-05T00:00:00Z', m.accountId, b.accountId, '10')
+  const url = '/v1/currencies/BRS/reports/circulation?from=2026-01-01&to=2026-03-01&interval=month'
+  t.equal((await ctx.call('GET', url, { token: ctx.issuerToken })).status, 200)
+  // (one member: every published cell is suppressed, so look at the cached figures themselves)
+  const cached = async () => (await ctx.app.pool.query<{ figures: { issued: { value: string } } | null }>('SELECT figures FROM circ_composite')).rows
+  t.equal((await cached()).length, 1, 'the whole range (two months) is cached')
+  t.equal((await cached())[0].figures?.issued.value, '100.000000')
+
+  // a transfer after the range leaves it alone; one inside makes it stale
+  await book.ledger.issue('2026-03-05T00:00:00Z', m.accountId, '1')
+  await catchUp(ctx.app.pool)
+  t.ok((await cached())[0].figures != null, 'a transfer after the range does not touch it')
+  await book.ledger.issue('2026-02-10T00:00:00Z', m.accountId, '5')
+  await catchUp(ctx.app.pool)
+  t.equal((await cached())[0].figures, null, 'a transfer inside the range makes it stale')
+  const refreshed = await maintain(ctx.app.pool)
+  t.equal(refreshed.composites, 1, 'the background aggregator recomputes it')
+  t.equal((await cached())[0].figures?.issued.value, '105.000000', 'with the new transfer in it')
+  t.equal((await ctx.call('GET', url, { token: ctx.issuerToken })).status, 200)
+})
+
+t.test('with REPORTS_MAX_STALENESS_MS a report reads what the background aggregator last folded in', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, REPORTS_MAX_STALENESS_MS: 60_000 })
+  await reportBook(ctx)
+  const m = await member(ctx, 'BRS', 'BS6 5AB')
+  const pending = async () => (await ctx.app.pool.query('SELECT count(*)::int AS n FROM circ_pending')).rows[0].n
+  await issue(ctx, 'BRS', m.accountId, '5.00')
+  await ctx.call('GET', '/v1/currencies/BRS/reports/circulation', { token: ctx.issuerToken })
+  t.equal(await pending(), 0, 'no background catch-up yet: the report folds the queue in itself')
+  ctx.app.services.reports.caughtUp() // as the background aggregator does after each run
+  await issue(ctx, 'BRS', m.accountId, '5.00')
+  await ctx.call('GET', '/v1/currencies/BRS/reports/circulation', { token: ctx.issuerToken })
+  t.equal(await pending(), 1, 'within the allowed staleness the report leaves the queue to the background')
+})

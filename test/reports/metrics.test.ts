@@ -1,0 +1,167 @@
+import t from 'tap'
+import { NO_RULES } from '../../src/domain/disclosure.js'
+import { reportRange, splitPeriods } from '../../src/domain/periods.js'
+import { catchUp } from '../../src/reports/aggregate.js'
+import { circulationMetrics } from '../../src/reports/circulation.metrics.js'
+import { circulationFigures } from '../../src/reports/circulation.report.js'
+import { flowFigures } from '../../src/reports/flows.report.js'
+import { tile } from '../../src/domain/periods.js'
+import { buildTestApp } from '../helper.js'
+import { business, member, reportBook } from './fixture.js'
+
+// Every metric of the circulation report on a small fixed ledger, against values worked out by hand below.
+// Parties (local areas: BS): M1 member BS6, M2 member BS3, M3 member BA1 (Bath: not local), B1 business BS1,
+// B2 business BS2. All joined on 2025-12-01. Times are midnight UTC. Disclosure rules are off here (five
+// accounts cannot pass a threshold of five in every cell); test/reports/suppression.test.ts covers them.
+//
+// January (31 days)                          February (28 days)
+//  E1 Jan  1 issue 100 to M1                  E8  Feb  1 issue 50 to M3
+//  E2 Jan  1 issue 100 to M2                  E9  Feb  8 M1 -> B2 10.00, fee 0.10 (B2 -> fees)
+//  E3 Jan 11 M1 -> B1 40                      E10 Feb 15 M3 -> B2 20
+//  E4 Jan 11 M2 -> B1 20                      E11 Feb 15 B2 -> B1 15
+//  E5 Jan 21 B1 -> B2 30                      E12 Feb 15 M1 -> M2 5
+//  E6 Jan 21 B2 -> M1 10 (wages)              E13 Feb 22 B1 redeems 20: 19.40 to sterling, fee 0.60
+//                                             E14 Feb 22 M2 -> B2 10, reversed on Feb 23 (E15)
+// Balances, end of January: M1 70, M2 80, M3 0, B1 30, B2 20 (supply 200).
+// Balances, end of February: M1 55, M2 85, M3 30, B1 25, B2 34.90 (supply 229.90 = 200 + 50 - 0.10 - 20).
+
+t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx)
+  const M1 = await member(ctx, 'BRS', 'BS6 5AB')
+  const M2 = await member(ctx, 'BRS', 'BS3 1AA')
+  const M3 = await member(ctx, 'BRS', 'BA1 1AA')
+  const B1 = await business(ctx, 'BRS', 'food', 'BS1 4DJ')
+  const B2 = await business(ctx, 'BRS', 'retail', 'BS2 0AA')
+  const L = book.ledger
+  await L.issue('2026-01-01T00:00:00Z', M1.accountId, '100')
+  await L.issue('2026-01-01T00:00:00Z', M2.accountId, '100')
+  await L.pay('2026-01-11T00:00:00Z', M1.accountId, B1.accountId, '40')
+  await L.pay('2026-01-11T00:00:00Z', M2.accountId, B1.accountId, '20')
+  await L.pay('2026-01-21T00:00:00Z', B1.accountId, B2.accountId, '30')
+  await L.pay('2026-01-21T00:00:00Z', B2.accountId, M1.accountId, '10')
+  await L.issue('2026-02-01T00:00:00Z', M3.accountId, '50')
+  await L.pay('2026-02-08T00:00:00Z', M1.accountId, B2.accountId, '10', '0.10')
+  await L.pay('2026-02-15T00:00:00Z', M3.accountId, B2.accountId, '20')
+  await L.pay('2026-02-15T00:00:00Z', B2.accountId, B1.accountId, '15')
+  await L.pay('2026-02-15T00:00:00Z', M1.accountId, M2.accountId, '5')
+  await L.redeem('2026-02-22T00:00:00Z', B1.accountId, '19.40', '0.60')
+  const e14 = await L.pay('2026-02-22T00:00:00Z', M2.accountId, B2.accountId, '10')
+  await L.reverse('2026-02-23T00:00:00Z', e14)
+
+  await catchUp(ctx.app.pool)
+  const range = reportRange('2026-01-01', '2026-03-01')
+  const periods = splitPeriods(range.from, range.to, 'month')
+  const [total, jan, feb] = circulationMetrics(await circulationFigures(ctx.app.pool, book.currencyId, periods), 2, NO_RULES)
+  const values = (m: Record<string, { value: string | null }>) => Object.fromEntries(Object.entries(m).map(([k, c]) => [k, c.value]))
+
+  t.same(values(jan), {
+    supply: '200.00', // 70 + 80 + 0 + 30 + 20
+    issued: '200.00', // E1 + E2
+    redeemed: '0.00',
+    netIssuance: '200.00',
+    volume: '100.00', // E3..E6: 40 + 20 + 30 + 10
+    count: '4',
+    averageSupply: '200.00', // M is 200 from the first instant to the last (payments between participants leave M alone)
+    velocity: '0.5000', // 100 / 200
+    velocityAnnualised: '5.8871', // 0.5 x 365 / 31 = 5.88709...
+    respendRate: '1.0000', // businesses passed on S = 30 (B1 -> B2) + 10 (B2 -> M1) and redeemed nothing: 40 / 40
+    b2bShare: '0.3000', // 30 / 100
+    m2bShare: '0.6000', // (40 + 20) / 100
+    b2mShare: '0.1000', // 10 / 100
+    m2mShare: '0.0000',
+    redemptionRate: '0.0000', // 0 / 200
+    activeAccounts: '4', // M1, M2, B1, B2 paid; M3 did not
+    activeShare: '0.8000', // 4 of 5 open accounts
+    localityShare: '1.0000', // every January payment is between BS parties
+    gini: '0.4200', // sorted 0, 20, 30, 70, 80: 2 x (1x0 + 2x20 + 3x30 + 4x70 + 5x80) / (5 x 200) - 6/5 = 1.62 - 1.2
+    top10Share: '0.4000', // the top ceil(5/10) = 1 participant holds 80 of 200
+    // R1 = income of B1 (60) + B2 (30) = 90; local spending lp(B1) = 30, lp(B2) = 10;
+    // R2 = min(60, 30) + min(30, 10) = 40; R3: B1 -> B2 30 x (30/30) x min(1, lp(B2) 10 / in(B2) 30) = 10,
+    // B2 -> M1 10 x (10/10) x min(1, lp(M1) 40 / in(M1) 10) = 10; R3 = 20. (90 + 40 + 20) / 90 = 1.6667
+    localMultiplier: '1.6667',
+    // graph M1 -> B1, M2 -> B1, B1 -> B2, B2 -> M1: the cycle M1 -> B1 -> B2 -> M1 carries 40 + 30 + 10 = 80 of 100
+    cycleShare: '0.8000',
+  })
+
+  t.same(values(feb), {
+    supply: '229.90',
+    issued: '50.00', // E8
+    redeemed: '20.00', // E13, its fee included: the business gave up 20
+    netIssuance: '30.00',
+    volume: '50.00', // E9 10 + E10 20 + E11 15 + E12 5; E14 was reversed and does not count
+    count: '4',
+    // M is 250 for 7 days, 249.90 for 14 days (E9's fee left it), 229.90 for 7 days (E13):
+    // (1750 + 3498.60 + 1609.30) / 28 = 244.925, rounded half-up
+    averageSupply: '244.93',
+    velocity: '0.2041', // 50 / 244.925 = 0.20414...
+    velocityAnnualised: '2.6612', // x 365 / 28
+    respendRate: '0.4286', // S = 15 (B2 -> B1), R_b = 20: 15 / 35
+    b2bShare: '0.3000', // 15 / 50
+    m2bShare: '0.6000', // (10 + 20) / 50
+    b2mShare: '0.0000',
+    m2mShare: '0.1000', // 5 / 50
+    redemptionRate: '0.4000', // 20 / 50
+    activeAccounts: '3', // M1, M3, B2; M2's only payment was reversed
+    activeShare: '0.6000',
+    localityShare: '0.6000', // all but E10 (M3 is in Bath): 30 / 50
+    // sorted 25, 30, 34.90, 55, 85 (sum 229.90): 2 x 834.70 / (5 x 229.90) - 1.2 = 0.25228...
+    gini: '0.2523',
+    top10Share: '0.3697', // 85 / 229.90
+    // R1 = B1 15 + B2 30 = 45; lp(B1) = 0 (a redemption is not a payment), lp(B2) = 15;
+    // R2 = min(15, 0) + min(30, 15) = 15; R3: only B2 -> B1, but B1 re-spent nothing locally: 0. 60 / 45
+    localMultiplier: '1.3333',
+    cycleShare: '0.0000', // B1 pays nobody in February: no cycle
+  })
+
+  // flows over both months (E14 was reversed and is not there)
+  const flows = async (by: 'sector' | 'district') => Object.fromEntries((await flowFigures(ctx.app.pool, book.currencyId, tile(range.from, range.to), by))
+    .map(f => [`${f.payer} -> ${f.payee}`, [f.volume.value, f.count, f.volume.n]]))
+  t.same(await flows('sector'), {
+    'food -> retail': ['30.000000', '1', 2], // E5
+    'member -> food': ['60.000000', '2', 3], // E3, E4: M1, M2 and B1
+    'member -> member': ['5.000000', '1', 2], // E12
+    'member -> retail': ['30.000000', '2', 3], // E9, E10
+    'retail -> food': ['15.000000', '1', 2], // E11
+    'retail -> member': ['10.000000', '1', 2], // E6
+  }, 'by sector: value, count and accounts described')
+  t.same(await flows('district'), {
+    'BA1 -> BS2': ['20.000000', '1', 2], // E10
+    'BS1 -> BS2': ['30.000000', '1', 2], // E5
+    'BS2 -> BS1': ['15.000000', '1', 2], // E11
+    'BS2 -> BS6': ['10.000000', '1', 2], // E6
+    'BS3 -> BS1': ['20.000000', '1', 2], // E4
+    'BS6 -> BS1': ['40.000000', '1', 2], // E3
+    'BS6 -> BS2': ['10.000000', '1', 2], // E9
+    'BS6 -> BS3': ['5.000000', '1', 2], // E12
+  }, 'by postcode district')
+
+  t.same(values(total), {
+    supply: '229.90',
+    issued: '250.00',
+    redeemed: '20.00',
+    netIssuance: '230.00',
+    volume: '150.00',
+    count: '8',
+    averageSupply: '221.32', // (200 x 31 + 6857.90) / 59 = 221.3203...
+    velocity: '0.6778', // 150 / 221.3203...
+    velocityAnnualised: '4.1929', // x 365 / 59
+    respendRate: '0.7333', // S = 40 + 15, R_b = 20: 55 / 75
+    b2bShare: '0.3000', // (30 + 15) / 150
+    m2bShare: '0.6000', // (60 + 30) / 150
+    b2mShare: '0.0667', // 10 / 150
+    m2mShare: '0.0333', // 5 / 150
+    redemptionRate: '0.0800', // 20 / 250
+    activeAccounts: '5',
+    activeShare: '1.0000',
+    localityShare: '0.8667', // (100 + 30) / 150
+    gini: '0.2523',
+    top10Share: '0.3697',
+    // over both months: in(B1) 75, in(B2) 60, in(M1) 10; lp(B1) 30, lp(B2) 25, lp(M1) 55.
+    // R1 = 135; R2 = min(75, 30) + min(60, 25) = 55; R3: B1 -> B2 30 x 1 x 25/60 = 12.5, B2 -> M1 10 x 1 x 1 = 10,
+    // B2 -> B1 15 x 1 x 30/75 = 6; R3 = 28.5. (135 + 55 + 28.5) / 135 = 1.61851...
+    localMultiplier: '1.6185',
+    // over both months M1 -> M2 -> B1 -> B2 -> M1 joins M2 to the cycle; only M3 -> B2 (20) lies outside: 130 / 150
+    cycleShare: '0.8667',
+  })
+})

@@ -1,0 +1,178 @@
+import type pg from 'pg'
+import { Money } from '../../src/domain/money.js'
+import { isLocal } from '../../src/domain/postcode.js'
+import type { Period } from '../../src/domain/periods.js'
+import type { PeriodFigures } from '../../src/reports/circulation.report.js'
+import type { Stat } from '../../src/reports/stat.js'
+
+// The circulation figures recomputed the plain way: straight from the transfer and entry tables, with none of
+// the aggregates, buckets or SQL of src/reports. Written from PRODUCT.md and docs/metrics.md, independently of
+// the fast path, so that a property test can hold the two against each other.
+
+interface T { id: string, kind: string, from: string, to: string, amount: Money, parent: string | null, reverses: string | null, at: number }
+interface A { id: string, participant: string | null, system: string | null, status: string, kind: string | null, local: boolean, pCreated: number | null }
+interface E { account: string, amount: Money, at: number }
+
+const ZERO = new Money(0)
+const key = (m: Money) => m.toFixed()
+
+export async function recompute (pool: pg.Pool, currencyId: string, periods: Period[]): Promise<PeriodFigures[]> {
+  const cur = (await pool.query<{ local_areas: string[] }>('SELECT local_areas FROM currency WHERE id = $1', [currencyId])).rows[0]
+  const ts: T[] = (await pool.query('SELECT * FROM transfer WHERE currency_id = $1', [currencyId])).rows.map(r => ({
+    id: r.id, kind: r.kind, from: r.from_account_id, to: r.to_account_id, amount: new Money(r.amount),
+    parent: r.parent_id, reverses: r.reverses_id, at: (r.created_at as Date).getTime(),
+  }))
+  const accounts = new Map<string, A>((await pool.query(`
+    SELECT a.id, a.participant_id, a.system_kind, a.status, p.kind, p.district, p.created_at AS p_created
+      FROM account a LEFT JOIN participant p ON p.id = a.participant_id WHERE a.currency_id = $1`, [currencyId])).rows.map(r => [r.id, {
+    id: r.id, participant: r.participant_id, system: r.system_kind, status: r.status, kind: r.kind,
+    local: r.district != null && isLocal(r.district, cur.local_areas), pCreated: r.p_created == null ? null : (r.p_created as Date).getTime(),
+  }]))
+  const accountCreated = new Map<string, number>((await pool.query('SELECT id, created_at FROM account WHERE currency_id = $1', [currencyId]))
+    .rows.map(r => [r.id, (r.created_at as Date).getTime()]))
+  const entries: E[] = (await pool.query('SELECT account_id, amount, created_at FROM entry WHERE currency_id = $1', [currencyId]))
+    .rows.map(r => ({ account: r.account_id, amount: new Money(r.amount), at: (r.created_at as Date).getTime() }))
+
+  const reversed = new Set(ts.filter(t => t.reverses != null).map(t => t.reverses!))
+  const byId = new Map(ts.map(t => [t.id, t]))
+  const live = ts.filter(t => !reversed.has(t.id) && t.kind !== 'reversal')
+  const acct = (id: string) => accounts.get(id)!
+  const isPart = (id: string) => acct(id).participant != null
+  const payments = live.filter(t => t.kind === 'payment' && isPart(t.from) && isPart(t.to))
+  const issuances = live.filter(t => t.kind === 'issuance')
+  const redemptions = live.filter(t => t.kind === 'redemption' || (t.kind === 'fee' && t.parent != null && byId.get(t.parent)?.kind === 'redemption'))
+  const inM = (id: string) => isPart(id) || acct(id).system === 'paper'
+
+  const balanceAt = (id: string, at: number) => entries.filter(e => e.account === id && e.at < at).reduce((s, e) => s.plus(e.amount), ZERO)
+
+  const all: Period[] = [{ start: periods[0].start, end: periods[periods.length - 1].end, buckets: [] }, ...periods]
+  return all.map(p => {
+    const inP = (t: { at: number }) => t.at >= p.start && t.at < p.end
+    const pay = payments.filter(inP)
+    const sums = (rows: T[], side: 'from' | 'to', pick: (t: T) => boolean = () => true) => {
+      const m = new Map<string, Money>()
+      for (const t of rows) if (pick(t)) m.set(t[side], (m.get(t[side]) ?? ZERO).plus(t.amount))
+      return m
+    }
+    /** a cell over payments: value = their sum; accounts described = payers and payees; own = larger side */
+    const payStat = (rows: T[]): Stat => {
+      const paid = sums(rows, 'from')
+      const recv = sums(rows, 'to')
+      const ids = new Set([...paid.keys(), ...recv.keys()].filter(isPart))
+      return stat(rows.reduce((s, t) => s.plus(t.amount), ZERO), ids, a => Money.max(paid.get(a) ?? ZERO, recv.get(a) ?? ZERO))
+    }
+    const stat = (value: Money, ids: Set<string>, own: (a: string) => Money): Stat => {
+      let max = ZERO
+      for (const a of ids) if (own(a).abs().gt(max)) max = own(a).abs()
+      return { value: key(value), n: ids.size, max: key(max), biz: [...ids].some(a => acct(a).kind === 'business') }
+    }
+    const kindOf = (id: string) => acct(id).kind
+    const group = (pk: string, qk: string) => pay.filter(t => kindOf(t.from) === pk && kindOf(t.to) === qk)
+
+    const issuedBy = sums(issuances.filter(inP), 'to')
+    const redeemedBy = sums(redemptions.filter(inP), 'from')
+    const issued = stat([...issuedBy.values()].reduce((s, v) => s.plus(v), ZERO), new Set([...issuedBy.keys()].filter(isPart)), a => issuedBy.get(a)!)
+    const redeemed = stat([...redeemedBy.values()].reduce((s, v) => s.plus(v), ZERO), new Set([...redeemedBy.keys()].filter(isPart)), a => redeemedBy.get(a)!)
+
+    const paidBy = sums(pay, 'from')
+    const recvBy = sums(pay, 'to')
+    const businesses = [...accounts.values()].filter(a => a.kind === 'business').map(a => a.id)
+    const bizOut = (a: string) => (paidBy.get(a) ?? ZERO).plus(redeemedBy.get(a) ?? ZERO)
+    const respendIds = new Set(businesses.filter(a => bizOut(a).gt(0)))
+    const respend = stat(businesses.reduce((s, a) => s.plus(bizOut(a)), ZERO), respendIds, bizOut)
+    const spend = businesses.reduce((s, a) => s.plus(paidBy.get(a) ?? ZERO), ZERO)
+
+    // local multiplier, traced proportionally inside the period
+    const lp = sums(pay, 'from', t => acct(t.to).local)
+    const inc = (a: string) => recvBy.get(a) ?? ZERO
+    const earners = new Set(businesses.filter(a => inc(a).gt(0)))
+    const lmR1 = stat([...earners].reduce((s, a) => s.plus(inc(a)), ZERO), earners, inc)
+    const lmR2 = [...earners].reduce((s, b) => s.plus(Money.min(inc(b), lp.get(b) ?? ZERO)), ZERO)
+    let lmR3 = ZERO
+    for (const t of pay) {
+      const b = t.from; const c = t.to
+      const lpb = lp.get(b) ?? ZERO; const lpc = lp.get(c) ?? ZERO
+      if (acct(b).kind !== 'business' || !acct(c).local || !inc(b).gt(0) || !lpb.gt(0) || !inc(c).gt(0) || !lpc.gt(0)) continue
+      lmR3 = lmR3.plus(t.amount.times(Money.min(inc(b), lpb).div(lpb)).times(Money.min(1, lpc.div(inc(c)))))
+    }
+
+    // cycles: a link u -> v lies on a cycle when u can be reached from v
+    const next = new Map<string, Set<string>>()
+    for (const t of pay) { if (!next.has(t.from)) next.set(t.from, new Set()); next.get(t.from)!.add(t.to) }
+    const reach = (from: string, target: string) => {
+      const seen = new Set([from]); const todo = [from]
+      while (todo.length > 0) {
+        const u = todo.pop()!
+        if (u === target) return true
+        for (const w of next.get(u) ?? []) if (!seen.has(w)) { seen.add(w); todo.push(w) }
+      }
+      return false
+    }
+    const cyc = pay.filter(t => reach(t.to, t.from))
+
+    // balances from the entries themselves
+    const mAccounts = [...accounts.values()].filter(a => inM(a.id))
+    const balEnd = new Map(mAccounts.map(a => [a.id, balanceAt(a.id, p.end)]))
+    const seconds = (ms: number) => new Money(ms).div(1000)
+    const integral = (id: string) => entries.filter(e => e.account === id && e.at >= p.start && e.at < p.end)
+      .reduce((s, e) => s.plus(e.amount.times(seconds(p.end - e.at))), balanceAt(id, p.start).times(seconds(p.end - p.start)))
+    const integrals = new Map(mAccounts.map(a => [a.id, integral(a.id)]))
+    const partM = mAccounts.filter(a => a.participant != null).map(a => a.id)
+
+    const pb = new Map<string, { bal: Money, biz: boolean }>()
+    for (const a of mAccounts) {
+      if (a.participant == null || a.pCreated == null || a.pCreated >= p.end) continue
+      const x = pb.get(a.participant) ?? { bal: ZERO, biz: false }
+      pb.set(a.participant, { bal: x.bal.plus(balEnd.get(a.id)!), biz: x.biz || a.kind === 'business' })
+    }
+    const sorted = [...pb.values()].map(x => x.bal).sort((x, y) => x.cmp(y))
+    const total = sorted.reduce((s, v) => s.plus(v), ZERO)
+    const n = sorted.length
+    const gini = total.isZero() ? null : sorted.reduce((s, v, i) => s.plus(v.times(i + 1)), ZERO).times(2).div(total.times(n)).minus(new Money(n + 1).div(n))
+    const top = Math.ceil(n / 10)
+    const top10 = total.isZero() ? null : sorted.slice(n - top).reduce((s, v) => s.plus(v), ZERO).div(total)
+    const holderIds = [...pb.entries()].filter(([, x]) => !x.bal.isZero())
+    let hmax = ZERO
+    for (const [, x] of holderIds) if (x.bal.abs().gt(hmax)) hmax = x.bal.abs()
+
+    const activeIds = new Set([...paidBy.keys()].filter(isPart))
+    const open = [...accounts.values()].filter(a => a.participant != null && accountCreated.get(a.id)! < p.end &&
+      (a.status !== 'closed' || activeIds.has(a.id))).length
+
+    return {
+      start: p.start,
+      end: p.end,
+      issued,
+      redeemed,
+      volume: payStat(pay),
+      count: String(pay.length),
+      mm: groupStat(group('member', 'member'), 'member', 'member'),
+      mb: groupStat(group('member', 'business'), 'member', 'business'),
+      bm: groupStat(group('business', 'member'), 'business', 'member'),
+      bb: groupStat(group('business', 'business'), 'business', 'business'),
+      respend,
+      spend: key(spend),
+      local: payStat(pay.filter(t => acct(t.from).local && acct(t.to).local)),
+      lmR1,
+      lmR2: key(lmR2),
+      lmR3: key(lmR3),
+      cycle: payStat(cyc),
+      supply: stat(mAccounts.reduce((s, a) => s.plus(balEnd.get(a.id)!), ZERO), new Set(partM.filter(a => !balEnd.get(a)!.isZero())), a => balEnd.get(a)!),
+      supplyIntegral: stat(mAccounts.reduce((s, a) => s.plus(integrals.get(a.id)!), ZERO), new Set(partM.filter(a => !integrals.get(a)!.isZero())), a => integrals.get(a)!),
+      active: activeIds.size,
+      open,
+      holders: { value: key(total), n: holderIds.length, max: key(hmax), biz: holderIds.some(([, x]) => x.biz) },
+      gini: gini == null ? null : key(gini),
+      top10: top10 == null ? null : key(top10),
+    }
+
+    /** payer kind x payee kind: an account is described on the side it played; own = what it paid or received */
+    function groupStat (rows: T[], pk: string, qk: string): Stat {
+      const paid = sums(rows, 'from')
+      const recv = sums(rows, 'to')
+      const ids = new Set([...paid.keys(), ...recv.keys()])
+      const own = (a: string) => pk === qk ? Money.max(paid.get(a) ?? ZERO, recv.get(a) ?? ZERO) : (paid.get(a) ?? recv.get(a) ?? ZERO)
+      return stat(rows.reduce((s, t) => s.plus(t.amount), ZERO), ids, own)
+    }
+  })
+}
