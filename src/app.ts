@@ -14,6 +14,7 @@ import authRoutes from './routes/auth.routes.js'
 import currencyRoutes from './routes/currencies.routes.js'
 import healthRoutes from './routes/health.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
+import batchRoutes from './routes/batch.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -34,7 +35,13 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(auth, {
     keys: opts.keys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS,
   })
-  await app.register(services, { scryptCost: config.SCRYPT_COST })
+  await app.register(services, {
+    scryptCost: config.SCRYPT_COST,
+    batch: { concurrency: config.BATCH_CONCURRENCY, maxQueue: config.BATCH_QUEUE_MAX },
+    coalesce: config.PAYMENT_COALESCE_MAX === 0
+      ? null
+      : { maxBatch: config.PAYMENT_COALESCE_MAX, concurrency: config.PAYMENT_COALESCE_CONCURRENCY, maxQueue: config.PAYMENT_QUEUE_MAX },
+  })
   await app.register(swagger)
 
   await app.register(healthRoutes)
@@ -42,6 +49,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(currencyRoutes)
   await app.register(accountRoutes)
   await app.register(transferRoutes)
+  await app.register(batchRoutes, { bodyLimit: config.BATCH_BODY_LIMIT })
 }
 
 export default fp(app, { name: 'circulate' })

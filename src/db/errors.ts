@@ -40,3 +40,11 @@ export function fromDatabaseError (err: unknown): DomainError | null {
   }
   return null
 }
+
+/** The domain error for a problem code the batch function reports per item (same details as ledger_post's). */
+export function domainErrorFor (code: string): DomainError {
+  const constraint = Object.values(CONSTRAINTS).find(([c]) => c === code)
+  if (constraint != null) return new DomainError(constraint[0], constraint[1])
+  if (isErrorCode(code)) return new DomainError(code, DETAILS[code] ?? code)
+  return new DomainError('INTERNAL', `unexpected ledger result ${code}`)
+}

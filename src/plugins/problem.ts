@@ -25,17 +25,21 @@ const TITLES: Partial<Record<number, string>> = {
 export const problemType = (code: string): string => `urn:circulate:problem:${code.toLowerCase().replaceAll('_', '-')}`
 
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
-  const body: Problem = {
+  return reply.code(err.status).type('application/problem+json').send(problemBody(request, err))
+}
+
+/** The problem details of an error; `instance` may point into the request (a batch item: "/v1/...#/items/3"). */
+export function problemBody (request: FastifyRequest, err: DomainError, instance = request.url): Problem {
+  return {
     type: problemType(err.code),
     title: TITLES[err.status] ?? 'Error',
     status: err.status,
     detail: err.message,
-    instance: request.url,
+    instance,
     code: err.code,
     requestId: String(request.id),
     ...(err.errors != null ? { errors: err.errors } : {}),
   }
-  return reply.code(err.status).type('application/problem+json').send(body)
 }
 
 /** Turns Fastify's own errors (validation, parsing, limits) into domain errors with stable codes. */
@@ -52,7 +56,7 @@ function fromFastifyError (err: FastifyError): DomainError | null {
     const summary = errors.map(e => `${e.pointer} ${e.detail}`).join('; ')
     if (ctx === 'body') {
       // An amount that is not a decimal string gets the same code as any other bad amount.
-      const amountOnly = errors.every(e => /^\/(amount|[a-zA-Z]*Amount)$/.test(e.pointer))
+      const amountOnly = errors.every(e => /(^|\/)(amount|[a-zA-Z]*Amount)$/.test(e.pointer))
       return new DomainError(amountOnly ? 'INVALID_AMOUNT' : 'VALIDATION_FAILED', `request body: ${summary}`, errors)
     }
     if (ctx === 'headers') {
