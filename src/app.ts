@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { KeySet } from './auth/keys.js'
 import type { Config } from './config.js'
+import accessLog from './plugins/access-log.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
 import problem from './plugins/problem.js'
@@ -27,6 +28,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   const { config } = opts
   app.addSchema(ProblemSchema)
   await app.register(problem)
+  await app.register(accessLog)
   await app.register(validation)
   await app.register(db, {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
@@ -34,6 +36,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   })
   await app.register(auth, {
     keys: opts.keys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS,
+    cacheMs: config.TOKEN_CACHE_MS, cacheMax: config.TOKEN_CACHE_MAX,
   })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
@@ -61,5 +64,7 @@ export const serverOptions = (config: Config) => ({
   requestIdHeader: 'x-request-id',
   genReqId: () => crypto.randomUUID(),
   return503OnClosing: true,
+  // one access-log line per request, from plugins/access-log.ts
+  disableRequestLogging: true,
   routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
 })

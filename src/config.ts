@@ -35,6 +35,9 @@ const ConfigSchema = Type.Object({
   JWT_ISSUER: Type.String({ default: 'circulate' }),
   JWT_AUDIENCE: Type.String({ default: 'circulate-api' }),
   TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
+  /** Verified tokens are remembered this long (never past their expiry), up to TOKEN_CACHE_MAX of them; 0: off. */
+  TOKEN_CACHE_MS: Type.Integer({ default: 60000, minimum: 0 }),
+  TOKEN_CACHE_MAX: Type.Integer({ default: 10000, minimum: 1 }),
   /** scrypt cost (N). Tests lower it; production keeps the default. */
   SCRYPT_COST: Type.Integer({ default: 16384, minimum: 1024 }),
 })

@@ -18,7 +18,11 @@ declare module 'fastify' {
   }
 }
 
-export interface AuthOptions { keys: KeySet, issuer: string, audience: string, ttlSeconds: number }
+export interface AuthOptions {
+  keys: KeySet, issuer: string, audience: string, ttlSeconds: number
+  /** how long a verified token is remembered (0: verify every request), and how many are */
+  cacheMs: number, cacheMax: number
+}
 
 const ROLES: readonly Role[] = ['platform_issuer', 'issuer', 'researcher', 'member', 'business']
 
@@ -38,12 +42,23 @@ export default fp<AuthOptions>(async (app, opts) => {
     jwks: () => jwks,
   })
 
+  // Verified tokens, kept briefly: an EdDSA verification costs more CPU than the rest of a payment request's
+  // handling in Node, and a client sends the same token many times. A cached token is still refused once it
+  // expires; the cache only skips re-checking a signature already checked. Bounded: oldest entries go first.
+  const verified = new Map<string, { principal: Principal, until: number }>()
+
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const header = request.headers.authorization
     if (header == null) return
     const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header)
     if (m == null) throw new DomainError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>"')
+    const now = Date.now()
+    const hit = verified.get(m[1])
+    if (hit != null) {
+      if (now < hit.until) { request.principal = hit.principal; return }
+      verified.delete(m[1])
+    }
     let payload: JWTPayload
     try {
       // Only EdDSA: "none", HS256-with-the-public-key and other algorithm games fail here.
@@ -55,11 +70,16 @@ export default fp<AuthOptions>(async (app, opts) => {
     }
     const role = payload.role as Role
     if (!ROLES.includes(role) || typeof payload.sub !== 'string') throw new DomainError('UNAUTHENTICATED', 'the token has no valid role')
-    request.principal = {
+    const principal: Principal = {
       userId: payload.sub,
       role,
       currencyId: typeof payload.cur === 'string' ? payload.cur : null,
       participantId: typeof payload.pid === 'string' ? payload.pid : null,
+    }
+    request.principal = principal
+    if (opts.cacheMs > 0 && typeof payload.exp === 'number') {
+      if (verified.size >= opts.cacheMax) verified.delete(verified.keys().next().value as string)
+      verified.set(m[1], { principal, until: Math.min(now + opts.cacheMs, payload.exp * 1000) })
     }
   })
 }, { name: 'auth' })
