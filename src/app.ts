@@ -2,10 +2,11 @@ import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { KeySet } from './auth/keys.js'
 import type { Config } from './config.js'
-import accessLog from './plugins/access-log.js'
+import { AccessLog } from './plugins/access-log.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
-import problem from './plugins/problem.js'
+import pressure from './plugins/pressure.js'
+import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.js'
 import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
@@ -28,8 +29,8 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   const { config } = opts
   app.addSchema(ProblemSchema)
   await app.register(problem)
-  await app.register(accessLog)
   await app.register(validation)
+  await app.register(pressure, { maxEventLoopDelayMs: config.PRESSURE_MAX_EVENT_LOOP_DELAY_MS })
   await app.register(db, {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
@@ -64,7 +65,11 @@ export const serverOptions = (config: Config) => ({
   requestIdHeader: 'x-request-id',
   genReqId: () => crypto.randomUUID(),
   return503OnClosing: true,
-  // one access-log line per request, from plugins/access-log.ts
-  disableRequestLogging: true,
+  // one access-log line per request (plugins/access-log.ts)
+  logController: new AccessLog(),
+  // malformed HTTP that never reaches routing still gets a problem+json (plugins/problem.ts)
+  clientErrorHandler,
+  frameworkErrors,
+  http: { requireHostHeader: false },
   routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
 })

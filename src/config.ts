@@ -27,6 +27,8 @@ const ConfigSchema = Type.Object({
   /** Coalesced calls at the database at once per currency, and payments allowed to wait before a 503. */
   PAYMENT_COALESCE_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 32 }),
   PAYMENT_QUEUE_MAX: Type.Integer({ default: 10000, minimum: 1 }),
+  /** Shed new requests with 503 while the event loop lags more than this (0: off). */
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0 }),
   /** The platform issuer, created on first start when no issuer exists (never a default password). */
   ISSUER_USERNAME: Type.Optional(Type.String({ minLength: 3 })),
   ISSUER_PASSWORD: Type.Optional(Type.String({ minLength: 12 })),
