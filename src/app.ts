@@ -3,18 +3,23 @@ import fp from 'fastify-plugin'
 import type { KeySet } from './auth/keys.js'
 import type { Config } from './config.js'
 import { AccessLog } from './plugins/access-log.js'
+import audit from './plugins/audit.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
 import pressure from './plugins/pressure.js'
 import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.js'
+import rateLimits from './plugins/rate-limits.js'
 import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
 import { ProblemSchema } from './schemas/common.js'
 import accountRoutes from './routes/accounts.routes.js'
+import apiKeyRoutes from './routes/api-keys.routes.js'
+import auditRoutes from './routes/audit.routes.js'
 import authRoutes from './routes/auth.routes.js'
 import currencyRoutes from './routes/currencies.routes.js'
 import healthRoutes from './routes/health.routes.js'
+import staffRoutes from './routes/staff.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
 
@@ -35,17 +40,34 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
   })
-  await app.register(auth, {
-    keys: opts.keys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS,
-    cacheMs: config.TOKEN_CACHE_MS, cacheMax: config.TOKEN_CACHE_MAX,
-  })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
+    apiKeyCheckMs: config.API_KEY_CHECK_MS,
     batch: { concurrency: config.BATCH_CONCURRENCY, maxQueue: config.BATCH_QUEUE_MAX },
     coalesce: config.PAYMENT_COALESCE_MAX === 0
       ? null
       : { maxBatch: config.PAYMENT_COALESCE_MAX, concurrency: config.PAYMENT_COALESCE_CONCURRENCY, maxQueue: config.PAYMENT_QUEUE_MAX },
+    login: {
+      maxFailures: config.LOGIN_MAX_FAILURES, baseSeconds: config.LOGIN_LOCKOUT_SECONDS,
+      maxSeconds: config.LOGIN_LOCKOUT_MAX_SECONDS, windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
+    },
   })
+  // After services: the auth hook checks API-key revocation and resolves an external token's currency.
+  await app.register(auth, {
+    keys: opts.keys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS,
+    cacheMs: config.TOKEN_CACHE_MS, cacheMax: config.TOKEN_CACHE_MAX,
+    oidc: config.OIDC_JWKS_URL == null
+      ? null
+      : {
+          jwksUrl: config.OIDC_JWKS_URL, issuer: config.OIDC_ISSUER!, audience: config.OIDC_AUDIENCE!,
+          claims: {
+            role: config.OIDC_ROLE_CLAIM, currency: config.OIDC_CURRENCY_CLAIM, participant: config.OIDC_PARTICIPANT_CLAIM,
+            user: config.OIDC_USER_CLAIM, name: config.OIDC_NAME_CLAIM,
+          },
+        },
+  })
+  await app.register(audit)
+  await app.register(rateLimits, { moneyPerMinute: config.RATE_LIMIT_MONEY_PER_MINUTE })
   await app.register(swagger)
 
   await app.register(healthRoutes)
@@ -54,6 +76,9 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(accountRoutes)
   await app.register(transferRoutes)
   await app.register(batchRoutes, { bodyLimit: config.BATCH_BODY_LIMIT })
+  await app.register(staffRoutes)
+  await app.register(apiKeyRoutes)
+  await app.register(auditRoutes)
 }
 
 export default fp(app, { name: 'circulate' })
@@ -72,4 +97,6 @@ export const serverOptions = (config: Config) => ({
   frameworkErrors,
   http: { requireHostHeader: false },
   routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+  // Behind a load balancer the client address (login throttling, audit) comes from X-Forwarded-For.
+  trustProxy: config.TRUST_PROXY,
 })

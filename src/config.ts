@@ -42,6 +42,32 @@ const ConfigSchema = Type.Object({
   TOKEN_CACHE_MAX: Type.Integer({ default: 10000, minimum: 1 }),
   /** scrypt cost (N). Tests lower it; production keeps the default. */
   SCRYPT_COST: Type.Integer({ default: 16384, minimum: 1024 }),
+
+  // Access (README "Authentication").
+  /** Retired keys: a JSON array of public JWKs that still verify tokens (and are published) but never sign. */
+  JWT_RETIRED_PUBLIC_KEYS: Type.Optional(Type.String()),
+  /** An external identity provider (OIDC): its JWKS URL, issuer and the audience its tokens carry for this API. */
+  OIDC_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  OIDC_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  OIDC_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Claims of the provider's tokens: role (one of this service's roles), currency (a code), participant (id). */
+  OIDC_ROLE_CLAIM: Type.String({ default: 'role' }),
+  OIDC_CURRENCY_CLAIM: Type.String({ default: 'currency' }),
+  OIDC_PARTICIPANT_CLAIM: Type.String({ default: 'participant' }),
+  OIDC_USER_CLAIM: Type.String({ default: 'sub' }),
+  OIDC_NAME_CLAIM: Type.String({ default: 'preferred_username' }),
+  /** Money-moving requests (payments, issuances, redemptions, reversals) per principal per minute; 0: no limit. */
+  RATE_LIMIT_MONEY_PER_MINUTE: Type.Integer({ default: 300000, minimum: 0 }),
+  /** Failed logins from one client address before it is locked out; the lockout doubles with each further one. */
+  LOGIN_MAX_FAILURES: Type.Integer({ default: 5, minimum: 1 }),
+  LOGIN_LOCKOUT_SECONDS: Type.Integer({ default: 2, minimum: 1 }),
+  LOGIN_LOCKOUT_MAX_SECONDS: Type.Integer({ default: 900, minimum: 1 }),
+  /** Failures older than this are forgotten. */
+  LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ default: 3600, minimum: 1 }),
+  /** How long an instance trusts its last look at an API key before checking revocation again (other instances). */
+  API_KEY_CHECK_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /** Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit). */
+  TRUST_PROXY: Type.Boolean({ default: false }),
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -51,9 +77,18 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) data[k] = String(v)
   // An empty DATABASE_URL means "unset" (shells and compose files leave empty strings behind).
   if (data.DATABASE_URL === '') delete data.DATABASE_URL
+  let config: Config
   try {
-    return envSchema<Config>({ schema: ConfigSchema, data, dotenv: false })
+    config = envSchema<Config>({ schema: ConfigSchema, data, dotenv: false })
   } catch (err) {
     throw new Error(`Invalid configuration: ${(err as Error).message}`)
   }
+  const oidc = [config.OIDC_JWKS_URL, config.OIDC_ISSUER, config.OIDC_AUDIENCE].filter(v => v != null).length
+  if (oidc !== 0 && oidc !== 3) {
+    throw new Error('Invalid configuration: OIDC_JWKS_URL, OIDC_ISSUER and OIDC_AUDIENCE are set together or not at all')
+  }
+  if (config.OIDC_ISSUER != null && config.OIDC_ISSUER === config.JWT_ISSUER) {
+    throw new Error('Invalid configuration: OIDC_ISSUER must differ from JWT_ISSUER (the issuer picks the keys that verify a token)')
+  }
+  return config
 }

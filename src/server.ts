@@ -28,7 +28,7 @@ if (databaseUrl == null) {
 const migrated = await migrate(databaseUrl)
 log.info({ applied: migrated.applied, alreadyApplied: migrated.skipped.length }, 'migrations done')
 
-await server.register(app, { config, databaseUrl, keys: await loadKeySet(config.JWT_PRIVATE_KEYS, config.DATA_DIR) })
+await server.register(app, { config, databaseUrl, keys: await loadKeySet(config.JWT_PRIVATE_KEYS, config.DATA_DIR, config.JWT_RETIRED_PUBLIC_KEYS) })
 await server.ready()
 // The platform issuer: from ISSUER_USERNAME/ISSUER_PASSWORD; for the embedded default without them, a random
 // password kept in the data folder (never a default password).

@@ -16,26 +16,27 @@ export interface TestContext {
   db: TestDb
   keys: KeySet
   /** Calls the app in memory; every response is checked against openapi.yaml. */
-  call: <T = any>(method: string, url: string, opts?: { token?: string | null, body?: unknown, headers?: Record<string, string>, key?: string, raw?: string }) => Promise<Res<T>>
+  call: <T = any>(method: string, url: string, opts?: { token?: string | null, body?: unknown, headers?: Record<string, string>, key?: string, raw?: string, remoteAddress?: string }) => Promise<Res<T>>
   token: (username: string, password: string) => Promise<string>
   issuerToken: string
 }
 
-export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, opts: { keys?: KeySet } = {}): Promise<TestContext> {
-  const db = await createTestDb()
+/** opts.db: share another context's database (that context drops it), e.g. to restart with other keys. */
+export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, opts: { keys?: KeySet, db?: TestDb } = {}): Promise<TestContext> {
+  const db = opts.db ?? await createTestDb()
   const config = loadConfig({}, { DATABASE_URL: db.url, SCRYPT_COST: 1024, LOG_LEVEL: 'silent', ...overrides })
   const keys = opts.keys ?? await keySetFromJwks([await generateJwk()])
   const server = Fastify({ ...serverOptions(config), logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL } })
   await server.register(app, { config, databaseUrl: db.url, keys })
   await server.ready()
   await server.services.auth.ensurePlatformIssuer(ISSUER.username, ISSUER.password)
-  t.teardown(async () => { await server.close(); await db.drop() })
+  t.teardown(async () => { await server.close(); if (opts.db == null) await db.drop() })
 
   const call: TestContext['call'] = async (method, url, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) }
     if (o.token != null) headers.authorization = `Bearer ${o.token}`
     if (o.key != null) headers['idempotency-key'] = o.key
-    const req: InjectOptions = { method: method as InjectOptions['method'], url, headers }
+    const req: InjectOptions = { method: method as InjectOptions['method'], url, headers, ...(o.remoteAddress != null ? { remoteAddress: o.remoteAddress } : {}) }
     if (o.raw != null) { req.payload = o.raw; headers['content-type'] ??= 'application/json' } else if (o.body !== undefined) req.payload = o.body as object
     const r = await server.inject(req)
     const ct = String(r.headers['content-type'] ?? '')

@@ -1,48 +1,66 @@
-import pg from 'pg'
+import type { Test } from 'tap'
+import type pg from 'pg'
 
-// The ledger's invariants, checked straight on the database (tests and the faults suite):
-//   every currency's balances sum to zero; no account past its floor or ceiling; every account's entries form a
-//   chain (each balance_after = the previous one + amount, the last = the balance); every transfer has exactly
-//   two entries that cancel and match its amount; the recorded sterling reserve equals the currency in
-//   circulation (the negative of the issuance account); every idempotency key points at a main transfer.
-export async function ledgerViolations (databaseUrl: string): Promise<string[]> {
-  const c = new pg.Client({ connectionString: databaseUrl })
-  await c.connect()
-  try {
-    const out: string[] = []
-    const q = async (label: string, sql: string) => {
-      const r = await c.query(sql)
-      for (const row of r.rows) out.push(`${label}: ${JSON.stringify(row)}`)
-    }
-    await q('balances do not sum to zero', `SELECT currency_id, sum(balance) AS total FROM account GROUP BY currency_id HAVING sum(balance) <> 0`)
-    await q('account past floor or ceiling', `SELECT id, balance, floor, ceiling FROM account WHERE balance < floor OR balance > ceiling`)
-    await q('entry chain broken', `
-      SELECT account_id, id, amount, balance_after, prev FROM (
+// The ledger's invariants, read straight from PostgreSQL. Each returns the rows that break it (empty = holds).
+export async function invariantViolations (pool: pg.Pool): Promise<Record<string, unknown[]>> {
+  const q = async (sql: string) => (await pool.query(sql)).rows
+  return {
+    // every currency's balances sum to zero (issuance mirrors everything outstanding)
+    nonZeroSum: await q(`SELECT currency_id, sum(balance)::text AS total FROM account GROUP BY currency_id HAVING sum(balance) <> 0`),
+    // no account is past its floor or ceiling
+    pastLimits: await q(`SELECT id, balance::text FROM account
+      WHERE (floor IS NOT NULL AND balance < floor) OR (ceiling IS NOT NULL AND balance > ceiling)`),
+    // each account's entries chain: previous balance + amount = balance after; the first starts from zero
+    brokenChain: await q(`SELECT account_id, id FROM (
         SELECT account_id, id, amount, balance_after,
-               coalesce(lag(balance_after) OVER (PARTITION BY account_id ORDER BY id), 0) AS prev
+               lag(balance_after, 1, 0::numeric) OVER (PARTITION BY account_id ORDER BY id) AS prev
         FROM entry) e
-      WHERE balance_after <> prev + amount LIMIT 20`)
-    await q('last entry is not the balance', `
-      SELECT a.id, a.balance, l.balance_after FROM account a
-      LEFT JOIN LATERAL (SELECT balance_after FROM entry e WHERE e.account_id = a.id ORDER BY id DESC LIMIT 1) l ON true
-      WHERE a.balance <> coalesce(l.balance_after, 0) LIMIT 20`)
-    await q('transfer entries do not match', `
-      SELECT t.id, count(e.id) AS n, sum(e.amount) AS net FROM transfer t LEFT JOIN entry e ON e.transfer_id = t.id
+      WHERE prev + amount <> balance_after`),
+    // the last entry's balance is the account's balance
+    staleBalance: await q(`SELECT a.id FROM account a
+      LEFT JOIN LATERAL (SELECT balance_after FROM entry WHERE account_id = a.id ORDER BY id DESC LIMIT 1) l ON true
+      WHERE a.balance <> COALESCE(l.balance_after, 0)`),
+    // every transfer has exactly two entries that net to zero
+    unbalancedTransfer: await q(`SELECT t.id FROM transfer t JOIN entry e ON e.transfer_id = t.id
+      GROUP BY t.id HAVING count(*) <> 2 OR sum(e.amount) <> 0`),
+    transferWithoutEntries: await q(`SELECT t.id FROM transfer t WHERE NOT EXISTS (SELECT 1 FROM entry e WHERE e.transfer_id = t.id)`),
+    // electronic + paper circulation equals the recorded sterling reserve
+    reserveMismatch: await q(`SELECT c.id FROM currency c
+      WHERE COALESCE((SELECT sum(amount) FROM reserve_movement r WHERE r.currency_id = c.id), 0)
+         <> -(SELECT balance FROM account a WHERE a.currency_id = c.id AND a.system_kind = 'issuance')`),
+  }
+}
+
+export function assertInvariants (t: Test, v: Record<string, unknown[]>, where = ''): boolean {
+  let ok = true
+  for (const [name, rows] of Object.entries(v)) {
+    if (rows.length > 0) { ok = false; t.fail(`invariant ${name} broken ${where}`, { rows: rows.slice(0, 5) }) }
+  }
+  return ok
+}
+
+/**
+ * The same invariants for a database URL (the faults suite checks a database behind a service process), plus
+ * three that concern the batch path: each transfer's entries carry its amount from its payer to its payee, a
+ * fee leg belongs to its payment, and an idempotency key points at a movement's main transfer. Returns one line
+ * per broken row (empty = all hold).
+ */
+export async function ledgerViolations (databaseUrl: string): Promise<string[]> {
+  const pgModule = (await import('pg')).default
+  const pool = new pgModule.Pool({ connectionString: databaseUrl, max: 1 })
+  try {
+    const v = await invariantViolations(pool)
+    const q = async (sql: string) => (await pool.query(sql)).rows
+    v.entriesDisagreeWithTransfer = await q(`SELECT t.id FROM transfer t JOIN entry e ON e.transfer_id = t.id
       GROUP BY t.id, t.amount, t.from_account_id, t.to_account_id
-      HAVING count(e.id) <> 2 OR sum(e.amount) <> 0
-          OR sum(e.amount) FILTER (WHERE e.account_id = t.to_account_id) <> t.amount
+      HAVING sum(e.amount) FILTER (WHERE e.account_id = t.to_account_id) <> t.amount
           OR sum(e.amount) FILTER (WHERE e.account_id = t.from_account_id) <> -t.amount LIMIT 20`)
-    await q('reserve differs from circulation', `
-      SELECT a.currency_id, -a.balance AS circulation, coalesce(r.total, 0) AS reserve FROM account a
-      LEFT JOIN (SELECT currency_id, sum(amount) AS total FROM reserve_movement GROUP BY currency_id) r USING (currency_id)
-      WHERE a.system_kind = 'issuance' AND -a.balance <> coalesce(r.total, 0)`)
-    await q('idempotency key points at a leg', `
-      SELECT k.scope, k.key FROM idempotency_key k JOIN transfer t ON t.id = k.transfer_id WHERE t.parent_id IS NOT NULL LIMIT 20`)
-    await q('fee leg without its payment', `
-      SELECT f.id FROM transfer f LEFT JOIN transfer p ON p.id = f.parent_id
+    v.feeWithoutItsPayment = await q(`SELECT f.id FROM transfer f LEFT JOIN transfer p ON p.id = f.parent_id
       WHERE f.kind = 'fee' AND (p.id IS NULL OR (p.kind = 'payment' AND f.from_account_id <> p.to_account_id)) LIMIT 20`)
-    return out
+    v.keyOnALeg = await q(`SELECT k.scope, k.key FROM idempotency_key k JOIN transfer t ON t.id = k.transfer_id
+      WHERE t.parent_id IS NOT NULL LIMIT 20`)
+    return Object.entries(v).flatMap(([name, rows]) => rows.map(r => `${name}: ${JSON.stringify(r)}`))
   } finally {
-    await c.end()
+    await pool.end()
   }
 }

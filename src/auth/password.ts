@@ -21,6 +21,3 @@ export async function verifyPassword (password: string, stored: string): Promise
     { N, r: Number(r), p: Number(p), maxmem: 256 * N * Number(r) })
   return timingSafeEqual(actual, expected)
 }
-
-/** A hash to compare against when the username is unknown, so timing does not reveal which usernames exist. */
-export const DUMMY_HASH = 'scrypt$1024$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'

@@ -1,15 +1,23 @@
 // Who is acting. Every service function takes the principal explicitly, so access rules live in one place and
 // a handler never reaches for ambient state.
+import type { Scope } from './access.js'
+
 export type Role = 'platform_issuer' | 'issuer' | 'researcher' | 'member' | 'business'
 
 export interface Principal {
-  /** app_user id (the token's subject) */
+  /** app_user id (the token's subject); an API key's id for a token exchanged for an API key */
   userId: string
   role: Role
   /** the one currency this principal belongs to; null for the platform issuer, who acts in every currency */
   currencyId: string | null
   /** the member or business this login speaks for */
   participantId: string | null
+  /** login name, for the audit trail */
+  username?: string | null
+  /** set for API-key principals only: what the key may do. Absent or null: every right of the role. */
+  scopes?: Scope[] | null
+  /** the API key this token was exchanged for; checked against revocation on every request */
+  apiKeyId?: string | null
 }
 
 export const isIssuerOf = (p: Principal | null, currencyId: string): boolean =>

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import { domainErrorFor, fromDatabaseError, RETRYABLE } from '../db/errors.js'
+import type { AuditRecord } from '../domain/access.js'
 import type { DomainError } from '../domain/errors.js'
 import type { Money } from '../domain/money.js'
 import type { Channel, TransferRow } from './write-path.js'
@@ -26,6 +27,8 @@ export interface PaymentItem {
   channel: Channel
   reference: string | null
   metadata: Record<string, string> | null
+  /** an issuer's payment: its audit row is written in the same statement, only when the payment posts */
+  audit?: AuditRecord | null
 }
 
 export type ItemResult =
@@ -35,9 +38,18 @@ export type ItemResult =
 /** An atomic call where some item failed: nothing was written; `results` says which items failed and why. */
 export interface PaymentsOutcome { posted: boolean, results: ItemResult[] }
 
-const SQL = `SELECT codes, ids, fee_ids, created_at, replays FROM ledger_post_payments($1::uuid, $2::uuid, $3,
+const CALL = `SELECT codes, ids, fee_ids, created_at, replays FROM ledger_post_payments($1::uuid, $2::uuid, $3,
   $4::text[], $5::text[], $6::text[], $7::text[], $8::uuid[], $9::uuid[], $10::uuid[], $11::numeric[], $12::numeric[],
   $13::text[], $14::text[], $15::jsonb[])`
+// With issuers' payments among the items: their audit rows in the same statement (a data-modifying CTE runs once,
+// in the statement's transaction), one per item that posted, as write-path.ts does for a single movement.
+const AUDITED = `WITH p AS MATERIALIZED (${CALL}),
+a AS (INSERT INTO audit_event (actor_id, actor_name, role, action, target, currency_id, outcome, client_address, request_id, detail)
+  SELECT x->>'actorId', x->>'actorName', x->>'role', x->>'action', x->>'target', $1::uuid, 'success', x->>'clientAddress',
+         x->>'requestId', coalesce(x->'detail', '{}'::jsonb) || jsonb_build_object('transferId', p.ids[u.i])
+    FROM p, unnest($16::jsonb[]) WITH ORDINALITY AS u(x, i)
+   WHERE u.x IS NOT NULL AND p.ids[u.i] IS NOT NULL)
+SELECT codes, ids, fee_ids, created_at, replays FROM p`
 
 const MAX_ATTEMPTS = 5
 
@@ -55,10 +67,13 @@ export async function postPayments (
     items.map(i => i.amount.toFixed()), items.map(i => i.fee.toFixed()), items.map(i => i.channel),
     items.map(i => i.reference), metadata.map(m => m == null ? null : JSON.stringify(m)),
   ]
+  const audited = items.some(i => i.audit != null)
+  if (audited) values.push(items.map(i => i.audit == null ? null : JSON.stringify(i.audit)))
+  const query = audited ? { name: 'ledger_post_payments_audited', text: AUDITED, values } : { name: 'ledger_post_payments', text: CALL, values }
   let row: Row
   for (let attempt = 1; ; attempt++) {
     try {
-      row = (await pool.query<Row>({ name: 'ledger_post_payments', text: SQL, values })).rows[0]
+      row = (await pool.query<Row>(query)).rows[0]
       break
     } catch (err) {
       if (RETRYABLE.has((err as { code?: string }).code ?? '') && attempt < MAX_ATTEMPTS) {

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import { fromDatabaseError, RETRYABLE } from '../db/errors.js'
+import type { AuditRecord } from '../domain/access.js'
 import type { Money } from '../domain/money.js'
 
 // The one write path that moves money: every balance change in the service goes through postMovement(), which
@@ -39,6 +40,12 @@ export interface Movement {
   owner?: string | null
   /** the order in which legs move balances (indexes into legs); default: as listed */
   applyOrder?: number[] | null
+  /**
+   * An issuer's movement is audited in the same statement (so in the same transaction): the row exists exactly
+   * when the movement committed. A replay writes no second row. Members' and businesses' payments pass none:
+   * the ledger's created_by records them, and the hot path stays one plain call.
+   */
+  audit?: AuditRecord | null
 }
 
 /** One transfer as ledger_post()/transfer_legs() return it: amounts and times as text. */
@@ -62,6 +69,14 @@ export interface Posted { legs: TransferRow[], replayed: boolean }
 const SQL = `SELECT replayed, legs FROM ledger_post($1::uuid, $2, $3, $4, $5, $6::text[], $7::uuid[], $8::uuid[],
   $9::numeric[], $10, $11, $12::jsonb, $13::uuid[], $14::numeric, $15, $16::uuid, $17::int[])`
 
+// ledger_post() and the audit row in one statement: a data-modifying CTE runs exactly once, in the statement's
+// transaction, and only when the call returned (a refused movement raises and writes nothing).
+const AUDITED_SQL = `WITH p AS MATERIALIZED (${SQL}),
+a AS (INSERT INTO audit_event (actor_id, actor_name, role, action, target, currency_id, outcome, client_address, request_id, detail)
+  SELECT $18, $19, $20, $21, $22, $1::uuid, 'success', $23, $24, $25::jsonb || jsonb_build_object('transferId', p.legs->0->>'id')
+    FROM p WHERE NOT p.replayed)
+SELECT replayed, legs FROM p`
+
 const MAX_ATTEMPTS = 5
 
 export async function postMovement (pool: pg.Pool, m: Movement): Promise<Posted> {
@@ -73,10 +88,15 @@ export async function postMovement (pool: pg.Pool, m: Movement): Promise<Posted>
     m.reserveDelta?.toFixed() ?? null, m.sterlingReference ?? null, m.owner ?? null,
     m.applyOrder?.map(i => i + 1) ?? null,
   ]
+  const a = m.audit
+  if (a != null) {
+    values.push(a.actorId, a.actorName, a.role, a.action, a.target, a.clientAddress, a.requestId, JSON.stringify(a.detail))
+  }
+  const query = a != null ? { name: 'ledger_post_audited', text: AUDITED_SQL, values } : { name: 'ledger_post', text: SQL, values }
   for (let attempt = 1; ; attempt++) {
     try {
       // A named statement is parsed and planned once per connection.
-      const r = await pool.query<{ replayed: boolean, legs: TransferRow[] }>({ name: 'ledger_post', text: SQL, values })
+      const r = await pool.query<{ replayed: boolean, legs: TransferRow[] }>(query)
       return { legs: r.rows[0].legs, replayed: r.rows[0].replayed }
     } catch (err) {
       // Deadlocks and serialization failures are retried here, never shown to a client as a 500.

@@ -1,7 +1,10 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose'
+import {
+  createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload,
+} from 'jose'
 import type { KeySet } from '../auth/keys.js'
+import { isScope, type AuditAction, type Scope } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import type { Principal, Role } from '../domain/principal.js'
 
@@ -16,23 +19,50 @@ declare module 'fastify' {
     /** The verified caller, or null for an anonymous request. Handlers pass it to services explicitly. */
     principal: Principal | null
   }
+  interface FastifyContextConfig {
+    /** The scope an API-key token needs for this route. A route without one is closed to API keys. */
+    scope?: Scope
+    /** Open to anyone: an API-key token may call it like any other caller. */
+    public?: boolean
+    /** Refused attempts at this issuer action are written to the audit trail (src/plugins/audit.ts). */
+    audit?: { action: AuditAction, issuersOnly?: boolean }
+  }
+}
+
+/** An external identity provider whose tokens this service accepts (OIDC access tokens, verified by its JWKS). */
+export interface OidcOptions {
+  jwksUrl: string
+  issuer: string
+  audience: string
+  claims: { role: string, currency: string, participant: string, user: string, name: string }
 }
 
 export interface AuthOptions {
-  keys: KeySet, issuer: string, audience: string, ttlSeconds: number
-  /** how long a verified token is remembered (0: verify every request), and how many are */
-  cacheMs: number, cacheMax: number
+  keys: KeySet, issuer: string, audience: string, ttlSeconds: number, oidc?: OidcOptions | null
+  /** how long a verified signature is remembered (0: verify every request), and for how many tokens */
+  cacheMs?: number, cacheMax?: number
 }
 
 const ROLES: readonly Role[] = ['platform_issuer', 'issuer', 'researcher', 'member', 'business']
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+// Asymmetric algorithms only: a symmetric one would let anyone who has the public key sign ("HS256 confusion").
+const OIDC_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA']
+
+const unauthenticated = (detail: string) => new DomainError('UNAUTHENTICATED', detail)
 
 export default fp<AuthOptions>(async (app, opts) => {
   const jwks = { keys: opts.keys.all.map(k => ({ ...k.publicJwk }) as Record<string, unknown>) }
-  const verifyKeys = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0])
+  const localKeys = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0])
+  const oidc = opts.oidc ?? null
+  const remoteKeys = oidc == null ? null : createRemoteJWKSet(new URL(oidc.jwksUrl), { timeoutDuration: 3000 })
 
   app.decorate('tokens', {
     sign: async (p: Principal) => {
-      const accessToken = await new SignJWT({ role: p.role, cur: p.currencyId, pid: p.participantId })
+      const claims: JWTPayload = { role: p.role, cur: p.currencyId, pid: p.participantId }
+      if (p.username != null) claims.usr = p.username
+      if (p.apiKeyId != null) claims.akid = p.apiKeyId
+      if (p.scopes != null) claims.scope = p.scopes.join(' ')
+      const accessToken = await new SignJWT(claims)
         .setProtectedHeader({ alg: 'EdDSA', kid: opts.keys.signing.kid, typ: 'at+jwt' })
         .setSubject(p.userId).setIssuer(opts.issuer).setAudience(opts.audience)
         .setIssuedAt().setNotBefore('0s').setExpirationTime(`${opts.ttlSeconds}s`)
@@ -42,47 +72,113 @@ export default fp<AuthOptions>(async (app, opts) => {
     jwks: () => jwks,
   })
 
-  // Verified tokens, kept briefly: an EdDSA verification costs more CPU than the rest of a payment request's
-  // handling in Node, and a client sends the same token many times. A cached token is still refused once it
-  // expires; the cache only skips re-checking a signature already checked. Bounded: oldest entries go first.
-  const verified = new Map<string, { principal: Principal, until: number }>()
+  // Verified signatures, kept briefly: an EdDSA verification cost more CPU than the rest of a payment request's
+  // handling (README, "Performance and reliability"), and a client sends the same token many times. Only the
+  // signature check is skipped: a remembered token still stops working when it expires, and everything after the
+  // signature (roles, API-key revocation) is checked on every request. Bounded: the oldest entries go first.
+  const cacheMs = opts.cacheMs ?? 0
+  const cacheMax = opts.cacheMax ?? 10_000
+  const signatures = new Map<string, { payload: JWTPayload, until: number }>()
+
+  /** One of this service's own tokens: signed by a configured key (live or retired), for this issuer and audience. */
+  async function local (token: string): Promise<Principal> {
+    const now = Date.now()
+    let payload = signatures.get(token)?.payload
+    if (payload != null && now >= signatures.get(token)!.until) { signatures.delete(token); payload = undefined }
+    if (payload == null) {
+      ({ payload } = await verified(false, async () => await jwtVerify(token, localKeys, {
+        // Only EdDSA: "none", HS256-with-the-public-key and other algorithm games fail here.
+        algorithms: ['EdDSA'], issuer: opts.issuer, audience: opts.audience, requiredClaims: ['sub', 'exp', 'role'],
+      })))
+      if (cacheMs > 0 && typeof payload.exp === 'number') {
+        if (signatures.size >= cacheMax) signatures.delete(signatures.keys().next().value as string)
+        signatures.set(token, { payload, until: Math.min(now + cacheMs, payload.exp * 1000) })
+      }
+    }
+    const role = payload.role as Role
+    if (!ROLES.includes(role) || typeof payload.sub !== 'string') throw unauthenticated('the token has no valid role')
+    const p: Principal = {
+      userId: payload.sub,
+      role,
+      currencyId: typeof payload.cur === 'string' ? payload.cur : null,
+      participantId: typeof payload.pid === 'string' ? payload.pid : null,
+      username: typeof payload.usr === 'string' ? payload.usr : null,
+    }
+    if (payload.akid != null) {
+      // A token exchanged for an API key: it carries the key's scopes and dies with the key.
+      if (typeof payload.akid !== 'string' || typeof payload.scope !== 'string') throw unauthenticated('the token is not valid')
+      if (!await app.services.apiKeys.isActive(payload.akid)) throw unauthenticated('the API key this token was issued for has been revoked')
+      p.apiKeyId = payload.akid
+      p.scopes = payload.scope.split(' ').filter(isScope)
+    }
+    return p
+  }
+
+  /** A token of the external identity provider: verified by its published keys, mapped by the configured claims. */
+  async function external (token: string, o: OidcOptions): Promise<Principal> {
+    const { payload } = await verified(true, async () => await jwtVerify(token, remoteKeys!, {
+      algorithms: OIDC_ALGORITHMS, issuer: o.issuer, audience: o.audience, requiredClaims: ['exp', o.claims.user],
+    }))
+    const claim = (name: string) => payload[name]
+    const roles = [claim(o.claims.role)].flat().filter((r): r is Role => ROLES.includes(r as Role))
+    if (roles.length !== 1) throw unauthenticated(`the token's ${o.claims.role} claim must name exactly one role of this service`)
+    const role = roles[0]
+    const user = claim(o.claims.user)
+    if (typeof user !== 'string' || user === '') throw unauthenticated(`the token's ${o.claims.user} claim is not valid`)
+    let currencyId: string | null = null
+    if (role !== 'platform_issuer') {
+      const code = claim(o.claims.currency)
+      if (typeof code !== 'string') throw unauthenticated(`the token has no ${o.claims.currency} claim`)
+      currencyId = (await app.services.currencies.resolve(code).catch(() => null))?.id ?? null
+      if (currencyId == null) throw unauthenticated(`the token's currency ${code} is not one this service knows`)
+    }
+    let participantId: string | null = null
+    if (role === 'member' || role === 'business') {
+      const pid = claim(o.claims.participant)
+      if (typeof pid !== 'string' || !UUID.test(pid)) throw unauthenticated(`the token's ${o.claims.participant} claim must be a participant id`)
+      participantId = pid
+    }
+    const name = claim(o.claims.name)
+    // Prefixed so an external subject can never collide with a local user id (idempotency keys are per user).
+    return { userId: `oidc:${user}`, role, currencyId, participantId, username: typeof name === 'string' ? name : user }
+  }
 
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const header = request.headers.authorization
     if (header == null) return
-    const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header)
-    if (m == null) throw new DomainError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>"')
-    const now = Date.now()
-    const hit = verified.get(m[1])
-    if (hit != null) {
-      if (now < hit.until) { request.principal = hit.principal; return }
-      verified.delete(m[1])
-    }
-    let payload: JWTPayload
-    try {
-      // Only EdDSA: "none", HS256-with-the-public-key and other algorithm games fail here.
-      ({ payload } = await jwtVerify(m[1], verifyKeys, {
-        algorithms: ['EdDSA'], issuer: opts.issuer, audience: opts.audience, requiredClaims: ['sub', 'exp', 'role'],
-      }))
-    } catch (err) {
-      throw new DomainError('UNAUTHENTICATED', tokenFailure(err))
-    }
-    const role = payload.role as Role
-    if (!ROLES.includes(role) || typeof payload.sub !== 'string') throw new DomainError('UNAUTHENTICATED', 'the token has no valid role')
-    const principal: Principal = {
-      userId: payload.sub,
-      role,
-      currencyId: typeof payload.cur === 'string' ? payload.cur : null,
-      participantId: typeof payload.pid === 'string' ? payload.pid : null,
-    }
-    request.principal = principal
-    if (opts.cacheMs > 0 && typeof payload.exp === 'number') {
-      if (verified.size >= opts.cacheMax) verified.delete(verified.keys().next().value as string)
-      verified.set(m[1], { principal, until: Math.min(now + opts.cacheMs, payload.exp * 1000) })
+    // The scheme is case-insensitive (RFC 9110); the token must look like a compact JWS before anything parses it.
+    const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i.exec(header)
+    if (m == null) throw unauthenticated('the Authorization header must be "Bearer <token>"')
+    // The (unverified) issuer only picks which keys verify the token; everything is then checked against them.
+    const p = oidc != null && issuerOf(m[1]) === oidc.issuer ? await external(m[1], oidc) : await local(m[1])
+    request.principal = p
+    if (p.scopes != null && !request.is404) {
+      const cfg = request.routeOptions.config
+      if (cfg.public !== true && (cfg.scope == null || !p.scopes.includes(cfg.scope))) {
+        throw new DomainError('INSUFFICIENT_SCOPE', cfg.scope == null
+          ? 'an API key cannot call this route; use a password login'
+          : `this API key lacks the ${cfg.scope} scope`)
+      }
     }
   })
-}, { name: 'auth' })
+}, { name: 'auth', dependencies: ['services'] })
+
+function issuerOf (token: string): unknown {
+  try { return decodeJwt(token).iss } catch { throw unauthenticated('the token is not a valid JWT') }
+}
+
+async function verified<T> (remote: boolean, verify: () => Promise<T>): Promise<T> {
+  try {
+    return await verify()
+  } catch (err) {
+    // The identity provider's keys could not be fetched: not the caller's fault, and not a reason to say 401.
+    if (remote && (err instanceof joseErrors.JWKSTimeout || !(err instanceof joseErrors.JOSEError))) {
+      throw new DomainError('SERVICE_UNAVAILABLE', 'the identity provider\'s keys could not be fetched; retry shortly')
+    }
+    throw unauthenticated(tokenFailure(err))
+  }
+}
 
 function tokenFailure (err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'the token has expired'

@@ -23,6 +23,7 @@ export default fp(async (app) => {
       tags: [
         { name: 'ops', description: 'liveness and readiness' },
         { name: 'auth', description: 'tokens and keys' },
+        { name: 'access', description: 'staff logins, API keys for integrations, the audit trail' },
         { name: 'currencies', description: 'the tenants' },
         { name: 'participants', description: 'members, businesses and the directory' },
         { name: 'accounts', description: 'balances, limits and statements' },

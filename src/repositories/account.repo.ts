@@ -1,8 +1,8 @@
-import type { PrismaClient } from '../generated/prisma/client.js'
+import type { Db } from './db.js'
 
 export interface StatementFilter { accountId: string, from?: Date, to?: Date, afterEntryId?: bigint }
 
-export const accountRepo = (prisma: PrismaClient) => ({
+export const accountRepo = (prisma: Db) => ({
   byId: async (id: string) => await prisma.account.findUnique({
     where: { id }, include: { participant: { select: { kind: true } } },
   }),

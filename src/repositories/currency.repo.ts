@@ -1,4 +1,4 @@
-import type { PrismaClient } from '../generated/prisma/client.js'
+import type { Db } from './db.js'
 
 export interface NewCurrency {
   code: string, name: string, backing: string, decimals: number
@@ -8,7 +8,7 @@ export interface NewCurrency {
 
 const withSystemAccounts = { accounts: { where: { systemKind: { not: null } }, select: { id: true, systemKind: true } } } as const
 
-export const currencyRepo = (prisma: PrismaClient) => ({
+export const currencyRepo = (prisma: Db) => ({
   /** A currency and its system accounts, created together. */
   create: async (c: NewCurrency) => await prisma.currency.create({
     data: {

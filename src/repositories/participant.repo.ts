@@ -1,4 +1,4 @@
-import type { PrismaClient } from '../generated/prisma/client.js'
+import type { Db } from './db.js'
 
 export interface NewParticipant {
   currencyId: string
@@ -13,7 +13,7 @@ export interface NewParticipant {
 
 export interface DirectoryFilter { currencyId: string, q?: string, sector?: string, district?: string }
 
-export const participantRepo = (prisma: PrismaClient) => ({
+export const participantRepo = (prisma: Db) => ({
   /** A participant, its account and its login, created together. */
   create: async (p: NewParticipant) => await prisma.participant.create({
     data: {

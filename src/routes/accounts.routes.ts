@@ -2,11 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { IdParams, problems } from '../schemas/common.js'
 import { AccountPatchSchema, AccountSchema, ParticipantSchema, StatementQuerySchema, StatementSchema } from '../schemas/ledger.js'
+import { requestMeta } from './request-meta.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { accounts, participants } = app.services
 
   app.get('/v1/participants/:id', {
+    config: { scope: 'accounts:read' },
     schema: {
       tags: ['participants'], summary: 'A participant and its accounts (the participant itself, or an issuer)',
       params: IdParams, response: { 200: ParticipantSchema, ...problems(400, 401, 403, 404) },
@@ -14,6 +16,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => await participants.get(request.principal, request.params.id))
 
   app.get('/v1/accounts/:id', {
+    config: { scope: 'accounts:read' },
     schema: {
       tags: ['accounts'], summary: 'An account and its balance (owner or issuer)',
       params: IdParams, response: { 200: AccountSchema, ...problems(400, 401, 403, 404) },
@@ -21,13 +24,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => await accounts.get(request.principal, request.params.id))
 
   app.patch('/v1/accounts/:id', {
+    config: { audit: { action: 'account.update' } },
     schema: {
       tags: ['accounts'], summary: 'Freeze, close or reopen an account, or change its floor and ceiling (issuer)',
       params: IdParams, body: AccountPatchSchema, response: { 200: AccountSchema, ...problems(400, 401, 403, 404, 413, 415, 422) },
     },
-  }, async (request) => await accounts.update(request.principal, request.params.id, request.body))
+  }, async (request) => await accounts.update(request.principal, request.params.id, request.body, requestMeta(request)))
 
   app.get('/v1/accounts/:id/statement', {
+    config: { scope: 'statements:read' },
     schema: {
       tags: ['accounts'],
       summary: 'Entries with their running balance, oldest first (owner or issuer); ?format=csv for a spreadsheet',

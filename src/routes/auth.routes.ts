@@ -1,35 +1,42 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { problems } from '../schemas/common.js'
-
-const TokenRequest = Type.Object({
-  username: Type.String({ minLength: 1, maxLength: 64 }),
-  password: Type.String({ minLength: 1, maxLength: 200 }),
-}, { additionalProperties: false })
+import { TokenRequestSchema } from '../schemas/access.js'
+import { requestMeta } from './request-meta.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const { auth } = app.services
+
   app.post('/v1/auth/token', {
+    config: { public: true },
     schema: {
-      tags: ['auth'], summary: 'Exchange a username and password for a short-lived bearer token',
-      body: TokenRequest,
+      tags: ['auth'],
+      summary: 'Exchange a username and password, or an API key, for a short-lived bearer token',
+      description: 'Failed attempts are counted per client address: past LOGIN_MAX_FAILURES the address is locked ' +
+        'out (429, Retry-After), for a time that doubles with every further failure.',
+      body: TokenRequestSchema,
       response: {
         200: Type.Object({
           accessToken: Type.String({ description: 'EdDSA-signed JWT' }),
           tokenType: Type.Literal('Bearer'),
           expiresIn: Type.Integer({ description: 'seconds until it expires' }),
         }),
-        ...problems(400, 401, 413, 415, 422),
+        ...problems(400, 401, 413, 415, 422, 429),
       },
     },
   }, async (request) => {
-    const principal = await app.services.auth.login(request.body.username, request.body.password)
+    const b = request.body
+    const principal = 'apiKey' in b
+      ? await auth.loginWithApiKey(b.apiKey, requestMeta(request))
+      : await auth.login(b.username, b.password, requestMeta(request))
     const t = await app.tokens.sign(principal)
     return { accessToken: t.accessToken, tokenType: 'Bearer' as const, expiresIn: t.expiresIn }
   })
 
   app.get('/.well-known/jwks.json', {
+    config: { public: true },
     schema: {
-      tags: ['auth'], summary: 'Public keys that verify this service\'s tokens',
+      tags: ['auth'], summary: 'Public keys that verify this service\'s tokens (live and retired)',
       response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
     },
   }, async () => app.tokens.jwks())

@@ -3,6 +3,7 @@ import { problemBody } from '../plugins/problem.js'
 import { CodeParams, problems } from '../schemas/common.js'
 import { BatchCreateSchema, BatchResultSchema } from '../schemas/batch.js'
 import { requestHash } from './idempotency.js'
+import { requestMeta } from './request-meta.js'
 
 export interface BatchRouteOptions { bodyLimit: number }
 
@@ -13,16 +14,19 @@ const routes: FastifyPluginAsyncTypebox<BatchRouteOptions> = async (app, opts) =
 
   app.post('/v1/currencies/:code/transfers/batch', {
     bodyLimit: opts.bodyLimit,
+    // the same scope, audit and per-caller budget as POST .../payments (one batch counts as one request)
+    config: { scope: 'payments:write', audit: { action: 'payment.create', issuersOnly: true } },
+    preHandler: app.limits.money,
     schema: {
       tags: ['transfers'],
       summary: 'Up to 1,000 payments in one request, each with its own idempotency key and result (or all-or-nothing with atomic)',
       params: CodeParams, body: BatchCreateSchema,
-      response: { 200: BatchResultSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+      response: { 200: BatchResultSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
     },
   }, async (request) => {
     // Each item hashes as the single payment it stands for: a key used with POST .../payments replays here too.
     const hashes = request.body.items.map(({ idempotencyKey, ...payment }) => requestHash('POST', PAYMENT_ROUTE, request.params, payment))
-    const r = await batches.payBatch(request.principal, request.params.code, request.body, hashes)
+    const r = await batches.payBatch(request.principal, request.params.code, request.body, hashes, requestMeta(request))
     let posted = 0; let replayed = 0; let failed = 0
     const items = r.items.map((x) => {
       if (x.ok) {

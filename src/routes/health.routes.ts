@@ -6,11 +6,13 @@ const Status = Type.Object({ status: Type.String() })
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health', {
+    config: { public: true },
     schema: { tags: ['ops'], summary: 'The process is up', response: { 200: Status } },
     logLevel: 'warn',
   }, async () => ({ status: 'ok' }))
 
   app.get('/ready', {
+    config: { public: true },
     schema: { tags: ['ops'], summary: 'The database is reachable', response: { 200: Status, ...problems(503) } },
     logLevel: 'warn',
   }, async () => {

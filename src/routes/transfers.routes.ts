@@ -6,8 +6,9 @@ import {
 } from '../schemas/ledger.js'
 import type { TransferView } from '../services/transfer.service.js'
 import { idempotencyOf } from './idempotency.js'
+import { requestMeta } from './request-meta.js'
 
-const moneyProblems = problems(400, 401, 403, 404, 409, 413, 415, 422, 503)
+const moneyProblems = problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 
 /** 201 with the movement; a replay answers the same status and body, marked by a header. */
 const created = (reply: FastifyReply, r: { transfer: TransferView, replayed: boolean }) =>
@@ -17,33 +18,40 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { transfers } = app.services
 
   app.post('/v1/currencies/:code/payments', {
+    config: { scope: 'payments:write', audit: { action: 'payment.create', issuersOnly: true } },
+    preHandler: app.limits.money,
     schema: {
       tags: ['transfers'], summary: 'Pay from an account (its owner, or an issuer); the receiver\'s channel fee is a second transfer',
       params: CodeParams, headers: IdempotencyHeaders, body: PaymentCreateSchema,
       response: { 201: TransferSchema, ...moneyProblems },
     },
   }, async (request, reply) =>
-    created(reply, await transfers.pay(request.principal, request.params.code, request.body, idempotencyOf(request))))
+    created(reply, await transfers.pay(request.principal, request.params.code, request.body, idempotencyOf(request), requestMeta(request))))
 
   app.post('/v1/currencies/:code/issuances', {
+    config: { audit: { action: 'issuance.create' } },
+    preHandler: app.limits.money,
     schema: {
       tags: ['transfers'], summary: 'Issue currency 1:1 against sterling received into the reserve (issuer)',
       params: CodeParams, headers: IdempotencyHeaders, body: IssuanceCreateSchema,
       response: { 201: TransferSchema, ...moneyProblems },
     },
   }, async (request, reply) =>
-    created(reply, await transfers.issue(request.principal, request.params.code, request.body, idempotencyOf(request))))
+    created(reply, await transfers.issue(request.principal, request.params.code, request.body, idempotencyOf(request), requestMeta(request))))
 
   app.post('/v1/currencies/:code/redemptions', {
+    config: { scope: 'redemptions:write', audit: { action: 'redemption.create', issuersOnly: true } },
+    preHandler: app.limits.money,
     schema: {
       tags: ['transfers'], summary: 'Redeem a business\'s currency to sterling, the redemption fee withheld (business or issuer)',
       params: CodeParams, headers: IdempotencyHeaders, body: RedemptionCreateSchema,
       response: { 201: TransferSchema, ...moneyProblems },
     },
   }, async (request, reply) =>
-    created(reply, await transfers.redeem(request.principal, request.params.code, request.body, idempotencyOf(request))))
+    created(reply, await transfers.redeem(request.principal, request.params.code, request.body, idempotencyOf(request), requestMeta(request))))
 
   app.get('/v1/transfers/:id', {
+    config: { scope: 'statements:read' },
     schema: {
       tags: ['transfers'], summary: 'One transfer with its related legs (its parties, or an issuer)',
       params: IdParams, response: { 200: TransferSchema, ...problems(400, 401, 403, 404) },
@@ -51,13 +59,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => await transfers.get(request.principal, request.params.id))
 
   app.post('/v1/transfers/:id/reversal', {
+    config: { audit: { action: 'transfer.reverse' } },
+    preHandler: app.limits.money,
     schema: {
       tags: ['transfers'], summary: 'Reverse a money movement once, by new transfers (issuer)',
       params: IdParams, headers: IdempotencyHeaders,
       response: { 201: TransferSchema, ...moneyProblems },
     },
   }, async (request, reply) =>
-    created(reply, await transfers.reverse(request.principal, request.params.id, idempotencyOf(request))))
+    created(reply, await transfers.reverse(request.principal, request.params.id, idempotencyOf(request), requestMeta(request))))
 
   app.get('/v1/currencies/:code/transfers', {
     schema: {

@@ -8,8 +8,8 @@ export const SECTORS = ['food', 'cafes-pubs', 'retail', 'services', 'trades', 'a
 const Sector = Type.Enum([...SECTORS], { description: 'business sector, for the directory and sector flows' })
 const TransferKind = Type.Enum(['payment', 'fee', 'issuance', 'redemption', 'reversal'])
 const Status = Type.Enum(['active', 'frozen', 'closed'])
-const Username = Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$', description: 'login name, unique in the deployment' })
-const Password = Type.String({ minLength: 8, maxLength: 200, description: 'at least 8 characters; stored only as a scrypt hash' })
+export const Username = Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$', description: 'login name, unique in the deployment' })
+export const Password = Type.String({ minLength: 8, maxLength: 200, description: 'at least 8 characters; stored only as a scrypt hash' })
 const Name = (d: string) => Type.String({ minLength: 1, maxLength: 200, description: d })
 const Postcode = Type.String({ minLength: 5, maxLength: 10, description: 'UK postcode, e.g. "BS6 5AB"' })
 const Fees = Type.Object({

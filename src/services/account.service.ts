@@ -1,10 +1,12 @@
 import { stringify } from 'csv-stringify/sync'
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
+import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { CURSOR_INT, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseLimit } from '../domain/money.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { accountRepo } from '../repositories/account.repo.js'
+import { auditRepo } from '../repositories/audit.repo.js'
 import type { Channel, TransferKind } from '../ledger/write-path.js'
 import type { CurrencyService } from './currency.service.js'
 
@@ -45,7 +47,7 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       return accountView(account, currency.code, currency.decimals)
     },
 
-    async update (principal: Principal | null, id: string, patch: AccountPatch) {
+    async update (principal: Principal | null, id: string, patch: AccountPatch, meta?: RequestMeta) {
       const { account, currency } = await readable(principal, id)
       currencies.assertIssuer(principal, account.currencyId)
       if (account.systemKind === 'issuance' && patch.floor !== undefined) {
@@ -54,7 +56,16 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       const lim = (v: string | null | undefined, field: string) =>
         v === undefined ? undefined : v === null ? null : parseLimit(v, currency.decimals, field).toFixed()
       try {
-        const a = await repo.update(id, { status: patch.status, floor: lim(patch.floor, 'floor'), ceiling: lim(patch.ceiling, 'ceiling') })
+        const change = { status: patch.status, floor: lim(patch.floor, 'floor'), ceiling: lim(patch.ceiling, 'ceiling') }
+        const before = accountView(account, currency.code, currency.decimals)
+        const a = await prisma.$transaction(async (tx) => {
+          const a = await accountRepo(tx).update(id, change)
+          await auditRepo(tx).insert(auditRecord(principal, 'account.update', meta, {
+            target: id, currencyId: account.currencyId,
+            detail: { before: { status: before.status, floor: before.floor, ceiling: before.ceiling }, change: patch },
+          }))
+          return a
+        })
         return accountView(a, currency.code, currency.decimals)
       } catch (err) {
         // CHECK constraints: the balance already sits outside the requested limits, or floor > ceiling.

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { DomainError, type FieldError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
 import { postPayments, type PaymentItem } from '../ledger/batch-path.js'
@@ -41,7 +42,7 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
 
   return {
     /** hashes[i]: the request hash of item i as a single payment (routes/idempotency.ts). */
-    async payBatch (principal: Principal | null, code: string, body: BatchInput, hashes: string[]): Promise<{ atomic: boolean, items: BatchItemResult[] }> {
+    async payBatch (principal: Principal | null, code: string, body: BatchInput, hashes: string[], meta?: RequestMeta): Promise<{ atomic: boolean, items: BatchItemResult[] }> {
       if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
       const c = await currencies.resolve(code)
       const who = payer(principal, c)
@@ -56,7 +57,14 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
         }
         firstWithKey.set(b.idempotencyKey, i)
         try {
-          return paymentItem(c, who, b, { key: b.idempotencyKey, requestHash: hashes[i] }, `items/${i}/`)
+          const item = paymentItem(c, who, b, { key: b.idempotencyKey, requestHash: hashes[i] }, `items/${i}/`)
+          // an issuer's payments are audited one row per posted item, as POST .../payments does
+          if (who.issuer) {
+            item.audit = auditRecord(principal, 'payment.create', meta, {
+              target: b.fromAccount, currencyId: c.id, detail: { toAccount: b.toAccount, amount: item.amount.toFixed(c.decimals), batch: true },
+            })
+          }
+          return item
         } catch (err) {
           if (err instanceof DomainError) return err
           throw err

@@ -1,8 +1,10 @@
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
+import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import { Money, parseRate } from '../domain/money.js'
 import { parseLocalAreas } from '../domain/postcode.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
+import { auditRepo } from '../repositories/audit.repo.js'
 import { currencyRepo, type CurrencyWithSystem } from '../repositories/currency.repo.js'
 import type { Channel } from '../ledger/write-path.js'
 
@@ -81,18 +83,24 @@ export function currencyService (prisma: PrismaClient) {
       return view(c)
     },
 
-    async create (principal: Principal | null, input: CurrencyInput) {
-      if (principal?.role !== 'platform_issuer') {
+    async create (principal: Principal | null, input: CurrencyInput, meta?: RequestMeta) {
+      if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+      if (principal.role !== 'platform_issuer') {
         throw new DomainError('FORBIDDEN', 'only the platform issuer creates currencies')
       }
       const code = input.code.toUpperCase()
       const fee = (k: Channel) => parseRate(input.fees?.[k] ?? '0', `fees.${k}`).toFixed()
       try {
-        const c = await repo.create({
+        const data = {
           code, name: input.name, backing: input.backing ?? 'GBP', decimals: input.decimals ?? 2,
           feeText: fee('text'), feeApp: fee('app'), feeOnline: fee('online'), feeApi: fee('api'), feeTill: fee('till'),
           redemptionFee: parseRate(input.redemptionFee ?? '0', 'redemptionFee').toFixed(),
           localAreas: parseLocalAreas(input.localAreas ?? []),
+        }
+        const c = await prisma.$transaction(async (tx) => {
+          const c = await currencyRepo(tx).create(data)
+          await auditRepo(tx).insert(auditRecord(principal, 'currency.create', meta, { target: c.code, currencyId: c.id, detail: { name: c.name } }))
+          return c
         })
         return view(c)
       } catch (err) {

@@ -1,9 +1,11 @@
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { hashPassword } from '../auth/password.js'
+import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { CURSOR_ANY, CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { parsePostcode, isLocal } from '../domain/postcode.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
+import { auditRepo } from '../repositories/audit.repo.js'
 import { participantRepo } from '../repositories/participant.repo.js'
 import { accountView } from './account.service.js'
 import type { CurrencyService } from './currency.service.js'
@@ -18,15 +20,22 @@ export function participantService (prisma: PrismaClient, currencies: CurrencySe
   const repo = participantRepo(prisma)
 
   async function register (principal: Principal | null, code: string, kind: 'member' | 'business',
-    fields: { name: string, postcode: string, sector?: string, independent?: boolean }, login: { username: string, password: string }) {
+    fields: { name: string, postcode: string, sector?: string, independent?: boolean }, login: { username: string, password: string },
+    meta?: RequestMeta) {
     const currency = await currencies.resolve(code)
     currencies.assertIssuer(principal, currency.id)
     const pc = parsePostcode(fields.postcode)
+    const passwordHash = await hashPassword(login.password, scryptCost)
     try {
-      const p = await repo.create({
-        currencyId: currency.id, kind, name: fields.name.trim(), postcode: pc.full, district: pc.district,
-        sector: fields.sector, independent: fields.independent,
-        login: { username: login.username, passwordHash: await hashPassword(login.password, scryptCost) },
+      const p = await prisma.$transaction(async (tx) => {
+        const p = await participantRepo(tx).create({
+          currencyId: currency.id, kind, name: fields.name.trim(), postcode: pc.full, district: pc.district,
+          sector: fields.sector, independent: fields.independent, login: { username: login.username, passwordHash },
+        })
+        await auditRepo(tx).insert(auditRecord(principal, `${kind}.register`, meta, {
+          target: p.id, currencyId: currency.id, detail: { username: login.username, accountId: p.accounts[0].id },
+        }))
+        return p
       })
       return { id: p.id, accountId: p.accounts[0].id }
     } catch (err) {
@@ -38,12 +47,12 @@ export function participantService (prisma: PrismaClient, currencies: CurrencySe
   }
 
   return {
-    registerMember: async (principal: Principal | null, code: string, b: MemberInput) =>
-      await register(principal, code, 'member', { name: b.name, postcode: b.postcode }, b),
+    registerMember: async (principal: Principal | null, code: string, b: MemberInput, meta?: RequestMeta) =>
+      await register(principal, code, 'member', { name: b.name, postcode: b.postcode }, b, meta),
 
-    registerBusiness: async (principal: Principal | null, code: string, b: BusinessInput) =>
+    registerBusiness: async (principal: Principal | null, code: string, b: BusinessInput, meta?: RequestMeta) =>
       await register(principal, code, 'business',
-        { name: b.tradingName, postcode: b.postcode, sector: b.sector, independent: b.independent }, b),
+        { name: b.tradingName, postcode: b.postcode, sector: b.sector, independent: b.independent }, b, meta),
 
     /** The public directory of businesses: anyone may search it; it shows no personal data. */
     async directory (code: string, q: DirectoryQuery) {

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import type { PrismaClient } from '../generated/prisma/client.js'
+import { auditRecord, type AuditAction, type RequestMeta } from '../domain/access.js'
 import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { feeFor, formatMoney, Money, parseAmount } from '../domain/money.js'
@@ -46,6 +47,9 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
   const notSystem = (c: CurrencyInfo, id: string) => {
     if (Object.values(c.system).includes(id)) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found')
   }
+  /** What an issuer did, for the audit row written with the movement. */
+  const audited = (p: Principal, c: CurrencyInfo, action: AuditAction, meta: RequestMeta | undefined, target: string, detail: Record<string, unknown>) =>
+    auditRecord(p, action, meta, { target, currencyId: c.id, detail })
   const post = async (c: CurrencyInfo, p: Principal, idem: Idempotency, m: Omit<Movement, 'currencyId' | 'scope' | 'idempotencyKey' | 'requestHash' | 'createdBy'>) => {
     const r = await postMovement(pool, {
       ...m, currencyId: c.id, scope: p.userId, idempotencyKey: idem.key, requestHash: idem.requestHash, createdBy: p.userId,
@@ -55,11 +59,12 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
 
   return {
     /** A payment, and the receiver's fee for its channel as a second transfer in the same transaction. */
-    async pay (principal: Principal | null, code: string, b: PaymentInput, idem: Idempotency) {
+    async pay (principal: Principal | null, code: string, b: PaymentInput, idem: Idempotency, meta?: RequestMeta) {
       const p = requirePrincipal(principal)
       const c = await currencies.resolve(code)
       const who = payer(p, c)
-      const item = paymentItem(c, who, b, idem)
+      const audit = who.issuer ? audited(p, c, 'payment.create', meta, b.fromAccount, { toAccount: b.toAccount, amount: parseAmount(b.amount, c.decimals).toFixed(c.decimals) }) : null
+      const item = { ...paymentItem(c, who, b, idem), audit }
       if (coalescer != null) {
         const r = await coalescer.submit(c.id, c.system.fees, item)
         if (!r.ok) throw r.error
@@ -68,12 +73,12 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
       const legs: Leg[] = [{ kind: 'payment', from: item.from, to: item.to, amount: item.amount }]
       if (item.fee.gt(0)) legs.push({ kind: 'fee', from: item.to, to: c.system.fees, amount: item.fee })
       return await post(c, who.principal, idem, {
-        legs, channel: b.channel, reference: b.reference, metadata: b.metadata, owner: item.owner,
+        legs, channel: b.channel, reference: b.reference, metadata: b.metadata, owner: item.owner, audit,
       })
     },
 
     /** Sterling received into the reserve; the same amount of currency credited 1:1. */
-    async issue (principal: Principal | null, code: string, b: IssuanceInput, idem: Idempotency) {
+    async issue (principal: Principal | null, code: string, b: IssuanceInput, idem: Idempotency, meta?: RequestMeta) {
       const c = await currencies.resolve(code)
       currencies.assertIssuer(principal, c.id)
       const amount = parseAmount(b.amount, c.decimals)
@@ -81,11 +86,12 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
       return await post(c, principal, idem, {
         legs: [{ kind: 'issuance', from: c.system.issuance, to: b.toAccount, amount }],
         reference: b.sterlingReference, reserveDelta: amount, sterlingReference: b.sterlingReference,
+        audit: audited(principal, c, 'issuance.create', meta, b.toAccount, { amount: amount.toFixed(c.decimals), sterlingReference: b.sterlingReference }),
       })
     },
 
     /** A business takes currency back to sterling; the redemption fee is withheld to the fee account. */
-    async redeem (principal: Principal | null, code: string, b: RedemptionInput, idem: Idempotency) {
+    async redeem (principal: Principal | null, code: string, b: RedemptionInput, idem: Idempotency, meta?: RequestMeta) {
       const p = requirePrincipal(principal)
       const c = await currencies.resolve(code)
       const issuer = isIssuerOf(p, c.id)
@@ -104,11 +110,12 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
       return await post(c, p, idem, {
         legs, reference: b.sterlingReference, reserveDelta: net.neg(), sterlingReference: b.sterlingReference,
         owner: issuer ? null : p.participantId,
+        audit: issuer ? audited(p, c, 'redemption.create', meta, acct.id, { amount: amount.toFixed(c.decimals), fee: fee.toFixed(c.decimals) }) : null,
       })
     },
 
     /** Reverses a money movement once, by new transfers: its fee is given back before the payment is taken back. */
-    async reverse (principal: Principal | null, id: string, idem: Idempotency) {
+    async reverse (principal: Principal | null, id: string, idem: Idempotency, meta?: RequestMeta) {
       const p = requirePrincipal(principal)
       const legs = await transfers.legs(id)
       if (legs == null) throw new DomainError('TRANSFER_NOT_FOUND', 'transfer not found')
@@ -126,6 +133,7 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
         legs: legs.map(t => ({ kind: 'reversal', from: t.toAccount, to: t.fromAccount, amount: amount(t), reverses: t.id })),
         applyOrder: legs.map((_, i) => legs.length - 1 - i),
         reference: `reversal of ${main.id}`, reserveDelta,
+        audit: audited(p, c, 'transfer.reverse', meta, main.id, { kind: main.kind, amount: formatMoney(main.amount, c.decimals) }),
       })
     },
 

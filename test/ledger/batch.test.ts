@@ -1,4 +1,5 @@
 import t from 'tap'
+import pg from 'pg'
 import { balance, buildTestApp, issue, registerBusiness, registerMember, scenario } from '../helper.js'
 import { ledgerViolations } from '../invariants.js'
 
@@ -213,4 +214,24 @@ t.test('batches and single payments on the same accounts at once: no deadlock, i
   const results = await Promise.all(jobs) as Array<{ status: number }>
   t.ok(results.every(r => r.status < 500), 'no 5xx')
   t.same(await ledgerViolations(ctx.db.url), [])
+})
+
+t.test('an issuer\'s batch is audited: one row per posted payment, none for a refused or replayed one', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const item = (k: string, amount: string) => ({ idempotencyKey: k, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount, channel: 'app' })
+  const count = async () => {
+    const c = new pg.Client({ connectionString: ctx.db.url })
+    await c.connect()
+    try { return Number((await c.query(`SELECT count(*) FROM audit_event WHERE action = 'payment.create' AND outcome = 'success'`)).rows[0].count) } finally { await c.end() }
+  }
+  const before = await count()
+  const r = await ctx.call('POST', url(s.code), { token: ctx.issuerToken, body: { items: [item('au-1', '1.00'), item('au-2', '50.00'), item('au-3', '2.00')] } })
+  t.same(r.body.items.map((x: any) => x.status), [201, 422, 201])
+  t.equal(await count() - before, 2, 'two posted, two rows')
+  await ctx.call('POST', url(s.code), { token: ctx.issuerToken, body: { items: [item('au-1', '1.00')] } })
+  await ctx.call('POST', url(s.code), { token: ctx.issuerToken, body: { atomic: true, items: [item('au-4', '1.00'), item('au-5', '50.00')] } })
+  await ctx.call('POST', url(s.code), { token: s.member.token, body: { items: [item('au-6', '1.00')] } })
+  t.equal(await count() - before, 2, 'a replay, a refused atomic batch and a member\'s own payment add none')
 })

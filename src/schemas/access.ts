@@ -1,0 +1,82 @@
+import { Type } from 'typebox'
+import { AUDIT_ACTIONS, SCOPES } from '../domain/access.js'
+import { NextCursor, Nullable, PageQuery, Timestamp, Uuid } from './common.js'
+import { Password, Username } from './ledger.js'
+
+const Scope = Type.Enum([...SCOPES], {
+  description: 'payments:write (pay from the business\'s account), redemptions:write (redeem to sterling), ' +
+    'statements:read (statements and transfers), accounts:read (accounts and the participant)',
+})
+
+export const PasswordLoginSchema = Type.Object({
+  username: Type.String({ minLength: 1, maxLength: 64 }),
+  password: Type.String({ minLength: 1, maxLength: 200 }),
+}, { additionalProperties: false, title: 'password login' })
+
+export const ApiKeyLoginSchema = Type.Object({
+  apiKey: Type.String({ minLength: 1, maxLength: 200, description: 'a key from POST /v1/api-keys (circ_...)' }),
+}, { additionalProperties: false, title: 'API key' })
+
+export const TokenRequestSchema = Type.Union([PasswordLoginSchema, ApiKeyLoginSchema])
+
+export const StaffCreateSchema = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 200, description: 'the person\'s name, for the audit trail' }),
+  username: Username, password: Password,
+}, { additionalProperties: false })
+export const StaffCreatedSchema = Type.Object({ id: Uuid('the login\'s user id') })
+
+export const ApiKeyCreateSchema = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100, description: 'what the key is for, e.g. "till 2" or "web shop"' }),
+  scopes: Type.Array(Scope, { minItems: 1, maxItems: SCOPES.length, description: 'what the key may do; nothing else' }),
+}, { additionalProperties: false })
+
+const ApiKeyFields = {
+  id: Uuid('key id'),
+  name: Type.String(),
+  prefix: Type.String({ description: 'the first characters of the key, to tell keys apart' }),
+  scopes: Type.Array(Scope),
+  createdAt: Timestamp('created'),
+  lastUsedAt: Nullable(Timestamp('last exchanged for a token or last seen on a request (to within a few seconds)')),
+  revokedAt: Nullable(Timestamp('revoked; a revoked key gets no token and its tokens stop working')),
+}
+export const ApiKeySchema = Type.Object(ApiKeyFields)
+export const ApiKeyCreatedSchema = Type.Object({
+  ...ApiKeyFields,
+  key: Type.String({ description: 'the key itself: shown this once, stored only as a hash. Exchange it at POST /v1/auth/token' }),
+})
+export const ApiKeyPageSchema = Type.Object({ items: Type.Array(ApiKeySchema), nextCursor: NextCursor })
+export const ApiKeyListQuerySchema = Type.Object({ ...PageQuery }, { additionalProperties: false })
+
+const AuditAction = Type.Enum([...AUDIT_ACTIONS])
+const Outcome = Type.Enum(['success', 'failure'])
+
+export const AuditQuerySchema = Type.Object({
+  action: Type.Optional(AuditAction),
+  actor: Type.Optional(Type.String({ maxLength: 200, description: 'actor id (a user id, an API key id, oidc:<subject>)' })),
+  outcome: Type.Optional(Outcome),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'events at or after this time' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'events before this time' })),
+  ...PageQuery,
+}, { additionalProperties: false })
+
+export const AuditAllQuerySchema = Type.Object({
+  ...AuditQuerySchema.properties,
+  currency: Type.Optional(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]{1,9}$', description: 'only this currency' })),
+}, { additionalProperties: false })
+
+export const AuditEventSchema = Type.Object({
+  id: Type.String({ description: 'position in the trail (increasing)' }),
+  at: Timestamp('when'),
+  actorId: Nullable(Type.String({ description: 'who: a user id, an API key id or oidc:<subject>; null for an unknown login' })),
+  actorName: Nullable(Type.String({ description: 'the username (as typed, for a failed login) or apikey:<name>' })),
+  role: Nullable(Type.String({ description: 'the role the actor acted in' })),
+  action: AuditAction,
+  target: Nullable(Type.String({ description: 'what was acted on: an account, participant, user, transfer, key or currency' })),
+  currency: Nullable(Type.String()),
+  outcome: Outcome,
+  errorCode: Nullable(Type.String({ description: 'the problem code of a refused action' })),
+  clientAddress: Nullable(Type.String()),
+  requestId: Nullable(Type.String({ description: 'the request id (X-Request-Id), to find the request in the logs' })),
+  detail: Type.Record(Type.String(), Type.Unknown()),
+})
+export const AuditPageSchema = Type.Object({ items: Type.Array(AuditEventSchema), nextCursor: NextCursor })

@@ -1,0 +1,72 @@
+import type { PrismaClient } from '../generated/prisma/client.js'
+import { auditRecord, type AuditAction, type RequestMeta } from '../domain/access.js'
+import { CURSOR_INT, decodeCursor, encodeCursor } from '../domain/cursor.js'
+import { DomainError } from '../domain/errors.js'
+import type { Principal } from '../domain/principal.js'
+import { auditRepo } from '../repositories/audit.repo.js'
+import { parseTime } from './account.service.js'
+import type { CurrencyService } from './currency.service.js'
+
+export interface AuditQuery {
+  action?: AuditAction, actor?: string, outcome?: 'success' | 'failure', currency?: string
+  from?: string, to?: string, cursor?: string, limit: number
+}
+
+export function auditService (prisma: PrismaClient, currencies: CurrencyService) {
+  const repo = auditRepo(prisma)
+
+  async function page (filter: { currencyId?: string }, q: AuditQuery) {
+    const after = decodeCursor(q.cursor, [CURSOR_INT])
+    const rows = await repo.list({
+      ...filter, action: q.action, actorId: q.actor, outcome: q.outcome,
+      from: parseTime(q.from, 'from'), to: parseTime(q.to, 'to'), afterId: after == null ? undefined : BigInt(after[0]),
+    }, q.limit)
+    const items = await Promise.all(rows.slice(0, q.limit).map(async r => ({
+      id: r.id.toString(), at: r.at.toISOString(), actorId: r.actorId, actorName: r.actorName, role: r.role,
+      action: r.action as AuditAction, target: r.target,
+      currency: r.currencyId == null ? null : (await currencies.resolveId(r.currencyId).catch(() => null))?.code ?? null,
+      outcome: r.outcome as 'success' | 'failure', errorCode: r.errorCode, clientAddress: r.clientAddress,
+      requestId: r.requestId, detail: r.detail as Record<string, unknown>,
+    })))
+    const last = items.at(-1)
+    return { items, nextCursor: rows.length > q.limit && last != null ? encodeCursor([last.id]) : null }
+  }
+
+  return {
+    /**
+     * A refused issuer action, written after the fact and best-effort: unlike a success row (written in the
+     * action's own transaction) its loss loses no record of a change. Never throws.
+     */
+    async recordFailure (principal: Principal | null, action: AuditAction, meta: RequestMeta, f: {
+      code?: string, errorCode: string, target?: string | null,
+    }): Promise<boolean> {
+      let currencyId = principal?.currencyId ?? null
+      if (f.code != null) currencyId = (await currencies.resolve(f.code).catch(() => null))?.id ?? currencyId
+      try {
+        await repo.insert(auditRecord(principal, action, meta, {
+          outcome: 'failure', errorCode: f.errorCode, target: f.target, currencyId,
+        }))
+        return true
+      } catch {
+        return false
+      }
+    },
+
+    /** One currency's trail: its issuers and the platform issuer. */
+    async forCurrency (principal: Principal | null, code: string, q: AuditQuery) {
+      const c = await currencies.resolve(code)
+      currencies.assertIssuer(principal, c.id)
+      return await page({ currencyId: c.id }, q)
+    },
+
+    /** The whole trail, also rows that belong to no currency (platform logins, unknown usernames). */
+    async all (principal: Principal | null, q: AuditQuery) {
+      if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+      if (principal.role !== 'platform_issuer') throw new DomainError('FORBIDDEN', 'only the platform issuer reads the whole audit trail')
+      const currencyId = q.currency == null ? undefined : (await currencies.resolve(q.currency)).id
+      return await page({ currencyId }, q)
+    },
+  }
+}
+
+export type AuditService = ReturnType<typeof auditService>

@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto'
+import pg from 'pg'
+import t from 'tap'
+import { buildTestApp, issue, PROBLEM, registerBusiness, registerMember, scenario } from './fixtures/index.js'
+
+const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as Record<string, unknown>
+
+t.test('API key lifecycle: shown once, stored hashed, scoped, last use recorded, revoked', async (t) => {
+  const ctx = await buildTestApp(t, { API_KEY_CHECK_MS: 0 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.business.accountId, '50.00')
+
+  const created = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'till 1', scopes: ['payments:write', 'statements:read', 'payments:write'] } })
+  t.equal(created.status, 201)
+  const key = created.body.key as string
+  t.match(key, /^circ_[A-Za-z0-9_-]{43}$/, 'a 256-bit key with a recognisable prefix')
+  t.match(created.body, { name: 'till 1', prefix: key.slice(0, 11), scopes: ['payments:write', 'statements:read'], lastUsedAt: null, revokedAt: null })
+
+  const db = new pg.Client({ connectionString: ctx.db.url })
+  await db.connect()
+  t.teardown(async () => { await db.end() })
+  const row = (await db.query('SELECT * FROM api_key WHERE id = $1', [created.body.id])).rows[0]
+  t.equal(row.secret_hash, createHash('sha256').update(key).digest('hex'), 'stored as its sha256')
+  t.notOk(Object.values(row).some(v => String(v).includes(key.slice(5))), 'the key itself is stored nowhere')
+
+  const list = await ctx.call('GET', '/v1/api-keys', { token: s.business.token })
+  t.equal(list.status, 200)
+  t.equal(list.body.items.length, 1)
+  t.notOk('key' in list.body.items[0], 'a listing never shows the key again')
+
+  const exchanged = await ctx.call('POST', '/v1/auth/token', { body: { apiKey: key } })
+  t.equal(exchanged.status, 200)
+  const tok = exchanged.body.accessToken as string
+  t.match(claims(tok), { role: 'business', akid: created.body.id, scope: 'payments:write statements:read' })
+  const used1 = (await ctx.call('GET', '/v1/api-keys', { token: s.business.token })).body.items[0].lastUsedAt
+  t.ok(used1 != null, 'the exchange records the last use')
+
+  // Scopes: what the key was given, nothing more, even though the business itself may do more.
+  const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: tok, key: 'ak-1', body: { fromAccount: s.business.accountId, toAccount: s.member.accountId, amount: '2.00', channel: 'api' },
+  })
+  t.equal(pay.status, 201, 'payments:write pays')
+  const createdBy = (await db.query('SELECT created_by FROM transfer WHERE id = $1', [pay.body.id])).rows[0].created_by
+  t.equal(createdBy, created.body.id, 'the ledger records the key as the payer\'s agent')
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.business.accountId}/statement`, { token: tok })).status, 200, 'statements:read reads the statement')
+  t.equal((await ctx.call('GET', `/v1/transfers/${pay.body.id as string}`, { token: tok })).status, 200, 'and its transfers')
+  for (const [method, url, body] of [
+    ['GET', `/v1/accounts/${s.business.accountId}`, undefined],
+    ['GET', `/v1/participants/${s.business.id}`, undefined],
+    ['POST', `/v1/currencies/${s.code}/redemptions`, { fromAccount: s.business.accountId, amount: '1.00' }],
+    ['POST', '/v1/api-keys', { name: 'more', scopes: ['accounts:read'] }],
+    ['GET', '/v1/api-keys', undefined],
+  ] as const) {
+    const r = await ctx.call(method, url, { token: tok, body, key: 'ak-x' })
+    t.equal(r.status, 403, `${method} ${url} without its scope: 403`)
+    t.match(r.headers['content-type'], PROBLEM)
+    t.equal(r.body.code, 'INSUFFICIENT_SCOPE')
+  }
+  t.equal((await ctx.call('GET', `/v1/currencies/${s.code}`, { token: tok })).status, 200, 'public routes stay open to a key')
+
+  await new Promise(resolve => setTimeout(resolve, 20))
+  await ctx.call('GET', `/v1/accounts/${s.business.accountId}/statement`, { token: tok })
+  const used2 = (await ctx.call('GET', '/v1/api-keys', { token: s.business.token })).body.items[0].lastUsedAt
+  t.ok(Date.parse(used2) > Date.parse(used1), 'a request with the key\'s token moves the last use on')
+
+  // Only the owner manages its keys.
+  const other = await registerBusiness(ctx, s.code, { tradingName: 'Other Shop', sector: 'retail', postcode: 'BS2 0AA' })
+  const stolen = await ctx.call('DELETE', `/v1/api-keys/${created.body.id as string}`, { token: other.token })
+  t.equal(stolen.status, 404, 'another business cannot revoke it')
+  t.equal(stolen.body.code, 'API_KEY_NOT_FOUND')
+  t.same((await ctx.call('GET', '/v1/api-keys', { token: other.token })).body.items, [], 'nor see it')
+  const member = await registerMember(ctx, s.code)
+  t.equal((await ctx.call('POST', '/v1/api-keys', { token: member.token, body: { name: 'x', scopes: ['accounts:read'] } })).status, 403, 'members have no API keys')
+  for (const body of [{ name: 'x', scopes: [] }, { name: 'x', scopes: ['admin'] }, { name: '', scopes: ['accounts:read'] }, { name: 'x' }]) {
+    t.equal((await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body })).status, 422, `refuses ${JSON.stringify(body)}`)
+  }
+
+  t.equal((await ctx.call('DELETE', `/v1/api-keys/${created.body.id as string}`, { token: s.business.token })).status, 204)
+  t.equal((await ctx.call('DELETE', `/v1/api-keys/${created.body.id as string}`, { token: s.business.token })).status, 204, 'revoking twice is fine')
+  const revoked = (await ctx.call('GET', '/v1/api-keys', { token: s.business.token })).body.items[0]
+  t.ok(revoked.revokedAt != null, 'the listing shows it revoked')
+  t.equal((await ctx.call('POST', '/v1/auth/token', { body: { apiKey: key } })).status, 401, 'a revoked key gets no token')
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.business.accountId}/statement`, { token: tok })).status, 401, 'its outstanding token stops working')
+  const rows = (await db.query(`SELECT outcome, error_code, actor_id FROM audit_event WHERE action = 'api_key.revoke' AND target = $1 ORDER BY id`, [created.body.id])).rows
+  t.same(rows.map(r => [r.outcome, r.error_code]), [['failure', 'API_KEY_NOT_FOUND'], ['success', null]], 'the other business\'s attempt, then one revocation')
+})
+
+t.test('revocation reaches every instance: another instance refuses the key\'s token on its next check', async (t) => {
+  const a = await buildTestApp(t, { API_KEY_CHECK_MS: 0 })
+  const s = await scenario(a)
+  const b = await buildTestApp(t, { API_KEY_CHECK_MS: 0 }, { keys: a.keys, db: a.db })
+  const k = await a.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'shop', scopes: ['accounts:read'] } })
+  const tok = (await a.call('POST', '/v1/auth/token', { body: { apiKey: k.body.key } })).body.accessToken
+  t.equal((await b.call('GET', `/v1/accounts/${s.business.accountId}`, { token: tok })).status, 200, 'instance B accepts the token')
+  t.equal((await a.call('DELETE', `/v1/api-keys/${k.body.id as string}`, { token: s.business.token })).status, 204, 'instance A revokes the key')
+  t.equal((await b.call('GET', `/v1/accounts/${s.business.accountId}`, { token: tok })).status, 401, 'instance B refuses it')
+})
+
+t.test('API keys are listed oldest first, a page at a time', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const ids: string[] = []
+  for (let i = 0; i < 5; i++) {
+    ids.push((await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: `k${i}`, scopes: ['accounts:read'] } })).body.id)
+  }
+  const seen: string[] = []
+  let cursor: string | null = null
+  do {
+    const r: { body: { items: Array<{ id: string }>, nextCursor: string | null } } =
+      await ctx.call('GET', `/v1/api-keys?limit=2${cursor != null ? `&cursor=${cursor}` : ''}`, { token: s.business.token })
+    t.ok(r.body.items.length <= 2)
+    seen.push(...r.body.items.map(k => k.id))
+    cursor = r.body.nextCursor
+  } while (cursor != null)
+  t.same(seen, ids, 'every key once, in creation order')
+  t.equal((await ctx.call('GET', '/v1/api-keys?cursor=bogus', { token: s.business.token })).body.code, 'INVALID_CURSOR')
+})

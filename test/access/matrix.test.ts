@@ -1,0 +1,171 @@
+import t from 'tap'
+import { buildTestApp, issue, loadDoc, registerMember, scenario, type TestContext } from './fixtures/index.js'
+
+// Every route × every kind of caller, from one table. A route in openapi.yaml (or in the running app) without a
+// row fails the test, so a new route cannot ship without someone deciding who may call it.
+const ROLES = ['anonymous', 'member', 'otherMember', 'business', 'otherIssuer', 'issuer', 'platform', 'researcher', 'apiKey'] as const
+type Role = typeof ROLES[number]
+type Expect = [number, number, number, number, number, number, number, number, number]
+interface Req { url: string, body?: unknown, key?: string }
+interface Row { expect: Expect, req: (role: Role) => Promise<Req> | Req }
+
+let n = 0
+const u = () => `${Date.now().toString(36)}${(n++).toString(36)}`
+
+t.test('route × role access matrix', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const other = await registerMember(ctx, s.code)
+  const staff = async (code: string, kind: 'issuers' | 'researchers') => {
+    const username = `${kind}-${u()}`
+    const r = await ctx.call('POST', `/v1/currencies/${code}/${kind}`, { token: ctx.issuerToken, body: { name: 'Staff', username, password: 'staff-password' } })
+    t.equal(r.status, 201)
+    return await ctx.token(username, 'staff-password')
+  }
+  t.equal((await ctx.call('POST', '/v1/currencies', { token: ctx.issuerToken, body: { code: 'OTH', name: 'Other Pound' } })).status, 201)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  await issue(ctx, s.code, s.business.accountId, '100.00')
+  const key = await ctx.call('POST', '/v1/api-keys', {
+    token: s.business.token, body: { name: 'till', scopes: ['payments:write', 'redemptions:write', 'statements:read', 'accounts:read'] },
+  })
+  const tokens: Record<Role, string | null> = {
+    anonymous: null,
+    member: s.member.token,
+    otherMember: other.token,
+    business: s.business.token,
+    otherIssuer: await staff('OTH', 'issuers'),
+    issuer: await staff(s.code, 'issuers'),
+    platform: ctx.issuerToken,
+    researcher: await staff(s.code, 'researchers'),
+    apiKey: (await ctx.call('POST', '/v1/auth/token', { body: { apiKey: key.body.key } })).body.accessToken,
+  }
+  const pay = async () => (await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: `p-${u()}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+  })).body.id as string
+  const payment = await pay()
+  const staffBody = () => ({ name: 'Someone', username: `s-${u()}`, password: 'staff-password' })
+  const all = (status: number): Expect => [status, status, status, status, status, status, status, status, status]
+
+  //                                              anon member other busin. othIss issuer platf. resea. apiKey
+  const table: Record<string, Row> = {
+    'GET /health': { expect: all(200), req: () => ({ url: '/health' }) },
+    'GET /ready': { expect: all(200), req: () => ({ url: '/ready' }) },
+    'POST /v1/auth/token': { expect: all(200), req: () => ({ url: '/v1/auth/token', body: { username: s.member.username, password: 'member-password' } }) },
+    'GET /.well-known/jwks.json': { expect: all(200), req: () => ({ url: '/.well-known/jwks.json' }) },
+    'POST /v1/currencies': {
+      expect: [401, 403, 403, 403, 403, 403, 201, 403, 403],
+      req: () => ({ url: '/v1/currencies', body: { code: `C${u()}`.slice(0, 10), name: 'New Pound' } }),
+    },
+    'GET /v1/currencies/{code}': { expect: all(200), req: () => ({ url: `/v1/currencies/${s.code}` }) },
+    'POST /v1/currencies/{code}/members': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/members`, body: { name: 'M', postcode: 'BS6 5AB', username: `m-${u()}`, password: 'member-password' } }),
+    },
+    'POST /v1/currencies/{code}/businesses': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({
+        url: `/v1/currencies/${s.code}/businesses`,
+        body: { tradingName: `Shop ${u()}`, sector: 'retail', postcode: 'BS1 4DJ', independent: true, username: `b-${u()}`, password: 'business-password' },
+      }),
+    },
+    'GET /v1/currencies/{code}/businesses': { expect: all(200), req: () => ({ url: `/v1/currencies/${s.code}/businesses` }) },
+    'POST /v1/currencies/{code}/researchers': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/researchers`, body: staffBody() }),
+    },
+    'POST /v1/currencies/{code}/issuers': {
+      expect: [401, 403, 403, 403, 403, 403, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/issuers`, body: staffBody() }),
+    },
+    'GET /v1/participants/{id}': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 404],
+      req: () => ({ url: `/v1/participants/${s.member.id}` }),
+    },
+    'GET /v1/accounts/{id}': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 404],
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}` }),
+    },
+    'PATCH /v1/accounts/{id}': {
+      expect: [401, 403, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}`, body: { status: 'active' } }),
+    },
+    'GET /v1/accounts/{id}/statement': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 404],
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}/statement` }),
+    },
+    'POST /v1/currencies/{code}/payments': {
+      expect: [401, 201, 404, 404, 403, 201, 201, 403, 404],
+      req: () => ({
+        url: `/v1/currencies/${s.code}/payments`, key: `k-${u()}`,
+        body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+      }),
+    },
+    // atomic, so an item's refusal is the request's status and the row reads like the payments row above
+    'POST /v1/currencies/{code}/transfers/batch': {
+      expect: [401, 200, 404, 404, 403, 200, 200, 403, 404],
+      req: () => ({
+        url: `/v1/currencies/${s.code}/transfers/batch`,
+        body: { atomic: true, items: [{ idempotencyKey: `k-${u()}`, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' }] },
+      }),
+    },
+    'POST /v1/currencies/{code}/issuances': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/issuances`, key: `k-${u()}`, body: { toAccount: s.member.accountId, amount: '5.00', sterlingReference: `bank-${u()}` } }),
+    },
+    'POST /v1/currencies/{code}/redemptions': {
+      expect: [401, 403, 403, 201, 403, 201, 201, 403, 201],
+      req: () => ({ url: `/v1/currencies/${s.code}/redemptions`, key: `k-${u()}`, body: { fromAccount: s.business.accountId, amount: '1.00' } }),
+    },
+    'GET /v1/transfers/{id}': {
+      expect: [401, 200, 404, 200, 404, 200, 200, 403, 200],
+      req: () => ({ url: `/v1/transfers/${payment}` }),
+    },
+    'POST /v1/transfers/{id}/reversal': {
+      expect: [401, 404, 404, 404, 403, 201, 201, 403, 403],
+      req: async () => ({ url: `/v1/transfers/${await pay()}/reversal`, key: `k-${u()}` }),
+    },
+    'GET /v1/currencies/{code}/transfers': {
+      expect: [401, 403, 403, 403, 403, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/transfers` }),
+    },
+    'POST /v1/api-keys': {
+      expect: [401, 403, 403, 201, 403, 403, 403, 403, 403],
+      req: () => ({ url: '/v1/api-keys', body: { name: 'web shop', scopes: ['statements:read'] } }),
+    },
+    'GET /v1/api-keys': { expect: [401, 403, 403, 200, 403, 403, 403, 403, 403], req: () => ({ url: '/v1/api-keys' }) },
+    'DELETE /v1/api-keys/{id}': {
+      expect: [401, 403, 403, 204, 403, 403, 403, 403, 403],
+      req: async () => {
+        const k = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'doomed', scopes: ['accounts:read'] } })
+        return { url: `/v1/api-keys/${k.body.id as string}` }
+      },
+    },
+    'GET /v1/currencies/{code}/audit': {
+      expect: [401, 403, 403, 403, 403, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/audit` }),
+    },
+    'GET /v1/audit': { expect: [401, 403, 403, 403, 403, 403, 200, 403, 403], req: () => ({ url: '/v1/audit' }) },
+  }
+
+  const fromDoc = (doc: { paths: Record<string, Record<string, unknown>> }) =>
+    Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map(m => `${m.toUpperCase()} ${p}`)).sort()
+  const live = fromDoc(ctx.app.swagger() as unknown as { paths: Record<string, Record<string, unknown>> })
+  const committed = fromDoc(loadDoc())
+  t.same(committed, live, 'openapi.yaml lists exactly the routes the app serves')
+  for (const op of live) t.ok(Object.hasOwn(table, op), `${op} has a row in the access matrix`)
+  for (const op of Object.keys(table)) t.ok(live.includes(op), `${op} in the matrix is a route of the app`)
+
+  for (const [op, row] of Object.entries(table)) {
+    const method = op.split(' ')[0]
+    for (const [i, role] of ROLES.entries()) {
+      const r = await row.req(role)
+      const res = await ctx.call(method, r.url, { token: tokens[role], body: r.body, key: r.key })
+      const want = row.expect[i]
+      t.equal(res.status, want, `${op} as ${role} → ${want}`, { body: res.body })
+      if (res.status >= 400) {
+        t.match(res.headers['content-type'], /^application\/problem\+json/, `${op} as ${role}: problem+json`)
+        t.equal(res.body.status, res.status)
+      }
+    }
+  }
+})

@@ -1,0 +1,105 @@
+import t from 'tap'
+import { buildTestApp, issue, registerBusiness, registerMember, scenario } from '../helper.js'
+
+t.test('the business directory: public, filtered, cursor-paginated', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  for (let i = 0; i < 7; i++) {
+    await registerBusiness(ctx, s.code, { tradingName: `Bakery ${i}`, sector: i % 2 === 0 ? 'food' : 'retail', postcode: i < 5 ? 'BS6 1AA' : 'BA1 1AA' })
+  }
+  const all: string[] = []
+  let cursor: string | null = null
+  do {
+    const r: any = await ctx.call('GET', `/v1/currencies/${s.code}/businesses?q=bakery&limit=3${cursor != null ? `&cursor=${cursor}` : ''}`)
+    t.equal(r.status, 200)
+    t.ok(r.body.items.length <= 3)
+    all.push(...r.body.items.map((b: any) => b.tradingName))
+    cursor = r.body.nextCursor
+  } while (cursor != null)
+  t.same(all, [0, 1, 2, 3, 4, 5, 6].map(i => `Bakery ${i}`), 'every match once, in name order, across pages')
+
+  const food = await ctx.call('GET', `/v1/currencies/${s.code}/businesses?sector=food&q=Bakery`)
+  t.same(food.body.items.map((b: any) => b.tradingName), ['Bakery 0', 'Bakery 2', 'Bakery 4', 'Bakery 6'])
+  const bs6 = await ctx.call('GET', `/v1/currencies/${s.code}/businesses?district=bs6`)
+  t.equal(bs6.body.items.length, 5)
+  t.ok(bs6.body.items.every((b: any) => b.local === true && b.district === 'BS6'))
+  const away = await ctx.call('GET', `/v1/currencies/${s.code}/businesses?district=BA1`)
+  t.ok(away.body.items.every((b: any) => b.local === false), 'outside the local areas')
+  t.notOk(JSON.stringify(bs6.body).includes('postcode'), 'no full postcodes in the public directory')
+})
+
+t.test('accounts: owners and issuers read them, others get 404; issuers freeze and set limits', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const stranger = await registerMember(ctx, s.code)
+  await issue(ctx, s.code, s.member.accountId, '20.00')
+
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}`, { token: s.member.token })).body.balance, '20.00')
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}`, { token: stranger.token })).status, 404, 'existence does not leak')
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}`)).status, 401)
+  t.equal((await ctx.call('PATCH', `/v1/accounts/${s.member.accountId}`, { token: s.member.token, body: { status: 'frozen' } })).status, 403, 'owners cannot change limits')
+
+  const p = await ctx.call('GET', `/v1/participants/${s.member.id}`, { token: s.member.token })
+  t.equal(p.status, 200)
+  t.equal(p.body.accounts[0].id, s.member.accountId)
+  t.equal((await ctx.call('GET', `/v1/participants/${s.member.id}`, { token: stranger.token })).status, 404)
+
+  const lim = await ctx.call('PATCH', `/v1/accounts/${s.member.accountId}`, { token: ctx.issuerToken, body: { floor: '-5.00', ceiling: '500.00' } })
+  t.equal(lim.status, 200)
+  t.match(lim.body, { floor: '-5.00', ceiling: '500.00' })
+  const overdraft = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'o1', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '24.00', channel: 'api' },
+  })
+  t.equal(overdraft.status, 201, 'a negative floor allows an overdraft down to it')
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}`, { token: s.member.token })).body.balance, '-4.00')
+  const tooFar = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'o2', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.01', channel: 'api' },
+  })
+  t.equal(tooFar.body.code, 'INSUFFICIENT_FUNDS')
+  const raise = await ctx.call('PATCH', `/v1/accounts/${s.member.accountId}`, { token: ctx.issuerToken, body: { floor: '0' } })
+  t.equal(raise.body.code, 'INVALID_LIMITS', 'a floor above the current balance is refused')
+  const reopen = await ctx.call('PATCH', `/v1/accounts/${s.member.accountId}`, { token: ctx.issuerToken, body: { status: 'frozen' } })
+  t.equal(reopen.body.status, 'frozen')
+})
+
+t.test('statements page by cursor and filter by time; the issuer searches transfers', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  for (let i = 0; i < 5; i++) await issue(ctx, s.code, s.member.accountId, `${i + 1}.00`)
+  const seen: string[] = []
+  let cursor: string | null = null
+  do {
+    const r: any = await ctx.call('GET', `/v1/accounts/${s.member.accountId}/statement?limit=2${cursor != null ? `&cursor=${cursor}` : ''}`, { token: s.member.token })
+    seen.push(...r.body.items.map((e: any) => e.balanceAfter))
+    cursor = r.body.nextCursor
+  } while (cursor != null)
+  t.same(seen, ['1.00', '3.00', '6.00', '10.00', '15.00'], 'running balance across pages')
+  const future = await ctx.call('GET', `/v1/accounts/${s.member.accountId}/statement?from=2999-01-01T00:00:00Z`, { token: s.member.token })
+  t.same(future.body.items, [])
+
+  const search = await ctx.call('GET', `/v1/currencies/${s.code}/transfers?kind=issuance&account=${s.member.accountId}&limit=3`, { token: ctx.issuerToken })
+  t.equal(search.status, 200)
+  t.equal(search.body.items.length, 3)
+  t.type(search.body.nextCursor, 'string')
+  const rest = await ctx.call('GET', `/v1/currencies/${s.code}/transfers?kind=issuance&account=${s.member.accountId}&cursor=${search.body.nextCursor}`, { token: ctx.issuerToken })
+  t.same(rest.body.items.map((x: any) => x.amount), ['4.00', '5.00'])
+  t.equal((await ctx.call('GET', `/v1/currencies/${s.code}/transfers`, { token: s.member.token })).status, 403, 'members cannot search')
+})
+
+t.test('redemption withholds the fee and moves the reserve', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '200.00')
+  await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'p', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '150.00', channel: 'online' },
+  })
+  const r = await ctx.call('POST', `/v1/currencies/${s.code}/redemptions`, {
+    token: s.business.token, key: 'r', body: { fromAccount: s.business.accountId, amount: '100.00', sterlingReference: 'payout-1' },
+  })
+  t.equal(r.status, 201)
+  t.match(r.body, { kind: 'redemption', amount: '97.00', toAccount: s.currency.systemAccounts.issuance })
+  t.match(r.body.related[0], { kind: 'fee', amount: '3.00', toAccount: s.currency.systemAccounts.fees })
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.business.accountId}`, { token: s.business.token })).body.balance, '48.50', '150 - 1.50 fee - 100')
+  const { rows } = await ctx.app.pool.query(`SELECT sum(amount)::text AS reserve FROM reserve_movement`)
+  t.equal(rows[0].reserve, '103.000000', '200 in, 97 paid out')
+})

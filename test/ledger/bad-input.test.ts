@@ -1,0 +1,124 @@
+import t from 'tap'
+import { balance, buildTestApp, issue, registerMember, scenario } from '../helper.js'
+
+// Every bad input the ledger-core issue lists: each is a problem+json 4xx with a stable code, and nothing moves.
+t.test('bad input is refused with a stable code and changes nothing', async (t) => {
+  const ctx = await buildTestApp(t, { BODY_LIMIT: 4096 })
+  const s = await scenario(ctx)
+  const other = await scenario(ctx, { code: 'OTH' })
+  await issue(ctx, s.code, s.member.accountId, '50.00')
+  await issue(ctx, other.code, other.member.accountId, '50.00')
+  const frozen = await registerMember(ctx, s.code)
+  const closed = await registerMember(ctx, s.code)
+  await issue(ctx, s.code, frozen.accountId, '5.00')
+  t.equal((await ctx.call('PATCH', `/v1/accounts/${frozen.accountId}`, { token: ctx.issuerToken, body: { status: 'frozen' } })).status, 200)
+  t.equal((await ctx.call('PATCH', `/v1/accounts/${closed.accountId}`, { token: ctx.issuerToken, body: { status: 'closed' } })).status, 200)
+  const capped = await registerMember(ctx, s.code)
+  t.equal((await ctx.call('PATCH', `/v1/accounts/${capped.accountId}`, { token: ctx.issuerToken, body: { ceiling: '10.00' } })).status, 200)
+
+  const url = `/v1/currencies/${s.code}/payments`
+  const good = { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' }
+  const before = await snapshot()
+  let n = 0
+  const refuse = async (name: string, status: number, code: string, o: Parameters<typeof ctx.call>[2] & { method?: string, url?: string }) => {
+    const r = await ctx.call(o.method ?? 'POST', o.url ?? url, { token: s.member.token, key: `bad-${n++}`, ...o })
+    t.equal(r.status, status, `${name}: status`)
+    t.equal(r.body?.code, code, `${name}: code ${code}`)
+    t.match(String(r.headers['content-type']), /^application\/problem\+json/, `${name}: problem+json`)
+    t.type(r.body?.detail, 'string', `${name}: says what was wrong`)
+  }
+
+  await refuse('malformed JSON', 400, 'MALFORMED_JSON', { raw: '{"fromAccount": ' })
+  await refuse('unknown field', 422, 'VALIDATION_FAILED', { body: { ...good, tip: '1.00' } })
+  await refuse('missing field', 422, 'VALIDATION_FAILED', { body: { fromAccount: good.fromAccount, amount: '1.00', channel: 'app' } })
+  await refuse('unknown channel', 422, 'VALIDATION_FAILED', { body: { ...good, channel: 'carrier-pigeon' } })
+  await refuse('amount as a JSON number', 422, 'INVALID_AMOUNT', { body: { ...good, amount: 12.6 } })
+  for (const amount of ['12.601', '0', '0.00', '-5', '1e3', 'abc', '', ' 1', '1.', '.5', '01', '+5', '1234567890123456', '12345678901234.56']) {
+    await refuse(`amount ${JSON.stringify(amount)}`, 422, 'INVALID_AMOUNT', { body: { ...good, amount } })
+  }
+  await refuse('missing Idempotency-Key', 400, 'IDEMPOTENCY_KEY_MISSING', { key: undefined, headers: {} , body: good })
+  const noKey = await ctx.call('POST', url, { token: s.member.token, body: good })
+  t.equal(noKey.body.code, 'IDEMPOTENCY_KEY_MISSING')
+  await refuse('unknown currency', 404, 'CURRENCY_NOT_FOUND', { url: '/v1/currencies/NOPE/payments', body: good })
+  await refuse('unknown payee account', 404, 'ACCOUNT_NOT_FOUND', { body: { ...good, toAccount: '01a21aec-27aa-77a1-a01f-02688af7a49a' } })
+  await refuse('payer equal to payee', 422, 'SAME_ACCOUNT', { body: { ...good, toAccount: good.fromAccount } })
+  await refuse('accounts of two currencies', 422, 'CURRENCY_MISMATCH', { body: { ...good, toAccount: other.business.accountId } })
+  await refuse('insufficient funds', 422, 'INSUFFICIENT_FUNDS', { body: { ...good, amount: '50.01' } })
+  await refuse('a frozen payer', 422, 'ACCOUNT_FROZEN', {
+    token: frozen.token, body: { ...good, fromAccount: frozen.accountId },
+  })
+  await refuse('a frozen payee', 422, 'ACCOUNT_FROZEN', { body: { ...good, toAccount: frozen.accountId } })
+  await refuse('a closed payee', 422, 'ACCOUNT_CLOSED', { body: { ...good, toAccount: closed.accountId } })
+  await refuse('a ceiling passed', 422, 'CEILING_EXCEEDED', { body: { ...good, toAccount: capped.accountId, amount: '10.01' } })
+  await refuse('a system account as payee', 404, 'ACCOUNT_NOT_FOUND', { body: { ...good, toAccount: s.currency.systemAccounts.fees } })
+  await refuse('someone else\'s account as payer', 404, 'ACCOUNT_NOT_FOUND', {
+    token: s.business.token, body: { ...good, fromAccount: s.member.accountId, toAccount: frozen.accountId },
+  })
+  await refuse('an oversized body', 413, 'PAYLOAD_TOO_LARGE', { body: { ...good, reference: 'x'.repeat(5000) } })
+  await refuse('not JSON', 415, 'UNSUPPORTED_MEDIA_TYPE', { raw: 'amount=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+  await refuse('a malformed account id', 422, 'VALIDATION_FAILED', { body: { ...good, toAccount: 'not-a-uuid' } })
+  await refuse('a malformed path id', 400, 'INVALID_QUERY', { method: 'GET', url: '/v1/accounts/not-a-uuid' })
+  await refuse('a bad cursor', 400, 'INVALID_CURSOR', { method: 'GET', url: `/v1/accounts/${s.member.accountId}/statement?cursor=garbage` })
+  await refuse('a limit out of range', 400, 'INVALID_QUERY', { method: 'GET', url: `/v1/accounts/${s.member.accountId}/statement?limit=100000` })
+
+  // issuance and redemption have their own amounts and rules
+  await refuse('issuance by a member', 403, 'FORBIDDEN', {
+    url: `/v1/currencies/${s.code}/issuances`, body: { toAccount: s.member.accountId, amount: '5.00', sterlingReference: 'x' },
+  })
+  await refuse('issuance of "0.001"', 422, 'INVALID_AMOUNT', {
+    token: ctx.issuerToken, url: `/v1/currencies/${s.code}/issuances`, body: { toAccount: s.member.accountId, amount: '0.001', sterlingReference: 'x' },
+  })
+  await refuse('issuance to a system account', 404, 'ACCOUNT_NOT_FOUND', {
+    token: ctx.issuerToken, url: `/v1/currencies/${s.code}/issuances`, body: { toAccount: s.currency.systemAccounts.issuance, amount: '5.00', sterlingReference: 'x' },
+  })
+  await refuse('redemption by a member', 403, 'FORBIDDEN', { url: `/v1/currencies/${s.code}/redemptions`, body: { fromAccount: s.member.accountId, amount: '5.00' } })
+  await refuse('redemption of a member account by the issuer', 422, 'NOT_REDEEMABLE', {
+    token: ctx.issuerToken, url: `/v1/currencies/${s.code}/redemptions`, body: { fromAccount: s.member.accountId, amount: '5.00' },
+  })
+  await refuse('redemption beyond the balance', 422, 'INSUFFICIENT_FUNDS', {
+    token: s.business.token, url: `/v1/currencies/${s.code}/redemptions`, body: { fromAccount: s.business.accountId, amount: '5.00' },
+  })
+  await refuse('reversal of an unknown transfer', 404, 'TRANSFER_NOT_FOUND', {
+    token: ctx.issuerToken, url: '/v1/transfers/01a21aec-27aa-77a1-a01f-02688af7a49a/reversal', body: undefined,
+  })
+  await refuse('a floor above the balance', 422, 'INVALID_LIMITS', {
+    method: 'PATCH', token: ctx.issuerToken, url: `/v1/accounts/${s.member.accountId}`, body: { floor: '60.00' },
+  })
+  await refuse('an empty patch', 422, 'VALIDATION_FAILED', {
+    method: 'PATCH', token: ctx.issuerToken, url: `/v1/accounts/${s.member.accountId}`, body: {},
+  })
+  await refuse('a currency code taken', 409, 'CURRENCY_EXISTS', { token: ctx.issuerToken, url: '/v1/currencies', body: { code: 'brs', name: 'again' } })
+  await refuse('a currency by a member', 403, 'FORBIDDEN', { url: '/v1/currencies', body: { code: 'ZZZ', name: 'mine' } })
+  await refuse('a fee rate of 1', 422, 'VALIDATION_FAILED', { token: ctx.issuerToken, url: '/v1/currencies', body: { code: 'ZZZ', name: 'z', fees: { text: '1' } } })
+  await refuse('a bad postcode', 422, 'INVALID_POSTCODE', {
+    token: ctx.issuerToken, url: `/v1/currencies/${s.code}/members`, body: { name: 'x', postcode: 'NOWHERE1', username: 'xyz', password: 'long-enough' },
+  })
+  await refuse('a username taken', 409, 'USERNAME_TAKEN', {
+    token: ctx.issuerToken, url: `/v1/currencies/${s.code}/members`, body: { name: 'x', postcode: 'BS1 1AA', username: s.member.username, password: 'long-enough' },
+  })
+  await refuse('no token', 401, 'UNAUTHENTICATED', { token: null, body: good })
+  await refuse('a garbage token', 401, 'UNAUTHENTICATED', { token: 'a.b.c', body: good })
+
+  t.same(await snapshot(), before, 'no balance changed and no transfer was written')
+
+  async function snapshot () {
+    const { rows } = await ctx.app.pool.query('SELECT (SELECT count(*) FROM transfer) AS transfers, (SELECT count(*) FROM entry) AS entries')
+    return { ...rows[0], member: await balance(ctx, s.member.accountId), business: await balance(ctx, s.business.accountId) }
+  }
+})
+
+t.test('amounts follow the currency\'s decimals', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx, { code: 'WHL', decimals: 0 })
+  const r = await ctx.call('POST', `/v1/currencies/${s.code}/issuances`, {
+    token: ctx.issuerToken, key: 'k1', body: { toAccount: s.member.accountId, amount: '10.5', sterlingReference: 'b' },
+  })
+  t.equal(r.status, 422)
+  t.equal(r.body.code, 'INVALID_AMOUNT')
+  t.match(r.body.detail, /0/)
+  const ok = await ctx.call('POST', `/v1/currencies/${s.code}/issuances`, {
+    token: ctx.issuerToken, key: 'k2', body: { toAccount: s.member.accountId, amount: '10', sterlingReference: 'b' },
+  })
+  t.equal(ok.status, 201)
+  t.equal(ok.body.amount, '10')
+})
