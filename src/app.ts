@@ -2,11 +2,13 @@ import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { KeySet } from './auth/keys.js'
 import type { Config } from './config.js'
+import { AccessLog } from './plugins/access-log.js'
 import audit from './plugins/audit.js'
 import aggregator from './plugins/aggregator.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
-import problem from './plugins/problem.js'
+import pressure from './plugins/pressure.js'
+import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.js'
 import rateLimits from './plugins/rate-limits.js'
 import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
@@ -23,6 +25,7 @@ import healthRoutes from './routes/health.routes.js'
 import staffRoutes from './routes/staff.routes.js'
 import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
+import batchRoutes from './routes/batch.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -37,6 +40,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   app.addSchema(CellSchema)
   await app.register(problem)
   await app.register(validation)
+  await app.register(pressure, { maxEventLoopDelayMs: config.PRESSURE_MAX_EVENT_LOOP_DELAY_MS })
   await app.register(db, {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
@@ -45,6 +49,10 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     scryptCost: config.SCRYPT_COST,
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,
     apiKeyCheckMs: config.API_KEY_CHECK_MS,
+    batch: { concurrency: config.BATCH_CONCURRENCY, maxQueue: config.BATCH_QUEUE_MAX },
+    coalesce: config.PAYMENT_COALESCE_MAX === 0
+      ? null
+      : { maxBatch: config.PAYMENT_COALESCE_MAX, concurrency: config.PAYMENT_COALESCE_CONCURRENCY, maxQueue: config.PAYMENT_QUEUE_MAX },
     login: {
       maxFailures: config.LOGIN_MAX_FAILURES, baseSeconds: config.LOGIN_LOCKOUT_SECONDS,
       maxSeconds: config.LOGIN_LOCKOUT_MAX_SECONDS, windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
@@ -53,6 +61,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   // After services: the auth hook checks API-key revocation and resolves an external token's currency.
   await app.register(auth, {
     keys: opts.keys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS,
+    cacheMs: config.TOKEN_CACHE_MS, cacheMax: config.TOKEN_CACHE_MAX,
     oidc: config.OIDC_JWKS_URL == null
       ? null
       : {
@@ -73,6 +82,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(currencyRoutes)
   await app.register(accountRoutes)
   await app.register(transferRoutes)
+  await app.register(batchRoutes, { bodyLimit: config.BATCH_BODY_LIMIT })
   await app.register(staffRoutes)
   await app.register(apiKeyRoutes)
   await app.register(auditRoutes)
@@ -89,6 +99,12 @@ export const serverOptions = (config: Config) => ({
   requestIdHeader: 'x-request-id',
   genReqId: () => crypto.randomUUID(),
   return503OnClosing: true,
+  // one access-log line per request (plugins/access-log.ts)
+  logController: new AccessLog(),
+  // malformed HTTP that never reaches routing still gets a problem+json (plugins/problem.ts)
+  clientErrorHandler,
+  frameworkErrors,
+  http: { requireHostHeader: false },
   routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
   // Behind a load balancer the client address (login throttling, audit) comes from X-Forwarded-For.
   trustProxy: config.TRUST_PROXY,

@@ -17,6 +17,18 @@ const ConfigSchema = Type.Object({
   DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 10 }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100 }),
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
+  /** Body limit of POST .../transfers/batch (1,000 payments with references and metadata). */
+  BATCH_BODY_LIMIT: Type.Integer({ default: 4194304, minimum: 1024 }),
+  /** Batch requests at the database at once per process, and how many may wait before a 503. */
+  BATCH_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 32 }),
+  BATCH_QUEUE_MAX: Type.Integer({ default: 32, minimum: 0 }),
+  /** Concurrent single payments are posted together, up to this many per call; 0 posts each alone (ledger_post). */
+  PAYMENT_COALESCE_MAX: Type.Integer({ default: 256, minimum: 0, maximum: 1000 }),
+  /** Coalesced calls at the database at once per currency, and payments allowed to wait before a 503. */
+  PAYMENT_COALESCE_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 32 }),
+  PAYMENT_QUEUE_MAX: Type.Integer({ default: 10000, minimum: 1 }),
+  /** Shed new requests with 503 while the event loop lags more than this (0: off). */
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0 }),
   /** The platform issuer, created on first start when no issuer exists (never a default password). */
   ISSUER_USERNAME: Type.Optional(Type.String({ minLength: 3 })),
   ISSUER_PASSWORD: Type.Optional(Type.String({ minLength: 12 })),
@@ -40,6 +52,9 @@ const ConfigSchema = Type.Object({
   SEED_RANDOM: Type.Integer({ default: 1, minimum: 0 }),
   /** Share of the full Bristol scale (1,400 members, 620 businesses) the demo simulates. */
   SEED_SCALE: Type.Number({ default: 1, exclusiveMinimum: 0, maximum: 1 }),
+  /** Verified tokens are remembered this long (never past their expiry), up to TOKEN_CACHE_MAX of them; 0: off. */
+  TOKEN_CACHE_MS: Type.Integer({ default: 60000, minimum: 0 }),
+  TOKEN_CACHE_MAX: Type.Integer({ default: 10000, minimum: 1 }),
   /** scrypt cost (N). Tests lower it; production keeps the default. */
   SCRYPT_COST: Type.Integer({ default: 16384, minimum: 1024 }),
 

@@ -38,3 +38,29 @@ export function assertInvariants (t: Test, v: Record<string, unknown[]>, where =
   }
   return ok
 }
+
+/**
+ * The same invariants for a database URL (the faults suite checks a database behind a service process), plus
+ * three that concern the batch path: each transfer's entries carry its amount from its payer to its payee, a
+ * fee leg belongs to its payment, and an idempotency key points at a movement's main transfer. Returns one line
+ * per broken row (empty = all hold).
+ */
+export async function ledgerViolations (databaseUrl: string): Promise<string[]> {
+  const pgModule = (await import('pg')).default
+  const pool = new pgModule.Pool({ connectionString: databaseUrl, max: 1 })
+  try {
+    const v = await invariantViolations(pool)
+    const q = async (sql: string) => (await pool.query(sql)).rows
+    v.entriesDisagreeWithTransfer = await q(`SELECT t.id FROM transfer t JOIN entry e ON e.transfer_id = t.id
+      GROUP BY t.id, t.amount, t.from_account_id, t.to_account_id
+      HAVING sum(e.amount) FILTER (WHERE e.account_id = t.to_account_id) <> t.amount
+          OR sum(e.amount) FILTER (WHERE e.account_id = t.from_account_id) <> -t.amount LIMIT 20`)
+    v.feeWithoutItsPayment = await q(`SELECT f.id FROM transfer f LEFT JOIN transfer p ON p.id = f.parent_id
+      WHERE f.kind = 'fee' AND (p.id IS NULL OR (p.kind = 'payment' AND f.from_account_id <> p.to_account_id)) LIMIT 20`)
+    v.keyOnALeg = await q(`SELECT k.scope, k.key FROM idempotency_key k JOIN transfer t ON t.id = k.transfer_id
+      WHERE t.parent_id IS NOT NULL LIMIT 20`)
+    return Object.entries(v).flatMap(([name, rows]) => rows.map(r => `${name}: ${JSON.stringify(r)}`))
+  } finally {
+    await pool.end()
+  }
+}

@@ -31,12 +31,62 @@ export function fromDatabaseError (err: unknown): DomainError | null {
     const [code, detail] = CONSTRAINTS[e.constraint]
     return new DomainError(code, detail)
   }
-  const msg = e.message ?? ''
-  // The pool could not hand out a connection in time, or the database is away: shed load with a 503.
-  if (msg.includes('timeout exceeded when trying to connect') || msg.includes('Connection terminated') ||
-      e.code === 'ECONNREFUSED' || e.code === '57P01' || e.code === '57P03' || e.code === '53300' ||
-      e.code === '57014' || /P1001|P2024|P1017/.test(e.code ?? '')) {
-    return new DomainError('SERVICE_UNAVAILABLE', 'the database is unavailable or busy; retry shortly')
+  if (isUnavailable(err)) return new DomainError('SERVICE_UNAVAILABLE', 'the database is unavailable or busy; retry shortly')
+  if (isDataException(err)) {
+    return new DomainError('VALIDATION_FAILED', 'a value in the request cannot be stored (e.g. a NUL character, or a number out of range)')
   }
   return null
+}
+
+// The database is away, restarting, overloaded or too slow: the request may succeed if retried, so 503 + Retry-After.
+// Seen under the faults suite (test-faults/): pg's socket errors, "Connection terminated unexpectedly", a pool
+// timeout, PostgreSQL's shutdown/startup/crash codes, and Prisma wrapping any of these (P1001, or P2010 with the
+// driver adapter's error in meta) depending on the call.
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'EAI_AGAIN'])
+// 08: connection exception; 53: insufficient resources; 57P01-57P05: shutdown, crash, cannot connect now, idle
+// session timeout; 57014: statement timeout; 55P03: lock not available; 40001/40P01: still failing after retries
+const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0.|57014|55P03|40001|40P01)$/
+const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TlsConnectionError', 'TransactionWriteConflict'])
+const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028', 'P2034'])
+const MESSAGES = /timeout exceeded when trying to connect|Connection terminated|connection error|Can't reach database server|server closed the connection|Client was closed|Cannot use a pool after calling end|the database system is (starting up|shutting down|in recovery mode)/i
+
+interface AdapterCause { kind?: string, code?: string, originalCode?: string }
+const adapterCause = (e: { meta?: unknown }): AdapterCause | null =>
+  (e.meta as { driverAdapterError?: { cause?: AdapterCause } } | undefined)?.driverAdapterError?.cause ?? null
+
+export function isUnavailable (err: unknown): boolean {
+  const e = err as { code?: string, message?: string, meta?: unknown, cause?: unknown }
+  if (e == null || typeof e !== 'object') return false
+  if (typeof e.code === 'string' && (NET_CODES.has(e.code) || UNAVAILABLE_SQLSTATE.test(e.code) || PRISMA_CODES.has(e.code))) return true
+  const cause = adapterCause(e)
+  if (cause != null) {
+    if (cause.kind != null && ADAPTER_KINDS.has(cause.kind)) return true
+    const code = cause.originalCode ?? cause.code
+    if (code != null && UNAVAILABLE_SQLSTATE.test(code)) return true
+  }
+  if (e.constructor?.name === 'PrismaClientInitializationError') return true
+  if (typeof e.message === 'string' && MESSAGES.test(e.message)) return true
+  return e.cause != null && e.cause !== err && isUnavailable(e.cause)
+}
+
+// SQLSTATE class 22 (data exception): a value the client sent that PostgreSQL cannot store or compare (a NUL
+// character in text, a number out of range). The client can fix it, so it is a 422, never a 500.
+const DATA_KINDS = new Set(['LengthMismatch', 'ValueOutOfRange', 'InvalidInputValue'])
+export function isDataException (err: unknown): boolean {
+  const e = err as { code?: string, meta?: unknown }
+  if (e == null || typeof e !== 'object') return false
+  if (typeof e.code === 'string' && /^22...$/.test(e.code)) return true
+  const cause = adapterCause(e)
+  if (cause == null) return false
+  if (cause.kind != null && DATA_KINDS.has(cause.kind)) return true
+  const code = cause.originalCode ?? cause.code
+  return code != null && /^22...$/.test(code)
+}
+
+/** The domain error for a problem code the batch function reports per item (same details as ledger_post's). */
+export function domainErrorFor (code: string): DomainError {
+  const constraint = Object.values(CONSTRAINTS).find(([c]) => c === code)
+  if (constraint != null) return new DomainError(constraint[0], constraint[1])
+  if (isErrorCode(code)) return new DomainError(code, DETAILS[code] ?? code)
+  return new DomainError('INTERNAL', `unexpected ledger result ${code}`)
 }

@@ -37,7 +37,11 @@ export interface OidcOptions {
   claims: { role: string, currency: string, participant: string, user: string, name: string }
 }
 
-export interface AuthOptions { keys: KeySet, issuer: string, audience: string, ttlSeconds: number, oidc?: OidcOptions | null }
+export interface AuthOptions {
+  keys: KeySet, issuer: string, audience: string, ttlSeconds: number, oidc?: OidcOptions | null
+  /** how long a verified signature is remembered (0: verify every request), and for how many tokens */
+  cacheMs?: number, cacheMax?: number
+}
 
 const ROLES: readonly Role[] = ['platform_issuer', 'issuer', 'researcher', 'member', 'business']
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -68,12 +72,29 @@ export default fp<AuthOptions>(async (app, opts) => {
     jwks: () => jwks,
   })
 
+  // Verified signatures, kept briefly: an EdDSA verification cost more CPU than the rest of a payment request's
+  // handling (README, "Performance and reliability"), and a client sends the same token many times. Only the
+  // signature check is skipped: a remembered token still stops working when it expires, and everything after the
+  // signature (roles, API-key revocation) is checked on every request. Bounded: the oldest entries go first.
+  const cacheMs = opts.cacheMs ?? 0
+  const cacheMax = opts.cacheMax ?? 10_000
+  const signatures = new Map<string, { payload: JWTPayload, until: number }>()
+
   /** One of this service's own tokens: signed by a configured key (live or retired), for this issuer and audience. */
   async function local (token: string): Promise<Principal> {
-    const { payload } = await verified(false, async () => await jwtVerify(token, localKeys, {
-      // Only EdDSA: "none", HS256-with-the-public-key and other algorithm games fail here.
-      algorithms: ['EdDSA'], issuer: opts.issuer, audience: opts.audience, requiredClaims: ['sub', 'exp', 'role'],
-    }))
+    const now = Date.now()
+    let payload = signatures.get(token)?.payload
+    if (payload != null && now >= signatures.get(token)!.until) { signatures.delete(token); payload = undefined }
+    if (payload == null) {
+      ({ payload } = await verified(false, async () => await jwtVerify(token, localKeys, {
+        // Only EdDSA: "none", HS256-with-the-public-key and other algorithm games fail here.
+        algorithms: ['EdDSA'], issuer: opts.issuer, audience: opts.audience, requiredClaims: ['sub', 'exp', 'role'],
+      })))
+      if (cacheMs > 0 && typeof payload.exp === 'number') {
+        if (signatures.size >= cacheMax) signatures.delete(signatures.keys().next().value as string)
+        signatures.set(token, { payload, until: Math.min(now + cacheMs, payload.exp * 1000) })
+      }
+    }
     const role = payload.role as Role
     if (!ROLES.includes(role) || typeof payload.sub !== 'string') throw unauthenticated('the token has no valid role')
     const p: Principal = {

@@ -18,24 +18,29 @@ export interface Problem {
 
 const TITLES: Partial<Record<number, string>> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
+  406: 'Not Acceptable', 408: 'Request Timeout', 409: 'Conflict', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type',
+  431: 'Request Header Fields Too Large',
   422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 }
 
 export const problemType = (code: string): string => `urn:circulate:problem:${code.toLowerCase().replaceAll('_', '-')}`
 
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
-  const body: Problem = {
+  return reply.code(err.status).type('application/problem+json').send(problemBody(request, err))
+}
+
+/** The problem details of an error; `instance` may point into the request (a batch item: "/v1/...#/items/3"). */
+export function problemBody (request: FastifyRequest, err: DomainError, instance = request.url): Problem {
+  return {
     type: problemType(err.code),
     title: TITLES[err.status] ?? 'Error',
     status: err.status,
     detail: err.message,
-    instance: request.url,
+    instance,
     code: err.code,
     requestId: String(request.id),
     ...(err.errors != null ? { errors: err.errors } : {}),
   }
-  return reply.code(err.status).type('application/problem+json').send(body)
 }
 
 /** Turns Fastify's own errors (validation, parsing, limits) into domain errors with stable codes. */
@@ -52,7 +57,7 @@ function fromFastifyError (err: FastifyError): DomainError | null {
     const summary = errors.map(e => `${e.pointer} ${e.detail}`).join('; ')
     if (ctx === 'body') {
       // An amount that is not a decimal string gets the same code as any other bad amount.
-      const amountOnly = errors.every(e => /^\/(amount|[a-zA-Z]*Amount)$/.test(e.pointer))
+      const amountOnly = errors.every(e => /(^|\/)(amount|[a-zA-Z]*Amount)$/.test(e.pointer))
       return new DomainError(amountOnly ? 'INVALID_AMOUNT' : 'VALIDATION_FAILED', `request body: ${summary}`, errors)
     }
     if (ctx === 'headers') {
@@ -87,6 +92,11 @@ function fromFastifyError (err: FastifyError): DomainError | null {
 }
 
 export default fp(async (app) => {
+  // Node refuses an HTTP/1.1 request without Host with a bare 400 of its own; app.ts turns that check off
+  // (http.requireHostHeader) so that the refusal is made here, as a problem like every other.
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host == null) throw new DomainError('BAD_REQUEST', 'an HTTP/1.1 request needs a Host header')
+  })
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const domain = err instanceof DomainError ? err : (fromFastifyError(err) ?? fromDatabaseError(err))
     if (domain != null && domain.status < 500) {
@@ -104,3 +114,33 @@ export default fp(async (app) => {
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, new DomainError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`)))
 }, { name: 'problem' })
+
+/**
+ * Requests so malformed that Node's HTTP parser refuses them (a bad request line or header, a header block past
+ * the size limit) never reach Fastify's routing or error handler; they still get a problem+json, not Fastify's
+ * own JSON shape. Passed to Fastify as `clientErrorHandler` (app.ts).
+ */
+export function clientErrorHandler (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, code, detail]: [number, ErrorCode, string] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'HEADERS_TOO_LARGE', 'the request headers are larger than this service accepts']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'REQUEST_TIMEOUT', 'the request was not received in time']
+        : [400, 'BAD_REQUEST', 'the request is not valid HTTP']
+  const body = JSON.stringify({ type: problemType(code), title: TITLES[status] ?? 'Error', status, detail, instance: '', code, requestId: '' })
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${TITLES[status] ?? 'Error'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy(err)
+}
+
+/**
+ * Errors Fastify raises before routing (a URL that does not decode, a path parameter past maxParamLength) go to
+ * `frameworkErrors`, not to the error handler; they get the same problem+json. Passed to Fastify in app.ts.
+ */
+export function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const domain = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+    ? new DomainError('URI_TOO_LONG', 'a path segment is longer than this service accepts')
+    : new DomainError('BAD_REQUEST', 'the request URL is not valid')
+  request.log.info({ code: domain.code, detail: err.message }, 'request refused')
+  void sendProblem(request, reply, domain)
+}

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { paymentCoalescer, type CoalescerOptions } from '../ledger/coalescer.js'
 import { accountService } from '../services/account.service.js'
 import { apiKeyService } from '../services/api-key.service.js'
 import { auditService } from '../services/audit.service.js'
 import { authService, type LoginPolicy } from '../services/auth.service.js'
+import { batchService, type BatchOptions } from '../services/batch.service.js'
 import { currencyService } from '../services/currency.service.js'
 import { participantService } from '../services/participant.service.js'
 import { reportService } from '../services/report.service.js'
@@ -18,19 +20,28 @@ export interface ServicesOptions {
   login?: LoginPolicy
   /** how long an API key's last revocation check is trusted */
   apiKeyCheckMs?: number
+  /** batch requests at the database at once, and waiting (defaults: see config.ts) */
+  batch?: BatchOptions
+  /** concurrent single payments posted together (ledger/coalescer.ts); null: every payment is posted alone */
+  coalesce?: CoalescerOptions | null
 }
 
 const DEFAULT_LOGIN: LoginPolicy = { maxFailures: 5, baseSeconds: 2, maxSeconds: 900, windowSeconds: 3600 }
+const DEFAULT_BATCH: BatchOptions = { concurrency: 2, maxQueue: 32 }
+const DEFAULT_COALESCE: CoalescerOptions = { maxBatch: 256, concurrency: 2, maxQueue: 10_000 }
 
 const build = (app: FastifyInstance, opts: ServicesOptions) => {
   const currencies = currencyService(app.prisma)
+  const coalesce = opts.coalesce === undefined ? DEFAULT_COALESCE : opts.coalesce
+  const coalescer = coalesce == null ? null : paymentCoalescer(app.pool, coalesce)
   return {
     auth: authService(app.prisma, opts.scryptCost, opts.login ?? DEFAULT_LOGIN),
     currencies,
     participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts: accountService(app.prisma, currencies),
-    transfers: transferService(app.pool, app.prisma, currencies),
+    transfers: transferService(app.pool, app.prisma, currencies, coalescer),
     reports: reportService(app.pool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }),
+    batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
     audit: auditService(app.prisma, currencies),

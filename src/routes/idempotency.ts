@@ -8,10 +8,12 @@ import type { Idempotency } from '../services/transfer.service.js'
  */
 export function idempotencyOf (request: FastifyRequest): Idempotency {
   const key = String(request.headers['idempotency-key'])
-  const requestHash = createHash('sha256')
-    .update(`${request.method} ${request.routeOptions.url ?? ''}\n${canonical(request.params)}\n${canonical(request.body ?? null)}`)
-    .digest('base64url')
-  return { key, requestHash }
+  return { key, requestHash: requestHash(request.method, request.routeOptions.url ?? '', request.params, request.body ?? null) }
+}
+
+/** The hash of one request: a batch item hashes as the single payment it stands for, so the two share keys. */
+export function requestHash (method: string, routeUrl: string, params: unknown, body: unknown): string {
+  return createHash('sha256').update(`${method} ${routeUrl}\n${canonical(params)}\n${canonical(body)}`).digest('base64url')
 }
 
 function canonical (v: unknown): string {

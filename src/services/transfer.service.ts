@@ -4,12 +4,14 @@ import { auditRecord, type AuditAction, type RequestMeta } from '../domain/acces
 import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { feeFor, formatMoney, Money, parseAmount } from '../domain/money.js'
-import { isIssuerOf, isParticipant, type Principal } from '../domain/principal.js'
+import { isIssuerOf, type Principal } from '../domain/principal.js'
+import type { PaymentCoalescer } from '../ledger/coalescer.js'
 import { postMovement, type Channel, type Leg, type Movement, type TransferKind, type TransferRow } from '../ledger/write-path.js'
 import { accountRepo } from '../repositories/account.repo.js'
 import { transferRepo } from '../repositories/transfer.repo.js'
 import { parseTime } from './account.service.js'
 import type { CurrencyInfo, CurrencyService } from './currency.service.js'
+import { payer, paymentItem } from './payment-rules.js'
 
 export interface PaymentInput {
   fromAccount: string, toAccount: string, amount: string, channel: Channel, reference?: string
@@ -33,7 +35,8 @@ export function transferView (legs: TransferRow[], currency: CurrencyInfo) {
 }
 export type TransferView = ReturnType<typeof transferView>
 
-export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies: CurrencyService) {
+/** coalescer: posts concurrent single payments together (see ledger/coalescer.ts); null posts each alone. */
+export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies: CurrencyService, coalescer: PaymentCoalescer | null = null) {
   const accounts = accountRepo(prisma)
   const transfers = transferRepo(prisma)
 
@@ -59,19 +62,18 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
     async pay (principal: Principal | null, code: string, b: PaymentInput, idem: Idempotency, meta?: RequestMeta) {
       const p = requirePrincipal(principal)
       const c = await currencies.resolve(code)
-      const issuer = isIssuerOf(p, c.id)
-      if (!issuer && !isParticipant(p)) throw new DomainError('FORBIDDEN', 'only a member, a business or an issuer may pay')
-      if (!issuer && p.currencyId !== c.id) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found')
-      const amount = parseAmount(b.amount, c.decimals)
-      if (b.fromAccount === b.toAccount) throw new DomainError('SAME_ACCOUNT', 'payer and payee must be different accounts')
-      notSystem(c, b.fromAccount)
-      notSystem(c, b.toAccount)
-      const legs: Leg[] = [{ kind: 'payment', from: b.fromAccount, to: b.toAccount, amount }]
-      const fee = feeFor(amount, c.fees[b.channel], c.decimals)
-      if (fee.gt(0)) legs.push({ kind: 'fee', from: b.toAccount, to: c.system.fees, amount: fee })
-      return await post(c, p, idem, {
-        legs, channel: b.channel, reference: b.reference, metadata: b.metadata, owner: issuer ? null : p.participantId,
-        audit: issuer ? audited(p, c, 'payment.create', meta, b.fromAccount, { toAccount: b.toAccount, amount: amount.toFixed(c.decimals) }) : null,
+      const who = payer(p, c)
+      const audit = who.issuer ? audited(p, c, 'payment.create', meta, b.fromAccount, { toAccount: b.toAccount, amount: parseAmount(b.amount, c.decimals).toFixed(c.decimals) }) : null
+      const item = { ...paymentItem(c, who, b, idem), audit }
+      if (coalescer != null) {
+        const r = await coalescer.submit(c.id, c.system.fees, item)
+        if (!r.ok) throw r.error
+        return { transfer: transferView(r.legs, c), replayed: r.replayed }
+      }
+      const legs: Leg[] = [{ kind: 'payment', from: item.from, to: item.to, amount: item.amount }]
+      if (item.fee.gt(0)) legs.push({ kind: 'fee', from: item.to, to: c.system.fees, amount: item.fee })
+      return await post(c, who.principal, idem, {
+        legs, channel: b.channel, reference: b.reference, metadata: b.metadata, owner: item.owner, audit,
       })
     },
 

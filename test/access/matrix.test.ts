@@ -100,6 +100,14 @@ t.test('route × role access matrix', async (t) => {
         body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
       }),
     },
+    // atomic, so an item's refusal is the request's status and the row reads like the payments row above
+    'POST /v1/currencies/{code}/transfers/batch': {
+      expect: [401, 200, 404, 404, 403, 200, 200, 403, 404],
+      req: () => ({
+        url: `/v1/currencies/${s.code}/transfers/batch`,
+        body: { atomic: true, items: [{ idempotencyKey: `k-${u()}`, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' }] },
+      }),
+    },
     'POST /v1/currencies/{code}/issuances': {
       expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
       req: () => ({ url: `/v1/currencies/${s.code}/issuances`, key: `k-${u()}`, body: { toAccount: s.member.accountId, amount: '5.00', sterlingReference: `bank-${u()}` } }),

@@ -1,0 +1,326 @@
+// npm run bench [-- --quick] [-- --soak] [-- --embedded] [-- --profile] [-- --env KEY=VALUE ...]
+//
+// One command, one run, figures as ratios to PostgreSQL's own pgbench TPC-B-like baseline measured on the same
+// server in the same run (absolute numbers on a shared 2-core machine mean little; ratios measured together do):
+//   1. pgbench (scale 10, 64 clients, prepared), before and after the service phases; the baseline is their mean
+//   2. payments over HTTP (autocannon, 64 connections): 1,000 accounts, member tokens, idempotency keys, fees
+//   3. the same on 10 hot accounts
+//   4. POST .../transfers/batch with 1,000 payments per request
+//   5. report latency at 100,000 and 1,000,000 transfers (scripts/bench-reports.ts, when it exists)
+//   --soak: then 10 minutes at half the measured payment rate, sampling the service's RSS for a growth trend
+// PostgreSQL: the machine's server on 127.0.0.1:5432 when it answers (fresh databases, dropped afterwards), else
+// an embedded one on a free port (--embedded forces it). The service runs as `node dist/server.js`.
+import autocannon, { type Request as AcRequest, type Result } from 'autocannon'
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import pg from 'pg'
+import { buildService, ROOT, seedEconomy, startNodeArgs, startPostgres, startService, type Economy, type Service } from './harness.js'
+
+const args = process.argv.slice(2)
+const flag = (name: string) => args.includes(`--${name}`)
+const option = (name: string): string | undefined => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined }
+const QUICK = flag('quick')
+const SOAK = flag('soak')
+const PROFILE = flag('profile')
+const PHASE_S = Number(option('duration') ?? (QUICK ? 6 : 15))
+const WARM_S = QUICK ? 2 : 3
+const SOAK_S = Number(option('soak-seconds') ?? 600)
+const CONNECTIONS = 64
+const BATCH_CONNECTIONS = 4
+const BATCH_SIZE = 1000
+const ACCOUNTS = 1000
+const HOT = 10
+const OUT = path.resolve(ROOT, option('out') ?? 'bench/results.json')
+const serviceEnv: Record<string, string> = {}
+args.forEach((a, i) => { if (a === '--env') { const [k, ...v] = args[i + 1].split('='); serviceEnv[k] = v.join('=') } })
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'circulate-bench-'))
+const log = (msg: string) => { process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`) }
+
+interface Row { name: string, value: number | null, unit: string, ratio?: number | null, target?: string, pass?: boolean | null, note?: string }
+
+function pgbench (url: string, seconds: number): { tps: number, latencyMs: number } {
+  const r = spawnSync('pgbench', ['-c', String(CONNECTIONS), '-j', '2', '-T', String(seconds), '-M', 'prepared', url], { encoding: 'utf8' })
+  const tps = /tps = ([0-9.]+) \(without initial connection time\)/.exec(r.stdout)
+  const lat = /latency average = ([0-9.]+) ms/.exec(r.stdout)
+  if (r.status !== 0 || tps == null) throw new Error(`pgbench failed: ${r.stdout}\n${r.stderr}`)
+  return { tps: Number(tps[1]), latencyMs: Number(lat?.[1] ?? NaN) }
+}
+
+/** Samples the service's RSS while fn runs. */
+async function withRss<T> (svc: Service, everyMs: number, fn: () => Promise<T>): Promise<{ result: T, maxMb: number, samples: Array<[number, number]> }> {
+  const samples: Array<[number, number]> = []
+  const t0 = Date.now()
+  const timer = setInterval(() => { const mb = svc.rssMb(); if (mb != null) samples.push([(Date.now() - t0) / 1000, mb]) }, everyMs)
+  try {
+    const result = await fn()
+    return { result, maxMb: Math.max(0, ...samples.map(s => s[1])), samples }
+  } finally { clearInterval(timer) }
+}
+
+let seq = 0
+const cents = () => `${1 + Math.floor(Math.random() * 9)}.${String(Math.floor(Math.random() * 100)).padStart(2, '0')}`
+const pick = (n: number, not = -1) => { for (;;) { const i = Math.floor(Math.random() * n); if (i !== not) return i } }
+
+/** Single payments: a random payer among the first `n` members pays another with its own token, a fresh key, channel app (2% fee). */
+function paymentRequests (e: Economy, n: number, tag: string): AcRequest[] {
+  return [{
+    method: 'POST',
+    path: `/v1/currencies/${e.code}/payments`,
+    setupRequest: (req) => {
+      const a = pick(n); const b = pick(n, a)
+      req.headers = {
+        'content-type': 'application/json', authorization: `Bearer ${e.members[a].token}`, 'idempotency-key': `${tag}-${process.pid}-${seq++}`,
+      }
+      req.body = JSON.stringify({ fromAccount: e.members[a].accountId, toAccount: e.members[b].accountId, amount: cents(), channel: 'app', reference: 'bench' })
+      return req
+    },
+  }]
+}
+
+function batchRequests (e: Economy, tag: string): AcRequest[] {
+  return [{
+    method: 'POST',
+    path: `/v1/currencies/${e.code}/transfers/batch`,
+    setupRequest: (req) => {
+      const a = pick(ACCOUNTS)
+      const items = Array.from({ length: BATCH_SIZE }, () => ({
+        idempotencyKey: `${tag}-${process.pid}-${seq++}`, fromAccount: e.members[a].accountId,
+        toAccount: e.members[pick(ACCOUNTS, a)].accountId, amount: cents(), channel: 'app', reference: 'bench batch',
+      }))
+      req.headers = { 'content-type': 'application/json', authorization: `Bearer ${e.members[a].token}` }
+      req.body = JSON.stringify({ items })
+      return req
+    },
+  }]
+}
+
+async function run (url: string, requests: AcRequest[], connections: number, seconds: number, extra: { overallRate?: number } = {}): Promise<Result> {
+  return await autocannon({ url, connections, duration: seconds, timeout: 30, requests, ...extra })
+}
+
+const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100)
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds (pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ')
+    return (Number(rest[11]) + Number(rest[12])) / TICK
+  } catch { return 0 }
+}
+/** CPU seconds of the service process and of the PostgreSQL backends serving its database (same machine). */
+async function cpuNow (svcPid: number, db: pg.Pool): Promise<{ service: number, pg: Map<number, number> }> {
+  const pids = (await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)).rows
+  return { service: cpuSeconds(svcPid), pg: new Map(pids.map(r => [r.pid, cpuSeconds(r.pid)])) }
+}
+function cpuSpent (a: { service: number, pg: Map<number, number> }, b: { service: number, pg: Map<number, number> }) {
+  let pgs = 0
+  for (const [pid, t] of b.pg) pgs += t - (a.pg.get(pid) ?? 0)
+  return { service: b.service - a.service, pg: pgs }
+}
+
+async function countPayments (db: pg.Pool): Promise<number> {
+  return Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM transfer WHERE kind = 'payment'`)).rows[0].n)
+}
+
+async function main () {
+  const started = Date.now()
+  log(`work folder ${work}${QUICK ? ' (quick)' : ''}`)
+  const server = await startPostgres({ embedded: flag('embedded') })
+  let svc: Service | null = null
+  const results: Record<string, unknown> = {}
+  try {
+    const where = server.kind === 'machine'
+      ? `the machine's PostgreSQL ${server.version} on 127.0.0.1:5432 (fresh databases, dropped afterwards)`
+      : `embedded PostgreSQL ${server.version} on port ${server.port}`
+    log(`PostgreSQL: ${where}`)
+
+    log('building (npm run build)')
+    buildService()
+
+    const pgbenchUrl = await server.createDatabase('circulate_pgbench', { migrate: false })
+    log('pgbench: initialising scale 10')
+    const init = spawnSync('pgbench', ['-i', '-s', '10', '-q', pgbenchUrl], { encoding: 'utf8' })
+    if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`)
+    log(`pgbench: ${PHASE_S} s, ${CONNECTIONS} clients`)
+    const pgb1 = pgbench(pgbenchUrl, PHASE_S)
+    log(`pgbench: ${pgb1.tps.toFixed(0)} tps`)
+
+    const dbUrl = await server.createDatabase('circulate_bench')
+    const start = async (nodeArgs: string[] = []) => {
+      const s = await startService({ databaseUrl: dbUrl, env: serviceEnv, logFile: path.join(work, 'service.log'), dataDir: path.join(work, 'data'), nodeArgs })
+      log(`service: node ${[...startNodeArgs(), ...nodeArgs].join(' ')} dist/server.js on ${s.url} (pid ${s.pid})${Object.keys(serviceEnv).length ? ` with ${JSON.stringify(serviceEnv)}` : ''}`)
+      return s
+    }
+    svc = await start()
+    log(`seeding: ${ACCOUNTS} members with logins, 1,000,000.00 issued to each`)
+    const e = await seedEconomy(svc.url, { code: 'BENCH', members: ACCOUNTS, funds: '1000000.00' })
+    if (PROFILE) {
+      // profile the measured phases, not the seeding (1,000 password hashes)
+      await svc.stop()
+      svc = await start(['--cpu-prof', `--cpu-prof-dir=${path.join(work, 'profile')}`])
+    }
+    const db = new pg.Pool({ connectionString: dbUrl, max: 2 })
+
+    const phase = async (name: string, requests: AcRequest[], connections: number, perRequest: number) => {
+      log(`${name}: warm-up ${WARM_S} s`)
+      await run(svc!.url, requests, connections, WARM_S)
+      const before = await countPayments(db)
+      log(`${name}: ${PHASE_S} s, ${connections} connections`)
+      const cpu0 = await cpuNow(svc!.pid, db)
+      const { result: r, maxMb } = await withRss(svc!, 250, async () => await run(svc!.url, requests, connections, PHASE_S))
+      const cpu = cpuSpent(cpu0, await cpuNow(svc!.pid, db))
+      const posted = await countPayments(db) - before
+      const seconds = (r.finish.getTime() - r.start.getTime()) / 1000
+      const out = {
+        paymentsPerS: posted / seconds, requestsPerS: r.requests.average, latencyP50Ms: r.latency.p50, latencyP99Ms: r.latency.p99,
+        latencyMaxMs: r.latency.max, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, statusCodes: r.statusCodeStats,
+        rssMaxMb: maxMb, posted, perRequest,
+        // CPU per payment is steadier than throughput on a shared machine: it does not depend on who else runs
+        serviceCpuUsPerPayment: 1e6 * cpu.service / Math.max(1, posted), pgCpuUsPerPayment: 1e6 * cpu.pg / Math.max(1, posted),
+      }
+      log(`${name}: ${out.paymentsPerS.toFixed(0)} payments/s, p50 ${out.latencyP50Ms} ms, p99 ${out.latencyP99Ms} ms, non-2xx ${out.non2xx}, errors ${out.errors}, RSS max ${maxMb.toFixed(0)} MB; CPU per payment: service ${out.serviceCpuUsPerPayment.toFixed(0)} us, PostgreSQL backends ${out.pgCpuUsPerPayment.toFixed(0)} us`)
+      return out
+    }
+
+    const uniform = await phase('payments, 1,000 accounts', paymentRequests(e, ACCOUNTS, 'u'), CONNECTIONS, 1)
+    const hot = await phase('payments, 10 hot accounts', paymentRequests(e, HOT, 'h'), CONNECTIONS, 1)
+    const batch = await phase('batch, 1,000 per request', batchRequests(e, 'b'), BATCH_CONNECTIONS, BATCH_SIZE)
+
+    log(`pgbench again: ${PHASE_S} s`)
+    const pgb2 = pgbench(pgbenchUrl, PHASE_S)
+    log(`pgbench: ${pgb2.tps.toFixed(0)} tps`)
+    const baseline = (pgb1.tps + pgb2.tps) / 2
+
+    const reports = await reportLatency(dbUrl, svc.url, e)
+
+    let soak: Record<string, unknown> | null = null
+    if (SOAK) soak = await runSoak(svc, db, e, uniform.paymentsPerS / 2)
+
+    await db.end()
+    await svc.stop()
+    let profile: string | null = null
+    if (PROFILE) profile = summariseProfile(path.join(work, 'profile'))
+
+    const rows: Row[] = [
+      { name: 'pgbench TPC-B-like (baseline)', value: baseline, unit: 'tps', ratio: 1, note: `runs: ${pgb1.tps.toFixed(0)} and ${pgb2.tps.toFixed(0)} tps` },
+      { name: 'payments, 1,000 accounts', value: uniform.paymentsPerS, unit: 'payments/s', ratio: uniform.paymentsPerS / baseline, target: '>= 0.8', pass: uniform.paymentsPerS / baseline >= 0.8 },
+      { name: '  p50 / p99 latency', value: uniform.latencyP99Ms, unit: 'ms (p99)', target: '<= 50', pass: uniform.latencyP99Ms <= 50, note: `p50 ${uniform.latencyP50Ms} ms` },
+      { name: '  non-2xx / errors', value: uniform.non2xx + uniform.errors, unit: 'responses', target: '0', pass: uniform.non2xx + uniform.errors === 0 },
+      { name: '  service RSS max', value: uniform.rssMaxMb, unit: 'MB', target: '<= 200', pass: uniform.rssMaxMb <= 200 },
+      { name: '  CPU per payment: service / PostgreSQL', value: uniform.serviceCpuUsPerPayment, unit: 'us (service)', note: `PostgreSQL backends ${uniform.pgCpuUsPerPayment.toFixed(0)} us` },
+      { name: 'payments, 10 hot accounts', value: hot.paymentsPerS, unit: 'payments/s', ratio: hot.paymentsPerS / baseline, target: '>= 0.5', pass: hot.paymentsPerS / baseline >= 0.5 },
+      { name: '  p50 / p99 latency', value: hot.latencyP99Ms, unit: 'ms (p99)', target: '<= 50', pass: hot.latencyP99Ms <= 50, note: `p50 ${hot.latencyP50Ms} ms` },
+      { name: '  CPU per payment: service / PostgreSQL', value: hot.serviceCpuUsPerPayment, unit: 'us (service)', note: `PostgreSQL backends ${hot.pgCpuUsPerPayment.toFixed(0)} us` },
+      { name: '  non-2xx / errors', value: hot.non2xx + hot.errors, unit: 'responses', target: '0', pass: hot.non2xx + hot.errors === 0 },
+      { name: '  service RSS max', value: hot.rssMaxMb, unit: 'MB', target: '<= 200', pass: hot.rssMaxMb <= 200 },
+      { name: 'batch, 1,000 payments per request', value: batch.paymentsPerS, unit: 'payments/s', ratio: batch.paymentsPerS / baseline, target: '>= 4.0', pass: batch.paymentsPerS / baseline >= 4, note: `each payment + its fee leg: ${(batch.paymentsPerS * 2).toFixed(0)} transfers/s; p99 ${batch.latencyP99Ms} ms per request; ${BATCH_CONNECTIONS} connections` },
+      { name: '  CPU per payment: service / PostgreSQL', value: batch.serviceCpuUsPerPayment, unit: 'us (service)', note: `PostgreSQL backends ${batch.pgCpuUsPerPayment.toFixed(0)} us` },
+      { name: '  non-2xx / errors', value: batch.non2xx + batch.errors, unit: 'responses', target: '0', pass: batch.non2xx + batch.errors === 0 },
+      { name: '  service RSS max', value: batch.rssMaxMb, unit: 'MB', target: '<= 200', pass: batch.rssMaxMb <= 200 },
+      ...reports,
+    ]
+    printTable(rows, where)
+    Object.assign(results, {
+      at: new Date().toISOString(), host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+      postgres: { kind: server.kind, version: server.version }, quick: QUICK, phaseSeconds: PHASE_S, serviceEnv,
+      pgbench: [pgb1, pgb2], baselineTps: baseline, uniform, hot, batch, rows, soak, profile,
+      wallSeconds: (Date.now() - started) / 1000,
+    })
+    fs.mkdirSync(path.dirname(OUT), { recursive: true })
+    fs.writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n')
+    log(`written ${path.relative(ROOT, OUT)}; whole run ${((Date.now() - started) / 1000).toFixed(0)} s`)
+  } finally {
+    await svc?.kill().catch(() => {})
+    await server.stop()
+    if (!flag('keep')) fs.rmSync(work, { recursive: true, force: true })
+  }
+}
+
+/** Report latency at 100,000 and 1,000,000 transfers, from the reports branch's scripts/bench-reports.ts. */
+async function reportLatency (databaseUrl: string, baseUrl: string, e: Economy): Promise<Row[]> {
+  const file = path.join(ROOT, 'scripts/bench-reports.ts')
+  const missing = (note: string): Row[] => [100_000, 1_000_000].map(n => ({
+    name: `report latency at ${n.toLocaleString('en-GB')} transfers`, value: null, unit: 'ms', note,
+  }))
+  if (!fs.existsSync(file)) return missing('not measured: reports not merged')
+  const mod = await import(pathToFileURL(file).href) as Record<string, unknown>
+  const fn = (mod.benchReports ?? mod.default) as ((o: unknown) => Promise<Row[]>) | undefined
+  if (typeof fn !== 'function') return missing('not measured: scripts/bench-reports.ts exports no benchReports function')
+  log('reports: scripts/bench-reports.ts')
+  return await fn({ databaseUrl, baseUrl, issuerToken: e.issuerToken, code: e.code, sizes: [100_000, 1_000_000], log })
+}
+
+async function runSoak (svc: Service, db: pg.Pool, e: Economy, rate: number) {
+  const overallRate = Math.max(1, Math.round(rate))
+  log(`soak: ${SOAK_S} s at ${overallRate} payments/s (half the measured rate), RSS every 5 s`)
+  const before = await countPayments(db)
+  const { result: r, samples } = await withRss(svc, 5000, async () =>
+    await run(svc.url, paymentRequests(e, ACCOUNTS, 's'), CONNECTIONS, SOAK_S, { overallRate }))
+  const posted = await countPayments(db) - before
+  // growth: least-squares slope of RSS after the first minute (warm-up), and first vs last minute
+  const steady = samples.filter(s => s[0] >= 60)
+  const n = steady.length
+  const mx = steady.reduce((a, s) => a + s[0], 0) / n
+  const my = steady.reduce((a, s) => a + s[1], 0) / n
+  const slope = steady.reduce((a, s) => a + (s[0] - mx) * (s[1] - my), 0) / steady.reduce((a, s) => a + (s[0] - mx) ** 2, 0)
+  const avg = (xs: Array<[number, number]>) => xs.reduce((a, s) => a + s[1], 0) / Math.max(1, xs.length)
+  const first = avg(steady.filter(s => s[0] < 120))
+  const last = avg(samples.filter(s => s[0] >= SOAK_S - 60))
+  const slopePerMin = slope * 60
+  const growth = slopePerMin > 1 && last > first * 1.1
+  const out = {
+    seconds: SOAK_S, targetRate: overallRate, paymentsPerS: posted / SOAK_S, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts,
+    latencyP99Ms: r.latency.p99, rssFirstMinuteMb: first, rssLastMinuteMb: last, rssSlopeMbPerMin: slopePerMin, growthTrend: growth,
+    rssSamples: samples,
+  }
+  log(`soak: ${out.paymentsPerS.toFixed(0)} payments/s, non-2xx ${r.non2xx}, errors ${r.errors}, p99 ${r.latency.p99} ms; RSS ${first.toFixed(0)} -> ${last.toFixed(0)} MB, slope ${slopePerMin.toFixed(2)} MB/min: ${growth ? 'GROWTH TREND' : 'no growth trend'}`)
+  return out
+}
+
+function printTable (rows: Row[], where: string) {
+  const fmt = (v: number | null | undefined, d = 0) => v == null || Number.isNaN(v) ? '-' : v.toLocaleString('en-GB', { maximumFractionDigits: d, minimumFractionDigits: d })
+  const lines = [
+    `Circulate benchmark — ${where}; ${os.cpus().length} CPUs; node ${process.version}; ${PHASE_S} s per phase`,
+    '',
+    '| figure | value | unit | ratio to pgbench | target | met |',
+    '| --- | ---: | --- | ---: | --- | --- |',
+    ...rows.map(r => `| ${r.name} | ${r.value == null ? '-' : fmt(r.value, r.unit === 'ms (p99)' ? 1 : 0)} | ${r.unit} | ${r.ratio == null ? '' : fmt(r.ratio, 2)} | ${r.target ?? ''} | ${r.pass == null ? '' : r.pass ? 'yes' : 'NO'} |${r.note != null ? ` ${r.note}` : ''}`),
+  ]
+  console.log(lines.join('\n'))
+}
+
+/** The service's CPU profile, top functions by self time (node --cpu-prof). */
+function summariseProfile (dir: string): string | null {
+  if (!fs.existsSync(dir)) return null
+  const file = fs.readdirSync(dir).find(f => f.endsWith('.cpuprofile'))
+  if (file == null) return null
+  const prof = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as {
+    nodes: Array<{ id: number, callFrame: { functionName: string, url: string, lineNumber: number }, hitCount?: number }>
+    startTime: number, endTime: number
+  }
+  const total = prof.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0)
+  const byFn = new Map<string, number>()
+  const byPkg = new Map<string, number>()
+  for (const n of prof.nodes) {
+    const hits = n.hitCount ?? 0
+    if (hits === 0) continue
+    const url = n.callFrame.url.replace(`file://${ROOT}/`, '')
+    const fnKey = `${n.callFrame.functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${n.callFrame.lineNumber + 1}`
+    byFn.set(fnKey, (byFn.get(fnKey) ?? 0) + hits)
+    const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.startsWith('dist/') ? 'circulate (dist)' : url.startsWith('node:') ? 'node internals' : n.callFrame.functionName.startsWith('(') ? n.callFrame.functionName : 'native/other')
+    byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + hits)
+  }
+  const top = (m: Map<string, number>, k: number) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, k).map(([name, h]) => `${(100 * h / total).toFixed(1).padStart(5)}%  ${name}`).join('\n')
+  const text = `CPU profile of the service (${((prof.endTime - prof.startTime) / 1e6).toFixed(0)} s), self time\nby package:\n${top(byPkg, 20)}\n\nby function:\n${top(byFn, 40)}\n`
+  const out = path.join(ROOT, 'bench/profile-summary.txt')
+  fs.mkdirSync(path.dirname(out), { recursive: true })
+  fs.writeFileSync(out, text)
+  log(`profile summary written to ${path.relative(ROOT, out)}`)
+  return text
+}
+
+main().catch((err) => { console.error(err); process.exitCode = 1 })

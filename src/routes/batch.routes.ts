@@ -1,0 +1,45 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { problemBody } from '../plugins/problem.js'
+import { CodeParams, problems } from '../schemas/common.js'
+import { BatchCreateSchema, BatchResultSchema } from '../schemas/batch.js'
+import { requestHash } from './idempotency.js'
+import { requestMeta } from './request-meta.js'
+
+export interface BatchRouteOptions { bodyLimit: number }
+
+const PAYMENT_ROUTE = '/v1/currencies/:code/payments'
+
+const routes: FastifyPluginAsyncTypebox<BatchRouteOptions> = async (app, opts) => {
+  const { batches } = app.services
+
+  app.post('/v1/currencies/:code/transfers/batch', {
+    bodyLimit: opts.bodyLimit,
+    // the same scope, audit and per-caller budget as POST .../payments (one batch counts as one request)
+    config: { scope: 'payments:write', audit: { action: 'payment.create', issuersOnly: true } },
+    preHandler: app.limits.money,
+    schema: {
+      tags: ['transfers'],
+      summary: 'Up to 1,000 payments in one request, each with its own idempotency key and result (or all-or-nothing with atomic)',
+      params: CodeParams, body: BatchCreateSchema,
+      response: { 200: BatchResultSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
+    },
+  }, async (request) => {
+    // Each item hashes as the single payment it stands for: a key used with POST .../payments replays here too.
+    const hashes = request.body.items.map(({ idempotencyKey, ...payment }) => requestHash('POST', PAYMENT_ROUTE, request.params, payment))
+    const r = await batches.payBatch(request.principal, request.params.code, request.body, hashes, requestMeta(request))
+    let posted = 0; let replayed = 0; let failed = 0
+    const items = r.items.map((x) => {
+      if (x.ok) {
+        if (x.replayed) replayed++; else posted++
+        return { index: x.index, idempotencyKey: x.idempotencyKey, status: 201, replayed: x.replayed, transfer: x.transfer }
+      }
+      failed++
+      return {
+        index: x.index, idempotencyKey: x.idempotencyKey, status: x.error.status, replayed: false,
+        problem: problemBody(request, x.error, `${request.url}#/items/${x.index}`),
+      }
+    })
+    return { atomic: r.atomic, posted, replayed, failed, items }
+  })
+}
+export default routes

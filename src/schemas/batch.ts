@@ -1,0 +1,35 @@
+import { Type } from 'typebox'
+import { PaymentCreateSchema, TransferSchema } from './ledger.js'
+
+export const BATCH_MAX_ITEMS = 1000
+
+export const BatchItemSchema = Type.Object({
+  idempotencyKey: Type.String({
+    minLength: 1, maxLength: 255,
+    description: 'this payment\'s own idempotency key: the same key and fields replay it (also across POST .../payments)',
+  }),
+  ...PaymentCreateSchema.properties,
+}, { additionalProperties: false, description: 'one payment, with the same fields as POST /v1/currencies/{code}/payments' })
+
+export const BatchCreateSchema = Type.Object({
+  atomic: Type.Optional(Type.Boolean({
+    default: false,
+    description: 'true: all items are posted or none is (a failing item fails the request); false: each item has its own result',
+  })),
+  items: Type.Array(BatchItemSchema, { minItems: 1, maxItems: BATCH_MAX_ITEMS, description: `1 to ${BATCH_MAX_ITEMS} payments, posted in this order` }),
+}, { additionalProperties: false })
+
+export const BatchResultSchema = Type.Object({
+  atomic: Type.Boolean(),
+  posted: Type.Integer({ description: 'items posted by this request' }),
+  replayed: Type.Integer({ description: 'items whose key had already posted the same payment (replays)' }),
+  failed: Type.Integer({ description: 'items refused (each has a problem)' }),
+  items: Type.Array(Type.Object({
+    index: Type.Integer({ description: 'position in the request (0-based)' }),
+    idempotencyKey: Type.String(),
+    status: Type.Integer({ description: '201 when posted or replayed; otherwise the status the same payment alone would have had' }),
+    replayed: Type.Boolean({ description: 'true when this key had already posted this payment' }),
+    transfer: Type.Optional(TransferSchema),
+    problem: Type.Optional(Type.Ref('Problem')),
+  })),
+}, { description: 'one result per item, in request order' })

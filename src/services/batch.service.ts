@@ -1,0 +1,106 @@
+import type pg from 'pg'
+import { auditRecord, type RequestMeta } from '../domain/access.js'
+import { DomainError, type FieldError } from '../domain/errors.js'
+import type { Principal } from '../domain/principal.js'
+import { postPayments, type PaymentItem } from '../ledger/batch-path.js'
+import type { CurrencyService } from './currency.service.js'
+import { payer, paymentItem } from './payment-rules.js'
+import { transferView, type PaymentInput, type TransferView } from './transfer.service.js'
+
+export interface BatchItemInput extends PaymentInput { idempotencyKey: string }
+export interface BatchInput { atomic?: boolean, items: BatchItemInput[] }
+
+export type BatchItemResult = { index: number, idempotencyKey: string } & (
+  | { ok: true, replayed: boolean, transfer: TransferView }
+  | { ok: false, error: DomainError })
+
+export interface BatchOptions {
+  /** batch calls at the database at once (each holds up to 1,000 idempotency-key locks) */
+  concurrency: number
+  /** batch requests allowed to wait for a turn; past it a request is shed with a 503 */
+  maxQueue: number
+}
+
+/**
+ * Up to 1,000 payments in one request, through the same rules as POST .../payments (payment-rules.ts) and one
+ * call of the batch ledger function. Each item has its own idempotency key and result; with `atomic`, one
+ * failing item fails the request and nothing is posted.
+ */
+export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: BatchOptions) {
+  let running = 0
+  const waiting: Array<() => void> = []
+  const turn = async () => {
+    if (running < opts.concurrency) { running++; return }
+    if (waiting.length >= opts.maxQueue) throw new DomainError('SERVICE_UNAVAILABLE', 'too many batches are waiting; retry shortly')
+    await new Promise<void>(resolve => waiting.push(resolve))
+  }
+  const done = () => {
+    const next = waiting.shift()
+    if (next != null) next()
+    else running--
+  }
+
+  return {
+    /** hashes[i]: the request hash of item i as a single payment (routes/idempotency.ts). */
+    async payBatch (principal: Principal | null, code: string, body: BatchInput, hashes: string[], meta?: RequestMeta): Promise<{ atomic: boolean, items: BatchItemResult[] }> {
+      if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+      const c = await currencies.resolve(code)
+      const who = payer(principal, c)
+      const atomic = body.atomic ?? false
+
+      const firstWithKey = new Map<string, number>()
+      const checked = body.items.map((b, i): PaymentItem | DomainError => {
+        const prior = firstWithKey.get(b.idempotencyKey)
+        if (prior !== undefined) {
+          return new DomainError('VALIDATION_FAILED', `idempotencyKey repeats item ${prior}'s; every item needs its own key`,
+            [{ pointer: `/items/${i}/idempotencyKey`, detail: 'repeats an earlier item\'s key' }])
+        }
+        firstWithKey.set(b.idempotencyKey, i)
+        try {
+          const item = paymentItem(c, who, b, { key: b.idempotencyKey, requestHash: hashes[i] }, `items/${i}/`)
+          // an issuer's payments are audited one row per posted item, as POST .../payments does
+          if (who.issuer) {
+            item.audit = auditRecord(principal, 'payment.create', meta, {
+              target: b.fromAccount, currencyId: c.id, detail: { toAccount: b.toAccount, amount: item.amount.toFixed(c.decimals), batch: true },
+            })
+          }
+          return item
+        } catch (err) {
+          if (err instanceof DomainError) return err
+          throw err
+        }
+      })
+      if (atomic) refuseIfAny(checked.map((x, i) => [i, x]))
+
+      const toPost = checked.flatMap((x, i) => x instanceof DomainError ? [] : [{ i, item: x }])
+      await turn()
+      let out
+      try {
+        out = await postPayments(pool, c.id, c.system.fees, toPost.map(x => x.item), atomic)
+      } finally { done() }
+      if (!out.posted) refuseIfAny(out.results.map((r, j) => [toPost[j].i, r.ok ? null : r.error]))
+
+      const results: BatchItemResult[] = checked.map((x, i) => ({ index: i, idempotencyKey: body.items[i].idempotencyKey, ok: false, error: x as DomainError }))
+      out.results.forEach((r, j) => {
+        const i = toPost[j].i
+        results[i] = r.ok
+          ? { index: i, idempotencyKey: body.items[i].idempotencyKey, ok: true, replayed: r.replayed, transfer: transferView(r.legs, c) }
+          : { index: i, idempotencyKey: body.items[i].idempotencyKey, ok: false, error: r.error }
+      })
+      return { atomic, items: results }
+    },
+  }
+}
+
+/** An atomic batch with failing items: one problem, with the first failure's code and a pointer per failure. */
+function refuseIfAny (checked: Array<[number, unknown]>): void {
+  const failures = checked.filter((x): x is [number, DomainError] => x[1] instanceof DomainError)
+  if (failures.length === 0) return
+  const [i, first] = failures[0]
+  const errors: FieldError[] = failures.flatMap(([j, e]) => e.errors?.length
+    ? e.errors.map(f => ({ pointer: f.pointer.startsWith('/items/') ? f.pointer : `/items/${j}${f.pointer}`, detail: `${e.code}: ${f.detail}` }))
+    : [{ pointer: `/items/${j}`, detail: `${e.code}: ${e.message}` }])
+  throw new DomainError(first.code, `item ${i}: ${first.message}; this batch is atomic, so no item was posted`, errors)
+}
+
+export type BatchService = ReturnType<typeof batchService>

@@ -1,0 +1,41 @@
+import t from 'tap'
+import { balance, buildTestApp, issue, scenario } from '../helper.js'
+
+// Regressions found by the fuzzer (test-faults/fuzz.faults.ts): inputs that once reached PostgreSQL or
+// Fastify's own error paths and came back as a 500 or as something other than a problem.
+t.test('text PostgreSQL cannot store is a 422, not a 500', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const pay = (key: string, extra: Record<string, unknown>) => ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app', ...extra },
+  })
+  const nulRef = await pay('nul-1', { reference: 'till\u0000receipt' })
+  t.equal(nulRef.status, 422)
+  t.equal(nulRef.body.code, 'VALIDATION_FAILED')
+  const nulMeta = await pay('nul-2', { metadata: { receipt: '\u0000' } })
+  t.equal(nulMeta.status, 422)
+  const batch = await ctx.call('POST', `/v1/currencies/${s.code}/transfers/batch`, {
+    token: s.member.token, body: { items: [{ idempotencyKey: 'nul-3', fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app', reference: '\u0000' }] },
+  })
+  t.equal(batch.status, 422)
+  t.equal(await balance(ctx, s.member.accountId), '10.00', 'nothing was posted')
+  const member = await ctx.call('POST', `/v1/currencies/${s.code}/members`, {
+    token: ctx.issuerToken, body: { name: 'A\u0000B', postcode: 'BS6 5AB', username: 'nul-member', password: 'member-password' },
+  })
+  t.equal(member.status, 422)
+  const login = await ctx.call('POST', '/v1/auth/token', { body: { username: 'a\u0000b', password: 'whatever-password' } })
+  t.ok(login.status >= 400 && login.status < 500, `a NUL in a username is refused with ${login.status}`)
+})
+
+t.test('URLs Fastify refuses before routing still get a problem', async (t) => {
+  const ctx = await buildTestApp(t)
+  const bad = await ctx.app.inject({ method: 'GET', url: '/v1/currencies/%E0%A4%A' })
+  t.equal(bad.statusCode, 400)
+  t.match(bad.headers['content-type'], /^application\/problem\+json/)
+  t.equal(bad.json().code, 'BAD_REQUEST')
+  const long = await ctx.app.inject({ method: 'GET', url: `/v1/currencies/${'x'.repeat(300)}` })
+  t.equal(long.statusCode, 414)
+  t.match(long.headers['content-type'], /^application\/problem\+json/)
+  t.equal(long.json().code, 'URI_TOO_LONG')
+})
