@@ -72,8 +72,29 @@ export function lastMidnight (now = new Date()): Date {
   return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))
 }
 
+export interface Generated { economy: Economy, events: SimEvent[], summary: SimulationSummary }
+
 /** Runs the economy in memory (no database): its movements and the summary figures of the year. */
-export function generate (opts: SimulationOptions): { economy: Economy, events: SimEvent[], summary: SimulationSummary } {
+export function generate (opts: SimulationOptions): Generated {
+  const steps = generating(opts)
+  let step = steps.next()
+  while (step.done !== true) step = steps.next()
+  return step.value
+}
+
+/** As generate(), but gives the event loop a turn after every simulated day: a server making its demo year
+ *  keeps answering (a year takes about a second of CPU, longer on a busy machine). */
+export async function generateInTurns (opts: SimulationOptions): Promise<Generated> {
+  const steps = generating(opts)
+  let step = steps.next()
+  while (step.done !== true) {
+    await new Promise(resolve => setImmediate(resolve))
+    step = steps.next()
+  }
+  return step.value
+}
+
+function * generating (opts: SimulationOptions): Generator<void, Generated> {
   const params = opts.params ?? DEFAULT_PARAMETERS
   const end = opts.end ?? lastMidnight()
   const economy = new Economy(params, { seed: opts.seed, end })
@@ -92,6 +113,7 @@ export function generate (opts: SimulationOptions): { economy: Economy, events: 
       if (e.kind === 'payment') { payments++; volume = volume.plus(e.amount); supply = supply.minus(e.fee) }
     }
     if (supply.gt(peak)) peak = supply
+    yield
   }
   const d = params.currency.decimals
   const summary: SimulationSummary = {
@@ -113,7 +135,7 @@ export function generate (opts: SimulationOptions): { economy: Economy, events: 
  */
 export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions): Promise<PreparedSimulation> {
   const params = opts.params ?? DEFAULT_PARAMETERS
-  const { economy, events, summary } = generate(opts)
+  const { economy, events, summary } = await generateInTurns(opts)
   const c = params.currency
   const code = c.code.toUpperCase()
   const start = economy.start
