@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --soak] [-- --embedded] [-- --profile] [-- --env KEY=VALUE ...]
+// npm run bench [-- --quick] [-- --soak] [-- --embedded] [-- --profile] [-- --env KEY=VALUE ...] [-- --no-reports]
 //
 // One command, one run, figures as ratios to PostgreSQL's own pgbench TPC-B-like baseline measured on the same
 // server in the same run (absolute numbers on a shared 2-core machine mean little; ratios measured together do):
@@ -6,8 +6,9 @@
 //   2. payments over HTTP (autocannon, 64 connections): 1,000 accounts, member tokens, idempotency keys, fees
 //   3. the same on 10 hot accounts
 //   4. POST .../transfers/batch with 1,000 payments per request
-//   5. report latency at 100,000 and 1,000,000 transfers (scripts/bench-reports.ts, when it exists)
-//   --soak: then 10 minutes at half the measured payment rate, sampling the service's RSS for a growth trend
+//   5. report latency at 100,000 and 1,000,000 transfers (scripts/bench-reports.ts; --quick: 100,000 only)
+//   --soak: then 10 minutes at half the measured payment rate, sampling a fresh service process's RSS for a
+//   growth trend
 // PostgreSQL: the machine's server on 127.0.0.1:5432 when it answers (fresh databases, dropped afterwards), else
 // an embedded one on a free port (--embedded forces it). The service runs as `node dist/server.js`.
 import autocannon, { type Request as AcRequest, type Result } from 'autocannon'
@@ -15,8 +16,8 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
 import pg from 'pg'
+import { runReportsBench, type ReportsBenchFigures } from './bench-reports.js'
 import { buildService, ROOT, seedEconomy, startNodeArgs, startPostgres, startService, type Economy, type Service } from './harness.js'
 
 const args = process.argv.slice(2)
@@ -195,13 +196,19 @@ async function main () {
     log(`pgbench: ${pgb2.tps.toFixed(0)} tps`)
     const baseline = (pgb1.tps + pgb2.tps) / 2
 
-    const reports = await reportLatency(dbUrl, svc.url, e)
-
-    let soak: Record<string, unknown> | null = null
-    if (SOAK) soak = await runSoak(svc, db, e, uniform.paymentsPerS / 2)
-
     await db.end()
     await svc.stop()
+    const reports = await reportLatency()
+
+    let soak: Awaited<ReturnType<typeof runSoak>> | null = null
+    if (SOAK) {
+      // a fresh service process for the soak, on the same database, so its RSS is the soak's own
+      svc = await start()
+      const soakDb = new pg.Pool({ connectionString: dbUrl, max: 2 })
+      soak = await runSoak(svc, soakDb, e, uniform.paymentsPerS / 2)
+      await soakDb.end()
+      await svc.stop()
+    }
     let profile: string | null = null
     if (PROFILE) profile = summariseProfile(path.join(work, 'profile'))
 
@@ -221,13 +228,18 @@ async function main () {
       { name: '  CPU per payment: service / PostgreSQL', value: batch.serviceCpuUsPerPayment, unit: 'us (service)', note: `PostgreSQL backends ${batch.pgCpuUsPerPayment.toFixed(0)} us` },
       { name: '  non-2xx / errors', value: batch.non2xx + batch.errors, unit: 'responses', target: '0', pass: batch.non2xx + batch.errors === 0 },
       { name: '  service RSS max', value: batch.rssMaxMb, unit: 'MB', target: '<= 200', pass: batch.rssMaxMb <= 200 },
-      ...reports,
+      ...reports.rows,
+      ...(soak == null ? [] : [
+        { name: `soak, ${SOAK_S} s at half the payment rate`, value: soak.paymentsPerS, unit: 'payments/s', note: `target ${String(soak.targetRate)}/s; p99 ${String(soak.latencyP99Ms)} ms` },
+        { name: '  non-2xx / errors', value: soak.non2xx + soak.errors, unit: 'responses', target: '0', pass: soak.non2xx + soak.errors === 0 },
+        { name: '  RSS trend', value: soak.rssSlopeMbPerMin, unit: 'MB/min', pass: !soak.growthTrend, note: `first minutes ${soak.rssFirstMinuteMb.toFixed(0)} MB, last minute ${soak.rssLastMinuteMb.toFixed(0)} MB: ${soak.growthTrend ? 'GROWTH TREND' : 'no growth trend'}` },
+      ] satisfies Row[]),
     ]
     printTable(rows, where)
     Object.assign(results, {
       at: new Date().toISOString(), host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
       postgres: { kind: server.kind, version: server.version }, quick: QUICK, phaseSeconds: PHASE_S, serviceEnv,
-      pgbench: [pgb1, pgb2], baselineTps: baseline, uniform, hot, batch, rows, soak, profile,
+      pgbench: [pgb1, pgb2], baselineTps: baseline, uniform, hot, batch, rows, soak, profile, reports: reports.figures,
       wallSeconds: (Date.now() - started) / 1000,
     })
     fs.mkdirSync(path.dirname(OUT), { recursive: true })
@@ -240,18 +252,27 @@ async function main () {
   }
 }
 
-/** Report latency at 100,000 and 1,000,000 transfers, from the reports branch's scripts/bench-reports.ts. */
-async function reportLatency (databaseUrl: string, baseUrl: string, e: Economy): Promise<Row[]> {
-  const file = path.join(ROOT, 'scripts/bench-reports.ts')
-  const missing = (note: string): Row[] => [100_000, 1_000_000].map(n => ({
-    name: `report latency at ${n.toLocaleString('en-GB')} transfers`, value: null, unit: 'ms', note,
+/**
+ * Report latency at 100,000 and 1,000,000 transfers: scripts/bench-reports.ts builds its own databases, loads a
+ * Bristol-sized economy through ledger_post() and times the circulation report over 12 months through the HTTP
+ * layer. --quick measures 100,000 only; --reports-sizes 100000,1000000 chooses; --no-reports skips it.
+ */
+async function reportLatency (): Promise<{ rows: Row[], figures: ReportsBenchFigures | null }> {
+  const sizes = (option('reports-sizes') ?? (QUICK ? '100000' : '100000,1000000')).split(',').map(Number)
+  const wanted = [100_000, 1_000_000]
+  if (flag('no-reports')) {
+    return { rows: wanted.map(n => ({ name: `report latency at ${n.toLocaleString('en-GB')} transfers`, value: null, unit: 'ms', note: 'not measured: --no-reports' })), figures: null }
+  }
+  log(`reports: scripts/bench-reports.ts at ${sizes.map(n => n.toLocaleString('en-GB')).join(' and ')} transfers`)
+  const figures = await runReportsBench({ sizes, overhead: false, log: (line: string) => log(`reports: ${line.trim()}`) })
+  const rows: Row[] = figures.sizes.map(f => ({
+    name: `report latency at ${f.transfers.toLocaleString('en-GB')} transfers`, value: f.monthly12.medianMs, unit: 'ms (median)',
+    note: `circulation, monthly over 12 months: p95 ${f.monthly12.p95Ms} ms, first ${f.monthly12.firstMs} ms; whole-range figures recomputed ${f.monthly12Cold.medianMs} ms; weekly ${f.weekly52.medianMs} ms; flows by sector ${f.flowsBySector12.medianMs} ms`,
   }))
-  if (!fs.existsSync(file)) return missing('not measured: reports not merged')
-  const mod = await import(pathToFileURL(file).href) as Record<string, unknown>
-  const fn = (mod.benchReports ?? mod.default) as ((o: unknown) => Promise<Row[]>) | undefined
-  if (typeof fn !== 'function') return missing('not measured: scripts/bench-reports.ts exports no benchReports function')
-  log('reports: scripts/bench-reports.ts')
-  return await fn({ databaseUrl, baseUrl, issuerToken: e.issuerToken, code: e.code, sizes: [100_000, 1_000_000], log })
+  for (const n of wanted) {
+    if (!figures.sizes.some(f => f.transfers >= n * 0.99)) rows.push({ name: `report latency at ${n.toLocaleString('en-GB')} transfers`, value: null, unit: 'ms', note: 'not measured in this run (--quick or --reports-sizes)' })
+  }
+  return { rows, figures }
 }
 
 async function runSoak (svc: Service, db: pg.Pool, e: Economy, rate: number) {
@@ -288,7 +309,7 @@ function printTable (rows: Row[], where: string) {
     '',
     '| figure | value | unit | ratio to pgbench | target | met |',
     '| --- | ---: | --- | ---: | --- | --- |',
-    ...rows.map(r => `| ${r.name} | ${r.value == null ? '-' : fmt(r.value, r.unit === 'ms (p99)' ? 1 : 0)} | ${r.unit} | ${r.ratio == null ? '' : fmt(r.ratio, 2)} | ${r.target ?? ''} | ${r.pass == null ? '' : r.pass ? 'yes' : 'NO'} |${r.note != null ? ` ${r.note}` : ''}`),
+    ...rows.map(r => `| ${r.name} | ${r.value == null ? '-' : fmt(r.value, r.unit === 'ms (p99)' || r.unit === 'MB/min' ? 1 : 0)} | ${r.unit} | ${r.ratio == null ? '' : fmt(r.ratio, 2)} | ${r.target ?? ''} | ${r.pass == null ? '' : r.pass ? 'yes' : 'NO'} |${r.note != null ? ` ${r.note}` : ''}`),
   ]
   console.log(lines.join('\n'))
 }

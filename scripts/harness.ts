@@ -111,8 +111,8 @@ export async function startPostgres (opts: { embedded?: boolean, flags?: string[
 
 /**
  * The node options `npm start` runs the service with (package.json's start script), so the benchmark and the
- * faults suite measure the same process: e.g. --max-old-space-size, without which V8 lets the heap balloon under
- * 1,000-item batches (measured: RSS 213 MB without it, 174 MB with 256).
+ * faults suite measure the same process: the heap limits, without which V8 lets the heap balloon under 1,000-item
+ * batches (measured: RSS 213 MB without them, 156-168 MB with them).
  */
 export function startNodeArgs (): string[] {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }

@@ -69,18 +69,20 @@ export function isUnavailable (err: unknown): boolean {
   return e.cause != null && e.cause !== err && isUnavailable(e.cause)
 }
 
-// SQLSTATE class 22 (data exception): a value the client sent that PostgreSQL cannot store or compare (a NUL
-// character in text, a number out of range). The client can fix it, so it is a 422, never a 500.
+// Data exceptions a value from a client can cause (a NUL character in text, a number or date out of range, a
+// string too long): the client can fix it, so a 422, never a 500. Only these: other class-22 codes are raised on
+// purpose by SQL functions (22023 by ledger_post_at) and keep their own message.
+const DATA_SQLSTATES = new Set(['22021', '22P05', '22001', '22003', '22P02', '22007', '22008'])
 const DATA_KINDS = new Set(['LengthMismatch', 'ValueOutOfRange', 'InvalidInputValue'])
 export function isDataException (err: unknown): boolean {
   const e = err as { code?: string, meta?: unknown }
   if (e == null || typeof e !== 'object') return false
-  if (typeof e.code === 'string' && /^22...$/.test(e.code)) return true
+  if (typeof e.code === 'string' && DATA_SQLSTATES.has(e.code)) return true
   const cause = adapterCause(e)
   if (cause == null) return false
   if (cause.kind != null && DATA_KINDS.has(cause.kind)) return true
   const code = cause.originalCode ?? cause.code
-  return code != null && /^22...$/.test(code)
+  return code != null && DATA_SQLSTATES.has(code)
 }
 
 /** The domain error for a problem code the batch function reports per item (same details as ledger_post's). */

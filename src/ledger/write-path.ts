@@ -7,7 +7,8 @@ import type { Money } from '../domain/money.js'
 // The one write path that moves money: every balance change in the service goes through postMovement(), which
 // is one call of the SQL function ledger_post() (prisma/migrations/*_ledger_core): one round trip, one
 // transaction. Prisma is deliberately not on this path (see TOOLCHAIN: 3-10x slower as an interactive
-// transaction).
+// transaction). Payments are the one exception in shape, not in rules: they go through ledger_post_payments()
+// (batch-path.ts), many in one call, either from POST .../transfers/batch or coalesced (coalescer.ts).
 
 export type TransferKind = 'payment' | 'fee' | 'issuance' | 'redemption' | 'reversal'
 export type Channel = 'text' | 'app' | 'online' | 'api' | 'till'
