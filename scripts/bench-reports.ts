@@ -44,6 +44,8 @@ export interface SizeFigures {
   flowsBySector12: LatencyFigures
 }
 export interface WriteOverheadFigures {
+  /** the queue trigger alone, per INSERT statement, server side (measured in the synchronous_commit off round) */
+  triggerPerInsertUs: number | null
   synchronousCommit: boolean
   /** median per-call latency of one ledger_post() (payment + fee), one client, microseconds */
   sequentialWithoutUs: number
@@ -413,6 +415,7 @@ async function overheadRound (pool: pg.Pool, synchronousCommit: boolean, o: Requ
   await trigger(true)
   const median = (xs: number[]) => { const s = [...xs].sort((x, y) => x - y); return s[Math.floor(s.length / 2)] }
   const f: WriteOverheadFigures = {
+    triggerPerInsertUs: synchronousCommit ? null : await triggerPerInsert(pool, e, accounts),
     synchronousCommit,
     sequentialWithoutUs: Math.round(median(seqMs.without) * 1000),
     sequentialWithUs: Math.round(median(seqMs.with) * 1000),
@@ -421,8 +424,46 @@ async function overheadRound (pool: pg.Pool, synchronousCommit: boolean, o: Requ
     callsPerSide: seqMs.with.length,
   }
   o.log(`write path (synchronous_commit ${synchronousCommit ? 'on' : 'off'}): one ledger_post() (payment + fee), median of ${f.callsPerSide} calls: ` +
-    `${f.sequentialWithoutUs} µs without the queue trigger, ${f.sequentialWithUs} µs with it; 8 clients: ${f.parallelWithout} vs ${f.parallelWith} transfers/s`)
+    `${f.sequentialWithoutUs} µs without the queue trigger, ${f.sequentialWithUs} µs with it; 8 clients: ${f.parallelWithout} vs ${f.parallelWith} transfers/s` +
+    (f.triggerPerInsertUs == null ? '' : `; the trigger alone, per INSERT statement, server side: ${f.triggerPerInsertUs} µs`))
   return f
+}
+
+/**
+ * The trigger's own cost, without the network and the rest of ledger_post() around it: single-row INSERT
+ * statements on transfer inside the server, 40 rounds of 1000 alternating trigger off and on; the median of the
+ * paired differences per statement. ledger_post() makes one INSERT statement per leg (two for a payment with its fee).
+ */
+async function triggerPerInsert (pool: pg.Pool, e: Economy, accounts: string[]): Promise<number> {
+  const client = await pool.connect()
+  let last = 0
+  client.on('notice', (m: { message?: string }) => { last = Number(String(m.message).split(' ')[1]) })
+  const us: Record<'on' | 'off', number[]> = { on: [], off: [] }
+  try {
+    for (let round = 0; round < 40; round++) {
+      for (const on of round % 2 === 0 ? [false, true] : [true, false]) {
+        await client.query(`ALTER TABLE transfer ${on ? 'ENABLE' : 'DISABLE'} TRIGGER circ_enqueue`)
+        await client.query(`DO $$
+          DECLARE a uuid[] := '{${accounts.slice(0, 200).join(',')}}'; t0 timestamptz := clock_timestamp(); x uuid; y uuid;
+          BEGIN
+            FOR i IN 1..1000 LOOP
+              x := a[1 + (i * 7) % 200]; y := a[1 + (i * 13 + 1) % 200];
+              IF x = y THEN y := a[1 + (i * 13 + 2) % 200]; END IF;
+              INSERT INTO transfer (currency_id, kind, from_account_id, to_account_id, amount, created_by)
+              VALUES ('${e.currencyId}', 'payment', x, y, 1.26, 'bench');
+            END LOOP;
+            RAISE NOTICE 'us %', extract(epoch FROM clock_timestamp() - t0) * 1000000 / 1000;
+            RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'rollback';
+          END $$`).catch((err: { message?: string }) => { if (err.message !== 'rollback') throw err })
+        us[on ? 'on' : 'off'].push(last)
+      }
+    }
+    await client.query('ALTER TABLE transfer ENABLE TRIGGER circ_enqueue')
+  } finally {
+    client.release()
+  }
+  const diffs = us.on.map((v, i) => v - us.off[i]).sort((x, y) => x - y)
+  return Math.round(diffs[Math.floor(diffs.length / 2)] * 10) / 10
 }
 
 async function existingEconomy (pool: pg.Pool): Promise<Economy> {

@@ -41,8 +41,11 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   503: 'database unavailable or overloaded; retry',
 }
 
-/** The problem responses a route can give, each as application/problem+json with the shared Problem schema. */
-export const problems = (...statuses: number[]) => Object.fromEntries(statuses.map(s => [s, {
+/**
+ * The problem responses a route can give, each as application/problem+json with the shared Problem schema.
+ * 503 is on every route: any of them is shed when the database is away or the process is overloaded.
+ */
+export const problems = (...statuses: number[]) => Object.fromEntries([...new Set([...statuses, 503])].map(s => [s, {
   description: PROBLEM_DESCRIPTIONS[s] ?? 'problem',
   content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
 }]))

@@ -72,8 +72,29 @@ export function lastMidnight (now = new Date()): Date {
   return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))
 }
 
+export interface Generated { economy: Economy, events: SimEvent[], summary: SimulationSummary }
+
 /** Runs the economy in memory (no database): its movements and the summary figures of the year. */
-export function generate (opts: SimulationOptions): { economy: Economy, events: SimEvent[], summary: SimulationSummary } {
+export function generate (opts: SimulationOptions): Generated {
+  const steps = generating(opts)
+  let step = steps.next()
+  while (step.done !== true) step = steps.next()
+  return step.value
+}
+
+/** As generate(), but gives the event loop a turn after every simulated day: a server making its demo year
+ *  keeps answering (a year takes about a second of CPU, longer on a busy machine). */
+export async function generateInTurns (opts: SimulationOptions): Promise<Generated> {
+  const steps = generating(opts)
+  let step = steps.next()
+  while (step.done !== true) {
+    await new Promise(resolve => setImmediate(resolve))
+    step = steps.next()
+  }
+  return step.value
+}
+
+function * generating (opts: SimulationOptions): Generator<void, Generated> {
   const params = opts.params ?? DEFAULT_PARAMETERS
   const end = opts.end ?? lastMidnight()
   const economy = new Economy(params, { seed: opts.seed, end })
@@ -92,6 +113,7 @@ export function generate (opts: SimulationOptions): { economy: Economy, events: 
       if (e.kind === 'payment') { payments++; volume = volume.plus(e.amount); supply = supply.minus(e.fee) }
     }
     if (supply.gt(peak)) peak = supply
+    yield
   }
   const d = params.currency.decimals
   const summary: SimulationSummary = {
@@ -113,7 +135,7 @@ export function generate (opts: SimulationOptions): { economy: Economy, events: 
  */
 export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions): Promise<PreparedSimulation> {
   const params = opts.params ?? DEFAULT_PARAMETERS
-  const { economy, events, summary } = generate(opts)
+  const { economy, events, summary } = await generateInTurns(opts)
   const c = params.currency
   const code = c.code.toUpperCase()
   const start = economy.start
@@ -189,15 +211,17 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
       await postMovement(pool, movement(e))
       done++
       if (done % 200 === 0) onProgress?.(done)
-      // The ledger's tables grow from nothing to ~100k rows in a minute, faster than autovacuum (when it is on at
-      // all) refreshes their statistics; plans made while they were empty (sequential scans) would stay cached in
-      // this session and make every call slower than the last. ANALYZE refreshes the statistics and invalidates
-      // those plans.
+      // The tables grow from nothing to ~100k rows in a minute, faster than autovacuum (when it is on at all)
+      // refreshes their statistics, and autovacuum never analyzes a partitioned table's parent (the reports'
+      // aggregates are partitioned). Plans made while the tables were empty (sequential scans, nested loops) stay
+      // cached: every ledger call gets slower than the last, and a report over the year times out. ANALYZE of the
+      // whole database, as any bulk load should, refreshes the statistics and invalidates those plans.
       if (done === nextAnalyze) {
-        await pool.query('ANALYZE transfer, entry, account, reserve_movement')
+        await pool.query('ANALYZE')
         nextAnalyze = Math.min(nextAnalyze * 4, nextAnalyze + 10_000)
       }
     }
+    await pool.query('ANALYZE')
     onProgress?.(done)
     // The simulator kept every balance itself; the ledger must agree to the last penny.
     const rows = await pool.query<{ id: string, balance: string }>(

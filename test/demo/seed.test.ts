@@ -50,7 +50,11 @@ t.test('the demo load: a simulated year, logins for every role, remembered in th
   t.match(text, 'http://127.0.0.1:3000/dashboard')
 
   // every demo login works, and sees what its role may see
-  const config = loadConfig({}, { DATABASE_URL: db.url, SCRYPT_COST: 1024, LOG_LEVEL: 'silent' })
+  const config = loadConfig({}, {
+    DATABASE_URL: db.url, SCRYPT_COST: 1024, LOG_LEVEL: 'silent',
+    // load shedding is not what this test is about, and a busy test machine lags past its limit
+    PRESSURE_MAX_EVENT_LOOP_DELAY_MS: 0,
+  })
   const server = Fastify({ ...serverOptions(config), logger: false })
   await server.register(app, { config, databaseUrl: db.url, keys: await keySetFromJwks([await generateJwk()]) })
   t.teardown(() => server.close())
@@ -61,8 +65,8 @@ t.test('the demo load: a simulated year, logins for every role, remembered in th
   }
   const issuer = await token(logins.currencyIssuer)
   const search = await server.inject({ method: 'GET', url: '/v1/currencies/BRS/transfers?limit=5', headers: issuer })
-  t.equal(search.statusCode, 200, 'the currency issuer searches its transfers')
-  t.equal(search.json().items.length, 5)
+  t.equal(search.statusCode, 200, `the currency issuer searches its transfers (${search.body.slice(0, 300)})`)
+  t.equal(search.json().items?.length, 5)
 
   const member = await token(logins.member)
   const memberId = (await pool.query(`SELECT participant_id FROM app_user WHERE username = $1`, [logins.member.username])).rows[0].participant_id as string

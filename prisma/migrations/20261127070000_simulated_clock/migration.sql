@@ -112,7 +112,9 @@ BEGIN
 END
 $$;
 
--- ledger_post() at a given past time, for the seeding tool only (see the top of this file).
+-- ledger_post() at a given past time, for the seeding tool only (see the top of this file). Its refusals raise
+-- SQLSTATE CL002: a misuse by the seeding tool, never a client's problem code (CL001), so they reach the tool with
+-- their message instead of being mapped to a problem.
 CREATE FUNCTION ledger_post_at(
   p_at timestamptz,
   p_currency uuid, p_scope text, p_key text, p_request_hash text, p_created_by text,
@@ -127,15 +129,15 @@ DECLARE
 BEGIN
   IF current_setting('application_name') <> 'circulate-simulator' THEN
     RAISE EXCEPTION 'ledger_post_at is for the seeding tool only (application_name circulate-simulator)'
-      USING ERRCODE = '42501';
+      USING ERRCODE = 'CL002';
   END IF;
   IF p_at IS NULL OR p_at > now() THEN
-    RAISE EXCEPTION 'ledger_post_at: % is in the future', p_at USING ERRCODE = '22023';
+    RAISE EXCEPTION 'ledger_post_at: % is in the future', p_at USING ERRCODE = 'CL002';
   END IF;
   SELECT max(created_at) INTO v_latest FROM transfer WHERE currency_id = p_currency;
   IF v_latest > p_at THEN
     RAISE EXCEPTION 'ledger_post_at: % is before the currency''s latest transfer (%)', p_at, v_latest
-      USING ERRCODE = '22023';
+      USING ERRCODE = 'CL002';
   END IF;
   PERFORM set_config('circulate.ledger_clock', p_at::text, true);
   RETURN QUERY SELECT * FROM ledger_post(p_currency, p_scope, p_key, p_request_hash, p_created_by,
