@@ -1,6 +1,6 @@
-import { stringify } from 'csv-stringify/sync'
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
+import { csvDocument } from '../domain/csv.js'
 import { CURSOR_INT, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseLimit } from '../domain/money.js'
@@ -99,10 +99,7 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       const last = page.at(-1)
       const nextCursor = rows.length > q.limit && last != null ? encodeCursor([last.id.toString()]) : null
       if (q.format === 'csv') {
-        const csv = stringify(items, {
-          header: true,
-          columns: ['entryId', 'transferId', 'createdAt', 'kind', 'channel', 'counterparty', 'amount', 'balanceAfter', 'reference'],
-        })
+        const csv = csvDocument(['entryId', 'transferId', 'createdAt', 'kind', 'channel', 'counterparty', 'amount', 'balanceAfter', 'reference'], items)
         return { csv, nextCursor }
       }
       return { account: account.id, currency: currency.code, items, nextCursor }

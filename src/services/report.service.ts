@@ -1,5 +1,5 @@
-import { stringify } from 'csv-stringify/sync'
 import type pg from 'pg'
+import { csvDocument } from '../domain/csv.js'
 import { cell, complement, judge, RULES, type Cell, type Rules, type Slot } from '../domain/disclosure.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
@@ -88,9 +88,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const row = (kind: string, p: { start: string, end: string, metrics: Metrics }) =>
         [kind, p.start, p.end, ...METRICS.map(m => csvCell(p.metrics[m]))]
       return {
-        csv: stringify([...json.periods.map(p => row('period', p)), row('total', json.total)], {
-          header: true, columns: ['row', 'start', 'end', ...METRICS],
-        }),
+        csv: csvDocument(['row', 'start', 'end', ...METRICS], [...json.periods.map(p => row('period', p)), row('total', json.total)]),
       }
     },
 
@@ -117,9 +115,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       }
       if (q.format !== 'csv') return { json }
       return {
-        csv: stringify(json.cells.map(x => [x.payer, x.payee, csvCell(x.volume), csvCell(x.count)]), {
-          header: true, columns: ['payer', 'payee', 'volume', 'count'],
-        }),
+        csv: csvDocument(['payer', 'payee', 'volume', 'count'], json.cells.map(x => [x.payer, x.payee, csvCell(x.volume), csvCell(x.count)])),
       }
     },
 
