@@ -57,10 +57,15 @@ export const problems = (...statuses: number[]) => Object.fromEntries([...new Se
   content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
 }]))
 
+/** The page size of a list when the request does not say. */
+export const DEFAULT_PAGE = 50
 export const PageQuery = {
   cursor: Type.Optional(Type.String({ maxLength: 200, description: 'opaque cursor from the previous page\'s nextCursor' })),
-  limit: Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'page size (1–200)' }),
+  // optional: a parameter with a default is one the client may leave out (validation fills the default in)
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: DEFAULT_PAGE, description: `page size (1–200, default ${DEFAULT_PAGE})` })),
 }
+/** A list query with its page size filled in (validation already fills the default; this says so to the types). */
+export const paged = <Q extends { limit?: number }>(q: Q): Q & { limit: number } => ({ ...q, limit: q.limit ?? DEFAULT_PAGE })
 export const NextCursor = Nullable(Type.String({ description: 'pass as ?cursor= for the next page; null on the last page' }))
 
 export const CodeParams = Type.Object({
