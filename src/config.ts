@@ -4,7 +4,11 @@ import { Type, type Static } from 'typebox'
 // The one place that reads process.env. Bad config stops the process with a message naming the variable.
 const ConfigSchema = Type.Object({
   NODE_ENV: Type.String({ default: 'development' }),
-  HOST: Type.String({ default: '0.0.0.0' }),
+  /**
+   * Where to listen. Unset: 127.0.0.1 with the embedded demo database (its logins are printed at start, so it is
+   * not for other machines), 0.0.0.0 with DATABASE_URL. The Dockerfile sets 0.0.0.0.
+   */
+  HOST: Type.Optional(Type.String({ minLength: 1 })),
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   /** PostgreSQL 15+. Unset: an embedded PostgreSQL is started with its data under DATA_DIR. */
@@ -25,8 +29,8 @@ const ConfigSchema = Type.Object({
   READ_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 15000, minimum: 10 }),
   /** No statement of a report or export runs longer (the read pool's own statement timeout). */
   READ_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100 }),
-  /** Reports and exports one caller may have running at once on one instance; more answer 429. */
-  READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
+  /** Reports and exports one caller may have running at once on one instance (the dashboard asks for three); more answer 429. */
+  READS_PER_CALLER: Type.Integer({ default: 3, minimum: 1, maximum: 100 }),
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
   /** Body limit of POST .../transfers/batch (1,000 payments with references and metadata). */
   BATCH_BODY_LIMIT: Type.Integer({ default: 4194304, minimum: 1024 }),
@@ -92,6 +96,11 @@ const ConfigSchema = Type.Object({
   LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ default: 3600, minimum: 1 }),
   /** How long an instance trusts its last look at an API key before checking revocation again (other instances). */
   API_KEY_CHECK_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /**
+   * How long an instance trusts its copy of the suspended logins before reading it again (other instances'
+   * suspensions). Never longer than TOKEN_CACHE_MS when that is shorter.
+   */
+  LOGIN_CHECK_MS: Type.Integer({ default: 5000, minimum: 0 }),
   /** Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit). */
   TRUST_PROXY: Type.Boolean({ default: false }),
 })
@@ -118,3 +127,6 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   return config
 }
+
+/** Where the server listens: HOST, else only this machine when the embedded demo database is in use. */
+export const listenHost = (config: Config, embedded: boolean): string => config.HOST ?? (embedded ? '127.0.0.1' : '0.0.0.0')

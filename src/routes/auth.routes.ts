@@ -21,7 +21,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           tokenType: Type.Literal('Bearer'),
           expiresIn: Type.Integer({ description: 'seconds until it expires' }),
         }),
-        ...problems(400, 401, 413, 415, 422, 429),
+        ...problems(400, 401, 403, 413, 415, 422, 429),
       },
     },
   }, async (request) => {

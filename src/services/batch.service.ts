@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { auditRecord, type RequestMeta } from '../domain/access.js'
+import { auditRecord, disclosed, type RequestMeta } from '../domain/access.js'
 import { DomainError, type FieldError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
 import { postPayments, type PaymentItem } from '../ledger/batch-path.js'
@@ -84,6 +84,8 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       try {
         out = await postPayments(pool, c.id, c.system.fees, toPost.map(x => x.item), atomic)
       } finally { done() }
+      // what the ledger says of an account the caller cannot see must not differ from what it says of none
+      out.results = out.results.map(r => r.ok ? r : { ...r, error: disclosed(r.error, principal) })
       if (!out.posted) refuseIfAny(out.results.map((r, j) => [toPost[j].i, r.ok ? null : r.error]))
 
       // a refused item may have no key, or not be an object at all
