@@ -10,6 +10,7 @@ import db from './plugins/db.js'
 import pressure from './plugins/pressure.js'
 import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.js'
 import rateLimits from './plugins/rate-limits.js'
+import readBudget from './plugins/read-budget.js'
 import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
@@ -44,6 +45,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(db, {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+    reads: { poolMax: config.READ_POOL_MAX, acquireTimeoutMs: config.READ_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.READ_STATEMENT_TIMEOUT_MS },
   })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
@@ -74,6 +76,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   })
   await app.register(audit)
   await app.register(rateLimits, { moneyPerMinute: config.RATE_LIMIT_MONEY_PER_MINUTE })
+  await app.register(readBudget, { perCaller: config.READS_PER_CALLER })
   await app.register(swagger)
   await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS })
 

@@ -16,6 +16,17 @@ const ConfigSchema = Type.Object({
   /** How long a request may wait for a database connection before it is shed with a 503. */
   DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 10 }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100 }),
+  /**
+   * Reports, research exports and statement CSVs run on a pool of their own (plugins/db.ts: readPool), so however
+   * many of them run, the ledger's writes keep every connection of DB_POOL_MAX.
+   */
+  READ_POOL_MAX: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
+  /** How long a report or export waits for a read connection before it is shed with a 503. */
+  READ_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 15000, minimum: 10 }),
+  /** No statement of a report or export runs longer (the read pool's own statement timeout). */
+  READ_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100 }),
+  /** Reports and exports one caller may have running at once on one instance; more answer 429. */
+  READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
   /** Body limit of POST .../transfers/batch (1,000 payments with references and metadata). */
   BATCH_BODY_LIMIT: Type.Integer({ default: 4194304, minimum: 1024 }),

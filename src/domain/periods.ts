@@ -13,8 +13,12 @@ export interface Bucket { grain: Grain, start: Day }
 export interface Period { start: Day, end: Day, buckets: Bucket[] }
 
 export const DAY_MS = 86_400_000
-/** More periods than this in one report is refused (a year of days is 366). */
-export const MAX_PERIODS = 1000
+// What one report may ask, so no request can hold a read connection for long: a year of days (366) fits, and so
+// do ten years of months; a range or a series longer than this is a 400 (docs/api.md, "Reports and exports").
+/** More periods than this in one report is refused. */
+export const MAX_PERIODS = 400
+/** A range longer than this many days (ten years and their leap days) is refused. */
+export const MAX_RANGE_DAYS = 3660
 
 export const isoDate = (d: Day): string => new Date(d).toISOString().slice(0, 10)
 export const isoTime = (d: Day): string => new Date(d).toISOString()
@@ -48,6 +52,10 @@ export function reportRange (from: string | undefined, to: string | undefined, n
   const start = f != null ? floorDay(f) : addMonths(monthStart(end - DAY_MS), -11)
   if (start >= end) throw new DomainError('INVALID_QUERY', 'from must be before to')
   if (start < Date.UTC(1970, 0, 1) || end > Date.UTC(9999, 0, 1)) throw new DomainError('INVALID_QUERY', 'from and to must lie between 1970 and 9999')
+  const days = (end - start) / DAY_MS
+  if (days > MAX_RANGE_DAYS) {
+    throw new DomainError('INVALID_QUERY', `the range spans ${days} days; one report covers at most ${MAX_RANGE_DAYS} (ten years): ask for a shorter range`)
+  }
   return { from: start, to: end }
 }
 
@@ -59,10 +67,10 @@ export function splitPeriods (from: Day, to: Day, interval: Interval): Period[] 
   const out: Period[] = []
   for (let s = from; s < to;) {
     const e = Math.min(next(s), to)
-    out.push({ start: s, end: e, buckets: tile(s, e) })
-    if (out.length > MAX_PERIODS) {
-      throw new DomainError('INVALID_QUERY', `that range has more than ${MAX_PERIODS} ${interval}s; ask for a shorter range or a longer interval`)
+    if (out.length === MAX_PERIODS) {
+      throw new DomainError('INVALID_QUERY', `that range has more than ${MAX_PERIODS} ${interval}s; one report has at most ${MAX_PERIODS} periods: ask for a shorter range or a longer interval`)
     }
+    out.push({ start: s, end: e, buckets: tile(s, e) })
     s = e
   }
   return out

@@ -9,6 +9,14 @@ declare module 'fastify' {
     pool: pg.Pool
     /** Prisma, on the same pool, for everything else. */
     prisma: PrismaClient
+    /**
+     * The expensive reads (reports, research exports, statement CSVs) on a pool of their own, with its own
+     * connection budget, wait and statement timeout: they can queue, time out or be shed, but never take a
+     * connection the ledger's writes need. Today it is the same database; it is the seam for a read replica.
+     * The report path also keeps the circulation aggregates up to date on it (catch-up, composite cache) and
+     * records research exports, which are writes: pointed at a replica, those must go to the primary.
+     */
+    readPool: pg.Pool
   }
 }
 
@@ -17,6 +25,8 @@ export interface DbOptions {
   poolMax: number
   acquireTimeoutMs: number
   statementTimeoutMs: number
+  /** the read pool (see readPool above); defaults: one connection, the write pool's timeouts */
+  reads?: { poolMax: number, acquireTimeoutMs: number, statementTimeoutMs: number }
 }
 
 export default fp<DbOptions>(async (app, opts) => {
@@ -31,10 +41,22 @@ export default fp<DbOptions>(async (app, opts) => {
   // An idle client losing its server (restart, failover) must not crash the process; the pool replaces it.
   pool.on('error', (err) => { app.log.warn({ err }, 'idle database connection lost') })
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  const reads = opts.reads ?? { poolMax: 1, acquireTimeoutMs: opts.acquireTimeoutMs, statementTimeoutMs: opts.statementTimeoutMs }
+  const readPool = new pg.Pool({
+    connectionString: opts.databaseUrl,
+    max: reads.poolMax,
+    connectionTimeoutMillis: reads.acquireTimeoutMs,
+    statement_timeout: reads.statementTimeoutMs,
+    // its own name, so its sessions can be told apart in pg_stat_activity
+    application_name: 'circulate-reads',
+  })
+  readPool.on('error', (err) => { app.log.warn({ err }, 'idle read connection lost') })
   app.decorate('pool', pool)
   app.decorate('prisma', prisma)
+  app.decorate('readPool', readPool)
   app.addHook('onClose', async () => {
     await prisma.$disconnect().catch(() => {})
     await pool.end()
+    await readPool.end()
   })
 }, { name: 'db' })

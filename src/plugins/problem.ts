@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { DomainError, type ErrorCode, type FieldError } from '../domain/errors.js'
 import { fromDatabaseError } from '../db/errors.js'
+import { validationProblem } from './validation.js'
 
 // RFC 9457 problem details for every failure. One mapping from cause to status and stable code; 5xx details
 // are logged with the request id, never sent.
@@ -45,29 +46,7 @@ export function problemBody (request: FastifyRequest, err: DomainError, instance
 
 /** Turns Fastify's own errors (validation, parsing, limits) into domain errors with stable codes. */
 function fromFastifyError (err: FastifyError): DomainError | null {
-  if (err.validation != null) {
-    const ctx = err.validationContext ?? 'body'
-    const errors: FieldError[] = err.validation.map((v) => {
-      const missing = v.keyword === 'required' ? `/${String((v.params as { missingProperty?: string }).missingProperty)}` : ''
-      const extra = v.keyword === 'additionalProperties' ? `/${String((v.params as { additionalProperty?: string }).additionalProperty)}` : ''
-      const pointer = `${v.instancePath}${missing}${extra}` || '/'
-      const detail = v.keyword === 'additionalProperties' ? 'is not a known field' : v.keyword === 'required' ? 'is required' : (v.message ?? 'is invalid')
-      return { pointer, detail }
-    })
-    const summary = errors.map(e => `${e.pointer} ${e.detail}`).join('; ')
-    if (ctx === 'body') {
-      // An amount that is not a decimal string gets the same code as any other bad amount.
-      const amountOnly = errors.every(e => /(^|\/)(amount|[a-zA-Z]*Amount)$/.test(e.pointer))
-      return new DomainError(amountOnly ? 'INVALID_AMOUNT' : 'VALIDATION_FAILED', `request body: ${summary}`, errors)
-    }
-    if (ctx === 'headers') {
-      if (errors.some(e => e.pointer === '/idempotency-key')) {
-        return new DomainError('IDEMPOTENCY_KEY_MISSING', 'this request moves money: send an Idempotency-Key header (1-255 characters) unique to it', errors)
-      }
-      return new DomainError('BAD_REQUEST', `request headers: ${summary}`, errors)
-    }
-    return new DomainError('INVALID_QUERY', `${ctx === 'params' ? 'path' : 'query'}: ${summary}`, errors)
-  }
+  if (err.validation != null) return validationProblem(err.validationContext ?? 'body', err.validation)
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

@@ -14,7 +14,10 @@ export default fp(async (app) => {
         title: 'Circulate',
         version: '1.0.0',
         description: 'A double-entry ledger for community currencies. Amounts are decimal strings; errors are RFC 9457 ' +
-          'problem details with a stable `code`; every money-moving POST takes an Idempotency-Key.',
+          'problem details with a stable `code`; every money-moving POST takes an Idempotency-Key. Every string of a ' +
+          'request (body, query, path, headers, object keys) is one line of text: NUL, lone surrogates, control ' +
+          'characters and the bidirectional overrides U+202D/U+202E are refused with 422 INVALID_TEXT naming the field; ' +
+          'a field marked `x-text: multiline` may also hold tab, line feed and carriage return (docs/api.md).',
       },
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },

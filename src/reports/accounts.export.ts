@@ -1,6 +1,6 @@
-import { stringify } from 'csv-stringify'
 import { Readable } from 'node:stream'
 import type pg from 'pg'
+import { csvStream } from '../domain/csv.js'
 import { formatMoney } from '../domain/money.js'
 import { isLocal } from '../domain/postcode.js'
 import type { ExportSession } from './pseudonym.js'
@@ -42,5 +42,5 @@ export function accountsCsv (pool: pg.Pool, x: AccountExportInput, session: Expo
       after = r.rows[r.rows.length - 1].id
     }
   }
-  return Readable.from(rows()).pipe(stringify({ header: true, columns: [...ACCOUNT_COLUMNS] }))
+  return Readable.from(rows()).pipe(csvStream(ACCOUNT_COLUMNS))
 }

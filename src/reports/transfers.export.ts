@@ -1,6 +1,6 @@
-import { stringify } from 'csv-stringify'
 import { Readable } from 'node:stream'
 import type pg from 'pg'
+import { csvStream } from '../domain/csv.js'
 import { formatMoney } from '../domain/money.js'
 import type { ExportSession } from './pseudonym.js'
 
@@ -48,5 +48,5 @@ export function transfersCsv (pool: pg.Pool, x: TransferExportInput, session: Ex
       after = { at: last.created_at, id: last.id }
     }
   }
-  return Readable.from(rows()).pipe(stringify({ header: true, columns: [...TRANSFER_COLUMNS] }))
+  return Readable.from(rows()).pipe(csvStream(TRANSFER_COLUMNS))
 }

@@ -1,6 +1,29 @@
+import type pg from 'pg'
 import type { Db } from './db.js'
 
 export interface StatementFilter { accountId: string, from?: Date, to?: Date, afterEntryId?: bigint }
+
+export interface StatementRow {
+  id: string, transferId: string, amount: string, balanceAfter: string, createdAt: Date,
+  kind: string, channel: string | null, reference: string | null, fromAccountId: string, toAccountId: string
+}
+
+// One query on pg rather than Prisma, so a statement can be read on either pool: the JSON page on the main pool,
+// the CSV on the read pool (plugins/db.ts). Keyset on entry_account_idx (account_id, id).
+const STATEMENT_SQL = `
+SELECT e.id::text AS id, e.transfer_id AS "transferId", e.amount::text AS amount, e.balance_after::text AS "balanceAfter",
+       e.created_at AS "createdAt", t.kind, t.channel, t.reference, t.from_account_id AS "fromAccountId", t.to_account_id AS "toAccountId"
+  FROM entry e JOIN transfer t ON t.id = e.transfer_id
+ WHERE e.account_id = $1
+   AND ($2::bigint IS NULL OR e.id > $2) AND ($3::timestamptz IS NULL OR e.created_at >= $3) AND ($4::timestamptz IS NULL OR e.created_at < $4)
+ ORDER BY e.id
+ LIMIT $5`
+
+/** Entries of an account, oldest first, with their transfer; limit + 1 rows so the caller knows if more follow. */
+export async function statementRows (db: Pick<pg.Pool, 'query'>, f: StatementFilter, limit: number): Promise<StatementRow[]> {
+  const r = await db.query<StatementRow>(STATEMENT_SQL, [f.accountId, f.afterEntryId?.toString() ?? null, f.from ?? null, f.to ?? null, limit + 1])
+  return r.rows
+}
 
 export const accountRepo = (prisma: Db) => ({
   byId: async (id: string) => await prisma.account.findUnique({
@@ -20,18 +43,4 @@ export const accountRepo = (prisma: Db) => ({
       where: { id }, data: { ...data, updatedAt: new Date() }, include: { participant: { select: { kind: true } } },
     }),
 
-  statement: async (f: StatementFilter, limit: number) => await prisma.entry.findMany({
-    where: {
-      accountId: f.accountId,
-      ...(f.afterEntryId != null ? { id: { gt: f.afterEntryId } } : {}),
-      ...(f.from != null || f.to != null ? { createdAt: { ...(f.from != null ? { gte: f.from } : {}), ...(f.to != null ? { lt: f.to } : {}) } } : {}),
-    },
-    orderBy: { id: 'asc' },
-    take: limit + 1,
-    include: {
-      transfer: {
-        select: { kind: true, channel: true, reference: true, fromAccountId: true, toAccountId: true, parentId: true },
-      },
-    },
-  }),
 })

@@ -33,6 +33,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/v1/accounts/:id/statement', {
     config: { scope: 'statements:read' },
+    // a CSV statement is read on the read pool, within the caller's budget of expensive reads
+    preHandler: async function (request, reply) { if (request.query.format === 'csv') await app.readBudget.call(this, request, reply) },
     schema: {
       tags: ['accounts'],
       summary: 'Entries with their running balance, oldest first (owner or issuer); ?format=csv for a spreadsheet',
@@ -42,7 +44,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           description: 'the statement page; as CSV the next cursor is in the X-Next-Cursor header',
           content: { 'application/json': { schema: StatementSchema }, 'text/csv': { schema: Type.String() } },
         },
-        ...problems(400, 401, 403, 404),
+        ...problems(400, 401, 403, 404, 429),
       },
     },
   }, async (request, reply) => {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ApiKeyCreatedSchema, ApiKeyCreateSchema, ApiKeyListQuerySchema, ApiKeyPageSchema } from '../schemas/access.js'
-import { IdParams, problems } from '../schemas/common.js'
+import { IdParams, paged, problems } from '../schemas/common.js'
 import { requestMeta } from './request-meta.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -21,7 +21,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['access'], summary: 'The business\'s API keys, oldest first, without the keys themselves (business)',
       querystring: ApiKeyListQuerySchema, response: { 200: ApiKeyPageSchema, ...problems(400, 401, 403) },
     },
-  }, async (request) => await apiKeys.list(request.principal, request.query))
+  }, async (request) => await apiKeys.list(request.principal, paged(request.query)))
 
   app.delete('/v1/api-keys/:id', {
     config: { audit: { action: 'api_key.revoke' } },

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AuditAllQuerySchema, AuditPageSchema, AuditQuerySchema } from '../schemas/access.js'
-import { CodeParams, problems } from '../schemas/common.js'
+import { CodeParams, paged, problems } from '../schemas/common.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { audit } = app.services
@@ -11,7 +11,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The currency\'s audit trail, oldest first: issuer actions, logins, API keys (issuer, platform issuer)',
       params: CodeParams, querystring: AuditQuerySchema, response: { 200: AuditPageSchema, ...problems(400, 401, 403, 404) },
     },
-  }, async (request) => await audit.forCurrency(request.principal, request.params.code, request.query))
+  }, async (request) => await audit.forCurrency(request.principal, request.params.code, paged(request.query)))
 
   app.get('/v1/audit', {
     schema: {
@@ -19,6 +19,6 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The whole audit trail, also events of no currency (platform logins, unknown usernames) (platform issuer)',
       querystring: AuditAllQuerySchema, response: { 200: AuditPageSchema, ...problems(400, 401, 403, 404) },
     },
-  }, async (request) => await audit.all(request.principal, request.query))
+  }, async (request) => await audit.all(request.principal, paged(request.query)))
 }
 export default routes

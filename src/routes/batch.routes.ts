@@ -1,4 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyError } from 'fastify'
+import type { DomainError } from '../domain/errors.js'
+import { validationProblem } from '../plugins/validation.js'
 import { problemBody } from '../plugins/problem.js'
 import { CodeParams, problems } from '../schemas/common.js'
 import { BatchCreateSchema, BatchResultSchema } from '../schemas/batch.js'
@@ -23,10 +26,18 @@ const routes: FastifyPluginAsyncTypebox<BatchRouteOptions> = async (app, opts) =
       params: CodeParams, body: BatchCreateSchema,
       response: { 200: BatchResultSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
     },
+    // A bad item fails only itself (below), so the handler sees validation failures instead of Fastify refusing the
+    // whole request.
+    attachValidation: true,
   }, async (request) => {
+    const refused = refusedItems(request.validationError)
     // Each item hashes as the single payment it stands for: a key used with POST .../payments replays here too.
-    const hashes = request.body.items.map(({ idempotencyKey, ...payment }) => requestHash('POST', PAYMENT_ROUTE, request.params, payment))
-    const r = await batches.payBatch(request.principal, request.params.code, request.body, hashes, requestMeta(request))
+    const hashes = request.body.items.map((item, i) => {
+      if (refused.has(i)) return ''
+      const { idempotencyKey, ...payment } = item
+      return requestHash('POST', PAYMENT_ROUTE, request.params, payment)
+    })
+    const r = await batches.payBatch(request.principal, request.params.code, request.body, hashes, requestMeta(request), refused)
     let posted = 0; let replayed = 0; let failed = 0
     const items = r.items.map((x) => {
       if (x.ok) {
@@ -42,4 +53,23 @@ const routes: FastifyPluginAsyncTypebox<BatchRouteOptions> = async (app, opts) =
     return { atomic: r.atomic, posted, replayed, failed, items }
   })
 }
+/**
+ * The items that failed the body schema, each with its own problem (pointers into the request, "/items/3/reference").
+ * A failure outside the items (the envelope, the path, more than 1,000 items) fails the whole request as usual.
+ */
+function refusedItems (err: (Error & { validation?: FastifyError['validation'], validationContext?: string }) | undefined): Map<number, DomainError> {
+  const out = new Map<number, DomainError>()
+  if (err == null) return out
+  if (err.validationContext !== 'body' || err.validation == null) throw err
+  const byItem = new Map<number, typeof err.validation>()
+  for (const v of err.validation) {
+    const m = /^\/items\/(\d+)(\/|$)/.exec(v.instancePath ?? '')
+    if (m == null) throw err
+    const i = Number(m[1])
+    byItem.set(i, [...(byItem.get(i) ?? []), v])
+  }
+  for (const [i, errors] of byItem) out.set(i, validationProblem('body', errors, `item ${i}`))
+  return out
+}
+
 export default routes

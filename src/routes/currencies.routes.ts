@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { CodeParams, problems } from '../schemas/common.js'
+import { CodeParams, paged, problems } from '../schemas/common.js'
 import { requestMeta } from './request-meta.js'
 import {
   BusinessCreateSchema, CurrencyCreateSchema, CurrencySchema, DirectoryPageSchema, DirectoryQuerySchema,
@@ -49,6 +49,6 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['participants'], summary: 'The public business directory: search by name, sector and district',
       params: CodeParams, querystring: DirectoryQuerySchema, response: { 200: DirectoryPageSchema, ...problems(400, 404) },
     },
-  }, async (request) => await participants.directory(request.params.code, request.query))
+  }, async (request) => await participants.directory(request.params.code, paged(request.query)))
 }
 export default routes

@@ -25,11 +25,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { reports } = app.services
 
   app.get('/v1/currencies/:code/reports/circulation', {
+    preHandler: app.readBudget,
     schema: {
       tags: ['reports'],
       summary: 'Circulation metrics per day, week or month and for the whole range, with disclosure control (researchers and issuers)',
       params: CodeParams, querystring: CirculationQuerySchema,
-      response: { 200: jsonOrCsv(CirculationReportSchema, 'the report'), ...problems(400, 401, 403, 404) },
+      response: { 200: jsonOrCsv(CirculationReportSchema, 'the report'), ...problems(400, 401, 403, 404, 429) },
     },
   }, async (request, reply) => {
     const r = await reports.circulation(request.principal, request.params.code, request.query)
@@ -37,11 +38,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/v1/currencies/:code/reports/flows', {
+    preHandler: app.readBudget,
     schema: {
       tags: ['reports'],
       summary: 'Volume of economic payments by payer group x payee group, by sector or postcode district (researchers and issuers)',
       params: CodeParams, querystring: FlowsQuerySchema,
-      response: { 200: jsonOrCsv(FlowsReportSchema, 'the flows'), ...problems(400, 401, 403, 404) },
+      response: { 200: jsonOrCsv(FlowsReportSchema, 'the flows'), ...problems(400, 401, 403, 404, 429) },
     },
   }, async (request, reply) => {
     const r = await reports.flows(request.principal, request.params.code, request.query)
@@ -49,11 +51,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/v1/currencies/:code/exports/transfers', {
+    preHandler: app.readBudget,
     schema: {
       tags: ['reports'],
       summary: 'Pseudonymised transfers in the Sarafu data set\'s columns: id, timeset, transfer_subtype, source, target, weight, token_name (researchers)',
       params: CodeParams, querystring: TransferExportQuerySchema,
-      response: { 200: csvOnly('every transfer, oldest first'), ...problems(400, 401, 403, 404) },
+      response: { 200: csvOnly('every transfer, oldest first'), ...problems(400, 401, 403, 404, 429) },
     },
   }, async (request, reply) => {
     const r = await reports.exportTransfers(request.principal, request.params.code, request.query)
@@ -61,11 +64,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/v1/currencies/:code/exports/accounts', {
+    preHandler: app.readBudget,
     schema: {
       tags: ['reports'],
       summary: 'Pseudonymised accounts in the Sarafu data set\'s columns: id, start, final_bal, area_name, area_type, held_roles, business_type (researchers)',
       params: CodeParams, querystring: AccountExportQuerySchema,
-      response: { 200: csvOnly('every account'), ...problems(400, 401, 403, 404) },
+      response: { 200: csvOnly('every account'), ...problems(400, 401, 403, 404, 429) },
     },
   }, async (request, reply) => {
     const r = await reports.exportAccounts(request.principal, request.params.code, request.query)

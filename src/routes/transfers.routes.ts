@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
-import { CodeParams, IdParams, IdempotencyHeaders, problems } from '../schemas/common.js'
+import { CodeParams, IdParams, IdempotencyHeaders, paged, problems } from '../schemas/common.js'
 import {
   IssuanceCreateSchema, PaymentCreateSchema, RedemptionCreateSchema, TransferPageSchema, TransferSchema, TransferSearchQuerySchema,
 } from '../schemas/ledger.js'
@@ -74,6 +74,6 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['transfers'], summary: 'Search a currency\'s transfers by kind, account and time, oldest first (issuer)',
       params: CodeParams, querystring: TransferSearchQuerySchema, response: { 200: TransferPageSchema, ...problems(400, 401, 403, 404) },
     },
-  }, async (request) => await transfers.search(request.principal, request.params.code, request.query))
+  }, async (request) => await transfers.search(request.principal, request.params.code, paged(request.query)))
 }
 export default routes

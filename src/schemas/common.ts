@@ -12,6 +12,12 @@ export const RateString = (description: string) => Type.String({
 })
 export const Timestamp = (description: string) => Type.String({ format: 'date-time', description })
 export const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
+/**
+ * Text that may run over several lines (tab, line feed and carriage return allowed). Every other string of a request
+ * is one line: src/domain/text.ts has the rule, src/plugins/validation.ts applies it to every route.
+ */
+export const MultilineText = (opts: { description: string, minLength?: number, maxLength?: number }) =>
+  Type.String({ ...opts, 'x-text': 'multiline' })
 
 export const ProblemSchema = Type.Object({
   type: Type.String({ description: 'URI naming the kind of problem: urn:circulate:problem:<code>' }),
@@ -36,24 +42,30 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   409: 'conflict (e.g. a request with this Idempotency-Key is still in flight)',
   413: 'body too large',
   415: 'body is not application/json',
-  422: 'well-formed but refused: validation, amount, funds, limits, status, idempotency key reuse',
+  422: 'well-formed but refused: validation, text the service does not store (INVALID_TEXT), amount, funds, limits, status, idempotency key reuse',
   429: 'rate limited',
   503: 'database unavailable or overloaded; retry',
 }
 
 /**
  * The problem responses a route can give, each as application/problem+json with the shared Problem schema.
- * 503 is on every route: any of them is shed when the database is away or the process is overloaded.
+ * 503 is on every route: any of them is shed when the database is away or the process is overloaded. A route that
+ * takes input (it can answer 400) can also answer 422 INVALID_TEXT, in whichever part of the request the text is.
  */
-export const problems = (...statuses: number[]) => Object.fromEntries([...new Set([...statuses, 503])].map(s => [s, {
+export const problems = (...statuses: number[]) => Object.fromEntries([...new Set([...statuses, ...(statuses.includes(400) ? [422] : []), 503])].sort().map(s => [s, {
   description: PROBLEM_DESCRIPTIONS[s] ?? 'problem',
   content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
 }]))
 
+/** The page size of a list when the request does not say. */
+export const DEFAULT_PAGE = 50
 export const PageQuery = {
   cursor: Type.Optional(Type.String({ maxLength: 200, description: 'opaque cursor from the previous page\'s nextCursor' })),
-  limit: Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'page size (1–200)' }),
+  // optional: a parameter with a default is one the client may leave out (validation fills the default in)
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: DEFAULT_PAGE, description: `page size (1–200, default ${DEFAULT_PAGE})` })),
 }
+/** A list query with its page size filled in (validation already fills the default; this says so to the types). */
+export const paged = <Q extends { limit?: number }>(q: Q): Q & { limit: number } => ({ ...q, limit: q.limit ?? DEFAULT_PAGE })
 export const NextCursor = Nullable(Type.String({ description: 'pass as ?cursor= for the next page; null on the last page' }))
 
 export const CodeParams = Type.Object({

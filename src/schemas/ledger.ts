@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { AmountString, NextCursor, Nullable, PageQuery, RateString, SignedAmountString, Timestamp, Uuid } from './common.js'
+import { AmountString, MultilineText, NextCursor, Nullable, PageQuery, RateString, SignedAmountString, Timestamp, Uuid } from './common.js'
 
 const Channel = Type.Enum(['text', 'app', 'online', 'api', 'till'], {
   description: 'how the payment was made; the receiver pays the currency\'s fee for it',
@@ -111,8 +111,11 @@ export const StatementSchema = Type.Object({
   nextCursor: NextCursor,
 })
 
-const Metadata = Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 500 }), {
-  maxProperties: 20, description: 'up to 20 string values the client wants kept with the transfer (e.g. till receipt number)',
+const Metadata = Type.Record(Type.String(), MultilineText({ maxLength: 500, description: 'a value (several lines allowed)' }), {
+  maxProperties: 20,
+  // TypeBox keeps no constraint of a record's key schema in JSON Schema; propertyNames does
+  propertyNames: { type: 'string', minLength: 1, maxLength: 40 },
+  description: 'up to 20 string values the client wants kept with the transfer (e.g. till receipt number); keys of 1-40 characters',
 })
 const Reference = Type.String({ maxLength: 140, description: 'free text shown on both statements' })
 

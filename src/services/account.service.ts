@@ -1,11 +1,13 @@
-import { stringify } from 'csv-stringify/sync'
+import type pg from 'pg'
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
+import { csvDocument } from '../domain/csv.js'
 import { CURSOR_INT, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseLimit } from '../domain/money.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
-import { accountRepo } from '../repositories/account.repo.js'
+import { accountRepo, statementRows } from '../repositories/account.repo.js'
+import { DEFAULT_PAGE } from '../schemas/common.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import type { Channel, TransferKind } from '../ledger/write-path.js'
 import type { CurrencyService } from './currency.service.js'
@@ -22,9 +24,10 @@ export function accountView (a: AccountRow, currency: string, decimals: number) 
 }
 
 export interface AccountPatch { status?: 'active' | 'frozen' | 'closed', floor?: string | null, ceiling?: string | null }
-export interface StatementQuery { from?: string, to?: string, cursor?: string, limit: number, format?: 'json' | 'csv' }
+export interface StatementQuery { from?: string, to?: string, cursor?: string, limit?: number, format?: 'json' | 'csv' }
 
-export function accountService (prisma: PrismaClient, currencies: CurrencyService) {
+/** pools.pool: statements as JSON pages; pools.readPool: statements as CSV (an expensive read, see plugins/db.ts). */
+export function accountService (prisma: PrismaClient, currencies: CurrencyService, pools: { pool: Pick<pg.Pool, 'query'>, readPool: Pick<pg.Pool, 'query'> }) {
   const repo = accountRepo(prisma)
 
   /** Loads an account the principal may read: its owner or an issuer of its currency; anyone else gets 404. */
@@ -81,28 +84,26 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       const after = decodeCursor(q.cursor, [CURSOR_INT])
       const from = parseTime(q.from, 'from')
       const to = parseTime(q.to, 'to')
-      const rows = await repo.statement({
+      const limit = q.limit ?? DEFAULT_PAGE
+      const rows = await statementRows(q.format === 'csv' ? pools.readPool : pools.pool, {
         accountId: account.id, from, to, afterEntryId: after == null ? undefined : BigInt(after[0]),
-      }, q.limit)
-      const page = rows.slice(0, q.limit)
+      }, limit)
+      const page = rows.slice(0, limit)
       const items = page.map(e => ({
-        entryId: e.id.toString(),
+        entryId: e.id,
         transferId: e.transferId,
-        kind: e.transfer.kind as TransferKind,
-        channel: e.transfer.channel as Channel | null,
-        counterparty: e.transfer.fromAccountId === account.id ? e.transfer.toAccountId : e.transfer.fromAccountId,
-        amount: formatMoney(e.amount.toString(), currency.decimals),
-        balanceAfter: formatMoney(e.balanceAfter.toString(), currency.decimals),
-        reference: e.transfer.reference,
+        kind: e.kind as TransferKind,
+        channel: e.channel as Channel | null,
+        counterparty: e.fromAccountId === account.id ? e.toAccountId : e.fromAccountId,
+        amount: formatMoney(e.amount, currency.decimals),
+        balanceAfter: formatMoney(e.balanceAfter, currency.decimals),
+        reference: e.reference,
         createdAt: e.createdAt.toISOString(),
       }))
       const last = page.at(-1)
-      const nextCursor = rows.length > q.limit && last != null ? encodeCursor([last.id.toString()]) : null
+      const nextCursor = rows.length > limit && last != null ? encodeCursor([last.id]) : null
       if (q.format === 'csv') {
-        const csv = stringify(items, {
-          header: true,
-          columns: ['entryId', 'transferId', 'createdAt', 'kind', 'channel', 'counterparty', 'amount', 'balanceAfter', 'reference'],
-        })
+        const csv = csvDocument(['entryId', 'transferId', 'createdAt', 'kind', 'channel', 'counterparty', 'amount', 'balanceAfter', 'reference'], items)
         return { csv, nextCursor }
       }
       return { account: account.id, currency: currency.code, items, nextCursor }

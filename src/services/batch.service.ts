@@ -41,8 +41,12 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
   }
 
   return {
-    /** hashes[i]: the request hash of item i as a single payment (routes/idempotency.ts). */
-    async payBatch (principal: Principal | null, code: string, body: BatchInput, hashes: string[], meta?: RequestMeta): Promise<{ atomic: boolean, items: BatchItemResult[] }> {
+    /**
+     * hashes[i]: the request hash of item i as a single payment (routes/idempotency.ts). refused: items that failed
+     * the body schema, each with its problem; they are not looked at further and fail alone.
+     */
+    async payBatch (principal: Principal | null, code: string, body: BatchInput, hashes: string[], meta?: RequestMeta,
+      refused: ReadonlyMap<number, DomainError> = new Map()): Promise<{ atomic: boolean, items: BatchItemResult[] }> {
       if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
       const c = await currencies.resolve(code)
       const who = payer(principal, c)
@@ -50,6 +54,8 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
 
       const firstWithKey = new Map<string, number>()
       const checked = body.items.map((b, i): PaymentItem | DomainError => {
+        const bad = refused.get(i)
+        if (bad != null) return bad
         const prior = firstWithKey.get(b.idempotencyKey)
         if (prior !== undefined) {
           return new DomainError('VALIDATION_FAILED', `idempotencyKey repeats item ${prior}'s; every item needs its own key`,
@@ -80,7 +86,9 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       } finally { done() }
       if (!out.posted) refuseIfAny(out.results.map((r, j) => [toPost[j].i, r.ok ? null : r.error]))
 
-      const results: BatchItemResult[] = checked.map((x, i) => ({ index: i, idempotencyKey: body.items[i].idempotencyKey, ok: false, error: x as DomainError }))
+      // a refused item may have no key, or not be an object at all
+      const keyOf = (i: number): string => { const k = (body.items[i] as { idempotencyKey?: unknown } | null)?.idempotencyKey; return typeof k === 'string' ? k : '' }
+      const results: BatchItemResult[] = checked.map((x, i) => ({ index: i, idempotencyKey: keyOf(i), ok: false, error: x as DomainError }))
       out.results.forEach((r, j) => {
         const i = toPost[j].i
         results[i] = r.ok

@@ -1,5 +1,5 @@
-import { stringify } from 'csv-stringify/sync'
 import type pg from 'pg'
+import { csvDocument } from '../domain/csv.js'
 import { cell, complement, judge, RULES, type Cell, type Rules, type Slot } from '../domain/disclosure.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
@@ -38,13 +38,27 @@ export interface ReportOptions {
   rules?: Rules
 }
 
+/** pool: the read pool (plugins/db.ts), so reports and exports never take a connection the ledger's writes need. */
 export function reportService (pool: pg.Pool, currencies: CurrencyService, opts: ReportOptions = {}) {
   const rules = opts.rules ?? RULES
   let lastCatchUpAt = 0
+  // Reports arriving together share catch-ups instead of each running its own (they would queue on the aggregate
+  // lock, each holding a read connection): one runs at a time, and every report that arrives while it runs waits
+  // for the next one, which starts after all of them arrived, so each still sees everything committed before it.
+  let running: Promise<void> | null = null
+  let next: Promise<void> | null = null
+  const sharedCatchUp = (): Promise<void> => {
+    if (running == null) {
+      running = catchUp(pool).then(() => {}).finally(() => { running = null })
+      return running
+    }
+    next ??= running.catch(() => {}).then(async () => { next = null; await sharedCatchUp() })
+    return next
+  }
   /** Folds in what is queued, unless the background aggregator did so recently enough for this deployment. */
   const fresh = async () => {
     if ((opts.maxStalenessMs ?? 0) > 0 && Date.now() - lastCatchUpAt <= opts.maxStalenessMs!) return
-    await catchUp(pool)
+    await sharedCatchUp()
   }
 
   /** Researchers of the currency, its issuers and the platform issuer read reports; nobody else. */
@@ -88,9 +102,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const row = (kind: string, p: { start: string, end: string, metrics: Metrics }) =>
         [kind, p.start, p.end, ...METRICS.map(m => csvCell(p.metrics[m]))]
       return {
-        csv: stringify([...json.periods.map(p => row('period', p)), row('total', json.total)], {
-          header: true, columns: ['row', 'start', 'end', ...METRICS],
-        }),
+        csv: csvDocument(['row', 'start', 'end', ...METRICS], [...json.periods.map(p => row('period', p)), row('total', json.total)]),
       }
     },
 
@@ -117,9 +129,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       }
       if (q.format !== 'csv') return { json }
       return {
-        csv: stringify(json.cells.map(x => [x.payer, x.payee, csvCell(x.volume), csvCell(x.count)]), {
-          header: true, columns: ['payer', 'payee', 'volume', 'count'],
-        }),
+        csv: csvDocument(['payer', 'payee', 'volume', 'count'], json.cells.map(x => [x.payer, x.payee, csvCell(x.volume), csvCell(x.count)])),
       }
     },
 

@@ -169,11 +169,8 @@ t.test('bad requests are problems, never 5xx', async (t) => {
     ['no items', { items: [] }, 422, 'VALIDATION_FAILED'],
     ['items missing', {}, 422, 'VALIDATION_FAILED'],
     ['an unknown field', { items: [item], all: true }, 422, 'VALIDATION_FAILED'],
-    ['an item without a key', { items: [{ ...item, idempotencyKey: undefined }] }, 422, 'VALIDATION_FAILED'],
-    ['an empty key', { items: [{ ...item, idempotencyKey: '' }] }, 422, 'VALIDATION_FAILED'],
-    ['an unknown item field', { items: [{ ...item, fee: '0' }] }, 422, 'VALIDATION_FAILED'],
-    ['a numeric amount', { items: [{ ...item, amount: 1 }] }, 422, 'INVALID_AMOUNT'],
     ['atomic not a boolean', { items: [item], atomic: 'yes' }, 422, 'VALIDATION_FAILED'],
+    ['an atomic batch with a malformed item', { atomic: true, items: [item, { ...item, idempotencyKey: 'b2', amount: 1 }] }, 422, 'INVALID_AMOUNT'],
     ['1,001 items', { items: Array.from({ length: 1001 }, (_, i) => ({ ...item, idempotencyKey: `x${i}` })) }, 422, 'VALIDATION_FAILED'],
   ]
   for (const [name, body, status, code] of cases) {
@@ -181,6 +178,25 @@ t.test('bad requests are problems, never 5xx', async (t) => {
     t.equal(r.status, status, name)
     t.equal(r.body.code, code, name)
   }
+  // A malformed item fails alone, with its own problem; the others are posted.
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const itemCases: Array<[string, any, string, string]> = [
+    ['an item without a key', { ...item, idempotencyKey: undefined }, 'VALIDATION_FAILED', '/items/1/idempotencyKey'],
+    ['an empty key', { ...item, idempotencyKey: '' }, 'VALIDATION_FAILED', '/items/1/idempotencyKey'],
+    ['an unknown item field', { ...item, idempotencyKey: 'k3', fee: '0' }, 'VALIDATION_FAILED', '/items/1/fee'],
+    ['a numeric amount', { ...item, idempotencyKey: 'k4', amount: 1 }, 'INVALID_AMOUNT', '/items/1/amount'],
+    ['an item that is not an object', 7, 'VALIDATION_FAILED', '/items/1'],
+  ]
+  for (const [name, bad, code, pointer] of itemCases) {
+    const r = await ctx.call('POST', url(s.code), { token: s.member.token, body: JSON.parse(JSON.stringify({ items: [{ ...item, idempotencyKey: `ok-${name}` }, bad] })) })
+    t.equal(r.status, 200, name)
+    t.same([r.body.posted, r.body.failed], [1, 1], `${name}: the good item is posted, the bad one fails`)
+    t.equal(r.body.items[1].status, 422, name)
+    t.equal(r.body.items[1].problem.code, code, name)
+    t.equal(r.body.items[1].problem.errors[0].pointer, pointer, name)
+    t.equal(r.body.items[1].problem.instance, `/v1/currencies/${s.code}/transfers/batch#/items/1`, name)
+  }
+  t.equal(await balance(ctx, s.member.accountId), '5.00', 'only the five good items were posted')
   const huge = await ctx.call('POST', url(s.code), { token: s.member.token, body: { items: Array.from({ length: 1000 }, (_, i) => ({ ...item, idempotencyKey: `h${i}`, reference: 'r'.repeat(140) })) } })
   t.equal(huge.status, 413, 'past BATCH_BODY_LIMIT')
   const raw = await ctx.call('POST', url(s.code), { token: s.member.token, raw: '{"items": [' })
@@ -189,7 +205,7 @@ t.test('bad requests are problems, never 5xx', async (t) => {
   t.equal(anon.status, 401)
   const unknown = await ctx.call('POST', url('NOPE'), { token: s.member.token, body: { items: [item] } })
   t.equal(unknown.status, 404)
-  t.equal(await balance(ctx, s.member.accountId), '0.00')
+  t.equal(await balance(ctx, s.member.accountId), '5.00')
 })
 
 t.test('batches and single payments on the same accounts at once: no deadlock, invariants hold', async (t) => {

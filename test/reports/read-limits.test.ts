@@ -1,0 +1,107 @@
+import pg from 'pg'
+import t from 'tap'
+import { AGGREGATE_LOCK } from '../../src/reports/lock.js'
+import { buildTestApp, issue, registerMember, scenario } from '../helper.js'
+import { createResearcher } from './ledger.js'
+
+// Expensive reads cannot starve the ledger: what one report may ask is bounded, a caller may run only a few
+// reports and exports at once, and they run on a pool of their own (plugins/db.ts, readPool), so payments keep
+// every connection of theirs however many reports are stuck. Reports are held up here with the database's own
+// locks, so the test waits on conditions, never on the clock.
+
+async function researchers (ctx: Awaited<ReturnType<typeof buildTestApp>>, code: string, n: number): Promise<string[]> {
+  const currencyId = (await ctx.app.pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', [code])).rows[0].id
+  const out: string[] = []
+  for (let i = 0; i < n; i++) {
+    await createResearcher(ctx.app.pool, currencyId, `res-${code}-${i}`, 'researcher-password')
+    out.push(await ctx.token(`res-${code}-${i}`, 'researcher-password'))
+  }
+  return out
+}
+
+/** Waits until `n` sessions of the read pool are waiting on a lock (polls the server; no fixed sleep decides anything). */
+async function readersWaiting (db: pg.Client, n: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const r = await db.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name = 'circulate-reads' AND wait_event_type = 'Lock'`)
+    if (Number(r.rows[0].n) >= n) return
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  throw new Error(`${n} read sessions never waited on the lock`)
+}
+
+t.test('what one report may ask is bounded: 400 past ten years or 400 periods', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const s = await scenario(ctx)
+  const [token] = await researchers(ctx, s.code, 1)
+  const get = async (q: string, what = 'circulation') => await ctx.call('GET', `/v1/currencies/${s.code}/reports/${what}?${q}`, { token })
+  for (const [q, what] of [
+    ['from=1970-01-01&to=2053-01-01&interval=month', 'circulation'], // the 8.4-second report of the issue
+    ['from=2015-01-01&to=2026-01-01&interval=month', 'circulation'], // 11 years
+    ['from=2025-01-01&to=2026-02-06&interval=day', 'circulation'], // 401 days
+    ['from=2015-01-01&to=2026-01-01', 'flows'],
+  ]) {
+    const r = await get(q, what)
+    t.equal(r.status, 400, `${what}?${q}: 400`)
+    t.equal(r.body.code, 'INVALID_QUERY')
+  }
+  t.match((await get('from=2015-01-01&to=2026-01-01&interval=month')).body.detail, /at most 3660/)
+  t.match((await get('from=2025-01-01&to=2026-02-06&interval=day')).body.detail, /at most 400 periods/)
+  t.equal((await get('from=2025-01-01&to=2026-01-01&interval=day')).status, 200, 'a year of days is fine')
+  t.equal((await get('from=2016-01-01&to=2026-01-01&interval=month')).status, 200, 'ten years of months are fine')
+  t.equal((await get('from=2016-01-01&to=2026-01-01&interval=week')).status, 400, 'ten years of weeks are too many periods')
+})
+
+t.test('reports stuck on the database hold read connections only: payments go on, a caller is held to its budget', async (t) => {
+  const ctx = await buildTestApp(t, {
+    REPORTS_AGGREGATE_INTERVAL_MS: 0, DB_POOL_MAX: 2, READ_POOL_MAX: 2, READ_ACQUIRE_TIMEOUT_MS: 1000, READS_PER_CALLER: 1,
+  })
+  const s = await scenario(ctx)
+  const payers = [s.member, ...await Promise.all(Array.from({ length: 3 }, async () => await registerMember(ctx, s.code)))]
+  for (const m of payers) await issue(ctx, s.code, m.accountId, '100.00')
+  const [r1, r2, r3] = await researchers(ctx, s.code, 3)
+
+  // both read connections open beforehand: opening one counts against READ_ACQUIRE_TIMEOUT_MS, and a busy machine
+  // can take that long
+  await Promise.all([ctx.app.readPool.query('SELECT pg_sleep(0.1)'), ctx.app.readPool.query('SELECT pg_sleep(0.1)')])
+  // A report catches the aggregates up first; with the aggregate lock held elsewhere it waits in the database,
+  // holding a read connection. An export waits on its export row the same way.
+  const blocker = new pg.Client({ connectionString: ctx.db.url })
+  await blocker.connect()
+  t.teardown(async () => { await blocker.end().catch(() => {}) })
+  await blocker.query('BEGIN')
+  await blocker.query('SELECT pg_advisory_xact_lock($1)', [AGGREGATE_LOCK])
+  await blocker.query('LOCK TABLE research_export IN EXCLUSIVE MODE')
+
+  const report = ctx.call('GET', `/v1/currencies/${s.code}/reports/circulation`, { token: r1 })
+  const exportA = ctx.call('GET', `/v1/currencies/${s.code}/exports/accounts`, { token: r2 })
+  await readersWaiting(blocker, 2)
+  t.equal(ctx.app.readsRunning(), 2, 'two expensive reads are running, each holding a read connection')
+
+  const again = await ctx.call('GET', `/v1/currencies/${s.code}/reports/flows`, { token: r1 })
+  t.equal(again.status, 429, 'a second report of the same caller is refused at once')
+  t.equal(again.body.code, 'RATE_LIMITED')
+  t.equal(again.headers['retry-after'], '1')
+  // (straight to inject: the test helper fails every 5xx, and this one is the point)
+  const starved = await ctx.app.inject({ method: 'GET', url: `/v1/currencies/${s.code}/exports/transfers`, headers: { authorization: `Bearer ${r3}` } })
+  t.equal(starved.statusCode, 503, 'another caller\'s export finds the read pool full and is shed after READ_ACQUIRE_TIMEOUT_MS')
+  t.equal(starved.json().code, 'SERVICE_UNAVAILABLE')
+  t.equal(starved.headers['retry-after'], '1')
+
+  // the ledger is untouched by all this: 40 payments at once on a write pool of 2
+  const pays = await Promise.all(Array.from({ length: 40 }, async (_, i) => await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: payers[i % payers.length].token, key: `p-${i}`,
+    body: { fromAccount: payers[i % payers.length].accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+  })))
+  t.same(pays.filter(p => p.status !== 201).map(p => [p.status, p.body.code]), [], 'every payment 201 while the reads are stuck')
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}/statement`, { token: s.member.token })).status, 200, 'a JSON statement page is not an expensive read')
+
+  await blocker.query('COMMIT')
+  t.equal((await report).status, 200, 'the stuck report finishes once the lock is gone')
+  t.equal((await exportA).status, 200, 'and so does the stuck export')
+  t.equal(ctx.app.readsRunning(), 0, 'their places in the budget are given back')
+  t.equal((await ctx.call('GET', `/v1/currencies/${s.code}/reports/flows`, { token: r1 })).status, 200, 'the caller may report again')
+  const csv = await ctx.call('GET', `/v1/accounts/${s.business.accountId}/statement?format=csv`, { token: s.business.token })
+  t.equal(csv.status, 200)
+  t.match(String(csv.headers['content-type']), /^text\/csv/)
+})
