@@ -25,7 +25,7 @@ const ConfigSchema = Type.Object({
   READ_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 15000, minimum: 10 }),
   /** No statement of a report or export runs longer (the read pool's own statement timeout). */
   READ_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100 }),
-  /** Reports and exports one caller may have running at once on one instance; more answer 429. */
+  /** Reports and exports one caller may have running at once on one instance, and as many again waiting; more answer 429. */
   READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
   /** Body limit of POST .../transfers/batch (1,000 payments with references and metadata). */
