@@ -29,8 +29,8 @@ const ConfigSchema = Type.Object({
   READ_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 15000, minimum: 10 }),
   /** No statement of a report or export runs longer (the read pool's own statement timeout). */
   READ_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100 }),
-  /** Reports and exports one caller may have running at once on one instance (the dashboard asks for three); more answer 429. */
-  READS_PER_CALLER: Type.Integer({ default: 3, minimum: 1, maximum: 100 }),
+  /** Reports and exports one caller may have running at once on one instance, and as many again waiting; more answer 429. */
+  READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
   /** Body limit of POST .../transfers/batch (1,000 payments with references and metadata). */
   BATCH_BODY_LIMIT: Type.Integer({ default: 4194304, minimum: 1024 }),

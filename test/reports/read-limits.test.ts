@@ -78,8 +78,10 @@ t.test('reports stuck on the database hold read connections only: payments go on
   await readersWaiting(blocker, 2)
   t.equal(ctx.app.readsRunning(), 2, 'two expensive reads are running, each holding a read connection')
 
+  // READS_PER_CALLER 1: one more of the same caller waits its turn, the next is refused at once
+  const waiting = ctx.call('GET', `/v1/currencies/${s.code}/reports/flows?by=district`, { token: r1 })
   const again = await ctx.call('GET', `/v1/currencies/${s.code}/reports/flows`, { token: r1 })
-  t.equal(again.status, 429, 'a second report of the same caller is refused at once')
+  t.equal(again.status, 429, 'a third report of the same caller is refused at once')
   t.equal(again.body.code, 'RATE_LIMITED')
   t.equal(again.headers['retry-after'], '1')
   // (straight to inject: the test helper fails every 5xx, and this one is the point)
@@ -98,6 +100,7 @@ t.test('reports stuck on the database hold read connections only: payments go on
 
   await blocker.query('COMMIT')
   t.equal((await report).status, 200, 'the stuck report finishes once the lock is gone')
+  t.equal((await waiting).status, 200, 'the report that waited its turn runs after it')
   t.equal((await exportA).status, 200, 'and so does the stuck export')
   t.equal(ctx.app.readsRunning(), 0, 'their places in the budget are given back')
   t.equal((await ctx.call('GET', `/v1/currencies/${s.code}/reports/flows`, { token: r1 })).status, 200, 'the caller may report again')
