@@ -24,7 +24,9 @@ const ConfigSchema = Type.Object({
    * Reports, research exports and statement CSVs run on a pool of their own (plugins/db.ts: readPool), so however
    * many of them run, the ledger's writes keep every connection of DB_POOL_MAX.
    */
-  READ_POOL_MAX: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
+  // one by default: a wide report keeps a database core busy, and on a small server the payments need the other;
+  // raise it where the database has cores to spare (docs/operations.md)
+  READ_POOL_MAX: Type.Integer({ default: 1, minimum: 1, maximum: 100 }),
   /** How long a report or export waits for a read connection before it is shed with a 503. */
   READ_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 15000, minimum: 10 }),
   /** No statement of a report or export runs longer (the read pool's own statement timeout). */
