@@ -254,7 +254,7 @@ async function main () {
 
 /**
  * Report latency at 100,000 and 1,000,000 transfers: scripts/bench-reports.ts builds its own databases, loads a
- * Bristol-sized economy through ledger_post() and times the circulation report over 12 months through the HTTP
+ * Bristol-sized economy through the ledger's write path and times the circulation report over 12 months through the HTTP
  * layer. --quick measures 100,000 only; --reports-sizes 100000,1000000 chooses; --no-reports skips it.
  */
 async function reportLatency (): Promise<{ rows: Row[], figures: ReportsBenchFigures | null }> {

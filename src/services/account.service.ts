@@ -7,7 +7,7 @@ import { formatMoney, parseLimit } from '../domain/money.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { accountRepo } from '../repositories/account.repo.js'
 import { auditRepo } from '../repositories/audit.repo.js'
-import type { Channel, TransferKind } from '../ledger/write-path.js'
+import type { AccountPatch, Channel, StatementQuery, TransferKind } from '../schemas/ledger.js'
 import type { CurrencyService } from './currency.service.js'
 
 type AccountRow = Prisma.AccountGetPayload<object>
@@ -21,8 +21,6 @@ export function accountView (a: AccountRow, currency: string, decimals: number) 
   }
 }
 
-export interface AccountPatch { status?: 'active' | 'frozen' | 'closed', floor?: string | null, ceiling?: string | null }
-export interface StatementQuery { from?: string, to?: string, cursor?: string, limit: number, format?: 'json' | 'csv' }
 
 export function accountService (prisma: PrismaClient, currencies: CurrencyService) {
   const repo = accountRepo(prisma)
@@ -117,3 +115,5 @@ function parseTime (v: string | undefined, field: string): Date | undefined {
   return d
 }
 export { parseTime }
+
+export type AccountService = ReturnType<typeof accountService>

@@ -8,13 +8,9 @@ import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import { participantRepo } from '../repositories/participant.repo.js'
 import { accountView } from './account.service.js'
+import type { BusinessCreate as BusinessInput, DirectoryQuery, MemberCreate as MemberInput } from '../schemas/ledger.js'
 import type { CurrencyService } from './currency.service.js'
 
-export interface MemberInput { name: string, postcode: string, username: string, password: string }
-export interface BusinessInput {
-  tradingName: string, sector: string, postcode: string, independent: boolean, username: string, password: string
-}
-export interface DirectoryQuery { q?: string, sector?: string, district?: string, cursor?: string, limit: number }
 
 export function participantService (prisma: PrismaClient, currencies: CurrencyService, scryptCost: number) {
   const repo = participantRepo(prisma)
