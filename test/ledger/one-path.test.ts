@@ -246,3 +246,31 @@ t.test('movements.ts: the reserve moves by minus the issuance account', async (t
   t.throws(() => redemption({ ...c, redemptionFee: new Money('0.5') }, { from: 'b', amount: new Money('0.01') }), { code: 'INVALID_AMOUNT' }, 'nothing left after the fee')
   t.throws(() => reversal(c, [{ id: 'f', kind: 'fee', fromAccount: 'b', toAccount: 'F', amount: '1', parentId: 'p' }]), { code: 'NOT_REVERSIBLE' })
 })
+
+t.test('ledger rows are append-only, and the invariants catch what the dropped foreign keys used to', async (t) => {
+  const ctx = await buildTestApp(t)
+  const pool = ctx.app.pool
+  const s = await side(ctx, 'APP')
+  const [m, o] = s.accounts
+  await postMovement(pool, s.c.id, as(issuance(s.c, { to: m, amount: new Money('10.00'), sterlingReference: 'bank' })))
+  const paid = await postMovement(pool, s.c.id, as(payment(s.c, { from: m, to: o, amount: new Money('5.00'), channel: 'app' })))
+  for (const [what, sql] of [
+    ['a transfer changed', `UPDATE transfer SET amount = 1 WHERE id = '${paid.legs[0].id}'`],
+    ['a transfer deleted', `DELETE FROM transfer WHERE id = '${paid.legs[1].id}'`],
+    ['an entry deleted', `DELETE FROM entry WHERE transfer_id = '${paid.legs[0].id}'`],
+    ['an entry changed', `UPDATE entry SET balance_after = 0 WHERE transfer_id = '${paid.legs[0].id}'`],
+    ['a key deleted', 'DELETE FROM idempotency_key'],
+    ['a reserve movement deleted', 'DELETE FROM reserve_movement'],
+    ['an account deleted', `DELETE FROM account WHERE id = '${o}'`],
+    ['a currency deleted', `DELETE FROM currency WHERE id = '${s.c.id}'`],
+    ['the transfer table truncated', 'TRUNCATE transfer CASCADE'],
+  ]) await t.rejects(pool.query(sql), /the ledger only appends/, `${what}: refused`)
+  t.same(await ledgerViolations(ctx.db.url), [], 'the ledger as posted holds every invariant')
+
+  // a row written past the ledger function, pointing at an account that does not exist: the invariant check
+  // (run by the property, concurrency, crash and outage tests) finds it
+  await pool.query(`INSERT INTO transfer (currency_id, kind, from_account_id, to_account_id, amount, created_by)
+    VALUES ($1, 'payment', $2, gen_random_uuid(), 1, 'not the ledger')`, [s.c.id, m])
+  const v = await invariantViolations(pool)
+  t.equal(v.danglingOrForeign.length, 1, 'a dangling reference is a broken invariant')
+})
