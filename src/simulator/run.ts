@@ -19,6 +19,8 @@ export const SIMULATOR_APPLICATION_NAME = 'circulate-simulator'
 
 /** Movements per ledger call: about a week of the full-scale economy. */
 const POST_CHUNK = 1000
+/** After how many movements the load refreshes the database's statistics (and once more at the end). */
+const ANALYZE_AT = [1000, 8000]
 
 /** A pool for the simulator: its own session name, and commits that do not wait for the disk (a crash loses at
  *  most the last movements of a run that is restarted anyway; it can never corrupt the ledger). */
@@ -202,11 +204,10 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
 
   const post: PreparedSimulation['post'] = async (onProgress, signal) => {
     let done = 0
-    let nextAnalyze = 250
+    const analyzeAt = [...ANALYZE_AT]
     while (done < events.length) {
       if (signal?.aborted === true) return { posted: done, complete: false }
-      // up to the next ANALYZE, at most a chunk
-      const chunk = events.slice(done, Math.min(done + POST_CHUNK, Math.max(nextAnalyze, done + 1)))
+      const chunk = events.slice(done, done + POST_CHUNK)
       const out = await postMovements(pool, currencyId, chunk.map(movement), { at: chunk.map(e => e.at) })
       const refused = out.results.findIndex(r => !r.ok)
       if (refused >= 0) {
@@ -218,11 +219,12 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
       // The tables grow from nothing to ~100k rows in seconds, faster than autovacuum (when it is on at all)
       // refreshes their statistics, and autovacuum never analyzes a partitioned table's parent (the reports'
       // aggregates are partitioned). Plans made while the tables were empty (sequential scans, nested loops) stay
-      // cached: every ledger call gets slower than the last, and a report over the year times out. ANALYZE of the
-      // whole database, as any bulk load should, refreshes the statistics and invalidates those plans.
-      if (done >= nextAnalyze) {
+      // cached and get slower as the tables grow, and a report over the year times out. ANALYZE of the whole
+      // database, as any bulk load should, refreshes the statistics and invalidates those plans: once the tables
+      // have some rows, once they have many, and at the end.
+      if (analyzeAt.length > 0 && done >= analyzeAt[0]) {
+        analyzeAt.shift()
         await pool.query('ANALYZE')
-        nextAnalyze = Math.min(nextAnalyze * 4, nextAnalyze + 10_000)
       }
     }
     await pool.query('ANALYZE')
