@@ -7,13 +7,13 @@
 // (app.inject: routing, auth, validation, serialisation included).
 //
 // Honesty notes:
-// - Every transfer goes through ledger_post(), the one write path, called on a pg pool by several workers at
-//   once, with an idempotency key, exactly as the service calls it. Participants and their accounts are plain
-//   inserts (they move no money).
-// - The year of history needs past timestamps. A trigger that only this throwaway database gets
-//   (scripts/simulated-clock.ts) replaces ledger_post()'s now() by a per-call simulated time; nothing else in
-//   the write path changes. That trigger costs write throughput, so load speed here is not the service's; the
-//   write-path overhead of the aggregates is measured separately, without it.
+// - Every movement is built by src/domain/movements.ts and posted through the ledger's one write path
+//   (src/ledger/post.ts), with an idempotency key, as the service posts it, a few hundred movements per call.
+//   Participants and their accounts are plain inserts (they move no money).
+// - The year of history needs past timestamps: the load runs on a tooling session and sets each movement's time
+//   through the ledger clock (the same mechanism as the demo's simulator). Load speed here is not the service's
+//   (commits do not wait for the disk, calls are large); the write-path overhead of the aggregates is measured
+//   separately, at the service's own settings.
 // - No report result is cached: each of the timed requests catches the aggregates up (nothing is queued by
 //   then) and runs the full report queries.
 import Fastify from 'fastify'
@@ -22,9 +22,16 @@ import pg from 'pg'
 import app, { serverOptions } from '../src/app.js'
 import { generateJwk, keySetFromJwks } from '../src/auth/keys.js'
 import { loadConfig } from '../src/config.js'
+import { Money } from '../src/domain/money.js'
+import { issuance, payment, redemption, reversal, type LedgerCurrency, type Movement } from '../src/domain/movements.js'
+import type { TransferRow } from '../src/domain/transfer-view.js'
+import { postMovement, postMovements, type MovementItem } from '../src/ledger/post.js'
 import { catchUp } from '../src/reports/aggregate.js'
+import type { Channel } from '../src/schemas/ledger.js'
+import { SIMULATOR_APPLICATION_NAME } from '../src/simulator/run.js'
 import { createTestDb } from '../test/db.js'
-import { installClock, postAt, type LegIn, type LegOut } from './simulated-clock.js'
+
+type LegOut = TransferRow
 
 export interface LatencyFigures { firstMs: number, medianMs: number, p95Ms: number, runs: number }
 export interface SizeFigures {
@@ -47,7 +54,7 @@ export interface WriteOverheadFigures {
   /** the queue trigger alone, per INSERT statement, server side (measured in the synchronous_commit off round) */
   triggerPerInsertUs: number | null
   synchronousCommit: boolean
-  /** median per-call latency of one ledger_post() (payment + fee), one client, microseconds */
+  /** median per-call latency of posting one payment (with its fee leg), one client, microseconds */
   sequentialWithoutUs: number
   sequentialWithUs: number
   /** 8 clients in parallel, transfers (legs) per second */
@@ -60,7 +67,6 @@ export interface ReportsBenchFigures { sizes: SizeFigures[], writeOverhead: Writ
 export interface ReportsBenchOptions {
   sizes?: number[]
   requests?: number
-  concurrency?: number
   overhead?: boolean
   log?: (line: string) => void
 }
@@ -102,6 +108,7 @@ function rng (seed: number) {
 
 interface Economy {
   currencyId: string
+  currency: LedgerCurrency
   system: { issuance: string, fees: string, paper: string }
   members: string[]
   businesses: string[]
@@ -129,15 +136,23 @@ async function createEconomy (pool: pg.Pool, r: ReturnType<typeof rng>): Promise
     [currencyId, kind, districts, sectors, joined])
     return rows.rows.map(x => x.id)
   }
-  return { currencyId, system, members: await insert('member', MEMBERS), businesses: await insert('business', BUSINESSES) }
+  return { currencyId, currency: benchCurrency(currencyId, system), system, members: await insert('member', MEMBERS), businesses: await insert('business', BUSINESSES) }
 }
+
+/** The currency as createEconomy() makes it, for src/domain/movements.ts. */
+function benchCurrency (id: string, system: Economy['system']): LedgerCurrency {
+  const m = (x: string) => new Money(x)
+  return { id, decimals: 2, system, redemptionFee: m('0.03'), fees: { text: m('0.02'), app: m('0.02'), online: m('0.01'), api: m('0.01'), till: m('0.01') } }
+}
+
+const bench = (m: Movement, key: string | null): MovementItem => ({ ...m, scope: 'bench', idempotencyKey: key, requestHash: 'h', createdBy: 'bench', owner: null })
 
 type Kind = 'issue' | 'm2b' | 'm2m' | 'b2b' | 'wage' | 'redeem' | 'reverse'
 interface Planned { kind: Kind, at: number, from?: string, to?: string, of?: Posted }
 interface Posted { payer: string, payee: string, pence: number, feePence: number, legs?: LegOut[] }
 
-/** Loads about `target` transfers over the 12 months through ledger_post(); returns how many it wrote. */
-async function load (pool: pg.Pool, e: Economy, target: number, concurrency: number, log: (s: string) => void): Promise<number> {
+/** Loads about `target` transfers over the 12 months through the ledger's write path; returns how many it wrote. */
+async function load (pool: pg.Pool, e: Economy, target: number, log: (s: string) => void): Promise<number> {
   const r = rng(target)
   // who buys where: a few regular shops each, drawn by popularity; a couple of friends; suppliers; staff
   const popularity = e.businesses.map((_, i) => 1 / (i + 8))
@@ -182,62 +197,59 @@ async function load (pool: pg.Pool, e: Economy, target: number, concurrency: num
     }
     plan.sort((a, b) => a.at - b.at)
 
-    // post in chunks; money received in a chunk becomes spendable in the next, so parallel calls never overdraw
+    // post in chunks, one ledger call each, in time order; money received in a chunk becomes spendable in the next
+    const c = e.currency
     for (let i = 0; i < plan.length; i += 256) {
-      const calls: Array<() => Promise<unknown>> = []
+      const items: MovementItem[] = []
+      const times: Date[] = []
+      const after: Array<(legs: LegOut[]) => void> = []
+      const add = (p: Planned, m: Movement, then: (legs: LegOut[]) => void) => {
+        items.push(bench(m, `bench-${++seq}`)); times.push(new Date(p.at)); after.push(then)
+      }
+      const money = (pence: number) => new Money(pence).div(100)
+      const pence = (m: Money) => m.times(100).toNumber()
       for (const p of plan.slice(i, i + 256)) {
-        const at = new Date(p.at).toISOString()
-        const key = `bench-${++seq}`
         const kind = p.kind
-        const post = (legs: LegIn[], extra: { channel?: string, reserveDelta?: string, applyOrder?: number[] } = {}) =>
-          async (): Promise<LegOut[]> => {
-            const out = await postAt(pool, e.currencyId, { at, legs, key, scope: 'bench', ...extra })
-            written += out.length
-            if (kind === 'issue' || kind === 'redeem') fixedWritten += out.length
-            else if (kind !== 'reverse') { paymentsPosted++; paymentLegs += out.length }
-            return out
-          }
-        const pounds = (pence: number) => (pence / 100).toFixed(2)
+        const count = (legs: LegOut[]) => {
+          written += legs.length
+          if (kind === 'issue' || kind === 'redeem') fixedWritten += legs.length
+          else if (kind !== 'reverse') { paymentsPosted++; paymentLegs += legs.length }
+        }
         if (p.kind === 'issue') {
-          const pence = Math.round(memberSpendPerMonth * 100 * (0.6 + r.next()))
-          credit(p.to!, pence)
-          calls.push(post([{ kind: 'issuance', from: e.system.issuance, to: p.to!, amount: pounds(pence) }], { reserveDelta: pounds(pence) }))
+          const amount = Math.round(memberSpendPerMonth * 100 * (0.6 + r.next()))
+          credit(p.to!, amount)
+          add(p, issuance(c, { to: p.to!, amount: money(amount), sterlingReference: null }), count)
         } else if (p.kind === 'redeem') {
           const gross = take(p.from!, Math.floor((spendable.get(p.from!) ?? 0) * 0.6))
           if (gross < 10_000) { spendable.set(p.from!, (spendable.get(p.from!) ?? 0) + gross); continue }
-          const fee = Math.round(gross * 0.03)
-          calls.push(post([{ kind: 'redemption', from: p.from!, to: e.system.issuance, amount: pounds(gross - fee) },
-            { kind: 'fee', from: p.from!, to: e.system.fees, amount: pounds(fee) }], { reserveDelta: pounds(-(gross - fee)) }))
+          add(p, redemption(c, { from: p.from!, amount: money(gross) }), count)
         } else if (p.kind === 'reverse') {
           const o = p.of!
           if (o.legs == null) continue
           const back = take(o.payee, o.pence - o.feePence)
           if (back < o.pence - o.feePence) { spendable.set(o.payee, (spendable.get(o.payee) ?? 0) + back); continue }
           credit(o.payer, o.pence)
-          const legs = o.legs
-          calls.push(post(legs.map(l => ({ kind: 'reversal', from: l.toAccount, to: l.fromAccount, amount: l.amount, reverses: l.id })),
-            { applyOrder: legs.map((_, j) => legs.length - 1 - j) }))
+          add(p, reversal(c, o.legs), count)
         } else {
           if (p.from === p.to) continue
           const mean = p.kind === 'm2b' ? 12 : p.kind === 'm2m' ? 15 : p.kind === 'b2b' ? 25 : 30
-          const pence = take(p.from!, r.amount(mean))
-          if (pence < 50) { spendable.set(p.from!, (spendable.get(p.from!) ?? 0) + pence); continue }
-          const channel = p.kind === 'm2b' ? (r.next() < 0.55 ? 'till' : r.next() < 0.8 ? 'app' : 'text') : 'online'
-          const feePence = Math.round(pence * (channel === 'app' || channel === 'text' ? 0.02 : 0.01))
-          credit(p.to!, pence - feePence)
-          const posted: Posted = { payer: p.from!, payee: p.to!, pence, feePence }
-          const legs: LegIn[] = [{ kind: 'payment', from: p.from!, to: p.to!, amount: pounds(pence) }]
-          if (feePence > 0) legs.push({ kind: 'fee', from: p.to!, to: e.system.fees, amount: pounds(feePence) })
-          const call = post(legs, { channel })
-          calls.push(async () => { posted.legs = await call() })
+          const paid = take(p.from!, r.amount(mean))
+          if (paid < 50) { spendable.set(p.from!, (spendable.get(p.from!) ?? 0) + paid); continue }
+          const channel: Channel = p.kind === 'm2b' ? (r.next() < 0.55 ? 'till' : r.next() < 0.8 ? 'app' : 'text') : 'online'
+          const m = payment(c, { from: p.from!, to: p.to!, amount: money(paid), channel })
+          const feePence = m.legs.length > 1 ? pence(m.legs[1].amount) : 0
+          credit(p.to!, paid - feePence)
+          const posted: Posted = { payer: p.from!, payee: p.to!, pence: paid, feePence }
+          add(p, m, (legs) => { count(legs); posted.legs = legs })
           // a few mistakes are put right a day or two later
           if (r.next() < 0.002) later[d + 1 + r.int(2)].push({ kind: 'reverse', at: p.at + DAY + r.int(DAY), of: posted })
         }
       }
-      let next = 0
-      await Promise.all(Array.from({ length: concurrency }, async () => {
-        while (next < calls.length) await calls[next++]()
-      }))
+      const out = await postMovements(pool, e.currencyId, items, { at: times })
+      out.results.forEach((res, k) => {
+        if (!res.ok) throw new Error(`the ledger refused a planned movement: ${res.error.code} ${res.error.message}`)
+        after[k](res.legs)
+      })
       for (const [a, p] of pending) spendable.set(a, (spendable.get(a) ?? 0) + p)
       pending.clear()
     }
@@ -276,14 +288,14 @@ async function measureSize (transfers: number, o: Required<ReportsBenchOptions>)
   await admin.connect()
   await admin.query(`ALTER DATABASE ${new URL(db.url).pathname.slice(1)} SET synchronous_commit = off`)
   await admin.end()
-  const pool = new pg.Pool({ connectionString: db.url, max: o.concurrency + 2 })
+  // a tooling session: the only kind the ledger clock serves
+  const pool = new pg.Pool({ connectionString: db.url, max: 2, application_name: SIMULATOR_APPLICATION_NAME })
   pool.on('error', () => {})
   try {
-    await installClock(pool)
     const economy = await createEconomy(pool, rng(1))
-    o.log(`size ${transfers.toLocaleString('en-GB')}: loading through ledger_post() with ${o.concurrency} workers`)
+    o.log(`size ${transfers.toLocaleString('en-GB')}: loading through the ledger's write path, 256 movements per call`)
     let t0 = performance.now()
-    const written = await load(pool, economy, transfers, o.concurrency, o.log)
+    const written = await load(pool, economy, transfers, o.log)
     const loadSeconds = (performance.now() - t0) / 1000
     o.log(`  loaded ${written.toLocaleString('en-GB')} transfers in ${loadSeconds.toFixed(0)} s; aggregating`)
     if (process.env.BENCH_LOAD_ONLY === '1') throw new Error(`BENCH_LOAD_ONLY: stopped after loading ${db.url}`)
@@ -346,7 +358,7 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
 }
 
 /**
- * What the aggregates cost one ledger_post() call: the same payments (with their fee leg) with the queue trigger
+ * What the aggregates cost one posting call: the same payments (with their fee leg) with the queue trigger
  * enabled and disabled, alternating in one run, on the same database, without the simulated clock. Twice: with
  * the default synchronous commit (what the service runs with; the WAL flush dominates) and without it (so the
  * CPU the trigger adds is not hidden behind the flush).
@@ -376,22 +388,13 @@ async function overheadRound (pool: pg.Pool, synchronousCommit: boolean, o: Requ
     ? await existingEconomy(pool)
     : await createEconomy(pool, r)
   const accounts = [...e.members.slice(0, 400), ...e.businesses.slice(0, 100)]
-  for (const a of accounts) {
-    await pool.query(`SELECT ledger_post($1, 'setup', NULL, 'h', 'setup', ARRAY['issuance'], ARRAY[$2::uuid], ARRAY[$3::uuid],
-      ARRAY[100000::numeric], NULL, NULL, NULL, ARRAY[NULL::uuid], 100000, NULL, NULL, NULL)`, [e.currencyId, e.system.issuance, a])
-  }
+  await postMovements(pool, e.currencyId, accounts.map(a => bench(issuance(e.currency, { to: a, amount: new Money(100000), sterlingReference: null }), null)))
   let seq = 0
   const pay = async () => {
     const a = r.pick(accounts)
     let b = r.pick(accounts)
     while (b === a) b = r.pick(accounts)
-    await pool.query({
-      name: 'ledger_post',
-      text: `SELECT replayed, legs FROM ledger_post($1::uuid, $2, $3, $4, $5, $6::text[], $7::uuid[], $8::uuid[],
-        $9::numeric[], $10, $11, $12::jsonb, $13::uuid[], $14::numeric, $15, $16::uuid, $17::int[])`,
-      values: [e.currencyId, 'bench', `w-${synchronousCommit ? 's' : 'a'}-${++seq}`, 'h', 'bench', ['payment', 'fee'], [a, b], [b, e.system.fees],
-        ['1.26', '0.01'], 'till', null, null, [null, null], null, null, null, null],
-    })
+    await postMovement(pool, e.currencyId, bench(payment(e.currency, { from: a, to: b, amount: new Money('1.26'), channel: 'till' }), `w-${synchronousCommit ? 's' : 'a'}-${++seq}`))
   }
   const trigger = async (on: boolean) => await pool.query(`ALTER TABLE transfer ${on ? 'ENABLE' : 'DISABLE'} TRIGGER circ_enqueue`)
   const calls = 1000
@@ -423,16 +426,16 @@ async function overheadRound (pool: pg.Pool, synchronousCommit: boolean, o: Requ
     parallelWith: Math.round(median(par.with)),
     callsPerSide: seqMs.with.length,
   }
-  o.log(`write path (synchronous_commit ${synchronousCommit ? 'on' : 'off'}): one ledger_post() (payment + fee), median of ${f.callsPerSide} calls: ` +
+  o.log(`write path (synchronous_commit ${synchronousCommit ? 'on' : 'off'}): one payment (with its fee leg), median of ${f.callsPerSide} calls: ` +
     `${f.sequentialWithoutUs} µs without the queue trigger, ${f.sequentialWithUs} µs with it; 8 clients: ${f.parallelWithout} vs ${f.parallelWith} transfers/s` +
     (f.triggerPerInsertUs == null ? '' : `; the trigger alone, per INSERT statement, server side: ${f.triggerPerInsertUs} µs`))
   return f
 }
 
 /**
- * The trigger's own cost, without the network and the rest of ledger_post() around it: single-row INSERT
+ * The trigger's own cost, without the network and the rest of the posting call around it: single-row INSERT
  * statements on transfer inside the server, 40 rounds of 1000 alternating trigger off and on; the median of the
- * paired differences per statement. ledger_post() makes one INSERT statement per leg (two for a payment with its fee).
+ * paired differences per statement. A posting call makes one INSERT statement for all its transfers.
  */
 async function triggerPerInsert (pool: pg.Pool, e: Economy, accounts: string[]): Promise<number> {
   const client = await pool.connect()
@@ -471,9 +474,11 @@ async function existingEconomy (pool: pg.Pool): Promise<Economy> {
   const sys = await pool.query<{ id: string, system_kind: string }>('SELECT id, system_kind FROM account WHERE currency_id = $1 AND system_kind IS NOT NULL', [c])
   const parts = await pool.query<{ id: string, kind: string }>(`SELECT a.id, p.kind FROM account a JOIN participant p ON p.id = a.participant_id
     WHERE a.currency_id = $1 ORDER BY a.created_at, a.id`, [c])
+  const system = Object.fromEntries(sys.rows.map(a => [a.system_kind, a.id])) as Economy['system']
   return {
     currencyId: c,
-    system: Object.fromEntries(sys.rows.map(a => [a.system_kind, a.id])) as Economy['system'],
+    currency: benchCurrency(c, system),
+    system,
     members: parts.rows.filter(p => p.kind === 'member').map(p => p.id),
     businesses: parts.rows.filter(p => p.kind === 'business').map(p => p.id),
   }
@@ -483,7 +488,6 @@ export async function runReportsBench (opts: ReportsBenchOptions = {}): Promise<
   const o: Required<ReportsBenchOptions> = {
     sizes: opts.sizes ?? [100_000, 1_000_000],
     requests: opts.requests ?? 20,
-    concurrency: opts.concurrency ?? 8,
     overhead: opts.overhead ?? true,
     log: opts.log ?? ((s: string) => console.log(s)),
   }

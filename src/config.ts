@@ -39,7 +39,7 @@ const ConfigSchema = Type.Object({
   /** Batch requests at the database at once per process, and how many may wait before a 503. */
   BATCH_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 32 }),
   BATCH_QUEUE_MAX: Type.Integer({ default: 32, minimum: 0 }),
-  /** Concurrent single payments are posted together, up to this many per call; 0 posts each alone (ledger_post). */
+  /** Concurrent single movements are posted together, up to this many per ledger call; 0 posts each alone. */
   PAYMENT_COALESCE_MAX: Type.Integer({ default: 256, minimum: 0, maximum: 1000 }),
   /** Coalesced calls at the database at once per currency, and payments allowed to wait before a 503. */
   PAYMENT_COALESCE_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 32 }),

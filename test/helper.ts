@@ -1,8 +1,10 @@
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify'
+import pg from 'pg'
 import type { Test } from 'tap'
 import app, { serverOptions } from '../src/app.js'
 import { generateJwk, keySetFromJwks, type KeySet } from '../src/auth/keys.js'
 import { loadConfig, type Config } from '../src/config.js'
+import { SIMULATOR_APPLICATION_NAME } from '../src/simulator/run.js'
 import { createTestDb, type TestDb } from './db.js'
 import { loadOpenApi, responseValidator } from './openapi-validator.js'
 
@@ -19,6 +21,9 @@ export interface TestContext {
   call: <T = any>(method: string, url: string, opts?: { token?: string | null, body?: unknown, headers?: Record<string, string>, key?: string, raw?: string, remoteAddress?: string }) => Promise<Res<T>>
   token: (username: string, password: string) => Promise<string>
   issuerToken: string
+  /** A pool on the test database named like the seeding tool, the only kind of session the ledger clock serves
+   *  (test ledgers that post at past times); made on first use, closed at teardown. */
+  tooling: () => pg.Pool
 }
 
 /** opts.db: share another context's database (that context drops it), e.g. to restart with other keys. */
@@ -33,7 +38,8 @@ export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, op
   await server.register(app, { config, databaseUrl: db.url, keys, loginClock: opts.loginClock })
   await server.ready()
   await server.services.auth.ensurePlatformIssuer(ISSUER.username, ISSUER.password)
-  t.teardown(async () => { await server.close(); if (opts.db == null) await db.drop() })
+  let tooling: pg.Pool | null = null
+  t.teardown(async () => { await tooling?.end(); await server.close(); if (opts.db == null) await db.drop() })
 
   const call: TestContext['call'] = async (method, url, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) }
@@ -58,7 +64,15 @@ export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, op
     if (r.status !== 200) throw new Error(`login ${username} failed: ${r.text}`)
     return r.body.accessToken as string
   }
-  return { app: server, db, keys, call, token, issuerToken: await token(ISSUER.username, ISSUER.password) }
+  const toolingPool = () => {
+    if (tooling == null) {
+      tooling = new pg.Pool({ connectionString: db.url, max: 2, application_name: SIMULATOR_APPLICATION_NAME })
+      // the database is dropped at teardown, possibly while a session of this pool is still closing
+      tooling.on('error', () => {})
+    }
+    return tooling
+  }
+  return { app: server, db, keys, call, token, issuerToken: await token(ISSUER.username, ISSUER.password), tooling: toolingPool }
 }
 
 let seq = 0

@@ -2,7 +2,7 @@ import type { Test } from 'tap'
 import type pg from 'pg'
 
 // The ledger's invariants, read straight from PostgreSQL. Each returns the rows that break it (empty = holds).
-export async function invariantViolations (pool: pg.Pool): Promise<Record<string, unknown[]>> {
+export async function invariantViolations (pool: pg.Pool | pg.Client): Promise<Record<string, unknown[]>> {
   const q = async (sql: string) => (await pool.query(sql)).rows
   return {
     // every currency's balances sum to zero (issuance mirrors everything outstanding)
@@ -24,6 +24,25 @@ export async function invariantViolations (pool: pg.Pool): Promise<Record<string
     unbalancedTransfer: await q(`SELECT t.id FROM transfer t JOIN entry e ON e.transfer_id = t.id
       GROUP BY t.id HAVING count(*) <> 2 OR sum(e.amount) <> 0`),
     transferWithoutEntries: await q(`SELECT t.id FROM transfer t WHERE NOT EXISTS (SELECT 1 FROM entry e WHERE e.transfer_id = t.id)`),
+    // every reference between ledger rows points at a row, in the same currency (tenancy: nothing crosses currencies)
+    danglingOrForeign: await q(`
+      SELECT 'transfer ' || t.id AS row FROM transfer t
+        LEFT JOIN account f ON f.id = t.from_account_id LEFT JOIN account d ON d.id = t.to_account_id
+        LEFT JOIN transfer p ON p.id = t.parent_id LEFT JOIN transfer r ON r.id = t.reverses_id
+       WHERE f.currency_id IS DISTINCT FROM t.currency_id OR d.currency_id IS DISTINCT FROM t.currency_id
+          OR (t.parent_id IS NOT NULL AND p.currency_id IS DISTINCT FROM t.currency_id)
+          OR (t.reverses_id IS NOT NULL AND r.currency_id IS DISTINCT FROM t.currency_id)
+      UNION ALL
+      SELECT 'entry ' || e.id FROM entry e LEFT JOIN transfer t ON t.id = e.transfer_id LEFT JOIN account a ON a.id = e.account_id
+       WHERE t.currency_id IS DISTINCT FROM e.currency_id OR a.currency_id IS DISTINCT FROM e.currency_id
+          OR e.account_id NOT IN (t.from_account_id, t.to_account_id)
+      UNION ALL
+      SELECT 'key ' || k.key FROM idempotency_key k LEFT JOIN transfer t ON t.id = k.transfer_id
+       WHERE t.currency_id IS DISTINCT FROM k.currency_id OR t.parent_id IS NOT NULL
+      UNION ALL
+      SELECT 'reserve ' || m.id FROM reserve_movement m LEFT JOIN transfer t ON t.id = m.transfer_id
+       WHERE t.currency_id IS DISTINCT FROM m.currency_id OR t.parent_id IS NOT NULL
+      LIMIT 20`),
     // electronic + paper circulation equals the recorded sterling reserve
     reserveMismatch: await q(`SELECT c.id FROM currency c
       WHERE COALESCE((SELECT sum(amount) FROM reserve_movement r WHERE r.currency_id = c.id), 0)
@@ -47,7 +66,10 @@ export function assertInvariants (t: Test, v: Record<string, unknown[]>, where =
  */
 export async function ledgerViolations (databaseUrl: string): Promise<string[]> {
   const pgModule = (await import('pg')).default
-  const pool = new pgModule.Pool({ connectionString: databaseUrl, max: 1 })
+  // a client, not a pool: its end() waits until the server has closed the session, so a DROP DATABASE right after
+  // cannot catch the session still closing (pool.end() resolves earlier)
+  const pool = new pgModule.Client({ connectionString: databaseUrl })
+  await pool.connect()
   try {
     const v = await invariantViolations(pool)
     const q = async (sql: string) => (await pool.query(sql)).rows

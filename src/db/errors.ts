@@ -1,35 +1,36 @@
-import { DomainError, isErrorCode } from '../domain/errors.js'
+import { DomainError, isErrorCode, type ErrorCode } from '../domain/errors.js'
 
-// Maps PostgreSQL and pool failures to domain errors. The ledger function raises SQLSTATE CL001 with a problem
-// code as its message; constraints that guard invariants surface under their own names.
-const CONSTRAINTS: Record<string, [code: ConstructorParameters<typeof DomainError>[0], detail: string]> = {
-  account_floor_check: ['INSUFFICIENT_FUNDS', 'the payer does not have enough funds (the account would pass its floor)'],
-  account_ceiling_check: ['CEILING_EXCEEDED', 'the receiving account would pass its ceiling'],
-  account_limits_check: ['INVALID_LIMITS', 'floor must not be above ceiling'],
-  transfer_reverses_once: ['ALREADY_REVERSED', 'this transfer has already been reversed'],
-}
-
-const DETAILS: Record<string, string> = {
+// Maps PostgreSQL and pool failures to domain errors. The ledger function answers a problem code per movement;
+// constraints that guard invariants surface under their own names.
+const DETAILS: Partial<Record<ErrorCode, string>> = {
   IDEMPOTENCY_IN_FLIGHT: 'a request with this Idempotency-Key is still being processed; retry shortly',
   IDEMPOTENCY_KEY_REUSED: 'this Idempotency-Key was already used with a different request body',
   ACCOUNT_NOT_FOUND: 'account not found',
   CURRENCY_MISMATCH: 'the accounts belong to a different currency',
   ACCOUNT_FROZEN: 'an account in this transfer is frozen',
   ACCOUNT_CLOSED: 'an account in this transfer is closed',
+  INSUFFICIENT_FUNDS: 'the payer does not have enough funds (the account would pass its floor)',
+  CEILING_EXCEEDED: 'the receiving account would pass its ceiling',
+  ALREADY_REVERSED: 'this transfer has already been reversed',
+  TRANSFER_NOT_FOUND: 'transfer not found',
+  SAME_ACCOUNT: 'payer and payee must be different accounts',
+  INVALID_LIMITS: 'floor must not be above ceiling',
+  INVALID_AMOUNT: 'an amount must be greater than zero, with at most 6 decimals and 18 digits before the point',
 }
 
-/** SQLSTATEs worth retrying inside the service: serialization failure, deadlock. */
-export const RETRYABLE = new Set(['40001', '40P01'])
+// Constraints that guard invariants: they fire only if something got past the ledger function's own checks.
+const CONSTRAINTS: Record<string, ErrorCode> = {
+  account_floor_check: 'INSUFFICIENT_FUNDS',
+  account_ceiling_check: 'CEILING_EXCEEDED',
+  account_limits_check: 'INVALID_LIMITS',
+  transfer_reverses_once: 'ALREADY_REVERSED',
+}
 
 export function fromDatabaseError (err: unknown): DomainError | null {
   const e = err as { code?: string, message?: string, constraint?: string, detail?: string }
   if (e == null || typeof e !== 'object') return null
-  if (e.code === 'CL001' && e.message != null && isErrorCode(e.message)) {
-    return new DomainError(e.message, DETAILS[e.message] ?? e.message)
-  }
   if ((e.code === '23514' || e.code === '23505') && e.constraint != null && CONSTRAINTS[e.constraint] != null) {
-    const [code, detail] = CONSTRAINTS[e.constraint]
-    return new DomainError(code, detail)
+    return domainErrorFor(CONSTRAINTS[e.constraint])
   }
   if (isUnavailable(err)) return new DomainError('SERVICE_UNAVAILABLE', 'the database is unavailable or busy; retry shortly')
   if (isDataException(err)) {
@@ -71,7 +72,7 @@ export function isUnavailable (err: unknown): boolean {
 
 // Data exceptions a value from a client can cause (a NUL character in text, a number or date out of range, a
 // string too long): the client can fix it, so a 422, never a 500. Only these: other class-22 codes are raised on
-// purpose by SQL functions (22023 by ledger_post_at) and keep their own message.
+// purpose by SQL functions and keep their own message.
 const DATA_SQLSTATES = new Set(['22021', '22P05', '22001', '22003', '22P02', '22007', '22008'])
 const DATA_KINDS = new Set(['LengthMismatch', 'ValueOutOfRange', 'InvalidInputValue'])
 export function isDataException (err: unknown): boolean {
@@ -85,10 +86,8 @@ export function isDataException (err: unknown): boolean {
   return code != null && DATA_SQLSTATES.has(code)
 }
 
-/** The domain error for a problem code the batch function reports per item (same details as ledger_post's). */
+/** The domain error for a problem code the ledger function reports for a movement. */
 export function domainErrorFor (code: string): DomainError {
-  const constraint = Object.values(CONSTRAINTS).find(([c]) => c === code)
-  if (constraint != null) return new DomainError(constraint[0], constraint[1])
-  if (isErrorCode(code)) return new DomainError(code, DETAILS[code] ?? code)
+  if (isErrorCode(code)) return new DomainError(code, DETAILS[code] ?? code.toLowerCase().replaceAll('_', ' '))
   return new DomainError('INTERNAL', `unexpected ledger result ${code}`)
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { paymentCoalescer, type CoalescerOptions } from '../ledger/coalescer.js'
+import { movementCoalescer, type CoalescerOptions } from '../ledger/coalescer.js'
 import { accountService } from '../services/account.service.js'
 import { apiKeyService } from '../services/api-key.service.js'
 import { auditService } from '../services/audit.service.js'
@@ -26,7 +26,7 @@ export interface ServicesOptions {
   tokenTtlSeconds?: number
   /** batch requests at the database at once, and waiting (defaults: see config.ts) */
   batch?: BatchOptions
-  /** concurrent single payments posted together (ledger/coalescer.ts); null: every payment is posted alone */
+  /** concurrent single movements posted together (ledger/coalescer.ts); null: every movement is posted alone */
   coalesce?: CoalescerOptions | null
 }
 
@@ -37,13 +37,14 @@ const DEFAULT_COALESCE: CoalescerOptions = { maxBatch: 256, concurrency: 2, maxQ
 const build = (app: FastifyInstance, opts: ServicesOptions) => {
   const currencies = currencyService(app.prisma)
   const coalesce = opts.coalesce === undefined ? DEFAULT_COALESCE : opts.coalesce
-  const coalescer = coalesce == null ? null : paymentCoalescer(app.pool, coalesce)
+  const coalescer = coalesce == null ? null : movementCoalescer(app.pool, coalesce)
+  const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool })
   return {
     auth: authService(app.prisma, opts.scryptCost, opts.login ?? DEFAULT_LOGIN),
     currencies,
     participants: participantService(app.prisma, currencies, opts.scryptCost),
-    accounts: accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool }),
-    transfers: transferService(app.pool, app.prisma, currencies, coalescer),
+    accounts,
+    transfers: transferService(app.pool, app.prisma, currencies, accounts, coalescer),
     reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }),
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),

@@ -1,42 +1,35 @@
-import type { PrismaClient } from '../generated/prisma/client.js'
-import type { TransferKind, TransferRow, Channel } from '../ledger/write-path.js'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
+import { legFromRow, type LegRow, type TransferRow } from '../domain/transfer-view.js'
+import type { TransferKind } from '../schemas/ledger.js'
 
 export interface TransferSearch {
   currencyId: string, kind?: TransferKind, account?: string, from?: Date, to?: Date, afterId?: string
 }
 
-type Row = {
-  id: string, kind: string, channel: string | null, fromAccountId: string, toAccountId: string,
-  amount: { toString: () => string }, reference: string | null, metadata: unknown, parentId: string | null,
-  reversesId: string | null, createdAt: Date
-}
-
-// The same shape transfer_legs() gives the write path: amounts as text, times as RFC 3339 with milliseconds.
-export const toTransferRow = (t: Row): TransferRow => ({
-  id: t.id, kind: t.kind as TransferKind, channel: t.channel as Channel | null, fromAccount: t.fromAccountId,
-  toAccount: t.toAccountId, amount: t.amount.toString(), reference: t.reference,
-  metadata: (t.metadata ?? {}) as Record<string, unknown>, parentId: t.parentId, reversesId: t.reversesId,
-  createdAt: t.createdAt.toISOString(),
-})
+// Transfers are read through transfer_rows(), the SQL function the ledger's posting call answers with, so every
+// reader gets the same JSON (src/domain/transfer-view.ts).
 
 export const transferRepo = (prisma: PrismaClient) => ({
-  /** A transfer and the legs that point at it, exactly as the write path returned them (main first). */
-  legs: async (id: string): Promise<TransferRow[] | null> => {
-    const rows = await prisma.$queryRaw<Array<{ legs: TransferRow[] | null }>>`SELECT transfer_legs(${id}::uuid) AS legs`
-    return rows[0]?.legs ?? null
+  /** A movement: the transfer `id` and the legs that point at it, main first, and its currency; null if none. */
+  movement: async (id: string): Promise<{ currencyId: string, legs: TransferRow[] } | null> => {
+    const rows = await prisma.$queryRaw<Array<LegRow & { currency_id: string }>>`
+      SELECT l.*, t.currency_id FROM transfer_rows(ARRAY[${id}::uuid]) l JOIN transfer t ON t.id = l.id ORDER BY l.leg`
+    if (rows.length === 0) return null
+    return { currencyId: rows[0].currency_id, legs: rows.map(legFromRow) }
   },
-  currencyOf: async (id: string) =>
-    (await prisma.transfer.findUnique({ where: { id }, select: { currencyId: true } }))?.currencyId ?? null,
 
-  search: async (s: TransferSearch, limit: number) => (await prisma.transfer.findMany({
-    where: {
-      currencyId: s.currencyId,
-      ...(s.kind != null ? { kind: s.kind } : {}),
-      ...(s.account != null ? { OR: [{ fromAccountId: s.account }, { toAccountId: s.account }] } : {}),
-      ...(s.from != null || s.to != null ? { createdAt: { ...(s.from != null ? { gte: s.from } : {}), ...(s.to != null ? { lt: s.to } : {}) } } : {}),
-      ...(s.afterId != null ? { id: { gt: s.afterId } } : {}),
-    },
-    orderBy: { id: 'asc' },
-    take: limit + 1,
-  })).map(toTransferRow),
+  search: async (s: TransferSearch, limit: number): Promise<TransferRow[]> => {
+    const where = [Prisma.sql`t.currency_id = ${s.currencyId}::uuid`]
+    if (s.kind != null) where.push(Prisma.sql`t.kind = ${s.kind}`)
+    if (s.account != null) where.push(Prisma.sql`(t.from_account_id = ${s.account}::uuid OR t.to_account_id = ${s.account}::uuid)`)
+    if (s.from != null) where.push(Prisma.sql`t.created_at >= ${s.from}`)
+    if (s.to != null) where.push(Prisma.sql`t.created_at < ${s.to}`)
+    if (s.afterId != null) where.push(Prisma.sql`t.id > ${s.afterId}::uuid`)
+    // each transfer on its own (a fee leg too): the first row of each
+    const rows = await prisma.$queryRaw<LegRow[]>`
+      SELECT l.* FROM transfer_rows(ARRAY(
+        SELECT t.id FROM transfer t WHERE ${Prisma.join(where, ' AND ')} ORDER BY t.id LIMIT ${limit + 1})) l
+       WHERE l.leg = 1 ORDER BY l.ord`
+    return rows.map(legFromRow)
+  },
 })

@@ -1,4 +1,4 @@
-import { Type } from 'typebox'
+import { Type, type Static } from 'typebox'
 import { AUDIT_ACTIONS, SCOPES } from '../domain/access.js'
 import { NextCursor, Nullable, PageQuery, Timestamp, Uuid } from './common.js'
 import { Password, Username } from './ledger.js'
@@ -89,3 +89,5 @@ export const AuditEventSchema = Type.Object({
   detail: Type.Record(Type.String(), Type.Unknown()),
 })
 export const AuditPageSchema = Type.Object({ items: Type.Array(AuditEventSchema), nextCursor: NextCursor })
+
+export type StaffCreate = Static<typeof StaffCreateSchema>

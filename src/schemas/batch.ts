@@ -1,4 +1,4 @@
-import { Type } from 'typebox'
+import { Type, type Static } from 'typebox'
 import { PaymentCreateSchema, TransferSchema } from './ledger.js'
 
 export const BATCH_MAX_ITEMS = 1000
@@ -33,3 +33,6 @@ export const BatchResultSchema = Type.Object({
     problem: Type.Optional(Type.Ref('Problem')),
   })),
 }, { description: 'one result per item, in request order' })
+
+export type BatchCreate = Static<typeof BatchCreateSchema>
+export type BatchItem = Static<typeof BatchItemSchema>

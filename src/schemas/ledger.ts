@@ -1,13 +1,17 @@
-import { Type } from 'typebox'
+import { Type, type Static } from 'typebox'
 import { AmountString, MultilineText, NextCursor, Nullable, PageQuery, RateString, SignedAmountString, Timestamp, Uuid } from './common.js'
 
-const Channel = Type.Enum(['text', 'app', 'online', 'api', 'till'], {
+export const ChannelSchema = Type.Enum(['text', 'app', 'online', 'api', 'till'], {
   description: 'how the payment was made; the receiver pays the currency\'s fee for it',
 })
+export type Channel = Static<typeof ChannelSchema>
+export const CHANNELS = ChannelSchema.enum as readonly Channel[]
 export const SECTORS = ['food', 'cafes-pubs', 'retail', 'services', 'trades', 'arts', 'health', 'other'] as const
 const Sector = Type.Enum([...SECTORS], { description: 'business sector, for the directory and sector flows' })
-const TransferKind = Type.Enum(['payment', 'fee', 'issuance', 'redemption', 'reversal'])
+export const TransferKindSchema = Type.Enum(['payment', 'fee', 'issuance', 'redemption', 'reversal'])
+export type TransferKind = Static<typeof TransferKindSchema>
 const Status = Type.Enum(['active', 'frozen', 'closed'])
+export type AccountStatus = Static<typeof Status>
 export const Username = Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$', description: 'login name, unique in the deployment' })
 export const Password = Type.String({ minLength: 8, maxLength: 200, description: 'at least 8 characters; stored only as a scrypt hash' })
 const Name = (d: string) => Type.String({ minLength: 1, maxLength: 200, description: d })
@@ -103,7 +107,7 @@ export const StatementSchema = Type.Object({
   account: Uuid('account id'), currency: Type.String(),
   items: Type.Array(Type.Object({
     entryId: Type.String({ description: 'position in the account\'s history' }),
-    transferId: Uuid('the transfer'), kind: TransferKind, channel: Nullable(Channel),
+    transferId: Uuid('the transfer'), kind: TransferKindSchema, channel: Nullable(ChannelSchema),
     counterparty: Uuid('the other account'),
     amount: SignedAmountString('signed: negative when money left the account'),
     balanceAfter: Type.String({ description: 'the running balance after this entry' }),
@@ -122,7 +126,7 @@ const Reference = Type.String({ maxLength: 140, description: 'free text shown on
 
 export const PaymentCreateSchema = Type.Object({
   fromAccount: Uuid('payer account'), toAccount: Uuid('payee account'),
-  amount: AmountString('amount the payer pays'), channel: Channel,
+  amount: AmountString('amount the payer pays'), channel: ChannelSchema,
   reference: Type.Optional(Reference), metadata: Type.Optional(Metadata),
 }, { additionalProperties: false })
 
@@ -137,7 +141,7 @@ export const RedemptionCreateSchema = Type.Object({
 }, { additionalProperties: false })
 
 const TransferFields = {
-  id: Uuid('transfer id (time-ordered UUIDv7)'), currency: Type.String(), kind: TransferKind, channel: Nullable(Channel),
+  id: Uuid('transfer id (time-ordered UUIDv7)'), currency: Type.String(), kind: TransferKindSchema, channel: Nullable(ChannelSchema),
   fromAccount: Uuid('debited account'), toAccount: Uuid('credited account'),
   amount: Type.String({ description: 'decimal string' }), reference: Nullable(Type.String()),
   metadata: Type.Record(Type.String(), Type.Unknown()),
@@ -151,10 +155,21 @@ export const TransferSchema = Type.Object({
 })
 
 export const TransferSearchQuerySchema = Type.Object({
-  kind: Type.Optional(TransferKind),
+  kind: Type.Optional(TransferKindSchema),
   account: Type.Optional(Uuid('transfers from or to this account')),
   from: Type.Optional(Type.String({ format: 'date-time' })),
   to: Type.Optional(Type.String({ format: 'date-time' })),
   ...PageQuery,
 }, { additionalProperties: false })
 export const TransferPageSchema = Type.Object({ items: Type.Array(TransferSchema), nextCursor: NextCursor })
+
+export type PaymentCreate = Static<typeof PaymentCreateSchema>
+export type IssuanceCreate = Static<typeof IssuanceCreateSchema>
+export type RedemptionCreate = Static<typeof RedemptionCreateSchema>
+export type TransferSearchQuery = Static<typeof TransferSearchQuerySchema>
+export type AccountPatch = Static<typeof AccountPatchSchema>
+export type StatementQuery = Static<typeof StatementQuerySchema>
+export type MemberCreate = Static<typeof MemberCreateSchema>
+export type BusinessCreate = Static<typeof BusinessCreateSchema>
+export type CurrencyCreate = Static<typeof CurrencyCreateSchema>
+export type DirectoryQuery = Static<typeof DirectoryQuerySchema>

@@ -9,7 +9,7 @@ import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { accountRepo, statementRows } from '../repositories/account.repo.js'
 import { DEFAULT_PAGE } from '../schemas/common.js'
 import { auditRepo } from '../repositories/audit.repo.js'
-import type { Channel, TransferKind } from '../ledger/write-path.js'
+import type { AccountPatch, Channel, StatementQuery, TransferKind } from '../schemas/ledger.js'
 import type { CurrencyService } from './currency.service.js'
 
 type AccountRow = Prisma.AccountGetPayload<object>
@@ -23,8 +23,6 @@ export function accountView (a: AccountRow, currency: string, decimals: number) 
   }
 }
 
-export interface AccountPatch { status?: 'active' | 'frozen' | 'closed', floor?: string | null, ceiling?: string | null }
-export interface StatementQuery { from?: string, to?: string, cursor?: string, limit?: number, format?: 'json' | 'csv' }
 
 /** pools.pool: statements as JSON pages; pools.readPool: statements as CSV (an expensive read, see plugins/db.ts). */
 export function accountService (prisma: PrismaClient, currencies: CurrencyService, pools: { pool: Pick<pg.Pool, 'query'>, readPool: Pick<pg.Pool, 'query'> }) {
@@ -118,3 +116,5 @@ function parseTime (v: string | undefined, field: string): Date | undefined {
   return d
 }
 export { parseTime }
+
+export type AccountService = ReturnType<typeof accountService>

@@ -2,13 +2,11 @@ import type pg from 'pg'
 import { auditRecord, disclosed, type RequestMeta } from '../domain/access.js'
 import { DomainError, type FieldError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
-import { postPayments, type PaymentItem } from '../ledger/batch-path.js'
+import { transferView, type TransferView } from '../domain/transfer-view.js'
+import { postMovements, type MovementItem } from '../ledger/post.js'
+import type { BatchCreate } from '../schemas/batch.js'
 import type { CurrencyService } from './currency.service.js'
 import { payer, paymentItem } from './payment-rules.js'
-import { transferView, type PaymentInput, type TransferView } from './transfer.service.js'
-
-export interface BatchItemInput extends PaymentInput { idempotencyKey: string }
-export interface BatchInput { atomic?: boolean, items: BatchItemInput[] }
 
 export type BatchItemResult = { index: number, idempotencyKey: string } & (
   | { ok: true, replayed: boolean, transfer: TransferView }
@@ -23,7 +21,7 @@ export interface BatchOptions {
 
 /**
  * Up to 1,000 payments in one request, through the same rules as POST .../payments (payment-rules.ts) and one
- * call of the batch ledger function. Each item has its own idempotency key and result; with `atomic`, one
+ * call of the ledger function (src/ledger/post.ts). Each item has its own idempotency key and result; with `atomic`, one
  * failing item fails the request and nothing is posted.
  */
 export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: BatchOptions) {
@@ -45,7 +43,7 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
      * hashes[i]: the request hash of item i as a single payment (routes/idempotency.ts). refused: items that failed
      * the body schema, each with its problem; they are not looked at further and fail alone.
      */
-    async payBatch (principal: Principal | null, code: string, body: BatchInput, hashes: string[], meta?: RequestMeta,
+    async payBatch (principal: Principal | null, code: string, body: BatchCreate, hashes: string[], meta?: RequestMeta,
       refused: ReadonlyMap<number, DomainError> = new Map()): Promise<{ atomic: boolean, items: BatchItemResult[] }> {
       if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
       const c = await currencies.resolve(code)
@@ -53,21 +51,21 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       const atomic = body.atomic ?? false
 
       const firstWithKey = new Map<string, number>()
-      const checked = body.items.map((b, i): PaymentItem | DomainError => {
+      const checked = body.items.map(({ idempotencyKey, ...b }, i): MovementItem | DomainError => {
         const bad = refused.get(i)
         if (bad != null) return bad
-        const prior = firstWithKey.get(b.idempotencyKey)
+        const prior = firstWithKey.get(idempotencyKey)
         if (prior !== undefined) {
           return new DomainError('VALIDATION_FAILED', `idempotencyKey repeats item ${prior}'s; every item needs its own key`,
             [{ pointer: `/items/${i}/idempotencyKey`, detail: 'repeats an earlier item\'s key' }])
         }
-        firstWithKey.set(b.idempotencyKey, i)
+        firstWithKey.set(idempotencyKey, i)
         try {
-          const item = paymentItem(c, who, b, { key: b.idempotencyKey, requestHash: hashes[i] }, `items/${i}/`)
+          const item = paymentItem(c, who, b, { key: idempotencyKey, requestHash: hashes[i] }, `items/${i}/`)
           // an issuer's payments are audited one row per posted item, as POST .../payments does
           if (who.issuer) {
             item.audit = auditRecord(principal, 'payment.create', meta, {
-              target: b.fromAccount, currencyId: c.id, detail: { toAccount: b.toAccount, amount: item.amount.toFixed(c.decimals), batch: true },
+              target: b.fromAccount, currencyId: c.id, detail: { toAccount: b.toAccount, amount: item.legs[0].amount.toFixed(c.decimals), batch: true },
             })
           }
           return item
@@ -82,8 +80,11 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       await turn()
       let out
       try {
-        out = await postPayments(pool, c.id, c.system.fees, toPost.map(x => x.item), atomic)
+        out = await postMovements(pool, c.id, toPost.map(x => x.item), { atomic })
       } finally { done() }
+      // an item the ledger could not post for a fault of its own is the service's error, never an item's problem
+      const broken = out.results.find(r => !r.ok && r.error.status >= 500)
+      if (broken != null && !broken.ok) throw broken.error
       // what the ledger says of an account the caller cannot see must not differ from what it says of none
       out.results = out.results.map(r => r.ok ? r : { ...r, error: disclosed(r.error, principal) })
       if (!out.posted) refuseIfAny(out.results.map((r, j) => [toPost[j].i, r.ok ? null : r.error]))
@@ -94,8 +95,8 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       out.results.forEach((r, j) => {
         const i = toPost[j].i
         results[i] = r.ok
-          ? { index: i, idempotencyKey: body.items[i].idempotencyKey, ok: true, replayed: r.replayed, transfer: transferView(r.legs, c) }
-          : { index: i, idempotencyKey: body.items[i].idempotencyKey, ok: false, error: r.error }
+          ? { index: i, idempotencyKey: keyOf(i), ok: true, replayed: r.replayed, transfer: transferView(r.legs, c) }
+          : { index: i, idempotencyKey: keyOf(i), ok: false, error: r.error }
       })
       return { atomic, items: results }
     },

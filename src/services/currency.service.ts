@@ -6,23 +6,14 @@ import { parseLocalAreas } from '../domain/postcode.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import { currencyRepo, type CurrencyWithSystem } from '../repositories/currency.repo.js'
-import type { Channel } from '../ledger/write-path.js'
+import type { LedgerCurrency } from '../domain/movements.js'
+import type { Channel, CurrencyCreate } from '../schemas/ledger.js'
 
 /** What the write path needs of a currency, resolved once and cached (a currency's id, decimals and system
  *  accounts never change; fees are re-read when the cache entry expires). */
-export interface CurrencyInfo {
-  id: string
+export interface CurrencyInfo extends LedgerCurrency {
   code: string
-  decimals: number
-  fees: Record<Channel, Money>
-  redemptionFee: Money
   localAreas: string[]
-  system: { issuance: string, fees: string, paper: string }
-}
-
-export interface CurrencyInput {
-  code: string, name: string, backing?: string, decimals?: number
-  fees?: Partial<Record<Channel, string>>, redemptionFee?: string, localAreas?: string[]
 }
 
 const CACHE_MS = 30_000
@@ -83,7 +74,7 @@ export function currencyService (prisma: PrismaClient) {
       return view(c)
     },
 
-    async create (principal: Principal | null, input: CurrencyInput, meta?: RequestMeta) {
+    async create (principal: Principal | null, input: CurrencyCreate, meta?: RequestMeta) {
       if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
       if (principal.role !== 'platform_issuer') {
         throw new DomainError('FORBIDDEN', 'only the platform issuer creates currencies')

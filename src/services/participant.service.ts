@@ -8,13 +8,9 @@ import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import { participantRepo } from '../repositories/participant.repo.js'
 import { accountView } from './account.service.js'
+import type { BusinessCreate as BusinessInput, DirectoryQuery, MemberCreate as MemberInput } from '../schemas/ledger.js'
 import type { CurrencyService } from './currency.service.js'
 
-export interface MemberInput { name: string, postcode: string, username: string, password: string }
-export interface BusinessInput {
-  tradingName: string, sector: string, postcode: string, independent: boolean, username: string, password: string
-}
-export interface DirectoryQuery { q?: string, sector?: string, district?: string, cursor?: string, limit: number }
 
 export function participantService (prisma: PrismaClient, currencies: CurrencyService, scryptCost: number) {
   const repo = participantRepo(prisma)
@@ -55,7 +51,7 @@ export function participantService (prisma: PrismaClient, currencies: CurrencySe
         { name: b.tradingName, postcode: b.postcode, sector: b.sector, independent: b.independent }, b, meta),
 
     /** The public directory of businesses: anyone may search it; it shows no personal data. */
-    async directory (code: string, q: DirectoryQuery) {
+    async directory (code: string, q: DirectoryQuery & { limit: number }) {
       const currency = await currencies.resolve(code)
       const after = decodeCursor(q.cursor, [CURSOR_ANY, CURSOR_UUID])
       const rows = await repo.directory({

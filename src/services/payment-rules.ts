@@ -1,15 +1,21 @@
 import { DomainError } from '../domain/errors.js'
-import { feeFor, parseAmount } from '../domain/money.js'
+import { parseAmount } from '../domain/money.js'
+import { payment } from '../domain/movements.js'
 import { isIssuerOf, isParticipant, type Principal } from '../domain/principal.js'
-import type { PaymentItem } from '../ledger/batch-path.js'
+import type { MovementItem } from '../ledger/post.js'
+import type { PaymentCreate } from '../schemas/ledger.js'
 import type { CurrencyInfo } from './currency.service.js'
-import type { Idempotency, PaymentInput } from './transfer.service.js'
+import type { Idempotency } from './transfer.service.js'
 
-// The rules a payment must pass before it reaches the ledger, shared by POST .../payments and every item of
+// Who may pay, and a payment request made into a movement: shared by POST .../payments and every item of
 // POST .../transfers/batch, so the two cannot drift apart.
 
+export interface Payer { principal: Principal, issuer: boolean }
+
+export const isSystemAccount = (c: CurrencyInfo, account: string) => Object.values(c.system).includes(account)
+
 /** Who may pay in this currency: its issuers (from any account) and its members and businesses (their own). */
-export function payer (p: Principal | null, c: CurrencyInfo): { principal: Principal, issuer: boolean } {
+export function payer (p: Principal | null, c: CurrencyInfo): Payer {
   if (p == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
   const issuer = isIssuerOf(p, c.id)
   if (!issuer && !isParticipant(p)) throw new DomainError('FORBIDDEN', 'only a member, a business or an issuer may pay')
@@ -17,16 +23,15 @@ export function payer (p: Principal | null, c: CurrencyInfo): { principal: Princ
   return { principal: p, issuer }
 }
 
-/** One payment checked and priced (the receiver's channel fee), ready for the ledger; `field` prefixes pointers. */
-export function paymentItem (c: CurrencyInfo, who: { principal: Principal, issuer: boolean }, b: PaymentInput, idem: Idempotency, field = ''): PaymentItem {
+/** One payment parsed and priced (the receiver's channel fee), ready for the ledger; `field` prefixes pointers. */
+export function paymentItem (c: CurrencyInfo, who: Payer, b: PaymentCreate, idem: Idempotency, field = ''): MovementItem {
   const amount = parseAmount(b.amount, c.decimals, `${field}amount`)
-  if (b.fromAccount === b.toAccount) throw new DomainError('SAME_ACCOUNT', 'payer and payee must be different accounts')
-  const system = Object.values(c.system)
-  if (system.includes(b.fromAccount) || system.includes(b.toAccount)) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found')
+  // system accounts are not parties to a payment; to a payer they do not exist
+  if (isSystemAccount(c, b.fromAccount) || isSystemAccount(c, b.toAccount)) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found')
   return {
+    ...payment(c, { from: b.fromAccount, to: b.toAccount, amount, channel: b.channel, reference: b.reference, metadata: b.metadata }),
     scope: who.principal.userId, idempotencyKey: idem.key, requestHash: idem.requestHash, createdBy: who.principal.userId,
-    owner: who.issuer ? null : who.principal.participantId, from: b.fromAccount, to: b.toAccount, amount,
-    fee: feeFor(amount, c.fees[b.channel], c.decimals), channel: b.channel, reference: b.reference ?? null,
-    metadata: b.metadata ?? null,
+    // a member or business pays only from its own accounts; the ledger checks it under the account's lock
+    owner: who.issuer ? null : who.principal.participantId,
   }
 }

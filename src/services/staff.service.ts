@@ -5,9 +5,9 @@ import { DomainError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import { userRepo } from '../repositories/user.repo.js'
+import type { StaffCreate as StaffInput } from '../schemas/access.js'
 import type { CurrencyService } from './currency.service.js'
 
-export interface StaffInput { name: string, username: string, password: string }
 
 /** Logins that speak for no participant: a currency's researchers (its issuers add them) and issuer staff
  *  (only the platform issuer adds them). */

@@ -1,4 +1,4 @@
-import type { Channel } from '../ledger/write-path.js'
+import type { Channel } from '../schemas/ledger.js'
 import { feeFor, Money } from '../domain/money.js'
 import { SECTOR_NAMES, type District, type SectorName, type SimulationParameters } from './parameters.js'
 import { Prng, WeightedTable } from './prng.js'

@@ -1,18 +1,26 @@
 import pg from 'pg'
 import { Money, parseRate } from '../domain/money.js'
+import { issuance, payment, redemption, type LedgerCurrency, type Movement } from '../domain/movements.js'
 import { parseLocalAreas, parsePostcode } from '../domain/postcode.js'
-import { postMovement, type Leg, type Movement } from '../ledger/write-path.js'
+import { postMovements, type MovementItem } from '../ledger/post.js'
+import type { Channel } from '../schemas/ledger.js'
 import { Economy, type Purpose, type SimEvent } from './economy.js'
 import { DEFAULT_PARAMETERS, type SimulationParameters } from './parameters.js'
 
 // Loads a simulated economy into the ledger. Participants and their accounts are inserted in one statement each
-// (they move no money); every money movement goes through the ledger's one write path, postMovement() ->
-// ledger_post(), with the simulated time (ledger_post_at(), see prisma/migrations/*_simulated_clock), one
-// movement at a time in time order: the clock only moves forward, so each account's entries are in time order
-// as well as posting order, and the whole run is reproducible from its seed.
+// (they move no money); every money movement is built by src/domain/movements.ts, as the API builds it, and
+// posted through the ledger's one write path (src/ledger/post.ts) at its simulated time, through the ledger
+// clock (see prisma/migrations/*_one_money_path). Movements go in time order, many per call (POST_CHUNK), each
+// call set-based and each movement at its own time: the clock only moves forward, so each account's entries are
+// in time order as well as posting order, and the whole run is reproducible from its seed.
 
-/** The session name ledger_post_at() insists on. */
+/** The session name the ledger clock insists on. */
 export const SIMULATOR_APPLICATION_NAME = 'circulate-simulator'
+
+/** Movements per ledger call: about a week of the full-scale economy. */
+const POST_CHUNK = 1000
+/** After how many movements the load refreshes the database's statistics (and once more at the end). */
+const ANALYZE_AT = [1000, 8000]
 
 /** A pool for the simulator: its own session name, and commits that do not wait for the disk (a crash loses at
  *  most the last movements of a run that is restarted anyway; it can never corrupt the ledger). */
@@ -130,7 +138,7 @@ function * generating (opts: SimulationOptions): Generator<void, Generated> {
 
 /**
  * Creates the currency and its participants, and returns the movements ready to post. The pool must come from
- * simulatorPool() (ledger_post_at() refuses any other session). Fails if the currency code is taken: a what-if
+ * simulatorPool() (the ledger clock refuses any other session). Fails if the currency code is taken: a what-if
  * run goes into a currency of its own, next to the original, so the two can be compared.
  */
 export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions): Promise<PreparedSimulation> {
@@ -178,47 +186,45 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
   await pool.query('ANALYZE participant, account')
   const account = (i: number | null) => participants[i!].accountId
   const showcase = economy.showcase()
+  const currency: LedgerCurrency = {
+    id: currencyId, decimals: c.decimals, system,
+    fees: Object.fromEntries(Object.entries(c.fees).map(([k, v]) => [k, new Money(v)])) as Record<Channel, Money>,
+    redemptionFee: new Money(c.redemptionFee),
+  }
 
-  const movement = (e: SimEvent): Movement => {
-    let legs: Leg[]
-    let reserveDelta: Money | null = null
-    if (e.kind === 'issuance') {
-      legs = [{ kind: 'issuance', from: system.issuance, to: account(e.to), amount: e.amount }]
-      reserveDelta = e.amount
-    } else if (e.kind === 'redemption') {
-      // as POST .../redemptions: the net goes back to the issuance account, the fee to fee income
-      const net = e.amount.minus(e.fee)
-      legs = [{ kind: 'redemption', from: account(e.from), to: system.issuance, amount: net }]
-      if (e.fee.gt(0)) legs.push({ kind: 'fee', from: account(e.from), to: system.fees, amount: e.fee })
-      reserveDelta = net.neg()
-    } else {
-      // as POST .../payments: the payment, and the receiver's fee for the channel
-      legs = [{ kind: 'payment', from: account(e.from), to: account(e.to), amount: e.amount }]
-      if (e.fee.gt(0)) legs.push({ kind: 'fee', from: account(e.to), to: system.fees, amount: e.fee })
-    }
-    return {
-      currencyId, scope: 'simulator', idempotencyKey: null, requestHash: '', createdBy: 'simulator', legs,
-      channel: e.channel, reference: e.reference, reserveDelta,
-      sterlingReference: e.kind === 'payment' ? null : e.reference, at: e.at,
-    }
+  // as the API builds them: a payment with the receiver's fee for the channel; an issuance with the sterling
+  // received; a redemption whose fee goes to fee income and whose net goes back to the issuance account
+  const movement = (e: SimEvent): MovementItem => {
+    let m: Movement
+    if (e.kind === 'issuance') m = issuance(currency, { to: account(e.to), amount: e.amount, sterlingReference: e.reference })
+    else if (e.kind === 'redemption') m = redemption(currency, { from: account(e.from), amount: e.amount, sterlingReference: e.reference })
+    else m = payment(currency, { from: account(e.from), to: account(e.to), amount: e.amount, channel: e.channel!, reference: e.reference })
+    return { ...m, scope: 'simulator', idempotencyKey: null, requestHash: '', createdBy: 'simulator', owner: null }
   }
 
   const post: PreparedSimulation['post'] = async (onProgress, signal) => {
     let done = 0
-    let nextAnalyze = 250
-    for (const e of events) {
+    const analyzeAt = [...ANALYZE_AT]
+    while (done < events.length) {
       if (signal?.aborted === true) return { posted: done, complete: false }
-      await postMovement(pool, movement(e))
-      done++
-      if (done % 200 === 0) onProgress?.(done)
-      // The tables grow from nothing to ~100k rows in a minute, faster than autovacuum (when it is on at all)
+      const chunk = events.slice(done, done + POST_CHUNK)
+      const out = await postMovements(pool, currencyId, chunk.map(movement), { at: chunk.map(e => e.at) })
+      const refused = out.results.findIndex(r => !r.ok)
+      if (refused >= 0) {
+        const r = out.results[refused]
+        throw new Error(`the ledger refused simulated movement ${done + refused + 1} (${chunk[refused].purpose}): ${r.ok ? '' : r.error.code}`)
+      }
+      done += chunk.length
+      onProgress?.(done)
+      // The tables grow from nothing to ~100k rows in seconds, faster than autovacuum (when it is on at all)
       // refreshes their statistics, and autovacuum never analyzes a partitioned table's parent (the reports'
       // aggregates are partitioned). Plans made while the tables were empty (sequential scans, nested loops) stay
-      // cached: every ledger call gets slower than the last, and a report over the year times out. ANALYZE of the
-      // whole database, as any bulk load should, refreshes the statistics and invalidates those plans.
-      if (done === nextAnalyze) {
+      // cached and get slower as the tables grow, and a report over the year times out. ANALYZE of the whole
+      // database, as any bulk load should, refreshes the statistics and invalidates those plans: once the tables
+      // have some rows, once they have many, and at the end.
+      if (analyzeAt.length > 0 && done >= analyzeAt[0]) {
+        analyzeAt.shift()
         await pool.query('ANALYZE')
-        nextAnalyze = Math.min(nextAnalyze * 4, nextAnalyze + 10_000)
       }
     }
     await pool.query('ANALYZE')

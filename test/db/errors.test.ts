@@ -22,9 +22,8 @@ t.test('database failures map to 503 SERVICE_UNAVAILABLE, bad data to 422', asyn
     ['NUL in text', { code: '22021', message: 'invalid byte sequence for encoding "UTF8": 0x00' }, 'VALIDATION_FAILED'],
     ['Prisma, value out of range', { code: 'P2010', meta: { driverAdapterError: { cause: { kind: 'ValueOutOfRange' } } } }, 'VALIDATION_FAILED'],
     ['Prisma, NUL in text', { code: 'P2010', meta: { driverAdapterError: { cause: { kind: 'postgres', code: '22021' } } } }, 'VALIDATION_FAILED'],
-    ['a ledger refusal', { code: 'CL001', message: 'ACCOUNT_FROZEN' }, 'ACCOUNT_FROZEN'],
     ['the floor constraint', { code: '23514', constraint: 'account_floor_check' }, 'INSUFFICIENT_FUNDS'],
-    ['a function\'s own guard (22023) keeps its message', { code: '22023', message: 'ledger_post_at: 2030-01-01 is in the future' }, null],
+    ['a function\'s own guard (22023) keeps its message', { code: '22023', message: 'the ledger clock: 2030-01-01 is in the future' }, null],
     ['anything else', new Error('boom'), null],
     ['a syntax error is a bug, not the client\'s', { code: '42601', message: 'syntax error' }, null],
   ]

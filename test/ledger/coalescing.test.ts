@@ -42,5 +42,5 @@ t.test('with coalescing off (PAYMENT_COALESCE_MAX=0) a payment answers byte for 
   t.equal(got.text, pay.text)
   const batch = await ctx.call('POST', `/v1/currencies/${s.code}/transfers/batch`, { token: s.member.token, body: { items: [{ ...body, idempotencyKey: 'alone' }] } })
   t.match(batch.body.items[0], { status: 201, replayed: true })
-  t.same(batch.body.items[0].transfer, pay.body, 'the batch replays what ledger_post() posted')
+  t.same(batch.body.items[0].transfer, pay.body, 'the batch replays what the single payment posted')
 })

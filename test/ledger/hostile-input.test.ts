@@ -19,9 +19,8 @@ t.test('text PostgreSQL cannot store is a 422, not a 500', async (t) => {
   const batch = await ctx.call('POST', `/v1/currencies/${s.code}/transfers/batch`, {
     token: s.member.token, body: { items: [{ idempotencyKey: 'nul-3', fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app', reference: '\u0000' }] },
   })
-  t.equal(batch.status, 200)
-  t.equal(batch.body.items[0].status, 422)
-  t.equal(batch.body.items[0].problem.code, 'INVALID_TEXT')
+  t.equal(batch.status, 200, 'a batch answers per item')
+  t.match(batch.body.items[0], { status: 422, problem: { code: 'INVALID_TEXT' } }, 'the item with the NUL fails, alone')
   t.equal(await balance(ctx, s.member.accountId), '10.00', 'nothing was posted')
   const member = await ctx.call('POST', `/v1/currencies/${s.code}/members`, {
     token: ctx.issuerToken, body: { name: 'A\u0000B', postcode: 'BS6 5AB', username: 'nul-member', password: 'member-password' },

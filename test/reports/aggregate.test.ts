@@ -1,4 +1,7 @@
 import t from 'tap'
+import { Money } from '../../src/domain/money.js'
+import { payment } from '../../src/domain/movements.js'
+import { postMovement } from '../../src/ledger/post.js'
 import { catchUp, maintain } from '../../src/reports/aggregate.js'
 import { buildTestApp, issue } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
@@ -19,11 +22,14 @@ t.test('a transfer committed after a later one is still aggregated (the queue is
   await catchUp(ctx.app.pool)
 
   // A posts first (its transfer id is the older one) but commits last
+  const currency = { id: book.currencyId, decimals: 2, fees: { text: new Money(0), app: new Money(0), online: new Money(0), api: new Money(0), till: new Money(0) }, redemptionFee: new Money(0), system: book.system }
   const a = await ctx.app.pool.connect()
   t.teardown(() => a.release())
   await a.query('BEGIN')
-  await a.query(`SELECT ledger_post($1, 'test', NULL, 'h', 'test', ARRAY['payment'], ARRAY[$2::uuid], ARRAY[$3::uuid],
-    ARRAY[7::numeric], 'app', NULL, NULL, ARRAY[NULL::uuid], NULL, NULL, NULL, NULL)`, [book.currencyId, m.accountId, b.accountId])
+  await postMovement(a, book.currencyId, {
+    ...payment(currency, { from: m.accountId, to: b.accountId, amount: new Money(7), channel: 'till' }),
+    scope: 'test', idempotencyKey: null, requestHash: '', createdBy: 'test', owner: null,
+  })
   // B: other accounts (A holds m's and b's row locks until it commits), posted and committed while A is open
   await book.ledger.pay(new Date().toISOString(), m2.accountId, b2.accountId, '3')
 

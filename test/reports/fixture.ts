@@ -1,6 +1,6 @@
 import type { TestContext } from '../helper.js'
 import { registerBusiness, registerMember } from '../helper.js'
-import { installClock, ledger, type Book } from './ledger.js'
+import { ledger, type Book } from './ledger.js'
 
 export interface Party { id: string, accountId: string }
 
@@ -12,8 +12,7 @@ export async function reportBook (ctx: TestContext, code = 'BRS', localAreas = [
   })
   if (cur.status !== 201) throw new Error(cur.text)
   const r = await ctx.app.pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', [code])
-  await installClock(ctx.app.pool).catch((err: Error) => { if (!/already exists/.test(err.message)) throw err })
-  const book: Book = { pool: ctx.app.pool, currencyId: r.rows[0].id, code, system: cur.body.systemAccounts }
+  const book: Book = { pool: ctx.app.pool, tooling: ctx.tooling(), currencyId: r.rows[0].id, code, system: cur.body.systemAccounts, currency: cur.body }
   return { ...book, ledger: ledger(book) }
 }
 

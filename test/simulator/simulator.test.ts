@@ -1,6 +1,7 @@
 import pg from 'pg'
 import t from 'tap'
-import { postMovement } from '../../src/ledger/write-path.js'
+import { issuance, payment } from '../../src/domain/movements.js'
+import { postMovements } from '../../src/ledger/post.js'
 import { Money } from '../../src/domain/money.js'
 import { DEFAULT_PARAMETERS, withOverrides, type SimulationParameters } from '../../src/simulator/parameters.js'
 import { Prng } from '../../src/simulator/prng.js'
@@ -107,33 +108,46 @@ t.test('a simulation posted through the write path keeps every invariant, reprod
   t.ok(sims.rows[0].last < END && sims.rows[0].first >= new Date(END.getTime() - 75 * 86_400_000), 'transfers carry simulated times')
 })
 
-t.test('ledger_post_at serves the seeding tool only, never in the future, never behind the latest transfer', async (t) => {
+t.test('the ledger clock serves the seeding tool only, never in the future, never behind the latest transfer', async (t) => {
   const db = await createTestDb()
   const sim = simulatorPool(db.url)
   const api = new pg.Pool({ connectionString: db.url, max: 1, application_name: 'circulate' })
   t.teardown(async () => { await sim.end(); await api.end(); await db.drop() })
   const prepared = await prepareSimulation(sim, { seed: 2, end: END, params: small('CLK') })
+  const currencyId = prepared.currency.id
   const [m1, m2] = prepared.participants.filter(p => p.kind === 'member')
-  const issuance = (await sim.query(`SELECT id FROM account WHERE currency_id = $1 AND system_kind = 'issuance'`, [prepared.currency.id])).rows[0].id as string
-  const issue = (at: Date | null, pool: pg.Pool) => postMovement(pool, {
-    currencyId: prepared.currency.id, scope: 'test', idempotencyKey: null, requestHash: '', createdBy: 'test',
-    legs: [{ kind: 'issuance', from: issuance, to: m1.accountId, amount: new Money('10.00') }],
-    reserveDelta: new Money('10.00'), at,
-  })
+  const issuanceAccount = (await sim.query(`SELECT id FROM account WHERE currency_id = $1 AND system_kind = 'issuance'`, [currencyId])).rows[0].id as string
+  const c = { id: currencyId, decimals: 2, fees: { text: new Money(0), app: new Money(0), online: new Money(0), api: new Money(0), till: new Money(0) }, redemptionFee: new Money(0), system: { issuance: issuanceAccount, fees: '', paper: '' } }
+  const on = (m: ReturnType<typeof issuance>) => ({ ...m, scope: 'test', idempotencyKey: null, requestHash: '', createdBy: 'test', owner: null })
+  const issue = (at: Date[] | null, pool: pg.Pool, n = 1) => postMovements(pool, currencyId,
+    Array.from({ length: n }, () => on(issuance(c, { to: m1.accountId, amount: new Money('10.00'), sterlingReference: null }))), { at })
 
   const past = new Date('2026-01-10T12:00:00Z')
-  const first = await issue(past, sim)
-  t.equal(first.legs[0].createdAt, '2026-01-10T12:00:00.000Z', 'posted at the simulated time')
-  t.equal(first.legs[0].id.replace('-', '').slice(0, 12), '019ba7c71200', 'its id carries the simulated time (UUIDv7)')
-  await t.rejects(issue(new Date('2026-01-09T00:00:00Z'), sim), /before the currency's latest transfer/, 'the clock never goes back')
-  await t.rejects(issue(new Date(Date.now() + 3_600_000), sim), /in the future/, 'never in the future')
-  await t.rejects(issue(past, api), /seeding tool only/, 'the service\'s own sessions cannot use it')
+  const first = await issue([past], sim)
+  const legs = first.results[0].ok ? first.results[0].legs : []
+  t.equal(legs[0].createdAt, '2026-01-10T12:00:00.000Z', 'posted at the simulated time')
+  t.equal(legs[0].id.replace('-', '').slice(0, 12), '019ba7c71200', 'its id carries the simulated time (UUIDv7)')
+  const day = [new Date('2026-01-11T08:00:00Z'), new Date('2026-01-11T09:30:00Z'), new Date('2026-01-11T17:45:00Z')]
+  const three = await issue(day, sim, 3)
+  t.same(three.results.map(r => r.ok ? r.legs[0].createdAt : null), day.map(d => d.toISOString()), 'one call, each movement at its own time')
+  await t.rejects(issue([new Date('2026-01-09T00:00:00Z')], sim), /before the currency's latest transfer/, 'the clock never goes back')
+  await t.rejects(issue([day[2], day[0]], sim, 2), /must not go back within a call/, 'nor within one call')
+  await t.rejects(issue([new Date(Date.now() + 3_600_000)], sim), /in the future/, 'never in the future')
+  await t.rejects(issue([past], api), /tooling only/, 'the service\'s own sessions cannot set it')
+  // nor can they use a clock set by hand: the posting call itself checks who set it
+  const client = await api.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query(`SELECT set_config('circulate.ledger_clock', $1, true)`, [`${currencyId}|{"2026-01-12 00:00:00+00"}`])
+    await t.rejects(postMovements(client, currencyId, [on(issuance(c, { to: m1.accountId, amount: new Money('1.00'), sterlingReference: null }))]), /tooling only/)
+  } finally {
+    await client.query('ROLLBACK')
+    client.release()
+  }
 
-  // the setting lasts one transaction: the next plain call on the same connection is back on now()
-  const now = await postMovement(sim, {
-    currencyId: prepared.currency.id, scope: 'test', idempotencyKey: null, requestHash: '', createdBy: 'test',
-    legs: [{ kind: 'payment', from: m1.accountId, to: m2.accountId, amount: new Money('1.00') }],
-  })
-  t.ok(Math.abs(Date.parse(now.legs[0].createdAt) - Date.now()) < 60_000, 'ledger_post without a time uses now()')
+  // the setting lasts one call of one transaction: the next plain call on the same connection is back on now()
+  const now = await postMovements(sim, currencyId, [on(payment(c, { from: m1.accountId, to: m2.accountId, amount: new Money('1.00'), channel: 'app' }))])
+  const legsNow = now.results[0].ok ? now.results[0].legs : []
+  t.ok(Math.abs(Date.parse(legsNow[0].createdAt) - Date.now()) < 60_000, 'a call without times is at now()')
   assertInvariants(t, await invariantViolations(sim), 'after clock tests')
 })
