@@ -9,6 +9,8 @@
 //   5. the demo's simulated year: a fresh service on an empty database with SEED=1, from its start to the year
 //      loaded (about 48,000 movements through the ledger at simulated times), and its RSS meanwhile (--no-demo: skip)
 //   6. report latency at 100,000 and 1,000,000 transfers (scripts/bench-reports.ts; --quick: 100,000 only)
+//   7. payments at a fixed rate alone and while ten researchers run the widest reports (scripts/bench-reads.ts;
+//      --no-reads skips it)
 //   --soak: then 10 minutes at half the measured payment rate, sampling a fresh service process's RSS for a
 //   growth trend
 // PostgreSQL: the machine's server on 127.0.0.1:5432 when it answers (fresh databases, dropped afterwards), else
@@ -19,6 +21,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
+import { runReadsBench, type ReadsBenchFigures } from './bench-reads.js'
 import { runReportsBench, type ReportsBenchFigures } from './bench-reports.js'
 import { buildService, ROOT, seedEconomy, startNodeArgs, startPostgres, startService, type Economy, type Service } from './harness.js'
 
@@ -202,6 +205,7 @@ async function main () {
     await svc.stop()
     const demo = flag('no-demo') ? null : await demoYear(server)
     const reports = await reportLatency()
+    const reads = await readIsolation()
 
     let soak: Awaited<ReturnType<typeof runSoak>> | null = null
     if (SOAK) {
@@ -238,6 +242,7 @@ async function main () {
             { name: '  service RSS max while loading', value: demo.rssMaxMb, unit: 'MB', target: '<= 200', pass: demo.rssMaxMb <= 200 },
           ] satisfies Row[]),
       ...reports.rows,
+      ...reads.rows,
       ...(soak == null ? [] : [
         { name: `soak, ${SOAK_S} s at half the payment rate`, value: soak.paymentsPerS, unit: 'payments/s', note: `target ${String(soak.targetRate)}/s; p99 ${String(soak.latencyP99Ms)} ms` },
         { name: '  non-2xx / errors', value: soak.non2xx + soak.errors, unit: 'responses', target: '0', pass: soak.non2xx + soak.errors === 0 },
@@ -248,7 +253,7 @@ async function main () {
     Object.assign(results, {
       at: new Date().toISOString(), host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
       postgres: { kind: server.kind, version: server.version }, quick: QUICK, phaseSeconds: PHASE_S, serviceEnv,
-      pgbench: [pgb1, pgb2], baselineTps: baseline, uniform, hot, batch, demo, rows, soak, profile, reports: reports.figures,
+      pgbench: [pgb1, pgb2], baselineTps: baseline, uniform, hot, batch, demo, rows, soak, profile, reports: reports.figures, reads: reads.figures,
       wallSeconds: (Date.now() - started) / 1000,
     })
     fs.mkdirSync(path.dirname(OUT), { recursive: true })
@@ -312,6 +317,24 @@ async function reportLatency (): Promise<{ rows: Row[], figures: ReportsBenchFig
     if (!figures.sizes.some(f => f.transfers >= n * 0.99)) rows.push({ name: `report latency at ${n.toLocaleString('en-GB')} transfers`, value: null, unit: 'ms', note: 'not measured in this run (--quick or --reports-sizes)' })
   }
   return { rows, figures }
+}
+
+/**
+ * Payments while ten researchers run the widest reports the API allows (scripts/bench-reads.ts: its own database,
+ * a simulated year, the service as `node dist/server.js`). --no-reads skips it.
+ */
+async function readIsolation (): Promise<{ rows: Row[], figures: ReadsBenchFigures | null }> {
+  if (flag('no-reads')) return { rows: [{ name: 'payments while 10 wide reports run', value: null, unit: 'ms (p99)', note: 'not measured: --no-reads' }], figures: null }
+  log('reads: payments alone and with 10 wide reports (scripts/bench-reads.ts)')
+  const f = await runReadsBench({ seconds: PHASE_S, members: QUICK ? 150 : 300, build: false, log: (line: string) => log(`reads: ${line}`) })
+  return {
+    figures: f,
+    rows: [
+      { name: `payments while ${f.readers} wide reports run`, value: f.p99WithReportsMs, unit: 'ms (p99)', target: '<= 2x alone', pass: f.p99Ratio <= 2,
+        note: `${f.p99Ratio.toFixed(2)}x the p99 of the same payments alone (${f.p99AloneMs.toFixed(0)} ms); ${f.rate} payments/s offered; a simulated year of ${f.simulated.movements} movements` },
+      { name: '  payments refused while they ran', value: f.refusedWithReports, unit: 'responses', target: '0', pass: f.refusedWithReports === 0 },
+    ],
+  }
 }
 
 async function runSoak (svc: Service, db: pg.Pool, e: Economy, rate: number) {

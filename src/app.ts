@@ -10,6 +10,7 @@ import db from './plugins/db.js'
 import pressure from './plugins/pressure.js'
 import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.js'
 import rateLimits from './plugins/rate-limits.js'
+import securityHeaders from './plugins/security-headers.js'
 import readBudget from './plugins/read-budget.js'
 import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
@@ -24,6 +25,7 @@ import currencyRoutes from './routes/currencies.routes.js'
 import dashboardRoutes from './routes/dashboard.routes.js'
 import healthRoutes from './routes/health.routes.js'
 import staffRoutes from './routes/staff.routes.js'
+import suspensionRoutes from './routes/suspension.routes.js'
 import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
@@ -32,6 +34,8 @@ export interface AppOptions {
   config: Config
   databaseUrl: string
   keys: KeySet
+  /** tests only: the time the login throttle reads (default: the database's clock) */
+  loginClock?: () => Date
 }
 
 /** Builds the whole service as one plugin; server.ts listens, tests call it with app.inject. */
@@ -40,6 +44,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   app.addSchema(ProblemSchema)
   app.addSchema(CellSchema)
   await app.register(problem)
+  await app.register(securityHeaders)
   await app.register(validation)
   await app.register(pressure, { maxEventLoopDelayMs: config.PRESSURE_MAX_EVENT_LOOP_DELAY_MS })
   await app.register(db, {
@@ -51,6 +56,8 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     scryptCost: config.SCRYPT_COST,
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,
     apiKeyCheckMs: config.API_KEY_CHECK_MS,
+    loginCheckMs: config.TOKEN_CACHE_MS > 0 ? Math.min(config.LOGIN_CHECK_MS, config.TOKEN_CACHE_MS) : config.LOGIN_CHECK_MS,
+    tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
     batch: { concurrency: config.BATCH_CONCURRENCY, maxQueue: config.BATCH_QUEUE_MAX },
     coalesce: config.PAYMENT_COALESCE_MAX === 0
       ? null
@@ -58,6 +65,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     login: {
       maxFailures: config.LOGIN_MAX_FAILURES, baseSeconds: config.LOGIN_LOCKOUT_SECONDS,
       maxSeconds: config.LOGIN_LOCKOUT_MAX_SECONDS, windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
+      clock: opts.loginClock ?? null,
     },
   })
   // After services: the auth hook checks API-key revocation and resolves an external token's currency.
@@ -88,6 +96,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(batchRoutes, { bodyLimit: config.BATCH_BODY_LIMIT })
   await app.register(staffRoutes)
   await app.register(apiKeyRoutes)
+  await app.register(suspensionRoutes)
   await app.register(auditRoutes)
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
@@ -95,12 +104,21 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
 
 export default fp(app, { name: 'circulate' })
 
+/** A caller's X-Request-Id when it is at most 128 of [A-Za-z0-9._:-]; otherwise a new UUID. */
+export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+export function requestId (req: import('node:http').IncomingMessage): string {
+  const h = req.headers['x-request-id']
+  return typeof h === 'string' && REQUEST_ID.test(h) ? h : crypto.randomUUID()
+}
+
 /** Fastify server options shared by the server and the tests. */
 export const serverOptions = (config: Config) => ({
   bodyLimit: config.BODY_LIMIT,
-  // Request ids in every log line; a caller's X-Request-Id is kept so a trace crosses services.
-  requestIdHeader: 'x-request-id',
-  genReqId: () => crypto.randomUUID(),
+  // Request ids in every log line, the audit trail and every problem. A caller's X-Request-Id is kept so a trace
+  // crosses services, but only a short safe one: anything else (a 6,000-character header, control characters) is
+  // replaced by a fresh id, never stored.
+  requestIdHeader: false as const,
+  genReqId: requestId,
   return503OnClosing: true,
   // one access-log line per request (plugins/access-log.ts)
   logController: new AccessLog(),

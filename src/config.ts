@@ -4,7 +4,11 @@ import { Type, type Static } from 'typebox'
 // The one place that reads process.env. Bad config stops the process with a message naming the variable.
 const ConfigSchema = Type.Object({
   NODE_ENV: Type.String({ default: 'development' }),
-  HOST: Type.String({ default: '0.0.0.0' }),
+  /**
+   * Where to listen. Unset: 127.0.0.1 with the embedded demo database (its logins are printed at start, so it is
+   * not for other machines), 0.0.0.0 with DATABASE_URL. The Dockerfile sets 0.0.0.0.
+   */
+  HOST: Type.Optional(Type.String({ minLength: 1 })),
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   /** PostgreSQL 15+. Unset: an embedded PostgreSQL is started with its data under DATA_DIR. */
@@ -20,7 +24,9 @@ const ConfigSchema = Type.Object({
    * Reports, research exports and statement CSVs run on a pool of their own (plugins/db.ts: readPool), so however
    * many of them run, the ledger's writes keep every connection of DB_POOL_MAX.
    */
-  READ_POOL_MAX: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
+  // one by default: a wide report keeps a database core busy, and on a small server the payments need the other;
+  // raise it where the database has cores to spare (docs/operations.md)
+  READ_POOL_MAX: Type.Integer({ default: 1, minimum: 1, maximum: 100 }),
   /** How long a report or export waits for a read connection before it is shed with a 503. */
   READ_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 15000, minimum: 10 }),
   /** No statement of a report or export runs longer (the read pool's own statement timeout). */
@@ -92,6 +98,11 @@ const ConfigSchema = Type.Object({
   LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ default: 3600, minimum: 1 }),
   /** How long an instance trusts its last look at an API key before checking revocation again (other instances). */
   API_KEY_CHECK_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /**
+   * How long an instance trusts its copy of the suspended logins before reading it again (other instances'
+   * suspensions). Never longer than TOKEN_CACHE_MS when that is shorter.
+   */
+  LOGIN_CHECK_MS: Type.Integer({ default: 5000, minimum: 0 }),
   /** Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit). */
   TRUST_PROXY: Type.Boolean({ default: false }),
 })
@@ -118,3 +129,6 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   return config
 }
+
+/** Where the server listens: HOST, else only this machine when the embedded demo database is in use. */
+export const listenHost = (config: Config, embedded: boolean): string => config.HOST ?? (embedded ? '127.0.0.1' : '0.0.0.0')

@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app, { serverOptions } from './app.js'
 import { loadKeySet } from './auth/keys.js'
-import { loadConfig } from './config.js'
+import { listenHost, loadConfig } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
 import { banner } from './demo/banner.js'
@@ -52,7 +52,7 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await embedded?.stop()
 })
 
-const address = await server.listen({ host: config.HOST, port: config.PORT })
+const address = await server.listen({ host: listenHost(config, embedded != null), port: config.PORT })
 const base = address.replace('0.0.0.0', '127.0.0.1')
 // The demo: a simulated year when the database has no currency yet; by default only for the embedded database,
 // never into someone's DATABASE_URL unless SEED=1. Loaded after listen, in the background (src/demo/seed.ts).

@@ -27,14 +27,15 @@ export interface TestContext {
 }
 
 /** opts.db: share another context's database (that context drops it), e.g. to restart with other keys. */
-export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, opts: { keys?: KeySet, db?: TestDb } = {}): Promise<TestContext> {
+/** opts.loginClock: the time the login throttle reads (default: the database's clock). */
+export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, opts: { keys?: KeySet, db?: TestDb, loginClock?: () => Date } = {}): Promise<TestContext> {
   const db = opts.db ?? await createTestDb()
   const config = loadConfig({}, { DATABASE_URL: db.url, SCRYPT_COST: 1024, LOG_LEVEL: 'silent',
     // The test runner loads both cores; event-loop load shedding is the faults suite's to test, not every file's.
     PRESSURE_MAX_EVENT_LOOP_DELAY_MS: 0, ...overrides })
   const keys = opts.keys ?? await keySetFromJwks([await generateJwk()])
   const server = Fastify({ ...serverOptions(config), logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL } })
-  await server.register(app, { config, databaseUrl: db.url, keys })
+  await server.register(app, { config, databaseUrl: db.url, keys, loginClock: opts.loginClock })
   await server.ready()
   await server.services.auth.ensurePlatformIssuer(ISSUER.username, ISSUER.password)
   let tooling: pg.Pool | null = null
@@ -54,8 +55,12 @@ export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, op
     if (r.statusCode >= 500) t.fail(`${method} ${url} answered ${r.statusCode}`, { body })
     return { status: r.statusCode, body, text: r.body, headers: r.headers }
   }
+  // Each test login comes from an address of its own, as logins of different people do: the login throttle
+  // (test/access/throttle.test.ts) lets only a few attempts per address be checked at once.
+  let logins = 0
   const token = async (username: string, password: string) => {
-    const r = await call('POST', '/v1/auth/token', { body: { username, password } })
+    const n = logins++
+    const r = await call('POST', '/v1/auth/token', { body: { username, password }, remoteAddress: `127.1.${(n >> 8) & 255}.${n & 255}` })
     if (r.status !== 200) throw new Error(`login ${username} failed: ${r.text}`)
     return r.body.accessToken as string
   }

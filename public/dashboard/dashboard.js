@@ -125,11 +125,17 @@ function download (name, rows) {
 
 function isoDay (d) { return d.toISOString().slice(0, 10) }
 
-async function api (path, init = {}) {
+async function api (path, init = {}, tries = 4) {
   const headers = { accept: 'application/json', ...(init.headers || {}) }
   const token = sessionStorage.getItem(TOKEN)
   if (token != null) headers.authorization = `Bearer ${token}`
   const res = await fetch(path, { ...init, headers })
+  // the service runs only a few reports per caller at once: wait as it says, then ask again
+  if (res.status === 429 && tries > 1 && !path.endsWith('/auth/token')) {
+    const wait = Math.min(Number(res.headers.get('retry-after')) || 1, 10)
+    await new Promise(resolve => setTimeout(resolve, wait * 1000))
+    return await api(path, init, tries - 1)
+  }
   const body = res.status === 204 ? null : await res.json().catch(() => null)
   if (res.status === 401 && token != null) { logout('Your session has ended; please log in again.'); throw new Error('logged out') }
   if (!res.ok) throw new Error((body && (body.detail || body.title)) || `${res.status} ${res.statusText}`)

@@ -1,7 +1,8 @@
 import { DomainError } from './errors.js'
 import type { Principal } from './principal.js'
 
-// Pure rules of access: API key scopes, audit actions and rows, and the login lockout policy.
+// Pure rules of access: API key scopes, audit actions and rows. (The login lockout lives in the database: migration
+// 20261201010000_login_attempts.)
 
 /** What an API key may do. A password login has every right of its role; an API key only its scopes. */
 export const SCOPES = ['payments:write', 'redemptions:write', 'statements:read', 'accounts:read'] as const
@@ -18,7 +19,7 @@ export const NO_META: RequestMeta = { clientAddress: null, requestId: null }
 export const AUDIT_ACTIONS = [
   'currency.create', 'member.register', 'business.register', 'researcher.register', 'issuer.register',
   'account.update', 'payment.create', 'issuance.create', 'redemption.create', 'transfer.reverse',
-  'auth.login', 'auth.api_key', 'api_key.create', 'api_key.revoke',
+  'auth.login', 'auth.api_key', 'api_key.create', 'api_key.revoke', 'login.suspend', 'login.reinstate', 'user.rename',
 ] as const
 export type AuditAction = typeof AUDIT_ACTIONS[number]
 
@@ -56,23 +57,15 @@ export function auditRecord (principal: Principal | null, action: AuditAction, m
   }
 }
 
-export interface LockoutPolicy {
-  /** failures (within the window) before the first lockout */
-  maxFailures: number
-  /** the first lockout; each further failure doubles it */
-  baseSeconds: number
-  maxSeconds: number
-}
-
 /**
- * How long a client address is locked out after its n-th failed login: nothing before maxFailures, then
- * base, 2×base, 4×base, ... up to maxSeconds. Exponential, so guessing passwords from one address stays slow
- * while a person who mistyped a few times waits seconds.
+ * What a caller may learn from a refusal. An account of another currency is outside the reach of everyone but the
+ * platform issuer (who acts in every currency), so to them "that account is of another currency" would say that it
+ * exists: they are told what an unknown account tells them. Applied to every problem the service sends (the error
+ * handler) and to each batch item's.
  */
-export function lockoutSeconds (failures: number, p: LockoutPolicy): number {
-  if (failures < p.maxFailures) return 0
-  const exp = Math.min(failures - p.maxFailures, 30)
-  return Math.min(p.baseSeconds * 2 ** exp, p.maxSeconds)
+export function disclosed (err: DomainError, principal: Principal | null): DomainError {
+  if (err.code === 'CURRENCY_MISMATCH' && principal?.role !== 'platform_issuer') return new DomainError('ACCOUNT_NOT_FOUND', 'account not found')
+  return err
 }
 
 /** A 429 that says when to come back (src/plugins/rate-limits.ts turns it into a Retry-After header). */

@@ -18,6 +18,8 @@ export interface Principal {
   scopes?: Scope[] | null
   /** the API key this token was exchanged for; checked against revocation on every request */
   apiKeyId?: string | null
+  /** when the caller's token was issued (seconds since the epoch), checked against its login's revocation */
+  issuedAt?: number | null
 }
 
 export const isIssuerOf = (p: Principal | null, currencyId: string): boolean =>

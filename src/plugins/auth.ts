@@ -103,6 +103,7 @@ export default fp<AuthOptions>(async (app, opts) => {
       currencyId: typeof payload.cur === 'string' ? payload.cur : null,
       participantId: typeof payload.pid === 'string' ? payload.pid : null,
       username: typeof payload.usr === 'string' ? payload.usr : null,
+      issuedAt: typeof payload.iat === 'number' ? payload.iat : null,
     }
     if (payload.akid != null) {
       // A token exchanged for an API key: it carries the key's scopes and dies with the key.
@@ -140,7 +141,10 @@ export default fp<AuthOptions>(async (app, opts) => {
     }
     const name = claim(o.claims.name)
     // Prefixed so an external subject can never collide with a local user id (idempotency keys are per user).
-    return { userId: `oidc:${user}`, role, currencyId, participantId, username: typeof name === 'string' ? name : user }
+    return {
+      userId: `oidc:${user}`, role, currencyId, participantId, username: typeof name === 'string' ? name : user,
+      issuedAt: typeof payload.iat === 'number' ? payload.iat : null,
+    }
   }
 
   app.decorateRequest('principal', null)
@@ -152,6 +156,9 @@ export default fp<AuthOptions>(async (app, opts) => {
     if (m == null) throw unauthenticated('the Authorization header must be "Bearer <token>"')
     // The (unverified) issuer only picks which keys verify the token; everything is then checked against them.
     const p = oidc != null && issuerOf(m[1]) === oidc.issuer ? await external(m[1], oidc) : await local(m[1])
+    // a suspended login (or the participant it speaks for: its API keys, its identity provider's tokens) stops here,
+    // and so does a token issued before its login's tokens were revoked
+    if (await app.services.logins.isRevoked(p, p.issuedAt ?? null)) throw unauthenticated('this token was revoked: its login is suspended, or was since it was issued')
     request.principal = p
     if (p.scopes != null && !request.is404) {
       const cfg = request.routeOptions.config

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { DomainError, type ErrorCode, type FieldError } from '../domain/errors.js'
 import { fromDatabaseError } from '../db/errors.js'
 import { validationProblem } from './validation.js'
+import { disclosed } from '../domain/access.js'
 
 // RFC 9457 problem details for every failure. One mapping from cause to status and stable code; 5xx details
 // are logged with the request id, never sent.
@@ -77,7 +78,8 @@ export default fp(async (app) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host == null) throw new DomainError('BAD_REQUEST', 'an HTTP/1.1 request needs a Host header')
   })
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const domain = err instanceof DomainError ? err : (fromFastifyError(err) ?? fromDatabaseError(err))
+    const found = err instanceof DomainError ? err : (fromFastifyError(err) ?? fromDatabaseError(err))
+    const domain = found == null ? null : disclosed(found, request.principal)
     if (domain != null && domain.status < 500) {
       request.log.info({ code: domain.code, detail: domain.message }, 'request refused')
       return sendProblem(request, reply, domain)

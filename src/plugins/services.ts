@@ -7,6 +7,7 @@ import { auditService } from '../services/audit.service.js'
 import { authService, type LoginPolicy } from '../services/auth.service.js'
 import { batchService, type BatchOptions } from '../services/batch.service.js'
 import { currencyService } from '../services/currency.service.js'
+import { loginService } from '../services/login.service.js'
 import { participantService } from '../services/participant.service.js'
 import { reportService } from '../services/report.service.js'
 import { staffService } from '../services/staff.service.js'
@@ -20,6 +21,9 @@ export interface ServicesOptions {
   login?: LoginPolicy
   /** how long an API key's last revocation check is trusted */
   apiKeyCheckMs?: number
+  /** how long this instance's copy of the revoked logins is trusted (default 5 s), and the longest token lifetime */
+  loginCheckMs?: number
+  tokenTtlSeconds?: number
   /** batch requests at the database at once, and waiting (defaults: see config.ts) */
   batch?: BatchOptions
   /** concurrent single movements posted together (ledger/coalescer.ts); null: every movement is posted alone */
@@ -45,6 +49,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions) => {
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
+    logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400 }),
     audit: auditService(app.prisma, currencies),
   }
 }

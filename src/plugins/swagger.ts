@@ -1,6 +1,21 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import type { RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+
+/**
+ * The operation's id when its schema names none: the method and the path's words, parameters as "By<Name>"
+ * (GET /v1/accounts/{id}/statement: getAccountsByIdStatement). Stable, unique (a method and a path are), and what
+ * generated clients name their functions after.
+ */
+export function operationId (method: string, url: string): string {
+  const words = url.split('/').filter(w => w !== '' && w !== 'v1' && w !== '.well-known').map(w => {
+    const param = /^:(\w+)$/.exec(w) ?? /^\{(\w+)\}$/.exec(w)
+    const text = param != null ? `by-${param[1]}` : w
+    return text.split(/[^A-Za-z0-9]+/).filter(Boolean).map(x => x[0].toUpperCase() + x.slice(1)).join('')
+  })
+  return method.toLowerCase() + words.join('')
+}
 
 // The route schemas are the source of the contract: @fastify/swagger turns them into OpenAPI 3.1,
 // `npm run openapi` writes it to openapi.yaml, and test/contract.test.ts fails when the two differ.
@@ -8,6 +23,17 @@ export default fp(async (app) => {
   await app.register(swagger, {
     // Shared schemas (added with $id) become named components instead of def-N.
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}` },
+    // One place decides, from each route's own config, what every operation of the contract says:
+    // - a route open to anyone (config.public) needs no token: `security: []` overrides the document's bearer,
+    //   so a validating proxy or a generated client calls it without one;
+    // - every operation has an operationId (its own, or one made from its method and path).
+    transform: ({ schema, url, route }) => {
+      const own = schema as Record<string, unknown>
+      const method = [(route as RouteOptions).method].flat()[0]
+      const out: Record<string, unknown> = { ...own, operationId: own.operationId ?? operationId(String(method), url) }
+      if ((route as RouteOptions).config?.public === true) out.security = []
+      return { schema: out as typeof schema, url }
+    },
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -19,6 +45,8 @@ export default fp(async (app) => {
           'characters and the bidirectional overrides U+202D/U+202E are refused with 422 INVALID_TEXT naming the field; ' +
           'a field marked `x-text: multiline` may also hold tab, line feed and carriage return (docs/api.md).',
       },
+      // relative to wherever the document is served from: the service itself (its /docs/json)
+      servers: [{ url: '/', description: 'this service' }],
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },
@@ -34,5 +62,11 @@ export default fp(async (app) => {
       ],
     },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // no validator badge: it would load an image from validator.swagger.io, which the page's policy refuses
+    uiConfig: { validatorUrl: null },
+    // Swagger UI sets inline styles as it draws: allowed on /docs only (styles cannot run script; script-src stays 'self')
+    transformStaticCSP: (header: string) => header.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"),
+  })
 }, { name: 'swagger' })

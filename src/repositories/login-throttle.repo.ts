@@ -1,30 +1,31 @@
 import type { Db } from './db.js'
 
-// Times come from the database clock only, so instances with skewed clocks agree on a lockout.
+export interface ThrottlePolicy {
+  /** failures (within the window) before a key is locked out; also the most attempts checked at once per key */
+  maxFailures: number
+  /** the first lockout; each further failure doubles it */
+  baseSeconds: number
+  maxSeconds: number
+  /** failures older than this are forgotten */
+  windowSeconds: number
+}
+
+// Counters of login attempts per key ("address:..." or "user:..."), in the database so that every instance sees
+// the same ones; migration 20261201010000_login_attempts has the rules. Times are the database's clock unless the
+// caller passes `now` (tests inject a clock).
 export const loginThrottleRepo = (db: Db) => ({
-  /** Whole seconds until the address may try again; 0 when it is not locked out. */
-  lockedFor: async (client: string): Promise<number> => {
-    const rows = await db.$queryRaw<Array<{ s: number }>>`
-      SELECT ceil(extract(epoch FROM locked_until - now()))::int AS s
-        FROM login_throttle WHERE client = ${client} AND locked_until > now()`
-    return rows[0]?.s ?? 0
+  /** Claims one attempt on every key, or refuses it (claiming nothing) while any key is locked out or busy. */
+  claim: async (keys: string[], p: ThrottlePolicy, now: Date | null): Promise<{ allowed: boolean, retryAfter: number }> => {
+    const rows = await db.$queryRaw<Array<{ allowed: boolean, retry_after: number }>>`
+      SELECT allowed, retry_after FROM login_attempt_claim(${keys}::text[], ${p.maxFailures}::int, ${p.windowSeconds}::int, ${now}::timestamptz)`
+    return { allowed: rows[0].allowed, retryAfter: rows[0].retry_after }
   },
 
-  /** Counts a failure (forgetting failures older than the window) and returns how many there are now. */
-  recordFailure: async (client: string, windowSeconds: number): Promise<number> => {
-    const rows = await db.$queryRaw<Array<{ failures: number }>>`
-      INSERT INTO login_throttle AS t (client, failures, last_failure_at) VALUES (${client}, 1, now())
-      ON CONFLICT (client) DO UPDATE SET
-        failures = CASE WHEN t.last_failure_at < now() - make_interval(secs => ${windowSeconds}::int) THEN 1 ELSE t.failures + 1 END,
-        last_failure_at = now()
-      RETURNING failures`
-    return rows[0].failures
-  },
-
-  /** Locks the address out for this long from now (never shortening a longer lockout already running). */
-  lock: async (client: string, seconds: number) => {
+  /** Decides a claimed attempt: a failure counts (and may lock the keys out); a success resets `reset` (a username). */
+  done: async (keys: string[], failed: boolean, reset: string | null, p: ThrottlePolicy, now: Date | null) => {
+    // $executeRaw: Prisma cannot read a void result back
     await db.$executeRaw`
-      UPDATE login_throttle SET locked_until = GREATEST(locked_until, now() + make_interval(secs => ${seconds}::int))
-       WHERE client = ${client}`
+      SELECT login_attempt_done(${keys}::text[], ${failed}, ${reset}::text, ${p.maxFailures}::int, ${p.baseSeconds}::int,
+        ${p.maxSeconds}::int, ${p.windowSeconds}::int, ${now}::timestamptz)`
   },
 })

@@ -31,7 +31,8 @@ export const participantRepo = (prisma: Db) => ({
   }),
 
   byId: async (id: string) => await prisma.participant.findUnique({
-    where: { id }, include: { accounts: { orderBy: { createdAt: 'asc' } }, currency: { select: { code: true } } },
+    where: { id },
+    include: { accounts: { orderBy: { createdAt: 'asc' } }, currency: { select: { code: true } }, user: { select: { id: true, username: true, suspendedAt: true, tokensRevokedBefore: true } } },
   }),
 
   /** The public business directory, keyset-paginated on (name, id). */

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { problems } from '../schemas/common.js'
+import { problems, transportProblems } from '../schemas/common.js'
 import { TokenRequestSchema } from '../schemas/access.js'
 import { requestMeta } from './request-meta.js'
 
@@ -21,7 +21,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           tokenType: Type.Literal('Bearer'),
           expiresIn: Type.Integer({ description: 'seconds until it expires' }),
         }),
-        ...problems(400, 401, 413, 415, 422, 429),
+        ...problems(400, 401, 403, 413, 415, 422, 429),
       },
     },
   }, async (request) => {
@@ -37,7 +37,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: { public: true },
     schema: {
       tags: ['auth'], summary: 'Public keys that verify this service\'s tokens (live and retired)',
-      response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
+      response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }), ...transportProblems() },
     },
   }, async () => app.tokens.jwks())
 }

@@ -1,19 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { problems } from '../schemas/common.js'
+import { transportProblems } from '../schemas/common.js'
 
 const Status = Type.Object({ status: Type.String() })
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health', {
     config: { public: true },
-    schema: { tags: ['ops'], summary: 'The process is up', response: { 200: Status } },
+    schema: { tags: ['ops'], summary: 'The process is up', response: { 200: Status, ...transportProblems() } },
     logLevel: 'warn',
   }, async () => ({ status: 'ok' }))
 
   app.get('/ready', {
     config: { public: true },
-    schema: { tags: ['ops'], summary: 'The database is reachable', response: { 200: Status, ...problems(503) } },
+    schema: { tags: ['ops'], summary: 'The database is reachable', response: { 200: Status, ...transportProblems() } },
     logLevel: 'warn',
   }, async () => {
     await app.pool.query('SELECT 1')

@@ -14,7 +14,8 @@ const jsonOrCsv = (schema: object, what: string) => ({
 })
 const csvOnly = (what: string) => ({
   description: `${what} (streamed CSV). The X-Export-Id header names this export: pass it as ?export= to get the other file with the same pseudonyms`,
-  headers: { 'x-export-id': { schema: { type: 'string', format: 'uuid' }, description: 'this export' } },
+  // @fastify/swagger wraps a response header's schema itself: give it the schema, not a header object
+  headers: { 'x-export-id': { type: 'string', format: 'uuid', description: 'this export: pass it as ?export= for the other file' } },
   content: { 'text/csv': { schema: Type.String() } },
 })
 

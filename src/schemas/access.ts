@@ -25,6 +25,15 @@ export const StaffCreateSchema = Type.Object({
 }, { additionalProperties: false })
 export const StaffCreatedSchema = Type.Object({ id: Uuid('the login\'s user id') })
 
+export const SuspensionCreateSchema = Type.Object({
+  reason: Type.String({ minLength: 1, maxLength: 200, description: 'why, for the audit trail (e.g. "account closed", "reported lost phone")' }),
+}, { additionalProperties: false })
+export const SuspensionSchema = Type.Object({
+  participantId: Uuid('the participant whose login this is'),
+  suspended: Type.Boolean(),
+  suspendedAt: Nullable(Timestamp('since when; null when not suspended')),
+})
+
 export const ApiKeyCreateSchema = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 100, description: 'what the key is for, e.g. "till 2" or "web shop"' }),
   scopes: Type.Array(Scope, { minItems: 1, maxItems: SCOPES.length, description: 'what the key may do; nothing else' }),

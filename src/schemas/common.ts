@@ -52,7 +52,12 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
  * 503 is on every route: any of them is shed when the database is away or the process is overloaded. A route that
  * takes input (it can answer 400) can also answer 422 INVALID_TEXT, in whichever part of the request the text is.
  */
-export const problems = (...statuses: number[]) => Object.fromEntries([...new Set([...statuses, ...(statuses.includes(400) ? [422] : []), 503])].sort().map(s => [s, {
+export const problems = (...statuses: number[]) => problemResponses([...statuses, ...(statuses.includes(400) ? [422] : [])])
+
+/** For a route that takes no input: only a request that is not valid HTTP (400) and load shedding (503). */
+export const transportProblems = () => problemResponses([400])
+
+const problemResponses = (statuses: number[]) => Object.fromEntries([...new Set([...statuses, 503])].sort().map(s => [s, {
   description: PROBLEM_DESCRIPTIONS[s] ?? 'problem',
   content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
 }]))

@@ -93,6 +93,7 @@ export const ParticipantSchema = Type.Object({
   currency: Type.String(), name: Type.String(), postcode: Type.String(), district: Type.String(),
   sector: Nullable(Type.String()), independent: Nullable(Type.Boolean()),
   accounts: Type.Array(AccountSchema), createdAt: Timestamp('registered'),
+  loginSuspendedAt: Nullable(Timestamp('when an issuer suspended this participant\'s login; null when it is not suspended')),
 })
 
 export const StatementQuerySchema = Type.Object({

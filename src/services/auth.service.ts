@@ -3,17 +3,18 @@ import { randomBytes } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { hashApiKey, looksLikeApiKey } from '../auth/api-key.js'
 import { hashPassword, verifyPassword } from '../auth/password.js'
-import {
-  auditRecord, lockoutSeconds, RateLimitedError, type AuditRecord, type LockoutPolicy, type RequestMeta, type Scope,
-} from '../domain/access.js'
+import { auditRecord, RateLimitedError, type AuditRecord, type RequestMeta, type Scope } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import type { Principal, Role } from '../domain/principal.js'
 import { apiKeyRepo } from '../repositories/api-key.repo.js'
 import { auditRepo } from '../repositories/audit.repo.js'
-import { loginThrottleRepo } from '../repositories/login-throttle.repo.js'
+import { loginThrottleRepo, type ThrottlePolicy } from '../repositories/login-throttle.repo.js'
 import { userRepo } from '../repositories/user.repo.js'
 
-export interface LoginPolicy extends LockoutPolicy { windowSeconds: number }
+export interface LoginPolicy extends ThrottlePolicy {
+  /** tests only: the time the throttle reads; default (null), the database's clock, shared by every instance */
+  clock?: (() => Date) | null
+}
 
 export function authService (prisma: PrismaClient, scryptCost: number, policy: LoginPolicy) {
   const users = userRepo(prisma)
@@ -26,41 +27,60 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
   const dummyHash = async () => await (dummy ??= hashPassword(randomBytes(16).toString('hex'), scryptCost))
 
   // IPv6 clients are counted per /64: one host usually holds a whole /64 and could rotate through it.
-  const client = (meta: RequestMeta | undefined) => meta?.clientAddress == null ? null : normalizeIP(meta.clientAddress, 64)
+  const addressKey = (meta: RequestMeta | undefined) => meta?.clientAddress == null ? null : `address:${normalizeIP(meta.clientAddress, 64)}`
+  // per username as well, whatever its case, so guesses spread over many addresses share one budget
+  const userKey = (username: string) => `user:${username.toLowerCase()}`
 
-  /** A locked-out address is refused before any credential is looked at. */
-  async function gate (meta: RequestMeta | undefined) {
-    const address = client(meta)
-    if (address == null) return
-    const wait = await throttle.lockedFor(address)
-    if (wait > 0) throw new RateLimitedError(wait, `too many failed logins from this address; retry in ${wait} s`)
+  /**
+   * Claims this attempt before any credential is looked at, against the client address and the username: while
+   * either is locked out, or already has as many attempts failed or being checked as the budget allows, the
+   * attempt is refused with 429 and nothing is checked. So guesses sent all at once, or from many addresses, get
+   * no more tries than guesses sent one by one. Returns how to report the outcome.
+   */
+  async function claim (addr: string | null, user: string | null) {
+    const k = [addr, user].filter((x): x is string => x != null)
+    const now = () => policy.clock?.() ?? null
+    if (k.length > 0) {
+      const r = await throttle.claim(k, policy, now())
+      if (!r.allowed) throw new RateLimitedError(r.retryAfter, `too many failed logins from this address or for this username; retry in ${r.retryAfter} s`)
+    }
+    return {
+      failed: async () => { if (k.length > 0) await throttle.done(k, true, null, policy, now()) },
+      succeeded: async () => { if (k.length > 0) await throttle.done(k, false, user, policy, now()) },
+    }
   }
 
-  /** Audits the failure, counts it against the address (locking it out past the limit), and refuses. */
-  async function refuse (meta: RequestMeta | undefined, row: AuditRecord): Promise<never> {
+  /** Counts the failure, audits it and refuses. */
+  async function refuse (attempt: { failed: () => Promise<void> }, row: AuditRecord): Promise<never> {
+    await attempt.failed()
     await audit.insert(row)
-    const address = client(meta)
-    if (address != null) {
-      const failures = await throttle.recordFailure(address, policy.windowSeconds)
-      const lock = lockoutSeconds(failures, policy)
-      if (lock > 0) await throttle.lock(address, lock)
-    }
     throw new DomainError('INVALID_CREDENTIALS', row.action === 'auth.api_key' ? 'the API key is not valid (unknown or revoked)' : 'username or password is wrong')
+  }
+
+  /** The right credentials of a suspended login: said so (the caller proved who it is), audited, no token. */
+  async function suspended (row: AuditRecord): Promise<never> {
+    await audit.insert({ ...row, outcome: 'failure', errorCode: 'LOGIN_SUSPENDED' })
+    throw new DomainError('LOGIN_SUSPENDED', 'this login is suspended by the scheme; ask your issuer')
   }
 
   return {
     /** Username and password to a principal. Unknown user and wrong password answer the same, in the same time. */
     async login (username: string, password: string, meta?: RequestMeta): Promise<Principal> {
-      await gate(meta)
+      const addr = addressKey(meta)
+      const user = userKey(username)
+      // (should the database go away before the attempt is decided, its claim is forgotten after 30 s)
+      const attempt = await claim(addr, user)
       const u = await users.byUsername(username)
       const ok = await verifyPassword(password, u?.passwordHash ?? await dummyHash())
       if (u == null || !ok) {
-        await refuse(meta, auditRecord(null, 'auth.login', meta, {
+        await refuse(attempt, auditRecord(null, 'auth.login', meta, {
           outcome: 'failure', errorCode: 'INVALID_CREDENTIALS', actorName: username, target: u?.id ?? null,
           currencyId: u?.currencyId ?? null,
         }))
       }
+      await attempt.succeeded()
       const p: Principal = { userId: u!.id, role: u!.role as Role, currencyId: u!.currencyId, participantId: u!.participantId, username: u!.username }
+      if (u!.suspendedAt != null) await suspended(auditRecord(p, 'auth.login', meta, { target: p.userId }))
       // Written before the token is handed out: no login succeeds without its row.
       await audit.insert(auditRecord(p, 'auth.login', meta, { target: p.userId }))
       return p
@@ -68,18 +88,21 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
 
     /** An API key to a principal that carries the key's scopes; an unknown or revoked key is refused. */
     async loginWithApiKey (apiKey: string, meta?: RequestMeta): Promise<Principal> {
-      await gate(meta)
+      const addr = addressKey(meta)
+      const attempt = await claim(addr, null)
       const k = looksLikeApiKey(apiKey) ? await keys.byHash(hashApiKey(apiKey)) : null
       if (k == null || k.revokedAt != null || !(await keys.touch(k.id))) {
-        await refuse(meta, auditRecord(null, 'auth.api_key', meta, {
+        await refuse(attempt, auditRecord(null, 'auth.api_key', meta, {
           outcome: 'failure', errorCode: 'INVALID_CREDENTIALS', actorId: k?.id, actorName: apiKey.slice(0, 11), target: k?.id ?? null,
           currencyId: k?.currencyId ?? null, detail: k?.revokedAt != null ? { revoked: true } : {},
         }))
       }
+      await attempt.succeeded()
       const p: Principal = {
         userId: k!.id, role: 'business', currencyId: k!.currencyId, participantId: k!.participantId,
         username: `apikey:${k!.name}`, scopes: k!.scopes as Scope[], apiKeyId: k!.id,
       }
+      if (await users.isParticipantSuspended(k!.participantId)) await suspended(auditRecord(p, 'auth.api_key', meta, { target: k!.id }))
       await audit.insert(auditRecord(p, 'auth.api_key', meta, { target: k!.id, detail: { scopes: p.scopes } }))
       return p
     },

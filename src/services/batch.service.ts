@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { auditRecord, type RequestMeta } from '../domain/access.js'
+import { auditRecord, disclosed, type RequestMeta } from '../domain/access.js'
 import { DomainError, type FieldError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
 import { transferView, type TransferView } from '../domain/transfer-view.js'
@@ -85,6 +85,8 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       // an item the ledger could not post for a fault of its own is the service's error, never an item's problem
       const broken = out.results.find(r => !r.ok && r.error.status >= 500)
       if (broken != null && !broken.ok) throw broken.error
+      // what the ledger says of an account the caller cannot see must not differ from what it says of none
+      out.results = out.results.map(r => r.ok ? r : { ...r, error: disclosed(r.error, principal) })
       if (!out.posted) refuseIfAny(out.results.map((r, j) => [toPost[j].i, r.ok ? null : r.error]))
 
       // a refused item may have no key, or not be an object at all

@@ -84,6 +84,7 @@ export function participantService (prisma: PrismaClient, currencies: CurrencySe
         district: p.district, sector: p.sector, independent: p.independent,
         accounts: p.accounts.map(a => accountView(a, currency.code, currency.decimals)),
         createdAt: p.createdAt.toISOString(),
+        loginSuspendedAt: p.user?.suspendedAt?.toISOString() ?? null,
       }
     },
   }

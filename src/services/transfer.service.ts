@@ -94,11 +94,17 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
     /** Reverses a money movement once, by new transfers: its fee is given back before the payment is taken back. */
     async reverse (principal: Principal | null, id: string, idem: Idempotency, meta?: RequestMeta) {
       const p = requirePrincipal(principal)
+      // decided by role alone, before anything is looked up: a researcher learns nothing about which ids exist
+      if (p.role === 'researcher') throw new DomainError('FORBIDDEN', 'only an issuer of this currency may reverse')
       const found = await transfers.movement(id)
       if (found == null) throw new DomainError('TRANSFER_NOT_FOUND', 'transfer not found')
       const c = await currencies.resolveId(found.currencyId)
       if (!isIssuerOf(p, c.id)) {
-        if (p.role === 'issuer' || p.role === 'researcher') throw new DomainError('FORBIDDEN', 'only an issuer of this currency may reverse')
+        // a party to the transfer can read it, so it is told it may not reverse it; to anyone else (an issuer of
+        // another currency among them) it answers exactly as an unknown id
+        const ids = [...new Set(found.legs.flatMap(t => [t.fromAccount, t.toAccount]))]
+        const party = p.participantId != null && (await accounts.byIds(ids)).some(a => a.participantId === p.participantId)
+        if (party) throw new DomainError('FORBIDDEN', 'only an issuer of this currency may reverse')
         throw new DomainError('TRANSFER_NOT_FOUND', 'transfer not found')
       }
       const [main] = found.legs

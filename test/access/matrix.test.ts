@@ -120,8 +120,9 @@ t.test('route × role access matrix', async (t) => {
       expect: [401, 200, 404, 200, 404, 200, 200, 403, 200],
       req: () => ({ url: `/v1/transfers/${payment}` }),
     },
+    // the payment's parties may read it, so they are told they may not reverse it; to anyone else it does not exist
     'POST /v1/transfers/{id}/reversal': {
-      expect: [401, 404, 404, 404, 403, 201, 201, 403, 403],
+      expect: [401, 403, 404, 403, 404, 201, 201, 403, 403],
       req: async () => ({ url: `/v1/transfers/${await pay()}/reversal`, key: `k-${u()}` }),
     },
     'GET /v1/currencies/{code}/transfers': {
@@ -162,6 +163,15 @@ t.test('route × role access matrix', async (t) => {
       req: () => ({ url: `/v1/currencies/${s.code}/audit` }),
     },
     'GET /v1/audit': { expect: [401, 403, 403, 403, 403, 403, 200, 403, 403], req: () => ({ url: '/v1/audit' }) },
+    // a fresh member each time, so a suspension here never touches the tokens the other rows use
+    'PUT /v1/participants/{id}/suspension': {
+      expect: [401, 404, 404, 404, 404, 200, 200, 403, 403],
+      req: async () => ({ url: `/v1/participants/${(await registerMember(ctx, s.code)).id}/suspension`, body: { reason: 'matrix' } }),
+    },
+    'DELETE /v1/participants/{id}/suspension': {
+      expect: [401, 404, 404, 404, 404, 200, 200, 403, 403],
+      req: async () => ({ url: `/v1/participants/${(await registerMember(ctx, s.code)).id}/suspension` }),
+    },
   }
 
   const fromDoc = (doc: { paths: Record<string, Record<string, unknown>> }) =>

@@ -1,20 +1,22 @@
 import t from 'tap'
-import { lockoutSeconds } from '../../src/domain/access.js'
 import { loadConfig } from '../../src/config.js'
-import { buildTestApp, issue, PROBLEM, scenario } from './fixtures/index.js'
+import { buildTestApp, issue, PROBLEM, registerMember, scenario } from './fixtures/index.js'
 
-const sleep = async (ms: number) => await new Promise(resolve => setTimeout(resolve, ms))
+// Login attempts are counted before the password is checked, per address and per username, in one statement
+// (migration 20261201010000_login_attempts). The throttle reads an injected clock here, so lockouts end when the
+// test says, not after sleeping.
+const testClock = () => {
+  let now = Date.parse('2026-06-01T12:00:00Z')
+  return { now: () => new Date(now), advance: (seconds: number) => { now += seconds * 1000 } }
+}
 
-t.test('lockout grows exponentially after the allowed failures, up to a cap', async (t) => {
-  const p = { maxFailures: 5, baseSeconds: 2, maxSeconds: 900 }
-  t.same([1, 4, 5, 6, 7, 8, 12, 15, 100].map(n => lockoutSeconds(n, p)), [0, 0, 2, 4, 8, 16, 256, 900, 900])
-})
-
-t.test('failed logins from one address lock it out with 429, doubling each time; other addresses are unaffected', async (t) => {
-  const ctx = await buildTestApp(t, { LOGIN_MAX_FAILURES: 3, LOGIN_LOCKOUT_SECONDS: 1 })
+t.test('failed logins lock out with 429, doubling each time; other addresses and usernames are unaffected', async (t) => {
+  const clock = testClock()
+  const ctx = await buildTestApp(t, { LOGIN_MAX_FAILURES: 3, LOGIN_LOCKOUT_SECONDS: 1 }, { loginClock: clock.now })
   const s = await scenario(ctx)
-  const login = async (password: string, remoteAddress = '198.51.100.7') =>
-    await ctx.call('POST', '/v1/auth/token', { body: { username: s.member.username, password }, remoteAddress })
+  const other = await registerMember(ctx, s.code)
+  const login = async (password: string, remoteAddress = '198.51.100.7', username = s.member.username) =>
+    await ctx.call('POST', '/v1/auth/token', { body: { username, password }, remoteAddress })
 
   for (let i = 1; i <= 3; i++) t.equal((await login('wrong-password')).status, 401, `failure ${i}: 401`)
   const locked = await login('member-password')
@@ -24,18 +26,66 @@ t.test('failed logins from one address lock it out with 429, doubling each time;
   t.equal(locked.headers['retry-after'], '1', 'the first lockout is the base time')
   const key = await ctx.call('POST', '/v1/auth/token', { body: { apiKey: 'circ_' + 'A'.repeat(43) }, remoteAddress: '198.51.100.7' })
   t.equal(key.status, 429, 'API key exchanges from the address are locked out too')
-  t.equal((await login('member-password', '198.51.100.8')).status, 200, 'another address logs in')
+  t.equal((await login('member-password', '198.51.100.8')).status, 429, 'the username is locked out from another address too')
+  t.equal((await login('member-password', '198.51.100.8', other.username)).status, 200, 'another user at another address logs in')
 
-  await sleep(1100)
+  clock.advance(1)
   t.equal((await login('wrong-password')).status, 401, 'after the lockout a failure is answered again')
   const longer = await login('member-password')
   t.equal(longer.status, 429)
   t.equal(longer.headers['retry-after'], '2', 'and the next lockout is twice as long')
-  await sleep(2100)
+  clock.advance(1.5)
+  t.equal((await login('member-password')).status, 429, 'half a second before it ends, still locked')
+  clock.advance(0.5)
   t.equal((await login('member-password')).status, 200, 'once it ends, the right password works')
+  t.equal((await login('wrong-password', '198.51.100.9')).status, 401, 'and the username\'s count started again: a typo is answered')
 
-  const failures = await ctx.app.prisma.auditEvent.count({ where: { action: 'auth.login', outcome: 'failure', clientAddress: '198.51.100.7' } })
-  t.equal(failures, 4, 'every failure is audited; the locked-out attempts are refused before they count')
+  const failures = await ctx.app.prisma.auditEvent.count({ where: { action: 'auth.login', outcome: 'failure', actorName: s.member.username } })
+  t.equal(failures, 5, 'every checked failure is audited; the locked-out attempts are refused before anything is checked')
+})
+
+t.test('200 wrong guesses at once, then the right one: only the allowed few are checked', async (t) => {
+  const clock = testClock()
+  // a pool that can hold the burst while the machine is busy (a request waits at most 2 s for a connection)
+  const ctx = await buildTestApp(t, { DB_POOL_MAX: 30 }, { loginClock: clock.now })
+  const s = await scenario(ctx)
+  const max = loadConfig({}).LOGIN_MAX_FAILURES
+  for (const [what, address] of [['from one address', () => '203.0.113.5'], ['each from its own address', (i: number) => `10.${i >> 8}.${i & 255}.7`]] as const) {
+    const guesses = await Promise.all(Array.from({ length: 200 }, async (_, i) => await ctx.call('POST', '/v1/auth/token', {
+      body: { username: s.member.username.toUpperCase(), password: `guess-${i}` }, remoteAddress: address(i),
+    })))
+    const checked = guesses.filter(g => g.status === 401).length
+    const seen = JSON.stringify(Object.fromEntries([...new Set(guesses.map(g => `${g.status} ${String(g.body.code)}`))].map(k => [k, guesses.filter(g => `${g.status} ${String(g.body.code)}` === k).length])))
+    t.equal(checked, max, `${what}: ${checked} of 200 guesses were checked (LOGIN_MAX_FAILURES is ${max}); answers ${seen}`)
+    t.equal(guesses.filter(g => g.status === 429).length, 200 - max, `${what}: the rest are 429`)
+    t.ok(guesses.every(g => g.status === 401 || (g.status === 429 && g.body.code === 'RATE_LIMITED')), 'nothing else')
+    const right = await ctx.call('POST', '/v1/auth/token', { body: { username: s.member.username, password: 'member-password' }, remoteAddress: '198.51.100.200' })
+    t.equal(right.status, 429, `${what}: the right password after the lock is 429, from a fresh address too`)
+    t.ok(Number(right.headers['retry-after']) >= 1)
+    clock.advance(3601) // past the failure window: every count starts again
+  }
+  const audited = await ctx.app.prisma.auditEvent.count({ where: { action: 'auth.login', outcome: 'failure' } })
+  t.equal(audited, 2 * max, 'exactly the checked guesses are in the audit trail')
+  t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: s.member.username, password: 'member-password' } })).status, 200,
+    'an hour later the member logs in')
+})
+
+t.test('usernames are unique and log in whatever their case', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const reg = async (username: string) => await ctx.call('POST', `/v1/currencies/${s.code}/members`, {
+    token: ctx.issuerToken, body: { name: 'Ann', postcode: 'BS6 5AB', username, password: 'ann-password' },
+  })
+  t.equal((await reg('Ann.Smith')).status, 201)
+  const taken = await reg('ann.SMITH')
+  t.equal(taken.status, 409, 'the same name in another case is taken')
+  t.equal(taken.body.code, 'USERNAME_TAKEN')
+  const staff = await ctx.call('POST', `/v1/currencies/${s.code}/researchers`, { token: ctx.issuerToken, body: { name: 'R', username: 'ANN.SMITH', password: 'research-password' } })
+  t.equal(staff.status, 409, 'for staff logins too')
+  for (const typed of ['Ann.Smith', 'ann.smith', 'ANN.SMITH']) {
+    const r = await ctx.call('POST', '/v1/auth/token', { body: { username: typed, password: 'ann-password' } })
+    t.equal(r.status, 200, `"${typed}" logs in`)
+  }
 })
 
 t.test('an unknown API key counts as a failed login', async (t) => {
@@ -52,7 +102,9 @@ t.test('an unknown API key counts as a failed login', async (t) => {
 
 t.test('IPv6 clients are counted per /64', async (t) => {
   const ctx = await buildTestApp(t, { LOGIN_MAX_FAILURES: 1, LOGIN_LOCKOUT_SECONDS: 60 })
-  const login = async (remoteAddress: string) => await ctx.call('POST', '/v1/auth/token', { body: { username: 'x', password: 'y' }, remoteAddress })
+  // a new username each time, so only the address can lock
+  let n = 0
+  const login = async (remoteAddress: string) => await ctx.call('POST', '/v1/auth/token', { body: { username: `x${n++}`, password: 'y' }, remoteAddress })
   t.equal((await login('2001:db8:1:2::1')).status, 401)
   t.equal((await login('2001:db8:1:2:ffff::9')).status, 429, 'another host of the same /64 is locked out too')
   t.equal((await login('2001:db8:1:3::1')).status, 401, 'the next /64 is not')
@@ -61,9 +113,9 @@ t.test('IPv6 clients are counted per /64', async (t) => {
 t.test('behind a proxy (TRUST_PROXY) the address comes from X-Forwarded-For', async (t) => {
   const ctx = await buildTestApp(t, { TRUST_PROXY: true, LOGIN_MAX_FAILURES: 1, LOGIN_LOCKOUT_SECONDS: 60 })
   const from = (ip: string) => ({ 'x-forwarded-for': ip })
-  t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: 'x', password: 'y' }, headers: from('203.0.113.9') })).status, 401)
-  t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: 'x', password: 'y' }, headers: from('203.0.113.9') })).status, 429)
-  t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: 'x', password: 'y' }, headers: from('203.0.113.10') })).status, 401,
+  t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: 'x1', password: 'y' }, headers: from('203.0.113.9') })).status, 401)
+  t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: 'x2', password: 'y' }, headers: from('203.0.113.9') })).status, 429)
+  t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: 'x3', password: 'y' }, headers: from('203.0.113.10') })).status, 401,
     'another client behind the same proxy is not locked out')
 })
 

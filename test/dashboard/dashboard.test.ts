@@ -67,6 +67,9 @@ t.test('in a browser: log in, every chart draws data points, pickers and CSV dow
   const errors: string[] = []
   page.on('request', r => { requests.push(r.url()) })
   page.on('pageerror', e => { errors.push(e.message) })
+  // the page runs under the service's Content-Security-Policy (src/plugins/security-headers.ts): nothing it needs may be refused
+  const violations: string[] = []
+  page.on('console', m => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()) })
 
   await page.goto(`${base}/dashboard`)
   await page.fill('#username', 'researcher')
@@ -121,4 +124,41 @@ t.test('in a browser: log in, every chart draws data points, pickers and CSV dow
 
   t.ok(requests.length > 5 && requests.every(u => u.startsWith(base)), 'every request the page made went to the service itself')
   t.same(errors, [], 'no script errors')
+  t.same(violations, [], 'nothing was refused by the Content-Security-Policy')
+})
+
+t.test('/docs in a browser: Swagger UI draws every operation under the same policy', { skip }, async (t) => {
+  const ctx = await buildTestApp(t)
+  const port = await freePort()
+  await ctx.app.listen({ host: '127.0.0.1', port })
+  const base = `http://127.0.0.1:${port}`
+  const browser = await openBrowser()
+  t.teardown(browser.close)
+  const page = await browser.context.newPage()
+  const violations: string[] = []
+  const requests: string[] = []
+  page.on('console', m => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()) })
+  page.on('request', r => { requests.push(r.url()) })
+  const res = await page.goto(`${base}/docs`)
+  t.match(res?.headers()['content-security-policy'] ?? '', /frame-ancestors 'none'/)
+  await page.waitForSelector('.opblock', { timeout: 60_000 })
+  const ops = await page.locator('.opblock').count()
+  t.ok(ops >= 20, `${ops} operations drawn`)
+  t.same(violations, [], 'nothing was refused by the Content-Security-Policy')
+  t.ok(requests.every(u => u.startsWith(base)), 'every request went to the service itself')
+})
+
+t.test('HTML pages and the API send the security headers', async (t) => {
+  const ctx = await buildTestApp(t)
+  for (const url of ['/dashboard', '/docs', '/docs/static/index.html', '/health', '/v1/currencies/NONE']) {
+    const r = await ctx.app.inject({ method: 'GET', url })
+    const csp = String(r.headers['content-security-policy'] ?? '')
+    t.match(csp, /default-src 'self'/, `${url}: a Content-Security-Policy`)
+    t.match(csp, /frame-ancestors 'none'/, `${url}: no framing by other sites`)
+    t.match(csp, /script-src 'self'(;|$)/, `${url}: no inline or foreign script`)
+    if (!url.startsWith('/docs')) t.match(csp, /style-src 'self'(;|$)/, `${url}: no inline style (Swagger UI's pages need it)`)
+    t.equal(r.headers['referrer-policy'], 'no-referrer', `${url}: no Referer sent`)
+    t.equal(r.headers['x-frame-options'], 'DENY', `${url}: X-Frame-Options for older browsers`)
+    t.equal(r.headers['x-content-type-options'], 'nosniff', url)
+  }
 })

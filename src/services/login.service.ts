@@ -1,0 +1,115 @@
+import type { PrismaClient } from '../generated/prisma/client.js'
+import { auditRecord, type RequestMeta } from '../domain/access.js'
+import { DomainError } from '../domain/errors.js'
+import { isIssuerOf, type Principal } from '../domain/principal.js'
+import { auditRepo } from '../repositories/audit.repo.js'
+import { participantRepo } from '../repositories/participant.repo.js'
+import { userRepo } from '../repositories/user.repo.js'
+
+export interface LoginServiceOptions {
+  /** how long an instance trusts its copy of the revoked logins before reading it again (0: every request) */
+  checkMs: number
+  /** the longest a token lives: a revocation older than this concerns no live token */
+  tokenTtlSeconds: number
+}
+
+/** What this instance knows of one login: suspended now, and tokens issued up to this time (ms) are refused. */
+interface Revocation { suspended: boolean, before: number }
+
+/**
+ * Suspending a member's or business's login. A suspended login gets no token; its tokens, its business's API keys
+ * and their tokens stop working on the next request; and the tokens issued before the suspension stay dead after
+ * a reinstatement. Each instance keeps the logins concerned in memory (a handful of rows: one query per instance at
+ * most every checkMs, whatever the traffic) and consults them on every request: the instance that suspends updates
+ * its copy at once, the others within checkMs.
+ */
+export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
+  const users = userRepo(prisma)
+  const participants = participantRepo(prisma)
+  let byUser = new Map<string, Revocation>()
+  let byParticipant = new Map<string, Revocation>()
+  let loadedAt = Number.NEGATIVE_INFINITY
+  let loading: Promise<void> | null = null
+  // this instance's own changes, so a read that started before one of them cannot undo it in memory
+  let changes: Array<{ at: number, userId: string, participantId: string, r: Revocation }> = []
+  const apply = (c: { userId: string, participantId: string, r: Revocation }) => { byUser.set(c.userId, c.r); byParticipant.set(c.participantId, c.r) }
+
+  const load = async () => {
+    const started = Date.now()
+    const rows = await users.revoked(new Date(started - opts.tokenTtlSeconds * 1000))
+    const entry = (r: typeof rows[number]): Revocation => ({ suspended: r.suspendedAt != null, before: r.tokensRevokedBefore?.getTime() ?? 0 })
+    byUser = new Map(rows.map(r => [r.id, entry(r)]))
+    byParticipant = new Map(rows.flatMap(r => r.participantId == null ? [] : [[r.participantId, entry(r)]]))
+    changes = changes.filter(c => c.at >= started)
+    changes.forEach(apply)
+    loadedAt = started
+  }
+  const refresh = async () => { await (loading ??= load().finally(() => { loading = null })) }
+
+  /** The participant as the caller may act on its login: an issuer of its currency. Anyone else learns nothing. */
+  async function target (principal: Principal | null, participantId: string) {
+    if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+    const p = await participants.byId(participantId)
+    if (p != null && isIssuerOf(principal, p.currencyId) && p.user != null) return { p, user: p.user }
+    if (principal.role === 'researcher') throw new DomainError('FORBIDDEN', 'researchers see reports and exports, not participants')
+    // a participant may see itself, so it is told it may not do this; to anyone else it does not exist
+    if (p != null && principal.participantId === p.id) throw new DomainError('FORBIDDEN', 'only an issuer of this currency may suspend or reinstate a login')
+    throw new DomainError('PARTICIPANT_NOT_FOUND', 'participant not found')
+  }
+
+  return {
+    /**
+     * Is this caller's token dead: its login (or the participant it speaks for, for API keys and an identity
+     * provider's tokens) suspended, or the token issued (iat, seconds) before its login's tokens were revoked?
+     */
+    async isRevoked (p: Principal, issuedAt: number | null): Promise<boolean> {
+      if (Date.now() - loadedAt > opts.checkMs) await refresh()
+      for (const r of [byUser.get(p.userId), p.participantId == null ? undefined : byParticipant.get(p.participantId)]) {
+        if (r == null) continue
+        if (r.suspended) return true
+        // iat has whole seconds: a token of the revocation's own second counts as issued before it
+        if (issuedAt != null && issuedAt <= Math.floor(r.before / 1000)) return true
+      }
+      return false
+    },
+
+    /** Suspends a participant's login; suspending it again changes nothing (and is audited once). */
+    async suspend (principal: Principal | null, participantId: string, b: { reason: string }, meta?: RequestMeta) {
+      const { p, user } = await target(principal, participantId)
+      const at = new Date()
+      const changed = await prisma.$transaction(async (tx) => {
+        const changed = await userRepo(tx).suspend(user.id, at)
+        if (changed) {
+          await auditRepo(tx).insert(auditRecord(principal, 'login.suspend', meta, {
+            target: p.id, currencyId: p.currencyId, detail: { username: user.username, userId: user.id, reason: b.reason.trim() },
+          }))
+        }
+        return changed
+      })
+      const since = changed ? at : (user.suspendedAt ?? at)
+      const r = { suspended: true, before: Math.max(since.getTime(), user.tokensRevokedBefore?.getTime() ?? 0) }
+      changes.push({ at: Date.now(), userId: user.id, participantId: p.id, r })
+      apply({ userId: user.id, participantId: p.id, r })
+      return { participantId: p.id, suspended: true, suspendedAt: since.toISOString() }
+    },
+
+    /** Lifts a suspension (tokens issued before it stay dead); reinstating a login that is not suspended changes nothing. */
+    async reinstate (principal: Principal | null, participantId: string, meta?: RequestMeta) {
+      const { p, user } = await target(principal, participantId)
+      await prisma.$transaction(async (tx) => {
+        if (await userRepo(tx).reinstate(user.id)) {
+          await auditRepo(tx).insert(auditRecord(principal, 'login.reinstate', meta, {
+            target: p.id, currencyId: p.currencyId, detail: { username: user.username, userId: user.id },
+          }))
+        }
+      })
+      const before = Math.max(user.tokensRevokedBefore?.getTime() ?? 0, byUser.get(user.id)?.before ?? 0)
+      const r = { suspended: false, before }
+      changes.push({ at: Date.now(), userId: user.id, participantId: p.id, r })
+      apply({ userId: user.id, participantId: p.id, r })
+      return { participantId: p.id, suspended: false, suspendedAt: null }
+    },
+  }
+}
+
+export type LoginService = ReturnType<typeof loginService>
