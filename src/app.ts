@@ -7,6 +7,7 @@ import audit from './plugins/audit.js'
 import aggregator from './plugins/aggregator.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
+import events from './plugins/events.js'
 import pressure from './plugins/pressure.js'
 import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.js'
 import rateLimits from './plugins/rate-limits.js'
@@ -29,6 +30,7 @@ import suspensionRoutes from './routes/suspension.routes.js'
 import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
+import eventRoutes from './routes/events.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -51,6 +53,10 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
     reads: { poolMax: config.READ_POOL_MAX, acquireTimeoutMs: config.READ_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.READ_STATEMENT_TIMEOUT_MS },
+  })
+  await app.register(events, {
+    databaseUrl: opts.databaseUrl, heartbeatMs: config.EVENTS_HEARTBEAT_MS, streamMaxSeconds: config.EVENTS_STREAM_MAX_SECONDS,
+    maxStreams: config.EVENTS_MAX_STREAMS, streamsPerCaller: config.EVENTS_STREAMS_PER_CALLER,
   })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
@@ -100,6 +106,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(auditRoutes)
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
+  await app.register(eventRoutes)
 }
 
 export default fp(app, { name: 'circulate' })

@@ -103,6 +103,14 @@ const ConfigSchema = Type.Object({
    * suspensions). Never longer than TOKEN_CACHE_MS when that is shorter.
    */
   LOGIN_CHECK_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  // Live events (docs/shop.md): GET /v1/accounts/{id}/events.
+  /** A comment line is sent on an idle event stream this often, so proxies keep it open. */
+  EVENTS_HEARTBEAT_MS: Type.Integer({ default: 15000, minimum: 10, maximum: 300000 }),
+  /** An event stream ends after this long (the client reconnects with Last-Event-ID and a fresh token). */
+  EVENTS_STREAM_MAX_SECONDS: Type.Integer({ default: 900, minimum: 1, maximum: 86400 }),
+  /** Event streams open on one instance, and per caller; more answer 503 and 429. */
+  EVENTS_MAX_STREAMS: Type.Integer({ default: 1000, minimum: 1 }),
+  EVENTS_STREAMS_PER_CALLER: Type.Integer({ default: 5, minimum: 1 }),
   /** Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit). */
   TRUST_PROXY: Type.Boolean({ default: false }),
 })

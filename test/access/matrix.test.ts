@@ -93,6 +93,11 @@ t.test('route × role access matrix', async (t) => {
       expect: [401, 200, 404, 404, 404, 200, 200, 403, 404],
       req: () => ({ url: `/v1/accounts/${s.member.accountId}/statement` }),
     },
+    // an event stream that ends after a second (a 200 is a stream; ?maxSeconds lets the matrix read it to its end)
+    'GET /v1/accounts/{id}/events': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 404],
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}/events?maxSeconds=1` }),
+    },
     'POST /v1/currencies/{code}/payments': {
       expect: [401, 201, 404, 404, 403, 201, 201, 403, 404],
       req: () => ({

@@ -1,0 +1,38 @@
+import type { ServerResponse } from 'node:http'
+import fp from 'fastify-plugin'
+import { EventHub } from '../events/hub.js'
+
+// The instance's event hub (src/events/hub.ts) and its open event streams. The hub connects on first use (a
+// stream or the webhook worker), so an instance nobody listens to holds no extra connection. On close, every open
+// stream is ended first (clients reconnect elsewhere with Last-Event-ID), then the hub.
+
+export interface EventsOptions {
+  databaseUrl: string
+  heartbeatMs: number
+  streamMaxSeconds: number
+  maxStreams: number
+  streamsPerCaller: number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    events: {
+      hub: EventHub
+      options: EventsOptions
+      /** open streams: their responses, and how many each caller holds */
+      streams: Set<ServerResponse>
+      perCaller: Map<string, number>
+    }
+  }
+}
+
+export default fp<EventsOptions>(async (app, opts) => {
+  const hub = new EventHub({ databaseUrl: opts.databaseUrl, pool: app.pool, log: app.log })
+  const streams = new Set<ServerResponse>()
+  app.decorate('events', { hub, options: opts, streams, perCaller: new Map<string, number>() })
+  app.addHook('preClose', async () => {
+    for (const res of streams) res.end()
+    streams.clear()
+  })
+  app.addHook('onClose', async () => { await hub.close() })
+}, { name: 'events', dependencies: ['db'] })

@@ -1,0 +1,105 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { DomainError } from '../domain/errors.js'
+import type { EventRow, Subscriber } from '../events/hub.js'
+import { IdParams, problems } from '../schemas/common.js'
+
+// GET /v1/accounts/{id}/events: Server-Sent Events of one account, for its owner (a login, or an API key with
+// statements:read) or an issuer of its currency, as its statement is. The events come from the durable log
+// (src/events/hub.ts): `Last-Event-ID` (or ?after=) resumes after that id with no gap and no duplicate; without
+// either the stream starts with the next event. Heartbeat comments keep proxies open; the stream ends after
+// EVENTS_STREAM_MAX_SECONDS (the token may expire; the client reconnects with Last-Event-ID).
+
+const EventId = Type.String({ pattern: '^(0|[1-9][0-9]{0,17})$', maxLength: 18, description: 'an event id: the stream resumes after it' })
+
+export const eventMessage = (r: EventRow): string =>
+  `id: ${r.id}\nevent: ${r.type}\ndata: ${JSON.stringify({ id: r.id, type: r.type, accountId: r.accountId, createdAt: r.createdAt, data: r.data })}\n\n`
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const { accounts } = app.services
+  const ev = app.events
+  const o = ev.options
+
+  app.get('/v1/accounts/:id/events', {
+    config: { scope: 'statements:read' },
+    schema: {
+      tags: ['accounts'],
+      summary: 'Live events of an account as Server-Sent Events (owner or issuer): payment.received, payment.sent, request.paid, request.expired',
+      description: 'Each message has `id:` (the event id, rising), `event:` (its type) and `data:` (JSON: id, type, accountId, ' +
+        'createdAt, data). Send `Last-Event-ID` (or `?after=`) to resume after an event: every later event of the account is sent, ' +
+        'none twice. Comment lines (`:`) are heartbeats. The stream ends after a while (EVENTS_STREAM_MAX_SECONDS); reconnect with ' +
+        'Last-Event-ID. Works across instances (PostgreSQL LISTEN/NOTIFY, then a read of the log by id).',
+      params: IdParams,
+      querystring: Type.Object({
+        after: Type.Optional(EventId),
+        maxSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: 'end the stream after this many seconds (at most EVENTS_STREAM_MAX_SECONDS)' })),
+      }, { additionalProperties: false }),
+      headers: Type.Object({ 'last-event-id': Type.Optional(EventId) }),
+      response: {
+        200: { description: 'the event stream', content: { 'text/event-stream': { schema: Type.String() } } },
+        ...problems(400, 401, 403, 404, 429),
+      },
+    },
+  }, async (request, reply) => {
+    const { account } = await accounts.readable(request.principal, request.params.id)
+    const caller = request.principal!.apiKeyId ?? request.principal!.userId
+    if (ev.streams.size >= o.maxStreams) throw new DomainError('SERVICE_UNAVAILABLE', 'this instance holds as many event streams as it may; retry shortly')
+    if ((ev.perCaller.get(caller) ?? 0) >= o.streamsPerCaller) {
+      throw new DomainError('RATE_LIMITED', `at most ${o.streamsPerCaller} event streams per caller at once; close one first`)
+    }
+    try {
+      await ev.hub.listen()
+    } catch (err) {
+      request.log.warn({ err }, 'event stream: cannot listen for events')
+      throw new DomainError('SERVICE_UNAVAILABLE', 'live events are unavailable; retry shortly')
+    }
+    const from = request.headers['last-event-id'] ?? request.query.after
+    let lastId: bigint
+    if (from != null) lastId = BigInt(from)
+    else {
+      const r = await app.pool.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM event WHERE account_id = $1', [account.id])
+      lastId = BigInt(r.rows[0].id)
+    }
+
+    ev.perCaller.set(caller, (ev.perCaller.get(caller) ?? 0) + 1)
+    reply.hijack()
+    const res = reply.raw
+    ev.streams.add(res)
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    })
+    res.write(`retry: 2000\n: ${account.id} after ${lastId.toString()}\n\n`)
+    const sub: Subscriber = {
+      accountId: account.id,
+      currencyId: account.currencyId,
+      lastId,
+      paused: false,
+      deliver: (rows) => res.write(rows.map(eventMessage).join('')),
+    }
+    res.on('drain', () => { if (sub.paused) ev.hub.resume(sub) })
+    const unsubscribe = ev.hub.subscribe(sub)
+    const heartbeat = setInterval(() => { res.write(': heartbeat\n\n') }, o.heartbeatMs)
+    const expiry = setTimeout(() => { res.end() }, Math.min(request.query.maxSeconds ?? o.streamMaxSeconds, o.streamMaxSeconds) * 1000)
+    let done = false
+    const finish = () => {
+      if (done) return
+      done = true
+      clearInterval(heartbeat)
+      clearTimeout(expiry)
+      unsubscribe()
+      ev.streams.delete(res)
+      const n = (ev.perCaller.get(caller) ?? 1) - 1
+      if (n <= 0) ev.perCaller.delete(caller)
+      else ev.perCaller.set(caller, n)
+      request.log.info({ account: account.id, lastId: sub.lastId.toString() }, 'event stream closed')
+    }
+    res.on('close', finish)
+    res.on('error', finish)
+    request.log.info({ account: account.id, after: lastId.toString() }, 'event stream opened')
+  })
+}
+export default routes

@@ -1,0 +1,164 @@
+import t from 'tap'
+import { buildTestApp, issue, registerMember, scenario, type TestContext } from '../helper.js'
+import { openSse } from './sse.js'
+
+// GET /v1/accounts/{id}/events over real HTTP with real tokens.
+
+async function listen (ctx: TestContext): Promise<string> {
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  const a = ctx.app.server.address()
+  if (a == null || typeof a === 'string') throw new Error('no address')
+  return `http://127.0.0.1:${a.port}`
+}
+
+t.test('payments reach the stream; Last-Event-ID resumes after a disconnect with no gap and no duplicate', async (t) => {
+  const ctx = await buildTestApp(t, { EVENTS_HEARTBEAT_MS: 50 })
+  const base = await listen(ctx)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  let k = 0
+  const pay = async (amount: string) => {
+    const r = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+      token: s.member.token, key: `p${k++}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount, channel: 'app', reference: `r${k}` },
+    })
+    t.equal(r.status, 201)
+    return r.body
+  }
+  await pay('1.00') // before the stream: not sent (a stream without Last-Event-ID starts with the next event)
+
+  const url = `/v1/accounts/${s.business.accountId}/events`
+  const a = await openSse(base, url, { token: s.business.token })
+  t.equal(a.status, 200)
+  t.match(a.headers['content-type'], /^text\/event-stream/)
+  t.equal(a.headers['cache-control'], 'no-store')
+  const p2 = await pay('2.00')
+  const [m] = await a.waitFor(1)
+  t.equal(m.event, 'payment.received')
+  t.same(m.data, {
+    id: m.id, type: 'payment.received', accountId: s.business.accountId, createdAt: p2.createdAt,
+    data: { transferId: p2.id, currency: s.code, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '2.00', fee: '0.04', channel: 'app', reference: 'r2', createdAt: p2.createdAt },
+  })
+  await a.waitForComment(/heartbeat/)
+  t.pass('heartbeats on an idle stream')
+  a.close()
+  await a.ended
+
+  // while disconnected: three payments
+  for (const x of ['3.00', '4.00', '5.00']) await pay(x)
+  const b = await openSse(base, url, { token: s.business.token, lastEventId: m.id! })
+  const got = await b.waitFor(3)
+  t.same(got.map(x => x.data.data.amount), ['3.00', '4.00', '5.00'], 'exactly the events after Last-Event-ID, in order')
+  t.ok(got.every((x, i) => BigInt(x.id!) > BigInt(i === 0 ? m.id! : got[i - 1].id!)), 'ids rise')
+  await pay('6.00')
+  const live = await b.waitFor(4)
+  t.equal(live[3].data.data.amount, '6.00', 'then live again')
+  // a batch of many payments at once: every one, once, in order
+  const items = Array.from({ length: 30 }, (_, i) => ({ idempotencyKey: `bt${i}`, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '0.10', channel: 'app' }))
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/transfers/batch`, { token: s.member.token, body: { items } })).status, 200)
+  const all = await b.waitFor(34)
+  await new Promise(resolve => setTimeout(resolve, 100))
+  t.equal(b.messages.length, 34, 'no duplicates')
+  t.same(new Set(all.map(x => x.id)).size, 34)
+  b.close()
+
+  // the payer's stream from the start (?after=0): every payment.sent, nothing of the business's
+  const c = await openSse(base, `/v1/accounts/${s.member.accountId}/events?after=0`, { token: s.member.token })
+  const sent = await c.waitFor(36)
+  t.ok(sent.every(x => x.event === 'payment.sent' && x.data.accountId === s.member.accountId))
+  c.close()
+})
+
+t.test('an event committed through one instance reaches a stream on another; a lost listener catches up by id', async (t) => {
+  const a = await buildTestApp(t)
+  const s = await scenario(a)
+  await issue(a, s.code, s.member.accountId, '100.00')
+  const b = await buildTestApp(t, {}, { db: a.db, keys: a.keys })
+  const baseB = await listen(b)
+  const stream = await openSse(baseB, `/v1/accounts/${s.business.accountId}/events`, { token: s.business.token })
+  t.equal(stream.status, 200)
+  let k = 0
+  const pay = async (amount: string) => {
+    const r = await a.call('POST', `/v1/currencies/${s.code}/payments`, {
+      token: s.member.token, key: `x${k++}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount, channel: 'app' },
+    })
+    t.equal(r.status, 201)
+  }
+  await pay('1.00')
+  t.equal((await stream.waitFor(1))[0].data.data.amount, '1.00', 'posted on A, streamed by B')
+
+  // B's listening connection is killed; payments commit while B is deaf; B reconnects and reads them by id
+  const killed = await a.app.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+     WHERE datname = current_database() AND application_name = 'circulate-events'`)
+  t.equal(killed.rowCount, 1, 'one listening connection (B\'s; A has no stream, so it listens to nothing)')
+  await pay('2.00')
+  await pay('3.00')
+  const got = await stream.waitFor(3, 10_000)
+  t.same(got.map(x => x.data.data.amount), ['1.00', '2.00', '3.00'])
+  t.ok(b.app.events.hub.isListening, 'listening again')
+  stream.close()
+})
+
+t.test('who may open a stream', async (t) => {
+  const ctx = await buildTestApp(t)
+  const base = await listen(ctx)
+  const s = await scenario(ctx)
+  const other = await registerMember(ctx, s.code)
+  const o = await scenario(ctx, { code: 'OTH' })
+  void o
+  const staff = async (code: string, kind: 'issuers' | 'researchers') => {
+    const username = `${kind}-${Math.random().toString(36).slice(2)}`
+    const r = await ctx.call('POST', `/v1/currencies/${code}/${kind}`, { token: ctx.issuerToken, body: { name: 'Staff', username, password: 'staff-password' } })
+    t.equal(r.status, 201)
+    return await ctx.token(username, 'staff-password')
+  }
+  const keyWith = async (scopes: string[]) => {
+    const k = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: `k-${scopes.join('-')}`, scopes } })
+    return (await ctx.call('POST', '/v1/auth/token', { body: { apiKey: k.body.key } })).body.accessToken as string
+  }
+  const url = `/v1/accounts/${s.business.accountId}/events`
+  const cases: Array<[string, string | null, number, string | null]> = [
+    ['anonymous', null, 401, 'UNAUTHENTICATED'],
+    ['another member', other.token, 404, 'ACCOUNT_NOT_FOUND'],
+    ['the payer member', s.member.token, 404, 'ACCOUNT_NOT_FOUND'],
+    ['another currency\'s issuer', await staff('OTH', 'issuers'), 404, 'ACCOUNT_NOT_FOUND'],
+    ['a researcher of the currency', await staff(s.code, 'researchers'), 403, 'FORBIDDEN'],
+    ['an API key without statements:read', await keyWith(['payments:write', 'accounts:read']), 403, 'INSUFFICIENT_SCOPE'],
+    ['the owner', s.business.token, 200, null],
+    ['the owner\'s API key with statements:read', await keyWith(['statements:read']), 200, null],
+    ['the currency\'s issuer', await staff(s.code, 'issuers'), 200, null],
+  ]
+  for (const [who, token, status, code] of cases) {
+    const r = await openSse(base, url, { token })
+    t.equal(r.status, status, who)
+    if (status !== 200) {
+      await r.ended
+      t.match(r.headers['content-type'], /^application\/problem\+json/, `${who}: a problem`)
+      t.equal(JSON.parse(r.body).code, code, `${who}: ${code}`)
+    }
+    r.close()
+  }
+  // bad resume points are refused, not streamed
+  for (const bad of ['abc', '-1', '99999999999999999999', '1.5']) {
+    const r = await ctx.call('GET', url, { token: s.business.token, headers: { 'last-event-id': bad } })
+    t.equal(r.status, 400, `Last-Event-ID ${bad}`)
+  }
+  t.equal((await ctx.call('GET', `${url}?after=x`, { token: s.business.token })).status, 400)
+  t.equal((await ctx.call('GET', '/v1/accounts/not-a-uuid/events', { token: s.business.token })).status, 400)
+})
+
+t.test('streams per caller are limited', async (t) => {
+  const ctx = await buildTestApp(t, { EVENTS_STREAMS_PER_CALLER: 2 })
+  const base = await listen(ctx)
+  const s = await scenario(ctx)
+  const url = `/v1/accounts/${s.business.accountId}/events`
+  const one = await openSse(base, url, { token: s.business.token })
+  const two = await openSse(base, url, { token: s.business.token })
+  const three = await openSse(base, url, { token: s.business.token })
+  t.same([one.status, two.status, three.status], [200, 200, 429])
+  one.close()
+  await one.ended
+  for (let i = 0; i < 50 && ctx.app.events.streams.size > 1; i++) await new Promise(resolve => setTimeout(resolve, 20))
+  const four = await openSse(base, url, { token: s.business.token })
+  t.equal(four.status, 200, 'a closed stream frees its place')
+  two.close(); four.close()
+})
