@@ -31,6 +31,7 @@ import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
 import eventRoutes from './routes/events.routes.js'
+import notesRoutes from './routes/notes.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -107,6 +108,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
   await app.register(eventRoutes)
+  await app.register(notesRoutes)
 }
 
 export default fp(app, { name: 'circulate' })

@@ -8,6 +8,7 @@ import { authService, type LoginPolicy } from '../services/auth.service.js'
 import { batchService, type BatchOptions } from '../services/batch.service.js'
 import { currencyService } from '../services/currency.service.js'
 import { loginService } from '../services/login.service.js'
+import { notesService } from '../services/notes.service.js'
 import { participantService } from '../services/participant.service.js'
 import { reportService } from '../services/report.service.js'
 import { staffService } from '../services/staff.service.js'
@@ -51,6 +52,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions) => {
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
     logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400 }),
     audit: auditService(app.prisma, currencies),
+    notes: notesService(app.pool, app.readPool, app.prisma, currencies, coalescer),
   }
 }
 
