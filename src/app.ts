@@ -30,6 +30,7 @@ import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
 import smsRoutes from './routes/sms.routes.js'
+import notesRoutes from './routes/notes.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -106,6 +107,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
   await app.register(smsRoutes)
+  await app.register(notesRoutes)
 }
 
 export default fp(app, { name: 'circulate' })

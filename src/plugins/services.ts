@@ -8,6 +8,7 @@ import { authService, type LoginPolicy } from '../services/auth.service.js'
 import { batchService, type BatchOptions } from '../services/batch.service.js'
 import { currencyService } from '../services/currency.service.js'
 import { loginService } from '../services/login.service.js'
+import { notesService } from '../services/notes.service.js'
 import { participantService } from '../services/participant.service.js'
 import { reportService } from '../services/report.service.js'
 import { smsService } from '../services/sms.service.js'
@@ -59,6 +60,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions) => {
       scryptCost: opts.scryptCost, authToken: opts.sms?.authToken ?? null, publicUrl: opts.sms?.publicUrl ?? null,
       sender: opts.sms?.sender ?? outboxSender, clock: opts.sms?.clock ?? undefined, newCode: opts.sms?.newCode ?? undefined,
     }),
+    notes: notesService(app.pool, app.readPool, app.prisma, currencies, coalescer),
   }
 }
 
