@@ -8,6 +8,7 @@ import aggregator from './plugins/aggregator.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
 import events from './plugins/events.js'
+import webhooks from './plugins/webhooks.js'
 import pressure from './plugins/pressure.js'
 import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.js'
 import rateLimits from './plugins/rate-limits.js'
@@ -31,6 +32,7 @@ import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
 import eventRoutes from './routes/events.routes.js'
+import webhookRoutes from './routes/webhooks.routes.js'
 import smsRoutes from './routes/sms.routes.js'
 import notesRoutes from './routes/notes.routes.js'
 
@@ -81,6 +83,13 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     sms: { authToken: config.SMS_AUTH_TOKEN ?? null, publicUrl: config.SMS_PUBLIC_URL ?? null, clock: opts.smsClock ?? null, newCode: opts.smsCodes ?? null },
   })
   // After services: the auth hook checks API-key revocation and resolves an external token's currency.
+  const on = (v: string) => v === '1' || v === 'true'
+  await app.register(webhooks, {
+    policy: { allowHttp: on(config.WEBHOOK_ALLOW_HTTP), allowPrivate: on(config.WEBHOOK_ALLOW_PRIVATE) },
+    deliver: on(config.WEBHOOK_DELIVERY), intervalMs: config.WEBHOOK_INTERVAL_MS, timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    giveUpHours: config.WEBHOOK_GIVE_UP_HOURS, disableAfterFailures: config.WEBHOOK_DISABLE_AFTER_FAILURES,
+    disableAfterHours: config.WEBHOOK_DISABLE_AFTER_HOURS, maxPerOwner: config.WEBHOOK_MAX_PER_OWNER,
+  })
   await app.register(auth, {
     keys: opts.keys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS,
     cacheMs: config.TOKEN_CACHE_MS, cacheMax: config.TOKEN_CACHE_MAX,
@@ -113,6 +122,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
   await app.register(eventRoutes)
+  await app.register(webhookRoutes)
   await app.register(smsRoutes)
   await app.register(notesRoutes)
 }

@@ -111,6 +111,24 @@ const ConfigSchema = Type.Object({
   /** Event streams open on one instance, and per caller; more answer 503 and 429. */
   EVENTS_MAX_STREAMS: Type.Integer({ default: 1000, minimum: 1 }),
   EVENTS_STREAMS_PER_CALLER: Type.Integer({ default: 5, minimum: 1 }),
+  // Webhooks (docs/shop.md).
+  /** 1: webhook URLs may be http (never in production); 0: https only. */
+  WEBHOOK_ALLOW_HTTP: Type.Enum(['0', '1', 'false', 'true'], { default: '0' }),
+  /** 1: webhook URLs may resolve to private, loopback and link-local addresses (tests, a receiver on the same host). */
+  WEBHOOK_ALLOW_PRIVATE: Type.Enum(['0', '1', 'false', 'true'], { default: '0' }),
+  /** 1: this instance delivers webhooks (any number may: rows are claimed with SKIP LOCKED); 0: it only records them. */
+  WEBHOOK_DELIVERY: Type.Enum(['0', '1', 'false', 'true'], { default: '1' }),
+  /** How often due retries are looked for (new events wake the worker at once). */
+  WEBHOOK_INTERVAL_MS: Type.Integer({ default: 1000, minimum: 50 }),
+  /** One delivery attempt waits this long for an answer. */
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100, maximum: 60000 }),
+  /** A delivery is retried with backoff for this long, then failed (and its endpoint disabled). */
+  WEBHOOK_GIVE_UP_HOURS: Type.Number({ default: 72, exclusiveMinimum: 0 }),
+  /** An endpoint failing this many times in a row, for at least WEBHOOK_DISABLE_AFTER_HOURS, is disabled. */
+  WEBHOOK_DISABLE_AFTER_FAILURES: Type.Integer({ default: 20, minimum: 1 }),
+  WEBHOOK_DISABLE_AFTER_HOURS: Type.Number({ default: 24, minimum: 0 }),
+  /** Webhooks one business (or one currency's issuers) may have. */
+  WEBHOOK_MAX_PER_OWNER: Type.Integer({ default: 10, minimum: 1, maximum: 100 }),
   /** Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit). */
   TRUST_PROXY: Type.Boolean({ default: false }),
 

@@ -69,6 +69,14 @@ export class EventHub {
     await this.listening
   }
 
+  /** Listens now and keeps listening: a failed first attempt is retried with backoff like a lost connection. */
+  keepListening (): void {
+    this.listen().catch((err: unknown) => {
+      this.opts.log.warn({ err }, 'event hub: cannot listen yet; retrying')
+      this.scheduleReconnect()
+    })
+  }
+
   get isListening (): boolean { return this.client != null }
 
   onEvents (fn: (currencyId: string | null) => void): () => void {

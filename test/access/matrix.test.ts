@@ -13,7 +13,7 @@ let n = 0
 const u = () => `${Date.now().toString(36)}${(n++).toString(36)}`
 
 t.test('route × role access matrix', async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, { WEBHOOK_MAX_PER_OWNER: 100, WEBHOOK_DELIVERY: '0' })
   const s = await scenario(ctx)
   const other = await registerMember(ctx, s.code)
   const staff = async (code: string, kind: 'issuers' | 'researchers') => {
@@ -43,6 +43,12 @@ t.test('route × role access matrix', async (t) => {
     token: s.member.token, key: `p-${u()}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
   })).body.id as string
   const payment = await pay()
+  // a fresh endpoint of the business each time (deleting one must not touch the next row's)
+  const businessHook = async () => {
+    const r = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: 'https://93.184.216.34/hook', events: ['payment.received'] } })
+    if (r.status !== 201) throw new Error(`webhook: ${r.text}`)
+    return r.body.id as string
+  }
   const staffBody = () => ({ name: 'Someone', username: `s-${u()}`, password: 'staff-password' })
   const all = (status: number): Expect => [status, status, status, status, status, status, status, status, status]
 
@@ -97,6 +103,29 @@ t.test('route × role access matrix', async (t) => {
     'GET /v1/accounts/{id}/events': {
       expect: [401, 200, 404, 404, 404, 200, 200, 403, 404],
       req: () => ({ url: `/v1/accounts/${s.member.accountId}/events?maxSeconds=1` }),
+    },
+    // webhooks: a business's own endpoints, an issuer's for the currency; never with an API key
+    'POST /v1/webhooks': {
+      expect: [401, 403, 403, 201, 404, 201, 201, 403, 403],
+      req: () => ({ url: '/v1/webhooks', body: { url: 'https://93.184.216.34/hook', events: ['payment.received'], currency: s.code } }),
+    },
+    'GET /v1/webhooks': { expect: [401, 403, 403, 200, 200, 200, 200, 403, 403], req: () => ({ url: '/v1/webhooks' }) },
+    'DELETE /v1/webhooks/{id}': {
+      expect: [401, 403, 403, 204, 404, 404, 404, 403, 403],
+      req: async () => ({ url: `/v1/webhooks/${await businessHook()}` }),
+    },
+    'GET /v1/webhooks/{id}/deliveries': {
+      expect: [401, 403, 403, 200, 404, 404, 404, 403, 403],
+      req: async () => ({ url: `/v1/webhooks/${await businessHook()}/deliveries` }),
+    },
+    'POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry': {
+      expect: [401, 403, 403, 202, 404, 404, 404, 403, 403],
+      req: async () => {
+        const hook = await businessHook()
+        await pay()
+        const d = await ctx.app.pool.query<{ id: string }>('SELECT id FROM webhook_delivery WHERE webhook_id = $1 LIMIT 1', [hook])
+        return { url: `/v1/webhooks/${hook}/deliveries/${d.rows[0].id}/retry` }
+      },
     },
     'POST /v1/currencies/{code}/payments': {
       expect: [401, 201, 404, 404, 403, 201, 201, 403, 404],

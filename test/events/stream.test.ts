@@ -69,7 +69,8 @@ t.test('payments reach the stream; Last-Event-ID resumes after a disconnect with
 })
 
 t.test('an event committed through one instance reaches a stream on another; a lost listener catches up by id', async (t) => {
-  const a = await buildTestApp(t)
+  // A delivers no webhooks, so it does not listen: the one listening connection is B's
+  const a = await buildTestApp(t, { WEBHOOK_DELIVERY: '0' })
   const s = await scenario(a)
   await issue(a, s.code, s.member.accountId, '100.00')
   const b = await buildTestApp(t, {}, { db: a.db, keys: a.keys })

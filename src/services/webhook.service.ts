@@ -1,0 +1,192 @@
+import { randomBytes } from 'node:crypto'
+import type pg from 'pg'
+import { auditRecord, type RequestMeta } from '../domain/access.js'
+import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
+import { DomainError } from '../domain/errors.js'
+import type { Principal } from '../domain/principal.js'
+import type { PrismaClient } from '../generated/prisma/client.js'
+import { auditRepo } from '../repositories/audit.repo.js'
+import type { DeliveryListQuery, WebhookCreate } from '../schemas/webhooks.js'
+import { checkAddresses, checkUrlForm, UrlRefused, type AddressPolicy } from '../webhooks/address.js'
+import type { CurrencyService } from './currency.service.js'
+
+// Webhook endpoints and their delivery log. A business registers endpoints for the events of its own accounts; an
+// issuer for every account of its currency (the platform issuer names the currency). Endpoints are managed with a
+// login, never with an API key (a leaked key must not be able to redirect the shop's events). Anyone else's
+// endpoint is "not found".
+
+interface Owner { currencyId: string, participantId: string | null, principal: Principal }
+
+interface WebhookRow {
+  id: string, currency_id: string, participant_id: string | null, url: string, events: string[], description: string | null,
+  status: 'active' | 'disabled' | 'deleted', disabled_reason: string | null, created_at: Date, code: string
+}
+interface DeliveryRow {
+  id: string, event_id: string, type: string, status: 'pending' | 'delivered' | 'failed', attempts: number,
+  last_status_code: number | null, last_latency_ms: number | null, last_error: string | null, last_attempt_at: Date | null,
+  next_attempt_at: Date, delivered_at: Date | null, created_at: Date
+}
+
+const view = (w: WebhookRow) => ({
+  id: w.id, url: w.url, events: w.events as any, description: w.description, currency: w.code, participantId: w.participant_id,
+  status: w.status as 'active' | 'disabled', disabledReason: w.disabled_reason, createdAt: w.created_at.toISOString(),
+})
+const deliveryView = (d: DeliveryRow) => ({
+  id: d.id, eventId: d.event_id, eventType: d.type as any, status: d.status, attempts: d.attempts,
+  lastStatusCode: d.last_status_code, lastLatencyMs: d.last_latency_ms, lastError: d.last_error,
+  lastAttemptAt: d.last_attempt_at?.toISOString() ?? null,
+  nextAttemptAt: d.status === 'pending' ? d.next_attempt_at.toISOString() : null,
+  deliveredAt: d.delivered_at?.toISOString() ?? null, createdAt: d.created_at.toISOString(),
+})
+
+const SELECT = `SELECT w.*, c.code FROM webhook w JOIN currency c ON c.id = w.currency_id`
+const D_SELECT = `SELECT d.id, d.event_id::text, e.type, d.status, d.attempts, d.last_status_code, d.last_latency_ms, d.last_error,
+  d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at FROM webhook_delivery d JOIN event e ON e.id = d.event_id`
+
+export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies: CurrencyService, o: { policy: AddressPolicy, maxPerOwner: number, kick: () => void }) {
+  function caller (p: Principal | null): Principal {
+    if (p == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+    if (p.apiKeyId != null) throw new DomainError('FORBIDDEN', 'webhooks are managed with a password login, not with an API key')
+    if (p.role === 'business' && p.participantId != null && p.currencyId != null) return p
+    if (p.role === 'issuer' && p.currencyId != null) return p
+    if (p.role === 'platform_issuer') return p
+    throw new DomainError('FORBIDDEN', 'webhooks are for businesses (their own accounts) and issuers (their currency)')
+  }
+
+  async function owner (p: Principal | null, code: string | undefined): Promise<Owner> {
+    const c = caller(p)
+    if (c.role === 'platform_issuer') {
+      if (code == null) throw new DomainError('VALIDATION_FAILED', 'the platform issuer names the currency', [{ pointer: '/currency', detail: 'required for the platform issuer' }])
+      return { currencyId: (await currencies.resolve(code)).id, participantId: null, principal: c }
+    }
+    if (code != null) {
+      const cur = await currencies.resolve(code)
+      if (cur.id !== c.currencyId) throw new DomainError('CURRENCY_NOT_FOUND', `no currency ${code}`)
+    }
+    return { currencyId: c.currencyId!, participantId: c.role === 'business' ? c.participantId : null, principal: c }
+  }
+
+  /** The webhook if the caller may manage it (a deleted one is gone). */
+  async function mine (p: Principal | null, id: string): Promise<WebhookRow> {
+    const c = caller(p)
+    const w = (await pool.query<WebhookRow>(`${SELECT} WHERE w.id = $1 AND w.status <> 'deleted'`, [id])).rows[0]
+    const ok = w != null && (c.role === 'business'
+      ? w.participant_id === c.participantId
+      : w.participant_id == null && (c.role === 'platform_issuer' || w.currency_id === c.currencyId))
+    if (!ok) throw new DomainError('NOT_FOUND', 'webhook not found')
+    return w
+  }
+
+  return {
+    async create (principal: Principal | null, b: WebhookCreate, meta?: RequestMeta) {
+      const who = await owner(principal, b.currency)
+      let url: URL
+      try {
+        url = checkUrlForm(b.url, o.policy)
+        await checkAddresses(url, o.policy)
+      } catch (err) {
+        if (err instanceof UrlRefused) throw new DomainError('VALIDATION_FAILED', err.message, [{ pointer: '/url', detail: err.message }])
+        throw err
+      }
+      const events = [...new Set(b.events)]
+      const secret = `whsec_${randomBytes(32).toString('base64')}`
+      const client = await pool.connect()
+      try {
+        await client.query('BEGIN')
+        // per owner, one at a time (the count below is then exact)
+        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 11))', [`webhook:${who.currencyId}:${who.participantId ?? ''}`])
+        const n = (await client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM webhook WHERE currency_id = $1 AND participant_id IS NOT DISTINCT FROM $2 AND status <> 'deleted'`,
+          [who.currencyId, who.participantId])).rows[0].n
+        if (n >= o.maxPerOwner) throw new DomainError('VALIDATION_FAILED', `at most ${o.maxPerOwner} webhooks; delete one first`)
+        const id = (await client.query<{ id: string }>(
+          `INSERT INTO webhook (currency_id, participant_id, url, events, description, secret, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+          [who.currencyId, who.participantId, url.toString(), events, b.description ?? null, secret, who.principal.userId])).rows[0].id
+        await client.query('COMMIT')
+        await auditRepo(prisma).insert(auditRecord(who.principal, 'webhook.create', meta, {
+          target: id, currencyId: who.currencyId, detail: { url: url.toString(), events, participantId: who.participantId },
+        })).catch(() => {})
+        const w = (await pool.query<WebhookRow>(`${SELECT} WHERE w.id = $1`, [id])).rows[0]
+        return { ...view(w), secret }
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw err
+      } finally {
+        client.release()
+      }
+    },
+
+    async list (principal: Principal | null, q: { cursor?: string, limit: number }) {
+      const c = caller(principal)
+      const after = decodeCursor(q.cursor, [CURSOR_UUID])?.[0] ?? null
+      const rows = (await pool.query<WebhookRow>(
+        `${SELECT} WHERE w.status <> 'deleted' AND ($1::uuid IS NULL OR w.id > $1)
+           AND CASE $2 WHEN 'business' THEN w.participant_id = $3::uuid
+                       WHEN 'issuer' THEN w.participant_id IS NULL AND w.currency_id = $4::uuid
+                       ELSE w.participant_id IS NULL END
+         ORDER BY w.id LIMIT $5`,
+        [after, c.role, c.participantId, c.currencyId, q.limit + 1])).rows
+      const page = rows.slice(0, q.limit)
+      const last = page.at(-1)
+      return { items: page.map(view), nextCursor: rows.length > q.limit && last != null ? encodeCursor([last.id]) : null }
+    },
+
+    async remove (principal: Principal | null, id: string, meta?: RequestMeta) {
+      const w = await mine(principal, id)
+      const client = await pool.connect()
+      try {
+        await client.query('BEGIN')
+        await client.query(`UPDATE webhook SET status = 'deleted', deleted_at = now() WHERE id = $1`, [w.id])
+        await client.query(`UPDATE webhook_delivery SET status = 'failed', last_error = coalesce(last_error || '; ', '') || 'not sent: endpoint deleted'
+                             WHERE webhook_id = $1 AND status = 'pending'`, [w.id])
+        await client.query('COMMIT')
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw err
+      } finally {
+        client.release()
+      }
+      await auditRepo(prisma).insert(auditRecord(principal, 'webhook.delete', meta, { target: w.id, currencyId: w.currency_id, detail: { url: w.url } })).catch(() => {})
+    },
+
+    async deliveries (principal: Principal | null, id: string, q: DeliveryListQuery & { limit: number }) {
+      const w = await mine(principal, id)
+      const after = decodeCursor(q.cursor, [CURSOR_UUID])?.[0] ?? null
+      const rows = (await pool.query<DeliveryRow>(
+        `${D_SELECT} WHERE d.webhook_id = $1 AND ($2::uuid IS NULL OR d.id < $2) AND ($3::text IS NULL OR d.status = $3)
+          ORDER BY d.id DESC LIMIT $4`, [w.id, after, q.status ?? null, q.limit + 1])).rows
+      const page = rows.slice(0, q.limit)
+      const last = page.at(-1)
+      return { items: page.map(deliveryView), nextCursor: rows.length > q.limit && last != null ? encodeCursor([last.id]) : null }
+    },
+
+    /** Sends a delivery again now (also a delivered or failed one); enables its endpoint again if it was disabled. */
+    async retry (principal: Principal | null, id: string, deliveryId: string, meta?: RequestMeta) {
+      const w = await mine(principal, id)
+      const client = await pool.connect()
+      let d: DeliveryRow | undefined
+      try {
+        await client.query('BEGIN')
+        const upd = await client.query(`UPDATE webhook_delivery SET status = 'pending', next_attempt_at = now(), delivered_at = NULL
+                                         WHERE id = $1 AND webhook_id = $2`, [deliveryId, w.id])
+        if (upd.rowCount !== 1) throw new DomainError('NOT_FOUND', 'delivery not found')
+        if (w.status === 'disabled') {
+          await client.query(`UPDATE webhook SET status = 'active', disabled_at = NULL, disabled_reason = NULL, consecutive_failures = 0,
+                                     failing_since = NULL WHERE id = $1 AND status = 'disabled'`, [w.id])
+        }
+        d = (await client.query<DeliveryRow>(`${D_SELECT} WHERE d.id = $1`, [deliveryId])).rows[0]
+        await client.query('COMMIT')
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw err
+      } finally {
+        client.release()
+      }
+      await auditRepo(prisma).insert(auditRecord(principal, 'webhook.retry', meta, { target: deliveryId, currencyId: w.currency_id, detail: { webhookId: w.id, reenabled: w.status === 'disabled' } })).catch(() => {})
+      o.kick()
+      return deliveryView(d)
+    },
+  }
+}
+export type WebhookService = ReturnType<typeof webhookService>

@@ -1,0 +1,70 @@
+import dns from 'node:dns'
+import net from 'node:net'
+import ipaddr from 'ipaddr.js'
+
+// Where a webhook may be sent (SSRF): https (http only with WEBHOOK_ALLOW_HTTP=1), no credentials in the URL, and
+// every address its host resolves to a public unicast address; private, loopback, link-local, carrier-grade NAT,
+// multicast, reserved and unspecified ranges are refused unless WEBHOOK_ALLOW_PRIVATE=1. Checked at registration
+// and again at every delivery, where the connection is made to the very addresses checked (lookupChecked), so a
+// DNS answer that changes between check and connect (rebinding) cannot reach an inside address.
+
+export interface AddressPolicy { allowHttp: boolean, allowPrivate: boolean }
+
+export class UrlRefused extends Error {}
+
+/** Why this address may not be reached, or null. */
+export function refusedAddress (address: string, policy: AddressPolicy): string | null {
+  if (!ipaddr.isValid(address)) return `${address} is not an IP address`
+  let ip = ipaddr.parse(address)
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
+  const range = ip.range()
+  if (range === 'unicast') return null
+  if (policy.allowPrivate) return null
+  return `${address} is in a ${range} range`
+}
+
+/** Checks a webhook URL's form (not its addresses); returns the parsed URL. */
+export function checkUrlForm (raw: string, policy: AddressPolicy): URL {
+  let u: URL
+  try { u = new URL(raw) } catch { throw new UrlRefused('the url is not a valid absolute URL') }
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && policy.allowHttp)) {
+    throw new UrlRefused(policy.allowHttp ? 'the url must be http or https' : 'the url must be https')
+  }
+  if (u.username !== '' || u.password !== '') throw new UrlRefused('the url must not carry credentials')
+  if (u.hash !== '') throw new UrlRefused('the url must not have a fragment')
+  if (u.hostname === '') throw new UrlRefused('the url has no host')
+  return u
+}
+
+const hostOf = (u: URL) => u.hostname.replace(/^\[(.*)\]$/, '$1')
+
+/** Resolves the host and checks every address; throws UrlRefused naming the first refused one. */
+export async function checkAddresses (u: URL, policy: AddressPolicy): Promise<dns.LookupAddress[]> {
+  const host = hostOf(u)
+  let addrs: dns.LookupAddress[]
+  if (net.isIP(host) !== 0) addrs = [{ address: host, family: net.isIP(host) }]
+  else {
+    try {
+      addrs = await dns.promises.lookup(host, { all: true, verbatim: true })
+    } catch {
+      throw new UrlRefused(`the url's host ${host} does not resolve`)
+    }
+  }
+  if (addrs.length === 0) throw new UrlRefused(`the url's host ${host} does not resolve`)
+  for (const a of addrs) {
+    const why = refusedAddress(a.address, policy)
+    if (why != null) throw new UrlRefused(`the url's host resolves to a refused address: ${why}`)
+  }
+  return addrs
+}
+
+/** A `lookup` for http(s).request: resolves, refuses if ANY address is refused, connects to the checked ones. */
+export function lookupChecked (policy: AddressPolicy): net.LookupFunction {
+  return (hostname, options, callback) => {
+    const u = new URL(`http://${net.isIPv6(hostname) ? `[${hostname}]` : hostname}/`)
+    checkAddresses(u, policy).then((addrs) => {
+      if ((options as dns.LookupAllOptions).all === true) (callback as (e: null, a: dns.LookupAddress[]) => void)(null, addrs)
+      else callback(null, addrs[0].address, addrs[0].family)
+    }, (err: Error) => { callback(Object.assign(err, { code: 'EREFUSED' }) as NodeJS.ErrnoException, '', 0) })
+  }
+}

@@ -1,0 +1,233 @@
+import http from 'node:http'
+import https from 'node:https'
+import net from 'node:net'
+import type pg from 'pg'
+import { Webhook } from 'standardwebhooks'
+import { checkAddresses, lookupChecked, type AddressPolicy } from './address.js'
+
+// Delivers the webhooks' outbox (webhook_delivery rows, written with their events: see the webhooks migration).
+// Any number of instances run this: a worker claims due rows with FOR UPDATE SKIP LOCKED in a short transaction
+// that also leases them (next_attempt_at moves past the send's timeout), so two workers never send one delivery
+// at the same time and a worker killed mid-send leaves its rows to be sent again when the lease ends (at least
+// once). The send happens outside any transaction; its outcome is written afterwards.
+//
+// Retries: exponential backoff with jitter (5 s, 15 s, 45 s, ... tripling, at most 12 h between attempts, each
+// delay ±25 %) until the delivery is 3 days old (WEBHOOK_GIVE_UP_HOURS), then it is failed and its endpoint
+// disabled. An endpoint is also disabled when it has failed WEBHOOK_DISABLE_AFTER_FAILURES times in a row over at
+// least WEBHOOK_DISABLE_AFTER_HOURS; its pending deliveries are failed and each says why in the delivery log.
+// The clock, the random source and the interval are injectable, so tests step through days without sleeping.
+
+export interface WorkerOptions {
+  pool: pg.Pool
+  log: { warn: (o: unknown, m: string) => void, info: (o: unknown, m: string) => void }
+  policy: AddressPolicy
+  now?: () => Date
+  random?: () => number
+  /** how often due retries are looked for (0: never by itself; tests call runOnce) */
+  intervalMs: number
+  timeoutMs: number
+  giveUpHours: number
+  disableAfterFailures: number
+  disableAfterHours: number
+  /** deliveries claimed per round */
+  batch?: number
+}
+
+export interface Claimed {
+  id: string
+  attempts: number
+  created_at: Date
+  webhook_id: string
+  url: string
+  secret: string
+  event_id: string
+  type: string
+  account_id: string
+  currency_id: string
+  data: Record<string, unknown>
+  event_at: string
+}
+
+export const backoffMs = (attempt: number, random: () => number): number =>
+  Math.round(Math.min(5000 * 3 ** Math.max(0, attempt - 1), 12 * 3600_000) * (0.75 + random() * 0.5))
+
+/** The Standard Webhooks payload of an event. */
+export const webhookBody = (c: Pick<Claimed, 'type' | 'event_at' | 'event_id' | 'account_id' | 'data'>): string =>
+  JSON.stringify({ type: c.type, timestamp: c.event_at, data: { eventId: c.event_id, accountId: c.account_id, ...c.data } })
+
+interface SendResult { status: number | null, latencyMs: number, error: string | null }
+
+export class WebhookWorker {
+  private running: Promise<void> | null = null
+  private again = false
+  private timer: NodeJS.Timeout | null = null
+  private closed = false
+  readonly now: () => Date
+  private readonly random: () => number
+  private readonly lookup
+
+  constructor (private readonly o: WorkerOptions) {
+    this.now = o.now ?? (() => new Date())
+    this.random = o.random ?? Math.random
+    this.lookup = lookupChecked(o.policy)
+  }
+
+  start (): void {
+    if (this.o.intervalMs > 0) {
+      this.timer = setInterval(() => { this.kick() }, this.o.intervalMs)
+      this.timer.unref()
+    }
+    this.kick()
+  }
+
+  /** Runs delivery rounds until nothing is due (single-flight: a kick during a round asks for one more). */
+  kick (): void {
+    if (this.closed) return
+    if (this.running != null) { this.again = true; return }
+    this.running = (async () => {
+      do {
+        this.again = false
+        const n = await this.runOnce()
+        if (n >= (this.o.batch ?? 50)) this.again = true
+      } while (this.again && !this.closed)
+    })().catch((err: unknown) => { this.o.log.warn({ err }, 'webhooks: a delivery round failed; the next one retries') })
+      .finally(() => { this.running = null })
+  }
+
+  async idle (): Promise<void> {
+    while (this.running != null) await this.running
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    if (this.timer != null) clearInterval(this.timer)
+    await this.idle()
+  }
+
+  /** One round: claims what is due now, sends it, records the outcomes. Returns how many were claimed. */
+  async runOnce (): Promise<number> {
+    const now = this.now()
+    const lease = this.o.timeoutMs + 30_000
+    const claimed = (await this.o.pool.query<Claimed>(
+      `WITH due AS (
+         SELECT d.id FROM webhook_delivery d
+          WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+          ORDER BY d.next_attempt_at, d.id
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED)
+       UPDATE webhook_delivery d
+          SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
+         FROM due, webhook w, event e
+        WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
+       RETURNING d.id, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
+                 e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at`,
+      [now, this.o.batch ?? 50, lease])).rows
+    await Promise.all(claimed.map(async (c) => {
+      const r = await this.send(c, now)
+      await this.record(c, r).catch((err: unknown) => { this.o.log.warn({ err, delivery: c.id }, 'webhooks: recording an outcome failed; the lease ends and it is sent again') })
+    }))
+    return claimed.length
+  }
+
+  private async send (c: Claimed, now: Date): Promise<SendResult> {
+    const body = webhookBody(c)
+    let signature: string
+    try {
+      signature = new Webhook(c.secret).sign(c.id, now, body)
+    } catch (err) {
+      return { status: null, latencyMs: 0, error: `signing failed: ${(err as Error).message}` }
+    }
+    const started = performance.now()
+    let u: URL
+    try { u = new URL(c.url) } catch { return { status: null, latencyMs: 0, error: 'the url is not valid' } }
+    const lib = u.protocol === 'https:' ? https : u.protocol === 'http:' && this.o.policy.allowHttp ? http : null
+    if (lib == null) return { status: null, latencyMs: 0, error: 'the url\'s scheme is not allowed' }
+    // an IP literal is connected to without a lookup: check it here (a host name is checked by the lookup itself,
+    // on the very addresses the connection then uses)
+    try {
+      if (net.isIP(u.hostname.replace(/^\[(.*)\]$/, '$1')) !== 0) await checkAddresses(u, this.o.policy)
+    } catch (err) {
+      return { status: null, latencyMs: 0, error: (err as Error).message }
+    }
+    return await new Promise<SendResult>((resolve) => {
+      let settled = false
+      const done = (status: number | null, error: string | null) => {
+        if (settled) return
+        settled = true
+        resolve({ status, latencyMs: Math.round(performance.now() - started), error })
+      }
+      const req = lib.request(u, {
+        method: 'POST',
+        lookup: this.lookup,
+        timeout: this.o.timeoutMs,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          'user-agent': 'Circulate-Webhooks/1',
+          'webhook-id': c.id,
+          'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+          'webhook-signature': signature,
+        },
+      }, (res) => {
+        const status = res.statusCode ?? 0
+        let seen = 0
+        res.on('data', (chunk: Buffer) => { seen += chunk.length; if (seen > 65536) res.destroy() })
+        res.on('end', () => { done(status, status >= 200 && status < 300 ? null : `the endpoint answered ${status}`) })
+        res.on('close', () => { done(status, status >= 200 && status < 300 ? null : `the endpoint answered ${status}`) })
+        res.on('error', () => { done(status, `the endpoint answered ${status}`) })
+      })
+      req.on('timeout', () => { req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)) })
+      req.on('error', (err: NodeJS.ErrnoException) => { done(null, err.message.slice(0, 500)) })
+      req.end(body)
+    })
+  }
+
+  private async record (c: Claimed, r: SendResult): Promise<void> {
+    const now = this.now()
+    const ok = r.status != null && r.status >= 200 && r.status < 300
+    const client = await this.o.pool.connect()
+    try {
+      await client.query('BEGIN')
+      if (ok) {
+        await client.query(
+          `UPDATE webhook_delivery SET status = 'delivered', delivered_at = $2, last_status_code = $3, last_latency_ms = $4,
+                  last_error = NULL WHERE id = $1`, [c.id, now, r.status, r.latencyMs])
+        await client.query('UPDATE webhook SET consecutive_failures = 0, failing_since = NULL WHERE id = $1 AND consecutive_failures > 0', [c.webhook_id])
+      } else {
+        const next = new Date(now.getTime() + backoffMs(c.attempts, this.random))
+        const giveUp = next.getTime() > new Date(c.created_at).getTime() + this.o.giveUpHours * 3600_000
+        const w = (await client.query<{ consecutive_failures: number, failing_since: Date }>(
+          `UPDATE webhook SET consecutive_failures = consecutive_failures + 1, failing_since = coalesce(failing_since, $2)
+            WHERE id = $1 RETURNING consecutive_failures, failing_since`, [c.webhook_id, now])).rows[0]
+        const streak = w != null && w.consecutive_failures >= this.o.disableAfterFailures &&
+          now.getTime() - new Date(w.failing_since).getTime() >= this.o.disableAfterHours * 3600_000
+        let error = r.error ?? 'failed'
+        if (giveUp) error += ` (gave up after ${c.attempts} attempts over ${this.o.giveUpHours} hours)`
+        const disable = giveUp || streak
+        const reason = giveUp
+          ? `a delivery failed for ${this.o.giveUpHours} hours (${c.attempts} attempts)`
+          : `${w?.consecutive_failures ?? 0} consecutive failures over ${this.o.disableAfterHours} hours`
+        if (disable) error += `; endpoint disabled: ${reason}`
+        await client.query(
+          `UPDATE webhook_delivery SET status = $2, next_attempt_at = $3, last_status_code = $4, last_latency_ms = $5,
+                  last_error = $6 WHERE id = $1`,
+          [c.id, giveUp || disable ? 'failed' : 'pending', next, r.status, r.latencyMs, error])
+        if (disable) {
+          await client.query(
+            `UPDATE webhook SET status = 'disabled', disabled_at = $2, disabled_reason = $3 WHERE id = $1 AND status = 'active'`,
+            [c.webhook_id, now, reason])
+          await client.query(
+            `UPDATE webhook_delivery SET status = 'failed', last_error = coalesce(last_error || '; ', '') || $2
+              WHERE webhook_id = $1 AND status = 'pending'`, [c.webhook_id, `not sent: endpoint disabled (${reason})`])
+          this.o.log.warn({ webhook: c.webhook_id, reason }, 'webhooks: endpoint disabled')
+        }
+      }
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+}

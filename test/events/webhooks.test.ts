@@ -1,0 +1,224 @@
+import { createHmac } from 'node:crypto'
+import http from 'node:http'
+import t from 'tap'
+import { WebhookWorker } from '../../src/webhooks/worker.js'
+import { buildTestApp, issue, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
+
+// Webhooks through HTTP with real tokens, delivered by a worker on a clock the test moves (no sleeping).
+
+interface Received { headers: http.IncomingHttpHeaders, body: string }
+
+async function receiver (t: any, answer: (n: number) => number) {
+  const got: Received[] = []
+  const server = http.createServer((req, res) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (c: string) => { body += c })
+    req.on('end', () => {
+      got.push({ headers: req.headers, body })
+      res.statusCode = answer(got.length)
+      res.end('ok')
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => server.close(() => { resolve() })))
+  const a = server.address() as { port: number }
+  return { url: `http://127.0.0.1:${a.port}/hooks`, got }
+}
+
+/** The Standard Webhooks signature, computed by the test from the spec: base64 HMAC-SHA256 of id.timestamp.body. */
+const expectedSignature = (secret: string, r: Received) => {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64')
+  return 'v1,' + createHmac('sha256', key).update(`${String(r.headers['webhook-id'])}.${String(r.headers['webhook-timestamp'])}.${r.body}`).digest('base64')
+}
+
+const TEST_POLICY = { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_DELIVERY: '0' } as const
+
+function clockedWorker (ctx: TestContext, start: Date, opts: { allowPrivate?: boolean, disableAfterFailures?: number, disableAfterHours?: number } = {}) {
+  const clock = { now: start }
+  const worker = new WebhookWorker({
+    pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: opts.allowPrivate ?? true },
+    now: () => clock.now, random: () => 0.5, intervalMs: 0, timeoutMs: 5000, giveUpHours: 72,
+    disableAfterFailures: opts.disableAfterFailures ?? 20, disableAfterHours: opts.disableAfterHours ?? 24,
+  })
+  return { clock, worker, advance: (ms: number) => { clock.now = new Date(clock.now.getTime() + ms) } }
+}
+
+t.test('a receiver that fails three times then succeeds: one delivery, delivered on the 4th attempt, every signature valid', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const rx = await receiver(t, n => (n <= 3 ? 500 : 204))
+  const created = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: rx.url, events: ['payment.received'], description: 'till software' } })
+  t.equal(created.status, 201)
+  t.match(created.body, { url: rx.url, events: ['payment.received'], description: 'till software', currency: s.code, participantId: s.business.id, status: 'active', secret: /^whsec_[A-Za-z0-9+/=]{40,}$/ })
+  const secret = created.body.secret as string
+  const hook = created.body.id as string
+  const list = await ctx.call('GET', '/v1/webhooks', { token: s.business.token })
+  t.equal(list.body.items.length, 1)
+  t.notOk('secret' in list.body.items[0], 'the secret is shown once')
+
+  const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'w1', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '12.60', channel: 'till', reference: 'lunch' },
+  })
+  t.equal(pay.status, 201)
+  // the member's payment.sent is not subscribed (and not the business's account): one delivery only
+  const pending = await ctx.call('GET', `/v1/webhooks/${hook}/deliveries`, { token: s.business.token })
+  t.equal(pending.body.items.length, 1)
+  t.match(pending.body.items[0], { eventType: 'payment.received', status: 'pending', attempts: 0 })
+
+  const { worker, advance } = clockedWorker(ctx, new Date())
+  t.equal(await worker.runOnce(), 1)
+  t.equal(await worker.runOnce(), 0, 'a failed delivery waits for its backoff')
+  for (let i = 0; i < 3; i++) { advance(3600_000); await worker.runOnce() }
+  t.equal(rx.got.length, 4, 'three failures, then success')
+  const log = await ctx.call('GET', `/v1/webhooks/${hook}/deliveries`, { token: s.business.token })
+  t.equal(log.body.items.length, 1, 'one delivery')
+  t.match(log.body.items[0], { status: 'delivered', attempts: 4, lastStatusCode: 204, lastError: null, nextAttemptAt: null })
+  t.type(log.body.items[0].lastLatencyMs, 'number')
+  advance(3600_000)
+  t.equal(await worker.runOnce(), 0, 'nothing more to send')
+
+  for (const r of rx.got) {
+    t.equal(r.headers['webhook-signature'], expectedSignature(secret, r), 'the signature verifies (spec algorithm)')
+    t.equal(r.headers['webhook-id'], log.body.items[0].id, 'webhook-id is the delivery id, the same on every attempt')
+    t.match(r.headers['content-type'], /application\/json/)
+  }
+  const body = JSON.parse(rx.got[3].body)
+  t.same(body, {
+    type: 'payment.received', timestamp: pay.body.createdAt,
+    data: { eventId: log.body.items[0].eventId, accountId: s.business.accountId, transferId: pay.body.id, currency: s.code, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '12.60', fee: '0.13', channel: 'till', reference: 'lunch', createdAt: pay.body.createdAt },
+  })
+  // a tampered body would not verify
+  t.not(expectedSignature(secret, { ...rx.got[3], body: rx.got[3].body.replace('12.60', '1260.00') }), rx.got[3].headers['webhook-signature'])
+})
+
+t.test('private, loopback and link-local addresses are refused at registration and at delivery', async (t) => {
+  const ctx = await buildTestApp(t, { WEBHOOK_DELIVERY: '0' })
+  const s = await scenario(ctx)
+  const refused = [
+    'http://93.184.216.34/hook', // http without WEBHOOK_ALLOW_HTTP
+    'https://127.0.0.1/hook', 'https://10.1.2.3/hook', 'https://192.168.0.10/hook', 'https://172.16.5.4/hook',
+    'https://169.254.169.254/latest/meta-data', 'https://[::1]/hook', 'https://[::ffff:127.0.0.1]/hook', 'https://[fe80::1]/hook',
+    'https://[fd00::1]/hook', 'https://100.64.0.1/hook', 'https://0.0.0.0/hook', 'https://localhost/hook',
+    'https://user:pw@93.184.216.34/hook', 'ftp://93.184.216.34/hook', 'not a url at all',
+  ]
+  for (const url of refused) {
+    const r = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url, events: ['payment.received'] } })
+    t.equal(r.status, 422, `refused: ${url}`)
+    t.equal(r.body.errors?.[0]?.pointer, '/url', `${url}: ${String(r.body.detail)}`)
+  }
+  const ok = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: 'https://93.184.216.34/hook', events: ['payment.received'] } })
+  t.equal(ok.status, 201, 'a public address is accepted')
+
+  // registered while allowed; at delivery the address is checked again (a DNS answer may have changed): refused
+  const lax = await buildTestApp(t, TEST_POLICY, { db: ctx.db, keys: ctx.keys })
+  const rx = await receiver(t, () => 200)
+  const hook = await lax.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: rx.url, events: ['payment.received'] } })
+  t.equal(hook.status, 201)
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'r1', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+  })).status, 201)
+  const { worker } = clockedWorker(ctx, new Date(Date.now() + 1000), { allowPrivate: false })
+  await worker.runOnce()
+  t.equal(rx.got.length, 0, 'nothing reached the loopback receiver')
+  const log = await ctx.call('GET', `/v1/webhooks/${hook.body.id as string}/deliveries`, { token: s.business.token })
+  t.match(log.body.items[0], { status: 'pending', attempts: 1, lastStatusCode: null, lastError: /refused address.*loopback/ })
+})
+
+t.test('who may manage webhooks, and whose events an endpoint gets', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  const other = await registerBusiness(ctx, s.code, { tradingName: 'Other Shop', sector: 'retail', postcode: 'BS2 0AA' })
+  const member2 = await registerMember(ctx, s.code)
+  const o = await scenario(ctx, { code: 'OTH' })
+  const staff = async (code: string, kind: 'issuers' | 'researchers') => {
+    const username = `${kind}-${Math.random().toString(36).slice(2)}`
+    t.equal((await ctx.call('POST', `/v1/currencies/${code}/${kind}`, { token: ctx.issuerToken, body: { name: 'Staff', username, password: 'staff-password' } })).status, 201)
+    return await ctx.token(username, 'staff-password')
+  }
+  const issuer = await staff(s.code, 'issuers')
+  const otherIssuer = await staff('OTH', 'issuers')
+  const researcher = await staff(s.code, 'researchers')
+  const key = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'k', scopes: ['payments:write', 'statements:read', 'accounts:read', 'redemptions:write'] } })
+  const keyToken = (await ctx.call('POST', '/v1/auth/token', { body: { apiKey: key.body.key } })).body.accessToken as string
+  const rx = await receiver(t, () => 200)
+  const body = { url: rx.url, events: ['payment.received', 'payment.sent'] }
+
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: null, body })).status, 401, 'anonymous')
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.member.token, body })).status, 403, 'a member')
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: researcher, body })).status, 403, 'a researcher')
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: keyToken, body })).status, 403, 'an API key, whatever its scopes')
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: ctx.issuerToken, body })).status, 422, 'the platform issuer must name the currency')
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: otherIssuer, body: { ...body, currency: s.code } })).status, 404, 'another currency\'s issuer cannot name this one')
+
+  const biz = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body })
+  const cur = await ctx.call('POST', '/v1/webhooks', { token: issuer, body })
+  t.equal(biz.status, 201)
+  t.equal(cur.status, 201)
+  t.equal(cur.body.participantId, null, 'an issuer\'s endpoint covers the currency')
+  const bizHook = biz.body.id as string
+
+  for (const [who, token] of [['another business', other.token], ['a member', member2.token], ['another currency\'s issuer', otherIssuer], ['the other scenario\'s business', o.business.token]] as const) {
+    t.equal((await ctx.call('GET', `/v1/webhooks/${bizHook}/deliveries`, { token })).status, who === 'a member' ? 403 : 404, `${who}: deliveries`)
+    t.equal((await ctx.call('DELETE', `/v1/webhooks/${bizHook}`, { token })).status, who === 'a member' ? 403 : 404, `${who}: delete`)
+    const l = await ctx.call('GET', '/v1/webhooks', { token })
+    if (l.status === 200) t.same(l.body.items, [], `${who} lists none of them`)
+  }
+  t.same((await ctx.call('GET', '/v1/webhooks', { token: s.business.token })).body.items.map((w: any) => w.id), [bizHook], 'the business lists its own only')
+  t.same((await ctx.call('GET', '/v1/webhooks', { token: issuer })).body.items.map((w: any) => w.id), [cur.body.id], 'the issuer lists the currency\'s')
+
+  // a payment member -> business: the business's endpoint gets payment.received; the issuer's gets both legs' events
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'a1', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '2.00', channel: 'app' },
+  })).status, 201)
+  const types = async (id: string, token: string) => (await ctx.call('GET', `/v1/webhooks/${id}/deliveries`, { token })).body.items.map((d: any) => d.eventType).sort()
+  t.same(await types(bizHook, s.business.token), ['payment.received'])
+  t.same(await types(cur.body.id, issuer), ['payment.received', 'payment.sent'])
+
+  // deleted: gone, and it gets nothing more
+  t.equal((await ctx.call('DELETE', `/v1/webhooks/${bizHook}`, { token: s.business.token })).status, 204)
+  t.equal((await ctx.call('GET', `/v1/webhooks/${bizHook}/deliveries`, { token: s.business.token })).status, 404)
+  const n = await ctx.app.pool.query('SELECT count(*)::int AS n FROM webhook_delivery WHERE webhook_id = $1', [bizHook])
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'a2', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '2.00', channel: 'app' },
+  })).status, 201)
+  t.same((await ctx.app.pool.query('SELECT count(*)::int AS n FROM webhook_delivery WHERE webhook_id = $1', [bizHook])).rows, n.rows)
+})
+
+t.test('an endpoint failing again and again is disabled and says so; a retry enables it again', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  let up = false
+  const rx = await receiver(t, () => (up ? 200 : 503))
+  const hook = (await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: rx.url, events: ['payment.received'] } })).body.id as string
+  for (let i = 0; i < 2; i++) {
+    t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+      token: s.member.token, key: `d${i}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+    })).status, 201)
+  }
+  const { worker, advance } = clockedWorker(ctx, new Date(), { disableAfterFailures: 4, disableAfterHours: 1 })
+  // 2 deliveries: 2 failures in the first round, then again after their backoff, until 4 in a row over an hour
+  await worker.runOnce()
+  advance(2 * 3600_000)
+  await worker.runOnce()
+  const list = await ctx.call('GET', '/v1/webhooks', { token: s.business.token })
+  t.match(list.body.items[0], { status: 'disabled', disabledReason: /4 consecutive failures/ })
+  const log = (await ctx.call('GET', `/v1/webhooks/${hook}/deliveries`, { token: s.business.token })).body.items
+  t.ok(log.every((d: any) => d.status === 'failed' && /endpoint disabled/.test(d.lastError)), 'the delivery log says the endpoint was disabled')
+  advance(3600_000)
+  t.equal(await worker.runOnce(), 0, 'a disabled endpoint gets nothing')
+  up = true
+  const retry = await ctx.call('POST', `/v1/webhooks/${hook}/deliveries/${log[0].id as string}/retry`, { token: s.business.token })
+  t.equal(retry.status, 202)
+  t.match(retry.body, { status: 'pending' })
+  t.equal((await ctx.call('GET', '/v1/webhooks', { token: s.business.token })).body.items[0].status, 'active', 'enabled again')
+  advance(1000)
+  await worker.runOnce()
+  t.match((await ctx.call('GET', `/v1/webhooks/${hook}/deliveries?status=delivered`, { token: s.business.token })).body.items, [{ id: log[0].id, status: 'delivered' }])
+  t.equal((await ctx.call('POST', `/v1/webhooks/${hook}/deliveries/${log[0].id as string}/retry`, { token: (await registerMember(ctx, s.code)).token })).status, 403)
+  t.equal((await ctx.call('POST', `/v1/webhooks/${hook}/deliveries/00000000-0000-7000-8000-000000000000/retry`, { token: s.business.token })).status, 404)
+})
