@@ -130,8 +130,9 @@ export const ConfigSchema = Type.Object({
   EVENTS_HEARTBEAT_MS: Type.Integer({ default: 15000, minimum: 10, maximum: 300000 }),
   /** An event stream ends after this long (the client reconnects with Last-Event-ID and a fresh token). */
   EVENTS_STREAM_MAX_SECONDS: Type.Integer({ default: 900, minimum: 1, maximum: 86400 }),
-  /** Event streams open on one instance, and per caller; more answer 503 and 429. */
+  /** Event streams open on one instance; more answer 503. */
   EVENTS_MAX_STREAMS: Type.Integer({ default: 1000, minimum: 1 }),
+  /** Event streams one login or API key may hold open on one instance; more answer 429. */
   EVENTS_STREAMS_PER_CALLER: Type.Integer({ default: 5, minimum: 1 }),
   // Webhooks (docs/shop.md).
   /** 1: webhook URLs may be http (never in production); 0: https only. */
@@ -148,6 +149,7 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_GIVE_UP_HOURS: Type.Number({ default: 72, exclusiveMinimum: 0 }),
   /** An endpoint failing this many times in a row, for at least WEBHOOK_DISABLE_AFTER_HOURS, is disabled. */
   WEBHOOK_DISABLE_AFTER_FAILURES: Type.Integer({ default: 20, minimum: 1 }),
+  /** How long the failures in a row must span before the endpoint is disabled. */
   WEBHOOK_DISABLE_AFTER_HOURS: Type.Number({ default: 24, minimum: 0 }),
   /** Webhooks one business (or one currency's issuers) may have. */
   WEBHOOK_MAX_PER_OWNER: Type.Integer({ default: 10, minimum: 1, maximum: 100 }),
