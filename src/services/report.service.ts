@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { Static } from 'typebox'
 import { csvDocument } from '../domain/csv.js'
 import { cell, RULES, type Cell, type Rules } from '../domain/disclosure.js'
 import { disclosureKey } from '../reports/disclosure-key.js'
@@ -12,13 +13,15 @@ import { circulationFigures } from '../reports/circulation.report.js'
 import { flowFigures, publishFlows, type FlowsBy } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
 import { transfersCsv } from '../reports/transfers.export.js'
+import type { AccountExportQuerySchema, CirculationQuerySchema, FlowsQuerySchema, TransferExportQuerySchema } from '../schemas/reports.js'
 import { formatMoney } from '../domain/money.js'
 import type { CurrencyInfo, CurrencyService } from './currency.service.js'
 
-export interface CirculationQuery { from?: string, to?: string, interval?: Interval, format?: 'json' | 'csv' }
-export interface FlowsQuery { by?: FlowsBy, from?: string, to?: string, format?: 'json' | 'csv' }
-export interface TransferExportQuery { from?: string, to?: string, export?: string }
-export interface AccountExportQuery { export?: string }
+// the queries' types come from their TypeBox schemas, so the route and the service cannot disagree
+export type CirculationQuery = Static<typeof CirculationQuerySchema>
+export type FlowsQuery = Static<typeof FlowsQuerySchema>
+export type TransferExportQuery = Static<typeof TransferExportQuerySchema>
+export type AccountExportQuery = Static<typeof AccountExportQuerySchema>
 
 export interface CirculationReport {
   currency: string, from: string, to: string, interval: Interval
