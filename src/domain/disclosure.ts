@@ -87,14 +87,14 @@ export function complement (relations: Relation[]): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Consistent perturbation on a fixed day grid (docs/disclosure.md). A magnitude figure that a researcher can ask
-// for over any range (flows) is published as the sum of its day cells, each moved by a noise that is a pure
-// function of the currency's secret and the day cell itself. A day cell therefore has exactly one published
-// value, whatever range it is asked in, and every difference of two published ranges is a sum of perturbed day
-// cells: never a true value. The noise of a day cell is between NOISE_LOW and NOISE_HIGH of its largest account's
-// own part, with a sign fixed per (cell, largest account): so a cell one account dominates is moved by at least
-// NOISE_LOW of that account's part on every day, and over a range the noise adds up in the same direction instead
-// of averaging away (Evans, Zayatz and Slanta's noise for establishment tables, keyed like the cell-key method).
+// Consistent perturbation on a fixed day grid (docs/disclosure.md), for the flows report. A cell over any range
+// is published as the sum of its day cells, each moved by a noise that is a pure function of the currency's secret
+// and the day cell itself. A day cell therefore has exactly one published value, whatever range it is asked in,
+// and every difference of two published ranges is a sum of perturbed day cells: never a true value. The noise of a
+// day cell is NOISE_LOW..NOISE_HIGH of its largest account's own part, in a direction fixed per cell, so over a
+// range the noises add up instead of averaging away: the published range is off by at least NOISE_LOW of the sum
+// of its days' largest parts, hence of the range's largest account's part (the p% protection interval). Within
+// the cells of a day whose total a researcher knows exactly (perturbDay's margin groups), the noises add to zero.
 
 /** noise magnitude, as a share of the day cell's largest own part: uniform in [NOISE_LOW, NOISE_HIGH) */
 export const NOISE_LOW = 0.10
