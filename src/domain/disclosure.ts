@@ -144,7 +144,7 @@ function raw (key: Buffer, d: DayCell): { noise: bigint, dc: number } {
 /**
  * The published value and count of every cell of one day: a pure function of the secret and the day's cells,
  * so a day cell has one published value whatever range it is asked in. Within each margin group the noises add
- * up to zero (a controlled tabular adjustment, SDC Handbook section 4.x), so a total known exactly elsewhere gives
+ * up to zero (a controlled tabular adjustment, as in the SDC Handbook), so a total known exactly elsewhere gives
  * nothing away, and every cell still moves in its own fixed direction by at least NOISE_LOW of its largest part:
  * the side (up or down) whose noises add up to less is moved further, on its largest cell. If every cell of the
  * group has the same direction, the one ranked first by the secret goes the other way (the same one every day the
