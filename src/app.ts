@@ -29,6 +29,7 @@ import suspensionRoutes from './routes/suspension.routes.js'
 import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
+import paymentRequestRoutes from './routes/payment-requests.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -36,6 +37,8 @@ export interface AppOptions {
   keys: KeySet
   /** tests only: the time the login throttle reads (default: the database's clock) */
   loginClock?: () => Date
+  /** tests only: the time payment requests expire by (default: the wall clock) */
+  requestClock?: () => Date
 }
 
 /** Builds the whole service as one plugin; server.ts listens, tests call it with app.inject. */
@@ -66,6 +69,9 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
       maxFailures: config.LOGIN_MAX_FAILURES, baseSeconds: config.LOGIN_LOCKOUT_SECONDS,
       maxSeconds: config.LOGIN_LOCKOUT_MAX_SECONDS, windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
       clock: opts.loginClock ?? null,
+    },
+    requests: {
+      clock: opts.requestClock ?? null, maxWaiters: config.REQUESTS_MAX_WAITERS, expireIntervalMs: config.REQUESTS_EXPIRE_INTERVAL_MS,
     },
   })
   // After services: the auth hook checks API-key revocation and resolves an external token's currency.
@@ -100,6 +106,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(auditRoutes)
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
+  await app.register(paymentRequestRoutes, { publicUrl: config.PUBLIC_URL ?? null })
 }
 
 export default fp(app, { name: 'circulate' })
