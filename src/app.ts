@@ -29,6 +29,7 @@ import suspensionRoutes from './routes/suspension.routes.js'
 import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
+import notesRoutes from './routes/notes.routes.js'
 import paymentRequestRoutes from './routes/payment-requests.routes.js'
 
 export interface AppOptions {
@@ -106,6 +107,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(auditRoutes)
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
+  await app.register(notesRoutes)
   await app.register(paymentRequestRoutes, { publicUrl: config.PUBLIC_URL ?? null })
 }
 

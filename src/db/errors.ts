@@ -45,8 +45,9 @@ export function fromDatabaseError (err: unknown): DomainError | null {
 // driver adapter's error in meta) depending on the call.
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'EAI_AGAIN'])
 // 08: connection exception; 53: insufficient resources; 57P01-57P05: shutdown, crash, cannot connect now, idle
-// session timeout; 57014: statement timeout; 55P03: lock not available; 40001/40P01: still failing after retries
-const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0.|57014|55P03|40001|40P01)$/
+// session timeout; 57014: statement timeout; 55P03: lock not available; 40001/40P01: still failing after retries;
+// 25006: a write reached a host that turned read-only (a primary demoted during a failover, src/db/hosts.ts)
+const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0.|57014|55P03|40001|40P01|25006)$/
 const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TlsConnectionError', 'TransactionWriteConflict'])
 const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028', 'P2034'])
 const MESSAGES = /timeout exceeded when trying to connect|Connection terminated|connection error|Can't reach database server|server closed the connection|Client was closed|Cannot use a pool after calling end|the database system is (starting up|shutting down|in recovery mode)/i

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
+import { connectClient } from './hosts.js'
 
 // Prisma's CLI cannot run migrations here (it downloads a native engine), so this runner applies
 // prisma/migrations/<name>/migration.sql itself, in Prisma's layout and its _prisma_migrations table:
@@ -15,8 +15,8 @@ const LOCK_ID = 7_211_901 // any constant; shared by every instance of this serv
 export interface MigrationResult { applied: string[], skipped: string[] }
 
 export async function migrate (databaseUrl: string, dir = MIGRATIONS_DIR): Promise<MigrationResult> {
-  const client = new pg.Client({ connectionString: databaseUrl })
-  await client.connect()
+  // a multi-host URL: the writable host (src/db/hosts.ts)
+  const client = await connectClient(databaseUrl)
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_ID])
     await client.query(`CREATE TABLE IF NOT EXISTS _prisma_migrations (

@@ -1,6 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg'
 import fp from 'fastify-plugin'
 import pg from 'pg'
+import { connectionOptions, type HostResolver } from '../db/hosts.js'
 import { PrismaClient } from '../generated/prisma/client.js'
 
 declare module 'fastify' {
@@ -17,6 +18,8 @@ declare module 'fastify' {
      * records research exports, which are writes: pointed at a replica, those must go to the primary.
      */
     readPool: pg.Pool
+    /** With a multi-host DATABASE_URL: which host the pools use now (src/db/hosts.ts); null for one plain host. */
+    dbHosts: HostResolver | null
   }
 }
 
@@ -30,8 +33,13 @@ export interface DbOptions {
 }
 
 export default fp<DbOptions>(async (app, opts) => {
+  // A list of hosts (db1,db2,...?target_session_attrs=read-write): every new connection goes to the host that
+  // accepts writes now, so after a failover the pools follow the new primary (src/db/hosts.ts).
+  const { config: target, resolver } = connectionOptions(opts.databaseUrl, Math.min(opts.acquireTimeoutMs, 5000), {
+    onSwitch: (to, from) => { app.log[from == null ? 'info' : 'warn']({ to: `${to.host}:${to.port}`, from: from == null ? null : `${from.host}:${from.port}` }, 'database host chosen') },
+  })
   const pool = new pg.Pool({
-    connectionString: opts.databaseUrl,
+    ...target,
     max: opts.poolMax,
     // A bounded wait for a connection: past it the request is shed with a 503, instead of queueing forever.
     connectionTimeoutMillis: opts.acquireTimeoutMs,
@@ -43,7 +51,7 @@ export default fp<DbOptions>(async (app, opts) => {
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   const reads = opts.reads ?? { poolMax: 1, acquireTimeoutMs: opts.acquireTimeoutMs, statementTimeoutMs: opts.statementTimeoutMs }
   const readPool = new pg.Pool({
-    connectionString: opts.databaseUrl,
+    ...target,
     max: reads.poolMax,
     connectionTimeoutMillis: reads.acquireTimeoutMs,
     statement_timeout: reads.statementTimeoutMs,
@@ -54,6 +62,7 @@ export default fp<DbOptions>(async (app, opts) => {
   app.decorate('pool', pool)
   app.decorate('prisma', prisma)
   app.decorate('readPool', readPool)
+  app.decorate('dbHosts', resolver)
   app.addHook('onClose', async () => {
     await prisma.$disconnect().catch(() => {})
     await pool.end()

@@ -8,6 +8,7 @@ import { authService, type LoginPolicy } from '../services/auth.service.js'
 import { batchService, type BatchOptions } from '../services/batch.service.js'
 import { currencyService } from '../services/currency.service.js'
 import { loginService } from '../services/login.service.js'
+import { notesService } from '../services/notes.service.js'
 import { participantService } from '../services/participant.service.js'
 import { paymentRequestService, type RequestEvents } from '../services/payment-request.service.js'
 import { requestWatch, type RequestWatch } from '../db/request-watch.js'
@@ -55,6 +56,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch)
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
     logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400 }),
     audit: auditService(app.prisma, currencies),
+    notes: notesService(app.pool, app.readPool, app.prisma, currencies, coalescer),
     requests: paymentRequestService(app.pool, currencies, accounts, {
       clock: opts.requests?.clock ?? undefined, watch, events: opts.requests?.events ?? null,
     }),

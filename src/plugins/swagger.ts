@@ -59,6 +59,7 @@ export default fp(async (app) => {
         { name: 'participants', description: 'members, businesses and the directory' },
         { name: 'accounts', description: 'balances, limits and statements' },
         { name: 'transfers', description: 'the one write path: payments, issuance, redemption, reversal' },
+        { name: 'notes', description: 'paper notes at exchange points, and the sterling reserve' },
       ],
     },
   })
