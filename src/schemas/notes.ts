@@ -8,7 +8,7 @@ export const DENOMINATIONS = ['1', '5', '10', '20'] as const
 const Count = (d: string) => Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: `number of ${d} notes` }))
 export const DenominationsSchema = Type.Object(
   Object.fromEntries(DENOMINATIONS.map(d => [d, Count(d)])) as Record<typeof DENOMINATIONS[number], ReturnType<typeof Count>>,
-  { additionalProperties: false, minProperties: 1, description: 'notes by face value, e.g. {"5": 2, "10": 1}; their face values must sum to the amount' },
+  { additionalProperties: false, minProperties: 1, description: 'notes by face value, e.g. {"5": 2, "10": 1}; their face values must sum to the amount' }
 )
 export type Denominations = Static<typeof DenominationsSchema>
 

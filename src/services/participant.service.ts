@@ -11,7 +11,6 @@ import { accountView } from './account.service.js'
 import type { BusinessCreate as BusinessInput, DirectoryQuery, MemberCreate as MemberInput } from '../schemas/ledger.js'
 import type { CurrencyService } from './currency.service.js'
 
-
 export function participantService (prisma: PrismaClient, currencies: CurrencyService, scryptCost: number) {
   const repo = participantRepo(prisma)
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, issue, loadDoc, registerMember, scenario, type TestContext } from './fixtures/index.js'
+import { buildTestApp, issue, loadDoc, registerMember, scenario } from './fixtures/index.js'
 
 // Every route × every kind of caller, from one table. A route in openapi.yaml (or in the running app) without a
 // row fails the test, so a new route cannot ship without someone deciding who may call it.

@@ -127,7 +127,7 @@ t.test('notes: who may record them, and bad input', async (t) => {
   // the currency's own issuer staff (to the platform issuer, another currency's account is CURRENCY_MISMATCH)
   const desk = await staff(ctx, s.code, 'issuers')
   const bad = async (path: string, body: unknown) => await ctx.call('POST', `/v1/currencies/${s.code}/notes/${path}`, { token: desk, key: `k-${Math.random()}`, body })
-  let r = await bad('sales', { ...sale, denominations: { 10: 2 } })
+  const r = await bad('sales', { ...sale, denominations: { 10: 2 } })
   t.equal(r.status, 422)
   t.equal(r.body.code, 'VALIDATION_FAILED', 'notes that do not add up to the amount')
   t.equal(r.body.errors[0].pointer, '/denominations')
