@@ -29,6 +29,7 @@ import suspensionRoutes from './routes/suspension.routes.js'
 import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
+import smsRoutes from './routes/sms.routes.js'
 import notesRoutes from './routes/notes.routes.js'
 import paymentRequestRoutes from './routes/payment-requests.routes.js'
 
@@ -38,6 +39,9 @@ export interface AppOptions {
   keys: KeySet
   /** tests only: the time the login throttle reads (default: the database's clock) */
   loginClock?: () => Date
+  /** tests only: the time text verification codes expire by, and the codes texted (default: random) */
+  smsClock?: () => Date
+  smsCodes?: () => string
   /** tests only: the time payment requests expire by (default: the wall clock) */
   requestClock?: () => Date
 }
@@ -71,6 +75,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
       maxSeconds: config.LOGIN_LOCKOUT_MAX_SECONDS, windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
       clock: opts.loginClock ?? null,
     },
+    sms: { authToken: config.SMS_AUTH_TOKEN ?? null, publicUrl: config.SMS_PUBLIC_URL ?? null, clock: opts.smsClock ?? null, newCode: opts.smsCodes ?? null },
     requests: {
       clock: opts.requestClock ?? null, maxWaiters: config.REQUESTS_MAX_WAITERS, expireIntervalMs: config.REQUESTS_EXPIRE_INTERVAL_MS,
     },
@@ -107,6 +112,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(auditRoutes)
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
+  await app.register(smsRoutes)
   await app.register(notesRoutes)
   await app.register(paymentRequestRoutes, { publicUrl: config.PUBLIC_URL ?? null })
 }

@@ -13,6 +13,8 @@ import { participantService } from '../services/participant.service.js'
 import { paymentRequestService, type RequestEvents } from '../services/payment-request.service.js'
 import { requestWatch, type RequestWatch } from '../db/request-watch.js'
 import { reportService } from '../services/report.service.js'
+import { smsService } from '../services/sms.service.js'
+import { outboxSender, type TextSender } from '../sms/outbound.js'
 import { staffService } from '../services/staff.service.js'
 import { transferService } from '../services/transfer.service.js'
 
@@ -31,6 +33,8 @@ export interface ServicesOptions {
   batch?: BatchOptions
   /** concurrent single movements posted together (ledger/coalescer.ts); null: every movement is posted alone */
   coalesce?: CoalescerOptions | null
+  /** pay by text (docs/text-payments.md): the gateway's token and webhook URL; the outbound port (default: the outbox) */
+  sms?: { authToken: string | null, publicUrl: string | null, sender?: TextSender, clock?: (() => Date) | null, newCode?: (() => string) | null }
   /** payment requests: the clock expiry is judged by (tests), long-poll waiters per instance, the expiry sweep */
   requests?: { clock?: (() => Date) | null, maxWaiters?: number, expireIntervalMs?: number, events?: RequestEvents | null }
 }
@@ -56,6 +60,10 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch)
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
     logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400 }),
     audit: auditService(app.prisma, currencies),
+    sms: smsService(app.pool, currencies, {
+      scryptCost: opts.scryptCost, authToken: opts.sms?.authToken ?? null, publicUrl: opts.sms?.publicUrl ?? null,
+      sender: opts.sms?.sender ?? outboxSender, clock: opts.sms?.clock ?? undefined, newCode: opts.sms?.newCode ?? undefined,
+    }),
     notes: notesService(app.pool, app.readPool, app.prisma, currencies, coalescer),
     requests: paymentRequestService(app.pool, currencies, accounts, {
       clock: opts.requests?.clock ?? undefined, watch, events: opts.requests?.events ?? null,
