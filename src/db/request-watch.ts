@@ -67,11 +67,11 @@ export function requestWatch (connection: pg.ClientConfig, opts: { maxWaiters: n
       if (closed || ms <= 0 || count >= opts.maxWaiters) return
       let wake!: () => void
       const woken = new Promise<void>((resolve) => { wake = resolve })
-      let timer: NodeJS.Timeout | undefined
+      const timer: { t?: NodeJS.Timeout } = {}
       const done = () => {
         const set = waiters.get(id)
         if (set?.delete(done)) { count--; if (set.size === 0) waiters.delete(id) }
-        clearTimeout(timer)
+        clearTimeout(timer.t)
         signal?.removeEventListener('abort', done)
         wake()
       }
@@ -80,7 +80,7 @@ export function requestWatch (connection: pg.ClientConfig, opts: { maxWaiters: n
       set.add(done)
       count++
       signal?.addEventListener('abort', done)
-      timer = setTimeout(done, ms)
+      timer.t = setTimeout(done, ms)
       try {
         await listen()
         if (await ready()) done()
