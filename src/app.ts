@@ -13,6 +13,7 @@ import rateLimits from './plugins/rate-limits.js'
 import securityHeaders from './plugins/security-headers.js'
 import readBudget from './plugins/read-budget.js'
 import services from './plugins/services.js'
+import shared from './plugins/shared.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
 import { ProblemSchema } from './schemas/common.js'
@@ -52,6 +53,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
     reads: { poolMax: config.READ_POOL_MAX, acquireTimeoutMs: config.READ_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.READ_STATEMENT_TIMEOUT_MS },
   })
+  await app.register(shared, { redisUrl: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, prefix: config.REDIS_PREFIX })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,

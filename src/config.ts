@@ -103,6 +103,15 @@ const ConfigSchema = Type.Object({
    * suspensions). Never longer than TOKEN_CACHE_MS when that is shorter.
    */
   LOGIN_CHECK_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /**
+   * Redis shared by every instance (docs/operations.md "Redis"): rate limits, the read budget and revocations
+   * (API keys, suspended logins) then hold across instances. Unset: each instance keeps them in memory.
+   */
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  /** A Redis command slower than this counts as Redis being away (the in-memory fallback answers instead). */
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ default: 250, minimum: 10 }),
+  /** Prefix of every Redis key and channel, so deployments can share one Redis. */
+  REDIS_PREFIX: Type.String({ default: 'circulate:', pattern: '^[A-Za-z0-9:_.-]{0,64}$' }),
   /** Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit). */
   TRUST_PROXY: Type.Boolean({ default: false }),
 })
@@ -114,6 +123,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) data[k] = String(v)
   // An empty DATABASE_URL means "unset" (shells and compose files leave empty strings behind).
   if (data.DATABASE_URL === '') delete data.DATABASE_URL
+  if (data.REDIS_URL === '') delete data.REDIS_URL
   let config: Config
   try {
     config = envSchema<Config>({ schema: ConfigSchema, data, dotenv: false })

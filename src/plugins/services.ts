@@ -48,8 +48,8 @@ const build = (app: FastifyInstance, opts: ServicesOptions) => {
     reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }),
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
-    apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
-    logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400 }),
+    apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation),
+    logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400, publish: app.shared.publishRevocation }),
     audit: auditService(app.prisma, currencies),
   }
 }
@@ -59,5 +59,13 @@ declare module 'fastify' {
 }
 
 export default fp<ServicesOptions>(async (app, opts) => {
-  app.decorate('services', build(app, opts))
-}, { name: 'services', dependencies: ['db'] })
+  const services = build(app, opts)
+  app.decorate('services', services)
+  // With Redis, a revocation on any instance reaches every instance's caches at once (plugins/shared.ts); without
+  // it, or while Redis is away, each instance reads them again within API_KEY_CHECK_MS / LOGIN_CHECK_MS.
+  app.shared.onRevocation((m) => {
+    if (m.kind === 'api-key') services.apiKeys.forget(m.id)
+    else if (m.kind === 'logins') services.logins.forget()
+    else { services.apiKeys.forget(null); services.logins.forget() }
+  })
+}, { name: 'services', dependencies: ['db', 'shared'] })
