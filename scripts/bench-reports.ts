@@ -242,7 +242,8 @@ async function load (pool: pg.Pool, e: Economy, target: number, log: (s: string)
           const posted: Posted = { payer: p.from!, payee: p.to!, pence: paid, feePence }
           add(p, m, (legs) => { count(legs); posted.legs = legs })
           // a few mistakes are put right a day or two later
-          if (r.next() < 0.002) later[d + 1 + r.int(2)].push({ kind: 'reverse', at: p.at + DAY + r.int(DAY), of: posted })
+          // (planned on the day its time falls in: the ledger clock only moves forward)
+          if (r.next() < 0.002) { const at = p.at + DAY + r.int(DAY); later[Math.floor((at - START) / DAY)].push({ kind: 'reverse', at, of: posted }) }
         }
       }
       const out = await postMovements(pool, e.currencyId, items, { at: times })

@@ -114,6 +114,15 @@ const ConfigSchema = Type.Object({
   REDIS_PREFIX: Type.String({ default: 'circulate:', pattern: '^[A-Za-z0-9:_.-]{0,64}$' }),
   /** Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit). */
   TRUST_PROXY: Type.Boolean({ default: false }),
+
+  // Pay by text (docs/text-payments.md).
+  /** The SMS gateway's auth token: it signs the gateway's webhooks (X-Twilio-Signature). Unset: POST /v1/sms/inbound answers 404. */
+  SMS_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 8 })),
+  /**
+   * The webhook's URL exactly as configured at the gateway (e.g. https://pay.example.org/v1/sms/inbound), which the
+   * gateway signs. Behind a proxy the URL this service sees differs; unset, it is rebuilt from the request.
+   */
+  SMS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
 })
 
 export type Config = Static<typeof ConfigSchema>

@@ -1,4 +1,5 @@
-import type { Channel, TransferKind } from '../schemas/ledger.js'
+import type { Static } from 'typebox'
+import type { Channel, TransferKind, TransferLegSchema, TransferSchema } from '../schemas/ledger.js'
 import { formatMoney } from './money.js'
 
 // Transfer JSON is made here and nowhere else. The database gives every reader of a movement the same columns
@@ -43,8 +44,8 @@ export const legFromRow = (r: LegRow): TransferRow => ({
 })
 
 /** A movement as the API shows it: its main transfer, the other legs in `related`. */
-export function transferView (legs: TransferRow[], currency: { code: string, decimals: number }) {
-  const one = (t: TransferRow) => ({
+export function transferView (legs: TransferRow[], currency: { code: string, decimals: number }): TransferView {
+  const one = (t: TransferRow): TransferLeg => ({
     id: t.id, currency: currency.code, kind: t.kind, channel: t.channel, fromAccount: t.fromAccount,
     toAccount: t.toAccount, amount: formatMoney(t.amount, currency.decimals), reference: t.reference,
     metadata: t.metadata, parentId: t.parentId, reversesId: t.reversesId, createdAt: t.createdAt,
@@ -52,4 +53,6 @@ export function transferView (legs: TransferRow[], currency: { code: string, dec
   const [main, ...rest] = legs
   return { ...one(main), related: rest.map(one) }
 }
-export type TransferView = ReturnType<typeof transferView>
+/** The JSON's types are the response schema's (Static<>), so the view cannot drift from the documented API. */
+export type TransferView = Static<typeof TransferSchema>
+export type TransferLeg = Static<typeof TransferLegSchema>

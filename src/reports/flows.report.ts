@@ -1,55 +1,98 @@
 import type pg from 'pg'
-import { isoDate, type Bucket } from '../domain/periods.js'
+import { bucketEnd, isoDate, type Bucket } from '../domain/periods.js'
 import type { Stat } from './stat.js'
 
-// Economic payments by payer group x payee group over a range, from the pair buckets that tile it.
+// Economic payments by payer group x payee group over a range, read from the day buckets that tile it.
 // by=sector: a business's sector, "member" for members; by=district: the postcode district of either party.
 // Per cell, the accounts described are its payers and payees; an account's own part is the larger of what it
 // paid and what it received in the cell (as in the circulation report).
+// Besides the range's figures, each cell carries its day cells (value, count, largest account and its part):
+// the disclosure layer (src/domain/disclosure.ts, docs/disclosure.md) publishes the range as the sum of its
+// perturbed day cells, so that overlapping ranges never difference down to a true value.
 
 export type FlowsBy = 'sector' | 'district'
 
-export interface FlowFigure { payer: string, payee: string, volume: Stat, count: string }
+/** One day of one cell: the day (YYYY-MM-DD), the value, the count, the largest account and its own part. */
+export interface FlowDay { day: string, value: string, count: number, top: string, x1: string }
+
+export interface FlowFigure {
+  payer: string
+  payee: string
+  volume: Stat
+  count: string
+  /** own parts of the three largest accounts over the range (for the p% rule), largest first */
+  tops: string[]
+  days: FlowDay[]
+}
 
 const FLOWS_SQL = `
-WITH bk AS (SELECT * FROM unnest($2::text[], $3::date[]) AS b (grain, start)),
-e AS (
-  SELECT p.payer, p.payee, sum(p.volume) AS volume, sum(p.n) AS n
-    FROM bk JOIN circ_pair_bucket p ON p.currency_id = $1 AND p.grain = bk.grain AND p.start = bk.start
-   GROUP BY 1, 2
-),
-g AS (
+WITH g AS (
   SELECT a.id, p.kind = 'business' AS biz,
          CASE WHEN $4 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp
     FROM account a JOIN participant p ON p.id = a.participant_id
    WHERE a.currency_id = $1
 ),
 c AS (
-  SELECT pg.grp AS payer_grp, qg.grp AS payee_grp, e.payer, e.payee, e.volume, e.n, pg.biz AS payer_biz, qg.biz AS payee_biz
-    FROM e JOIN g pg ON pg.id = e.payer JOIN g qg ON qg.id = e.payee
+  SELECT e.start, pg.grp AS payer_grp, qg.grp AS payee_grp, e.payer, e.payee, e.volume, e.n, pg.biz AS payer_biz, qg.biz AS payee_biz
+    FROM circ_pair_bucket e JOIN g pg ON pg.id = e.payer JOIN g qg ON qg.id = e.payee
+   WHERE e.currency_id = $1 AND e.grain = 'd' AND e.start >= $2::date AND e.start < $3::date
 ),
-side AS (
-  SELECT payer_grp, payee_grp, payer AS account, sum(volume) AS own, bool_or(payer_biz) AS biz FROM c GROUP BY 1, 2, 3
-  UNION ALL
-  SELECT payer_grp, payee_grp, payee, sum(volume), bool_or(payee_biz) FROM c GROUP BY 1, 2, 3
+-- each account's paid and received per day cell
+acct AS (
+  SELECT start, payer_grp, payee_grp, account, sum(paid) AS paid, sum(recv) AS recv, bool_or(biz) AS biz
+    FROM (SELECT start, payer_grp, payee_grp, payer AS account, volume AS paid, 0 AS recv, payer_biz AS biz FROM c
+          UNION ALL
+          SELECT start, payer_grp, payee_grp, payee, 0, volume, payee_biz FROM c) s
+   GROUP BY 1, 2, 3, 4
+),
+dtop AS (
+  SELECT DISTINCT ON (start, payer_grp, payee_grp) start, payer_grp, payee_grp, account AS top, greatest(paid, recv) AS x1
+    FROM acct ORDER BY start, payer_grp, payee_grp, greatest(paid, recv) DESC, account
+),
+dcell AS (
+  SELECT c.start, c.payer_grp, c.payee_grp, sum(c.volume) AS volume, sum(c.n) AS n
+    FROM c GROUP BY 1, 2, 3
+),
+days AS (
+  SELECT d.payer_grp, d.payee_grp, sum(d.volume)::text AS volume, sum(d.n)::text AS count,
+         array_agg(to_char(d.start, 'YYYY-MM-DD') ORDER BY d.start) AS day, array_agg(d.volume::text ORDER BY d.start) AS day_value,
+         array_agg(d.n ORDER BY d.start) AS day_count, array_agg(t.top::text ORDER BY d.start) AS day_top,
+         array_agg(t.x1::text ORDER BY d.start) AS day_x1
+    FROM dcell d JOIN dtop t USING (start, payer_grp, payee_grp)
+   GROUP BY 1, 2
+),
+racct AS (
+  SELECT payer_grp, payee_grp, account, greatest(sum(paid), sum(recv)) AS own, bool_or(biz) AS biz,
+         row_number() OVER (PARTITION BY payer_grp, payee_grp ORDER BY greatest(sum(paid), sum(recv)) DESC, account) AS r
+    FROM acct GROUP BY 1, 2, 3
 ),
 st AS (
-  SELECT payer_grp, payee_grp, count(DISTINCT account) AS n, max(own) AS max, bool_or(biz) AS biz
-    FROM side GROUP BY 1, 2
+  SELECT payer_grp, payee_grp, count(*) AS n, bool_or(biz) AS biz,
+         array_agg(own::text ORDER BY r) FILTER (WHERE r <= 3) AS tops
+    FROM racct GROUP BY 1, 2
 )
-SELECT c.payer_grp AS payer, c.payee_grp AS payee, sum(c.volume)::text AS volume, sum(c.n)::text AS count,
-       st.n, st.max::text AS max, st.biz
-  FROM c JOIN st USING (payer_grp, payee_grp)
- GROUP BY c.payer_grp, c.payee_grp, st.n, st.max, st.biz
+SELECT d.payer_grp AS payer, d.payee_grp AS payee, d.volume, d.count, st.n, st.tops, st.biz,
+       d.day, d.day_value, d.day_count, d.day_top, d.day_x1
+  FROM days d JOIN st USING (payer_grp, payee_grp)
  ORDER BY 1, 2`
 
+interface Row {
+  payer: string, payee: string, volume: string, count: string, n: string, tops: string[], biz: boolean,
+  day: string[], day_value: string[], day_count: number[], day_top: string[], day_x1: string[]
+}
+
+/** The flows of the range the buckets tile (in order, as tile() gives them). */
 export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy): Promise<FlowFigure[]> {
-  const r = await pool.query<{ payer: string, payee: string, volume: string, count: string, n: string, max: string, biz: boolean }>(
-    FLOWS_SQL, [currencyId, buckets.map(b => b.grain), buckets.map(b => isoDate(b.start)), by])
+  if (buckets.length === 0) return []
+  const from = isoDate(buckets[0].start)
+  const to = isoDate(bucketEnd(buckets[buckets.length - 1]))
+  const r = await pool.query<Row>(FLOWS_SQL, [currencyId, from, to, by])
   return r.rows.map(x => ({
     payer: x.payer,
     payee: x.payee,
-    volume: { value: x.volume, n: Number(x.n), max: x.max, biz: x.biz },
+    volume: { value: x.volume, n: Number(x.n), max: x.tops[0] ?? '0', biz: x.biz },
     count: x.count,
+    tops: x.tops,
+    days: x.day.map((day, i) => ({ day, value: x.day_value[i], count: Number(x.day_count[i]), top: x.day_top[i], x1: x.day_x1[i] })),
   }))
 }

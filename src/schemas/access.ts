@@ -91,3 +91,7 @@ export const AuditEventSchema = Type.Object({
 export const AuditPageSchema = Type.Object({ items: Type.Array(AuditEventSchema), nextCursor: NextCursor })
 
 export type StaffCreate = Static<typeof StaffCreateSchema>
+export type SuspensionCreate = Static<typeof SuspensionCreateSchema>
+export type ApiKeyCreate = Static<typeof ApiKeyCreateSchema>
+export type ApiKeyListQuery = Static<typeof ApiKeyListQuerySchema>
+export type AuditAllQuery = Static<typeof AuditAllQuerySchema>

@@ -7,6 +7,7 @@ import type { Principal } from '../domain/principal.js'
 import { apiKeyRepo } from '../repositories/api-key.repo.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import { participantRepo } from '../repositories/participant.repo.js'
+import type { ApiKeyCreate, ApiKeyListQuery } from '../schemas/access.js'
 
 type KeyRow = NonNullable<Awaited<ReturnType<ReturnType<typeof apiKeyRepo>['byId']>>>
 
@@ -35,7 +36,7 @@ export function apiKeyService (prisma: PrismaClient, checkMs: number, publish: (
   }
 
   return {
-    async create (principal: Principal | null, b: { name: string, scopes: Scope[] }, meta?: RequestMeta) {
+    async create (principal: Principal | null, b: ApiKeyCreate, meta?: RequestMeta) {
       const p = owner(principal)
       // A login of this service always speaks for a business of its currency; a token of an external identity
       // provider says so in claims, checked here before a key is tied to that business.
@@ -54,7 +55,7 @@ export function apiKeyService (prisma: PrismaClient, checkMs: number, publish: (
       return { ...view(k), key: secret.key }
     },
 
-    async list (principal: Principal | null, q: { cursor?: string, limit: number }) {
+    async list (principal: Principal | null, q: ApiKeyListQuery & { limit: number }) {
       const p = owner(principal)
       const after = decodeCursor(q.cursor, [CURSOR_UUID])
       const rows = await repo.list(p.participantId, after?.[0], q.limit)

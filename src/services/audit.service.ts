@@ -3,14 +3,13 @@ import { auditRecord, type AuditAction, type RequestMeta } from '../domain/acces
 import { CURSOR_INT, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
+import type { AuditAllQuery } from '../schemas/access.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import { parseTime } from './account.service.js'
 import type { CurrencyService } from './currency.service.js'
 
-export interface AuditQuery {
-  action?: AuditAction, actor?: string, outcome?: 'success' | 'failure', currency?: string
-  from?: string, to?: string, cursor?: string, limit: number
-}
+/** The audit trail's query, per currency or across currencies (AuditAllQuerySchema adds `currency`). */
+export type AuditQuery = AuditAllQuery & { limit: number }
 
 export function auditService (prisma: PrismaClient, currencies: CurrencyService) {
   const repo = auditRepo(prisma)

@@ -5,6 +5,7 @@ import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import { participantRepo } from '../repositories/participant.repo.js'
 import { userRepo } from '../repositories/user.repo.js'
+import type { SuspensionCreate } from '../schemas/access.js'
 
 export interface LoginServiceOptions {
   /** how long an instance trusts its copy of the revoked logins before reading it again (0: every request) */
@@ -76,7 +77,7 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
     },
 
     /** Suspends a participant's login; suspending it again changes nothing (and is audited once). */
-    async suspend (principal: Principal | null, participantId: string, b: { reason: string }, meta?: RequestMeta) {
+    async suspend (principal: Principal | null, participantId: string, b: SuspensionCreate, meta?: RequestMeta) {
       const { p, user } = await target(principal, participantId)
       const at = new Date()
       const changed = await prisma.$transaction(async (tx) => {

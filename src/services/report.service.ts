@@ -1,6 +1,9 @@
 import type pg from 'pg'
+import type { Static } from 'typebox'
 import { csvDocument } from '../domain/csv.js'
-import { cell, complement, judge, RULES, type Cell, type Rules, type Slot } from '../domain/disclosure.js'
+import { cell, perturb, pRule, RULES, type Cell, type Rules } from '../domain/disclosure.js'
+import { disclosureKey } from '../reports/disclosure-key.js'
+import { fromMicros, toMicros } from '../reports/stat.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { isoTime, parseInstant, reportRange, splitPeriods, tile, type Interval } from '../domain/periods.js'
@@ -11,13 +14,15 @@ import { circulationFigures } from '../reports/circulation.report.js'
 import { flowFigures, type FlowsBy } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
 import { transfersCsv } from '../reports/transfers.export.js'
+import type { AccountExportQuerySchema, CirculationQuerySchema, FlowsQuerySchema, TransferExportQuerySchema } from '../schemas/reports.js'
 import { formatMoney } from '../domain/money.js'
 import type { CurrencyInfo, CurrencyService } from './currency.service.js'
 
-export interface CirculationQuery { from?: string, to?: string, interval?: Interval, format?: 'json' | 'csv' }
-export interface FlowsQuery { by?: FlowsBy, from?: string, to?: string, format?: 'json' | 'csv' }
-export interface TransferExportQuery { from?: string, to?: string, export?: string }
-export interface AccountExportQuery { export?: string }
+// the queries' types come from their TypeBox schemas, so the route and the service cannot disagree
+export type CirculationQuery = Static<typeof CirculationQuerySchema>
+export type FlowsQuery = Static<typeof FlowsQuerySchema>
+export type TransferExportQuery = Static<typeof TransferExportQuerySchema>
+export type AccountExportQuery = Static<typeof AccountExportQuerySchema>
 
 export interface CirculationReport {
   currency: string, from: string, to: string, interval: Interval
@@ -112,19 +117,28 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const range = reportRange(q.from, q.to)
       await fresh()
       const figures = await flowFigures(pool, c.id, tile(range.from, range.to), by)
-      const slots = figures.map(f => ({ value: f.volume.value, n: f.volume.n, verdict: judge(f.volume, rules) }) satisfies Slot)
-      // a row's (or column's) total can be had elsewhere (the circulation report's shares), so a lone hidden cell
-      // in a row or column gets a partner
-      const lines = (key: 'payer' | 'payee') => [...new Set(figures.map(f => f[key]))]
-        .map(g => ({ parent: null, children: slots.filter((_, i) => figures[i][key] === g) }))
-      complement([...lines('payer'), ...lines('payee')])
+      const key = await disclosureKey(pool, c.id)
+      // each cell: hidden over the range by the threshold and p% rules; published as the sum of its perturbed
+      // day cells (src/domain/disclosure.ts), so differencing overlapping ranges yields only perturbed day cells
+      const published = figures.map(f => {
+        const verdict = pRule(f.volume.n, toMicros(f.volume.value), f.tops.map(toMicros), rules)
+        if (!rules.perturb) return { verdict, value: f.volume.value, count: f.count }
+        let value = 0n
+        let count = 0
+        for (const d of f.days) {
+          const p = perturb(key, { cell: `flows|${by}|${f.payer}|${f.payee}`, day: d.day, value: toMicros(d.value), count: d.count, top: d.top, x1: toMicros(d.x1) })
+          value += p.value
+          count += p.count
+        }
+        return { verdict, value: fromMicros(value), count: String(count) }
+      })
       const json: FlowsReport = {
         currency: c.code, by, from: isoTime(range.from), to: isoTime(range.to),
         cells: figures.map((f, i) => ({
           payer: f.payer,
           payee: f.payee,
-          volume: cell(formatMoney(f.volume.value, c.decimals), slots[i].verdict),
-          count: cell(f.count, slots[i].verdict),
+          volume: cell(formatMoney(published[i].value, c.decimals), published[i].verdict),
+          count: cell(published[i].count, published[i].verdict),
         })),
       }
       if (q.format !== 'csv') return { json }

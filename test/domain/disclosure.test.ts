@@ -33,3 +33,29 @@ t.test('complementary suppression hides a second cell where a sum would give the
   complement([{ parent: null, children: [a, b] }, { parent: null, children: [b, c, e] }])
   t.same([b.verdict?.complementary, e.verdict?.complementary, c.verdict], [true, true, null])
 })
+
+t.test('perturb: one published value per day cell, moved by 10-20% of its largest part, sign fixed per largest account', async (t) => {
+  const { perturb, pRule, RULES } = await import('../../src/domain/disclosure.js')
+  const key = Buffer.alloc(32, 7)
+  const base = { cell: 'flows|sector|member|food', day: '2026-03-01', value: 50_000_000n, count: 3, top: 'acct-a', x1: 40_000_000n }
+  const a = perturb(key, base)
+  t.same(perturb(key, { ...base }), a, 'the same cell always gets the same noise')
+  t.not(perturb(Buffer.alloc(32, 8), base).value, a.value, 'another secret, another noise')
+  const signs = new Set<boolean>()
+  for (let i = 0; i < 200; i++) {
+    const d = { ...base, day: `2026-03-${String(1 + (i % 28)).padStart(2, '0')}`, value: BigInt(50_000_000 + i), top: `acct-${i % 50}` }
+    const p = perturb(key, d)
+    const noise = p.value - d.value
+    const abs = noise < 0n ? -noise : noise
+    if (!(abs >= 4_000_000n && abs < 8_000_000n)) t.fail(`noise ${noise} outside [10%, 20%) of the largest part`)
+    if (Math.abs(p.count - d.count) > 1 || p.count < 0) t.fail(`count ${p.count} for ${d.count}`)
+    signs.add(noise > 0n)
+    const same = perturb(key, { ...d, day: '2026-04-01' })
+    if ((same.value > 0n) !== (p.value > 0n) || (same.value - d.value > 0n) !== (noise > 0n)) t.fail('the sign follows the (cell, largest account)')
+  }
+  t.same([...signs].sort(), [false, true], 'both signs occur')
+  t.equal(pRule(4, 100n, [25n, 25n, 25n], RULES)?.reason, 'threshold')
+  t.equal(pRule(6, 100n, [50n, 20n, 10n], RULES), null, 'the rest (20) is over 10% of the largest (50)')
+  t.equal(pRule(6, 100n, [60n, 20n, 15n], RULES)?.reason, 'dominance', 'the second and third together know the largest within 10%')
+  t.equal(pRule(0, 0n, [], RULES), null, 'a true zero')
+})
