@@ -56,10 +56,10 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
       state = Number(await lease.circulateReadLease(keys[0], keys[1], 'enter', Date.now(), LEASE_MS, id, opts.perCaller))
     } catch (err) { app.shared.degraded('read budget', err); return null }
     if (state < 0) return false
-    let gone = false
+    const client = { gone: false }
     let done = false
     const free = () => { done = true; lease.circulateReadLease(keys[0], keys[1], 'leave', Date.now(), LEASE_MS, id, opts.perCaller).catch(() => {}) }
-    reply.raw.once('close', () => { gone = true; if (!done) free() })
+    reply.raw.once('close', () => { client.gone = true; if (!done) free() })
     // renew the lease while the read waits or runs
     const renew = setInterval(() => {
       if (done) { clearInterval(renew); return }
@@ -67,9 +67,9 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
     }, LEASE_MS / 3)
     renew.unref()
     reply.raw.once('close', () => { clearInterval(renew) })
-    while (state === 0 && !gone) {
+    while (state === 0 && !client.gone) {
       await new Promise(resolve => setTimeout(resolve, 50))
-      if (gone) break
+      if (client.gone) break
       try {
         state = Number(await lease.circulateReadLease(keys[0], keys[1], 'try', Date.now(), LEASE_MS, id, opts.perCaller))
       } catch (err) {
