@@ -57,6 +57,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
     reads: { poolMax: config.READ_POOL_MAX, acquireTimeoutMs: config.READ_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.READ_STATEMENT_TIMEOUT_MS },
+    replica: config.REPLICA_DATABASE_URL == null ? undefined : { url: config.REPLICA_DATABASE_URL, maxLagMs: config.REPLICA_MAX_LAG_MS },
   })
   await app.register(shared, { redisUrl: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, prefix: config.REDIS_PREFIX })
   await app.register(services, {

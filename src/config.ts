@@ -17,6 +17,13 @@ const ConfigSchema = Type.Object({
   /** Port of the embedded PostgreSQL (only without DATABASE_URL). */
   EMBEDDED_PG_PORT: Type.Integer({ default: 54329, minimum: 1, maximum: 65535 }),
   DB_POOL_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
+  /**
+   * A streaming replica for reports, research exports and statement CSVs (docs/operations.md "Read replica").
+   * Unset: they read on the primary's read pool.
+   */
+  REPLICA_DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** A read waits at most this long for the replica to replay what the primary had; past it, it reads on the primary. */
+  REPLICA_MAX_LAG_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 600000 }),
   /** How long a request may wait for a database connection before it is shed with a 503. */
   DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 10 }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100 }),
@@ -133,6 +140,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   // An empty DATABASE_URL means "unset" (shells and compose files leave empty strings behind).
   if (data.DATABASE_URL === '') delete data.DATABASE_URL
   if (data.REDIS_URL === '') delete data.REDIS_URL
+  if (data.REPLICA_DATABASE_URL === '') delete data.REPLICA_DATABASE_URL
   let config: Config
   try {
     config = envSchema<Config>({ schema: ConfigSchema, data, dotenv: false })

@@ -43,14 +43,14 @@ const build = (app: FastifyInstance, opts: ServicesOptions) => {
   const currencies = currencyService(app.prisma)
   const coalesce = opts.coalesce === undefined ? DEFAULT_COALESCE : opts.coalesce
   const coalescer = coalesce == null ? null : movementCoalescer(app.pool, coalesce)
-  const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool })
+  const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool, reads: app.reads })
   return {
     auth: authService(app.prisma, opts.scryptCost, opts.login ?? DEFAULT_LOGIN),
     currencies,
     participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts,
     transfers: transferService(app.pool, app.prisma, currencies, accounts, coalescer),
-    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }),
+    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }, app.reads),
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation),
