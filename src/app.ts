@@ -15,6 +15,7 @@ import rateLimits from './plugins/rate-limits.js'
 import securityHeaders from './plugins/security-headers.js'
 import readBudget from './plugins/read-budget.js'
 import services from './plugins/services.js'
+import shared from './plugins/shared.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
 import { ProblemSchema } from './schemas/common.js'
@@ -36,6 +37,7 @@ import webhookRoutes from './routes/webhooks.routes.js'
 import smsRoutes from './routes/sms.routes.js'
 import notesRoutes from './routes/notes.routes.js'
 import paymentRequestRoutes from './routes/payment-requests.routes.js'
+import payPageRoutes from './routes/pay-pages.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -63,11 +65,13 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
     reads: { poolMax: config.READ_POOL_MAX, acquireTimeoutMs: config.READ_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.READ_STATEMENT_TIMEOUT_MS },
+    replica: config.REPLICA_DATABASE_URL == null ? undefined : { url: config.REPLICA_DATABASE_URL, maxLagMs: config.REPLICA_MAX_LAG_MS },
   })
   await app.register(events, {
     databaseUrl: opts.databaseUrl, heartbeatMs: config.EVENTS_HEARTBEAT_MS, streamMaxSeconds: config.EVENTS_STREAM_MAX_SECONDS,
     maxStreams: config.EVENTS_MAX_STREAMS, streamsPerCaller: config.EVENTS_STREAMS_PER_CALLER,
   })
+  await app.register(shared, { redisUrl: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, prefix: config.REDIS_PREFIX })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,
@@ -132,6 +136,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(smsRoutes)
   await app.register(notesRoutes)
   await app.register(paymentRequestRoutes, { publicUrl: config.PUBLIC_URL ?? null })
+  await app.register(payPageRoutes)
 }
 
 export default fp(app, { name: 'circulate' })
