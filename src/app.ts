@@ -30,6 +30,8 @@ import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
 import notesRoutes from './routes/notes.routes.js'
+import standingOrderRoutes from './routes/standing-orders.routes.js'
+import scheduler from './plugins/scheduler.js'
 
 export interface AppOptions {
   config: Config
@@ -37,6 +39,8 @@ export interface AppOptions {
   keys: KeySet
   /** tests only: the time the login throttle reads (default: the database's clock) */
   loginClock?: () => Date
+  /** tests only: the time standing orders read (the scheduler, and today for a new order); default the wall clock */
+  clock?: () => Date
 }
 
 /** Builds the whole service as one plugin; server.ts listens, tests call it with app.inject. */
@@ -55,6 +59,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
+    clock: opts.clock,
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,
     apiKeyCheckMs: config.API_KEY_CHECK_MS,
     loginCheckMs: config.TOKEN_CACHE_MS > 0 ? Math.min(config.LOGIN_CHECK_MS, config.TOKEN_CACHE_MS) : config.LOGIN_CHECK_MS,
@@ -102,6 +107,8 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
   await app.register(notesRoutes)
+  await app.register(standingOrderRoutes)
+  await app.register(scheduler, { intervalMs: config.SCHEDULER_INTERVAL_MS, clock: opts.clock })
 }
 
 export default fp(app, { name: 'circulate' })

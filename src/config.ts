@@ -56,6 +56,8 @@ const ConfigSchema = Type.Object({
   TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
   /** How often queued transfers are folded into the circulation aggregates; 0: only when a report asks. */
   REPORTS_AGGREGATE_INTERVAL_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /** How often the standing orders' scheduler looks for due payments (it also looks once at start-up); 0: never. */
+  SCHEDULER_INTERVAL_MS: Type.Integer({ default: 60000, minimum: 0 }),
   /**
    * 0: every report first folds in everything committed (exact to the moment it starts). Above 0: a report reads
    * the aggregates as this instance's background aggregator last left them if that was at most this long ago,

@@ -9,6 +9,7 @@ import { batchService, type BatchOptions } from '../services/batch.service.js'
 import { currencyService } from '../services/currency.service.js'
 import { loginService } from '../services/login.service.js'
 import { notesService } from '../services/notes.service.js'
+import { standingOrderService } from '../services/standing-order.service.js'
 import { participantService } from '../services/participant.service.js'
 import { reportService } from '../services/report.service.js'
 import { staffService } from '../services/staff.service.js'
@@ -29,6 +30,8 @@ export interface ServicesOptions {
   batch?: BatchOptions
   /** concurrent single movements posted together (ledger/coalescer.ts); null: every movement is posted alone */
   coalesce?: CoalescerOptions | null
+  /** the time standing orders read (today, for a new order's start); default the wall clock */
+  clock?: () => Date
 }
 
 const DEFAULT_LOGIN: LoginPolicy = { maxFailures: 5, baseSeconds: 2, maxSeconds: 900, windowSeconds: 3600 }
@@ -53,6 +56,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions) => {
     logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400 }),
     audit: auditService(app.prisma, currencies),
     notes: notesService(app.pool, app.readPool, app.prisma, currencies, coalescer),
+    standingOrders: standingOrderService(app.pool, app.prisma, currencies, accounts, opts.clock ?? (() => new Date())),
   }
 }
 

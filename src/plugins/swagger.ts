@@ -60,6 +60,7 @@ export default fp(async (app) => {
         { name: 'accounts', description: 'balances, limits and statements' },
         { name: 'transfers', description: 'the one write path: payments, issuance, redemption, reversal' },
         { name: 'notes', description: 'paper notes at exchange points, and the sterling reserve' },
+        { name: 'standing-orders', description: 'payments on a schedule (wages, business rates), made by the service\'s scheduler' },
       ],
     },
   })
