@@ -29,6 +29,7 @@ import suspensionRoutes from './routes/suspension.routes.js'
 import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
+import smsRoutes from './routes/sms.routes.js'
 import notesRoutes from './routes/notes.routes.js'
 import standingOrderRoutes from './routes/standing-orders.routes.js'
 import scheduler from './plugins/scheduler.js'
@@ -41,6 +42,9 @@ export interface AppOptions {
   loginClock?: () => Date
   /** tests only: the time standing orders read (the scheduler, and today for a new order); default the wall clock */
   clock?: () => Date
+  /** tests only: the time text verification codes expire by, and the codes texted (default: random) */
+  smsClock?: () => Date
+  smsCodes?: () => string
 }
 
 /** Builds the whole service as one plugin; server.ts listens, tests call it with app.inject. */
@@ -73,6 +77,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
       maxSeconds: config.LOGIN_LOCKOUT_MAX_SECONDS, windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
       clock: opts.loginClock ?? null,
     },
+    sms: { authToken: config.SMS_AUTH_TOKEN ?? null, publicUrl: config.SMS_PUBLIC_URL ?? null, clock: opts.smsClock ?? null, newCode: opts.smsCodes ?? null },
   })
   // After services: the auth hook checks API-key revocation and resolves an external token's currency.
   await app.register(auth, {
@@ -106,6 +111,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(auditRoutes)
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
+  await app.register(smsRoutes)
   await app.register(notesRoutes)
   await app.register(standingOrderRoutes)
   await app.register(scheduler, { intervalMs: config.SCHEDULER_INTERVAL_MS, clock: opts.clock })

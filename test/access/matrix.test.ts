@@ -44,6 +44,9 @@ t.test('route × role access matrix', async (t) => {
   })).body.id as string
   const payment = await pay()
   const staffBody = () => ({ name: 'Someone', username: `s-${u()}`, password: 'staff-password' })
+  const orderBody = () => ({ toAccount: s.business.accountId, amount: '1.00', reference: 'rent', schedule: { every: 'month', day: 28 }, startsOn: new Date().toISOString().slice(0, 10) })
+  const newOrder = async () => (await ctx.call('POST', `/v1/accounts/${s.member.accountId}/standing-orders`, { token: s.member.token, body: orderBody() })).body.id as string
+  const order = await newOrder()
   const all = (status: number): Expect => [status, status, status, status, status, status, status, status, status]
 
   //                                              anon member other busin. othIss issuer platf. resea. apiKey
@@ -171,6 +174,81 @@ t.test('route × role access matrix', async (t) => {
     'DELETE /v1/participants/{id}/suspension': {
       expect: [401, 404, 404, 404, 404, 200, 200, 403, 403],
       req: async () => ({ url: `/v1/participants/${(await registerMember(ctx, s.code)).id}/suspension` }),
+    },
+    // pay by text: the webhook is off without SMS_AUTH_TOKEN (test/sms/ tests it signed); the outbox is issuers'
+    'POST /v1/sms/inbound': { expect: all(404), req: () => ({ url: '/v1/sms/inbound' }) },
+    'GET /v1/sms/outbox': {
+      expect: [401, 403, 403, 403, 403, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/sms/outbox?currency=${s.code}` }),
+    },
+    // a participant's text settings: the participant itself and its currency's issuers
+    'GET /v1/participants/{id}/phone': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/participants/${s.member.id}/phone` }),
+    },
+    // one code a minute per participant: the member asks for its own, everyone else for a fresh member's
+    'PUT /v1/participants/{id}/phone': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: async (role) => ({
+        url: `/v1/participants/${role === 'member' ? s.member.id : (await registerMember(ctx, s.code)).id}/phone`,
+        body: { phone: `+4479111${String(n++ % 100000).padStart(5, '0')}` },
+      }),
+    },
+    // a wrong code: those who may confirm are told so (422), the others learn nothing
+    'POST /v1/participants/{id}/phone/verification': {
+      expect: [401, 422, 404, 404, 404, 422, 422, 403, 403],
+      req: () => ({ url: `/v1/participants/${s.member.id}/phone/verification`, body: { code: '000000' } }),
+    },
+    'PUT /v1/participants/{id}/text-pin': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/participants/${s.member.id}/text-pin`, body: { pin: '4321' } }),
+    },
+    // paper notes: exchange points are issuer staff (the sales come first: the other rows take notes back)
+    'POST /v1/currencies/{code}/notes/sales': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/notes/sales`, key: `k-${u()}`, body: { amount: '100.00', denominations: { 20: 5 }, sterlingReference: `till-${u()}` } }),
+    },
+    'POST /v1/currencies/{code}/notes/deposits': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/notes/deposits`, key: `k-${u()}`, body: { toAccount: s.member.accountId, amount: '1.00', denominations: { 1: 1 } } }),
+    },
+    'POST /v1/currencies/{code}/notes/buybacks': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/notes/buybacks`, key: `k-${u()}`, body: { business: s.business.id, amount: '5.00', denominations: { 5: 1 }, sterlingReference: `bacs-${u()}` } }),
+    },
+    'POST /v1/currencies/{code}/notes/withdrawals': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/notes/withdrawals`, key: `k-${u()}`, body: { amount: '1.00', denominations: { 1: 1 }, reason: 'worn', sterlingReference: `scheme-${u()}` } }),
+    },
+    // the reserve: issuers; researchers read the totals (the reconciliation CSV is issuers' only: test/notes/)
+    'GET /v1/currencies/{code}/reserve': {
+      expect: [401, 403, 403, 403, 403, 200, 200, 200, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/reserve` }),
+    },
+    // standing orders: the paying account's owner and its currency's issuers; to anyone else they do not exist
+    'POST /v1/accounts/{id}/standing-orders': {
+      expect: [401, 201, 404, 404, 404, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}/standing-orders`, body: orderBody() }),
+    },
+    'GET /v1/accounts/{id}/standing-orders': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}/standing-orders` }),
+    },
+    'GET /v1/accounts/{id}/standing-orders/{orderId}': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}/standing-orders/${order}` }),
+    },
+    'DELETE /v1/accounts/{id}/standing-orders/{orderId}': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: async () => ({ url: `/v1/accounts/${s.member.accountId}/standing-orders/${await newOrder()}` }),
+    },
+    'GET /v1/standing-orders/{id}/occurrences': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/standing-orders/${order}/occurrences` }),
+    },
+    'PATCH /v1/participants/{id}': {
+      expect: [401, 404, 404, 200, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/participants/${s.business.id}`, body: { textCode: `T${u()}`.slice(0, 12) } }),
     },
   }
 
