@@ -225,28 +225,6 @@ t.test('route × role access matrix', async (t) => {
       expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
       req: () => ({ url: `/v1/participants/${s.member.id}/text-pin`, body: { pin: '4321' } }),
     },
-    // paper notes: exchange points are issuer staff (the sales come first: the other rows take notes back)
-    'POST /v1/currencies/{code}/notes/sales': {
-      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
-      req: () => ({ url: `/v1/currencies/${s.code}/notes/sales`, key: `k-${u()}`, body: { amount: '100.00', denominations: { 20: 5 }, sterlingReference: `till-${u()}` } }),
-    },
-    'POST /v1/currencies/{code}/notes/deposits': {
-      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
-      req: () => ({ url: `/v1/currencies/${s.code}/notes/deposits`, key: `k-${u()}`, body: { toAccount: s.member.accountId, amount: '1.00', denominations: { 1: 1 } } }),
-    },
-    'POST /v1/currencies/{code}/notes/buybacks': {
-      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
-      req: () => ({ url: `/v1/currencies/${s.code}/notes/buybacks`, key: `k-${u()}`, body: { business: s.business.id, amount: '5.00', denominations: { 5: 1 }, sterlingReference: `bacs-${u()}` } }),
-    },
-    'POST /v1/currencies/{code}/notes/withdrawals': {
-      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
-      req: () => ({ url: `/v1/currencies/${s.code}/notes/withdrawals`, key: `k-${u()}`, body: { amount: '1.00', denominations: { 1: 1 }, reason: 'worn', sterlingReference: `scheme-${u()}` } }),
-    },
-    // the reserve: issuers; researchers read the totals (the reconciliation CSV is issuers' only: test/notes/)
-    'GET /v1/currencies/{code}/reserve': {
-      expect: [401, 403, 403, 403, 403, 200, 200, 200, 403],
-      req: () => ({ url: `/v1/currencies/${s.code}/reserve` }),
-    },
     // standing orders: the paying account's owner and its currency's issuers; to anyone else they do not exist
     'POST /v1/accounts/{id}/standing-orders': {
       expect: [401, 201, 404, 404, 404, 201, 201, 403, 403],
