@@ -142,6 +142,7 @@ export async function runReadsBench (o: ReadsBenchOptions = {}): Promise<ReadsBe
       const reportMs: number[] = []
       const loops = withReports
         ? tokens.map(async (token, i) => {
+          // eslint-disable-next-line no-unmodified-loop-condition -- set to false when the round ends
           for (let k = i; running; k++) {
             const started = Date.now()
             try {

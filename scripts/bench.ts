@@ -238,9 +238,9 @@ async function main () {
       ...(demo == null
         ? [{ name: 'demo year loaded', value: null, unit: 's', note: 'not measured: --no-demo' }]
         : [
-            { name: 'demo year loaded, from the service\'s start', value: demo.loadedS, unit: 's', target: '<= 15', pass: demo.loadedS <= 15, note: `${demo.movements} movements; listening after ${demo.listeningS.toFixed(1)} s; the load itself ${demo.loadS} s (its own log)` },
-            { name: '  service RSS max while loading', value: demo.rssMaxMb, unit: 'MB', target: '<= 200', pass: demo.rssMaxMb <= 200 },
-          ] satisfies Row[]),
+          { name: 'demo year loaded, from the service\'s start', value: demo.loadedS, unit: 's', target: '<= 15', pass: demo.loadedS <= 15, note: `${demo.movements} movements; listening after ${demo.listeningS.toFixed(1)} s; the load itself ${demo.loadS} s (its own log)` },
+          { name: '  service RSS max while loading', value: demo.rssMaxMb, unit: 'MB', target: '<= 200', pass: demo.rssMaxMb <= 200 },
+        ] satisfies Row[]),
       ...reports.rows,
       ...reads.rows,
       ...(soak == null ? [] : [

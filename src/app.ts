@@ -29,6 +29,8 @@ import suspensionRoutes from './routes/suspension.routes.js'
 import reportRoutes from './routes/reports.routes.js'
 import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
+import smsRoutes from './routes/sms.routes.js'
+import notesRoutes from './routes/notes.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -36,6 +38,9 @@ export interface AppOptions {
   keys: KeySet
   /** tests only: the time the login throttle reads (default: the database's clock) */
   loginClock?: () => Date
+  /** tests only: the time text verification codes expire by, and the codes texted (default: random) */
+  smsClock?: () => Date
+  smsCodes?: () => string
 }
 
 /** Builds the whole service as one plugin; server.ts listens, tests call it with app.inject. */
@@ -67,6 +72,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
       maxSeconds: config.LOGIN_LOCKOUT_MAX_SECONDS, windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
       clock: opts.loginClock ?? null,
     },
+    sms: { authToken: config.SMS_AUTH_TOKEN ?? null, publicUrl: config.SMS_PUBLIC_URL ?? null, clock: opts.smsClock ?? null, newCode: opts.smsCodes ?? null },
   })
   // After services: the auth hook checks API-key revocation and resolves an external token's currency.
   await app.register(auth, {
@@ -100,6 +106,8 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(auditRoutes)
   await app.register(reportRoutes)
   await app.register(dashboardRoutes)
+  await app.register(smsRoutes)
+  await app.register(notesRoutes)
 }
 
 export default fp(app, { name: 'circulate' })

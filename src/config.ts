@@ -105,6 +105,15 @@ const ConfigSchema = Type.Object({
   LOGIN_CHECK_MS: Type.Integer({ default: 5000, minimum: 0 }),
   /** Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit). */
   TRUST_PROXY: Type.Boolean({ default: false }),
+
+  // Pay by text (docs/text-payments.md).
+  /** The SMS gateway's auth token: it signs the gateway's webhooks (X-Twilio-Signature). Unset: POST /v1/sms/inbound answers 404. */
+  SMS_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 8 })),
+  /**
+   * The webhook's URL exactly as configured at the gateway (e.g. https://pay.example.org/v1/sms/inbound), which the
+   * gateway signs. Behind a proxy the URL this service sees differs; unset, it is rebuilt from the request.
+   */
+  SMS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
 })
 
 export type Config = Static<typeof ConfigSchema>

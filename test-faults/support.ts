@@ -38,6 +38,7 @@ export function paymentLoad (base: () => string, e: Economy, workers: number, ta
   let running = true
   let seq = 0
   const worker = async (w: number) => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- stop() sets it to false
     while (running) {
       const a = (w * 7 + seq) % e.members.length
       const b = (a + 1 + (seq % (e.members.length - 1))) % e.members.length
@@ -109,4 +110,3 @@ export async function checkExactlyOnce (t: Test, base: string, databaseUrl: stri
     await db.end()
   }
 }
-

@@ -20,6 +20,8 @@ export const AUDIT_ACTIONS = [
   'currency.create', 'member.register', 'business.register', 'researcher.register', 'issuer.register',
   'account.update', 'payment.create', 'issuance.create', 'redemption.create', 'transfer.reverse',
   'auth.login', 'auth.api_key', 'api_key.create', 'api_key.revoke', 'login.suspend', 'login.reinstate', 'user.rename',
+  'text.phone_register', 'text.phone_verify', 'text.pin_set', 'text.code_set',
+  'notes.sale', 'notes.deposit', 'notes.buyback', 'notes.withdrawal',
 ] as const
 export type AuditAction = typeof AUDIT_ACTIONS[number]
 

@@ -114,3 +114,38 @@ export function reversal (c: LedgerCurrency, original: PostedLeg[]): Movement {
   const legs: Leg[] = original.map(t => ({ kind: 'reversal', from: t.toAccount, to: t.fromAccount, amount: new Money(t.amount), reverses: t.id }))
   return movement(c, legs, { applyOrder: legs.map((_, i) => legs.length - 1 - i), reference: `reversal of ${main.id}` })
 }
+
+// Paper notes. The currency's paper account holds the float of notes in people's hands (its floor is 0: no more
+// notes can come back than were sold). Exchange points (issuer staff) record the four movements below; the reserve
+// follows from the one rule above (a note sale takes currency out of the issuance account: sterling in; a buyback
+// or a withdrawal puts it back: sterling out).
+
+/** Notes sold for sterling: the issuance account credits the paper float; the reserve grows by the amount. */
+export function noteSale (c: LedgerCurrency, p: { amount: Money, sterlingReference: string, metadata?: Record<string, string> | null }): Movement {
+  return movement(c, [{ kind: 'note_sale', from: c.system.issuance, to: c.system.paper, amount: p.amount }],
+    { reference: p.sterlingReference, sterlingReference: p.sterlingReference, metadata: p.metadata })
+}
+
+/** Notes paid into an account: the paper float shrinks, the account grows; the reserve does not move. */
+export function noteDeposit (c: LedgerCurrency, p: { to: string, amount: Money, reference?: string | null, metadata?: Record<string, string> | null }): Movement {
+  return movement(c, [{ kind: 'note_deposit', from: c.system.paper, to: p.to, amount: p.amount }],
+    { reference: p.reference, metadata: p.metadata })
+}
+
+/** A business's notes bought back for sterling, with the redemption fee: the net returns to the issuance account
+ *  (sterling out of the reserve), the fee goes from the float to fee income. `amount` is the notes' face value. */
+export function noteBuyback (c: LedgerCurrency, p: { amount: Money, sterlingReference: string, metadata?: Record<string, string> | null }): Movement {
+  const fee = feeFor(p.amount, c.redemptionFee, c.decimals)
+  const net = p.amount.minus(fee)
+  if (net.lte(0)) throw new DomainError('INVALID_AMOUNT', 'amount is too small to buy back after the fee', [{ pointer: '/amount', detail: 'too small' }])
+  const legs: Leg[] = [{ kind: 'note_buyback', from: c.system.paper, to: c.system.issuance, amount: net }]
+  if (fee.gt(0)) legs.push({ kind: 'fee', from: c.system.paper, to: c.system.fees, amount: fee })
+  return movement(c, legs, { reference: p.sterlingReference, sterlingReference: p.sterlingReference, metadata: p.metadata })
+}
+
+/** Worn or lost notes taken out of circulation without anything paid for them: the float shrinks and the sterling
+ *  that backed them leaves the reserve (released to the scheme, under `sterlingReference`). */
+export function noteWithdrawal (c: LedgerCurrency, p: { amount: Money, sterlingReference: string, reason: string, metadata?: Record<string, string> | null }): Movement {
+  return movement(c, [{ kind: 'note_withdrawal', from: c.system.paper, to: c.system.issuance, amount: p.amount }],
+    { reference: `notes withdrawn (${p.reason})`, sterlingReference: p.sterlingReference, metadata: p.metadata })
+}

@@ -33,7 +33,7 @@ export function movementCoalescer (pool: pg.Pool, opts: CoalescerOptions) {
       lane.running++
       postMovements(pool, currencyId, batch.map(w => w.item)).then(
         (out) => { batch.forEach((w, i) => { w.resolve(out.results[i]) }) },
-        (err) => { for (const w of batch) w.reject(err) },
+        (err) => { for (const w of batch) w.reject(err) }
       ).finally(() => {
         lane.running--
         if (lane.running === 0 && lane.queue.length === 0) lanes.delete(currencyId)

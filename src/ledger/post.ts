@@ -262,4 +262,5 @@ function unstorable (m: MovementItem): DomainError | null {
 }
 
 /** A key as a JSON pointer token (RFC 6901), with what cannot be shown replaced. */
+// eslint-disable-next-line no-control-regex -- control characters are what it replaces
 const pointerToken = (k: string) => k.replace(/[\u0000-\u001f\ud800-\udfff]/g, '?').replace(/~/g, '~0').replace(/\//g, '~1')

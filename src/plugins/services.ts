@@ -8,8 +8,11 @@ import { authService, type LoginPolicy } from '../services/auth.service.js'
 import { batchService, type BatchOptions } from '../services/batch.service.js'
 import { currencyService } from '../services/currency.service.js'
 import { loginService } from '../services/login.service.js'
+import { notesService } from '../services/notes.service.js'
 import { participantService } from '../services/participant.service.js'
 import { reportService } from '../services/report.service.js'
+import { smsService } from '../services/sms.service.js'
+import { outboxSender, type TextSender } from '../sms/outbound.js'
 import { staffService } from '../services/staff.service.js'
 import { transferService } from '../services/transfer.service.js'
 
@@ -28,6 +31,8 @@ export interface ServicesOptions {
   batch?: BatchOptions
   /** concurrent single movements posted together (ledger/coalescer.ts); null: every movement is posted alone */
   coalesce?: CoalescerOptions | null
+  /** pay by text (docs/text-payments.md): the gateway's token and webhook URL; the outbound port (default: the outbox) */
+  sms?: { authToken: string | null, publicUrl: string | null, sender?: TextSender, clock?: (() => Date) | null, newCode?: (() => string) | null }
 }
 
 const DEFAULT_LOGIN: LoginPolicy = { maxFailures: 5, baseSeconds: 2, maxSeconds: 900, windowSeconds: 3600 }
@@ -51,6 +56,11 @@ const build = (app: FastifyInstance, opts: ServicesOptions) => {
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
     logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400 }),
     audit: auditService(app.prisma, currencies),
+    sms: smsService(app.pool, currencies, {
+      scryptCost: opts.scryptCost, authToken: opts.sms?.authToken ?? null, publicUrl: opts.sms?.publicUrl ?? null,
+      sender: opts.sms?.sender ?? outboxSender, clock: opts.sms?.clock ?? undefined, newCode: opts.sms?.newCode ?? undefined,
+    }),
+    notes: notesService(app.pool, app.readPool, app.prisma, currencies, coalescer),
   }
 }
 

@@ -59,6 +59,8 @@ export default fp(async (app) => {
         { name: 'participants', description: 'members, businesses and the directory' },
         { name: 'accounts', description: 'balances, limits and statements' },
         { name: 'transfers', description: 'the one write path: payments, issuance, redemption, reversal' },
+        { name: 'text payments', description: 'pay by text: the SMS gateway\'s webhook, phones, text PINs, the outbox' },
+        { name: 'notes', description: 'paper notes at exchange points, and the sterling reserve' },
       ],
     },
   })

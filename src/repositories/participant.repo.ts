@@ -8,6 +8,7 @@ export interface NewParticipant {
   district: string
   sector?: string
   independent?: boolean
+  textCode?: string
   login: { username: string, passwordHash: string }
 }
 
@@ -18,7 +19,7 @@ export const participantRepo = (prisma: Db) => ({
   create: async (p: NewParticipant) => await prisma.participant.create({
     data: {
       currencyId: p.currencyId, kind: p.kind, name: p.name, postcode: p.postcode, district: p.district,
-      sector: p.sector ?? null, independent: p.independent ?? null,
+      sector: p.sector ?? null, independent: p.independent ?? null, textCode: p.textCode ?? null,
       accounts: { create: [{ currencyId: p.currencyId, floor: '0' }] },
       user: {
         create: {
@@ -50,6 +51,6 @@ export const participantRepo = (prisma: Db) => ({
       },
       orderBy: [{ name: 'asc' }, { id: 'asc' }],
       take: limit + 1,
-      select: { id: true, name: true, sector: true, district: true, independent: true },
+      select: { id: true, name: true, sector: true, district: true, independent: true, textCode: true },
     }),
 })

@@ -8,7 +8,7 @@ export type Channel = Static<typeof ChannelSchema>
 export const CHANNELS = ChannelSchema.enum as readonly Channel[]
 export const SECTORS = ['food', 'cafes-pubs', 'retail', 'services', 'trades', 'arts', 'health', 'other'] as const
 const Sector = Type.Enum([...SECTORS], { description: 'business sector, for the directory and sector flows' })
-export const TransferKindSchema = Type.Enum(['payment', 'fee', 'issuance', 'redemption', 'reversal'])
+export const TransferKindSchema = Type.Enum(['payment', 'fee', 'issuance', 'redemption', 'reversal', 'note_sale', 'note_deposit', 'note_buyback', 'note_withdrawal'])
 export type TransferKind = Static<typeof TransferKindSchema>
 const Status = Type.Enum(['active', 'frozen', 'closed'])
 export type AccountStatus = Static<typeof Status>
@@ -53,6 +53,10 @@ export const BusinessCreateSchema = Type.Object({
   tradingName: Name('name shown in the public directory'), sector: Sector, postcode: Postcode,
   independent: Type.Boolean({ description: 'independently owned (not a chain)' }),
   username: Username, password: Password,
+  textCode: Type.Optional(Type.String({
+    pattern: '^[A-Za-z][A-Za-z0-9]{2,11}$',
+    description: 'code for payments by text ("PAY <code> <amount> <PIN>"): 3-12 letters and digits starting with a letter, stored upper-case, unique in the currency',
+  })),
 }, { additionalProperties: false })
 
 export const RegisteredSchema = Type.Object({ id: Uuid('participant id'), accountId: Uuid('its account') })
@@ -68,6 +72,7 @@ export const DirectoryPageSchema = Type.Object({
   items: Type.Array(Type.Object({
     id: Uuid('business id'), tradingName: Type.String(), sector: Type.String(), district: Type.String(),
     independent: Type.Boolean(), local: Type.Boolean({ description: 'sits in one of the currency\'s local areas' }),
+    textCode: Nullable(Type.String({ description: 'its code for payments by text; null when it takes none' })),
   })),
   nextCursor: NextCursor,
 })
@@ -94,6 +99,7 @@ export const ParticipantSchema = Type.Object({
   sector: Nullable(Type.String()), independent: Nullable(Type.Boolean()),
   accounts: Type.Array(AccountSchema), createdAt: Timestamp('registered'),
   loginSuspendedAt: Nullable(Timestamp('when an issuer suspended this participant\'s login; null when it is not suspended')),
+  textCode: Nullable(Type.String({ description: 'a business\'s code for payments by text; null when it has none' })),
 })
 
 export const StatementQuerySchema = Type.Object({

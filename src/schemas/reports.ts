@@ -1,4 +1,4 @@
-import { Type } from 'typebox'
+import { Type, type TRef } from 'typebox'
 import { METRICS } from '../reports/circulation.metrics.js'
 import { Timestamp, Uuid } from './common.js'
 
@@ -20,8 +20,6 @@ export const CellSchema = Type.Object({
     description: 'hidden only because a published total would otherwise give another hidden cell away; reason is that cell\'s',
   })),
 }, { $id: 'ReportCell', description: 'one published figure' })
-
-const cellRef = Type.Ref('ReportCell')
 
 const METRIC_DESCRIPTIONS: Record<typeof METRICS[number], string> = {
   supply: 'currency held by participants (electronic and paper) at the end of the period',
@@ -49,7 +47,7 @@ const METRIC_DESCRIPTIONS: Record<typeof METRICS[number], string> = {
 }
 
 const MetricsSchema = Type.Object(
-  Object.fromEntries(METRICS.map(m => [m, Type.Ref('ReportCell', { description: METRIC_DESCRIPTIONS[m] })])) as Record<typeof METRICS[number], typeof cellRef>,
+  Object.fromEntries(METRICS.map(m => [m, Type.Ref('ReportCell', { description: METRIC_DESCRIPTIONS[m] })])) as Record<typeof METRICS[number], TRef<'ReportCell'>>,
   { description: 'every metric; docs/metrics.md has the exact definitions' })
 
 const PeriodSchema = Type.Object({

@@ -23,7 +23,6 @@ export function accountView (a: AccountRow, currency: string, decimals: number) 
   }
 }
 
-
 /** pools.pool: statements as JSON pages; pools.readPool: statements as CSV (an expensive read, see plugins/db.ts). */
 export function accountService (prisma: PrismaClient, currencies: CurrencyService, pools: { pool: Pick<pg.Pool, 'query'>, readPool: Pick<pg.Pool, 'query'> }) {
   const repo = accountRepo(prisma)

@@ -11,12 +11,11 @@ import { accountView } from './account.service.js'
 import type { BusinessCreate as BusinessInput, DirectoryQuery, MemberCreate as MemberInput } from '../schemas/ledger.js'
 import type { CurrencyService } from './currency.service.js'
 
-
 export function participantService (prisma: PrismaClient, currencies: CurrencyService, scryptCost: number) {
   const repo = participantRepo(prisma)
 
   async function register (principal: Principal | null, code: string, kind: 'member' | 'business',
-    fields: { name: string, postcode: string, sector?: string, independent?: boolean }, login: { username: string, password: string },
+    fields: { name: string, postcode: string, sector?: string, independent?: boolean, textCode?: string }, login: { username: string, password: string },
     meta?: RequestMeta) {
     const currency = await currencies.resolve(code)
     currencies.assertIssuer(principal, currency.id)
@@ -26,7 +25,7 @@ export function participantService (prisma: PrismaClient, currencies: CurrencySe
       const p = await prisma.$transaction(async (tx) => {
         const p = await participantRepo(tx).create({
           currencyId: currency.id, kind, name: fields.name.trim(), postcode: pc.full, district: pc.district,
-          sector: fields.sector, independent: fields.independent, login: { username: login.username, passwordHash },
+          sector: fields.sector, independent: fields.independent, textCode: fields.textCode?.toUpperCase(), login: { username: login.username, passwordHash },
         })
         await auditRepo(tx).insert(auditRecord(principal, `${kind}.register`, meta, {
           target: p.id, currencyId: currency.id, detail: { username: login.username, accountId: p.accounts[0].id },
@@ -36,6 +35,10 @@ export function participantService (prisma: PrismaClient, currencies: CurrencySe
       return { id: p.id, accountId: p.accounts[0].id }
     } catch (err) {
       if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+        const code = fields.textCode?.toUpperCase()
+        if (code != null && await prisma.participant.count({ where: { currencyId: currency.id, textCode: code } }) > 0) {
+          throw new DomainError('TEXT_CODE_TAKEN', `text code ${code} is taken in this currency`)
+        }
         throw new DomainError('USERNAME_TAKEN', `username ${login.username} is taken`)
       }
       throw err
@@ -48,7 +51,7 @@ export function participantService (prisma: PrismaClient, currencies: CurrencySe
 
     registerBusiness: async (principal: Principal | null, code: string, b: BusinessInput, meta?: RequestMeta) =>
       await register(principal, code, 'business',
-        { name: b.tradingName, postcode: b.postcode, sector: b.sector, independent: b.independent }, b, meta),
+        { name: b.tradingName, postcode: b.postcode, sector: b.sector, independent: b.independent, textCode: b.textCode }, b, meta),
 
     /** The public directory of businesses: anyone may search it; it shows no personal data. */
     async directory (code: string, q: DirectoryQuery & { limit: number }) {
@@ -62,7 +65,7 @@ export function participantService (prisma: PrismaClient, currencies: CurrencySe
       return {
         items: page.map(r => ({
           id: r.id, tradingName: r.name, sector: r.sector ?? '', district: r.district,
-          independent: r.independent ?? false, local: isLocal(r.district, currency.localAreas),
+          independent: r.independent ?? false, local: isLocal(r.district, currency.localAreas), textCode: r.textCode,
         })),
         nextCursor: rows.length > q.limit && last != null ? encodeCursor([last.name, last.id]) : null,
       }
@@ -85,6 +88,7 @@ export function participantService (prisma: PrismaClient, currencies: CurrencySe
         accounts: p.accounts.map(a => accountView(a, currency.code, currency.decimals)),
         createdAt: p.createdAt.toISOString(),
         loginSuspendedAt: p.user?.suspendedAt?.toISOString() ?? null,
+        textCode: p.textCode,
       }
     },
   }

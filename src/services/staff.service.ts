@@ -8,7 +8,6 @@ import { userRepo } from '../repositories/user.repo.js'
 import type { StaffCreate as StaffInput } from '../schemas/access.js'
 import type { CurrencyService } from './currency.service.js'
 
-
 /** Logins that speak for no participant: a currency's researchers (its issuers add them) and issuer staff
  *  (only the platform issuer adds them). */
 export function staffService (prisma: PrismaClient, currencies: CurrencyService, scryptCost: number) {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, issue, loadDoc, registerMember, scenario, type TestContext } from './fixtures/index.js'
+import { buildTestApp, issue, loadDoc, registerMember, scenario } from './fixtures/index.js'
 
 // Every route × every kind of caller, from one table. A route in openapi.yaml (or in the running app) without a
 // row fails the test, so a new route cannot ship without someone deciding who may call it.
@@ -171,6 +171,38 @@ t.test('route × role access matrix', async (t) => {
     'DELETE /v1/participants/{id}/suspension': {
       expect: [401, 404, 404, 404, 404, 200, 200, 403, 403],
       req: async () => ({ url: `/v1/participants/${(await registerMember(ctx, s.code)).id}/suspension` }),
+    },
+    // pay by text: the webhook is off without SMS_AUTH_TOKEN (test/sms/ tests it signed); the outbox is issuers'
+    'POST /v1/sms/inbound': { expect: all(404), req: () => ({ url: '/v1/sms/inbound' }) },
+    'GET /v1/sms/outbox': {
+      expect: [401, 403, 403, 403, 403, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/sms/outbox?currency=${s.code}` }),
+    },
+    // a participant's text settings: the participant itself and its currency's issuers
+    'GET /v1/participants/{id}/phone': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/participants/${s.member.id}/phone` }),
+    },
+    // one code a minute per participant: the member asks for its own, everyone else for a fresh member's
+    'PUT /v1/participants/{id}/phone': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: async (role) => ({
+        url: `/v1/participants/${role === 'member' ? s.member.id : (await registerMember(ctx, s.code)).id}/phone`,
+        body: { phone: `+4479111${String(n++ % 100000).padStart(5, '0')}` },
+      }),
+    },
+    // a wrong code: those who may confirm are told so (422), the others learn nothing
+    'POST /v1/participants/{id}/phone/verification': {
+      expect: [401, 422, 404, 404, 404, 422, 422, 403, 403],
+      req: () => ({ url: `/v1/participants/${s.member.id}/phone/verification`, body: { code: '000000' } }),
+    },
+    'PUT /v1/participants/{id}/text-pin': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/participants/${s.member.id}/text-pin`, body: { pin: '4321' } }),
+    },
+    'PATCH /v1/participants/{id}': {
+      expect: [401, 404, 404, 200, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/participants/${s.business.id}`, body: { textCode: `T${u()}`.slice(0, 12) } }),
     },
   }
 

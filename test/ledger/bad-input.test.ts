@@ -36,7 +36,7 @@ t.test('bad input is refused with a stable code and changes nothing', async (t) 
   for (const amount of ['12.601', '0', '0.00', '-5', '1e3', 'abc', '', ' 1', '1.', '.5', '01', '+5', '1234567890123456', '12345678901234.56']) {
     await refuse(`amount ${JSON.stringify(amount)}`, 422, 'INVALID_AMOUNT', { body: { ...good, amount } })
   }
-  await refuse('missing Idempotency-Key', 400, 'IDEMPOTENCY_KEY_MISSING', { key: undefined, headers: {} , body: good })
+  await refuse('missing Idempotency-Key', 400, 'IDEMPOTENCY_KEY_MISSING', { key: undefined, headers: {}, body: good })
   const noKey = await ctx.call('POST', url, { token: s.member.token, body: good })
   t.equal(noKey.body.code, 'IDEMPOTENCY_KEY_MISSING')
   await refuse('unknown currency', 404, 'CURRENCY_NOT_FOUND', { url: '/v1/currencies/NOPE/payments', body: good })

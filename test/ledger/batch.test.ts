@@ -8,7 +8,6 @@ const url = (code: string) => `/v1/currencies/${code}/transfers/batch`
 let n = 0
 const key = () => `item-${++n}`
 
-
 t.test('a mixed batch: each item has its own result, and later items see earlier ones', async (t) => {
   const ctx = await buildTestApp(t)
   const s = await scenario(ctx)

@@ -23,7 +23,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('redeem' as const), from: fc.nat(7), cents: fc.integer({ min: 1, max: 4000 }), asIssuer: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('reverse' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('replay' as const), pick: fc.nat(), sameBody: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('bad' as const), kind: fc.nat(5) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('bad' as const), kind: fc.nat(5) }) }
 )
 
 t.test(`${STEPS} random operations keep every invariant (seed ${SEED})`, async (t) => {

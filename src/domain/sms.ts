@@ -1,0 +1,119 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { parsePhoneNumberFromString } from 'libphonenumber-js'
+import { DomainError } from './errors.js'
+
+// Pay by text, the pure parts (docs/text-payments.md): the gateway's request signature, the commands a member
+// texts, phone numbers, text codes and the words of every reply. The service (src/services/sms.service.ts) does
+// the rest: the database, the ledger, the outbound port.
+
+/** Wrong PINs in a row that lock a participant's text payments until the PIN is set again (app or issuer). */
+export const PIN_MAX_FAILURES = 3
+/** Wrong verification codes before the code is spent and a new one must be asked for. */
+export const CODE_MAX_FAILURES = 5
+
+export type FormValue = string | string[]
+export type FormFields = Record<string, FormValue>
+
+/**
+ * The gateway's signature (Twilio's X-Twilio-Signature): base64 HMAC-SHA1, keyed with the auth token, of the full
+ * URL the gateway called followed by every POST parameter, sorted by name, as name then value with nothing
+ * between (a repeated name: each of its values, sorted).
+ */
+export function gatewaySignature (authToken: string, url: string, fields: FormFields): string {
+  let data = url
+  for (const name of Object.keys(fields).sort()) {
+    const v = fields[name]
+    for (const value of Array.isArray(v) ? [...v].sort() : [v]) data += name + value
+  }
+  return createHmac('sha1', authToken).update(data, 'utf8').digest('base64')
+}
+
+/** Compares a received signature with the expected one in constant time (hashes first: equal lengths always). */
+export function signatureMatches (expected: string, received: string | undefined): boolean {
+  if (received == null || received === '') return false
+  const a = createHash('sha256').update(expected).digest()
+  const b = createHash('sha256').update(received).digest()
+  return timingSafeEqual(a, b)
+}
+
+/** An application/x-www-form-urlencoded body as fields (a repeated name becomes a list of its values). */
+export function parseForm (body: string): FormFields {
+  const out: FormFields = Object.create(null) as FormFields
+  for (const [k, v] of new URLSearchParams(body)) {
+    const prior = out[k]
+    out[k] = prior == null ? v : Array.isArray(prior) ? [...prior, v] : [prior, v]
+  }
+  return { ...out }
+}
+
+export type Command =
+  | { kind: 'pay', code: string, amount: string, pin: string }
+  | { kind: 'bal', pin: string }
+  | { kind: 'help' }
+  | { kind: 'unknown' }
+
+/** A text's command: case-insensitive words separated by any white space; anything else is 'unknown'. */
+export function parseCommand (body: string): Command {
+  const words = body.trim().split(/\s+/).filter(Boolean)
+  const verb = (words[0] ?? '').toLowerCase()
+  if (verb === 'pay' && words.length === 4) return { kind: 'pay', code: words[1].toUpperCase(), amount: words[2], pin: words[3] }
+  if (verb === 'bal' && words.length === 2) return { kind: 'bal', pin: words[1] }
+  if ((verb === 'help' || verb === '?') && words.length === 1) return { kind: 'help' }
+  return { kind: 'unknown' }
+}
+
+/** Amounts people type: "5", "5.00", "£5", "B£5.50". The ledger's own parser then holds it to the currency. */
+export const normaliseAmount = (raw: string) => raw.replace(/^(b?£|\$)/i, '')
+
+const E164 = /^\+[1-9][0-9]{6,14}$/
+
+/** A phone number in E.164 that is a valid number for its country, normalised; otherwise null. */
+export function e164 (raw: string): string | null {
+  const s = raw.trim()
+  if (!E164.test(s)) return null
+  const p = parsePhoneNumberFromString(s)
+  return p != null && p.isValid() ? p.number : null
+}
+
+/** A phone number the API was sent: E.164 and valid, or a 422 naming the field. */
+export function parsePhone (raw: string, pointer = '/phone'): string {
+  const n = e164(raw)
+  if (n == null) {
+    throw new DomainError('VALIDATION_FAILED', 'phone must be a valid number in E.164 form, e.g. "+447911123456"',
+      [{ pointer, detail: 'not a valid E.164 phone number' }])
+  }
+  return n
+}
+
+/** A business's text code: 3 to 12 letters and digits, starting with a letter; stored upper-case. */
+export const TEXT_CODE_PATTERN = '^[A-Za-z][A-Za-z0-9]{2,11}$'
+export const normaliseTextCode = (raw: string) => raw.trim().toUpperCase()
+
+/** Text PINs: 4 to 8 digits. */
+export const PIN_PATTERN = '^[0-9]{4,8}$'
+export const isPin = (s: string) => /^[0-9]{4,8}$/.test(s)
+
+/** The words of every text the service sends: short, one message each (under 160 GSM characters). */
+export const replies = {
+  help: () => 'Pay by text: PAY <code> <amount> <PIN> (e.g. PAY MONTPELIER 5.00 1234). BAL <PIN> for your balance. HELP for this message.',
+  unknownCommand: () => 'Sorry, that was not understood. Text PAY <code> <amount> <PIN>, BAL <PIN> or HELP.',
+  notRegistered: () => 'This number is not set up for text payments. Register it in the app or ask your scheme.',
+  noPin: () => 'Set a text PIN in the app or ask your scheme before paying by text.',
+  locked: () => 'Text payments are locked after 3 wrong PINs. Set a new PIN in the app or ask your scheme.',
+  wrongPin: (left: number) => left > 0
+    ? `Wrong PIN. ${left} ${left === 1 ? 'try' : 'tries'} left before text payments lock.`
+    : 'Wrong PIN. Text payments are now locked: set a new PIN in the app or ask your scheme.',
+  unknownBusiness: (code: string) => `No business with code ${code.slice(0, 20)}. Check the code in the directory and try again.`,
+  badAmount: () => 'That amount was not understood. Send e.g. PAY MONTPELIER 5.00 1234.',
+  insufficientFunds: (balance: string, cur: string) => `Not paid: not enough funds (balance ${balance} ${cur}).`,
+  refused: () => 'Not paid: the payment was refused. Ask your scheme for help.',
+  paid: (amount: string, cur: string, name: string, balance: string, ref: string) =>
+    `Paid ${amount} ${cur} to ${name.slice(0, 40)}. Balance ${balance} ${cur}. Ref ${ref}`,
+  received: (amount: string, cur: string, fee: string, ref: string) =>
+    `Received ${amount} ${cur} by text${fee === '' ? '' : ` (fee ${fee})`}. Ref ${ref}`,
+  balance: (balance: string, cur: string) => `Your balance is ${balance} ${cur}.`,
+  code: (code: string) => `Your code to confirm this number for text payments is ${code}. It expires in 10 minutes.`,
+}
+
+/** A short reference for a transfer in a text: the last 8 characters of its id. */
+export const shortRef = (transferId: string) => transferId.replaceAll('-', '').slice(-8).toUpperCase()

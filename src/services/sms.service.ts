@@ -1,0 +1,351 @@
+import { createHash, randomInt, timingSafeEqual } from 'node:crypto'
+import type pg from 'pg'
+import { hashPassword, verifyPassword } from '../auth/password.js'
+import { auditRecord, RateLimitedError, type AuditAction, type AuditRecord, type RequestMeta } from '../domain/access.js'
+import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
+import { DomainError } from '../domain/errors.js'
+import { formatMoney, parseAmount } from '../domain/money.js'
+import { payment } from '../domain/movements.js'
+import { isIssuerOf, type Principal } from '../domain/principal.js'
+import {
+  CODE_MAX_FAILURES, e164, gatewaySignature, normaliseAmount, normaliseTextCode, parseCommand, parsePhone,
+  PIN_MAX_FAILURES, replies, shortRef, signatureMatches, type Command, type FormFields,
+} from '../domain/sms.js'
+import { postMovement } from '../ledger/post.js'
+import type { OutboxQuery, TextSettings } from '../schemas/sms.js'
+import type { Queryable, TextSender } from '../sms/outbound.js'
+import type { CurrencyService } from './currency.service.js'
+
+// Pay by text (docs/text-payments.md): phones, text PINs and business text codes (the participant routes), the
+// gateway's webhook (POST /v1/sms/inbound) and the outbox issuers read. Plain SQL on the write pool, each change in
+// one transaction with the texts it queues (src/sms/outbound.ts) and its audit row.
+
+export interface SmsOptions {
+  scryptCost: number
+  /** the gateway's auth token (SMS_AUTH_TOKEN): signs its webhooks; null turns the webhook off */
+  authToken: string | null
+  /** the webhook URL exactly as configured at the gateway (SMS_PUBLIC_URL); null: rebuilt from the request */
+  publicUrl: string | null
+  sender: TextSender
+  /** the time codes expire by (tests inject one) */
+  clock?: () => Date
+  /** verification codes (tests may inject one); default 6 random digits */
+  newCode?: () => string
+}
+
+/** How long a texted verification code is good for, and how soon another may be asked for. */
+export const CODE_TTL_MS = 10 * 60_000
+export const CODE_RESEND_MS = 60_000
+
+interface ParticipantRow { id: string, currency_id: string, kind: string, name: string, text_code: string | null }
+interface PhoneRow {
+  participant_id: string, currency_id: string, phone: string | null, pending_phone: string | null, code_hash: string | null,
+  code_expires_at: Date | null, code_sent_at: Date | null, code_failures: number, pin_hash: string | null,
+  pin_failures: number, locked_at: Date | null
+}
+
+const codeHash = (participantId: string, phone: string, code: string) =>
+  createHash('sha256').update(`${participantId}\u001f${phone}\u001f${code}`).digest('base64url')
+
+async function insertAudit (db: Queryable, r: AuditRecord) {
+  await db.query(
+    `INSERT INTO audit_event (actor_id, actor_name, role, action, target, currency_id, outcome, error_code, client_address, request_id, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [r.actorId, r.actorName, r.role, r.action, r.target, r.currencyId, r.outcome, r.errorCode, r.clientAddress, r.requestId, JSON.stringify(r.detail)])
+}
+
+export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: SmsOptions) {
+  const clock = opts.clock ?? (() => new Date())
+  const newCode = opts.newCode ?? (() => String(randomInt(0, 1_000_000)).padStart(6, '0'))
+  const sender = opts.sender
+
+  /** Runs fn in a transaction on one client; rolled back if it throws. */
+  async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await pool.connect()
+    try {
+      await c.query('BEGIN')
+      const out = await fn(c)
+      await c.query('COMMIT')
+      return out
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      c.release()
+    }
+  }
+
+  /**
+   * The participant a route names, when the caller may manage its text payments: the participant itself or an
+   * issuer of its currency. Anyone else is told what an unknown id tells them (a researcher: that it may not).
+   */
+  async function managed (principal: Principal | null, id: string): Promise<ParticipantRow> {
+    if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+    if (principal.role === 'researcher') throw new DomainError('FORBIDDEN', 'researchers see reports and exports, not participants')
+    const p = (await pool.query<ParticipantRow>('SELECT id, currency_id, kind, name, text_code FROM participant WHERE id = $1', [id])).rows[0]
+    if (p == null || !(principal.participantId === p.id || isIssuerOf(principal, p.currency_id))) {
+      throw new DomainError('PARTICIPANT_NOT_FOUND', 'participant not found')
+    }
+    return p
+  }
+
+  const audit = (p: Principal, action: AuditAction, meta: RequestMeta | undefined, target: ParticipantRow, detail: Record<string, unknown>) =>
+    auditRecord(p, action, meta, { target: target.id, currencyId: target.currency_id, detail })
+
+  const view = (p: ParticipantRow, r: PhoneRow | null | undefined): TextSettings => ({
+    participantId: p.id,
+    phone: r?.phone ?? null,
+    pendingPhone: r?.pending_phone ?? null,
+    codeExpiresAt: r?.pending_phone != null ? r.code_expires_at?.toISOString() ?? null : null,
+    pinSet: r?.pin_hash != null,
+    locked: r?.locked_at != null,
+    textCode: p.text_code,
+  })
+
+  /** The participant's phone row, created empty when missing, locked for the rest of the transaction. */
+  async function lockedRow (c: Queryable, p: ParticipantRow): Promise<PhoneRow> {
+    await c.query('INSERT INTO text_phone (participant_id, currency_id) VALUES ($1, $2) ON CONFLICT (participant_id) DO NOTHING', [p.id, p.currency_id])
+    return (await c.query<PhoneRow>('SELECT * FROM text_phone WHERE participant_id = $1 FOR UPDATE', [p.id])).rows[0]
+  }
+
+  return {
+    /** What a participant's text payments look like: its phone, a pending number, PIN set, locked. */
+    async settings (principal: Principal | null, id: string): Promise<TextSettings> {
+      const p = await managed(principal, id)
+      const r = (await pool.query<PhoneRow>('SELECT * FROM text_phone WHERE participant_id = $1', [id])).rows[0]
+      return view(p, r)
+    },
+
+    /** Starts registering a phone: a code is texted to it; the number counts once the code comes back. */
+    async registerPhone (principal: Principal | null, id: string, raw: string, meta?: RequestMeta): Promise<TextSettings> {
+      const p = await managed(principal, id)
+      const phone = parsePhone(raw)
+      return await tx(async (c) => {
+        const r = await lockedRow(c, p)
+        if (r.phone === phone && r.pending_phone == null) return view(p, r)
+        const now = clock()
+        if (r.code_sent_at != null && now.getTime() - r.code_sent_at.getTime() < CODE_RESEND_MS) {
+          const wait = Math.ceil((CODE_RESEND_MS - (now.getTime() - r.code_sent_at.getTime())) / 1000)
+          throw new RateLimitedError(wait, `a code was texted less than a minute ago; ask again in ${wait} s`)
+        }
+        const code = newCode()
+        const row = (await c.query<PhoneRow>(
+          `UPDATE text_phone SET pending_phone = $2, code_hash = $3, code_expires_at = $4, code_sent_at = $5, code_failures = 0,
+                  updated_at = now()
+            WHERE participant_id = $1 RETURNING *`,
+          [p.id, phone, codeHash(p.id, phone, code), new Date(now.getTime() + CODE_TTL_MS), now])).rows[0]
+        await sender.send(c, { currencyId: p.currency_id, participantId: p.id, to: phone, purpose: 'verification', body: replies.code(code) })
+        await insertAudit(c, audit(principal!, 'text.phone_register', meta, p, { phone }))
+        return view(p, row)
+      })
+    },
+
+    /** The code texted to the pending number: right, the number is the participant's; wrong, counted. */
+    async verifyPhone (principal: Principal | null, id: string, code: string, meta?: RequestMeta): Promise<TextSettings> {
+      const p = await managed(principal, id)
+      const out = await tx(async (c) => {
+        const r = await lockedRow(c, p)
+        if (r.pending_phone == null || r.code_hash == null) {
+          return new DomainError('VERIFICATION_FAILED', 'no code is waiting: register the phone first (PUT /v1/participants/{id}/phone)')
+        }
+        const clear = 'pending_phone = NULL, code_hash = NULL, code_expires_at = NULL, code_failures = 0, updated_at = now()'
+        if (r.code_expires_at == null || clock() >= r.code_expires_at) {
+          await c.query(`UPDATE text_phone SET ${clear} WHERE participant_id = $1`, [p.id])
+          return new DomainError('VERIFICATION_FAILED', 'the code has expired: register the phone again for a new one')
+        }
+        const right = timingSafeEqual(Buffer.from(codeHash(p.id, r.pending_phone, code)), Buffer.from(r.code_hash))
+        if (!right) {
+          const failures = r.code_failures + 1
+          if (failures >= CODE_MAX_FAILURES) {
+            await c.query(`UPDATE text_phone SET ${clear} WHERE participant_id = $1`, [p.id])
+            return new DomainError('VERIFICATION_FAILED', 'wrong code, too many times: register the phone again for a new code')
+          }
+          await c.query('UPDATE text_phone SET code_failures = $2, updated_at = now() WHERE participant_id = $1', [p.id, failures])
+          return new DomainError('VERIFICATION_FAILED', `wrong code; ${CODE_MAX_FAILURES - failures} more tries before it is spent`)
+        }
+        // Whoever proves they hold a number gets it: a number verified before by someone else (a recycled
+        // number, a shared phone) stops working for them.
+        await c.query('UPDATE text_phone SET phone = NULL, updated_at = now() WHERE phone = $1 AND participant_id <> $2', [r.pending_phone, p.id])
+        const row = (await c.query<PhoneRow>(`UPDATE text_phone SET phone = pending_phone, ${clear} WHERE participant_id = $1 RETURNING *`, [p.id])).rows[0]
+        await insertAudit(c, audit(principal!, 'text.phone_verify', meta, p, { phone: row.phone }))
+        return view(p, row)
+      })
+      // a wrong code is committed (counted) before it is refused
+      if (out instanceof DomainError) throw out
+      return out
+    },
+
+    /** Sets the text PIN (hashed with scrypt); also lifts a lock after wrong PINs. */
+    async setPin (principal: Principal | null, id: string, pin: string, meta?: RequestMeta): Promise<TextSettings> {
+      const p = await managed(principal, id)
+      const hash = await hashPassword(pin, opts.scryptCost)
+      return await tx(async (c) => {
+        const before = await lockedRow(c, p)
+        const row = (await c.query<PhoneRow>(
+          `UPDATE text_phone SET pin_hash = $2, pin_failures = 0, locked_at = NULL, updated_at = now()
+            WHERE participant_id = $1 RETURNING *`, [p.id, hash])).rows[0]
+        await insertAudit(c, audit(principal!, 'text.pin_set', meta, p, { unlocked: before.locked_at != null }))
+        return view(p, row)
+      })
+    },
+
+    /** A business's text code: set, changed or removed (null), by the business itself or an issuer. */
+    async setTextCode (principal: Principal | null, id: string, raw: string | null, meta?: RequestMeta): Promise<void> {
+      const p = await managed(principal, id)
+      if (p.kind !== 'business') {
+        throw new DomainError('VALIDATION_FAILED', 'only a business has a text code', [{ pointer: '/textCode', detail: 'the participant is not a business' }])
+      }
+      const code = raw == null ? null : normaliseTextCode(raw)
+      try {
+        await tx(async (c) => {
+          await c.query('UPDATE participant SET text_code = $2 WHERE id = $1', [p.id, code])
+          await insertAudit(c, audit(principal!, 'text.code_set', meta, p, { textCode: code, before: p.text_code }))
+        })
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') throw new DomainError('TEXT_CODE_TAKEN', `text code ${code} is taken in this currency`)
+        throw err
+      }
+    },
+
+    /** Is this the gateway? The signature over the URL it called and every field it sent, or 403 (404: off). */
+    authenticate (fields: FormFields, signature: string | undefined, requestUrl: string) {
+      if (opts.authToken == null) throw new DomainError('NOT_FOUND', 'text payments are not enabled on this service (SMS_AUTH_TOKEN is not set)')
+      const url = opts.publicUrl ?? requestUrl
+      if (!signatureMatches(gatewaySignature(opts.authToken, url, fields), signature)) {
+        throw new DomainError('FORBIDDEN', 'the request is not signed by the text gateway (X-Twilio-Signature)')
+      }
+    },
+
+    /**
+     * One signed incoming text, answered once: its MessageSid is claimed first, so a retry of it (or the same
+     * message arriving twice at once) waits for the first and then changes nothing. Replies and receipts are
+     * queued through the outbound port in the same transaction as the payment and the PIN count.
+     */
+    async inbound (f: { From: string, Body: string, MessageSid: string }): Promise<{ replayed: boolean, outcome: string }> {
+      // a sender that is not a phone number gets no reply (there is nowhere to send one)
+      const phone = e164(f.From)
+      const from = phone ?? f.From.slice(0, 40)
+      const cmd = parseCommand(f.Body)
+      return await tx(async (c) => {
+        const claimed = await c.query(
+          `INSERT INTO sms_inbound (message_sid, from_phone, command, outcome, reply) VALUES ($1, $2, $3, 'pending', '')
+           ON CONFLICT (message_sid) DO NOTHING`, [f.MessageSid, from, cmd.kind])
+        if (claimed.rowCount === 0) {
+          const prior = (await c.query<{ outcome: string }>('SELECT outcome FROM sms_inbound WHERE message_sid = $1', [f.MessageSid])).rows[0]
+          return { replayed: true, outcome: prior?.outcome ?? 'unknown' }
+        }
+        const answer = await handle(c, from, cmd, f.MessageSid)
+        await c.query(
+          'UPDATE sms_inbound SET currency_id = $2, participant_id = $3, outcome = $4, transfer_id = $5, reply = $6 WHERE message_sid = $1',
+          [f.MessageSid, answer.currencyId, answer.participantId, answer.outcome, answer.transferId, answer.reply])
+        if (phone != null) {
+          await sender.send(c, { currencyId: answer.currencyId, participantId: answer.participantId, to: phone, purpose: 'reply', body: answer.reply, inReplyTo: f.MessageSid })
+        }
+        return { replayed: false, outcome: answer.outcome }
+      })
+    },
+
+    /** Outgoing texts, oldest first: an issuer sees its currency's, the platform issuer any currency's (or all). */
+    async outbox (principal: Principal | null, q: OutboxQuery & { limit: number }) {
+      if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+      if (principal.role !== 'issuer' && principal.role !== 'platform_issuer') throw new DomainError('FORBIDDEN', 'only issuers read the text outbox')
+      let currencyId: string | null = principal.role === 'issuer' ? principal.currencyId : null
+      if (q.currency != null) {
+        const c = await currencies.resolve(q.currency)
+        currencies.assertIssuer(principal, c.id)
+        currencyId = c.id
+      }
+      const after = decodeCursor(q.cursor, [CURSOR_UUID])
+      const rows = (await pool.query<{
+        id: string, code: string | null, participant_id: string | null, to_phone: string, purpose: 'verification' | 'reply' | 'receipt',
+        body: string, in_reply_to: string | null, status: 'queued' | 'sent' | 'failed', attempts: number, created_at: Date, sent_at: Date | null
+      }>(
+        `SELECT o.id, c.code, o.participant_id, o.to_phone, o.purpose, o.body, o.in_reply_to, o.status, o.attempts, o.created_at, o.sent_at
+           FROM sms_outbox o LEFT JOIN currency c ON c.id = o.currency_id
+          WHERE ($1::uuid IS NULL OR o.currency_id = $1) AND ($2::text IS NULL OR o.status = $2) AND ($3::uuid IS NULL OR o.id > $3)
+          ORDER BY o.id LIMIT $4`,
+        [currencyId, q.status ?? null, after?.[0] ?? null, q.limit + 1])).rows
+      const page = rows.slice(0, q.limit)
+      const last = page.at(-1)
+      return {
+        items: page.map(r => ({
+          id: r.id, currency: r.code, participantId: r.participant_id, to: r.to_phone, purpose: r.purpose,
+          // the code is for the phone's holder: staff who read the outbox must not be able to confirm a number
+          body: r.purpose === 'verification' ? r.body.replace(/[0-9]{6}/g, '******') : r.body,
+          inReplyTo: r.in_reply_to, status: r.status, attempts: r.attempts,
+          createdAt: r.created_at.toISOString(), sentAt: r.sent_at?.toISOString() ?? null,
+        })),
+        nextCursor: rows.length > q.limit && last != null ? encodeCursor([last.id]) : null,
+      }
+    },
+  }
+
+  interface Answer { reply: string, outcome: string, currencyId: string | null, participantId: string | null, transferId: string | null }
+
+  /** What one command does and what the sender is told. Inside the inbound message's transaction. */
+  async function handle (c: pg.PoolClient, from: string, cmd: Command, sid: string): Promise<Answer> {
+    const answer = (outcome: string, reply: string, who: { currency_id: string, participant_id: string } | null = null, transferId: string | null = null): Answer =>
+      ({ outcome, reply, currencyId: who?.currency_id ?? null, participantId: who?.participant_id ?? null, transferId })
+    if (cmd.kind === 'help') return answer('help', replies.help())
+    // the sender's number, locked: its messages are taken one at a time, so wrong PINs sent at once are counted
+    // one after the other and never pass the limit
+    const who = (await c.query<PhoneRow & { suspended: boolean }>(
+      `SELECT t.*, (u.suspended_at IS NOT NULL) AS suspended
+         FROM text_phone t LEFT JOIN app_user u ON u.participant_id = t.participant_id
+        WHERE t.phone = $1 FOR UPDATE OF t`, [from])).rows[0]
+    if (cmd.kind === 'unknown') return answer('unknown_command', replies.unknownCommand(), who ?? null)
+    if (who == null) return answer('unknown_sender', replies.notRegistered())
+    if (who.suspended) return answer('suspended', replies.notRegistered(), who)
+    if (who.pin_hash == null) return answer('no_pin', replies.noPin(), who)
+    if (who.locked_at != null) return answer('locked', replies.locked(), who)
+    if (!await verifyPassword(cmd.pin, who.pin_hash)) {
+      const failures = who.pin_failures + 1
+      const lock = failures >= PIN_MAX_FAILURES
+      await c.query(`UPDATE text_phone SET pin_failures = $2, locked_at = CASE WHEN $3 THEN now() ELSE locked_at END, updated_at = now()
+                      WHERE participant_id = $1`, [who.participant_id, failures, lock])
+      return answer(lock ? 'wrong_pin_locked' : 'wrong_pin', replies.wrongPin(PIN_MAX_FAILURES - failures), who)
+    }
+    if (who.pin_failures > 0) await c.query('UPDATE text_phone SET pin_failures = 0, updated_at = now() WHERE participant_id = $1', [who.participant_id])
+    const cur = await currencies.resolveId(who.currency_id)
+    const payer = (await c.query<{ id: string, balance: string, user_id: string | null }>(
+      `SELECT a.id, a.balance::text, u.id AS user_id FROM account a LEFT JOIN app_user u ON u.participant_id = a.participant_id
+        WHERE a.participant_id = $1 ORDER BY a.created_at, a.id LIMIT 1`, [who.participant_id])).rows[0]
+    if (payer == null) return answer('refused', replies.refused(), who)
+    const balanceOf = async () => formatMoney((await c.query<{ balance: string }>('SELECT balance::text FROM account WHERE id = $1', [payer.id])).rows[0].balance, cur.decimals)
+    if (cmd.kind === 'bal') return answer('balance', replies.balance(formatMoney(payer.balance, cur.decimals), cur.code), who)
+
+    let amount
+    try { amount = parseAmount(normaliseAmount(cmd.amount), cur.decimals) } catch { return answer('bad_amount', replies.badAmount(), who) }
+    const biz = (await c.query<{ participant_id: string, name: string, account_id: string, phone: string | null }>(
+      `SELECT p.id AS participant_id, p.name, a.id AS account_id, t.phone
+         FROM participant p JOIN account a ON a.participant_id = p.id LEFT JOIN text_phone t ON t.participant_id = p.id
+        WHERE p.currency_id = $1 AND p.kind = 'business' AND p.text_code = $2
+        ORDER BY a.created_at, a.id LIMIT 1`, [cur.id, cmd.code])).rows[0]
+    if (biz == null) return answer('unknown_business', replies.unknownBusiness(cmd.code), who)
+    const m = payment(cur, { from: payer.id, to: biz.account_id, amount, channel: 'text', reference: `text payment to ${cmd.code}` })
+    let posted
+    try {
+      posted = await postMovement(c, cur.id, {
+        ...m, scope: 'sms-gateway', idempotencyKey: sid,
+        requestHash: createHash('sha256').update(`${payer.id}\u001f${biz.account_id}\u001f${amount.toFixed()}`).digest('base64url'),
+        createdBy: payer.user_id ?? `participant:${who.participant_id}`, owner: who.participant_id,
+      })
+    } catch (err) {
+      if (!(err instanceof DomainError) || err.status >= 500) throw err
+      if (err.code === 'INSUFFICIENT_FUNDS') return answer('insufficient_funds', replies.insufficientFunds(await balanceOf(), cur.code), who)
+      if (err.code === 'INVALID_AMOUNT') return answer('bad_amount', replies.badAmount(), who)
+      return answer(`refused:${err.code.toLowerCase()}`, replies.refused(), who)
+    }
+    const [main, fee] = posted.legs
+    const ref = shortRef(main.id)
+    if (biz.phone != null) {
+      await sender.send(c, {
+        currencyId: cur.id, participantId: biz.participant_id, to: biz.phone, purpose: 'receipt', inReplyTo: sid,
+        body: replies.received(formatMoney(main.amount, cur.decimals), cur.code, fee == null ? '' : formatMoney(fee.amount, cur.decimals), ref),
+      })
+    }
+    return answer('paid', replies.paid(formatMoney(main.amount, cur.decimals), cur.code, biz.name, await balanceOf(), ref), who, main.id)
+  }
+}
+
+export type SmsService = ReturnType<typeof smsService>

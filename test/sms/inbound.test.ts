@@ -1,0 +1,189 @@
+import t from 'tap'
+import { balance, buildTestApp, enrol, inbox, issue, newSid, scenario, sign, smsApp, text, TOKEN, WEBHOOK } from './fixtures.js'
+
+// Pay by text through the gateway's webhook, signed as the gateway signs, on real PostgreSQL.
+
+const MEMBER_PHONE = '+447911123456'
+const SHOP_PHONE = '+447912345678'
+
+async function setup (t: Parameters<typeof smsApp>[0]) {
+  const s = await smsApp(t)
+  const sc = await scenario(s.ctx)
+  const patched = await s.ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode: 'montpelier' } })
+  t.equal(patched.status, 200)
+  t.equal(patched.body.textCode, 'MONTPELIER', 'stored upper-case')
+  await issue(s.ctx, sc.code, sc.member.accountId, '50.00')
+  await enrol(s, sc.member, MEMBER_PHONE)
+  await enrol(s, sc.business, SHOP_PHONE, '9999')
+  return { ...s, sc }
+}
+
+const count = async (db: import('pg').Pool, sql: string, params: unknown[] = []) => Number((await db.query(sql, params)).rows[0].n)
+
+t.test('PAY: the payment goes through the ledger on channel text with its fee; payer and business are texted', async (t) => {
+  const { ctx, db, sc } = await setup(t)
+  const r = await text(ctx, MEMBER_PHONE, '  pAy   montpelier  12.50   1234 ')
+  t.equal(r.status, 200)
+  t.match(r.headers['content-type'], /^text\/xml/)
+  t.equal(r.text, '<?xml version="1.0" encoding="UTF-8"?><Response></Response>', 'empty TwiML: every text goes through the outbox')
+  t.equal(await balance(ctx, sc.member.accountId), '37.50')
+  t.equal(await balance(ctx, sc.business.accountId), '12.25', 'the receiver paid the 2% text fee')
+  const transfers = (await ctx.call('GET', `/v1/currencies/${sc.code}/transfers?account=${sc.member.accountId}&kind=payment`, { token: ctx.issuerToken })).body.items
+  t.equal(transfers.length, 1)
+  t.match(transfers[0], { channel: 'text', amount: '12.50', fromAccount: sc.member.accountId, toAccount: sc.business.accountId })
+  const movement = (await ctx.call('GET', `/v1/transfers/${transfers[0].id as string}`, { token: sc.member.token })).body
+  t.match(movement.related, [{ kind: 'fee', amount: '0.25', fromAccount: sc.business.accountId }])
+  const payer = await inbox(db, MEMBER_PHONE)
+  t.match(payer.at(-1), { purpose: 'reply', in_reply_to: r.sid, body: /^Paid 12\.50 BRS to Cafe .* Balance 37\.50 BRS\. Ref [0-9A-F]{8}$/ })
+  t.match((await inbox(db, SHOP_PHONE)).at(-1), { purpose: 'receipt', body: /^Received 12\.50 BRS by text \(fee 0\.25\)\. Ref / })
+  const kept = (await db.query('SELECT message_sid, from_phone, command, outcome, reply FROM sms_inbound')).rows
+  t.match(kept, [{ message_sid: r.sid, from_phone: MEMBER_PHONE, command: 'pay', outcome: 'paid' }])
+  t.notMatch(JSON.stringify(kept.map(k => [k.command, k.outcome, k.reply])), /1234/, 'the message (and its PIN) is not stored')
+})
+
+t.test('a retried webhook pays once and queues no second reply, also when the retries arrive at once', async (t) => {
+  const { ctx, db, sc } = await setup(t)
+  const sid = newSid()
+  const first = await text(ctx, MEMBER_PHONE, 'PAY MONTPELIER 5 1234', { sid })
+  const again = await text(ctx, MEMBER_PHONE, 'PAY MONTPELIER 5 1234', { sid })
+  t.equal(first.status, 200)
+  t.equal(again.status, 200)
+  t.equal(again.text, first.text, 'the same answer')
+  t.equal(await balance(ctx, sc.member.accountId), '45.00', 'paid once')
+  t.equal(await count(db, 'SELECT count(*) AS n FROM sms_outbox WHERE in_reply_to = $1 AND purpose = \'reply\'', [sid]), 1, 'one reply')
+  t.equal(await count(db, 'SELECT count(*) AS n FROM sms_outbox WHERE in_reply_to = $1 AND purpose = \'receipt\'', [sid]), 1, 'one receipt')
+
+  const burst = newSid()
+  const all = await Promise.all(Array.from({ length: 6 }, async () => await text(ctx, MEMBER_PHONE, 'pay montpelier 2.00 1234', { sid: burst })))
+  t.same(all.map(x => x.status), [200, 200, 200, 200, 200, 200])
+  t.equal(await balance(ctx, sc.member.accountId), '43.00', 'six deliveries at once pay once')
+  t.equal(await count(db, 'SELECT count(*) AS n FROM sms_outbox WHERE in_reply_to = $1 AND purpose = \'reply\'', [burst]), 1)
+  t.equal(await count(db, 'SELECT count(*) AS n FROM transfer WHERE kind = \'payment\' AND channel = \'text\''), 2)
+})
+
+t.test('an unsigned or badly signed request is refused with 403 and changes nothing', async (t) => {
+  const { ctx, db, sc } = await setup(t)
+  const before = { bal: await balance(ctx, sc.member.accountId), out: await count(db, 'SELECT count(*) AS n FROM sms_outbox'), pins: (await db.query('SELECT pin_failures FROM text_phone ORDER BY participant_id')).rows }
+  const body = 'PAY MONTPELIER 5.00 1234'
+  const fields = (sid: string) => ({ ToCountry: 'GB', SmsStatus: 'received', AccountSid: 'AC0123', NumMedia: '0', From: MEMBER_PHONE, To: '+447700900000', Body: body, MessageSid: sid })
+  const cases: Array<[string, { signature?: string | null, sid?: string, extra?: Record<string, string> }]> = [
+    ['no signature', { signature: null }],
+    ['an empty signature', { signature: '' }],
+    ['signed with another token', { signature: sign('not-the-token-at-all', WEBHOOK, fields('SMbad1')), sid: 'SMbad1' }],
+    ['signed for another URL', { signature: sign(TOKEN, 'https://evil.example.org/v1/sms/inbound', fields('SMbad2')), sid: 'SMbad2' }],
+    ['signed for other fields', { signature: sign(TOKEN, WEBHOOK, { ...fields('SMbad3'), Body: 'PAY MONTPELIER 0.01 1234' }), sid: 'SMbad3' }],
+    ['a field added after signing', { signature: sign(TOKEN, WEBHOOK, fields('SMbad4')), sid: 'SMbad4', extra: { Extra: 'x' } }],
+    ['garbage', { signature: 'A'.repeat(28) }],
+  ]
+  for (const [name, o] of cases) {
+    const r = await text(ctx, MEMBER_PHONE, body, o)
+    t.equal(r.status, 403, name)
+    t.equal(r.body.code, 'FORBIDDEN', name)
+  }
+  // a wrong PIN sent unsigned is not counted either
+  t.equal((await text(ctx, MEMBER_PHONE, 'PAY MONTPELIER 1 0000', { signature: null })).status, 403)
+  t.equal(await balance(ctx, sc.member.accountId), before.bal, 'no money moved')
+  t.equal(await count(db, 'SELECT count(*) AS n FROM sms_outbox'), before.out, 'nothing was texted')
+  t.equal(await count(db, 'SELECT count(*) AS n FROM sms_inbound'), 0, 'no message was recorded')
+  t.same((await db.query('SELECT pin_failures FROM text_phone ORDER BY participant_id')).rows, before.pins, 'no PIN attempt was counted')
+  // a signed JSON body is not the gateway's shape
+  const json = await ctx.call('POST', '/v1/sms/inbound', { body: fields('SMjson'), headers: { 'x-twilio-signature': sign(TOKEN, WEBHOOK, fields('SMjson')) } })
+  t.equal(json.status, 415)
+})
+
+t.test('without SMS_AUTH_TOKEN the webhook is off (404), signed or not', async (t) => {
+  const ctx = await buildTestApp(t)
+  const r = await text(ctx, MEMBER_PHONE, 'HELP')
+  t.equal(r.status, 404)
+  t.equal(r.body.code, 'NOT_FOUND')
+})
+
+t.test('BAL, HELP, unknown senders, businesses, amounts and short funds get a short helpful reply', async (t) => {
+  const { ctx, db, sc } = await setup(t)
+  const last = async (phone: string) => (await inbox(db, phone)).at(-1)?.body ?? ''
+  const ask = async (from: string, body: string) => {
+    const r = await text(ctx, from, body)
+    t.equal(r.status, 200, body)
+    return await last(from)
+  }
+  t.match(await ask(MEMBER_PHONE, 'bal 1234'), 'Your balance is 50.00 BRS.')
+  t.match(await ask(MEMBER_PHONE, 'HELP'), /^Pay by text: PAY <code> <amount> <PIN>/)
+  t.match(await ask(MEMBER_PHONE, 'send money please'), /not understood/)
+  t.match(await ask(MEMBER_PHONE, 'pay nosuchshop 5 1234'), 'No business with code NOSUCHSHOP')
+  t.match(await ask(MEMBER_PHONE, 'pay montpelier five 1234'), 'That amount was not understood')
+  t.match(await ask(MEMBER_PHONE, 'pay montpelier 1.234 1234'), 'That amount was not understood')
+  t.match(await ask(MEMBER_PHONE, 'pay montpelier 0 1234'), 'That amount was not understood')
+  t.match(await ask(MEMBER_PHONE, 'pay montpelier -5 1234'), 'That amount was not understood')
+  t.match(await ask(MEMBER_PHONE, 'pay montpelier 99999999999999999999 1234'), 'That amount was not understood')
+  t.match(await ask(MEMBER_PHONE, 'pay montpelier 500.00 1234'), 'Not paid: not enough funds (balance 50.00 BRS).')
+  t.match(await ask(MEMBER_PHONE, 'pay montpelier £2 1234'), /^Paid 2\.00 BRS/)
+  const stranger = '+447900000001'
+  t.match(await ask(stranger, 'pay montpelier 5 1234'), 'This number is not set up for text payments')
+  t.match(await ask(stranger, 'bal 1234'), 'This number is not set up for text payments')
+  t.match(await ask(stranger, 'help'), /^Pay by text/)
+  // a number that is not a phone number at all, and text the parser has never seen, still only get a reply
+  t.equal((await text(ctx, 'not-a-number', 'bal 1234')).status, 200)
+  t.equal((await text(ctx, MEMBER_PHONE, 'PAY\tMONTPELIER\n1\r\n1234 ☕')).status, 200)
+  t.equal((await text(ctx, MEMBER_PHONE, '')).status, 200)
+  t.equal(await balance(ctx, sc.member.accountId), '48.00', 'only the one good payment moved money')
+  // the business paying itself is refused, not a 500
+  t.match(await ask(SHOP_PHONE, 'pay montpelier 1 9999'), /^Not paid/)
+})
+
+t.test('three wrong PINs in a row lock text payments until the PIN is set again, by the member or an issuer', async (t) => {
+  const { ctx, db, sc } = await setup(t)
+  const last = async () => (await inbox(db, MEMBER_PHONE)).at(-1)?.body ?? ''
+  await text(ctx, MEMBER_PHONE, 'pay montpelier 1 1111')
+  t.match(await last(), 'Wrong PIN. 2 tries left')
+  await text(ctx, MEMBER_PHONE, 'bal 1234')
+  t.match(await last(), 'Your balance is', 'a right PIN resets the count')
+  for (const left of [2, 1]) {
+    await text(ctx, MEMBER_PHONE, 'pay montpelier 1 1111')
+    t.match(await last(), `Wrong PIN. ${left} ${left === 1 ? 'try' : 'tries'} left`)
+  }
+  await text(ctx, MEMBER_PHONE, 'bal 0000')
+  t.match(await last(), 'Text payments are now locked')
+  const settings = await ctx.call('GET', `/v1/participants/${sc.member.id}/phone`, { token: sc.member.token })
+  t.match(settings.body, { locked: true, pinSet: true, phone: MEMBER_PHONE })
+  await text(ctx, MEMBER_PHONE, 'pay montpelier 1 1234')
+  t.match(await last(), 'Text payments are locked after 3 wrong PINs', 'the right PIN does not open it')
+  t.equal(await balance(ctx, sc.member.accountId), '50.00')
+
+  const reset = await ctx.call('PUT', `/v1/participants/${sc.member.id}/text-pin`, { token: sc.member.token, body: { pin: '5678' } })
+  t.match(reset.body, { locked: false, pinSet: true })
+  await text(ctx, MEMBER_PHONE, 'pay montpelier 1 5678')
+  t.match(await last(), /^Paid 1\.00 BRS/)
+
+  for (let i = 0; i < 3; i++) await text(ctx, MEMBER_PHONE, 'bal 1111')
+  t.equal((await ctx.call('GET', `/v1/participants/${sc.member.id}/phone`, { token: ctx.issuerToken })).body.locked, true)
+  const byIssuer = await ctx.call('PUT', `/v1/participants/${sc.member.id}/text-pin`, { token: ctx.issuerToken, body: { pin: '24680' } })
+  t.equal(byIssuer.body.locked, false, 'an issuer unlocks it')
+  await text(ctx, MEMBER_PHONE, 'bal 24680')
+  t.match(await last(), 'Your balance is 49.00 BRS.')
+  const audit = (await ctx.call('GET', `/v1/currencies/${sc.code}/audit?action=text.pin_set&limit=200`, { token: ctx.issuerToken })).body.items
+  t.match(audit.at(-1), { action: 'text.pin_set', target: sc.member.id, role: 'platform_issuer', detail: { unlocked: true } })
+})
+
+t.test('wrong PINs sent at once are checked one at a time: never more than three', async (t) => {
+  const { ctx, db, sc } = await setup(t)
+  const n = 10
+  const rs = await Promise.all(Array.from({ length: n }, async (_, i) => await text(ctx, MEMBER_PHONE, i % 2 === 0 ? `pay montpelier 1 ${1000 + i}` : `bal ${1000 + i}`)))
+  t.same(rs.map(r => r.status), Array(n).fill(200))
+  const outcomes = (await db.query<{ outcome: string, n: string }>('SELECT outcome, count(*) AS n FROM sms_inbound GROUP BY outcome ORDER BY outcome')).rows
+  t.same(outcomes.map(o => [o.outcome, Number(o.n)]), [['locked', n - 3], ['wrong_pin', 2], ['wrong_pin_locked', 1]], 'three PINs checked, the rest refused as locked')
+  t.same((await db.query('SELECT pin_failures FROM text_phone WHERE participant_id = $1', [sc.member.id])).rows, [{ pin_failures: 3 }])
+  // and a right PIN among wrong ones at once: still at most three wrong ones checked before the lock
+  await ctx.call('PUT', `/v1/participants/${sc.member.id}/text-pin`, { token: sc.member.token, body: { pin: '1234' } })
+  await Promise.all(Array.from({ length: 8 }, async (_, i) => await text(ctx, MEMBER_PHONE, `bal ${i === 3 ? '1234' : '9' + String(i).padStart(3, '0')}`)))
+  const f = (await db.query('SELECT pin_failures, locked_at IS NOT NULL AS locked FROM text_phone WHERE participant_id = $1', [sc.member.id])).rows[0]
+  t.ok(f.pin_failures <= 3, `failures counted ${f.pin_failures as number}`)
+  t.equal(await balance(ctx, sc.member.accountId), '50.00')
+})
+
+t.test('a suspended member cannot pay by text', async (t) => {
+  const { ctx, db, sc } = await setup(t)
+  await ctx.call('PUT', `/v1/participants/${sc.member.id}/suspension`, { token: ctx.issuerToken, body: { reason: 'lost phone' } })
+  await text(ctx, MEMBER_PHONE, 'pay montpelier 1 1234')
+  t.match((await inbox(db, MEMBER_PHONE)).at(-1)?.body, 'not set up for text payments')
+  t.equal(await balance(ctx, sc.member.accountId), '50.00')
+})
