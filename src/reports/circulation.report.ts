@@ -84,7 +84,7 @@ const FLOW_CELLS = [
 // balance, and the time integral of its balance (opening x length + each change x time left), and what the
 // period's payment graph figures need of each account. The graph itself (cycles, R3 of the local multiplier) is
 // src/reports/graph-cache.ts: links of settled buckets are kept in memory, so it never re-reads a whole period.
-const PERIOD_SQL = `
+export const PERIOD_SQL = `
 WITH acc AS (
   SELECT a.id AS account_id, a.participant_id, a.participant_id IS NOT NULL AS part,
          a.participant_id IS NOT NULL OR a.system_kind = 'paper' AS m,
