@@ -37,7 +37,8 @@ const PACK = 67_108_864
 /** What the queries need: a pool or one client inside a transaction (circulation.report.ts's Db). */
 interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }
 
-interface Links { payer: Int32Array, payee: Int32Array, volume: bigint[] }
+/** Links of a bucket: payer -> payee, the volume in millionths and the number of payments. */
+export interface Links { payer: Int32Array, payee: Int32Array, volume: bigint[], n: Int32Array }
 
 /** Accounts of all currencies, numbered in order of first sight (ids never change; accounts are never deleted);
  *  numberOf() gives an account its number (exported for tests). */
@@ -57,7 +58,7 @@ const bucketCache = new Map<string, { version: string, links: Links }>()
 let cachedLinks = 0
 const prefixCache = new Map<string, Merged>()
 
-interface Merged { at: Map<number, number>, payer: number[], payee: number[], volume: bigint[] }
+interface Merged { at: Map<number, number>, payer: number[], payee: number[], volume: bigint[], n: number[] }
 
 const bucketKey = (currencyId: string, b: Bucket) => `${currencyId}|${b.grain}|${isoDate(b.start)}`
 
@@ -91,7 +92,8 @@ SELECT x.i::int AS i, s.computed_at::text AS version, (d.start IS NOT NULL) AS d
   LEFT JOIN circ_dirty d ON d.currency_id = $1 AND d.grain = x.grain AND d.start = x.start`
 
 const LINKS_SQL = `
-SELECT x.i::int AS i, array_agg(p.payer::text) AS payers, array_agg(p.payee::text) AS payees, array_agg(p.volume::text) AS volumes
+SELECT x.i::int AS i, array_agg(p.payer::text) AS payers, array_agg(p.payee::text) AS payees, array_agg(p.volume::text) AS volumes,
+       array_agg(p.n) AS ns
   FROM unnest($2::text[], $3::date[]) WITH ORDINALITY AS x (grain, start, i)
   JOIN circ_pair_bucket p ON p.currency_id = $1 AND p.grain = x.grain AND p.start = x.start
  GROUP BY x.i`
@@ -106,13 +108,13 @@ async function versions (db: Query, currencyId: string, bs: Bucket[]): Promise<A
 }
 
 async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<Links[]> {
-  const out: Links[] = bs.map(() => ({ payer: new Int32Array(0), payee: new Int32Array(0), volume: [] }))
+  const out: Links[] = bs.map(() => ({ payer: new Int32Array(0), payee: new Int32Array(0), volume: [], n: new Int32Array(0) }))
   if (bs.length === 0) return out
   const rows = (await db.query(LINKS_SQL, [currencyId, bs.map(b => b.grain), bs.map(b => isoDate(b.start))])).rows as
-    Array<{ i: number, payers: string[], payees: string[], volumes: string[] }>
+    Array<{ i: number, payers: string[], payees: string[], volumes: string[], ns: number[] }>
   for (const r of rows) {
     const n = r.payers.length
-    const l: Links = { payer: new Int32Array(n), payee: new Int32Array(n), volume: new Array<bigint>(n) }
+    const l: Links = { payer: new Int32Array(n), payee: new Int32Array(n), volume: new Array<bigint>(n), n: Int32Array.from(r.ns) }
     for (let k = 0; k < n; k++) { l.payer[k] = numberOf(r.payers[k]); l.payee[k] = numberOf(r.payees[k]); l.volume[k] = toMicros(r.volumes[k]) }
     out[r.i - 1] = l
   }
@@ -120,19 +122,19 @@ async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<
 }
 
 function merge (parts: Links[]): Merged {
-  const m: Merged = { at: new Map(), payer: [], payee: [], volume: [] }
+  const m: Merged = { at: new Map(), payer: [], payee: [], volume: [], n: [] }
   for (const l of parts) {
     for (let k = 0; k < l.payer.length; k++) {
       const key = l.payer[k] * PACK + l.payee[k]
       const i = m.at.get(key)
-      if (i === undefined) { m.at.set(key, m.payer.length); m.payer.push(l.payer[k]); m.payee.push(l.payee[k]); m.volume.push(l.volume[k]) } else m.volume[i] += l.volume[k]
+      if (i === undefined) { m.at.set(key, m.payer.length); m.payer.push(l.payer[k]); m.payee.push(l.payee[k]); m.volume.push(l.volume[k]); m.n.push(l.n[k]) } else { m.volume[i] += l.volume[k]; m.n[i] += l.n[k] }
     }
   }
   return m
 }
 
 /** A period's payment graph: each payer -> payee link once, with its volume in millionths. */
-export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], size: number }
+export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], n: ArrayLike<number>, size: number }
 
 /**
  * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
@@ -176,23 +178,41 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
     prefixCache.set(prefixKey, prefix)
     for (const k of prefixCache.keys()) { if (prefixCache.size <= MAX_PREFIXES) break; prefixCache.delete(k) }
   }
-  if (tail.length === 0) return { payer: prefix.payer, payee: prefix.payee, volume: prefix.volume, size: prefix.payer.length }
+  if (tail.length === 0) return { payer: prefix.payer, payee: prefix.payee, volume: prefix.volume, n: prefix.n, size: prefix.payer.length }
 
   // the tail on top of the prefix, without touching the cached prefix
   const fresh = await readLinks(db, currencyId, tail)
   const volume = prefix.volume.slice()
   const payer = prefix.payer.slice()
   const payee = prefix.payee.slice()
+  const count = prefix.n.slice()
   const extra = new Map<number, number>()
   for (const l of fresh) {
     for (let k = 0; k < l.payer.length; k++) {
       const key = l.payer[k] * PACK + l.payee[k]
       const i = prefix.at.get(key) ?? extra.get(key)
-      if (i !== undefined) { volume[i] += l.volume[k]; continue }
-      extra.set(key, payer.length); payer.push(l.payer[k]); payee.push(l.payee[k]); volume.push(l.volume[k])
+      if (i !== undefined) { volume[i] += l.volume[k]; count[i] += l.n[k]; continue }
+      extra.set(key, payer.length); payer.push(l.payer[k]); payee.push(l.payee[k]); volume.push(l.volume[k]); count.push(l.n[k])
     }
   }
-  return { payer, payee, volume, size: payer.length }
+  return { payer, payee, volume, n: count, size: payer.length }
+}
+
+/**
+ * The links of each day, as of the caller's snapshot: a settled day (ended before today, not dirty) comes with
+ * its version, so a caller may keep what it derives from it; other days are read every time (version null).
+ * Days that never had a payment come back empty.
+ */
+export async function dayLinks (db: Query, currencyId: string, days: Bucket[], keep: (day: Bucket, version: string) => boolean, now = Date.now()):
+Promise<Array<{ version: string | null, links: Links | null }>> {
+  const v = await versions(db, currencyId, days)
+  const today = Math.floor(now / DAY_MS) * DAY_MS
+  const out = days.map((d, i) => ({ version: v[i].dirty || v[i].version == null || d.start + DAY_MS > today ? null : v[i].version, links: null as Links | null }))
+  // what the caller already holds needs no reading
+  const toRead = days.map((d, i) => ({ d, i })).filter(x => (v[x.i].version != null || v[x.i].dirty) && (out[x.i].version == null || !keep(x.d, out[x.i].version!)))
+  const read = await readLinks(db, currencyId, toRead.map(x => x.d))
+  toRead.forEach((x, k) => { out[x.i].links = read[k] })
+  return out
 }
 
 /** What the graph figures need of each account over the period (the circulation report's per-account sums). */
@@ -276,6 +296,9 @@ function scaled (v: bigint, digits: number, keep: number): string {
   const frac = s.slice(s.length - keep).replace(/0+$/, '')
   return frac.length === 0 ? int : `${int}.${frac}`
 }
+
+/** The id of an account number. */
+export const accountId = (n: number): string => accountIds[n]
 
 /** For tests: forget everything cached. */
 export function clearGraphCache (): void {

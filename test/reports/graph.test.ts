@@ -17,7 +17,7 @@ t.test('strongly connected components of a payment graph', async (t) => {
 
 const micros = (x: string) => BigInt(Math.round(Number(x) * 100)) * 10_000n
 const graph = (links: Array<[string, string, string]>) => ({
-  payer: links.map(l => numberOf(l[0])), payee: links.map(l => numberOf(l[1])), volume: links.map(l => micros(l[2])), size: links.length,
+  payer: links.map(l => numberOf(l[0])), payee: links.map(l => numberOf(l[1])), volume: links.map(l => micros(l[2])), n: links.map(() => 1), size: links.length,
 })
 const account = (id: string, o: Partial<GraphAccount>): GraphAccount => ({ id, biz: false, local: true, recv: '0', paid: '0', paidLocal: '0', ...o })
 
