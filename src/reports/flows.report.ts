@@ -32,7 +32,6 @@ export interface FlowFigure {
   days: FlowDay[]
 }
 
-
 const GROUPS_SQL = `
 SELECT a.id::text AS id, p.kind = 'business' AS biz,
        CASE WHEN $2 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp
