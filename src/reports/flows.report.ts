@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import type pg from 'pg'
-import { bucketEnd, DAY_MS, isoDate, type Bucket } from '../domain/periods.js'
-import { accountId, dayLinks, numberOf, periodGraph, type Links } from './graph-cache.js'
-import { fromMicros, type Stat } from './stat.js'
+import { perturbDay, pRule, type DayCell, type Rules, type Verdict } from '../domain/disclosure.js'
+import { bucketEnd, isoDate, type Bucket } from '../domain/periods.js'
+import { isLocal } from '../domain/postcode.js'
+import { fromMicros, toMicros, type Stat } from './stat.js'
 
 // Economic payments by payer group x payee group over a range, read from the day buckets that tile it.
 // by=sector: a business's sector, "member" for members; by=district: the postcode district of either party.
@@ -11,16 +11,11 @@ import { fromMicros, type Stat } from './stat.js'
 // Besides the range's figures, each cell carries its day cells (value, count, largest account and its part):
 // the disclosure layer (src/domain/disclosure.ts, docs/disclosure.md) publishes the range as the sum of its
 // perturbed day cells, so that overlapping ranges never difference down to a true value.
-//
-// Both come from the payment graph's links (circ_pair_bucket) without reading the range's links each time: the
-// range's own figures from its links as src/reports/graph-cache.ts keeps them, the day cells from each day's
-// links, kept per settled day (with the accounts' groups they were made with). A report after new payments reads
-// today's links, not the year's.
 
 export type FlowsBy = 'sector' | 'district'
 
 /** One day of one cell: the day (YYYY-MM-DD), the value, the count, the largest account and its own part. */
-export interface FlowDay { day: string, value: string, count: number, top: string, x1: string }
+export interface FlowDay { day: string, value: string, count: number, top: string, x1: string, n: number, tops: string[] }
 
 export interface FlowFigure {
   payer: string
@@ -32,122 +27,126 @@ export interface FlowFigure {
   days: FlowDay[]
 }
 
-const GROUPS_SQL = `
-SELECT a.id::text AS id, p.kind = 'business' AS biz,
-       CASE WHEN $2 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp
-  FROM account a JOIN participant p ON p.id = a.participant_id
- WHERE a.currency_id = $1`
+const FLOWS_SQL = `
+WITH g AS (
+  SELECT a.id, p.kind = 'business' AS biz,
+         CASE WHEN $4 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp
+    FROM account a JOIN participant p ON p.id = a.participant_id
+   WHERE a.currency_id = $1
+),
+c AS (
+  SELECT e.start, pg.grp AS payer_grp, qg.grp AS payee_grp, e.payer, e.payee, e.volume, e.n, pg.biz AS payer_biz, qg.biz AS payee_biz
+    FROM circ_pair_bucket e JOIN g pg ON pg.id = e.payer JOIN g qg ON qg.id = e.payee
+   WHERE e.currency_id = $1 AND e.grain = 'd' AND e.start >= $2::date AND e.start < $3::date
+),
+-- each account's paid and received per day cell
+acct AS (
+  SELECT start, payer_grp, payee_grp, account, sum(paid) AS paid, sum(recv) AS recv, bool_or(biz) AS biz
+    FROM (SELECT start, payer_grp, payee_grp, payer AS account, volume AS paid, 0 AS recv, payer_biz AS biz FROM c
+          UNION ALL
+          SELECT start, payer_grp, payee_grp, payee, 0, volume, payee_biz FROM c) s
+   GROUP BY 1, 2, 3, 4
+),
+dr AS (
+  SELECT start, payer_grp, payee_grp, account, greatest(paid, recv) AS own,
+         row_number() OVER (PARTITION BY start, payer_grp, payee_grp ORDER BY greatest(paid, recv) DESC, account) AS r
+    FROM acct
+),
+dtop AS (
+  SELECT start, payer_grp, payee_grp, (array_agg(account ORDER BY r))[1] AS top, max(own) AS x1, count(*) AS n,
+         array_agg(own::text ORDER BY r) FILTER (WHERE r <= 3) AS tops
+    FROM dr GROUP BY 1, 2, 3
+),
+dcell AS (
+  SELECT c.start, c.payer_grp, c.payee_grp, sum(c.volume) AS volume, sum(c.n) AS n
+    FROM c GROUP BY 1, 2, 3
+),
+days AS (
+  SELECT d.payer_grp, d.payee_grp, sum(d.volume)::text AS volume, sum(d.n)::text AS count,
+         array_agg(to_char(d.start, 'YYYY-MM-DD') ORDER BY d.start) AS day, array_agg(d.volume::text ORDER BY d.start) AS day_value,
+         array_agg(d.n ORDER BY d.start) AS day_count, array_agg(t.top::text ORDER BY d.start) AS day_top,
+         array_agg(t.x1::text ORDER BY d.start) AS day_x1, array_agg(t.n ORDER BY d.start) AS day_n,
+         array_agg(array_to_string(t.tops, ' ') ORDER BY d.start) AS day_tops
+    FROM dcell d JOIN dtop t USING (start, payer_grp, payee_grp)
+   GROUP BY 1, 2
+),
+racct AS (
+  SELECT payer_grp, payee_grp, account, greatest(sum(paid), sum(recv)) AS own, bool_or(biz) AS biz,
+         row_number() OVER (PARTITION BY payer_grp, payee_grp ORDER BY greatest(sum(paid), sum(recv)) DESC, account) AS r
+    FROM acct GROUP BY 1, 2, 3
+),
+st AS (
+  SELECT payer_grp, payee_grp, count(*) AS n, bool_or(biz) AS biz,
+         array_agg(own::text ORDER BY r) FILTER (WHERE r <= 3) AS tops
+    FROM racct GROUP BY 1, 2
+)
+SELECT d.payer_grp AS payer, d.payee_grp AS payee, d.volume, d.count, st.n, st.tops, st.biz,
+       d.day, d.day_value, d.day_count, d.day_top, d.day_x1, d.day_n, d.day_tops
+  FROM days d JOIN st USING (payer_grp, payee_grp)
+ ORDER BY 1, 2`
 
-interface DayCell { payer: string, payee: string, volume: bigint, n: number, top: string, x1: bigint }
-/** Day cells of settled days, by currency, grouping and day; `groups` is the grouping they were made with. */
-const dayCache = new Map<string, { version: string, groups: string, cells: DayCell[] }>()
-const MAX_DAYS = 20_000
-
-const byAccount = (a: string, b: string) => a < b ? -1 : a > b ? 1 : 0
-
-/** The cells of one day: volume, payments, and the account with the largest own part (paid or received). */
-function dayCells (l: Links, group: Map<number, { grp: string, biz: boolean }>): DayCell[] {
-  const cells = new Map<string, { payer: string, payee: string, volume: bigint, n: number, own: Map<number, { paid: bigint, recv: bigint }> }>()
-  for (let k = 0; k < l.payer.length; k++) {
-    const p = group.get(l.payer[k])
-    const q = group.get(l.payee[k])
-    if (p == null || q == null || p.grp == null || q.grp == null) continue
-    const key = `${p.grp}\u0000${q.grp}`
-    let c = cells.get(key)
-    if (c == null) { c = { payer: p.grp, payee: q.grp, volume: 0n, n: 0, own: new Map() }; cells.set(key, c) }
-    c.volume += l.volume[k]; c.n += l.n[k]
-    const a = c.own.get(l.payer[k]) ?? { paid: 0n, recv: 0n }; a.paid += l.volume[k]; c.own.set(l.payer[k], a)
-    const b = c.own.get(l.payee[k]) ?? { paid: 0n, recv: 0n }; b.recv += l.volume[k]; c.own.set(l.payee[k], b)
-  }
-  return [...cells.values()].map(c => {
-    let top = ''
-    let x1 = -1n
-    for (const [no, o] of c.own) {
-      const own = o.paid > o.recv ? o.paid : o.recv
-      const id = accountId(no)
-      if (own > x1 || (own === x1 && byAccount(id, top) < 0)) { x1 = own; top = id }
-    }
-    return { payer: c.payer, payee: c.payee, volume: c.volume, n: c.n, top, x1 }
-  })
+interface Row {
+  payer: string, payee: string, volume: string, count: string, n: string, tops: string[], biz: boolean,
+  day: string[], day_value: string[], day_count: number[], day_top: string[], day_x1: string[], day_n: string[], day_tops: string[]
 }
 
-/** The flows of the range the buckets tile (in order, as tile() gives them), in one snapshot. */
+/** The flows of the range the buckets tile (in order, as tile() gives them). */
 export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy): Promise<FlowFigure[]> {
   if (buckets.length === 0) return []
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-    const out = await figures(client, currencyId, buckets, by)
-    await client.query('COMMIT')
-    return out
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
-  }
+  const from = isoDate(buckets[0].start)
+  const to = isoDate(bucketEnd(buckets[buckets.length - 1]))
+  const r = await pool.query<Row>(FLOWS_SQL, [currencyId, from, to, by])
+  return r.rows.map(x => ({
+    payer: x.payer,
+    payee: x.payee,
+    volume: { value: x.volume, n: Number(x.n), max: x.tops[0] ?? '0', biz: x.biz },
+    count: x.count,
+    tops: x.tops,
+    days: x.day.map((day, i) => ({ day, value: x.day_value[i], count: Number(x.day_count[i]), top: x.day_top[i], x1: x.day_x1[i], n: Number(x.day_n[i]), tops: x.day_tops[i].split(' ') })),
+  }))
 }
 
-async function figures (db: pg.PoolClient, currencyId: string, buckets: Bucket[], by: FlowsBy): Promise<FlowFigure[]> {
-  const rows = (await db.query<{ id: string, biz: boolean, grp: string | null }>(GROUPS_SQL, [currencyId, by])).rows
-  const group = new Map(rows.map(r => [numberOf(r.id), { grp: r.grp as string, biz: r.biz }]))
-  // the grouping the cached day cells were made with: a participant who moves or changes sector changes it
-  const groups = createHash('sha256').update(rows.map(r => `${r.id} ${r.grp ?? ''} ${r.biz ? 1 : 0}`).sort().join('\n')).digest('base64')
+/** The postcode area of a district: "BS" for BS6. */
+export const areaOf = (district: string): string => district.replace(/[0-9].*$/, '')
 
-  // the range's own figures, from its links: per cell, each account's paid and received
-  const g = await periodGraph(db, currencyId, buckets)
-  const cells = new Map<string, { payer: string, payee: string, volume: bigint, n: number, own: Map<number, { paid: bigint, recv: bigint }>, days: FlowDay[] }>()
-  for (let e = 0; e < g.size; e++) {
-    const p = group.get(g.payer[e])
-    const q = group.get(g.payee[e])
-    if (p == null || q == null || p.grp == null || q.grp == null) continue
-    const key = `${p.grp}\u0000${q.grp}`
-    let c = cells.get(key)
-    if (c == null) { c = { payer: p.grp, payee: q.grp, volume: 0n, n: 0, own: new Map(), days: [] }; cells.set(key, c) }
-    c.volume += g.volume[e]; c.n += g.n[e]
-    const a = c.own.get(g.payer[e]) ?? { paid: 0n, recv: 0n }; a.paid += g.volume[e]; c.own.set(g.payer[e], a)
-    const b = c.own.get(g.payee[e]) ?? { paid: 0n, recv: 0n }; b.recv += g.volume[e]; c.own.set(g.payee[e], b)
-  }
+/**
+ * What a researcher knows of a flows group exactly from elsewhere (the exports' columns, the circulation report):
+ * members vs businesses (the exports say nothing of a business's sector); the postcode area and whether the
+ * district is local (the exports give no district).
+ */
+export function marginClass (by: FlowsBy, grp: string, localAreas: readonly string[]): string {
+  if (by === 'sector') return grp === 'member' ? 'member' : 'business'
+  return `${areaOf(grp)}:${isLocal(grp, localAreas) ? 'local' : 'non-local'}`
+}
 
-  // the day cells: settled days from memory when made with the same grouping, the rest from their links
-  const from = buckets[0].start
-  const to = bucketEnd(buckets[buckets.length - 1])
-  const days: Bucket[] = []
-  for (let d = from; d < to; d += DAY_MS) days.push({ grain: 'd', start: d })
-  const key = (d: Bucket) => `${currencyId}|${by}|${isoDate(d.start)}`
-  const held = (d: Bucket, version: string) => { const c = dayCache.get(key(d)); return c != null && c.version === version && c.groups === groups }
-  const links = await dayLinks(db, currencyId, days, held)
-  for (const [i, d] of days.entries()) {
-    const { version, links: l } = links[i]
-    let dc: DayCell[]
-    if (l == null && version != null && held(d, version)) dc = dayCache.get(key(d))!.cells
-    else if (l == null) continue
-    else {
-      dc = dayCells(l, group)
-      if (version != null) {
-        dayCache.delete(key(d)); dayCache.set(key(d), { version, groups, cells: dc })
-        for (const k of dayCache.keys()) { if (dayCache.size <= MAX_DAYS) break; dayCache.delete(k) }
+export interface PublishedFlow { verdict: Verdict | null, value: string, count: string }
+
+/**
+ * The flows as published (docs/disclosure.md): each cell is hidden over the range by the threshold and p% rules,
+ * and its value and count are the sums of its day cells' perturbed values (src/domain/disclosure.ts perturbDay),
+ * so any difference of published ranges is a sum of perturbed day cells, never a true value.
+ */
+export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, localAreas: readonly string[], rules: Rules): PublishedFlow[] {
+  const verdicts = figures.map(f => pRule(f.volume.n, toMicros(f.volume.value), f.tops.map(toMicros), rules))
+  if (!rules.perturb) return figures.map((f, i) => ({ verdict: verdicts[i], value: f.volume.value, count: f.count }))
+  const days = new Map<string, Array<{ i: number, cell: DayCell }>>()
+  figures.forEach((f, i) => {
+    const group = `${marginClass(by, f.payer, localAreas)}>${marginClass(by, f.payee, localAreas)}`
+    for (const d of f.days) {
+      const value = toMicros(d.value)
+      const cell: DayCell = {
+        cell: `flows|${by}|${f.payer}|${f.payee}`, group, day: d.day, value, count: d.count, top: d.top, x1: toMicros(d.x1),
+        sensitive: pRule(d.n, value, d.tops.map(toMicros), rules) != null,
       }
+      const list = days.get(d.day)
+      if (list == null) days.set(d.day, [{ i, cell }]); else list.push({ i, cell })
     }
-    const day = isoDate(d.start)
-    for (const x of dc) cells.get(`${x.payer}\u0000${x.payee}`)?.days.push({ day, value: fromMicros(x.volume), count: x.n, top: x.top, x1: fromMicros(x.x1) })
+  })
+  const value = figures.map(() => 0n)
+  const count = figures.map(() => 0)
+  for (const list of days.values()) {
+    const p = perturbDay(key, list.map(x => x.cell))
+    list.forEach((x, k) => { value[x.i] += p[k].value; count[x.i] += p[k].count })
   }
-
-  return [...cells.values()]
-    .filter(c => c.days.length > 0)
-    .sort((a, b) => byAccount(a.payer, b.payer) || byAccount(a.payee, b.payee))
-    .map(c => {
-      const own = [...c.own.entries()].map(([no, o]) => ({ id: accountId(no), own: o.paid > o.recv ? o.paid : o.recv }))
-        .sort((a, b) => a.own > b.own ? -1 : a.own < b.own ? 1 : byAccount(a.id, b.id))
-      const tops = own.slice(0, 3).map(o => fromMicros(o.own))
-      const biz = [...c.own.keys()].some(no => group.get(no)!.biz)
-      return {
-        payer: c.payer,
-        payee: c.payee,
-        volume: { value: fromMicros(c.volume), n: own.length, max: tops[0] ?? '0', biz },
-        count: String(c.n),
-        tops,
-        days: c.days,
-      }
-    })
+  return figures.map((_, i) => ({ verdict: verdicts[i], value: fromMicros(value[i]), count: String(count[i]) }))
 }
