@@ -32,6 +32,7 @@ import batchRoutes from './routes/batch.routes.js'
 import smsRoutes from './routes/sms.routes.js'
 import notesRoutes from './routes/notes.routes.js'
 import paymentRequestRoutes from './routes/payment-requests.routes.js'
+import payPageRoutes from './routes/pay-pages.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -115,6 +116,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(smsRoutes)
   await app.register(notesRoutes)
   await app.register(paymentRequestRoutes, { publicUrl: config.PUBLIC_URL ?? null })
+  await app.register(payPageRoutes)
 }
 
 export default fp(app, { name: 'circulate' })

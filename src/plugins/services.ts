@@ -10,7 +10,7 @@ import { currencyService } from '../services/currency.service.js'
 import { loginService } from '../services/login.service.js'
 import { notesService } from '../services/notes.service.js'
 import { participantService } from '../services/participant.service.js'
-import { paymentRequestService, type RequestEvents } from '../services/payment-request.service.js'
+import { paymentRequestService } from '../services/payment-request.service.js'
 import { requestWatch, type RequestWatch } from '../db/request-watch.js'
 import { reportService } from '../services/report.service.js'
 import { smsService } from '../services/sms.service.js'
@@ -36,7 +36,7 @@ export interface ServicesOptions {
   /** pay by text (docs/text-payments.md): the gateway's token and webhook URL; the outbound port (default: the outbox) */
   sms?: { authToken: string | null, publicUrl: string | null, sender?: TextSender, clock?: (() => Date) | null, newCode?: (() => string) | null }
   /** payment requests: the clock expiry is judged by (tests), long-poll waiters per instance, the expiry sweep */
-  requests?: { clock?: (() => Date) | null, maxWaiters?: number, expireIntervalMs?: number, events?: RequestEvents | null }
+  requests?: { clock?: (() => Date) | null, maxWaiters?: number, expireIntervalMs?: number }
 }
 
 const DEFAULT_LOGIN: LoginPolicy = { maxFailures: 5, baseSeconds: 2, maxSeconds: 900, windowSeconds: 3600 }
@@ -66,7 +66,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch)
     }),
     notes: notesService(app.pool, app.readPool, app.prisma, currencies, coalescer),
     requests: paymentRequestService(app.pool, currencies, accounts, {
-      clock: opts.requests?.clock ?? undefined, watch, events: opts.requests?.events ?? null,
+      clock: opts.requests?.clock ?? undefined, watch,
     }),
   }
 }
@@ -90,6 +90,8 @@ export default fp<ServicesOptions>(async (app, opts) => {
       sweep.unref()
     }
   })
+  // long-polls answer at once when the server closes (they would hold its close for up to 30 s)
+  app.addHook('preClose', async () => { await watch.close() })
   app.addHook('onClose', async () => {
     if (sweep != null) clearInterval(sweep)
     await watch.close()
