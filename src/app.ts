@@ -13,6 +13,7 @@ import rateLimits from './plugins/rate-limits.js'
 import securityHeaders from './plugins/security-headers.js'
 import readBudget from './plugins/read-budget.js'
 import services from './plugins/services.js'
+import shared from './plugins/shared.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
 import { ProblemSchema } from './schemas/common.js'
@@ -60,7 +61,9 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
     reads: { poolMax: config.READ_POOL_MAX, acquireTimeoutMs: config.READ_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.READ_STATEMENT_TIMEOUT_MS },
+    replica: config.REPLICA_DATABASE_URL == null ? undefined : { url: config.REPLICA_DATABASE_URL, maxLagMs: config.REPLICA_MAX_LAG_MS },
   })
+  await app.register(shared, { redisUrl: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, prefix: config.REDIS_PREFIX })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,

@@ -47,18 +47,18 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch)
   const currencies = currencyService(app.prisma)
   const coalesce = opts.coalesce === undefined ? DEFAULT_COALESCE : opts.coalesce
   const coalescer = coalesce == null ? null : movementCoalescer(app.pool, coalesce)
-  const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool })
+  const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool, reads: app.reads })
   return {
     auth: authService(app.prisma, opts.scryptCost, opts.login ?? DEFAULT_LOGIN),
     currencies,
     participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts,
     transfers: transferService(app.pool, app.prisma, currencies, accounts, coalescer),
-    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }),
+    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }, app.reads),
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
-    apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
-    logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400 }),
+    apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation),
+    logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400, publish: app.shared.publishRevocation }),
     audit: auditService(app.prisma, currencies),
     sms: smsService(app.pool, currencies, {
       scryptCost: opts.scryptCost, authToken: opts.sms?.authToken ?? null, publicUrl: opts.sms?.publicUrl ?? null,
@@ -78,7 +78,15 @@ declare module 'fastify' {
 export default fp<ServicesOptions>(async (app, opts) => {
   // one LISTEN connection per instance for long-polling payment requests, opened on the first wait
   const watch = requestWatch({ connectionString: app.pool.options.connectionString }, { maxWaiters: opts.requests?.maxWaiters ?? 10_000, log: app.log })
-  app.decorate('services', build(app, opts, watch))
+  const services = build(app, opts, watch)
+  app.decorate('services', services)
+  // With Redis, a revocation on any instance reaches every instance's caches at once (plugins/shared.ts); without
+  // it, or while Redis is away, each instance reads them again within API_KEY_CHECK_MS / LOGIN_CHECK_MS.
+  app.shared.onRevocation((m) => {
+    if (m.kind === 'api-key') services.apiKeys.forget(m.id)
+    else if (m.kind === 'logins') services.logins.forget()
+    else { services.apiKeys.forget(null); services.logins.forget() }
+  })
   // pending payment requests past their time are written 'expired', with their event, by every instance in turn
   let sweep: NodeJS.Timeout | null = null
   const every = opts.requests?.expireIntervalMs ?? 0
@@ -96,4 +104,4 @@ export default fp<ServicesOptions>(async (app, opts) => {
     if (sweep != null) clearInterval(sweep)
     await watch.close()
   })
-}, { name: 'services', dependencies: ['db'] })
+}, { name: 'services', dependencies: ['db', 'shared'] })
