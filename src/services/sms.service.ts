@@ -286,13 +286,13 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
   async function handle (c: pg.PoolClient, from: string, cmd: Command, sid: string): Promise<Answer> {
     const answer = (outcome: string, reply: string, who: { currency_id: string, participant_id: string } | null = null, transferId: string | null = null): Answer =>
       ({ outcome, reply, currencyId: who?.currency_id ?? null, participantId: who?.participant_id ?? null, transferId })
-    if (cmd.kind === 'help') return answer('help', replies.help())
     // the sender's number, locked: its messages are taken one at a time, so wrong PINs sent at once are counted
     // one after the other and never pass the limit
     const who = (await c.query<PhoneRow & { suspended: boolean }>(
       `SELECT t.*, (u.suspended_at IS NOT NULL) AS suspended
          FROM text_phone t LEFT JOIN app_user u ON u.participant_id = t.participant_id
         WHERE t.phone = $1 FOR UPDATE OF t`, [from])).rows[0]
+    if (cmd.kind === 'help') return answer('help', replies.help(), who ?? null)
     if (cmd.kind === 'unknown') return answer('unknown_command', replies.unknownCommand(), who ?? null)
     if (who == null) return answer('unknown_sender', replies.notRegistered())
     if (who.suspended) return answer('suspended', replies.notRegistered(), who)
