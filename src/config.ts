@@ -114,6 +114,17 @@ const ConfigSchema = Type.Object({
    * gateway signs. Behind a proxy the URL this service sees differs; unset, it is rebuilt from the request.
    */
   SMS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /**
+   * Sending texts for real (docs/text-payments.md): the gateway account (Twilio's Account SID) and the sender (the
+   * scheme's number in E.164, or a Messaging Service SID). Both with SMS_AUTH_TOKEN, or neither: unset, texts stay
+   * queued in the outbox.
+   */
+  SMS_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[A-Za-z0-9]{1,64}$' })),
+  SMS_FROM: Type.Optional(Type.String({ pattern: '^(\\+[1-9][0-9]{6,14}|MG[A-Za-z0-9]{1,64})$' })),
+  /** The gateway's REST API. */
+  SMS_API_URL: Type.String({ default: 'https://api.twilio.com', pattern: '^https?://' }),
+  /** How often queued texts are handed to the gateway. */
+  SMS_SEND_INTERVAL_MS: Type.Integer({ default: 2000, minimum: 50 }),
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -128,6 +139,10 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     config = envSchema<Config>({ schema: ConfigSchema, data, dotenv: false })
   } catch (err) {
     throw new Error(`Invalid configuration: ${(err as Error).message}`)
+  }
+  const gateway = [config.SMS_ACCOUNT_SID, config.SMS_FROM].filter(v => v != null).length
+  if (gateway !== 0 && (gateway !== 2 || config.SMS_AUTH_TOKEN == null)) {
+    throw new Error('Invalid configuration: SMS_ACCOUNT_SID and SMS_FROM are set together, with SMS_AUTH_TOKEN, or not at all')
   }
   const oidc = [config.OIDC_JWKS_URL, config.OIDC_ISSUER, config.OIDC_AUDIENCE].filter(v => v != null).length
   if (oidc !== 0 && oidc !== 3) {
