@@ -324,13 +324,18 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
     if (biz == null) return answer('unknown_business', replies.unknownBusiness(cmd.code), who)
     const m = payment(cur, { from: payer.id, to: biz.account_id, amount, channel: 'text', reference: `text payment to ${cmd.code}` })
     let posted
+    // under a savepoint: whatever the ledger refuses, the message's own rows (its claim, the PIN count, the reply)
+    // still commit
+    await c.query('SAVEPOINT text_payment')
     try {
       posted = await postMovement(c, cur.id, {
         ...m, scope: 'sms-gateway', idempotencyKey: sid,
         requestHash: createHash('sha256').update(`${payer.id}\u001f${biz.account_id}\u001f${amount.toFixed()}`).digest('base64url'),
         createdBy: payer.user_id ?? `participant:${who.participant_id}`, owner: who.participant_id,
       })
+      await c.query('RELEASE SAVEPOINT text_payment')
     } catch (err) {
+      await c.query('ROLLBACK TO SAVEPOINT text_payment')
       if (!(err instanceof DomainError) || err.status >= 500) throw err
       if (err.code === 'INSUFFICIENT_FUNDS') return answer('insufficient_funds', replies.insufficientFunds(await balanceOf(), cur.code), who)
       if (err.code === 'INVALID_AMOUNT') return answer('bad_amount', replies.badAmount(), who)
