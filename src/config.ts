@@ -2,23 +2,29 @@ import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 
 // The one place that reads process.env. Bad config stops the process with a message naming the variable.
-const ConfigSchema = Type.Object({
+export const ConfigSchema = Type.Object({
+  /** `production` in the Docker image; nothing else reads it but libraries. */
   NODE_ENV: Type.String({ default: 'development' }),
   /**
    * Where to listen. Unset: 127.0.0.1 with the embedded demo database (its logins are printed at start, so it is
    * not for other machines), 0.0.0.0 with DATABASE_URL. The Dockerfile sets 0.0.0.0.
    */
   HOST: Type.Optional(Type.String({ minLength: 1 })),
+  /** Port of the HTTP server. */
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
+  /** pino JSON logs, a request id on every line (X-Request-Id is honoured). */
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   /** PostgreSQL 15+. Unset: an embedded PostgreSQL is started with its data under DATA_DIR. */
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** The embedded database, the generated signing key and the demo logins. */
   DATA_DIR: Type.String({ default: './.data' }),
   /** Port of the embedded PostgreSQL (only without DATABASE_URL). */
   EMBEDDED_PG_PORT: Type.Integer({ default: 54329, minimum: 1, maximum: 65535 }),
+  /** Connections of the main pool (the ledger write path and Prisma share it). */
   DB_POOL_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
   /** How long a request may wait for a database connection before it is shed with a 503. */
   DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 10 }),
+  /** No statement on the main pool runs longer. */
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100 }),
   /**
    * Reports, research exports and statement CSVs run on a pool of their own (plugins/db.ts: readPool), so however
@@ -33,26 +39,33 @@ const ConfigSchema = Type.Object({
   READ_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100 }),
   /** Reports and exports one caller may have running at once on one instance, and as many again waiting; more answer 429. */
   READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
+  /** Larger request bodies get 413. */
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
   /** Body limit of POST .../transfers/batch (1,000 payments with references and metadata). */
   BATCH_BODY_LIMIT: Type.Integer({ default: 4194304, minimum: 1024 }),
   /** Batch requests at the database at once per process, and how many may wait before a 503. */
   BATCH_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 32 }),
+  /** Batch requests allowed to wait for BATCH_CONCURRENCY before a 503. */
   BATCH_QUEUE_MAX: Type.Integer({ default: 32, minimum: 0 }),
   /** Concurrent single movements are posted together, up to this many per ledger call; 0 posts each alone. */
   PAYMENT_COALESCE_MAX: Type.Integer({ default: 256, minimum: 0, maximum: 1000 }),
   /** Coalesced calls at the database at once per currency, and payments allowed to wait before a 503. */
   PAYMENT_COALESCE_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 32 }),
+  /** Single movements allowed to wait for the coalescer before a 503. */
   PAYMENT_QUEUE_MAX: Type.Integer({ default: 10000, minimum: 1 }),
   /** Shed new requests with 503 while the event loop lags more than this (0: off). */
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0 }),
   /** The platform issuer, created on first start when no issuer exists (never a default password). */
   ISSUER_USERNAME: Type.Optional(Type.String({ minLength: 3 })),
+  /** The platform issuer's password (with ISSUER_USERNAME); unset on the demo: a random one, printed. */
   ISSUER_PASSWORD: Type.Optional(Type.String({ minLength: 12 })),
   /** Signing keys: a JSON array of private JWKs (the first signs; all verify). Unset: a key kept in DATA_DIR. */
   JWT_PRIVATE_KEYS: Type.Optional(Type.String()),
+  /** The `iss` claim of the tokens this service signs. */
   JWT_ISSUER: Type.String({ default: 'circulate' }),
+  /** The `aud` claim of the tokens this service signs and accepts. */
   JWT_AUDIENCE: Type.String({ default: 'circulate-api' }),
+  /** Lifetime of a bearer token. */
   TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
   /** How often queued transfers are folded into the circulation aggregates; 0: only when a report asks. */
   REPORTS_AGGREGATE_INTERVAL_MS: Type.Integer({ default: 5000, minimum: 0 }),
@@ -71,6 +84,7 @@ const ConfigSchema = Type.Object({
   SEED_SCALE: Type.Number({ default: 1, exclusiveMinimum: 0, maximum: 1 }),
   /** Verified tokens are remembered this long (never past their expiry), up to TOKEN_CACHE_MAX of them; 0: off. */
   TOKEN_CACHE_MS: Type.Integer({ default: 60000, minimum: 0 }),
+  /** Most verified tokens remembered at once (the oldest go first). */
   TOKEN_CACHE_MAX: Type.Integer({ default: 10000, minimum: 1 }),
   /** scrypt cost (N). Tests lower it; production keeps the default. */
   SCRYPT_COST: Type.Integer({ default: 16384, minimum: 1024 }),
@@ -80,19 +94,27 @@ const ConfigSchema = Type.Object({
   JWT_RETIRED_PUBLIC_KEYS: Type.Optional(Type.String()),
   /** An external identity provider (OIDC): its JWKS URL, issuer and the audience its tokens carry for this API. */
   OIDC_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** The provider's `iss`; set with OIDC_JWKS_URL and OIDC_AUDIENCE, and different from JWT_ISSUER. */
   OIDC_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  /** The `aud` the provider's tokens carry for this API. */
   OIDC_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
   /** Claims of the provider's tokens: role (one of this service's roles), currency (a code), participant (id). */
   OIDC_ROLE_CLAIM: Type.String({ default: 'role' }),
+  /** Claim naming the currency code (every role but platform issuer). */
   OIDC_CURRENCY_CLAIM: Type.String({ default: 'currency' }),
+  /** Claim naming the participant id (members and businesses). */
   OIDC_PARTICIPANT_CLAIM: Type.String({ default: 'participant' }),
+  /** Claim naming the user; the principal is `oidc:<value>`. */
   OIDC_USER_CLAIM: Type.String({ default: 'sub' }),
+  /** Claim with the name the audit trail shows. */
   OIDC_NAME_CLAIM: Type.String({ default: 'preferred_username' }),
   /** Money-moving requests (payments, issuances, redemptions, reversals) per principal per minute; 0: no limit. */
   RATE_LIMIT_MONEY_PER_MINUTE: Type.Integer({ default: 300000, minimum: 0 }),
   /** Failed logins from one client address before it is locked out; the lockout doubles with each further one. */
   LOGIN_MAX_FAILURES: Type.Integer({ default: 5, minimum: 1 }),
+  /** The first lockout after LOGIN_MAX_FAILURES failures; it doubles with each further failure. */
   LOGIN_LOCKOUT_SECONDS: Type.Integer({ default: 2, minimum: 1 }),
+  /** The longest lockout. */
   LOGIN_LOCKOUT_MAX_SECONDS: Type.Integer({ default: 900, minimum: 1 }),
   /** Failures older than this are forgotten. */
   LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ default: 3600, minimum: 1 }),

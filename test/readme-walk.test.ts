@@ -90,6 +90,7 @@ t.test('the README\'s walk, replayed against the service, agrees with openapi.ya
     return body.accessToken
   }
   let requests = 0
+  let curls = 0
   const script = walkBlock()
   // one line at a time, so each assignment is in `vars` before the next line is read
   for (const line of script.replace(/\\\n/g, ' ').split(/\n(?=\S)/)) {
@@ -109,6 +110,7 @@ t.test('the README\'s walk, replayed against the service, agrees with openapi.ya
         continue
       }
       if (words[0] !== 'curl') continue
+      curls++
       // curl [-s] [-X METHOD] URL [-H 'k: v']... [-d BODY]
       let method: string | null = null
       let url = ''
@@ -148,5 +150,6 @@ t.test('the README\'s walk, replayed against the service, agrees with openapi.ya
       if (res.status === 201 && u.pathname.endsWith('/payments') && !found.payments.includes(json.id)) found.payments.push(json.id)
     }
   }
+  t.equal(requests, curls, 'every curl of the walk replayed')
   t.ok(requests >= 9, `${requests} requests of the walk replayed`)
 })

@@ -1,5 +1,4 @@
-import { exportJWK, generateKeyPair, importJWK, type JWK, type CryptoKey } from 'jose'
-import { createHash } from 'node:crypto'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK, type CryptoKey } from 'jose'
 import fs from 'node:fs'
 import path from 'node:path'
 
@@ -12,7 +11,7 @@ export interface KeySet { signing: SigningKey, all: VerifyKey[] }
 
 export async function keyFromJwk (jwk: JWK): Promise<SigningKey> {
   if (jwk.d == null) throw new Error('JWT_PRIVATE_KEYS: every key must be a private JWK (with "d")')
-  const kid = jwk.kid ?? thumbprint(jwk)
+  const kid = jwk.kid ?? await thumbprint(jwk)
   const privateKey = await importJWK({ ...jwk, alg: jwk.alg ?? 'EdDSA' }, jwk.alg ?? 'EdDSA') as CryptoKey
   const { d: _d, ...pub } = jwk
   return { kid, privateKey, publicJwk: { ...pub, kid, alg: jwk.alg ?? 'EdDSA', use: 'sig' } }
@@ -21,16 +20,16 @@ export async function keyFromJwk (jwk: JWK): Promise<SigningKey> {
 export async function generateJwk (): Promise<JWK> {
   const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
   const jwk = await exportJWK(privateKey)
-  return { ...jwk, alg: 'EdDSA', kid: thumbprint(jwk) }
+  return { ...jwk, alg: 'EdDSA', kid: await thumbprint(jwk) }
 }
 
 /** A public key that only verifies. A private JWK is refused: a retired key's secret should be gone. */
-export function verifyKeyFromJwk (jwk: JWK): VerifyKey {
+export async function verifyKeyFromJwk (jwk: JWK): Promise<VerifyKey> {
   if (jwk.d != null) throw new Error('JWT_RETIRED_PUBLIC_KEYS: give public keys only (no "d")')
   if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') {
     throw new Error('JWT_RETIRED_PUBLIC_KEYS: every key must be an Ed25519 public JWK (kty OKP, crv Ed25519, x)')
   }
-  const kid = jwk.kid ?? thumbprint(jwk)
+  const kid = jwk.kid ?? await thumbprint(jwk)
   return { kid, publicJwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid, alg: 'EdDSA', use: 'sig' } }
 }
 
@@ -38,13 +37,13 @@ export async function keySetFromJwks (jwks: JWK[], retired: JWK[] = []): Promise
   if (jwks.length === 0) throw new Error('JWT_PRIVATE_KEYS: at least one key is needed')
   const live = await Promise.all(jwks.map(keyFromJwk))
   const kids = new Set(live.map(k => k.kid))
-  const old = retired.map(verifyKeyFromJwk).filter(k => !kids.has(k.kid))
+  const old = (await Promise.all(retired.map(verifyKeyFromJwk))).filter(k => !kids.has(k.kid))
   return { signing: live[0], all: [...live, ...old] }
 }
 
 /** The public half of a private JWK (for JWT_RETIRED_PUBLIC_KEYS when a key is retired). */
-export function publicJwk (jwk: JWK): JWK {
-  return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid: jwk.kid ?? thumbprint(jwk), alg: 'EdDSA', use: 'sig' }
+export async function publicJwk (jwk: JWK): Promise<JWK> {
+  return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid: jwk.kid ?? await thumbprint(jwk), alg: 'EdDSA', use: 'sig' }
 }
 
 /**
@@ -70,6 +69,7 @@ function parseJwks (value: string | undefined, name: string): JWK[] | null {
   return (Array.isArray(parsed) ? parsed : [parsed]) as JWK[]
 }
 
-function thumbprint (jwk: JWK): string {
-  return createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x })).digest('base64url').slice(0, 16)
+/** A key's id when it has none: its RFC 7638 thumbprint (SHA-256), as jose computes it. */
+async function thumbprint (jwk: JWK): Promise<string> {
+  return await calculateJwkThumbprint(jwk, 'sha256')
 }

@@ -172,6 +172,28 @@ t.test('route × role access matrix', async (t) => {
       expect: [401, 404, 404, 404, 404, 200, 200, 403, 403],
       req: async () => ({ url: `/v1/participants/${(await registerMember(ctx, s.code)).id}/suspension` }),
     },
+    // paper notes: exchange points are the currency's issuer staff (and the platform issuer); the reserve's totals are
+    // also the currency's researchers' (its reconciliation CSV is not)
+    'POST /v1/currencies/{code}/notes/sales': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/notes/sales`, key: `k-${u()}`, body: { amount: '25.00', denominations: { 5: 1, 20: 1 }, sterlingReference: `till-${u()}` } }),
+    },
+    'POST /v1/currencies/{code}/notes/deposits': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/notes/deposits`, key: `k-${u()}`, body: { toAccount: s.business.accountId, amount: '5.00', denominations: { 5: 1 } } }),
+    },
+    'POST /v1/currencies/{code}/notes/buybacks': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/notes/buybacks`, key: `k-${u()}`, body: { business: s.business.id, amount: '5.00', denominations: { 5: 1 }, sterlingReference: `bank-${u()}` } }),
+    },
+    'POST /v1/currencies/{code}/notes/withdrawals': {
+      expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/notes/withdrawals`, key: `k-${u()}`, body: { amount: '1.00', denominations: { 1: 1 }, reason: 'worn', sterlingReference: `void-${u()}` } }),
+    },
+    'GET /v1/currencies/{code}/reserve': {
+      expect: [401, 403, 403, 403, 403, 200, 200, 200, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/reserve` }),
+    },
     // pay by text: the webhook is off without SMS_AUTH_TOKEN (test/sms/ tests it signed); the outbox is issuers'
     'POST /v1/sms/inbound': { expect: all(404), req: () => ({ url: '/v1/sms/inbound' }) },
     'GET /v1/sms/outbox': {

@@ -92,7 +92,7 @@ t.test('key rotation: a token of the previous key verifies while that key is con
   t.equal((await newOnly.call('GET', '/v1/audit', { token: newOnly.issuerToken })).status, 200, 'tokens of the new key verify')
   await expect401(t, newOnly, '/v1/audit', `Bearer ${byOld}`, 'old key removed', /key this service knows/)
 
-  const retired = await buildTestApp(t, {}, { keys: await keySetFromJwks([fresh], [publicJwk(old)]), db: both.db })
+  const retired = await buildTestApp(t, {}, { keys: await keySetFromJwks([fresh], [await publicJwk(old)]), db: both.db })
   t.equal((await retired.call('GET', '/v1/audit', { token: byOld })).status, 200, 'old key kept as a retired public key: verifies')
   t.same(retired.app.tokens.jwks().keys.map(k => k.kid), [fresh.kid, old.kid], 'the retired key is still published')
   t.notOk('d' in retired.app.tokens.jwks().keys[1], 'no private part is published')
@@ -102,7 +102,7 @@ t.test('keys from config: JWT_PRIVATE_KEYS and JWT_RETIRED_PUBLIC_KEYS', async (
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'circulate-keys-'))
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   const [a, b] = [await generateJwk(), await generateJwk()]
-  const set = await loadKeySet(JSON.stringify([a]), dir, JSON.stringify([publicJwk(b)]))
+  const set = await loadKeySet(JSON.stringify([a]), dir, JSON.stringify([await publicJwk(b)]))
   t.equal(set.signing.kid, a.kid)
   t.same(set.all.map(k => k.kid), [a.kid, b.kid])
   await t.rejects(loadKeySet(JSON.stringify([a]), dir, JSON.stringify([b])), /public keys only/, 'a private key is refused as a retired key')

@@ -6,7 +6,7 @@ import type { PeriodFigures } from '../../src/reports/circulation.report.js'
 import type { Stat } from '../../src/reports/stat.js'
 
 // The circulation figures recomputed the plain way: straight from the transfer and entry tables, with none of
-// the aggregates, buckets or SQL of src/reports. Written from PRODUCT.md and docs/metrics.md, independently of
+// the aggregates, buckets or SQL of src/reports. Written from the product brief and docs/metrics.md, independently of
 // the fast path, so that a property test can hold the two against each other.
 
 interface T { id: string, kind: string, from: string, to: string, amount: Money, parent: string | null, reverses: string | null, at: number }
