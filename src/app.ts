@@ -32,6 +32,7 @@ import transferRoutes from './routes/transfers.routes.js'
 import batchRoutes from './routes/batch.routes.js'
 import smsRoutes from './routes/sms.routes.js'
 import notesRoutes from './routes/notes.routes.js'
+import paymentRequestRoutes from './routes/payment-requests.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -42,6 +43,8 @@ export interface AppOptions {
   /** tests only: the time text verification codes expire by, and the codes texted (default: random) */
   smsClock?: () => Date
   smsCodes?: () => string
+  /** tests only: the time payment requests expire by (default: the wall clock) */
+  requestClock?: () => Date
 }
 
 /** Builds the whole service as one plugin; server.ts listens, tests call it with app.inject. */
@@ -74,6 +77,9 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
       clock: opts.loginClock ?? null,
     },
     sms: { authToken: config.SMS_AUTH_TOKEN ?? null, publicUrl: config.SMS_PUBLIC_URL ?? null, clock: opts.smsClock ?? null, newCode: opts.smsCodes ?? null },
+    requests: {
+      clock: opts.requestClock ?? null, maxWaiters: config.REQUESTS_MAX_WAITERS, expireIntervalMs: config.REQUESTS_EXPIRE_INTERVAL_MS,
+    },
   })
   // After services: the auth hook checks API-key revocation and resolves an external token's currency.
   await app.register(auth, {
@@ -115,6 +121,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(dashboardRoutes)
   await app.register(smsRoutes)
   await app.register(notesRoutes)
+  await app.register(paymentRequestRoutes, { publicUrl: config.PUBLIC_URL ?? null })
 }
 
 export default fp(app, { name: 'circulate' })

@@ -147,6 +147,15 @@ export const ConfigSchema = Type.Object({
   SMS_API_URL: Type.String({ default: 'https://api.twilio.com', pattern: '^https?://' }),
   /** How often queued texts are handed to the gateway. */
   SMS_SEND_INTERVAL_MS: Type.Integer({ default: 2000, minimum: 50 }),
+  /**
+   * The service's public address (e.g. https://pay.example.org), the base of a payment request's payUrl and QR
+   * text. Unset: the address the request came in on (its Host header, and X-Forwarded-Proto with TRUST_PROXY).
+   */
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+$' })),
+  /** How often pending payment requests past their time are written 'expired' with their event (0: never). */
+  REQUESTS_EXPIRE_INTERVAL_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /** Long-polling GETs of payment requests waiting at once, per instance; more are answered at once. */
+  REQUESTS_MAX_WAITERS: Type.Integer({ default: 10000, minimum: 0 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

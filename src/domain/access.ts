@@ -5,7 +5,7 @@ import type { Principal } from './principal.js'
 // 20261201010000_login_attempts.)
 
 /** What an API key may do. A password login has every right of its role; an API key only its scopes. */
-export const SCOPES = ['payments:write', 'redemptions:write', 'statements:read', 'accounts:read'] as const
+export const SCOPES = ['payments:write', 'redemptions:write', 'statements:read', 'accounts:read', 'requests:write'] as const
 export type Scope = typeof SCOPES[number]
 export const isScope = (s: string): s is Scope => (SCOPES as readonly string[]).includes(s)
 

@@ -87,18 +87,18 @@ export function complement (relations: Relation[]): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Consistent perturbation on a fixed day grid (docs/disclosure.md). A magnitude figure that a researcher can ask
-// for over any range (flows) is published as the sum of its day cells, each moved by a noise that is a pure
-// function of the currency's secret and the day cell itself. A day cell therefore has exactly one published
-// value, whatever range it is asked in, and every difference of two published ranges is a sum of perturbed day
-// cells: never a true value. The noise of a day cell is between NOISE_LOW and NOISE_HIGH of its largest account's
-// own part, with a sign fixed per (cell, largest account): so a cell one account dominates is moved by at least
-// NOISE_LOW of that account's part on every day, and over a range the noise adds up in the same direction instead
-// of averaging away (Evans, Zayatz and Slanta's noise for establishment tables, keyed like the cell-key method).
+// Consistent perturbation on a fixed day grid (docs/disclosure.md), for the flows report. A cell over any range
+// is published as the sum of its day cells, each moved by a noise that is a pure function of the currency's secret
+// and the day cell itself. A day cell therefore has exactly one published value, whatever range it is asked in,
+// and every difference of two published ranges is a sum of perturbed day cells: never a true value. The noise of a
+// day cell is NOISE_LOW..NOISE_HIGH of its largest account's own part, in a direction fixed per cell, so over a
+// range the noises add up instead of averaging away: the published range is off by at least NOISE_LOW of the sum
+// of its days' largest parts, hence of the range's largest account's part (the p% protection interval). Within
+// the cells of a day whose total a researcher knows exactly (perturbDay's margin groups), the noises add to zero.
 
 /** noise magnitude, as a share of the day cell's largest own part: uniform in [NOISE_LOW, NOISE_HIGH) */
 export const NOISE_LOW = 0.10
-export const NOISE_HIGH = 0.20
+export const NOISE_HIGH = 0.15
 const PPM = 1_000_000n
 
 /** p% rule with a coalition of two: the second and third largest accounts estimate the largest. */
@@ -114,6 +114,8 @@ export function pRule (n: number, value: bigint, tops: bigint[], rules: Rules = 
 export interface DayCell {
   /** what the cell is, without the day: e.g. "flows|sector|member|food" */
   cell: string
+  /** its margin group: the cells of a day whose total a researcher can know exactly from elsewhere */
+  group: string
   day: string
   /** micros */
   value: bigint
@@ -121,18 +123,62 @@ export interface DayCell {
   /** the day cell's largest account and its own part (micros) */
   top: string
   x1: bigint
+  /** the day cell fails the threshold or p% rule on its own */
+  sensitive: boolean
 }
 
 export interface Perturbed { value: bigint, count: number }
 
-/** The day cell's published value and count: a pure function of the secret and the cell. */
-export function perturb (key: Buffer, d: DayCell): Perturbed {
-  const sign = createHmac('sha256', key).update(`sign|${d.cell}|${d.top}`).digest()[0] & 1 ? 1n : -1n
-  const h = createHmac('sha256', key).update(`size|${d.cell}|${d.day}|${d.top}|${d.value}|${d.count}`).digest()
+const hmac = (key: Buffer, s: string): Buffer => createHmac('sha256', key).update(s).digest()
+const abs = (x: bigint): bigint => (x < 0n ? -x : x)
+
+/** The raw noise of a day cell: NOISE_LOW..NOISE_HIGH of its largest part, with the cell's own fixed sign. */
+function raw (key: Buffer, d: DayCell): { noise: bigint, dc: number } {
+  const sign = (hmac(key, `sign|${d.cell}`)[0] & 1) === 1 ? 1n : -1n
+  const h = hmac(key, `size|${d.cell}|${d.day}|${d.top}|${d.value}|${d.count}`)
   const u = h.readUInt32BE(0) / 2 ** 32
   const ppm = BigInt(Math.floor((NOISE_LOW + (NOISE_HIGH - NOISE_LOW) * u) * 1e6))
-  const x1 = d.x1 < 0n ? -d.x1 : d.x1
-  // counts move by -1, 0 or +1 a day cell, never below zero
-  const dc = (h[4] % 3) - 1
-  return { value: d.value + sign * x1 * ppm / PPM, count: Math.max(0, d.count + dc) }
+  return { noise: sign * abs(d.x1) * ppm / PPM, dc: (h[4] % 3) - 1 }
+}
+
+/**
+ * The published value and count of every cell of one day: a pure function of the secret and the day's cells,
+ * so a day cell has one published value whatever range it is asked in. Within each margin group the noises add
+ * up to zero (a controlled tabular adjustment, as in the SDC Handbook), so a total known exactly elsewhere gives
+ * nothing away, and every cell still moves in its own fixed direction by at least NOISE_LOW of its largest part:
+ * the side (up or down) whose noises add up to less is moved further, on its largest cell. If every cell of the
+ * group has the same direction, the one ranked first by the secret goes the other way (the same one every day the
+ * group has the same cells). A group of one cell is its own margin: published as it is (it is known exactly
+ * elsewhere).
+ */
+export function perturbDay (key: Buffer, cells: DayCell[]): Perturbed[] {
+  const out: Perturbed[] = cells.map(c => ({ value: c.value, count: c.count }))
+  const groups = new Map<string, number[]>()
+  cells.forEach((c, i) => { const g = groups.get(c.group); if (g == null) groups.set(c.group, [i]); else g.push(i) })
+  for (const idx of groups.values()) {
+    if (idx.length < 2) continue
+    const r = idx.map(i => raw(key, cells[i]))
+    const noise = r.map(x => x.noise)
+    if (noise.every(x => x >= 0n) || noise.every(x => x <= 0n)) {
+      const rank = idx.map(i => hmac(key, `rank|${cells[i].cell}`).readUInt32BE(0))
+      const k = rank.indexOf(Math.min(...rank))
+      noise[k] = -noise[k]
+    }
+    const up = noise.filter(x => x > 0n).reduce((a, b) => a + b, 0n)
+    const down = -noise.filter(x => x < 0n).reduce((a, b) => a + b, 0n)
+    const weaker = up < down ? 1n : -1n
+    // the weaker side's largest cell moves further
+    let big = -1
+    noise.forEach((x, k) => {
+      if ((x > 0n ? 1n : -1n) === weaker && (big < 0 || cells[idx[k]].value > cells[idx[big]].value)) big = k
+    })
+    noise[big] += weaker * abs(up - down)
+    const dc = r.map(x => x.dc)
+    let most = 0
+    idx.forEach((i, k) => { if (cells[i].count > cells[idx[most]].count) most = k })
+    dc[most] = 0
+    dc[most] = -dc.reduce((a, b) => a + b, 0)
+    idx.forEach((i, k) => { out[i] = { value: cells[i].value + noise[k], count: Math.max(0, cells[i].count + dc[k]) } })
+  }
+  return out
 }

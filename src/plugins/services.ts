@@ -10,6 +10,8 @@ import { currencyService } from '../services/currency.service.js'
 import { loginService } from '../services/login.service.js'
 import { notesService } from '../services/notes.service.js'
 import { participantService } from '../services/participant.service.js'
+import { paymentRequestService, type RequestEvents } from '../services/payment-request.service.js'
+import { requestWatch, type RequestWatch } from '../db/request-watch.js'
 import { reportService } from '../services/report.service.js'
 import { smsService } from '../services/sms.service.js'
 import { outboxSender, type TextSender } from '../sms/outbound.js'
@@ -33,13 +35,15 @@ export interface ServicesOptions {
   coalesce?: CoalescerOptions | null
   /** pay by text (docs/text-payments.md): the gateway's token and webhook URL; the outbound port (default: the outbox) */
   sms?: { authToken: string | null, publicUrl: string | null, sender?: TextSender, clock?: (() => Date) | null, newCode?: (() => string) | null }
+  /** payment requests: the clock expiry is judged by (tests), long-poll waiters per instance, the expiry sweep */
+  requests?: { clock?: (() => Date) | null, maxWaiters?: number, expireIntervalMs?: number, events?: RequestEvents | null }
 }
 
 const DEFAULT_LOGIN: LoginPolicy = { maxFailures: 5, baseSeconds: 2, maxSeconds: 900, windowSeconds: 3600 }
 const DEFAULT_BATCH: BatchOptions = { concurrency: 2, maxQueue: 32 }
 const DEFAULT_COALESCE: CoalescerOptions = { maxBatch: 256, concurrency: 2, maxQueue: 10_000 }
 
-const build = (app: FastifyInstance, opts: ServicesOptions) => {
+const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch) => {
   const currencies = currencyService(app.prisma)
   const coalesce = opts.coalesce === undefined ? DEFAULT_COALESCE : opts.coalesce
   const coalescer = coalesce == null ? null : movementCoalescer(app.pool, coalesce)
@@ -61,6 +65,9 @@ const build = (app: FastifyInstance, opts: ServicesOptions) => {
       sender: opts.sms?.sender ?? outboxSender, clock: opts.sms?.clock ?? undefined, newCode: opts.sms?.newCode ?? undefined,
     }),
     notes: notesService(app.pool, app.readPool, app.prisma, currencies, coalescer),
+    requests: paymentRequestService(app.pool, currencies, accounts, {
+      clock: opts.requests?.clock ?? undefined, watch, events: opts.requests?.events ?? null,
+    }),
   }
 }
 
@@ -69,5 +76,22 @@ declare module 'fastify' {
 }
 
 export default fp<ServicesOptions>(async (app, opts) => {
-  app.decorate('services', build(app, opts))
+  // one LISTEN connection per instance for long-polling payment requests, opened on the first wait
+  const watch = requestWatch({ connectionString: app.pool.options.connectionString }, { maxWaiters: opts.requests?.maxWaiters ?? 10_000, log: app.log })
+  app.decorate('services', build(app, opts, watch))
+  // pending payment requests past their time are written 'expired', with their event, by every instance in turn
+  let sweep: NodeJS.Timeout | null = null
+  const every = opts.requests?.expireIntervalMs ?? 0
+  app.addHook('onReady', async () => {
+    if (every > 0) {
+      sweep = setInterval(() => {
+        app.services.requests.expireDue().catch((err: unknown) => { app.log.warn({ err }, 'payment request expiry sweep failed') })
+      }, every)
+      sweep.unref()
+    }
+  })
+  app.addHook('onClose', async () => {
+    if (sweep != null) clearInterval(sweep)
+    await watch.close()
+  })
 }, { name: 'services', dependencies: ['db'] })

@@ -1,9 +1,8 @@
 import type pg from 'pg'
 import type { Static } from 'typebox'
 import { csvDocument } from '../domain/csv.js'
-import { cell, perturb, pRule, RULES, type Cell, type Rules } from '../domain/disclosure.js'
+import { cell, RULES, type Cell, type Rules } from '../domain/disclosure.js'
 import { disclosureKey } from '../reports/disclosure-key.js'
-import { fromMicros, toMicros } from '../reports/stat.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { isoTime, parseInstant, reportRange, splitPeriods, tile, type Interval } from '../domain/periods.js'
@@ -11,7 +10,7 @@ import { accountsCsv } from '../reports/accounts.export.js'
 import { catchUp } from '../reports/aggregate.js'
 import { circulationMetrics, METRICS, type Metrics } from '../reports/circulation.metrics.js'
 import { circulationFigures } from '../reports/circulation.report.js'
-import { flowFigures, type FlowsBy } from '../reports/flows.report.js'
+import { flowFigures, publishFlows, type FlowsBy } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
 import { transfersCsv } from '../reports/transfers.export.js'
 import type { AccountExportQuerySchema, CirculationQuerySchema, FlowsQuerySchema, TransferExportQuerySchema } from '../schemas/reports.js'
@@ -118,20 +117,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       await fresh()
       const figures = await flowFigures(pool, c.id, tile(range.from, range.to), by)
       const key = await disclosureKey(pool, c.id)
-      // each cell: hidden over the range by the threshold and p% rules; published as the sum of its perturbed
-      // day cells (src/domain/disclosure.ts), so differencing overlapping ranges yields only perturbed day cells
-      const published = figures.map(f => {
-        const verdict = pRule(f.volume.n, toMicros(f.volume.value), f.tops.map(toMicros), rules)
-        if (!rules.perturb) return { verdict, value: f.volume.value, count: f.count }
-        let value = 0n
-        let count = 0
-        for (const d of f.days) {
-          const p = perturb(key, { cell: `flows|${by}|${f.payer}|${f.payee}`, day: d.day, value: toMicros(d.value), count: d.count, top: d.top, x1: toMicros(d.x1) })
-          value += p.value
-          count += p.count
-        }
-        return { verdict, value: fromMicros(value), count: String(count) }
-      })
+      const published = publishFlows(key, figures, by, c.localAreas, rules)
       const json: FlowsReport = {
         currency: c.code, by, from: isoTime(range.from), to: isoTime(range.to),
         cells: figures.map((f, i) => ({

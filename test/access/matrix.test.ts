@@ -43,6 +43,14 @@ t.test('route × role access matrix', async (t) => {
     token: s.member.token, key: `p-${u()}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
   })).body.id as string
   const payment = await pay()
+  await issue(ctx, s.code, other.accountId, '100.00')
+  const askPayment = async () => {
+    const r = await ctx.call('POST', `/v1/currencies/${s.code}/payment-requests`, {
+      token: s.business.token, key: `k-${u()}`, body: { toAccount: s.business.accountId, amount: '1.00' },
+    })
+    t.equal(r.status, 201)
+    return r.body.id as string
+  }
   const staffBody = () => ({ name: 'Someone', username: `s-${u()}`, password: 'staff-password' })
   const all = (status: number): Expect => [status, status, status, status, status, status, status, status, status]
 
@@ -225,6 +233,43 @@ t.test('route × role access matrix', async (t) => {
     'PATCH /v1/participants/{id}': {
       expect: [401, 404, 404, 200, 404, 200, 200, 403, 403],
       req: () => ({ url: `/v1/participants/${s.business.id}`, body: { textCode: `T${u()}`.slice(0, 12) } }),
+    },
+    // payment requests (test/requests/): a fresh request of the business's for each call; the API key here lacks
+    // requests:write. Paying: members pay from their own accounts, the business and its key from the payee's.
+    'POST /v1/currencies/{code}/payment-requests': {
+      expect: [401, 403, 403, 201, 403, 403, 403, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/payment-requests`, key: `k-${u()}`, body: { toAccount: s.business.accountId, amount: '1.00' } }),
+    },
+    'GET /v1/payment-requests/{id}': {
+      expect: [401, 200, 200, 200, 404, 200, 200, 403, 403],
+      req: async () => ({ url: `/v1/payment-requests/${await askPayment()}` }),
+    },
+    'GET /v1/payment-requests/{id}/qr.svg': {
+      expect: [401, 200, 200, 200, 404, 200, 200, 403, 403],
+      req: async () => ({ url: `/v1/payment-requests/${await askPayment()}/qr.svg` }),
+    },
+    'GET /v1/payment-requests/{id}/qr.png': {
+      expect: [401, 200, 200, 200, 404, 200, 200, 403, 403],
+      req: async () => ({ url: `/v1/payment-requests/${await askPayment()}/qr.png` }),
+    },
+    'POST /v1/payment-requests/{id}/payments': {
+      expect: [401, 201, 201, 422, 404, 403, 403, 403, 422],
+      req: async (role) => ({
+        url: `/v1/payment-requests/${await askPayment()}/payments`, key: `k-${u()}`,
+        body: { fromAccount: role === 'otherMember' ? other.accountId : role === 'business' || role === 'apiKey' ? s.business.accountId : s.member.accountId, channel: 'till' },
+      }),
+    },
+    'POST /v1/payment-requests/{id}/cancel': {
+      expect: [401, 403, 403, 200, 404, 403, 403, 403, 403],
+      req: async () => ({ url: `/v1/payment-requests/${await askPayment()}/cancel` }),
+    },
+    'POST /v1/payment-requests/{id}/decline': {
+      expect: [401, 200, 200, 422, 404, 403, 403, 403, 422],
+      req: async () => ({ url: `/v1/payment-requests/${await askPayment()}/decline` }),
+    },
+    'GET /v1/accounts/{id}/payment-requests': {
+      expect: [401, 404, 404, 200, 404, 200, 200, 403, 200],
+      req: () => ({ url: `/v1/accounts/${s.business.accountId}/payment-requests` }),
     },
   }
 

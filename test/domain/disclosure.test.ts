@@ -34,26 +34,48 @@ t.test('complementary suppression hides a second cell where a sum would give the
   t.same([b.verdict?.complementary, e.verdict?.complementary, c.verdict], [true, true, null])
 })
 
-t.test('perturb: one published value per day cell, moved by 10-20% of its largest part, sign fixed per largest account', async (t) => {
-  const { perturb, pRule, RULES } = await import('../../src/domain/disclosure.js')
+t.test('perturbDay: one published value per day cell; sensitive cells move by 10-20% of their largest part; margins kept', async (t) => {
+  const { perturbDay, pRule, RULES } = await import('../../src/domain/disclosure.js')
   const key = Buffer.alloc(32, 7)
-  const base = { cell: 'flows|sector|member|food', day: '2026-03-01', value: 50_000_000n, count: 3, top: 'acct-a', x1: 40_000_000n }
-  const a = perturb(key, base)
-  t.same(perturb(key, { ...base }), a, 'the same cell always gets the same noise')
-  t.not(perturb(Buffer.alloc(32, 8), base).value, a.value, 'another secret, another noise')
-  const signs = new Set<boolean>()
-  for (let i = 0; i < 200; i++) {
-    const d = { ...base, day: `2026-03-${String(1 + (i % 28)).padStart(2, '0')}`, value: BigInt(50_000_000 + i), top: `acct-${i % 50}` }
-    const p = perturb(key, d)
-    const noise = p.value - d.value
-    const abs = noise < 0n ? -noise : noise
-    if (!(abs >= 4_000_000n && abs < 8_000_000n)) t.fail(`noise ${noise} outside [10%, 20%) of the largest part`)
-    if (Math.abs(p.count - d.count) > 1 || p.count < 0) t.fail(`count ${p.count} for ${d.count}`)
-    signs.add(noise > 0n)
-    const same = perturb(key, { ...d, day: '2026-04-01' })
-    if ((same.value > 0n) !== (p.value > 0n) || (same.value - d.value > 0n) !== (noise > 0n)) t.fail('the sign follows the (cell, largest account)')
+  const M = 1_000_000n
+  let seed = 1
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+  const abs = (x: bigint) => (x < 0n ? -x : x)
+  const signs = new Map<string, Set<boolean>>()
+  for (let day = 1; day <= 300; day++) {
+    const cells = Array.from({ length: 1 + rnd(6) }, (_, k) => {
+      const value = BigInt(1 + rnd(500)) * M
+      const x1 = value * BigInt(20 + rnd(81)) / 100n
+      return { cell: `flows|sector|member|s${k}`, group: k < 4 ? 'member>business' : `solo${k}`, day: `d${day}`, value, count: 1 + rnd(9), top: `a${rnd(4)}`, x1, sensitive: rnd(2) === 0 }
+    })
+    const p = perturbDay(key, cells)
+    t.same(perturbDay(key, cells.map(c => ({ ...c }))), p, 'the same cells always get the same values') // deterministic
+    const groups = new Set(cells.map(c => c.group))
+    for (const g of groups) {
+      const ix = cells.map((c, i) => i).filter(i => cells[i].group === g)
+      const before = ix.reduce((a, i) => a + cells[i].value, 0n)
+      const after = ix.reduce((a, i) => a + p[i].value, 0n)
+      if (before !== after) t.fail(`day ${day} group ${g}: the margin moved`)
+      if (ix.length === 1 && p[ix[0]].value !== cells[ix[0]].value) t.fail('a cell alone in its group is its own margin')
+      if (ix.length > 1) {
+        for (const i of ix) {
+          const moved = abs(p[i].value - cells[i].value)
+          if (cells[i].sensitive && moved * 10n < cells[i].x1) t.fail(`day ${day}: a sensitive cell moved by ${moved}, under 10% of ${cells[i].x1}`)
+        }
+      }
+    }
+    cells.forEach((c, i) => { if (p[i].count < 0) t.fail('a negative count') })
+    cells.forEach((c, i) => {
+      if (cells.filter(x => x.group === c.group).length > 1 && p[i].value !== c.value) {
+        const s = signs.get(c.cell) ?? new Set(); s.add(p[i].value > c.value); signs.set(c.cell, s)
+      }
+    })
   }
-  t.same([...signs].sort(), [false, true], 'both signs occur')
+  t.pass('300 random days checked')
+  t.not(perturbDay(Buffer.alloc(32, 8), [
+    { cell: 'a', group: 'g', day: 'd', value: 10n * M, count: 1, top: 'x', x1: 10n * M, sensitive: true },
+    { cell: 'b', group: 'g', day: 'd', value: 90n * M, count: 9, top: 'y', x1: 9n * M, sensitive: false },
+  ])[0].value, 10n * M, 'a one-payment cell never comes out exact')
   t.equal(pRule(4, 100n, [25n, 25n, 25n], RULES)?.reason, 'threshold')
   t.equal(pRule(6, 100n, [50n, 20n, 10n], RULES), null, 'the rest (20) is over 10% of the largest (50)')
   t.equal(pRule(6, 100n, [60n, 20n, 15n], RULES)?.reason, 'dominance', 'the second and third together know the largest within 10%')

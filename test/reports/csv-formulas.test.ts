@@ -44,6 +44,13 @@ t.test('every CSV route: no cell a spreadsheet would evaluate, and the reference
       t.equal(r.status, 201, `a reference may start with ${JSON.stringify(FORMULAS[i].slice(0, 3))}: it is text, stored as sent`)
     }
   }
+  // the reserve's reconciliation CSV carries the sterling references an exchange point types
+  for (const [i, f] of FORMULAS.entries()) {
+    const sale = await ctx.call('POST', `/v1/currencies/${s.code}/notes/sales`, {
+      token: ctx.issuerToken, key: `n-${i}`, body: { amount: '5.00', denominations: { 5: 1 }, sterlingReference: f },
+    })
+    t.equal(sale.status, 201, `a sterling reference may start with ${JSON.stringify(f.slice(0, 3))}`)
+  }
   const currencyId = (await ctx.app.pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', [s.code])).rows[0].id
   await createResearcher(ctx.app.pool, currencyId, 'res-csv', 'researcher-password')
   const researcher = await ctx.token('res-csv', 'researcher-password')
@@ -53,6 +60,7 @@ t.test('every CSV route: no cell a spreadsheet would evaluate, and the reference
     'GET /v1/currencies/{code}/reports/circulation': async () => await ctx.call('GET', `/v1/currencies/${s.code}/reports/circulation?format=csv&interval=day&from=${new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 10)}`, { token: researcher }),
     'GET /v1/currencies/{code}/reports/flows': async () => await ctx.call('GET', `/v1/currencies/${s.code}/reports/flows?format=csv&by=sector`, { token: researcher }),
     'GET /v1/currencies/{code}/exports/transfers': async () => await ctx.call('GET', `/v1/currencies/${s.code}/exports/transfers`, { token: researcher }),
+    'GET /v1/currencies/{code}/reserve': async () => await ctx.call('GET', `/v1/currencies/${s.code}/reserve?format=csv`, { token: ctx.issuerToken }),
     'GET /v1/currencies/{code}/exports/accounts': async () => await ctx.call('GET', `/v1/currencies/${s.code}/exports/accounts`, { token: researcher }),
   }
   const doc = loadOpenApi()

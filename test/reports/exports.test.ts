@@ -52,9 +52,9 @@ t.test('research exports: Sarafu columns, pseudonyms only, coarse times, distric
   const accounts = parse(ac.text)
   t.same(accounts[0], ['id', 'start', 'final_bal', 'area_name', 'area_type', 'held_roles', 'business_type'])
   const byId = new Map(accounts.slice(1).map(a => [a[0], a]))
-  t.same(byId.get(coffee[3])?.slice(1), ['2025-12-01 00:00:00', '82.40', 'BS6', 'local', 'BENEFICIARY', ''], 'the member, joined to its transfers')
-  t.same(byId.get(coffee[4])?.slice(1), ['2025-12-01 00:00:00', '0.10', 'BS1', 'local', 'VENDOR', 'food'], 'the business')
-  t.same(byId.get(toBath[4])?.slice(3, 6), ['BA1', 'non-local', 'BENEFICIARY'])
+  t.same(byId.get(coffee[3])?.slice(1), ['2025-12-01 00:00:00', '82.40', 'BS', 'local', 'BENEFICIARY', ''], 'the member, joined to its transfers; the postcode area, not the district')
+  t.same(byId.get(coffee[4])?.slice(1), ['2025-12-01 00:00:00', '0.10', 'BS', 'local', 'VENDOR', ''], 'the business: no sector (with the district it would name many)')
+  t.same(byId.get(toBath[4])?.slice(3, 6), ['BA', 'non-local', 'BENEFICIARY'], 'the area BA, not the district BA1')
   t.same(accounts.slice(1).filter(a => a[5] === 'ADMIN').map(a => a[6]).sort(), ['fees', 'issuance', 'paper'], 'system accounts')
 
   // nothing that names anyone: no names, usernames, full postcodes, account, participant or transfer ids
