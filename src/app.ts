@@ -14,6 +14,7 @@ import securityHeaders from './plugins/security-headers.js'
 import readBudget from './plugins/read-budget.js'
 import services from './plugins/services.js'
 import smsRelay from './plugins/sms-relay.js'
+import shared from './plugins/shared.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
 import { ProblemSchema } from './schemas/common.js'
@@ -33,6 +34,7 @@ import batchRoutes from './routes/batch.routes.js'
 import smsRoutes from './routes/sms.routes.js'
 import notesRoutes from './routes/notes.routes.js'
 import paymentRequestRoutes from './routes/payment-requests.routes.js'
+import payPageRoutes from './routes/pay-pages.routes.js'
 
 export interface AppOptions {
   config: Config
@@ -60,7 +62,9 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     databaseUrl: opts.databaseUrl, poolMax: config.DB_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
     reads: { poolMax: config.READ_POOL_MAX, acquireTimeoutMs: config.READ_ACQUIRE_TIMEOUT_MS, statementTimeoutMs: config.READ_STATEMENT_TIMEOUT_MS },
+    replica: config.REPLICA_DATABASE_URL == null ? undefined : { url: config.REPLICA_DATABASE_URL, maxLagMs: config.REPLICA_MAX_LAG_MS },
   })
+  await app.register(shared, { redisUrl: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, prefix: config.REDIS_PREFIX })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,
@@ -122,6 +126,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(smsRoutes)
   await app.register(notesRoutes)
   await app.register(paymentRequestRoutes, { publicUrl: config.PUBLIC_URL ?? null })
+  await app.register(payPageRoutes)
 }
 
 export default fp(app, { name: 'circulate' })

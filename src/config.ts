@@ -22,6 +22,13 @@ export const ConfigSchema = Type.Object({
   EMBEDDED_PG_PORT: Type.Integer({ default: 54329, minimum: 1, maximum: 65535 }),
   /** Connections of the main pool (the ledger write path and Prisma share it). */
   DB_POOL_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
+  /**
+   * A streaming replica for reports, research exports and statement CSVs (docs/operations.md "Read replica").
+   * Unset: they read on the primary's read pool.
+   */
+  REPLICA_DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** A read waits at most this long for the replica to replay what the primary had; past it, it reads on the primary. */
+  REPLICA_MAX_LAG_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 600000 }),
   /** How long a request may wait for a database connection before it is shed with a 503. */
   DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 10 }),
   /** No statement on the main pool runs longer. */
@@ -125,6 +132,15 @@ export const ConfigSchema = Type.Object({
    * suspensions). Never longer than TOKEN_CACHE_MS when that is shorter.
    */
   LOGIN_CHECK_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /**
+   * Redis shared by every instance (docs/operations.md "Redis"): rate limits, the read budget and revocations
+   * (API keys, suspended logins) then hold across instances. Unset: each instance keeps them in memory.
+   */
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  /** A Redis command slower than this counts as Redis being away (the in-memory fallback answers instead). */
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ default: 250, minimum: 10 }),
+  /** Prefix of every Redis key and channel, so deployments can share one Redis. */
+  REDIS_PREFIX: Type.String({ default: 'circulate:', pattern: '^[A-Za-z0-9:_.-]{0,64}$' }),
   /** Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit). */
   TRUST_PROXY: Type.Boolean({ default: false }),
 
@@ -165,6 +181,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) data[k] = String(v)
   // An empty DATABASE_URL means "unset" (shells and compose files leave empty strings behind).
   if (data.DATABASE_URL === '') delete data.DATABASE_URL
+  if (data.REDIS_URL === '') delete data.REDIS_URL
+  if (data.REPLICA_DATABASE_URL === '') delete data.REPLICA_DATABASE_URL
   let config: Config
   try {
     config = envSchema<Config>({ schema: ConfigSchema, data, dotenv: false })

@@ -2,6 +2,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import { connectionOptions, type HostResolver } from '../db/hosts.js'
+import { replicaReads, type ReplicaReads } from '../db/replica.js'
 import { PrismaClient } from '../generated/prisma/client.js'
 
 declare module 'fastify' {
@@ -20,6 +21,11 @@ declare module 'fastify' {
     readPool: pg.Pool
     /** With a multi-host DATABASE_URL: which host the pools use now (src/db/hosts.ts); null for one plain host. */
     dbHosts: HostResolver | null
+    /**
+     * Where each expensive read runs: the replica (REPLICA_DATABASE_URL) once it has replayed everything the
+     * primary had when the read started, else readPool (db/replica.ts). Without a replica: always readPool.
+     */
+    reads: ReplicaReads
   }
 }
 
@@ -30,6 +36,8 @@ export interface DbOptions {
   statementTimeoutMs: number
   /** the read pool (see readPool above); defaults: one connection, the write pool's timeouts */
   reads?: { poolMax: number, acquireTimeoutMs: number, statementTimeoutMs: number }
+  /** a streaming replica for the expensive reads (its pool has the read pool's size and timeouts) */
+  replica?: { url: string, maxLagMs: number }
 }
 
 export default fp<DbOptions>(async (app, opts) => {
@@ -59,6 +67,21 @@ export default fp<DbOptions>(async (app, opts) => {
     application_name: 'circulate-reads',
   })
   readPool.on('error', (err) => { app.log.warn({ err }, 'idle read connection lost') })
+  let replicaPool: pg.Pool | null = null
+  if (opts.replica != null) {
+    // a list of replicas is fine too: the first that answers (target_session_attrs=any unless the URL says)
+    const r = connectionOptions(opts.replica.url, Math.min(reads.acquireTimeoutMs, 5000))
+    replicaPool = new pg.Pool({
+      ...r.config,
+      max: reads.poolMax,
+      // a replica that does not answer quickly is not waited for: the read goes to the primary
+      connectionTimeoutMillis: Math.min(reads.acquireTimeoutMs, 2000),
+      statement_timeout: reads.statementTimeoutMs,
+      application_name: 'circulate-replica',
+    })
+    replicaPool.on('error', (err) => { app.log.warn({ err }, 'idle replica connection lost') })
+  }
+  app.decorate('reads', replicaReads(readPool, replicaPool, { maxLagMs: opts.replica?.maxLagMs ?? 0, log: app.log }))
   app.decorate('pool', pool)
   app.decorate('prisma', prisma)
   app.decorate('readPool', readPool)
@@ -67,5 +90,6 @@ export default fp<DbOptions>(async (app, opts) => {
     await prisma.$disconnect().catch(() => {})
     await pool.end()
     await readPool.end()
+    await replicaPool?.end()
   })
 }, { name: 'db' })

@@ -22,9 +22,13 @@ export interface ReadBudgetOptions {
 
 interface Caller { running: number, waiting: Array<() => void> }
 
-// Counters live in this instance's memory: behind a load balancer of n instances a caller may run up to n times
-// the budget, and each instance's read pool still bounds what reaches the database. A running read holds its place
-// until its response is finished or the client goes away: a streamed export holds it for as long as it streams.
+// Without REDIS_URL the counters live in this instance's memory: behind a load balancer of n instances a caller may
+// run up to n times the budget, and each instance's read pool still bounds what reaches the database. With REDIS_URL
+// they live in Redis (two sorted sets of leases per caller: running, and running or waiting), so the budget holds
+// across all instances; a waiting read polls for its turn (every 50 ms, not strictly first come first served). A
+// lease lives 60 s and is renewed while its read runs, so an instance that dies frees its places within a minute.
+// While Redis is away the in-memory budget applies. A running read holds its place until its response is finished or
+// the client goes away: a streamed export holds it for as long as it streams.
 export default fp<ReadBudgetOptions>(async (app, opts) => {
   const callers = new Map<string, Caller>()
   const callerOf = (request: FastifyRequest) => request.principal?.userId ?? `address:${request.ip}`
@@ -38,8 +42,52 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
     if (c.running <= 0) callers.delete(key)
   }
 
+  const redis = app.shared.redis
+  if (redis != null && !('circulateReadLease' in redis)) redis.defineCommand('circulateReadLease', { numberOfKeys: 2, lua: LEASE_LUA })
+  const lease = redis as unknown as LeaseRedis | null
+
+  /** The shared budget: true = run, false = refused; null = Redis is away (use the local one). */
+  const sharedBudget = async (request: FastifyRequest, reply: FastifyReply, key: string): Promise<boolean | null> => {
+    if (lease == null || !app.shared.up()) return null
+    const keys = [`reads:run:${key}`, `reads:all:${key}`] as const
+    const id = crypto.randomUUID()
+    let state: number
+    try {
+      state = Number(await lease.circulateReadLease(keys[0], keys[1], 'enter', Date.now(), LEASE_MS, id, opts.perCaller))
+    } catch (err) { app.shared.degraded('read budget', err); return null }
+    if (state < 0) return false
+    const client = { gone: false }
+    let done = false
+    const free = () => { done = true; lease.circulateReadLease(keys[0], keys[1], 'leave', Date.now(), LEASE_MS, id, opts.perCaller).catch(() => {}) }
+    reply.raw.once('close', () => { client.gone = true; if (!done) free() })
+    // renew the lease while the read waits or runs
+    const renew = setInterval(() => {
+      if (done) { clearInterval(renew); return }
+      lease.circulateReadLease(keys[0], keys[1], 'renew', Date.now(), LEASE_MS, id, opts.perCaller).catch(() => {})
+    }, LEASE_MS / 3)
+    renew.unref()
+    reply.raw.once('close', () => { clearInterval(renew) })
+    while (state === 0 && !client.gone) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+      if (client.gone) break
+      try {
+        state = Number(await lease.circulateReadLease(keys[0], keys[1], 'try', Date.now(), LEASE_MS, id, opts.perCaller))
+      } catch (err) {
+        // Redis went away while this read waited: it runs (the read pool still bounds the database)
+        app.shared.degraded('read budget', err); state = 1
+      }
+    }
+    return true
+  }
+
   app.decorate('readBudget', async function readBudget (request: FastifyRequest, reply: FastifyReply) {
     const key = callerOf(request)
+    const shared = await sharedBudget(request, reply, key)
+    if (shared === false) {
+      request.log.info({ caller: key }, 'read budget: refused a report or export past the per-caller limit (all instances)')
+      throw new RateLimitedError(1, `you already have ${opts.perCaller} reports or exports running and ${opts.perCaller} waiting; retry when one has finished`)
+    }
+    if (shared === true) return
     let c = callers.get(key)
     if (c == null) { c = { running: 0, waiting: [] }; callers.set(key, c) }
     if (c.running >= opts.perCaller) {
@@ -65,3 +113,30 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
   })
   app.decorate('readsRunning', () => [...callers.values()].reduce((a, c) => a + c.running, 0))
 }, { name: 'read-budget', dependencies: ['auth'] })
+
+const LEASE_MS = 60_000
+type LeaseRedis = { circulateReadLease: (run: string, all: string, op: string, now: number, ttl: number, id: string, per: number) => Promise<number> }
+
+// KEYS: running, running-or-waiting; ARGV: op, now, ttl, id, per caller. Answers 1 run, 0 wait, -1 refused.
+const LEASE_LUA = `
+  local run, all = KEYS[1], KEYS[2]
+  local op, now, ttl, id, per = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+  if op == 'leave' then
+    redis.call('ZREM', run, id); redis.call('ZREM', all, id); return 1
+  end
+  redis.call('ZREMRANGEBYSCORE', run, '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', all, '-inf', now)
+  if op == 'renew' then
+    redis.call('ZADD', run, 'XX', now + ttl, id); redis.call('ZADD', all, 'XX', now + ttl, id)
+    redis.call('PEXPIRE', run, ttl); redis.call('PEXPIRE', all, ttl); return 1
+  end
+  if op == 'enter' then
+    if redis.call('ZCARD', all) >= 2 * per then return -1 end
+    redis.call('ZADD', all, now + ttl, id); redis.call('PEXPIRE', all, ttl)
+  elseif redis.call('ZSCORE', all, id) == false then
+    redis.call('ZADD', all, now + ttl, id); redis.call('PEXPIRE', all, ttl)
+  end
+  if redis.call('ZCARD', run) < per then
+    redis.call('ZADD', run, now + ttl, id); redis.call('PEXPIRE', run, ttl); return 1
+  end
+  return 0`

@@ -10,7 +10,7 @@ import { currencyService } from '../services/currency.service.js'
 import { loginService } from '../services/login.service.js'
 import { notesService } from '../services/notes.service.js'
 import { participantService } from '../services/participant.service.js'
-import { paymentRequestService, type RequestEvents } from '../services/payment-request.service.js'
+import { paymentRequestService } from '../services/payment-request.service.js'
 import { requestWatch, type RequestWatch } from '../db/request-watch.js'
 import { reportService } from '../services/report.service.js'
 import { smsService } from '../services/sms.service.js'
@@ -36,7 +36,7 @@ export interface ServicesOptions {
   /** pay by text (docs/text-payments.md): the gateway's token and webhook URL; the outbound port (default: the outbox) */
   sms?: { authToken: string | null, publicUrl: string | null, sender?: TextSender, clock?: (() => Date) | null, newCode?: (() => string) | null }
   /** payment requests: the clock expiry is judged by (tests), long-poll waiters per instance, the expiry sweep */
-  requests?: { clock?: (() => Date) | null, maxWaiters?: number, expireIntervalMs?: number, events?: RequestEvents | null }
+  requests?: { clock?: (() => Date) | null, maxWaiters?: number, expireIntervalMs?: number }
 }
 
 const DEFAULT_LOGIN: LoginPolicy = { maxFailures: 5, baseSeconds: 2, maxSeconds: 900, windowSeconds: 3600 }
@@ -47,18 +47,18 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch)
   const currencies = currencyService(app.prisma)
   const coalesce = opts.coalesce === undefined ? DEFAULT_COALESCE : opts.coalesce
   const coalescer = coalesce == null ? null : movementCoalescer(app.pool, coalesce)
-  const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool })
+  const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool, reads: app.reads })
   return {
     auth: authService(app.prisma, opts.scryptCost, opts.login ?? DEFAULT_LOGIN),
     currencies,
     participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts,
     transfers: transferService(app.pool, app.prisma, currencies, accounts, coalescer),
-    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }),
+    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }, app.reads),
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
-    apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000),
-    logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400 }),
+    apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation),
+    logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400, publish: app.shared.publishRevocation }),
     audit: auditService(app.prisma, currencies),
     sms: smsService(app.pool, currencies, {
       scryptCost: opts.scryptCost, authToken: opts.sms?.authToken ?? null, publicUrl: opts.sms?.publicUrl ?? null,
@@ -66,7 +66,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch)
     }),
     notes: notesService(app.pool, app.readPool, app.prisma, currencies, coalescer),
     requests: paymentRequestService(app.pool, currencies, accounts, {
-      clock: opts.requests?.clock ?? undefined, watch, events: opts.requests?.events ?? null,
+      clock: opts.requests?.clock ?? undefined, watch,
     }),
   }
 }
@@ -78,7 +78,15 @@ declare module 'fastify' {
 export default fp<ServicesOptions>(async (app, opts) => {
   // one LISTEN connection per instance for long-polling payment requests, opened on the first wait
   const watch = requestWatch({ connectionString: app.pool.options.connectionString }, { maxWaiters: opts.requests?.maxWaiters ?? 10_000, log: app.log })
-  app.decorate('services', build(app, opts, watch))
+  const services = build(app, opts, watch)
+  app.decorate('services', services)
+  // With Redis, a revocation on any instance reaches every instance's caches at once (plugins/shared.ts); without
+  // it, or while Redis is away, each instance reads them again within API_KEY_CHECK_MS / LOGIN_CHECK_MS.
+  app.shared.onRevocation((m) => {
+    if (m.kind === 'api-key') services.apiKeys.forget(m.id)
+    else if (m.kind === 'logins') services.logins.forget()
+    else { services.apiKeys.forget(null); services.logins.forget() }
+  })
   // pending payment requests past their time are written 'expired', with their event, by every instance in turn
   let sweep: NodeJS.Timeout | null = null
   const every = opts.requests?.expireIntervalMs ?? 0
@@ -90,8 +98,10 @@ export default fp<ServicesOptions>(async (app, opts) => {
       sweep.unref()
     }
   })
+  // long-polls answer at once when the server closes (they would hold its close for up to 30 s)
+  app.addHook('preClose', async () => { await watch.close() })
   app.addHook('onClose', async () => {
     if (sweep != null) clearInterval(sweep)
     await watch.close()
   })
-}, { name: 'services', dependencies: ['db'] })
+}, { name: 'services', dependencies: ['db', 'shared'] })

@@ -237,11 +237,12 @@ type Stored = Omit<PeriodFigures, 'open' | 'start' | 'end'>
 const periodKey = (p: Period) => `${isoTime(p.start)}/${isoTime(p.end)}`
 
 /**
- * Every figure of the whole range (index 0) and of every period (1..n), in one consistent snapshot. Call
+ * Every figure of the whole range (index 0) and of every period (1..n), in one consistent snapshot of `pool` (the
+ * primary's read pool or a replica that has replayed past the catch-up; writer: the primary). Call
  * catchUp() first. A period that is one bucket reads that bucket's summary; any other period reads its cached
  * composite, or is computed and cached for the next report.
  */
-export async function circulationFigures (pool: pg.Pool, currencyId: string, periods: Period[]): Promise<PeriodFigures[]> {
+export async function circulationFigures (pool: pg.Pool, currencyId: string, periods: Period[], writer: pg.Pool = pool): Promise<PeriodFigures[]> {
   const from = periods[0].start
   const to = periods[periods.length - 1].end
   // the whole range tiled on its own (months where they fit), not as the union of, say, 365 day buckets
@@ -284,9 +285,11 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
   } finally {
     client.release()
   }
-  for (const c of computed) await storeComposite(pool, currencyId, c.p, c.figures, version)
+  // the cache is written on the primary (writer) when the figures were read on a replica: storeComposite keeps a
+  // composite only if the primary's aggregates are still at the version the snapshot read
+  for (const c of computed) await storeComposite(writer, currencyId, c.p, c.figures, version)
   if (hits.length > 0) {
-    await pool.query(`UPDATE circ_composite SET used_at = now()
+    await writer.query(`UPDATE circ_composite SET used_at = now()
       WHERE currency_id = $1 AND key = ANY ($2) AND used_at < now() - interval '1 minute'`, [currencyId, hits])
   }
   return periods.length === 1 ? [out[0], out[1]] : out

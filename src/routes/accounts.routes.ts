@@ -51,6 +51,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const s = await accounts.statement(request.principal, request.params.id, request.query)
     if (s.csv !== undefined) {
       if (s.nextCursor != null) void reply.header('x-next-cursor', s.nextCursor)
+      // how fresh the CSV is: it may have been read on a replica
+      void reply.header('x-as-of', s.asOf)
       return reply.type('text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="statement-${request.params.id}.csv"`)
         .send(s.csv)

@@ -8,14 +8,16 @@ import {
   TransferExportQuerySchema,
 } from '../schemas/reports.js'
 
+const asOfHeader = { 'x-as-of': { type: 'string', format: 'date-time', description: 'every movement committed before this instant is included (the read may have run on a replica)' } }
 const jsonOrCsv = (schema: object, what: string) => ({
   description: `${what}; as CSV one row per ${what === 'the report' ? 'period plus a total row' : 'cell'}, hidden cells say "suppressed"`,
+  headers: asOfHeader,
   content: { 'application/json': { schema }, 'text/csv': { schema: Type.String() } },
 })
 const csvOnly = (what: string) => ({
   description: `${what} (streamed CSV). The X-Export-Id header names this export: pass it as ?export= to get the other file with the same pseudonyms`,
   // @fastify/swagger wraps a response header's schema itself: give it the schema, not a header object
-  headers: { 'x-export-id': { type: 'string', format: 'uuid', description: 'this export: pass it as ?export= for the other file' } },
+  headers: { 'x-export-id': { type: 'string', format: 'uuid', description: 'this export: pass it as ?export= for the other file' }, ...asOfHeader },
   content: { 'text/csv': { schema: Type.String() } },
 })
 
@@ -35,6 +37,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const r = await reports.circulation(request.principal, request.params.code, request.query)
+    void reply.header('x-as-of', r.asOf)
     return 'csv' in r ? csv(reply, `circulation-${request.params.code.toUpperCase()}`, r.csv) : r.json
   })
 
@@ -48,6 +51,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const r = await reports.flows(request.principal, request.params.code, request.query)
+    void reply.header('x-as-of', r.asOf)
     return 'csv' in r ? csv(reply, `flows-${request.params.code.toUpperCase()}`, r.csv) : r.json
   })
 
@@ -61,7 +65,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const r = await reports.exportTransfers(request.principal, request.params.code, request.query)
-    return csv(reply.header('x-export-id', r.exportId), `transfers-${r.exportId}`, r.csv)
+    return csv(reply.header('x-export-id', r.exportId).header('x-as-of', r.asOf), `transfers-${r.exportId}`, r.csv)
   })
 
   app.get('/v1/currencies/:code/exports/accounts', {
@@ -74,7 +78,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const r = await reports.exportAccounts(request.principal, request.params.code, request.query)
-    return csv(reply.header('x-export-id', r.exportId), `accounts-${r.exportId}`, r.csv)
+    return csv(reply.header('x-export-id', r.exportId).header('x-as-of', r.asOf), `accounts-${r.exportId}`, r.csv)
   })
 }
 export default routes

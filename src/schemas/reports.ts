@@ -63,8 +63,12 @@ export const CirculationQuerySchema = Type.Object({
   format: Type.Optional(Format),
 }, { additionalProperties: false })
 
+/** How fresh a report is: it may have been read on a replica (docs/operations.md "Read replica"). */
+const AsOf = Timestamp('every movement committed before this instant is in the report (it may have been read on a replica); also in the X-As-Of header')
+
 export const CirculationReportSchema = Type.Object({
   currency: Type.String(),
+  asOf: AsOf,
   from: Timestamp('start of the range'),
   to: Timestamp('end of the range (exclusive)'),
   interval: Type.Enum(['day', 'week', 'month']),
@@ -81,6 +85,7 @@ export const FlowsQuerySchema = Type.Object({
 
 export const FlowsReportSchema = Type.Object({
   currency: Type.String(),
+  asOf: AsOf,
   by: Type.Enum(['sector', 'district']),
   from: Timestamp('start of the range'),
   to: Timestamp('end of the range (exclusive)'),

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { ReplicaReads } from '../db/replica.js'
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { csvDocument } from '../domain/csv.js'
@@ -23,8 +24,11 @@ export function accountView (a: AccountRow, currency: string, decimals: number) 
   }
 }
 
-/** pools.pool: statements as JSON pages; pools.readPool: statements as CSV (an expensive read, see plugins/db.ts). */
-export function accountService (prisma: PrismaClient, currencies: CurrencyService, pools: { pool: Pick<pg.Pool, 'query'>, readPool: Pick<pg.Pool, 'query'> }) {
+/**
+ * pools.pool: statements as JSON pages; pools.readPool: statements as CSV (an expensive read, see plugins/db.ts),
+ * or pools.reads, which sends them to a caught-up replica (db/replica.ts).
+ */
+export function accountService (prisma: PrismaClient, currencies: CurrencyService, pools: { pool: Pick<pg.Pool, 'query'>, readPool: Pick<pg.Pool, 'query'>, reads?: ReplicaReads }) {
   const repo = accountRepo(prisma)
 
   /** Loads an account the principal may read: its owner or an issuer of its currency; anyone else gets 404. */
@@ -82,7 +86,8 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       const from = parseTime(q.from, 'from')
       const to = parseTime(q.to, 'to')
       const limit = q.limit ?? DEFAULT_PAGE
-      const rows = await statementRows(q.format === 'csv' ? pools.readPool : pools.pool, {
+      const src = q.format === 'csv' && pools.reads != null ? await pools.reads.choose() : null
+      const rows = await statementRows(q.format === 'csv' ? (src?.pool ?? pools.readPool) : pools.pool, {
         accountId: account.id, from, to, afterEntryId: after == null ? undefined : BigInt(after[0]),
       }, limit)
       const page = rows.slice(0, limit)
@@ -101,7 +106,7 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       const nextCursor = rows.length > limit && last != null ? encodeCursor([last.id]) : null
       if (q.format === 'csv') {
         const csv = csvDocument(['entryId', 'transferId', 'createdAt', 'kind', 'channel', 'counterparty', 'amount', 'balanceAfter', 'reference'], items)
-        return { csv, nextCursor }
+        return { csv, nextCursor, asOf: (src?.asOf ?? new Date()).toISOString() }
       }
       return { account: account.id, currency: currency.code, items, nextCursor }
     },

@@ -20,7 +20,7 @@ const view = (k: KeyRow) => ({
  * API keys for a business's integrations (tills, web shops). The business manages its own keys with a password
  * login; a token exchanged for a key cannot manage keys, so a leaked key cannot mint more.
  */
-export function apiKeyService (prisma: PrismaClient, checkMs: number) {
+export function apiKeyService (prisma: PrismaClient, checkMs: number, publish: (m: { kind: 'api-key', id: string }) => void = () => {}) {
   const repo = apiKeyRepo(prisma)
   // The last look at each key: a token from a revoked key is refused on this instance at once (revoke() updates
   // it) and on other instances within checkMs.
@@ -75,6 +75,13 @@ export function apiKeyService (prisma: PrismaClient, checkMs: number) {
         }
       })
       seen.set(id, { at: Date.now(), active: false })
+      publish({ kind: 'api-key', id })
+    },
+
+    /** Another instance revoked this key (null: any key may have changed): read it again on its next use. */
+    forget (id: string | null) {
+      if (id == null) seen.clear()
+      else if (seen.get(id)?.active !== false) seen.delete(id)
     },
 
     /** Is the key behind a token still active? Also records it as used (at most once per checkMs). */

@@ -12,6 +12,8 @@ export interface LoginServiceOptions {
   checkMs: number
   /** the longest a token lives: a revocation older than this concerns no live token */
   tokenTtlSeconds: number
+  /** tells the other instances that the revoked logins changed (Redis; a no-op without it) */
+  publish?: (m: { kind: 'logins' }) => void
 }
 
 /** What this instance knows of one login: suspended now, and tokens issued up to this time (ms) are refused. */
@@ -91,6 +93,7 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
       const r = { suspended: true, before: Math.max(since.getTime(), user.tokensRevokedBefore?.getTime() ?? 0) }
       changes.push({ at: Date.now(), userId: user.id, participantId: p.id, r })
       apply({ userId: user.id, participantId: p.id, r })
+      opts.publish?.({ kind: 'logins' })
       return { participantId: p.id, suspended: true, suspendedAt: since.toISOString() }
     },
 
@@ -108,8 +111,12 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
       const r = { suspended: false, before }
       changes.push({ at: Date.now(), userId: user.id, participantId: p.id, r })
       apply({ userId: user.id, participantId: p.id, r })
+      opts.publish?.({ kind: 'logins' })
       return { participantId: p.id, suspended: false, suspendedAt: null }
     },
+
+    /** Another instance changed the revoked logins: read them again on the next request. */
+    forget () { loadedAt = Number.NEGATIVE_INFINITY },
   }
 }
 

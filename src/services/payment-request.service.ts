@@ -5,6 +5,7 @@ import { formatMoney, parseAmount } from '../domain/money.js'
 import { isIssuerOf, isParticipant, type Principal } from '../domain/principal.js'
 import { legFromRow, transferView, type LegRow, type TransferView } from '../domain/transfer-view.js'
 import type { RequestWatch } from '../db/request-watch.js'
+import { recordEvent } from '../events/record.js'
 import { postMovement } from '../ledger/post.js'
 import {
   DEFAULT_EXPIRES_IN_SECONDS, type PaymentRequestCreate, type PaymentRequestListQuery, type PaymentRequestPay,
@@ -35,25 +36,12 @@ import type { AccountService } from './account.service.js'
 // everywhere at once, and is written 'expired' by the sweeper (expireDue) or by the first attempt to pay it, in the
 // transaction that records the request.expired event.
 
-/** Where an event about a request is recorded, in the transaction of the change (the durable event log). */
-export interface RequestEvents {
-  record: (tx: pg.PoolClient, type: 'request.paid' | 'request.expired', r: RequestEventData) => Promise<void>
-}
-export interface RequestEventData {
-  id: string
-  currencyId: string
-  toAccount: string
-  amount: string
-  reference: string | null
-  payerAccount: string | null
-  transferId: string | null
-}
-
 export interface PaymentRequestOptions {
   /** the time expiry is judged by (tests inject one); default: the wall clock */
   clock?: () => Date
   watch?: RequestWatch | null
-  events?: RequestEvents | null
+  /** write request.paid and request.expired to the event log (default true) */
+  events?: boolean
   /** the longest a long-poll waits, in ms (the API allows 30 s) */
   maxWaitMs?: number
 }
@@ -113,7 +101,7 @@ export type PaymentRequestService = ReturnType<typeof paymentRequestService>
 export function paymentRequestService (pool: pg.Pool, currencies: CurrencyService, accounts: Pick<AccountService, 'readable'>, opts: PaymentRequestOptions = {}) {
   const clock = opts.clock ?? (() => new Date())
   const watch = opts.watch ?? null
-  const events = opts.events ?? null
+  const events = opts.events ?? true
   const maxWaitMs = opts.maxWaitMs ?? 30_000
 
   const effective = (r: Pick<Row, 'status' | 'expires_at'>, now = clock()): RequestStatus =>
@@ -149,10 +137,21 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
     }
   }
 
-  const eventData = (r: Row): RequestEventData => ({
-    id: r.id, currencyId: r.currency_id, toAccount: r.to_account_id, amount: r.amount, reference: r.reference,
-    payerAccount: r.payer_account_id, transferId: r.transfer_id,
-  })
+  /**
+   * The payee account's request.paid or request.expired event, in the transaction of the change (the durable event
+   * log, src/events/record.ts: the SSE stream and webhooks get it once it commits). After any posting on `tx`.
+   */
+  const record = async (tx: pg.PoolClient, type: 'request.paid' | 'request.expired', r: Row, c: CurrencyInfo) => {
+    if (!events) return
+    await recordEvent(tx, {
+      currencyId: r.currency_id, accountId: r.to_account_id, type,
+      data: {
+        requestId: r.id, currency: c.code, status: type === 'request.paid' ? 'paid' : 'expired', toAccount: r.to_account_id,
+        amount: formatMoney(r.amount, c.decimals), reference: r.reference, fromAccount: r.payer_account_id,
+        payerName: r.payer_name, transferId: r.transfer_id, createdAt: r.created_at.toISOString(), expiresAt: r.expires_at.toISOString(),
+      },
+    })
+  }
 
   /** Runs fn in a transaction on one client; rolled back if it throws. */
   const inTransaction = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
@@ -171,9 +170,9 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
   }
 
   /** Marks a locked pending request expired and records its event, in the caller's transaction. */
-  const expire = async (tx: pg.PoolClient, r: Row) => {
+  const expire = async (tx: pg.PoolClient, r: Row, c: CurrencyInfo) => {
     await tx.query(`UPDATE payment_request SET status = 'expired', updated_at = now() WHERE id = $1 AND status = 'pending'`, [r.id])
-    if (events != null) await events.record(tx, 'request.expired', eventData(r))
+    await record(tx, 'request.expired', r, c)
   }
 
   /** The request, for a principal allowed to act on it (else 404), with its currency. */
@@ -268,7 +267,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
           return { r, legs, replayed: true }
         }
         const status = effective(r)
-        if (status === 'expired' && r.status === 'pending') { await expire(tx, r); expired = true; return null }
+        if (status === 'expired' && r.status === 'pending') { await expire(tx, r, c); expired = true; return null }
         if (status !== 'pending') throw closedError(status)
         if (b.fromAccount === r.to_account_id) throw new DomainError('OWN_REQUEST', 'the payee cannot pay its own payment request')
         if (r.from_account_id != null && b.fromAccount !== r.from_account_id) {
@@ -285,8 +284,8 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
           `UPDATE payment_request SET status = 'paid', transfer_id = $2, payer_account_id = $3, closed_by = $4, pay_key = $5,
              pay_hash = $6, updated_at = now() WHERE id = $1`,
           [r.id, main.id, b.fromAccount, p.userId, idem.key, idem.requestHash])
-        const paid = { ...r, status: 'paid' as const, transfer_id: main.id, payer_account_id: b.fromAccount }
-        if (events != null) await events.record(tx, 'request.paid', eventData(paid))
+        const paid = (await byId(tx, r.id))!
+        await record(tx, 'request.paid', paid, c)
         return { r: paid, legs: posted.legs, replayed: posted.replayed }
       })
       if (expired || out == null) throw closedError('expired')
@@ -349,8 +348,10 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       return await inTransaction(async (tx) => {
         const due = (await tx.query<Row>(
           `${SELECT} WHERE r.id IN (SELECT id FROM payment_request WHERE status = 'pending' AND expires_at <= $1
-             ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, [clock(), limit])).rows
-        for (const r of due) await expire(tx, r)
+             ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+           ORDER BY r.to_account_id, r.id`, [clock(), limit])).rows
+        // each event locks its payee account: in account id order, the order posting locks accounts in
+        for (const r of due) await expire(tx, r, await currencies.resolveId(r.currency_id))
         return due.length
       })
     },

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { ReplicaReads } from '../db/replica.js'
 import type { Static } from 'typebox'
 import { csvDocument } from '../domain/csv.js'
 import { cell, RULES, type Cell, type Rules } from '../domain/disclosure.js'
@@ -24,12 +25,12 @@ export type TransferExportQuery = Static<typeof TransferExportQuerySchema>
 export type AccountExportQuery = Static<typeof AccountExportQuerySchema>
 
 export interface CirculationReport {
-  currency: string, from: string, to: string, interval: Interval
+  currency: string, asOf: string, from: string, to: string, interval: Interval
   periods: Array<{ start: string, end: string, metrics: Metrics }>
   total: { start: string, end: string, metrics: Metrics }
 }
 export interface FlowsReport {
-  currency: string, by: FlowsBy, from: string, to: string
+  currency: string, asOf: string, by: FlowsBy, from: string, to: string
   cells: Array<{ payer: string, payee: string, volume: Cell, count: Cell }>
 }
 
@@ -42,8 +43,13 @@ export interface ReportOptions {
   rules?: Rules
 }
 
-/** pool: the read pool (plugins/db.ts), so reports and exports never take a connection the ledger's writes need. */
-export function reportService (pool: pg.Pool, currencies: CurrencyService, opts: ReportOptions = {}) {
+/**
+ * pool: the primary's read pool (plugins/db.ts), so reports and exports never take a connection the ledger's writes
+ * need; the aggregate catch-up, the composite cache and export salts are written there. reads: where the reading
+ * itself runs (a replica that has caught up, else that pool; db/replica.ts), and the asOf each answer carries.
+ */
+export function reportService (pool: pg.Pool, currencies: CurrencyService, opts: ReportOptions = {}, reads?: ReplicaReads) {
+  const source = async () => reads != null ? await reads.choose() : { pool, replica: false, asOf: new Date() }
   const rules = opts.rules ?? RULES
   let lastCatchUpAt = 0
   // Reports arriving together share catch-ups instead of each running its own (they would queue on the aggregate
@@ -89,37 +95,42 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
     /** The background aggregator reports each completed catch-up here. */
     caughtUp () { lastCatchUpAt = Date.now() },
 
-    async circulation (principal: Principal | null, code: string, q: CirculationQuery): Promise<{ json: CirculationReport } | { csv: string }> {
+    async circulation (principal: Principal | null, code: string, q: CirculationQuery): Promise<{ json: CirculationReport, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
       const interval = q.interval ?? 'month'
       const range = reportRange(q.from, q.to)
       const periods = splitPeriods(range.from, range.to, interval)
       await fresh()
-      const figures = await circulationFigures(pool, c.id, periods)
+      const src = await source()
+      const asOf = src.asOf.toISOString()
+      const figures = await circulationFigures(src.pool, c.id, periods, pool)
       const metrics = circulationMetrics(figures, c.decimals, rules)
       const json: CirculationReport = {
-        currency: c.code, from: isoTime(range.from), to: isoTime(range.to), interval,
+        currency: c.code, asOf, from: isoTime(range.from), to: isoTime(range.to), interval,
         periods: periods.map((p, i) => ({ start: isoTime(p.start), end: isoTime(p.end), metrics: metrics[i + 1] })),
         total: { start: isoTime(range.from), end: isoTime(range.to), metrics: metrics[0] },
       }
-      if (q.format !== 'csv') return { json }
+      if (q.format !== 'csv') return { json, asOf }
       const row = (kind: string, p: { start: string, end: string, metrics: Metrics }) =>
         [kind, p.start, p.end, ...METRICS.map(m => csvCell(p.metrics[m]))]
       return {
+        asOf,
         csv: csvDocument(['row', 'start', 'end', ...METRICS], [...json.periods.map(p => row('period', p)), row('total', json.total)]),
       }
     },
 
-    async flows (principal: Principal | null, code: string, q: FlowsQuery): Promise<{ json: FlowsReport } | { csv: string }> {
+    async flows (principal: Principal | null, code: string, q: FlowsQuery): Promise<{ json: FlowsReport, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
       const by = q.by ?? 'sector'
       const range = reportRange(q.from, q.to)
       await fresh()
-      const figures = await flowFigures(pool, c.id, tile(range.from, range.to), by)
+      const src = await source()
+      const asOf = src.asOf.toISOString()
+      const figures = await flowFigures(src.pool, c.id, tile(range.from, range.to), by)
       const key = await disclosureKey(pool, c.id)
       const published = publishFlows(key, figures, by, c.localAreas, rules)
       const json: FlowsReport = {
-        currency: c.code, by, from: isoTime(range.from), to: isoTime(range.to),
+        currency: c.code, asOf, by, from: isoTime(range.from), to: isoTime(range.to),
         cells: figures.map((f, i) => ({
           payer: f.payer,
           payee: f.payee,
@@ -127,8 +138,9 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
           count: cell(published[i].count, published[i].verdict),
         })),
       }
-      if (q.format !== 'csv') return { json }
+      if (q.format !== 'csv') return { json, asOf }
       return {
+        asOf,
         csv: csvDocument(['payer', 'payee', 'volume', 'count'], json.cells.map(x => [x.payer, x.payee, csvCell(x.volume), csvCell(x.count)])),
       }
     },
@@ -137,10 +149,13 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const { c, userId } = await exportable(principal, code)
       const from = parseInstant(q.from, 'from')
       const to = parseInstant(q.to, 'to')
+      // the export's salt is written on the primary; the rows are read where the reads go
       const session = await openExport(pool, c.id, userId, q.export)
+      const src = await source()
       return {
         exportId: session.id,
-        csv: transfersCsv(pool, {
+        asOf: src.asOf.toISOString(),
+        csv: transfersCsv(src.pool, {
           currencyId: c.id, code: c.code, decimals: c.decimals,
           from: from == null ? undefined : new Date(from), to: to == null ? undefined : new Date(to),
         }, session),
@@ -150,7 +165,8 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
     async exportAccounts (principal: Principal | null, code: string, q: AccountExportQuery) {
       const { c, userId } = await exportable(principal, code)
       const session = await openExport(pool, c.id, userId, q.export)
-      return { exportId: session.id, csv: accountsCsv(pool, { currencyId: c.id, decimals: c.decimals, localAreas: c.localAreas }, session) }
+      const src = await source()
+      return { exportId: session.id, asOf: src.asOf.toISOString(), csv: accountsCsv(src.pool, { currencyId: c.id, decimals: c.decimals, localAreas: c.localAreas }, session) }
     },
   }
 }

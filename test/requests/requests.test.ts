@@ -77,6 +77,15 @@ t.test('a business asks, a member pays once with the till fee, and the transfer 
 
   const tx = await ctx.call('GET', `/v1/transfers/${paid.body.id}`, { token: s.member.token })
   t.equal(tx.body.metadata.paymentRequest, r.body.id)
+
+  // request.paid on the payee's account, committed with the payment (the event log, src/events/record.ts)
+  const events = (await ctx.app.pool.query(`SELECT account_id, data FROM event WHERE type = 'request.paid'`)).rows
+  t.equal(events.length, 1, 'one request.paid event')
+  t.equal(events[0].account_id, s.business.accountId)
+  t.match(events[0].data, {
+    requestId: r.body.id, currency: s.code, status: 'paid', amount: '12.60', fromAccount: s.member.accountId,
+    payerName: 'Test Member', transferId: paid.body.id, reference: 'Two coffees',
+  })
 })
 
 t.test('a retry with the paying call\'s own Idempotency-Key replays its 201', async (t) => {
@@ -134,6 +143,10 @@ t.test('expiry by the injected clock: an expired request is refused with 409 say
   const third = await ask({ expiresInSeconds: 1 })
   now += 2000
   t.equal(await ctx.app.services.requests.expireDue(), 1, 'the sweep writes the one due')
+  t.equal(await ctx.app.services.requests.expireDue(), 0, 'and only once')
+  const expiredEvents = (await ctx.app.pool.query(`SELECT account_id, data->>'requestId' AS id FROM event WHERE type = 'request.expired' ORDER BY id`)).rows
+  t.same(expiredEvents.map(e => e.id), [r.body.id, third.body.id], 'one request.expired each, by the refused attempt and by the sweep')
+  t.ok(expiredEvents.every(e => e.account_id === s.business.accountId), 'on the payee\'s account')
   t.equal((await ctx.app.pool.query('SELECT status FROM payment_request WHERE id = $1', [third.body.id])).rows[0].status, 'expired')
   const list = await ctx.call('GET', `/v1/accounts/${s.business.accountId}/payment-requests?status=expired`, { token: s.business.token })
   t.same(list.body.items.map((x: { id: string }) => x.id).sort(), [r.body.id, third.body.id].sort())
@@ -251,6 +264,7 @@ t.test('a request addressed to one account: only its owner pays or declines; ref
   const poor = await pay(r.body.id, other.token, other.accountId)
   t.equal(poor.status, 422)
   t.equal(poor.body.code, 'INSUFFICIENT_FUNDS')
+  t.equal((await ctx.app.pool.query(`SELECT count(*)::int AS n FROM event WHERE type = 'request.paid'`)).rows[0].n, 0, 'a refused payment has no event')
   const still = await ctx.call('GET', `/v1/payment-requests/${r.body.id}`, { token: other.token })
   t.equal(still.body.status, 'pending', 'a refused payment changes nothing')
   await issue(ctx, s.code, other.accountId, '10.00')

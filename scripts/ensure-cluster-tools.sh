@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Debian packages the scaling tests need: HAProxy (test-faults/cluster.faults.ts) and redis-server
+# (test/scale/redis.test.ts starts its own). PostgreSQL's server binaries (initdb, pg_basebackup) come with the
+# machine's PostgreSQL. apt only; a missing tool makes its test skip with a message, never fail CI setup.
+set -u
+missing=()
+command -v haproxy >/dev/null || missing+=(haproxy)
+command -v redis-server >/dev/null || missing+=(redis-server)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then apt=(apt-get); else apt=(sudo -n apt-get); fi
+"${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+  "${apt[@]}" update >/dev/null 2>&1 && "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1
+} || echo "ensure-cluster-tools: could not install ${missing[*]}; their tests will skip"
