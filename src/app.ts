@@ -13,6 +13,7 @@ import rateLimits from './plugins/rate-limits.js'
 import securityHeaders from './plugins/security-headers.js'
 import readBudget from './plugins/read-budget.js'
 import services from './plugins/services.js'
+import smsRelay from './plugins/sms-relay.js'
 import shared from './plugins/shared.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
@@ -108,6 +109,12 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(readBudget, { perCaller: config.READS_PER_CALLER })
   await app.register(swagger)
   await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS })
+  await app.register(smsRelay, {
+    intervalMs: config.SMS_SEND_INTERVAL_MS,
+    gateway: config.SMS_ACCOUNT_SID == null || config.SMS_FROM == null || config.SMS_AUTH_TOKEN == null
+      ? null
+      : { accountSid: config.SMS_ACCOUNT_SID, authToken: config.SMS_AUTH_TOKEN, from: config.SMS_FROM, baseUrl: config.SMS_API_URL },
+  })
 
   await app.register(healthRoutes)
   await app.register(authRoutes)
