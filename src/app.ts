@@ -15,6 +15,7 @@ import rateLimits from './plugins/rate-limits.js'
 import securityHeaders from './plugins/security-headers.js'
 import readBudget from './plugins/read-budget.js'
 import services from './plugins/services.js'
+import smsRelay from './plugins/sms-relay.js'
 import shared from './plugins/shared.js'
 import swagger from './plugins/swagger.js'
 import validation from './plugins/validation.js'
@@ -36,6 +37,8 @@ import eventRoutes from './routes/events.routes.js'
 import webhookRoutes from './routes/webhooks.routes.js'
 import smsRoutes from './routes/sms.routes.js'
 import notesRoutes from './routes/notes.routes.js'
+import standingOrderRoutes from './routes/standing-orders.routes.js'
+import scheduler from './plugins/scheduler.js'
 import paymentRequestRoutes from './routes/payment-requests.routes.js'
 import payPageRoutes from './routes/pay-pages.routes.js'
 
@@ -45,6 +48,8 @@ export interface AppOptions {
   keys: KeySet
   /** tests only: the time the login throttle reads (default: the database's clock) */
   loginClock?: () => Date
+  /** tests only: the time standing orders read (the scheduler, and today for a new order); default the wall clock */
+  clock?: () => Date
   /** tests only: the time text verification codes expire by, and the codes texted (default: random) */
   smsClock?: () => Date
   smsCodes?: () => string
@@ -74,6 +79,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(shared, { redisUrl: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, prefix: config.REDIS_PREFIX })
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
+    clock: opts.clock,
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,
     apiKeyCheckMs: config.API_KEY_CHECK_MS,
     loginCheckMs: config.TOKEN_CACHE_MS > 0 ? Math.min(config.LOGIN_CHECK_MS, config.TOKEN_CACHE_MS) : config.LOGIN_CHECK_MS,
@@ -118,6 +124,12 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(readBudget, { perCaller: config.READS_PER_CALLER })
   await app.register(swagger)
   await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS })
+  await app.register(smsRelay, {
+    intervalMs: config.SMS_SEND_INTERVAL_MS,
+    gateway: config.SMS_ACCOUNT_SID == null || config.SMS_FROM == null || config.SMS_AUTH_TOKEN == null
+      ? null
+      : { accountSid: config.SMS_ACCOUNT_SID, authToken: config.SMS_AUTH_TOKEN, from: config.SMS_FROM, baseUrl: config.SMS_API_URL },
+  })
 
   await app.register(healthRoutes)
   await app.register(authRoutes)
@@ -135,6 +147,8 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(webhookRoutes)
   await app.register(smsRoutes)
   await app.register(notesRoutes)
+  await app.register(standingOrderRoutes)
+  await app.register(scheduler, { intervalMs: config.SCHEDULER_INTERVAL_MS, clock: opts.clock })
   await app.register(paymentRequestRoutes, { publicUrl: config.PUBLIC_URL ?? null })
   await app.register(payPageRoutes)
 }

@@ -76,6 +76,8 @@ export const ConfigSchema = Type.Object({
   TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
   /** How often queued transfers are folded into the circulation aggregates; 0: only when a report asks. */
   REPORTS_AGGREGATE_INTERVAL_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /** How often the standing orders' scheduler looks for due payments (it also looks once at start-up); 0: never. */
+  SCHEDULER_INTERVAL_MS: Type.Integer({ default: 60000, minimum: 0 }),
   /**
    * 0: every report first folds in everything committed (exact to the moment it starts). Above 0: a report reads
    * the aggregates as this instance's background aggregator last left them if that was at most this long ago,
@@ -181,6 +183,17 @@ export const ConfigSchema = Type.Object({
    */
   SMS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   /**
+   * Sending texts for real (docs/text-payments.md): the gateway account (Twilio's Account SID). With SMS_FROM and
+   * SMS_AUTH_TOKEN, or not at all; unset, texts stay queued in the outbox.
+   */
+  SMS_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[A-Za-z0-9]{1,64}$' })),
+  /** The sender of texts: the scheme's number in E.164 (+447700900000), or a Messaging Service SID (MG...). */
+  SMS_FROM: Type.Optional(Type.String({ minLength: 3, maxLength: 66 })),
+  /** The gateway's REST API. */
+  SMS_API_URL: Type.String({ default: 'https://api.twilio.com', pattern: '^https?://' }),
+  /** How often queued texts are handed to the gateway. */
+  SMS_SEND_INTERVAL_MS: Type.Integer({ default: 2000, minimum: 50 }),
+  /**
    * The service's public address (e.g. https://pay.example.org), the base of a payment request's payUrl and QR
    * text. Unset: the address the request came in on (its Host header, and X-Forwarded-Proto with TRUST_PROXY).
    */
@@ -205,6 +218,13 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     config = envSchema<Config>({ schema: ConfigSchema, data, dotenv: false })
   } catch (err) {
     throw new Error(`Invalid configuration: ${(err as Error).message}`)
+  }
+  const gateway = [config.SMS_ACCOUNT_SID, config.SMS_FROM].filter(v => v != null).length
+  if (gateway !== 0 && (gateway !== 2 || config.SMS_AUTH_TOKEN == null)) {
+    throw new Error('Invalid configuration: SMS_ACCOUNT_SID and SMS_FROM are set together, with SMS_AUTH_TOKEN, or not at all')
+  }
+  if (config.SMS_FROM != null && !/^\+[1-9][0-9]{6,14}$/.test(config.SMS_FROM) && !/^MG[A-Za-z0-9]{1,64}$/.test(config.SMS_FROM)) {
+    throw new Error('Invalid configuration: SMS_FROM must be a number in E.164 form or a Messaging Service SID (MG...)')
   }
   const oidc = [config.OIDC_JWKS_URL, config.OIDC_ISSUER, config.OIDC_AUDIENCE].filter(v => v != null).length
   if (oidc !== 0 && oidc !== 3) {

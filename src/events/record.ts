@@ -6,7 +6,7 @@ import type pg from 'pg'
 // the webhooks' outbox rows with it. Subscribers (the SSE stream, webhooks) learn of it on commit (NOTIFY).
 
 /** The event types there are. A new type: add it here (webhook subscriptions and the docs list these). */
-export const EVENT_TYPES = ['payment.received', 'payment.sent', 'request.paid', 'request.expired'] as const
+export const EVENT_TYPES = ['payment.received', 'payment.sent', 'request.paid', 'request.expired', 'standing_order.failed'] as const
 export type EventType = typeof EVENT_TYPES[number]
 
 export interface NewEvent {

@@ -9,6 +9,7 @@ import { batchService, type BatchOptions } from '../services/batch.service.js'
 import { currencyService } from '../services/currency.service.js'
 import { loginService } from '../services/login.service.js'
 import { notesService } from '../services/notes.service.js'
+import { standingOrderService } from '../services/standing-order.service.js'
 import { participantService } from '../services/participant.service.js'
 import { paymentRequestService } from '../services/payment-request.service.js'
 import { requestWatch, type RequestWatch } from '../db/request-watch.js'
@@ -33,6 +34,8 @@ export interface ServicesOptions {
   batch?: BatchOptions
   /** concurrent single movements posted together (ledger/coalescer.ts); null: every movement is posted alone */
   coalesce?: CoalescerOptions | null
+  /** the time standing orders read (today, for a new order's start); default the wall clock */
+  clock?: () => Date
   /** pay by text (docs/text-payments.md): the gateway's token and webhook URL; the outbound port (default: the outbox) */
   sms?: { authToken: string | null, publicUrl: string | null, sender?: TextSender, clock?: (() => Date) | null, newCode?: (() => string) | null }
   /** payment requests: the clock expiry is judged by (tests), long-poll waiters per instance, the expiry sweep */
@@ -65,6 +68,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch)
       sender: opts.sms?.sender ?? outboxSender, clock: opts.sms?.clock ?? undefined, newCode: opts.sms?.newCode ?? undefined,
     }),
     notes: notesService(app.pool, app.readPool, app.prisma, currencies, coalescer),
+    standingOrders: standingOrderService(app.pool, app.prisma, currencies, accounts, opts.clock ?? (() => new Date())),
     requests: paymentRequestService(app.pool, currencies, accounts, {
       clock: opts.requests?.clock ?? undefined, watch,
     }),

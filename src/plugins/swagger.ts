@@ -61,6 +61,7 @@ export default fp(async (app) => {
         { name: 'transfers', description: 'the one write path: payments, issuance, redemption, reversal' },
         { name: 'text payments', description: 'pay by text: the SMS gateway\'s webhook, phones, text PINs, the outbox' },
         { name: 'notes', description: 'paper notes at exchange points, and the sterling reserve' },
+        { name: 'standing-orders', description: 'payments on a schedule (wages, business rates), made by the service\'s scheduler' },
       ],
     },
   })

@@ -1,8 +1,8 @@
 import type pg from 'pg'
 import { isoDate, isoTime, tile, type Bucket, type Day, type Period } from '../domain/periods.js'
-import { cyclicComponents } from './graph.js'
+import { graphFigures, periodGraph } from './graph-cache.js'
 import { AGGREGATE_LOCK } from './lock.js'
-import { fromMicros, readStat, statSql, toMicros, type Stat } from './stat.js'
+import { readStat, statSql, type Stat } from './stat.js'
 
 // The circulation report's figures, read from the aggregates only (see the *_circulation_aggregates migration),
 // never from the transfer table.
@@ -81,9 +81,10 @@ const FLOW_CELLS = [
 // $6..$8 the buckets that tile [that day, period start): with all months before $5 they give opening balances;
 // $9 the period's end; $10 its length in seconds.
 // One row per account (a few thousand), however many buckets: the period's flows, its opening and closing
-// balance, and the time integral of its balance (opening x length + each change x time left); then the
-// period's payment graph.
-const PERIOD_SQL = `
+// balance, and the time integral of its balance (opening x length + each change x time left), and what the
+// period's payment graph figures need of each account. The graph itself (cycles, R3 of the local multiplier) is
+// src/reports/graph-cache.ts: links of settled buckets are kept in memory, so it never re-reads a whole period.
+export const PERIOD_SQL = `
 WITH acc AS (
   SELECT a.id AS account_id, a.participant_id, a.participant_id IS NOT NULL AS part,
          a.participant_id IS NOT NULL OR a.system_kind = 'paper' AS m,
@@ -139,31 +140,14 @@ main AS (
     count(*) FILTER (WHERE part AND n_paid > 0) AS active
   FROM x
 ),
--- the period's payment graph: pairs summed over its buckets
-e AS (
-  SELECT p.payer, p.payee, sum(p.volume) AS volume
-    FROM circ_pair_bucket p WHERE ${inBuckets('p', 2)}
-   GROUP BY 1, 2
-),
--- only a payer that also received, and a payee that also paid, can lie on a cycle: the rest never reach Tarjan
-edges AS (
-  SELECT array_agg(e.payer::text) AS payers, array_agg(e.payee::text) AS payees, array_agg(e.volume::text) AS volumes,
-         array_agg(a.biz) AS payer_biz, array_agg(b.biz) AS payee_biz
-    FROM e
-    JOIN x a ON a.account_id = e.payer AND a.recv_m + a.recv_b > 0
-    JOIN x b ON b.account_id = e.payee AND b.paid_m + b.paid_b > 0
-),
--- R3 of the local multiplier (docs/metrics.md): with in(a) what a received and lp(a) what it paid to local
--- payees in the period, a business b passes on min(in, lp) locally, spread over its local payments, and each
--- local payee c re-spends the share min(1, lp(c) / in(c)) of what reached it
-r3 AS (
-  SELECT COALESCE(sum(e.volume * (LEAST(b.recv_m + b.recv_b, b.paid_lp) / b.paid_lp)
-                               * LEAST(1, c.paid_lp / (c.recv_m + c.recv_b))), 0)::text AS lm_r3
-    FROM e
-    JOIN x b ON b.account_id = e.payer AND b.biz AND b.recv_m + b.recv_b > 0 AND b.paid_lp > 0
-    JOIN x c ON c.account_id = e.payee AND c.local AND c.recv_m + c.recv_b > 0 AND c.paid_lp > 0
+-- what the payment graph's figures (src/reports/graph-cache.ts) need of the accounts that paid or received
+g AS (
+  SELECT array_agg(account_id::text) AS g_ids, array_agg(biz) AS g_biz, array_agg(local) AS g_local,
+         array_agg((recv_m + recv_b)::text) AS g_recv, array_agg((paid_m + paid_b)::text) AS g_paid,
+         array_agg(paid_lp::text) AS g_lp
+    FROM x WHERE recv_m + recv_b <> 0 OR paid_m + paid_b <> 0
 )
-SELECT * FROM main, conc, edges, r3`
+SELECT * FROM main, conc, g`
 
 const monthStart = (d: Day): Day => { const x = new Date(d); return Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1) }
 
@@ -176,8 +160,11 @@ export async function periodFigures (db: Db, currencyId: string, p: Period): Pro
     currencyId, b.m, b.w, b.d, isoDate(ms), h.m, h.w, h.d, new Date(p.end).toISOString(), String((p.end - p.start) / 1000),
   ])).rows[0] as Record<string, unknown>
   const g = main as {
-    payers: string[] | null, payees: string[] | null, volumes: string[] | null, payer_biz: boolean[] | null, payee_biz: boolean[] | null
+    g_ids: string[] | null, g_biz: boolean[] | null, g_local: boolean[] | null, g_recv: string[] | null, g_paid: string[] | null, g_lp: string[] | null
   }
+  const graph = graphFigures(await periodGraph(db, currencyId, p.buckets), (g.g_ids ?? []).map((id, i) => ({
+    id, biz: g.g_biz![i], local: g.g_local![i], recv: g.g_recv![i], paid: g.g_paid![i], paidLocal: g.g_lp![i],
+  })))
   return {
     start: p.start,
     end: p.end,
@@ -194,8 +181,8 @@ export async function periodFigures (db: Db, currencyId: string, p: Period): Pro
     local: readStat(main, 'local'),
     lmR1: readStat(main, 'lm'),
     lmR2: String(main.lm_r2 ?? '0'),
-    lmR3: String(main.lm_r3 ?? '0'),
-    cycle: cycleStat(g.payers ?? [], g.payees ?? [], g.volumes ?? [], g.payer_biz ?? [], g.payee_biz ?? []),
+    lmR3: graph.lmR3,
+    cycle: graph.cycle,
     supply: readStat(main, 'supply'),
     supplyIntegral: readStat(main, 'integral'),
     active: Number(main.active ?? 0),
@@ -349,32 +336,4 @@ export async function warmComposites (pool: pg.Pool, limit = 20): Promise<number
     await storeComposite(pool, s.currency_id, s.period, figures, version)
   }
   return stale.rows.length
-}
-
-/** Volume on links inside strongly connected components, with what the disclosure rules need of it. */
-export function cycleStat (payers: string[], payees: string[], volumes: string[], payerBiz: boolean[], payeeBiz: boolean[]): Stat {
-  const comp = cyclicComponents(payers, payees)
-  const paid = new Map<string, bigint>()
-  const recv = new Map<string, bigint>()
-  const biz = new Set<string>()
-  let total = 0n
-  for (let e = 0; e < payers.length; e++) {
-    const c = comp.get(payers[e])
-    if (c === undefined || comp.get(payees[e]) !== c) continue
-    const v = toMicros(volumes[e])
-    total += v
-    paid.set(payers[e], (paid.get(payers[e]) ?? 0n) + v)
-    recv.set(payees[e], (recv.get(payees[e]) ?? 0n) + v)
-    if (payerBiz[e]) biz.add(payers[e])
-    if (payeeBiz[e]) biz.add(payees[e])
-  }
-  const accounts = new Set([...paid.keys(), ...recv.keys()])
-  let max = 0n
-  for (const a of accounts) {
-    const p = paid.get(a) ?? 0n
-    const r = recv.get(a) ?? 0n
-    const own = p > r ? p : r
-    if (own > max) max = own
-  }
-  return { value: fromMicros(total), n: accounts.size, max: fromMicros(max), biz: biz.size > 0 }
 }

@@ -16,8 +16,33 @@ export function cyclicComponents (payers: readonly string[], payees: readonly st
   const from = new Int32Array(m)
   const to = new Int32Array(m)
   for (let e = 0; e < m; e++) { from[e] = id(payers[e]); to[e] = id(payees[e]) }
-  const n = ix.size
+  const { comp, size } = tarjan(from, to, ix.size)
+  const out = new Map<string, number>()
+  for (const [name, i] of ix) if (size[comp[i]] > 1) out.set(name, comp[i])
+  return out
+}
 
+/** The same for nodes that are numbers (any, not necessarily dense). */
+export function cyclicComponentsIx (payers: ArrayLike<number>, payees: ArrayLike<number>): Map<number, number> {
+  const ix = new Map<number, number>()
+  const id = (s: number): number => {
+    let i = ix.get(s)
+    if (i === undefined) { i = ix.size; ix.set(s, i) }
+    return i
+  }
+  const m = payers.length
+  const from = new Int32Array(m)
+  const to = new Int32Array(m)
+  for (let e = 0; e < m; e++) { from[e] = id(payers[e]); to[e] = id(payees[e]) }
+  const { comp, size } = tarjan(from, to, ix.size)
+  const out = new Map<number, number>()
+  for (const [name, i] of ix) if (size[comp[i]] > 1) out.set(name, comp[i])
+  return out
+}
+
+/** Tarjan over nodes 0..n-1: each node's component and each component's size. */
+function tarjan (from: Int32Array, to: Int32Array, n: number): { comp: Int32Array, size: number[] } {
+  const m = from.length
   // adjacency in CSR form
   const start = new Int32Array(n + 1)
   for (let e = 0; e < m; e++) start[from[e] + 1]++
@@ -68,7 +93,5 @@ export function cyclicComponents (payers: readonly string[], payees: readonly st
     }
   }
 
-  const out = new Map<string, number>()
-  for (const [name, i] of ix) if (size[comp[i]] > 1) out.set(name, comp[i])
-  return out
+  return { comp, size }
 }

@@ -286,13 +286,13 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
   async function handle (c: pg.PoolClient, from: string, cmd: Command, sid: string): Promise<Answer> {
     const answer = (outcome: string, reply: string, who: { currency_id: string, participant_id: string } | null = null, transferId: string | null = null): Answer =>
       ({ outcome, reply, currencyId: who?.currency_id ?? null, participantId: who?.participant_id ?? null, transferId })
-    if (cmd.kind === 'help') return answer('help', replies.help())
     // the sender's number, locked: its messages are taken one at a time, so wrong PINs sent at once are counted
     // one after the other and never pass the limit
     const who = (await c.query<PhoneRow & { suspended: boolean }>(
       `SELECT t.*, (u.suspended_at IS NOT NULL) AS suspended
          FROM text_phone t LEFT JOIN app_user u ON u.participant_id = t.participant_id
         WHERE t.phone = $1 FOR UPDATE OF t`, [from])).rows[0]
+    if (cmd.kind === 'help') return answer('help', replies.help(), who ?? null)
     if (cmd.kind === 'unknown') return answer('unknown_command', replies.unknownCommand(), who ?? null)
     if (who == null) return answer('unknown_sender', replies.notRegistered())
     if (who.suspended) return answer('suspended', replies.notRegistered(), who)
@@ -324,13 +324,18 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
     if (biz == null) return answer('unknown_business', replies.unknownBusiness(cmd.code), who)
     const m = payment(cur, { from: payer.id, to: biz.account_id, amount, channel: 'text', reference: `text payment to ${cmd.code}` })
     let posted
+    // under a savepoint: whatever the ledger refuses, the message's own rows (its claim, the PIN count, the reply)
+    // still commit
+    await c.query('SAVEPOINT text_payment')
     try {
       posted = await postMovement(c, cur.id, {
         ...m, scope: 'sms-gateway', idempotencyKey: sid,
         requestHash: createHash('sha256').update(`${payer.id}\u001f${biz.account_id}\u001f${amount.toFixed()}`).digest('base64url'),
         createdBy: payer.user_id ?? `participant:${who.participant_id}`, owner: who.participant_id,
       })
+      await c.query('RELEASE SAVEPOINT text_payment')
     } catch (err) {
+      await c.query('ROLLBACK TO SAVEPOINT text_payment')
       if (!(err instanceof DomainError) || err.status >= 500) throw err
       if (err.code === 'INSUFFICIENT_FUNDS') return answer('insufficient_funds', replies.insufficientFunds(await balanceOf(), cur.code), who)
       if (err.code === 'INVALID_AMOUNT') return answer('bad_amount', replies.badAmount(), who)

@@ -58,6 +58,9 @@ t.test('route × role access matrix', async (t) => {
     return r.body.id as string
   }
   const staffBody = () => ({ name: 'Someone', username: `s-${u()}`, password: 'staff-password' })
+  const orderBody = () => ({ toAccount: s.business.accountId, amount: '1.00', reference: 'rent', schedule: { every: 'month', day: 28 }, startsOn: new Date().toISOString().slice(0, 10) })
+  const newOrder = async () => (await ctx.call('POST', `/v1/accounts/${s.member.accountId}/standing-orders`, { token: s.member.token, body: orderBody() })).body.id as string
+  const order = await newOrder()
   const all = (status: number): Expect => [status, status, status, status, status, status, status, status, status]
 
   //                                              anon member other busin. othIss issuer platf. resea. apiKey
@@ -263,6 +266,27 @@ t.test('route × role access matrix', async (t) => {
     'PUT /v1/participants/{id}/text-pin': {
       expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
       req: () => ({ url: `/v1/participants/${s.member.id}/text-pin`, body: { pin: '4321' } }),
+    },
+    // standing orders: the paying account's owner and its currency's issuers; to anyone else they do not exist
+    'POST /v1/accounts/{id}/standing-orders': {
+      expect: [401, 201, 404, 404, 404, 201, 201, 403, 403],
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}/standing-orders`, body: orderBody() }),
+    },
+    'GET /v1/accounts/{id}/standing-orders': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}/standing-orders` }),
+    },
+    'GET /v1/accounts/{id}/standing-orders/{orderId}': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}/standing-orders/${order}` }),
+    },
+    'DELETE /v1/accounts/{id}/standing-orders/{orderId}': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: async () => ({ url: `/v1/accounts/${s.member.accountId}/standing-orders/${await newOrder()}` }),
+    },
+    'GET /v1/standing-orders/{id}/occurrences': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/standing-orders/${order}/occurrences` }),
     },
     'PATCH /v1/participants/{id}': {
       expect: [401, 404, 404, 200, 404, 200, 200, 403, 403],

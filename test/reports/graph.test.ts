@@ -1,6 +1,7 @@
 import t from 'tap'
+import { DAY_MS } from '../../src/domain/periods.js'
+import { graphFigures, linkBuckets, numberOf, RECENT_MS, type GraphAccount } from '../../src/reports/graph-cache.js'
 import { cyclicComponents } from '../../src/reports/graph.js'
-import { cycleStat } from '../../src/reports/circulation.report.js'
 
 t.test('strongly connected components of a payment graph', async (t) => {
   const c = cyclicComponents(['a', 'b', 'c', 'd', 'e', 'f'], ['b', 'c', 'a', 'a', 'f', 'e'])
@@ -14,7 +15,50 @@ t.test('strongly connected components of a payment graph', async (t) => {
   t.equal(new Set(cyclicComponents(from, to).values()).size, 1, 'one component of 200,000 nodes')
 })
 
+const micros = (x: string) => BigInt(Math.round(Number(x) * 100)) * 10_000n
+const graph = (links: Array<[string, string, string]>) => ({
+  payer: links.map(l => numberOf(l[0])), payee: links.map(l => numberOf(l[1])), volume: links.map(l => micros(l[2])), n: links.map(() => 1), size: links.length,
+})
+const account = (id: string, o: Partial<GraphAccount>): GraphAccount => ({ id, biz: false, local: true, recv: '0', paid: '0', paidLocal: '0', ...o })
+
 t.test('cycle volume with what the disclosure rules need', async (t) => {
-  const s = cycleStat(['m1', 'b1', 'b2', 'm2'], ['b1', 'b2', 'm1', 'b1'], ['40.00', '30.00', '10.00', '20.00'], [false, true, true, false], [true, true, false, true])
-  t.same(s, { value: '80.000000', n: 3, max: '40.000000', biz: true })
+  // m1 -> b1 -> b2 -> m1 is a cycle; m2 -> b1 is not on it (m2 received nothing)
+  const id = (s: string) => `cyc-${s}`
+  const g = graph([[id('m1'), id('b1'), '40.00'], [id('b1'), id('b2'), '30.00'], [id('b2'), id('m1'), '10.00'], [id('m2'), id('b1'), '20.00']])
+  const accounts = [
+    account(id('m1'), { recv: '10', paid: '40' }), account(id('b1'), { biz: true, recv: '60', paid: '30' }),
+    account(id('b2'), { biz: true, recv: '30', paid: '10' }), account(id('m2'), { paid: '20' }),
+  ]
+  t.same(graphFigures(g, accounts).cycle, { value: '80.000000', n: 3, max: '40.000000', biz: true })
+})
+
+t.test('R3 of the local multiplier, exactly', async (t) => {
+  // b (a business) received 90 and paid 60 locally: it passes on min(90, 60) / 60 = all of each local payment.
+  // c1 (local) received 30 and paid 10 locally: it re-spends 10/30 of what reached it; c2 (local) received 30 and
+  // paid 45 locally: all of it; x is not local: no part.
+  const id = (s: string) => `r3-${s}`
+  const g = graph([[id('b'), id('c1'), '30.00'], [id('b'), id('c2'), '30.00'], [id('b'), id('x'), '15.00']])
+  const accounts = [
+    account(id('b'), { biz: true, recv: '90', paid: '75', paidLocal: '60' }),
+    account(id('c1'), { recv: '30', paid: '10', paidLocal: '10' }),
+    account(id('c2'), { recv: '30', paid: '45', paidLocal: '45' }),
+    account(id('x'), { local: false, recv: '15', paid: '15', paidLocal: '15' }),
+  ]
+  // 30 x 1 x 1/3 + 30 x 1 x 1 = 40
+  t.equal(graphFigures(g, accounts).lmR3, '40')
+  // the business passed on less than it paid locally: received 20, paid 60 locally -> 1/3 of each payment
+  const less = accounts.map(a => a.id === id('b') ? { ...a, recv: '20' } : a)
+  t.equal(graphFigures(g, less).lmR3, '13.333333333333333333333333', '40 / 3, to 24 places')
+})
+
+t.test('which buckets a period\'s links are read from', async (t) => {
+  const now = Date.UTC(2026, 10, 15, 12)
+  const month = (y: number, m: number) => ({ grain: 'm' as const, start: Date.UTC(y, m, 1) })
+  const settled = linkBuckets([month(2026, 8)], () => false, now)
+  t.same(settled, [month(2026, 8)], 'a month that ended long ago and is not dirty: kept whole')
+  const dirty = linkBuckets([month(2026, 8)], () => true, now)
+  t.equal(dirty.length, 30, 'a dirty month: its days, so only the changed days are read again')
+  t.ok(dirty.every(b => b.grain === 'd'))
+  const recent = linkBuckets([month(2026, 9), month(2026, 10)], () => false, now)
+  t.equal(recent.length, 31 + 30, `months that ended within ${RECENT_MS / DAY_MS} days, or have not ended: their days`)
 })

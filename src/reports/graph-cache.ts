@@ -1,0 +1,306 @@
+import { bucketEnd, DAY_MS, isoDate, type Bucket } from '../domain/periods.js'
+import { cyclicComponentsIx } from './graph.js'
+import { fromMicros, toMicros, type Stat } from './stat.js'
+
+// The payment graph of a report period (its payer -> payee links, summed over the period), without reading the
+// whole period's links from the database each time.
+//
+// A period's links are the sum of the links of the buckets that tile it (circ_pair_bucket holds every payment
+// in its day, its ISO week and its month). A bucket's links change only when a drained transfer falls in it,
+// and then the bucket is in circ_dirty until the aggregator rewrites its summary (circ_bucket_summary,
+// computed_at). So a bucket that is not dirty is identified by its summary's computed_at, and its links can be
+// kept in memory under that version: they are exactly what the database holds for as long as the version stands.
+//
+// Per period, the links come from three places:
+//   * settled buckets: months and ISO weeks that ended more than RECENT_MS ago and are not dirty, kept whole;
+//     every other month or week is taken as its days, so that new payments (which land in today) never make a
+//     whole month's links be read again;
+//   * the prefix: the sum of all settled buckets and settled days of the period, kept merged under the list of
+//     their versions, so while nothing settled changes, a report reuses it as it is;
+//   * the tail: today, and any bucket that is dirty, read from the database on every call (today is a day's
+//     payments at most; a dirty bucket is one the aggregator has not summarised yet).
+// New payments land in the tail, so the first report after them reads a day of links, not the period's. When an
+// old bucket changes (a late reversal of a payment months ago, a backdated posting), it is read once again and
+// the prefixes holding it are merged again: the cost of that is a re-read of one bucket, not of the period.
+//
+// Everything is checked against versions read in the caller's snapshot, so a cached value is never used for a
+// bucket whose links have changed in that snapshot. Memory is bounded (MAX_CACHED_LINKS links in bucket
+// caches, MAX_PREFIXES merged prefixes); what does not fit is read from the database again.
+
+/** Months and weeks that ended within this long are taken as their days (they may still change). */
+export const RECENT_MS = 35 * DAY_MS
+const MAX_CACHED_LINKS = 1_500_000
+const MAX_PREFIXES = 12
+/** Account numbers are packed two to a JS number (payer x 2^26 + payee): exact below 2^53. */
+const PACK = 67_108_864
+
+/** What the queries need: a pool or one client inside a transaction (circulation.report.ts's Db). */
+interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }
+
+/** Links of a bucket: payer -> payee, the volume in millionths and the number of payments. */
+export interface Links { payer: Int32Array, payee: Int32Array, volume: bigint[], n: Int32Array }
+
+/** Accounts of all currencies, numbered in order of first sight (ids never change; accounts are never deleted);
+ *  numberOf() gives an account its number (exported for tests). */
+const accountNo = new Map<string, number>()
+const accountIds: string[] = []
+export function numberOf (id: string): number {
+  let n = accountNo.get(id)
+  if (n === undefined) {
+    n = accountIds.length
+    if (n >= PACK) throw new Error('graph cache: more accounts than it can number')
+    accountNo.set(id, n); accountIds.push(id)
+  }
+  return n
+}
+
+const bucketCache = new Map<string, { version: string, links: Links }>()
+let cachedLinks = 0
+const prefixCache = new Map<string, Merged>()
+
+interface Merged { at: Map<number, number>, payer: number[], payee: number[], volume: bigint[], n: number[] }
+
+const bucketKey = (currencyId: string, b: Bucket) => `${currencyId}|${b.grain}|${isoDate(b.start)}`
+
+function remember (key: string, version: string, links: Links): void {
+  const old = bucketCache.get(key)
+  if (old != null) { cachedLinks -= old.links.payer.length; bucketCache.delete(key) }
+  bucketCache.set(key, { version, links })
+  cachedLinks += links.payer.length
+  // least recently used first (a Map iterates in insertion order; a hit re-inserts)
+  for (const [k, v] of bucketCache) {
+    if (cachedLinks <= MAX_CACHED_LINKS) break
+    bucketCache.delete(k); cachedLinks -= v.links.payer.length
+  }
+}
+
+/** The buckets whose links make up the period: settled months and weeks whole, the rest as days. */
+export function linkBuckets (buckets: Bucket[], dirty: (b: Bucket) => boolean, now: number): Bucket[] {
+  const out: Bucket[] = []
+  for (const b of buckets) {
+    const end = bucketEnd(b)
+    if (b.grain === 'd' || (end <= now - RECENT_MS && !dirty(b))) { out.push(b); continue }
+    for (let d = b.start; d < end; d += DAY_MS) out.push({ grain: 'd', start: d })
+  }
+  return out
+}
+
+const VERSIONS_SQL = `
+SELECT x.i::int AS i, s.computed_at::text AS version, (d.start IS NOT NULL) AS dirty
+  FROM unnest($2::text[], $3::date[]) WITH ORDINALITY AS x (grain, start, i)
+  LEFT JOIN circ_bucket_summary s ON s.currency_id = $1 AND s.grain = x.grain AND s.start = x.start
+  LEFT JOIN circ_dirty d ON d.currency_id = $1 AND d.grain = x.grain AND d.start = x.start`
+
+const LINKS_SQL = `
+SELECT x.i::int AS i, array_agg(p.payer::text) AS payers, array_agg(p.payee::text) AS payees, array_agg(p.volume::text) AS volumes,
+       array_agg(p.n) AS ns
+  FROM unnest($2::text[], $3::date[]) WITH ORDINALITY AS x (grain, start, i)
+  JOIN circ_pair_bucket p ON p.currency_id = $1 AND p.grain = x.grain AND p.start = x.start
+ GROUP BY x.i`
+
+async function versions (db: Query, currencyId: string, bs: Bucket[]): Promise<Array<{ version: string | null, dirty: boolean }>> {
+  if (bs.length === 0) return []
+  const rows = (await db.query(VERSIONS_SQL, [currencyId, bs.map(b => b.grain), bs.map(b => isoDate(b.start))])).rows as
+    Array<{ i: number, version: string | null, dirty: boolean }>
+  const out = bs.map(() => ({ version: null as string | null, dirty: false }))
+  for (const r of rows) out[r.i - 1] = { version: r.version, dirty: r.dirty }
+  return out
+}
+
+async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<Links[]> {
+  const out: Links[] = bs.map(() => ({ payer: new Int32Array(0), payee: new Int32Array(0), volume: [], n: new Int32Array(0) }))
+  if (bs.length === 0) return out
+  const rows = (await db.query(LINKS_SQL, [currencyId, bs.map(b => b.grain), bs.map(b => isoDate(b.start))])).rows as
+    Array<{ i: number, payers: string[], payees: string[], volumes: string[], ns: number[] }>
+  for (const r of rows) {
+    const n = r.payers.length
+    const l: Links = { payer: new Int32Array(n), payee: new Int32Array(n), volume: new Array<bigint>(n), n: Int32Array.from(r.ns) }
+    for (let k = 0; k < n; k++) { l.payer[k] = numberOf(r.payers[k]); l.payee[k] = numberOf(r.payees[k]); l.volume[k] = toMicros(r.volumes[k]) }
+    out[r.i - 1] = l
+  }
+  return out
+}
+
+function merge (parts: Links[]): Merged {
+  const m: Merged = { at: new Map(), payer: [], payee: [], volume: [], n: [] }
+  for (const l of parts) {
+    for (let k = 0; k < l.payer.length; k++) {
+      const key = l.payer[k] * PACK + l.payee[k]
+      const i = m.at.get(key)
+      if (i === undefined) { m.at.set(key, m.payer.length); m.payer.push(l.payer[k]); m.payee.push(l.payee[k]); m.volume.push(l.volume[k]); m.n.push(l.n[k]) } else { m.volume[i] += l.volume[k]; m.n[i] += l.n[k] }
+    }
+  }
+  return m
+}
+
+/** A period's payment graph: each payer -> payee link once, with its volume in millionths. */
+export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], n: ArrayLike<number>, size: number }
+
+/**
+ * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
+ * transaction). `now` decides what counts as recent (tests inject it).
+ */
+export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now()): Promise<PeriodGraph> {
+  // versions of the period's own buckets first: a dirty month or week is taken as its days
+  const own = await versions(db, currencyId, buckets)
+  const dirtyOwn = new Set(buckets.filter((_, i) => own[i].dirty).map(b => bucketKey(currencyId, b)))
+  const pieces = linkBuckets(buckets, b => dirtyOwn.has(bucketKey(currencyId, b)), now)
+  const known = new Map(buckets.map((b, i) => [bucketKey(currencyId, b), own[i]]))
+  const missing = pieces.filter(b => !known.has(bucketKey(currencyId, b)))
+  const more = await versions(db, currencyId, missing)
+  missing.forEach((b, i) => known.set(bucketKey(currencyId, b), more[i]))
+
+  const today = Math.floor(now / DAY_MS) * DAY_MS
+  const settled: Bucket[] = []
+  const tail: Bucket[] = []
+  for (const b of pieces) {
+    const v = known.get(bucketKey(currencyId, b))!
+    if (v.version == null && !v.dirty) continue // never had a movement
+    if (v.dirty || v.version == null || bucketEnd(b) > today) tail.push(b); else settled.push(b)
+  }
+
+  // the prefix: every settled piece, merged once per set of versions
+  const prefixKey = currencyId + settled.map(b => `|${b.grain}${isoDate(b.start)}@${known.get(bucketKey(currencyId, b))!.version!}`).join('')
+  let prefix = prefixCache.get(prefixKey)
+  if (prefix != null) {
+    prefixCache.delete(prefixKey); prefixCache.set(prefixKey, prefix)
+  } else {
+    const parts = new Map<Bucket, Links>()
+    const toRead: Bucket[] = []
+    for (const b of settled) {
+      const k = bucketKey(currencyId, b)
+      const c = bucketCache.get(k)
+      if (c != null && c.version === known.get(k)!.version) { bucketCache.delete(k); bucketCache.set(k, c); parts.set(b, c.links) } else toRead.push(b)
+    }
+    const read = await readLinks(db, currencyId, toRead)
+    toRead.forEach((b, i) => { parts.set(b, read[i]); remember(bucketKey(currencyId, b), known.get(bucketKey(currencyId, b))!.version!, read[i]) })
+    prefix = merge(settled.map(b => parts.get(b)!))
+    prefixCache.set(prefixKey, prefix)
+    for (const k of prefixCache.keys()) { if (prefixCache.size <= MAX_PREFIXES) break; prefixCache.delete(k) }
+  }
+  if (tail.length === 0) return { payer: prefix.payer, payee: prefix.payee, volume: prefix.volume, n: prefix.n, size: prefix.payer.length }
+
+  // the tail on top of the prefix, without touching the cached prefix
+  const fresh = await readLinks(db, currencyId, tail)
+  const volume = prefix.volume.slice()
+  const payer = prefix.payer.slice()
+  const payee = prefix.payee.slice()
+  const count = prefix.n.slice()
+  const extra = new Map<number, number>()
+  for (const l of fresh) {
+    for (let k = 0; k < l.payer.length; k++) {
+      const key = l.payer[k] * PACK + l.payee[k]
+      const i = prefix.at.get(key) ?? extra.get(key)
+      if (i !== undefined) { volume[i] += l.volume[k]; count[i] += l.n[k]; continue }
+      extra.set(key, payer.length); payer.push(l.payer[k]); payee.push(l.payee[k]); volume.push(l.volume[k]); count.push(l.n[k])
+    }
+  }
+  return { payer, payee, volume, n: count, size: payer.length }
+}
+
+/**
+ * The links of each day, as of the caller's snapshot: a settled day (ended before today, not dirty) comes with
+ * its version, so a caller may keep what it derives from it; other days are read every time (version null).
+ * Days that never had a payment come back empty.
+ */
+export async function dayLinks (db: Query, currencyId: string, days: Bucket[], keep: (day: Bucket, version: string) => boolean, now = Date.now()):
+Promise<Array<{ version: string | null, links: Links | null }>> {
+  const v = await versions(db, currencyId, days)
+  const today = Math.floor(now / DAY_MS) * DAY_MS
+  const out = days.map((d, i) => ({ version: v[i].dirty || v[i].version == null || d.start + DAY_MS > today ? null : v[i].version, links: null as Links | null }))
+  // what the caller already holds needs no reading
+  const toRead = days.map((d, i) => ({ d, i })).filter(x => (v[x.i].version != null || v[x.i].dirty) && (out[x.i].version == null || !keep(x.d, out[x.i].version!)))
+  const read = await readLinks(db, currencyId, toRead.map(x => x.d))
+  toRead.forEach((x, k) => { out[x.i].links = read[k] })
+  return out
+}
+
+/** What the graph figures need of each account over the period (the circulation report's per-account sums). */
+export interface GraphAccount { id: string, biz: boolean, local: boolean, recv: string, paid: string, paidLocal: string }
+
+/** R3 of the local multiplier: ratios are carried to 40 decimals (46 with the amounts' 6), and the sum is
+ *  rounded to 24: far below the 12 places a published multiplier could ever be sensitive to. */
+const RATIO = 10n ** 40n
+
+/**
+ * The graph figures of a period: volume on links inside strongly connected parts of the graph (with what the
+ * disclosure rules need of it) and R3 of the local multiplier (docs/metrics.md), from its links and its
+ * accounts' sums. Same definitions as the SQL they replace: only a payer that also received and a payee that
+ * also paid can lie on a cycle; R3 traces what a business passed on locally to local payees that re-spent it.
+ */
+export function graphFigures (g: PeriodGraph, accounts: GraphAccount[]): { cycle: Stat, lmR3: string } {
+  interface A { biz: boolean, local: boolean, recv: bigint, paid: bigint, lp: bigint }
+  const acc = new Map<number, A>()
+  for (const a of accounts) {
+    acc.set(numberOf(a.id), { biz: a.biz, local: a.local, recv: toMicros(a.recv), paid: toMicros(a.paid), lp: toMicros(a.paidLocal) })
+  }
+  // cycles
+  const from: number[] = []
+  const to: number[] = []
+  const vol: bigint[] = []
+  for (let e = 0; e < g.size; e++) {
+    const p = acc.get(g.payer[e])
+    const q = acc.get(g.payee[e])
+    if (p == null || q == null || p.recv <= 0n || q.paid <= 0n) continue
+    from.push(g.payer[e]); to.push(g.payee[e]); vol.push(g.volume[e])
+  }
+  const comp = cyclicComponentsIx(from, to)
+  const paid = new Map<number, bigint>()
+  const recv = new Map<number, bigint>()
+  let biz = false
+  let total = 0n
+  for (let e = 0; e < from.length; e++) {
+    const c = comp.get(from[e])
+    if (c === undefined || comp.get(to[e]) !== c) continue
+    total += vol[e]
+    paid.set(from[e], (paid.get(from[e]) ?? 0n) + vol[e])
+    recv.set(to[e], (recv.get(to[e]) ?? 0n) + vol[e])
+    if (acc.get(from[e])!.biz || acc.get(to[e])!.biz) biz = true
+  }
+  const described = new Set([...paid.keys(), ...recv.keys()])
+  let max = 0n
+  for (const a of described) {
+    const p = paid.get(a) ?? 0n
+    const r = recv.get(a) ?? 0n
+    const own = p > r ? p : r
+    if (own > max) max = own
+  }
+  const cycle: Stat = { value: fromMicros(total), n: described.size, max: fromMicros(max), biz }
+
+  // R3: sum over links b -> c of volume x min(in(b), lp(b)) / lp(b) x min(1, lp(c) / in(c)), for a business b
+  // and a local payee c that both received and paid locally; per payer, the payee factors are summed first
+  const perPayer = new Map<number, bigint>()
+  const payeeShare = new Map<number, bigint>()
+  for (let e = 0; e < g.size; e++) {
+    const b = acc.get(g.payer[e])
+    if (b == null || !b.biz || b.recv <= 0n || b.lp <= 0n) continue
+    const c = acc.get(g.payee[e])
+    if (c == null || !c.local || c.recv <= 0n || c.lp <= 0n) continue
+    let s = payeeShare.get(g.payee[e])
+    if (s === undefined) { s = (c.lp < c.recv ? c.lp : c.recv) * RATIO / c.recv; payeeShare.set(g.payee[e], s) }
+    perPayer.set(g.payer[e], (perPayer.get(g.payer[e]) ?? 0n) + g.volume[e] * s)
+  }
+  let r3 = 0n // millionths x RATIO
+  for (const [b, s] of perPayer) {
+    const a = acc.get(b)!
+    r3 += s * (a.recv < a.lp ? a.recv : a.lp) / a.lp
+  }
+  return { cycle, lmR3: scaled(r3, 46, 24) }
+}
+
+/** v / 10^digits (v >= 0) rounded half up to `keep` decimals, as a decimal string without trailing zeros. */
+function scaled (v: bigint, digits: number, keep: number): string {
+  const drop = 10n ** BigInt(digits - keep)
+  const s = ((v + drop / 2n) / drop).toString().padStart(keep + 1, '0')
+  const int = s.slice(0, s.length - keep)
+  const frac = s.slice(s.length - keep).replace(/0+$/, '')
+  return frac.length === 0 ? int : `${int}.${frac}`
+}
+
+/** The id of an account number. */
+export const accountId = (n: number): string => accountIds[n]
+
+/** For tests: forget everything cached. */
+export function clearGraphCache (): void {
+  bucketCache.clear(); prefixCache.clear(); cachedLinks = 0
+}

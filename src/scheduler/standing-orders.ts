@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto'
+import type pg from 'pg'
+import type { FastifyBaseLogger } from 'fastify'
+import { Money } from '../domain/money.js'
+import { payment } from '../domain/movements.js'
+import { addDays, dateOf, dueDates, type Schedule } from '../domain/schedule.js'
+import { recordEvent } from '../events/record.js'
+import { postMovements } from '../ledger/post.js'
+import type { CurrencyService } from '../services/currency.service.js'
+
+// The standing orders' scheduler, inside the service (docs/scheme-operations.md). Every SCHEDULER_INTERVAL_MS (and
+// once at start-up) it pays what is due, safely with any number of instances running it at once:
+//
+//   * work is claimed one standing order at a time, `FOR UPDATE SKIP LOCKED`: two instances never work on the same
+//     order at once, and neither waits for the other;
+//   * in the order's transaction, each due date up to today gets its occurrence row (unique per order and due
+//     date), then its due occurrences are paid oldest first, each through the ledger's one write path with its own
+//     idempotency key (scope "standing-order", key "<order id>/<due date>"), and marked paid with the transfer in
+//     the same transaction. An occurrence is paid at most once: by the row lock, the unique row, and, should all
+//     else fail, the key (a retried key replays the first payment);
+//   * after downtime the first look catches up: every missed due date gets its row and is paid, in date order;
+//   * a payment the ledger refuses (insufficient funds, a frozen or closed account) is recorded on the occurrence
+//     with the refusal's code, retried once the next day, and emitted as a `standing_order.failed` event (on the
+//     paying account) in the same transaction.
+//
+// A hand-written claim loop rather than pg-boss or graphile-worker: the queue is the occurrence table itself
+// (its rows are what GET .../occurrences shows), an occurrence must be marked paid in the ledger's own transaction
+// (a job library completes its jobs in its own), catch-up is by calendar date rather than by timer, and the clock
+// is injected so tests never wait. See the docs page for the longer argument.
+
+export interface TickSummary { orders: number, paid: number, retrying: number, failed: number, errors: number }
+
+export interface SchedulerOptions {
+  /** the time the scheduler reads (tests inject one); default the wall clock */
+  clock?: () => Date
+  log?: FastifyBaseLogger | null
+  /** at most this many due dates are caught up per order per look (the rest on the next look) */
+  maxCatchUp?: number
+}
+
+interface OrderRow {
+  id: string, currency_id: string, from_account_id: string, to_account_id: string, payer_id: string, amount: string,
+  reference: string, every: 'week' | 'month', day: number, ends_on: string | null, next_due: string | null, status: string, created_by: string
+}
+interface OccurrenceRow { id: string, due_on: string, attempts: number }
+
+const ORDER_COLUMNS = `so.id, so.currency_id, so.from_account_id, so.to_account_id, so.payer_id, so.amount::text AS amount, so.reference,
+  so.every, so.day, to_char(so.ends_on, 'YYYY-MM-DD') AS ends_on, to_char(so.next_due, 'YYYY-MM-DD') AS next_due, so.status, so.created_by`
+
+export const STANDING_ORDER_SCOPE = 'standing-order'
+/** Tried once on its due date (or at catch-up) and once more the next day. */
+export const MAX_ATTEMPTS = 2
+
+export function standingOrderScheduler (pool: pg.Pool, currencies: CurrencyService, opts: SchedulerOptions = {}) {
+  const clock = opts.clock ?? (() => new Date())
+  const log = opts.log ?? null
+  const maxCatchUp = opts.maxCatchUp ?? 1000
+
+  /** Creates the occurrence rows of the order's due dates up to today and moves its next due date on. */
+  async function materialise (client: pg.PoolClient, so: OrderRow, today: string): Promise<void> {
+    if (so.status !== 'active' || so.next_due == null || so.next_due > today) return
+    const schedule: Schedule = { every: so.every, day: so.day }
+    const { dates, next } = dueDates(schedule, so.next_due, today, so.ends_on, maxCatchUp)
+    await client.query(`INSERT INTO standing_order_occurrence (standing_order_id, currency_id, due_on, next_attempt_on)
+      SELECT $1, $2, d, d FROM unnest($3::date[]) AS d ON CONFLICT (standing_order_id, due_on) DO NOTHING`, [so.id, so.currency_id, dates])
+    await client.query(`UPDATE standing_order SET next_due = $2::date, status = CASE WHEN $2::date IS NULL THEN 'finished' ELSE status END
+      WHERE id = $1`, [so.id, next])
+  }
+
+  /** Pays the order's due occurrences, oldest first, inside the order's transaction. */
+  async function payDue (client: pg.PoolClient, so: OrderRow, today: string, s: TickSummary): Promise<void> {
+    const { rows } = await client.query<OccurrenceRow>(`SELECT id, to_char(due_on, 'YYYY-MM-DD') AS due_on, attempts FROM standing_order_occurrence
+      WHERE standing_order_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_on <= $2 ORDER BY due_on FOR UPDATE`, [so.id, today])
+    if (rows.length === 0) return
+    const c = await currencies.resolveId(so.currency_id)
+    for (const o of rows) {
+      const m = payment(c, {
+        from: so.from_account_id, to: so.to_account_id, amount: new Money(so.amount), channel: 'online',
+        reference: so.reference, metadata: { standingOrder: so.id, dueOn: o.due_on },
+      })
+      const key = `${so.id}/${o.due_on}`
+      const [r] = (await postMovements(client, c.id, [{
+        ...m, scope: STANDING_ORDER_SCOPE, idempotencyKey: key,
+        requestHash: createHash('sha256').update(`${key} ${so.from_account_id} ${so.to_account_id} ${so.amount}`).digest('base64url'),
+        createdBy: so.created_by, owner: so.payer_id,
+      }])).results
+      const attempts = o.attempts + 1
+      if (r.ok) {
+        await client.query(`UPDATE standing_order_occurrence SET status = 'paid', transfer_id = $2, attempts = $3, last_attempt_at = now(),
+          failure_code = NULL, failure_detail = NULL WHERE id = $1`, [o.id, r.legs[0].id, attempts])
+        s.paid++
+        continue
+      }
+      const final = attempts >= MAX_ATTEMPTS
+      const retryOn = final ? null : addDays(today, 1)
+      await client.query(`UPDATE standing_order_occurrence SET status = $2, attempts = $3, next_attempt_on = COALESCE($4::date, next_attempt_on),
+        failure_code = $5, failure_detail = $6, last_attempt_at = now() WHERE id = $1`,
+      [o.id, final ? 'failed' : 'retrying', attempts, retryOn, r.error.code, r.error.message])
+      await recordEvent(client, {
+        currencyId: c.id, accountId: so.from_account_id, type: 'standing_order.failed',
+        data: {
+          standingOrder: so.id, occurrence: o.id, dueOn: o.due_on, toAccount: so.to_account_id, amount: m.legs[0].amount.toFixed(c.decimals),
+          code: r.error.code, detail: r.error.message, attempt: attempts, final, retryOn,
+        },
+      })
+      log?.info({ standingOrder: so.id, dueOn: o.due_on, code: r.error.code, attempt: attempts, final }, 'standing order: payment refused')
+      if (final) s.failed++
+      else s.retrying++
+    }
+  }
+
+  /** One look: pays everything due up to the clock's date (UTC). Never throws: an order whose work fails is
+   *  rolled back, logged and left for the next look. */
+  async function tick (now: Date = clock()): Promise<TickSummary> {
+    const today = dateOf(now)
+    const s: TickSummary = { orders: 0, paid: 0, retrying: 0, failed: 0, errors: 0 }
+    const seen: string[] = []
+    for (;;) {
+      let client: pg.PoolClient
+      try {
+        client = await pool.connect()
+      } catch (err) {
+        log?.warn({ err }, 'standing orders: no database connection; the next look retries')
+        s.errors++
+        return s
+      }
+      let order: OrderRow | undefined
+      try {
+        await client.query('BEGIN')
+        const { rows } = await client.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM standing_order so
+          WHERE so.id <> ALL($2::uuid[])
+            AND ((so.status = 'active' AND so.next_due <= $1::date)
+              OR EXISTS (SELECT 1 FROM standing_order_occurrence o WHERE o.standing_order_id = so.id
+                          AND o.status IN ('pending', 'retrying') AND o.next_attempt_on <= $1::date))
+          ORDER BY so.next_due NULLS FIRST, so.id LIMIT 1 FOR UPDATE OF so SKIP LOCKED`, [today, seen])
+        order = rows[0]
+        if (order == null) { await client.query('ROLLBACK'); return s }
+        seen.push(order.id)
+        await materialise(client, order, today)
+        await payDue(client, order, today, s)
+        await client.query('COMMIT')
+        s.orders++
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {})
+        s.errors++
+        log?.error({ err, standingOrder: order?.id }, 'standing orders: could not process an order; the next look retries')
+        if (order == null) return s
+      } finally {
+        client.release()
+      }
+    }
+  }
+
+  return { tick, clock }
+}
+
+export type StandingOrderScheduler = ReturnType<typeof standingOrderScheduler>

@@ -1,0 +1,142 @@
+import t from 'tap'
+import { enrol, inbox, registerBusiness, registerMember, scenario, smsApp, text } from './fixtures.js'
+
+// Phones, codes, text PINs and text codes through the API, with the codes' clock in the test's hands.
+
+const PHONE = '+447911123456'
+
+t.test('a phone counts once the texted code comes back; wrong codes are counted and spend it; codes expire', async (t) => {
+  const s = await smsApp(t)
+  const { ctx, db, now } = s
+  const sc = await scenario(ctx)
+  const url = `/v1/participants/${sc.member.id}`
+  const put = await ctx.call('PUT', `${url}/phone`, { token: sc.member.token, body: { phone: PHONE } })
+  t.equal(put.status, 200)
+  t.match(put.body, { participantId: sc.member.id, phone: null, pendingPhone: PHONE, pinSet: false, locked: false, codeExpiresAt: '2026-11-30T10:10:00.000Z' })
+  const sent = await inbox(db, PHONE)
+  t.equal(sent.length, 1)
+  t.match(sent[0], { purpose: 'verification', body: `Your code to confirm this number for text payments is ${s.lastCode()}. It expires in 10 minutes.` })
+
+  t.equal((await ctx.call('PUT', `${url}/phone`, { token: sc.member.token, body: { phone: PHONE } })).status, 429, 'one code a minute')
+  t.equal((await inbox(db, PHONE)).length, 1, 'and no second text')
+
+  // wrong codes: counted, then the code is spent
+  for (let i = 1; i <= 4; i++) {
+    const r = await ctx.call('POST', `${url}/phone/verification`, { token: sc.member.token, body: { code: '000000' } })
+    t.equal(r.status, 422)
+    t.match(r.body, { code: 'VERIFICATION_FAILED', detail: `wrong code; ${5 - i} more tries before it is spent` })
+  }
+  const fifth = await ctx.call('POST', `${url}/phone/verification`, { token: sc.member.token, body: { code: '000000' } })
+  t.match(fifth.body.detail, /too many times/)
+  const spent = await ctx.call('POST', `${url}/phone/verification`, { token: sc.member.token, body: { code: s.lastCode() } })
+  t.match(spent.body, { code: 'VERIFICATION_FAILED', detail: /no code is waiting/ }, 'the right code after five wrong ones is too late')
+
+  // a new code, which expires by the injected clock
+  now.t += 61_000
+  t.equal((await ctx.call('PUT', `${url}/phone`, { token: sc.member.token, body: { phone: PHONE } })).status, 200)
+  now.t += 10 * 60_000
+  const late = await ctx.call('POST', `${url}/phone/verification`, { token: sc.member.token, body: { code: s.lastCode() } })
+  t.match(late.body, { code: 'VERIFICATION_FAILED', detail: /expired/ })
+
+  now.t += 1000
+  await ctx.call('PUT', `${url}/phone`, { token: sc.member.token, body: { phone: PHONE } })
+  now.t += 9 * 60_000
+  const ok = await ctx.call('POST', `${url}/phone/verification`, { token: sc.member.token, body: { code: s.lastCode() } })
+  t.equal(ok.status, 200)
+  t.match(ok.body, { phone: PHONE, pendingPhone: null, codeExpiresAt: null })
+
+  const bad = await ctx.call('PUT', `${url}/phone`, { token: sc.member.token, body: { phone: '+44791' } })
+  t.equal(bad.status, 422)
+  for (const phone of ['07911123456', '+447911654321', '+4479111234567890', '+44 7911 123456', '+447911123456x']) {
+    const r = await ctx.call('PUT', `${url}/phone`, { token: sc.member.token, body: { phone } })
+    t.equal(r.status, 422, `${phone} is not a valid E.164 number`)
+  }
+
+  const trail = (await ctx.call('GET', `/v1/currencies/${sc.code}/audit?limit=200`, { token: ctx.issuerToken })).body.items as any[]
+  t.ok(trail.some(e => e.action === 'text.phone_verify' && e.target === sc.member.id && e.detail.phone === PHONE), 'the confirmation is audited')
+})
+
+t.test('a number confirmed by someone else moves to them; the registration routes never say a number is taken', async (t) => {
+  const s = await smsApp(t)
+  const { ctx, db } = s
+  const sc = await scenario(ctx)
+  const other = await registerMember(ctx, sc.code)
+  await enrol(s, sc.member, PHONE)
+  const put = await ctx.call('PUT', `/v1/participants/${other.id}/phone`, { token: other.token, body: { phone: PHONE } })
+  t.equal(put.status, 200, 'the same answer as for a free number')
+  t.equal(put.body.phone, null)
+  const ok = await ctx.call('POST', `/v1/participants/${other.id}/phone/verification`, { token: other.token, body: { code: s.lastCode() } })
+  t.equal(ok.body.phone, PHONE)
+  await ctx.call('PUT', `/v1/participants/${other.id}/text-pin`, { token: other.token, body: { pin: '8642' } })
+  const mine = await ctx.call('GET', `/v1/participants/${sc.member.id}/phone`, { token: sc.member.token })
+  t.equal(mine.body.phone, null, 'the previous holder lost it')
+  // the texts from it are now the other member's: the old PIN does nothing, the new holder's works
+  await ctx.call('POST', `/v1/currencies/${sc.code}/issuances`, { token: ctx.issuerToken, key: 'iss-1', body: { toAccount: sc.member.accountId, amount: '7.00', sterlingReference: 'bank-1' } })
+  await text(ctx, PHONE, 'bal 1234')
+  t.match((await inbox(db, PHONE)).at(-1)?.body, 'Wrong PIN.')
+  await text(ctx, PHONE, 'bal 8642')
+  t.match((await inbox(db, PHONE)).at(-1)?.body, 'Your balance is 0.00 BRS.')
+})
+
+t.test('business text codes: at registration, by PATCH, unique per currency, upper-case, in the directory', async (t) => {
+  const { ctx } = await smsApp(t)
+  const sc = await scenario(ctx)
+  const shop = await registerBusiness(ctx, sc.code, { tradingName: 'Montpelier Deli', sector: 'food', postcode: 'BS6 5AB', textCode: 'deli' } as any)
+  const view = await ctx.call('GET', `/v1/participants/${shop.id}`, { token: ctx.issuerToken })
+  t.equal(view.body.textCode, 'DELI')
+  const dup = await ctx.call('POST', `/v1/currencies/${sc.code}/businesses`, {
+    token: ctx.issuerToken,
+    body: { tradingName: 'Deli Two', sector: 'food', postcode: 'BS6 5AB', independent: true, username: 'deli-two', password: 'business-password', textCode: 'DeLi' },
+  })
+  t.equal(dup.status, 409)
+  t.equal(dup.body.code, 'TEXT_CODE_TAKEN')
+  const name = await ctx.call('POST', `/v1/currencies/${sc.code}/businesses`, {
+    token: ctx.issuerToken,
+    body: { tradingName: 'Deli Three', sector: 'food', postcode: 'BS6 5AB', independent: true, username: shop.username, password: 'business-password', textCode: 'DELI3' },
+  })
+  t.equal(name.body.code, 'USERNAME_TAKEN', 'a taken username is still told as such')
+  const patch = await ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode: 'deli' } })
+  t.equal(patch.status, 409)
+  t.equal((await ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode: 'cafe7' } })).body.textCode, 'CAFE7')
+  for (const textCode of ['ab', '1ABC', 'ABCDEFGHIJKLM', 'AB-CD', 'ÄBC']) {
+    t.equal((await ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode } })).status, 422, textCode)
+  }
+  const member = await ctx.call('PATCH', `/v1/participants/${sc.member.id}`, { token: ctx.issuerToken, body: { textCode: 'MEMBER' } })
+  t.equal(member.status, 422, 'a member has no text code')
+  // another currency may use the same code
+  t.equal((await ctx.call('POST', '/v1/currencies', { token: ctx.issuerToken, body: { code: 'OTH', name: 'Other' } })).status, 201)
+  const there = await registerBusiness(ctx, 'OTH', { tradingName: 'Other Deli', sector: 'food', postcode: 'BS6 5AB', textCode: 'DELI' } as any)
+  t.ok(there.id)
+  const dir = await ctx.call('GET', `/v1/currencies/${sc.code}/businesses?q=Deli`)
+  t.match(dir.body.items, [{ tradingName: 'Montpelier Deli', textCode: 'DELI' }])
+  t.equal((await ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode: null } })).body.textCode, null)
+})
+
+t.test('the outbox: issuers of the currency only, codes hidden, paginated', async (t) => {
+  const s = await smsApp(t)
+  const { ctx } = s
+  const sc = await scenario(ctx)
+  await enrol(s, sc.member, PHONE)
+  for (let i = 0; i < 3; i++) await text(ctx, PHONE, 'help')
+  await text(ctx, '+447900000001', 'help')
+  const issuerName = 'brs-issuer'
+  await ctx.call('POST', `/v1/currencies/${sc.code}/issuers`, { token: ctx.issuerToken, body: { name: 'Staff', username: issuerName, password: 'staff-password' } })
+  const issuer = await ctx.token(issuerName, 'staff-password')
+  const seen: any[] = []
+  let cursor: string | null = null
+  do {
+    const page: any = await ctx.call('GET', `/v1/sms/outbox?limit=2${cursor == null ? '' : `&cursor=${cursor}`}`, { token: issuer })
+    t.equal(page.status, 200)
+    seen.push(...page.body.items)
+    cursor = page.body.nextCursor
+  } while (cursor != null)
+  t.same(seen.map(x => x.purpose), ['verification', 'reply', 'reply', 'reply'], 'its currency\'s texts, oldest first; not the unknown number\'s')
+  t.match(seen[0].body, 'is ******. It expires')
+  t.notMatch(JSON.stringify(seen), s.lastCode(), 'no code is shown')
+  t.match(seen[1], { currency: sc.code, participantId: sc.member.id, to: PHONE, status: 'queued', attempts: 0, sentAt: null })
+  const all = await ctx.call('GET', '/v1/sms/outbox', { token: ctx.issuerToken })
+  t.equal(all.body.items.length, 5, 'the platform issuer also sees the reply to the unknown number')
+  t.equal((await ctx.call('GET', '/v1/sms/outbox?status=sent', { token: issuer })).body.items.length, 0)
+  t.equal((await ctx.call('GET', '/v1/sms/outbox?cursor=nonsense', { token: issuer })).status, 400)
+  t.equal((await ctx.call('GET', `/v1/sms/outbox?currency=${sc.code}`, { token: sc.member.token })).status, 403)
+})

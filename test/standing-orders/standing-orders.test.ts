@@ -1,0 +1,222 @@
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { firstDue, nextDue, dueDates } from '../../src/domain/schedule.js'
+import { buildTestApp, issue, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
+import { assertInvariants, invariantViolations } from '../invariants.js'
+
+// Standing orders through HTTP with real tokens on real PostgreSQL; the scheduler runs on an injected clock, so
+// nothing here waits for the wall clock. 2027-03-01 is a Monday.
+const MONDAY = '2027-03-01'
+const at = (date: string, time = '09:00:00') => new Date(`${date}T${time}Z`)
+const day = (d: string, n: number) => new Date(Date.parse(`${d}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10)
+
+async function staff (ctx: TestContext, code: string, role: 'issuers' | 'researchers') {
+  const username = `${role}-${Math.random().toString(36).slice(2, 8)}`
+  await ctx.call('POST', `/v1/currencies/${code}/${role}`, { token: ctx.issuerToken, body: { name: 'Staff', username, password: 'staff-password-1' } })
+  return await ctx.token(username, 'staff-password-1')
+}
+
+function dbPool (t: Test, ctx: TestContext) {
+  const pool = new pg.Pool({ connectionString: ctx.db.url, max: 2 })
+  pool.on('error', () => {})
+  t.teardown(async () => { await pool.end() })
+  return pool
+}
+
+t.test('due dates: weekly on a weekday, monthly on a day (a short month\'s last day), within start and end', async (t) => {
+  t.equal(firstDue({ every: 'week', day: 1 }, MONDAY), MONDAY, 'a Monday order starting on a Monday is due that day')
+  t.equal(firstDue({ every: 'week', day: 5 }, MONDAY), '2027-03-05')
+  t.equal(firstDue({ every: 'week', day: 1 }, '2027-03-02'), '2027-03-08')
+  t.equal(firstDue({ every: 'month', day: 31 }, '2027-02-10'), '2027-02-28')
+  t.equal(firstDue({ every: 'month', day: 5 }, '2027-02-10'), '2027-03-05')
+  t.equal(nextDue({ every: 'month', day: 31 }, '2027-02-28'), '2027-03-31', 'back to the 31st after February')
+  t.equal(nextDue({ every: 'month', day: 30 }, '2028-01-30'), '2028-02-29', 'a leap year')
+  t.same(dueDates({ every: 'week', day: 1 }, MONDAY, '2027-03-20', null), { dates: [MONDAY, '2027-03-08', '2027-03-15'], next: '2027-03-22' })
+  t.same(dueDates({ every: 'week', day: 1 }, MONDAY, '2027-03-20', '2027-03-08'), { dates: [MONDAY, '2027-03-08'], next: null })
+  t.same(dueDates({ every: 'month', day: 1 }, '2027-01-01', '2027-12-31', null, 3), { dates: ['2027-01-01', '2027-02-01', '2027-03-01'], next: '2027-04-01' }, 'catch-up in portions')
+})
+
+t.test('standing orders: who may set up, read and cancel them; bad input', async (t) => {
+  let now = at(MONDAY)
+  const ctx = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock: () => now })
+  const s = await scenario(ctx)
+  const other = await scenario(ctx, { code: 'OTH' })
+  const stranger = await registerMember(ctx, s.code)
+  const researcher = await staff(ctx, s.code, 'researchers')
+  const otherDesk = await staff(ctx, 'OTH', 'issuers')
+  const url = `/v1/accounts/${s.member.accountId}/standing-orders`
+  const body = { toAccount: s.business.accountId, amount: '12.50', reference: 'rent', schedule: { every: 'week', day: 1 }, startsOn: MONDAY }
+
+  t.equal((await ctx.call('POST', url, { body })).status, 401, 'anonymous')
+  t.equal((await ctx.call('POST', url, { token: stranger.token, body })).status, 404, 'another member: not found')
+  t.equal((await ctx.call('POST', url, { token: s.business.token, body })).status, 404, 'the payee: not found')
+  t.equal((await ctx.call('POST', url, { token: researcher, body })).status, 403, 'a researcher')
+  t.equal((await ctx.call('POST', url, { token: otherDesk, body })).status, 404, 'another currency\'s issuer: not found')
+  const mine = await ctx.call('POST', url, { token: s.member.token, body })
+  t.equal(mine.status, 201, mine.text)
+  t.match(mine.body, { currency: s.code, fromAccount: s.member.accountId, amount: '12.50', schedule: { every: 'week', day: 1 }, startsOn: MONDAY, endsOn: null, nextDue: MONDAY, status: 'active' })
+  const byIssuer = await ctx.call('POST', url, { token: ctx.issuerToken, body: { ...body, schedule: { every: 'month', day: 31 }, startsOn: '2027-04-02', endsOn: '2027-12-31', reference: 'council tax' } })
+  t.equal(byIssuer.status, 201, byIssuer.text)
+  t.equal(byIssuer.body.nextDue, '2027-04-30', 'the 31st falls on April\'s last day')
+
+  const bad = async (b: Record<string, unknown>) => await ctx.call('POST', url, { token: s.member.token, body: { ...body, ...b } })
+  t.equal((await bad({ startsOn: '2027-02-28' })).status, 422, 'starting in the past')
+  t.equal((await bad({ startsOn: '2027-02-30' })).status, 422, 'not a date')
+  t.equal((await bad({ schedule: { every: 'week', day: 8 } })).status, 422, 'no 8th weekday')
+  t.equal((await bad({ schedule: { every: 'fortnight', day: 1 } })).status, 422)
+  t.equal((await bad({ schedule: { every: 'month', day: 0 } })).status, 422)
+  t.equal((await bad({ endsOn: '2027-02-01' })).status, 422, 'ending before it starts')
+  t.equal((await bad({ startsOn: '2027-03-02', endsOn: '2027-03-07' })).status, 422, 'no Monday between start and end')
+  t.equal((await bad({ amount: '0' })).body.code, 'INVALID_AMOUNT')
+  t.equal((await bad({ amount: '1.001' })).body.code, 'INVALID_AMOUNT')
+  t.equal((await bad({ toAccount: s.member.accountId })).body.code, 'SAME_ACCOUNT')
+  t.equal((await bad({ toAccount: other.business.accountId })).status, 404, 'a payee of another currency is not found')
+  t.equal((await bad({ toAccount: s.currency.systemAccounts.fees })).status, 404, 'a system account is no payee')
+  t.equal((await bad({ reference: '' })).status, 422)
+  t.equal((await bad({ extra: true })).status, 422)
+  t.equal((await ctx.call('POST', `/v1/accounts/${s.currency.systemAccounts.paper}/standing-orders`, { token: ctx.issuerToken, body })).status, 404, 'no system account pays one')
+
+  // lists: the owner and issuers, cursor-paginated
+  for (let i = 0; i < 3; i++) await ctx.call('POST', url, { token: s.member.token, body: { ...body, reference: `extra ${i}` } })
+  const seen: string[] = []
+  let cursor: string | null = null
+  do {
+    const r: any = await ctx.call('GET', `${url}?limit=2${cursor != null ? `&cursor=${cursor}` : ''}`, { token: s.member.token })
+    t.equal(r.status, 200)
+    seen.push(...r.body.items.map((o: any) => o.id))
+    cursor = r.body.nextCursor
+  } while (cursor != null)
+  t.equal(seen.length, 5, 'every order once across pages')
+  t.equal(new Set(seen).size, 5)
+  t.equal((await ctx.call('GET', url, { token: ctx.issuerToken })).body.items.length, 5)
+  t.equal((await ctx.call('GET', url, { token: stranger.token })).status, 404)
+  t.equal((await ctx.call('GET', url, { token: s.business.token })).status, 404)
+  t.equal((await ctx.call('GET', `${url}?cursor=garbage`, { token: s.member.token })).status, 400)
+  t.equal((await ctx.call('GET', `${url}/${mine.body.id}`, { token: s.member.token })).body.id, mine.body.id)
+  t.equal((await ctx.call('GET', `/v1/accounts/${stranger.accountId}/standing-orders/${mine.body.id}`, { token: stranger.token })).status, 404, 'not through another account')
+  t.equal((await ctx.call('GET', `/v1/standing-orders/${mine.body.id}/occurrences`, { token: stranger.token })).status, 404)
+  t.equal((await ctx.call('GET', `/v1/standing-orders/${mine.body.id}/occurrences`, { token: researcher })).status, 403)
+  t.equal((await ctx.call('GET', `/v1/standing-orders/${mine.body.id}/occurrences`, { token: otherDesk })).status, 404)
+  t.equal((await ctx.call('GET', '/v1/standing-orders/018f0000-0000-7000-8000-000000000000/occurrences', { token: ctx.issuerToken })).status, 404)
+
+  // cancelling: not by strangers; the owner's cancel stops its payments
+  t.equal((await ctx.call('DELETE', `${url}/${mine.body.id}`, { token: stranger.token })).status, 404)
+  t.equal((await ctx.call('DELETE', `/v1/accounts/${stranger.accountId}/standing-orders/${mine.body.id}`, { token: stranger.token })).status, 404)
+  const cancelled = await ctx.call('DELETE', `${url}/${mine.body.id}`, { token: s.member.token })
+  t.match(cancelled.body, { status: 'cancelled', nextDue: null })
+  t.equal((await ctx.call('DELETE', `${url}/${mine.body.id}`, { token: s.member.token })).body.status, 'cancelled', 'cancelling again answers the same')
+  t.equal((await ctx.call('DELETE', `${url}/${byIssuer.body.id}`, { token: ctx.issuerToken })).status, 200)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const summary = await ctx.app.scheduler.tick()
+  t.equal(summary.paid, 3, 'only the three orders still active are paid')
+  t.equal((await ctx.call('GET', `/v1/standing-orders/${mine.body.id}/occurrences`, { token: s.member.token })).body.items.length, 0, 'a cancelled order has no occurrence')
+  const audit = await ctx.call('GET', `/v1/currencies/${s.code}/audit?limit=200`, { token: ctx.issuerToken })
+  const actions = audit.body.items.map((a: any) => a.action)
+  t.ok(actions.includes('standing_order.create') && actions.includes('standing_order.cancel'), 'the issuer\'s create and cancel are audited')
+  now = at(day(MONDAY, 1))
+})
+
+t.test('two instances running the scheduler at once pay each occurrence once', async (t) => {
+  let now = at(MONDAY)
+  const clock = () => now
+  const a = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock })
+  const b = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock, db: a.db })
+  const s = await scenario(a)
+  const payers = []
+  for (let i = 0; i < 6; i++) payers.push(await registerMember(a, s.code))
+  const orders: string[] = []
+  for (const [i, p] of payers.entries()) {
+    await issue(a, s.code, p.accountId, '1000.00')
+    for (let k = 0; k < 4; k++) {
+      const r = await a.call('POST', `/v1/accounts/${p.accountId}/standing-orders`, {
+        token: p.token, body: { toAccount: s.business.accountId, amount: `${i + 1}.${k}0`, reference: `order ${i}/${k}`, schedule: { every: 'week', day: 1 }, startsOn: MONDAY },
+      })
+      t.equal(r.status, 201)
+      orders.push(r.body.id)
+    }
+  }
+  const pool = dbPool(t, a)
+  const paidPerOrder = async () => (await pool.query<{ id: string, n: number }>(`SELECT so.id, (SELECT count(*)::int FROM transfer t
+      WHERE t.kind = 'payment' AND t.metadata->>'standingOrder' = so.id::text) AS n FROM standing_order so ORDER BY so.id`)).rows
+  for (const [week, expected] of [[0, 1], [7, 2], [14, 3]]) {
+    now = at(day(MONDAY, week))
+    // both instances, twice each, all at once
+    const runs = await Promise.all([a.app.scheduler.tick(), b.app.scheduler.tick(), a.app.scheduler.tick(), b.app.scheduler.tick()])
+    t.equal(runs.reduce((n, r) => n + r.paid, 0), orders.length, `week ${week / 7}: ${orders.length} payments between the instances`)
+    t.equal(runs.reduce((n, r) => n + r.errors, 0), 0)
+    t.ok((await paidPerOrder()).every(r => r.n === expected), `week ${week / 7}: every order paid exactly ${expected} time(s)`)
+  }
+  t.ok((await a.call('GET', `/v1/standing-orders/${orders[0]}/occurrences`, { token: a.issuerToken })).body.items.every((o: any) => o.status === 'paid' && o.transferId != null))
+  assertInvariants(t, await invariantViolations(pool))
+})
+
+t.test('a restart after missed due dates catches up in date order; an order starting today pays on the first look', async (t) => {
+  const base = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock: () => at(MONDAY, '08:00:00') })
+  const s = await scenario(base)
+  await issue(base, s.code, s.member.accountId, '500.00')
+  const wages = await base.call('POST', `/v1/accounts/${s.business.accountId}/standing-orders`, {
+    token: s.business.token, body: { toAccount: s.member.accountId, amount: '20.00', reference: 'wages', schedule: { every: 'week', day: 1 }, startsOn: MONDAY },
+  })
+  await issue(base, s.code, s.business.accountId, '500.00')
+  t.equal(wages.status, 201)
+
+  // an instance starts with the default interval: its first look, at start-up, pays today's occurrence
+  const first = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 60_000 }, { db: base.db, clock: () => at(MONDAY, '09:00:00') })
+  await first.app.scheduler.idle()
+  let occ = await base.call('GET', `/v1/standing-orders/${wages.body.id}/occurrences`, { token: s.business.token })
+  t.same(occ.body.items.map((o: any) => [o.dueOn, o.status]), [[MONDAY, 'paid']], 'paid at the start-up look')
+  await first.app.close()
+
+  // down for three weeks and a day; the next instance to start catches up
+  const later = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 60_000 }, { db: base.db, clock: () => at(day(MONDAY, 22), '07:00:00') })
+  await later.app.scheduler.idle()
+  occ = await base.call('GET', `/v1/standing-orders/${wages.body.id}/occurrences`, { token: s.business.token })
+  t.same(occ.body.items.map((o: any) => [o.dueOn, o.status]),
+    [[MONDAY, 'paid'], [day(MONDAY, 7), 'paid'], [day(MONDAY, 14), 'paid'], [day(MONDAY, 21), 'paid']], 'every missed due date paid')
+  // the statement lists entries in the order they were posted
+  const stmt = await base.call('GET', `/v1/accounts/${s.member.accountId}/statement`, { token: s.member.token })
+  const wagesPaid = stmt.body.items.filter((e: any) => e.reference === 'wages' && e.kind === 'payment')
+  t.same(wagesPaid.map((e: any) => e.amount), ['20.00', '20.00', '20.00', '20.00'])
+  t.same(wagesPaid.map((e: any) => e.transferId), occ.body.items.map((o: any) => o.transferId), 'paid in date order')
+  t.equal((await base.call('GET', `/v1/accounts/${s.business.accountId}/standing-orders/${wages.body.id}`, { token: s.business.token })).body.nextDue, day(MONDAY, 28))
+  t.equal((await later.app.scheduler.tick()).paid, 0, 'a second look the same day pays nothing')
+})
+
+t.test('a refused payment is recorded, retried once the next day, and emitted as an event', async (t) => {
+  let now = at(MONDAY)
+  const ctx = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock: () => now })
+  const s = await scenario(ctx)
+  const poor = await registerMember(ctx, s.code)
+  const biz2 = await registerBusiness(ctx, s.code, { tradingName: 'Closing Down', sector: 'retail', postcode: 'BS1 1AA' })
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const create = async (who: { accountId: string, token: string }, to: string, amount: string) => (await ctx.call('POST', `/v1/accounts/${who.accountId}/standing-orders`, {
+    token: who.token, body: { toAccount: to, amount, reference: 'rates', schedule: { every: 'month', day: 1 }, startsOn: MONDAY },
+  })).body.id as string
+  const funded = await create(poor, s.business.accountId, '30.00')
+  const neverFunded = await create(poor, s.business.accountId, '5000.00')
+  const toClosed = await create(s.member, biz2.accountId, '10.00')
+  t.equal((await ctx.call('PATCH', `/v1/accounts/${biz2.accountId}`, { token: ctx.issuerToken, body: { status: 'closed' } })).status, 200)
+
+  let r = await ctx.app.scheduler.tick()
+  t.match(r, { paid: 0, retrying: 3, failed: 0, errors: 0 })
+  const occ = async (id: string) => (await ctx.call('GET', `/v1/standing-orders/${id}/occurrences`, { token: ctx.issuerToken })).body.items
+  t.match(await occ(funded), [{ dueOn: MONDAY, status: 'retrying', attempts: 1, nextAttemptOn: day(MONDAY, 1), transferId: null, failure: { code: 'INSUFFICIENT_FUNDS' } }])
+  t.match(await occ(toClosed), [{ status: 'retrying', failure: { code: 'ACCOUNT_CLOSED' } }])
+  t.equal((await ctx.app.scheduler.tick()).retrying + (await ctx.app.scheduler.tick()).paid, 0, 'not retried again the same day')
+
+  await issue(ctx, s.code, poor.accountId, '40.00')
+  now = at(day(MONDAY, 1))
+  r = await ctx.app.scheduler.tick()
+  t.match(r, { paid: 1, failed: 2 }, 'the next day: one now paid, two refused for good')
+  t.match(await occ(funded), [{ status: 'paid', attempts: 2, failure: null, nextAttemptOn: null }])
+  t.match(await occ(neverFunded), [{ status: 'failed', attempts: 2, nextAttemptOn: null, failure: { code: 'INSUFFICIENT_FUNDS' } }])
+  now = at(day(MONDAY, 2))
+  t.equal((await ctx.app.scheduler.tick()).failed, 0, 'a failed occurrence is not tried a third time')
+
+  const pool = dbPool(t, ctx)
+  const events = (await pool.query<{ account_id: string, data: any }>(`SELECT account_id, data FROM event WHERE type = 'standing_order.failed' ORDER BY id`)).rows
+  t.equal(events.length, 5, 'an event per refusal: three on the first day, two final ones the next')
+  t.match(events.filter(e => e.data.standingOrder === neverFunded).map(e => [e.account_id, e.data.code, e.data.attempt, e.data.final, e.data.retryOn]),
+    [[poor.accountId, 'INSUFFICIENT_FUNDS', 1, false, day(MONDAY, 1)], [poor.accountId, 'INSUFFICIENT_FUNDS', 2, true, null]])
+  assertInvariants(t, await invariantViolations(pool))
+})
