@@ -110,9 +110,22 @@ t.test('every text field of every route answers 422 naming the field, whatever t
         else if (p.in === 'path') r = await ctx.call(M, fill(template, p.name), { token: ctx.issuerToken, key: randomUUID() })
         else if (p.in === 'header') {
           // a byte a real client can send in a header (NUL cannot cross Node's HTTP parser): a C1 control
-          const body = M === 'POST' && template.endsWith('/payments') ? { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' } : undefined
-          const req = M === 'POST' && template.endsWith('/issuances') ? { toAccount: s.member.accountId, amount: '1.00', sterlingReference: 'x' }
-            : M === 'POST' && template.endsWith('/redemptions') ? { fromAccount: s.business.accountId, amount: '1.00' } : body
+          // a valid body, so the header is what the schema refuses (Fastify checks the body before the headers)
+          const bodies: Record<string, unknown> = {
+            '/v1/currencies/{code}/payments': { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+            '/v1/currencies/{code}/issuances': { toAccount: s.member.accountId, amount: '1.00', sterlingReference: 'x' },
+            '/v1/currencies/{code}/redemptions': { fromAccount: s.business.accountId, amount: '1.00' },
+            '/v1/currencies/{code}/notes/sales': { amount: '5.00', denominations: { 5: 1 }, sterlingReference: 'x' },
+            '/v1/currencies/{code}/notes/deposits': { toAccount: s.member.accountId, amount: '5.00', denominations: { 5: 1 } },
+            '/v1/currencies/{code}/notes/buybacks': { business: s.business.id, amount: '5.00', denominations: { 5: 1 }, sterlingReference: 'x' },
+            '/v1/currencies/{code}/notes/withdrawals': { amount: '1.00', denominations: { 1: 1 }, reason: 'worn', sterlingReference: 'x' },
+            '/v1/currencies/{code}/payment-requests': { toAccount: s.business.accountId, amount: '1.00' },
+            '/v1/payment-requests/{id}/payments': { fromAccount: s.member.accountId, channel: 'app' },
+          }
+          // the SMS webhook is off without SMS_AUTH_TOKEN (404); signed, a signature that does not match is 403 and
+          // changes nothing (test/sms/inbound.test.ts)
+          if (template === '/v1/sms/inbound') continue
+          const req = M === 'POST' ? bodies[template] : undefined
           r = await ctx.call(M, fill(template), { token: ctx.issuerToken, headers: { [p.name]: 'key\u0085' }, body: req })
         } else continue
         t.equal(r.status, 422, `${where}: 422 (${String(r.body?.code)})`)
