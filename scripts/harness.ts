@@ -148,6 +148,8 @@ export interface Service {
  */
 export async function startService (o: {
   databaseUrl: string, env?: Record<string, string>, logFile: string, nodeArgs?: string[], port?: number, dataDir: string,
+  /** how long to wait for /ready (default 60 s; a loaded machine starting several instances may need more) */
+  readyTimeoutMs?: number,
 }): Promise<Service> {
   const port = o.port ?? await freePort()
   const out = fs.openSync(o.logFile, 'a')
@@ -163,14 +165,15 @@ export async function startService (o: {
   fs.closeSync(out)
   const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 60_000
+  const readyTimeoutMs = o.readyTimeoutMs ?? 60_000
+  const deadline = Date.now() + readyTimeoutMs
   for (;;) {
     if (proc.exitCode != null) throw new Error(`service exited with ${proc.exitCode} before it was ready; see ${o.logFile}`)
     try {
       const r = await fetch(`${url}/ready`)
       if (r.status === 200) break
     } catch {}
-    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`service not ready after 60 s; see ${o.logFile}`) }
+    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`service not ready after ${readyTimeoutMs / 1000} s; see ${o.logFile}`) }
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   const pid = proc.pid!

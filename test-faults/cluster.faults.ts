@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { generateJwk } from '../src/auth/keys.js'
+import { haproxyConfig } from '../scripts/cluster.js'
 import { call, freePort, seedEconomy, startPostgres, startService, type Service } from '../scripts/harness.js'
 import { checkExactlyOnce, ensureBuilt, paymentLoad, sleep } from './support.js'
 
@@ -19,20 +20,6 @@ const redisUp = async (port: number) => await new Promise<boolean>(resolve => {
   s.once('connect', () => { s.destroy(); resolve(true) })
   s.once('error', () => { resolve(false) })
 })
-
-/** haproxy.cfg for `n` instances: round robin, health checks on /ready, a refused connection retried elsewhere. */
-export function haproxyConfig (listen: number, backends: number[]): string {
-  return [
-    'global', '  maxconn 2000', '',
-    'defaults', '  mode http', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s',
-    // a request that could not be sent (connection refused) goes to another instance; one that was sent is never
-    // replayed by the balancer (clients retry with their Idempotency-Key)
-    '  retries 2', '  option redispatch', '  retry-on conn-failure', '',
-    'frontend api', `  bind 127.0.0.1:${listen}`, '  option forwardfor', '  default_backend circulate', '',
-    'backend circulate', '  balance roundrobin', '  option httpchk GET /ready', '  default-server inter 500ms fall 2 rise 2',
-    ...backends.map((p, i) => `  server s${i + 1} 127.0.0.1:${p} check`), '',
-  ].join('\n')
-}
 
 t.test('three instances behind HAProxy: kill -9 one under load, nothing acknowledged is lost', {
   skip: has('haproxy') ? false : 'haproxy is not installed (scripts/ensure-cluster-tools.sh)', timeout: 240_000,
