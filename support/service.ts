@@ -89,10 +89,9 @@ async function spawnService (o: ServiceOptions, port: number): Promise<{ service
   for (;;) {
     if (gone()) {
       await exited
-      return {
-        error: new Error(`service exited with ${proc.exitCode ?? proc.signalCode} before it was ready; see ${o.logFile}`),
-        addressInUse: ownLog().includes('EADDRINUSE'),
-      }
+      const addressInUse = ownLog().includes('EADDRINUSE')
+      const why = addressInUse ? `port ${port} was taken by another process (EADDRINUSE)` : `exited with ${proc.exitCode ?? proc.signalCode}`
+      return { error: new Error(`service ${why} before it was ready; see ${o.logFile}`), addressInUse }
     }
     // Another suite's service may be answering on this port (it took the port first): /ready alone proves nothing;
     // the answer counts once this child is alive and is the one listening on the port.
