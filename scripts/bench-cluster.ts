@@ -1,6 +1,6 @@
 // npm run bench:cluster [-- --duration S] [-- --no-failover]
 //
-// Many instances, one ledger, measured in one run on this machine (scripts/harness.ts starts everything; figures
+// Many instances, one ledger, measured in one run on this machine (support/ starts everything; figures
 // as ratios to pgbench measured in the same run, since absolute numbers on a shared machine mean little):
 //   1. pgbench (scale 10, 64 clients, prepared) on the same PostgreSQL
 //   2. payments (autocannon, 64 connections, 200 members) straight to one instance
@@ -8,7 +8,7 @@
 //      127.0.0.1:6379); the issue's bar: >= 0.8x one instance, 0 errors
 //   4. through HAProxy to the three, one instance killed with kill -9 half-way: acknowledged payments lost (must be
 //      0: each 201's key is looked up in the ledger) and requests refused meanwhile
-//   5. pg_auto_failover (scripts/cluster.ts): a monitor, a primary and a synchronous secondary, two instances
+//   5. pg_auto_failover (support/cluster.ts): a monitor, a primary and a synchronous secondary, two instances
 //      behind HAProxy with both nodes in DATABASE_URL; the primary (postgres and keeper) killed with kill -9:
 //      time until the secondary accepts writes, until payments resume, requests refused, acknowledged lost
 //      (--no-failover skips it)
@@ -16,15 +16,17 @@
 import autocannon, { type Request as AcRequest, type Result } from 'autocannon'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { generateJwk } from '../src/auth/keys.js'
 import { migrate } from '../src/db/migrate.js'
-import { paymentLoad, type Attempt } from '../test-faults/support.js'
-import { formationUnavailable, hasHaproxy, startFormation, startHaproxy, type Balancer } from './cluster.js'
-import { buildService, ROOT, seedEconomy, startPostgres, startService, type Economy, type Service } from './harness.js'
+import { formationUnavailable, hasHaproxy, startFormation, startHaproxy, type Balancer } from '../support/cluster.js'
+import { seedEconomy, type Economy } from '../support/economy.js'
+import { paymentLoad, sleep, type Attempt } from '../support/payment-load.js'
+import { accepting } from '../support/ports.js'
+import { startPostgres } from '../support/postgres.js'
+import { buildService, ROOT, startService, type Service } from '../support/service.js'
 
 const args = process.argv.slice(2)
 const option = (name: string): string | undefined => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined }
@@ -35,7 +37,6 @@ const OUT = path.resolve(ROOT, option('out') ?? 'bench/cluster.json')
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'circulate-bench-cluster-'))
 fs.chmodSync(work, 0o755)
 const log = (msg: string) => { process.stderr.write(`[bench:cluster ${new Date().toISOString().slice(11, 19)}] ${msg}\n`) }
-const sleep = async (ms: number) => await new Promise(resolve => setTimeout(resolve, ms))
 
 function pgbench (url: string, seconds: number): number {
   const r = spawnSync('pgbench', ['-c', String(CONNECTIONS), '-j', '2', '-T', String(seconds), '-M', 'prepared', url], { encoding: 'utf8' })
@@ -58,12 +59,6 @@ function paymentRequests (e: Economy, tag: string): AcRequest[] {
     },
   }]
 }
-
-const redisUp = async () => await new Promise<boolean>(resolve => {
-  const s = net.connect(6379, '127.0.0.1')
-  s.once('connect', () => { s.destroy(); resolve(true) })
-  s.once('error', () => { resolve(false) })
-})
 
 /** The keys answered 201 whose transfer is not in the ledger under that key (must be none). */
 async function lostAcknowledged (url: string, attempts: Attempt[]): Promise<number> {
@@ -110,7 +105,7 @@ async function main () {
     log(`pgbench: ${pgb.toFixed(0)} tps`)
 
     const dbUrl = await server.createDatabase('circulate_cluster')
-    const redis = await redisUp()
+    const redis = await accepting(6379)
     const env: Record<string, string> = {
       JWT_PRIVATE_KEYS: JSON.stringify([await generateJwk()]), TRUST_PROXY: 'true',
       ...(redis ? { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PREFIX: `benchcluster${process.pid}:` } : {}),

@@ -4,9 +4,10 @@ import path from 'node:path'
 import t from 'tap'
 import { generateJwk } from '../src/auth/keys.js'
 import { migrate } from '../src/db/migrate.js'
-import { formationUnavailable, hasHaproxy, startFormation, startHaproxy, type Balancer, type Formation } from '../scripts/cluster.js'
-import { seedEconomy, startService, type Service } from '../scripts/harness.js'
-import { checkExactlyOnce, ensureBuilt, paymentLoad, sleep } from './support.js'
+import { formationUnavailable, hasHaproxy, startFormation, startHaproxy, type Balancer, type Formation } from '../support/cluster.js'
+import { seedEconomy } from '../support/economy.js'
+import { checkExactlyOnce, paymentLoad, sleep } from '../support/payment-load.js'
+import { ensureBuilt, startService, type Service } from '../support/service.js'
 
 // The primary dies: a pg_auto_failover formation (monitor, primary, secondary with synchronous replication; Debian's
 // postgresql-15-auto-failover, installed by scripts/ensure-cluster-tools.sh), two service instances behind HAProxy

@@ -7,10 +7,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { freePort } from './harness.js'
+import { sleep } from './payment-load.js'
+import { freePort } from './ports.js'
 
 const asRoot = process.getuid?.() === 0
-const sleep = async (ms: number) => await new Promise(resolve => setTimeout(resolve, ms))
 
 /** The pg_autoctl binary (Debian puts it in /usr/bin; the PostgreSQL binaries it drives are found by PG_CONFIG). */
 export function pgAutoctl (): string | null {
