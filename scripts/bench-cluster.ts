@@ -3,7 +3,7 @@
 // Many instances, one ledger, measured in one run on this machine (support/ starts everything; figures
 // as ratios to pgbench measured in the same run, since absolute numbers on a shared machine mean little):
 //   1. pgbench (scale 10, 64 clients, prepared) on the same PostgreSQL
-//   2. payments (autocannon, 64 connections, 200 members) straight to one instance
+//   2. payments (autocannon, 64 connections, 50 members) straight to one instance
 //   3. the same through HAProxy to three instances (one signing key, Redis-shared limits when Redis answers on
 //      127.0.0.1:6379); the issue's bar: >= 0.8x one instance, 0 errors
 //   4. through HAProxy to the three, one instance killed with kill -9 half-way: acknowledged payments lost (must be
@@ -32,7 +32,7 @@ const args = process.argv.slice(2)
 const option = (name: string): string | undefined => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined }
 const PHASE_S = Number(option('duration') ?? 15)
 const CONNECTIONS = 64
-const MEMBERS = 200
+const MEMBERS = 50
 const OUT = path.resolve(ROOT, option('out') ?? 'bench/cluster.json')
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'circulate-bench-cluster-'))
 fs.chmodSync(work, 0o755)
