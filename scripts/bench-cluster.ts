@@ -137,7 +137,11 @@ async function main () {
     if (args.includes('--no-failover') || why != null) {
       log(`pg_auto_failover phase skipped${why != null ? `: ${why}` : ''}`)
     } else {
-      failover = await failoverPhase()
+      // a failure here (the formation, or seeding on it, on a loaded machine) must not lose the figures above
+      failover = await failoverPhase().catch((err: unknown) => {
+        log(`pg_auto_failover phase failed: ${(err as Error).message}`)
+        return { error: (err as Error).message }
+      })
     }
 
     results.pgbenchTps = pgb
