@@ -5,8 +5,12 @@ import path from 'node:path'
 import pg from 'pg'
 import { Webhook } from 'standardwebhooks'
 import t from 'tap'
-import { call, freePort, seedEconomy, startPostgres, startService, type Service } from '../scripts/harness.js'
-import { ensureBuilt, paymentLoad, sleep } from './support.js'
+import { seedEconomy } from '../support/economy.js'
+import { call } from '../support/http.js'
+import { freePort } from '../support/ports.js'
+import { startPostgres } from '../support/postgres.js'
+import { ensureBuilt, startService, type Service } from '../support/service.js'
+import { paymentLoad, sleep } from './payment-load.js'
 
 // The webhooks' outbox survives kill -9 of the service (issue 11): payments are posted while the shop's receiver
 // is failing (it accepts one attempt in three, so most events pile up in the outbox and a few are being sent at
