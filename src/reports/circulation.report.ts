@@ -1,8 +1,9 @@
 import type pg from 'pg'
-import { isoDate, isoTime, tile, type Bucket, type Day, type Period } from '../domain/periods.js'
-import { graphFigures, periodGraph } from './graph-cache.js'
+import { isoDate, isoTime, tile, type Day, type Period } from '../domain/periods.js'
+import { accountFigures, periodSums, readAccounts, type AccountInfo } from './account-cache.js'
+import { graphFiguresOf, periodGraph, periodPieces } from './graph-cache.js'
 import { AGGREGATE_LOCK } from './lock.js'
-import { readStat, statSql, type Stat } from './stat.js'
+import type { Stat } from './stat.js'
 
 // The circulation report's figures, read from the aggregates only (see the *_circulation_aggregates migration),
 // never from the transfer table.
@@ -51,145 +52,21 @@ export interface PeriodFigures {
 /** What the queries need: a pool or one client inside a transaction. */
 export type Db = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>
 
-interface BucketArrays { m: string[], w: string[], d: string[] }
-const byGrain = (buckets: Bucket[]): BucketArrays => ({
-  m: buckets.filter(b => b.grain === 'm').map(b => isoDate(b.start)),
-  w: buckets.filter(b => b.grain === 'w').map(b => isoDate(b.start)),
-  d: buckets.filter(b => b.grain === 'd').map(b => isoDate(b.start)),
-})
-/** rows of alias r in the buckets given as three arrays of starts from parameter $i on */
-const inBuckets = (r: string, i: number) =>
-  `${r}.currency_id = $1 AND ((${r}.grain = 'm' AND ${r}.start = ANY ($${i}::date[])) OR ` +
-  `(${r}.grain = 'w' AND ${r}.start = ANY ($${i + 1}::date[])) OR (${r}.grain = 'd' AND ${r}.start = ANY ($${i + 2}::date[])))`
+/** What a report's snapshot reads once for all its periods: the currency's accounts. */
+export interface Snapshot { accounts?: Promise<AccountInfo[]> }
 
-const FLOW_CELLS = [
-  statSql('issued', 'issued', 'issued <> 0', 'abs(issued)'),
-  statSql('redeemed', 'redeemed', 'redeemed <> 0', 'abs(redeemed)'),
-  statSql('volume', 'paid_m + paid_b', 'paid_m + paid_b <> 0 OR recv_m + recv_b <> 0', 'greatest(paid_m + paid_b, recv_m + recv_b)'),
-  statSql('mm', 'CASE WHEN mem THEN paid_m ELSE 0 END', 'mem AND (paid_m <> 0 OR recv_m <> 0)', 'greatest(paid_m, recv_m)'),
-  statSql('mb', 'CASE WHEN mem THEN paid_b ELSE 0 END', '(mem AND paid_b <> 0) OR (biz AND recv_m <> 0)', 'CASE WHEN mem THEN paid_b ELSE recv_m END'),
-  statSql('bm', 'CASE WHEN biz THEN paid_m ELSE 0 END', '(biz AND paid_m <> 0) OR (mem AND recv_b <> 0)', 'CASE WHEN biz THEN paid_m ELSE recv_b END'),
-  statSql('bb', 'CASE WHEN biz THEN paid_b ELSE 0 END', 'biz AND (paid_b <> 0 OR recv_b <> 0)', 'greatest(paid_b, recv_b)'),
-  statSql('respend', 'CASE WHEN biz THEN paid_m + paid_b + redeemed ELSE 0 END', 'biz AND (paid_m + paid_b <> 0 OR redeemed <> 0)', 'paid_m + paid_b + redeemed'),
-  statSql('local', 'paid_ll', 'paid_ll <> 0 OR recv_ll <> 0', 'greatest(paid_ll, recv_ll)'),
-  statSql('lm', 'CASE WHEN biz THEN recv_m + recv_b ELSE 0 END', 'biz AND recv_m + recv_b <> 0', 'recv_m + recv_b'),
-  statSql('supply', 'CASE WHEN m THEN bal_e ELSE 0 END', 'bal_e <> 0', 'abs(bal_e)'),
-  statSql('integral', 'CASE WHEN m THEN integral ELSE 0 END', 'integral <> 0', 'abs(integral)'),
-].join(',\n    ')
-
-// $1 currency; $2..$4 the period's buckets (months, weeks, days); $5 the first day of the period's month and
-// $6..$8 the buckets that tile [that day, period start): with all months before $5 they give opening balances;
-// $9 the period's end; $10 its length in seconds.
-// One row per account (a few thousand), however many buckets: the period's flows, its opening and closing
-// balance, and the time integral of its balance (opening x length + each change x time left), and what the
-// period's payment graph figures need of each account. The graph itself (cycles, R3 of the local multiplier) is
-// src/reports/graph-cache.ts: links of settled buckets are kept in memory, so it never re-reads a whole period.
-export const PERIOD_SQL = `
-WITH acc AS (
-  SELECT a.id AS account_id, a.participant_id, a.participant_id IS NOT NULL AS part,
-         a.participant_id IS NOT NULL OR a.system_kind = 'paper' AS m,
-         COALESCE(p.kind = 'business', false) AS biz, COALESCE(p.kind = 'member', false) AS mem, p.created_at AS p_created,
-         COALESCE(p.district = ANY (c.local_areas) OR regexp_replace(p.district, '[0-9].*$', '') = ANY (c.local_areas), false) AS local
-    FROM account a JOIN currency c ON c.id = a.currency_id LEFT JOIN participant p ON p.id = a.participant_id
-   WHERE a.currency_id = $1
-),
-fl AS (
-  SELECT r.account_id,
-         sum(r.issued) AS issued, sum(r.redeemed) AS redeemed, sum(r.paid_m) AS paid_m, sum(r.paid_b) AS paid_b,
-         sum(r.n_paid) AS n_paid, sum(r.recv_m) AS recv_m, sum(r.recv_b) AS recv_b, sum(r.paid_ll) AS paid_ll,
-         sum(r.recv_ll) AS recv_ll, sum(r.paid_lp) AS paid_lp, sum(r.d_bal) AS d,
-         sum(r.w_bal + r.d_bal * extract(epoch FROM $9::timestamptz - circ_bucket_end(r.start, r.grain))) AS x
-    FROM circ_account_bucket r
-   WHERE ${inBuckets('r', 2)}
-   GROUP BY 1
-),
-h AS (
-  SELECT account_id, sum(d_bal) AS bal
-    FROM circ_account_bucket r
-   WHERE (r.currency_id = $1 AND r.grain = 'm' AND r.start < $5::date) OR (${inBuckets('r', 6)})
-   GROUP BY 1
-),
-x AS (
-  SELECT acc.*,
-         COALESCE(fl.issued, 0) AS issued, COALESCE(fl.redeemed, 0) AS redeemed, COALESCE(fl.paid_m, 0) AS paid_m,
-         COALESCE(fl.paid_b, 0) AS paid_b, COALESCE(fl.n_paid, 0) AS n_paid, COALESCE(fl.recv_m, 0) AS recv_m,
-         COALESCE(fl.recv_b, 0) AS recv_b, COALESCE(fl.paid_ll, 0) AS paid_ll, COALESCE(fl.recv_ll, 0) AS recv_ll,
-         COALESCE(fl.paid_lp, 0) AS paid_lp,
-         COALESCE(h.bal, 0) + COALESCE(fl.d, 0) AS bal_e,
-         COALESCE(h.bal, 0) * $10::numeric + COALESCE(fl.x, 0) AS integral
-    FROM acc LEFT JOIN fl ON fl.account_id = acc.account_id LEFT JOIN h ON h.account_id = acc.account_id
-),
-pb AS (
-  SELECT participant_id, bool_or(biz) AS biz, sum(bal_e) AS bal
-    FROM x WHERE part AND p_created < $9::timestamptz GROUP BY 1
-),
-ranked AS (
-  SELECT bal, biz, true AS part, row_number() OVER (ORDER BY bal) AS r, count(*) OVER () AS cnt FROM pb
-),
-conc AS (
-  SELECT ${statSql('holders', 'bal', 'bal <> 0', 'abs(bal)')},
-         CASE WHEN sum(bal) <> 0 THEN (2 * sum(r * bal) / (count(*) * sum(bal)) - (count(*) + 1)::numeric / count(*))::text END AS gini,
-         CASE WHEN sum(bal) <> 0 THEN (COALESCE(sum(bal) FILTER (WHERE r > cnt - ceil(cnt / 10.0)), 0) / sum(bal))::text END AS top10
-    FROM ranked
-),
-main AS (
-  SELECT ${FLOW_CELLS},
-    sum(n_paid)::text AS count,
-    sum(CASE WHEN biz THEN paid_m + paid_b ELSE 0 END)::text AS spend,
-    sum(CASE WHEN biz AND recv_m + recv_b > 0 THEN LEAST(recv_m + recv_b, paid_lp) ELSE 0 END)::text AS lm_r2,
-    count(*) FILTER (WHERE part AND n_paid > 0) AS active
-  FROM x
-),
--- what the payment graph's figures (src/reports/graph-cache.ts) need of the accounts that paid or received
-g AS (
-  SELECT array_agg(account_id::text) AS g_ids, array_agg(biz) AS g_biz, array_agg(local) AS g_local,
-         array_agg((recv_m + recv_b)::text) AS g_recv, array_agg((paid_m + paid_b)::text) AS g_paid,
-         array_agg(paid_lp::text) AS g_lp
-    FROM x WHERE recv_m + recv_b <> 0 OR paid_m + paid_b <> 0
-)
-SELECT * FROM main, conc, g`
-
-const monthStart = (d: Day): Day => { const x = new Date(d); return Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1) }
-
-/** Every figure of one period except `open` (which depends on accounts' present status), from its buckets. */
-export async function periodFigures (db: Db, currencyId: string, p: Period): Promise<Omit<PeriodFigures, 'open'>> {
-  const b = byGrain(p.buckets)
-  const ms = monthStart(p.start)
-  const h = byGrain(ms < p.start ? tile(ms, p.start) : [])
-  const main = (await db.query(PERIOD_SQL, [
-    currencyId, b.m, b.w, b.d, isoDate(ms), h.m, h.w, h.d, new Date(p.end).toISOString(), String((p.end - p.start) / 1000),
-  ])).rows[0] as Record<string, unknown>
-  const g = main as {
-    g_ids: string[] | null, g_biz: boolean[] | null, g_local: boolean[] | null, g_recv: string[] | null, g_paid: string[] | null, g_lp: string[] | null
-  }
-  const graph = graphFigures(await periodGraph(db, currencyId, p.buckets), (g.g_ids ?? []).map((id, i) => ({
-    id, biz: g.g_biz![i], local: g.g_local![i], recv: g.g_recv![i], paid: g.g_paid![i], paidLocal: g.g_lp![i],
-  })))
-  return {
-    start: p.start,
-    end: p.end,
-    issued: readStat(main, 'issued'),
-    redeemed: readStat(main, 'redeemed'),
-    volume: readStat(main, 'volume'),
-    count: String(main.count ?? '0'),
-    mm: readStat(main, 'mm'),
-    mb: readStat(main, 'mb'),
-    bm: readStat(main, 'bm'),
-    bb: readStat(main, 'bb'),
-    respend: readStat(main, 'respend'),
-    spend: String(main.spend ?? '0'),
-    local: readStat(main, 'local'),
-    lmR1: readStat(main, 'lm'),
-    lmR2: String(main.lm_r2 ?? '0'),
-    lmR3: graph.lmR3,
-    cycle: graph.cycle,
-    supply: readStat(main, 'supply'),
-    supplyIntegral: readStat(main, 'integral'),
-    active: Number(main.active ?? 0),
-    holders: readStat(main, 'holders'),
-    gini: (main.gini as string | null) ?? null,
-    top10: (main.top10 as string | null) ?? null,
-  }
+/**
+ * Every figure of one period except `open` (which depends on accounts' present status), from its buckets: one
+ * row per account (settled pieces from memory, the tail from the database: account-cache.ts) and the period's
+ * payment graph (graph-cache.ts), both as of the caller's snapshot.
+ */
+export async function periodFigures (db: Db, currencyId: string, p: Period, snapshot: Snapshot = {}): Promise<Omit<PeriodFigures, 'open'>> {
+  snapshot.accounts ??= readAccounts(db, currencyId)
+  const pieces = await periodPieces(db, currencyId, p.buckets)
+  const sums = await periodSums(db, currencyId, p, pieces)
+  const { graph: graphAccounts, ...f } = accountFigures(await snapshot.accounts, sums, p)
+  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces), graphAccounts)
+  return { start: p.start, end: p.end, ...f, lmR3: graph.lmR3, cycle: graph.cycle }
 }
 
 // Participant accounts open in each period: created before its end and not closed, plus those closed since that

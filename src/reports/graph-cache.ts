@@ -133,14 +133,15 @@ function merge (parts: Links[]): Merged {
   return m
 }
 
-/** A period's payment graph: each payer -> payee link once, with its volume in millionths. */
-export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], n: ArrayLike<number>, size: number }
-
 /**
- * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
- * transaction). `now` decides what counts as recent (tests inject it).
+ * Where a period's bucket-kept values (its links here, its accounts' sums in account-cache.ts) come from, as of
+ * the caller's snapshot: the settled pieces, with their versions, whose merge callers keep under `key`; and the
+ * tail, read on every use.
  */
-export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now()): Promise<PeriodGraph> {
+export interface Pieces { settled: Bucket[], tail: Bucket[], versions: Map<string, string>, key: string }
+
+/** The settled pieces and the tail of the period the buckets tile (see the top of this file). */
+export async function periodPieces (db: Query, currencyId: string, buckets: Bucket[], now = Date.now()): Promise<Pieces> {
   // versions of the period's own buckets first: a dirty month or week is taken as its days
   const own = await versions(db, currencyId, buckets)
   const dirtyOwn = new Set(buckets.filter((_, i) => own[i].dirty).map(b => bucketKey(currencyId, b)))
@@ -153,14 +154,27 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
   const today = Math.floor(now / DAY_MS) * DAY_MS
   const settled: Bucket[] = []
   const tail: Bucket[] = []
+  const settledVersions = new Map<string, string>()
   for (const b of pieces) {
     const v = known.get(bucketKey(currencyId, b))!
     if (v.version == null && !v.dirty) continue // never had a movement
-    if (v.dirty || v.version == null || bucketEnd(b) > today) tail.push(b); else settled.push(b)
+    if (v.dirty || v.version == null || bucketEnd(b) > today) tail.push(b)
+    else { settled.push(b); settledVersions.set(bucketKey(currencyId, b), v.version) }
   }
+  const key = currencyId + settled.map(b => `|${b.grain}${isoDate(b.start)}@${settledVersions.get(bucketKey(currencyId, b))!}`).join('')
+  return { settled, tail, versions: settledVersions, key }
+}
 
+/** A period's payment graph: each payer -> payee link once, with its volume in millionths. */
+export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], n: ArrayLike<number>, size: number }
+
+/**
+ * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
+ * transaction). `now` decides what counts as recent (tests inject it).
+ */
+export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now(), pieces?: Pieces): Promise<PeriodGraph> {
+  const { settled, tail, versions: known, key: prefixKey } = pieces ?? await periodPieces(db, currencyId, buckets, now)
   // the prefix: every settled piece, merged once per set of versions
-  const prefixKey = currencyId + settled.map(b => `|${b.grain}${isoDate(b.start)}@${known.get(bucketKey(currencyId, b))!.version!}`).join('')
   let prefix = prefixCache.get(prefixKey)
   if (prefix != null) {
     prefixCache.delete(prefixKey); prefixCache.set(prefixKey, prefix)
@@ -170,10 +184,10 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
     for (const b of settled) {
       const k = bucketKey(currencyId, b)
       const c = bucketCache.get(k)
-      if (c != null && c.version === known.get(k)!.version) { bucketCache.delete(k); bucketCache.set(k, c); parts.set(b, c.links) } else toRead.push(b)
+      if (c != null && c.version === known.get(k)) { bucketCache.delete(k); bucketCache.set(k, c); parts.set(b, c.links) } else toRead.push(b)
     }
     const read = await readLinks(db, currencyId, toRead)
-    toRead.forEach((b, i) => { parts.set(b, read[i]); remember(bucketKey(currencyId, b), known.get(bucketKey(currencyId, b))!.version!, read[i]) })
+    toRead.forEach((b, i) => { parts.set(b, read[i]); remember(bucketKey(currencyId, b), known.get(bucketKey(currencyId, b))!, read[i]) })
     prefix = merge(settled.map(b => parts.get(b)!))
     prefixCache.set(prefixKey, prefix)
     for (const k of prefixCache.keys()) { if (prefixCache.size <= MAX_PREFIXES) break; prefixCache.delete(k) }
@@ -229,11 +243,18 @@ const RATIO = 10n ** 40n
  * also paid can lie on a cycle; R3 traces what a business passed on locally to local payees that re-spent it.
  */
 export function graphFigures (g: PeriodGraph, accounts: GraphAccount[]): { cycle: Stat, lmR3: string } {
-  interface A { biz: boolean, local: boolean, recv: bigint, paid: bigint, lp: bigint }
-  const acc = new Map<number, A>()
+  const acc = new Map<number, GraphSums>()
   for (const a of accounts) {
     acc.set(numberOf(a.id), { biz: a.biz, local: a.local, recv: toMicros(a.recv), paid: toMicros(a.paid), lp: toMicros(a.paidLocal) })
   }
+  return graphFiguresOf(g, acc)
+}
+
+/** An account's GraphAccount sums in millionths, by account number (numberOf). */
+export interface GraphSums { biz: boolean, local: boolean, recv: bigint, paid: bigint, lp: bigint }
+
+/** graphFigures() over sums already in millionths. */
+export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>): { cycle: Stat, lmR3: string } {
   // cycles
   const from: number[] = []
   const to: number[] = []
@@ -300,7 +321,12 @@ function scaled (v: bigint, digits: number, keep: number): string {
 /** The id of an account number. */
 export const accountId = (n: number): string => accountIds[n]
 
+const clearHooks: Array<() => void> = []
+/** Caches kept under the same versions (account-cache.ts) register here, so clearGraphCache() forgets them too. */
+export function onClearGraphCache (clear: () => void): void { clearHooks.push(clear) }
+
 /** For tests: forget everything cached. */
 export function clearGraphCache (): void {
   bucketCache.clear(); prefixCache.clear(); cachedLinks = 0
+  for (const clear of clearHooks) clear()
 }
