@@ -113,6 +113,8 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
   const whole: Period = { start: from, end: to, buckets: tile(from, to) }
   const all = periods.length === 1 ? [periods[0], periods[0]] : [whole, ...periods]
   const computed: Array<{ p: Period, figures: Stored }> = []
+  // single buckets the snapshot finds dirty (a drain since their summary): computed here, kept as their summary
+  const summarised: Array<{ p: Period, figures: Stored }> = []
   const hits: string[] = []
   let version = '0'
   const out: PeriodFigures[] = []
@@ -124,21 +126,23 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
     const summaries = new Map((await client.query<{ k: number, figures: Stored }>(`
       SELECT x.k, s.figures
         FROM unnest($2::int[], $3::text[], $4::date[]) AS x (k, grain, start)
-        JOIN circ_bucket_summary s ON s.currency_id = $1 AND s.grain = x.grain AND s.start = x.start`,
+        JOIN circ_bucket_summary s ON s.currency_id = $1 AND s.grain = x.grain AND s.start = x.start
+       WHERE NOT EXISTS (SELECT 1 FROM circ_dirty d WHERE d.currency_id = $1 AND d.grain = x.grain AND d.start = x.start)`,
     [currencyId, single.map(x => x.k), single.map(x => x.p.buckets[0].grain), single.map(x => isoDate(x.p.buckets[0].start))]))
       .rows.map(r => [r.k, r.figures]))
     const cached = new Map((await client.query<{ key: string, figures: Stored }>(
       'SELECT key, figures FROM circ_composite WHERE currency_id = $1 AND key = ANY ($2) AND figures IS NOT NULL',
       [currencyId, all.filter(p => p.buckets.length > 1).map(periodKey)])).rows.map(r => [r.key, r.figures]))
     const open = await openAccounts(client, currencyId, all)
+    const snapshot: Snapshot = {}
     for (const [k, p] of all.entries()) {
-      let f = summaries.get(k) ?? cached.get(periodKey(p)) ?? computed.find(c => periodKey(c.p) === periodKey(p))?.figures
+      let f = summaries.get(k) ?? cached.get(periodKey(p)) ?? [...computed, ...summarised].find(c => periodKey(c.p) === periodKey(p))?.figures
       if (f != null && p.buckets.length > 1) hits.push(periodKey(p))
       if (f == null) {
-        // a composite not cached yet (or made stale by a drain), or a single bucket with no movement at all
-        const { start: _s, end: _e, ...figures } = await periodFigures(client, currencyId, p)
+        // a composite not cached yet (or made stale by a drain), a dirty bucket, or a bucket with no movement at all
+        const { start: _s, end: _e, ...figures } = await periodFigures(client, currencyId, p, snapshot)
         f = figures
-        if (p.buckets.length > 1) computed.push({ p, figures })
+        if (p.buckets.length > 1) computed.push({ p, figures }); else summarised.push({ p, figures })
       }
       out.push({ ...f, start: p.start, end: p.end, open: open.get(k) ?? 0 })
     }
@@ -149,9 +153,9 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
   } finally {
     client.release()
   }
-  // the cache is written on the primary (writer) when the figures were read on a replica: storeComposite keeps a
-  // composite only if the primary's aggregates are still at the version the snapshot read
-  for (const c of computed) await storeComposite(writer, currencyId, c.p, c.figures, version)
+  // the cache is written on the primary (writer) when the figures were read on a replica: figures are kept only if
+  // the primary's aggregates are still at the version the snapshot read
+  if (computed.length > 0 || summarised.length > 0) await keepFigures(writer, currencyId, computed, summarised, version)
   if (hits.length > 0) {
     await writer.query(`UPDATE circ_composite SET used_at = now()
       WHERE currency_id = $1 AND key = ANY ($2) AND used_at < now() - interval '1 minute'`, [currencyId, hits])
@@ -160,22 +164,42 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
 }
 
 /**
- * Keeps a computed composite, unless a drain has changed the currency's aggregates since the snapshot it was
- * computed in. The shared advisory lock orders this against drains: a drain that starts later waits, then marks
- * the row stale if it touches the period.
+ * Keeps computed composites, and the summaries of dirty buckets a report computed in its snapshot, unless a
+ * drain has changed the currency's aggregates since that snapshot. The shared advisory lock orders this against
+ * drains (they take it exclusively): a drain that starts later waits, then marks what it touches stale or dirty
+ * again. A summary is written only while its bucket is still dirty (the aggregator may have written it since).
  */
-async function storeComposite (pool: pg.Pool, currencyId: string, p: Period, figures: Stored, version: string): Promise<void> {
+async function keepFigures (pool: pg.Pool, currencyId: string, composites: Array<{ p: Period, figures: Stored }>,
+  summaries: Array<{ p: Period, figures: Stored }>, version: string): Promise<void> {
   const client = await pool.connect()
   try {
     await client.query('BEGIN')
     await client.query('SELECT pg_advisory_xact_lock_shared($1)', [AGGREGATE_LOCK])
-    await client.query(`
-      INSERT INTO circ_composite (currency_id, key, period, end_at, figures, version, used_at, computed_at)
-      SELECT $1, $2, $3, $4, $5, $6, now(), now()
-       WHERE COALESCE((SELECT version FROM circ_version WHERE currency_id = $1), 0) = $6
-      ON CONFLICT (currency_id, key) DO UPDATE SET
-        figures = excluded.figures, version = excluded.version, used_at = now(), computed_at = now()`,
-    [currencyId, periodKey(p), JSON.stringify(p), new Date(p.end).toISOString(), JSON.stringify(figures), version])
+    const current = (await client.query<{ version: string }>('SELECT version FROM circ_version WHERE currency_id = $1', [currencyId])).rows[0]?.version ?? '0'
+    if (current === version) {
+      for (const c of composites) {
+        await client.query(`
+          INSERT INTO circ_composite (currency_id, key, period, end_at, figures, version, used_at, computed_at)
+          VALUES ($1, $2, $3, $4, $5, $6, now(), now())
+          ON CONFLICT (currency_id, key) DO UPDATE SET
+            figures = excluded.figures, version = excluded.version, used_at = now(), computed_at = now()`,
+        [currencyId, periodKey(c.p), JSON.stringify(c.p), new Date(c.p.end).toISOString(), JSON.stringify(c.figures), version])
+      }
+      const dirty = summaries.filter(x => x.p.buckets.length === 1)
+      if (dirty.length > 0) {
+        await client.query(`
+          WITH x AS (
+            DELETE FROM circ_dirty d USING unnest($2::text[], $3::date[]) AS x (grain, start)
+             WHERE d.currency_id = $1 AND d.grain = x.grain AND d.start = x.start
+            RETURNING d.grain, d.start
+          )
+          INSERT INTO circ_bucket_summary (currency_id, grain, start, figures, computed_at)
+          SELECT $1, x.grain, x.start, f.figures, now()
+            FROM x JOIN unnest($2::text[], $3::date[], $4::jsonb[]) AS f (grain, start, figures) ON f.grain = x.grain AND f.start = x.start
+          ON CONFLICT (currency_id, grain, start) DO UPDATE SET figures = excluded.figures, computed_at = excluded.computed_at`,
+        [currencyId, dirty.map(x => x.p.buckets[0].grain), dirty.map(x => isoDate(x.p.buckets[0].start)), dirty.map(x => JSON.stringify(x.figures))])
+      }
+    }
     await client.query('COMMIT')
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
@@ -210,7 +234,7 @@ export async function warmComposites (pool: pg.Pool, limit = 20): Promise<number
     } finally {
       client.release()
     }
-    await storeComposite(pool, s.currency_id, s.period, figures, version)
+    await keepFigures(pool, s.currency_id, [{ p: s.period, figures }], [], version)
   }
   return stale.rows.length
 }
