@@ -1,5 +1,5 @@
 import { isoDate, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
-import { numberOf, onClearGraphCache, periodPieces, type GraphSums, type Pieces } from './graph-cache.js'
+import { bucketRows, numberOf, onClearGraphCache, periodPieces, type GraphSums, type Pieces } from './graph-cache.js'
 import type { Stat } from './stat.js'
 
 // The per-account half of a report period's figures (what PERIOD_SQL in circulation.report.ts computes), kept
@@ -62,22 +62,12 @@ export async function readAccounts (db: Query, currencyId: string): Promise<Acco
   }))
 }
 
-const inBuckets = (i: number) =>
-  `r.currency_id = $1 AND ((r.grain = 'm' AND r.start = ANY ($${i}::date[])) OR ` +
-  `(r.grain = 'w' AND r.start = ANY ($${i + 1}::date[])) OR (r.grain = 'd' AND r.start = ANY ($${i + 2}::date[])))`
-
-// $1 currency; $2..$4 buckets of the period (months, weeks, days), $5..$7 buckets before it. One row per account
-// and side: f (the period's buckets: every column) or not (before it: only the balance change counts).
-const SUMS_SQL = `
-SELECT r.account_id::text AS id, (${inBuckets(2)}) AS f,
-       sum(r.issued)::text AS issued, sum(r.redeemed)::text AS redeemed, sum(r.paid_m)::text AS paid_m,
+const SUM_COLUMNS = `sum(r.issued)::text AS issued, sum(r.redeemed)::text AS redeemed, sum(r.paid_m)::text AS paid_m,
        sum(r.paid_b)::text AS paid_b, sum(r.n_paid)::text AS n_paid, sum(r.recv_m)::text AS recv_m,
        sum(r.recv_b)::text AS recv_b, sum(r.paid_ll)::text AS paid_ll, sum(r.recv_ll)::text AS recv_ll,
        sum(r.paid_lp)::text AS paid_lp, sum(r.d_bal)::text AS d, sum(r.w_bal)::text AS w,
-       sum(r.d_bal * extract(epoch FROM circ_bucket_end(r.start, r.grain)))::text AS de
-  FROM circ_account_bucket r
- WHERE (${inBuckets(2)}) OR (${inBuckets(5)})
- GROUP BY 1, 2`
+       sum(r.d_bal * extract(epoch FROM circ_bucket_end(r.start, r.grain)))::text AS de`
+const ROW_COLUMNS = 'r.grain, r.start, r.account_id, r.issued, r.redeemed, r.paid_m, r.paid_b, r.n_paid, r.recv_m, r.recv_b, r.paid_ll, r.recv_ll, r.paid_lp, r.d_bal, r.w_bal'
 
 const MONTHS_BEFORE_SQL = `
 SELECT start::text AS start FROM circ_bucket_summary WHERE currency_id = $1 AND grain = 'm' AND start < $2::date
@@ -104,13 +94,16 @@ function text (v: bigint, scale: number, dp: number): string {
 }
 const money = (v: bigint) => text(v, SCALE, 6)
 
-const byGrain = (bs: Bucket[]) => (['m', 'w', 'd'] as Grain[]).map(g => bs.filter(b => b.grain === g).map(b => isoDate(b.start)))
-
 /** Per-account rows (by account number) over the given period buckets and the buckets before them. */
 async function readSums (db: Query, currencyId: string, flows: Bucket[], before: Bucket[]): Promise<Map<number, Row>> {
   const out = new Map<number, Row>()
   if (flows.length === 0 && before.length === 0) return out
-  const rows = (await db.query(SUMS_SQL, [currencyId, ...byGrain(flows), ...byGrain(before)])).rows as Array<Record<string, string> & { f: boolean }>
+  // one row per account and side: f, the period's buckets (every column), or before it (only the balance change)
+  const f = bucketRows('circ_account_bucket', `${ROW_COLUMNS}, true AS f`, flows, 2)
+  const b = bucketRows('circ_account_bucket', `${ROW_COLUMNS}, false AS f`, before, 2 + f.params.length)
+  const rows = (await db.query(`SELECT r.account_id::text AS id, r.f, ${SUM_COLUMNS}
+      FROM (${[f.sql, b.sql].filter(x => x !== '').join('\n UNION ALL\n')}) r
+     GROUP BY 1, 2`, [currencyId, ...f.params, ...b.params])).rows as Array<Record<string, string> & { f: boolean }>
   for (const r of rows) {
     const no = numberOf(r.id)
     let row = out.get(no)

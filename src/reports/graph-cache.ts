@@ -91,12 +91,19 @@ SELECT x.i::int AS i, s.computed_at::text AS version, (d.start IS NOT NULL) AS d
   LEFT JOIN circ_bucket_summary s ON s.currency_id = $1 AND s.grain = x.grain AND s.start = x.start
   LEFT JOIN circ_dirty d ON d.currency_id = $1 AND d.grain = x.grain AND d.start = x.start`
 
-const LINKS_SQL = `
-SELECT x.i::int AS i, array_agg(p.payer::text) AS payers, array_agg(p.payee::text) AS payees, array_agg(p.volume::text) AS volumes,
-       array_agg(p.n) AS ns
-  FROM unnest($2::text[], $3::date[]) WITH ORDINALITY AS x (grain, start, i)
-  JOIN circ_pair_bucket p ON p.currency_id = $1 AND p.grain = x.grain AND p.start = x.start
- GROUP BY x.i`
+/** The rows of `table` (alias r) in the given buckets, one UNION ALL arm per grain with a constant grain, so each
+ *  arm reads one partition through its primary key ($1 is the currency; arrays of starts from $first on). */
+export function bucketRows (table: string, columns: string, bs: Bucket[], first: number): { sql: string, params: string[][] } {
+  const arms: string[] = []
+  const params: string[][] = []
+  for (const g of ['m', 'w', 'd'] as const) {
+    const starts = bs.filter(b => b.grain === g).map(b => isoDate(b.start))
+    if (starts.length === 0) continue
+    arms.push(`SELECT ${columns} FROM ${table} r WHERE r.currency_id = $1 AND r.grain = '${g}' AND r.start = ANY ($${first + params.length}::date[])`)
+    params.push(starts)
+  }
+  return { sql: arms.join('\n UNION ALL\n'), params }
+}
 
 async function versions (db: Query, currencyId: string, bs: Bucket[]): Promise<Array<{ version: string | null, dirty: boolean }>> {
   if (bs.length === 0) return []
@@ -110,13 +117,18 @@ async function versions (db: Query, currencyId: string, bs: Bucket[]): Promise<A
 async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<Links[]> {
   const out: Links[] = bs.map(() => ({ payer: new Int32Array(0), payee: new Int32Array(0), volume: [], n: new Int32Array(0) }))
   if (bs.length === 0) return out
-  const rows = (await db.query(LINKS_SQL, [currencyId, bs.map(b => b.grain), bs.map(b => isoDate(b.start))])).rows as
-    Array<{ i: number, payers: string[], payees: string[], volumes: string[], ns: number[] }>
-  for (const r of rows) {
+  const at = new Map(bs.map((b, i) => [`${b.grain}${isoDate(b.start)}`, i]))
+  const rows = bucketRows('circ_pair_bucket', 'r.grain, r.start, r.payer, r.payee, r.volume, r.n', bs, 2)
+  const res = (await db.query(`
+    SELECT p.grain::text AS grain, p.start::text AS start, array_agg(p.payer::text) AS payers, array_agg(p.payee::text) AS payees,
+           array_agg(p.volume::text) AS volumes, array_agg(p.n) AS ns
+      FROM (${rows.sql}) p
+     GROUP BY 1, 2`, [currencyId, ...rows.params])).rows as Array<{ grain: string, start: string, payers: string[], payees: string[], volumes: string[], ns: number[] }>
+  for (const r of res) {
     const n = r.payers.length
     const l: Links = { payer: new Int32Array(n), payee: new Int32Array(n), volume: new Array<bigint>(n), n: Int32Array.from(r.ns) }
     for (let k = 0; k < n; k++) { l.payer[k] = numberOf(r.payers[k]); l.payee[k] = numberOf(r.payees[k]); l.volume[k] = toMicros(r.volumes[k]) }
-    out[r.i - 1] = l
+    out[at.get(`${r.grain}${r.start}`)!] = l
   }
   return out
 }
