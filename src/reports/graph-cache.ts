@@ -31,6 +31,8 @@ import { fromMicros, toMicros, type Stat } from './stat.js'
 export const RECENT_MS = 35 * DAY_MS
 const MAX_CACHED_LINKS = 1_500_000
 const MAX_PREFIXES = 12
+/** Above this many buckets, links are read in one scan rather than through the primary key per bucket. */
+const MANY_BUCKETS = 40
 /** Account numbers are packed two to a JS number (payer x 2^26 + payee): exact below 2^53. */
 const PACK = 67_108_864
 
@@ -118,7 +120,14 @@ async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<
   const out: Links[] = bs.map(() => ({ payer: new Int32Array(0), payee: new Int32Array(0), volume: [], n: new Int32Array(0) }))
   if (bs.length === 0) return out
   const at = new Map(bs.map((b, i) => [`${b.grain}${isoDate(b.start)}`, i]))
-  const rows = bucketRows('circ_pair_bucket', 'r.grain, r.start, r.payer, r.payee, r.volume, r.n', bs, 2)
+  // a few buckets (a tail, a prefix's new pieces) through the primary key; many (the flows report's days) in one scan
+  const rows = bs.length <= MANY_BUCKETS
+    ? bucketRows('circ_pair_bucket', 'r.grain, r.start, r.payer, r.payee, r.volume, r.n', bs, 2)
+    : {
+        sql: `SELECT r.grain, r.start, r.payer, r.payee, r.volume, r.n FROM unnest($2::text[], $3::date[]) AS x (grain, start)
+          JOIN circ_pair_bucket r ON r.currency_id = $1 AND r.grain = x.grain AND r.start = x.start`,
+        params: [bs.map(b => b.grain), bs.map(b => isoDate(b.start))],
+      }
   const res = (await db.query(`
     SELECT p.grain::text AS grain, p.start::text AS start, array_agg(p.payer::text) AS payers, array_agg(p.payee::text) AS payees,
            array_agg(p.volume::text) AS volumes, array_agg(p.n) AS ns
