@@ -32,7 +32,7 @@ import { prefixRowsHeld } from '../src/reports/account-cache.js'
 import { catchUp } from '../src/reports/aggregate.js'
 import type { Channel } from '../src/schemas/ledger.js'
 import { SIMULATOR_APPLICATION_NAME } from '../src/simulator/run.js'
-import { createTestDb } from '../test/db.js'
+import { createTestDb } from '../support/postgres.js'
 
 type LegOut = TransferRow
 

@@ -23,7 +23,9 @@ import path from 'node:path'
 import pg from 'pg'
 import { runReadsBench, type ReadsBenchFigures } from './bench-reads.js'
 import { runReportsBench, type ReportsBenchFigures } from './bench-reports.js'
-import { buildService, ROOT, seedEconomy, startNodeArgs, startPostgres, startService, type Economy, type Service } from './harness.js'
+import { seedEconomy, type Economy } from '../support/economy.js'
+import { startPostgres } from '../support/postgres.js'
+import { buildService, ROOT, startNodeArgs, startService, type Service } from '../support/service.js'
 
 const args = process.argv.slice(2)
 const flag = (name: string) => args.includes(`--${name}`)

@@ -55,6 +55,8 @@ export interface AppOptions {
   smsCodes?: () => string
   /** tests only: the time payment requests expire by (default: the wall clock) */
   requestClock?: () => Date
+  /** tests only: the time access tokens are dated by and checked against (default: the wall clock) */
+  tokenClock?: () => Date
 }
 
 /** Builds the whole service as one plugin; server.ts listens, tests call it with app.inject. */
@@ -108,7 +110,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   })
   await app.register(auth, {
     keys: opts.keys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.TOKEN_TTL_SECONDS,
-    cacheMs: config.TOKEN_CACHE_MS, cacheMax: config.TOKEN_CACHE_MAX,
+    cacheMs: config.TOKEN_CACHE_MS, cacheMax: config.TOKEN_CACHE_MAX, clock: opts.tokenClock,
     oidc: config.OIDC_JWKS_URL == null
       ? null
       : {

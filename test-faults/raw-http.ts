@@ -1,7 +1,8 @@
 import net from 'node:net'
 
 // A minimal HTTP/1.1 client over a raw socket: it sends exactly the bytes it is given (invalid ones included,
-// which fetch and node:http refuse to send) and reads the whole response until the server closes.
+// which fetch and node:http refuse to send) and reads the whole response until the server closes (or, for an
+// event stream, only its head).
 export interface RawResponse { status: number, headers: Record<string, string>, body: string }
 
 export async function rawRequest (port: number, bytes: Buffer, timeoutMs = 15_000): Promise<RawResponse | { error: string }> {
@@ -37,6 +38,8 @@ function parse (buf: Buffer, onlyIfComplete = false): RawResponse | { error: str
   const headers: Record<string, string> = {}
   for (const l of lines) { const i = l.indexOf(':'); if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim() }
   let body = buf.subarray(end + 4)
+  // an event stream (GET .../events) never ends by design: its head is the whole answer this client judges
+  if (/^text\/event-stream/.test(headers['content-type'] ?? '')) return { status: Number(m[1]), headers, body: '' }
   if (onlyIfComplete) {
     const length = headers['content-length']
     if (length != null) { if (body.length < Number(length)) return null } else if (!/chunked/i.test(headers['transfer-encoding'] ?? '') || body.indexOf('0\r\n\r\n') < 0) return null

@@ -5,7 +5,7 @@ import app, { serverOptions } from '../src/app.js'
 import { generateJwk, keySetFromJwks, type KeySet } from '../src/auth/keys.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { SIMULATOR_APPLICATION_NAME } from '../src/simulator/run.js'
-import { createTestDb, type TestDb } from './db.js'
+import { createTestDb, type TestDb } from '../support/postgres.js'
 import { loadOpenApi, responseValidator } from './openapi-validator.js'
 
 export const ISSUER = { username: 'platform', password: 'platform-password-1' }
@@ -29,14 +29,15 @@ export interface TestContext {
 /** opts.db: share another context's database (that context drops it), e.g. to restart with other keys. */
 /** opts.loginClock: the time the login throttle reads (default: the database's clock). */
 /** opts.clock: the time standing orders read (the scheduler, and today for a new order). */
-export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, opts: { keys?: KeySet, db?: TestDb, loginClock?: () => Date, smsClock?: () => Date, smsCodes?: () => string, requestClock?: () => Date, clock?: () => Date } = {}): Promise<TestContext> {
+/** opts.tokenClock: the time access tokens are dated by and checked against (expiry, revocation). */
+export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, opts: { keys?: KeySet, db?: TestDb, loginClock?: () => Date, smsClock?: () => Date, smsCodes?: () => string, requestClock?: () => Date, clock?: () => Date, tokenClock?: () => Date } = {}): Promise<TestContext> {
   const db = opts.db ?? await createTestDb()
   const config = loadConfig({}, { DATABASE_URL: db.url, SCRYPT_COST: 1024, LOG_LEVEL: 'silent',
     // The test runner loads both cores; event-loop load shedding is the faults suite's to test, not every file's.
     PRESSURE_MAX_EVENT_LOOP_DELAY_MS: 0, ...overrides })
   const keys = opts.keys ?? await keySetFromJwks([await generateJwk()])
   const server = Fastify({ ...serverOptions(config), logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL } })
-  await server.register(app, { config, databaseUrl: db.url, keys, loginClock: opts.loginClock, smsClock: opts.smsClock, smsCodes: opts.smsCodes, requestClock: opts.requestClock, clock: opts.clock })
+  await server.register(app, { config, databaseUrl: db.url, keys, loginClock: opts.loginClock, smsClock: opts.smsClock, smsCodes: opts.smsCodes, requestClock: opts.requestClock, clock: opts.clock, tokenClock: opts.tokenClock })
   await server.ready()
   await server.services.auth.ensurePlatformIssuer(ISSUER.username, ISSUER.password)
   let tooling: pg.Pool | null = null

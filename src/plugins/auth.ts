@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import {
   createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload,
 } from 'jose'
+import { FifoMap } from 'toad-cache'
 import type { KeySet } from '../auth/keys.js'
 import { isScope, type AuditAction, type Scope } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
@@ -41,6 +42,8 @@ export interface AuthOptions {
   keys: KeySet, issuer: string, audience: string, ttlSeconds: number, oidc?: OidcOptions | null
   /** how long a verified signature is remembered (0: verify every request), and for how many tokens */
   cacheMs?: number, cacheMax?: number
+  /** tests only: the time tokens are dated by and checked against (default: the wall clock) */
+  clock?: () => Date
 }
 
 const ROLES: readonly Role[] = ['platform_issuer', 'issuer', 'researcher', 'member', 'business']
@@ -54,6 +57,7 @@ export default fp<AuthOptions>(async (app, opts) => {
   const jwks = { keys: opts.keys.all.map(k => ({ ...k.publicJwk }) as Record<string, unknown>) }
   const localKeys = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0])
   const oidc = opts.oidc ?? null
+  const clock = opts.clock ?? (() => new Date())
   const remoteKeys = oidc == null ? null : createRemoteJWKSet(new URL(oidc.jwksUrl), { timeoutDuration: 3000 })
 
   app.decorate('tokens', {
@@ -62,10 +66,11 @@ export default fp<AuthOptions>(async (app, opts) => {
       if (p.username != null) claims.usr = p.username
       if (p.apiKeyId != null) claims.akid = p.apiKeyId
       if (p.scopes != null) claims.scope = p.scopes.join(' ')
+      const now = Math.floor(clock().getTime() / 1000)
       const accessToken = await new SignJWT(claims)
         .setProtectedHeader({ alg: 'EdDSA', kid: opts.keys.signing.kid, typ: 'at+jwt' })
         .setSubject(p.userId).setIssuer(opts.issuer).setAudience(opts.audience)
-        .setIssuedAt().setNotBefore('0s').setExpirationTime(`${opts.ttlSeconds}s`)
+        .setIssuedAt(now).setNotBefore(now).setExpirationTime(now + opts.ttlSeconds)
         .sign(opts.keys.signing.privateKey)
       return { accessToken, expiresIn: opts.ttlSeconds }
     },
@@ -75,25 +80,25 @@ export default fp<AuthOptions>(async (app, opts) => {
   // Verified signatures, kept briefly: an EdDSA verification cost more CPU than the rest of a payment request's
   // handling (README, "Performance and reliability"), and a client sends the same token many times. Only the
   // signature check is skipped: a remembered token still stops working when it expires, and everything after the
-  // signature (roles, API-key revocation) is checked on every request. Bounded: the oldest entries go first.
+  // signature (roles, API-key revocation) is checked on every request. toad-cache (fastify's own router cache) keeps
+  // them: bounded, the oldest entries go first, and each is dropped cacheMs after it was verified.
   const cacheMs = opts.cacheMs ?? 0
-  const cacheMax = opts.cacheMax ?? 10_000
-  const signatures = new Map<string, { payload: JWTPayload, until: number }>()
+  const signatures = new FifoMap<{ payload: JWTPayload, until: number }>(opts.cacheMax ?? 10_000, cacheMs)
 
   /** One of this service's own tokens: signed by a configured key (live or retired), for this issuer and audience. */
   async function local (token: string): Promise<Principal> {
-    const now = Date.now()
-    let payload = signatures.get(token)?.payload
-    if (payload != null && now >= signatures.get(token)!.until) { signatures.delete(token); payload = undefined }
+    const now = clock()
+    const hit = signatures.get(token)
+    // the cache's own expiry reads the wall clock; a token's own expiry is checked here, by the clock tokens use
+    const fresh = hit != null && now.getTime() < hit.until ? hit : undefined
+    if (hit != null && fresh == null) signatures.delete(token)
+    let payload = fresh?.payload
     if (payload == null) {
-      ({ payload } = await verified(false, async () => await jwtVerify(token, localKeys, {
+      payload = (await verified(false, async () => await jwtVerify(token, localKeys, {
         // Only EdDSA: "none", HS256-with-the-public-key and other algorithm games fail here.
-        algorithms: ['EdDSA'], issuer: opts.issuer, audience: opts.audience, requiredClaims: ['sub', 'exp', 'role'],
-      })))
-      if (cacheMs > 0 && typeof payload.exp === 'number') {
-        if (signatures.size >= cacheMax) signatures.delete(signatures.keys().next().value as string)
-        signatures.set(token, { payload, until: Math.min(now + cacheMs, payload.exp * 1000) })
-      }
+        algorithms: ['EdDSA'], issuer: opts.issuer, audience: opts.audience, requiredClaims: ['sub', 'exp', 'role'], currentDate: now,
+      }))).payload
+      if (cacheMs > 0 && typeof payload.exp === 'number') signatures.set(token, { payload, until: payload.exp * 1000 })
     }
     const role = payload.role as Role
     if (!ROLES.includes(role) || typeof payload.sub !== 'string') throw unauthenticated('the token has no valid role')
@@ -118,7 +123,7 @@ export default fp<AuthOptions>(async (app, opts) => {
   /** A token of the external identity provider: verified by its published keys, mapped by the configured claims. */
   async function external (token: string, o: OidcOptions): Promise<Principal> {
     const { payload } = await verified(true, async () => await jwtVerify(token, remoteKeys!, {
-      algorithms: OIDC_ALGORITHMS, issuer: o.issuer, audience: o.audience, requiredClaims: ['exp', o.claims.user],
+      algorithms: OIDC_ALGORITHMS, issuer: o.issuer, audience: o.audience, requiredClaims: ['exp', o.claims.user], currentDate: clock(),
     }))
     const claim = (name: string) => payload[name]
     const roles = [claim(o.claims.role)].flat().filter((r): r is Role => ROLES.includes(r as Role))

@@ -1,3 +1,4 @@
+import { FifoMap } from 'toad-cache'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { newApiKey } from '../auth/api-key.js'
 import { auditRecord, type RequestMeta, type Scope } from '../domain/access.js'
@@ -23,8 +24,8 @@ const view = (k: KeyRow) => ({
 export function apiKeyService (prisma: PrismaClient, checkMs: number, publish: (m: { kind: 'api-key', id: string }) => void = () => {}) {
   const repo = apiKeyRepo(prisma)
   // The last look at each key: a token from a revoked key is refused on this instance at once (revoke() updates
-  // it) and on other instances within checkMs.
-  const seen = new Map<string, { at: number, active: boolean }>()
+  // it) and on other instances within checkMs. Bounded by toad-cache: past 10,000 keys the oldest look goes.
+  const seen = new FifoMap<{ at: number, active: boolean }>(10_000)
 
   function owner (p: Principal | null): Principal & { participantId: string, currencyId: string } {
     if (p == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
@@ -89,7 +90,6 @@ export function apiKeyService (prisma: PrismaClient, checkMs: number, publish: (
       const hit = seen.get(id)
       if (hit != null && (!hit.active || Date.now() - hit.at < checkMs)) return hit.active
       const active = await repo.touch(id)
-      if (seen.size > 10_000) seen.clear()
       seen.set(id, { at: Date.now(), active })
       return active
     },

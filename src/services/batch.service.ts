@@ -1,3 +1,4 @@
+import fastq from 'fastq'
 import type pg from 'pg'
 import { auditRecord, disclosed, type RequestMeta } from '../domain/access.js'
 import { DomainError, type FieldError } from '../domain/errors.js'
@@ -25,17 +26,14 @@ export interface BatchOptions {
  * failing item fails the request and nothing is posted.
  */
 export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: BatchOptions) {
-  let running = 0
-  const waiting: Array<() => void> = []
-  const turn = async () => {
-    if (running < opts.concurrency) { running++; return }
-    if (waiting.length >= opts.maxQueue) throw new DomainError('SERVICE_UNAVAILABLE', 'too many batches are waiting; retry shortly')
-    await new Promise<void>(resolve => waiting.push(resolve))
-  }
-  const done = () => {
-    const next = waiting.shift()
-    if (next != null) next()
-    else running--
+  // fastq (what fastify's own plugin loader queues with) holds the turns: `concurrency` batches at the database,
+  // the rest waiting in arrival order; past `maxQueue` waiting, a request is shed at once instead of queueing.
+  const turns = fastq.promise(async (post: () => Promise<Posted>) => await post(), opts.concurrency)
+  const inTurn = async (post: () => Promise<Posted>): Promise<Posted> => {
+    if (turns.running() >= opts.concurrency && turns.length() >= opts.maxQueue) {
+      throw new DomainError('SERVICE_UNAVAILABLE', 'too many batches are waiting; retry shortly')
+    }
+    return await turns.push(post)
   }
 
   return {
@@ -77,11 +75,7 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       if (atomic) refuseIfAny(checked.map((x, i) => [i, x]))
 
       const toPost = checked.flatMap((x, i) => x instanceof DomainError ? [] : [{ i, item: x }])
-      await turn()
-      let out
-      try {
-        out = await postMovements(pool, c.id, toPost.map(x => x.item), { atomic })
-      } finally { done() }
+      const out = await inTurn(async () => await postMovements(pool, c.id, toPost.map(x => x.item), { atomic }))
       // an item the ledger could not post for a fault of its own is the service's error, never an item's problem
       const broken = out.results.find(r => !r.ok && r.error.status >= 500)
       if (broken != null && !broken.ok) throw broken.error
@@ -113,5 +107,7 @@ function refuseIfAny (checked: Array<[number, unknown]>): void {
     : [{ pointer: `/items/${j}`, detail: `${e.code}: ${e.message}` }])
   throw new DomainError(first.code, `item ${i}: ${first.message}; this batch is atomic, so no item was posted`, errors)
 }
+
+type Posted = Awaited<ReturnType<typeof postMovements>>
 
 export type BatchService = ReturnType<typeof batchService>

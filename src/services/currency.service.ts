@@ -1,3 +1,4 @@
+import { LruMap } from 'toad-cache'
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
@@ -17,10 +18,15 @@ export interface CurrencyInfo extends LedgerCurrency {
 }
 
 const CACHE_MS = 30_000
+/** currencies remembered at once; past it the least recently used goes (a deployment has a handful) */
+const CACHE_MAX = 1_000
 
 export function currencyService (prisma: PrismaClient) {
   const repo = currencyRepo(prisma)
-  const cache = new Map<string, { at: number, info: CurrencyInfo }>()
+  // toad-cache (fastify's own router cache): bounded, and an entry is read again once it is CACHE_MS old
+  const cache = new LruMap<CurrencyInfo>(CACHE_MAX, CACHE_MS)
+  // id -> code, which never changes, so no expiry: resolveId goes through resolve and its expiry
+  const codes = new LruMap<string>(CACHE_MAX)
 
   const toInfo = (c: CurrencyWithSystem): CurrencyInfo => {
     const sys = Object.fromEntries(c.accounts.map(a => [a.systemKind, a.id])) as CurrencyInfo['system']
@@ -53,16 +59,18 @@ export function currencyService (prisma: PrismaClient) {
     async resolve (code: string): Promise<CurrencyInfo> {
       const key = code.toUpperCase()
       const hit = cache.get(key)
-      if (hit != null && Date.now() - hit.at < CACHE_MS) return hit.info
+      if (hit != null) return hit
       const c = await repo.byCode(key)
       if (c == null) throw new DomainError('CURRENCY_NOT_FOUND', `no currency with code ${key}`)
       const info = toInfo(c)
-      cache.set(key, { at: Date.now(), info })
+      cache.set(key, info)
+      codes.set(info.id, key)
       return info
     },
 
     async resolveId (id: string): Promise<CurrencyInfo> {
-      for (const { info } of cache.values()) if (info.id === id) return info
+      const known = codes.get(id)
+      if (known != null) return await this.resolve(known)
       const c = await repo.byId(id)
       if (c == null) throw new DomainError('CURRENCY_NOT_FOUND', 'currency not found')
       return await this.resolve(c.code)

@@ -3,7 +3,7 @@ import t from 'tap'
 import { Money } from '../../src/domain/money.js'
 import { Prng } from '../../src/simulator/prng.js'
 import { buildTestApp, issue, registerBusiness, registerMember, scenario } from '../helper.js'
-import { assertInvariants, invariantViolations } from '../invariants.js'
+import { assertInvariants, invariantViolations } from '../../support/invariants.js'
 
 // Random sequences of every operation that moves money (payments, issuances, redemptions, reversals, note sales,
 // deposits, buybacks and withdrawals, standing-order runs), through HTTP with real tokens. After each step: the

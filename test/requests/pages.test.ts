@@ -1,9 +1,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { freePort } from '../db.js'
+import { freePort } from '../../support/ports.js'
 import { balance, buildTestApp, issue, scenario } from '../helper.js'
-import { ensureChromium, openBrowser } from '../dashboard/browser.js'
+import { ensureChromium, openBrowser } from '../../support/browser.js'
 
 // The shop pages in Debian's chromium (playwright-core): /pay/{id} on a phone-sized viewport (open the link, log
 // in, pay, see the new balance) and /till (ask on the page, pay through the API as a member, the page shows it

@@ -1,0 +1,57 @@
+import pg from 'pg'
+import t from 'tap'
+import { balance, buildTestApp, issue, scenario } from '../helper.js'
+
+// The batch route's turns at the database (services/batch.service.ts): BATCH_CONCURRENCY batches post at once,
+// BATCH_QUEUE_MAX more wait their turn, and one past that is refused at once with a 503 problem. The first batch is
+// held at the database by a row lock the test takes, so the test waits on conditions, never on the clock.
+
+/** Waits until `n` sessions of the service's pool are waiting on a lock (polls the server, bounded). */
+async function ledgerWaiting (db: pg.Client, n: number): Promise<void> {
+  const deadline = Date.now() + 20_000
+  while (Date.now() < deadline) {
+    if (await waitingOnLocks(db) >= n) return
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  throw new Error(`${n} ledger sessions never waited on the lock`)
+}
+
+async function waitingOnLocks (db: pg.Client): Promise<number> {
+  const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = 'circulate' AND wait_event_type = 'Lock'`)
+  return r.rows[0].n
+}
+
+t.test('one batch at the database, one waiting, the next refused with 503; the waiting one posts after', async (t) => {
+  const ctx = await buildTestApp(t, { BATCH_CONCURRENCY: 1, BATCH_QUEUE_MAX: 1 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const db = new pg.Client({ connectionString: ctx.db.url })
+  await db.connect()
+  t.teardown(async () => await db.end())
+
+  const batch = async (n: number) => await ctx.app.inject({
+    method: 'POST', url: `/v1/currencies/${s.code}/transfers/batch`, headers: { authorization: `Bearer ${s.member.token}` },
+    payload: { items: [{ idempotencyKey: `queued-${n}`, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' }] },
+  })
+
+  await db.query('BEGIN')
+  await db.query('SELECT 1 FROM account WHERE id = $1 FOR UPDATE', [s.member.accountId])
+  const first = batch(1)
+  await ledgerWaiting(db, 1)
+  const [second, third] = [batch(2), batch(3)]
+  // one of the two takes the only place in the queue; the other finds it full and is answered at once
+  const shed = await Promise.race([second, third])
+  t.equal(shed.statusCode, 503)
+  t.match(shed.headers['content-type'], /^application\/problem\+json/)
+  t.equal(shed.headers['retry-after'], '1')
+  t.equal(shed.json().code, 'SERVICE_UNAVAILABLE')
+  t.equal(await waitingOnLocks(db), 1, 'the waiting batch is not at the database: one session waits on the lock')
+  await db.query('ROLLBACK')
+
+  const answers = await Promise.all([first, second, third])
+  t.same(answers.map(r => r.statusCode).sort(), [200, 200, 503], 'the first and the queued batch post; only the shed one does not')
+  const posted = answers.filter(r => r.statusCode === 200).map(r => r.json().items.map((x: any) => x.status))
+  t.same(posted, [[201], [201]])
+  t.equal(await balance(ctx, s.member.accountId), '8.00', 'exactly two payments of 1.00 left the member')
+})
