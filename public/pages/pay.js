@@ -63,6 +63,8 @@ function render (r) {
   const mine = account != null && r.toAccount === account.id
   $('actions').hidden = r.status !== 'pending' || account == null || mine
   $('pay').textContent = `Pay ${r.amount} ${r.currency}`
+  // only the customer a request is addressed to may decline it; an open one is just left unpaid
+  $('decline').hidden = r.fromAccount == null
 }
 
 async function act (path, init) {

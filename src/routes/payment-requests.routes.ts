@@ -109,7 +109,7 @@ const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (ap
   app.post('/v1/payment-requests/:id/decline', {
     config: { scope: 'payments:write' },
     schema: {
-      tags: ['payment requests'], summary: 'Refuse a pending payment request (a member or business it asks; not the payee)',
+      tags: ['payment requests'], summary: 'Refuse a pending payment request addressed to the caller\'s account (403 for an open request: it is simply left unpaid)',
       params: IdParams, response: { 200: PaymentRequestSchema, ...problems(400, 401, 403, 404, 409, 422) },
     },
   }, async (request) => await requests.decline(request.principal, request.params.id, base(request)))

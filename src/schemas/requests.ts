@@ -18,7 +18,7 @@ export const PaymentRequestCreateSchema = Type.Object({
   toAccount: Uuid('the business\'s account the payment goes to'),
   amount: AmountString('amount asked'),
   reference: Type.Optional(Type.String({ maxLength: 140, description: 'why: shown to the payer and on both statements' })),
-  fromAccount: Type.Optional(Uuid('ask this account only: then only its owner may pay or decline. Left out: anyone of the currency holding the link may pay')),
+  fromAccount: Type.Optional(Uuid('ask this account only: then only its owner may pay or decline. Left out: anyone of the currency holding the link may pay, and nobody may decline')),
   expiresInSeconds: Type.Optional(Type.Integer({
     minimum: 1, maximum: MAX_EXPIRES_IN_SECONDS, default: DEFAULT_EXPIRES_IN_SECONDS,
     description: `how long the request may be paid (default ${DEFAULT_EXPIRES_IN_SECONDS} s, at most 7 days)`,

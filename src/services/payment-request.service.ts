@@ -28,7 +28,7 @@ import type { AccountService } from './account.service.js'
 //            payment link); who paid is shown only to the payee, the payer and issuers
 //   pay      a member or business of the currency from its own account, never the payee itself; only the
 //            addressed account when the request names one (fromAccount)
-//   cancel   the payee;   decline: a payer as for paying
+//   cancel   the payee;   decline: the addressed payer only (an open request is left unpaid, not declined)
 // Another currency's participants, issuers and everyone else are told what an unknown id tells them (404);
 // researchers are refused by role before anything is looked up.
 //
@@ -310,6 +310,12 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       const p = requirePrincipal(principal)
       const { r: seen, c } = await reachable(p, id)
       assertPayer(p, seen)
+      // An open request (no fromAccount) is shown to every customer at the till: if any of them could decline it,
+      // one stranger holding the link would close it for the customer it was meant for. Whoever does not want to
+      // pay an open request simply does not.
+      if (seen.from_account_id == null) {
+        throw new DomainError('FORBIDDEN', 'only a request addressed to your account can be declined; an open request is simply left unpaid')
+      }
       const r = await inTransaction(async (tx) => await close(tx, (await byId(tx, id, true))!, 'declined', p, seen.from_account_id))
       return view(p, r, c, base)
     },

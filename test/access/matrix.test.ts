@@ -50,9 +50,9 @@ t.test('route × role access matrix', async (t) => {
     return r.body.id as string
   }
   await issue(ctx, s.code, other.accountId, '100.00')
-  const askPayment = async () => {
+  const askPayment = async (fromAccount?: string) => {
     const r = await ctx.call('POST', `/v1/currencies/${s.code}/payment-requests`, {
-      token: s.business.token, key: `k-${u()}`, body: { toAccount: s.business.accountId, amount: '1.00' },
+      token: s.business.token, key: `k-${u()}`, body: { toAccount: s.business.accountId, amount: '1.00', ...(fromAccount != null ? { fromAccount } : {}) },
     })
     t.equal(r.status, 201)
     return r.body.id as string
@@ -322,8 +322,9 @@ t.test('route × role access matrix', async (t) => {
       req: async () => ({ url: `/v1/payment-requests/${await askPayment()}/cancel` }),
     },
     'POST /v1/payment-requests/{id}/decline': {
-      expect: [401, 200, 200, 422, 404, 403, 403, 403, 422],
-      req: async () => ({ url: `/v1/payment-requests/${await askPayment()}/decline` }),
+      // addressed to the member's account: only its owner declines (an open request cannot be declined at all)
+      expect: [401, 200, 403, 422, 404, 403, 403, 403, 422],
+      req: async () => ({ url: `/v1/payment-requests/${await askPayment(s.member.accountId)}/decline` }),
     },
     'GET /v1/accounts/{id}/payment-requests': {
       expect: [401, 404, 404, 200, 404, 200, 200, 403, 200],

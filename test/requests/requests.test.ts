@@ -158,7 +158,7 @@ t.test('expiry by the injected clock: an expired request is refused with 409 say
 t.test('cancelled and declined requests answer 409 saying which; who may cancel and decline', async (t) => {
   const { ctx, s, ask, pay } = await setup(t)
   const other = await registerMember(ctx, s.code)
-  const a = await ask()
+  const a = await ask({ fromAccount: s.member.accountId })
   t.equal((await ctx.call('POST', `/v1/payment-requests/${a.body.id}/cancel`, { token: s.member.token })).status, 403, 'a payer may not cancel')
   const c = await ctx.call('POST', `/v1/payment-requests/${a.body.id}/cancel`, { token: s.business.token })
   t.equal(c.status, 200)
@@ -169,14 +169,22 @@ t.test('cancelled and declined requests answer 409 saying which; who may cancel 
   t.equal(p1.body.code, 'REQUEST_CANCELLED')
   t.equal((await ctx.call('POST', `/v1/payment-requests/${a.body.id}/decline`, { token: s.member.token })).body.code, 'REQUEST_CANCELLED')
 
-  const b = await ask()
+  // an open request cannot be declined: a stranger who saw the QR code must not close it for the customer
+  const open = await ask()
+  const refused = await ctx.call('POST', `/v1/payment-requests/${open.body.id}/decline`, { token: other.token })
+  t.equal(refused.status, 403, 'nobody declines an open request')
+  t.equal(refused.body.code, 'FORBIDDEN')
+  t.equal((await ctx.call('GET', `/v1/payment-requests/${open.body.id}`, { token: s.business.token })).body.status, 'pending', 'and it stays pending')
+  t.equal((await pay(open.body.id)).status, 201, 'for the customer who pays it')
+
+  const b = await ask({ fromAccount: s.member.accountId })
   const own = await ctx.call('POST', `/v1/payment-requests/${b.body.id}/decline`, { token: s.business.token })
   t.equal(own.status, 422, 'the payee does not decline its own request')
   t.equal(own.body.code, 'OWN_REQUEST')
   const d = await ctx.call('POST', `/v1/payment-requests/${b.body.id}/decline`, { token: s.member.token })
   t.equal(d.status, 200)
   t.equal(d.body.status, 'declined')
-  const p2 = await pay(b.body.id, other.token, other.accountId)
+  const p2 = await pay(b.body.id)
   t.equal(p2.status, 409)
   t.equal(p2.body.code, 'REQUEST_DECLINED')
   t.equal((await ctx.call('POST', `/v1/payment-requests/${b.body.id}/cancel`, { token: s.business.token })).body.code, 'REQUEST_DECLINED')
