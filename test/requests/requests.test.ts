@@ -279,7 +279,12 @@ t.test('long-poll: a waiting GET answers as soon as the payment commits', async 
   const r = await ask()
   const started = Date.now()
   const waiting = ctx.call('GET', `/v1/payment-requests/${r.body.id}?waitSeconds=20`, { token: s.business.token })
-  await new Promise(resolve => setTimeout(resolve, 300))
+  // the GET is waiting on the request (not sleeping a guess at how long that takes)
+  for (const deadline = Date.now() + 10_000; ctx.app.services.requests.waiting() < 1;) {
+    if (Date.now() > deadline) throw new Error('the GET never waited')
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+  t.equal(ctx.app.services.requests.waiting(), 1, 'one long-poll waiting')
   t.equal((await pay(r.body.id)).status, 201)
   const res = await waiting
   t.equal(res.body.status, 'paid')
