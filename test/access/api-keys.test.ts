@@ -82,7 +82,7 @@ t.test('API key lifecycle: shown once, stored hashed, scoped, last use recorded,
   t.equal((await ctx.call('DELETE', `/v1/api-keys/${created.body.id as string}`, { token: s.business.token })).status, 204)
   t.equal((await ctx.call('DELETE', `/v1/api-keys/${created.body.id as string}`, { token: s.business.token })).status, 204, 'revoking twice is fine')
   const revoked = (await ctx.call('GET', '/v1/api-keys', { token: s.business.token })).body.items[0]
-  t.ok(revoked.revokedAt != null, 'the listing shows it revoked')
+  t.match(revoked.revokedAt, /^\d{4}-\d\d-\d\dT/, 'the listing shows it revoked')
   t.equal((await ctx.call('POST', '/v1/auth/token', { body: { apiKey: key } })).status, 401, 'a revoked key gets no token')
   t.equal((await ctx.call('GET', `/v1/accounts/${s.business.accountId}/statement`, { token: tok })).status, 401, 'its outstanding token stops working')
   const rows = (await db.query(`SELECT outcome, error_code, actor_id FROM audit_event WHERE action = 'api_key.revoke' AND target = $1 ORDER BY id`, [created.body.id])).rows
