@@ -18,7 +18,10 @@ import path from 'node:path'
 import { hashPassword } from '../src/auth/password.js'
 import { DEFAULT_PARAMETERS } from '../src/simulator/parameters.js'
 import { prepareSimulation, simulatorPool } from '../src/simulator/run.js'
-import { buildService, call, ROOT, seedEconomy, startPostgres, startService, type PgServer, type Service } from './harness.js'
+import { seedEconomy } from '../support/economy.js'
+import { call } from '../support/http.js'
+import { startPostgres, type PgServer } from '../support/postgres.js'
+import { buildService, ROOT, startService, type Service } from '../support/service.js'
 
 export interface ReadsBenchOptions {
   /** seconds per round (four rounds) */

@@ -29,7 +29,7 @@ import { postMovement, postMovements, type MovementItem } from '../src/ledger/po
 import { catchUp } from '../src/reports/aggregate.js'
 import type { Channel } from '../src/schemas/ledger.js'
 import { SIMULATOR_APPLICATION_NAME } from '../src/simulator/run.js'
-import { createTestDb } from '../test/db.js'
+import { createTestDb } from '../support/postgres.js'
 
 type LegOut = TransferRow
 

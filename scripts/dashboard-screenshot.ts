@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { chartPoints, ensureChromium, logIn, openBrowser } from '../test/dashboard/browser.js'
+import { chartPoints, ensureChromium, logIn, openBrowser } from '../support/browser.js'
 
 // Takes a screenshot of the dashboard of a running service with Debian's chromium, e.g. for docs/dashboard.png:
 //   npx tsx scripts/dashboard-screenshot.ts --url http://127.0.0.1:3000 --username researcher --password ... \

@@ -15,7 +15,7 @@ import { disclosureKey } from '../src/reports/disclosure-key.js'
 import { flowFigures, publishFlows } from '../src/reports/flows.report.js'
 import { toMicros } from '../src/reports/stat.js'
 import { prepareSimulation, simulatorPool } from '../src/simulator/run.js'
-import { createTestDb } from '../test/db.js'
+import { createTestDb } from '../support/postgres.js'
 
 const END = new Date('2026-11-01T00:00:00Z')
 const seed = Number(process.argv[2] ?? 1)

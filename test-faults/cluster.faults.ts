@@ -1,12 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { generateJwk } from '../src/auth/keys.js'
-import { call, freePort, seedEconomy, startPostgres, startService, type Service } from '../scripts/harness.js'
-import { checkExactlyOnce, ensureBuilt, paymentLoad, sleep } from './support.js'
+import { seedEconomy } from '../support/economy.js'
+import { call } from '../support/http.js'
+import { accepting, freePort } from '../support/ports.js'
+import { startPostgres } from '../support/postgres.js'
+import { ensureBuilt, startService, type Service } from '../support/service.js'
+import { checkExactlyOnce, paymentLoad, sleep } from './payment-load.js'
 
 // Three service processes behind HAProxy (Debian's, config generated here), sharing one PostgreSQL and one Redis:
 // payments through the balancer; one instance killed with kill -9 mid-load; every payment answered 201 is in the
@@ -14,11 +17,6 @@ import { checkExactlyOnce, ensureBuilt, paymentLoad, sleep } from './support.js'
 // is exact across the three. scripts/ensure-cluster-tools.sh installs HAProxy (CI runs it).
 
 const has = (cmd: string) => spawnSync(cmd, ['-v'], { stdio: 'ignore' }).status === 0
-const redisUp = async (port: number) => await new Promise<boolean>(resolve => {
-  const s = net.connect(port, '127.0.0.1')
-  s.once('connect', () => { s.destroy(); resolve(true) })
-  s.once('error', () => { resolve(false) })
-})
 
 /** haproxy.cfg for `n` instances: round robin, health checks on /ready, a refused connection retried elsewhere. */
 export function haproxyConfig (listen: number, backends: number[]): string {
@@ -35,9 +33,9 @@ export function haproxyConfig (listen: number, backends: number[]): string {
 }
 
 t.test('three instances behind HAProxy: kill -9 one under load, nothing acknowledged is lost', {
-  skip: has('haproxy') ? false : 'haproxy is not installed (scripts/ensure-cluster-tools.sh)', timeout: 240_000,
+  skip: !has('haproxy') ? 'haproxy is not installed (scripts/ensure-cluster-tools.sh)' : !(await accepting(6379)) ? 'no Redis on 127.0.0.1:6379' : false,
+  timeout: 240_000,
 }, async (t) => {
-  if (!(await redisUp(6379))) { t.skip('no Redis on 127.0.0.1:6379'); return }
   ensureBuilt()
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'circulate-cluster-'))
   const server = await startPostgres()

@@ -2,8 +2,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { freePort, seedEconomy, startPostgres, startService, type Service } from '../scripts/harness.js'
-import { checkExactlyOnce, ensureBuilt, paymentLoad, sleep } from './support.js'
+import { seedEconomy } from '../support/economy.js'
+import { freePort } from '../support/ports.js'
+import { startPostgres } from '../support/postgres.js'
+import { ensureBuilt, startService, type Service } from '../support/service.js'
+import { checkExactlyOnce, paymentLoad, sleep } from './payment-load.js'
 
 // kill -9 the service five times under payment load, restarting it each time: no answered payment is lost or
 // doubled, every unanswered key posts exactly once when retried, and the ledger's invariants hold.

@@ -2,8 +2,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { call, seedEconomy, startPostgres, startService, type Service } from '../scripts/harness.js'
-import { checkExactlyOnce, ensureBuilt, paymentLoad, sleep } from './support.js'
+import { seedEconomy } from '../support/economy.js'
+import { call } from '../support/http.js'
+import { startPostgres } from '../support/postgres.js'
+import { ensureBuilt, startService, type Service } from '../support/service.js'
+import { checkExactlyOnce, paymentLoad, sleep } from './payment-load.js'
 
 // PostgreSQL stops under load (a fast shutdown, then an immediate one, as after a crash) and starts again:
 // meanwhile every route answers 503 problem+json and /ready says not ready; afterwards the same service process

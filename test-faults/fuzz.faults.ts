@@ -5,11 +5,13 @@ import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { generateJwk, keyFromJwk } from '../src/auth/keys.js'
-import { call, pooled, seedEconomy, startPostgres, startService, type Service } from '../scripts/harness.js'
-import { ledgerViolations } from '../test/invariants.js'
+import { seedEconomy } from '../support/economy.js'
+import { call, pooled } from '../support/http.js'
+import { ledgerViolations } from '../support/invariants.js'
+import { startPostgres } from '../support/postgres.js'
+import { ensureBuilt, startService, type Service } from '../support/service.js'
 import { operations, rawGarbage, requestsFor, type Known, type RequestSpec } from './fuzz-gen.js'
 import { rawRequest, requestBytes, type RawResponse } from './raw-http.js'
-import { ensureBuilt } from './support.js'
 
 // At least 10,000 hostile requests generated from openapi.yaml across every operation, over real HTTP to the
 // production build: no 5xx, every 4xx an RFC 9457 problem+json, the service still ready and the ledger's

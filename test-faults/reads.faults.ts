@@ -1,6 +1,6 @@
 import t from 'tap'
 import { runReadsBench } from '../scripts/bench-reads.js'
-import { ensureBuilt } from './support.js'
+import { ensureBuilt } from '../support/service.js'
 
 // Expensive reads cannot starve the ledger: payments at a steady rate while ten researchers each keep asking for
 // the widest reports the API allows over a simulated year. The service process and its database are real (as in

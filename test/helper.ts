@@ -5,7 +5,7 @@ import app, { serverOptions } from '../src/app.js'
 import { generateJwk, keySetFromJwks, type KeySet } from '../src/auth/keys.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { SIMULATOR_APPLICATION_NAME } from '../src/simulator/run.js'
-import { createTestDb, type TestDb } from './db.js'
+import { createTestDb, type TestDb } from '../support/postgres.js'
 import { loadOpenApi, responseValidator } from './openapi-validator.js'
 
 export const ISSUER = { username: 'platform', password: 'platform-password-1' }

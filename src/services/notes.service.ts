@@ -7,13 +7,11 @@ import { formatMoney, Money, parseAmount } from '../domain/money.js'
 import { noteBuyback, noteDeposit, noteSale, noteWithdrawal, type Movement } from '../domain/movements.js'
 import { parseInstant } from '../domain/periods.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
-import { transferView, type TransferView } from '../domain/transfer-view.js'
 import type { MovementCoalescer } from '../ledger/coalescer.js'
-import { postMovement, type MovementItem } from '../ledger/post.js'
 import { DENOMINATIONS, type Denominations, type NoteBuyback, type NoteDeposit, type NoteSale, type NoteWithdrawal, type ReserveQuery } from '../schemas/notes.js'
 import type { CurrencyInfo, CurrencyService } from './currency.service.js'
 import { isSystemAccount } from './payment-rules.js'
-import type { Idempotency } from './transfer.service.js'
+import { onBehalfOf, submitMovement, type Idempotency } from './transfer.service.js'
 
 // Paper notes and the sterling reserve (docs/scheme-operations.md). Exchange points are issuer staff: they record
 // notes sold, paid in, bought back and withdrawn, each one movement built in src/domain/movements.ts and posted
@@ -48,28 +46,15 @@ export interface Reserve {
 }
 
 export function notesService (pool: pg.Pool, readPool: pg.Pool, prisma: PrismaClient, currencies: CurrencyService, coalescer: MovementCoalescer | null = null) {
-  const post = async (c: CurrencyInfo, item: MovementItem): Promise<{ transfer: TransferView, replayed: boolean }> => {
-    let r
-    if (coalescer != null) {
-      const out = await coalescer.submit(c.id, item)
-      if (!out.ok) throw out.error
-      r = out
-    } else {
-      r = await postMovement(pool, c.id, item)
-    }
-    return { transfer: transferView(r.legs, c), replayed: r.replayed }
-  }
-
   /** An exchange point's movement: only an issuer of the currency (or the platform issuer) records one. */
   const record = async (principal: Principal | null, code: string, action: AuditAction, idem: Idempotency, meta: RequestMeta | undefined,
     build: (c: CurrencyInfo) => Promise<{ m: Movement, target: string, detail: Record<string, unknown> }>) => {
     const c = await currencies.resolve(code)
     currencies.assertIssuer(principal, c.id)
     const { m, target, detail } = await build(c)
-    return await post(c, {
-      ...m, scope: principal.userId, idempotencyKey: idem.key, requestHash: idem.requestHash, createdBy: principal.userId, owner: null,
+    return await submitMovement(pool, coalescer, c, onBehalfOf(principal, idem, m, {
       audit: auditRecord(principal, action, meta, { target, currencyId: c.id, detail }),
-    })
+    }))
   }
   const notes = (c: CurrencyInfo, raw: string, d: Denominations) => {
     const amount = parseAmount(raw, c.decimals)

@@ -21,6 +21,25 @@ export interface Idempotency { key: string, requestHash: string }
 
 export type { TransferView }
 
+/** A movement posted through the one write path: with the coalescer (concurrent single movements posted together,
+ *  see ledger/coalescer.ts) when there is one, else alone. */
+export async function submitMovement (pool: pg.Pool, coalescer: MovementCoalescer | null, c: CurrencyInfo, item: MovementItem): Promise<{ transfer: TransferView, replayed: boolean }> {
+  let r
+  if (coalescer != null) {
+    const out = await coalescer.submit(c.id, item)
+    if (!out.ok) throw out.error
+    r = out
+  } else {
+    r = await postMovement(pool, c.id, item)
+  }
+  return { transfer: transferView(r.legs, c), replayed: r.replayed }
+}
+
+/** A movement on behalf of a principal: its idempotency scope, key and author. */
+export function onBehalfOf (p: Principal, idem: Idempotency, m: Movement, extra: Partial<MovementItem> = {}): MovementItem {
+  return { ...m, scope: p.userId, idempotencyKey: idem.key, requestHash: idem.requestHash, createdBy: p.userId, owner: null, ...extra }
+}
+
 /** coalescer: posts concurrent single movements together (see ledger/coalescer.ts); null posts each alone. */
 export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies: CurrencyService, accountAccess: Pick<AccountService, 'readable'>,
   coalescer: MovementCoalescer | null = null) {
@@ -34,21 +53,8 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
   /** What an issuer did, for the audit row written with the movement. */
   const audited = (p: Principal, c: CurrencyInfo, action: AuditAction, meta: RequestMeta | undefined, target: string, detail: Record<string, unknown>) =>
     auditRecord(p, action, meta, { target, currencyId: c.id, detail })
-  /** A movement on behalf of a principal, posted through the one write path. */
-  const post = async (c: CurrencyInfo, item: MovementItem): Promise<{ transfer: TransferView, replayed: boolean }> => {
-    let r
-    if (coalescer != null) {
-      const out = await coalescer.submit(c.id, item)
-      if (!out.ok) throw out.error
-      r = out
-    } else {
-      r = await postMovement(pool, c.id, item)
-    }
-    return { transfer: transferView(r.legs, c), replayed: r.replayed }
-  }
-  const on = (p: Principal, idem: Idempotency, m: Movement, extra: Partial<MovementItem> = {}): MovementItem => ({
-    ...m, scope: p.userId, idempotencyKey: idem.key, requestHash: idem.requestHash, createdBy: p.userId, owner: null, ...extra,
-  })
+  const post = async (c: CurrencyInfo, item: MovementItem) => await submitMovement(pool, coalescer, c, item)
+  const on = onBehalfOf
 
   return {
     /** A payment, and the receiver's fee for its channel as a second transfer in the same transaction. */

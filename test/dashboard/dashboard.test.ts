@@ -8,9 +8,10 @@ import { generateJwk, keySetFromJwks } from '../../src/auth/keys.js'
 import { loadConfig } from '../../src/config.js'
 import { DEFAULT_PARAMETERS } from '../../src/simulator/parameters.js'
 import { prepareSimulation, simulatorPool } from '../../src/simulator/run.js'
-import { createTestDb, freePort } from '../db.js'
+import { chartPoints, ensureChromium, logIn, openBrowser } from '../../support/browser.js'
+import { freePort } from '../../support/ports.js'
+import { createTestDb } from '../../support/postgres.js'
 import { buildTestApp } from '../helper.js'
-import { chartPoints, ensureChromium, logIn, openBrowser } from './browser.js'
 
 const CHARTS = ['supply', 'velocity', 'respend', 'mix', 'locality', 'active', 'multiplier', 'concentration', 'sectors', 'districts']
 const SCREENSHOT = path.resolve('.tap', 'screenshots', 'dashboard.png')

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import t from 'tap'
-import { createTestDb } from '../db.js'
+import { createTestDb } from '../../support/postgres.js'
 
 // docs/scaling.md says how Circulate runs on Citus, distributed by currency_id. Citus cannot be installed here, so
 // this test holds the migrated schema to the rules Citus would: every table has a role in the doc; a distributed

@@ -4,7 +4,7 @@ import path from 'node:path'
 import pg from 'pg'
 import t from 'tap'
 import { migrate, MIGRATIONS_DIR } from '../../src/db/migrate.js'
-import { createTestDb } from '../db.js'
+import { createTestDb } from '../../support/postgres.js'
 
 const copyMigrations = () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'circulate-migrations-'))

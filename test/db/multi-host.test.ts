@@ -2,10 +2,10 @@ import pg from 'pg'
 import t from 'tap'
 import { connectClient, HostResolver, parseDatabaseUrl } from '../../src/db/hosts.js'
 import { migrate } from '../../src/db/migrate.js'
-import { freePort } from '../db.js'
+import { freePort } from '../../support/ports.js'
 import { buildTestApp, issue, scenario } from '../helper.js'
-import { assertInvariants, invariantViolations } from '../invariants.js'
-import { startCluster } from '../pg-cluster.js'
+import { assertInvariants, invariantViolations } from '../../support/invariants.js'
+import { startCluster } from '../../support/pg-cluster.js'
 
 // A DATABASE_URL with several hosts (src/db/hosts.ts): parsing, then a real primary and a real standby made by
 // pg_basebackup, the standby listed first, a dead port in the list; the service must write to the primary, and

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import pg from 'pg'
 import t from 'tap'
-import { createTestDb } from '../db.js'
+import { createTestDb } from '../../support/postgres.js'
 
 // schema.prisma mirrors the SQL migrations (Prisma's CLI cannot diff here: it needs a native engine). This test
 // reads schema.prisma and the migrated database and fails on any table, column, type, nullability or named

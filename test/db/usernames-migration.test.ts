@@ -4,7 +4,7 @@ import path from 'node:path'
 import pg from 'pg'
 import t from 'tap'
 import { migrate, MIGRATIONS_DIR } from '../../src/db/migrate.js'
-import { createTestDb } from '../db.js'
+import { createTestDb } from '../../support/postgres.js'
 
 // Usernames became unique case-insensitively (migration 20261201020000_usernames_case_insensitive). A database
 // made before it may hold names that differ only in case: the migration keeps the first, renames the others and

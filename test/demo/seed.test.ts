@@ -10,8 +10,8 @@ import { loadConfig } from '../../src/config.js'
 import { banner } from '../../src/demo/banner.js'
 import type { DemoLogins } from '../../src/demo/credentials.js'
 import { hasCurrency, postedMovements, readDemoState, startDemoSeed, type DemoState } from '../../src/demo/seed.js'
-import { createTestDb } from '../db.js'
-import { assertInvariants, invariantViolations } from '../invariants.js'
+import { createTestDb } from '../../support/postgres.js'
+import { assertInvariants, invariantViolations } from '../../support/invariants.js'
 
 t.test('the demo load: a simulated year, logins for every role, remembered in the data folder', async (t) => {
   const db = await createTestDb()

@@ -1,7 +1,7 @@
 import t from 'tap'
 import pg from 'pg'
 import { balance, buildTestApp, issue, registerBusiness, registerMember, scenario } from '../helper.js'
-import { ledgerViolations } from '../invariants.js'
+import { ledgerViolations } from '../../support/invariants.js'
 
 // POST /v1/currencies/{code}/transfers/batch: up to 1,000 payments, each with its own key and result.
 const url = (code: string) => `/v1/currencies/${code}/transfers/batch`

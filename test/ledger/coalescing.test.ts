@@ -1,6 +1,6 @@
 import t from 'tap'
 import { balance, buildTestApp, issue, scenario } from '../helper.js'
-import { ledgerViolations } from '../invariants.js'
+import { ledgerViolations } from '../../support/invariants.js'
 
 // Concurrent single payments are posted together through the batch function (src/ledger/coalescer.ts); each must
 // still behave exactly as if it had been posted alone.

@@ -1,7 +1,7 @@
 import { Decimal } from 'decimal.js'
 import t from 'tap'
 import { buildTestApp, issue, registerMember, scenario } from '../helper.js'
-import { assertInvariants, invariantViolations } from '../invariants.js'
+import { assertInvariants, invariantViolations } from '../../support/invariants.js'
 
 // Through a real listening server: simultaneous requests contend for the same account rows.
 t.test('96 simultaneous payments over 3 hot accounts: no 5xx, no overdraft, every 201 one transfer', async (t) => {

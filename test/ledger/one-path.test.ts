@@ -6,7 +6,7 @@ import type { TransferRow } from '../../src/domain/transfer-view.js'
 import { movementCoalescer } from '../../src/ledger/coalescer.js'
 import { postMovement, postMovements, type ItemResult, type MovementItem } from '../../src/ledger/post.js'
 import { buildTestApp, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
-import { assertInvariants, invariantViolations, ledgerViolations } from '../invariants.js'
+import { assertInvariants, invariantViolations, ledgerViolations } from '../../support/invariants.js'
 
 // Every kind of movement goes through one function (src/ledger/post.ts -> ledger_post_movements()), one or many
 // at a time. These tests call the ledger module itself, below the HTTP layer.

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net'
 import pg from 'pg'
 import t from 'tap'
 import { buildTestApp, issue, registerMember, scenario } from '../helper.js'
-import { ledgerViolations } from '../invariants.js'
+import { ledgerViolations } from '../../support/invariants.js'
 
 // One client's input must never change another's outcome. Concurrent payments are coalesced into one database
 // call (src/ledger/coalescer.ts), so a payment carrying text the database cannot store used to fail every honest

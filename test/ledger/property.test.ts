@@ -2,7 +2,7 @@ import { Decimal } from 'decimal.js'
 import fc from 'fast-check'
 import t from 'tap'
 import { buildTestApp, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
-import { assertInvariants, invariantViolations } from '../invariants.js'
+import { assertInvariants, invariantViolations } from '../../support/invariants.js'
 
 // 1,000 random operations (payments, issuances, redemptions, reversals, replays, bad requests), checking the
 // ledger's invariants after every step, and that the accepted moves alone explain every final balance.

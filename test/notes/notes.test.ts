@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildTestApp, issue, registerMember, scenario, type TestContext } from '../helper.js'
-import { assertInvariants, invariantViolations } from '../invariants.js'
+import { assertInvariants, invariantViolations } from '../../support/invariants.js'
 import pg from 'pg'
 
 // Paper notes recorded by exchange points (issuer staff) and the reserve, through HTTP with real tokens.

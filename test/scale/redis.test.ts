@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
-import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import t from 'tap'
-import { freePort } from '../db.js'
+import { accepting, freePort } from '../../support/ports.js'
 import { buildTestApp, issue, scenario, type TestContext } from '../helper.js'
 
 // Two instances of the service on one database and one Redis (a redis-server of this test's own, on a free port):
@@ -15,12 +14,7 @@ import { buildTestApp, issue, scenario, type TestContext } from '../helper.js'
 async function startRedis (port: number): Promise<ChildProcess> {
   const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>(resolve => {
-      const s = net.connect(port, '127.0.0.1')
-      s.once('connect', () => { s.destroy(); resolve(true) })
-      s.once('error', () => { resolve(false) })
-    })
-    if (ok) return p
+    if (await accepting(port)) return p
     await sleep(50)
   }
   throw new Error('redis-server did not start')

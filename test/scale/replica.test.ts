@@ -2,7 +2,7 @@ import pg from 'pg'
 import t from 'tap'
 import { migrate } from '../../src/db/migrate.js'
 import { buildTestApp, issue, scenario } from '../helper.js'
-import { startCluster } from '../pg-cluster.js'
+import { startCluster } from '../../support/pg-cluster.js'
 
 // Reports, research exports and statement CSVs on a real streaming replica (pg_basebackup of a PostgreSQL this test
 // starts on free ports): read there once it has replayed what the primary had, with asOf saying so; a replica that

@@ -6,8 +6,8 @@ import { Money } from '../../src/domain/money.js'
 import { DEFAULT_PARAMETERS, withOverrides, type SimulationParameters } from '../../src/simulator/parameters.js'
 import { Prng } from '../../src/simulator/prng.js'
 import { generate, prepareSimulation, simulatorPool } from '../../src/simulator/run.js'
-import { createTestDb } from '../db.js'
-import { assertInvariants, invariantViolations } from '../invariants.js'
+import { createTestDb } from '../../support/postgres.js'
+import { assertInvariants, invariantViolations } from '../../support/invariants.js'
 
 const END = new Date('2026-06-01T00:00:00Z')
 

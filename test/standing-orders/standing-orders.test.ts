@@ -2,7 +2,7 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { firstDue, nextDue, dueDates } from '../../src/domain/schedule.js'
 import { buildTestApp, issue, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
-import { assertInvariants, invariantViolations } from '../invariants.js'
+import { assertInvariants, invariantViolations } from '../../support/invariants.js'
 
 // Standing orders through HTTP with real tokens on real PostgreSQL; the scheduler runs on an injected clock, so
 // nothing here waits for the wall clock. 2027-03-01 is a Monday.

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
-import { freePort } from './db.js'
+import { freePort } from './ports.js'
 
 // A real PostgreSQL primary and a streaming standby made with pg_basebackup, on free ports of this machine, for
 // the tests of multi-host URLs, failover and replica reads. Uses the Debian PostgreSQL binaries

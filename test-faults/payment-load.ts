@@ -1,17 +1,11 @@
 // Shared by the reliability suite (npm run test:faults): payment load that survives the service or the
 // database going away, and the checks that follow (every answered payment exists once, every unanswered key posts
 // exactly once when retried, the ledger's invariants hold).
-import fs from 'node:fs'
-import path from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
-import { buildService, call, pooled, ROOT, type Economy } from '../scripts/harness.js'
-import { ledgerViolations } from '../test/invariants.js'
-
-/** dist/ must exist; `npm run test:faults` builds first, a direct `npx tap test-faults/x.faults.ts` may not have. */
-export function ensureBuilt (): void {
-  if (!fs.existsSync(path.join(ROOT, 'dist/server.js'))) buildService()
-}
+import type { Economy } from '../support/economy.js'
+import { call, pooled } from '../support/http.js'
+import { ledgerViolations } from '../support/invariants.js'
 
 export interface Attempt {
   key: string

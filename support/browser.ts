@@ -12,7 +12,7 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 /** Chromium's path, installing it with scripts/ensure-chromium.sh if it is missing; null if it cannot be had. */
 export function ensureChromium (): string | null {
   if (fs.existsSync(CHROMIUM)) return CHROMIUM
-  const script = new URL('../../scripts/ensure-chromium.sh', import.meta.url).pathname
+  const script = new URL('../scripts/ensure-chromium.sh', import.meta.url).pathname
   spawnSync('bash', [script], { stdio: 'inherit', timeout: 600_000 })
   return fs.existsSync(CHROMIUM) ? CHROMIUM : null
 }
