@@ -11,6 +11,9 @@
 //   6. report latency at 100,000 and 1,000,000 transfers (scripts/bench-reports.ts; --quick: 100,000 only)
 //   7. payments at a fixed rate alone and while ten researchers run the widest reports (scripts/bench-reads.ts;
 //      --no-reads skips it)
+//   8. (run after 4, on the same service) the payments of phase 2 with a webhook subscriber attached: a receiver in
+//      this process subscribed to payment.sent and payment.received for the whole currency; payments/s and the
+//      delivery lag (the payment's 201 to the receiver getting its event)
 //   --soak: then 10 minutes at half the measured payment rate, sampling a fresh service process's RSS for a
 //   growth trend
 // PostgreSQL: the machine's server on 127.0.0.1:5432 when it answers (fresh databases, dropped afterwards), else
@@ -18,12 +21,14 @@
 import autocannon, { type Request as AcRequest, type Result } from 'autocannon'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { runReadsBench, type ReadsBenchFigures } from './bench-reads.js'
 import { runReportsBench, type ReportsBenchFigures } from './bench-reports.js'
 import { seedEconomy, type Economy } from '../support/economy.js'
+import { call } from '../support/http.js'
 import { startPostgres } from '../support/postgres.js'
 import { buildService, ROOT, startNodeArgs, startService, type Service } from '../support/service.js'
 
@@ -158,8 +163,9 @@ async function main () {
     log(`pgbench: ${pgb1.tps.toFixed(0)} tps`)
 
     const dbUrl = await server.createDatabase('circulate_bench')
+    // the webhook phase's receiver listens on 127.0.0.1 over http: allowed for this service only
     const start = async (nodeArgs: string[] = []) => {
-      const s = await startService({ databaseUrl: dbUrl, env: serviceEnv, logFile: path.join(work, 'service.log'), dataDir: path.join(work, 'data'), nodeArgs })
+      const s = await startService({ databaseUrl: dbUrl, env: { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', ...serviceEnv }, logFile: path.join(work, 'service.log'), dataDir: path.join(work, 'data'), nodeArgs })
       log(`service: node ${[...startNodeArgs(), ...nodeArgs].join(' ')} dist/server.js on ${s.url} (pid ${s.pid})${Object.keys(serviceEnv).length ? ` with ${JSON.stringify(serviceEnv)}` : ''}`)
       return s
     }
@@ -173,9 +179,10 @@ async function main () {
     }
     const db = new pg.Pool({ connectionString: dbUrl, max: 2 })
 
-    const phase = async (name: string, requests: AcRequest[], connections: number, perRequest: number) => {
+    const phase = async (name: string, requests: AcRequest[], connections: number, perRequest: number, afterWarmUp?: () => void) => {
       log(`${name}: warm-up ${WARM_S} s`)
       await run(svc!.url, requests, connections, WARM_S)
+      afterWarmUp?.()
       const before = await countPayments(db)
       log(`${name}: ${PHASE_S} s, ${connections} connections`)
       const cpu0 = await cpuNow(svc!.pid, db)
@@ -197,6 +204,7 @@ async function main () {
     const uniform = await phase('payments, 1,000 accounts', paymentRequests(e, ACCOUNTS, 'u'), CONNECTIONS, 1)
     const hot = await phase('payments, 10 hot accounts', paymentRequests(e, HOT, 'h'), CONNECTIONS, 1)
     const batch = await phase('batch, 1,000 per request', batchRequests(e, 'b'), BATCH_CONNECTIONS, BATCH_SIZE)
+    const hooked = await webhookPhase(svc.url, e, db, phase)
 
     log(`pgbench again: ${PHASE_S} s`)
     const pgb2 = pgbench(pgbenchUrl, PHASE_S)
@@ -237,6 +245,10 @@ async function main () {
       { name: '  CPU per payment: service / PostgreSQL', value: batch.serviceCpuUsPerPayment, unit: 'us (service)', note: `PostgreSQL backends ${batch.pgCpuUsPerPayment.toFixed(0)} us` },
       { name: '  non-2xx / errors', value: batch.non2xx + batch.errors, unit: 'responses', target: '0', pass: batch.non2xx + batch.errors === 0 },
       { name: '  service RSS max', value: batch.rssMaxMb, unit: 'MB', target: '<= 200', pass: batch.rssMaxMb <= 200 },
+      { name: 'payments, 1,000 accounts, webhook subscriber attached', value: hooked.paymentsPerS, unit: 'payments/s', ratio: hooked.paymentsPerS / baseline, target: '>= 0.8', pass: hooked.paymentsPerS / baseline >= 0.8, note: `p99 ${hooked.latencyP99Ms} ms; ${hooked.paymentsPerS / uniform.paymentsPerS >= 0 ? (hooked.paymentsPerS / uniform.paymentsPerS).toFixed(2) : '-'}x the payments of the phase without it` },
+      { name: '  webhook delivery lag p99 (201 to receiver)', value: hooked.lagP99Ms, unit: 'ms (p99)', target: '<= 5000', pass: hooked.lagP99Ms != null && hooked.lagP99Ms <= 5000, note: `p50 ${fmtMs(hooked.lagP50Ms)}, max ${fmtMs(hooked.lagMaxMs)}; ${hooked.within5s} of ${hooked.expectedEvents} events within 5 s` },
+      { name: '  events not delivered (30 s after the phase)', value: hooked.missingEvents, unit: 'events', target: '0', pass: hooked.missingEvents === 0, note: `delivery log: ${JSON.stringify(hooked.outbox)}` },
+      { name: '  non-2xx / errors', value: hooked.non2xx + hooked.errors, unit: 'responses', target: '0', pass: hooked.non2xx + hooked.errors === 0 },
       ...(demo == null
         ? [{ name: 'demo year loaded', value: null, unit: 's', note: 'not measured: --no-demo' }]
         : [
@@ -255,7 +267,7 @@ async function main () {
     Object.assign(results, {
       at: new Date().toISOString(), host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
       postgres: { kind: server.kind, version: server.version }, quick: QUICK, phaseSeconds: PHASE_S, serviceEnv,
-      pgbench: [pgb1, pgb2], baselineTps: baseline, uniform, hot, batch, demo, rows, soak, profile, reports: reports.figures, reads: reads.figures,
+      pgbench: [pgb1, pgb2], baselineTps: baseline, uniform, hot, batch, webhooks: hooked, demo, rows, soak, profile, reports: reports.figures, reads: reads.figures,
       wallSeconds: (Date.now() - started) / 1000,
     })
     fs.mkdirSync(path.dirname(OUT), { recursive: true })
@@ -265,6 +277,71 @@ async function main () {
     await svc?.kill().catch(() => {})
     await server.stop()
     if (!flag('keep')) fs.rmSync(work, { recursive: true, force: true })
+  }
+}
+
+const fmtMs = (v: number | null) => v == null ? '-' : `${v.toFixed(0)} ms`
+const quantile = (sorted: number[], q: number): number | null => sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]
+
+interface PhaseOut { paymentsPerS: number, latencyP99Ms: number, non2xx: number, errors: number, posted: number }
+type PhaseFn = (name: string, requests: AcRequest[], connections: number, perRequest: number, afterWarmUp?: () => void) => Promise<PhaseOut>
+
+/**
+ * Phase 2's payments (same accounts, connections and duration) with a webhook subscriber attached: a receiver in
+ * this process, registered by the platform issuer for payment.sent and payment.received of every account of the
+ * currency, so each payment makes two deliveries. The lag of an event is the time from its payment's 201 (as
+ * autocannon read it) to the receiver reading the delivery, both on this process's clock; events of the warm-up
+ * are delivered but not counted. After the phase, up to 30 s for the last deliveries; the endpoint is then deleted
+ * (its pending deliveries, if any, are failed) so nothing later in the run delivers to it.
+ */
+async function webhookPhase (base: string, e: Economy, db: pg.Pool, phase: PhaseFn) {
+  const answeredAt = new Map<string, number>()
+  const receivedAt = new Map<string, number>()
+  let measuring = false
+  const rx = http.createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const at = performance.now()
+      try {
+        const b = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type: string, data: { transferId: string } }
+        const k = `${b.data.transferId} ${b.type}`
+        if (!receivedAt.has(k)) receivedAt.set(k, at)
+      } catch {}
+      res.statusCode = 204
+      res.end()
+    })
+  })
+  await new Promise<void>(resolve => rx.listen(0, '127.0.0.1', resolve))
+  try {
+    const url = `http://127.0.0.1:${(rx.address() as { port: number }).port}/bench-hook`
+    const hook = await call(base, 'POST', '/v1/webhooks', { token: e.issuerToken, body: { url, events: ['payment.sent', 'payment.received'], currency: e.code, description: 'bench' } })
+    if (hook.status !== 201) throw new Error(`webhook: ${hook.status} ${JSON.stringify(hook.body)}`)
+    const requests = paymentRequests(e, ACCOUNTS, 'w').map(r => ({
+      ...r,
+      onResponse: (status: number, body: string) => {
+        if (!measuring || status !== 201) return
+        try { answeredAt.set((JSON.parse(body) as { id: string }).id, performance.now()) } catch {}
+      },
+    }))
+    const out = await phase('payments with a webhook subscriber', requests, CONNECTIONS, 1, () => { measuring = true })
+    measuring = false
+    const expected = [...answeredAt.keys()].flatMap(id => [`${id} payment.sent`, `${id} payment.received`])
+    const deadline = Date.now() + 30_000
+    while (expected.some(k => !receivedAt.has(k)) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 250))
+    const lags = expected.filter(k => receivedAt.has(k)).map(k => receivedAt.get(k)! - answeredAt.get(k.split(' ')[0])!).sort((a, b) => a - b)
+    const outbox = Object.fromEntries((await db.query<{ status: string, n: number }>(
+      'SELECT status, count(*)::int AS n FROM webhook_delivery WHERE webhook_id = $1 GROUP BY status ORDER BY status', [hook.body.id])).rows.map(r => [r.status, r.n]))
+    const del = await call(base, 'DELETE', `/v1/webhooks/${String(hook.body.id)}`, { token: e.issuerToken })
+    if (del.status !== 204) throw new Error(`webhook delete: ${del.status} ${JSON.stringify(del.body)}`)
+    const figures = {
+      ...out, expectedEvents: expected.length, missingEvents: expected.length - lags.length, within5s: lags.filter(l => l <= 5000).length,
+      lagP50Ms: quantile(lags, 0.5), lagP99Ms: quantile(lags, 0.99), lagMaxMs: lags.at(-1) ?? null, outbox,
+    }
+    log(`webhooks: ${figures.expectedEvents} events of ${answeredAt.size} payments answered 201, ${figures.missingEvents} not delivered; lag p50 ${fmtMs(figures.lagP50Ms)}, p99 ${fmtMs(figures.lagP99Ms)}, max ${fmtMs(figures.lagMaxMs)}; delivery log ${JSON.stringify(outbox)}`)
+    return figures
+  } finally {
+    await new Promise<void>(resolve => { rx.close(() => { resolve() }); rx.closeAllConnections() })
   }
 }
 

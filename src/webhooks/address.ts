@@ -17,7 +17,10 @@ export function refusedAddress (address: string, policy: AddressPolicy): string 
   if (!ipaddr.isValid(address)) return `${address} is not an IP address`
   let ip = ipaddr.parse(address)
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
-  const range = ip.range()
+  let range: string = ip.range()
+  // ::/96 (IPv4-compatible, deprecated by RFC 4291 2.5.5.1; ipaddr.js calls it unicast): some stacks carry it to
+  // the embedded IPv4 address (::127.0.0.1 over a sit tunnel), and no public endpoint has such an address
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).parts.slice(0, 6).every(p => p === 0)) range = 'IPv4-compatible'
   if (range === 'unicast') return null
   if (policy.allowPrivate) return null
   return `${address} is in a ${range} range`

@@ -101,6 +101,7 @@ t.test('private, loopback and link-local addresses are refused at registration a
     'https://127.0.0.1/hook', 'https://10.1.2.3/hook', 'https://192.168.0.10/hook', 'https://172.16.5.4/hook',
     'https://169.254.169.254/latest/meta-data', 'https://[::1]/hook', 'https://[::ffff:127.0.0.1]/hook', 'https://[fe80::1]/hook',
     'https://[fd00::1]/hook', 'https://100.64.0.1/hook', 'https://0.0.0.0/hook', 'https://localhost/hook',
+    'https://[::7f00:1]/hook', 'https://[64:ff9b::7f00:1]/hook', 'https://2130706433/hook', 'https://0x7f.1/hook',
     'https://user:pw@93.184.216.34/hook', 'ftp://93.184.216.34/hook', 'not a url at all',
   ]
   for (const url of refused) {
@@ -221,4 +222,54 @@ t.test('an endpoint failing again and again is disabled and says so; a retry ena
   t.match((await ctx.call('GET', `/v1/webhooks/${hook}/deliveries?status=delivered`, { token: s.business.token })).body.items, [{ id: log[0].id, status: 'delivered' }])
   t.equal((await ctx.call('POST', `/v1/webhooks/${hook}/deliveries/${log[0].id as string}/retry`, { token: (await registerMember(ctx, s.code)).token })).status, 403)
   t.equal((await ctx.call('POST', `/v1/webhooks/${hook}/deliveries/00000000-0000-7000-8000-000000000000/retry`, { token: s.business.token })).status, 404)
+})
+
+t.test('SSRF at delivery: a redirect is not followed; a host name is checked on the addresses it resolves to when connecting; another owner\'s delivery is not found', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  // the inside service a redirect would lead to, and the endpoint that redirects there
+  const inside = await receiver(t, () => 200)
+  const redirector = http.createServer((req, res) => {
+    req.resume()
+    req.on('end', () => { res.writeHead(307, { location: inside.url }); res.end() })
+  })
+  await new Promise<void>(resolve => redirector.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => redirector.close(() => { resolve() })))
+  const port = (redirector.address() as { port: number }).port
+  const hook = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${port}/hooks`, events: ['payment.received'] } })
+  t.equal(hook.status, 201)
+  const pay = async (key: string) => t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+  })).status, 201)
+  await pay('ssrf-1')
+  const { worker } = clockedWorker(ctx, new Date(Date.now() + 1000))
+  t.equal(await worker.runOnce(), 1)
+  t.equal(inside.got.length, 0, 'the redirect was not followed')
+  const log = await ctx.call('GET', `/v1/webhooks/${hook.body.id as string}/deliveries`, { token: s.business.token })
+  t.match(log.body.items, [{ status: 'pending', attempts: 1, lastStatusCode: 307, lastError: 'the endpoint answered 307' }], 'a redirect is a failed attempt')
+  t.equal((await ctx.call('DELETE', `/v1/webhooks/${hook.body.id as string}`, { token: s.business.token })).status, 204)
+
+  // a name registered while it resolved to an allowed address: at delivery the lookup the connection uses is
+  // checked (DNS rebinding), so a name that now resolves to loopback reaches nothing
+  const rx = await receiver(t, () => 200)
+  const named = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: rx.url.replace('127.0.0.1', 'localhost'), events: ['payment.received'] } })
+  t.equal(named.status, 201)
+  await pay('ssrf-2')
+  const strict = clockedWorker(ctx, new Date(Date.now() + 2000), { allowPrivate: false })
+  t.equal(await strict.worker.runOnce(), 1)
+  t.equal(rx.got.length, 0, 'nothing reached the receiver through the name')
+  const named1 = await ctx.call('GET', `/v1/webhooks/${named.body.id as string}/deliveries`, { token: s.business.token })
+  t.match(named1.body.items, [{ status: 'pending', attempts: 1, lastStatusCode: null, lastError: /refused address: 127\.0\.0\.1 is in a loopback range/ }])
+
+  // another business's webhook and delivery ids, through its own webhook: not found, and nothing is re-sent
+  const other = await registerBusiness(ctx, s.code, { tradingName: 'Rival Shop', sector: 'retail', postcode: 'BS2 0AA' })
+  const own = await ctx.call('POST', '/v1/webhooks', { token: other.token, body: { url: rx.url, events: ['payment.received'] } })
+  t.equal(own.status, 201)
+  const victim = named1.body.items[0].id as string
+  t.equal((await ctx.call('POST', `/v1/webhooks/${own.body.id as string}/deliveries/${victim}/retry`, { token: other.token })).status, 404, 'another owner\'s delivery through one\'s own webhook')
+  t.equal((await ctx.call('POST', `/v1/webhooks/${named.body.id as string}/deliveries/${victim}/retry`, { token: other.token })).status, 404, 'another owner\'s webhook')
+  t.equal((await ctx.call('GET', `/v1/webhooks/${named.body.id as string}/deliveries`, { token: other.token })).status, 404)
+  t.equal((await ctx.call('DELETE', `/v1/webhooks/${named.body.id as string}`, { token: other.token })).status, 404)
+  t.match((await ctx.call('GET', `/v1/webhooks/${named.body.id as string}/deliveries`, { token: s.business.token })).body.items, [{ id: victim, status: 'pending', attempts: 1 }], 'the delivery is as it was')
 })

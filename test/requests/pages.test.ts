@@ -18,6 +18,8 @@ t.test('the pages and their assets are served by the service itself', async (t) 
     t.equal(page.statusCode, 200, url)
     t.match(page.headers['content-type'], /^text\/html/)
     t.match(String(page.headers['content-security-policy']), /script-src 'self'/, 'under the CSP')
+    t.notMatch(String(page.headers['content-security-policy']), /unsafe-inline|unsafe-eval|\*/, 'which allows no inline script, eval or wildcard')
+    t.match(String(page.headers['content-security-policy']), /frame-ancestors 'none'/, 'and no framing (clickjacking a one-tap pay button)')
     t.notMatch(page.body, /https?:\/\//, `${url} refers to no other host`)
     for (const a of [...page.body.matchAll(/(?:src|href)="(\/pages\/[^"]+)"/g)].map(m => m[1])) {
       const r = await ctx.app.inject({ method: 'GET', url: a })
@@ -25,6 +27,26 @@ t.test('the pages and their assets are served by the service itself', async (t) 
       t.notMatch(r.body, /https?:\/\//, `${a} refers to no other host`)
     }
   }
+})
+
+t.test('the pages put what the API says (payee and payer names, references) into text, never into HTML', async (t) => {
+  // names and references are whatever a participant typed (a reference of "<img src=x onerror=...>" is kept as
+  // it is by the API); the pages write them with textContent only, and load no script the CSP would not allow
+  const dir = path.resolve('public/pages')
+  for (const f of fs.readdirSync(dir).filter(f => f.endsWith('.js') || f.endsWith('.html'))) {
+    const text = fs.readFileSync(path.join(dir, f), 'utf8')
+    t.notMatch(text, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setAttribute\(\s*['"]on/, `${f} writes no HTML from data`)
+    if (f.endsWith('.html')) t.notMatch(text, /<script(?![^>]*\ssrc=)|\son[a-z]+=/i, `${f} has no inline script or handler`)
+  }
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const xss = '<img src=x onerror="alert(1)">'
+  const r = await ctx.call('POST', `/v1/currencies/${s.code}/payment-requests`, {
+    token: s.business.token, key: 'xss-1', body: { toAccount: s.business.accountId, amount: '1.00', reference: xss },
+  })
+  t.equal(r.status, 201)
+  t.equal(r.body.reference, xss, 'the API keeps the text as typed (JSON, not HTML)')
+  t.equal((await ctx.app.inject({ method: 'GET', url: `/v1/payment-requests/${String(r.body.id)}`, headers: { authorization: `Bearer ${s.member.token}` } })).headers['content-type'], 'application/json; charset=utf-8')
 })
 
 const skip = ensureChromium() == null ? 'chromium is missing and could not be installed (run scripts/ensure-chromium.sh as root)' : false
