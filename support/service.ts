@@ -82,8 +82,17 @@ async function spawnService (o: ServiceOptions, port: number): Promise<{ service
   })
   fs.closeSync(out)
   const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
-  const ownLog = () => { const all = fs.readFileSync(o.logFile); return all.subarray(Math.min(from, all.length)).toString('utf8') }
+  const ownLog = () => {
+    const fd = fs.openSync(o.logFile, 'r')
+    try {
+      const buf = Buffer.alloc(Math.max(0, fs.fstatSync(fd).size - from))
+      fs.readSync(fd, buf, 0, buf.length, from)
+      return buf.toString('utf8')
+    } finally { fs.closeSync(fd) }
+  }
   const url = `http://127.0.0.1:${port}`
+  // Fastify logs the line at info; with LOG_LEVEL above that, the socket itself says whose it is
+  const listening = () => ownLog().includes(`Server listening at ${url}"`) || listensOn(proc.pid!, port)
   const gone = () => proc.exitCode != null || proc.signalCode != null
   const deadline = Date.now() + 60_000
   for (;;) {
@@ -97,8 +106,13 @@ async function spawnService (o: ServiceOptions, port: number): Promise<{ service
     // the answer counts once this child is alive and is the one listening on the port.
     let ready = false
     try { ready = (await fetch(`${url}/ready`)).status === 200 } catch {}
-    if (ready && !gone() && (ownLog().includes(`Server listening at ${url}"`) || listensOn(proc.pid!, port))) break
-    if (Date.now() > deadline) { proc.kill('SIGKILL'); await exited; return { error: new Error(`service not ready after 60 s; see ${o.logFile}`), addressInUse: false } }
+    if (ready && listening() && !gone()) break
+    if (Date.now() > deadline) {
+      const state = listening() ? 'listening, but /ready did not answer 200' : 'not yet listening on its port'
+      proc.kill('SIGKILL')
+      await exited
+      return { error: new Error(`service not ready after 60 s (${state}); see ${o.logFile}`), addressInUse: false }
+    }
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   const pid = proc.pid!
