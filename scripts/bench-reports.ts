@@ -14,8 +14,10 @@
 //   through the ledger clock (the same mechanism as the demo's simulator). Load speed here is not the service's
 //   (commits do not wait for the disk, calls are large); the write-path overhead of the aggregates is measured
 //   separately, at the service's own settings.
-// - No report result is cached: each of the timed requests catches the aggregates up (nothing is queued by
-//   then) and runs the full report queries.
+// - Each timed request drains what is queued (nothing, except after the new payments) and reads what the
+//   aggregates and the report caches hold: bucket summaries, whole-range figures kept until a drain touches the
+//   range, and the settled buckets' links and per-account sums kept in memory (src/reports/graph-cache.ts,
+//   account-cache.ts); the after-new-payments rounds check that the report counted every new payment.
 import Fastify from 'fastify'
 import { performance } from 'node:perf_hooks'
 import pg from 'pg'
@@ -26,6 +28,7 @@ import { Money } from '../src/domain/money.js'
 import { issuance, payment, redemption, reversal, type LedgerCurrency, type Movement } from '../src/domain/movements.js'
 import type { TransferRow } from '../src/domain/transfer-view.js'
 import { postMovement, postMovements, type MovementItem } from '../src/ledger/post.js'
+import { prefixRowsHeld } from '../src/reports/account-cache.js'
 import { catchUp } from '../src/reports/aggregate.js'
 import type { Channel } from '../src/schemas/ledger.js'
 import { SIMULATOR_APPLICATION_NAME } from '../src/simulator/run.js'
@@ -357,6 +360,10 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
   const server = Fastify({ ...serverOptions(config), logger: false })
   await server.register(app, { config, databaseUrl, keys: await keySetFromJwks([await generateJwk()]) })
   await server.ready()
+  // what the report caches hold (graph-cache.ts, account-cache.ts): the heap after the runs less before them, both
+  // after a full collection when node runs with --expose-gc (NODE_OPTIONS=--expose-gc), else roughly
+  const heap = () => { (globalThis as { gc?: () => void }).gc?.(); return process.memoryUsage().heapUsed }
+  const heapBefore = heap()
   try {
     const { accessToken } = await server.tokens.sign({ userId: crypto.randomUUID(), role: 'researcher', currencyId, participantId: null })
     const range = `from=${new Date(START).toISOString().slice(0, 10)}&to=${new Date(START + DAYS * DAY).toISOString().slice(0, 10)}`
@@ -364,17 +371,21 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
     // cold: as right after new transfers landed in the range, before the background aggregator refreshed the
     // whole-range figures: the request computes them itself
     const cold: number[] = []
+    // the whole range's payment count, so that each round below proves the report counted its 100 new payments
+    const countOf = (body: string) => Number((JSON.parse(body) as { total: { metrics: { count: { value?: string } } } }).total.metrics.count.value)
+    let count = 0
     for (let i = 0; i < 5; i++) {
       await server.pool.query('UPDATE circ_composite SET figures = NULL')
       const t0 = performance.now()
       const res = await server.inject({ method: 'GET', url: monthlyUrl, headers: { authorization: `Bearer ${accessToken}` } })
       cold.push(performance.now() - t0)
       if (res.statusCode !== 200) throw new Error(`${monthlyUrl}: ${res.statusCode} ${res.body.slice(0, 300)}`)
+      count = countOf(res.body)
     }
     const monthly12Cold = latency(cold, cold[0])
     o.log(`  monthly report, 12 months, whole-range figures recomputed: median ${monthly12Cold.medianMs} ms, max ${Math.max(...cold).toFixed(1)} ms (5 requests)`)
     // right after new payments: 100 payments land in the range's last day, then the report is asked for; it
-    // drains them, rewrites the summaries of their day, week and month, and recomputes the whole-range figures
+    // drains them, computes their month and the whole range (and keeps both), and must count all 100
     const after: number[] = []
     const payers = (await pool.query<{ id: string }>(`SELECT a.id FROM account a JOIN participant p ON p.id = a.participant_id
       WHERE a.currency_id = $1 AND p.kind = 'member' ORDER BY a.balance DESC LIMIT 200`, [currencyId])).rows.map(r => r.id)
@@ -390,6 +401,8 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
       const res = await server.inject({ method: 'GET', url: monthlyUrl, headers: { authorization: `Bearer ${accessToken}` } })
       after.push(performance.now() - t0)
       if (res.statusCode !== 200) throw new Error(`${monthlyUrl}: ${res.statusCode}`)
+      if (countOf(res.body) !== count + 100) throw new Error(`the report after 100 new payments counts ${countOf(res.body) - count} new ones`)
+      count += 100
     }
     const monthly12AfterPayments = latency(after, after[0])
     o.log(`  monthly report, 12 months, first request after 100 new payments in the range: median ${monthly12AfterPayments.medianMs} ms, ` +
@@ -400,6 +413,8 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
     o.log(`  weekly report, 12 months: first ${weekly52.firstMs} ms, median ${weekly52.medianMs} ms`)
     const flowsBySector12 = await timeRequests(server, `/v1/currencies/${CODE}/reports/flows?${range}&by=sector`, accessToken, 5)
     o.log(`  flows by sector, 12 months: first ${flowsBySector12.firstMs} ms, median ${flowsBySector12.medianMs} ms`)
+    o.log(`  report caches: ${((heap() - heapBefore) / 1e6).toFixed(1)} MB of heap after these runs (${prefixRowsHeld()} account rows in per-account prefixes); ` +
+      `process RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`)
     return { monthly12, monthly12Cold, monthly12AfterPayments, weekly52, flowsBySector12 }
   } finally {
     await server.close()

@@ -31,6 +31,8 @@ import { fromMicros, toMicros, type Stat } from './stat.js'
 export const RECENT_MS = 35 * DAY_MS
 const MAX_CACHED_LINKS = 1_500_000
 const MAX_PREFIXES = 12
+/** Above this many buckets, links are read in one scan rather than through the primary key per bucket. */
+const MANY_BUCKETS = 40
 /** Account numbers are packed two to a JS number (payer x 2^26 + payee): exact below 2^53. */
 const PACK = 67_108_864
 
@@ -91,12 +93,19 @@ SELECT x.i::int AS i, s.computed_at::text AS version, (d.start IS NOT NULL) AS d
   LEFT JOIN circ_bucket_summary s ON s.currency_id = $1 AND s.grain = x.grain AND s.start = x.start
   LEFT JOIN circ_dirty d ON d.currency_id = $1 AND d.grain = x.grain AND d.start = x.start`
 
-const LINKS_SQL = `
-SELECT x.i::int AS i, array_agg(p.payer::text) AS payers, array_agg(p.payee::text) AS payees, array_agg(p.volume::text) AS volumes,
-       array_agg(p.n) AS ns
-  FROM unnest($2::text[], $3::date[]) WITH ORDINALITY AS x (grain, start, i)
-  JOIN circ_pair_bucket p ON p.currency_id = $1 AND p.grain = x.grain AND p.start = x.start
- GROUP BY x.i`
+/** The rows of `table` (alias r) in the given buckets, one UNION ALL arm per grain with a constant grain, so each
+ *  arm reads one partition through its primary key ($1 is the currency; arrays of starts from $first on). */
+export function bucketRows (table: string, columns: string, bs: Bucket[], first: number): { sql: string, params: string[][] } {
+  const arms: string[] = []
+  const params: string[][] = []
+  for (const g of ['m', 'w', 'd'] as const) {
+    const starts = bs.filter(b => b.grain === g).map(b => isoDate(b.start))
+    if (starts.length === 0) continue
+    arms.push(`SELECT ${columns} FROM ${table} r WHERE r.currency_id = $1 AND r.grain = '${g}' AND r.start = ANY ($${first + params.length}::date[])`)
+    params.push(starts)
+  }
+  return { sql: arms.join('\n UNION ALL\n'), params }
+}
 
 async function versions (db: Query, currencyId: string, bs: Bucket[]): Promise<Array<{ version: string | null, dirty: boolean }>> {
   if (bs.length === 0) return []
@@ -110,13 +119,25 @@ async function versions (db: Query, currencyId: string, bs: Bucket[]): Promise<A
 async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<Links[]> {
   const out: Links[] = bs.map(() => ({ payer: new Int32Array(0), payee: new Int32Array(0), volume: [], n: new Int32Array(0) }))
   if (bs.length === 0) return out
-  const rows = (await db.query(LINKS_SQL, [currencyId, bs.map(b => b.grain), bs.map(b => isoDate(b.start))])).rows as
-    Array<{ i: number, payers: string[], payees: string[], volumes: string[], ns: number[] }>
-  for (const r of rows) {
+  const at = new Map(bs.map((b, i) => [`${b.grain}${isoDate(b.start)}`, i]))
+  // a few buckets (a tail, a prefix's new pieces) through the primary key; many (the flows report's days) in one scan
+  const rows = bs.length <= MANY_BUCKETS
+    ? bucketRows('circ_pair_bucket', 'r.grain, r.start, r.payer, r.payee, r.volume, r.n', bs, 2)
+    : {
+        sql: `SELECT r.grain, r.start, r.payer, r.payee, r.volume, r.n FROM unnest($2::text[], $3::date[]) AS x (grain, start)
+          JOIN circ_pair_bucket r ON r.currency_id = $1 AND r.grain = x.grain AND r.start = x.start`,
+        params: [bs.map(b => b.grain), bs.map(b => isoDate(b.start))],
+      }
+  const res = (await db.query(`
+    SELECT p.grain::text AS grain, p.start::text AS start, array_agg(p.payer::text) AS payers, array_agg(p.payee::text) AS payees,
+           array_agg(p.volume::text) AS volumes, array_agg(p.n) AS ns
+      FROM (${rows.sql}) p
+     GROUP BY 1, 2`, [currencyId, ...rows.params])).rows as Array<{ grain: string, start: string, payers: string[], payees: string[], volumes: string[], ns: number[] }>
+  for (const r of res) {
     const n = r.payers.length
     const l: Links = { payer: new Int32Array(n), payee: new Int32Array(n), volume: new Array<bigint>(n), n: Int32Array.from(r.ns) }
     for (let k = 0; k < n; k++) { l.payer[k] = numberOf(r.payers[k]); l.payee[k] = numberOf(r.payees[k]); l.volume[k] = toMicros(r.volumes[k]) }
-    out[r.i - 1] = l
+    out[at.get(`${r.grain}${r.start}`)!] = l
   }
   return out
 }
@@ -133,14 +154,15 @@ function merge (parts: Links[]): Merged {
   return m
 }
 
-/** A period's payment graph: each payer -> payee link once, with its volume in millionths. */
-export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], n: ArrayLike<number>, size: number }
-
 /**
- * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
- * transaction). `now` decides what counts as recent (tests inject it).
+ * Where a period's bucket-kept values (its links here, its accounts' sums in account-cache.ts) come from, as of
+ * the caller's snapshot: the settled pieces, with their versions, whose merge callers keep under `key`; and the
+ * tail, read on every use.
  */
-export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now()): Promise<PeriodGraph> {
+export interface Pieces { settled: Bucket[], tail: Bucket[], versions: Map<string, string>, key: string }
+
+/** The settled pieces and the tail of the period the buckets tile (see the top of this file). */
+export async function periodPieces (db: Query, currencyId: string, buckets: Bucket[], now = Date.now()): Promise<Pieces> {
   // versions of the period's own buckets first: a dirty month or week is taken as its days
   const own = await versions(db, currencyId, buckets)
   const dirtyOwn = new Set(buckets.filter((_, i) => own[i].dirty).map(b => bucketKey(currencyId, b)))
@@ -153,14 +175,27 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
   const today = Math.floor(now / DAY_MS) * DAY_MS
   const settled: Bucket[] = []
   const tail: Bucket[] = []
+  const settledVersions = new Map<string, string>()
   for (const b of pieces) {
     const v = known.get(bucketKey(currencyId, b))!
     if (v.version == null && !v.dirty) continue // never had a movement
-    if (v.dirty || v.version == null || bucketEnd(b) > today) tail.push(b); else settled.push(b)
+    if (v.dirty || v.version == null || bucketEnd(b) > today) tail.push(b)
+    else { settled.push(b); settledVersions.set(bucketKey(currencyId, b), v.version) }
   }
+  const key = currencyId + settled.map(b => `|${b.grain}${isoDate(b.start)}@${settledVersions.get(bucketKey(currencyId, b))!}`).join('')
+  return { settled, tail, versions: settledVersions, key }
+}
 
+/** A period's payment graph: each payer -> payee link once, with its volume in millionths. */
+export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], n: ArrayLike<number>, size: number }
+
+/**
+ * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
+ * transaction). `now` decides what counts as recent (tests inject it).
+ */
+export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now(), pieces?: Pieces): Promise<PeriodGraph> {
+  const { settled, tail, versions: known, key: prefixKey } = pieces ?? await periodPieces(db, currencyId, buckets, now)
   // the prefix: every settled piece, merged once per set of versions
-  const prefixKey = currencyId + settled.map(b => `|${b.grain}${isoDate(b.start)}@${known.get(bucketKey(currencyId, b))!.version!}`).join('')
   let prefix = prefixCache.get(prefixKey)
   if (prefix != null) {
     prefixCache.delete(prefixKey); prefixCache.set(prefixKey, prefix)
@@ -170,10 +205,10 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
     for (const b of settled) {
       const k = bucketKey(currencyId, b)
       const c = bucketCache.get(k)
-      if (c != null && c.version === known.get(k)!.version) { bucketCache.delete(k); bucketCache.set(k, c); parts.set(b, c.links) } else toRead.push(b)
+      if (c != null && c.version === known.get(k)) { bucketCache.delete(k); bucketCache.set(k, c); parts.set(b, c.links) } else toRead.push(b)
     }
     const read = await readLinks(db, currencyId, toRead)
-    toRead.forEach((b, i) => { parts.set(b, read[i]); remember(bucketKey(currencyId, b), known.get(bucketKey(currencyId, b))!.version!, read[i]) })
+    toRead.forEach((b, i) => { parts.set(b, read[i]); remember(bucketKey(currencyId, b), known.get(bucketKey(currencyId, b))!, read[i]) })
     prefix = merge(settled.map(b => parts.get(b)!))
     prefixCache.set(prefixKey, prefix)
     for (const k of prefixCache.keys()) { if (prefixCache.size <= MAX_PREFIXES) break; prefixCache.delete(k) }
@@ -229,11 +264,18 @@ const RATIO = 10n ** 40n
  * also paid can lie on a cycle; R3 traces what a business passed on locally to local payees that re-spent it.
  */
 export function graphFigures (g: PeriodGraph, accounts: GraphAccount[]): { cycle: Stat, lmR3: string } {
-  interface A { biz: boolean, local: boolean, recv: bigint, paid: bigint, lp: bigint }
-  const acc = new Map<number, A>()
+  const acc = new Map<number, GraphSums>()
   for (const a of accounts) {
     acc.set(numberOf(a.id), { biz: a.biz, local: a.local, recv: toMicros(a.recv), paid: toMicros(a.paid), lp: toMicros(a.paidLocal) })
   }
+  return graphFiguresOf(g, acc)
+}
+
+/** An account's GraphAccount sums in millionths, by account number (numberOf). */
+export interface GraphSums { biz: boolean, local: boolean, recv: bigint, paid: bigint, lp: bigint }
+
+/** graphFigures() over sums already in millionths. */
+export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>): { cycle: Stat, lmR3: string } {
   // cycles
   const from: number[] = []
   const to: number[] = []
@@ -300,7 +342,12 @@ function scaled (v: bigint, digits: number, keep: number): string {
 /** The id of an account number. */
 export const accountId = (n: number): string => accountIds[n]
 
+const clearHooks: Array<() => void> = []
+/** Caches kept under the same versions (account-cache.ts) register here, so clearGraphCache() forgets them too. */
+export function onClearGraphCache (clear: () => void): void { clearHooks.push(clear) }
+
 /** For tests: forget everything cached. */
 export function clearGraphCache (): void {
   bucketCache.clear(); prefixCache.clear(); cachedLinks = 0
+  for (const clear of clearHooks) clear()
 }

@@ -9,27 +9,6 @@ export interface Stat {
   biz: boolean
 }
 
-/**
- * SQL select-list items for one statistic over rows with columns `part` (a participant's account) and `biz`.
- * value: the per-row amount summed into the cell; contrib: the row's account is described by the cell;
- * own: the row's account's own part of the value (for the dominance rule).
- */
-export function statSql (name: string, value: string, contrib: string, own: string): string {
-  return `sum(${value})::text AS ${name}_v,
-    count(*) FILTER (WHERE part AND (${contrib})) AS ${name}_n,
-    COALESCE(max(${own}) FILTER (WHERE part AND (${contrib})), 0)::text AS ${name}_max,
-    COALESCE(bool_or(biz) FILTER (WHERE part AND (${contrib})), false) AS ${name}_biz`
-}
-
-export function readStat (row: Record<string, unknown>, name: string): Stat {
-  return {
-    value: String(row[`${name}_v`] ?? '0'),
-    n: Number(row[`${name}_n`] ?? 0),
-    max: String(row[`${name}_max`] ?? '0'),
-    biz: row[`${name}_biz`] === true,
-  }
-}
-
 const SCALE = 6
 const TEN6 = 10n ** BigInt(SCALE)
 

@@ -8,7 +8,7 @@ import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { isoTime, parseInstant, reportRange, splitPeriods, tile, type Interval } from '../domain/periods.js'
 import { accountsCsv } from '../reports/accounts.export.js'
-import { catchUp } from '../reports/aggregate.js'
+import { drain } from '../reports/aggregate.js'
 import { circulationMetrics, METRICS, type Metrics } from '../reports/circulation.metrics.js'
 import { circulationFigures } from '../reports/circulation.report.js'
 import { flowFigures, publishFlows, type FlowsBy } from '../reports/flows.report.js'
@@ -52,14 +52,18 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
   const source = async () => reads != null ? await reads.choose() : { pool, replica: false, asOf: new Date() }
   const rules = opts.rules ?? RULES
   let lastCatchUpAt = 0
-  // Reports arriving together share catch-ups instead of each running its own (they would queue on the aggregate
+  // A report folds in what is queued (the drain) and no more: the summaries of the buckets it reads that the drain
+  // made dirty are computed in its own snapshot and kept (circulationFigures), and the other summaries are left to
+  // the background aggregator (or to the report that reads them), so a report after new payments does not rewrite
+  // their day's, week's and month's summaries first.
+  // Reports arriving together share drains instead of each running its own (they would queue on the aggregate
   // lock, each holding a read connection): one runs at a time, and every report that arrives while it runs waits
   // for the next one, which starts after all of them arrived, so each still sees everything committed before it.
   let running: Promise<void> | null = null
   let next: Promise<void> | null = null
   const sharedCatchUp = (): Promise<void> => {
     if (running == null) {
-      running = catchUp(pool).then(() => {}).finally(() => { running = null })
+      running = drain(pool).then(() => {}).finally(() => { running = null })
       return running
     }
     next ??= running.catch(() => {}).then(async () => { next = null; await sharedCatchUp() })

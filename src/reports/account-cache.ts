@@ -1,0 +1,312 @@
+import { isoDate, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
+import { bucketRows, numberOf, onClearGraphCache, periodPieces, type GraphSums, type Pieces } from './graph-cache.js'
+import type { Stat } from './stat.js'
+
+// The per-account half of a report period's figures (what PERIOD_SQL in circulation.report.ts computes), kept
+// like the links in graph-cache.ts, so that a report after new payments reads today's rows, not the period's.
+//
+// Every figure of a period is a function of one row per account: its flows over the period's buckets (issued,
+// redeemed, payments by kind, locality), its balance change and balance-time integral over them, and its
+// opening balance (the balance changes of every bucket before the period). Each of those is a sum over buckets,
+// so it splits exactly as the links do (graph-cache.ts, periodPieces): the settled pieces of the period and of
+// the time before it are summed once, in the database, and kept in memory under the list of their versions (the
+// prefix); the tail (today, dirty buckets) is read on every use and added on top. The figures are then computed
+// here from the rows, in exact integer arithmetic (millionths, and 10^-12 for the integral), with the same
+// definitions as the SQL they replace; Gini and the top-10% share divide as PostgreSQL's numeric does, digit for
+// digit. test/reports/property.test.ts holds the result against a plain recomputation.
+//
+// Memory: a prefix is one row of COLS integers per account with any movement; MAX_PREFIX_ROWS bounds the rows
+// held in all prefixes together (what does not fit is summed in the database again).
+
+const MAX_PREFIX_ROWS = 100_000
+const SCALE = 12
+const ONE = 10n ** BigInt(SCALE)
+const TO_MICROS = 10n ** BigInt(SCALE - 6)
+
+// columns of a row: flows over the period, d (balance change), w (sum of the buckets' w_bal), de (sum of d_bal x
+// the bucket's end in seconds: with d, the integral to any period end), h (opening balance)
+const C = { issued: 0, redeemed: 1, paidM: 2, paidB: 3, nPaid: 4, recvM: 5, recvB: 6, paidLl: 7, recvLl: 8, paidLp: 9, d: 10, w: 11, de: 12, h: 13 } as const
+const COLS = 14
+type Row = bigint[]
+const ZERO_ROW: Row = new Array<bigint>(COLS).fill(0n)
+
+/** One account of the currency, as the figures need it (read once per report snapshot). */
+export interface AccountInfo {
+  no: number
+  participantId: string | null
+  /** a participant's account or the paper account: money in circulation */
+  m: boolean
+  biz: boolean
+  mem: boolean
+  /** the participant's creation, ms; null for system accounts */
+  pCreated: number | null
+  local: boolean
+}
+
+export const ACCOUNTS_SQL = `
+SELECT a.id::text AS id, a.participant_id::text AS participant_id, a.participant_id IS NOT NULL OR a.system_kind = 'paper' AS m,
+       COALESCE(p.kind = 'business', false) AS biz, COALESCE(p.kind = 'member', false) AS mem, p.created_at AS p_created,
+       COALESCE(p.district = ANY (c.local_areas) OR regexp_replace(p.district, '[0-9].*$', '') = ANY (c.local_areas), false) AS local
+  FROM account a JOIN currency c ON c.id = a.currency_id LEFT JOIN participant p ON p.id = a.participant_id
+ WHERE a.currency_id = $1`
+
+interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }
+
+export async function readAccounts (db: Query, currencyId: string): Promise<AccountInfo[]> {
+  const rows = (await db.query(ACCOUNTS_SQL, [currencyId])).rows as Array<{
+    id: string, participant_id: string | null, m: boolean, biz: boolean, mem: boolean, p_created: Date | null, local: boolean
+  }>
+  return rows.map(r => ({
+    no: numberOf(r.id), participantId: r.participant_id, m: r.m, biz: r.biz, mem: r.mem,
+    pCreated: r.p_created == null ? null : r.p_created.getTime(), local: r.local,
+  }))
+}
+
+const SUM_COLUMNS = `sum(r.issued)::text AS issued, sum(r.redeemed)::text AS redeemed, sum(r.paid_m)::text AS paid_m,
+       sum(r.paid_b)::text AS paid_b, sum(r.n_paid)::text AS n_paid, sum(r.recv_m)::text AS recv_m,
+       sum(r.recv_b)::text AS recv_b, sum(r.paid_ll)::text AS paid_ll, sum(r.recv_ll)::text AS recv_ll,
+       sum(r.paid_lp)::text AS paid_lp, sum(r.d_bal)::text AS d, sum(r.w_bal)::text AS w,
+       sum(r.d_bal * extract(epoch FROM circ_bucket_end(r.start, r.grain)))::text AS de`
+const ROW_COLUMNS = 'r.grain, r.start, r.account_id, r.issued, r.redeemed, r.paid_m, r.paid_b, r.n_paid, r.recv_m, r.recv_b, r.paid_ll, r.recv_ll, r.paid_lp, r.d_bal, r.w_bal'
+
+const MONTHS_BEFORE_SQL = `
+SELECT start::text AS start FROM circ_bucket_summary WHERE currency_id = $1 AND grain = 'm' AND start < $2::date
+UNION
+SELECT start::text FROM circ_dirty WHERE currency_id = $1 AND grain = 'm' AND start < $2::date`
+
+/** A decimal string with at most SCALE decimals as an integer count of 10^-SCALE (exact). */
+function fixed (s: string): bigint {
+  const dot = s.indexOf('.')
+  if (dot < 0) return BigInt(s) * ONE
+  const frac = s.slice(dot + 1)
+  if (frac.length > SCALE && /[1-9]/.test(frac.slice(SCALE))) throw new Error(`more than ${SCALE} decimals: ${s}`)
+  return BigInt(s.slice(0, dot) + frac.slice(0, SCALE).padEnd(SCALE, '0'))
+}
+
+/** v x 10^-scale as a decimal string with `dp` decimals (v a multiple of 10^(scale - dp)). */
+function text (v: bigint, scale: number, dp: number): string {
+  const neg = v < 0n
+  let a = neg ? -v : v
+  a /= 10n ** BigInt(scale - dp)
+  const s = a.toString().padStart(dp + 1, '0')
+  const out = dp === 0 ? s : `${s.slice(0, s.length - dp)}.${s.slice(s.length - dp)}`
+  return neg && a !== 0n ? `-${out}` : out
+}
+const money = (v: bigint) => text(v, SCALE, 6)
+
+/** Per-account rows (by account number) over the given period buckets and the buckets before them. */
+async function readSums (db: Query, currencyId: string, flows: Bucket[], before: Bucket[]): Promise<Map<number, Row>> {
+  const out = new Map<number, Row>()
+  if (flows.length === 0 && before.length === 0) return out
+  // one row per account and side: f, the period's buckets (every column), or before it (only the balance change)
+  const f = bucketRows('circ_account_bucket', `${ROW_COLUMNS}, true AS f`, flows, 2)
+  const b = bucketRows('circ_account_bucket', `${ROW_COLUMNS}, false AS f`, before, 2 + f.params.length)
+  const rows = (await db.query(`SELECT r.account_id::text AS id, r.f, ${SUM_COLUMNS}
+      FROM (${[f.sql, b.sql].filter(x => x !== '').join('\n UNION ALL\n')}) r
+     GROUP BY 1, 2`, [currencyId, ...f.params, ...b.params])).rows as Array<Record<string, string> & { f: boolean }>
+  for (const r of rows) {
+    const no = numberOf(r.id)
+    let row = out.get(no)
+    if (row == null) { row = ZERO_ROW.slice(); out.set(no, row) }
+    if (r.f) {
+      row[C.issued] = fixed(r.issued); row[C.redeemed] = fixed(r.redeemed); row[C.paidM] = fixed(r.paid_m)
+      row[C.paidB] = fixed(r.paid_b); row[C.nPaid] = BigInt(r.n_paid); row[C.recvM] = fixed(r.recv_m)
+      row[C.recvB] = fixed(r.recv_b); row[C.paidLl] = fixed(r.paid_ll); row[C.recvLl] = fixed(r.recv_ll)
+      row[C.paidLp] = fixed(r.paid_lp); row[C.d] = fixed(r.d); row[C.w] = fixed(r.w); row[C.de] = fixed(r.de)
+    } else {
+      row[C.h] = fixed(r.d)
+    }
+  }
+  return out
+}
+
+const prefixCache = new Map<string, Map<number, Row>>()
+let prefixRows = 0
+onClearGraphCache(() => { prefixCache.clear(); prefixRows = 0 })
+
+function keep (key: string, rows: Map<number, Row>): void {
+  prefixCache.set(key, rows)
+  prefixRows += rows.size
+  // least recently used first (a hit re-inserts)
+  for (const [k, v] of prefixCache) {
+    if (prefixRows <= MAX_PREFIX_ROWS || k === key) break
+    prefixCache.delete(k); prefixRows -= v.size
+  }
+}
+
+/**
+ * Every account's row over period p, as of the caller's snapshot: the settled pieces from memory (summed in the
+ * database once per set of versions), the tail read now. flowPieces: the period's own pieces, when the caller
+ * has them (the graph uses the same).
+ */
+export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, now = Date.now()): Promise<Map<number, Row>> {
+  // before the period: every month before the period's month, then the weeks and days of that month up to it
+  const x = new Date(p.start)
+  const ms: Day = Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1)
+  const months = (await db.query(MONTHS_BEFORE_SQL, [currencyId, isoDate(ms)])).rows as Array<{ start: string }>
+  const before = [...months.map(r => ({ grain: 'm' as Grain, start: Date.parse(`${r.start}T00:00:00Z`) })), ...(ms < p.start ? tile(ms, p.start) : [])]
+  const beforePieces = await periodPieces(db, currencyId, before, now)
+
+  const key = `${flowPieces.key}#${beforePieces.key}`
+  let prefix = prefixCache.get(key)
+  if (prefix != null) {
+    prefixCache.delete(key); prefixCache.set(key, prefix)
+  } else {
+    prefix = await readSums(db, currencyId, flowPieces.settled, beforePieces.settled)
+    keep(key, prefix)
+  }
+  if (flowPieces.tail.length === 0 && beforePieces.tail.length === 0) return prefix
+  // the tail on top, without touching the cached prefix
+  const tail = await readSums(db, currencyId, flowPieces.tail, beforePieces.tail)
+  if (tail.size === 0) return prefix
+  const out = new Map(prefix)
+  for (const [no, t] of tail) {
+    const pre = prefix.get(no)
+    if (pre == null) { out.set(no, t); continue }
+    const sum = pre.slice()
+    for (let c = 0; c < COLS; c++) sum[c] += t[c]
+    out.set(no, sum)
+  }
+  return out
+}
+
+/** The per-account figures of a period (every figure but the graph's and `open`), and what the graph needs. */
+export interface AccountFigures {
+  issued: Stat, redeemed: Stat, volume: Stat, count: string, mm: Stat, mb: Stat, bm: Stat, bb: Stat, respend: Stat,
+  spend: string, local: Stat, lmR1: Stat, lmR2: string, supply: Stat, supplyIntegral: Stat, active: number,
+  holders: Stat, gini: string | null, top10: string | null
+  graph: Map<number, GraphSums>
+}
+
+/**
+ * PERIOD_SQL's figures in code. A statistic sums `value` over every account (system accounts included, as the
+ * money they hold is in the totals) and describes the participant accounts for which `contrib` holds, the
+ * largest of them by `own`.
+ */
+export function accountFigures (accounts: AccountInfo[], sums: Map<number, Row>, p: Period): AccountFigures {
+  const end = BigInt(p.end / 1000)
+  const len = BigInt((p.end - p.start) / 1000)
+  interface X { a: AccountInfo, r: Row, bal: bigint, integral: bigint }
+  const xs: X[] = accounts.map(a => {
+    const r = sums.get(a.no) ?? ZERO_ROW
+    // the integral: opening x length, plus each bucket's own part and its change held to the period's end
+    return { a, r, bal: r[C.h] + r[C.d], integral: r[C.h] * len + r[C.w] + r[C.d] * end - r[C.de] }
+  })
+  const stat = (value: (x: X) => bigint, contrib: (x: X) => boolean, own: (x: X) => bigint, dp = 6): Stat => {
+    let v = 0n; let n = 0; let max: bigint | null = null; let biz = false
+    for (const x of xs) {
+      v += value(x)
+      if (x.a.participantId == null || !contrib(x)) continue
+      n++
+      const o = own(x)
+      if (max == null || o > max) max = o
+      if (x.a.biz) biz = true
+    }
+    return { value: text(v, SCALE, dp), n, max: max == null ? '0' : text(max, SCALE, dp), biz }
+  }
+  const abs = (v: bigint) => v < 0n ? -v : v
+  const big = (a: bigint, b: bigint) => a > b ? a : b
+  const paid = (x: X) => x.r[C.paidM] + x.r[C.paidB]
+  const recv = (x: X) => x.r[C.recvM] + x.r[C.recvB]
+
+  let count = 0n; let spend = 0n; let r2 = 0n; let active = 0
+  const graph = new Map<number, GraphSums>()
+  for (const x of xs) {
+    count += x.r[C.nPaid]
+    if (x.a.biz) spend += paid(x)
+    if (x.a.biz && recv(x) > 0n) r2 += recv(x) < x.r[C.paidLp] ? recv(x) : x.r[C.paidLp]
+    if (x.a.participantId != null && x.r[C.nPaid] > 0n) active++
+    if (recv(x) !== 0n || paid(x) !== 0n) {
+      graph.set(x.a.no, { biz: x.a.biz, local: x.a.local, recv: recv(x) / TO_MICROS, paid: paid(x) / TO_MICROS, lp: x.r[C.paidLp] / TO_MICROS })
+    }
+  }
+
+  // concentration: participants that existed by the period's end, each with its accounts' closing balance
+  const parts = new Map<string, { bal: bigint, biz: boolean }>()
+  for (const x of xs) {
+    if (x.a.participantId == null || x.a.pCreated == null || x.a.pCreated >= p.end) continue
+    const q = parts.get(x.a.participantId)
+    if (q == null) parts.set(x.a.participantId, { bal: x.bal, biz: x.a.biz }); else { q.bal += x.bal; q.biz ||= x.a.biz }
+  }
+  const ranked = [...parts.values()].sort((a, b) => a.bal < b.bal ? -1 : a.bal > b.bal ? 1 : 0)
+  let total = 0n; let weighted = 0n; let hn = 0; let hmax: bigint | null = null; let hbiz = false
+  ranked.forEach((q, i) => {
+    total += q.bal
+    weighted += BigInt(i + 1) * q.bal
+    if (q.bal !== 0n) { hn++; if (hmax == null || abs(q.bal) > hmax) hmax = abs(q.bal); if (q.biz) hbiz = true }
+  })
+  const cnt = BigInt(ranked.length)
+  let gini: string | null = null
+  let top10: string | null = null
+  if (ranked.length > 0 && total !== 0n) {
+    // 2 x sum(r x bal) / (count x sum(bal)) - (count + 1) / count, each division as numeric divides
+    const micros = (v: bigint): Num => ({ v: v / TO_MICROS, scale: 6 })
+    const g = sub(div(micros(2n * weighted), micros(cnt * total)), div({ v: cnt + 1n, scale: 0 }, { v: cnt, scale: 0 }))
+    gini = numText(g)
+    const k = (ranked.length + 9) / 10 | 0 // ceil(count / 10)
+    let top = 0n
+    for (let i = ranked.length - k; i < ranked.length; i++) top += ranked[i].bal
+    top10 = numText(div(micros(top), micros(total)))
+  }
+
+  return {
+    issued: stat(x => x.r[C.issued], x => x.r[C.issued] !== 0n, x => abs(x.r[C.issued])),
+    redeemed: stat(x => x.r[C.redeemed], x => x.r[C.redeemed] !== 0n, x => abs(x.r[C.redeemed])),
+    volume: stat(paid, x => paid(x) !== 0n || recv(x) !== 0n, x => big(paid(x), recv(x))),
+    count: count.toString(),
+    mm: stat(x => x.a.mem ? x.r[C.paidM] : 0n, x => x.a.mem && (x.r[C.paidM] !== 0n || x.r[C.recvM] !== 0n), x => big(x.r[C.paidM], x.r[C.recvM])),
+    mb: stat(x => x.a.mem ? x.r[C.paidB] : 0n, x => (x.a.mem && x.r[C.paidB] !== 0n) || (x.a.biz && x.r[C.recvM] !== 0n), x => x.a.mem ? x.r[C.paidB] : x.r[C.recvM]),
+    bm: stat(x => x.a.biz ? x.r[C.paidM] : 0n, x => (x.a.biz && x.r[C.paidM] !== 0n) || (x.a.mem && x.r[C.recvB] !== 0n), x => x.a.biz ? x.r[C.paidM] : x.r[C.recvB]),
+    bb: stat(x => x.a.biz ? x.r[C.paidB] : 0n, x => x.a.biz && (x.r[C.paidB] !== 0n || x.r[C.recvB] !== 0n), x => big(x.r[C.paidB], x.r[C.recvB])),
+    respend: stat(x => x.a.biz ? paid(x) + x.r[C.redeemed] : 0n, x => x.a.biz && (paid(x) !== 0n || x.r[C.redeemed] !== 0n), x => paid(x) + x.r[C.redeemed]),
+    spend: money(spend),
+    local: stat(x => x.r[C.paidLl], x => x.r[C.paidLl] !== 0n || x.r[C.recvLl] !== 0n, x => big(x.r[C.paidLl], x.r[C.recvLl])),
+    lmR1: stat(x => x.a.biz ? recv(x) : 0n, x => x.a.biz && recv(x) !== 0n, recv),
+    lmR2: money(r2),
+    supply: stat(x => x.a.m ? x.bal : 0n, x => x.bal !== 0n, x => abs(x.bal)),
+    supplyIntegral: stat(x => x.a.m ? x.integral : 0n, x => x.integral !== 0n, x => abs(x.integral), SCALE),
+    active,
+    holders: { value: money(total), n: hn, max: hmax == null ? '0' : money(hmax), biz: hbiz },
+    gini,
+    top10,
+    graph,
+  }
+}
+
+// PostgreSQL's numeric division, so that Gini and the top-10% share come out as the SQL gave them: the quotient
+// is rounded (half away from zero) to the scale numeric_div chooses from its operands (select_div_scale: at least
+// 16 significant digits, at least either operand's display scale).
+interface Num { v: bigint, scale: number }
+const NBASE_DIGITS = 4
+function weightAndFirst (x: Num): { weight: number, first: bigint } {
+  let a = x.v < 0n ? -x.v : x.v
+  if (a === 0n) return { weight: 0, first: 0n }
+  const s4 = Math.ceil(x.scale / NBASE_DIGITS) * NBASE_DIGITS
+  a *= 10n ** BigInt(s4 - x.scale)
+  const n = Math.ceil(a.toString().length / NBASE_DIGITS)
+  return { weight: n - 1 - s4 / NBASE_DIGITS, first: a / 10_000n ** BigInt(n - 1) }
+}
+function div (a: Num, b: Num): Num {
+  const wa = weightAndFirst(a)
+  const wb = weightAndFirst(b)
+  let qweight = wa.weight - wb.weight
+  if (wa.first <= wb.first) qweight--
+  const scale = Math.min(1000, Math.max(16 - qweight * NBASE_DIGITS, a.scale, b.scale, 0))
+  // a / b to `scale` places: (a.v / 10^a.scale) / (b.v / 10^b.scale) x 10^scale
+  let num = a.v * 10n ** BigInt(scale + b.scale)
+  let den = b.v * 10n ** BigInt(a.scale)
+  if (den < 0n) { num = -num; den = -den }
+  const neg = num < 0n
+  const n = neg ? -num : num
+  let q = n / den
+  if ((n % den) * 2n >= den) q++
+  return { v: neg ? -q : q, scale }
+}
+function sub (a: Num, b: Num): Num {
+  const scale = Math.max(a.scale, b.scale)
+  return { v: a.v * 10n ** BigInt(scale - a.scale) - b.v * 10n ** BigInt(scale - b.scale), scale }
+}
+const numText = (x: Num) => text(x.v, x.scale, x.scale)
+
+/** For tests and the bench: the rows held in prefixes. */
+export const prefixRowsHeld = (): number => prefixRows
