@@ -50,6 +50,8 @@ export interface Service {
 
 interface ServiceOptions {
   databaseUrl: string, env?: Record<string, string>, logFile: string, nodeArgs?: string[], port?: number, dataDir: string,
+  /** how long to wait for /ready (default 60 s; a loaded machine starting several instances may need more) */
+  readyTimeoutMs?: number,
 }
 
 /**
@@ -94,7 +96,8 @@ async function spawnService (o: ServiceOptions, port: number): Promise<{ service
   // Fastify logs the line at info; with LOG_LEVEL above that, the socket itself says whose it is
   const listening = () => ownLog().includes(`Server listening at ${url}"`) || listensOn(proc.pid!, port)
   const gone = () => proc.exitCode != null || proc.signalCode != null
-  const deadline = Date.now() + 60_000
+  const readyTimeoutMs = o.readyTimeoutMs ?? 60_000
+  const deadline = Date.now() + readyTimeoutMs
   for (;;) {
     if (gone()) {
       await exited
@@ -111,7 +114,7 @@ async function spawnService (o: ServiceOptions, port: number): Promise<{ service
       const state = listening() ? 'listening, but /ready did not answer 200' : 'not yet listening on its port'
       proc.kill('SIGKILL')
       await exited
-      return { error: new Error(`service not ready after 60 s (${state}); see ${o.logFile}`), addressInUse: false }
+      return { error: new Error(`service not ready after ${readyTimeoutMs / 1000} s (${state}); see ${o.logFile}`), addressInUse: false }
     }
     await new Promise(resolve => setTimeout(resolve, 100))
   }

@@ -4,12 +4,13 @@ import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { generateJwk } from '../src/auth/keys.js'
+import { haproxyConfig } from '../support/cluster.js'
 import { seedEconomy } from '../support/economy.js'
 import { call } from '../support/http.js'
 import { accepting, freePort } from '../support/ports.js'
 import { startPostgres } from '../support/postgres.js'
 import { ensureBuilt, startService, type Service } from '../support/service.js'
-import { checkExactlyOnce, paymentLoad, sleep } from './payment-load.js'
+import { checkExactlyOnce, paymentLoad, sleep } from '../support/payment-load.js'
 
 // Three service processes behind HAProxy (Debian's, config generated here), sharing one PostgreSQL and one Redis:
 // payments through the balancer; one instance killed with kill -9 mid-load; every payment answered 201 is in the
@@ -17,20 +18,6 @@ import { checkExactlyOnce, paymentLoad, sleep } from './payment-load.js'
 // is exact across the three. scripts/ensure-cluster-tools.sh installs HAProxy (CI runs it).
 
 const has = (cmd: string) => spawnSync(cmd, ['-v'], { stdio: 'ignore' }).status === 0
-
-/** haproxy.cfg for `n` instances: round robin, health checks on /ready, a refused connection retried elsewhere. */
-export function haproxyConfig (listen: number, backends: number[]): string {
-  return [
-    'global', '  maxconn 2000', '',
-    'defaults', '  mode http', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s',
-    // a request that could not be sent (connection refused) goes to another instance; one that was sent is never
-    // replayed by the balancer (clients retry with their Idempotency-Key)
-    '  retries 2', '  option redispatch', '  retry-on conn-failure', '',
-    'frontend api', `  bind 127.0.0.1:${listen}`, '  option forwardfor', '  default_backend circulate', '',
-    'backend circulate', '  balance roundrobin', '  option httpchk GET /ready', '  default-server inter 500ms fall 2 rise 2',
-    ...backends.map((p, i) => `  server s${i + 1} 127.0.0.1:${p} check`), '',
-  ].join('\n')
-}
 
 t.test('three instances behind HAProxy: kill -9 one under load, nothing acknowledged is lost', {
   skip: !has('haproxy') ? 'haproxy is not installed (scripts/ensure-cluster-tools.sh)' : !(await accepting(6379)) ? 'no Redis on 127.0.0.1:6379' : false,

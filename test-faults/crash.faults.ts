@@ -6,7 +6,7 @@ import { seedEconomy } from '../support/economy.js'
 import { freePort } from '../support/ports.js'
 import { startPostgres } from '../support/postgres.js'
 import { ensureBuilt, startService, type Service } from '../support/service.js'
-import { checkExactlyOnce, paymentLoad, sleep } from './payment-load.js'
+import { checkExactlyOnce, paymentLoad, sleep } from '../support/payment-load.js'
 
 // kill -9 the service five times under payment load, restarting it each time: no answered payment is lost or
 // doubled, every unanswered key posts exactly once when retried, and the ledger's invariants hold.

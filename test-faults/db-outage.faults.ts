@@ -6,7 +6,7 @@ import { seedEconomy } from '../support/economy.js'
 import { call } from '../support/http.js'
 import { startPostgres } from '../support/postgres.js'
 import { ensureBuilt, startService, type Service } from '../support/service.js'
-import { checkExactlyOnce, paymentLoad, sleep } from './payment-load.js'
+import { checkExactlyOnce, paymentLoad, sleep } from '../support/payment-load.js'
 
 // PostgreSQL stops under load (a fast shutdown, then an immediate one, as after a crash) and starts again:
 // meanwhile every route answers 503 problem+json and /ready says not ready; afterwards the same service process

@@ -10,7 +10,7 @@ import { call } from '../support/http.js'
 import { freePort } from '../support/ports.js'
 import { startPostgres } from '../support/postgres.js'
 import { ensureBuilt, startService, type Service } from '../support/service.js'
-import { paymentLoad, sleep } from './payment-load.js'
+import { paymentLoad, sleep } from '../support/payment-load.js'
 
 // The webhooks' outbox survives kill -9 of the service (issue 11): payments are posted while the shop's receiver
 // is failing (it accepts one attempt in three, so most events pile up in the outbox and a few are being sent at

@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { connectionOptions } from '../db/hosts.js'
 
 // One per instance: learns of committed events from PostgreSQL (LISTEN circulate_events on ONE dedicated
 // connection, not a pooled one) and hands each subscriber (an open SSE stream) its account's events, read from the
@@ -58,8 +59,13 @@ export class EventHub {
   /** other parts of the instance (the webhook worker) that want to hear of new events */
   private readonly listeners = new Set<(currencyId: string | null) => void>()
 
+  /** a multi-host DATABASE_URL: LISTEN where the writes (and so the NOTIFYs) are, found again after a failover */
+  private readonly connection: { connectionString?: string, Client: typeof pg.Client }
+
   constructor (private readonly opts: HubOptions) {
     this.delay = opts.reconnectMs ?? 500
+    const { config } = connectionOptions(opts.databaseUrl)
+    this.connection = { connectionString: config.connectionString, Client: (config as { Client?: typeof pg.Client }).Client ?? pg.Client }
   }
 
   /** Resolves once this instance is listening (the first call connects). Rejects while the database is away. */
@@ -85,7 +91,7 @@ export class EventHub {
   }
 
   private async connect (): Promise<void> {
-    const c = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'circulate-events' })
+    const c = new this.connection.Client({ connectionString: this.connection.connectionString, application_name: 'circulate-events' })
     c.on('notification', (n) => {
       if (n.channel !== EVENTS_CHANNEL) return
       this.markDirty(n.payload ?? null)

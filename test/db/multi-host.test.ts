@@ -52,6 +52,9 @@ t.test('primary + standby: writes go to the primary, and follow it after a failo
 
   const ctx = await buildTestApp(t, { DB_ACQUIRE_TIMEOUT_MS: 3000 }, { db: { url, drop: async () => {} } })
   t.same(ctx.app.dbHosts?.active, { host: '127.0.0.1', port: cluster.primary.port }, 'the primary was chosen')
+  // the event hub's LISTEN connection reads the same URL (pg alone cannot: "Invalid URL")
+  await ctx.app.events.hub.listen()
+  t.equal(ctx.app.events.hub.isListening, true, 'the event hub listens through the multi-host URL')
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '100.00')
   const pay = async (key: string) => await ctx.app.inject({
@@ -84,6 +87,9 @@ t.test('primary + standby: writes go to the primary, and follow it after a failo
   }
   t.ok(resumed, `payments resumed ${Date.now() - failedOverAt} ms after the promotion (${refused} refused)`)
   t.same(ctx.app.dbHosts?.active, { host: '127.0.0.1', port: cluster.standby.port }, 'the service follows the new primary')
+  // and the hub, having lost its connection with the old primary, listens again on the new one
+  for (let i = 0; i < 150 && !ctx.app.events.hub.isListening; i++) await new Promise(resolve => setTimeout(resolve, 100))
+  t.equal(ctx.app.events.hub.isListening, true, 'the event hub listens again after the failover')
 
   // every payment answered 201 before the crash is on the new primary exactly once; a retry replays it
   const replay = await pay('before-2')

@@ -3,9 +3,9 @@
 // exactly once when retried, the ledger's invariants hold).
 import pg from 'pg'
 import type { Test } from 'tap'
-import type { Economy } from '../support/economy.js'
-import { call, pooled } from '../support/http.js'
-import { ledgerViolations } from '../support/invariants.js'
+import type { Economy } from './economy.js'
+import { call, pooled } from './http.js'
+import { ledgerViolations } from './invariants.js'
 
 export interface Attempt {
   key: string
