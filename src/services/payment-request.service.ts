@@ -195,6 +195,8 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
 
   return {
     effective,
+    /** long-polls waiting on this instance now (tests wait on it instead of sleeping) */
+    waiting: (): number => watch?.size() ?? 0,
 
     async create (principal: Principal | null, code: string, b: PaymentRequestCreate, idem: Idempotency, base: string) {
       const p = requirePrincipal(principal)

@@ -56,15 +56,18 @@ t.test('payments reach the stream; Last-Event-ID resumes after a disconnect with
   const items = Array.from({ length: 30 }, (_, i) => ({ idempotencyKey: `bt${i}`, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '0.10', channel: 'app' }))
   t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/transfers/batch`, { token: s.member.token, body: { items } })).status, 200)
   const all = await b.waitFor(34)
-  await new Promise(resolve => setTimeout(resolve, 100))
-  t.equal(b.messages.length, 34, 'no duplicates')
-  t.same(new Set(all.map(x => x.id)).size, 34)
+  t.equal(new Set(all.map(x => x.id)).size, 34, 'no duplicates among them')
+  // and none after them: the next message is the next payment (a marker, instead of waiting to see nothing come)
+  await pay('0.01')
+  const marked = await b.waitFor(35)
+  t.equal(marked[34].data.data.amount, '0.01', 'no duplicate came between the batch and the next payment')
+  t.equal(b.messages.length, 35)
   b.close()
 
   // the payer's stream from the start (?after=0): every payment.sent, nothing of the business's
   const c = await openSse(base, `/v1/accounts/${s.member.accountId}/events?after=0`, { token: s.member.token })
-  const sent = await c.waitFor(36)
-  t.ok(sent.every(x => x.event === 'payment.sent' && x.data.accountId === s.member.accountId))
+  const sent = await c.waitFor(37)
+  t.same(sent.map(x => [x.event, x.data.accountId]), Array(37).fill(['payment.sent', s.member.accountId]), 'all 37 payments, as sent')
   c.close()
 })
 
@@ -158,7 +161,11 @@ t.test('streams per caller are limited', async (t) => {
   t.same([one.status, two.status, three.status], [200, 200, 429])
   one.close()
   await one.ended
-  for (let i = 0; i < 50 && ctx.app.events.streams.size > 1; i++) await new Promise(resolve => setTimeout(resolve, 20))
+  // the server notices the hang-up on its own schedule: wait for that (bounded), not a guessed time
+  for (const deadline = Date.now() + 10_000; ctx.app.events.streams.size > 1;) {
+    if (Date.now() > deadline) throw new Error(`the closed stream was never released (${ctx.app.events.streams.size} open)`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
   const four = await openSse(base, url, { token: s.business.token })
   t.equal(four.status, 200, 'a closed stream frees its place')
   two.close(); four.close()

@@ -209,7 +209,7 @@ t.test('an endpoint failing again and again is disabled and says so; a retry ena
   const list = await ctx.call('GET', '/v1/webhooks', { token: s.business.token })
   t.match(list.body.items[0], { status: 'disabled', disabledReason: /4 consecutive failures/ })
   const log = (await ctx.call('GET', `/v1/webhooks/${hook}/deliveries`, { token: s.business.token })).body.items
-  t.ok(log.every((d: any) => d.status === 'failed' && /endpoint disabled/.test(d.lastError)), 'the delivery log says the endpoint was disabled')
+  t.same(log.filter((d: any) => d.status !== 'failed' || !/endpoint disabled/.test(d.lastError)), [], 'the delivery log says the endpoint was disabled')
   advance(3600_000)
   t.equal(await worker.runOnce(), 0, 'a disabled endpoint gets nothing')
   up = true

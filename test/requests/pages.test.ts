@@ -126,8 +126,11 @@ t.test('in a browser: pay on a phone, and the till turns paid within 2 s of the 
     const id = /\/pay\/([0-9a-f-]{36})$/.exec(link)?.[1]
     t.ok(id != null, `the page shows the pay link (${link})`)
     t.equal(await page.getAttribute('#status', 'data-status'), 'pending')
-    // let the page's long-poll settle into its wait, as at a real till
-    await new Promise(resolve => setTimeout(resolve, 500))
+    // the page's long-poll is waiting, as at a real till (polled, bounded; no fixed sleep)
+    for (const deadline = Date.now() + 10_000; ctx.app.services.requests.waiting() < 1;) {
+      if (Date.now() > deadline) throw new Error('the page never long-polled')
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
     const paid = await ctx.call('POST', `/v1/payment-requests/${id}/payments`, {
       token: s.member.token, key: 'till-pay-1', body: { fromAccount: s.member.accountId, channel: 'till' },
     })
