@@ -6,7 +6,7 @@ import { payment } from '../domain/movements.js'
 import { addDays, dateOf, dueDates, type Schedule } from '../domain/schedule.js'
 import { recordEvent } from '../events/record.js'
 import { postMovements } from '../ledger/post.js'
-import type { CurrencyService } from '../services/currency.service.js'
+import type { LedgerCurrency } from '../domain/movements.js'
 
 // The standing orders' scheduler, inside the service (docs/scheme-operations.md). Every SCHEDULER_INTERVAL_MS (and
 // once at start-up) it pays what is due, safely with any number of instances running it at once:
@@ -23,6 +23,12 @@ import type { CurrencyService } from '../services/currency.service.js'
 //     with the refusal's code, retried once the next day, and emitted as a `standing_order.failed` event (on the
 //     paying account) in the same transaction.
 //
+// The simulator (src/simulator/run.ts) runs this same code for the standing orders of the year it simulates: on its
+// own session, at simulated instants, each payment posted at that instant through the ledger clock (`ledgerClock`).
+// While it loads, it holds a session advisory lock on its currency (simulationLock()), and the scheduler of every
+// other session leaves that currency's orders alone: to the service, a simulated order is overdue (its dates are
+// in the past), and paying it at the wall clock's time would put the currency's ledger ahead of the simulation.
+//
 // A hand-written claim loop rather than pg-boss or graphile-worker: the queue is the occurrence table itself
 // (its rows are what GET .../occurrences shows), an occurrence must be marked paid in the ledger's own transaction
 // (a job library completes its jobs in its own), catch-up is by calendar date rather than by timer, and the clock
@@ -36,7 +42,15 @@ export interface SchedulerOptions {
   log?: FastifyBaseLogger | null
   /** at most this many due dates are caught up per order per look (the rest on the next look) */
   maxCatchUp?: number
+  /**
+   * The tooling only (the simulator, on its 'circulate-simulator' session): each payment is posted at the look's
+   * instant through the ledger clock (src/ledger/post.ts), so a simulated year's orders are paid at simulated times.
+   */
+  ledgerClock?: boolean
 }
+
+/** The currency a scheduler resolves an order's currency with (CurrencyService, or the simulator's own). */
+export interface SchedulerCurrencies { resolveId: (id: string) => Promise<LedgerCurrency> }
 
 interface OrderRow {
   id: string, currency_id: string, from_account_id: string, to_account_id: string, payer_id: string, amount: string,
@@ -51,10 +65,28 @@ export const STANDING_ORDER_SCOPE = 'standing-order'
 /** Tried once on its due date (or at catch-up) and once more the next day. */
 export const MAX_ATTEMPTS = 2
 
-export function standingOrderScheduler (pool: pg.Pool, currencies: CurrencyService, opts: SchedulerOptions = {}) {
+/** The advisory lock class of a currency being loaded by the simulator (the second key: hashtext of its id). */
+export const SIMULATION_LOCK_CLASS = 0x51a1
+
+/**
+ * Takes, on the session of `db` (the simulator's one-connection pool), the lock that keeps every other session's
+ * scheduler off the currency's standing orders until unlockSimulation() or the session ends. Returns false when
+ * another session holds it (another load of the same currency).
+ */
+export async function lockSimulation (db: pg.Pool | pg.PoolClient, currencyId: string): Promise<boolean> {
+  const r = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2::text)) AS ok', [SIMULATION_LOCK_CLASS, currencyId])
+  return r.rows[0].ok
+}
+
+export async function unlockSimulation (db: pg.Pool | pg.PoolClient, currencyId: string): Promise<void> {
+  await db.query('SELECT pg_advisory_unlock($1, hashtext($2::text))', [SIMULATION_LOCK_CLASS, currencyId])
+}
+
+export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurrencies, opts: SchedulerOptions = {}) {
   const clock = opts.clock ?? (() => new Date())
   const log = opts.log ?? null
   const maxCatchUp = opts.maxCatchUp ?? 1000
+  const ledgerClock = opts.ledgerClock ?? false
 
   /** Creates the occurrence rows of the order's due dates up to today and moves its next due date on. */
   async function materialise (client: pg.PoolClient, so: OrderRow, today: string): Promise<void> {
@@ -68,7 +100,8 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: CurrencyServi
   }
 
   /** Pays the order's due occurrences, oldest first, inside the order's transaction. */
-  async function payDue (client: pg.PoolClient, so: OrderRow, today: string, s: TickSummary): Promise<void> {
+  async function payDue (client: pg.PoolClient, so: OrderRow, now: Date, s: TickSummary): Promise<void> {
+    const today = dateOf(now)
     const { rows } = await client.query<OccurrenceRow>(`SELECT id, to_char(due_on, 'YYYY-MM-DD') AS due_on, attempts FROM standing_order_occurrence
       WHERE standing_order_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_on <= $2 ORDER BY due_on FOR UPDATE`, [so.id, today])
     if (rows.length === 0) return
@@ -83,19 +116,19 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: CurrencyServi
         ...m, scope: STANDING_ORDER_SCOPE, idempotencyKey: key,
         requestHash: createHash('sha256').update(`${key} ${so.from_account_id} ${so.to_account_id} ${so.amount}`).digest('base64url'),
         createdBy: so.created_by, owner: so.payer_id,
-      }])).results
+      }], { at: ledgerClock ? [now] : null })).results
       const attempts = o.attempts + 1
       if (r.ok) {
-        await client.query(`UPDATE standing_order_occurrence SET status = 'paid', transfer_id = $2, attempts = $3, last_attempt_at = now(),
-          failure_code = NULL, failure_detail = NULL WHERE id = $1`, [o.id, r.legs[0].id, attempts])
+        await client.query(`UPDATE standing_order_occurrence SET status = 'paid', transfer_id = $2, attempts = $3, last_attempt_at = $4,
+          failure_code = NULL, failure_detail = NULL WHERE id = $1`, [o.id, r.legs[0].id, attempts, now])
         s.paid++
         continue
       }
       const final = attempts >= MAX_ATTEMPTS
       const retryOn = final ? null : addDays(today, 1)
       await client.query(`UPDATE standing_order_occurrence SET status = $2, attempts = $3, next_attempt_on = COALESCE($4::date, next_attempt_on),
-        failure_code = $5, failure_detail = $6, last_attempt_at = now() WHERE id = $1`,
-      [o.id, final ? 'failed' : 'retrying', attempts, retryOn, r.error.code, r.error.message])
+        failure_code = $5, failure_detail = $6, last_attempt_at = $7 WHERE id = $1`,
+      [o.id, final ? 'failed' : 'retrying', attempts, retryOn, r.error.code, r.error.message, now])
       await recordEvent(client, {
         currencyId: c.id, accountId: so.from_account_id, type: 'standing_order.failed',
         data: {
@@ -127,17 +160,21 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: CurrencyServi
       let order: OrderRow | undefined
       try {
         await client.query('BEGIN')
-        const { rows } = await client.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM standing_order so
+        // (a currency another session is loading a simulation into is that session's: see lockSimulation())
+        const { rows } = await client.query<OrderRow>(`WITH loading AS MATERIALIZED (
+            SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $3 AND objsubid = 2 AND granted AND pid <> pg_backend_pid())
+          SELECT ${ORDER_COLUMNS} FROM standing_order so
           WHERE so.id <> ALL($2::uuid[])
             AND ((so.status = 'active' AND so.next_due <= $1::date)
               OR EXISTS (SELECT 1 FROM standing_order_occurrence o WHERE o.standing_order_id = so.id
                           AND o.status IN ('pending', 'retrying') AND o.next_attempt_on <= $1::date))
-          ORDER BY so.next_due NULLS FIRST, so.id LIMIT 1 FOR UPDATE OF so SKIP LOCKED`, [today, seen])
+            AND NOT EXISTS (SELECT 1 FROM loading l WHERE l.objid = (hashtext(so.currency_id::text)::bigint & 4294967295)::oid)
+          ORDER BY so.next_due NULLS FIRST, so.id LIMIT 1 FOR UPDATE OF so SKIP LOCKED`, [today, seen, SIMULATION_LOCK_CLASS])
         order = rows[0]
         if (order == null) { await client.query('ROLLBACK'); return s }
         seen.push(order.id)
         await materialise(client, order, today)
-        await payDue(client, order, today, s)
+        await payDue(client, order, now, s)
         await client.query('COMMIT')
         s.orders++
       } catch (err) {

@@ -72,7 +72,9 @@ function print (s: SimulationSummary, seconds?: number) {
   process.stdout.write(`\n${s.currency}: ${s.members} members, ${s.businesses} businesses, ${s.start.slice(0, 10)} to ${s.end.slice(0, 10)}\n` +
     `  movements ${s.movements} (payments ${s.payments})${seconds != null ? ` in ${seconds.toFixed(1)} s` : ''}\n${rows.join('\n')}\n` +
     `  issued ${s.issued}, redeemed ${s.redeemed} (fee included), payment volume ${s.paymentVolume}, fees ${s.fees}\n` +
-    `  in circulation at the end ${s.supplyAtEnd}, peak ${s.peakSupply}\n`)
+    `  in circulation at the end ${s.supplyAtEnd}, peak ${s.peakSupply}\n` +
+    `  standing orders: ${s.standingOrders.wages} for wages, ${s.standingOrders.rates} for business rates; occurrences paid ` +
+    `${s.standingOrders.paid}, refused once ${s.standingOrders.retried}, failed ${s.standingOrders.failed}\n`)
 }
 
 if (values['dry-run'] === true) {

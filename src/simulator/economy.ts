@@ -1,5 +1,6 @@
 import type { Channel } from '../schemas/ledger.js'
 import { feeFor, Money } from '../domain/money.js'
+import { addDays, dateOf, firstDue, nextDue, type Schedule } from '../domain/schedule.js'
 import { SECTOR_NAMES, type District, type SectorName, type SimulationParameters } from './parameters.js'
 import { Prng, WeightedTable } from './prng.js'
 
@@ -7,6 +8,11 @@ import { Prng, WeightedTable } from './prng.js'
 // by day, the money movements they make. It keeps every balance exactly as the ledger will (the receiver's fee,
 // the redemption fee), so no movement it emits can pass an account's floor; the runner posts them through the
 // ledger's write path and checks at the end that both agree.
+//
+// Wages and business rates are standing orders (SimOrder): the economy says which orders exist, and on each day
+// one of them is due, what the service's scheduler will do at its look that morning (SimOrderRun: paid, refused and
+// retried the next day, or refused for good), keeping balances as the ledger will. The runner creates the orders
+// and lets the scheduler's own code pay them at that simulated instant (src/simulator/run.ts).
 //
 // Deterministic: everything random comes from one seeded Prng, drawn in a fixed order (agents in index order,
 // a day's intents sorted by time then by the order they were made).
@@ -41,7 +47,31 @@ export interface SimEvent {
   fee: Money
   channel: Channel | null
   reference: string | null
+  /** a standing order's payment (the scheduler posts it, not the runner): the order and the due date it pays */
+  order?: { index: number, dueOn: string }
 }
+
+/** A standing order the simulated businesses set up: wages (business to staff) or business rates (to the council). */
+export interface SimOrder {
+  index: number
+  purpose: 'wages' | 'rates'
+  from: number
+  to: number
+  amount: Money
+  schedule: Schedule
+  /** calendar dates (YYYY-MM-DD) */
+  startsOn: string
+  endsOn: string | null
+  reference: string
+}
+
+/** One look of the scheduler on a day something is due: when, and what it must find. */
+export interface SimOrderRun { at: Date, paid: number, retrying: number, failed: number }
+
+/** The hour (UTC) of the scheduler's look on a simulated day: before anyone trades, after the payroll top-ups. */
+export const SCHEDULER_HOUR = 6
+/** Tries of an occurrence, as the scheduler makes them (src/scheduler/standing-orders.ts MAX_ATTEMPTS). */
+const ORDER_ATTEMPTS = 2
 
 export interface EconomyOptions {
   seed: number
@@ -70,6 +100,8 @@ interface BusinessState {
 
 interface Intent { ms: number, seq: number, run: () => SimEvent | null }
 
+interface Due { order: SimOrder, dueOn: string, attempts: number }
+
 const DAY_MS = 86_400_000
 const INWARD_LETTERS = 'ABDEFGHJLNPQRSTUWXYZ'
 const FIRST = ['Amara', 'Ben', 'Chloe', 'Dev', 'Ellie', 'Femi', 'Grace', 'Hassan', 'Isla', 'Jack', 'Kiran', 'Laura',
@@ -88,8 +120,6 @@ const NOUNS: Record<SectorName, string[]> = {
   arts: ['Gallery', 'Theatre', 'Studios', 'Music', 'Framers', 'Pottery', 'Cinema', 'Dance School'],
   health: ['Pharmacy', 'Yoga', 'Physiotherapy', 'Dental Care', 'Opticians', 'Therapies', 'Herbalist', 'Pilates'],
 }
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October',
-  'November', 'December']
 
 export class Economy {
   readonly agents: Agent[] = []
@@ -97,6 +127,14 @@ export class Economy {
   readonly balances: Money[] = []
   readonly start: Date
   readonly days: number
+  /** the standing orders for wages and business rates, made before the first day */
+  readonly orders: SimOrder[] = []
+  /** the scheduler's looks, in time order, as the days run */
+  readonly orderRuns: SimOrderRun[] = []
+  /** per order, its next due date (null: no more) */
+  private readonly nextDue: Array<string | null> = []
+  /** occurrences refused once, tried again the next day */
+  private retries: Array<Due & { on: string }> = []
   private readonly rng: Prng
   private readonly zero = new Money(0)
   private readonly members: MemberState[] = []
@@ -124,6 +162,7 @@ export class Economy {
     this.makeMembers()
     this.makeTables()
     this.makeEmployers()
+    this.makeOrders()
   }
 
   /** The movements of one simulated day (0-based), in time order. */
@@ -159,12 +198,8 @@ export class Economy {
         const k = 1 + rng.int(p.businesses.supplierOrdersMax)
         for (let i = 0; i < k; i++) add(at(11, 6), () => this.supplierOrder(b))
       }
-      if (lastOfMonth && b.wage != null) {
-        add(at(9, 1), () => this.payrollTopUp(b))
-        for (const s of b.staff) add(at(10, 2), () => this.wages(b, s, MONTHS[month]))
-      }
-      // UK councils bill business rates in ten instalments, April to January
-      if (dom === 1 && b.rates != null && (month >= 3 || month === 0)) add(at(9.5, 1), () => this.rates(b, month))
+      // the wages go out by standing order at the scheduler's look (below): the employer buys what it lacks first
+      if (lastOfMonth && b.wage != null) add(at(5, 1), () => this.payrollTopUp(b))
       if (lastOfMonth) add(at(17, 2), () => this.redeem(b))
     }
 
@@ -176,13 +211,52 @@ export class Economy {
       if (lastOfMonth) add(at(16, 1), () => this.councilRedeem())
     }
 
-    intents.sort((x, y) => x.ms - y.ms || x.seq - y.seq)
+    // the scheduler's look: the orders due today and yesterday's refusals, paid at one instant
+    const today = dateOf(date)
+    const due: Due[] = this.retries.filter(r => r.on === today)
+    this.retries = this.retries.filter(r => r.on !== today)
+    for (const o of this.orders) {
+      if (this.nextDue[o.index] !== today) continue
+      due.push({ order: o, dueOn: today, attempts: 0 })
+      const next = nextDue(o.schedule, today)
+      this.nextDue[o.index] = o.endsOn != null && next > o.endsOn ? null : next
+    }
     const out: SimEvent[] = []
+    const emit = (e: SimEvent, ms: number) => { e.at = new Date(ms); this.apply(e); out.push(e) }
+    const look = date.getTime() + SCHEDULER_HOUR * 3_600_000
+    if (due.length > 0) add(look, () => { this.runOrders(look, today, due, e => { emit(e, look) }); return null })
+
+    intents.sort((x, y) => x.ms - y.ms || x.seq - y.seq)
     for (const it of intents) {
       const e = it.run()
-      if (e != null) { e.at = new Date(it.ms); this.apply(e); out.push(e) }
+      if (e != null) emit(e, it.ms)
     }
     return out
+  }
+
+  /**
+   * What the scheduler does at its look: each due occurrence paid if the payer has the amount, else refused and
+   * tried again the next day, then refused for good. A payer's occurrences are independent of other payers' (a
+   * payee of an order, staff or the council, pays no order), so the order in which the scheduler takes them
+   * cannot change the outcome.
+   */
+  private runOrders (ms: number, today: string, due: Due[], emit: (e: SimEvent) => void) {
+    const run: SimOrderRun = { at: new Date(ms), paid: 0, retrying: 0, failed: 0 }
+    for (const d of due) {
+      const o = d.order
+      const e = this.payment(o.purpose, o.from, o.to, o.amount, 'online', o.reference)
+      if (e != null) {
+        e.order = { index: o.index, dueOn: d.dueOn }
+        emit(e)
+        run.paid++
+      } else if (d.attempts + 1 >= ORDER_ATTEMPTS) {
+        run.failed++
+      } else {
+        run.retrying++
+        this.retries.push({ ...d, attempts: d.attempts + 1, on: addDays(today, 1) })
+      }
+    }
+    this.orderRuns.push(run)
   }
 
   /** All the period's movements, day by day. */
@@ -194,8 +268,10 @@ export class Economy {
   showcase (): { member: number, business: number } {
     const founders = this.members.filter(m => this.agents[m.agent].joinDay === 0)
     const member = founders.reduce((best, m) => m.rate > best.rate ? m : best, founders[0] ?? this.members[0])
+    // a cafe that pays wages by standing order, if there is one: the demo's business login shows them
     const cafes = this.businesses.filter(b => this.agents[b.agent].sector === 'cafes-pubs')
-    const pool = cafes.length > 0 ? cafes : this.businesses
+    const employers = cafes.filter(b => b.staff.length > 0)
+    const pool = employers.length > 0 ? employers : cafes.length > 0 ? cafes : this.businesses
     const business = pool.reduce((best, b) => b.popularity > best.popularity ? b : best, pool[0])
     return { member: member.agent, business: business.agent }
   }
@@ -320,6 +396,42 @@ export class Economy {
     }
   }
 
+  /**
+   * The standing orders: each employer pays each of its staff on the month's last day (day 31 falls on a shorter
+   * month's last day); each rates payer pays the council ten monthly instalments on the 1st, April to January, one
+   * order per financial year that overlaps the period (from the later of April 1 and the first simulated day).
+   */
+  private makeOrders () {
+    const first = dateOf(this.start)
+    const last = addDays(first, this.days - 1)
+    const add = (o: Omit<SimOrder, 'index'>) => {
+      const next = firstDue(o.schedule, o.startsOn)
+      if (next > last || (o.endsOn != null && next > o.endsOn)) return
+      this.orders.push({ ...o, index: this.orders.length })
+      this.nextDue.push(next)
+    }
+    for (const b of this.businesses) {
+      if (b.wage == null) continue
+      for (const s of b.staff) {
+        add({ purpose: 'wages', from: b.agent, to: s, amount: b.wage, schedule: { every: 'month', day: 31 }, startsOn: first, endsOn: null, reference: 'wages (part in local pounds)' })
+      }
+    }
+    const firstYear = Number(first.slice(0, 4)) - 1
+    const lastYear = Number(last.slice(0, 4))
+    for (const b of this.businesses) {
+      if (b.rates == null) continue
+      for (let y = firstYear; y <= lastYear; y++) {
+        const april = `${y}-04-01`
+        const endsOn = `${y + 1}-01-01`
+        if (endsOn < first) continue
+        add({
+          purpose: 'rates', from: b.agent, to: this.council, amount: b.rates, schedule: { every: 'month', day: 1 },
+          startsOn: april > first ? april : first, endsOn, reference: `business rates ${y}/${String(y + 1).slice(2)}, 10 instalments`,
+        })
+      }
+    }
+  }
+
   // --- movements --------------------------------------------------------------------------------------------------
 
   /** A random draw as money: rounded to the currency's minor unit (the draw is a number; the amount never is). */
@@ -416,15 +528,6 @@ export class Economy {
     const amount = Money.min(this.money(this.rng.logNormal(p.supplierOrderMedian, 0.7)), cap)
     if (amount.lt(5)) return null
     return this.payment('supplier', b.agent, supplier, amount, this.businessChannel(), 'supplier invoice')
-  }
-
-  private wages (b: BusinessState, staff: number, month: string): SimEvent | null {
-    return this.payment('wages', b.agent, staff, b.wage!, this.businessChannel(), `wages ${month} (part in local pounds)`)
-  }
-
-  private rates (b: BusinessState, month: number): SimEvent | null {
-    const instalment = ((month + 12 - 3) % 12) + 1
-    return this.payment('rates', b.agent, this.council, b.rates!, 'online', `business rates instalment ${instalment} of 10`)
   }
 
   private councilSpend (): SimEvent | null {

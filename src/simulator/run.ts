@@ -2,7 +2,9 @@ import pg from 'pg'
 import { Money, parseRate } from '../domain/money.js'
 import { issuance, payment, redemption, type LedgerCurrency, type Movement } from '../domain/movements.js'
 import { parseLocalAreas, parsePostcode } from '../domain/postcode.js'
+import { firstDue } from '../domain/schedule.js'
 import { postMovements, type MovementItem } from '../ledger/post.js'
+import { lockSimulation, standingOrderScheduler, unlockSimulation } from '../scheduler/standing-orders.js'
 import type { Channel } from '../schemas/ledger.js'
 import { Economy, type Purpose, type SimEvent } from './economy.js'
 import { DEFAULT_PARAMETERS, type SimulationParameters } from './parameters.js'
@@ -13,6 +15,12 @@ import { DEFAULT_PARAMETERS, type SimulationParameters } from './parameters.js'
 // clock (see prisma/migrations/*_one_money_path). Movements go in time order, many per call (POST_CHUNK), each
 // call set-based and each movement at its own time: the clock only moves forward, so each account's entries are
 // in time order as well as posting order, and the whole run is reproducible from its seed.
+//
+// Wages and business rates are standing orders: created with the participants, and paid by the service's own
+// scheduler code (src/scheduler/standing-orders.ts), which the runner calls at each simulated morning the economy
+// has something due, posting through the ledger clock at that instant. What the scheduler paid, refused and will
+// retry must be what the economy expected, or the run stops. While the run loads, its session holds the
+// simulation lock on the currency, so a service running on the same database leaves these orders alone.
 
 /** The session name the ledger clock insists on. */
 export const SIMULATOR_APPLICATION_NAME = 'circulate-simulator'
@@ -26,7 +34,8 @@ const ANALYZE_AT = [1000, 8000]
  *  most the last movements of a run that is restarted anyway; it can never corrupt the ledger). */
 export function simulatorPool (databaseUrl: string): pg.Pool {
   return new pg.Pool({
-    connectionString: databaseUrl, max: 1, application_name: SIMULATOR_APPLICATION_NAME,
+    // one session for the whole run, never closed while idle: it holds the currency's simulation lock
+    connectionString: databaseUrl, max: 1, idleTimeoutMillis: 0, application_name: SIMULATOR_APPLICATION_NAME,
     options: '-c synchronous_commit=off',
   })
 }
@@ -60,6 +69,9 @@ export interface SimulationSummary {
   supplyAtEnd: string
   /** the highest end-of-day supply */
   peakSupply: string
+  /** wages and business rates by standing order: orders made, occurrences paid, refused once (tried again the
+   *  next day) and refused for good */
+  standingOrders: { wages: number, rates: number, paid: number, retried: number, failed: number }
 }
 
 export interface PreparedSimulation {
@@ -132,6 +144,13 @@ function * generating (opts: SimulationOptions): Generator<void, Generated> {
     movements: events.length, byPurpose, payments,
     issued: issued.toFixed(d), redeemed: redeemed.toFixed(d), paymentVolume: volume.toFixed(d), fees: fees.toFixed(d),
     supplyAtEnd: supply.toFixed(d), peakSupply: peak.toFixed(d),
+    standingOrders: {
+      wages: economy.orders.filter(o => o.purpose === 'wages').length,
+      rates: economy.orders.filter(o => o.purpose === 'rates').length,
+      paid: economy.orderRuns.reduce((n, r) => n + r.paid, 0),
+      retried: economy.orderRuns.reduce((n, r) => n + r.retrying, 0),
+      failed: economy.orderRuns.reduce((n, r) => n + r.failed, 0),
+    },
   }
   return { economy, events, summary }
 }
@@ -162,6 +181,8 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
   [code, c.name, c.decimals, ...(['text', 'app', 'online', 'api', 'till'] as const).map(k => parseRate(c.fees[k], `fees.${k}`).toFixed()),
     parseRate(c.redemptionFee, 'redemptionFee').toFixed(), parseLocalAreas(c.localAreas), ['issuance', 'fees', 'paper'], start])
   const currencyId = sys.rows[0].currency_id
+  // before any order exists: no other session's scheduler may pay this currency's orders while it loads
+  if (!await lockSimulation(pool, currencyId)) throw new Error(`currency ${code} is being loaded by another session`)
   const system = Object.fromEntries(sys.rows.map(r => [r.system_kind, r.id])) as Record<'issuance' | 'fees' | 'paper', string>
 
   const agents = economy.agents
@@ -183,7 +204,18 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
   const participants: SimulatedParticipant[] = ins.rows.map((r, i) => ({
     participantId: r.pid, accountId: r.aid, name: agents[i].name, kind: agents[i].kind,
   }))
-  await pool.query('ANALYZE participant, account')
+  // the standing orders, as the API would have made them on the first simulated day (by the simulator)
+  const orders = economy.orders
+  await pool.query(`
+    INSERT INTO standing_order (id, currency_id, from_account_id, to_account_id, payer_id, amount, reference, every, day,
+                                starts_on, ends_on, next_due, created_by, created_at)
+    SELECT uuid_v7_at($2), $1, f, t, p, a, r, 'month', d, s, e, s_first, 'simulator', $2
+      FROM unnest($3::uuid[], $4::uuid[], $5::uuid[], $6::numeric[], $7::text[], $8::int[], $9::date[], $10::date[], $11::date[])
+           AS u(f, t, p, a, r, d, s, e, s_first)`,
+  [currencyId, start, orders.map(o => participants[o.from].accountId), orders.map(o => participants[o.to].accountId),
+    orders.map(o => participants[o.from].participantId), orders.map(o => o.amount.toFixed()), orders.map(o => o.reference),
+    orders.map(o => o.schedule.day), orders.map(o => o.startsOn), orders.map(o => o.endsOn), orders.map(o => firstDue(o.schedule, o.startsOn))])
+  await pool.query('ANALYZE participant, account, standing_order')
   const account = (i: number | null) => participants[i!].accountId
   const showcase = economy.showcase()
   const currency: LedgerCurrency = {
@@ -202,19 +234,41 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
     return { ...m, scope: 'simulator', idempotencyKey: null, requestHash: '', createdBy: 'simulator', owner: null }
   }
 
+  // the service's scheduler, on this session, posting at the instant of each look
+  const scheduler = standingOrderScheduler(pool, { resolveId: async () => currency }, { ledgerClock: true })
+  const runs = economy.orderRuns
+
   const post: PreparedSimulation['post'] = async (onProgress, signal) => {
     let done = 0
+    let next = 0
+    let run = 0
     const analyzeAt = [...ANALYZE_AT]
-    while (done < events.length) {
+    while (next < events.length || run < runs.length) {
       if (signal?.aborted === true) return { posted: done, complete: false }
-      const chunk = events.slice(done, done + POST_CHUNK)
-      const out = await postMovements(pool, currencyId, chunk.map(movement), { at: chunk.map(e => e.at) })
-      const refused = out.results.findIndex(r => !r.ok)
-      if (refused >= 0) {
-        const r = out.results[refused]
-        throw new Error(`the ledger refused simulated movement ${done + refused + 1} (${chunk[refused].purpose}): ${r.ok ? '' : r.error.code}`)
+      // the movements before the scheduler's next look (its own payments are its to post)
+      const until = runs[run]?.at.getTime() ?? Infinity
+      const chunk: SimEvent[] = []
+      while (next < events.length && chunk.length < POST_CHUNK && events[next].at.getTime() < until) {
+        if (events[next].order == null) chunk.push(events[next])
+        next++
       }
-      done += chunk.length
+      if (chunk.length > 0) {
+        const out = await postMovements(pool, currencyId, chunk.map(movement), { at: chunk.map(e => e.at) })
+        const refused = out.results.findIndex(r => !r.ok)
+        if (refused >= 0) {
+          const r = out.results[refused]
+          throw new Error(`the ledger refused simulated movement ${done + refused + 1} (${chunk[refused].purpose}): ${r.ok ? '' : r.error.code}`)
+        }
+        done += chunk.length
+      } else if (run < runs.length && (next >= events.length || events[next].at.getTime() >= until)) {
+        const want = runs[run++]
+        const got = await scheduler.tick(want.at)
+        if (got.paid !== want.paid || got.retrying !== want.retrying || got.failed !== want.failed || got.errors !== 0) {
+          throw new Error(`the scheduler's look at ${want.at.toISOString()} paid ${got.paid}, refused ${got.retrying} (retrying) and ` +
+            `${got.failed} (for good) with ${got.errors} errors; the simulation expected ${want.paid}, ${want.retrying} and ${want.failed}`)
+        }
+        done += got.paid
+      }
       onProgress?.(done)
       // The tables grow from nothing to ~100k rows in seconds, faster than autovacuum (when it is on at all)
       // refreshes their statistics, and autovacuum never analyzes a partitioned table's parent (the reports'
@@ -228,6 +282,7 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
       }
     }
     await pool.query('ANALYZE')
+    await unlockSimulation(pool, currencyId)
     onProgress?.(done)
     // The simulator kept every balance itself; the ledger must agree to the last penny.
     const rows = await pool.query<{ id: string, balance: string }>(

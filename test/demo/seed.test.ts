@@ -24,7 +24,7 @@ t.test('the demo load: a simulated year, logins for every role, remembered in th
   let finished: DemoState | null = null
   const warnings: string[] = []
   const seed = startDemoSeed({
-    databaseUrl: db.url, dataDir, scryptCost: 1024, seed: 4, scale: 0.02,
+    databaseUrl: db.url, dataDir, scryptCost: 1024, seed: 2, scale: 0.02,
     onReady: (logins, state) => { ready = { logins, state: { ...state } } },
     onDone: (state) => { finished = state },
     warn: (msg, err) => { warnings.push(`${msg} ${String(err ?? '')}`) },
@@ -81,6 +81,19 @@ t.test('the demo load: a simulated year, logins for every role, remembered in th
   const businessId = (await pool.query(`SELECT participant_id FROM app_user WHERE username = $1`, [logins.business.username])).rows[0].participant_id as string
   const biz = await server.inject({ method: 'GET', url: `/v1/participants/${businessId}`, headers: business })
   t.equal(biz.json().sector, 'cafes-pubs', 'the business is a cafe')
+  // wages and rates go out by standing order: the currency issuer reads a paying business's orders and their
+  // paid occurrences (the showcase cafe at this small scale pays no wages)
+  const payer = (await pool.query(`SELECT from_account_id FROM standing_order GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1`)).rows[0].from_account_id as string
+  const inDb = (await pool.query(`SELECT id, (SELECT count(*)::int FROM standing_order_occurrence o WHERE o.standing_order_id = so.id AND o.status = 'paid') AS paid
+    FROM standing_order so WHERE from_account_id = $1 ORDER BY id`, [payer])).rows
+  const listed = await server.inject({ method: 'GET', url: `/v1/accounts/${payer}/standing-orders?limit=100`, headers: issuer })
+  t.equal(listed.statusCode, 200)
+  t.same(listed.json().items.map((o: { id: string }) => o.id), inDb.map(r => r.id), `the business's ${inDb.length} standing orders`)
+  t.ok(inDb.some(r => r.paid > 0), 'with paid occurrences')
+  for (const o of inDb) {
+    const occ = await server.inject({ method: 'GET', url: `/v1/standing-orders/${o.id as string}/occurrences?limit=100`, headers: issuer })
+    t.equal(occ.json().items.filter((x: { status: string, transferId: string | null }) => x.status === 'paid' && x.transferId != null).length, o.paid)
+  }
   const other = await server.inject({ method: 'GET', url: `/v1/participants/${memberId}`, headers: business })
   t.equal(other.statusCode, 404, 'and cannot see the member')
 

@@ -103,6 +103,25 @@ t.test('a simulation posted through the write path keeps every invariant, reprod
   const lb = await ledger(b.currency.id)
   t.ok(la.length > 600, `${la.length} transfers`)
   t.same(lb, la, 'two runs with one seed wrote the same transfers')
+  // wages and business rates went out by standing order, paid by the scheduler's code at simulated mornings
+  const so = a.summary.standingOrders
+  t.ok(so.wages > 0 && so.rates > 0 && so.paid > 0, `standing orders: ${JSON.stringify(so)}`)
+  t.same(b.summary.standingOrders, so, 'the same seed made the same orders')
+  const orders = await pool.query(`SELECT reference LIKE 'wages%' AS wages, count(*)::int AS n FROM standing_order
+    WHERE currency_id = $1 AND created_by = 'simulator' GROUP BY 1 ORDER BY 1`, [a.currency.id])
+  t.same(orders.rows, [{ wages: false, n: so.rates }, { wages: true, n: so.wages }], 'every order the economy made exists')
+  const occ = await pool.query(`SELECT o.status, count(*)::int AS n, count(*) FILTER (WHERE t.kind = 'payment' AND t.channel = 'online'
+      AND t.created_at = o.due_on + interval '6 hours' AND t.from_account_id = s.from_account_id AND t.amount = s.amount)::int AS matching
+    FROM standing_order_occurrence o JOIN standing_order s ON s.id = o.standing_order_id LEFT JOIN transfer t ON t.id = o.transfer_id
+    WHERE s.currency_id = $1 GROUP BY 1 ORDER BY 1`, [a.currency.id])
+  const byStatus = Object.fromEntries(occ.rows.map(r => [r.status, r.n]))
+  t.equal(byStatus.paid, so.paid, 'each occurrence the economy paid is paid')
+  t.equal(occ.rows.find(r => r.status === 'paid')?.matching, so.paid, 'by its payment, at 06:00 on its due date, from the order\'s account')
+  t.equal(byStatus.failed ?? 0, so.failed, 'refused twice: failed')
+  const paidRows = await pool.query(`SELECT count(*)::int AS n FROM transfer WHERE currency_id = $1 AND parent_id IS NULL
+    AND metadata ? 'standingOrder'`, [a.currency.id])
+  t.equal(paidRows.rows[0].n, so.paid, 'no other payment claims an order')
+  t.equal(a.summary.byPurpose.wages + (a.summary.byPurpose.rates ?? 0), so.paid, 'the wages and rates of the year are the orders\' payments')
   const sims = await pool.query(`SELECT count(*)::int AS n, min(created_at) AS first, max(created_at) AS last
     FROM transfer WHERE currency_id = $1`, [a.currency.id])
   t.ok(sims.rows[0].last < END && sims.rows[0].first >= new Date(END.getTime() - 75 * 86_400_000), 'transfers carry simulated times')
