@@ -48,7 +48,7 @@ export interface Claimed {
   event_at: string
 }
 
-/** outcomes written at once by one worker (pool connections it takes beside the claim) */
+/** failures written at once by one worker (pool connections it takes beside the claim) */
 const RECORDERS = 2
 /** tries to write an outcome before leaving the delivery to its lease */
 const RECORD_TRIES = 3
@@ -138,31 +138,48 @@ export class WebhookWorker {
        RETURNING d.id, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
                  e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at`,
       [now, this.o.batch ?? 50, lease])).rows
-    // sends run concurrently; their outcomes are written at most RECORDERS at a time, each retried a few times: a
-    // round of 50 writing 50 transactions at once would queue on the pool beside the payments (DB_ACQUIRE_TIMEOUT_MS),
-    // and an outcome not written is sent again when its lease ends (measured in test-faults/webhooks.faults.ts: 48
-    // of 86 events sent twice after a restart with a backlog, on a loaded machine, before this)
+    // The sends run concurrently. Their outcomes: the round's deliveries that succeeded in ONE statement once every
+    // send has ended, the failures (each a transaction: backoff, streaks, disabling) at most RECORDERS at a time, every
+    // write retried a few times. A round of 50 writing 50 transactions at once queued on the pool beside the payments
+    // (DB_ACQUIRE_TIMEOUT_MS), and an outcome not written is sent again when its lease ends (measured in
+    // test-faults/webhooks.faults.ts: 48 of 86 events sent twice after a restart with a backlog, on a loaded machine).
     const limit = limiter(RECORDERS)
+    const delivered: Array<{ c: Claimed, r: SendResult }> = []
     await Promise.all(claimed.map(async (c) => {
       const r = await this.send(c, now)
-      await limit(async () => await this.recordRetrying(c, r))
+      if (r.status != null && r.status >= 200 && r.status < 300) delivered.push({ c, r })
+      else await limit(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })
     }))
+    if (delivered.length > 0) await this.retrying(delivered[0].c.id, async () => { await this.recordDelivered(delivered) })
     return claimed.length
   }
 
-  private async recordRetrying (c: Claimed, r: SendResult): Promise<void> {
+  /** Runs a write, retried twice (250 ms, 1 s) before the deliveries are left to their lease. */
+  private async retrying (delivery: string, write: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.record(c, r)
+        await write()
         return
       } catch (err) {
         if (attempt >= RECORD_TRIES || this.closed) {
-          this.o.log.warn({ err, delivery: c.id }, 'webhooks: recording an outcome failed; the lease ends and it is sent again')
+          this.o.log.warn({ err, delivery }, 'webhooks: recording an outcome failed; the lease ends and it is sent again')
           return
         }
         await new Promise(resolve => setTimeout(resolve, 250 * 4 ** (attempt - 1)))
       }
     }
+  }
+
+  /** The round's successes, in one statement: delivered, and their endpoints' failure streaks reset. */
+  private async recordDelivered (done: Array<{ c: Claimed, r: SendResult }>): Promise<void> {
+    await this.o.pool.query(
+      `WITH o AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) AS o(id, status, latency)),
+       d AS (UPDATE webhook_delivery d SET status = 'delivered', delivered_at = $4, last_status_code = o.status,
+                    last_latency_ms = o.latency, last_error = NULL
+               FROM o WHERE d.id = o.id RETURNING d.webhook_id)
+       UPDATE webhook w SET consecutive_failures = 0, failing_since = NULL
+        WHERE w.id IN (SELECT webhook_id FROM d) AND w.consecutive_failures > 0`,
+      [done.map(x => x.c.id), done.map(x => x.r.status), done.map(x => x.r.latencyMs), this.now()])
   }
 
   private async send (c: Claimed, now: Date): Promise<SendResult> {
@@ -218,19 +235,9 @@ export class WebhookWorker {
     })
   }
 
-  private async record (c: Claimed, r: SendResult): Promise<void> {
+  /** A failed attempt: its backoff, the endpoint's failure streak, and disabling when due, in one transaction. */
+  private async recordFailure (c: Claimed, r: SendResult): Promise<void> {
     const now = this.now()
-    const ok = r.status != null && r.status >= 200 && r.status < 300
-    if (ok) {
-      // the common case in one statement (one round trip, no transaction to hold a connection across)
-      await this.o.pool.query(
-        `WITH d AS (
-           UPDATE webhook_delivery SET status = 'delivered', delivered_at = $2, last_status_code = $3, last_latency_ms = $4,
-                  last_error = NULL WHERE id = $1 RETURNING webhook_id)
-         UPDATE webhook w SET consecutive_failures = 0, failing_since = NULL FROM d WHERE w.id = d.webhook_id AND w.consecutive_failures > 0`,
-        [c.id, now, r.status, r.latencyMs])
-      return
-    }
     const client = await this.o.pool.connect()
     try {
       await client.query('BEGIN')
