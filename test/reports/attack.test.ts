@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import { complement, judge, NO_RULES, RULES, type Slot } from '../../src/domain/disclosure.js'
 import { DAY_MS, isoDate, tile } from '../../src/domain/periods.js'
@@ -29,12 +30,18 @@ t.test('a researcher with every flows request and both exports recovers no prote
   const params = structuredClone(DEFAULT_PARAMETERS)
   params.scale = { members: 500, businesses: 180, days: 30 }
   params.currency.code = 'ATK'
-  const prepared = await prepareSimulation(sim, { seed: 13, end: END, params })
+  // The usefulness checks below need published district cells of 1,000 or more, which an economy of this size has
+  // in 14 days only for some seeds: seed 13 had 5 until the simulator paid wages by standing order, then none (the
+  // draws changed); seed 14 has 12. The protection checks hold for every seed tried (12, 13, 14).
+  const prepared = await prepareSimulation(sim, { seed: 14, end: END, params })
   await prepared.post()
   await sim.end()
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 }, { db })
   t.teardown(() => db.drop())
   const currencyId = prepared.currency.id
+  // A fixed perturbation secret, so a run is reproducible: the currency's own is random, and with it the figures
+  // (and how close an attack gets) change from run to run. docs/disclosure.md says what random secrets showed.
+  await ctx.app.pool.query('UPDATE disclosure_key SET secret = $2 WHERE currency_id = $1', [currencyId, createHash('sha256').update('circulate attack suite').digest()])
   const localAreas = (await ctx.app.pool.query<{ local_areas: string[] }>('SELECT local_areas FROM currency WHERE id = $1', [currencyId])).rows[0].local_areas
   await createResearcher(ctx.app.pool, currencyId, 'attacker', 'attacker-password')
   const token = await ctx.token('attacker', 'attacker-password')
