@@ -1,5 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg'
 import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import { connectionOptions, type HostResolver } from '../db/hosts.js'
 import { replicaReads, type ReplicaReads } from '../db/replica.js'
@@ -56,6 +57,7 @@ export default fp<DbOptions>(async (app, opts) => {
   })
   // An idle client losing its server (restart, failover) must not crash the process; the pool replaces it.
   pool.on('error', (err) => { app.log.warn({ err }, 'idle database connection lost') })
+  keepAliveOnClientErrors(pool, app.log, 'database connection lost while checked out')
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   const reads = opts.reads ?? { poolMax: 1, acquireTimeoutMs: opts.acquireTimeoutMs, statementTimeoutMs: opts.statementTimeoutMs }
   const readPool = new pg.Pool({
@@ -67,6 +69,7 @@ export default fp<DbOptions>(async (app, opts) => {
     application_name: 'circulate-reads',
   })
   readPool.on('error', (err) => { app.log.warn({ err }, 'idle read connection lost') })
+  keepAliveOnClientErrors(readPool, app.log, 'read connection lost while checked out')
   let replicaPool: pg.Pool | null = null
   if (opts.replica != null) {
     // a list of replicas is fine too: the first that answers (target_session_attrs=any unless the URL says)
@@ -80,6 +83,7 @@ export default fp<DbOptions>(async (app, opts) => {
       application_name: 'circulate-replica',
     })
     replicaPool.on('error', (err) => { app.log.warn({ err }, 'idle replica connection lost') })
+    keepAliveOnClientErrors(replicaPool, app.log, 'replica connection lost while checked out')
   }
   app.decorate('reads', replicaReads(readPool, replicaPool, { maxLagMs: opts.replica?.maxLagMs ?? 0, log: app.log }))
   app.decorate('pool', pool)
@@ -93,3 +97,13 @@ export default fp<DbOptions>(async (app, opts) => {
     await replicaPool?.end()
   })
 }, { name: 'db' })
+
+/**
+ * The pool's 'error' listener covers idle clients only. A client that is checked out but between queries (a
+ * transaction waiting on the coalescer, a worker holding its client) emits 'error' on itself when the server goes
+ * away, and with no listener that is an uncaught exception that ends the process. Its next query fails anyway,
+ * which its caller answers with a 503, and the pool drops it on release (it is no longer queryable).
+ */
+function keepAliveOnClientErrors (pool: pg.Pool, log: FastifyBaseLogger, msg: string): void {
+  pool.on('connect', (client) => { client.on('error', (err) => { log.warn({ err }, msg) }) })
+}
