@@ -1,6 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
+import fastq from 'fastq'
 import type pg from 'pg'
 import { Webhook } from 'standardwebhooks'
 import { checkAddresses, lookupChecked, type AddressPolicy } from './address.js'
@@ -52,17 +53,6 @@ export interface Claimed {
 const RECORDERS = 2
 /** tries to write an outcome before leaving the delivery to its lease */
 const RECORD_TRIES = 3
-
-/** Runs at most n of the given functions at once. */
-function limiter (n: number) {
-  let active = 0
-  const queue: Array<() => void> = []
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>(resolve => queue.push(resolve))
-    active++
-    try { return await fn() } finally { active--; queue.shift()?.() }
-  }
-}
 
 export const backoffMs = (attempt: number, random: () => number): number =>
   Math.round(Math.min(5000 * 3 ** Math.max(0, attempt - 1), 12 * 3600_000) * (0.75 + random() * 0.5))
@@ -143,12 +133,12 @@ export class WebhookWorker {
     // write retried a few times. A round of 50 writing 50 transactions at once queued on the pool beside the payments
     // (DB_ACQUIRE_TIMEOUT_MS), and an outcome not written is sent again when its lease ends (measured in
     // test-faults/webhooks.faults.ts: 48 of 86 events sent twice after a restart with a backlog, on a loaded machine).
-    const limit = limiter(RECORDERS)
+    const recorders = fastq.promise(async (write: () => Promise<void>) => { await write() }, RECORDERS)
     const delivered: Array<{ c: Claimed, r: SendResult }> = []
     await Promise.all(claimed.map(async (c) => {
       const r = await this.send(c, now)
       if (r.status != null && r.status >= 200 && r.status < 300) delivered.push({ c, r })
-      else await limit(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })
+      else await recorders.push(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })
     }))
     if (delivered.length > 0) await this.retrying(delivered[0].c.id, async () => { await this.recordDelivered(delivered) })
     return claimed.length
