@@ -80,7 +80,7 @@ export interface Formation {
  * answered 201 (null if none is within `timeoutMs`). Times are from the kill.
  */
 export async function failOver (f: Formation, primary: FormationNode, standby: FormationNode,
-  attempts: ReadonlyArray<{ status: number | null }>, timeoutMs = 150_000): Promise<{ firstAfter: number, writableMs: number, resumedMs: number | null }> {
+  attempts: ReadonlyArray<{ status?: number | null }>, timeoutMs = 150_000): Promise<{ firstAfter: number, writableMs: number, resumedMs: number | null }> {
   const firstAfter = attempts.length
   const killedAt = Date.now()
   f.kill(primary)
