@@ -8,7 +8,7 @@ import { LruMap } from 'toad-cache'
 // many periods and ranges are asked for. Whatever does not fit is read from the database again.
 
 /** Bytes all report caches may hold together, by default. */
-export const DEFAULT_BUDGET_BYTES = 48 * 1024 * 1024
+export const DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024
 
 // what an estimate counts for the parts V8 stores (64-bit, no pointer compression)
 /** a bigint of up to 64 bits: map, length and one digit, plus the array slot pointing at it */
