@@ -31,20 +31,29 @@ const blank = (q: QuasiIdentifiers, level: number): QuasiIdentifiers => {
   return out
 }
 
+interface Account { key: string, qi: QuasiIdentifiers }
+
 export const comboKey = (q: QuasiIdentifiers): string => [q.start, q.area, q.areaType, q.role, q.status].join('|')
 
 /**
  * The published quasi-identifiers of each account (by key), such that every published combination is shared by
- * at least k accounts (if there are k accounts at all). Each account keeps the finest level at which the accounts
- * still pending share its combination with k - 1 others; what is left after the last level (everything withheld)
- * takes donors until it has k too. Deterministic: accounts are taken in key order (the keys are pseudonyms).
+ * at least k accounts (if there are k accounts at all). Level by level (LADDER), the accounts still pending are
+ * grouped by what is left of their combination; a group of k or more is published at that level. A smaller group
+ * first takes donors from groups already published whose combination comes to the same at this level (from
+ * those with accounts to spare, else whole groups, the smallest first): the donors lose only the fields this
+ * level withholds. What is left after the last level takes donors from anywhere. Deterministic: accounts are
+ * taken in key order (the keys are pseudonyms).
  */
-export function generalise (accounts: ReadonlyArray<{ key: string, qi: QuasiIdentifiers }>, k = K): Map<string, QuasiIdentifiers> {
+export function generalise (accounts: readonly Account[], k = K): Map<string, QuasiIdentifiers> {
   const out = new Map<string, QuasiIdentifiers>()
-  const settled: string[][] = []
+  let settled: Account[][] = []
+  const settle = (g: Account[], level: number) => {
+    for (const a of g) out.set(a.key, blank(a.qi, level))
+    settled.push(g)
+  }
   let pending = [...accounts].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
   for (let level = 0; level <= LADDER.length && pending.length > 0; level++) {
-    const byCombo = new Map<string, typeof pending>()
+    const byCombo = new Map<string, Account[]>()
     for (const a of pending) {
       const c = comboKey(blank(a.qi, level))
       let g = byCombo.get(c)
@@ -52,29 +61,34 @@ export function generalise (accounts: ReadonlyArray<{ key: string, qi: QuasiIden
       g.push(a)
     }
     pending = []
-    for (const g of byCombo.values()) {
-      if (g.length >= k || level === LADDER.length) {
-        for (const a of g) out.set(a.key, blank(a.qi, level))
-        if (g.length >= k) settled.push(g.map(a => a.key))
+    for (const [c, g] of byCombo) {
+      if (g.length < k) {
+        const donors = settled.filter(s => comboKey(blank(s[0].qi, level)) === c)
+        const need = k - g.length
+        if (donors.reduce((n, s) => n + s.length - k, 0) >= need) {
+          // accounts to spare: the largest groups give first, and stay at k or more
+          donors.sort((a, b) => b.length - a.length)
+          for (const s of donors) while (g.length < k && s.length > k) g.push(s.pop()!)
+        } else if (donors.reduce((n, s) => n + s.length, 0) >= need) {
+          donors.sort((a, b) => a.length - b.length)
+          for (const s of donors) {
+            if (g.length >= k) break
+            g.push(...s)
+            settled = settled.filter(x => x !== s)
+          }
+        }
       }
-      if (g.length < k) pending.push(...g)
+      if (g.length >= k) settle(g, level)
+      else pending.push(...g)
     }
   }
-  // fewer than k accounts left with everything withheld: withhold everything of donors too, first from groups
-  // larger than k (they stay at k or more), then whole groups, the smallest first
-  const none = blank(accounts[0]?.qi ?? { start: '', area: '', areaType: '', role: '', status: '' }, LADDER.length)
-  let short = pending.length === 0 ? 0 : k - pending.length
-  settled.sort((a, b) => b.length - a.length)
-  for (const g of settled) {
-    while (short > 0 && g.length > k) {
-      out.set(g.pop()!, none)
-      short--
-    }
-  }
-  for (const g of [...settled].reverse()) {
-    if (short <= 0) break
-    for (const key of g) out.set(key, none)
-    short -= g.length
+  // fewer than k accounts in all with everything withheld: withhold everything of donors from anywhere too
+  if (pending.length > 0) {
+    const g = [...pending]
+    const all = settled.sort((a, b) => b.length - a.length)
+    for (const s of all) while (g.length < k && s.length > k) g.push(s.pop()!)
+    for (const s of all.reverse()) { if (g.length >= k) break; g.push(...s.splice(0)) }
+    for (const a of g) out.set(a.key, blank(a.qi, LADDER.length))
   }
   return out
 }
