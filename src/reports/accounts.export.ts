@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type pg from 'pg'
 import { csvStream } from '../domain/csv.js'
@@ -56,7 +57,12 @@ export function accountsCsv (pool: pg.Pool, x: AccountExportInput, session: Expo
     // all at once: k-anonymity needs every account's combination (accounts are few next to transfers)
     const accounts = (await pool.query<Row>(ACCOUNTS_SQL, [x.currencyId])).rows
     const participants = accounts.filter(a => a.system_kind == null)
-    const published = generalise(participants.map(a => ({ key: a.id, qi: quasiIdentifiers(a, x.localAreas) })))
+    // keyed by a hash of the id: the same accounts are generalised alike in every export (the transfers would link
+    // two exports' pseudonyms, and two different generalisations of one account would give away more than either),
+    // in an order that is not the order of joining (uuid v7 ids are)
+    const keyOf = (id: string) => createHash('sha256').update(id).digest('hex')
+    const byKey = generalise(participants.map(a => ({ key: keyOf(a.id), qi: quasiIdentifiers(a, x.localAreas) })))
+    const published = new Map(participants.map(a => [a.id, byKey.get(keyOf(a.id))!]))
     // rows leave in pseudonym order, not account id order: uuid v7 ids would give the creation order away
     const ordered = accounts.map(a => ({ a, p: session.pseudonym(a.id) })).sort((p, q) => (p.p < q.p ? -1 : 1))
     if (x.dialect === 'sarafu') {

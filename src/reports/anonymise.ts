@@ -42,7 +42,7 @@ export const comboKey = (q: QuasiIdentifiers): string => [q.start, q.area, q.are
  * first takes donors from groups already published whose combination comes to the same at this level (from
  * those with accounts to spare, else whole groups, the smallest first): the donors lose only the fields this
  * level withholds. What is left after the last level takes donors from anywhere. Deterministic: accounts are
- * taken in key order (the keys are pseudonyms).
+ * taken in key order, so the same keys give the same result in every export.
  */
 export function generalise (accounts: readonly Account[], k = K): Map<string, QuasiIdentifiers> {
   const out = new Map<string, QuasiIdentifiers>()
