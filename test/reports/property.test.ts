@@ -51,8 +51,11 @@ const cents100 = (m: Money) => m.times(100).toNumber()
 /** Decimal fields to 12 places so exact sums and long divisions compare alike. */
 function norm (f: PeriodFigures) {
   const d = (x: string | null) => x == null ? null : new Money(x).toFixed(12)
-  return Object.fromEntries(Object.entries(f).map(([k, v]) => [k,
-    typeof v === 'object' && v != null && 'value' in v ? { ...v, value: d(v.value), max: d(v.max) } : typeof v === 'string' ? d(v) : v]))
+  // the holding figures nest: every decimal string in them to 12 places
+  const deep = (v: unknown): unknown => typeof v === 'string' ? d(v)
+    : v != null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x)])) : v
+  return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, k === 'holding' ? deep(v)
+    : typeof v === 'object' && v != null && 'value' in v ? { ...v, value: d(v.value), max: d(v.max) } : typeof v === 'string' ? d(v) : v]))
 }
 
 t.test('the fast report equals a plain recomputation over random ledgers', async (t) => {

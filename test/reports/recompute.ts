@@ -33,6 +33,13 @@ export async function recompute (pool: pg.Pool, currencyId: string, periods: Per
   const entries: E[] = (await pool.query('SELECT account_id, amount, created_at FROM entry WHERE currency_id = $1', [currencyId]))
     .rows.map(r => ({ account: r.account_id, amount: new Money(r.amount), at: (r.created_at as Date).getTime() }))
 
+  // each transfer's time to the microsecond, and its place in posting order (its first entry)
+  const micros = new Map<string, Money>((await pool.query(
+    'SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint::text AS us FROM transfer WHERE currency_id = $1', [currencyId]))
+    .rows.map(r => [r.id, new Money(r.us)]))
+  const posted = new Map<string, Money>((await pool.query('SELECT transfer_id, min(id)::text AS seq FROM entry WHERE currency_id = $1 GROUP BY 1', [currencyId]))
+    .rows.map(r => [r.transfer_id, new Money(r.seq)]))
+
   const reversed = new Set(ts.filter(t => t.reverses != null).map(t => t.reverses!))
   const byId = new Map(ts.map(t => [t.id, t]))
   const live = ts.filter(t => !reversed.has(t.id) && t.kind !== 'reversal')
@@ -136,6 +143,15 @@ export async function recompute (pool: pg.Pool, currencyId: string, periods: Per
     for (const [, x] of holderIds) if (x.bal.abs().gt(hmax)) hmax = x.bal.abs()
 
     const activeIds = new Set([...paidBy.keys()].filter(isPart))
+
+    const local = (id: string) => isPart(id) && acct(id).local
+    const nonLocalIssued = sums(issuances.filter(inP), 'to', t => isPart(t.to) && !acct(t.to).local)
+    const holding = {
+      ...holdingOf(p),
+      leaving: payStat(pay.filter(t => local(t.from) && !local(t.to))),
+      entering: payStat(pay.filter(t => !local(t.from) && local(t.to))),
+      issuedNonLocal: stat([...nonLocalIssued.values()].reduce((s, v) => s.plus(v), ZERO), new Set(nonLocalIssued.keys()), a => nonLocalIssued.get(a)!),
+    }
     const open = [...accounts.values()].filter(a => a.participant != null && accountCreated.get(a.id)! < p.end &&
       (a.status !== 'closed' || activeIds.has(a.id))).length
 
@@ -164,6 +180,70 @@ export async function recompute (pool: pg.Pool, currencyId: string, periods: Per
       holders: { value: key(total), n: holderIds.length, max: key(hmax), biz: holderIds.some(([, x]) => x.biz) },
       gini: gini == null ? null : key(gini),
       top10: top10 == null ? null : key(top10),
+      holding,
+    }
+
+    /**
+     * Holding time under the well-mixed assumption, traced the plain way: every transfer that was not reversed
+     * (and no reversal), oldest first (ties in posting order), from the start of history; each participant's balance has
+     * one mean arrival time, kept in whole microseconds rounded down after each arrival; a payment between
+     * participants in P has been held from that mean arrival time (only the part the balance covers; the rest
+     * for no time). Dormancy: participants' traced balances at P's end, last touched before end - 90 days.
+     */
+    function holdingOf (p: Period) {
+      const order = live.map(t => ({ t, us: micros.get(t.id)! })).sort((x, y) => x.us.cmp(y.us) || posted.get(x.t.id)!.cmp(posted.get(y.t.id)!))
+      const st = new Map<string, { b: Money, a: Money, touch: Money | null }>()
+      const get = (id: string) => { let s = st.get(id); if (s == null) { s = { b: ZERO, a: ZERO, touch: null }; st.set(id, s) } return s }
+      const startUs = new Money(p.start).times(1000)
+      const endUs = new Money(p.end).times(1000)
+      const paid: Array<{ kind: string, amount: Money, covered: Money, h: Money }> = []
+      for (const { t, us } of order) {
+        if (us.gte(endUs)) break
+        if (isPart(t.from)) {
+          const s = get(t.from)
+          if (t.kind === 'payment' && isPart(t.to) && us.gte(startUs)) {
+            const covered = Money.max(ZERO, Money.min(s.b, t.amount))
+            paid.push({ kind: kindOf(t.from)!, amount: t.amount, covered, h: us.minus(s.a) })
+          }
+          s.b = s.b.minus(t.amount); s.touch = us
+        }
+        if (isPart(t.to)) {
+          const s = get(t.to)
+          const before = Money.max(ZERO, s.b)
+          const after = s.b.plus(t.amount)
+          if (after.gt(0)) s.a = s.a.times(before).plus(us.times(after.minus(before))).div(after).floor()
+          s.b = after; s.touch = us
+        }
+      }
+      const HOUR = new Money(3_600_000_000)
+      const of = (rows: typeof paid) => {
+        const w = rows.reduce((s, r) => s.plus(r.amount), ZERO)
+        const bins: Array<[Money, Money]> = []
+        for (const r of rows) {
+          if (r.covered.gt(0)) bins.push([r.h.div(HOUR).floor(), r.covered])
+          if (r.amount.gt(r.covered)) bins.push([ZERO, r.amount.minus(r.covered)])
+        }
+        bins.sort((x, y) => x[0].cmp(y[0]))
+        let cum = ZERO
+        let median: string | null = null
+        for (const [h, x] of bins) { cum = cum.plus(x); if (cum.times(2).gte(w)) { median = key(h); break } }
+        return {
+          weight: key(w),
+          weighted: key(rows.reduce((s, r) => s.plus(r.covered.times(r.h).div(1_000_000)), ZERO)),
+          count: rows.length,
+          medianHours: w.isZero() ? null : median,
+        }
+      }
+      const cut = endUs.minus(new Money(90 * 86_400).times(1_000_000))
+      const held = [...st.entries()].filter(([id, s]) => isPart(id) && !s.b.isZero())
+      const dormant = held.filter(([, s]) => s.touch!.lt(cut))
+      return {
+        all: of(paid),
+        member: of(paid.filter(r => r.kind === 'member')),
+        business: of(paid.filter(r => r.kind === 'business')),
+        dormant: stat(dormant.reduce((s, [, x]) => s.plus(x.b), ZERO), new Set(dormant.map(([id]) => id)), a => st.get(a)!.b),
+        traced: key(held.reduce((s, [, x]) => s.plus(x.b), ZERO)),
+      }
     }
 
     /** payer kind x payee kind: an account is described on the side it played; own = what it paid or received */
