@@ -131,7 +131,7 @@ export class Trace {
 // ---------------------------------------------------------------------------------------------------------------
 // Storage forms (jsonb): bigints as decimal strings.
 
-type KindJson = { w: string, wh: string, n: number, h: Array<[string, string]> }
+interface KindJson { w: string, wh: string, n: number, h: Array<[string, string]> }
 export interface DayJson { m: KindJson, b: KindJson, leave: Array<[string, string, string]>, enter: Array<[string, string, string]>, issue: Array<[string, string]> }
 export type DormancyJson = Array<[number, string, number, string, boolean]>
 export type StateJson = Record<string, [string, string, string]>

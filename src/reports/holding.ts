@@ -6,7 +6,7 @@ import {
   dayJson, dayOf, DAY_US, dormancyJson, dormancyOf, emptyKind, stateJson, stateOf, Trace,
   type DayJson, type DayPartial, type DormancyJson, type KindDay, type StateJson, type TraceAccount,
 } from './holding-trace.js'
-import { fromMicros, type Stat } from './stat.js'
+import { fromMicros, toMicros, type Stat } from './stat.js'
 
 // Holding periods, dormancy and flows across the local boundary (docs/metrics.md), kept like the other
 // aggregates: the trace (holding-trace.ts) needs every transfer in time order from the start of history, so the
@@ -30,8 +30,9 @@ const dayIso = (no: number) => isoDate(no * DAY_MS)
 
 interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }
 
-/** Replays the trace for every currency with queued transfers; returns how many transfers were queued. */
-export async function traceHolding (pool: pg.Pool): Promise<number> {
+/** Replays the trace for every currency with queued transfers; returns how many transfers were queued. batch:
+ *  transfers read per query (tests make it small, so that batches end inside an instant). */
+export async function traceHolding (pool: pg.Pool, batch = BATCH): Promise<number> {
   if ((await pool.query('SELECT 1 FROM circ_holding_pending LIMIT 1')).rows.length === 0) return 0
   const client = await pool.connect()
   // the lock before the snapshot (a session lock: a transaction's snapshot would be taken while it waits), and
@@ -42,7 +43,7 @@ export async function traceHolding (pool: pg.Pool): Promise<number> {
     const queued = (await client.query<{ currency_id: string, day: string, n: string }>(`
       WITH q AS (DELETE FROM circ_holding_pending RETURNING currency_id, at)
       SELECT currency_id::text, (min(at) AT TIME ZONE 'UTC')::date::text AS day, count(*) AS n FROM q GROUP BY 1`)).rows
-    for (const q of queued) await replay(client, q.currency_id, q.day)
+    for (const q of queued) await replay(client, q.currency_id, q.day, batch)
     await client.query('COMMIT')
     return queued.reduce((s, q) => s + Number(q.n), 0)
   } catch (err) {
@@ -55,18 +56,22 @@ export async function traceHolding (pool: pg.Pool): Promise<number> {
   }
 }
 
-const TRANSFERS_SQL = `
+/** Traced transfers after a (created_at, id) position, a batch at a time; or (LIMIT null) all of one instant. */
+const transfersSql = (where: string) => `
 SELECT t.id::text AS id, t.kind, t.from_account_id::text AS f, t.to_account_id::text AS t, t.amount::text AS amount,
        (extract(epoch FROM t.created_at) * 1000000)::bigint::text AS us, t.created_at::text AS at,
        (SELECT min(e.id) FROM entry e WHERE e.transfer_id = t.id)::text AS seq
   FROM transfer t
- WHERE t.currency_id = $1 AND (t.created_at, t.id) > ($2::timestamptz, $3::uuid) AND t.kind <> 'reversal'
+ WHERE t.currency_id = $1 AND ${where} AND t.kind <> 'reversal'
    AND NOT EXISTS (SELECT 1 FROM transfer r WHERE r.reverses_id = t.id)
  ORDER BY t.created_at, t.id
- LIMIT ${BATCH}`
+ LIMIT $4`
+const AFTER_SQL = transfersSql('(t.created_at, t.id) > ($2::timestamptz, $3::uuid)')
+const INSTANT_SQL = transfersSql('t.created_at = $2::timestamptz AND t.id >= $3::uuid')
+interface Row { id: string, kind: string, f: string, t: string, amount: string, us: string, at: string, seq: string }
 
 /** Re-traces one currency from the last checkpoint at or before `fromDay` (ISO date) to the end of history. */
-async function replay (db: Query, currencyId: string, fromDay: string): Promise<void> {
+async function replay (db: Query, currencyId: string, fromDay: string, batch: number): Promise<void> {
   const cp = (await db.query(`SELECT day::text AS day, state FROM circ_holding_checkpoint
     WHERE currency_id = $1 AND day <= $2::date ORDER BY day DESC LIMIT 1`, [currencyId, fromDay])).rows[0] as { day: string, state: StateJson } | undefined
   const start = cp?.day ?? null
@@ -115,10 +120,11 @@ async function replay (db: Query, currencyId: string, fromDay: string): Promise<
   let cursor: [string, string] = [start == null ? '-infinity' : `${start}T00:00:00Z`, '00000000-0000-0000-0000-000000000000']
   let day: number | null = null
   for (;;) {
-    const read = (await db.query(TRANSFERS_SQL, [currencyId, ...cursor])).rows as Array<{ id: string, kind: string, f: string, t: string, amount: string, us: string, at: string, seq: string }>
-    // transfers at the same instant in the order they were posted (the entry sequence): a batch that may end
-    // inside an instant leaves that instant to the next batch
-    const full = read.length === BATCH
+    let read = (await db.query(AFTER_SQL, [currencyId, ...cursor, batch])).rows as Row[]
+    // transfers at the same instant in the order they were posted (the entry sequence): a batch that ends
+    // inside an instant leaves that instant to the next batch, and an instant longer than a batch is read whole
+    const full = read.length === batch
+    if (full && read[0].us === read[read.length - 1].us) read = (await db.query(INSTANT_SQL, [currencyId, read[0].at, read[0].id, null])).rows as Row[]
     const cut = full && read[0].us !== read[read.length - 1].us ? read.findIndex(r => r.us === read[read.length - 1].us) : read.length
     const rows = read.slice(0, cut).sort(bySeq)
     for (const r of rows) {
@@ -130,10 +136,11 @@ async function replay (db: Query, currencyId: string, fromDay: string): Promise<
         // the start of the last traced day: where the next replay of new transfers begins
         if (no === lastNo && (start == null || no !== DAY_NO(start))) checkpoints.set(no, stateJson(trace.state))
       }
-      trace.apply({ kind: r.kind, from: r.f, to: r.t, amount: micros(r.amount), at })
+      trace.apply({ kind: r.kind, from: r.f, to: r.t, amount: toMicros(r.amount), at })
     }
     if (!full) break
-    cursor = [rows[rows.length - 1].at, rows[rows.length - 1].id]
+    // the last row taken in the query's order (created_at, id), not in posting order
+    cursor = [read[cut - 1].at, read[cut - 1].id]
   }
   if (day != null) await endDay(day, null)
   await flush()
@@ -146,14 +153,6 @@ function bySeq (x: { us: string, seq: string }, y: { us: string, seq: string }):
   if (a !== b) return a < b ? -1 : 1
   const p = BigInt(x.seq); const q = BigInt(y.seq)
   return p < q ? -1 : p > q ? 1 : 0
-}
-
-/** An amount (at most 6 decimals) in millionths. */
-function micros (s: string): bigint {
-  const [int, frac = ''] = s.split('.')
-  const neg = int.startsWith('-')
-  const v = BigInt(neg ? int.slice(1) : int) * 1_000_000n + BigInt(frac.slice(0, 6).padEnd(6, '0'))
-  return neg ? -v : v
 }
 
 // ---------------------------------------------------------------------------------------------------------------
