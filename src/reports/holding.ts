@@ -60,7 +60,7 @@ export async function traceHolding (pool: pg.Pool, batch = BATCH): Promise<numbe
 const transfersSql = (where: string) => `
 SELECT t.id::text AS id, t.kind, t.from_account_id::text AS f, t.to_account_id::text AS t, t.amount::text AS amount,
        (extract(epoch FROM t.created_at) * 1000000)::bigint::text AS us, t.created_at::text AS at,
-       (SELECT min(e.id) FROM entry e WHERE e.transfer_id = t.id)::text AS seq
+       COALESCE((SELECT min(e.id) FROM entry e WHERE e.transfer_id = t.id), 0)::text AS seq
   FROM transfer t
  WHERE t.currency_id = $1 AND ${where} AND t.kind <> 'reversal'
    AND NOT EXISTS (SELECT 1 FROM transfer r WHERE r.reverses_id = t.id)

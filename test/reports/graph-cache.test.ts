@@ -1,23 +1,19 @@
 import t from 'tap'
-import { Money } from '../../src/domain/money.js'
 import { DAY_MS, splitPeriods } from '../../src/domain/periods.js'
 import { catchUp } from '../../src/reports/aggregate.js'
-import { circulationFigures, type PeriodFigures } from '../../src/reports/circulation.report.js'
+import { circulationFigures } from '../../src/reports/circulation.report.js'
 import { clearGraphCache } from '../../src/reports/graph-cache.js'
 import { buildTestApp } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
 import type { LegOut } from './ledger.js'
-import { recompute } from './recompute.js'
+import { normFigures, recompute } from './recompute.js'
 
 // The payment graph's links are kept in memory per settled bucket and per merged prefix (src/reports/
 // graph-cache.ts). Around the present, where the cache takes months as days and today as a tail read every
 // time, the figures must still equal a plain recomputation: after new payments today, after a late reversal of
 // a payment in a settled month, after a backdated payment into a settled month, and when read again.
 
-const norm = (f: PeriodFigures) => Object.fromEntries(Object.entries(f).map(([k, v]) => {
-  const d = (x: string | null) => x == null ? null : new Money(x).toFixed(12)
-  return [k, typeof v === 'object' && v != null && 'value' in v ? { ...v, value: d(v.value), max: d(v.max) } : typeof v === 'string' ? d(v) : v]
-}))
+const norm = normFigures
 
 t.test('graph figures around the present equal a plain recomputation, through every kind of change', async (t) => {
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })

@@ -16,6 +16,16 @@ interface E { account: string, amount: Money, at: number }
 const ZERO = new Money(0)
 const key = (m: Money) => m.toFixed()
 
+/** Figures with every decimal to 12 places (the holding figures' nested ones too), so that exact sums and long
+ *  divisions written with different scales compare alike. */
+export function normFigures (f: PeriodFigures): Record<string, unknown> {
+  const d = (x: string | null) => x == null ? null : new Money(x).toFixed(12)
+  const deep = (v: unknown): unknown => typeof v === 'string' ? d(v)
+    : v != null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x)])) : v
+  return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, k === 'holding' ? deep(v)
+    : typeof v === 'object' && v != null && 'value' in v ? { ...v, value: d(v.value), max: d(v.max) } : typeof v === 'string' ? d(v) : v]))
+}
+
 export async function recompute (pool: pg.Pool, currencyId: string, periods: Period[]): Promise<PeriodFigures[]> {
   const cur = (await pool.query<{ local_areas: string[] }>('SELECT local_areas FROM currency WHERE id = $1', [currencyId])).rows[0]
   const ts: T[] = (await pool.query('SELECT * FROM transfer WHERE currency_id = $1', [currencyId])).rows.map(r => ({
@@ -191,7 +201,7 @@ export async function recompute (pool: pg.Pool, currencyId: string, periods: Per
      * for no time). Dormancy: participants' traced balances at P's end, last touched before end - 90 days.
      */
     function holdingOf (p: Period) {
-      const order = live.map(t => ({ t, us: micros.get(t.id)! })).sort((x, y) => x.us.cmp(y.us) || posted.get(x.t.id)!.cmp(posted.get(y.t.id)!))
+      const order = live.map(t => ({ t, us: micros.get(t.id)! })).sort((x, y) => x.us.cmp(y.us) || (posted.get(x.t.id) ?? ZERO).cmp(posted.get(y.t.id) ?? ZERO))
       const st = new Map<string, { b: Money, a: Money, touch: Money | null }>()
       const get = (id: string) => { let s = st.get(id); if (s == null) { s = { b: ZERO, a: ZERO, touch: null }; st.set(id, s) } return s }
       const startUs = new Money(p.start).times(1000)
