@@ -5,8 +5,9 @@
 //
 // Pure and exact: amounts in millionths, times in microseconds (bigint). The only rounding is the mean arrival
 // time, kept as a whole microsecond, rounded down, after each inflow (so both this and any recomputation that
-// follows the same rule agree to the last digit). Transfers must be applied in time order, those at the same
-// instant in the order they were posted.
+// follows the same rule agree to the last digit). Transfers are applied an instant at a time, in time order; the
+// transfers of one instant as simultaneous (applyInstant), so that nothing depends on an order the ledger does not
+// record (the legs of one payment share their instant, and ids are random within a millisecond).
 
 export const HOUR_US = 3_600_000_000n
 export const DAY_US = 86_400_000_000n
@@ -64,40 +65,62 @@ export class Trace {
     return s
   }
 
-  apply (t: Tx): void {
-    const p = this.accounts.get(t.from)
-    const q = this.accounts.get(t.to)
-    if (p?.part === true) {
-      const s = this.holding(t.from)
-      if (t.kind === 'payment' && q?.part === true) {
-        // an economic payment: measured. Only what the balance covers has a holding time; a shortfall (possible
-        // only where a reversed transfer was taken out of history) counts as held for no time
-        const covered = s.b <= 0n ? 0n : s.b < t.amount ? s.b : t.amount
-        const k = p.biz ? this.day.b : this.day.m
-        k.w += t.amount
-        k.n++
+  /**
+   * The transfers of one instant (all with the same `at`), taken as simultaneous, so that their order does not
+   * matter: every account's outflows leave the balance it had just before the instant (payments are covered
+   * first; what that balance does not cover was received and paid on at the same instant, so held for no time),
+   * then its inflows arrive.
+   */
+  applyInstant (ts: Tx[]): void {
+    if (ts.length === 0) return
+    const at = ts[0].at
+    const out = new Map<string, { all: bigint, paid: bigint, n: number }>()
+    const inflow = new Map<string, bigint>()
+    for (const t of ts) {
+      const p = this.accounts.get(t.from)
+      const q = this.accounts.get(t.to)
+      if (p?.part === true) {
+        let o = out.get(t.from)
+        if (o == null) { o = { all: 0n, paid: 0n, n: 0 }; out.set(t.from, o) }
+        o.all += t.amount
+        if (t.kind === 'payment' && q?.part === true) {
+          o.paid += t.amount
+          o.n++
+          if (p.local && !q.local) { addSide(this.day.leave, t.from, 0, t.amount); addSide(this.day.leave, t.to, 1, t.amount) }
+          if (!p.local && q.local) { addSide(this.day.enter, t.from, 0, t.amount); addSide(this.day.enter, t.to, 1, t.amount) }
+        }
+      }
+      if (q?.part === true) {
+        add(inflow, t.to, t.amount)
+        if (t.kind === 'issuance' && !q.local) add(this.day.issue, t.to, t.amount)
+      }
+    }
+    for (const [id, o] of out) {
+      const s = this.holding(id)
+      if (o.n > 0) {
+        const covered = s.b <= 0n ? 0n : s.b < o.paid ? s.b : o.paid
+        const k = this.accounts.get(id)!.biz ? this.day.b : this.day.m
+        k.w += o.paid
+        k.n += o.n
         if (covered > 0n) {
-          const h = t.at - s.a
+          const h = at - s.a
           k.wh += covered * h
           add(k.hist, h / HOUR_US, covered)
         }
-        if (t.amount > covered) add(k.hist, 0n, t.amount - covered)
-        if (p.local && !q.local) { addSide(this.day.leave, t.from, 0, t.amount); addSide(this.day.leave, t.to, 1, t.amount) }
-        if (!p.local && q.local) { addSide(this.day.enter, t.from, 0, t.amount); addSide(this.day.enter, t.to, 1, t.amount) }
+        if (o.paid > covered) add(k.hist, 0n, o.paid - covered)
       }
       // proportional: the mean arrival time of what stays is unchanged
-      s.b -= t.amount
-      s.touch = t.at
+      s.b -= o.all
+      s.touch = at
     }
-    if (q?.part === true) {
-      const s = this.holding(t.to)
+    for (const [id, x] of inflow) {
+      const s = this.holding(id)
       const before = s.b > 0n ? s.b : 0n
-      const after = s.b + t.amount
+      const after = s.b + x
       // what arrives first fills a shortfall; only the part above zero arrives now
-      if (after > 0n) s.a = (s.a * before + t.at * (after - before)) / after
+      if (after > 0n) s.a = (s.a * before + at * (after - before)) / after
       s.b = after
-      s.touch = t.at
-      if (t.kind === 'issuance' && !q.local) add(this.day.issue, t.to, t.amount)
+      s.touch = at
     }
   }
 

@@ -59,8 +59,7 @@ export async function traceHolding (pool: pg.Pool, batch = BATCH): Promise<numbe
 /** Traced transfers after a (created_at, id) position, a batch at a time; or (LIMIT null) all of one instant. */
 const transfersSql = (where: string) => `
 SELECT t.id::text AS id, t.kind, t.from_account_id::text AS f, t.to_account_id::text AS t, t.amount::text AS amount,
-       (extract(epoch FROM t.created_at) * 1000000)::bigint::text AS us, t.created_at::text AS at,
-       COALESCE((SELECT min(e.id) FROM entry e WHERE e.transfer_id = t.id), 0)::text AS seq
+       (extract(epoch FROM t.created_at) * 1000000)::bigint::text AS us, t.created_at::text AS at
   FROM transfer t
  WHERE t.currency_id = $1 AND ${where} AND t.kind <> 'reversal'
    AND NOT EXISTS (SELECT 1 FROM transfer r WHERE r.reverses_id = t.id)
@@ -68,7 +67,7 @@ SELECT t.id::text AS id, t.kind, t.from_account_id::text AS f, t.to_account_id::
  LIMIT $4`
 const AFTER_SQL = transfersSql('(t.created_at, t.id) > ($2::timestamptz, $3::uuid)')
 const INSTANT_SQL = transfersSql('t.created_at = $2::timestamptz AND t.id >= $3::uuid')
-interface Row { id: string, kind: string, f: string, t: string, amount: string, us: string, at: string, seq: string }
+interface Row { id: string, kind: string, f: string, t: string, amount: string, us: string, at: string }
 
 /** Re-traces one currency from the last checkpoint at or before `fromDay` (ISO date) to the end of history. */
 async function replay (db: Query, currencyId: string, fromDay: string, batch: number): Promise<void> {
@@ -121,14 +120,16 @@ async function replay (db: Query, currencyId: string, fromDay: string, batch: nu
   let day: number | null = null
   for (;;) {
     let read = (await db.query(AFTER_SQL, [currencyId, ...cursor, batch])).rows as Row[]
-    // transfers at the same instant in the order they were posted (the entry sequence): a batch that ends
-    // inside an instant leaves that instant to the next batch, and an instant longer than a batch is read whole
+    // an instant is applied whole: a batch that ends inside an instant leaves that instant to the next batch, and
+    // an instant longer than a batch is read whole
     const full = read.length === batch
     if (full && read[0].us === read[read.length - 1].us) read = (await db.query(INSTANT_SQL, [currencyId, read[0].at, read[0].id, null])).rows as Row[]
     const cut = full && read[0].us !== read[read.length - 1].us ? read.findIndex(r => r.us === read[read.length - 1].us) : read.length
-    const rows = read.slice(0, cut).sort(bySeq)
-    for (const r of rows) {
-      const at = BigInt(r.us)
+    const rows = read.slice(0, cut)
+    for (let x = 0; x < rows.length;) {
+      let y = x + 1
+      while (y < rows.length && rows[y].us === rows[x].us) y++
+      const at = BigInt(rows[x].us)
       const no = Number(at / DAY_US) - (at < 0n && at % DAY_US !== 0n ? 1 : 0)
       if (no !== day) {
         if (day != null) await endDay(day, no)
@@ -136,7 +137,8 @@ async function replay (db: Query, currencyId: string, fromDay: string, batch: nu
         // the start of the last traced day: where the next replay of new transfers begins
         if (no === lastNo && (start == null || no !== DAY_NO(start))) checkpoints.set(no, stateJson(trace.state))
       }
-      trace.apply({ kind: r.kind, from: r.f, to: r.t, amount: toMicros(r.amount), at })
+      trace.applyInstant(rows.slice(x, y).map(r => ({ kind: r.kind, from: r.f, to: r.t, amount: toMicros(r.amount), at })))
+      x = y
     }
     if (!full) break
     // the last row taken in the query's order (created_at, id), not in posting order
@@ -146,13 +148,6 @@ async function replay (db: Query, currencyId: string, fromDay: string, batch: nu
   await flush()
   // older starts of a last traced day are superseded; month starts stay
   await db.query(`DELETE FROM circ_holding_checkpoint WHERE currency_id = $1 AND day < $2::date AND extract(day FROM day) <> 1`, [currencyId, last])
-}
-
-function bySeq (x: { us: string, seq: string }, y: { us: string, seq: string }): number {
-  const a = BigInt(x.us); const b = BigInt(y.us)
-  if (a !== b) return a < b ? -1 : 1
-  const p = BigInt(x.seq); const q = BigInt(y.seq)
-  return p < q ? -1 : p > q ? 1 : 0
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -10,9 +10,7 @@ import type { Stat } from '../../src/reports/stat.js'
 // the fast path, so that a property test can hold the two against each other.
 
 // Times are microseconds since the epoch (the ledger's precision; exact in a double until the year 2255).
-/** seq: the transfer's place in posting order where known (its first entry); ties at one instant follow it, else
- *  the order of `ts` */
-export interface T { id: string, kind: string, from: string, to: string, amount: Money, parent: string | null, reverses: string | null, at: number, seq?: number }
+export interface T { id: string, kind: string, from: string, to: string, amount: Money, parent: string | null, reverses: string | null, at: number }
 /** participant: the participant the account belongs to (null for system accounts); pCreated: when it joined */
 export interface A { id: string, participant: string | null, system: string | null, status: string, kind: string | null, local: boolean, pCreated: number | null }
 export interface E { account: string, amount: Money, at: number }
@@ -39,11 +37,11 @@ export async function recompute (pool: pg.Pool, currencyId: string, periods: Per
 
 export async function readLedger (pool: pg.Pool, currencyId: string): Promise<RawLedger> {
   const cur = (await pool.query<{ local_areas: string[] }>('SELECT local_areas FROM currency WHERE id = $1', [currencyId])).rows[0]
-  // times to the microsecond, and each transfer's place in posting order (its first entry)
-  const ts: T[] = (await pool.query(`SELECT t.*, (extract(epoch FROM t.created_at) * 1000000)::bigint::text AS us,
-      (SELECT min(e.id) FROM entry e WHERE e.transfer_id = t.id)::text AS seq FROM transfer t WHERE t.currency_id = $1`, [currencyId])).rows.map(r => ({
+  // times to the microsecond (a Date has milliseconds only)
+  const ts: T[] = (await pool.query(`SELECT t.*, (extract(epoch FROM t.created_at) * 1000000)::bigint::text AS us
+      FROM transfer t WHERE t.currency_id = $1`, [currencyId])).rows.map(r => ({
     id: r.id, kind: r.kind, from: r.from_account_id, to: r.to_account_id, amount: new Money(r.amount),
-    parent: r.parent_id, reverses: r.reverses_id, at: Number(r.us), seq: r.seq == null ? 0 : Number(r.seq),
+    parent: r.parent_id, reverses: r.reverses_id, at: Number(r.us),
   }))
   const accounts = new Map<string, A>((await pool.query(`
     SELECT a.id, a.participant_id, a.system_kind, a.status, p.kind, p.district, p.created_at AS p_created
@@ -207,36 +205,46 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
 
     /**
      * Holding time under the well-mixed assumption, traced the plain way: every transfer that was not reversed
-     * (and no reversal), oldest first (ties in posting order), from the start of history; each participant's balance has
-     * one mean arrival time, kept in whole microseconds rounded down after each arrival; a payment between
-     * participants in P has been held from that mean arrival time (only the part the balance covers; the rest
-     * for no time). Dormancy: participants' traced balances at P's end, last touched before end - 90 days.
+     * (and no reversal), from the start of history, an instant at a time; the transfers of one instant are
+     * simultaneous: an account's outflows leave the balance it had just before (payments covered first, the rest
+     * held for no time), then its inflows arrive. Each participant's balance has one mean arrival time, kept in
+     * whole microseconds rounded down after each instant's arrivals; a payment between participants in P has been
+     * held from that mean arrival time. Dormancy: participants' traced balances at P's end, last touched before
+     * end - 90 days.
      */
     function holdingOf (start: number, end: number) {
-      const order = live.map((t, i) => ({ t, us: new Money(t.at), seq: t.seq ?? i })).sort((x, y) => x.us.cmp(y.us) || x.seq - y.seq)
+      const instants = new Map<number, T[]>()
+      for (const t of live) { if (!instants.has(t.at)) instants.set(t.at, []); instants.get(t.at)!.push(t) }
       const st = new Map<string, { b: Money, a: Money, touch: Money | null }>()
       const get = (id: string) => { let s = st.get(id); if (s == null) { s = { b: ZERO, a: ZERO, touch: null }; st.set(id, s) } return s }
-      const startUs = new Money(start)
-      const endUs = new Money(end)
-      const paid: Array<{ kind: string, amount: Money, covered: Money, h: Money }> = []
-      for (const { t, us } of order) {
-        if (us.gte(endUs)) break
-        if (isPart(t.from)) {
-          const s = get(t.from)
-          if (t.kind === 'payment' && isPart(t.to) && us.gte(startUs)) {
-            const covered = Money.max(ZERO, Money.min(s.b, t.amount))
-            paid.push({ kind: kindOf(t.from)!, amount: t.amount, covered, h: us.minus(s.a) })
+      const paid: Array<{ kind: string, amount: Money, covered: Money, h: Money, n: number }> = []
+      for (const at of [...instants.keys()].sort((x, y) => x - y)) {
+        if (at >= end) break
+        const group = instants.get(at)!
+        const us = new Money(at)
+        const payers = new Set(group.filter(t => isPart(t.from)).map(t => t.from))
+        for (const id of payers) {
+          const s = get(id)
+          const mine = group.filter(t => t.from === id)
+          const pays = mine.filter(t => t.kind === 'payment' && isPart(t.to))
+          const paidNow = pays.reduce((x, t) => x.plus(t.amount), ZERO)
+          if (pays.length > 0 && at >= start) {
+            // one entry for the account's payments of the instant: they share the balance and the holding time
+            paid.push({ kind: kindOf(id)!, amount: paidNow, covered: Money.max(ZERO, Money.min(s.b, paidNow)), h: us.minus(s.a), n: pays.length })
           }
-          s.b = s.b.minus(t.amount); s.touch = us
+          s.b = s.b.minus(mine.reduce((x, t) => x.plus(t.amount), ZERO)); s.touch = us
         }
-        if (isPart(t.to)) {
-          const s = get(t.to)
+        const payees = new Set(group.filter(t => isPart(t.to)).map(t => t.to))
+        for (const id of payees) {
+          const s = get(id)
+          const x = group.filter(t => t.to === id).reduce((v, t) => v.plus(t.amount), ZERO)
           const before = Money.max(ZERO, s.b)
-          const after = s.b.plus(t.amount)
+          const after = s.b.plus(x)
           if (after.gt(0)) s.a = s.a.times(before).plus(us.times(after.minus(before))).div(after).floor()
           s.b = after; s.touch = us
         }
       }
+      const endUs = new Money(end)
       const HOUR = new Money(3_600_000_000)
       const of = (rows: typeof paid) => {
         const w = rows.reduce((s, r) => s.plus(r.amount), ZERO)
@@ -252,7 +260,7 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
         return {
           weight: key(w),
           weighted: key(rows.reduce((s, r) => s.plus(r.covered.times(r.h).div(1_000_000)), ZERO)),
-          count: rows.length,
+          count: rows.reduce((s, r) => s + r.n, 0),
           medianHours: w.isZero() ? null : median,
         }
       }
