@@ -54,10 +54,12 @@ SELECT t.id, t.created_at, to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD 
    AND ($2::timestamptz IS NULL OR t.created_at >= $2) AND ($3::timestamptz IS NULL OR t.created_at < $3)
    AND ($4::timestamp IS NULL OR (t.created_at, t.id) > ($4::timestamp AT TIME ZONE 'UTC', $5::uuid))
  ORDER BY t.created_at, t.id
- LIMIT ${PAGE}`
+ LIMIT $6`
 
 export interface TransferExportInput {
   currencyId: string, code: string, decimals: number, from?: Date, to?: Date, dialect: ExportDialect
+  /** rows per query (default 5000) */
+  page?: number
 }
 
 interface Row {
@@ -67,6 +69,7 @@ interface Row {
 
 export function transfersCsv (pool: pg.Pool, x: TransferExportInput, session: ExportSession): Readable {
   const sarafu = x.dialect === 'sarafu'
+  const page = x.page ?? PAGE
   // the data set's token_address is the token's contract: here a pseudonym of the currency, fixed within an export
   const token = session.address(`currency:${x.currencyId}`)
   async function * rows () {
@@ -75,7 +78,7 @@ export function transfersCsv (pool: pg.Pool, x: TransferExportInput, session: Ex
     let n = 0
     for (;;) {
       const r: pg.QueryResult<Row> =
-        await pool.query(PAGE_SQL, [x.currencyId, x.from ?? null, x.to ?? null, after?.at ?? null, after?.id ?? null])
+        await pool.query(PAGE_SQL, [x.currencyId, x.from ?? null, x.to ?? null, after?.at ?? null, after?.id ?? null, page])
       for (const t of r.rows) {
         const weight = formatMoney(t.amount, x.decimals)
         yield sarafu
@@ -84,7 +87,7 @@ export function transfersCsv (pool: pg.Pool, x: TransferExportInput, session: Ex
               session.pseudonym(t.to_account_id), weight, x.code,
               t.parent_id == null ? '' : session.transfer(t.parent_id), t.reverses_id == null ? '' : session.transfer(t.reverses_id)]
       }
-      if (r.rows.length < PAGE) return
+      if (r.rows.length < page) return
       const last = r.rows[r.rows.length - 1]
       after = { at: last.timeset, id: last.id }
     }
