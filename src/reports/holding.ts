@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { DAY_MS, isoDate, type Period } from '../domain/periods.js'
 import { ACCOUNTS_SQL } from './account-cache.js'
-import { onClearGraphCache } from './graph-cache.js'
+import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import {
   dayJson, dayOf, DAY_US, dormancyJson, dormancyOf, emptyKind, stateJson, stateOf, Trace,
   type DayJson, type DayPartial, type DormancyJson, type KindDay, type StateJson, type TraceAccount,
@@ -18,8 +18,8 @@ import { fromMicros, toMicros, type Stat } from './stat.js'
 //
 // Costs: the replay reads the transfers from the checkpoint on (an index range scan on (currency_id, created_at,
 // id)), and at each traced day's end walks every account once (for the dormancy profile); a checkpoint is one row
-// per account in jsonb. A report reads one row per traced day of its range (parsed rows are kept in memory by
-// version) and one dormancy profile per period end.
+// per account in jsonb. A report reads one row per traced day of its range (parsed rows are kept in the report caches'
+// budget by version) and one dormancy profile per period end.
 
 /** Its own advisory lock, so that a long replay never holds up drains or the reports' caches. */
 const HOLDING_LOCK = 7_211_903
@@ -179,8 +179,15 @@ export interface HoldingFigures {
 }
 
 const DORMANT_DAYS = 90
-const dayCache = new Map<string, { version: string, day: DayPartial }>()
-const MAX_CACHED_DAYS = 20_000
+/** a uuid string key in a Map */
+const ID_BYTES = 96
+
+/** Estimated heap of a parsed day, for the report caches' one budget (report-cache.ts). */
+function dayBytes (d: DayPartial): number {
+  const pair = MAP_ENTRY_BYTES + 2 * BIGINT_BYTES
+  return 6 * OBJECT_BYTES + (d.m.hist.size + d.b.hist.size) * pair +
+    (d.leave.size + d.enter.size) * (pair + OBJECT_BYTES + ID_BYTES) + d.issue.size * (MAP_ENTRY_BYTES + BIGINT_BYTES + ID_BYTES)
+}
 
 /** Every period's figures (index 0: the whole range, which the others tile), read in the caller's snapshot. */
 export async function holdingFigures (db: Query, currencyId: string, all: Period[]): Promise<HoldingFigures[]> {
@@ -188,18 +195,23 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
   const to = Math.max(...all.map(p => p.end))
   const versions = (await db.query(`SELECT day::text AS day, computed_at::text AS v FROM circ_holding_day
     WHERE currency_id = $1 AND day >= $2::date AND day < $3::date`, [currencyId, isoDate(from), isoDate(to)])).rows as Array<{ day: string, v: string }>
-  const missing = versions.filter(r => dayCache.get(`${currencyId}|${r.day}`)?.version !== r.v)
+  const key = (day: string) => `holding|${currencyId}|${day}`
+  const held = new Map<string, DayPartial>()
+  for (const r of versions) {
+    const c = cached<{ version: string, day: DayPartial }>(key(r.day))
+    if (c?.version === r.v) held.set(r.day, c.day)
+  }
+  const missing = versions.filter(r => !held.has(r.day))
   if (missing.length > 0) {
     const rows = (await db.query(`SELECT day::text AS day, computed_at::text AS v, figures FROM circ_holding_day
       WHERE currency_id = $1 AND day = ANY ($2::date[])`, [currencyId, missing.map(r => r.day)])).rows as Array<{ day: string, v: string, figures: DayJson }>
     for (const r of rows) {
-      const k = `${currencyId}|${r.day}`
-      dayCache.delete(k)
-      dayCache.set(k, { version: r.v, day: dayOf(r.figures) })
+      const day = dayOf(r.figures)
+      held.set(r.day, day)
+      keep(key(r.day), { version: r.v, day }, dayBytes(day))
     }
-    for (const k of dayCache.keys()) { if (dayCache.size <= MAX_CACHED_DAYS) break; dayCache.delete(k) }
   }
-  const days = versions.map(r => ({ start: DAY_NO(r.day) * DAY_MS, day: dayCache.get(`${currencyId}|${r.day}`)!.day }))
+  const days = versions.map(r => ({ start: DAY_NO(r.day) * DAY_MS, day: held.get(r.day)! }))
   const biz = new Set((await db.query(`SELECT a.id::text AS id FROM account a JOIN participant p ON p.id = a.participant_id
     WHERE a.currency_id = $1 AND p.kind = 'business'`, [currencyId])).rows.map(r => r.id as string))
 
@@ -303,6 +315,3 @@ function figuresOf (d: DayPartial, dormancy: DormancyJson, end: number, biz: Set
     issuedNonLocal: { value: fromMicros(iv), n: ni, max: fromMicros(imax), biz: ib },
   }
 }
-
-// clearGraphCache() (tests) forgets these too
-onClearGraphCache(() => { dayCache.clear() })
