@@ -1,3 +1,4 @@
+import type pg from 'pg'
 import { pRule, RULES } from '../../src/domain/disclosure.js'
 import type { FlowFigure, FlowsBy } from '../../src/reports/flows.report.js'
 import { marginClass } from '../../src/reports/flows.report.js'
@@ -10,11 +11,25 @@ import { toMicros } from '../../src/reports/stat.js'
 // allow: the range itself, every difference of two published ranges that leaves exactly it, every sum of two
 // published ranges that make it up, and the exact group total from the exports less the group's other published
 // cells. A cell is recovered when some estimate is within the protection level: p of its largest account's part.
+//
+// The exports give a cell exactly on a day it is alone in its margin group (the group's total is the cell's value,
+// payment by payment), so what a range can still protect is the cell over the range's other days: the
+// protection level is p of the largest account's part over those days, and a cell whose other days pass the
+// rules (or that has none) is counted as given by the exports (exposed()).
 
 export type Published = Map<string, Map<string, bigint | null>>
 export const rangeKey = (a: number, b: number): string => `${a}:${b}`
 
-export interface Truth { value: bigint, x1: bigint, protected: boolean, group: string }
+export interface Truth {
+  value: bigint
+  /** the largest account's part the protection level is taken of */
+  x1: bigint
+  /** hidden by the rules over the range */
+  protected: boolean
+  group: string
+  /** what the rules protect of it the exports give anyway (see exposed()) */
+  byExports?: true
+}
 
 export interface AttackResult {
   /** protected (range, cell)s with at least one estimate formed */
@@ -57,7 +72,7 @@ export function attack (W: number, truth: Map<string, Map<string, Truth>>, publi
       for (const [cell, t] of cells) {
         if (!t.protected) continue
         const others = [...cells.entries()].filter(([c, x]) => c !== cell && x.group === t.group)
-        if (others.length === 0) { out.byExports++; continue }
+        if (others.length === 0 || t.byExports === true) { out.byExports++; continue }
         const est: Array<{ how: string, v: bigint, terms: number }> = []
         const add = (how: string, terms: number, ...parts: Array<bigint | undefined>) => {
           if (parts.every(x => x !== undefined)) est.push({ how, v: parts.reduce<bigint>((s, x) => s + x!, 0n), terms })
@@ -80,6 +95,66 @@ export function attack (W: number, truth: Map<string, Map<string, Truth>>, publi
         if (best.err <= SLACK * BigInt(best.terms)) out.exact++
       }
     }
+  }
+  return out
+}
+
+/** Per cell ("payer>payee") and day of the window: each account's paid and received in the day cell (micros). */
+export type Parts = Map<string, Array<Map<string, { paid: bigint, recv: bigint }>>>
+
+export async function accountParts (pool: pg.Pool, currencyId: string, from: string, W: number, by: FlowsBy): Promise<Parts> {
+  const r = await pool.query<{ k: number, cell: string, account: string, paid: string, recv: string }>(`
+    WITH g AS (
+      SELECT a.id, CASE WHEN $4 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp
+        FROM account a JOIN participant p ON p.id = a.participant_id
+       WHERE a.currency_id = $1
+    ),
+    c AS (
+      SELECT e.start - $2::date AS k, pg.grp || '>' || qg.grp AS cell, e.payer, e.payee, e.volume
+        FROM circ_pair_bucket e JOIN g pg ON pg.id = e.payer JOIN g qg ON qg.id = e.payee
+       WHERE e.currency_id = $1 AND e.grain = 'd' AND e.start >= $2::date AND e.start < $2::date + $3::int
+    )
+    SELECT k, cell, account, sum(paid)::text AS paid, sum(recv)::text AS recv
+      FROM (SELECT k, cell, payer AS account, volume AS paid, 0 AS recv FROM c
+            UNION ALL SELECT k, cell, payee, 0, volume FROM c) s
+     GROUP BY 1, 2, 3`, [currencyId, from, W, by])
+  const out: Parts = new Map()
+  for (const x of r.rows) {
+    let days = out.get(x.cell)
+    if (days == null) out.set(x.cell, days = Array.from({ length: W }, () => new Map()))
+    days[x.k].set(x.account, { paid: toMicros(x.paid), recv: toMicros(x.recv) })
+  }
+  return out
+}
+
+/**
+ * The truth of range [a, b) as the attack judges it: a cell protected over the range is judged over its days in
+ * the range on which it shares its margin group with another cell (alone[cell][k]: the cell is alone that day),
+ * since the exports give the others exactly: its level is p of the largest account's part over those days, and
+ * it is given by the exports when there are none or they pass the rules.
+ */
+export function exposed (truth: Map<string, Truth>, parts: Parts, alone: Map<string, boolean[]>, a: number, b: number): Map<string, Truth> {
+  const out = new Map<string, Truth>()
+  for (const [cell, t] of truth) {
+    const days = parts.get(cell)
+    const lone = alone.get(cell)
+    if (!t.protected || days == null || lone == null) { out.set(cell, t); continue }
+    const own = new Map<string, { paid: bigint, recv: bigint }>()
+    let value = 0n
+    let some = false
+    for (let k = a; k < b; k++) {
+      if (days[k].size === 0) continue
+      if (lone[k]) { some = true; continue }
+      for (const [acc, x] of days[k]) {
+        const o = own.get(acc) ?? { paid: 0n, recv: 0n }
+        o.paid += x.paid; o.recv += x.recv; value += x.paid
+        own.set(acc, o)
+      }
+    }
+    if (!some) { out.set(cell, t); continue }
+    const tops = [...own.values()].map(o => (o.paid > o.recv ? o.paid : o.recv)).sort((x, y) => (x > y ? -1 : x < y ? 1 : 0))
+    const rest = own.size === 0 || pRule(own.size, value, tops.slice(0, 3), RULES) == null
+    out.set(cell, rest ? { ...t, byExports: true } : { ...t, x1: tops[0] })
   }
   return out
 }
