@@ -161,7 +161,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
         asOf: src.asOf.toISOString(),
         csv: transfersCsv(src.pool, {
           currencyId: c.id, code: c.code, decimals: c.decimals,
-          from: from == null ? undefined : new Date(from), to: to == null ? undefined : new Date(to),
+          from: from == null ? undefined : new Date(from), to: to == null ? undefined : new Date(to), dialect: q.dialect ?? 'circulate',
         }, session),
       }
     },
@@ -170,7 +170,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const { c, userId } = await exportable(principal, code)
       const session = await openExport(pool, c.id, userId, q.export)
       const src = await source()
-      return { exportId: session.id, asOf: src.asOf.toISOString(), csv: accountsCsv(src.pool, { currencyId: c.id, decimals: c.decimals, localAreas: c.localAreas }, session) }
+      return { exportId: session.id, asOf: src.asOf.toISOString(), csv: accountsCsv(src.pool, { currencyId: c.id, decimals: c.decimals, localAreas: c.localAreas, dialect: q.dialect ?? 'circulate' }, session) }
     },
   }
 }

@@ -70,8 +70,10 @@ t.test('a researcher with every flows request and both exports recovers no prote
   const accounts = new Map(rows(acc.text).map(r => [r[0], { area: r[3], type: r[4], role: r[5], btype: r[6] }]))
   const classOf = (by: FlowsBy, pseudonym: string): string | null => {
     const a = accounts.get(pseudonym)
-    if (a == null || a.role === 'ADMIN') return null
-    return by === 'sector' ? (a.role === 'BENEFICIARY' ? 'member' : 'business') : `${a.area}:${a.type}`
+    // withheld (k-anonymity, an empty field): the researcher cannot place the account in a group
+    if (a == null || a.role === 'ADMIN' || a.role === '') return null
+    if (by === 'sector') return a.role === 'BENEFICIARY' ? 'member' : 'business'
+    return a.area === '' || a.type === '' ? null : `${a.area}:${a.type}`
   }
   // a report brings the aggregates up to date first (REPORTS_AGGREGATE_INTERVAL_MS: 0): the truth below is read
   // straight from them, and must be what the reports read

@@ -5,34 +5,46 @@ import type { Period } from '../../src/domain/periods.js'
 import type { PeriodFigures } from '../../src/reports/circulation.report.js'
 import type { Stat } from '../../src/reports/stat.js'
 
-// The circulation figures recomputed the plain way: straight from the transfer and entry tables, with none of
-// the aggregates, buckets or SQL of src/reports. Written from the product brief and docs/metrics.md, independently of
+// The circulation figures recomputed the plain way: straight from the transfer and entry tables (or from what a
+// researcher rebuilds of them out of the research exports), with none of the aggregates, buckets or SQL of src/reports. Written from the product brief and docs/metrics.md, independently of
 // the fast path, so that a property test can hold the two against each other.
 
-interface T { id: string, kind: string, from: string, to: string, amount: Money, parent: string | null, reverses: string | null, at: number }
-interface A { id: string, participant: string | null, system: string | null, status: string, kind: string | null, local: boolean, pCreated: number | null }
-interface E { account: string, amount: Money, at: number }
+// Times are microseconds since the epoch (the ledger's precision; exact in a double until the year 2255).
+export interface T { id: string, kind: string, from: string, to: string, amount: Money, parent: string | null, reverses: string | null, at: number }
+/** participant: the participant the account belongs to (null for system accounts); pCreated: when it joined */
+export interface A { id: string, participant: string | null, system: string | null, status: string, kind: string | null, local: boolean, pCreated: number | null }
+export interface E { account: string, amount: Money, at: number }
+/** What the recomputation reads: the raw ledger (recompute below), or the research exports (recompute-exports.ts). */
+export interface RawLedger { ts: T[], accounts: Map<string, A>, accountCreated: Map<string, number>, entries: E[] }
 
 const ZERO = new Money(0)
 const key = (m: Money) => m.toFixed()
+const micros = (d: Date) => d.getTime() * 1000
 
 export async function recompute (pool: pg.Pool, currencyId: string, periods: Period[]): Promise<PeriodFigures[]> {
+  return recomputeFrom(await readLedger(pool, currencyId), periods)
+}
+
+export async function readLedger (pool: pg.Pool, currencyId: string): Promise<RawLedger> {
   const cur = (await pool.query<{ local_areas: string[] }>('SELECT local_areas FROM currency WHERE id = $1', [currencyId])).rows[0]
   const ts: T[] = (await pool.query('SELECT * FROM transfer WHERE currency_id = $1', [currencyId])).rows.map(r => ({
     id: r.id, kind: r.kind, from: r.from_account_id, to: r.to_account_id, amount: new Money(r.amount),
-    parent: r.parent_id, reverses: r.reverses_id, at: (r.created_at as Date).getTime(),
+    parent: r.parent_id, reverses: r.reverses_id, at: micros(r.created_at as Date),
   }))
   const accounts = new Map<string, A>((await pool.query(`
     SELECT a.id, a.participant_id, a.system_kind, a.status, p.kind, p.district, p.created_at AS p_created
       FROM account a LEFT JOIN participant p ON p.id = a.participant_id WHERE a.currency_id = $1`, [currencyId])).rows.map(r => [r.id, {
     id: r.id, participant: r.participant_id, system: r.system_kind, status: r.status, kind: r.kind,
-    local: r.district != null && isLocal(r.district, cur.local_areas), pCreated: r.p_created == null ? null : (r.p_created as Date).getTime(),
+    local: r.district != null && isLocal(r.district, cur.local_areas), pCreated: r.p_created == null ? null : micros(r.p_created as Date),
   }]))
   const accountCreated = new Map<string, number>((await pool.query('SELECT id, created_at FROM account WHERE currency_id = $1', [currencyId]))
-    .rows.map(r => [r.id, (r.created_at as Date).getTime()]))
+    .rows.map(r => [r.id, micros(r.created_at as Date)]))
   const entries: E[] = (await pool.query('SELECT account_id, amount, created_at FROM entry WHERE currency_id = $1', [currencyId]))
-    .rows.map(r => ({ account: r.account_id, amount: new Money(r.amount), at: (r.created_at as Date).getTime() }))
+    .rows.map(r => ({ account: r.account_id, amount: new Money(r.amount), at: micros(r.created_at as Date) }))
+  return { ts, accounts, accountCreated, entries }
+}
 
+export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLedger, periods: Period[]): PeriodFigures[] {
   const reversed = new Set(ts.filter(t => t.reverses != null).map(t => t.reverses!))
   const byId = new Map(ts.map(t => [t.id, t]))
   const live = ts.filter(t => !reversed.has(t.id) && t.kind !== 'reversal')
@@ -43,11 +55,14 @@ export async function recompute (pool: pg.Pool, currencyId: string, periods: Per
   const redemptions = live.filter(t => t.kind === 'redemption' || (t.kind === 'fee' && t.parent != null && byId.get(t.parent)?.kind === 'redemption'))
   const inM = (id: string) => isPart(id) || acct(id).system === 'paper'
 
-  const balanceAt = (id: string, at: number) => entries.filter(e => e.account === id && e.at < at).reduce((s, e) => s.plus(e.amount), ZERO)
+  const entriesOf = new Map<string, E[]>()
+  for (const e of entries) { if (!entriesOf.has(e.account)) entriesOf.set(e.account, []); entriesOf.get(e.account)!.push(e) }
+  const balanceAt = (id: string, at: number) => (entriesOf.get(id) ?? []).filter(e => e.at < at).reduce((s, e) => s.plus(e.amount), ZERO)
 
   const all: Period[] = [{ start: periods[0].start, end: periods[periods.length - 1].end, buckets: [] }, ...periods]
   return all.map(p => {
-    const inP = (t: { at: number }) => t.at >= p.start && t.at < p.end
+    const [start, end] = [p.start * 1000, p.end * 1000]
+    const inP = (t: { at: number }) => t.at >= start && t.at < end
     const pay = payments.filter(inP)
     const sums = (rows: T[], side: 'from' | 'to', pick: (t: T) => boolean = () => true) => {
       const m = new Map<string, Money>()
@@ -112,16 +127,16 @@ export async function recompute (pool: pg.Pool, currencyId: string, periods: Per
 
     // balances from the entries themselves
     const mAccounts = [...accounts.values()].filter(a => inM(a.id))
-    const balEnd = new Map(mAccounts.map(a => [a.id, balanceAt(a.id, p.end)]))
-    const seconds = (ms: number) => new Money(ms).div(1000)
-    const integral = (id: string) => entries.filter(e => e.account === id && e.at >= p.start && e.at < p.end)
-      .reduce((s, e) => s.plus(e.amount.times(seconds(p.end - e.at))), balanceAt(id, p.start).times(seconds(p.end - p.start)))
+    const balEnd = new Map(mAccounts.map(a => [a.id, balanceAt(a.id, end)]))
+    const seconds = (us: number) => new Money(us).div(1_000_000)
+    const integral = (id: string) => (entriesOf.get(id) ?? []).filter(e => e.at >= start && e.at < end)
+      .reduce((s, e) => s.plus(e.amount.times(seconds(end - e.at))), balanceAt(id, start).times(seconds(end - start)))
     const integrals = new Map(mAccounts.map(a => [a.id, integral(a.id)]))
     const partM = mAccounts.filter(a => a.participant != null).map(a => a.id)
 
     const pb = new Map<string, { bal: Money, biz: boolean }>()
     for (const a of mAccounts) {
-      if (a.participant == null || a.pCreated == null || a.pCreated >= p.end) continue
+      if (a.participant == null || a.pCreated == null || a.pCreated >= end) continue
       const x = pb.get(a.participant) ?? { bal: ZERO, biz: false }
       pb.set(a.participant, { bal: x.bal.plus(balEnd.get(a.id)!), biz: x.biz || a.kind === 'business' })
     }
@@ -136,7 +151,7 @@ export async function recompute (pool: pg.Pool, currencyId: string, periods: Per
     for (const [, x] of holderIds) if (x.bal.abs().gt(hmax)) hmax = x.bal.abs()
 
     const activeIds = new Set([...paidBy.keys()].filter(isPart))
-    const open = [...accounts.values()].filter(a => a.participant != null && accountCreated.get(a.id)! < p.end &&
+    const open = [...accounts.values()].filter(a => a.participant != null && accountCreated.get(a.id)! < end &&
       (a.status !== 'closed' || activeIds.has(a.id))).length
 
     return {
