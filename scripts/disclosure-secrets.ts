@@ -1,6 +1,6 @@
 // npx tsx scripts/disclosure-secrets.ts [seed] [secrets]
 //
-// The attack suite's differencing attack (test/reports/attack.ts, docs/disclosure.md) over many perturbation
+// The attack suite's differencing attack (support/attack.ts, docs/disclosure.md) over many perturbation
 // secrets, on the suite's simulated economy (500 members, 180 businesses, 30 days; seed 14 unless given): the
 // suite runs eight secrets in CI, this runs as many as asked (48 unless given) to look for the rare secret that
 // lets an estimate through. The economy is loaded once into a fresh database on the machine's PostgreSQL, the
@@ -18,7 +18,7 @@ import { toMicros } from '../src/reports/stat.js'
 import { DEFAULT_PARAMETERS } from '../src/simulator/parameters.js'
 import { prepareSimulation, simulatorPool } from '../src/simulator/run.js'
 import { createTestDb } from '../support/postgres.js'
-import { accountParts, attack, exposed, rangeKey, truthOf, type Published, type Truth } from '../test/reports/attack.js'
+import { accountParts, attack, exposed, rangeKey, truthOf, type Published, type Truth } from '../support/attack.js'
 
 const END = new Date('2026-03-02T00:00:00Z')
 const W = 14

@@ -10,7 +10,7 @@ import { DEFAULT_PARAMETERS } from '../../src/simulator/parameters.js'
 import { prepareSimulation, simulatorPool } from '../../src/simulator/run.js'
 import { createTestDb } from '../../support/postgres.js'
 import { buildTestApp } from '../helper.js'
-import { accountParts, attack, exposed, rangeKey, truthOf, type Published, type Truth } from './attack.js'
+import { accountParts, attack, exposed, rangeKey, truthOf, type Published, type Truth } from '../../support/attack.js'
 import { createResearcher } from './ledger.js'
 
 // The attack suite of docs/disclosure.md. A researcher of a simulated economy asks for the flows by sector and by

@@ -1,16 +1,17 @@
 import type pg from 'pg'
-import { pRule, RULES } from '../../src/domain/disclosure.js'
-import type { FlowFigure, FlowsBy } from '../../src/reports/flows.report.js'
-import { marginClass } from '../../src/reports/flows.report.js'
-import { toMicros } from '../../src/reports/stat.js'
+import { pRule, RULES } from '../src/domain/disclosure.js'
+import type { FlowFigure, FlowsBy } from '../src/reports/flows.report.js'
+import { marginClass } from '../src/reports/flows.report.js'
+import { toMicros } from '../src/reports/stat.js'
 
-// The differencing attack of the attack suite (test/reports/attack.test.ts), as a pure function of what the
-// researcher was given: for every range [a, b) of days in a window, the published flows cells (micros, or null
-// when hidden; a cell absent from a published report is a true zero), and the exact totals per margin group the
-// exports give. For every cell the rules protect over a range, it tries every estimate the published figures
-// allow: the range itself, every difference of two published ranges that leaves exactly it, every sum of two
-// published ranges that make it up, and the exact group total from the exports less the group's other published
-// cells. A cell is recovered when some estimate is within the protection level: p of its largest account's part.
+// The differencing attack of the attack suite (test/reports/attack.test.ts; scripts/disclosure-secrets.ts runs it
+// over many secrets), as a pure function of what the researcher was given: for every range [a, b) of days in a
+// window, the published flows cells (micros, or null when hidden; a cell absent from a published report is a true
+// zero), and the exact totals per margin group the exports give. For every cell the rules protect over a range,
+// it tries every estimate the published figures allow: the range itself, every difference of two published ranges
+// that leaves exactly it, every sum of two published ranges that make it up, and the exact group total from the
+// exports less the group's other published cells. A cell is recovered when some estimate is within the protection
+// level: p of its largest account's part.
 //
 // The exports give a cell exactly on a day it is alone in its margin group (the group's total is the cell's value,
 // payment by payment), so what a range can still protect is the cell over the range's other days: the
