@@ -1,8 +1,9 @@
 import type pg from 'pg'
 import { Money } from '../../src/domain/money.js'
 import { isLocal } from '../../src/domain/postcode.js'
-import type { Period } from '../../src/domain/periods.js'
+import { bucketEnd, isoDate, type Bucket, type Period } from '../../src/domain/periods.js'
 import type { PeriodFigures } from '../../src/reports/circulation.report.js'
+import type { FlowFigure, FlowsBy } from '../../src/reports/flows.report.js'
 import type { Stat } from '../../src/reports/stat.js'
 
 // The circulation figures recomputed the plain way: straight from the transfer and entry tables (or from what a
@@ -190,4 +191,84 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
       return stat(rows.reduce((s, t) => s.plus(t.amount), ZERO), ids, own)
     }
   })
+}
+
+// The flows report's plain recomputation: every day cell and the range's ranking straight from circ_pair_bucket.
+const FLOWS_SQL = `
+WITH g AS (
+  SELECT a.id, p.kind = 'business' AS biz,
+         CASE WHEN $4 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp
+    FROM account a JOIN participant p ON p.id = a.participant_id
+   WHERE a.currency_id = $1
+),
+c AS (
+  SELECT e.start, pg.grp AS payer_grp, qg.grp AS payee_grp, e.payer, e.payee, e.volume, e.n, pg.biz AS payer_biz, qg.biz AS payee_biz
+    FROM circ_pair_bucket e JOIN g pg ON pg.id = e.payer JOIN g qg ON qg.id = e.payee
+   WHERE e.currency_id = $1 AND e.grain = 'd' AND e.start >= $2::date AND e.start < $3::date
+),
+-- each account's paid and received per day cell
+acct AS (
+  SELECT start, payer_grp, payee_grp, account, sum(paid) AS paid, sum(recv) AS recv, bool_or(biz) AS biz
+    FROM (SELECT start, payer_grp, payee_grp, payer AS account, volume AS paid, 0 AS recv, payer_biz AS biz FROM c
+          UNION ALL
+          SELECT start, payer_grp, payee_grp, payee, 0, volume, payee_biz FROM c) s
+   GROUP BY 1, 2, 3, 4
+),
+dr AS (
+  SELECT start, payer_grp, payee_grp, account, greatest(paid, recv) AS own,
+         row_number() OVER (PARTITION BY start, payer_grp, payee_grp ORDER BY greatest(paid, recv) DESC, account) AS r
+    FROM acct
+),
+dtop AS (
+  SELECT start, payer_grp, payee_grp, (array_agg(account ORDER BY r))[1] AS top, max(own) AS x1, count(*) AS n,
+         array_agg(own::text ORDER BY r) FILTER (WHERE r <= 3) AS tops
+    FROM dr GROUP BY 1, 2, 3
+),
+dcell AS (
+  SELECT c.start, c.payer_grp, c.payee_grp, sum(c.volume) AS volume, sum(c.n) AS n
+    FROM c GROUP BY 1, 2, 3
+),
+days AS (
+  SELECT d.payer_grp, d.payee_grp, sum(d.volume)::text AS volume, sum(d.n)::text AS count,
+         array_agg(to_char(d.start, 'YYYY-MM-DD') ORDER BY d.start) AS day, array_agg(d.volume::text ORDER BY d.start) AS day_value,
+         array_agg(d.n ORDER BY d.start) AS day_count, array_agg(t.top::text ORDER BY d.start) AS day_top,
+         array_agg(t.x1::text ORDER BY d.start) AS day_x1, array_agg(t.n ORDER BY d.start) AS day_n,
+         array_agg(array_to_string(t.tops, ' ') ORDER BY d.start) AS day_tops
+    FROM dcell d JOIN dtop t USING (start, payer_grp, payee_grp)
+   GROUP BY 1, 2
+),
+racct AS (
+  SELECT payer_grp, payee_grp, account, greatest(sum(paid), sum(recv)) AS own, bool_or(biz) AS biz,
+         row_number() OVER (PARTITION BY payer_grp, payee_grp ORDER BY greatest(sum(paid), sum(recv)) DESC, account) AS r
+    FROM acct GROUP BY 1, 2, 3
+),
+st AS (
+  SELECT payer_grp, payee_grp, count(*) AS n, bool_or(biz) AS biz,
+         array_agg(own::text ORDER BY r) FILTER (WHERE r <= 3) AS tops
+    FROM racct GROUP BY 1, 2
+)
+SELECT d.payer_grp AS payer, d.payee_grp AS payee, d.volume, d.count, st.n, st.tops, st.biz,
+       d.day, d.day_value, d.day_count, d.day_top, d.day_x1, d.day_n, d.day_tops
+  FROM days d JOIN st USING (payer_grp, payee_grp)
+ ORDER BY 1, 2`
+
+interface Row {
+  payer: string, payee: string, volume: string, count: string, n: string, tops: string[], biz: boolean,
+  day: string[], day_value: string[], day_count: number[], day_top: string[], day_x1: string[], day_n: string[], day_tops: string[]
+}
+
+/** The flows as the report computed them in one query before its cache (src/reports/flows.report.ts). */
+export async function recomputeFlows (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy): Promise<FlowFigure[]> {
+  if (buckets.length === 0) return []
+  const from = isoDate(buckets[0].start)
+  const to = isoDate(bucketEnd(buckets[buckets.length - 1]))
+  const r = await pool.query<Row>(FLOWS_SQL, [currencyId, from, to, by])
+  return r.rows.map(x => ({
+    payer: x.payer,
+    payee: x.payee,
+    volume: { value: x.volume, n: Number(x.n), max: x.tops[0] ?? '0', biz: x.biz },
+    count: x.count,
+    tops: x.tops,
+    days: x.day.map((day, i) => ({ day, value: x.day_value[i], count: Number(x.day_count[i]), top: x.day_top[i], x1: x.day_x1[i], n: Number(x.day_n[i]), tops: x.day_tops[i].split(' ') })),
+  }))
 }
