@@ -241,7 +241,13 @@ export function marginClass (by: FlowsBy, grp: string, localAreas: readonly stri
   return `${areaOf(grp)}:${isLocal(grp, localAreas) ? 'local' : 'non-local'}`
 }
 
-export interface PublishedFlow { verdict: Verdict | null, value: string, count: string }
+export interface PublishedFlow {
+  verdict: Verdict | null
+  value: string
+  count: string
+  /** hidden in this range (whatever the rules say) for a day whose noise could not be balanced its own way */
+  unbalanced?: true
+}
 
 /**
  * The flows as published (docs/disclosure.md): each cell is hidden over the range by the threshold and p% rules,
@@ -256,9 +262,11 @@ export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, l
     const group = `${marginClass(by, f.payer, localAreas)}>${marginClass(by, f.payee, localAreas)}`
     for (const d of f.days) {
       const value = toMicros(d.value)
+      const tops = d.tops.map(toMicros)
+      const rest = value - tops.slice(0, 3).reduce((a, b) => a + b, 0n)
       const cell: DayCell = {
         cell: `flows|${by}|${f.payer}|${f.payee}`, group, day: d.day, value, count: d.count, top: d.top, x1: toMicros(d.x1),
-        sensitive: pRule(d.n, value, d.tops.map(toMicros), rules) != null,
+        n: d.n, rest: rest > 0n ? rest : 0n, sensitive: pRule(d.n, value, tops, rules) != null,
       }
       const list = days.get(d.day)
       if (list == null) days.set(d.day, [{ i, cell }]); else list.push({ i, cell })
@@ -266,9 +274,20 @@ export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, l
   })
   const value = figures.map(() => 0n)
   const count = figures.map(() => 0)
+  // a day whose noise could not be balanced without going against a cell's direction hides that cell (and its
+  // partner) in every range containing the day: src/domain/disclosure.ts
+  const hidden: Array<Verdict | null> = figures.map(() => null)
   for (const list of days.values()) {
-    const p = perturbDay(key, list.map(x => x.cell))
-    list.forEach((x, k) => { value[x.i] += p[k].value; count[x.i] += p[k].count })
+    const p = perturbDay(key, list.map(x => x.cell), rules)
+    list.forEach((x, k) => {
+      value[x.i] += p[k].value
+      count[x.i] += p[k].count
+      if (p[k].hide != null) hidden[x.i] ??= { reason: p[k].hide, complementary: true }
+    })
   }
-  return figures.map((_, i) => ({ verdict: verdicts[i], value: fromMicros(value[i]), count: String(count[i]) }))
+  return figures.map((_, i) => {
+    const out: PublishedFlow = { verdict: verdicts[i] ?? hidden[i], value: fromMicros(value[i]), count: String(count[i]) }
+    if (hidden[i] != null) out.unbalanced = true
+    return out
+  })
 }
