@@ -91,7 +91,7 @@ interface Row {
 }
 
 /** The flows of the range the buckets tile (in order, as tile() gives them). */
-export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy): Promise<FlowFigure[]> {
+export async function flowFigures (pool: Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>, currencyId: string, buckets: Bucket[], by: FlowsBy): Promise<FlowFigure[]> {
   if (buckets.length === 0) return []
   const from = isoDate(buckets[0].start)
   const to = isoDate(bucketEnd(buckets[buckets.length - 1]))
