@@ -308,9 +308,9 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>): Gr
     if (acc.get(onCycle.from[e])!.biz || acc.get(onCycle.to[e])!.biz) biz = true
   }
   // both cells describe the accounts on cycle links. Own part: in the cycle volume the larger side; in the
-  // circulation what can pass through the account at most, min(paid, received) on cycle links (capped at the
-  // total): the largest circulation is unique in total but not in how it is routed, so this bound is what the
-  // disclosure rules judge, and it can only hide more, never less
+  // circulation what can pass through the account at most: min(paid, received) on cycle links, and never more
+  // than half the circulation (each unit going round passes at least two accounts). The largest circulation is
+  // unique in total but not in how it is routed, so this bound, not one routing, is what the rules judge
   let max = 0n
   let through = 0n
   for (const a of new Set([...paid.keys(), ...recv.keys()])) {
@@ -320,7 +320,7 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>): Gr
     if ((p < r ? p : r) > through) through = p < r ? p : r
   }
   const n = new Set([...paid.keys(), ...recv.keys()]).size
-  if (through > circulating) through = circulating
+  if (through > circulating / 2n) through = circulating / 2n
   const { r2, r3 } = multiplierRounds(g, acc)
   return {
     cycle: { value: fromMicros(total), n, max: fromMicros(max), biz },

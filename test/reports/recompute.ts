@@ -128,11 +128,13 @@ export async function recompute (pool: pg.Pool, currencyId: string, periods: Per
     }
     const cyc = pay.filter(t => reach(t.to, t.from))
     const circulating = largestCirculation(cyc)
-    // the circulation describes the accounts on cycle links; own part: what can pass through an account at most
+    // the circulation describes the accounts on cycle links; own part: what can pass through an account at most,
+    // min(paid, received) on cycle links, and no more than half of it (to the millionth, rounded down)
     const cycPaid = sums(cyc, 'from')
     const cycRecv = sums(cyc, 'to')
     const cycIds = new Set([...cycPaid.keys(), ...cycRecv.keys()])
-    const through = (a: string) => Money.min(cycPaid.get(a) ?? ZERO, cycRecv.get(a) ?? ZERO, circulating)
+    const half = circulating.div(2).toDecimalPlaces(6, Money.ROUND_DOWN)
+    const through = (a: string) => Money.min(cycPaid.get(a) ?? ZERO, cycRecv.get(a) ?? ZERO, half)
 
     // balances from the entries themselves
     const mAccounts = [...accounts.values()].filter(a => inM(a.id))
