@@ -57,7 +57,7 @@ export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<numbe
   let total = 0n
   for (let e = 0; e < m; e++) {
     // a link's part of the circulation is what g did not take away: its volume minus g's flow on it
-    flow[e] = arcOf[e] < 0 ? (volume[e] > 0n ? volume[e] : 0n) : g.cap[arcOf[e]]
+    flow[e] = arcOf[e] < 0 ? (volume[e] > 0n ? volume[e] : 0n) : volume[e] - g.cap[arcOf[e]]
     total += flow[e]
   }
   return { flow, total }
@@ -69,7 +69,9 @@ class Residual {
   readonly next: Int32Array
   readonly to: Int32Array
   readonly cost: Int32Array
-  readonly cap: bigint[] = []
+  readonly cap: bigint[]
+  /** cap > 0, kept beside cap: the searches test it millions of times, and a bigint comparison is a call */
+  readonly open: Uint8Array
   readonly pot: Float64Array
   private arcs = 0
 
@@ -78,14 +80,16 @@ class Residual {
     this.next = new Int32Array(maxArcs)
     this.to = new Int32Array(maxArcs)
     this.cost = new Int32Array(maxArcs)
+    this.cap = new Array<bigint>(maxArcs).fill(0n)
+    this.open = new Uint8Array(maxArcs)
     this.pot = new Float64Array(n)
   }
 
   /** Adds u -> v; returns the reverse arc's number, whose capacity is the flow sent on u -> v. */
   add (u: number, v: number, cap: bigint, cost: number): number {
     const a = this.arcs
-    this.to[a] = v; this.cost[a] = cost; this.cap[a] = cap; this.next[a] = this.head[u]; this.head[u] = a
-    this.to[a + 1] = u; this.cost[a + 1] = -cost; this.cap[a + 1] = 0n; this.next[a + 1] = this.head[v]; this.head[v] = a + 1
+    this.to[a] = v; this.cost[a] = cost; this.cap[a] = cap; this.open[a] = cap > 0n ? 1 : 0; this.next[a] = this.head[u]; this.head[u] = a
+    this.to[a + 1] = u; this.cost[a + 1] = -cost; this.next[a + 1] = this.head[v]; this.head[v] = a + 1
     this.arcs += 2
     return a + 1
   }
@@ -108,7 +112,7 @@ class Residual {
       done[u] = 1
       if (u === t) break
       for (let a = this.head[u]; a !== -1; a = this.next[a]) {
-        if (this.cap[a] === 0n) continue
+        if (this.open[a] === 0) continue
         const v = this.to[a]
         const nd = d + this.reduced(u, a)
         if (nd < dist[v]) { dist[v] = nd; heap.push(nd, v) }
@@ -136,7 +140,7 @@ class Residual {
         const u = queue[qh++]
         for (let a = this.head[u]; a !== -1; a = this.next[a]) {
           const v = this.to[a]
-          if (level[v] !== -1 || this.cap[a] === 0n || this.reduced(u, a) !== 0) continue
+          if (level[v] !== -1 || this.open[a] === 0 || this.reduced(u, a) !== 0) continue
           level[v] = level[u] + 1; queue[qt++] = v
         }
       }
@@ -149,11 +153,14 @@ class Residual {
         if (u === t) {
           let push = this.cap[pathArc[0]]
           for (let i = 1; i < depth; i++) if (this.cap[pathArc[i]] < push) push = this.cap[pathArc[i]]
-          for (let i = 0; i < depth; i++) { this.cap[pathArc[i]] -= push; this.cap[pathArc[i] ^ 1] += push }
+          let cut = -1
+          for (let i = 0; i < depth; i++) {
+            const a = pathArc[i]
+            this.cap[a] -= push; this.cap[a ^ 1] += push; this.open[a ^ 1] = 1
+            if (this.cap[a] === 0n) { this.open[a] = 0; if (cut < 0) cut = i }
+          }
           total += push
           // restart from the first arc that ran dry
-          let cut = 0
-          while (this.cap[pathArc[cut]] !== 0n) cut++
           depth = cut
           u = depth === 0 ? s : this.to[pathArc[depth - 1]]
           continue
@@ -161,7 +168,7 @@ class Residual {
         let a = it[u]
         while (a !== -1) {
           const v = this.to[a]
-          if (this.cap[a] !== 0n && level[v] === level[u] + 1 && this.reduced(u, a) === 0) break
+          if (this.open[a] === 1 && level[v] === level[u] + 1 && this.reduced(u, a) === 0) break
           a = this.next[a]
         }
         it[u] = a
