@@ -21,7 +21,7 @@ import path from 'node:path'
 import pg from 'pg'
 import { generateJwk } from '../src/auth/keys.js'
 import { migrate } from '../src/db/migrate.js'
-import { formationUnavailable, hasHaproxy, startFormation, startHaproxy, type Balancer } from '../support/cluster.js'
+import { failOver, formationUnavailable, hasHaproxy, startFormation, startHaproxy, type Balancer } from '../support/cluster.js'
 import { seedEconomy, type Economy } from '../support/economy.js'
 import { paymentLoad, sleep, type Attempt } from '../support/payment-load.js'
 import { accepting } from '../support/ports.js'
@@ -187,15 +187,7 @@ async function failoverPhase (): Promise<Record<string, unknown>> {
     const standby = f.nodes.find(n => n !== primary)!
     const load = paymentLoad(() => lb!.url, e, 16, 'failover')
     await sleep(5000)
-    const firstAfter = load.attempts.length
-    const killedAt = Date.now()
-    f.kill(primary)
-    const writableMs = await f.waitWritable(standby, 120_000)
-    let resumedMs: number | null = null
-    while (Date.now() - killedAt < 150_000) {
-      if (load.attempts.slice(firstAfter).some(a => a.status === 201)) { resumedMs = Date.now() - killedAt; break }
-      await sleep(100)
-    }
+    const { writableMs, resumedMs } = await failOver(f, primary, standby, load.attempts)
     await sleep(3000)
     await load.stop()
     const lost = await lostAcknowledged(standby.url, load.attempts)

@@ -28,8 +28,8 @@ import { Money } from '../src/domain/money.js'
 import { issuance, payment, redemption, reversal, type LedgerCurrency, type Movement } from '../src/domain/movements.js'
 import type { TransferRow } from '../src/domain/transfer-view.js'
 import { postMovement, postMovements, type MovementItem } from '../src/ledger/post.js'
-import { prefixRowsHeld } from '../src/reports/account-cache.js'
 import { catchUp } from '../src/reports/aggregate.js'
+import { budgetBytes, entries, heldBytes } from '../src/reports/report-cache.js'
 import type { Channel } from '../src/schemas/ledger.js'
 import { SIMULATOR_APPLICATION_NAME } from '../src/simulator/run.js'
 import { createTestDb } from '../support/postgres.js'
@@ -413,7 +413,7 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
     o.log(`  weekly report, 12 months: first ${weekly52.firstMs} ms, median ${weekly52.medianMs} ms`)
     const flowsBySector12 = await timeRequests(server, `/v1/currencies/${CODE}/reports/flows?${range}&by=sector`, accessToken, 5)
     o.log(`  flows by sector, 12 months: first ${flowsBySector12.firstMs} ms, median ${flowsBySector12.medianMs} ms`)
-    o.log(`  report caches: ${((heap() - heapBefore) / 1e6).toFixed(1)} MB of heap after these runs (${prefixRowsHeld()} account rows in per-account prefixes); ` +
+    o.log(`  report caches: ${((heap() - heapBefore) / 1e6).toFixed(1)} MB of heap after these runs (counted by the caches: ${(heldBytes() / 1e6).toFixed(1)} MB in ${entries()} entries, budget ${(budgetBytes() / 1e6).toFixed(1)} MB); ` +
       `process RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`)
     return { monthly12, monthly12Cold, monthly12AfterPayments, weekly52, flowsBySector12 }
   } finally {

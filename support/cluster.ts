@@ -75,6 +75,24 @@ export interface Formation {
 }
 
 /**
+ * The failover both the fault test and the cluster bench measure: kill -9 `primary` while `attempts` (a running
+ * payment load's list) grows, wait until `standby` accepts writes, then until an attempt started after the kill is
+ * answered 201 (null if none is within `timeoutMs`). Times are from the kill.
+ */
+export async function failOver (f: Formation, primary: FormationNode, standby: FormationNode,
+  attempts: ReadonlyArray<{ status?: number | null }>, timeoutMs = 150_000): Promise<{ firstAfter: number, writableMs: number, resumedMs: number | null }> {
+  const firstAfter = attempts.length
+  const killedAt = Date.now()
+  f.kill(primary)
+  const writableMs = await f.waitWritable(standby, 120_000)
+  while (Date.now() - killedAt < timeoutMs) {
+    if (attempts.slice(firstAfter).some(a => a.status === 201)) return { firstAfter, writableMs, resumedMs: Date.now() - killedAt }
+    await sleep(100)
+  }
+  return { firstAfter, writableMs, resumedMs: null }
+}
+
+/**
  * A monitor and two nodes, created with `pg_autoctl create … --run` in `dir` (as the postgres user when we are
  * root: initdb refuses root). Resolves once one node is primary and the other secondary, with synchronous
  * replication on (pg_auto_failover's default for two nodes: synchronous_standby_names = ANY 1 (…)).

@@ -4,7 +4,7 @@ import path from 'node:path'
 import t from 'tap'
 import { generateJwk } from '../src/auth/keys.js'
 import { migrate } from '../src/db/migrate.js'
-import { formationUnavailable, hasHaproxy, startFormation, startHaproxy, type Balancer, type Formation } from '../support/cluster.js'
+import { failOver, formationUnavailable, hasHaproxy, startFormation, startHaproxy, type Balancer, type Formation } from '../support/cluster.js'
 import { seedEconomy } from '../support/economy.js'
 import { checkExactlyOnce, paymentLoad, sleep } from '../support/payment-load.js'
 import { ensureBuilt, startService, type Service } from '../support/service.js'
@@ -60,17 +60,8 @@ t.test('pg_auto_failover: kill -9 the primary under load through HAProxy, nothin
   const load = paymentLoad(() => base, e, 6, 'failover')
   await sleep(3000)
   const before = load.attempts.filter(a => a.status === 201).length
-  const firstAfter = load.attempts.length
-  const killedAt = Date.now()
-  f.kill(primary)
+  const { firstAfter, writableMs, resumedMs } = await failOver(f, primary, standby, load.attempts)
   t.pass(`${primary.name} (postgres and its pg_autoctl keeper) killed with kill -9 after ${before} payments`)
-  const writableMs = await f.waitWritable(standby, 120_000)
-  // payments resume: an attempt started after the kill is answered 201
-  let resumedMs: number | null = null
-  while (Date.now() - killedAt < 150_000) {
-    if (load.attempts.slice(firstAfter).some(a => a.status === 201)) { resumedMs = Date.now() - killedAt; break }
-    await sleep(100)
-  }
   await sleep(2000)
   await load.stop()
 

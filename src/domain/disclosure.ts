@@ -90,16 +90,27 @@ export function complement (relations: Relation[]): void {
 // Consistent perturbation on a fixed day grid (docs/disclosure.md), for the flows report. A cell over any range
 // is published as the sum of its day cells, each moved by a noise that is a pure function of the currency's secret
 // and the day cell itself. A day cell therefore has exactly one published value, whatever range it is asked in,
-// and every difference of two published ranges is a sum of perturbed day cells: never a true value. The noise of a
-// day cell is NOISE_LOW..NOISE_HIGH of its largest account's own part, in a direction fixed per cell, so over a
-// range the noises add up instead of averaging away: the published range is off by at least NOISE_LOW of the sum
-// of its days' largest parts, hence of the range's largest account's part (the p% protection interval). Within
-// the cells of a day whose total a researcher knows exactly (perturbDay's margin groups), the noises add to zero.
+// and every difference of two published ranges is a sum of perturbed day cells: never a true value.
+//
+// The protection interval rests on one property: a cell's day noises all go the same way (its direction, fixed by
+// the secret), each at least NOISE_LOW of the day's largest own part, so over any range they add up, to at least
+// NOISE_LOW of the sum of the days' largest parts, hence of the range's largest part. Within the cells of a day
+// whose total a researcher knows exactly (perturbDay's margin groups) the noises must add to zero, which needs
+// both directions in the group. When every cell of a group has the same direction, one cell has to go the other
+// way that day, and that day's noise then works against the rest of its range. Two ways to keep the guarantee:
+//   - a balancer: a cell so far from sensitive that day (5 or more accounts, and what its three largest accounts
+//     leave is large against the noise it takes) that no range containing that day can fail the rules unless the
+//     cell's other days carry enough more noise to pay for it. NOISE_LOW is above p for exactly this: the
+//     margin (NOISE_LOW - p) of every other day pays for the balancer's day (see balancerNeeds);
+//   - when no cell of the group qualifies, the one that goes against its direction, and a partner from the same
+//     group (their sum is all the margin ties together), are hidden in every range containing that day, so no
+//     combination of published figures reaches that day cell (publishFlows).
 
 /** noise magnitude, as a share of the day cell's largest own part: uniform in [NOISE_LOW, NOISE_HIGH) */
-export const NOISE_LOW = 0.10
-export const NOISE_HIGH = 0.15
+export const NOISE_LOW = 0.12
+export const NOISE_HIGH = 0.17
 const PPM = 1_000_000n
+const ppm = (x: number): bigint => BigInt(Math.round(x * 1e6))
 
 /** p% rule with a coalition of two: the second and third largest accounts estimate the largest. */
 export function pRule (n: number, value: bigint, tops: bigint[], rules: Rules = RULES): Verdict | null {
@@ -107,7 +118,7 @@ export function pRule (n: number, value: bigint, tops: bigint[], rules: Rules = 
   if (n < rules.threshold) return { reason: 'threshold' }
   const [x1 = 0n, x2 = 0n, x3 = 0n] = tops
   const rest = (value < 0n ? -value : value) - x1 - x2 - x3
-  if (x1 > 0n && rest * PPM < x1 * BigInt(Math.round(rules.p * 1e6))) return { reason: 'dominance' }
+  if (x1 > 0n && rest * PPM < x1 * ppm(rules.p)) return { reason: 'dominance' }
   return null
 }
 
@@ -123,35 +134,68 @@ export interface DayCell {
   /** the day cell's largest account and its own part (micros) */
   top: string
   x1: bigint
+  /** distinct accounts the day cell describes */
+  n: number
+  /** what the day cell's three largest accounts leave of its value (micros, at least 0) */
+  rest: bigint
   /** the day cell fails the threshold or p% rule on its own */
   sensitive: boolean
 }
 
-export interface Perturbed { value: bigint, count: number }
+export interface Perturbed {
+  value: bigint
+  count: number
+  /**
+   * the day's noise had to go against the cell's direction and no balancer could take it (or the cell is the
+   * partner of one that did): the cell must be hidden in every range containing this day
+   */
+  hide?: Reason
+}
 
 const hmac = (key: Buffer, s: string): Buffer => createHmac('sha256', key).update(s).digest()
 const abs = (x: bigint): bigint => (x < 0n ? -x : x)
 
 /** The raw noise of a day cell: NOISE_LOW..NOISE_HIGH of its largest part, with the cell's own fixed sign. */
 function raw (key: Buffer, d: DayCell): { noise: bigint, dc: number } {
-  const sign = (hmac(key, `sign|${d.cell}`)[0] & 1) === 1 ? 1n : -1n
   const h = hmac(key, `size|${d.cell}|${d.day}|${d.top}|${d.value}|${d.count}`)
   const u = h.readUInt32BE(0) / 2 ** 32
-  const ppm = BigInt(Math.floor((NOISE_LOW + (NOISE_HIGH - NOISE_LOW) * u) * 1e6))
-  return { noise: sign * abs(d.x1) * ppm / PPM, dc: (h[4] % 3) - 1 }
+  const share = BigInt(Math.floor((NOISE_LOW + (NOISE_HIGH - NOISE_LOW) * u) * 1e6))
+  return { noise: direction(key, d.cell) * abs(d.x1) * share / PPM, dc: (h[4] % 3) - 1 }
+}
+
+/** A cell's direction: the same for every day, so its noises add up over any range. */
+export const direction = (key: Buffer, cell: string): bigint => (hmac(key, `sign|${cell}`)[0] & 1) === 1 ? 1n : -1n
+
+/**
+ * What a cell must leave after its three largest accounts (rest) on a day it takes a balancing noise m against its
+ * direction, so that the day can never weaken a protected range. Take a range's days R on which the cell is not
+ * alone in its group: F, those on which it balanced, and N, those on which it went its own way (S: the sum of
+ * their days' largest parts, x1). The noise over R is at least NOISE_LOW S - sum_F m, and the level to keep is
+ * p X1(R) <= p (S + sum_F x1). R fails the threshold rule only if every day has under 5 accounts, so F is empty.
+ * It fails the p% rule only if p X1(R) > rest(R); an account's own part over R is at most the sum of its parts
+ * over F and over N, so rest(R) >= sum_F rest - X2(N) - X3(N) >= sum_F rest - 2 S, and then
+ * (2 + p) S > sum_F (rest - p x1). The noise covers the level once (NOISE_LOW - p) S >= sum_F (m + p x1), which
+ * holds day by day when rest >= (2 + p) (m + p x1) / (NOISE_LOW - p) + p x1.
+ */
+export function balancerNeeds (m: bigint, x1: bigint, rules: Rules = RULES): bigint {
+  const p = ppm(rules.p)
+  const slack = ppm(NOISE_LOW) - p
+  const x = abs(x1)
+  return ((2n * PPM + p) * (m * PPM + p * x) + slack * PPM - 1n) / (slack * PPM) + (p * x + PPM - 1n) / PPM
 }
 
 /**
  * The published value and count of every cell of one day: a pure function of the secret and the day's cells,
  * so a day cell has one published value whatever range it is asked in. Within each margin group the noises add
  * up to zero (a controlled tabular adjustment, as in the SDC Handbook), so a total known exactly elsewhere gives
- * nothing away, and every cell still moves in its own fixed direction by at least NOISE_LOW of its largest part:
- * the side (up or down) whose noises add up to less is moved further, on its largest cell. If every cell of the
- * group has the same direction, the one ranked first by the secret goes the other way (the same one every day the
- * group has the same cells). A group of one cell is its own margin: published as it is (it is known exactly
- * elsewhere).
+ * nothing away, and every cell moves in its own fixed direction by at least NOISE_LOW of its largest part: the
+ * side (up or down) whose noises add up to less is moved further, each cell in proportion to its value. If every cell of the group
+ * has the same direction, a balancer takes the whole balancing noise against its own direction (the qualifying
+ * cell that leaves the most after its three largest accounts); if none qualifies, the cell describing the fewest
+ * accounts does, and it and the next fewest are marked to be hidden in every range containing the day (see the
+ * comment above). A group of one cell is its own margin: published as it is (it is known exactly elsewhere).
  */
-export function perturbDay (key: Buffer, cells: DayCell[]): Perturbed[] {
+export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES): Perturbed[] {
   const out: Perturbed[] = cells.map(c => ({ value: c.value, count: c.count }))
   const groups = new Map<string, number[]>()
   cells.forEach((c, i) => { const g = groups.get(c.group); if (g == null) groups.set(c.group, [i]); else g.push(i) })
@@ -159,26 +203,60 @@ export function perturbDay (key: Buffer, cells: DayCell[]): Perturbed[] {
     if (idx.length < 2) continue
     const r = idx.map(i => raw(key, cells[i]))
     const noise = r.map(x => x.noise)
+    const hide: Array<Reason | undefined> = idx.map(() => undefined)
     if (noise.every(x => x >= 0n) || noise.every(x => x <= 0n)) {
-      const rank = idx.map(i => hmac(key, `rank|${cells[i].cell}`).readUInt32BE(0))
-      const k = rank.indexOf(Math.min(...rank))
-      noise[k] = -noise[k]
+      const total = noise.reduce((a, b) => a + b, 0n)
+      // the balancer takes everyone else's noise, against its direction
+      let k = -1
+      idx.forEach((i, j) => {
+        const c = cells[i]
+        if (c.n < rules.threshold || c.rest < balancerNeeds(abs(total - noise[j]), c.x1, rules)) return
+        if (k < 0 || c.rest > cells[idx[k]].rest) k = j
+      })
+      if (k < 0) {
+        // the two that describe the fewest accounts (then the smallest): the rules hide such cells in most
+        // ranges anyway, so hiding them in every range containing the day costs least
+        const rank = idx.map(i => hmac(key, `rank|${cells[i].cell}`).readUInt32BE(0))
+        const order = idx.map((_, j) => j).sort((x, y) => {
+          const a = cells[idx[x]]; const b = cells[idx[y]]
+          return a.n - b.n || (a.value < b.value ? -1 : a.value > b.value ? 1 : rank[x] - rank[y])
+        })
+        k = order[0]
+        const partner = order[1]
+        const reason = (j: number): Reason => cells[idx[j]].n < rules.threshold ? 'threshold' : 'dominance'
+        hide[k] = reason(k)
+        hide[partner] = reason(partner)
+      }
+      noise[k] = -(total - noise[k])
+    } else {
+      const up = noise.filter(x => x > 0n).reduce((a, b) => a + b, 0n)
+      const down = -noise.filter(x => x < 0n).reduce((a, b) => a + b, 0n)
+      const weaker = up < down ? 1n : -1n
+      // the weaker side's cells move further, each in its own direction, in proportion to their values (so the
+      // difference costs every one the same share of its value, not the largest one all of it); what rounding
+      // leaves goes to the largest
+      const side = noise.map((x, k) => k).filter(k => (noise[k] > 0n ? 1n : -1n) === weaker)
+      const extra = abs(up - down)
+      const sum = side.reduce((a, k) => a + abs(cells[idx[k]].value), 0n)
+      let big = side[0]
+      let given = 0n
+      for (const k of side) {
+        const share = sum === 0n ? 0n : extra * abs(cells[idx[k]].value) / sum
+        noise[k] += weaker * share
+        given += share
+        if (cells[idx[k]].value > cells[idx[big]].value) big = k
+      }
+      noise[big] += weaker * (extra - given)
     }
-    const up = noise.filter(x => x > 0n).reduce((a, b) => a + b, 0n)
-    const down = -noise.filter(x => x < 0n).reduce((a, b) => a + b, 0n)
-    const weaker = up < down ? 1n : -1n
-    // the weaker side's largest cell moves further
-    let big = -1
-    noise.forEach((x, k) => {
-      if ((x > 0n ? 1n : -1n) === weaker && (big < 0 || cells[idx[k]].value > cells[idx[big]].value)) big = k
-    })
-    noise[big] += weaker * abs(up - down)
     const dc = r.map(x => x.dc)
     let most = 0
     idx.forEach((i, k) => { if (cells[i].count > cells[idx[most]].count) most = k })
     dc[most] = 0
     dc[most] = -dc.reduce((a, b) => a + b, 0)
-    idx.forEach((i, k) => { out[i] = { value: cells[i].value + noise[k], count: Math.max(0, cells[i].count + dc[k]) } })
+    idx.forEach((i, k) => {
+      out[i] = { value: cells[i].value + noise[k], count: Math.max(0, cells[i].count + dc[k]) }
+      if (hide[k] != null) out[i].hide = hide[k]
+    })
   }
   return out
 }

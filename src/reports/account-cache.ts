@@ -1,5 +1,6 @@
 import { isoDate, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
-import { bucketRows, numberOf, onClearGraphCache, periodPieces, type GraphSums, type Pieces } from './graph-cache.js'
+import { bucketRows, numberOf, periodPieces, type GraphSums, type Pieces } from './graph-cache.js'
+import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import type { Stat } from './stat.js'
 
 // The per-account half of a report period's figures (what PERIOD_SQL in circulation.report.ts computes), kept
@@ -15,10 +16,9 @@ import type { Stat } from './stat.js'
 // definitions as the SQL they replace; Gini and the top-10% share divide as PostgreSQL's numeric does, digit for
 // digit. test/reports/property.test.ts holds the result against a plain recomputation.
 //
-// Memory: a prefix is one row of COLS integers per account with any movement; MAX_PREFIX_ROWS bounds the rows
-// held in all prefixes together (what does not fit is summed in the database again).
+// Memory: a prefix is one row of COLS bigints per account with any movement (about 500 bytes of heap), kept in the
+// report caches' one byte budget (report-cache.ts); what does not fit is summed in the database again.
 
-const MAX_PREFIX_ROWS = 100_000
 const SCALE = 12
 const ONE = 10n ** BigInt(SCALE)
 const TO_MICROS = 10n ** BigInt(SCALE - 6)
@@ -121,19 +121,8 @@ async function readSums (db: Query, currencyId: string, flows: Bucket[], before:
   return out
 }
 
-const prefixCache = new Map<string, Map<number, Row>>()
-let prefixRows = 0
-onClearGraphCache(() => { prefixCache.clear(); prefixRows = 0 })
-
-function keep (key: string, rows: Map<number, Row>): void {
-  prefixCache.set(key, rows)
-  prefixRows += rows.size
-  // least recently used first (a hit re-inserts)
-  for (const [k, v] of prefixCache) {
-    if (prefixRows <= MAX_PREFIX_ROWS || k === key) break
-    prefixCache.delete(k); prefixRows -= v.size
-  }
-}
+/** A prefix's heap: per account a Map entry, an array of COLS slots and its bigints. */
+const ROW_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + COLS * BIGINT_BYTES
 
 /**
  * Every account's row over period p, as of the caller's snapshot: the settled pieces from memory (summed in the
@@ -148,13 +137,11 @@ export async function periodSums (db: Query, currencyId: string, p: Period, flow
   const before = [...months.map(r => ({ grain: 'm' as Grain, start: Date.parse(`${r.start}T00:00:00Z`) })), ...(ms < p.start ? tile(ms, p.start) : [])]
   const beforePieces = await periodPieces(db, currencyId, before, now)
 
-  const key = `${flowPieces.key}#${beforePieces.key}`
-  let prefix = prefixCache.get(key)
-  if (prefix != null) {
-    prefixCache.delete(key); prefixCache.set(key, prefix)
-  } else {
+  const key = `sums|${flowPieces.key}#${beforePieces.key}`
+  let prefix = cached<Map<number, Row>>(key)
+  if (prefix == null) {
     prefix = await readSums(db, currencyId, flowPieces.settled, beforePieces.settled)
-    keep(key, prefix)
+    keep(key, prefix, OBJECT_BYTES + prefix.size * ROW_BYTES)
   }
   if (flowPieces.tail.length === 0 && beforePieces.tail.length === 0) return prefix
   // the tail on top, without touching the cached prefix
@@ -312,6 +299,3 @@ function sub (a: Num, b: Num): Num {
   return { v: a.v * 10n ** BigInt(scale - a.scale) - b.v * 10n ** BigInt(scale - b.scale), scale }
 }
 const numText = (x: Num) => text(x.v, x.scale, x.scale)
-
-/** For tests and the bench: the rows held in prefixes. */
-export const prefixRowsHeld = (): number => prefixRows

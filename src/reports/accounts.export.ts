@@ -1,51 +1,115 @@
+import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type pg from 'pg'
 import { csvStream } from '../domain/csv.js'
 import { formatMoney } from '../domain/money.js'
 import { isLocal } from '../domain/postcode.js'
+import { generalise, type QuasiIdentifiers } from './anonymise.js'
 import { areaOf } from './flows.report.js'
 import type { ExportSession } from './pseudonym.js'
+import { sarafuStandard, type ExportDialect } from './transfers.export.js'
 
-// Every account of a currency as pseudonymised microdata, in the Sarafu data set's accounts layout. Names,
-// usernames, full postcodes and ids are never read. The area is the postcode area (BS, not the district BS6) and
-// whether the district lies in the currency's local areas; a business's sector is not given (business_type is
-// empty for members and businesses alike): the flows report by district and by sector is protected only against
-// totals a researcher can form exactly, and these are the totals the export allows (docs/disclosure.md; the
-// directory is public too, so district and sector together would name many businesses). Times are cut to the
-// hour. final_bal is the balance when the export is made.
+// Every account of a currency as pseudonymised microdata (docs/research-exports.md). Names, usernames, full
+// postcodes and ids are never read. What could link an account to a person or business (postcode area, local or
+// not, member or business, month of joining, closed or not) is generalised until every published combination
+// is shared by at least 5 participant accounts (anonymise.ts; docs/disclosure.md). A business's sector is never
+// given: the flows report by sector is protected only against totals a researcher can form exactly, and these
+// are the totals the exports allow; with the public directory it would name businesses too. final_bal is the
+// balance when the export is made. System accounts (issuance, fees, paper) are no one: they are given as they are.
 
-export const ACCOUNT_COLUMNS = ['id', 'start', 'final_bal', 'area_name', 'area_type', 'held_roles', 'business_type'] as const
+/** The project's own layout: enough to recompute every circulation figure (docs/research-exports.md). */
+export const ACCOUNT_COLUMNS = ['id', 'start', 'final_bal', 'area_name', 'area_type', 'held_roles', 'business_type', 'status'] as const
 
-const PAGE = 5000
+/** The Sarafu Network data set's user file, column for column (docs/research-exports.md). */
+export const SARAFU_ACCOUNT_COLUMNS = [
+  'id', 'start', 'xDAI_blockchain_address', 'old_POA_blockchain_address', 'final_bal', 'area_name', 'area_type',
+  'held_roles', 'gender', 'business_type',
+  'ovol_in', 'ovol_out', 'otxns_in', 'otxns_out', 'ounique_in', 'ounique_out',
+  'svol_in', 'svol_out', 'stxns_in', 'stxns_out', 'sunique_in', 'sunique_out',
+] as const
 
-const PAGE_SQL = `
-SELECT a.id, to_char(date_trunc('hour', a.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:MI:SS') AS start,
-       a.balance::text AS balance, a.system_kind, p.kind, p.district
+const ACCOUNTS_SQL = `
+SELECT a.id, to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS start, a.balance::text AS balance, a.status,
+       a.system_kind, p.kind, p.district
   FROM account a LEFT JOIN participant p ON p.id = a.participant_id
- WHERE a.currency_id = $1 AND ($2::uuid IS NULL OR a.id > $2)
- ORDER BY a.id
- LIMIT ${PAGE}`
+ WHERE a.currency_id = $1`
 
-export interface AccountExportInput { currencyId: string, decimals: number, localAreas: string[] }
+// The Sarafu user statistics: per account and side, over STANDARD transfers (s) and the others (o), as the
+// Sarafu dialect of the transfers export names them (sarafuStandard): volume, count, distinct counterparties.
+const STATS_SQL = `
+WITH t AS (
+  SELECT t.from_account_id AS src, t.to_account_id AS tgt, t.amount,
+         ${sarafuStandard('t.kind', 'o.kind')} AS std
+    FROM transfer t LEFT JOIN transfer o ON o.id = t.reverses_id
+   WHERE t.currency_id = $1
+)
+SELECT x.account, x.std, x.side, sum(x.amount)::text AS vol, count(*) AS txns, count(DISTINCT x.other) AS uniq
+  FROM (SELECT src AS account, tgt AS other, 'out' AS side, std, amount FROM t
+        UNION ALL SELECT tgt, src, 'in', std, amount FROM t) x
+ GROUP BY x.account, x.std, x.side`
+
+export interface AccountExportInput { currencyId: string, decimals: number, localAreas: string[], dialect: ExportDialect }
+
+interface Row { id: string, start: string, balance: string, status: string, system_kind: string | null, kind: string | null, district: string | null }
 
 export function accountsCsv (pool: pg.Pool, x: AccountExportInput, session: ExportSession): Readable {
   async function * rows () {
-    let after: string | null = null
-    for (;;) {
-      const r: pg.QueryResult<{ id: string, start: string, balance: string, system_kind: string | null, kind: string | null, district: string | null, sector: string | null }> =
-        await pool.query(PAGE_SQL, [x.currencyId, after])
-      // rows leave in pseudonym order, not account id order: uuid v7 ids would give the creation order away
-      const out = r.rows.map(a => [
-        session.pseudonym(a.id), a.start, formatMoney(a.balance, x.decimals),
-        a.district == null ? '' : areaOf(a.district), a.district == null ? '' : isLocal(a.district, x.localAreas) ? 'local' : 'non-local',
-        a.system_kind != null ? 'ADMIN' : a.kind === 'business' ? 'VENDOR' : 'BENEFICIARY',
-        a.system_kind ?? '',
-      ])
-      out.sort((p, q) => (p[0] < q[0] ? -1 : 1))
-      yield * out
-      if (r.rows.length < PAGE) return
-      after = r.rows[r.rows.length - 1].id
+    // all at once: k-anonymity needs every account's combination (accounts are few next to transfers)
+    const accounts = (await pool.query<Row>(ACCOUNTS_SQL, [x.currencyId])).rows
+    const participants = accounts.filter(a => a.system_kind == null)
+    // keyed by a hash of the id: the same accounts are generalised alike in every export (the transfers would link
+    // two exports' pseudonyms, and two different generalisations of one account would give away more than either),
+    // in an order that is not the order of joining (uuid v7 ids are)
+    const keyOf = (id: string) => createHash('sha256').update(id).digest('hex')
+    const byKey = generalise(participants.map(a => ({ key: keyOf(a.id), qi: quasiIdentifiers(a, x.localAreas) })))
+    const published = new Map(participants.map(a => [a.id, byKey.get(keyOf(a.id))!]))
+    // rows leave in pseudonym order, not account id order: uuid v7 ids would give the creation order away
+    const ordered = accounts.map(a => ({ a, p: session.pseudonym(a.id) })).sort((p, q) => (p.p < q.p ? -1 : 1))
+    if (x.dialect === 'sarafu') {
+      yield * await sarafuRows(pool, x, session, ordered.map(o => o.a), published)
+      return
+    }
+    for (const { a, p } of ordered) {
+      const q = published.get(a.id)
+      yield q == null
+        ? [p, a.start, formatMoney(a.balance, x.decimals), '', '', 'ADMIN', a.system_kind ?? '', status(a.status)]
+        : [p, q.start, formatMoney(a.balance, x.decimals), q.area, q.areaType, q.role === '' ? '' : q.role === 'business' ? 'VENDOR' : 'BENEFICIARY', '', q.status]
     }
   }
-  return Readable.from(rows()).pipe(csvStream(ACCOUNT_COLUMNS))
+  return Readable.from(rows()).pipe(csvStream(x.dialect === 'sarafu' ? SARAFU_ACCOUNT_COLUMNS : ACCOUNT_COLUMNS))
+}
+
+/** A frozen account is still open (the reports count it so); only closing is published. */
+const status = (s: string) => s === 'closed' ? 'closed' : 'open'
+
+function quasiIdentifiers (a: Row, localAreas: string[]): QuasiIdentifiers {
+  return {
+    start: a.start,
+    area: a.district == null ? '' : areaOf(a.district),
+    areaType: a.district == null ? '' : isLocal(a.district, localAreas) ? 'local' : 'non-local',
+    role: a.kind ?? '',
+    status: status(a.status),
+  }
+}
+
+async function sarafuRows (pool: pg.Pool, x: AccountExportInput, session: ExportSession, accounts: Row[],
+  published: Map<string, QuasiIdentifiers>): Promise<string[][]> {
+  const stats = new Map<string, { vol: string, txns: string, uniq: string }>()
+  for (const r of (await pool.query<{ account: string, std: boolean, side: string, vol: string, txns: string, uniq: string }>(STATS_SQL, [x.currencyId])).rows) {
+    stats.set(`${r.account}|${r.std ? 's' : 'o'}|${r.side}`, r)
+  }
+  const stat = (id: string) => ['o', 's'].flatMap(kind => {
+    const side = (s: string) => stats.get(`${id}|${kind}|${s}`)
+    const vol = (s: string) => formatMoney(side(s)?.vol ?? '0', x.decimals)
+    return [vol('in'), vol('out'), side('in')?.txns ?? '0', side('out')?.txns ?? '0', side('in')?.uniq ?? '0', side('out')?.uniq ?? '0']
+  })
+  return accounts.map((a, i) => {
+    const q = published.get(a.id)
+    // the data set's codes: area_type and business_type "other" for unknown, "system" for the scheme's own accounts
+    const start = q == null ? `${a.start}-01` : q.start === '' ? '' : `${q.start}-01`
+    const area = q == null ? 'other' : q.area === '' ? 'other' : q.area
+    const role = q == null ? 'ADMIN' : q.role === '' ? '' : q.role === 'business' ? 'VENDOR' : 'BENEFICIARY'
+    return [String(i + 1), start, session.address(a.id), '', formatMoney(a.balance, x.decimals), area, 'other', role,
+      'unknown', q == null ? 'system' : 'other', ...stat(a.id)]
+  })
 }

@@ -2,6 +2,7 @@ import { cell, complement, firstVerdict, judge, RULES, type Cell, type Rules, ty
 import { Money } from '../domain/money.js'
 import { DAY_MS } from '../domain/periods.js'
 import type { PeriodFigures } from './circulation.report.js'
+import { HOLDING_METRICS, holdingMetrics } from './holding.metrics.js'
 
 // From figures to the published metrics (docs/metrics.md defines each one), with the disclosure rules applied.
 // Money figures keep the currency's decimals; shares, rates, velocity, Gini and the multiplier have 4 decimals.
@@ -11,6 +12,7 @@ export const METRICS = [
   'respendRate', 'b2bShare', 'm2bShare', 'b2mShare', 'm2mShare', 'redemptionRate', 'activeAccounts', 'activeShare',
   'localityShare', 'gini', 'top10Share', 'localMultiplier', 'cycleShare',
   'circulatingShare', 'cumulativeRedemptionRate',
+  ...HOLDING_METRICS,
 ] as const
 export type MetricName = typeof METRICS[number]
 export type Metrics = Record<MetricName, Cell>
@@ -49,6 +51,15 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
     }),
   ])
 
+  const holding = holdingMetrics(figures, decimals, rules, k => ({
+    volume: slots[k].volume.verdict,
+    member: firstVerdict(slots[k].mm.verdict, slots[k].mb.verdict),
+    business: firstVerdict(slots[k].bm.verdict, slots[k].bb.verdict),
+    supplyIntegral: slots[k].supplyIntegral.verdict,
+    holders: slots[k].holders.verdict,
+    active: active[k],
+  }))
+
   return figures.map((f, k) => {
     const v = (b: Base) => slots[k][b].verdict
     const seconds = new Money(f.end - f.start).div(1000)
@@ -86,6 +97,7 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
       circulatingShare: share(f.circulating.value, 'circulating'),
       cumulativeRedemptionRate: cell(ratio(new Money(f.redeemedToDate.value), new Money(f.issuedToDate.value)),
         firstVerdict(v('redeemedToDate'), v('issuedToDate'))),
+      ...holding[k],
     }
   })
 }

@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto'
 import type pg from 'pg'
 import { perturbDay, pRule, type DayCell, type Rules, type Verdict } from '../domain/disclosure.js'
-import { bucketEnd, isoDate, type Bucket } from '../domain/periods.js'
+import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/periods.js'
 import { isLocal } from '../domain/postcode.js'
+import { accountId, dayLinks, numberOf, type Links } from './graph-cache.js'
+import { bigintsBytes, cached, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
+import { ledgerPosition, type LedgerPosition } from './provenance.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
 // Economic payments by payer group x payee group over a range, read from the day buckets that tile it.
@@ -27,83 +31,205 @@ export interface FlowFigure {
   days: FlowDay[]
 }
 
-const FLOWS_SQL = `
-WITH g AS (
-  SELECT a.id, p.kind = 'business' AS biz,
-         CASE WHEN $4 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp
-    FROM account a JOIN participant p ON p.id = a.participant_id
-   WHERE a.currency_id = $1
-),
-c AS (
-  SELECT e.start, pg.grp AS payer_grp, qg.grp AS payee_grp, e.payer, e.payee, e.volume, e.n, pg.biz AS payer_biz, qg.biz AS payee_biz
-    FROM circ_pair_bucket e JOIN g pg ON pg.id = e.payer JOIN g qg ON qg.id = e.payee
-   WHERE e.currency_id = $1 AND e.grain = 'd' AND e.start >= $2::date AND e.start < $3::date
-),
--- each account's paid and received per day cell
-acct AS (
-  SELECT start, payer_grp, payee_grp, account, sum(paid) AS paid, sum(recv) AS recv, bool_or(biz) AS biz
-    FROM (SELECT start, payer_grp, payee_grp, payer AS account, volume AS paid, 0 AS recv, payer_biz AS biz FROM c
-          UNION ALL
-          SELECT start, payer_grp, payee_grp, payee, 0, volume, payee_biz FROM c) s
-   GROUP BY 1, 2, 3, 4
-),
-dr AS (
-  SELECT start, payer_grp, payee_grp, account, greatest(paid, recv) AS own,
-         row_number() OVER (PARTITION BY start, payer_grp, payee_grp ORDER BY greatest(paid, recv) DESC, account) AS r
-    FROM acct
-),
-dtop AS (
-  SELECT start, payer_grp, payee_grp, (array_agg(account ORDER BY r))[1] AS top, max(own) AS x1, count(*) AS n,
-         array_agg(own::text ORDER BY r) FILTER (WHERE r <= 3) AS tops
-    FROM dr GROUP BY 1, 2, 3
-),
-dcell AS (
-  SELECT c.start, c.payer_grp, c.payee_grp, sum(c.volume) AS volume, sum(c.n) AS n
-    FROM c GROUP BY 1, 2, 3
-),
-days AS (
-  SELECT d.payer_grp, d.payee_grp, sum(d.volume)::text AS volume, sum(d.n)::text AS count,
-         array_agg(to_char(d.start, 'YYYY-MM-DD') ORDER BY d.start) AS day, array_agg(d.volume::text ORDER BY d.start) AS day_value,
-         array_agg(d.n ORDER BY d.start) AS day_count, array_agg(t.top::text ORDER BY d.start) AS day_top,
-         array_agg(t.x1::text ORDER BY d.start) AS day_x1, array_agg(t.n ORDER BY d.start) AS day_n,
-         array_agg(array_to_string(t.tops, ' ') ORDER BY d.start) AS day_tops
-    FROM dcell d JOIN dtop t USING (start, payer_grp, payee_grp)
-   GROUP BY 1, 2
-),
-racct AS (
-  SELECT payer_grp, payee_grp, account, greatest(sum(paid), sum(recv)) AS own, bool_or(biz) AS biz,
-         row_number() OVER (PARTITION BY payer_grp, payee_grp ORDER BY greatest(sum(paid), sum(recv)) DESC, account) AS r
-    FROM acct GROUP BY 1, 2, 3
-),
-st AS (
-  SELECT payer_grp, payee_grp, count(*) AS n, bool_or(biz) AS biz,
-         array_agg(own::text ORDER BY r) FILTER (WHERE r <= 3) AS tops
-    FROM racct GROUP BY 1, 2
-)
-SELECT d.payer_grp AS payer, d.payee_grp AS payee, d.volume, d.count, st.n, st.tops, st.biz,
-       d.day, d.day_value, d.day_count, d.day_top, d.day_x1, d.day_n, d.day_tops
-  FROM days d JOIN st USING (payer_grp, payee_grp)
- ORDER BY 1, 2`
+// The day cells are computed in code from each day's payer -> payee links (circ_pair_bucket, grain d), with the
+// same definitions the SQL had: a cell's accounts are ranked by own part, largest first, ties by account id
+// (uuid order); its value and count are the links' sums. A settled day's cells (ended before today, not dirty:
+// graph-cache.ts dayLinks) are kept in the report caches' byte budget (report-cache.ts) under the day's version
+// and a fingerprint of the grouping (every account's group and kind), so a change of sector or district is never
+// read from an old entry. What is kept is the true day-cell inputs; the disclosure layer perturbs them afterwards
+// as before, so the published values are the same.
 
-interface Row {
-  payer: string, payee: string, volume: string, count: string, n: string, tops: string[], biz: boolean,
-  day: string[], day_value: string[], day_count: number[], day_top: string[], day_x1: string[], day_n: string[], day_tops: string[]
+const GROUPS_SQL = `
+SELECT a.id::text AS id, p.kind = 'business' AS biz,
+       CASE WHEN $2 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp
+  FROM account a JOIN participant p ON p.id = a.participant_id
+ WHERE a.currency_id = $1
+ ORDER BY a.id`
+
+interface Groups { grp: Map<number, string | null>, biz: Map<number, boolean>, fingerprint: string }
+
+/** A day's cells, true values, flat (one array per field, cell i's accounts at off[i]..off[i+1]): the day figures
+ *  of each cell, and the accounts it describes with what each paid and received in it (for the range's ranking). */
+interface DayFlows {
+  payer: Array<string | null>, payee: Array<string | null>, value: ArrayLike<bigint>, count: Int32Array, top: Int32Array, x1: ArrayLike<bigint>,
+  n: Int32Array, tops: ArrayLike<bigint>, off: Int32Array, account: Int32Array, paid: ArrayLike<bigint>, recv: ArrayLike<bigint>
 }
 
-/** The flows of the range the buckets tile (in order, as tile() gives them). */
-export async function flowFigures (pool: Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>, currencyId: string, buckets: Bucket[], by: FlowsBy): Promise<FlowFigure[]> {
+const cellKey = (payer: string | null, payee: string | null) => `${payer ?? '\u0000'}\u0001${payee ?? '\u0000'}`
+const big = (a: bigint, b: bigint) => a > b ? a : b
+
+/** Accounts ranked as the SQL ranked them: own part descending, then account id ascending. */
+function rank (accounts: ArrayLike<number>, own: bigint[]): number[] {
+  const ix = own.map((_, i) => i)
+  return ix.sort((a, b) => own[a] > own[b] ? -1 : own[a] < own[b] ? 1 : accountId(accounts[a]) < accountId(accounts[b]) ? -1 : 1)
+}
+
+/** A day's cells from its links. */
+function dayCells (l: Links, g: Groups): DayFlows {
+  const cells = new Map<string, { payer: string | null, payee: string | null, value: bigint, count: number, acct: Map<number, { paid: bigint, recv: bigint }> }>()
+  for (let k = 0; k < l.payer.length; k++) {
+    const pg = g.grp.get(l.payer[k])
+    const qg = g.grp.get(l.payee[k])
+    if (pg === undefined || qg === undefined) continue // not a participant's account
+    const key = cellKey(pg, qg)
+    let c = cells.get(key)
+    if (c == null) { c = { payer: pg, payee: qg, value: 0n, count: 0, acct: new Map() }; cells.set(key, c) }
+    c.value += l.volume[k]; c.count += l.n[k]
+    const a = c.acct.get(l.payer[k]); if (a == null) c.acct.set(l.payer[k], { paid: l.volume[k], recv: 0n }); else a.paid += l.volume[k]
+    const b = c.acct.get(l.payee[k]); if (b == null) c.acct.set(l.payee[k], { paid: 0n, recv: l.volume[k] }); else b.recv += l.volume[k]
+  }
+  const list = [...cells.values()]
+  const rows = list.reduce((s, c) => s + c.acct.size, 0)
+  const d = {
+    payer: list.map(c => c.payer), payee: list.map(c => c.payee), count: Int32Array.from(list.map(c => c.count)), top: new Int32Array(list.length),
+    n: new Int32Array(list.length), off: new Int32Array(list.length + 1), account: new Int32Array(rows),
+  }
+  const x1: bigint[] = []; const tops: bigint[] = []; const paid: bigint[] = []; const recv: bigint[] = []
+  list.forEach((c, i) => {
+    const accounts = [...c.acct.keys()]
+    const sums = [...c.acct.values()]
+    const own = sums.map(x => big(x.paid, x.recv))
+    const order = rank(accounts, own)
+    d.top[i] = accounts[order[0]]; x1.push(own[order[0]]); d.n[i] = accounts.length
+    // three ranked own parts per cell, zero where the cell has fewer accounts (n says how many are real)
+    for (let r = 0; r < 3; r++) tops.push(r < order.length ? own[order[r]] : 0n)
+    d.account.set(accounts, d.off[i]); d.off[i + 1] = d.off[i] + accounts.length
+    for (const x of sums) { paid.push(x.paid); recv.push(x.recv) }
+  })
+  return { ...d, value: packBigints(list.map(c => c.value)), x1: packBigints(x1), tops: packBigints(tops), paid: packBigints(paid), recv: packBigints(recv) }
+}
+
+const dayFlowsBytes = (d: DayFlows) => 12 * OBJECT_BYTES + 16 * d.payer.length + d.count.byteLength + d.top.byteLength + d.n.byteLength +
+  d.off.byteLength + d.account.byteLength + bigintsBytes(d.value) + bigintsBytes(d.x1) + bigintsBytes(d.tops) + bigintsBytes(d.paid) + bigintsBytes(d.recv)
+
+const NO_FLOWS: DayFlows = {
+  payer: [], payee: [], value: [], count: new Int32Array(0), top: new Int32Array(0), x1: [], n: new Int32Array(0), tops: [],
+  off: new Int32Array(1), account: new Int32Array(0), paid: [], recv: [],
+}
+
+/** The flows of the range the buckets tile (in order, as tile() gives them), in one snapshot of the pool;
+ *  `read.position` is set to the last transfer that snapshot includes. */
+export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy, now = Date.now(),
+  read: { position?: LedgerPosition | null } = {}): Promise<FlowFigure[]> {
   if (buckets.length === 0) return []
-  const from = isoDate(buckets[0].start)
-  const to = isoDate(bucketEnd(buckets[buckets.length - 1]))
-  const r = await pool.query<Row>(FLOWS_SQL, [currencyId, from, to, by])
-  return r.rows.map(x => ({
-    payer: x.payer,
-    payee: x.payee,
-    volume: { value: x.volume, n: Number(x.n), max: x.tops[0] ?? '0', biz: x.biz },
-    count: x.count,
-    tops: x.tops,
-    days: x.day.map((day, i) => ({ day, value: x.day_value[i], count: Number(x.day_count[i]), top: x.day_top[i], x1: x.day_x1[i], n: Number(x.day_n[i]), tops: x.day_tops[i].split(' ') })),
-  }))
+  const from = buckets[0].start
+  const to = bucketEnd(buckets[buckets.length - 1])
+  const days: Bucket[] = []
+  for (let d = from; d < to; d += DAY_MS) days.push({ grain: 'd', start: d })
+  const client = await pool.connect()
+  let perDay: DayFlows[]
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+    const groups = (await client.query<{ id: string, biz: boolean, grp: string | null }>(GROUPS_SQL, [currencyId, by])).rows
+    const g: Groups = { grp: new Map(), biz: new Map(), fingerprint: '' }
+    const h = createHash('sha256')
+    for (const r of groups) {
+      const no = numberOf(r.id)
+      g.grp.set(no, r.grp); g.biz.set(no, r.biz)
+      h.update(`${r.id}|${r.biz ? 1 : 0}|${r.grp ?? '\u0000'}\n`)
+    }
+    g.fingerprint = h.digest('base64url')
+    const keyOf = (d: Bucket, version: string) => `flows|${currencyId}|${by}|${g.fingerprint}|${isoDate(d.start)}@${version}`
+    // what the cache holds is taken now: another request may evict it before these links are read
+    const held = new Map<Day, DayFlows>()
+    const links = await dayLinks(client, currencyId, days, (d, version) => {
+      const c = cached<DayFlows>(keyOf(d, version))
+      if (c != null) held.set(d.start, c)
+      return c != null
+    }, now)
+    read.position = await ledgerPosition(client, currencyId)
+    await client.query('COMMIT')
+    perDay = links.map((x, i) => {
+      if (x.links == null) return held.get(days[i].start) ?? NO_FLOWS
+      const cells = dayCells(x.links, g)
+      if (x.version != null) keep(keyOf(days[i], x.version), cells, dayFlowsBytes(cells))
+      return cells
+    })
+    // the accounts' sums over the settled days, merged once per set of their versions (as the graph's prefix);
+    // the other days (today, dirty ones) added on top on every call
+    const settled = createHash('sha256')
+    links.forEach((x, i) => { if (x.version != null) settled.update(`${isoDate(days[i].start)}@${x.version}|`) })
+    const prefixKey = `flowsrange|${currencyId}|${by}|${g.fingerprint}|${settled.digest('base64url')}`
+    let prefix = cached<Map<string, PackedRows>>(prefixKey)
+    if (prefix == null) {
+      prefix = packRows(accountRows(perDay.filter((_, i) => links[i].version != null), new Map()))
+      keep(prefixKey, prefix, [...prefix.values()].reduce((b, r) => b + 3 * OBJECT_BYTES + r.account.byteLength + bigintsBytes(r.paid) + bigintsBytes(r.recv), OBJECT_BYTES))
+    }
+    const rows = accountRows(perDay.filter((_, i) => links[i].version == null), prefix)
+    return rangeFigures(days, perDay, rows, g)
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
+/** Each account's paid and received in a cell over some days. */
+interface CellRows { account: ArrayLike<number>, paid: ArrayLike<bigint>, recv: ArrayLike<bigint> }
+
+/** The accounts' sums per cell over the given days, on top of `base` (which is not changed). */
+function accountRows (list: DayFlows[], base: Map<string, CellRows>): Map<string, CellRows> {
+  const out = new Map<string, { at: Map<number, number>, account: number[], paid: bigint[], recv: bigint[] }>()
+  for (const d of list) {
+    for (let j = 0; j < d.payer.length; j++) {
+      const key = cellKey(d.payer[j], d.payee[j])
+      let c = out.get(key)
+      if (c == null) {
+        const b = base.get(key)
+        c = { at: new Map(), account: b == null ? [] : Array.from(b.account), paid: b == null ? [] : Array.from(b.paid), recv: b == null ? [] : Array.from(b.recv) }
+        c.account.forEach((a, i) => c!.at.set(a, i))
+        out.set(key, c)
+      }
+      for (let k = d.off[j]; k < d.off[j + 1]; k++) {
+        const a = c.at.get(d.account[k])
+        if (a === undefined) { c.at.set(d.account[k], c.account.length); c.account.push(d.account[k]); c.paid.push(d.paid[k]); c.recv.push(d.recv[k]) } else { c.paid[a] += d.paid[k]; c.recv[a] += d.recv[k] }
+      }
+    }
+  }
+  const merged = new Map<string, CellRows>(base)
+  for (const [key, c] of out) merged.set(key, c)
+  return merged
+}
+
+interface PackedRows extends CellRows { account: Int32Array }
+
+/** Rows in typed arrays, to be kept. */
+const packRows = (rows: Map<string, CellRows>): Map<string, PackedRows> =>
+  new Map([...rows].map(([k, r]) => [k, { account: Int32Array.from(r.account), paid: packBigints(Array.from(r.paid)), recv: packBigints(Array.from(r.recv)) }]))
+
+/** The range's cells from its days' cells (sums, the days in order) and its accounts' rows (ranked over the range). */
+function rangeFigures (days: Bucket[], perDay: DayFlows[], rows: Map<string, CellRows>, g: Groups): FlowFigure[] {
+  interface Cell { payer: string | null, payee: string | null, value: bigint, count: number, days: FlowDay[] }
+  const cells = new Map<string, Cell>()
+  perDay.forEach((d, i) => {
+    const day = isoDate(days[i].start)
+    for (let j = 0; j < d.payer.length; j++) {
+      const key = cellKey(d.payer[j], d.payee[j])
+      let c = cells.get(key)
+      if (c == null) { c = { payer: d.payer[j], payee: d.payee[j], value: 0n, count: 0, days: [] }; cells.set(key, c) }
+      c.value += d.value[j]; c.count += d.count[j]
+      const tops: string[] = []
+      for (let r = 0; r < Math.min(3, d.n[j]); r++) tops.push(fromMicros(d.tops[3 * j + r]))
+      c.days.push({ day, value: fromMicros(d.value[j]), count: d.count[j], top: accountId(d.top[j]), x1: fromMicros(d.x1[j]), n: d.n[j], tops })
+    }
+  })
+  // ordered by payer, then payee, as text in the database's C collation (code units), no group last
+  const cmp = (a: string | null, b: string | null) => a === b ? 0 : a == null ? 1 : b == null ? -1 : a < b ? -1 : 1
+  return [...cells].sort(([, a], [, b]) => cmp(a.payer, b.payer) || cmp(a.payee, b.payee)).map(([key, c]) => {
+    const r = rows.get(key)!
+    const account = Array.from(r.account)
+    const own = account.map((_, i) => big(r.paid[i], r.recv[i]))
+    const tops = rank(account, own).slice(0, 3).map(i => fromMicros(own[i]))
+    return {
+      payer: c.payer as string,
+      payee: c.payee as string,
+      volume: { value: fromMicros(c.value), n: account.length, max: tops[0] ?? '0', biz: account.some(a => g.biz.get(a) === true) },
+      count: String(c.count),
+      tops,
+      days: c.days,
+    }
+  })
 }
 
 /** The postcode area of a district: "BS" for BS6. */
@@ -119,7 +245,13 @@ export function marginClass (by: FlowsBy, grp: string, localAreas: readonly stri
   return `${areaOf(grp)}:${isLocal(grp, localAreas) ? 'local' : 'non-local'}`
 }
 
-export interface PublishedFlow { verdict: Verdict | null, value: string, count: string }
+export interface PublishedFlow {
+  verdict: Verdict | null
+  value: string
+  count: string
+  /** hidden in this range (whatever the rules say) for a day whose noise could not be balanced its own way */
+  unbalanced?: true
+}
 
 /**
  * The flows as published (docs/disclosure.md): each cell is hidden over the range by the threshold and p% rules,
@@ -134,9 +266,11 @@ export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, l
     const group = `${marginClass(by, f.payer, localAreas)}>${marginClass(by, f.payee, localAreas)}`
     for (const d of f.days) {
       const value = toMicros(d.value)
+      const tops = d.tops.map(toMicros)
+      const rest = value - tops.slice(0, 3).reduce((a, b) => a + b, 0n)
       const cell: DayCell = {
         cell: `flows|${by}|${f.payer}|${f.payee}`, group, day: d.day, value, count: d.count, top: d.top, x1: toMicros(d.x1),
-        sensitive: pRule(d.n, value, d.tops.map(toMicros), rules) != null,
+        n: d.n, rest: rest > 0n ? rest : 0n, sensitive: pRule(d.n, value, tops, rules) != null,
       }
       const list = days.get(d.day)
       if (list == null) days.set(d.day, [{ i, cell }]); else list.push({ i, cell })
@@ -144,9 +278,20 @@ export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, l
   })
   const value = figures.map(() => 0n)
   const count = figures.map(() => 0)
+  // a day whose noise could not be balanced without going against a cell's direction hides that cell (and its
+  // partner) in every range containing the day: src/domain/disclosure.ts
+  const hidden: Array<Verdict | null> = figures.map(() => null)
   for (const list of days.values()) {
-    const p = perturbDay(key, list.map(x => x.cell))
-    list.forEach((x, k) => { value[x.i] += p[k].value; count[x.i] += p[k].count })
+    const p = perturbDay(key, list.map(x => x.cell), rules)
+    list.forEach((x, k) => {
+      value[x.i] += p[k].value
+      count[x.i] += p[k].count
+      if (p[k].hide != null) hidden[x.i] ??= { reason: p[k].hide, complementary: true }
+    })
   }
-  return figures.map((_, i) => ({ verdict: verdicts[i], value: fromMicros(value[i]), count: String(count[i]) }))
+  return figures.map((_, i) => {
+    const out: PublishedFlow = { verdict: verdicts[i] ?? hidden[i], value: fromMicros(value[i]), count: String(count[i]) }
+    if (hidden[i] != null) out.unbalanced = true
+    return out
+  })
 }

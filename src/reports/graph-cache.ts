@@ -2,6 +2,7 @@ import { bucketEnd, DAY_MS, isoDate, type Bucket } from '../domain/periods.js'
 import { cyclicComponentsIx } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
 import { maxCirculation } from './max-circulation.js'
+import { bigintsBytes, cached, clearReportCache, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
 // The payment graph of a report period (its payer -> payee links, summed over the period), without reading the
@@ -26,13 +27,12 @@ import { fromMicros, toMicros, type Stat } from './stat.js'
 // the prefixes holding it are merged again: the cost of that is a re-read of one bucket, not of the period.
 //
 // Everything is checked against versions read in the caller's snapshot, so a cached value is never used for a
-// bucket whose links have changed in that snapshot. Memory is bounded (MAX_CACHED_LINKS links in bucket
-// caches, MAX_PREFIXES merged prefixes); what does not fit is read from the database again.
+// bucket whose links have changed in that snapshot. Memory: bucket links and merged prefixes are kept in typed
+// arrays (20 and 28 bytes a link) in the report caches' one byte budget (report-cache.ts), least recently used out
+// first; what does not fit is read from the database again.
 
 /** Months and weeks that ended within this long are taken as their days (they may still change). */
 export const RECENT_MS = 35 * DAY_MS
-const MAX_CACHED_LINKS = 1_500_000
-const MAX_PREFIXES = 12
 /** Above this many buckets, links are read in one scan rather than through the primary key per bucket. */
 const MANY_BUCKETS = 40
 /** Account numbers are packed two to a JS number (payer x 2^26 + payee): exact below 2^53. */
@@ -42,7 +42,9 @@ const PACK = 67_108_864
 interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }
 
 /** Links of a bucket: payer -> payee, the volume in millionths and the number of payments. */
-export interface Links { payer: Int32Array, payee: Int32Array, volume: bigint[], n: Int32Array }
+export interface Links { payer: Int32Array, payee: Int32Array, volume: ArrayLike<bigint>, n: Int32Array }
+
+const linksBytes = (l: Links) => l.payer.byteLength + l.payee.byteLength + l.n.byteLength + bigintsBytes(l.volume) + 4 * OBJECT_BYTES
 
 /** Accounts of all currencies, numbered in order of first sight (ids never change; accounts are never deleted);
  *  numberOf() gives an account its number (exported for tests). */
@@ -58,25 +60,14 @@ export function numberOf (id: string): number {
   return n
 }
 
-const bucketCache = new Map<string, { version: string, links: Links }>()
-let cachedLinks = 0
-const prefixCache = new Map<string, Merged>()
+/** Merged links, sorted by their packed key (payer x PACK + payee), so a tail's links are found by bisection. */
+interface Merged { key: Float64Array, payer: Int32Array, payee: Int32Array, volume: ArrayLike<bigint>, n: Int32Array }
 
-interface Merged { at: Map<number, number>, payer: number[], payee: number[], volume: bigint[], n: number[] }
+const mergedBytes = (m: Merged) => m.key.byteLength + m.payer.byteLength + m.payee.byteLength + m.n.byteLength + bigintsBytes(m.volume) + 5 * OBJECT_BYTES
 
 const bucketKey = (currencyId: string, b: Bucket) => `${currencyId}|${b.grain}|${isoDate(b.start)}`
-
-function remember (key: string, version: string, links: Links): void {
-  const old = bucketCache.get(key)
-  if (old != null) { cachedLinks -= old.links.payer.length; bucketCache.delete(key) }
-  bucketCache.set(key, { version, links })
-  cachedLinks += links.payer.length
-  // least recently used first (a Map iterates in insertion order; a hit re-inserts)
-  for (const [k, v] of bucketCache) {
-    if (cachedLinks <= MAX_CACHED_LINKS) break
-    bucketCache.delete(k); cachedLinks -= v.links.payer.length
-  }
-}
+const linksKey = (k: string) => `links|${k}`
+const prefixKeyOf = (k: string) => `graph|${k}`
 
 /** The buckets whose links make up the period: settled months and weeks whole, the rest as days. */
 export function linkBuckets (buckets: Bucket[], dirty: (b: Bucket) => boolean, now: number): Bucket[] {
@@ -119,7 +110,7 @@ async function versions (db: Query, currencyId: string, bs: Bucket[]): Promise<A
 }
 
 async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<Links[]> {
-  const out: Links[] = bs.map(() => ({ payer: new Int32Array(0), payee: new Int32Array(0), volume: [], n: new Int32Array(0) }))
+  const out: Links[] = bs.map(() => ({ payer: new Int32Array(0), payee: new Int32Array(0), volume: new BigInt64Array(0), n: new Int32Array(0) }))
   if (bs.length === 0) return out
   const at = new Map(bs.map((b, i) => [`${b.grain}${isoDate(b.start)}`, i]))
   // a few buckets (a tail, a prefix's new pieces) through the primary key; many (the flows report's days) in one scan
@@ -137,23 +128,44 @@ async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<
      GROUP BY 1, 2`, [currencyId, ...rows.params])).rows as Array<{ grain: string, start: string, payers: string[], payees: string[], volumes: string[], ns: number[] }>
   for (const r of res) {
     const n = r.payers.length
-    const l: Links = { payer: new Int32Array(n), payee: new Int32Array(n), volume: new Array<bigint>(n), n: Int32Array.from(r.ns) }
-    for (let k = 0; k < n; k++) { l.payer[k] = numberOf(r.payers[k]); l.payee[k] = numberOf(r.payees[k]); l.volume[k] = toMicros(r.volumes[k]) }
-    out[at.get(`${r.grain}${r.start}`)!] = l
+    const payer = new Int32Array(n)
+    const payee = new Int32Array(n)
+    for (let k = 0; k < n; k++) { payer[k] = numberOf(r.payers[k]); payee[k] = numberOf(r.payees[k]) }
+    out[at.get(`${r.grain}${r.start}`)!] = { payer, payee, volume: packBigints(r.volumes.map(toMicros)), n: Int32Array.from(r.ns) }
   }
   return out
 }
 
 function merge (parts: Links[]): Merged {
-  const m: Merged = { at: new Map(), payer: [], payee: [], volume: [], n: [] }
+  const at = new Map<number, number>()
+  const volume: bigint[] = []
+  const n: number[] = []
   for (const l of parts) {
     for (let k = 0; k < l.payer.length; k++) {
       const key = l.payer[k] * PACK + l.payee[k]
-      const i = m.at.get(key)
-      if (i === undefined) { m.at.set(key, m.payer.length); m.payer.push(l.payer[k]); m.payee.push(l.payee[k]); m.volume.push(l.volume[k]); m.n.push(l.n[k]) } else { m.volume[i] += l.volume[k]; m.n[i] += l.n[k] }
+      const i = at.get(key)
+      if (i === undefined) { at.set(key, volume.length); volume.push(l.volume[k]); n.push(l.n[k]) } else { volume[i] += l.volume[k]; n[i] += l.n[k] }
     }
   }
+  const key = Float64Array.from(at.keys()).sort()
+  const m: Merged = { key, payer: new Int32Array(key.length), payee: new Int32Array(key.length), volume: [], n: new Int32Array(key.length) }
+  const sorted: bigint[] = new Array<bigint>(key.length)
+  for (let j = 0; j < key.length; j++) {
+    const i = at.get(key[j])!
+    m.payer[j] = Math.floor(key[j] / PACK); m.payee[j] = key[j] % PACK; sorted[j] = volume[i]; m.n[j] = n[i]
+  }
+  m.volume = packBigints(sorted)
   return m
+}
+
+/** The index of key in the sorted keys, or -1. */
+function find (keys: Float64Array, key: number): number {
+  let lo = 0; let hi = keys.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    if (keys[mid] < key) lo = mid + 1; else if (keys[mid] > key) hi = mid - 1; else return mid
+  }
+  return -1
 }
 
 /**
@@ -189,7 +201,7 @@ export async function periodPieces (db: Query, currencyId: string, buckets: Buck
 }
 
 /** A period's payment graph: each payer -> payee link once, with its volume in millionths. */
-export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], n: ArrayLike<number>, size: number }
+export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: ArrayLike<bigint>, n: ArrayLike<number>, size: number }
 
 /**
  * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
@@ -198,41 +210,50 @@ export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number
 export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now(), pieces?: Pieces): Promise<PeriodGraph> {
   const { settled, tail, versions: known, key: prefixKey } = pieces ?? await periodPieces(db, currencyId, buckets, now)
   // the prefix: every settled piece, merged once per set of versions
-  let prefix = prefixCache.get(prefixKey)
-  if (prefix != null) {
-    prefixCache.delete(prefixKey); prefixCache.set(prefixKey, prefix)
-  } else {
+  let prefix = cached<Merged>(prefixKeyOf(prefixKey))
+  if (prefix == null) {
     const parts = new Map<Bucket, Links>()
     const toRead: Bucket[] = []
     for (const b of settled) {
       const k = bucketKey(currencyId, b)
-      const c = bucketCache.get(k)
-      if (c != null && c.version === known.get(k)) { bucketCache.delete(k); bucketCache.set(k, c); parts.set(b, c.links) } else toRead.push(b)
+      const c = cached<{ version: string, links: Links }>(linksKey(k))
+      if (c != null && c.version === known.get(k)) parts.set(b, c.links); else toRead.push(b)
     }
     const read = await readLinks(db, currencyId, toRead)
-    toRead.forEach((b, i) => { parts.set(b, read[i]); remember(bucketKey(currencyId, b), known.get(bucketKey(currencyId, b))!, read[i]) })
+    toRead.forEach((b, i) => {
+      parts.set(b, read[i])
+      const k = bucketKey(currencyId, b)
+      keep(linksKey(k), { version: known.get(k)!, links: read[i] }, linksBytes(read[i]))
+    })
     prefix = merge(settled.map(b => parts.get(b)!))
-    prefixCache.set(prefixKey, prefix)
-    for (const k of prefixCache.keys()) { if (prefixCache.size <= MAX_PREFIXES) break; prefixCache.delete(k) }
+    keep(prefixKeyOf(prefixKey), prefix, mergedBytes(prefix))
   }
   if (tail.length === 0) return { payer: prefix.payer, payee: prefix.payee, volume: prefix.volume, n: prefix.n, size: prefix.payer.length }
 
-  // the tail on top of the prefix, without touching the cached prefix
+  // the tail on top of the prefix, without touching the cached prefix: links the prefix has are added in place,
+  // new ones appended
   const fresh = await readLinks(db, currencyId, tail)
-  const volume = prefix.volume.slice()
-  const payer = prefix.payer.slice()
-  const payee = prefix.payee.slice()
+  const size = prefix.payer.length
+  const volume = Array.from(prefix.volume)
   const count = prefix.n.slice()
   const extra = new Map<number, number>()
+  const payerX: number[] = []
+  const payeeX: number[] = []
+  const countX: number[] = []
   for (const l of fresh) {
     for (let k = 0; k < l.payer.length; k++) {
       const key = l.payer[k] * PACK + l.payee[k]
-      const i = prefix.at.get(key) ?? extra.get(key)
-      if (i !== undefined) { volume[i] += l.volume[k]; count[i] += l.n[k]; continue }
-      extra.set(key, payer.length); payer.push(l.payer[k]); payee.push(l.payee[k]); volume.push(l.volume[k]); count.push(l.n[k])
+      const at = find(prefix.key, key)
+      if (at >= 0) { volume[at] += l.volume[k]; count[at] += l.n[k]; continue }
+      const i = extra.get(key)
+      if (i !== undefined) { volume[i] += l.volume[k]; countX[i - size] += l.n[k]; continue }
+      extra.set(key, volume.length); payerX.push(l.payer[k]); payeeX.push(l.payee[k]); volume.push(l.volume[k]); countX.push(l.n[k])
     }
   }
-  return { payer, payee, volume, n: count, size: payer.length }
+  const payer = new Int32Array(size + payerX.length); payer.set(prefix.payer); payer.set(payerX, size)
+  const payee = new Int32Array(size + payerX.length); payee.set(prefix.payee); payee.set(payeeX, size)
+  const n = new Int32Array(size + payerX.length); n.set(count); n.set(countX, size)
+  return { payer, payee, volume, n, size: payer.length }
 }
 
 /**
@@ -333,12 +354,5 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>): Gr
 /** The id of an account number. */
 export const accountId = (n: number): string => accountIds[n]
 
-const clearHooks: Array<() => void> = []
-/** Caches kept under the same versions (account-cache.ts) register here, so clearGraphCache() forgets them too. */
-export function onClearGraphCache (clear: () => void): void { clearHooks.push(clear) }
-
-/** For tests: forget everything cached. */
-export function clearGraphCache (): void {
-  bucketCache.clear(); prefixCache.clear(); cachedLinks = 0
-  for (const clear of clearHooks) clear()
-}
+/** For tests: forget everything cached (every report cache: they share report-cache.ts). */
+export function clearGraphCache (): void { clearReportCache() }

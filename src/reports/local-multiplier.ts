@@ -17,7 +17,7 @@ export interface MultiplierSums {
   lp: bigint
 }
 
-export interface Links { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], size: number }
+export interface Links { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: ArrayLike<bigint>, size: number }
 
 const RATIO = 10n ** 40n
 

@@ -2,27 +2,41 @@ import { createHmac, randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import { DomainError } from '../domain/errors.js'
 
-// Pseudonyms for research exports: HMAC-SHA256 of the account id under a salt made for one export and kept
-// only in the database (research_export.salt), never sent. Both files of one export use the same salt, so
+// Pseudonyms for research exports: HMAC-SHA256 of the account (or transfer) id under a salt made for one export
+// and kept only in the database (research_export.salt), never sent. Both files of one export use the same salt, so
 // they join on the pseudonym; a new export gets a new salt, so pseudonyms never carry over between exports.
+// Transfer ids are uuid v7, whose first 48 bits are the creation millisecond: only their pseudonyms leave.
 
 export const EXPORT_TTL_HOURS = 24
 
-export interface ExportSession { id: string, pseudonym: (accountId: string) => string }
+export interface ExportSession {
+  id: string
+  /** an account's pseudonym: 20 hex digits (80 bits: collisions are negligible at any realistic number of accounts) */
+  pseudonym: (accountId: string) => string
+  /** a transfer's pseudonym, 20 hex digits; a different HMAC input, so it never equals an account's */
+  transfer: (transferId: string) => string
+  /** an account's pseudonym shaped as the Sarafu data set's keys (0x and 40 hex digits): its first 20 digits are
+   *  `pseudonym`, so the two dialects of one export join */
+  address: (accountId: string) => string
+}
 
 function session (id: string, salt: Buffer): ExportSession {
+  const hmac = (x: string) => createHmac('sha256', salt).update(x).digest('hex')
+  // accounts recur on every transfer they take part in; transfers appear about once (not cached: millions)
   const seen = new Map<string, string>()
+  const account = (id: string) => {
+    let h = seen.get(id)
+    if (h === undefined) {
+      h = hmac(id)
+      seen.set(id, h)
+    }
+    return h
+  }
   return {
     id,
-    pseudonym: (accountId) => {
-      let p = seen.get(accountId)
-      if (p === undefined) {
-        // 80 bits: collisions are negligible at any realistic number of accounts
-        p = createHmac('sha256', salt).update(accountId).digest('hex').slice(0, 20)
-        seen.set(accountId, p)
-      }
-      return p
-    },
+    pseudonym: (accountId) => account(accountId).slice(0, 20),
+    transfer: (transferId) => hmac(`transfer:${transferId}`).slice(0, 20),
+    address: (accountId) => `0x${account(accountId).slice(0, 40)}`,
   }
 }
 

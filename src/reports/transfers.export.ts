@@ -4,49 +4,93 @@ import { csvStream } from '../domain/csv.js'
 import { formatMoney } from '../domain/money.js'
 import type { ExportSession } from './pseudonym.js'
 
-// Every transfer of a currency as pseudonymised microdata, in the column layout of the Sarafu Community
-// Inclusion Currency data set (Mattsson, Criscione and Ruddick, Scientific Data 2022), so tools written for it
-// run unchanged. Dropped: transfer ids (time-ordered UUIDs carry the millisecond), references, metadata, who
-// posted it. Times are cut to the hour; accounts appear only as this export's pseudonyms.
+// Every transfer of a currency as pseudonymised microdata (docs/research-exports.md), in two dialects:
+//   circulate (default): the project's own, complete enough to recompute every circulation figure: each transfer's
+//     kind, the pseudonym of the transfer a fee belongs to (parent_id) and of the transfer a reversal undoes
+//     (reverses_id), times to the microsecond as the ledger keeps them;
+//   sarafu: the Sarafu Network data set's transaction file (Mattsson, Criscione and Ruddick 2022) column for
+//     column and code for code, so the notebooks written for it read it unchanged.
+// Dropped: transfer ids (uuid v7 carries the millisecond; only per-export HMAC pseudonyms leave), references,
+// metadata, who posted it. Accounts appear only as this export's pseudonyms.
 
-export const TRANSFER_COLUMNS = ['id', 'timeset', 'transfer_subtype', 'source', 'target', 'weight', 'token_name'] as const
+export type ExportDialect = 'circulate' | 'sarafu'
+
+export const TRANSFER_COLUMNS = ['id', 'timeset', 'transfer_subtype', 'source', 'target', 'weight', 'token_name', 'parent_id', 'reverses_id'] as const
+export const SARAFU_TRANSFER_COLUMNS = ['id', 'timeset', 'transfer_subtype', 'source', 'target', 'weight', 'token_name', 'token_address'] as const
 
 const SUBTYPE: Record<string, string> = {
   issuance: 'DISBURSEMENT', redemption: 'RECLAMATION', payment: 'STANDARD', fee: 'FEE', reversal: 'REVERSAL',
+}
+
+// The Sarafu codes: DISBURSEMENT creates currency, RECLAMATION dissolves it, STANDARD moves it between accounts
+// (fees and notes paid in too: the data set's notebooks mark the scheme's accounts, business_type "system").
+// A reversal has no code of its own there: it is the movement that undoes the original (a reversed issuance
+// dissolves currency), so the balances the notebooks rebuild from it are right at every instant.
+const CREATES = ['issuance', 'note_sale']
+const DISSOLVES = ['redemption', 'note_buyback', 'note_withdrawal']
+
+export function sarafuSubtype (kind: string, reversedKind: string | null): string {
+  const k = kind === 'reversal' ? reversedKind ?? '' : kind
+  const creates = CREATES.includes(k); const dissolves = DISSOLVES.includes(k)
+  if (kind === 'reversal' ? dissolves : creates) return 'DISBURSEMENT'
+  if (kind === 'reversal' ? creates : dissolves) return 'RECLAMATION'
+  return 'STANDARD'
+}
+
+/** SQL: whether a transfer is STANDARD in the Sarafu dialect (the same rule as sarafuSubtype). */
+export function sarafuStandard (kind: string, reversedKind: string): string {
+  const moves = [...CREATES, ...DISSOLVES].map(k => `'${k}'`).join(', ')
+  return `(CASE WHEN ${kind} = 'reversal' THEN ${reversedKind} NOT IN (${moves}) ELSE ${kind} NOT IN (${moves}) END)`
 }
 
 const PAGE = 5000
 
 // keyset pages on transfer_currency_time_idx (currency_id, created_at, id)
 const PAGE_SQL = `
-SELECT t.id, t.created_at, to_char(date_trunc('hour', t.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:MI:SS') AS timeset,
-       t.kind, t.from_account_id, t.to_account_id, t.amount::text AS amount
-  FROM transfer t
+SELECT t.id, t.created_at, to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS timeset,
+       t.kind, t.from_account_id, t.to_account_id, t.amount::text AS amount, t.parent_id, t.reverses_id, o.kind AS reversed_kind
+  FROM transfer t LEFT JOIN transfer o ON o.id = t.reverses_id
  WHERE t.currency_id = $1
    AND ($2::timestamptz IS NULL OR t.created_at >= $2) AND ($3::timestamptz IS NULL OR t.created_at < $3)
-   AND ($4::timestamptz IS NULL OR (t.created_at, t.id) > ($4, $5::uuid))
+   AND ($4::timestamp IS NULL OR (t.created_at, t.id) > ($4::timestamp AT TIME ZONE 'UTC', $5::uuid))
  ORDER BY t.created_at, t.id
- LIMIT ${PAGE}`
+ LIMIT $6`
 
 export interface TransferExportInput {
-  currencyId: string, code: string, decimals: number, from?: Date, to?: Date
+  currencyId: string, code: string, decimals: number, from?: Date, to?: Date, dialect: ExportDialect
+  /** rows per query (default 5000) */
+  page?: number
+}
+
+interface Row {
+  id: string, timeset: string, kind: string, from_account_id: string, to_account_id: string, amount: string,
+  parent_id: string | null, reverses_id: string | null, reversed_kind: string | null
 }
 
 export function transfersCsv (pool: pg.Pool, x: TransferExportInput, session: ExportSession): Readable {
+  const sarafu = x.dialect === 'sarafu'
+  const page = x.page ?? PAGE
+  // the data set's token_address is the token's contract: here a pseudonym of the currency, fixed within an export
+  const token = session.address(`currency:${x.currencyId}`)
   async function * rows () {
-    let after: { at: Date, id: string } | null = null
+    // the cursor keeps the microsecond: a JS Date would cut it to the millisecond and skip or repeat rows
+    let after: { at: string, id: string } | null = null
     let n = 0
     for (;;) {
-      const r: pg.QueryResult<{ id: string, created_at: Date, timeset: string, kind: string, from_account_id: string, to_account_id: string, amount: string }> =
-        await pool.query(PAGE_SQL, [x.currencyId, x.from ?? null, x.to ?? null, after?.at ?? null, after?.id ?? null])
+      const r: pg.QueryResult<Row> =
+        await pool.query(PAGE_SQL, [x.currencyId, x.from ?? null, x.to ?? null, after?.at ?? null, after?.id ?? null, page])
       for (const t of r.rows) {
-        yield [++n, t.timeset, SUBTYPE[t.kind] ?? t.kind.toUpperCase(), session.pseudonym(t.from_account_id),
-          session.pseudonym(t.to_account_id), formatMoney(t.amount, x.decimals), x.code]
+        const weight = formatMoney(t.amount, x.decimals)
+        yield sarafu
+          ? [++n, t.timeset, sarafuSubtype(t.kind, t.reversed_kind), session.address(t.from_account_id), session.address(t.to_account_id), weight, x.code, token]
+          : [session.transfer(t.id), t.timeset, SUBTYPE[t.kind] ?? t.kind.toUpperCase(), session.pseudonym(t.from_account_id),
+              session.pseudonym(t.to_account_id), weight, x.code,
+              t.parent_id == null ? '' : session.transfer(t.parent_id), t.reverses_id == null ? '' : session.transfer(t.reverses_id)]
       }
-      if (r.rows.length < PAGE) return
+      if (r.rows.length < page) return
       const last = r.rows[r.rows.length - 1]
-      after = { at: last.created_at, id: last.id }
+      after = { at: last.timeset, id: last.id }
     }
   }
-  return Readable.from(rows()).pipe(csvStream(TRANSFER_COLUMNS))
+  return Readable.from(rows()).pipe(csvStream(sarafu ? SARAFU_TRANSFER_COLUMNS : TRANSFER_COLUMNS))
 }

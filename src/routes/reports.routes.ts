@@ -59,7 +59,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     preHandler: app.readBudget,
     schema: {
       tags: ['reports'],
-      summary: 'Pseudonymised transfers in the Sarafu data set\'s columns: id, timeset, transfer_subtype, source, target, weight, token_name (researchers)',
+      summary: 'Pseudonymised transfers: id, timeset, transfer_subtype, source, target, weight, token_name, parent_id, reverses_id; or ?dialect=sarafu for the Sarafu data set\'s columns (researchers)',
       params: CodeParams, querystring: TransferExportQuerySchema,
       response: { 200: csvOnly('every transfer, oldest first'), ...problems(400, 401, 403, 404, 429) },
     },
@@ -72,7 +72,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     preHandler: app.readBudget,
     schema: {
       tags: ['reports'],
-      summary: 'Pseudonymised accounts in the Sarafu data set\'s columns: id, start, final_bal, area_name, area_type, held_roles, business_type (researchers)',
+      summary: 'Pseudonymised, k-anonymous accounts: id, start, final_bal, area_name, area_type, held_roles, business_type, status; or ?dialect=sarafu for the Sarafu data set\'s columns (researchers)',
       params: CodeParams, querystring: AccountExportQuerySchema,
       response: { 200: csvOnly('every account'), ...problems(400, 401, 403, 404, 429) },
     },

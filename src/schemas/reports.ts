@@ -1,5 +1,6 @@
 import { Type, type TRef } from 'typebox'
 import { METRICS } from '../reports/circulation.metrics.js'
+import { HOLDING_DESCRIPTIONS } from '../reports/holding.metrics.js'
 import { Timestamp, Uuid } from './common.js'
 
 const Instant = (d: string) => Type.String({
@@ -49,6 +50,7 @@ const METRIC_DESCRIPTIONS: Record<typeof METRICS[number], string> = {
   circulatingShare: 'the largest circulation the period\'s payments contain (a flow within every link\'s volume that balances at every ' +
     'account, as multilateral set-off finds it) / volume: the share of trade that actually came round',
   cumulativeRedemptionRate: 'redeemed since the currency started / issued since it started, at the end of the period',
+  ...HOLDING_DESCRIPTIONS,
 }
 
 const MetricsSchema = Type.Object(
@@ -113,13 +115,20 @@ export const FlowsReportSchema = Type.Object({
 
 const ExportTime = (d: string) => Type.String({ maxLength: 40, description: `${d}: a date (2026-01-01) or an RFC 3339 time` })
 const ExportId = Uuid('an export id from the X-Export-Id header of an earlier export: reuse its pseudonyms so both files join')
+const Dialect = Type.Enum(['circulate', 'sarafu'], {
+  default: 'circulate',
+  description: 'circulate: the project\'s own columns, enough to recompute every circulation figure; sarafu: the columns and codes of the ' +
+    'Sarafu Network data set (Mattsson, Criscione and Ruddick 2022), for the notebooks written for it (docs/research-exports.md)',
+})
 
 export const TransferExportQuerySchema = Type.Object({
   from: Type.Optional(ExportTime('transfers at or after this time')),
   to: Type.Optional(ExportTime('transfers before this time')),
   export: Type.Optional(ExportId),
+  dialect: Type.Optional(Dialect),
 }, { additionalProperties: false })
 
 export const AccountExportQuerySchema = Type.Object({
   export: Type.Optional(ExportId),
+  dialect: Type.Optional(Dialect),
 }, { additionalProperties: false })

@@ -13,7 +13,7 @@ import { circulationMetrics, METRICS, type Metrics } from '../reports/circulatio
 import { circulationFigures } from '../reports/circulation.report.js'
 import { flowFigures, publishFlows, type FlowsBy } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
-import { ledgerPosition, DEFINITIONS_VERSION, type LedgerPosition } from '../reports/provenance.js'
+import { DEFINITIONS_VERSION, type LedgerPosition } from '../reports/provenance.js'
 import { transfersCsv } from '../reports/transfers.export.js'
 import type { AccountExportQuerySchema, CirculationQuerySchema, FlowsQuerySchema, TransferExportQuerySchema } from '../schemas/reports.js'
 import { formatMoney } from '../domain/money.js'
@@ -42,22 +42,6 @@ export interface FlowsReport extends Provenance {
 
 /** CSV of a cell: its value, "suppressed", or empty when undefined. */
 const csvCell = (c: Cell): string => c.value ?? ('suppressed' in c ? 'suppressed' : '')
-
-/** fn inside one read-only repeatable-read transaction on a connection of pool. */
-async function snapshot<T> (pool: pg.Pool, fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-    const out = await fn(client)
-    await client.query('COMMIT')
-    return out
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
-  }
-}
 
 export interface ReportOptions {
   /** see REPORTS_MAX_STALENESS_MS */
@@ -154,11 +138,9 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
-      // the flows and the ledger position in one snapshot
-      const { figures, position } = await snapshot(src.pool, async (db) => ({
-        figures: await flowFigures(db, c.id, tile(range.from, range.to), by),
-        position: await ledgerPosition(db, c.id),
-      }))
+      const read: { position?: LedgerPosition | null } = {}
+      const figures = await flowFigures(src.pool, c.id, tile(range.from, range.to), by, undefined, read)
+      const position = read.position ?? null
       const key = await disclosureKey(pool, c.id)
       const published = publishFlows(key, figures, by, c.localAreas, rules)
       const provenance: Provenance = { asOf, asOfTransfer: position, definitionsVersion: DEFINITIONS_VERSION }
@@ -191,7 +173,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
         asOf: src.asOf.toISOString(),
         csv: transfersCsv(src.pool, {
           currencyId: c.id, code: c.code, decimals: c.decimals,
-          from: from == null ? undefined : new Date(from), to: to == null ? undefined : new Date(to),
+          from: from == null ? undefined : new Date(from), to: to == null ? undefined : new Date(to), dialect: q.dialect ?? 'circulate',
         }, session),
       }
     },
@@ -200,7 +182,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const { c, userId } = await exportable(principal, code)
       const session = await openExport(pool, c.id, userId, q.export)
       const src = await source()
-      return { exportId: session.id, asOf: src.asOf.toISOString(), csv: accountsCsv(src.pool, { currencyId: c.id, decimals: c.decimals, localAreas: c.localAreas }, session) }
+      return { exportId: session.id, asOf: src.asOf.toISOString(), csv: accountsCsv(src.pool, { currencyId: c.id, decimals: c.decimals, localAreas: c.localAreas, dialect: q.dialect ?? 'circulate' }, session) }
     },
   }
 }

@@ -1,6 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
+import fastq from 'fastq'
 import type pg from 'pg'
 import { Webhook } from 'standardwebhooks'
 import { checkAddresses, lookupChecked, type AddressPolicy } from './address.js'
@@ -31,6 +32,8 @@ export interface WorkerOptions {
   disableAfterHours: number
   /** deliveries claimed per round */
   batch?: number
+  /** rounds at once while there is a backlog (default 4) */
+  lanes?: number
 }
 
 export interface Claimed {
@@ -53,17 +56,6 @@ const RECORDERS = 2
 /** tries to write an outcome before leaving the delivery to its lease */
 const RECORD_TRIES = 3
 
-/** Runs at most n of the given functions at once. */
-function limiter (n: number) {
-  let active = 0
-  const queue: Array<() => void> = []
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>(resolve => queue.push(resolve))
-    active++
-    try { return await fn() } finally { active--; queue.shift()?.() }
-  }
-}
-
 export const backoffMs = (attempt: number, random: () => number): number =>
   Math.round(Math.min(5000 * 3 ** Math.max(0, attempt - 1), 12 * 3600_000) * (0.75 + random() * 0.5))
 
@@ -74,7 +66,7 @@ export const webhookBody = (c: Pick<Claimed, 'type' | 'event_at' | 'event_id' | 
 interface SendResult { status: number | null, latencyMs: number, error: string | null }
 
 export class WebhookWorker {
-  private running: Promise<void> | null = null
+  private readonly lanes = new Set<Promise<void>>()
   private again = false
   private timer: NodeJS.Timeout | null = null
   private closed = false
@@ -96,22 +88,36 @@ export class WebhookWorker {
     this.kick()
   }
 
-  /** Runs delivery rounds until nothing is due (single-flight: a kick during a round asks for one more). */
+  /**
+   * Runs delivery rounds until nothing is due. One round at a time while the outbox keeps up; a round that claims a
+   * full batch means a backlog, and then another round starts at once, up to `lanes` at a time (their claims never
+   * overlap: SKIP LOCKED), so one round's slowest send does not hold up the deliveries queued behind it. A kick during a round asks for
+   * one more.
+   */
   kick (): void {
     if (this.closed) return
-    if (this.running != null) { this.again = true; return }
-    this.running = (async () => {
-      do {
+    this.again = true
+    if (this.lanes.size === 0) this.startLane()
+  }
+
+  private startLane (): void {
+    const batch = this.o.batch ?? 50
+    const lane: Promise<void> = (async () => {
+      for (;;) {
         this.again = false
-        const n = await this.runOnce()
-        if (n >= (this.o.batch ?? 50)) this.again = true
-      } while (this.again && !this.closed)
+        const n = await this.runOnce((claimed) => {
+          if (claimed >= batch && this.lanes.size < (this.o.lanes ?? 4)) this.startLane()
+        })
+        if (this.closed) return
+        if (n < batch && !this.again) return
+      }
     })().catch((err: unknown) => { this.o.log.warn({ err }, 'webhooks: a delivery round failed; the next one retries') })
-      .finally(() => { this.running = null })
+      .finally(() => { this.lanes.delete(lane) })
+    this.lanes.add(lane)
   }
 
   async idle (): Promise<void> {
-    while (this.running != null) await this.running
+    while (this.lanes.size > 0) await Promise.all([...this.lanes])
   }
 
   async close (): Promise<void> {
@@ -120,8 +126,11 @@ export class WebhookWorker {
     await this.idle()
   }
 
-  /** One round: claims what is due now, sends it, records the outcomes. Returns how many were claimed. */
-  async runOnce (): Promise<number> {
+  /**
+   * One round: claims what is due now, sends it, records the outcomes. Returns how many were claimed.
+   * `claimed` is told the count before the sends start (a full batch opens another lane).
+   */
+  async runOnce (claimedHook?: (n: number) => void): Promise<number> {
     const now = this.now()
     const lease = this.o.timeoutMs + 30_000
     const claimed = (await this.o.pool.query<Claimed>(
@@ -138,17 +147,18 @@ export class WebhookWorker {
        RETURNING d.id, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
                  e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at`,
       [now, this.o.batch ?? 50, lease])).rows
+    claimedHook?.(claimed.length)
     // The sends run concurrently. Their outcomes: the round's deliveries that succeeded in ONE statement once every
     // send has ended, the failures (each a transaction: backoff, streaks, disabling) at most RECORDERS at a time, every
     // write retried a few times. A round of 50 writing 50 transactions at once queued on the pool beside the payments
     // (DB_ACQUIRE_TIMEOUT_MS), and an outcome not written is sent again when its lease ends (measured in
     // test-faults/webhooks.faults.ts: 48 of 86 events sent twice after a restart with a backlog, on a loaded machine).
-    const limit = limiter(RECORDERS)
+    const recorders = fastq.promise(async (write: () => Promise<void>) => { await write() }, RECORDERS)
     const delivered: Array<{ c: Claimed, r: SendResult }> = []
     await Promise.all(claimed.map(async (c) => {
       const r = await this.send(c, now)
       if (r.status != null && r.status >= 200 && r.status < 300) delivered.push({ c, r })
-      else await limit(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })
+      else await recorders.push(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })
     }))
     if (delivered.length > 0) await this.retrying(delivered[0].c.id, async () => { await this.recordDelivered(delivered) })
     return claimed.length

@@ -34,48 +34,72 @@ t.test('complementary suppression hides a second cell where a sum would give the
   t.same([b.verdict?.complementary, e.verdict?.complementary, c.verdict], [true, true, null])
 })
 
-t.test('perturbDay: one published value per day cell; sensitive cells move by 10-20% of their largest part; margins kept', async (t) => {
-  const { perturbDay, pRule, RULES } = await import('../../src/domain/disclosure.js')
+t.test('perturbDay: one value per day cell; each cell moves its own way by at least NOISE_LOW of its largest part, unless it balances or is hidden; margins kept', async (t) => {
+  const { balancerNeeds, direction, perturbDay, pRule, RULES, NOISE_LOW, NOISE_HIGH } = await import('../../src/domain/disclosure.js')
   const key = Buffer.alloc(32, 7)
   const M = 1_000_000n
+  const LOW = BigInt(Math.round(NOISE_LOW * 1e6))
   let seed = 1
   const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
   const abs = (x: bigint) => (x < 0n ? -x : x)
-  const signs = new Map<string, Set<boolean>>()
-  for (let day = 1; day <= 300; day++) {
+  const seen = { own: 0, balancer: 0, hidden: 0 }
+  for (let day = 1; day <= 400; day++) {
+    const first = rnd(12) // which cells a day has changes from day to day, and with it which directions meet
     const cells = Array.from({ length: 1 + rnd(6) }, (_, k) => {
-      const value = BigInt(1 + rnd(500)) * M
-      const x1 = value * BigInt(20 + rnd(81)) / 100n
-      return { cell: `flows|sector|member|s${k}`, group: k < 4 ? 'member>business' : `solo${k}`, day: `d${day}`, value, count: 1 + rnd(9), top: `a${rnd(4)}`, x1, sensitive: rnd(2) === 0 }
+      const big = rnd(3) === 0
+      const value = BigInt(1 + rnd(big ? 20_000 : 500)) * M
+      const x1 = value * BigInt((big ? 2 : 20) + rnd(big ? 10 : 81)) / 100n
+      const n = big ? 5 + rnd(50) : 1 + rnd(6)
+      const rest = n <= 3 ? 0n : value - x1 - x1 * 2n * BigInt(rnd(50)) / 100n
+      return {
+        cell: `flows|sector|member|s${first + k}`, group: k < 4 ? 'member>business' : `solo${k}`, day: `d${day}`, value, count: 1 + rnd(9),
+        top: `a${rnd(4)}`, x1, n, rest: rest > 0n ? rest : 0n, sensitive: pRule(n, value, [x1], RULES) != null,
+      }
     })
     const p = perturbDay(key, cells)
     t.same(perturbDay(key, cells.map(c => ({ ...c }))), p, 'the same cells always get the same values') // deterministic
-    const groups = new Set(cells.map(c => c.group))
-    for (const g of groups) {
+    for (const g of new Set(cells.map(c => c.group))) {
       const ix = cells.map((c, i) => i).filter(i => cells[i].group === g)
       const before = ix.reduce((a, i) => a + cells[i].value, 0n)
       const after = ix.reduce((a, i) => a + p[i].value, 0n)
       if (before !== after) t.fail(`day ${day} group ${g}: the margin moved`)
-      if (ix.length === 1 && p[ix[0]].value !== cells[ix[0]].value) t.fail('a cell alone in its group is its own margin')
-      if (ix.length > 1) {
-        for (const i of ix) {
-          const moved = abs(p[i].value - cells[i].value)
-          if (cells[i].sensitive && moved * 10n < cells[i].x1) t.fail(`day ${day}: a sensitive cell moved by ${moved}, under 10% of ${cells[i].x1}`)
-        }
+      if (ix.length === 1 && (p[ix[0]].value !== cells[ix[0]].value || p[ix[0]].hide != null)) t.fail('a cell alone in its group is its own margin')
+      if (ix.length === 1) continue
+      const hidden = ix.filter(i => p[i].hide != null)
+      // only the side whose noises add up to less moves further than NOISE_HIGH, to bring the group's sum to zero
+      const further = new Set<number>()
+      if (hidden.length !== 0 && hidden.length !== 2) t.fail(`day ${day}: ${hidden.length} cells hidden in a group; one that went against its direction and its partner, or none`)
+      for (const i of ix) {
+        const c = cells[i]
+        const moved = (p[i].value - c.value) * direction(key, c.cell)
+        if (moved * 1_000_000n >= abs(c.x1) * LOW - 1_000_000n) seen.own++
+        else if (p[i].hide != null) seen.hidden++
+        else if (moved <= 0n && c.n >= RULES.threshold && c.rest >= balancerNeeds(-moved, c.x1)) seen.balancer++
+        else t.fail(`day ${day}: ${c.cell} moved ${moved} its own way, under ${NOISE_LOW} of ${c.x1}, and is neither a balancer nor hidden`)
+        if (moved > 0n && moved * 1_000_000n > abs(c.x1) * BigInt(Math.round(NOISE_HIGH * 1e6)) + 1_000_000n) further.add((p[i].value > c.value) ? 1 : -1)
       }
+      if (further.size > 1) t.fail(`day ${day}: cells moved further than NOISE_HIGH up and down`)
     }
     cells.forEach((c, i) => { if (p[i].count < 0) t.fail('a negative count') })
-    cells.forEach((c, i) => {
-      if (cells.filter(x => x.group === c.group).length > 1 && p[i].value !== c.value) {
-        const s = signs.get(c.cell) ?? new Set(); s.add(p[i].value > c.value); signs.set(c.cell, s)
-      }
-    })
   }
-  t.pass('300 random days checked')
+  t.ok(seen.own > 100 && seen.balancer > 5 && seen.hidden > 5, `400 random days checked: ${seen.own} day cells moved their own way, ${seen.balancer} balanced their group, ${seen.hidden} hidden`)
   t.not(perturbDay(Buffer.alloc(32, 8), [
-    { cell: 'a', group: 'g', day: 'd', value: 10n * M, count: 1, top: 'x', x1: 10n * M, sensitive: true },
-    { cell: 'b', group: 'g', day: 'd', value: 90n * M, count: 9, top: 'y', x1: 9n * M, sensitive: false },
+    { cell: 'a', group: 'g', day: 'd', value: 10n * M, count: 1, top: 'x', x1: 10n * M, n: 2, rest: 0n, sensitive: true },
+    { cell: 'b', group: 'g', day: 'd', value: 90n * M, count: 9, top: 'y', x1: 9n * M, n: 9, rest: 60n * M, sensitive: false },
   ])[0].value, 10n * M, 'a one-payment cell never comes out exact')
+
+  // two cells that go the same way: a large cell takes the balancing noise, two small ones are hidden
+  const same = (() => { for (let i = 0; ; i++) { const k = Buffer.alloc(32, i); if (direction(k, 'a') === direction(k, 'b')) return k } })()
+  const small = { group: 'g', day: 'd', value: 10n * M, count: 1, top: 'x', x1: 10n * M, n: 1, rest: 0n, sensitive: true }
+  const large = { group: 'g', day: 'd', value: 1000n * M, count: 90, top: 'y', x1: 30n * M, n: 80, rest: 900n * M, sensitive: false }
+  const balanced = perturbDay(same, [{ ...small, cell: 'a' }, { ...large, cell: 'b' }])
+  t.ok((balanced[0].value - 10n * M) * direction(same, 'a') >= M, 'the small cell goes its own way')
+  t.ok((balanced[1].value - 1000n * M) * direction(same, 'b') < 0n, 'the large one balances against its own')
+  t.same(balanced.map(x => x.hide), [undefined, undefined], 'nothing hidden')
+  const stuck = perturbDay(same, [{ ...small, cell: 'a' }, { ...small, cell: 'b', top: 'z' }])
+  t.same(stuck.map(x => x.hide), ['threshold', 'threshold'], 'no balancer: both hidden in every range containing the day')
+  t.equal(stuck[0].value + stuck[1].value, 20n * M, 'the margin kept')
+  t.ok(balancerNeeds(M, 10n * M) > 10n * M, 'a balancer leaves far more than the noise it takes')
   t.equal(pRule(4, 100n, [25n, 25n, 25n], RULES)?.reason, 'threshold')
   t.equal(pRule(6, 100n, [50n, 20n, 10n], RULES), null, 'the rest (20) is over 10% of the largest (50)')
   t.equal(pRule(6, 100n, [60n, 20n, 15n], RULES)?.reason, 'dominance', 'the second and third together know the largest within 10%')

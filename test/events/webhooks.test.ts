@@ -273,3 +273,50 @@ t.test('SSRF at delivery: a redirect is not followed; a host name is checked on 
   t.equal((await ctx.call('DELETE', `/v1/webhooks/${named.body.id as string}`, { token: other.token })).status, 404)
   t.match((await ctx.call('GET', `/v1/webhooks/${named.body.id as string}/deliveries`, { token: s.business.token })).body.items, [{ id: victim, status: 'pending', attempts: 1 }], 'the delivery is as it was')
 })
+
+t.test('a backlog is sent by several rounds at once, each delivery once', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  // the receiver holds every answer until `batch x lanes` requests are open at once: one round at a time could
+  // never open more than `batch`, and then the safety timer (not a sleep the test waits on) answers them anyway
+  const batch = 2
+  const lanes = 3
+  const held: http.ServerResponse[] = []
+  let peak = 0
+  const seen: string[] = []
+  const release = () => { for (const r of held.splice(0)) r.end('ok') }
+  const server = http.createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      seen.push(String(req.headers['webhook-id']))
+      if (peak >= batch * lanes) { res.end('ok'); return }
+      held.push(res)
+      peak = Math.max(peak, held.length)
+      if (held.length >= batch * lanes) release()
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const safety = setInterval(release, 3000)
+  t.teardown(() => { clearInterval(safety); return new Promise<void>(resolve => server.close(() => { resolve() })) })
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`
+  const created = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url, events: ['payment.received'] } })
+  t.equal(created.status, 201)
+  for (let i = 0; i < 12; i++) {
+    const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+      token: s.member.token, key: `lane-${i}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+    })
+    t.equal(pay.status, 201)
+  }
+  const worker = new WebhookWorker({
+    pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: true },
+    intervalMs: 0, timeoutMs: 10_000, giveUpHours: 72, disableAfterFailures: 20, disableAfterHours: 24, batch, lanes,
+  })
+  worker.kick()
+  await worker.idle()
+  t.equal(peak, batch * lanes, `${lanes} rounds of ${batch} were open at once`)
+  t.equal(seen.length, 12, 'twelve sends')
+  t.equal(new Set(seen).size, 12, 'no delivery sent twice')
+  const log = await ctx.call('GET', `/v1/webhooks/${created.body.id as string}/deliveries?limit=100`, { token: s.business.token })
+  t.same(log.body.items.map((d: { status: string }) => d.status), Array(12).fill('delivered'))
+})

@@ -1,21 +1,32 @@
+import { readFileSync } from 'node:fs'
 import t from 'tap'
+import { Money } from '../../src/domain/money.js'
 import { buildTestApp, registerMember } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
 import { createResearcher } from './ledger.js'
+import { parseCsv } from './recompute-exports.js'
 
 const parse = (csv: string) => csv.trim().split('\n').map(l => l.split(','))
 
-t.test('research exports: Sarafu columns, pseudonyms only, coarse times, districts, fresh pseudonyms per export', async (t) => {
+const hex20 = /^[0-9a-f]{20}$/
+
+t.test('research exports: pseudonyms only, microsecond times, fee and reversal links, status, areas, fresh pseudonyms per export', async (t) => {
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
   const book = await reportBook(ctx)
-  const m = await member(ctx, 'BRS', 'BS6 5AB')
-  const away = await member(ctx, 'BRS', 'BA1 1AA')
-  const b = await business(ctx, 'BRS', 'food', 'BS1 4DJ')
+  // five of a kind in each place, so that k-anonymity (k = 5) lets their area through
+  const locals = []
+  for (let i = 0; i < 5; i++) locals.push(await member(ctx, 'BRS', 'BS6 5AB'))
+  const aways = []
+  for (let i = 0; i < 5; i++) aways.push(await member(ctx, 'BRS', 'BA1 1AA'))
+  const shops = []
+  for (let i = 0; i < 5; i++) shops.push(await business(ctx, 'BRS', 'food', 'BS1 4DJ'))
+  const [m, away, b] = [locals[0], aways[0], shops[0]]
   await book.ledger.issue('2026-03-01T09:15:42.123Z', m.accountId, '100')
   const pay = await book.ledger.pay('2026-03-02T14:59:59.999Z', m.accountId, b.accountId, '12.60', '0.13')
   await book.ledger.pay('2026-03-03T08:00:00Z', m.accountId, away.accountId, '5')
   await book.ledger.redeem('2026-03-04T17:30:00Z', b.accountId, '12.00', '0.37')
-  await book.ledger.reverse('2026-03-05T10:10:00Z', await book.ledger.pay('2026-03-05T10:00:00Z', m.accountId, b.accountId, '1'))
+  const one = await book.ledger.pay('2026-03-05T10:00:00Z', m.accountId, b.accountId, '1')
+  await book.ledger.reverse('2026-03-05T10:10:00.25Z', one)
   await createResearcher(ctx.app.pool, book.currencyId, 'res-brs', 'researcher-password')
   const token = await ctx.token('res-brs', 'researcher-password')
 
@@ -25,36 +36,46 @@ t.test('research exports: Sarafu columns, pseudonyms only, coarse times, distric
   const exportId = String(tr.headers['x-export-id'])
   t.match(exportId, /^[0-9a-f-]{36}$/)
   const rows = parse(tr.text)
-  t.same(rows[0], ['id', 'timeset', 'transfer_subtype', 'source', 'target', 'weight', 'token_name'])
-  t.same(rows.slice(1).map(r => r[0]), ['1', '2', '3', '4', '5', '6', '7', '8'], 'rows are numbered in time order')
+  t.same(rows[0], ['id', 'timeset', 'transfer_subtype', 'source', 'target', 'weight', 'token_name', 'parent_id', 'reverses_id'])
+  t.equal(rows.length - 1, 8, 'every transfer')
+  t.ok(rows.slice(1).every(r => hex20.test(r[0])), 'transfer ids are 20-hex-digit pseudonyms')
+  t.equal(new Set(rows.slice(1).map(r => r[0])).size, 8, 'one pseudonym per transfer')
+  const times = rows.slice(1).map(r => r[1])
+  t.same(times, [...times].sort(), 'rows in time order')
   // legs of one movement share their time; sort them by subtype to compare
   const body = rows.slice(1).map(r => [r[1], r[2], r[5], r[6]]).sort((x, y) => `${x[0]}${x[1]}` < `${y[0]}${y[1]}` ? -1 : 1)
   t.same(body, [
-    ['2026-03-01 09:00:00', 'DISBURSEMENT', '100.00', 'BRS'],
-    ['2026-03-02 14:00:00', 'FEE', '0.13', 'BRS'],
-    ['2026-03-02 14:00:00', 'STANDARD', '12.60', 'BRS'],
-    ['2026-03-03 08:00:00', 'STANDARD', '5.00', 'BRS'],
-    ['2026-03-04 17:00:00', 'FEE', '0.37', 'BRS'],
-    ['2026-03-04 17:00:00', 'RECLAMATION', '12.00', 'BRS'],
-    ['2026-03-05 10:00:00', 'REVERSAL', '1.00', 'BRS'],
-    ['2026-03-05 10:00:00', 'STANDARD', '1.00', 'BRS'],
-  ], 'every transfer, times cut to the hour, the project\'s own kinds as subtypes')
-  const row = (timeset: string, subtype: string) => rows.find(r => r[1] === timeset && r[2] === subtype)!
-  const coffee = row('2026-03-02 14:00:00', 'STANDARD')
-  const coffeeFee = row('2026-03-02 14:00:00', 'FEE')
-  const toBath = row('2026-03-03 08:00:00', 'STANDARD')
+    ['2026-03-01 09:15:42.123000', 'DISBURSEMENT', '100.00', 'BRS'],
+    ['2026-03-02 14:59:59.999000', 'STANDARD', '12.60', 'BRS'],
+    ['2026-03-02 14:59:59.999000', 'FEE', '0.13', 'BRS'],
+    ['2026-03-03 08:00:00.000000', 'STANDARD', '5.00', 'BRS'],
+    ['2026-03-04 17:30:00.000000', 'FEE', '0.37', 'BRS'],
+    ['2026-03-04 17:30:00.000000', 'RECLAMATION', '12.00', 'BRS'],
+    ['2026-03-05 10:00:00.000000', 'STANDARD', '1.00', 'BRS'],
+    ['2026-03-05 10:10:00.250000', 'REVERSAL', '1.00', 'BRS'],
+  ].sort((x, y) => `${x[0]}${x[1]}` < `${y[0]}${y[1]}` ? -1 : 1), 'every transfer, times as the ledger keeps them (to the microsecond), the project\'s own kinds as subtypes')
+  const row = (prefix: string, subtype: string) => rows.find(r => r[1].startsWith(prefix) && r[2] === subtype)!
+  const coffee = row('2026-03-02 14', 'STANDARD')
+  const coffeeFee = row('2026-03-02 14', 'FEE')
+  const toBath = row('2026-03-03', 'STANDARD')
   t.equal(coffee[3], toBath[3], 'one account, one pseudonym within an export')
   t.equal(coffee[4], coffeeFee[3], 'the payee of a payment pays its fee')
+  t.equal(coffeeFee[7], coffee[0], 'a fee names the payment it belongs to')
+  t.equal(row('2026-03-04', 'FEE')[7], row('2026-03-04', 'RECLAMATION')[0], 'and the redemption')
+  t.equal(row('2026-03-05 10:10', 'REVERSAL')[8], row('2026-03-05 10:00', 'STANDARD')[0], 'a reversal names the transfer it reverses')
+  t.ok(rows.slice(1).filter(r => r[2] !== 'FEE').every(r => r[7] === ''), 'only fees have a parent')
+  t.ok(rows.slice(1).filter(r => r[2] !== 'REVERSAL').every(r => r[8] === ''), 'only reversals reverse')
+  t.not(coffee[0], coffee[3], 'transfer and account pseudonyms differ')
 
   const ac = await ctx.call('GET', `/v1/currencies/BRS/exports/accounts?export=${exportId}`, { token })
   t.equal(ac.status, 200)
   t.equal(ac.headers['x-export-id'], exportId, 'the same export')
   const accounts = parse(ac.text)
-  t.same(accounts[0], ['id', 'start', 'final_bal', 'area_name', 'area_type', 'held_roles', 'business_type'])
+  t.same(accounts[0], ['id', 'start', 'final_bal', 'area_name', 'area_type', 'held_roles', 'business_type', 'status'])
   const byId = new Map(accounts.slice(1).map(a => [a[0], a]))
-  t.same(byId.get(coffee[3])?.slice(1), ['2025-12-01 00:00:00', '82.40', 'BS', 'local', 'BENEFICIARY', ''], 'the member, joined to its transfers; the postcode area, not the district')
-  t.same(byId.get(coffee[4])?.slice(1), ['2025-12-01 00:00:00', '0.10', 'BS', 'local', 'VENDOR', ''], 'the business: no sector (with the district it would name many)')
-  t.same(byId.get(toBath[4])?.slice(3, 6), ['BA', 'non-local', 'BENEFICIARY'], 'the area BA, not the district BA1')
+  t.same(byId.get(coffee[3])?.slice(1), ['2025-12', '82.40', 'BS', 'local', 'BENEFICIARY', '', 'open'], 'the member, joined to its transfers: the month it joined, the postcode area, not the district')
+  t.same(byId.get(coffee[4])?.slice(1), ['2025-12', '0.10', 'BS', 'local', 'VENDOR', '', 'open'], 'the business: no sector (with the district it would name many)')
+  t.same(byId.get(toBath[4])?.slice(3, 7), ['BA', 'non-local', 'BENEFICIARY', ''], 'the area BA, not the district BA1')
   t.same(accounts.slice(1).filter(a => a[5] === 'ADMIN').map(a => a[6]).sort(), ['fees', 'issuance', 'paper'], 'system accounts')
 
   // nothing that names anyone: no names, usernames, full postcodes, account, participant or transfer ids
@@ -70,19 +91,116 @@ t.test('research exports: Sarafu columns, pseudonyms only, coarse times, distric
     t.notMatch(text, pay[0].id)
   }
 
-  // a second export: new pseudonyms for every account
+  // a closed account: its combination (closed member in BS) is alone, so it and the four left in its group lose
+  // their area and status (k = 5); the Bath members and the businesses keep theirs
+  const closed = await ctx.call('PATCH', `/v1/accounts/${locals[4].accountId}`, { token: ctx.issuerToken, body: { status: 'closed' } })
+  t.equal(closed.status, 200)
+  const after = parse((await ctx.call('GET', `/v1/currencies/BRS/exports/accounts?export=${exportId}`, { token })).text)
+  const mine = after.find(a => a[0] === coffee[3])!
+  t.same(mine.slice(1), ['2025-12', '82.40', '', 'local', 'BENEFICIARY', '', ''], 'area and status withheld')
+  t.equal(after.filter(a => a[3] === '' && a[7] === '' && a[5] === 'BENEFICIARY').length, 5, 'for the five local members alike')
+  t.same(after.find(a => a[0] === toBath[4])?.slice(3, 8), ['BA', 'non-local', 'BENEFICIARY', '', 'open'])
+
+  // a second export: new pseudonyms for every account and transfer
   const tr2 = await ctx.call('GET', '/v1/currencies/BRS/exports/transfers', { token })
   t.not(tr2.headers['x-export-id'], exportId)
   const ac2 = await ctx.call('GET', '/v1/currencies/BRS/exports/accounts', { token })
   t.not(ac2.headers['x-export-id'], tr2.headers['x-export-id'], 'without ?export= each file starts a new export')
-  const pseudonyms = (csv: string, cols: number[]) => new Set(parse(csv).slice(1).flatMap(r => cols.map(c => r[c])))
-  const first = new Set([...pseudonyms(tr.text, [3, 4]), ...pseudonyms(ac.text, [0])])
+  const pseudonyms = (csv: string, cols: number[]) => new Set(parse(csv).slice(1).flatMap(r => cols.map(c => r[c])).filter(p => p !== ''))
+  const first = new Set([...pseudonyms(tr.text, [0, 3, 4, 7, 8]), ...pseudonyms(ac.text, [0])])
   for (const csv of [tr2.text, ac2.text]) {
-    for (const p of pseudonyms(csv, csv === tr2.text ? [3, 4] : [0])) t.notOk(first.has(p), 'two exports share no pseudonym')
+    for (const p of pseudonyms(csv, csv === tr2.text ? [0, 3, 4, 7, 8] : [0])) t.notOk(first.has(p), 'two exports share no pseudonym')
   }
 
   const later = await ctx.call('GET', '/v1/currencies/BRS/exports/transfers?from=2026-03-03&to=2026-03-05', { token })
   t.same(parse(later.text).slice(1).map(r => r[2]).sort(), ['FEE', 'RECLAMATION', 'STANDARD'], 'from and to bound the transfers')
+  const bad = await ctx.call('GET', '/v1/currencies/BRS/exports/transfers?dialect=excel', { token })
+  t.equal(bad.status, 400, 'an unknown dialect is a 400')
+})
+
+t.test('?dialect=sarafu: the Sarafu data set\'s columns and codes, against a fixture written from its README', async (t) => {
+  const format = JSON.parse(readFileSync(new URL('./sarafu-format.json', import.meta.url), 'utf8'))
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx)
+  const ms = []
+  for (let i = 0; i < 6; i++) ms.push(await member(ctx, 'BRS', 'BS6 5AB'))
+  const bs = []
+  for (let i = 0; i < 5; i++) bs.push(await business(ctx, 'BRS', 'food', 'BS1 4DJ'))
+  for (const x of ms) await book.ledger.issue('2026-03-01T09:15:42.123Z', x.accountId, '50')
+  const gift = await book.ledger.issue('2026-03-01T09:20:00Z', ms[5].accountId, '20')
+  await book.ledger.reverse('2026-03-01T09:25:00Z', gift)
+  for (const [i, x] of ms.entries()) await book.ledger.pay(`2026-03-02T1${i}:00:00Z`, x.accountId, bs[i % 5].accountId, '12.60', '0.13')
+  await book.ledger.pay('2026-03-02T18:00:00Z', ms[0].accountId, ms[1].accountId, '5')
+  await book.ledger.pay('2026-03-02T18:30:00Z', ms[0].accountId, ms[1].accountId, '5')
+  await book.ledger.redeem('2026-03-04T17:30:00Z', bs[0].accountId, '12.00', '0.37')
+  await book.ledger.reverse('2026-03-05T10:00:00Z', await book.ledger.pay('2026-03-05T09:00:00Z', ms[2].accountId, bs[1].accountId, '1'))
+  await createResearcher(ctx.app.pool, book.currencyId, 'res-brs', 'researcher-password')
+  const token = await ctx.token('res-brs', 'researcher-password')
+
+  const tr = await ctx.call('GET', '/v1/currencies/BRS/exports/transfers?dialect=sarafu', { token })
+  t.equal(tr.status, 200)
+  const exportId = String(tr.headers['x-export-id'])
+  const ac = await ctx.call('GET', `/v1/currencies/BRS/exports/accounts?dialect=sarafu&export=${exportId}`, { token })
+  t.equal(ac.status, 200)
+  const own = await ctx.call('GET', `/v1/currencies/BRS/exports/accounts?export=${exportId}`, { token })
+  const txns = parseCsv(tr.text)
+  const users = parseCsv(ac.text)
+  t.same(parse(tr.text)[0], format.transactions.columns, 'the transaction file\'s columns, in order')
+  t.same(parse(ac.text)[0], format.users.columns, 'the user file\'s columns, in order')
+
+  const F = format.transactions
+  t.equal(txns.length, 6 + 2 + 12 + 2 + 2 + 2, 'every transfer')
+  t.same(txns.map(r => r.id), txns.map((_, i) => String(i + 1)), 'id: an integer index in time order, as the data set\'s')
+  for (const r of txns) {
+    t.match(r.id, new RegExp(F.id))
+    t.match(r.timeset, new RegExp(F.timeset), 'timeset to the microsecond')
+    t.ok(F.vocabularies.transfer_subtype.includes(r.transfer_subtype), `transfer_subtype ${r.transfer_subtype} is a code of the data set`)
+    t.match(r.source, new RegExp(F.address))
+    t.match(r.target, new RegExp(F.address))
+    t.equal(r.token_name, 'BRS')
+    t.match(r.token_address, new RegExp(F.address))
+  }
+  t.equal(new Set(txns.map(r => r.token_address)).size, 1, 'one token')
+  t.equal(txns.find(r => r.timeset === '2026-03-01 09:15:42.123000')?.transfer_subtype, 'DISBURSEMENT')
+  t.equal(txns.find(r => r.timeset.startsWith('2026-03-01 09:25'))?.transfer_subtype, 'RECLAMATION', 'a reversed issuance dissolves currency')
+  t.same(txns.filter(r => r.timeset.startsWith('2026-03-04')).map(r => r.transfer_subtype).sort(), ['RECLAMATION', 'STANDARD'], 'a redemption and its fee')
+  t.same(txns.filter(r => r.timeset.startsWith('2026-03-05')).map(r => r.transfer_subtype), ['STANDARD', 'STANDARD'], 'a payment and its reversal')
+
+  const U = format.users
+  const keys = users.map(u => u[U.key])
+  t.equal(new Set(keys).size, users.length, `${U.key} is unique`)
+  for (const r of txns) t.ok(keys.includes(r.source) && keys.includes(r.target), 'transfers join the users on their key')
+  for (const u of users) {
+    for (const [col, codes] of Object.entries(U.vocabularies) as Array<[string, string[]]>) {
+      t.ok(codes.includes(u[col]) || (col === 'held_roles' && u[col] === U.withheld), `${col} ${u[col]} is a code of the data set`)
+    }
+    t.ok(u.start === U.withheld || /^\d{4}-\d{2}-01$/.test(u.start), 'start: the month of registration')
+    t.equal(u.old_POA_blockchain_address, '', 'no earlier chain')
+  }
+  const system = users.filter(u => u.held_roles === U.system.held_roles)
+  t.equal(system.length, 3, 'the scheme\'s three accounts')
+  t.ok(system.every(u => u.business_type === U.system.business_type), 'marked as the data set marks them')
+  t.ok(users.filter(u => u.held_roles !== 'ADMIN').every(u => u.business_type !== 'system'), 'and only they')
+  const issuer = txns.find(r => r.transfer_subtype === 'DISBURSEMENT')!.source
+  t.ok(system.some(u => u[U.key] === issuer), 'currency comes from a system account')
+
+  // the summary totals, recomputed from the transaction file as the README defines them
+  for (const u of users) {
+    const a = u[U.key]
+    for (const [prefix, std] of [['o', false], ['s', true]] as const) {
+      for (const [side, mine, other] of [['in', 'target', 'source'], ['out', 'source', 'target']] as const) {
+        const rows = txns.filter(r => r[mine] === a && (r.transfer_subtype === 'STANDARD') === std)
+        t.equal(u[`${prefix}vol_${side}`], rows.reduce((s, r) => s.plus(r.weight), new Money(0)).toFixed(2), `${prefix}vol_${side}`)
+        t.equal(u[`${prefix}txns_${side}`], String(rows.length), `${prefix}txns_${side}`)
+        t.equal(u[`${prefix}unique_${side}`], String(new Set(rows.map(r => r[other])).size), `${prefix}unique_${side}`)
+      }
+    }
+  }
+  // the same export in the project's own dialect: its pseudonyms are the addresses' first 20 digits
+  const ownIds = new Set(parseCsv(own.text).map(r => r.id))
+  t.ok(keys.every(k => ownIds.has(k.slice(2, 22))), 'the two dialects of one export join')
+  const final = new Map(parseCsv(own.text).map(r => [r.id, r.final_bal]))
+  t.ok(users.every(u => final.get(u[U.key].slice(2, 22)) === u.final_bal), 'final_bal as in the own dialect')
 })
 
 t.test('exports are for the currency\'s researchers only; reports for its researchers and issuers', async (t) => {

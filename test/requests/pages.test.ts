@@ -140,6 +140,8 @@ t.test('in a browser: pay on a phone, and the till turns paid within 2 s of the 
     const lag = Date.now() - committed
     t.ok(lag < 2000, `the till shows it paid ${lag} ms after the payment committed`)
     t.equal(await page.textContent('#paid-by'), 'by Test Member', 'with the payer\'s name')
+    t.ok(await page.isHidden('#cancel'), 'a paid request offers no Cancel')
+    t.ok(await page.isVisible('#next'), 'but the next customer')
     await page.screenshot({ path: path.join(SCREENSHOTS, 'till.png') })
     t.same(seen.foreign, [], 'nothing fetched from another host')
     t.same(seen.violations, [], 'no CSP violation')

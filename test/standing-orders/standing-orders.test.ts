@@ -1,6 +1,7 @@
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { firstDue, nextDue, dueDates } from '../../src/domain/schedule.js'
+import { standingOrderScheduler } from '../../src/scheduler/standing-orders.js'
 import { buildTestApp, issue, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
 import { assertInvariants, invariantViolations } from '../../support/invariants.js'
 
@@ -219,5 +220,44 @@ t.test('a refused payment is recorded, retried once the next day, and emitted as
   t.equal(events.length, 5, 'an event per refusal: three on the first day, two final ones the next')
   t.match(events.filter(e => e.data.standingOrder === neverFunded).map(e => [e.account_id, e.data.code, e.data.attempt, e.data.final, e.data.retryOn]),
     [[poor.accountId, 'INSUFFICIENT_FUNDS', 1, false, day(MONDAY, 1)], [poor.accountId, 'INSUFFICIENT_FUNDS', 2, true, null]])
+  assertInvariants(t, await invariantViolations(pool))
+})
+
+t.test('orders are worked in batches; a batch whose work fails is worked order by order, and only the order at fault waits', async (t) => {
+  const now = at(MONDAY)
+  const ctx = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock: () => now })
+  const s = await scenario(ctx)
+  const o = await scenario(ctx, { code: 'OTH' })
+  const made: Array<{ id: string, currency: string }> = []
+  for (const [sc, n] of [[s, 5], [o, 1]] as const) {
+    await issue(ctx, sc.code, sc.member.accountId, '100.00')
+    for (let k = 0; k < n; k++) {
+      const r = await ctx.call('POST', `/v1/accounts/${sc.member.accountId}/standing-orders`, {
+        token: sc.member.token, body: { toAccount: sc.business.accountId, amount: '1.00', reference: `order ${k}`, schedule: { every: 'week', day: 1 }, startsOn: MONDAY },
+      })
+      t.equal(r.status, 201)
+      made.push({ id: r.body.id, currency: sc.code })
+    }
+  }
+  const pool = dbPool(t, ctx)
+  const othId = (await pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', ['OTH'])).rows[0].id
+  // OTH cannot be resolved this look: its order's work throws (a fault, not a refusal by the ledger)
+  let broken = true
+  const currencies = {
+    resolveId: async (id: string) => {
+      if (broken && id === othId) throw new Error('test: currency unavailable')
+      return await ctx.app.services.currencies.resolveId(id)
+    },
+  }
+  const scheduler = standingOrderScheduler(ctx.app.pool, currencies, { clock: () => now, batch: 4 })
+  const first = await scheduler.tick()
+  t.same(first, { orders: 5, paid: 5, retrying: 0, failed: 0, errors: 1 }, 'five orders paid, in a batch of 4 and the rest; the OTH order logged as an error')
+  const statuses = async () => (await pool.query<{ id: string, status: string }>(`SELECT so.id::text, coalesce(max(oc.status), 'none') AS status
+      FROM standing_order so LEFT JOIN standing_order_occurrence oc ON oc.standing_order_id = so.id GROUP BY so.id`)).rows
+  const byOrder = new Map((await statuses()).map(r => [r.id, r.status]))
+  t.same(made.map(m => byOrder.get(m.id)), [...made.filter(m => m.currency === s.code).map(() => 'paid'), 'none'],
+    'the order at fault was rolled back whole (no occurrence row), the others paid')
+  broken = false
+  t.same(await scheduler.tick(), { orders: 1, paid: 1, retrying: 0, failed: 0, errors: 0 }, 'the next look pays it')
   assertInvariants(t, await invariantViolations(pool))
 })

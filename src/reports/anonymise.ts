@@ -1,0 +1,94 @@
+// k-anonymity for the accounts export (docs/disclosure.md, "Linkage"). The quasi-identifiers are what someone
+// outside the scheme can know of a person or business: where it is (postcode area, local or not: the public
+// business directory gives every business's district), whether it is a member or a business, when it joined (a
+// neighbour knows), and whether it has closed (a shop that shuts). Every combination of them that the export
+// publishes must be shared by at least K participant accounts. They are generalised by local suppression, one
+// field at a time in a fixed order: first what no published figure needs (the area), then what fewest figures
+// need (status: active share; the month of joining: active share, Gini, top 10%), and last what most need
+// (local or not: locality share, multiplier; member or business: the kind shares). Blank means "withheld".
+
+export const K = 5
+
+export interface QuasiIdentifiers {
+  /** month of joining, YYYY-MM */
+  start: string
+  /** postcode area, e.g. BS */
+  area: string
+  /** local | non-local */
+  areaType: string
+  /** member | business */
+  role: string
+  /** open | closed */
+  status: string
+}
+
+/** The order in which fields are withheld: level L blanks the first L of them. */
+export const LADDER: ReadonlyArray<keyof QuasiIdentifiers> = ['area', 'status', 'start', 'areaType', 'role']
+
+const blank = (q: QuasiIdentifiers, level: number): QuasiIdentifiers => {
+  const out = { ...q }
+  for (const f of LADDER.slice(0, level)) out[f] = ''
+  return out
+}
+
+interface Account { key: string, qi: QuasiIdentifiers }
+
+export const comboKey = (q: QuasiIdentifiers): string => [q.start, q.area, q.areaType, q.role, q.status].join('|')
+
+/**
+ * The published quasi-identifiers of each account (by key), such that every published combination is shared by
+ * at least k accounts (if there are k accounts at all). Level by level (LADDER), the accounts still pending are
+ * grouped by what is left of their combination; a group of k or more is published at that level. A smaller group
+ * first takes donors from groups already published whose combination comes to the same at this level (from
+ * those with accounts to spare, else whole groups, the smallest first): the donors lose only the fields this
+ * level withholds. What is left after the last level takes donors from anywhere. Deterministic: accounts are
+ * taken in key order, so the same keys give the same result in every export.
+ */
+export function generalise (accounts: readonly Account[], k = K): Map<string, QuasiIdentifiers> {
+  const out = new Map<string, QuasiIdentifiers>()
+  let settled: Account[][] = []
+  const settle = (g: Account[], level: number) => {
+    for (const a of g) out.set(a.key, blank(a.qi, level))
+    settled.push(g)
+  }
+  let pending = [...accounts].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  for (let level = 0; level <= LADDER.length && pending.length > 0; level++) {
+    const byCombo = new Map<string, Account[]>()
+    for (const a of pending) {
+      const c = comboKey(blank(a.qi, level))
+      let g = byCombo.get(c)
+      if (g === undefined) byCombo.set(c, g = [])
+      g.push(a)
+    }
+    pending = []
+    for (const [c, g] of byCombo) {
+      if (g.length < k) {
+        const donors = settled.filter(s => comboKey(blank(s[0].qi, level)) === c)
+        const need = k - g.length
+        if (donors.reduce((n, s) => n + s.length - k, 0) >= need) {
+          // accounts to spare: the largest groups give first, and stay at k or more
+          donors.sort((a, b) => b.length - a.length)
+          for (const s of donors) while (g.length < k && s.length > k) g.push(s.pop()!)
+        } else if (donors.reduce((n, s) => n + s.length, 0) >= need) {
+          donors.sort((a, b) => a.length - b.length)
+          for (const s of donors) {
+            if (g.length >= k) break
+            g.push(...s)
+            settled = settled.filter(x => x !== s)
+          }
+        }
+      }
+      if (g.length >= k) settle(g, level)
+      else pending.push(...g)
+    }
+  }
+  // fewer than k accounts in all with everything withheld: withhold everything of donors from anywhere too
+  if (pending.length > 0) {
+    const g = [...pending]
+    const all = settled.sort((a, b) => b.length - a.length)
+    for (const s of all) while (g.length < k && s.length > k) g.push(s.pop()!)
+    for (const s of all.reverse()) { if (g.length >= k) break; g.push(...s.splice(0)) }
+    for (const a of g) out.set(a.key, blank(a.qi, LADDER.length))
+  }
+  return out
+}
