@@ -75,6 +75,16 @@ const SERIES = [
     ],
   },
   {
+    id: 'holding', title: 'Holding time and dormant money', unit: 'days', y2: 'share',
+    value: 'How long the money paid in each period had sat with its payer (traced through every account since ' +
+      'the start), and the share of balances nobody has touched for more than 90 days: money that is not circulating.',
+    sets: [
+      { metric: 'holdingDays', label: 'mean holding time (days)', type: 'line' },
+      { metric: 'medianHoldingDays', label: 'median holding time (days)', type: 'line' },
+      { metric: 'dormantShare', label: 'dormant balances (90+ days)', type: 'bar', axis: 'y2' },
+    ],
+  },
+  {
     id: 'concentration', title: 'Who holds the money', unit: 'share',
     value: 'Concentration of balances: a low Gini and top-10% share mean the money is spread across the community ' +
       'rather than sitting with a few.',
@@ -90,6 +100,7 @@ const TOTALS = [
   ['velocityAnnualised', 'velocity a year', 'times'], ['respendRate', 're-spend rate', 'share'],
   ['localityShare', 'local to local', 'share'], ['b2bShare', 'business to business', 'share'],
   ['activeAccounts', 'active accounts', 'count'], ['localMultiplier', 'local multiplier', 'times'],
+  ['holdingDays', 'holding time (days)', 'days'], ['dormantShare', 'dormant balances', 'share'],
 ]
 
 // ---- helpers ---------------------------------------------------------------------------------------------------
@@ -104,7 +115,7 @@ function fmt (v, unit) {
   if (v == null) return '–'
   if (unit === 'share') return `${(v * 100).toFixed(1)}%`
   if (unit === 'money') return v.toLocaleString('en-GB', { maximumFractionDigits: 0 })
-  if (unit === 'times') return v.toLocaleString('en-GB', { maximumFractionDigits: 2 })
+  if (unit === 'times' || unit === 'days') return v.toLocaleString('en-GB', { maximumFractionDigits: unit === 'days' ? 1 : 2 })
   return v.toLocaleString('en-GB', { maximumFractionDigits: 0 })
 }
 

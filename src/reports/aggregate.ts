@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { bucketEnd, type Grain } from '../domain/periods.js'
 import { periodFigures, warmComposites } from './circulation.report.js'
+import { traceHolding } from './holding.js'
 import { AGGREGATE_LOCK } from './lock.js'
 
 // The aggregator: folds queued transfers into the circulation buckets (SQL function circ_drain, migration
@@ -15,14 +16,16 @@ const SUMMARY_BATCH = 50
 
 export interface CatchUp { transfers: number, buckets: number }
 
-/** Folds every queued transfer into the buckets; returns how many it folded. */
+/** Folds every queued transfer into the buckets and the holding-period trace; returns how many it folded. */
 export async function drain (pool: pg.Pool): Promise<number> {
   let total = 0
   for (;;) {
     const r = await pool.query<{ n: number }>('SELECT circ_drain($1) AS n', [DRAIN_BATCH])
     total += r.rows[0].n
-    if (r.rows[0].n < DRAIN_BATCH) return total
+    if (r.rows[0].n < DRAIN_BATCH) break
   }
+  await traceHolding(pool)
+  return total
 }
 
 /** Recomputes the summary of every dirty bucket; returns how many buckets. */

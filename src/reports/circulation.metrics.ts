@@ -2,6 +2,7 @@ import { cell, complement, firstVerdict, judge, RULES, type Cell, type Rules, ty
 import { Money } from '../domain/money.js'
 import { DAY_MS } from '../domain/periods.js'
 import type { PeriodFigures } from './circulation.report.js'
+import { HOLDING_METRICS, holdingMetrics } from './holding.metrics.js'
 
 // From figures to the published metrics (docs/metrics.md defines each one), with the disclosure rules applied.
 // Money figures keep the currency's decimals; shares, rates, velocity, Gini and the multiplier have 4 decimals.
@@ -10,6 +11,7 @@ export const METRICS = [
   'supply', 'issued', 'redeemed', 'netIssuance', 'volume', 'count', 'averageSupply', 'velocity', 'velocityAnnualised',
   'respendRate', 'b2bShare', 'm2bShare', 'b2mShare', 'm2mShare', 'redemptionRate', 'activeAccounts', 'activeShare',
   'localityShare', 'gini', 'top10Share', 'localMultiplier', 'cycleShare',
+  ...HOLDING_METRICS,
 ] as const
 export type MetricName = typeof METRICS[number]
 export type Metrics = Record<MetricName, Cell>
@@ -38,6 +40,15 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
     // a sum over the whole range is the sum of its periods (only when there is more than one period)
     ...(figures.length > 2 ? ADDITIVE.map(b => ({ parent: slots[0][b], children: slots.slice(1).map(s => s[b]) })) : []),
   ])
+
+  const holding = holdingMetrics(figures, decimals, rules, k => ({
+    volume: slots[k].volume.verdict,
+    member: firstVerdict(slots[k].mm.verdict, slots[k].mb.verdict),
+    business: firstVerdict(slots[k].bm.verdict, slots[k].bb.verdict),
+    supplyIntegral: slots[k].supplyIntegral.verdict,
+    holders: slots[k].holders.verdict,
+    active: active[k],
+  }))
 
   return figures.map((f, k) => {
     const v = (b: Base) => slots[k][b].verdict
@@ -73,6 +84,7 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
       top10Share: cell(f.top10 == null ? null : fmt(new Money(f.top10), RATIO_DP), v('holders')),
       localMultiplier: cell(R1.isZero() ? null : fmt(R1.plus(f.lmR2).plus(f.lmR3).div(R1), RATIO_DP), v('lmR1')),
       cycleShare: share(f.cycle.value, 'cycle'),
+      ...holding[k],
     }
   })
 }

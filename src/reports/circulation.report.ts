@@ -2,6 +2,7 @@ import type pg from 'pg'
 import { isoDate, isoTime, tile, type Day, type Period } from '../domain/periods.js'
 import { accountFigures, periodSums, readAccounts, type AccountInfo } from './account-cache.js'
 import { graphFiguresOf, periodGraph, periodPieces } from './graph-cache.js'
+import { holdingFigures, type HoldingFigures } from './holding.js'
 import { AGGREGATE_LOCK } from './lock.js'
 import type { Stat } from './stat.js'
 
@@ -47,6 +48,8 @@ export interface PeriodFigures {
   holders: Stat
   gini: string | null
   top10: string | null
+  /** holding time, dormancy and flows across the local boundary: from the trace's days (holding.ts), never cached here */
+  holding: HoldingFigures
 }
 
 /** What the queries need: a pool or one client inside a transaction. */
@@ -60,7 +63,7 @@ export interface Snapshot { accounts?: Promise<AccountInfo[]> }
  * row per account (settled pieces from memory, the tail from the database: account-cache.ts) and the period's
  * payment graph (graph-cache.ts), both as of the caller's snapshot.
  */
-export async function periodFigures (db: Db, currencyId: string, p: Period, snapshot: Snapshot = {}): Promise<Omit<PeriodFigures, 'open'>> {
+export async function periodFigures (db: Db, currencyId: string, p: Period, snapshot: Snapshot = {}): Promise<Omit<PeriodFigures, 'open' | 'holding'>> {
   snapshot.accounts ??= readAccounts(db, currencyId)
   const pieces = await periodPieces(db, currencyId, p.buckets)
   const sums = await periodSums(db, currencyId, p, pieces)
@@ -97,7 +100,7 @@ async function openAccounts (db: Db, currencyId: string, all: Period[]): Promise
   return open
 }
 
-type Stored = Omit<PeriodFigures, 'open' | 'start' | 'end'>
+type Stored = Omit<PeriodFigures, 'open' | 'start' | 'end' | 'holding'>
 const periodKey = (p: Period) => `${isoTime(p.start)}/${isoTime(p.end)}`
 
 /**
@@ -134,6 +137,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
       'SELECT key, figures FROM circ_composite WHERE currency_id = $1 AND key = ANY ($2) AND figures IS NOT NULL',
       [currencyId, all.filter(p => p.buckets.length > 1).map(periodKey)])).rows.map(r => [r.key, r.figures]))
     const open = await openAccounts(client, currencyId, all)
+    const holding = await holdingFigures(client, currencyId, all)
     const snapshot: Snapshot = {}
     for (const [k, p] of all.entries()) {
       let f = summaries.get(k) ?? cached.get(periodKey(p)) ?? [...computed, ...summarised].find(c => periodKey(c.p) === periodKey(p))?.figures
@@ -144,7 +148,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
         f = figures
         if (p.buckets.length > 1) computed.push({ p, figures }); else summarised.push({ p, figures })
       }
-      out.push({ ...f, start: p.start, end: p.end, open: open.get(k) ?? 0 })
+      out.push({ ...f, start: p.start, end: p.end, open: open.get(k) ?? 0, holding: holding[k] })
     }
     await client.query('COMMIT')
   } catch (err) {

@@ -1,5 +1,6 @@
 import { Type, type TRef } from 'typebox'
 import { METRICS } from '../reports/circulation.metrics.js'
+import { HOLDING_DESCRIPTIONS } from '../reports/holding.metrics.js'
 import { Timestamp, Uuid } from './common.js'
 
 const Instant = (d: string) => Type.String({
@@ -46,6 +47,7 @@ const METRIC_DESCRIPTIONS: Record<typeof METRICS[number], string> = {
   top10Share: 'share of participants\' balances held by the richest 10% of participants at the end of the period',
   localMultiplier: 'LM3-style (R1 + R2 + R3) / R1 traced through the period\'s payments',
   cycleShare: 'share of volume on payer-payee links inside strongly connected parts of the payment graph',
+  ...HOLDING_DESCRIPTIONS,
 }
 
 const MetricsSchema = Type.Object(

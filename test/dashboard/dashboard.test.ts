@@ -13,7 +13,7 @@ import { freePort } from '../../support/ports.js'
 import { createTestDb } from '../../support/postgres.js'
 import { buildTestApp } from '../helper.js'
 
-const CHARTS = ['supply', 'velocity', 'respend', 'mix', 'locality', 'active', 'multiplier', 'concentration', 'sectors', 'districts']
+const CHARTS = ['supply', 'velocity', 'respend', 'mix', 'locality', 'active', 'multiplier', 'holding', 'concentration', 'sectors', 'districts']
 const SCREENSHOT = path.resolve('.tap', 'screenshots', 'dashboard.png')
 
 t.test('the dashboard\'s files are served by the service itself', async (t) => {
@@ -92,7 +92,7 @@ t.test('in a browser: log in, every chart draws data points, pickers and CSV dow
   }))
   t.equal(painted.length, CHARTS.length)
   t.ok(painted.every(n => n > 500), `every canvas has ink on it (${painted.join(', ')})`)
-  t.equal(await page.locator('#totals .tile').count(), 9, 'the period\'s totals are shown')
+  t.equal(await page.locator('#totals .tile').count(), 11, 'the period\'s totals are shown')
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true })
   await page.screenshot({ path: SCREENSHOT, fullPage: true })
   t.ok(fs.statSync(SCREENSHOT).size > 20_000, `screenshot saved to ${SCREENSHOT}`)

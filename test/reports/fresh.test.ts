@@ -1,21 +1,17 @@
 import t from 'tap'
-import { Money } from '../../src/domain/money.js'
 import { DAY_MS, splitPeriods } from '../../src/domain/periods.js'
 import { catchUp, drain } from '../../src/reports/aggregate.js'
-import { circulationFigures, type PeriodFigures } from '../../src/reports/circulation.report.js'
+import { circulationFigures } from '../../src/reports/circulation.report.js'
 import { buildTestApp } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
-import { recompute } from './recompute.js'
+import { normFigures, recompute } from './recompute.js'
 
 // A report folds in new transfers (the drain) and no more: the buckets it reads that the drain made dirty are
 // computed in its own snapshot (per-account sums from memory plus the tail, src/reports/account-cache.ts) and kept
 // as their summaries; the others stay dirty for the background aggregator. The figures must equal a plain
 // recomputation either way, and what the report kept must equal what the aggregator writes.
 
-const norm = (f: PeriodFigures) => Object.fromEntries(Object.entries(f).map(([k, v]) => {
-  const d = (x: string | null) => x == null ? null : new Money(x).toFixed(12)
-  return [k, typeof v === 'object' && v != null && 'value' in v ? { ...v, value: d(v.value), max: d(v.max) } : typeof v === 'string' ? d(v) : v]
-}))
+const norm = normFigures
 
 t.test('a report after a drain alone computes the dirty buckets it reads, keeps them, and equals a recomputation', async (t) => {
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })

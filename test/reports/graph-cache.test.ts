@@ -1,14 +1,13 @@
 import t from 'tap'
-import { Money } from '../../src/domain/money.js'
 import { DAY_MS, splitPeriods, tile } from '../../src/domain/periods.js'
 import { catchUp } from '../../src/reports/aggregate.js'
-import { circulationFigures, type PeriodFigures } from '../../src/reports/circulation.report.js'
+import { circulationFigures } from '../../src/reports/circulation.report.js'
 import { flowFigures } from '../../src/reports/flows.report.js'
 import { clearGraphCache } from '../../src/reports/graph-cache.js'
 import { buildTestApp } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
 import type { LegOut } from './ledger.js'
-import { recompute, recomputeFlows } from './recompute.js'
+import { normFigures, recompute, recomputeFlows } from './recompute.js'
 
 // The payment graph's links are kept in memory per settled bucket and per merged prefix (src/reports/
 // graph-cache.ts). Around the present, where the cache takes months as days and today as a tail read every
@@ -16,10 +15,7 @@ import { recompute, recomputeFlows } from './recompute.js'
 // a payment in a settled month, after a backdated payment into a settled month, and when read again. The flows
 // report's day cells, kept per settled day, likewise equal the plain query's, day cells and ranking included.
 
-const norm = (f: PeriodFigures) => Object.fromEntries(Object.entries(f).map(([k, v]) => {
-  const d = (x: string | null) => x == null ? null : new Money(x).toFixed(12)
-  return [k, typeof v === 'object' && v != null && 'value' in v ? { ...v, value: d(v.value), max: d(v.max) } : typeof v === 'string' ? d(v) : v]
-}))
+const norm = normFigures
 
 t.test('graph figures around the present equal a plain recomputation, through every kind of change', async (t) => {
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })

@@ -82,6 +82,23 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
     localMultiplier: '1.6667',
     // graph M1 -> B1, M2 -> B1, B1 -> B2, B2 -> M1: the cycle M1 -> B1 -> B2 -> M1 carries 40 + 30 + 10 = 80 of 100
     cycleShare: '0.8000',
+    // holding times (well-mixed trace): E3, E4 and E5 pay out money that arrived 10 days earlier; E6 is paid at
+    // the instant E5 arrives, when B2 held nothing before it: received and paid on at once, held 0 days. Members
+    // 40 x 10 + 20 x 10 over 60; businesses 30 x 10 + 10 x 0 over 40; all 900 money-days over 100
+    holdingDays: '9.0000',
+    holdingDaysMember: '10.0000',
+    holdingDaysBusiness: '7.5000',
+    medianHoldingDays: '10.0000', // 10 held 0 h, 90 held 240 h: half the weight (50) is reached at 240 h
+    medianHoldingDaysMember: '10.0000',
+    medianHoldingDaysBusiness: '10.0000', // 10 at 0 h is less than half of 40
+    holdingVelocity: '40.5556', // 365 / 9
+    effectiveShare: '0.1452', // 900 money-days / (200 x 31)
+    dormantShare: '0.0000', // nothing is 90 days old yet
+    paymentsPerActive: '1.0000', // 4 / 4
+    volumePerActive: '25.00', // 100 / 4
+    paidToNonLocal: '0.00',
+    paidFromNonLocal: '0.00',
+    issuedNonLocal: '0.00',
   })
 
   t.same(values(feb), {
@@ -112,6 +129,27 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
     // R2 = min(15, 0) + min(30, 15) = 15; R3: only B2 -> B1, but B1 re-spent nothing locally: 0. 60 / 45
     localMultiplier: '1.3333',
     cycleShare: '0.0000', // B1 pays nobody in February: no cycle
+    // mean arrival times (days after Jan 1) at the start of February: M1 (60 x 0 + 10 x 20) / 70 = 2.857142..,
+    // M2 0, B1 10, B2 20. E9 (day 38): M1 held 35.142857.. days; at that instant B2's fee leaves its balance of 20
+    // from before (19.90 stay, from day 20), then E9's 10 arrives: (19.90 x 20 + 10 x 38) / 29.90 = day 26.020066...
+    // E10, E11, E12 share one instant (day 45), each paid from the balance held before it: M3 held its issuance
+    // 14 days, B2 held 45 - 26.020066.. = 18.979933.. days, M1 held 42.142857.. days.
+    // Members (10 x 35.142857.. + 20 x 14 + 5 x 42.142857..) / 35 = 24.0612; businesses 18.9799;
+    // all 1126.841853.. money-days / 50
+    holdingDays: '22.5368',
+    holdingDaysMember: '24.0612',
+    holdingDaysBusiness: '18.9799',
+    medianHoldingDays: '18.9583', // by hour: 336 h (20), 455 h (15), 843 h (10), 1011 h (5): 25 of 50 reached at 455 h
+    medianHoldingDaysMember: '14.0000', // 20 of 35 at 336 h
+    medianHoldingDaysBusiness: '18.9583', // 455 h / 24
+    holdingVelocity: '16.1957', // 365 / 22.536837..
+    effectiveShare: '0.1643', // 1126.8419 / 6857.90 money-days
+    dormantShare: '0.0000',
+    paymentsPerActive: '1.3333', // 4 / 3
+    volumePerActive: '16.67', // 50 / 3
+    paidToNonLocal: '0.00',
+    paidFromNonLocal: '20.00', // E10: M3 (Bath) pays B2 (BS2)
+    issuedNonLocal: '50.00', // E8 to M3
   })
 
   // flows over both months (E14 was reversed and is not there)
@@ -163,5 +201,27 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
     localMultiplier: '1.6185',
     // over both months M1 -> M2 -> B1 -> B2 -> M1 joins M2 to the cycle; only M3 -> B2 (20) lies outside: 130 / 150
     cycleShare: '0.8667',
+    holdingDays: '13.5123', // (900 + 1126.8419) / 150
+    holdingDaysMember: '15.1805', // (600 + 842.142857..) / 95
+    holdingDaysBusiness: '10.6309', // (300 + 284.698997..) / 55
+    medianHoldingDays: '10.0000', // 10 at 0 h, 90 at 240 h: 75 of 150 reached at 240 h
+    medianHoldingDaysMember: '10.0000',
+    medianHoldingDaysBusiness: '10.0000',
+    holdingVelocity: '27.0125', // 365 / 13.5123..
+    effectiveShare: '0.1552', // 2026.8419 / 13057.90
+    dormantShare: '0.0000',
+    paymentsPerActive: '1.6000', // 8 / 5
+    volumePerActive: '30.00', // 150 / 5
+    paidToNonLocal: '0.00',
+    paidFromNonLocal: '20.00',
+    issuedNonLocal: '50.00',
   })
+
+  // dormancy: on 22 May every account was last touched on 15 February (B1 on 22 February, by its redemption);
+  // untouched for more than 90 days means last touched before 21 February: all but B1's 25 of 229.90
+  const may = reportRange('2026-05-01', '2026-05-22')
+  const [late] = circulationMetrics(await circulationFigures(ctx.app.pool, book.currencyId, splitPeriods(may.from, may.to, 'month')), 2, NO_RULES)
+  t.equal(late.dormantShare.value, '0.8913', '204.90 / 229.90 untouched for more than 90 days')
+  t.equal(late.holdingDays.value, null, 'nothing paid in May: no holding time')
+  t.equal(late.paymentsPerActive.value, null, 'no active accounts')
 })

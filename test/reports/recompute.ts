@@ -22,15 +22,27 @@ const ZERO = new Money(0)
 const key = (m: Money) => m.toFixed()
 const micros = (d: Date) => d.getTime() * 1000
 
+/** Figures with every decimal to 12 places (the holding figures' nested ones too), so that exact sums and long
+ *  divisions written with different scales compare alike. */
+export function normFigures (f: PeriodFigures): Record<string, unknown> {
+  const d = (x: string | null) => x == null ? null : new Money(x).toFixed(12)
+  const deep = (v: unknown): unknown => typeof v === 'string' ? d(v)
+    : v != null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x)])) : v
+  return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, k === 'holding' ? deep(v)
+    : typeof v === 'object' && v != null && 'value' in v ? { ...v, value: d(v.value), max: d(v.max) } : typeof v === 'string' ? d(v) : v]))
+}
+
 export async function recompute (pool: pg.Pool, currencyId: string, periods: Period[]): Promise<PeriodFigures[]> {
   return recomputeFrom(await readLedger(pool, currencyId), periods)
 }
 
 export async function readLedger (pool: pg.Pool, currencyId: string): Promise<RawLedger> {
   const cur = (await pool.query<{ local_areas: string[] }>('SELECT local_areas FROM currency WHERE id = $1', [currencyId])).rows[0]
-  const ts: T[] = (await pool.query('SELECT * FROM transfer WHERE currency_id = $1', [currencyId])).rows.map(r => ({
+  // times to the microsecond (a Date has milliseconds only)
+  const ts: T[] = (await pool.query(`SELECT t.*, (extract(epoch FROM t.created_at) * 1000000)::bigint::text AS us
+      FROM transfer t WHERE t.currency_id = $1`, [currencyId])).rows.map(r => ({
     id: r.id, kind: r.kind, from: r.from_account_id, to: r.to_account_id, amount: new Money(r.amount),
-    parent: r.parent_id, reverses: r.reverses_id, at: micros(r.created_at as Date),
+    parent: r.parent_id, reverses: r.reverses_id, at: Number(r.us),
   }))
   const accounts = new Map<string, A>((await pool.query(`
     SELECT a.id, a.participant_id, a.system_kind, a.status, p.kind, p.district, p.created_at AS p_created
@@ -152,6 +164,15 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
     for (const [, x] of holderIds) if (x.bal.abs().gt(hmax)) hmax = x.bal.abs()
 
     const activeIds = new Set([...paidBy.keys()].filter(isPart))
+
+    const local = (id: string) => isPart(id) && acct(id).local
+    const nonLocalIssued = sums(issuances.filter(inP), 'to', t => isPart(t.to) && !acct(t.to).local)
+    const holding = {
+      ...holdingOf(start, end),
+      leaving: payStat(pay.filter(t => local(t.from) && !local(t.to))),
+      entering: payStat(pay.filter(t => !local(t.from) && local(t.to))),
+      issuedNonLocal: stat([...nonLocalIssued.values()].reduce((s, v) => s.plus(v), ZERO), new Set(nonLocalIssued.keys()), a => nonLocalIssued.get(a)!),
+    }
     const open = [...accounts.values()].filter(a => a.participant != null && accountCreated.get(a.id)! < end &&
       (a.status !== 'closed' || activeIds.has(a.id))).length
 
@@ -180,6 +201,80 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
       holders: { value: key(total), n: holderIds.length, max: key(hmax), biz: holderIds.some(([, x]) => x.biz) },
       gini: gini == null ? null : key(gini),
       top10: top10 == null ? null : key(top10),
+      holding,
+    }
+
+    /**
+     * Holding time under the well-mixed assumption, traced the plain way: every transfer that was not reversed
+     * (and no reversal), from the start of history, an instant at a time; the transfers of one instant are
+     * simultaneous: an account's outflows leave the balance it had just before (payments covered first, the rest
+     * held for no time), then its inflows arrive. Each participant's balance has one mean arrival time, kept in
+     * whole microseconds rounded down after each instant's arrivals; a payment between participants in P has been
+     * held from that mean arrival time. Dormancy: participants' traced balances at P's end, last touched before
+     * end - 90 days.
+     */
+    function holdingOf (start: number, end: number) {
+      const instants = new Map<number, T[]>()
+      for (const t of live) { if (!instants.has(t.at)) instants.set(t.at, []); instants.get(t.at)!.push(t) }
+      const st = new Map<string, { b: Money, a: Money, touch: Money | null }>()
+      const get = (id: string) => { let s = st.get(id); if (s == null) { s = { b: ZERO, a: ZERO, touch: null }; st.set(id, s) } return s }
+      const paid: Array<{ kind: string, amount: Money, covered: Money, h: Money, n: number }> = []
+      for (const at of [...instants.keys()].sort((x, y) => x - y)) {
+        if (at >= end) break
+        const group = instants.get(at)!
+        const us = new Money(at)
+        const payers = new Set(group.filter(t => isPart(t.from)).map(t => t.from))
+        for (const id of payers) {
+          const s = get(id)
+          const mine = group.filter(t => t.from === id)
+          const pays = mine.filter(t => t.kind === 'payment' && isPart(t.to))
+          const paidNow = pays.reduce((x, t) => x.plus(t.amount), ZERO)
+          if (pays.length > 0 && at >= start) {
+            // one entry for the account's payments of the instant: they share the balance and the holding time
+            paid.push({ kind: kindOf(id)!, amount: paidNow, covered: Money.max(ZERO, Money.min(s.b, paidNow)), h: us.minus(s.a), n: pays.length })
+          }
+          s.b = s.b.minus(mine.reduce((x, t) => x.plus(t.amount), ZERO)); s.touch = us
+        }
+        const payees = new Set(group.filter(t => isPart(t.to)).map(t => t.to))
+        for (const id of payees) {
+          const s = get(id)
+          const x = group.filter(t => t.to === id).reduce((v, t) => v.plus(t.amount), ZERO)
+          const before = Money.max(ZERO, s.b)
+          const after = s.b.plus(x)
+          if (after.gt(0)) s.a = s.a.times(before).plus(us.times(after.minus(before))).div(after).floor()
+          s.b = after; s.touch = us
+        }
+      }
+      const endUs = new Money(end)
+      const HOUR = new Money(3_600_000_000)
+      const of = (rows: typeof paid) => {
+        const w = rows.reduce((s, r) => s.plus(r.amount), ZERO)
+        const bins: Array<[Money, Money]> = []
+        for (const r of rows) {
+          if (r.covered.gt(0)) bins.push([r.h.div(HOUR).floor(), r.covered])
+          if (r.amount.gt(r.covered)) bins.push([ZERO, r.amount.minus(r.covered)])
+        }
+        bins.sort((x, y) => x[0].cmp(y[0]))
+        let cum = ZERO
+        let median: string | null = null
+        for (const [h, x] of bins) { cum = cum.plus(x); if (cum.times(2).gte(w)) { median = key(h); break } }
+        return {
+          weight: key(w),
+          weighted: key(rows.reduce((s, r) => s.plus(r.covered.times(r.h).div(1_000_000)), ZERO)),
+          count: rows.reduce((s, r) => s + r.n, 0),
+          medianHours: w.isZero() ? null : median,
+        }
+      }
+      const cut = endUs.minus(new Money(90 * 86_400).times(1_000_000))
+      const held = [...st.entries()].filter(([id, s]) => isPart(id) && !s.b.isZero())
+      const dormant = held.filter(([, s]) => s.touch!.lt(cut))
+      return {
+        all: of(paid),
+        member: of(paid.filter(r => r.kind === 'member')),
+        business: of(paid.filter(r => r.kind === 'business')),
+        dormant: stat(dormant.reduce((s, [, x]) => s.plus(x.b), ZERO), new Set(dormant.map(([id]) => id)), a => st.get(a)!.b),
+        traced: key(held.reduce((s, [, x]) => s.plus(x.b), ZERO)),
+      }
     }
 
     /** payer kind x payee kind: an account is described on the side it played; own = what it paid or received */

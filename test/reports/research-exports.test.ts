@@ -113,8 +113,9 @@ t.test('research exports of a simulated economy', async (t) => {
     const participants = accounts.filter(a => a.held_roles !== 'ADMIN')
     const withheld = (col: string) => participants.filter(a => a[col] === '').length
     const needs: Array<[string, MetricName[]]> = [
-      ['area_type', ['localityShare', 'localMultiplier']],
-      ['held_roles', ['b2bShare', 'm2bShare', 'b2mShare', 'm2mShare', 'respendRate', 'localMultiplier']],
+      ['area_type', ['localityShare', 'localMultiplier', 'paidToNonLocal', 'paidFromNonLocal', 'issuedNonLocal']],
+      ['held_roles', ['b2bShare', 'm2bShare', 'b2mShare', 'm2mShare', 'respendRate', 'localMultiplier', 'holdingDaysMember',
+        'holdingDaysBusiness', 'medianHoldingDaysMember', 'medianHoldingDaysBusiness']],
       ['start', ['activeShare', 'gini', 'top10Share']],
       ['status', ['activeShare']],
     ]

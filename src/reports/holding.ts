@@ -1,0 +1,317 @@
+import type pg from 'pg'
+import { DAY_MS, isoDate, type Period } from '../domain/periods.js'
+import { ACCOUNTS_SQL } from './account-cache.js'
+import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
+import {
+  dayJson, dayOf, DAY_US, dormancyJson, dormancyOf, emptyKind, stateJson, stateOf, Trace,
+  type DayJson, type DayPartial, type DormancyJson, type KindDay, type StateJson, type TraceAccount,
+} from './holding-trace.js'
+import { fromMicros, toMicros, type Stat } from './stat.js'
+
+// Holding periods, dormancy and flows across the local boundary (docs/metrics.md), kept like the other
+// aggregates: the trace (holding-trace.ts) needs every transfer in time order from the start of history, so the
+// aggregator replays it once and keeps per-day partial results (circ_holding_day); a report only sums the days of
+// its periods. A new transfer queues the earliest instant it changes (a trigger, migration *_holding_periods);
+// the replay restarts from the last checkpoint of the trace's state at or before that day (one at each month's
+// first day and one at the start of the last traced day), so a payment made today replays today only, and a
+// backdated one replays from its month on.
+//
+// Costs: the replay reads the transfers from the checkpoint on (an index range scan on (currency_id, created_at,
+// id)), and at each traced day's end walks every account once (for the dormancy profile); a checkpoint is one row
+// per account in jsonb. A report reads one row per traced day of its range (parsed rows are kept in the report caches'
+// budget by version) and one dormancy profile per period end.
+
+/** Its own advisory lock, so that a long replay never holds up drains or the reports' caches. */
+const HOLDING_LOCK = 7_211_903
+const BATCH = 20_000
+const DAYS_PER_WRITE = 100
+const DAY_NO = (iso: string) => Math.round(Date.parse(`${iso}T00:00:00Z`) / DAY_MS)
+const dayIso = (no: number) => isoDate(no * DAY_MS)
+
+interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }
+
+/** Replays the trace for every currency with queued transfers; returns how many transfers were queued. batch:
+ *  transfers read per query (tests make it small, so that batches end inside an instant). */
+export async function traceHolding (pool: pg.Pool, batch = BATCH): Promise<number> {
+  if ((await pool.query('SELECT 1 FROM circ_holding_pending LIMIT 1')).rows.length === 0) return 0
+  const client = await pool.connect()
+  // the lock before the snapshot (a session lock: a transaction's snapshot would be taken while it waits), and
+  // one snapshot for the queue, the accounts and the transfers: a transfer committed after it stays queued
+  await client.query('SELECT pg_advisory_lock($1)', [HOLDING_LOCK])
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
+    const queued = (await client.query<{ currency_id: string, day: string, n: string }>(`
+      WITH q AS (DELETE FROM circ_holding_pending RETURNING currency_id, at)
+      SELECT currency_id::text, (min(at) AT TIME ZONE 'UTC')::date::text AS day, count(*) AS n FROM q GROUP BY 1`)).rows
+    for (const q of queued) await replay(client, q.currency_id, q.day, batch)
+    await client.query('COMMIT')
+    return queued.reduce((s, q) => s + Number(q.n), 0)
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    // a connection that cannot unlock is not given back to the pool with the lock held
+    const unlocked = await client.query('SELECT pg_advisory_unlock($1)', [HOLDING_LOCK]).then(() => true, () => false)
+    client.release(!unlocked)
+  }
+}
+
+/** Traced transfers after a (created_at, id) position, a batch at a time; or (LIMIT null) all of one instant. */
+const transfersSql = (where: string) => `
+SELECT t.id::text AS id, t.kind, t.from_account_id::text AS f, t.to_account_id::text AS t, t.amount::text AS amount,
+       (extract(epoch FROM t.created_at) * 1000000)::bigint::text AS us, t.created_at::text AS at
+  FROM transfer t
+ WHERE t.currency_id = $1 AND ${where} AND t.kind <> 'reversal'
+   AND NOT EXISTS (SELECT 1 FROM transfer r WHERE r.reverses_id = t.id)
+ ORDER BY t.created_at, t.id
+ LIMIT $4`
+const AFTER_SQL = transfersSql('(t.created_at, t.id) > ($2::timestamptz, $3::uuid)')
+const INSTANT_SQL = transfersSql('t.created_at = $2::timestamptz AND t.id >= $3::uuid')
+interface Row { id: string, kind: string, f: string, t: string, amount: string, us: string, at: string }
+
+/** Re-traces one currency from the last checkpoint at or before `fromDay` (ISO date) to the end of history. */
+async function replay (db: Query, currencyId: string, fromDay: string, batch: number): Promise<void> {
+  const cp = (await db.query(`SELECT day::text AS day, state FROM circ_holding_checkpoint
+    WHERE currency_id = $1 AND day <= $2::date ORDER BY day DESC LIMIT 1`, [currencyId, fromDay])).rows[0] as { day: string, state: StateJson } | undefined
+  const start = cp?.day ?? null
+  await db.query('DELETE FROM circ_holding_day WHERE currency_id = $1 AND ($2::date IS NULL OR day >= $2::date)', [currencyId, start])
+  await db.query('DELETE FROM circ_holding_checkpoint WHERE currency_id = $1 AND ($2::date IS NULL OR day > $2::date)', [currencyId, start])
+  const last = (await db.query(`SELECT (max(created_at) AT TIME ZONE 'UTC')::date::text AS day FROM transfer WHERE currency_id = $1`,
+    [currencyId])).rows[0]?.day as string | null
+  if (last == null) return
+  const lastNo = DAY_NO(last)
+
+  const accounts = new Map<string, TraceAccount>((await db.query(ACCOUNTS_SQL, [currencyId])).rows.map(r =>
+    [r.id as string, { part: r.participant_id != null, biz: r.biz as boolean, local: r.local as boolean }]))
+  const trace = new Trace(accounts, cp == null ? undefined : stateOf(cp.state))
+
+  const days: Array<[string, DayJson, DormancyJson]> = []
+  const checkpoints = new Map<number, StateJson>()
+  const flush = async (): Promise<void> => {
+    if (days.length > 0) {
+      await db.query(`INSERT INTO circ_holding_day (currency_id, day, figures, dormancy)
+        SELECT $1, x.d, x.f, x.o FROM unnest($2::date[], $3::jsonb[], $4::jsonb[]) AS x (d, f, o)
+        ON CONFLICT (currency_id, day) DO UPDATE SET figures = excluded.figures, dormancy = excluded.dormancy, computed_at = clock_timestamp()`,
+      [currencyId, days.map(d => d[0]), days.map(d => JSON.stringify(d[1])), days.map(d => JSON.stringify(d[2]))])
+      days.length = 0
+    }
+    for (const [no, state] of checkpoints) {
+      await db.query(`INSERT INTO circ_holding_checkpoint (currency_id, day, state) VALUES ($1, $2, $3)
+        ON CONFLICT (currency_id, day) DO UPDATE SET state = excluded.state`, [currencyId, dayIso(no), JSON.stringify(state)])
+    }
+    checkpoints.clear()
+  }
+  /** The end of traced day `no`; the next traced day is `next` (null: none yet). */
+  const endDay = async (no: number, next: number | null): Promise<void> => {
+    days.push([dayIso(no), dayJson(trace.takeDay()), dormancyJson(trace.dormancy())])
+    if (next != null) {
+      // the state at the start of every month's first day up to the next traced day
+      for (let d = new Date(no * DAY_MS); ;) {
+        d = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))
+        const m = Math.round(d.getTime() / DAY_MS)
+        if (m > next) break
+        checkpoints.set(m, stateJson(trace.state))
+      }
+    }
+    if (days.length >= DAYS_PER_WRITE) await flush()
+  }
+
+  let cursor: [string, string] = [start == null ? '-infinity' : `${start}T00:00:00Z`, '00000000-0000-0000-0000-000000000000']
+  let day: number | null = null
+  for (;;) {
+    let read = (await db.query(AFTER_SQL, [currencyId, ...cursor, batch])).rows as Row[]
+    // an instant is applied whole: a batch that ends inside an instant leaves that instant to the next batch, and
+    // an instant longer than a batch is read whole
+    const full = read.length === batch
+    if (full && read[0].us === read[read.length - 1].us) read = (await db.query(INSTANT_SQL, [currencyId, read[0].at, read[0].id, null])).rows as Row[]
+    const cut = full && read[0].us !== read[read.length - 1].us ? read.findIndex(r => r.us === read[read.length - 1].us) : read.length
+    const rows = read.slice(0, cut)
+    for (let x = 0; x < rows.length;) {
+      let y = x + 1
+      while (y < rows.length && rows[y].us === rows[x].us) y++
+      const at = BigInt(rows[x].us)
+      const no = Number(at / DAY_US) - (at < 0n && at % DAY_US !== 0n ? 1 : 0)
+      if (no !== day) {
+        if (day != null) await endDay(day, no)
+        day = no
+        // the start of the last traced day: where the next replay of new transfers begins
+        if (no === lastNo && (start == null || no !== DAY_NO(start))) checkpoints.set(no, stateJson(trace.state))
+      }
+      trace.applyInstant(rows.slice(x, y).map(r => ({ kind: r.kind, from: r.f, to: r.t, amount: toMicros(r.amount), at })))
+      x = y
+    }
+    if (!full) break
+    // the last row taken in the query's order (created_at, id), not in posting order
+    cursor = [read[cut - 1].at, read[cut - 1].id]
+  }
+  if (day != null) await endDay(day, null)
+  await flush()
+  // older starts of a last traced day are superseded; month starts stay
+  await db.query(`DELETE FROM circ_holding_checkpoint WHERE currency_id = $1 AND day < $2::date AND extract(day FROM day) <> 1`, [currencyId, last])
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading: a report's periods from the days.
+
+/** Measured payments of one payer kind (or all) over a period. */
+export interface HoldingKind {
+  /** money paid (the weights) */
+  weight: string
+  /** sum of amount x holding time, in currency x seconds (12 decimals) */
+  weighted: string
+  count: number
+  /** amount-weighted (lower) median of the holding time in whole hours; null when nothing was paid */
+  medianHours: string | null
+}
+
+export interface HoldingFigures {
+  all: HoldingKind
+  member: HoldingKind
+  business: HoldingKind
+  /** participants' balances at the period's end last touched more than 90 days before it */
+  dormant: Stat
+  /** participants' balances at the period's end, as traced (reversed transfers left out) */
+  traced: string
+  /** economic payments from local to non-local participants, from non-local to local, issuance to non-local */
+  leaving: Stat
+  entering: Stat
+  issuedNonLocal: Stat
+}
+
+const DORMANT_DAYS = 90
+/** a uuid string key in a Map */
+const ID_BYTES = 96
+
+/** Estimated heap of a parsed day, for the report caches' one budget (report-cache.ts). */
+function dayBytes (d: DayPartial): number {
+  const pair = MAP_ENTRY_BYTES + 2 * BIGINT_BYTES
+  return 6 * OBJECT_BYTES + (d.m.hist.size + d.b.hist.size) * pair +
+    (d.leave.size + d.enter.size) * (pair + OBJECT_BYTES + ID_BYTES) + d.issue.size * (MAP_ENTRY_BYTES + BIGINT_BYTES + ID_BYTES)
+}
+
+/** Every period's figures (index 0: the whole range, which the others tile), read in the caller's snapshot. */
+export async function holdingFigures (db: Query, currencyId: string, all: Period[]): Promise<HoldingFigures[]> {
+  const from = Math.min(...all.map(p => p.start))
+  const to = Math.max(...all.map(p => p.end))
+  const versions = (await db.query(`SELECT day::text AS day, computed_at::text AS v FROM circ_holding_day
+    WHERE currency_id = $1 AND day >= $2::date AND day < $3::date`, [currencyId, isoDate(from), isoDate(to)])).rows as Array<{ day: string, v: string }>
+  const key = (day: string) => `holding|${currencyId}|${day}`
+  const held = new Map<string, DayPartial>()
+  for (const r of versions) {
+    const c = cached<{ version: string, day: DayPartial }>(key(r.day))
+    if (c?.version === r.v) held.set(r.day, c.day)
+  }
+  const missing = versions.filter(r => !held.has(r.day))
+  if (missing.length > 0) {
+    const rows = (await db.query(`SELECT day::text AS day, computed_at::text AS v, figures FROM circ_holding_day
+      WHERE currency_id = $1 AND day = ANY ($2::date[])`, [currencyId, missing.map(r => r.day)])).rows as Array<{ day: string, v: string, figures: DayJson }>
+    for (const r of rows) {
+      const day = dayOf(r.figures)
+      held.set(r.day, day)
+      keep(key(r.day), { version: r.v, day }, dayBytes(day))
+    }
+  }
+  const days = versions.map(r => ({ start: DAY_NO(r.day) * DAY_MS, day: held.get(r.day)! }))
+  const biz = new Set((await db.query(`SELECT a.id::text AS id FROM account a JOIN participant p ON p.id = a.participant_id
+    WHERE a.currency_id = $1 AND p.kind = 'business'`, [currencyId])).rows.map(r => r.id as string))
+
+  // the latest traced day before each period's end holds the balances at that end
+  const ends = (await db.query(`SELECT x.k, d.dormancy FROM unnest($2::int[], $3::date[]) AS x (k, e)
+    CROSS JOIN LATERAL (SELECT dormancy FROM circ_holding_day WHERE currency_id = $1 AND day < x.e ORDER BY day DESC LIMIT 1) d`,
+  [currencyId, all.map((_, k) => k), all.map(p => isoDate(p.end))])).rows as Array<{ k: number, dormancy: DormancyJson }>
+  const profile = new Map(ends.map(r => [r.k, r.dormancy]))
+
+  const merged = all.map((p, k) => {
+    // the whole range is the sum of the periods (they tile it); a single period stands for both
+    const parts = k === 0 && all.length > 2 ? [] : days.filter(d => d.start >= p.start && d.start < p.end).map(d => d.day)
+    return parts
+  })
+  const sums: DayPartial[] = merged.map(parts => sumDays(parts))
+  if (all.length > 2) sums[0] = sumDays(sums.slice(1))
+  return all.map((p, k) => figuresOf(sums[k], profile.get(k) ?? [], p.end, biz))
+}
+
+function sumKind (into: KindDay, k: KindDay): void {
+  into.w += k.w; into.wh += k.wh; into.n += k.n
+  for (const [h, w] of k.hist) into.hist.set(h, (into.hist.get(h) ?? 0n) + w)
+}
+
+function sumDays (parts: DayPartial[]): DayPartial {
+  const out: DayPartial = { m: emptyKind(), b: emptyKind(), leave: new Map(), enter: new Map(), issue: new Map() }
+  for (const d of parts) {
+    sumKind(out.m, d.m); sumKind(out.b, d.b)
+    for (const [side, from] of [[out.leave, d.leave], [out.enter, d.enter]] as const) {
+      for (const [id, [p, r]] of from) {
+        const x = side.get(id)
+        if (x == null) side.set(id, [p, r]); else { x[0] += p; x[1] += r }
+      }
+    }
+    for (const [id, v] of d.issue) out.issue.set(id, (out.issue.get(id) ?? 0n) + v)
+  }
+  return out
+}
+
+/** micros x microseconds as currency x seconds, 12 decimals. */
+function weighted (v: bigint): string {
+  const neg = v < 0n
+  const a = neg ? -v : v
+  const s = a.toString().padStart(13, '0')
+  return `${neg ? '-' : ''}${s.slice(0, s.length - 12)}.${s.slice(s.length - 12)}`
+}
+
+function kindFigures (k: KindDay): HoldingKind {
+  let median: string | null = null
+  if (k.w > 0n) {
+    let cum = 0n
+    for (const [h, w] of [...k.hist].sort((x, y) => x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)) {
+      cum += w
+      if (cum * 2n >= k.w) { median = String(h); break }
+    }
+  }
+  return { weight: fromMicros(k.w), weighted: weighted(k.wh), count: k.n, medianHours: median }
+}
+
+function figuresOf (d: DayPartial, dormancy: DormancyJson, end: number, biz: Set<string>): HoldingFigures {
+  const all = emptyKind()
+  sumKind(all, d.m); sumKind(all, d.b)
+  const sides = (m: Map<string, [bigint, bigint]>): Stat => {
+    let v = 0n; let max = 0n; let n = 0; let b = false
+    for (const [id, [p, r]] of m) {
+      v += p
+      if (p === 0n && r === 0n) continue
+      n++
+      const own = p > r ? p : r
+      if (own > max) max = own
+      if (biz.has(id)) b = true
+    }
+    return { value: fromMicros(v), n, max: fromMicros(max), biz: b }
+  }
+  let iv = 0n; let imax = 0n; let ib = false; let ni = 0
+  for (const [id, v] of d.issue) {
+    iv += v
+    if (v === 0n) continue
+    ni++
+    if (v > imax) imax = v
+    if (biz.has(id)) ib = true
+  }
+  // untouched for more than 90 days: last movement before the instant 90 days before the end (a midnight)
+  const cutoff = Math.round(end / DAY_MS) - DORMANT_DAYS
+  let total = 0n; let dv = 0n; let dn = 0; let dmax = 0n; let db = false
+  for (const x of dormancyOf(dormancy)) {
+    total += x.sum
+    if (x.day >= cutoff) continue
+    dv += x.sum; dn += x.n
+    if (x.max > dmax) dmax = x.max
+    if (x.biz) db = true
+  }
+  return {
+    all: kindFigures(all),
+    member: kindFigures(d.m),
+    business: kindFigures(d.b),
+    dormant: { value: fromMicros(dv), n: dn, max: fromMicros(dmax), biz: db },
+    traced: fromMicros(total),
+    leaving: sides(d.leave),
+    entering: sides(d.enter),
+    issuedNonLocal: { value: fromMicros(iv), n: ni, max: fromMicros(imax), biz: ib },
+  }
+}
