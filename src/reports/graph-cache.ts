@@ -35,6 +35,8 @@ import { fromMicros, toMicros, type Stat } from './stat.js'
 export const RECENT_MS = 35 * DAY_MS
 /** Above this many buckets, links are read in one scan rather than through the primary key per bucket. */
 const MANY_BUCKETS = 40
+/** Days whose links dayLinks() reads in one query. */
+const DAYS_PER_READ = 31
 /** Account numbers are packed two to a JS number (payer x 2^26 + payee): exact below 2^53. */
 const PACK = 67_108_864
 
@@ -268,8 +270,12 @@ Promise<Array<{ version: string | null, links: Links | null }>> {
   const out = days.map((d, i) => ({ version: v[i].dirty || v[i].version == null || d.start + DAY_MS > today ? null : v[i].version, links: null as Links | null }))
   // what the caller already holds needs no reading
   const toRead = days.map((d, i) => ({ d, i })).filter(x => (v[x.i].version != null || v[x.i].dirty) && (out[x.i].version == null || !keep(x.d, out[x.i].version!)))
-  const read = await readLinks(db, currencyId, toRead.map(x => x.d))
-  toRead.forEach((x, k) => { out[x.i].links = read[k] })
+  // a month of days per query: a year's links in one answer would be a few hundred MB of parsed rows at once
+  for (let c = 0; c < toRead.length; c += DAYS_PER_READ) {
+    const chunk = toRead.slice(c, c + DAYS_PER_READ)
+    const read = await readLinks(db, currencyId, chunk.map(x => x.d))
+    chunk.forEach((x, k) => { out[x.i].links = read[k] })
+  }
   return out
 }
 

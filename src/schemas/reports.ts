@@ -15,7 +15,9 @@ export const CellSchema = Type.Object({
   }),
   suppressed: Type.Optional(Type.Boolean({ description: 'true when the value is hidden by the disclosure rules; never a zero' })),
   reason: Type.Optional(Type.Enum(['threshold', 'dominance'], {
-    description: 'threshold: fewer than 5 distinct accounts; dominance: one account over 85% of a cell with a business in it',
+    description: 'threshold: fewer than 5 distinct accounts; dominance: in the circulation report, one account over 85% of a cell with a ' +
+      'business in it; in the flows report, the p% rule (p = 10%, a coalition of two: what is left after the three largest ' +
+      'accounts\' parts is under 10% of the largest). docs/disclosure.md has the flows report\'s other hidden cells',
   })),
   complementary: Type.Optional(Type.Boolean({
     description: 'hidden only because a published total would otherwise give another hidden cell away; reason is that cell\'s',
