@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { Money } from './money.js'
 
-// Statistical disclosure control for published reports (the product brief's circulation metrics):
+// Statistical disclosure control for published reports (the circulation report's rules, docs/metrics.md):
 //   threshold rule: a cell that describes fewer than 5 distinct accounts is suppressed;
 //   dominance rule: a cell that involves a business and where one account is over 85% of the value is suppressed.
 // A cell that describes no account at all is a true zero and is published. System accounts (issuance, fees,

@@ -3,7 +3,7 @@
 // new currency code, and comparing the two currencies' circulation reports.
 //
 // Sources:
-//   [P] the product brief on how a Bristol-style scheme works: about 1,400 personal and 620 business accounts, 80,000
+//   [P] the scheme this simulator models, a Bristol Pound-style currency, as the project describes it: about 1,400 personal and 620 business accounts, 80,000
 //       digital transactions in the first five years, a peak of about 1 million local pounds in circulation;
 //       fees of 2% (text, app) and 1% (online) paid by the receiver; 3% to redeem; business rates and some
 //       salaries payable in the currency.
