@@ -36,7 +36,8 @@ const SERIES = [
       'rather than cash out: money that stays in the city.',
     sets: [
       { metric: 'respendRate', label: 're-spent by businesses', type: 'line' },
-      { metric: 'redemptionRate', label: 'redeemed / issued', type: 'line' },
+      { metric: 'redemptionRate', label: 'redeemed / issued, this period', type: 'line' },
+      { metric: 'cumulativeRedemptionRate', label: 'redeemed / issued since the start', type: 'line' },
     ],
   },
   {
@@ -67,11 +68,11 @@ const SERIES = [
   },
   {
     id: 'multiplier', title: 'Local multiplier and money that comes round', unit: 'times', y2: 'share',
-    value: 'LM3: each pound entering local businesses generates this much local spending over three rounds; ' +
-      'cycle share is payments on loops where money comes back round.',
+    value: 'Local multiplier (an approximation of LM3): each pound members spend at local businesses generates this much ' +
+      'local spending over three rounds. Circulating share: the part of all payments that actually came back round.',
     sets: [
-      { metric: 'localMultiplier', label: 'local multiplier (LM3)', type: 'line' },
-      { metric: 'cycleShare', label: 'cycle share', type: 'line', axis: 'y2' },
+      { metric: 'localMultiplier', label: 'local multiplier (≈ LM3)', type: 'line' },
+      { metric: 'circulatingShare', label: 'circulating share', type: 'line', axis: 'y2' },
     ],
   },
   {

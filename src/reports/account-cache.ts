@@ -24,9 +24,10 @@ const ONE = 10n ** BigInt(SCALE)
 const TO_MICROS = 10n ** BigInt(SCALE - 6)
 
 // columns of a row: flows over the period, d (balance change), w (sum of the buckets' w_bal), de (sum of d_bal x
-// the bucket's end in seconds: with d, the integral to any period end), h (opening balance)
-const C = { issued: 0, redeemed: 1, paidM: 2, paidB: 3, nPaid: 4, recvM: 5, recvB: 6, paidLl: 7, recvLl: 8, paidLp: 9, d: 10, w: 11, de: 12, h: 13 } as const
-const COLS = 14
+// the bucket's end in seconds: with d, the integral to any period end), h (opening balance), hIssued and
+// hRedeemed (issued and redeemed before the period: with issued and redeemed, the totals since the start)
+const C = { issued: 0, redeemed: 1, paidM: 2, paidB: 3, nPaid: 4, recvM: 5, recvB: 6, paidLl: 7, recvLl: 8, paidLp: 9, d: 10, w: 11, de: 12, h: 13, hIssued: 14, hRedeemed: 15 } as const
+const COLS = 16
 type Row = bigint[]
 const ZERO_ROW: Row = new Array<bigint>(COLS).fill(0n)
 
@@ -114,7 +115,7 @@ async function readSums (db: Query, currencyId: string, flows: Bucket[], before:
       row[C.recvB] = fixed(r.recv_b); row[C.paidLl] = fixed(r.paid_ll); row[C.recvLl] = fixed(r.recv_ll)
       row[C.paidLp] = fixed(r.paid_lp); row[C.d] = fixed(r.d); row[C.w] = fixed(r.w); row[C.de] = fixed(r.de)
     } else {
-      row[C.h] = fixed(r.d)
+      row[C.h] = fixed(r.d); row[C.hIssued] = fixed(r.issued); row[C.hRedeemed] = fixed(r.redeemed)
     }
   }
   return out
@@ -160,7 +161,7 @@ export async function periodSums (db: Query, currencyId: string, p: Period, flow
 /** The per-account figures of a period (every figure but the graph's and `open`), and what the graph needs. */
 export interface AccountFigures {
   issued: Stat, redeemed: Stat, volume: Stat, count: string, mm: Stat, mb: Stat, bm: Stat, bb: Stat, respend: Stat,
-  spend: string, local: Stat, lmR1: Stat, lmR2: string, supply: Stat, supplyIntegral: Stat, active: number,
+  spend: string, local: Stat, lmR1: Stat, issuedToDate: Stat, redeemedToDate: Stat, supply: Stat, supplyIntegral: Stat, active: number,
   holders: Stat, gini: string | null, top10: string | null
   graph: Map<number, GraphSums>
 }
@@ -196,15 +197,16 @@ export function accountFigures (accounts: AccountInfo[], sums: Map<number, Row>,
   const paid = (x: X) => x.r[C.paidM] + x.r[C.paidB]
   const recv = (x: X) => x.r[C.recvM] + x.r[C.recvB]
 
-  let count = 0n; let spend = 0n; let r2 = 0n; let active = 0
+  let count = 0n; let spend = 0n; let active = 0
   const graph = new Map<number, GraphSums>()
   for (const x of xs) {
     count += x.r[C.nPaid]
     if (x.a.biz) spend += paid(x)
-    if (x.a.biz && recv(x) > 0n) r2 += recv(x) < x.r[C.paidLp] ? recv(x) : x.r[C.paidLp]
     if (x.a.participantId != null && x.r[C.nPaid] > 0n) active++
     if (recv(x) !== 0n || paid(x) !== 0n) {
-      graph.set(x.a.no, { biz: x.a.biz, local: x.a.local, recv: recv(x) / TO_MICROS, paid: paid(x) / TO_MICROS, lp: x.r[C.paidLp] / TO_MICROS })
+      graph.set(x.a.no, {
+        biz: x.a.biz, local: x.a.local, recv: recv(x) / TO_MICROS, paid: paid(x) / TO_MICROS, lp: x.r[C.paidLp] / TO_MICROS, r1: x.r[C.recvM] / TO_MICROS,
+      })
     }
   }
 
@@ -248,8 +250,11 @@ export function accountFigures (accounts: AccountInfo[], sums: Map<number, Row>,
     respend: stat(x => x.a.biz ? paid(x) + x.r[C.redeemed] : 0n, x => x.a.biz && (paid(x) !== 0n || x.r[C.redeemed] !== 0n), x => paid(x) + x.r[C.redeemed]),
     spend: money(spend),
     local: stat(x => x.r[C.paidLl], x => x.r[C.paidLl] !== 0n || x.r[C.recvLl] !== 0n, x => big(x.r[C.paidLl], x.r[C.recvLl])),
-    lmR1: stat(x => x.a.biz ? recv(x) : 0n, x => x.a.biz && recv(x) !== 0n, recv),
-    lmR2: money(r2),
+    // round 1 of the local multiplier: members' spending at local businesses (local-multiplier.ts)
+    lmR1: stat(x => x.a.biz && x.a.local ? x.r[C.recvM] : 0n, x => x.a.biz && x.a.local && x.r[C.recvM] !== 0n, x => x.r[C.recvM]),
+    issuedToDate: stat(x => x.r[C.hIssued] + x.r[C.issued], x => x.r[C.hIssued] + x.r[C.issued] !== 0n, x => abs(x.r[C.hIssued] + x.r[C.issued])),
+    redeemedToDate: stat(x => x.r[C.hRedeemed] + x.r[C.redeemed], x => x.r[C.hRedeemed] + x.r[C.redeemed] !== 0n,
+      x => abs(x.r[C.hRedeemed] + x.r[C.redeemed])),
     supply: stat(x => x.a.m ? x.bal : 0n, x => x.bal !== 0n, x => abs(x.bal)),
     supplyIntegral: stat(x => x.a.m ? x.integral : 0n, x => x.integral !== 0n, x => abs(x.integral), SCALE),
     active,

@@ -11,6 +11,7 @@ export const METRICS = [
   'supply', 'issued', 'redeemed', 'netIssuance', 'volume', 'count', 'averageSupply', 'velocity', 'velocityAnnualised',
   'respendRate', 'b2bShare', 'm2bShare', 'b2mShare', 'm2mShare', 'redemptionRate', 'activeAccounts', 'activeShare',
   'localityShare', 'gini', 'top10Share', 'localMultiplier', 'cycleShare',
+  'circulatingShare', 'cumulativeRedemptionRate',
   ...HOLDING_METRICS,
 ] as const
 export type MetricName = typeof METRICS[number]
@@ -20,7 +21,7 @@ const RATIO_DP = 4
 
 /** Base cells that can be hidden, and that complementary suppression may have to hide. */
 const BASE = ['issued', 'redeemed', 'volume', 'mm', 'mb', 'bm', 'bb', 'respend', 'local', 'lmR1', 'cycle', 'supply',
-  'supplyIntegral', 'holders'] as const
+  'supplyIntegral', 'holders', 'circulating', 'issuedToDate', 'redeemedToDate'] as const
 type Base = typeof BASE[number]
 /** Sums over time: the whole range's value is the sum of the periods'. */
 const ADDITIVE: Base[] = ['issued', 'redeemed', 'volume', 'mm', 'mb', 'bm', 'bb', 'respend', 'local', 'lmR1', 'supplyIntegral']
@@ -39,6 +40,15 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
     ...slots.map(s => ({ parent: s.volume, children: [s.mm, s.mb, s.bm, s.bb] })),
     // a sum over the whole range is the sum of its periods (only when there is more than one period)
     ...(figures.length > 2 ? ADDITIVE.map(b => ({ parent: slots[0][b], children: slots.slice(1).map(s => s[b]) })) : []),
+    // totals since the start: each period's is the previous period's plus its own flow, and the range's is its
+    // last period's
+    ...(['issued', 'redeemed'] as const).flatMap(b => {
+      const toDate = b === 'issued' ? 'issuedToDate' : 'redeemedToDate'
+      return [
+        ...slots.slice(2).map((s, i) => ({ parent: s[toDate], children: [slots[i + 1][toDate], s[b]] })),
+        { parent: slots[0][toDate], children: [slots[slots.length - 1][toDate]] },
+      ]
+    }),
   ])
 
   const holding = holdingMetrics(figures, decimals, rules, k => ({
@@ -84,6 +94,9 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
       top10Share: cell(f.top10 == null ? null : fmt(new Money(f.top10), RATIO_DP), v('holders')),
       localMultiplier: cell(R1.isZero() ? null : fmt(R1.plus(f.lmR2).plus(f.lmR3).div(R1), RATIO_DP), v('lmR1')),
       cycleShare: share(f.cycle.value, 'cycle'),
+      circulatingShare: share(f.circulating.value, 'circulating'),
+      cumulativeRedemptionRate: cell(ratio(new Money(f.redeemedToDate.value), new Money(f.issuedToDate.value)),
+        firstVerdict(v('redeemedToDate'), v('issuedToDate'))),
       ...holding[k],
     }
   })

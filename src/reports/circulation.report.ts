@@ -4,6 +4,7 @@ import { accountFigures, periodSums, readAccounts, type AccountInfo } from './ac
 import { graphFiguresOf, periodGraph, periodPieces } from './graph-cache.js'
 import { holdingFigures, type HoldingFigures } from './holding.js'
 import { AGGREGATE_LOCK } from './lock.js'
+import { ledgerPosition, type LedgerPosition } from './provenance.js'
 import type { Stat } from './stat.js'
 
 // The circulation report's figures, read from the aggregates only (see the *_circulation_aggregates migration),
@@ -31,12 +32,17 @@ export interface PeriodFigures {
   spend: string
   /** payments with both parties in the local areas */
   local: Stat
-  /** money entering businesses (R1); r2, r3: re-spent locally, and again */
+  /** local multiplier: members' spending at local businesses (R1); r2, r3: re-spent locally, and again */
   lmR1: Stat
   lmR2: string
   lmR3: string
   /** payments on links inside strongly connected parts of the period's payment graph */
   cycle: Stat
+  /** the largest circulation those links contain (max-circulation.ts) */
+  circulating: Stat
+  /** issued and redeemed since the currency's start, to the end of the period */
+  issuedToDate: Stat
+  redeemedToDate: Stat
   /** M at the end of the period: participants' and paper balances */
   supply: Stat
   /** time integral of M over the period in currency x seconds; divide by the period's seconds for avg M */
@@ -69,7 +75,7 @@ export async function periodFigures (db: Db, currencyId: string, p: Period, snap
   const sums = await periodSums(db, currencyId, p, pieces)
   const { graph: graphAccounts, ...f } = accountFigures(await snapshot.accounts, sums, p)
   const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces), graphAccounts)
-  return { start: p.start, end: p.end, ...f, lmR3: graph.lmR3, cycle: graph.cycle }
+  return { start: p.start, end: p.end, ...f, ...graph }
 }
 
 // Participant accounts open in each period: created before its end and not closed, plus those closed since that
@@ -107,9 +113,11 @@ const periodKey = (p: Period) => `${isoTime(p.start)}/${isoTime(p.end)}`
  * Every figure of the whole range (index 0) and of every period (1..n), in one consistent snapshot of `pool` (the
  * primary's read pool or a replica that has replayed past the catch-up; writer: the primary). Call
  * catchUp() first. A period that is one bucket reads that bucket's summary; any other period reads its cached
- * composite, or is computed and cached for the next report.
+ * composite, or is computed and cached for the next report. `read.position` is set to the last transfer the
+ * snapshot includes.
  */
-export async function circulationFigures (pool: pg.Pool, currencyId: string, periods: Period[], writer: pg.Pool = pool): Promise<PeriodFigures[]> {
+export async function circulationFigures (pool: pg.Pool, currencyId: string, periods: Period[], writer: pg.Pool = pool,
+  read: { position?: LedgerPosition | null } = {}): Promise<PeriodFigures[]> {
   const from = periods[0].start
   const to = periods[periods.length - 1].end
   // the whole range tiled on its own (months where they fit), not as the union of, say, 365 day buckets
@@ -137,6 +145,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
       'SELECT key, figures FROM circ_composite WHERE currency_id = $1 AND key = ANY ($2) AND figures IS NOT NULL',
       [currencyId, all.filter(p => p.buckets.length > 1).map(periodKey)])).rows.map(r => [r.key, r.figures]))
     const open = await openAccounts(client, currencyId, all)
+    read.position = await ledgerPosition(client, currencyId)
     const holding = await holdingFigures(client, currencyId, all)
     const snapshot: Snapshot = {}
     for (const [k, p] of all.entries()) {

@@ -5,6 +5,7 @@ import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/per
 import { isLocal } from '../domain/postcode.js'
 import { accountId, dayLinks, numberOf, type Links } from './graph-cache.js'
 import { bigintsBytes, cached, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
+import { ledgerPosition, type LedgerPosition } from './provenance.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
 // Economic payments by payer group x payee group over a range, read from the day buckets that tile it.
@@ -106,8 +107,10 @@ const NO_FLOWS: DayFlows = {
   off: new Int32Array(1), account: new Int32Array(0), paid: [], recv: [],
 }
 
-/** The flows of the range the buckets tile (in order, as tile() gives them), in one snapshot of the pool. */
-export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy, now = Date.now()): Promise<FlowFigure[]> {
+/** The flows of the range the buckets tile (in order, as tile() gives them), in one snapshot of the pool;
+ *  `read.position` is set to the last transfer that snapshot includes. */
+export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy, now = Date.now(),
+  read: { position?: LedgerPosition | null } = {}): Promise<FlowFigure[]> {
   if (buckets.length === 0) return []
   const from = buckets[0].start
   const to = bucketEnd(buckets[buckets.length - 1])
@@ -134,6 +137,7 @@ export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: B
       if (c != null) held.set(d.start, c)
       return c != null
     }, now)
+    read.position = await ledgerPosition(client, currencyId)
     await client.query('COMMIT')
     perDay = links.map((x, i) => {
       if (x.links == null) return held.get(days[i].start) ?? NO_FLOWS

@@ -1,5 +1,7 @@
 import { bucketEnd, DAY_MS, isoDate, type Bucket } from '../domain/periods.js'
 import { cyclicComponentsIx } from './graph.js'
+import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
+import { maxCirculation } from './max-circulation.js'
 import { bigintsBytes, cached, clearReportCache, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
@@ -278,32 +280,31 @@ Promise<Array<{ version: string | null, links: Links | null }>> {
 }
 
 /** What the graph figures need of each account over the period (the circulation report's per-account sums). */
-export interface GraphAccount { id: string, biz: boolean, local: boolean, recv: string, paid: string, paidLocal: string }
-
-/** R3 of the local multiplier: ratios are carried to 40 decimals (46 with the amounts' 6), and the sum is
- *  rounded to 24: far below the 12 places a published multiplier could ever be sensitive to. */
-const RATIO = 10n ** 40n
+export interface GraphAccount { id: string, biz: boolean, local: boolean, recv: string, paid: string, paidLocal: string, recvMembers?: string }
 
 /**
- * The graph figures of a period: volume on links inside strongly connected parts of the graph (with what the
- * disclosure rules need of it) and R3 of the local multiplier (docs/metrics.md), from its links and its
- * accounts' sums. Same definitions as the SQL they replace: only a payer that also received and a payee that
- * also paid can lie on a cycle; R3 traces what a business passed on locally to local payees that re-spent it.
+ * The graph figures of a period (docs/metrics.md), from its links and its accounts' sums: volume on links inside
+ * strongly connected parts of the graph, the largest circulation those links contain (max-circulation.ts), each
+ * with what the disclosure rules need of it, and rounds 2 and 3 of the local multiplier (local-multiplier.ts).
  */
-export function graphFigures (g: PeriodGraph, accounts: GraphAccount[]): { cycle: Stat, lmR3: string } {
+export function graphFigures (g: PeriodGraph, accounts: GraphAccount[]): GraphFigures {
   const acc = new Map<number, GraphSums>()
   for (const a of accounts) {
-    acc.set(numberOf(a.id), { biz: a.biz, local: a.local, recv: toMicros(a.recv), paid: toMicros(a.paid), lp: toMicros(a.paidLocal) })
+    acc.set(numberOf(a.id), {
+      biz: a.biz, local: a.local, recv: toMicros(a.recv), paid: toMicros(a.paid), lp: toMicros(a.paidLocal), r1: toMicros(a.recvMembers ?? '0'),
+    })
   }
   return graphFiguresOf(g, acc)
 }
 
 /** An account's GraphAccount sums in millionths, by account number (numberOf). */
-export interface GraphSums { biz: boolean, local: boolean, recv: bigint, paid: bigint, lp: bigint }
+export interface GraphSums extends MultiplierSums { paid: bigint }
+
+export interface GraphFigures { cycle: Stat, circulating: Stat, lmR2: string, lmR3: string }
 
 /** graphFigures() over sums already in millionths. */
-export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>): { cycle: Stat, lmR3: string } {
-  // cycles
+export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>): GraphFigures {
+  // cycles: only a payer that also received and a payee that also paid can lie on one
   const from: number[] = []
   const to: number[] = []
   const vol: bigint[] = []
@@ -314,56 +315,46 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>): { 
     from.push(g.payer[e]); to.push(g.payee[e]); vol.push(g.volume[e])
   }
   const comp = cyclicComponentsIx(from, to)
+  const onCycle = { from: [] as number[], to: [] as number[], vol: [] as bigint[] }
+  for (let e = 0; e < from.length; e++) {
+    const c = comp.get(from[e])
+    if (c === undefined || comp.get(to[e]) !== c) continue
+    onCycle.from.push(from[e]); onCycle.to.push(to[e]); onCycle.vol.push(vol[e])
+  }
+  // a circulation runs on cycle links only: every other link carries none of it
+  const { total: circulating } = maxCirculation(onCycle.from, onCycle.to, onCycle.vol)
   const paid = new Map<number, bigint>()
   const recv = new Map<number, bigint>()
   let biz = false
   let total = 0n
-  for (let e = 0; e < from.length; e++) {
-    const c = comp.get(from[e])
-    if (c === undefined || comp.get(to[e]) !== c) continue
-    total += vol[e]
-    paid.set(from[e], (paid.get(from[e]) ?? 0n) + vol[e])
-    recv.set(to[e], (recv.get(to[e]) ?? 0n) + vol[e])
-    if (acc.get(from[e])!.biz || acc.get(to[e])!.biz) biz = true
+  for (let e = 0; e < onCycle.from.length; e++) {
+    const v = onCycle.vol[e]
+    total += v
+    paid.set(onCycle.from[e], (paid.get(onCycle.from[e]) ?? 0n) + v)
+    recv.set(onCycle.to[e], (recv.get(onCycle.to[e]) ?? 0n) + v)
+    if (acc.get(onCycle.from[e])!.biz || acc.get(onCycle.to[e])!.biz) biz = true
   }
-  const described = new Set([...paid.keys(), ...recv.keys()])
+  // both cells describe the accounts on cycle links. Own part: in the cycle volume the larger side; in the
+  // circulation what can pass through the account at most: min(paid, received) on cycle links, and never more
+  // than half the circulation (each unit going round passes at least two accounts). The largest circulation is
+  // unique in total but not in how it is routed, so this bound, not one routing, is what the rules judge
   let max = 0n
-  for (const a of described) {
+  let through = 0n
+  for (const a of new Set([...paid.keys(), ...recv.keys()])) {
     const p = paid.get(a) ?? 0n
     const r = recv.get(a) ?? 0n
-    const own = p > r ? p : r
-    if (own > max) max = own
+    if ((p > r ? p : r) > max) max = p > r ? p : r
+    if ((p < r ? p : r) > through) through = p < r ? p : r
   }
-  const cycle: Stat = { value: fromMicros(total), n: described.size, max: fromMicros(max), biz }
-
-  // R3: sum over links b -> c of volume x min(in(b), lp(b)) / lp(b) x min(1, lp(c) / in(c)), for a business b
-  // and a local payee c that both received and paid locally; per payer, the payee factors are summed first
-  const perPayer = new Map<number, bigint>()
-  const payeeShare = new Map<number, bigint>()
-  for (let e = 0; e < g.size; e++) {
-    const b = acc.get(g.payer[e])
-    if (b == null || !b.biz || b.recv <= 0n || b.lp <= 0n) continue
-    const c = acc.get(g.payee[e])
-    if (c == null || !c.local || c.recv <= 0n || c.lp <= 0n) continue
-    let s = payeeShare.get(g.payee[e])
-    if (s === undefined) { s = (c.lp < c.recv ? c.lp : c.recv) * RATIO / c.recv; payeeShare.set(g.payee[e], s) }
-    perPayer.set(g.payer[e], (perPayer.get(g.payer[e]) ?? 0n) + g.volume[e] * s)
+  const n = new Set([...paid.keys(), ...recv.keys()]).size
+  if (through > circulating / 2n) through = circulating / 2n
+  const { r2, r3 } = multiplierRounds(g, acc)
+  return {
+    cycle: { value: fromMicros(total), n, max: fromMicros(max), biz },
+    circulating: { value: fromMicros(circulating), n, max: fromMicros(through), biz },
+    lmR2: r2,
+    lmR3: r3,
   }
-  let r3 = 0n // millionths x RATIO
-  for (const [b, s] of perPayer) {
-    const a = acc.get(b)!
-    r3 += s * (a.recv < a.lp ? a.recv : a.lp) / a.lp
-  }
-  return { cycle, lmR3: scaled(r3, 46, 24) }
-}
-
-/** v / 10^digits (v >= 0) rounded half up to `keep` decimals, as a decimal string without trailing zeros. */
-function scaled (v: bigint, digits: number, keep: number): string {
-  const drop = 10n ** BigInt(digits - keep)
-  const s = ((v + drop / 2n) / drop).toString().padStart(keep + 1, '0')
-  const int = s.slice(0, s.length - keep)
-  const frac = s.slice(s.length - keep).replace(/0+$/, '')
-  return frac.length === 0 ? int : `${int}.${frac}`
 }
 
 /** The id of an account number. */

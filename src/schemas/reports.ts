@@ -39,14 +39,19 @@ const METRIC_DESCRIPTIONS: Record<typeof METRICS[number], string> = {
   m2bShare: 'share of volume paid member to business',
   b2mShare: 'share of volume paid business to member (wages)',
   m2mShare: 'share of volume paid member to member',
-  redemptionRate: 'redeemed / issued',
+  redemptionRate: 'per period: redeemed / issued within the period (can exceed 1 when little is issued that period); see cumulativeRedemptionRate',
   activeAccounts: 'participant accounts that made at least one economic payment',
   activeShare: 'activeAccounts / participant accounts open in the period',
   localityShare: 'share of volume where payer and payee both sit in the local areas',
   gini: 'Gini coefficient of participants\' balances at the end of the period',
   top10Share: 'share of participants\' balances held by the richest 10% of participants at the end of the period',
-  localMultiplier: 'LM3-style (R1 + R2 + R3) / R1 traced through the period\'s payments',
-  cycleShare: 'share of volume on payer-payee links inside strongly connected parts of the payment graph',
+  localMultiplier: 'a proportional approximation of NEF\'s LM3, (R1 + R2 + R3) / R1: R1 members\' spending at local businesses, R2 the part ' +
+    'of it those businesses re-spend locally, R3 the part of that re-spent locally again, traced proportionally through the period\'s payments',
+  cycleShare: 'share of volume on payer-payee links inside strongly connected parts of the payment graph: every link that lies on ' +
+    'some cycle counts in full, so it grows with the period and overstates what goes round; cite circulatingShare for that',
+  circulatingShare: 'the largest circulation the period\'s payments contain (a flow within every link\'s volume that balances at every ' +
+    'account, as multilateral set-off finds it) / volume: the share of trade that actually came round',
+  cumulativeRedemptionRate: 'redeemed since the currency started / issued since it started, at the end of the period',
   ...HOLDING_DESCRIPTIONS,
 }
 
@@ -69,10 +74,17 @@ export const CirculationQuerySchema = Type.Object({
 
 /** How fresh a report is: it may have been read on a replica (docs/operations.md "Read replica"). */
 const AsOf = Timestamp('every movement committed before this instant is in the report (it may have been read on a replica); also in the X-As-Of header')
+const AsOfTransfer = Type.Union([Type.Object({
+  id: Uuid('the transfer'),
+  createdAt: Type.String({ description: 'its time, RFC 3339 to the microsecond' }),
+}), Type.Null()], { description: 'the ledger position: the latest transfer (by time, then id) the report includes; null before the first transfer' })
+const DefinitionsVersion = Type.Integer({ minimum: 1, description: 'version of the metrics\' definitions the figures follow (docs/metrics.md lists them); cite it with asOf' })
 
 export const CirculationReportSchema = Type.Object({
   currency: Type.String(),
   asOf: AsOf,
+  asOfTransfer: AsOfTransfer,
+  definitionsVersion: DefinitionsVersion,
   from: Timestamp('start of the range'),
   to: Timestamp('end of the range (exclusive)'),
   interval: Type.Enum(['day', 'week', 'month']),
@@ -90,6 +102,8 @@ export const FlowsQuerySchema = Type.Object({
 export const FlowsReportSchema = Type.Object({
   currency: Type.String(),
   asOf: AsOf,
+  asOfTransfer: AsOfTransfer,
+  definitionsVersion: DefinitionsVersion,
   by: Type.Enum(['sector', 'district']),
   from: Timestamp('start of the range'),
   to: Timestamp('end of the range (exclusive)'),

@@ -13,6 +13,7 @@ import { circulationMetrics, METRICS, type Metrics } from '../reports/circulatio
 import { circulationFigures } from '../reports/circulation.report.js'
 import { flowFigures, publishFlows, type FlowsBy } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
+import { DEFINITIONS_VERSION, type LedgerPosition } from '../reports/provenance.js'
 import { transfersCsv } from '../reports/transfers.export.js'
 import type { AccountExportQuerySchema, CirculationQuerySchema, FlowsQuerySchema, TransferExportQuerySchema } from '../schemas/reports.js'
 import { formatMoney } from '../domain/money.js'
@@ -24,13 +25,18 @@ export type FlowsQuery = Static<typeof FlowsQuerySchema>
 export type TransferExportQuery = Static<typeof TransferExportQuerySchema>
 export type AccountExportQuery = Static<typeof AccountExportQuerySchema>
 
-export interface CirculationReport {
-  currency: string, asOf: string, from: string, to: string, interval: Interval
+/** What a report was computed from (src/reports/provenance.ts), in the JSON and in every CSV row. */
+export interface Provenance { asOf: string, asOfTransfer: LedgerPosition | null, definitionsVersion: number }
+const PROVENANCE_COLUMNS = ['asOf', 'asOfTransfer', 'asOfTransferAt', 'definitionsVersion']
+const provenanceCells = (p: Provenance) => [p.asOf, p.asOfTransfer?.id ?? '', p.asOfTransfer?.createdAt ?? '', String(p.definitionsVersion)]
+
+export interface CirculationReport extends Provenance {
+  currency: string, from: string, to: string, interval: Interval
   periods: Array<{ start: string, end: string, metrics: Metrics }>
   total: { start: string, end: string, metrics: Metrics }
 }
-export interface FlowsReport {
-  currency: string, asOf: string, by: FlowsBy, from: string, to: string
+export interface FlowsReport extends Provenance {
+  currency: string, by: FlowsBy, from: string, to: string
   cells: Array<{ payer: string, payee: string, volume: Cell, count: Cell }>
 }
 
@@ -107,19 +113,21 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
-      const figures = await circulationFigures(src.pool, c.id, periods, pool)
+      const read: { position?: LedgerPosition | null } = {}
+      const figures = await circulationFigures(src.pool, c.id, periods, pool, read)
       const metrics = circulationMetrics(figures, c.decimals, rules)
+      const provenance: Provenance = { asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION }
       const json: CirculationReport = {
-        currency: c.code, asOf, from: isoTime(range.from), to: isoTime(range.to), interval,
+        currency: c.code, ...provenance, from: isoTime(range.from), to: isoTime(range.to), interval,
         periods: periods.map((p, i) => ({ start: isoTime(p.start), end: isoTime(p.end), metrics: metrics[i + 1] })),
         total: { start: isoTime(range.from), end: isoTime(range.to), metrics: metrics[0] },
       }
       if (q.format !== 'csv') return { json, asOf }
       const row = (kind: string, p: { start: string, end: string, metrics: Metrics }) =>
-        [kind, p.start, p.end, ...METRICS.map(m => csvCell(p.metrics[m]))]
+        [kind, p.start, p.end, ...METRICS.map(m => csvCell(p.metrics[m])), ...provenanceCells(provenance)]
       return {
         asOf,
-        csv: csvDocument(['row', 'start', 'end', ...METRICS], [...json.periods.map(p => row('period', p)), row('total', json.total)]),
+        csv: csvDocument(['row', 'start', 'end', ...METRICS, ...PROVENANCE_COLUMNS], [...json.periods.map(p => row('period', p)), row('total', json.total)]),
       }
     },
 
@@ -130,11 +138,14 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
-      const figures = await flowFigures(src.pool, c.id, tile(range.from, range.to), by)
+      const read: { position?: LedgerPosition | null } = {}
+      const figures = await flowFigures(src.pool, c.id, tile(range.from, range.to), by, undefined, read)
+      const position = read.position ?? null
       const key = await disclosureKey(pool, c.id)
       const published = publishFlows(key, figures, by, c.localAreas, rules)
+      const provenance: Provenance = { asOf, asOfTransfer: position, definitionsVersion: DEFINITIONS_VERSION }
       const json: FlowsReport = {
-        currency: c.code, asOf, by, from: isoTime(range.from), to: isoTime(range.to),
+        currency: c.code, ...provenance, by, from: isoTime(range.from), to: isoTime(range.to),
         cells: figures.map((f, i) => ({
           payer: f.payer,
           payee: f.payee,
@@ -145,7 +156,8 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       if (q.format !== 'csv') return { json, asOf }
       return {
         asOf,
-        csv: csvDocument(['payer', 'payee', 'volume', 'count'], json.cells.map(x => [x.payer, x.payee, csvCell(x.volume), csvCell(x.count)])),
+        csv: csvDocument(['payer', 'payee', 'volume', 'count', ...PROVENANCE_COLUMNS],
+          json.cells.map(x => [x.payer, x.payee, csvCell(x.volume), csvCell(x.count), ...provenanceCells(provenance)])),
       }
     },
 

@@ -19,7 +19,7 @@ const micros = (x: string) => BigInt(Math.round(Number(x) * 100)) * 10_000n
 const graph = (links: Array<[string, string, string]>) => ({
   payer: links.map(l => numberOf(l[0])), payee: links.map(l => numberOf(l[1])), volume: links.map(l => micros(l[2])), n: links.map(() => 1), size: links.length,
 })
-const account = (id: string, o: Partial<GraphAccount>): GraphAccount => ({ id, biz: false, local: true, recv: '0', paid: '0', paidLocal: '0', ...o })
+const account = (id: string, o: Partial<GraphAccount>): GraphAccount => ({ id, biz: false, local: true, recv: '0', paid: '0', paidLocal: '0', recvMembers: '0', ...o })
 
 t.test('cycle volume with what the disclosure rules need', async (t) => {
   // m1 -> b1 -> b2 -> m1 is a cycle; m2 -> b1 is not on it (m2 received nothing)
@@ -29,26 +29,39 @@ t.test('cycle volume with what the disclosure rules need', async (t) => {
     account(id('m1'), { recv: '10', paid: '40' }), account(id('b1'), { biz: true, recv: '60', paid: '30' }),
     account(id('b2'), { biz: true, recv: '30', paid: '10' }), account(id('m2'), { paid: '20' }),
   ]
-  t.same(graphFigures(g, accounts).cycle, { value: '80.000000', n: 3, max: '40.000000', biz: true })
+  const f = graphFigures(g, accounts)
+  t.same(f.cycle, { value: '80.000000', n: 3, max: '40.000000', biz: true })
+  // 10 goes round (b2 -> m1 is 10): 30 on three links. Own part: min(paid, received) on cycle links (b1: 30),
+  // but never over half the circulation: 15
+  t.same(f.circulating, { value: '30.000000', n: 3, max: '15.000000', biz: true })
 })
 
-t.test('R3 of the local multiplier, exactly', async (t) => {
-  // b (a business) received 90 and paid 60 locally: it passes on min(90, 60) / 60 = all of each local payment.
+t.test('R2 and R3 of the local multiplier, exactly', async (t) => {
+  // b (a local business) received 90, all from members, and paid 60 locally: it passes on 60 of its 90 (R2), which
+  // is all of each local payment.
   // c1 (local) received 30 and paid 10 locally: it re-spends 10/30 of what reached it; c2 (local) received 30 and
   // paid 45 locally: all of it; x is not local: no part.
   const id = (s: string) => `r3-${s}`
   const g = graph([[id('b'), id('c1'), '30.00'], [id('b'), id('c2'), '30.00'], [id('b'), id('x'), '15.00']])
   const accounts = [
-    account(id('b'), { biz: true, recv: '90', paid: '75', paidLocal: '60' }),
+    account(id('b'), { biz: true, recv: '90', recvMembers: '90', paid: '75', paidLocal: '60' }),
     account(id('c1'), { recv: '30', paid: '10', paidLocal: '10' }),
     account(id('c2'), { recv: '30', paid: '45', paidLocal: '45' }),
     account(id('x'), { local: false, recv: '15', paid: '15', paidLocal: '15' }),
   ]
   // 30 x 1 x 1/3 + 30 x 1 x 1 = 40
+  t.equal(graphFigures(g, accounts).lmR2, '60')
   t.equal(graphFigures(g, accounts).lmR3, '40')
   // the business passed on less than it paid locally: received 20, paid 60 locally -> 1/3 of each payment
-  const less = accounts.map(a => a.id === id('b') ? { ...a, recv: '20' } : a)
+  const less = accounts.map(a => a.id === id('b') ? { ...a, recv: '20', recvMembers: '20' } : a)
+  t.equal(graphFigures(g, less).lmR2, '20', 'all of its 20 went on locally')
   t.equal(graphFigures(g, less).lmR3, '13.333333333333333333333333', '40 / 3, to 24 places')
+  // only money from members starts the multiplier: half of the 90 came from another business
+  const half = accounts.map(a => a.id === id('b') ? { ...a, recvMembers: '45' } : a)
+  t.equal(graphFigures(g, half).lmR2, '30', '45 x 60 / 90')
+  t.equal(graphFigures(g, half).lmR3, '20', 'half of each local payment traced')
+  // a business outside the local areas is not where round 1 is counted
+  t.equal(graphFigures(g, accounts.map(a => a.id === id('b') ? { ...a, local: false } : a)).lmR3, '0')
 })
 
 t.test('which buckets a period\'s links are read from', async (t) => {

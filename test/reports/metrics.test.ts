@@ -76,12 +76,15 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
     localityShare: '1.0000', // every January payment is between BS parties
     gini: '0.4200', // sorted 0, 20, 30, 70, 80: 2 x (1x0 + 2x20 + 3x30 + 4x70 + 5x80) / (5 x 200) - 6/5 = 1.62 - 1.2
     top10Share: '0.4000', // the top ceil(5/10) = 1 participant holds 80 of 200
-    // R1 = income of B1 (60) + B2 (30) = 90; local spending lp(B1) = 30, lp(B2) = 10;
-    // R2 = min(60, 30) + min(30, 10) = 40; R3: B1 -> B2 30 x (30/30) x min(1, lp(B2) 10 / in(B2) 30) = 10,
-    // B2 -> M1 10 x (10/10) x min(1, lp(M1) 40 / in(M1) 10) = 10; R3 = 20. (90 + 40 + 20) / 90 = 1.6667
+    // R1 = members' spending at local businesses: B1 60 (M1 40, M2 20); B2's 30 came from B1, not from members.
+    // B1 received in = 60, paid lp = 30 locally: R2 = 60 x min(60, 30) / 60 = 30; R3: B1 -> B2 carries
+    // 30 x 60 / max(60, 30) = 30 of it, and B2 (in 30, lp 10) passes on 10/30: 10. (60 + 30 + 10) / 60
     localMultiplier: '1.6667',
     // graph M1 -> B1, M2 -> B1, B1 -> B2, B2 -> M1: the cycle M1 -> B1 -> B2 -> M1 carries 40 + 30 + 10 = 80 of 100
     cycleShare: '0.8000',
+    // but only 10 goes all the way round it (B2 -> M1 is 10): 3 links x 10 = 30 of 100
+    circulatingShare: '0.3000',
+    cumulativeRedemptionRate: '0.0000', // nothing redeemed yet, 200 issued
     // holding times (well-mixed trace): E3, E4 and E5 pay out money that arrived 10 days earlier; E6 is paid at
     // the instant E5 arrives, when B2 held nothing before it: received and paid on at once, held 0 days. Members
     // 40 x 10 + 20 x 10 over 60; businesses 30 x 10 + 10 x 0 over 40; all 900 money-days over 100
@@ -125,10 +128,12 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
     // sorted 25, 30, 34.90, 55, 85 (sum 229.90): 2 x 834.70 / (5 x 229.90) - 1.2 = 0.25228...
     gini: '0.2523',
     top10Share: '0.3697', // 85 / 229.90
-    // R1 = B1 15 + B2 30 = 45; lp(B1) = 0 (a redemption is not a payment), lp(B2) = 15;
-    // R2 = min(15, 0) + min(30, 15) = 15; R3: only B2 -> B1, but B1 re-spent nothing locally: 0. 60 / 45
-    localMultiplier: '1.3333',
+    // R1 = B2's from members: M1 10 + M3 20 = 30 (B1's 15 came from B2). in(B2) = 30, lp(B2) = 15 (to B1):
+    // R2 = 30 x 15 / 30 = 15; R3: B2 -> B1 15, but B1 re-spent nothing locally (a redemption is not a payment): 0
+    localMultiplier: '1.5000', // (30 + 15) / 30
     cycleShare: '0.0000', // B1 pays nobody in February: no cycle
+    circulatingShare: '0.0000',
+    cumulativeRedemptionRate: '0.0800', // since the start: 20 redeemed of 250 issued (the month alone: 0.4)
     // mean arrival times (days after Jan 1) at the start of February: M1 (60 x 0 + 10 x 20) / 70 = 2.857142..,
     // M2 0, B1 10, B2 20. E9 (day 38): M1 held 35.142857.. days; at that instant B2's fee leaves its balance of 20
     // from before (19.90 stay, from day 20), then E9's 10 arrives: (19.90 x 20 + 10 x 38) / 29.90 = day 26.020066...
@@ -195,12 +200,17 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
     localityShare: '0.8667', // (100 + 30) / 150
     gini: '0.2523',
     top10Share: '0.3697',
-    // over both months: in(B1) 75, in(B2) 60, in(M1) 10; lp(B1) 30, lp(B2) 25, lp(M1) 55.
-    // R1 = 135; R2 = min(75, 30) + min(60, 25) = 55; R3: B1 -> B2 30 x 1 x 25/60 = 12.5, B2 -> M1 10 x 1 x 1 = 10,
-    // B2 -> B1 15 x 1 x 30/75 = 6; R3 = 28.5. (135 + 55 + 28.5) / 135 = 1.61851...
-    localMultiplier: '1.6185',
+    // over both months: from members r1(B1) 60, r1(B2) 30 (R1 = 90); in(B1) 75, in(B2) 60, in(M1) 10;
+    // lp(B1) 30, lp(B2) 25, lp(M1) 55. R2 = 60 x 30/75 + 30 x 25/60 = 24 + 12.5 = 36.5. R3, per link b -> c:
+    // volume x r1(b) / max(in(b), lp(b)) x min(1, lp(c) / in(c)): B1 -> B2 30 x 60/75 x 25/60 = 10,
+    // B2 -> M1 10 x 30/60 x 1 = 5, B2 -> B1 15 x 30/60 x 30/75 = 3; R3 = 18. (90 + 36.5 + 18) / 90 = 1.60555...
+    localMultiplier: '1.6056',
     // over both months M1 -> M2 -> B1 -> B2 -> M1 joins M2 to the cycle; only M3 -> B2 (20) lies outside: 130 / 150
     cycleShare: '0.8667',
+    // every cycle passes B2, which pays out 25 at most: 15 round B2 -> B1 -> B2 (2 links), 5 round
+    // M1 -> M2 -> B1 -> B2 -> M1 (4 links; M1 -> M2 is 5), 5 round M1 -> B1 -> B2 -> M1 (3 links): 30 + 20 + 15 = 65
+    circulatingShare: '0.4333', // 65 / 150
+    cumulativeRedemptionRate: '0.0800',
     holdingDays: '13.5123', // (900 + 1126.8419) / 150
     holdingDaysMember: '15.1805', // (600 + 842.142857..) / 95
     holdingDaysBusiness: '10.6309', // (300 + 284.698997..) / 55

@@ -3,6 +3,7 @@ import { Money } from '../../src/domain/money.js'
 import { isLocal } from '../../src/domain/postcode.js'
 import { bucketEnd, isoDate, type Bucket, type Period } from '../../src/domain/periods.js'
 import type { PeriodFigures } from '../../src/reports/circulation.report.js'
+import type { LedgerPosition } from '../../src/reports/provenance.js'
 import type { FlowFigure, FlowsBy } from '../../src/reports/flows.report.js'
 import type { Stat } from '../../src/reports/stat.js'
 
@@ -32,15 +33,18 @@ export function normFigures (f: PeriodFigures): Record<string, unknown> {
     : typeof v === 'object' && v != null && 'value' in v ? { ...v, value: d(v.value), max: d(v.max) } : typeof v === 'string' ? d(v) : v]))
 }
 
-export async function recompute (pool: pg.Pool, currencyId: string, periods: Period[]): Promise<PeriodFigures[]> {
-  return recomputeFrom(await readLedger(pool, currencyId), periods)
+/** upTo: only the transfers up to that ledger position (by time, then id), as a cited report's asOfTransfer says. */
+export async function recompute (pool: pg.Pool, currencyId: string, periods: Period[], upTo?: LedgerPosition): Promise<PeriodFigures[]> {
+  return recomputeFrom(await readLedger(pool, currencyId, upTo), periods)
 }
 
-export async function readLedger (pool: pg.Pool, currencyId: string): Promise<RawLedger> {
+export async function readLedger (pool: pg.Pool, currencyId: string, upTo?: LedgerPosition): Promise<RawLedger> {
   const cur = (await pool.query<{ local_areas: string[] }>('SELECT local_areas FROM currency WHERE id = $1', [currencyId])).rows[0]
+  const cut = upTo == null ? 'true' : '(t.created_at, t.id) <= ($2::timestamptz, $3::uuid)'
+  const cutParams = upTo == null ? [] : [upTo.createdAt, upTo.id]
   // times to the microsecond (a Date has milliseconds only)
   const ts: T[] = (await pool.query(`SELECT t.*, (extract(epoch FROM t.created_at) * 1000000)::bigint::text AS us
-      FROM transfer t WHERE t.currency_id = $1`, [currencyId])).rows.map(r => ({
+      FROM transfer t WHERE t.currency_id = $1 AND ${cut}`, [currencyId, ...cutParams])).rows.map(r => ({
     id: r.id, kind: r.kind, from: r.from_account_id, to: r.to_account_id, amount: new Money(r.amount),
     parent: r.parent_id, reverses: r.reverses_id, at: Number(r.us),
   }))
@@ -52,7 +56,8 @@ export async function readLedger (pool: pg.Pool, currencyId: string): Promise<Ra
   }]))
   const accountCreated = new Map<string, number>((await pool.query('SELECT id, created_at FROM account WHERE currency_id = $1', [currencyId]))
     .rows.map(r => [r.id, micros(r.created_at as Date)]))
-  const entries: E[] = (await pool.query('SELECT account_id, amount, created_at FROM entry WHERE currency_id = $1', [currencyId]))
+  const entries: E[] = (await pool.query(`SELECT e.account_id, e.amount, e.created_at FROM entry e JOIN transfer t ON t.id = e.transfer_id
+    WHERE e.currency_id = $1 AND ${cut}`, [currencyId, ...cutParams]))
     .rows.map(r => ({ account: r.account_id, amount: new Money(r.amount), at: micros(r.created_at as Date) }))
   return { ts, accounts, accountCreated, entries }
 }
@@ -99,8 +104,14 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
 
     const issuedBy = sums(issuances.filter(inP), 'to')
     const redeemedBy = sums(redemptions.filter(inP), 'from')
-    const issued = stat([...issuedBy.values()].reduce((s, v) => s.plus(v), ZERO), new Set([...issuedBy.keys()].filter(isPart)), a => issuedBy.get(a)!)
-    const redeemed = stat([...redeemedBy.values()].reduce((s, v) => s.plus(v), ZERO), new Set([...redeemedBy.keys()].filter(isPart)), a => redeemedBy.get(a)!)
+    const sumStat = (by: Map<string, Money>) => stat([...by.values()].reduce((s, v) => s.plus(v), ZERO),
+      new Set([...by.keys()].filter(a => isPart(a) && !by.get(a)!.isZero())), a => by.get(a)!)
+    const issued = sumStat(issuedBy)
+    const redeemed = sumStat(redeemedBy)
+    // since the start: everything before the period's end
+    const toDate = (t: { at: number }) => t.at < end
+    const issuedToDate = sumStat(sums(issuances.filter(toDate), 'to'))
+    const redeemedToDate = sumStat(sums(redemptions.filter(toDate), 'from'))
 
     const paidBy = sums(pay, 'from')
     const recvBy = sums(pay, 'to')
@@ -110,18 +121,25 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
     const respend = stat(businesses.reduce((s, a) => s.plus(bizOut(a)), ZERO), respendIds, bizOut)
     const spend = businesses.reduce((s, a) => s.plus(paidBy.get(a) ?? ZERO), ZERO)
 
-    // local multiplier, traced proportionally inside the period
+    // local multiplier (an LM3 approximation), traced proportionally inside the period: R1 is what members paid
+    // local businesses; each account passes on locally the share min(1, lp / in) of whatever it received
     const lp = sums(pay, 'from', t => acct(t.to).local)
     const inc = (a: string) => recvBy.get(a) ?? ZERO
-    const earners = new Set(businesses.filter(a => inc(a).gt(0)))
-    const lmR1 = stat([...earners].reduce((s, a) => s.plus(inc(a)), ZERO), earners, inc)
-    const lmR2 = [...earners].reduce((s, b) => s.plus(Money.min(inc(b), lp.get(b) ?? ZERO)), ZERO)
+    const fromMembers = sums(pay, 'to', t => acct(t.from).kind === 'member')
+    const r1 = (a: string) => fromMembers.get(a) ?? ZERO
+    const localBiz = businesses.filter(a => acct(a).local)
+    const earners = new Set(localBiz.filter(a => r1(a).gt(0)))
+    const lmR1 = stat([...earners].reduce((s, a) => s.plus(r1(a)), ZERO), earners, r1)
+    const passOn = (a: string) => Money.min(1, (lp.get(a) ?? ZERO).div(inc(a)))
+    // round 2: of b's round-1 income, the share it passed on locally
+    const r2 = (b: string) => r1(b).times(passOn(b))
+    const lmR2 = [...earners].reduce((s, b) => s.plus(r2(b)), ZERO)
     let lmR3 = ZERO
     for (const t of pay) {
       const b = t.from; const c = t.to
-      const lpb = lp.get(b) ?? ZERO; const lpc = lp.get(c) ?? ZERO
-      if (acct(b).kind !== 'business' || !acct(c).local || !inc(b).gt(0) || !lpb.gt(0) || !inc(c).gt(0) || !lpc.gt(0)) continue
-      lmR3 = lmR3.plus(t.amount.times(Money.min(inc(b), lpb).div(lpb)).times(Money.min(1, lpc.div(inc(c)))))
+      if (!earners.has(b) || !acct(c).local || !inc(c).gt(0) || !(lp.get(b) ?? ZERO).gt(0)) continue
+      // b's round 2 reaches c in proportion to b's local payments; c passes its share on again
+      lmR3 = lmR3.plus(r2(b).times(t.amount).div(lp.get(b)!).times(passOn(c)))
     }
 
     // cycles: a link u -> v lies on a cycle when u can be reached from v
@@ -137,6 +155,14 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
       return false
     }
     const cyc = pay.filter(t => reach(t.to, t.from))
+    const circulating = largestCirculation(cyc)
+    // the circulation describes the accounts on cycle links; own part: what can pass through an account at most,
+    // min(paid, received) on cycle links, and no more than half of it (to the millionth, rounded down)
+    const cycPaid = sums(cyc, 'from')
+    const cycRecv = sums(cyc, 'to')
+    const cycIds = new Set([...cycPaid.keys(), ...cycRecv.keys()])
+    const half = circulating.div(2).toDecimalPlaces(6, Money.ROUND_DOWN)
+    const through = (a: string) => Money.min(cycPaid.get(a) ?? ZERO, cycRecv.get(a) ?? ZERO, half)
 
     // balances from the entries themselves
     const mAccounts = [...accounts.values()].filter(a => inM(a.id))
@@ -194,6 +220,9 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
       lmR2: key(lmR2),
       lmR3: key(lmR3),
       cycle: payStat(cyc),
+      circulating: stat(circulating, cycIds, through),
+      issuedToDate,
+      redeemedToDate,
       supply: stat(mAccounts.reduce((s, a) => s.plus(balEnd.get(a.id)!), ZERO), new Set(partM.filter(a => !balEnd.get(a)!.isZero())), a => balEnd.get(a)!),
       supplyIntegral: stat(mAccounts.reduce((s, a) => s.plus(integrals.get(a.id)!), ZERO), new Set(partM.filter(a => !integrals.get(a)!.isZero())), a => integrals.get(a)!),
       active: activeIds.size,
@@ -286,6 +315,49 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
       return stat(rows.reduce((s, t) => s.plus(t.amount), ZERO), ids, own)
     }
   })
+}
+
+/**
+ * The largest circulation within the payments' links (link volumes summed per payer -> payee), by cycle
+ * cancelling (Klein): starting from no flow, while the residual graph has a cycle that gains (forward links with
+ * volume left gain +1 per unit, backward links with flow on them -1), push its bottleneck round it. No gaining
+ * cycle left means the circulation is the largest. Slow and plain, for small test ledgers.
+ */
+export function largestCirculation (payments: Array<{ from: string, to: string, amount: Money }>): Money {
+  const cap = new Map<string, Money>()
+  for (const t of payments) if (t.from !== t.to) cap.set(`${t.from} ${t.to}`, (cap.get(`${t.from} ${t.to}`) ?? ZERO).plus(t.amount))
+  const links = [...cap.entries()].map(([k, c]) => ({ u: k.split(' ')[0], v: k.split(' ')[1], c, f: ZERO }))
+  const nodes = [...new Set(links.flatMap(l => [l.u, l.v]))]
+  for (;;) {
+    // residual arcs: [from, to, cost, link, direction]; a gaining cycle is a negative-cost one
+    const arcs: Array<{ a: string, b: string, cost: number, l: typeof links[number], fwd: boolean }> = []
+    for (const l of links) {
+      if (l.f.lt(l.c)) arcs.push({ a: l.u, b: l.v, cost: -1, l, fwd: true })
+      if (l.f.gt(0)) arcs.push({ a: l.v, b: l.u, cost: 1, l, fwd: false })
+    }
+    // Bellman-Ford from a virtual source joined to every node at cost 0
+    const dist = new Map(nodes.map(x => [x, 0]))
+    const via = new Map<string, typeof arcs[number]>()
+    let last: string | null = null
+    for (let i = 0; i < nodes.length; i++) {
+      last = null
+      for (const arc of arcs) {
+        if (dist.get(arc.a)! + arc.cost < dist.get(arc.b)!) { dist.set(arc.b, dist.get(arc.a)! + arc.cost); via.set(arc.b, arc); last = arc.b }
+      }
+      if (last == null) break
+    }
+    if (last == null) break
+    // walk back n steps to be sure to stand on the cycle, then collect it
+    let x = last
+    for (let i = 0; i < nodes.length; i++) x = via.get(x)!.a
+    const cycle: Array<typeof arcs[number]> = []
+    let y = x
+    do { const arc = via.get(y)!; cycle.push(arc); y = arc.a } while (y !== x)
+    const room = (arc: typeof arcs[number]) => arc.fwd ? arc.l.c.minus(arc.l.f) : arc.l.f
+    const push = Money.min(...cycle.map(room))
+    for (const arc of cycle) arc.l.f = arc.fwd ? arc.l.f.plus(push) : arc.l.f.minus(push)
+  }
+  return links.reduce((s, l) => s.plus(l.f), ZERO)
 }
 
 // The flows report's plain recomputation: every day cell and the range's ranking straight from circ_pair_bucket.

@@ -1,22 +1,18 @@
 import t from 'tap'
-import { Money } from '../../src/domain/money.js'
 import { DAY_MS, splitPeriods, type Interval } from '../../src/domain/periods.js'
 import { catchUp } from '../../src/reports/aggregate.js'
-import { circulationFigures, type PeriodFigures } from '../../src/reports/circulation.report.js'
+import { circulationFigures } from '../../src/reports/circulation.report.js'
 import { clearGraphCache } from '../../src/reports/graph-cache.js'
 import { budgetBytes, cached, DEFAULT_BUDGET_BYTES, entries, heldBytes, keep, setBudget } from '../../src/reports/report-cache.js'
 import { buildTestApp } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
-import { recompute } from './recompute.js'
+import { normFigures, recompute } from './recompute.js'
 
 // Every report cache shares one byte budget (src/reports/report-cache.ts). However many periods and ranges are
 // asked for, what the caches hold never passes it, the least recently used goes first, and figures read through
 // a cache that keeps evicting are still the plain recomputation's.
 
-const norm = (f: PeriodFigures) => Object.fromEntries(Object.entries(f).map(([k, v]) => {
-  const d = (x: string | null) => x == null ? null : new Money(x).toFixed(12)
-  return [k, typeof v === 'object' && v != null && 'value' in v ? { ...v, value: d(v.value), max: d(v.max) } : typeof v === 'string' ? d(v) : v]
-}))
+const norm = normFigures
 
 t.test('the budget: least recently used out first, never above the budget, too large not kept', async (t) => {
   clearGraphCache()

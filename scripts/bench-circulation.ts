@@ -1,0 +1,63 @@
+// npx tsx scripts/bench-circulation.ts [links] [runs]
+//
+// How long the largest circulation (src/reports/max-circulation.ts) takes on a year-sized payment graph, with
+// the cycle links found as the report finds them (graph.ts). The graph is synthetic but shaped like the
+// benchmark economy of scripts/bench-reports.ts: 1,400 members and 620 businesses; links member -> business
+// (most), business -> business (suppliers), business -> member (wages) and member -> member, each with a year's
+// volume in millionths. A fixed seed, so runs compare.
+import { performance } from 'node:perf_hooks'
+import { cyclicComponentsIx } from '../src/reports/graph.js'
+import { maxCirculation } from '../src/reports/max-circulation.js'
+
+const LINKS = Number(process.argv[2] ?? 60_000)
+const RUNS = Number(process.argv[3] ?? 5)
+const MEMBERS = 1_400
+const BUSINESSES = 620
+
+let seed = 20261130
+/** mulberry32: small, fast, good enough for a benchmark's shape */
+const rnd = (): number => {
+  seed = (seed + 0x6D2B79F5) | 0
+  let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+  return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296
+}
+const pick = (n: number, skew: number): number => Math.floor(n * rnd() ** skew) // skew > 1: a few popular ones
+
+const member = (): number => pick(MEMBERS, 1)
+const biz = (): number => MEMBERS + pick(BUSINESSES, 2)
+const seen = new Set<number>()
+const payer: number[] = []
+const payee: number[] = []
+const volume: bigint[] = []
+while (payer.length < LINKS) {
+  const r = rnd()
+  const [u, v, pounds] = r < 0.7
+    ? [member(), biz(), 5 + 400 * rnd()]
+    : r < 0.85 ? [biz(), biz(), 50 + 3_000 * rnd()] : r < 0.95 ? [biz(), member(), 200 + 5_000 * rnd()] : [member(), member(), 5 + 100 * rnd()]
+  if (u === v || seen.has(u * 4096 + v)) continue
+  seen.add(u * 4096 + v)
+  payer.push(u); payee.push(v); volume.push(BigInt(Math.round(pounds * 100)) * 10_000n)
+}
+
+const times: number[] = []
+let out = { links: 0, cycleShare: 0, circulatingShare: 0 }
+for (let run = 0; run < RUNS; run++) {
+  const t0 = performance.now()
+  const comp = cyclicComponentsIx(payer, payee)
+  const from: number[] = []; const to: number[] = []; const vol: bigint[] = []
+  for (let e = 0; e < payer.length; e++) {
+    const c = comp.get(payer[e])
+    if (c !== undefined && comp.get(payee[e]) === c) { from.push(payer[e]); to.push(payee[e]); vol.push(volume[e]) }
+  }
+  const { total } = maxCirculation(from, to, vol)
+  times.push(performance.now() - t0)
+  const all = volume.reduce((s, x) => s + x, 0n)
+  const share = (x: bigint): number => Number(x * 10_000n / all) / 10_000
+  out = { links: from.length, cycleShare: share(vol.reduce((s, x) => s + x, 0n)), circulatingShare: share(total) }
+}
+times.sort((a, b) => a - b)
+console.log(JSON.stringify({
+  links: LINKS, accounts: MEMBERS + BUSINESSES, cycleLinks: out.links, cycleShare: out.cycleShare, circulatingShare: out.circulatingShare,
+  medianMs: Math.round(times[times.length >> 1]), maxMs: Math.round(times[times.length - 1]), runs: RUNS,
+}))

@@ -1,0 +1,56 @@
+import fc from 'fast-check'
+import t from 'tap'
+import { Money } from '../../src/domain/money.js'
+import { maxCirculation } from '../../src/reports/max-circulation.js'
+import { fromMicros } from '../../src/reports/stat.js'
+import { largestCirculation } from './recompute.js'
+
+// The largest circulation (src/reports/max-circulation.ts) on graphs worked by hand, and against plain cycle
+// cancelling (test/reports/recompute.ts) on random graphs: the same total, and a flow that is a circulation.
+
+const micros = (x: number) => BigInt(x) * 1_000_000n
+
+t.test('worked by hand', async (t) => {
+  // docs/metrics.md, January: 1 = M1, 2 = M2, 3 = B1, 4 = B2; only 10 goes round M1 -> B1 -> B2 -> M1
+  const jan = maxCirculation([1, 2, 3, 4], [3, 3, 4, 1], [40, 20, 30, 10].map(micros))
+  t.equal(jan.total, micros(30))
+  t.same(jan.flow, [10, 0, 10, 10].map(micros))
+  // both months: every cycle passes B2, which pays out 25 at most; 65 in all (see test/reports/metrics.test.ts)
+  const both = maxCirculation([1, 2, 3, 4, 1, 4, 1], [3, 3, 4, 1, 4, 3, 2], [40, 20, 30, 10, 10, 15, 5].map(micros))
+  t.equal(both.total, micros(65))
+  t.equal(maxCirculation([], [], []).total, 0n, 'no links')
+  t.equal(maxCirculation([1, 2], [2, 3], [micros(5), micros(5)]).total, 0n, 'a chain carries no circulation')
+  t.equal(maxCirculation([1, 2], [2, 1], [micros(5), micros(7)]).total, micros(10), 'a pair of links: the smaller, twice')
+  // a long cycle outweighs a short one sharing its bottleneck: 1 -> 2 -> 1 (2 links) or 1 -> 2 -> 3 -> 4 -> 1 (4 links)
+  const long = maxCirculation([1, 2, 2, 3, 4], [2, 1, 3, 4, 1], [micros(10), micros(10), micros(10), micros(10), micros(10)])
+  t.equal(long.total, micros(40), 'the 10 that can leave 1 goes the long way round')
+})
+
+const Graph = fc.array(fc.record({ u: fc.nat({ max: 6 }), v: fc.nat({ max: 6 }), cents: fc.integer({ min: 1, max: 5_000 }) }), { maxLength: 24 })
+
+t.test('equals cycle cancelling on random graphs, and is a circulation within the links', async (t) => {
+  let runs = 0
+  fc.assert(fc.property(Graph, (links) => {
+    // one link per payer -> payee, as a period's graph has them
+    const byPair = new Map<string, { u: number, v: number, c: bigint }>()
+    for (const l of links) {
+      if (l.u === l.v) continue
+      const k = `${l.u} ${l.v}`
+      const c = BigInt(l.cents) * 10_000n
+      byPair.set(k, { u: l.u, v: l.v, c: (byPair.get(k)?.c ?? 0n) + c })
+    }
+    const ls = [...byPair.values()]
+    const r = maxCirculation(ls.map(l => l.u), ls.map(l => l.v), ls.map(l => l.c))
+    const net = new Map<number, bigint>()
+    ls.forEach((l, e) => {
+      if (r.flow[e] < 0n || r.flow[e] > l.c) throw new Error(`link ${e}: ${r.flow[e]} outside 0..${l.c}`)
+      net.set(l.u, (net.get(l.u) ?? 0n) - r.flow[e]); net.set(l.v, (net.get(l.v) ?? 0n) + r.flow[e])
+    })
+    for (const [v, x] of net) if (x !== 0n) throw new Error(`account ${v} does not balance: ${x}`)
+    if (r.flow.reduce((s, f) => s + f, 0n) !== r.total) throw new Error('total is not the sum of the flows')
+    const plain = largestCirculation(ls.map(l => ({ from: String(l.u), to: String(l.v), amount: new Money(fromMicros(l.c)) })))
+    if (!plain.eq(new Money(fromMicros(r.total)))) throw new Error(`${fromMicros(r.total)} vs cycle cancelling ${plain.toFixed()}`)
+    runs++
+  }), { numRuns: 300 })
+  t.equal(runs, 300, 'every random graph agreed')
+})
