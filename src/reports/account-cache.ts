@@ -1,5 +1,5 @@
 import { isoDate, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
-import { bucketRows, numberOf, periodPieces, type GraphSums, type Pieces } from './graph-cache.js'
+import { bucketRows, numberOf, periodPieces, shared, tailKey, type GraphSums, type Pieces, type TailReads } from './graph-cache.js'
 import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import type { Stat } from './stat.js'
 
@@ -129,7 +129,7 @@ const ROW_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + COLS * BIGINT_BYTES
  * database once per set of versions), the tail read now. flowPieces: the period's own pieces, when the caller
  * has them (the graph uses the same).
  */
-export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, now = Date.now()): Promise<Map<number, Row>> {
+export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, now = Date.now(), reads?: TailReads): Promise<Map<number, Row>> {
   // before the period: every month before the period's month, then the weeks and days of that month up to it
   const x = new Date(p.start)
   const ms: Day = Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1)
@@ -145,7 +145,8 @@ export async function periodSums (db: Query, currencyId: string, p: Period, flow
   }
   if (flowPieces.tail.length === 0 && beforePieces.tail.length === 0) return prefix
   // the tail on top, without touching the cached prefix
-  const tail = await readSums(db, currencyId, flowPieces.tail, beforePieces.tail)
+  const tail = await shared(reads, `sums|${currencyId}|${tailKey(flowPieces.tail)}#${tailKey(beforePieces.tail)}`,
+    async () => await readSums(db, currencyId, flowPieces.tail, beforePieces.tail))
   if (tail.size === 0) return prefix
   const out = new Map(prefix)
   for (const [no, t] of tail) {

@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { isoDate, isoTime, tile, type Day, type Period } from '../domain/periods.js'
 import { accountFigures, periodSums, readAccounts, type AccountInfo } from './account-cache.js'
-import { graphFiguresOf, periodGraph, periodPieces } from './graph-cache.js'
+import { graphFiguresOf, periodGraph, periodPieces, type TailReads } from './graph-cache.js'
 import { holdingFigures, type HoldingFigures } from './holding.js'
 import { AGGREGATE_LOCK } from './lock.js'
 import { ledgerPosition, type LedgerPosition } from './provenance.js'
@@ -61,8 +61,8 @@ export interface PeriodFigures {
 /** What the queries need: a pool or one client inside a transaction. */
 export type Db = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>
 
-/** What a report's snapshot reads once for all its periods: the currency's accounts. */
-export interface Snapshot { accounts?: Promise<AccountInfo[]> }
+/** What a report's snapshot reads once for all its periods: the currency's accounts, and the tails' rows. */
+export interface Snapshot { accounts?: Promise<AccountInfo[]>, tails?: TailReads }
 
 /**
  * Every figure of one period except `open` (which depends on accounts' present status), from its buckets: one
@@ -71,10 +71,11 @@ export interface Snapshot { accounts?: Promise<AccountInfo[]> }
  */
 export async function periodFigures (db: Db, currencyId: string, p: Period, snapshot: Snapshot = {}): Promise<Omit<PeriodFigures, 'open' | 'holding'>> {
   snapshot.accounts ??= readAccounts(db, currencyId)
+  snapshot.tails ??= new Map()
   const pieces = await periodPieces(db, currencyId, p.buckets)
-  const sums = await periodSums(db, currencyId, p, pieces)
+  const sums = await periodSums(db, currencyId, p, pieces, undefined, snapshot.tails)
   const { graph: graphAccounts, ...f } = accountFigures(await snapshot.accounts, sums, p)
-  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces), graphAccounts)
+  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails), graphAccounts)
   return { start: p.start, end: p.end, ...f, ...graph }
 }
 

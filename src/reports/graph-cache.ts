@@ -202,6 +202,20 @@ export async function periodPieces (db: Query, currencyId: string, buckets: Buck
   return { settled, tail, versions: settledVersions, key }
 }
 
+/** Tail reads of one snapshot, by what they read: the periods of one report share them (after new payments, the
+ *  whole range and the month read the same day). What they hold is never changed by a reader. */
+export type TailReads = Map<string, Promise<unknown>>
+
+export const tailKey = (bs: Bucket[]): string => bs.map(b => `${b.grain}${isoDate(b.start)}`).join(',')
+
+/** read(), or the same read an earlier period of the snapshot made. */
+export async function shared<T> (reads: TailReads | undefined, key: string, read: () => Promise<T>): Promise<T> {
+  if (reads == null) return await read()
+  let p = reads.get(key) as Promise<T> | undefined
+  if (p == null) { p = read(); reads.set(key, p) }
+  return await p
+}
+
 /** A period's payment graph: each payer -> payee link once, with its volume in millionths. */
 export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number>, volume: ArrayLike<bigint>, n: ArrayLike<number>, size: number }
 
@@ -209,7 +223,7 @@ export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number
  * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
  * transaction). `now` decides what counts as recent (tests inject it).
  */
-export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now(), pieces?: Pieces): Promise<PeriodGraph> {
+export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now(), pieces?: Pieces, reads?: TailReads): Promise<PeriodGraph> {
   const { settled, tail, versions: known, key: prefixKey } = pieces ?? await periodPieces(db, currencyId, buckets, now)
   // the prefix: every settled piece, merged once per set of versions
   let prefix = cached<Merged>(prefixKeyOf(prefixKey))
@@ -234,7 +248,7 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
 
   // the tail on top of the prefix, without touching the cached prefix: links the prefix has are added in place,
   // new ones appended
-  const fresh = await readLinks(db, currencyId, tail)
+  const fresh = await shared(reads, `links|${currencyId}|${tailKey(tail)}`, async () => await readLinks(db, currencyId, tail))
   const size = prefix.payer.length
   const volume = Array.from(prefix.volume)
   const count = prefix.n.slice()
