@@ -8,7 +8,7 @@ import type { FlowFigure, FlowsBy } from '../../src/reports/flows.report.js'
 import type { Stat } from '../../src/reports/stat.js'
 
 // The circulation figures recomputed the plain way: straight from the transfer and entry tables (or from what a
-// researcher rebuilds of them out of the research exports), with none of the aggregates, buckets or SQL of src/reports. Written from the product brief and docs/metrics.md, independently of
+// researcher rebuilds of them out of the research exports), with none of the aggregates, buckets or SQL of src/reports. Written from the definitions in docs/metrics.md, independently of
 // the fast path, so that a property test can hold the two against each other.
 
 // Times are microseconds since the epoch (the ledger's precision; exact in a double until the year 2255).
