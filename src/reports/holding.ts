@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type pg from 'pg'
 import { DAY_MS, isoDate, type Period } from '../domain/periods.js'
 import { ACCOUNTS_SQL } from './account-cache.js'
@@ -196,12 +197,25 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
   const versions = (await db.query(`SELECT day::text AS day, computed_at::text AS v FROM circ_holding_day
     WHERE currency_id = $1 AND day >= $2::date AND day < $3::date`, [currencyId, isoDate(from), isoDate(to)])).rows as Array<{ day: string, v: string }>
   const key = (day: string) => `holding|${currencyId}|${day}`
+  // A period's sum of days is kept under a digest of its days' versions: a warm report, and the settled months of a
+  // report after new payments, are not summed again (only periods with a new or changed day are).
+  const sumKey = (p: Period) => `holding-sum|${currencyId}|${p.start}|${p.end}`
+  const inPeriod = (p: Period) => versions.filter(r => DAY_NO(r.day) * DAY_MS >= p.start && DAY_NO(r.day) * DAY_MS < p.end)
+  const digest = (rows: Array<{ day: string, v: string }>) => createHash('sha256').update(rows.map(r => `${r.day}@${r.v}`).join('|')).digest('base64')
+  const summed = all.map((p, k) => k === 0 && all.length > 2 ? null : { p, digest: digest(inPeriod(p)) })
+  const sums: Array<DayPartial | null> = summed.map(x => {
+    if (x == null) return null
+    const c = cached<{ digest: string, sum: DayPartial }>(sumKey(x.p))
+    return c?.digest === x.digest ? c.sum : null
+  })
+  const needed = new Set(summed.flatMap((x, k) => x == null || sums[k] != null ? [] : inPeriod(x.p).map(r => r.day)))
   const held = new Map<string, DayPartial>()
   for (const r of versions) {
+    if (!needed.has(r.day)) continue
     const c = cached<{ version: string, day: DayPartial }>(key(r.day))
     if (c?.version === r.v) held.set(r.day, c.day)
   }
-  const missing = versions.filter(r => !held.has(r.day))
+  const missing = versions.filter(r => needed.has(r.day) && !held.has(r.day))
   if (missing.length > 0) {
     const rows = (await db.query(`SELECT day::text AS day, computed_at::text AS v, figures FROM circ_holding_day
       WHERE currency_id = $1 AND day = ANY ($2::date[])`, [currencyId, missing.map(r => r.day)])).rows as Array<{ day: string, v: string, figures: DayJson }>
@@ -211,7 +225,12 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
       keep(key(r.day), { version: r.v, day }, dayBytes(day))
     }
   }
-  const days = versions.map(r => ({ start: DAY_NO(r.day) * DAY_MS, day: held.get(r.day)! }))
+  summed.forEach((x, k) => {
+    if (x == null || sums[k] != null) return
+    const sum = sumDays(inPeriod(x.p).map(r => held.get(r.day)!))
+    sums[k] = sum
+    keep(sumKey(x.p), { digest: x.digest, sum }, dayBytes(sum))
+  })
   const biz = new Set((await db.query(`SELECT a.id::text AS id FROM account a JOIN participant p ON p.id = a.participant_id
     WHERE a.currency_id = $1 AND p.kind = 'business'`, [currencyId])).rows.map(r => r.id as string))
 
@@ -221,14 +240,9 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
   [currencyId, all.map((_, k) => k), all.map(p => isoDate(p.end))])).rows as Array<{ k: number, dormancy: DormancyJson }>
   const profile = new Map(ends.map(r => [r.k, r.dormancy]))
 
-  const merged = all.map((p, k) => {
-    // the whole range is the sum of the periods (they tile it); a single period stands for both
-    const parts = k === 0 && all.length > 2 ? [] : days.filter(d => d.start >= p.start && d.start < p.end).map(d => d.day)
-    return parts
-  })
-  const sums: DayPartial[] = merged.map(parts => sumDays(parts))
-  if (all.length > 2) sums[0] = sumDays(sums.slice(1))
-  return all.map((p, k) => figuresOf(sums[k], profile.get(k) ?? [], p.end, biz))
+  // the whole range is the sum of the periods (they tile it); a single period stands for both
+  if (all.length > 2) sums[0] = sumDays(sums.slice(1) as DayPartial[])
+  return all.map((p, k) => figuresOf(sums[k]!, profile.get(k) ?? [], p.end, biz))
 }
 
 function sumKind (into: KindDay, k: KindDay): void {
