@@ -30,7 +30,8 @@ export interface TestContext {
 /** opts.loginClock: the time the login throttle reads (default: the database's clock). */
 /** opts.clock: the time standing orders read (the scheduler, and today for a new order). */
 /** opts.tokenClock: the time access tokens are dated by and checked against (expiry, revocation). */
-export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, opts: { keys?: KeySet, db?: TestDb, loginClock?: () => Date, smsClock?: () => Date, smsCodes?: () => string, requestClock?: () => Date, clock?: () => Date, tokenClock?: () => Date } = {}): Promise<TestContext> {
+/** opts.noIssuer: no platform issuer is made (issuerToken is empty). */
+export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, opts: { keys?: KeySet, db?: TestDb, loginClock?: () => Date, smsClock?: () => Date, smsCodes?: () => string, requestClock?: () => Date, clock?: () => Date, tokenClock?: () => Date, noIssuer?: boolean } = {}): Promise<TestContext> {
   const db = opts.db ?? await createTestDb()
   const config = loadConfig({}, { DATABASE_URL: db.url, SCRYPT_COST: 1024, LOG_LEVEL: 'silent',
     // The test runner loads both cores; event-loop load shedding is the faults suite's to test, not every file's.
@@ -39,7 +40,7 @@ export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, op
   const server = Fastify({ ...serverOptions(config), logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL } })
   await server.register(app, { config, databaseUrl: db.url, keys, loginClock: opts.loginClock, smsClock: opts.smsClock, smsCodes: opts.smsCodes, requestClock: opts.requestClock, clock: opts.clock, tokenClock: opts.tokenClock })
   await server.ready()
-  await server.services.auth.ensurePlatformIssuer(ISSUER.username, ISSUER.password)
+  if (opts.noIssuer !== true) await server.services.auth.ensurePlatformIssuer(ISSUER.username, ISSUER.password)
   let tooling: pg.Pool | null = null
   t.teardown(async () => { await tooling?.end(); await server.close(); if (opts.db == null) await db.drop() })
 
@@ -74,7 +75,7 @@ export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, op
     }
     return tooling
   }
-  return { app: server, db, keys, call, token, issuerToken: await token(ISSUER.username, ISSUER.password), tooling: toolingPool }
+  return { app: server, db, keys, call, token, issuerToken: opts.noIssuer === true ? '' : await token(ISSUER.username, ISSUER.password), tooling: toolingPool }
 }
 
 let seq = 0

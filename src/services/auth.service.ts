@@ -1,6 +1,6 @@
 import { normalizeIP } from '@fastify/rate-limit'
 import { randomBytes } from 'node:crypto'
-import type { PrismaClient } from '../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { hashApiKey, looksLikeApiKey } from '../auth/api-key.js'
 import { hashPassword, verifyPassword } from '../auth/password.js'
 import { auditRecord, RateLimitedError, type AuditRecord, type RequestMeta, type Scope } from '../domain/access.js'
@@ -114,9 +114,15 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
     async ensurePlatformIssuer (username: string | undefined, password: string | undefined): Promise<boolean> {
       if (await prisma.appUser.count({ where: { role: 'platform_issuer' } }) > 0) return false
       if (username == null || password == null) return false
-      await prisma.appUser.create({
-        data: { username, passwordHash: await hashPassword(password, scryptCost), role: 'platform_issuer', name: 'Platform issuer' },
-      })
+      try {
+        await prisma.appUser.create({
+          data: { username, passwordHash: await hashPassword(password, scryptCost), role: 'platform_issuer', name: 'Platform issuer' },
+        })
+      } catch (err) {
+        // several instances starting at once on a fresh database: another one made it first
+        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') return false
+        throw err
+      }
       return true
     },
   }
