@@ -88,7 +88,25 @@ export async function postMovements (db: Db, currencyId: string, items: Movement
   const atomic = opts.atomic ?? false
   if (atomic && todo.length < items.length) return notPosted(results)
   const ctx: Ctx = { db, currencyId, atomic, backdate: opts.backdate ?? false, savepoints: todo.length > 1 }
-  const out = await postIsolated(ctx, todo)
+  let out: ItemResult[]
+  if (!isClient(db) && todo.length > 1) {
+    // A call that may be split goes to one connection for all its tries. A failed statement's backend sends its
+    // error before it has released what the statement locked (the items' idempotency keys among them): halves sent
+    // at once on another connection could find those keys still held and be refused IN_FLIGHT (seen under load in
+    // test/ledger/one-path.test.ts). One backend reads the next statement only after that abort.
+    const client = await db.connect()
+    let broken = false
+    try {
+      out = await postIsolated({ ...ctx, db: oneConnection(client) as unknown as pg.Pool }, todo)
+    } catch (err) {
+      broken = !(err instanceof DomainError)
+      throw err
+    } finally {
+      client.release(broken)
+    }
+  } else {
+    out = await postIsolated(ctx, todo)
+  }
   out.forEach((r, k) => { results[todo[k].i] = r })
   const failed = results.some(r => !r.ok)
   return atomic && failed ? notPosted(results) : { posted: true, results }
@@ -111,6 +129,12 @@ interface Ctx {
 }
 
 const isClient = (db: Db): db is pg.PoolClient => typeof (db as pg.PoolClient).release === 'function'
+
+/** A pool of one connection: queries and transactions of the pool path, all on `client` (never released here). */
+function oneConnection (client: pg.PoolClient) {
+  const query = async (q: pg.QueryConfig | string, values?: unknown[]) => await client.query(q as string, values)
+  return { query, connect: async () => ({ query, release: () => {} }) }
+}
 
 /** Errors a value in the call can cause (data exceptions, integrity and program-limit violations). */
 const ITEM_SQLSTATE = /^(22|23|54)/
