@@ -35,9 +35,12 @@ interface Slot { worker: Worker, job: Job | null }
 // it is compute.worker.ts, and the worker registers tsx's loader first: tsx does not pass its own to workers
 const SOURCES = import.meta.url.endsWith('.ts')
 const WORKER_URL = new URL(`./compute.worker${SOURCES ? '.ts' : '.js'}`, import.meta.url)
-const newWorker = (options: WorkerOptions): Worker => SOURCES
-  ? new Worker(`import('tsx/esm/api').then(tsx => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}) })`, { ...options, eval: true })
-  : new Worker(WORKER_URL, options)
+function newWorker (options: WorkerOptions): Worker {
+  if (!SOURCES) return new Worker(WORKER_URL, options)
+  // tsx is a development dependency: looked up only when running from the sources
+  const tsx = import.meta.resolve('tsx/esm/api')
+  return new Worker(`import(${JSON.stringify(tsx)}).then(tsx => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}) })`, { ...options, eval: true })
+}
 
 const unavailable = (why: string) =>
   new DomainError('SERVICE_UNAVAILABLE', `the report could not be computed (${why}); retry shortly`)

@@ -4,7 +4,7 @@ import { formatMoney, Money } from '../domain/money.js'
 import type { Interval } from '../domain/periods.js'
 import { circulationMetrics, METRICS, type Metrics } from './circulation.metrics.js'
 import type { PeriodFigures } from './circulation.report.js'
-import { publishFlows, type FlowFigure, type FlowsBy } from './flows.report.js'
+import { flowRange, publishFlows, type FlowInputs, type FlowsBy } from './flows.report.js'
 import type { LedgerPosition } from './provenance.js'
 
 // The pure part of a report, from the figures read on the main thread to the document sent: the metrics and their
@@ -65,7 +65,8 @@ export function circulationDocument (x: CirculationInput): { json: string } | { 
 
 export interface FlowsInput {
   head: Omit<FlowsReport, 'cells'>
-  figures: FlowFigure[]
+  /** what flowInputs() read; the range's figures are summed and ranked here */
+  inputs: FlowInputs
   /** the currency's disclosure key (disclosure-key.ts) */
   key: Uint8Array
   localAreas: string[]
@@ -75,10 +76,11 @@ export interface FlowsInput {
 }
 
 export function flowsDocument (x: FlowsInput): { json: string } | { csv: string } {
-  const published = publishFlows(Buffer.from(x.key.buffer, x.key.byteOffset, x.key.byteLength), x.figures, x.head.by, x.localAreas, rulesOf(x.rules))
+  const figures = flowRange(x.inputs)
+  const published = publishFlows(Buffer.from(x.key.buffer, x.key.byteOffset, x.key.byteLength), figures, x.head.by, x.localAreas, rulesOf(x.rules))
   const json: FlowsReport = {
     ...x.head,
-    cells: x.figures.map((f, i) => ({
+    cells: figures.map((f, i) => ({
       payer: f.payer,
       payee: f.payee,
       volume: cell(formatMoney(published[i].value, x.decimals), published[i].verdict),

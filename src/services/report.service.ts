@@ -11,7 +11,7 @@ import { drain } from '../reports/aggregate.js'
 import { circulationFigures } from '../reports/circulation.report.js'
 import { computePool, type ComputePool } from '../reports/compute-pool.js'
 import { plainRules, type CirculationReport, type FlowsReport, type Provenance } from '../reports/compute-tasks.js'
-import { flowFigures } from '../reports/flows.report.js'
+import { flowInputs } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
 import { DEFINITIONS_VERSION, type LedgerPosition } from '../reports/provenance.js'
 import { transfersCsv } from '../reports/transfers.export.js'
@@ -121,10 +121,10 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
-      const figures = await flowFigures(src.pool, c.id, tile(range.from, range.to), by, undefined, read)
+      const inputs = await flowInputs(src.pool, c.id, tile(range.from, range.to), by, undefined, read)
       const key = await disclosureKey(pool, c.id)
       const head = { currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, by, from: isoTime(range.from), to: isoTime(range.to) }
-      const doc = await compute.run('flows', { head, figures, key, localAreas: [...c.localAreas], decimals: c.decimals, rules, csv: q.format === 'csv' })
+      const doc = await compute.run('flows', { head, inputs, key, localAreas: [...c.localAreas], decimals: c.decimals, rules, csv: q.format === 'csv' })
       return { ...doc, asOf }
     },
 

@@ -110,7 +110,7 @@ t.test('a pool of two runs jobs side by side and in order; close fails what wait
   // flows without cells: what each job answers is its own head
   const input = (i: number): FlowsInput => ({
     head: { currency: 'BRS', asOf: `2027-01-0${i}T00:00:00.000Z`, asOfTransfer: null, definitionsVersion: 1, by: 'sector', from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z' },
-    figures: [], key: new Uint8Array(32), localAreas: ['BS'], decimals: 2, rules: plainRules(), csv: i % 2 === 0,
+    inputs: { days: [], perDay: [], rows: new Map(), biz: new Map(), ids: new Map() }, key: new Uint8Array(32), localAreas: ['BS'], decimals: 2, rules: plainRules(), csv: i % 2 === 0,
   })
   const jobs = [1, 2, 3, 4, 5].map(async i => await pool.run('flows', input(i)))
   t.ok(pool.threads().length <= 2, 'at most two workers')
