@@ -172,6 +172,11 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
       .reduce((s, e) => s.plus(e.amount.times(seconds(end - e.at))), balanceAt(id, start).times(seconds(end - start)))
     const integrals = new Map(mAccounts.map(a => [a.id, integral(a.id)]))
     const partM = mAccounts.filter(a => a.participant != null).map(a => a.id)
+    /** the supply integral over one kind's accounts only */
+    const integralOf = (kind: string) => {
+      const ids = partM.filter(a => kindOf(a) === kind)
+      return stat(ids.reduce((s, a) => s.plus(integrals.get(a)!), ZERO), new Set(ids.filter(a => !integrals.get(a)!.isZero())), a => integrals.get(a)!)
+    }
 
     const pb = new Map<string, { bal: Money, biz: boolean }>()
     for (const a of mAccounts) {
@@ -225,6 +230,8 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
       redeemedToDate,
       supply: stat(mAccounts.reduce((s, a) => s.plus(balEnd.get(a.id)!), ZERO), new Set(partM.filter(a => !balEnd.get(a)!.isZero())), a => balEnd.get(a)!),
       supplyIntegral: stat(mAccounts.reduce((s, a) => s.plus(integrals.get(a.id)!), ZERO), new Set(partM.filter(a => !integrals.get(a)!.isZero())), a => integrals.get(a)!),
+      integralMember: integralOf('member'),
+      integralBusiness: integralOf('business'),
       active: activeIds.size,
       open,
       holders: { value: key(total), n: holderIds.length, max: key(hmax), biz: holderIds.some(([, x]) => x.biz) },
@@ -297,12 +304,18 @@ export function recomputeFrom ({ ts, accounts, accountCreated, entries }: RawLed
       const cut = endUs.minus(new Money(90 * 86_400).times(1_000_000))
       const held = [...st.entries()].filter(([id, s]) => isPart(id) && !s.b.isZero())
       const dormant = held.filter(([, s]) => s.touch!.lt(cut))
+      const balances = (rows: typeof held) => stat(rows.reduce((s, [, x]) => s.plus(x.b), ZERO), new Set(rows.map(([id]) => id)), a => st.get(a)!.b)
+      const ofKind = (kind: string) => (rows: typeof held) => rows.filter(([id]) => kindOf(id) === kind)
       return {
         all: of(paid),
         member: of(paid.filter(r => r.kind === 'member')),
         business: of(paid.filter(r => r.kind === 'business')),
         dormant: stat(dormant.reduce((s, [, x]) => s.plus(x.b), ZERO), new Set(dormant.map(([id]) => id)), a => st.get(a)!.b),
         traced: key(held.reduce((s, [, x]) => s.plus(x.b), ZERO)),
+        dormantMember: balances(ofKind('member')(dormant)),
+        dormantBusiness: balances(ofKind('business')(dormant)),
+        tracedMember: balances(ofKind('member')(held)),
+        tracedBusiness: balances(ofKind('business')(held)),
       }
     }
 
