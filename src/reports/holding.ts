@@ -13,8 +13,8 @@ import { fromMicros, toMicros, type Stat } from './stat.js'
 // Holding periods, dormancy and flows across the local boundary (docs/metrics.md), kept like the other
 // aggregates: the trace (holding-trace.ts) needs every transfer in time order from the start of history, so the
 // aggregator replays it once and keeps per-day partial results (circ_holding_day); a report only sums the days of
-// its periods. A new transfer queues the earliest instant it changes (a trigger, migration *_holding_periods);
-// the replay restarts from the last checkpoint of the trace's state at or before that day (one at each month's
+// its periods. The drain (circ_drain(), migration *_one_report_queue) keeps, per currency, the earliest instant
+// the transfers it folds in change (circ_holding_mark); the replay restarts from the last checkpoint of the trace's state at or before that day (one at each month's
 // first day and one at the start of the last traced day), so a payment made today replays today only, and a
 // backdated one replays from its month on.
 //
@@ -32,26 +32,51 @@ const dayIso = (no: number) => isoDate(no * DAY_MS)
 
 interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }
 
-/** Replays the trace for every currency with queued transfers; returns how many transfers were queued. batch:
- *  transfers read per query (tests make it small, so that batches end inside an instant). */
+/**
+ * Replays the trace for every currency the drains have marked; returns how many currencies. batch: transfers read
+ * per query (tests make it small, so that batches end inside an instant).
+ *
+ * Why a transfer committed while drains and traces run is traced (perhaps twice) and never missed:
+ * - A drain folds transfers in and moves its currency's mark (the earliest instant they change; `version` + 1) in
+ *   one transaction, and it can only fold in a transfer that has committed. So once a drain's mark is visible to a
+ *   snapshot, so is every transfer that drain folded in.
+ * - The replay reads the marks, the accounts and the transfers in one snapshot (REPEATABLE READ; its first query
+ *   reads the marks). It replays each marked currency from its mark's day over every transfer the snapshot holds,
+ *   so every transfer behind a mark it read is traced. A transfer the snapshot holds that no drain has folded in
+ *   yet is traced too when it falls after the mark, and again when its drain marks it later (twice: a replay
+ *   rewrites the days from its checkpoint, so this only costs time).
+ * - The marks are removed after the replay has committed, each only if its `version` is still the one the snapshot
+ *   read (READ COMMITTED: a drain holding the row is waited for, then its new version compared). A drain that
+ *   committed after the snapshot moved the version, so its mark (the least of the old instant and its own) stays
+ *   for the next replay, which sees its transfers. A crash between the commit and the removal leaves the marks: a
+ *   second replay, nothing missed.
+ * - Only the replay removes marks, under its lock, so a version cannot go back to a value read earlier.
+ * The removal is not done inside the snapshot: under REPEATABLE READ, removing a row a later drain has updated
+ * fails with a serialization error instead of leaving it.
+ */
 export async function traceHolding (pool: pg.Pool, batch = BATCH): Promise<number> {
-  if ((await pool.query('SELECT 1 FROM circ_holding_pending LIMIT 1')).rows.length === 0) return 0
+  if ((await pool.query('SELECT 1 FROM circ_holding_mark LIMIT 1')).rows.length === 0) return 0
   const client = await pool.connect()
-  // the lock before the snapshot (a session lock: a transaction's snapshot would be taken while it waits), and
-  // one snapshot for the queue, the accounts and the transfers: a transfer committed after it stays queued
+  // the lock before the snapshot (a session lock: a transaction's snapshot would be taken while it waits)
   await client.query('SELECT pg_advisory_lock($1)', [HOLDING_LOCK])
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
-    const queued = (await client.query<{ currency_id: string, day: string, n: string }>(`
-      WITH q AS (DELETE FROM circ_holding_pending RETURNING currency_id, at)
-      SELECT q.currency_id::text, circ_local_day(min(q.at), min(c.time_zone))::text AS day, count(*) AS n
-        FROM q JOIN currency c ON c.id = q.currency_id GROUP BY 1`)).rows
-    for (const q of queued) await replay(client, q.currency_id, q.day, batch)
-    await client.query('COMMIT')
-    return queued.reduce((s, q) => s + Number(q.n), 0)
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
+    let marks: Array<{ currency_id: string, day: string, version: string }>
+    try {
+      marks = (await client.query<{ currency_id: string, day: string, version: string }>(`
+        SELECT m.currency_id::text, circ_local_day(m.at, c.time_zone)::text AS day, m.version::text
+          FROM circ_holding_mark m JOIN currency c ON c.id = m.currency_id`)).rows
+      for (const m of marks) await replay(client, m.currency_id, m.day, batch)
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    }
+    if (marks.length > 0) {
+      await client.query(`DELETE FROM circ_holding_mark m USING unnest($1::uuid[], $2::bigint[]) AS x (c, v)
+        WHERE m.currency_id = x.c AND m.version = x.v`, [marks.map(m => m.currency_id), marks.map(m => m.version)])
+    }
+    return marks.length
   } finally {
     // a connection that cannot unlock is not given back to the pool with the lock held
     const unlocked = await client.query('SELECT pg_advisory_unlock($1)', [HOLDING_LOCK]).then(() => true, () => false)

@@ -42,7 +42,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
           ELSE (p_start + interval '1 month')::date END)::timestamp AT TIME ZONE p_zone
 $$;
 
--- circ_drain() as in *_circulation_aggregates, with every bucket cut in the currency's zone.
+-- circ_drain() as in *_one_report_queue, with every bucket cut in the currency's zone.
 CREATE OR REPLACE FUNCTION circ_drain(p_limit integer) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
   v_n integer;
@@ -189,6 +189,17 @@ BEGIN
   UPDATE circ_composite c SET figures = NULL
     FROM (SELECT currency_id, min(at) AS t FROM circ_fact GROUP BY 1) f
    WHERE c.currency_id = f.currency_id AND c.end_at > f.t AND c.figures IS NOT NULL;
+
+  -- Where the holding-period trace must replay from: the earliest instant the drained transfers change, per
+  -- currency (a transfer's own time, or for a reversal the reversed transfer's time, which circ_flow carries),
+  -- kept as the least of every drain's since the trace last took it (src/reports/holding.ts, traceHolding(),
+  -- says why a transfer can be traced twice but never missed). version changes with every drain that touches
+  -- the row, so the trace removes only a mark no drain has moved since its snapshot read it.
+  INSERT INTO circ_holding_mark AS m (currency_id, at, version)
+  SELECT currency_id, min(at), 1
+    FROM (SELECT currency_id, created_at AS at FROM circ_batch UNION ALL SELECT currency_id, at FROM circ_flow) x
+   GROUP BY 1
+  ON CONFLICT (currency_id) DO UPDATE SET at = LEAST(m.at, excluded.at), version = m.version + 1;
 
   DROP TABLE circ_batch, circ_zone, circ_acc, circ_flow, circ_fact, circ_pairs;
   RETURN v_n;
