@@ -38,9 +38,10 @@ export interface DayPartial {
   issue: Map<string, bigint>
 }
 
-/** Participants' balances at a day's end, grouped by the UTC day (days since 1970) each was last touched and by
- *  kind: biz says whether the bin holds businesses' balances or members'. (Rows traced before the bins were split
- *  by kind mixed the two, biz meaning "any business"; the migration *_holding_by_kind replays them.) */
+/** Participants' balances at a day's end, grouped by the local day (civil days since 1970: domain/zone.ts) each
+ *  was last touched and by kind: biz says whether the bin holds businesses' balances or members'. (Rows traced
+ *  before the bins were split by kind mixed the two, biz meaning "any business"; the migration *_holding_by_kind
+ *  replays them.) */
 export interface DormancyBin { day: number, sum: bigint, n: number, max: bigint, biz: boolean }
 
 export const emptyKind = (): KindDay => ({ w: 0n, wh: 0n, n: 0, hist: new Map() })
@@ -57,7 +58,9 @@ export class Trace {
   readonly state: Map<string, Holding>
   day: DayPartial = emptyDay()
 
-  constructor (readonly accounts: Map<string, TraceAccount>, state?: Map<string, Holding>) {
+  /** dayOf: the local day (civil days since 1970) of an instant in microseconds; UTC days unless given */
+  constructor (readonly accounts: Map<string, TraceAccount>, state?: Map<string, Holding>,
+    readonly dayOf: (us: bigint) => number = us => Number(us / DAY_US) - (us < 0n && us % DAY_US !== 0n ? 1 : 0)) {
     this.state = state ?? new Map()
   }
 
@@ -140,7 +143,7 @@ export class Trace {
       if (s.b === 0n || s.touch < 0n) continue
       const a = this.accounts.get(id)
       if (a == null || !a.part) continue
-      const day = Number(s.touch / DAY_US)
+      const day = this.dayOf(s.touch)
       const key = 2 * day + (a.biz ? 1 : 0)
       let x = bins.get(key)
       if (x == null) { x = { day, sum: 0n, n: 0, max: 0n, biz: a.biz }; bins.set(key, x) }
