@@ -31,12 +31,14 @@ async function main (): Promise<void> {
 
     await pool.query('DELETE FROM circ_holding_day WHERE currency_id = $1', [currencyId])
     await pool.query('DELETE FROM circ_holding_checkpoint WHERE currency_id = $1', [currencyId])
-    await pool.query(`INSERT INTO circ_holding_pending (transfer_id, currency_id, at)
-      SELECT id, currency_id, created_at FROM transfer WHERE currency_id = $1 ORDER BY created_at LIMIT 1`, [currencyId])
+    await pool.query(`INSERT INTO circ_holding_mark AS m (currency_id, at, version)
+      SELECT currency_id, min(created_at), 1 FROM transfer WHERE currency_id = $1 GROUP BY 1
+      ON CONFLICT (currency_id) DO UPDATE SET at = LEAST(m.at, excluded.at), version = m.version + 1`, [currencyId])
     const full = await time(() => traceHolding(pool))
     // one new transfer on the last traced day: the replay starts at that day's checkpoint
-    await pool.query(`INSERT INTO circ_holding_pending (transfer_id, currency_id, at)
-      SELECT id, currency_id, created_at FROM transfer WHERE currency_id = $1 ORDER BY created_at DESC LIMIT 1`, [currencyId])
+    await pool.query(`INSERT INTO circ_holding_mark AS m (currency_id, at, version)
+      SELECT currency_id, max(created_at), 1 FROM transfer WHERE currency_id = $1 GROUP BY 1
+      ON CONFLICT (currency_id) DO UPDATE SET at = LEAST(m.at, excluded.at), version = m.version + 1`, [currencyId])
     const today = await time(() => traceHolding(pool))
     const checkpoints = (await pool.query<{ n: string, bytes: string }>(`SELECT count(*) AS n, sum(pg_column_size(state)) AS bytes
       FROM circ_holding_checkpoint WHERE currency_id = $1`, [currencyId])).rows[0]

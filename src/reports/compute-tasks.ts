@@ -20,12 +20,12 @@ const PROVENANCE_COLUMNS = ['asOf', 'asOfTransfer', 'asOfTransferAt', 'definitio
 const provenanceCells = (p: Provenance) => [p.asOf, p.asOfTransfer?.id ?? '', p.asOfTransfer?.createdAt ?? '', String(p.definitionsVersion)]
 
 export interface CirculationReport extends Provenance {
-  currency: string, from: string, to: string, interval: Interval
+  currency: string, timeZone: string, from: string, to: string, interval: Interval
   periods: Array<{ start: string, end: string, metrics: Metrics }>
   total: { start: string, end: string, metrics: Metrics }
 }
 export interface FlowsReport extends Provenance {
-  currency: string, by: FlowsBy, from: string, to: string
+  currency: string, timeZone: string, by: FlowsBy, from: string, to: string
   cells: Array<{ payer: string, payee: string, volume: Cell, count: Cell }>
 }
 

@@ -1,19 +1,20 @@
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
-import { DAY_MS, isoDate, type Period } from '../domain/periods.js'
+import { DAY_MS, isoDate, periodDays, type Period } from '../domain/periods.js'
+import { calendarOf, type Calendar } from '../domain/zone.js'
 import { ACCOUNTS_SQL } from './account-cache.js'
 import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import {
-  dayJson, dayOf, DAY_US, dormancyJson, dormancyOf, emptyKind, stateJson, stateOf, Trace,
-  type DayJson, type DayPartial, type DormancyJson, type KindDay, type StateJson, type TraceAccount,
+  dayJson, dayOf, dormancyJson, dormancyOf, emptyKind, stateJson, stateOf, Trace,
+  type DayJson, type DayPartial, type DormancyBin, type DormancyJson, type KindDay, type StateJson, type TraceAccount,
 } from './holding-trace.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
 // Holding periods, dormancy and flows across the local boundary (docs/metrics.md), kept like the other
 // aggregates: the trace (holding-trace.ts) needs every transfer in time order from the start of history, so the
 // aggregator replays it once and keeps per-day partial results (circ_holding_day); a report only sums the days of
-// its periods. A new transfer queues the earliest instant it changes (a trigger, migration *_holding_periods);
-// the replay restarts from the last checkpoint of the trace's state at or before that day (one at each month's
+// its periods. The drain (circ_drain(), migration *_one_report_queue) keeps, per currency, the earliest instant
+// the transfers it folds in change (circ_holding_mark); the replay restarts from the last checkpoint of the trace's state at or before that day (one at each month's
 // first day and one at the start of the last traced day), so a payment made today replays today only, and a
 // backdated one replays from its month on.
 //
@@ -31,25 +32,51 @@ const dayIso = (no: number) => isoDate(no * DAY_MS)
 
 interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }
 
-/** Replays the trace for every currency with queued transfers; returns how many transfers were queued. batch:
- *  transfers read per query (tests make it small, so that batches end inside an instant). */
+/**
+ * Replays the trace for every currency the drains have marked; returns how many currencies. batch: transfers read
+ * per query (tests make it small, so that batches end inside an instant).
+ *
+ * Why a transfer committed while drains and traces run is traced (perhaps twice) and never missed:
+ * - A drain folds transfers in and moves its currency's mark (the earliest instant they change; `version` + 1) in
+ *   one transaction, and it can only fold in a transfer that has committed. So once a drain's mark is visible to a
+ *   snapshot, so is every transfer that drain folded in.
+ * - The replay reads the marks, the accounts and the transfers in one snapshot (REPEATABLE READ; its first query
+ *   reads the marks). It replays each marked currency from its mark's day over every transfer the snapshot holds,
+ *   so every transfer behind a mark it read is traced. A transfer the snapshot holds that no drain has folded in
+ *   yet is traced too when it falls after the mark, and again when its drain marks it later (twice: a replay
+ *   rewrites the days from its checkpoint, so this only costs time).
+ * - The marks are removed after the replay has committed, each only if its `version` is still the one the snapshot
+ *   read (READ COMMITTED: a drain holding the row is waited for, then its new version compared). A drain that
+ *   committed after the snapshot moved the version, so its mark (the least of the old instant and its own) stays
+ *   for the next replay, which sees its transfers. A crash between the commit and the removal leaves the marks: a
+ *   second replay, nothing missed.
+ * - Only the replay removes marks, under its lock, so a version cannot go back to a value read earlier.
+ * The removal is not done inside the snapshot: under REPEATABLE READ, removing a row a later drain has updated
+ * fails with a serialization error instead of leaving it.
+ */
 export async function traceHolding (pool: pg.Pool, batch = BATCH): Promise<number> {
-  if ((await pool.query('SELECT 1 FROM circ_holding_pending LIMIT 1')).rows.length === 0) return 0
+  if ((await pool.query('SELECT 1 FROM circ_holding_mark LIMIT 1')).rows.length === 0) return 0
   const client = await pool.connect()
-  // the lock before the snapshot (a session lock: a transaction's snapshot would be taken while it waits), and
-  // one snapshot for the queue, the accounts and the transfers: a transfer committed after it stays queued
+  // the lock before the snapshot (a session lock: a transaction's snapshot would be taken while it waits)
   await client.query('SELECT pg_advisory_lock($1)', [HOLDING_LOCK])
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
-    const queued = (await client.query<{ currency_id: string, day: string, n: string }>(`
-      WITH q AS (DELETE FROM circ_holding_pending RETURNING currency_id, at)
-      SELECT currency_id::text, (min(at) AT TIME ZONE 'UTC')::date::text AS day, count(*) AS n FROM q GROUP BY 1`)).rows
-    for (const q of queued) await replay(client, q.currency_id, q.day, batch)
-    await client.query('COMMIT')
-    return queued.reduce((s, q) => s + Number(q.n), 0)
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
+    let marks: Array<{ currency_id: string, day: string, version: string }>
+    try {
+      marks = (await client.query<{ currency_id: string, day: string, version: string }>(`
+        SELECT m.currency_id::text, circ_local_day(m.at, c.time_zone)::text AS day, m.version::text
+          FROM circ_holding_mark m JOIN currency c ON c.id = m.currency_id`)).rows
+      for (const m of marks) await replay(client, m.currency_id, m.day, batch)
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    }
+    if (marks.length > 0) {
+      await client.query(`DELETE FROM circ_holding_mark m USING unnest($1::uuid[], $2::bigint[]) AS x (c, v)
+        WHERE m.currency_id = x.c AND m.version = x.v`, [marks.map(m => m.currency_id), marks.map(m => m.version)])
+    }
+    return marks.length
   } finally {
     // a connection that cannot unlock is not given back to the pool with the lock held
     const unlocked = await client.query('SELECT pg_advisory_unlock($1)', [HOLDING_LOCK]).then(() => true, () => false)
@@ -70,21 +97,39 @@ const AFTER_SQL = transfersSql('(t.created_at, t.id) > ($2::timestamptz, $3::uui
 const INSTANT_SQL = transfersSql('t.created_at = $2::timestamptz AND t.id >= $3::uuid')
 interface Row { id: string, kind: string, f: string, t: string, amount: string, us: string, at: string }
 
-/** Re-traces one currency from the last checkpoint at or before `fromDay` (ISO date) to the end of history. */
+/** The local day (civil days since 1970) of an instant in microseconds, for a trace that reads instants in time
+ *  order: the day's bounds are kept, so the calendar is asked once a day. */
+function dayCutter (cal: Calendar): (us: bigint) => number {
+  let lo = 0n; let hi = -1n; let no = 0
+  return (us: bigint) => {
+    if (us >= lo && us < hi) return no
+    const c = cal.civil(Number(us / 1000n) - (us < 0n && us % 1000n !== 0n ? 1 : 0))
+    no = Math.round(c / DAY_MS)
+    lo = BigInt(cal.instant(c)) * 1000n
+    hi = BigInt(cal.instant(c + DAY_MS)) * 1000n
+    return no
+  }
+}
+
+/** Re-traces one currency from the last checkpoint at or before `fromDay` (ISO date of a local day) to the end of
+ *  history, its days cut in the currency's time zone. */
 async function replay (db: Query, currencyId: string, fromDay: string, batch: number): Promise<void> {
+  const zone = (await db.query('SELECT time_zone FROM currency WHERE id = $1', [currencyId])).rows[0].time_zone as string
+  const cal = calendarOf(zone)
   const cp = (await db.query(`SELECT day::text AS day, state FROM circ_holding_checkpoint
     WHERE currency_id = $1 AND day <= $2::date ORDER BY day DESC LIMIT 1`, [currencyId, fromDay])).rows[0] as { day: string, state: StateJson } | undefined
   const start = cp?.day ?? null
   await db.query('DELETE FROM circ_holding_day WHERE currency_id = $1 AND ($2::date IS NULL OR day >= $2::date)', [currencyId, start])
   await db.query('DELETE FROM circ_holding_checkpoint WHERE currency_id = $1 AND ($2::date IS NULL OR day > $2::date)', [currencyId, start])
-  const last = (await db.query(`SELECT (max(created_at) AT TIME ZONE 'UTC')::date::text AS day FROM transfer WHERE currency_id = $1`,
-    [currencyId])).rows[0]?.day as string | null
+  const last = (await db.query(`SELECT circ_local_day(max(created_at), $2)::text AS day FROM transfer WHERE currency_id = $1`,
+    [currencyId, zone])).rows[0]?.day as string | null
   if (last == null) return
   const lastNo = DAY_NO(last)
 
   const accounts = new Map<string, TraceAccount>((await db.query(ACCOUNTS_SQL, [currencyId])).rows.map(r =>
     [r.id as string, { part: r.participant_id != null, biz: r.biz as boolean, local: r.local as boolean }]))
-  const trace = new Trace(accounts, cp == null ? undefined : stateOf(cp.state))
+  const trace = new Trace(accounts, cp == null ? undefined : stateOf(cp.state), dayCutter(cal))
+  const dayNo = dayCutter(cal)
 
   const days: Array<[string, DayJson, DormancyJson]> = []
   const checkpoints = new Map<number, StateJson>()
@@ -117,7 +162,8 @@ async function replay (db: Query, currencyId: string, fromDay: string, batch: nu
     if (days.length >= DAYS_PER_WRITE) await flush()
   }
 
-  let cursor: [string, string] = [start == null ? '-infinity' : `${start}T00:00:00Z`, '00000000-0000-0000-0000-000000000000']
+  // from the start of the checkpoint's local day
+  let cursor: [string, string] = [start == null ? '-infinity' : new Date(cal.instant(DAY_NO(start) * DAY_MS)).toISOString(), '00000000-0000-0000-0000-000000000000']
   let day: number | null = null
   for (;;) {
     let read = (await db.query(AFTER_SQL, [currencyId, ...cursor, batch])).rows as Row[]
@@ -131,7 +177,7 @@ async function replay (db: Query, currencyId: string, fromDay: string, batch: nu
       let y = x + 1
       while (y < rows.length && rows[y].us === rows[x].us) y++
       const at = BigInt(rows[x].us)
-      const no = Number(at / DAY_US) - (at < 0n && at % DAY_US !== 0n ? 1 : 0)
+      const no = dayNo(at)
       if (no !== day) {
         if (day != null) await endDay(day, no)
         day = no
@@ -173,6 +219,11 @@ export interface HoldingFigures {
   dormant: Stat
   /** participants' balances at the period's end, as traced (reversed transfers left out) */
   traced: string
+  /** the same two by kind: members' dormant and traced balances, businesses' (traced: the holders of the kind) */
+  dormantMember: Stat
+  dormantBusiness: Stat
+  tracedMember: Stat
+  tracedBusiness: Stat
   /** economic payments from local to non-local participants, from non-local to local, issuance to non-local */
   leaving: Stat
   entering: Stat
@@ -192,8 +243,10 @@ function dayBytes (d: DayPartial): number {
 
 /** Every period's figures (index 0: the whole range, which the others tile), read in the caller's snapshot. */
 export async function holdingFigures (db: Query, currencyId: string, all: Period[]): Promise<HoldingFigures[]> {
-  const from = Math.min(...all.map(p => p.start))
-  const to = Math.max(...all.map(p => p.end))
+  // the days are the currency's local days: a period's are the civil dates its buckets cover
+  const days = all.map(periodDays)
+  const from = Math.min(...days.map(d => d.start))
+  const to = Math.max(...days.map(d => d.end))
   const versions = (await db.query(`SELECT day::text AS day, computed_at::text AS v FROM circ_holding_day
     WHERE currency_id = $1 AND day >= $2::date AND day < $3::date`, [currencyId, isoDate(from), isoDate(to)])).rows as Array<{ day: string, v: string }>
   const key = (day: string) => `holding|${currencyId}|${day}`
@@ -202,7 +255,10 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
   const sumKey = (p: Period) => `holding-sum|${currencyId}|${p.start}|${p.end}`
   // each day's instant parsed once: a report by day over a year has 367 periods of 366 days to pick from
   const dayAt = new Map(versions.map(r => [r, DAY_NO(r.day) * DAY_MS]))
-  const inPeriod = (p: Period) => versions.filter(r => dayAt.get(r)! >= p.start && dayAt.get(r)! < p.end)
+  const inPeriod = (p: Period) => {
+    const d = periodDays(p)
+    return versions.filter(r => dayAt.get(r)! >= d.start && dayAt.get(r)! < d.end)
+  }
   const digest = (rows: Array<{ day: string, v: string }>) => createHash('sha256').update(rows.map(r => `${r.day}@${r.v}`).join('|')).digest('base64')
   const summed = all.map((p, k) => k === 0 && all.length > 2 ? null : { p, digest: digest(inPeriod(p)) })
   const sums: Array<DayPartial | null> = summed.map(x => {
@@ -239,12 +295,12 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
   // the latest traced day before each period's end holds the balances at that end
   const ends = (await db.query(`SELECT x.k, d.dormancy FROM unnest($2::int[], $3::date[]) AS x (k, e)
     CROSS JOIN LATERAL (SELECT dormancy FROM circ_holding_day WHERE currency_id = $1 AND day < x.e ORDER BY day DESC LIMIT 1) d`,
-  [currencyId, all.map((_, k) => k), all.map(p => isoDate(p.end))])).rows as Array<{ k: number, dormancy: DormancyJson }>
+  [currencyId, all.map((_, k) => k), days.map(d => isoDate(d.end))])).rows as Array<{ k: number, dormancy: DormancyJson }>
   const profile = new Map(ends.map(r => [r.k, r.dormancy]))
 
   // the whole range is the sum of the periods (they tile it); a single period stands for both
   if (all.length > 2) sums[0] = sumDays(sums.slice(1) as DayPartial[])
-  return all.map((p, k) => figuresOf(sums[k]!, profile.get(k) ?? [], p.end, biz))
+  return all.map((_, k) => figuresOf(sums[k]!, profile.get(k) ?? [], days[k].end, biz))
 }
 
 function sumKind (into: KindDay, k: KindDay): void {
@@ -310,22 +366,34 @@ function figuresOf (d: DayPartial, dormancy: DormancyJson, end: number, biz: Set
     if (v > imax) imax = v
     if (biz.has(id)) ib = true
   }
-  // untouched for more than 90 days: last movement before the instant 90 days before the end (a midnight)
+  // untouched for more than 90 days: last movement before the local day 90 days before the end (end: a civil date)
   const cutoff = Math.round(end / DAY_MS) - DORMANT_DAYS
   let total = 0n; let dv = 0n; let dn = 0; let dmax = 0n; let db = false
+  // by kind: [members, businesses], traced and dormant
+  const kind = () => ({ v: 0n, n: 0, max: 0n })
+  const traced = [kind(), kind()]
+  const dormant = [kind(), kind()]
+  const into = (k: { v: bigint, n: number, max: bigint }, x: DormancyBin) => { k.v += x.sum; k.n += x.n; if (x.max > k.max) k.max = x.max }
   for (const x of dormancyOf(dormancy)) {
     total += x.sum
+    into(traced[x.biz ? 1 : 0], x)
     if (x.day >= cutoff) continue
+    into(dormant[x.biz ? 1 : 0], x)
     dv += x.sum; dn += x.n
     if (x.max > dmax) dmax = x.max
     if (x.biz) db = true
   }
+  const kindStat = (k: { v: bigint, n: number, max: bigint }, biz: boolean): Stat => ({ value: fromMicros(k.v), n: k.n, max: fromMicros(k.max), biz: biz && k.n > 0 })
   return {
     all: kindFigures(all),
     member: kindFigures(d.m),
     business: kindFigures(d.b),
     dormant: { value: fromMicros(dv), n: dn, max: fromMicros(dmax), biz: db },
     traced: fromMicros(total),
+    dormantMember: kindStat(dormant[0], false),
+    dormantBusiness: kindStat(dormant[1], true),
+    tracedMember: kindStat(traced[0], false),
+    tracedBusiness: kindStat(traced[1], true),
     leaving: sides(d.leave),
     entering: sides(d.enter),
     issuedNonLocal: { value: fromMicros(iv), n: ni, max: fromMicros(imax), biz: ib },

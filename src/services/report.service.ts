@@ -5,7 +5,7 @@ import { RULES, type Rules } from '../domain/disclosure.js'
 import { disclosureKey } from '../reports/disclosure-key.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
-import { isoTime, parseInstant, reportRange, splitPeriods, tile } from '../domain/periods.js'
+import { isoTime, parseInstant, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
 import { accountsCsv } from '../reports/accounts.export.js'
 import { drain } from '../reports/aggregate.js'
 import { circulationFigures } from '../reports/circulation.report.js'
@@ -97,17 +97,20 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
     async circulation (principal: Principal | null, code: string, q: CirculationQuery): Promise<{ json: string, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
       const interval = q.interval ?? 'month'
-      const range = reportRange(q.from, q.to)
-      const periods = splitPeriods(range.from, range.to, interval)
+      const range = reportRange(q.from, q.to, Date.now(), c.calendar)
+      const periods = splitPeriods(range.from, range.to, interval, c.calendar)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
       const figures = await circulationFigures(src.pool, c.id, periods, pool, read)
-      const head = { currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, from: isoTime(range.from), to: isoTime(range.to), interval }
+      const head = {
+        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: c.calendar.zone,
+        from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar), interval,
+      }
       // the metrics, the JSON and the CSV off the event loop (compute-pool.ts)
       const doc = await compute.run('circulation', {
-        head, periods: periods.map(p => ({ start: isoTime(p.start), end: isoTime(p.end) })), total: { start: head.from, end: head.to },
+        head, periods: periods.map(p => ({ start: isoTime(p.start, c.calendar), end: isoTime(p.end, c.calendar) })), total: { start: head.from, end: head.to },
         figures, decimals: c.decimals, rules, csv: q.format === 'csv',
       })
       return { ...doc, asOf }
@@ -116,22 +119,25 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
     async flows (principal: Principal | null, code: string, q: FlowsQuery): Promise<{ json: string, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
       const by = q.by ?? 'sector'
-      const range = reportRange(q.from, q.to)
+      const range = reportRange(q.from, q.to, Date.now(), c.calendar)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
-      const inputs = await flowInputs(src.pool, c.id, tile(range.from, range.to), by, undefined, read)
+      const inputs = await flowInputs(src.pool, c.id, tileRange(range.from, range.to, c.calendar), by, undefined, read)
       const key = await disclosureKey(pool, c.id)
-      const head = { currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, by, from: isoTime(range.from), to: isoTime(range.to) }
+      const head = {
+        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: c.calendar.zone, by,
+        from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar),
+      }
       const doc = await compute.run('flows', { head, inputs, key, localAreas: [...c.localAreas], decimals: c.decimals, rules, csv: q.format === 'csv' })
       return { ...doc, asOf }
     },
 
     async exportTransfers (principal: Principal | null, code: string, q: TransferExportQuery) {
       const { c, userId } = await exportable(principal, code)
-      const from = parseInstant(q.from, 'from')
-      const to = parseInstant(q.to, 'to')
+      const from = parseInstant(q.from, 'from', c.calendar)
+      const to = parseInstant(q.to, 'to', c.calendar)
       // the export's salt is written on the primary; the rows are read where the reads go
       const session = await openExport(pool, c.id, userId, q.export)
       const src = await source()

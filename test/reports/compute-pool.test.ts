@@ -88,7 +88,7 @@ t.test('a worker that dies fails its report with a 503 problem; the next report 
   const periods = splitPeriods(Date.parse('2026-01-01T00:00:00Z'), Date.parse('2027-01-01T00:00:00Z'), 'month')
   const figures = await circulationFigures(ctx.app.readPool, book.currencyId, periods)
   const input: CirculationInput = {
-    head: { currency: 'BRS', asOf: '2027-01-01T00:00:00.000Z', asOfTransfer: null, definitionsVersion: 1, from: '2026-01-01T00:00:00.000Z', to: '2027-01-01T00:00:00.000Z', interval: 'month' },
+    head: { currency: 'BRS', asOf: '2027-01-01T00:00:00.000Z', asOfTransfer: null, definitionsVersion: 1, timeZone: 'Europe/London', from: '2026-01-01T00:00:00.000Z', to: '2027-01-01T00:00:00.000Z', interval: 'month' },
     periods: periods.map(p => ({ start: new Date(p.start).toISOString(), end: new Date(p.end).toISOString() })),
     total: { start: '2026-01-01T00:00:00.000Z', end: '2027-01-01T00:00:00.000Z' },
     figures, decimals: 2, rules: plainRules(), csv: false,
@@ -109,8 +109,8 @@ t.test('a pool of two runs jobs side by side and in order; close fails what wait
   const pool = computePool({ workers: 2, heapMb: 64 })
   // flows without cells: what each job answers is its own head
   const input = (i: number): FlowsInput => ({
-    head: { currency: 'BRS', asOf: `2027-01-0${i}T00:00:00.000Z`, asOfTransfer: null, definitionsVersion: 1, by: 'sector', from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z' },
-    inputs: { days: [], perDay: [], rows: new Map(), biz: new Map(), ids: new Map() }, key: new Uint8Array(32), localAreas: ['BS'], decimals: 2, rules: plainRules(), csv: i % 2 === 0,
+    head: { currency: 'BRS', asOf: `2027-01-0${i}T00:00:00.000Z`, asOfTransfer: null, definitionsVersion: 1, timeZone: 'Europe/London', by: 'sector', from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z' },
+    inputs: { days: [], perDay: [], rows: new Map(), biz: new Map(), known: new Set(), ids: new Map() }, key: new Uint8Array(32), localAreas: ['BS'], decimals: 2, rules: plainRules(), csv: i % 2 === 0,
   })
   const jobs = [1, 2, 3, 4, 5].map(async i => await pool.run('flows', input(i)))
   t.ok(pool.threads().length <= 2, 'at most two workers')
