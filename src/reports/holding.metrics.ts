@@ -66,6 +66,10 @@ export function holdingMetrics (figures: PeriodFigures[], decimals: number, rule
     ...(figures.length > 2 ? flows.map(b => ({ parent: slots[0][b], children: slots.slice(1).map(s => s[b]) })) : []),
     // the dormant balances are members' plus businesses'
     ...slots.map(s => ({ parent: s.dormant, children: [s.dormantMember, s.dormantBusiness] })),
+    // and the participants' balances at the end are members' plus businesses': their sum is known (the published
+    // supply less the system accounts' balances, which the exports give), so one kind's would give the other's
+    // (with the whole's and one kind's dormant share, T_business = T (1 - dormantShare / dormantShareMember))
+    ...slots.map(s => ({ parent: null, children: [s.tracedMember, s.tracedBusiness] })),
   ])
 
   return figures.map((f, k) => {
