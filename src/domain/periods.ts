@@ -1,15 +1,21 @@
 import { DomainError } from './errors.js'
+import { UTC, type Calendar } from './zone.js'
 
-// Report periods and the stored buckets that tile them. Everything is in whole UTC days: the aggregates are kept
-// per UTC day, ISO week (Monday) and calendar month, so a report's from/to are rounded outwards to midnight UTC.
+// Report periods and the stored buckets that tile them. Everything is in whole local days of the currency's time
+// zone (zone.ts): the aggregates are kept per local day, ISO week (Monday) and calendar month, so a report's
+// from/to are rounded outwards to local midnight. A period's start and end are instants (ms since the epoch: a
+// local midnight, so a day is 23 or 25 hours long when the clocks change); its buckets are civil dates (zone.ts:
+// the date's midnight in UTC, as the database keys them), and tile() and bucketEnd() work on civil dates only.
 
 export type Interval = 'day' | 'week' | 'month'
 export type Grain = 'd' | 'w' | 'm'
 
-/** A UTC day as milliseconds since the epoch (always a midnight). */
+/** A civil date (a local day of the currency's zone) as the milliseconds of that date's midnight in UTC; for a
+ *  period's start and end, an instant. */
 export type Day = number
 
 export interface Bucket { grain: Grain, start: Day }
+/** start, end: instants (local midnights); buckets: civil dates, tiling the local days from start to end */
 export interface Period { start: Day, end: Day, buckets: Bucket[] }
 
 export const DAY_MS = 86_400_000
@@ -21,46 +27,63 @@ export const MAX_PERIODS = 400
 export const MAX_RANGE_DAYS = 3660
 
 export const isoDate = (d: Day): string => new Date(d).toISOString().slice(0, 10)
-export const isoTime = (d: Day): string => new Date(d).toISOString()
+/** An instant as RFC 3339, with the zone's offset at it (Z in UTC, and wherever the offset is zero). */
+export const isoTime = (d: Day, cal: Calendar = UTC): string => cal.isoTime(d)
 
-const floorDay = (ms: number): Day => Math.floor(ms / DAY_MS) * DAY_MS
-const ceilDay = (ms: number): Day => Math.ceil(ms / DAY_MS) * DAY_MS
 const monthStart = (d: Day): Day => { const x = new Date(d); return Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1) }
 const addMonths = (d: Day, n: number): Day => { const x = new Date(d); return Date.UTC(x.getUTCFullYear(), x.getUTCMonth() + n, x.getUTCDate()) }
 /** Monday of the ISO week holding d. */
 const weekStart = (d: Day): Day => d - ((new Date(d).getUTCDay() + 6) % 7) * DAY_MS
 
-export function parseInstant (raw: string | undefined, field: string): number | undefined {
+export function parseInstant (raw: string | undefined, field: string, cal: Calendar = UTC): number | undefined {
   if (raw == null || raw === '') return undefined
-  // a bare date is midnight UTC; anything else must carry its offset (RFC 3339)
-  const ok = /^\d{4}-\d{2}-\d{2}$/.test(raw) || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(raw)
-  const ms = ok ? Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(raw) ? `${raw}T00:00:00Z` : raw) : NaN
-  if (Number.isNaN(ms)) {
+  // a bare date is the start of that local day; anything else must carry its offset (RFC 3339)
+  const date = /^\d{4}-\d{2}-\d{2}$/.test(raw)
+  const ok = date || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(raw)
+  const ms = ok ? Date.parse(date ? `${raw}T00:00:00Z` : raw) : NaN
+  if (Number.isNaN(ms) || (date && isoDate(ms) !== raw)) {
     throw new DomainError('INVALID_QUERY', `${field} must be a date (2026-01-31) or an RFC 3339 time (2026-01-31T00:00:00Z)`)
   }
-  return ms
+  return date ? cal.instant(ms) : ms
 }
 
 /**
- * The report's range, rounded outwards to whole UTC days. Defaults: `to` is the start of next month, `from`
- * twelve months before it.
+ * The report's range (instants), rounded outwards to whole local days of the calendar. Defaults: `to` is the
+ * start of next month, `from` twelve months before it.
  */
-export function reportRange (from: string | undefined, to: string | undefined, now = Date.now()): { from: Day, to: Day } {
-  const t = parseInstant(to, 'to')
-  const f = parseInstant(from, 'from')
-  const end = t != null ? ceilDay(t) : addMonths(monthStart(floorDay(now)), 1)
-  const start = f != null ? floorDay(f) : addMonths(monthStart(end - DAY_MS), -11)
+export function reportRange (from: string | undefined, to: string | undefined, now = Date.now(), cal: Calendar = UTC): { from: Day, to: Day } {
+  const t = parseInstant(to, 'to', cal)
+  const f = parseInstant(from, 'from', cal)
+  // in civil dates: the local day each falls in
+  const end = t != null ? (cal.instant(cal.civil(t)) === t ? cal.civil(t) : cal.civil(t) + DAY_MS) : addMonths(monthStart(cal.civil(now)), 1)
+  const start = f != null ? cal.civil(f) : addMonths(monthStart(end - DAY_MS), -11)
   if (start >= end) throw new DomainError('INVALID_QUERY', 'from must be before to')
   if (start < Date.UTC(1970, 0, 1) || end > Date.UTC(9999, 0, 1)) throw new DomainError('INVALID_QUERY', 'from and to must lie between 1970 and 9999')
   const days = (end - start) / DAY_MS
   if (days > MAX_RANGE_DAYS) {
     throw new DomainError('INVALID_QUERY', `the range spans ${days} days; one report covers at most ${MAX_RANGE_DAYS} (ten years): ask for a shorter range`)
   }
-  return { from: start, to: end }
+  return { from: cal.instant(start), to: cal.instant(end) }
 }
 
-/** The calendar periods of an interval that meet [from, to), each clipped to it. */
-export function splitPeriods (from: Day, to: Day, interval: Interval): Period[] {
+/** The calendar periods of an interval that meet [from, to) (instants at local midnights), each clipped to it. */
+export function splitPeriods (from: Day, to: Day, interval: Interval, cal: Calendar = UTC): Period[] {
+  return splitDays(cal.civil(from), cal.civil(to), interval)
+    .map(p => ({ start: cal.instant(p.start), end: cal.instant(p.end), buckets: p.buckets }))
+}
+
+/** The buckets that tile [from, to) (instants at local midnights). */
+export function tileRange (from: Day, to: Day, cal: Calendar = UTC): Bucket[] {
+  return tile(cal.civil(from), cal.civil(to))
+}
+
+/** The civil dates a period covers: its first day, and the day after its last. */
+export function periodDays (p: Period): { start: Day, end: Day } {
+  return { start: p.buckets[0].start, end: bucketEnd(p.buckets[p.buckets.length - 1]) }
+}
+
+/** splitPeriods on civil dates. */
+function splitDays (from: Day, to: Day, interval: Interval): Period[] {
   const next = interval === 'day' ? (d: Day) => d + DAY_MS
     : interval === 'week' ? (d: Day) => weekStart(d) + 7 * DAY_MS
       : (d: Day) => addMonths(monthStart(d), 1)
@@ -77,7 +100,7 @@ export function splitPeriods (from: Day, to: Day, interval: Interval): Period[] 
 }
 
 /**
- * Tiles [start, end) with as few stored buckets as a greedy walk finds: a whole month where one fits, else a
+ * Tiles the civil dates [start, end) with as few stored buckets as a greedy walk finds: a whole month where one fits, else a
  * whole ISO week (unless it would straddle the start of a month that could be taken whole), else a day.
  */
 export function tile (start: Day, end: Day): Bucket[] {
@@ -96,7 +119,7 @@ export function tile (start: Day, end: Day): Bucket[] {
   return out
 }
 
-/** When a bucket ends (exclusive). */
+/** The civil date after a bucket's last day. */
 export function bucketEnd (b: Bucket): Day {
   return b.grain === 'd' ? b.start + DAY_MS : b.grain === 'w' ? b.start + 7 * DAY_MS : addMonths(b.start, 1)
 }

@@ -1,4 +1,4 @@
-import { isoDate, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
+import { isoDate, periodDays, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
 import { bucketRows, numberOf, periodPieces, shared, tailKey, type GraphSums, type Pieces, type TailReads } from './graph-cache.js'
 import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import type { Stat } from './stat.js'
@@ -67,7 +67,7 @@ const SUM_COLUMNS = `sum(r.issued)::text AS issued, sum(r.redeemed)::text AS red
        sum(r.paid_b)::text AS paid_b, sum(r.n_paid)::text AS n_paid, sum(r.recv_m)::text AS recv_m,
        sum(r.recv_b)::text AS recv_b, sum(r.paid_ll)::text AS paid_ll, sum(r.recv_ll)::text AS recv_ll,
        sum(r.paid_lp)::text AS paid_lp, sum(r.d_bal)::text AS d, sum(r.w_bal)::text AS w,
-       sum(r.d_bal * extract(epoch FROM circ_bucket_end(r.start, r.grain)))::text AS de`
+       sum(r.d_bal * extract(epoch FROM circ_bucket_end(r.start, r.grain, (SELECT time_zone FROM currency WHERE id = $1))))::text AS de`
 const ROW_COLUMNS = 'r.grain, r.start, r.account_id, r.issued, r.redeemed, r.paid_m, r.paid_b, r.n_paid, r.recv_m, r.recv_b, r.paid_ll, r.recv_ll, r.paid_lp, r.d_bal, r.w_bal'
 
 const MONTHS_BEFORE_SQL = `
@@ -131,10 +131,12 @@ const ROW_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + COLS * BIGINT_BYTES
  */
 export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, now = Date.now(), reads?: TailReads): Promise<Map<number, Row>> {
   // before the period: every month before the period's month, then the weeks and days of that month up to it
-  const x = new Date(p.start)
+  // (civil dates: the currency's local days)
+  const first = periodDays(p).start
+  const x = new Date(first)
   const ms: Day = Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1)
   const months = (await db.query(MONTHS_BEFORE_SQL, [currencyId, isoDate(ms)])).rows as Array<{ start: string }>
-  const before = [...months.map(r => ({ grain: 'm' as Grain, start: Date.parse(`${r.start}T00:00:00Z`) })), ...(ms < p.start ? tile(ms, p.start) : [])]
+  const before = [...months.map(r => ({ grain: 'm' as Grain, start: Date.parse(`${r.start}T00:00:00Z`) })), ...(ms < first ? tile(ms, first) : [])]
   const beforePieces = await periodPieces(db, currencyId, before, now)
 
   const key = `sums|${flowPieces.key}#${beforePieces.key}`

@@ -29,9 +29,9 @@ export const SARAFU_ACCOUNT_COLUMNS = [
 ] as const
 
 const ACCOUNTS_SQL = `
-SELECT a.id, to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS start, a.balance::text AS balance, a.status,
+SELECT a.id, to_char(a.created_at AT TIME ZONE c.time_zone, 'YYYY-MM') AS start, a.balance::text AS balance, a.status,
        a.system_kind, p.kind, p.district
-  FROM account a LEFT JOIN participant p ON p.id = a.participant_id
+  FROM account a JOIN currency c ON c.id = a.currency_id LEFT JOIN participant p ON p.id = a.participant_id
  WHERE a.currency_id = $1`
 
 // The Sarafu user statistics: per account and side, over STANDARD transfers (s) and the others (o), as the

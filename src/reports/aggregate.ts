@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { bucketEnd, type Grain } from '../domain/periods.js'
+import { calendarOf } from '../domain/zone.js'
 import { periodFigures, warmComposites } from './circulation.report.js'
 import { traceHolding } from './holding.js'
 import { AGGREGATE_LOCK } from './lock.js'
@@ -37,13 +38,16 @@ export async function summarise (pool: pg.Pool): Promise<number> {
       await client.query('BEGIN')
       try {
         await client.query('SELECT pg_advisory_xact_lock($1)', [AGGREGATE_LOCK])
-        const dirty = await client.query<{ currency_id: string, grain: Grain, start: Date }>(
-          `SELECT currency_id, grain, (start::timestamp AT TIME ZONE 'UTC') AS start FROM circ_dirty
-            ORDER BY start, grain LIMIT $1`, [SUMMARY_BATCH])
+        // start: the bucket's civil date (its local date as midnight UTC: domain/zone.ts)
+        const dirty = await client.query<{ currency_id: string, grain: Grain, start: Date, zone: string }>(
+          `SELECT d.currency_id, d.grain, (d.start::timestamp AT TIME ZONE 'UTC') AS start, c.time_zone AS zone
+             FROM circ_dirty d JOIN currency c ON c.id = d.currency_id
+            ORDER BY d.start, d.grain LIMIT $1`, [SUMMARY_BATCH])
         for (const d of dirty.rows) {
           const bucket = { grain: d.grain, start: d.start.getTime() }
+          const cal = calendarOf(d.zone)
           const { start: _s, end: _e, ...figures } = await periodFigures(client, d.currency_id,
-            { start: bucket.start, end: bucketEnd(bucket), buckets: [bucket] })
+            { start: cal.instant(bucket.start), end: cal.instant(bucketEnd(bucket)), buckets: [bucket] })
           await client.query(`
             INSERT INTO circ_bucket_summary (currency_id, grain, start, figures, computed_at)
             VALUES ($1, $2, $3::timestamptz AT TIME ZONE 'UTC', $4, now())

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { isoDate, isoTime, tile, type Day, type Period } from '../domain/periods.js'
+import { isoDate, isoTime, periodDays, tile, type Day, type Period } from '../domain/periods.js'
 import { accountFigures, periodSums, readAccounts, type AccountInfo } from './account-cache.js'
 import { graphFiguresOf, periodGraph, periodPieces, type TailReads } from './graph-cache.js'
 import { holdingFigures, type HoldingFigures } from './holding.js'
@@ -122,7 +122,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
   const from = periods[0].start
   const to = periods[periods.length - 1].end
   // the whole range tiled on its own (months where they fit), not as the union of, say, 365 day buckets
-  const whole: Period = { start: from, end: to, buckets: tile(from, to) }
+  const whole: Period = { start: from, end: to, buckets: tile(periodDays(periods[0]).start, periodDays(periods[periods.length - 1]).end) }
   const all = periods.length === 1 ? [periods[0], periods[0]] : [whole, ...periods]
   const computed: Array<{ p: Period, figures: Stored }> = []
   // single buckets the snapshot finds dirty (a drain since their summary): computed here, kept as their summary

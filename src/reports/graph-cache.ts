@@ -188,6 +188,9 @@ export async function periodPieces (db: Query, currencyId: string, buckets: Buck
   const more = await versions(db, currencyId, missing)
   missing.forEach((b, i) => known.set(bucketKey(currencyId, b), more[i]))
 
+  // buckets are civil dates (local days: domain/zone.ts), compared with today's UTC date: in a zone ahead of UTC
+  // a local day that has just ended is still taken as tail, in one behind it a day still going on may be taken as
+  // settled; either way only what is cached changes, never a figure, as a settled piece is kept under its version
   const today = Math.floor(now / DAY_MS) * DAY_MS
   const settled: Bucket[] = []
   const tail: Bucket[] = []

@@ -38,7 +38,8 @@ export interface DayPartial {
   issue: Map<string, bigint>
 }
 
-/** Participants' balances at a day's end, grouped by the UTC day (days since 1970) each was last touched. */
+/** Participants' balances at a day's end, grouped by the local day (civil days since 1970: domain/zone.ts) each
+ *  was last touched. */
 export interface DormancyBin { day: number, sum: bigint, n: number, max: bigint, biz: boolean }
 
 export const emptyKind = (): KindDay => ({ w: 0n, wh: 0n, n: 0, hist: new Map() })
@@ -55,7 +56,9 @@ export class Trace {
   readonly state: Map<string, Holding>
   day: DayPartial = emptyDay()
 
-  constructor (readonly accounts: Map<string, TraceAccount>, state?: Map<string, Holding>) {
+  /** dayOf: the local day (civil days since 1970) of an instant in microseconds; UTC days unless given */
+  constructor (readonly accounts: Map<string, TraceAccount>, state?: Map<string, Holding>,
+    readonly dayOf: (us: bigint) => number = us => Number(us / DAY_US) - (us < 0n && us % DAY_US !== 0n ? 1 : 0)) {
     this.state = state ?? new Map()
   }
 
@@ -138,7 +141,7 @@ export class Trace {
       if (s.b === 0n || s.touch < 0n) continue
       const a = this.accounts.get(id)
       if (a == null || !a.part) continue
-      const day = Number(s.touch / DAY_US)
+      const day = this.dayOf(s.touch)
       let x = bins.get(day)
       if (x == null) { x = { day, sum: 0n, n: 0, max: 0n, biz: false }; bins.set(day, x) }
       const abs = s.b < 0n ? -s.b : s.b

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
-import { DAY_MS, isoDate, type Period } from '../domain/periods.js'
+import { DAY_MS, isoDate, periodDays, type Period } from '../domain/periods.js'
+import { calendarOf, type Calendar } from '../domain/zone.js'
 import { ACCOUNTS_SQL } from './account-cache.js'
 import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import {
-  dayJson, dayOf, DAY_US, dormancyJson, dormancyOf, emptyKind, stateJson, stateOf, Trace,
+  dayJson, dayOf, dormancyJson, dormancyOf, emptyKind, stateJson, stateOf, Trace,
   type DayJson, type DayPartial, type DormancyJson, type KindDay, type StateJson, type TraceAccount,
 } from './holding-trace.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
@@ -63,7 +64,8 @@ export async function traceHolding (pool: pg.Pool, batch = BATCH): Promise<numbe
     let marks: Array<{ currency_id: string, day: string, version: string }>
     try {
       marks = (await client.query<{ currency_id: string, day: string, version: string }>(`
-        SELECT currency_id::text, (at AT TIME ZONE 'UTC')::date::text AS day, version::text FROM circ_holding_mark`)).rows
+        SELECT m.currency_id::text, circ_local_day(m.at, c.time_zone)::text AS day, m.version::text
+          FROM circ_holding_mark m JOIN currency c ON c.id = m.currency_id`)).rows
       for (const m of marks) await replay(client, m.currency_id, m.day, batch)
       await client.query('COMMIT')
     } catch (err) {
@@ -95,21 +97,39 @@ const AFTER_SQL = transfersSql('(t.created_at, t.id) > ($2::timestamptz, $3::uui
 const INSTANT_SQL = transfersSql('t.created_at = $2::timestamptz AND t.id >= $3::uuid')
 interface Row { id: string, kind: string, f: string, t: string, amount: string, us: string, at: string }
 
-/** Re-traces one currency from the last checkpoint at or before `fromDay` (ISO date) to the end of history. */
+/** The local day (civil days since 1970) of an instant in microseconds, for a trace that reads instants in time
+ *  order: the day's bounds are kept, so the calendar is asked once a day. */
+function dayCutter (cal: Calendar): (us: bigint) => number {
+  let lo = 0n; let hi = -1n; let no = 0
+  return (us: bigint) => {
+    if (us >= lo && us < hi) return no
+    const c = cal.civil(Number(us / 1000n) - (us < 0n && us % 1000n !== 0n ? 1 : 0))
+    no = Math.round(c / DAY_MS)
+    lo = BigInt(cal.instant(c)) * 1000n
+    hi = BigInt(cal.instant(c + DAY_MS)) * 1000n
+    return no
+  }
+}
+
+/** Re-traces one currency from the last checkpoint at or before `fromDay` (ISO date of a local day) to the end of
+ *  history, its days cut in the currency's time zone. */
 async function replay (db: Query, currencyId: string, fromDay: string, batch: number): Promise<void> {
+  const zone = (await db.query('SELECT time_zone FROM currency WHERE id = $1', [currencyId])).rows[0].time_zone as string
+  const cal = calendarOf(zone)
   const cp = (await db.query(`SELECT day::text AS day, state FROM circ_holding_checkpoint
     WHERE currency_id = $1 AND day <= $2::date ORDER BY day DESC LIMIT 1`, [currencyId, fromDay])).rows[0] as { day: string, state: StateJson } | undefined
   const start = cp?.day ?? null
   await db.query('DELETE FROM circ_holding_day WHERE currency_id = $1 AND ($2::date IS NULL OR day >= $2::date)', [currencyId, start])
   await db.query('DELETE FROM circ_holding_checkpoint WHERE currency_id = $1 AND ($2::date IS NULL OR day > $2::date)', [currencyId, start])
-  const last = (await db.query(`SELECT (max(created_at) AT TIME ZONE 'UTC')::date::text AS day FROM transfer WHERE currency_id = $1`,
-    [currencyId])).rows[0]?.day as string | null
+  const last = (await db.query(`SELECT circ_local_day(max(created_at), $2)::text AS day FROM transfer WHERE currency_id = $1`,
+    [currencyId, zone])).rows[0]?.day as string | null
   if (last == null) return
   const lastNo = DAY_NO(last)
 
   const accounts = new Map<string, TraceAccount>((await db.query(ACCOUNTS_SQL, [currencyId])).rows.map(r =>
     [r.id as string, { part: r.participant_id != null, biz: r.biz as boolean, local: r.local as boolean }]))
-  const trace = new Trace(accounts, cp == null ? undefined : stateOf(cp.state))
+  const trace = new Trace(accounts, cp == null ? undefined : stateOf(cp.state), dayCutter(cal))
+  const dayNo = dayCutter(cal)
 
   const days: Array<[string, DayJson, DormancyJson]> = []
   const checkpoints = new Map<number, StateJson>()
@@ -142,7 +162,8 @@ async function replay (db: Query, currencyId: string, fromDay: string, batch: nu
     if (days.length >= DAYS_PER_WRITE) await flush()
   }
 
-  let cursor: [string, string] = [start == null ? '-infinity' : `${start}T00:00:00Z`, '00000000-0000-0000-0000-000000000000']
+  // from the start of the checkpoint's local day
+  let cursor: [string, string] = [start == null ? '-infinity' : new Date(cal.instant(DAY_NO(start) * DAY_MS)).toISOString(), '00000000-0000-0000-0000-000000000000']
   let day: number | null = null
   for (;;) {
     let read = (await db.query(AFTER_SQL, [currencyId, ...cursor, batch])).rows as Row[]
@@ -156,7 +177,7 @@ async function replay (db: Query, currencyId: string, fromDay: string, batch: nu
       let y = x + 1
       while (y < rows.length && rows[y].us === rows[x].us) y++
       const at = BigInt(rows[x].us)
-      const no = Number(at / DAY_US) - (at < 0n && at % DAY_US !== 0n ? 1 : 0)
+      const no = dayNo(at)
       if (no !== day) {
         if (day != null) await endDay(day, no)
         day = no
@@ -217,15 +238,20 @@ function dayBytes (d: DayPartial): number {
 
 /** Every period's figures (index 0: the whole range, which the others tile), read in the caller's snapshot. */
 export async function holdingFigures (db: Query, currencyId: string, all: Period[]): Promise<HoldingFigures[]> {
-  const from = Math.min(...all.map(p => p.start))
-  const to = Math.max(...all.map(p => p.end))
+  // the days are the currency's local days: a period's are the civil dates its buckets cover
+  const days = all.map(periodDays)
+  const from = Math.min(...days.map(d => d.start))
+  const to = Math.max(...days.map(d => d.end))
   const versions = (await db.query(`SELECT day::text AS day, computed_at::text AS v FROM circ_holding_day
     WHERE currency_id = $1 AND day >= $2::date AND day < $3::date`, [currencyId, isoDate(from), isoDate(to)])).rows as Array<{ day: string, v: string }>
   const key = (day: string) => `holding|${currencyId}|${day}`
   // A period's sum of days is kept under a digest of its days' versions: a warm report, and the settled months of a
   // report after new payments, are not summed again (only periods with a new or changed day are).
   const sumKey = (p: Period) => `holding-sum|${currencyId}|${p.start}|${p.end}`
-  const inPeriod = (p: Period) => versions.filter(r => DAY_NO(r.day) * DAY_MS >= p.start && DAY_NO(r.day) * DAY_MS < p.end)
+  const inPeriod = (p: Period) => {
+    const d = periodDays(p)
+    return versions.filter(r => DAY_NO(r.day) * DAY_MS >= d.start && DAY_NO(r.day) * DAY_MS < d.end)
+  }
   const digest = (rows: Array<{ day: string, v: string }>) => createHash('sha256').update(rows.map(r => `${r.day}@${r.v}`).join('|')).digest('base64')
   const summed = all.map((p, k) => k === 0 && all.length > 2 ? null : { p, digest: digest(inPeriod(p)) })
   const sums: Array<DayPartial | null> = summed.map(x => {
@@ -262,12 +288,12 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
   // the latest traced day before each period's end holds the balances at that end
   const ends = (await db.query(`SELECT x.k, d.dormancy FROM unnest($2::int[], $3::date[]) AS x (k, e)
     CROSS JOIN LATERAL (SELECT dormancy FROM circ_holding_day WHERE currency_id = $1 AND day < x.e ORDER BY day DESC LIMIT 1) d`,
-  [currencyId, all.map((_, k) => k), all.map(p => isoDate(p.end))])).rows as Array<{ k: number, dormancy: DormancyJson }>
+  [currencyId, all.map((_, k) => k), days.map(d => isoDate(d.end))])).rows as Array<{ k: number, dormancy: DormancyJson }>
   const profile = new Map(ends.map(r => [r.k, r.dormancy]))
 
   // the whole range is the sum of the periods (they tile it); a single period stands for both
   if (all.length > 2) sums[0] = sumDays(sums.slice(1) as DayPartial[])
-  return all.map((p, k) => figuresOf(sums[k]!, profile.get(k) ?? [], p.end, biz))
+  return all.map((_, k) => figuresOf(sums[k]!, profile.get(k) ?? [], days[k].end, biz))
 }
 
 function sumKind (into: KindDay, k: KindDay): void {
@@ -333,7 +359,7 @@ function figuresOf (d: DayPartial, dormancy: DormancyJson, end: number, biz: Set
     if (v > imax) imax = v
     if (biz.has(id)) ib = true
   }
-  // untouched for more than 90 days: last movement before the instant 90 days before the end (a midnight)
+  // untouched for more than 90 days: last movement before the local day 90 days before the end (end: a civil date)
   const cutoff = Math.round(end / DAY_MS) - DORMANT_DAYS
   let total = 0n; let dv = 0n; let dn = 0; let dmax = 0n; let db = false
   for (const x of dormancyOf(dormancy)) {

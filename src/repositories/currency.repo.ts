@@ -3,7 +3,7 @@ import type { Db } from './db.js'
 export interface NewCurrency {
   code: string, name: string, backing: string, decimals: number
   feeText: string, feeApp: string, feeOnline: string, feeApi: string, feeTill: string
-  redemptionFee: string, localAreas: string[]
+  redemptionFee: string, localAreas: string[], timeZone: string
 }
 
 const withSystemAccounts = { accounts: { where: { systemKind: { not: null } }, select: { id: true, systemKind: true } } } as const

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CodeParams, paged, problems } from '../schemas/common.js'
 import { requestMeta } from './request-meta.js'
 import {
-  BusinessCreateSchema, CurrencyCreateSchema, CurrencySchema, DirectoryPageSchema, DirectoryQuerySchema,
+  BusinessCreateSchema, CurrencyCreateSchema, CurrencySchema, CurrencyUpdateSchema, DirectoryPageSchema, DirectoryQuerySchema,
   MemberCreateSchema, RegisteredSchema,
 } from '../schemas/ledger.js'
 
@@ -24,6 +24,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       params: CodeParams, response: { 200: CurrencySchema, ...problems(400, 404) },
     },
   }, async (request) => await currencies.get(request.params.code))
+
+  app.patch('/v1/currencies/:code', {
+    config: { audit: { action: 'currency.time_zone' } },
+    schema: {
+      tags: ['currencies'],
+      summary: 'Change a currency\'s time zone, while it has no transfers (issuer)',
+      description: 'The reports\' days, weeks and months and the holding days are local days of the currency\'s zone. ' +
+        'Its aggregates are cut in that zone as transfers come in, so the zone can change only until the first transfer; after that the answer is 409 TIME_ZONE_FIXED.',
+      params: CodeParams, body: CurrencyUpdateSchema, response: { 200: CurrencySchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422) },
+    },
+  }, async (request) => await currencies.updateTimeZone(request.principal, request.params.code, request.body, requestMeta(request)))
 
   app.post('/v1/currencies/:code/members', {
     config: { audit: { action: 'member.register' } },

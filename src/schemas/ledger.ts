@@ -21,6 +21,11 @@ const Fees = Type.Object({
   online: RateString('fee on online payments'), api: RateString('fee on API payments'), till: RateString('fee on till payments'),
 }, { additionalProperties: false })
 
+const TimeZone = Type.String({
+  minLength: 1, maxLength: 64,
+  description: 'IANA time zone, e.g. "Europe/London" (UTC when left out at creation): the currency\'s reports, their days, weeks and months, and its holding days are local to it. Fixed once the currency has a transfer',
+})
+
 export const CurrencyCreateSchema = Type.Object({
   code: Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]{1,9}$', description: 'short code, stored upper-case, e.g. BRS' }),
   name: Name('display name, e.g. "Bristol Pound"'),
@@ -31,11 +36,17 @@ export const CurrencyCreateSchema = Type.Object({
   localAreas: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4 }), {
     maxItems: 500, description: 'postcode areas ("BS") or districts ("BS6") that count as local',
   })),
+  timeZone: Type.Optional(TimeZone),
+}, { additionalProperties: false })
+
+export const CurrencyUpdateSchema = Type.Object({
+  timeZone: TimeZone,
 }, { additionalProperties: false })
 
 export const CurrencySchema = Type.Object({
   code: Type.String(), name: Type.String(), backing: Type.String(), decimals: Type.Integer(),
   fees: Fees, redemptionFee: Type.String(), localAreas: Type.Array(Type.String()),
+  timeZone: Type.String({ description: 'IANA time zone whose local days, weeks and months the reports use' }),
   systemAccounts: Type.Object({
     issuance: Uuid('mirrors all currency issued and not redeemed (negative)'),
     fees: Uuid('fee income'),
@@ -178,4 +189,5 @@ export type StatementQuery = Static<typeof StatementQuerySchema>
 export type MemberCreate = Static<typeof MemberCreateSchema>
 export type BusinessCreate = Static<typeof BusinessCreateSchema>
 export type CurrencyCreate = Static<typeof CurrencyCreateSchema>
+export type CurrencyUpdate = Static<typeof CurrencyUpdateSchema>
 export type DirectoryQuery = Static<typeof DirectoryQuerySchema>

@@ -4,7 +4,7 @@ import { HOLDING_DESCRIPTIONS } from '../reports/holding.metrics.js'
 import { Timestamp, Uuid } from './common.js'
 
 const Instant = (d: string) => Type.String({
-  maxLength: 40, description: `${d}: a date (2026-01-01) or an RFC 3339 time, rounded outwards to whole UTC days`,
+  maxLength: 40, description: `${d}: a date (2026-01-01: that local day) or an RFC 3339 time, rounded outwards to whole local days of the currency's time zone`,
 })
 const Format = Type.Enum(['json', 'csv'], { default: 'json', description: 'json, or csv for a spreadsheet' })
 
@@ -60,15 +60,15 @@ const MetricsSchema = Type.Object(
   { description: 'every metric; docs/metrics.md has the exact definitions' })
 
 const PeriodSchema = Type.Object({
-  start: Timestamp('first instant of the period'),
-  end: Timestamp('first instant after the period'),
+  start: Timestamp('first instant of the period: a local midnight of the currency\'s time zone, with the zone\'s offset there (Z when it is zero)'),
+  end: Timestamp('first instant after the period, likewise (a day is 23 or 25 hours long when the clocks change)'),
   metrics: MetricsSchema,
 })
 
 export const CirculationQuerySchema = Type.Object({
   from: Type.Optional(Instant('start of the range (default: twelve months before `to`)')),
   to: Type.Optional(Instant('end of the range, exclusive (default: the start of next month)')),
-  interval: Type.Optional(Type.Enum(['day', 'week', 'month'], { default: 'month', description: 'UTC days, ISO weeks (Monday) or calendar months; the first and last are clipped to the range' })),
+  interval: Type.Optional(Type.Enum(['day', 'week', 'month'], { default: 'month', description: 'local days, ISO weeks (Monday) or calendar months of the currency\'s time zone; the first and last are clipped to the range' })),
   format: Type.Optional(Format),
 }, { additionalProperties: false })
 
@@ -78,6 +78,7 @@ const AsOfTransfer = Type.Union([Type.Object({
   id: Uuid('the transfer'),
   createdAt: Type.String({ description: 'its time, RFC 3339 to the microsecond' }),
 }), Type.Null()], { description: 'the ledger position: the latest transfer (by time, then id) the report includes; null before the first transfer' })
+const ZoneOfReport = Type.String({ description: 'the currency\'s IANA time zone, whose local days, weeks and months the report uses' })
 const DefinitionsVersion = Type.Integer({ minimum: 1, description: 'version of the metrics\' definitions the figures follow (docs/metrics.md lists them); cite it with asOf' })
 
 export const CirculationReportSchema = Type.Object({
@@ -85,6 +86,7 @@ export const CirculationReportSchema = Type.Object({
   asOf: AsOf,
   asOfTransfer: AsOfTransfer,
   definitionsVersion: DefinitionsVersion,
+  timeZone: ZoneOfReport,
   from: Timestamp('start of the range'),
   to: Timestamp('end of the range (exclusive)'),
   interval: Type.Enum(['day', 'week', 'month']),
@@ -104,6 +106,7 @@ export const FlowsReportSchema = Type.Object({
   asOf: AsOf,
   asOfTransfer: AsOfTransfer,
   definitionsVersion: DefinitionsVersion,
+  timeZone: ZoneOfReport,
   by: Type.Enum(['sector', 'district']),
   from: Timestamp('start of the range'),
   to: Timestamp('end of the range (exclusive)'),
@@ -115,7 +118,7 @@ export const FlowsReportSchema = Type.Object({
   })),
 })
 
-const ExportTime = (d: string) => Type.String({ maxLength: 40, description: `${d}: a date (2026-01-01) or an RFC 3339 time` })
+const ExportTime = (d: string) => Type.String({ maxLength: 40, description: `${d}: a date (2026-01-01: the start of that local day in the currency's time zone) or an RFC 3339 time` })
 const ExportId = Uuid('an export id from the X-Export-Id header of an earlier export: reuse its pseudonyms so both files join')
 const Dialect = Type.Enum(['circulate', 'sarafu'], {
   default: 'circulate',

@@ -8,13 +8,16 @@ import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import { currencyRepo, type CurrencyWithSystem } from '../repositories/currency.repo.js'
 import type { LedgerCurrency } from '../domain/movements.js'
-import type { Channel, CurrencyCreate } from '../schemas/ledger.js'
+import type { Channel, CurrencyCreate, CurrencyUpdate } from '../schemas/ledger.js'
+import { badZone, calendarOf, knownToIntl, type Calendar } from '../domain/zone.js'
 
 /** What the write path needs of a currency, resolved once and cached (a currency's id, decimals and system
  *  accounts never change; fees are re-read when the cache entry expires). */
 export interface CurrencyInfo extends LedgerCurrency {
   code: string
   localAreas: string[]
+  /** its time zone's calendar: reports cut its days, weeks and months there */
+  calendar: Calendar
 }
 
 const CACHE_MS = 30_000
@@ -38,6 +41,7 @@ export function currencyService (prisma: PrismaClient) {
       },
       redemptionFee: new Money(c.redemptionFee.toString()),
       localAreas: c.localAreas,
+      calendar: calendarOf(c.timeZone),
       system: sys,
     }
   }
@@ -49,9 +53,18 @@ export function currencyService (prisma: PrismaClient) {
       fees: Object.fromEntries(Object.entries(info.fees).map(([k, v]) => [k, v.toFixed()])) as Record<Channel, string>,
       redemptionFee: info.redemptionFee.toFixed(),
       localAreas: c.localAreas,
+      timeZone: c.timeZone,
       systemAccounts: info.system,
       createdAt: c.createdAt.toISOString(),
     }
+  }
+
+  /** An IANA zone both PostgreSQL and this runtime know, under exactly the name PostgreSQL lists. */
+  const checkZone = async (zone: string): Promise<string> => {
+    if (!knownToIntl(zone)) throw badZone(zone)
+    const known = await prisma.$queryRaw<Array<{ n: number }>>`SELECT 1 AS n FROM pg_timezone_names WHERE name = ${zone}`
+    if (known.length === 0) throw badZone(zone)
+    return zone
   }
 
   return {
@@ -95,6 +108,7 @@ export function currencyService (prisma: PrismaClient) {
           feeText: fee('text'), feeApp: fee('app'), feeOnline: fee('online'), feeApi: fee('api'), feeTill: fee('till'),
           redemptionFee: parseRate(input.redemptionFee ?? '0', 'redemptionFee').toFixed(),
           localAreas: parseLocalAreas(input.localAreas ?? []),
+          timeZone: await checkZone(input.timeZone ?? 'UTC'),
         }
         const c = await prisma.$transaction(async (tx) => {
           const c = await currencyRepo(tx).create(data)
@@ -108,6 +122,37 @@ export function currencyService (prisma: PrismaClient) {
         }
         throw err
       }
+    },
+
+    /**
+     * Sets the currency's time zone (its issuer or the platform issuer). Only while it has no transfer: its
+     * aggregates are cut in the zone as transfers are folded in, so a change later would need them rebuilt.
+     */
+    async updateTimeZone (principal: Principal | null, code: string, input: CurrencyUpdate, meta?: RequestMeta) {
+      if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+      const key = code.toUpperCase()
+      const found = await repo.byCode(key)
+      if (found == null) throw new DomainError('CURRENCY_NOT_FOUND', `no currency with code ${key}`)
+      if (!isIssuerOf(principal, found.id)) throw new DomainError('FORBIDDEN', 'only an issuer of this currency may change it')
+      const zone = await checkZone(input.timeZone)
+      const c = await prisma.$transaction(async (tx) => {
+        // the currency's accounts locked as a posting locks the ones it touches: a posting under way finishes
+        // first (and is seen below), one that starts now waits for the new zone
+        await tx.$queryRaw`SELECT id FROM account WHERE currency_id = ${found.id}::uuid ORDER BY id FOR NO KEY UPDATE`
+        const moved = await tx.$queryRaw<Array<{ n: number }>>`SELECT 1 AS n FROM transfer WHERE currency_id = ${found.id}::uuid LIMIT 1`
+        if (moved.length > 0 && zone !== found.timeZone) {
+          throw new DomainError('TIME_ZONE_FIXED', `${key} has transfers: its reports are kept in ${found.timeZone} and its time zone can no longer change`)
+        }
+        // reports of the empty currency kept for periods cut in the old zone
+        await tx.$executeRaw`DELETE FROM circ_composite WHERE currency_id = ${found.id}::uuid`
+        await tx.currency.update({ where: { id: found.id }, data: { timeZone: zone } })
+        await auditRepo(tx).insert(auditRecord(principal, 'currency.time_zone', meta, {
+          target: key, currencyId: found.id, detail: { from: found.timeZone, to: zone },
+        }))
+        return await currencyRepo(tx).byId(found.id)
+      })
+      cache.delete(key)
+      return view(c!)
     },
 
     /** For other services: may this principal act as issuer of this currency? */

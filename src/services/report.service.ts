@@ -6,7 +6,7 @@ import { cell, RULES, type Cell, type Rules } from '../domain/disclosure.js'
 import { disclosureKey } from '../reports/disclosure-key.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
-import { isoTime, parseInstant, reportRange, splitPeriods, tile, type Interval } from '../domain/periods.js'
+import { isoTime, parseInstant, reportRange, splitPeriods, tileRange, type Interval } from '../domain/periods.js'
 import { accountsCsv } from '../reports/accounts.export.js'
 import { drain } from '../reports/aggregate.js'
 import { circulationMetrics, METRICS, type Metrics } from '../reports/circulation.metrics.js'
@@ -31,12 +31,12 @@ const PROVENANCE_COLUMNS = ['asOf', 'asOfTransfer', 'asOfTransferAt', 'definitio
 const provenanceCells = (p: Provenance) => [p.asOf, p.asOfTransfer?.id ?? '', p.asOfTransfer?.createdAt ?? '', String(p.definitionsVersion)]
 
 export interface CirculationReport extends Provenance {
-  currency: string, from: string, to: string, interval: Interval
+  currency: string, timeZone: string, from: string, to: string, interval: Interval
   periods: Array<{ start: string, end: string, metrics: Metrics }>
   total: { start: string, end: string, metrics: Metrics }
 }
 export interface FlowsReport extends Provenance {
-  currency: string, by: FlowsBy, from: string, to: string
+  currency: string, timeZone: string, by: FlowsBy, from: string, to: string
   cells: Array<{ payer: string, payee: string, volume: Cell, count: Cell }>
 }
 
@@ -108,8 +108,8 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
     async circulation (principal: Principal | null, code: string, q: CirculationQuery): Promise<{ json: CirculationReport, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
       const interval = q.interval ?? 'month'
-      const range = reportRange(q.from, q.to)
-      const periods = splitPeriods(range.from, range.to, interval)
+      const range = reportRange(q.from, q.to, Date.now(), c.calendar)
+      const periods = splitPeriods(range.from, range.to, interval, c.calendar)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
@@ -118,9 +118,9 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const metrics = circulationMetrics(figures, c.decimals, rules)
       const provenance: Provenance = { asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION }
       const json: CirculationReport = {
-        currency: c.code, ...provenance, from: isoTime(range.from), to: isoTime(range.to), interval,
-        periods: periods.map((p, i) => ({ start: isoTime(p.start), end: isoTime(p.end), metrics: metrics[i + 1] })),
-        total: { start: isoTime(range.from), end: isoTime(range.to), metrics: metrics[0] },
+        currency: c.code, ...provenance, timeZone: c.calendar.zone, from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar), interval,
+        periods: periods.map((p, i) => ({ start: isoTime(p.start, c.calendar), end: isoTime(p.end, c.calendar), metrics: metrics[i + 1] })),
+        total: { start: isoTime(range.from, c.calendar), end: isoTime(range.to, c.calendar), metrics: metrics[0] },
       }
       if (q.format !== 'csv') return { json, asOf }
       const row = (kind: string, p: { start: string, end: string, metrics: Metrics }) =>
@@ -134,18 +134,18 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
     async flows (principal: Principal | null, code: string, q: FlowsQuery): Promise<{ json: FlowsReport, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
       const by = q.by ?? 'sector'
-      const range = reportRange(q.from, q.to)
+      const range = reportRange(q.from, q.to, Date.now(), c.calendar)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
-      const figures = await flowFigures(src.pool, c.id, tile(range.from, range.to), by, undefined, read)
+      const figures = await flowFigures(src.pool, c.id, tileRange(range.from, range.to, c.calendar), by, undefined, read)
       const position = read.position ?? null
       const key = await disclosureKey(pool, c.id)
       const published = publishFlows(key, figures, by, c.localAreas, rules)
       const provenance: Provenance = { asOf, asOfTransfer: position, definitionsVersion: DEFINITIONS_VERSION }
       const json: FlowsReport = {
-        currency: c.code, ...provenance, by, from: isoTime(range.from), to: isoTime(range.to),
+        currency: c.code, ...provenance, timeZone: c.calendar.zone, by, from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar),
         cells: figures.map((f, i) => ({
           payer: f.payer,
           payee: f.payee,
@@ -163,8 +163,8 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
 
     async exportTransfers (principal: Principal | null, code: string, q: TransferExportQuery) {
       const { c, userId } = await exportable(principal, code)
-      const from = parseInstant(q.from, 'from')
-      const to = parseInstant(q.to, 'to')
+      const from = parseInstant(q.from, 'from', c.calendar)
+      const to = parseInstant(q.to, 'to', c.calendar)
       // the export's salt is written on the primary; the rows are read where the reads go
       const session = await openExport(pool, c.id, userId, q.export)
       const src = await source()

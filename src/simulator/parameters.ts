@@ -58,6 +58,8 @@ export interface SimulationParameters {
     redemptionFee: string
     /** Postcode districts that count as local: the city's districts [G]. */
     localAreas: string[]
+    /** IANA time zone whose local days, weeks and months the reports use [G: Bristol keeps UK time]. */
+    timeZone: string
   }
 
   /** Postcode districts, local and not [G], with where members and businesses live [A]. */
@@ -178,6 +180,7 @@ export const DEFAULT_PARAMETERS: SimulationParameters = {
     fees: { text: '0.02', app: '0.02', online: '0.01', api: '0.01', till: '0.01' },
     redemptionFee: '0.03',
     localAreas: ['BS1', 'BS2', 'BS3', 'BS4', 'BS5', 'BS6', 'BS7', 'BS8', 'BS9', 'BS10', 'BS11', 'BS13', 'BS14', 'BS15', 'BS16'],
+    timeZone: 'Europe/London',
   },
 
   districts: {

@@ -3,6 +3,7 @@ import { Money, parseRate } from '../domain/money.js'
 import { issuance, payment, redemption, type LedgerCurrency, type Movement } from '../domain/movements.js'
 import { parseLocalAreas, parsePostcode } from '../domain/postcode.js'
 import { firstDue } from '../domain/schedule.js'
+import { knownToIntl } from '../domain/zone.js'
 import { postMovements, type MovementItem } from '../ledger/post.js'
 import { lockSimulation, standingOrderScheduler, unlockSimulation } from '../scheduler/standing-orders.js'
 import type { Channel } from '../schemas/ledger.js'
@@ -169,17 +170,21 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
 
   const exists = await pool.query('SELECT 1 FROM currency WHERE code = $1', [code])
   if (exists.rowCount !== 0) throw new Error(`currency ${code} already exists; simulate into another code (--currency)`)
+  // the zone as the currency service checks it: known to PostgreSQL under this name, and to this runtime
+  if (!knownToIntl(c.timeZone) || (await pool.query('SELECT 1 FROM pg_timezone_names WHERE name = $1', [c.timeZone])).rowCount === 0) {
+    throw new Error(`currency.timeZone ${JSON.stringify(c.timeZone)} is not an IANA time zone name (e.g. Europe/London, UTC)`)
+  }
   const sys = await pool.query<{ id: string, system_kind: string, currency_id: string }>(`
     WITH c AS (
       INSERT INTO currency (id, code, name, backing, decimals, fee_text, fee_app, fee_online, fee_api, fee_till,
-                            redemption_fee, local_areas, created_at)
-      VALUES (uuid_v7_at($12), $1, $2, 'GBP', $3, $4, $5, $6, $7, $8, $9, $10::text[], $12) RETURNING id, created_at)
+                            redemption_fee, local_areas, created_at, time_zone)
+      VALUES (uuid_v7_at($12), $1, $2, 'GBP', $3, $4, $5, $6, $7, $8, $9, $10::text[], $12, $13) RETURNING id, created_at)
     INSERT INTO account (id, currency_id, system_kind, floor, created_at, updated_at)
     SELECT uuid_v7_at(c.created_at), c.id, k, CASE WHEN k = 'issuance' THEN NULL ELSE 0 END, c.created_at, c.created_at
       FROM c, unnest($11::text[]) AS k
     RETURNING id, system_kind, currency_id`,
   [code, c.name, c.decimals, ...(['text', 'app', 'online', 'api', 'till'] as const).map(k => parseRate(c.fees[k], `fees.${k}`).toFixed()),
-    parseRate(c.redemptionFee, 'redemptionFee').toFixed(), parseLocalAreas(c.localAreas), ['issuance', 'fees', 'paper'], start])
+    parseRate(c.redemptionFee, 'redemptionFee').toFixed(), parseLocalAreas(c.localAreas), ['issuance', 'fees', 'paper'], start, c.timeZone])
   const currencyId = sys.rows[0].currency_id
   // before any order exists: no other session's scheduler may pay this currency's orders while it loads
   if (!await lockSimulation(pool, currencyId)) throw new Error(`currency ${code} is being loaded by another session`)

@@ -74,6 +74,11 @@ t.test('route × role access matrix', async (t) => {
       req: () => ({ url: '/v1/currencies', body: { code: `C${u()}`.slice(0, 10), name: 'New Pound' } }),
     },
     'GET /v1/currencies/{code}': { expect: all(200), req: () => ({ url: `/v1/currencies/${s.code}` }) },
+    'PATCH /v1/currencies/{code}': {
+      // the currency has transfers: its issuers are told the zone is fixed
+      expect: [401, 403, 403, 403, 403, 409, 409, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}`, body: { timeZone: 'Europe/London' } }),
+    },
     'POST /v1/currencies/{code}/members': {
       expect: [401, 403, 403, 403, 403, 201, 201, 403, 403],
       req: () => ({ url: `/v1/currencies/${s.code}/members`, body: { name: 'M', postcode: 'BS6 5AB', username: `m-${u()}`, password: 'member-password' } }),
