@@ -8,7 +8,7 @@
 --
 -- Restated whole from 20261219000000_currency_time_zone; what it writes is unchanged (test/reports/ holds the
 -- aggregates against plain recomputations; on the bench's database both forms left identical buckets, pairs,
--- dirty buckets and marks for the same 200 and 10,000 transfers). The two circ_dirty inserts are one (a UNION: one
+-- dirty buckets and marks for the same 300 transfers). The two circ_dirty inserts are one (a UNION: one
 -- statement does not insert the same key twice).
 --
 -- plan_cache_mode = force_generic_plan: the statement is planned once per session and its plan kept. By default
@@ -17,7 +17,7 @@
 -- taken first, by a statement of their own, so that the one plan looks each transfer up by its key whatever the
 -- batch's size. Measured on the bench's database (1M transfers), the same 200 or 300 transfers drained inside a
 -- transaction rolled back each time, nine calls a session: 560-1,140 ms with the temporary tables, 96-220 ms
--- without (load 15-17; at load 8-14, 220-440 ms against 50-130 ms). A batch of 10,000, as the background
+-- without (load 15-17). A batch of 10,000, as the background
 -- aggregator drains after a bulk load, is slower in this form: 4.2-4.4 s against 3.5 s (load 17).
 
 CREATE OR REPLACE FUNCTION circ_drain(p_limit integer) RETURNS integer LANGUAGE plpgsql
