@@ -86,6 +86,17 @@ const SERIES = [
     ],
   },
   {
+    id: 'holdingKinds', title: 'Holding time and dormant money: members and businesses', unit: 'days', y2: 'share',
+    value: 'The same by who holds the money: how long members and businesses had held what they paid, and the ' +
+      'share of each one\'s balances untouched for more than 90 days. A kind with too few accounts to publish is a gap.',
+    sets: [
+      { metric: 'holdingDaysMember', label: 'members: mean holding time (days)', type: 'line' },
+      { metric: 'holdingDaysBusiness', label: 'businesses: mean holding time (days)', type: 'line' },
+      { metric: 'dormantShareMember', label: 'members: dormant balances', type: 'bar', axis: 'y2' },
+      { metric: 'dormantShareBusiness', label: 'businesses: dormant balances', type: 'bar', axis: 'y2' },
+    ],
+  },
+  {
     id: 'concentration', title: 'Who holds the money', unit: 'share',
     value: 'Concentration of balances: a low Gini and top-10% share mean the money is spread across the community ' +
       'rather than sitting with a few.',

@@ -164,7 +164,8 @@ export async function periodSums (db: Query, currencyId: string, p: Period, flow
 /** The per-account figures of a period (every figure but the graph's and `open`), and what the graph needs. */
 export interface AccountFigures {
   issued: Stat, redeemed: Stat, volume: Stat, count: string, mm: Stat, mb: Stat, bm: Stat, bb: Stat, respend: Stat,
-  spend: string, local: Stat, lmR1: Stat, issuedToDate: Stat, redeemedToDate: Stat, supply: Stat, supplyIntegral: Stat, active: number,
+  spend: string, local: Stat, lmR1: Stat, issuedToDate: Stat, redeemedToDate: Stat, supply: Stat, supplyIntegral: Stat,
+  integralMember: Stat, integralBusiness: Stat, active: number,
   holders: Stat, gini: string | null, top10: string | null
   graph: Map<number, GraphSums>
 }
@@ -260,6 +261,9 @@ export function accountFigures (accounts: AccountInfo[], sums: Map<number, Row>,
       x => abs(x.r[C.hRedeemed] + x.r[C.redeemed])),
     supply: stat(x => x.a.m ? x.bal : 0n, x => x.bal !== 0n, x => abs(x.bal)),
     supplyIntegral: stat(x => x.a.m ? x.integral : 0n, x => x.integral !== 0n, x => abs(x.integral), SCALE),
+    // the same over members' and over businesses' accounts only (the paper account is neither)
+    integralMember: stat(x => x.a.mem ? x.integral : 0n, x => x.a.mem && x.integral !== 0n, x => abs(x.integral), SCALE),
+    integralBusiness: stat(x => x.a.biz ? x.integral : 0n, x => x.a.biz && x.integral !== 0n, x => abs(x.integral), SCALE),
     active,
     holders: { value: money(total), n: hn, max: hmax == null ? '0' : money(hmax), biz: hbiz },
     gini,

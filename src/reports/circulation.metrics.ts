@@ -21,10 +21,11 @@ const RATIO_DP = 4
 
 /** Base cells that can be hidden, and that complementary suppression may have to hide. */
 const BASE = ['issued', 'redeemed', 'volume', 'mm', 'mb', 'bm', 'bb', 'respend', 'local', 'lmR1', 'cycle', 'supply',
-  'supplyIntegral', 'holders', 'circulating', 'issuedToDate', 'redeemedToDate'] as const
+  'supplyIntegral', 'integralMember', 'integralBusiness', 'holders', 'circulating', 'issuedToDate', 'redeemedToDate'] as const
 type Base = typeof BASE[number]
 /** Sums over time: the whole range's value is the sum of the periods'. */
-const ADDITIVE: Base[] = ['issued', 'redeemed', 'volume', 'mm', 'mb', 'bm', 'bb', 'respend', 'local', 'lmR1', 'supplyIntegral']
+const ADDITIVE: Base[] = ['issued', 'redeemed', 'volume', 'mm', 'mb', 'bm', 'bb', 'respend', 'local', 'lmR1', 'supplyIntegral',
+  'integralMember', 'integralBusiness']
 
 export function circulationMetrics (figures: PeriodFigures[], decimals: number, rules: Rules = RULES): Metrics[] {
   // index 0 is the whole range, 1..n the periods
@@ -38,6 +39,9 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
   complement([
     // the four payer x payee kinds add up to the volume
     ...slots.map(s => ({ parent: s.volume, children: [s.mm, s.mb, s.bm, s.bb] })),
+    // members' and businesses' supply integrals add up to the supply integral, with the paper account's (which
+    // the exports give, so it counts as known)
+    ...slots.map(s => ({ parent: s.supplyIntegral, children: [s.integralMember, s.integralBusiness] })),
     // a sum over the whole range is the sum of its periods (only when there is more than one period)
     ...(figures.length > 2 ? ADDITIVE.map(b => ({ parent: slots[0][b], children: slots.slice(1).map(s => s[b]) })) : []),
     // totals since the start: each period's is the previous period's plus its own flow, and the range's is its
@@ -56,6 +60,8 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
     member: firstVerdict(slots[k].mm.verdict, slots[k].mb.verdict),
     business: firstVerdict(slots[k].bm.verdict, slots[k].bb.verdict),
     supplyIntegral: slots[k].supplyIntegral.verdict,
+    integralMember: slots[k].integralMember.verdict,
+    integralBusiness: slots[k].integralBusiness.verdict,
     holders: slots[k].holders.verdict,
     active: active[k],
   }))

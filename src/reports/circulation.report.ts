@@ -47,6 +47,9 @@ export interface PeriodFigures {
   supply: Stat
   /** time integral of M over the period in currency x seconds; divide by the period's seconds for avg M */
   supplyIntegral: Stat
+  /** the same over members' accounts, and over businesses' (the paper account, in M, is neither) */
+  integralMember: Stat
+  integralBusiness: Stat
   /** accounts that made an economic payment; open: participant accounts open in the period */
   active: number
   open: number
@@ -108,6 +111,9 @@ async function openAccounts (db: Db, currencyId: string, all: Period[]): Promise
 }
 
 type Stored = Omit<PeriodFigures, 'open' | 'start' | 'end' | 'holding'>
+/** Kept figures of an older version (before *_holding_by_kind, whose migration marks them all for recomputation,
+ *  but an instance of the older version may still write some) lack the kinds' integrals: computed again. */
+const current = (f: Stored | undefined): Stored | undefined => f?.integralMember == null ? undefined : f
 const periodKey = (p: Period) => `${isoTime(p.start)}/${isoTime(p.end)}`
 
 /**
@@ -150,7 +156,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
     const holding = await holdingFigures(client, currencyId, all)
     const snapshot: Snapshot = {}
     for (const [k, p] of all.entries()) {
-      let f = summaries.get(k) ?? cached.get(periodKey(p)) ?? [...computed, ...summarised].find(c => periodKey(c.p) === periodKey(p))?.figures
+      let f = current(summaries.get(k)) ?? current(cached.get(periodKey(p))) ?? [...computed, ...summarised].find(c => periodKey(c.p) === periodKey(p))?.figures
       if (f != null && p.buckets.length > 1) hits.push(periodKey(p))
       if (f == null) {
         // a composite not cached yet (or made stale by a drain), a dirty bucket, or a bucket with no movement at all

@@ -39,7 +39,9 @@ export interface DayPartial {
 }
 
 /** Participants' balances at a day's end, grouped by the local day (civil days since 1970: domain/zone.ts) each
- *  was last touched. */
+ *  was last touched and by kind: biz says whether the bin holds businesses' balances or members'. (Rows traced
+ *  before the bins were split by kind mixed the two, biz meaning "any business"; the migration *_holding_by_kind
+ *  replays them.) */
 export interface DormancyBin { day: number, sum: bigint, n: number, max: bigint, biz: boolean }
 
 export const emptyKind = (): KindDay => ({ w: 0n, wh: 0n, n: 0, hist: new Map() })
@@ -134,7 +136,7 @@ export class Trace {
     return d
   }
 
-  /** Participants' balances now, by the day of their last movement (accounts with a zero balance left out). */
+  /** Participants' balances now, by the day of their last movement and kind (accounts with a zero balance left out). */
   dormancy (): DormancyBin[] {
     const bins = new Map<number, DormancyBin>()
     for (const [id, s] of this.state) {
@@ -142,15 +144,15 @@ export class Trace {
       const a = this.accounts.get(id)
       if (a == null || !a.part) continue
       const day = this.dayOf(s.touch)
-      let x = bins.get(day)
-      if (x == null) { x = { day, sum: 0n, n: 0, max: 0n, biz: false }; bins.set(day, x) }
+      const key = 2 * day + (a.biz ? 1 : 0)
+      let x = bins.get(key)
+      if (x == null) { x = { day, sum: 0n, n: 0, max: 0n, biz: a.biz }; bins.set(key, x) }
       const abs = s.b < 0n ? -s.b : s.b
       x.sum += s.b
       x.n++
       if (abs > x.max) x.max = abs
-      if (a.biz) x.biz = true
     }
-    return [...bins.values()].sort((x, y) => x.day - y.day)
+    return [...bins.values()].sort((x, y) => x.day - y.day || Number(x.biz) - Number(y.biz))
   }
 }
 

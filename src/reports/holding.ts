@@ -6,7 +6,7 @@ import { ACCOUNTS_SQL } from './account-cache.js'
 import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import {
   dayJson, dayOf, dormancyJson, dormancyOf, emptyKind, stateJson, stateOf, Trace,
-  type DayJson, type DayPartial, type DormancyJson, type KindDay, type StateJson, type TraceAccount,
+  type DayJson, type DayPartial, type DormancyBin, type DormancyJson, type KindDay, type StateJson, type TraceAccount,
 } from './holding-trace.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
@@ -219,6 +219,11 @@ export interface HoldingFigures {
   dormant: Stat
   /** participants' balances at the period's end, as traced (reversed transfers left out) */
   traced: string
+  /** the same two by kind: members' dormant and traced balances, businesses' (traced: the holders of the kind) */
+  dormantMember: Stat
+  dormantBusiness: Stat
+  tracedMember: Stat
+  tracedBusiness: Stat
   /** economic payments from local to non-local participants, from non-local to local, issuance to non-local */
   leaving: Stat
   entering: Stat
@@ -362,19 +367,31 @@ function figuresOf (d: DayPartial, dormancy: DormancyJson, end: number, biz: Set
   // untouched for more than 90 days: last movement before the local day 90 days before the end (end: a civil date)
   const cutoff = Math.round(end / DAY_MS) - DORMANT_DAYS
   let total = 0n; let dv = 0n; let dn = 0; let dmax = 0n; let db = false
+  // by kind: [members, businesses], traced and dormant
+  const kind = () => ({ v: 0n, n: 0, max: 0n })
+  const traced = [kind(), kind()]
+  const dormant = [kind(), kind()]
+  const into = (k: { v: bigint, n: number, max: bigint }, x: DormancyBin) => { k.v += x.sum; k.n += x.n; if (x.max > k.max) k.max = x.max }
   for (const x of dormancyOf(dormancy)) {
     total += x.sum
+    into(traced[x.biz ? 1 : 0], x)
     if (x.day >= cutoff) continue
+    into(dormant[x.biz ? 1 : 0], x)
     dv += x.sum; dn += x.n
     if (x.max > dmax) dmax = x.max
     if (x.biz) db = true
   }
+  const kindStat = (k: { v: bigint, n: number, max: bigint }, biz: boolean): Stat => ({ value: fromMicros(k.v), n: k.n, max: fromMicros(k.max), biz: biz && k.n > 0 })
   return {
     all: kindFigures(all),
     member: kindFigures(d.m),
     business: kindFigures(d.b),
     dormant: { value: fromMicros(dv), n: dn, max: fromMicros(dmax), biz: db },
     traced: fromMicros(total),
+    dormantMember: kindStat(dormant[0], false),
+    dormantBusiness: kindStat(dormant[1], true),
+    tracedMember: kindStat(traced[0], false),
+    tracedBusiness: kindStat(traced[1], true),
     leaving: sides(d.leave),
     entering: sides(d.enter),
     issuedNonLocal: { value: fromMicros(iv), n: ni, max: fromMicros(imax), biz: ib },

@@ -13,7 +13,7 @@ import { freePort } from '../../support/ports.js'
 import { createTestDb } from '../../support/postgres.js'
 import { buildTestApp } from '../helper.js'
 
-const CHARTS = ['supply', 'velocity', 'respend', 'mix', 'locality', 'active', 'multiplier', 'holding', 'concentration', 'sectors', 'districts']
+const CHARTS = ['supply', 'velocity', 'respend', 'mix', 'locality', 'active', 'multiplier', 'holding', 'holdingKinds', 'concentration', 'sectors', 'districts']
 const SCREENSHOT = path.resolve('.tap', 'screenshots', 'dashboard.png')
 
 t.test('the dashboard\'s files are served by the service itself', async (t) => {
@@ -84,6 +84,8 @@ t.test('in a browser: log in, every chart draws data points, pickers and CSV dow
   const points = await chartPoints(page)
   t.same(Object.keys(points).sort(), [...CHARTS].sort(), 'every chart is on the page')
   for (const id of CHARTS) t.ok((points[id] ?? []).some(n => n > 0), `${id} has drawn data points (${JSON.stringify(points[id])})`)
+  // holding time and dormancy, as a whole and by kind: every line and bar has points (issue 13)
+  for (const id of ['holding', 'holdingKinds']) t.ok((points[id] ?? []).length > 0 && points[id].every(n => n > 0), `${id}: every series drawn (${JSON.stringify(points[id])})`)
   const painted = await page.evaluate(() => [...document.querySelectorAll('canvas')].map(c => {
     const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data
     let ink = 0

@@ -95,8 +95,16 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
     medianHoldingDaysMember: '10.0000',
     medianHoldingDaysBusiness: '10.0000', // 10 at 0 h is less than half of 40
     holdingVelocity: '40.5556', // 365 / 9
+    holdingVelocityMember: '36.5000', // 365 / 10
+    holdingVelocityBusiness: '48.6667', // 365 / 7.5
     effectiveShare: '0.1452', // 900 money-days / (200 x 31)
+    // members held 100 + 100 for 10 days, 60 + 80 for 10, 70 + 80 for 11: 5,050 money-days; businesses 60 for 10
+    // days and 30 + 20 for 11: 1,150
+    effectiveShareMember: '0.1188', // 600 / 5050
+    effectiveShareBusiness: '0.2609', // 300 / 1150
     dormantShare: '0.0000', // nothing is 90 days old yet
+    dormantShareMember: '0.0000',
+    dormantShareBusiness: '0.0000',
     paymentsPerActive: '1.0000', // 4 / 4
     volumePerActive: '25.00', // 100 / 4
     paidToNonLocal: '0.00',
@@ -148,8 +156,16 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
     medianHoldingDaysMember: '14.0000', // 20 of 35 at 336 h
     medianHoldingDaysBusiness: '18.9583', // 455 h / 24
     holdingVelocity: '16.1957', // 365 / 22.536837..
+    holdingVelocityMember: '15.1696', // 365 / 24.061224..
+    holdingVelocityBusiness: '19.2308', // 365 / 18.979933..
     effectiveShare: '0.1643', // 1126.8419 / 6857.90 money-days
+    // members: M1 70 x 7 + 60 x 7 + 55 x 14, M2 80 x 14 + 85 x 7 + 75 x 1 + 85 x 6 (E14 and its reversal moved
+    // balances for a day), M3 50 x 14 + 30 x 14: 5,100 money-days; businesses B1 910, B2 847.90
+    effectiveShareMember: '0.1651', // 842.142857.. / 5100
+    effectiveShareBusiness: '0.1620', // 284.698997.. / 1757.90
     dormantShare: '0.0000',
+    dormantShareMember: '0.0000',
+    dormantShareBusiness: '0.0000',
     paymentsPerActive: '1.3333', // 4 / 3
     volumePerActive: '16.67', // 50 / 3
     paidToNonLocal: '0.00',
@@ -218,8 +234,14 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
     medianHoldingDaysMember: '10.0000',
     medianHoldingDaysBusiness: '10.0000',
     holdingVelocity: '27.0125', // 365 / 13.5123..
+    holdingVelocityMember: '24.0441', // 365 / 15.180451..
+    holdingVelocityBusiness: '34.3339', // 365 / 10.630891..
     effectiveShare: '0.1552', // 2026.8419 / 13057.90
+    effectiveShareMember: '0.1421', // 1442.142857.. / 10150
+    effectiveShareBusiness: '0.2011', // 584.698997.. / 2907.90
     dormantShare: '0.0000',
+    dormantShareMember: '0.0000',
+    dormantShareBusiness: '0.0000',
     paymentsPerActive: '1.6000', // 8 / 5
     volumePerActive: '30.00', // 150 / 5
     paidToNonLocal: '0.00',
@@ -232,6 +254,9 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
   const may = reportRange('2026-05-01', '2026-05-22')
   const [late] = circulationMetrics(await circulationFigures(ctx.app.pool, book.currencyId, splitPeriods(may.from, may.to, 'month')), 2, NO_RULES)
   t.equal(late.dormantShare.value, '0.8913', '204.90 / 229.90 untouched for more than 90 days')
+  t.equal(late.dormantShareMember.value, '1.0000', 'every member last moved on 15 February: 170 of 170')
+  t.equal(late.dormantShareBusiness.value, '0.5826', 'B2\'s 34.90 of 59.90 (B1 redeemed on 22 February)')
+  t.equal(late.effectiveShareMember.value, '0.0000', 'nothing paid in May, while members held 170')
   t.equal(late.holdingDays.value, null, 'nothing paid in May: no holding time')
   t.equal(late.paymentsPerActive.value, null, 'no active accounts')
 })

@@ -37,6 +37,16 @@ t.test('cells below the threshold or dominated by one business are suppressed, a
   t.same(mar.m2bShare, { value: '1.0000' })
   t.same(mar.b2bShare, { value: '0.0000' }, 'a true zero describes no account and is published')
   t.same(mar.activeAccounts, { value: '5' })
+  // by participant kind: the five members' figures are theirs to publish, the two businesses' are not
+  t.match(mar.holdingVelocityMember, { value: /^\d+\.\d{4}$/ }, 'members\' holding velocity: five payers, published')
+  t.same(mar.dormantShareMember, { value: null, suppressed: true, reason: 'threshold', complementary: true },
+    'five members hold money, but their balances would give the two businesses\' away: supply less the members\'')
+  t.same(mar.dormantShareBusiness, { value: null, suppressed: true, reason: 'threshold' }, 'two businesses hold money')
+  t.same(mar.effectiveShareBusiness, { value: null, suppressed: true, reason: 'threshold' }, 'two businesses\' balances over time')
+  t.same(mar.effectiveShareMember, { value: null, suppressed: true, reason: 'threshold', complementary: true },
+    'members\' balances over time would give the businesses\' away: average supply less the members\'')
+  t.match(mar.effectiveShare, { value: /^\d+\.\d{4}$/ }, 'the whole is still published')
+  t.notOk('suppressed' in mar.effectiveShare)
   t.same(r.body.total.metrics.volume, { value: '170.00' }, 'the range as a whole passes both rules')
   t.same(r.body.total.metrics.issued, { value: '500.00' })
   for (const p of r.body.periods) {
