@@ -48,22 +48,37 @@ async function main (): Promise<void> {
         for (let b = a + 1; b <= W; b++) {
           const f = await flowFigures(pool, id, tile(day0 + a * DAY_MS, day0 + b * DAY_MS), by)
           figs.set(rangeKey(a, b), f)
-          const t = truthOf(f, by, c.local_areas)
-          truth.set(rangeKey(a, b), t)
-          // the exact group totals the exports give
-          const m = new Map<string, bigint>()
-          for (const x of t.values()) m.set(x.group, (m.get(x.group) ?? 0n) + x.value)
-          margins.set(rangeKey(a, b), m)
+          truth.set(rangeKey(a, b), truthOf(f, by, c.local_areas))
         }
       }
       const group = (f: FlowFigure) => `${marginClass(by, f.payer, c.local_areas)}>${marginClass(by, f.payee, c.local_areas)}`
+      // the exact group totals the exports give: a group's day total when the accounts export places every account
+      // of every cell of the group that day (k-anonymity withholds some areas), and a range's when every day's is
+      const daily = Array.from({ length: W }, (_, k) => {
+        const m = new Map<string, bigint | null>()
+        for (const f of figs.get(rangeKey(k, k + 1))!) {
+          const g = group(f)
+          const v = m.get(g)
+          m.set(g, v === null || !f.days[0].given ? null : (v ?? 0n) + toMicros(f.volume.value))
+        }
+        return m
+      })
+      for (let a = 0; a < W; a++) {
+        for (let b = a + 1; b <= W; b++) {
+          const m = new Map<string, bigint | null>()
+          for (let k = a; k < b; k++) for (const [g, v] of daily[k]) { const x = m.get(g); m.set(g, x === null || v === null ? null : (x ?? 0n) + v) }
+          margins.set(rangeKey(a, b), new Map([...m].filter((x): x is [string, bigint] => x[1] !== null)))
+        }
+      }
       const parts = await accountParts(pool, id, isoDate(day0), W, by)
       const alone = new Map<string, boolean[]>()
       for (let k = 0; k < W; k++) {
         const cells = figs.get(rangeKey(k, k + 1))!
         for (const f of cells) {
           const lone = alone.get(`${f.payer}>${f.payee}`) ?? Array<boolean>(W).fill(false)
-          lone[k] = cells.filter(x => group(x) === group(f)).length === 1
+          // public that day: alone in its group, and given by the exports or passing the rules on its own
+          lone[k] = cells.filter(x => group(x) === group(f)).length === 1 &&
+            (f.days[0].given || !truth.get(rangeKey(k, k + 1))!.get(`${f.payer}>${f.payee}`)!.protected)
           alone.set(`${f.payer}>${f.payee}`, lone)
         }
       }

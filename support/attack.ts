@@ -14,9 +14,11 @@ import { toMicros } from '../src/reports/stat.js'
 // level: p of its largest account's part.
 //
 // The exports give a cell exactly on a day it is alone in its margin group (the group's total is the cell's value,
-// payment by payment), so what a range can still protect is the cell over the range's other days: the
-// protection level is p of the largest account's part over those days, and a cell whose other days pass the
-// rules (or that has none) is counted as given by the exports (exposed()).
+// payment by payment), as long as they place every account of the cell that day in its group (the accounts
+// export withholds some accounts' area or role for k-anonymity); a lone day the exports do not give is public
+// only if the cell passes the rules on its own that day. What a range can still protect is the cell over its
+// other days: the protection level is p of the largest account's part over those days, and a cell whose other
+// days pass the rules (or that has none) is counted as given (exposed()).
 
 export type Published = Map<string, Map<string, bigint | null>>
 export const rangeKey = (a: number, b: number): string => `${a}:${b}`
@@ -39,7 +41,7 @@ export interface AttackResult {
   recovered: Array<{ range: string, cell: string, truth: bigint, estimate: bigint, how: string, level: bigint }>
   /** recovered exactly (to the cent) */
   exact: number
-  /** protected (range, cell)s alone in their margin group over the range: the exports give them whole */
+  /** protected (range, cell)s whose protected days the exports, or the rules on single days, give anyway */
   byExports: number
 }
 
@@ -73,7 +75,9 @@ export function attack (W: number, truth: Map<string, Map<string, Truth>>, publi
       for (const [cell, t] of cells) {
         if (!t.protected) continue
         const others = [...cells.entries()].filter(([c, x]) => c !== cell && x.group === t.group)
-        if (others.length === 0 || t.byExports === true) { out.byExports++; continue }
+        // a cell alone in its group over the range is attacked too: the exports give it only on the days whose
+        // accounts they all place in the group (exposed() judges those)
+        if (t.byExports === true) { out.byExports++; continue }
         const est: Array<{ how: string, v: bigint, terms: number }> = []
         const add = (how: string, terms: number, ...parts: Array<bigint | undefined>) => {
           if (parts.every(x => x !== undefined)) est.push({ how, v: parts.reduce<bigint>((s, x) => s + x!, 0n), terms })
@@ -130,15 +134,15 @@ export async function accountParts (pool: pg.Pool, currencyId: string, from: str
 
 /**
  * The truth of range [a, b) as the attack judges it: a cell protected over the range is judged over its days in
- * the range on which it shares its margin group with another cell (alone[cell][k]: the cell is alone that day),
- * since the exports give the others exactly: its level is p of the largest account's part over those days, and
- * it is given by the exports when there are none or they pass the rules.
+ * the range that are not public (known[cell][k]: the cell is alone in its group that day, and the exports give it
+ * or it passes the rules that day), since a researcher has the others exactly: its level is p of the largest
+ * account's part over those days, and it is given when there are none or they pass the rules.
  */
-export function exposed (truth: Map<string, Truth>, parts: Parts, alone: Map<string, boolean[]>, a: number, b: number): Map<string, Truth> {
+export function exposed (truth: Map<string, Truth>, parts: Parts, known: Map<string, boolean[]>, a: number, b: number): Map<string, Truth> {
   const out = new Map<string, Truth>()
   for (const [cell, t] of truth) {
     const days = parts.get(cell)
-    const lone = alone.get(cell)
+    const lone = known.get(cell)
     if (!t.protected || days == null || lone == null) { out.set(cell, t); continue }
     const own = new Map<string, { paid: bigint, recv: bigint }>()
     let value = 0n

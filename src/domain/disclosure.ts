@@ -140,14 +140,17 @@ export interface DayCell {
   rest: bigint
   /** the day cell fails the threshold or p% rule on its own */
   sensitive: boolean
+  /** the exports give the margin class of every account of the day cell (so, alone in its group, its value) */
+  given: boolean
 }
 
 export interface Perturbed {
   value: bigint
   count: number
   /**
-   * the day's noise had to go against the cell's direction and no balancer could take it (or the cell is the
-   * partner of one that did): the cell must be hidden in every range containing this day
+   * the cell must be hidden in every range containing this day: the day's noise had to go against the cell's
+   * direction and no balancer could take it (or the cell is the partner of one that did); or the cell is alone in
+   * its margin group, fails the rules on its own that day, and the exports do not give it
    */
   hide?: Reason
 }
@@ -193,14 +196,24 @@ export function balancerNeeds (m: bigint, x1: bigint, rules: Rules = RULES): big
  * has the same direction, a balancer takes the whole balancing noise against its own direction (the qualifying
  * cell that leaves the most after its three largest accounts); if none qualifies, the cell describing the fewest
  * accounts does, and it and the next fewest are marked to be hidden in every range containing the day (see the
- * comment above). A group of one cell is its own margin: published as it is (it is known exactly elsewhere).
+ * comment above). A group of one cell is its own margin: published as it is (it is known exactly elsewhere),
+ * unless the exports do not give it and it fails the rules that day: then it is marked to be hidden.
  */
 export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES): Perturbed[] {
   const out: Perturbed[] = cells.map(c => ({ value: c.value, count: c.count }))
   const groups = new Map<string, number[]>()
   cells.forEach((c, i) => { const g = groups.get(c.group); if (g == null) groups.set(c.group, [i]); else g.push(i) })
   for (const idx of groups.values()) {
-    if (idx.length < 2) continue
+    if (idx.length < 2) {
+      // alone in its group: published as it is, which is safe when the exports give it (the group's total is the
+      // cell's value, payment by payment) or when it passes the rules on its own; otherwise (the accounts export
+      // withholds an account's area or role, for k-anonymity, and the day fails the rules) it is hidden in every
+      // range holding the day. Not perturbed: once the exports gave the day (the generalisation changes as
+      // accounts join), its noise, and with it the cell's direction, would be known.
+      const c = cells[idx[0]]
+      if (!c.given && c.sensitive) out[idx[0]].hide = c.n < rules.threshold ? 'threshold' : 'dominance'
+      continue
+    }
     const r = idx.map(i => raw(key, cells[i]))
     const noise = r.map(x => x.noise)
     const hide: Array<Reason | undefined> = idx.map(() => undefined)

@@ -14,6 +14,9 @@ export function parsePostcode (raw: string, field = 'postcode'): Postcode {
   return { full: `${m[1]} ${m[2]}`, district: m[1], area: m[1].replace(/[0-9].*$/, '') }
 }
 
+/** The postcode area of a district: "BS" for BS6. */
+export const areaOf = (district: string): string => district.replace(/[0-9].*$/, '')
+
 /** A district is local when the currency lists it, or its whole postcode area ("BS"). */
 export function isLocal (district: string, localAreas: readonly string[]): boolean {
   const area = district.replace(/[0-9].*$/, '')

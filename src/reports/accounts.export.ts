@@ -1,11 +1,8 @@
-import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type pg from 'pg'
 import { csvStream } from '../domain/csv.js'
 import { formatMoney } from '../domain/money.js'
-import { isLocal } from '../domain/postcode.js'
-import { generalise, type QuasiIdentifiers } from './anonymise.js'
-import { areaOf } from './flows.report.js'
+import { publishedAccounts, publishedStatus, type QuasiIdentifiers } from './anonymise.js'
 import type { ExportSession } from './pseudonym.js'
 import { sarafuStandard, type ExportDialect } from './transfers.export.js'
 
@@ -56,13 +53,7 @@ export function accountsCsv (pool: pg.Pool, x: AccountExportInput, session: Expo
   async function * rows () {
     // all at once: k-anonymity needs every account's combination (accounts are few next to transfers)
     const accounts = (await pool.query<Row>(ACCOUNTS_SQL, [x.currencyId])).rows
-    const participants = accounts.filter(a => a.system_kind == null)
-    // keyed by a hash of the id: the same accounts are generalised alike in every export (the transfers would link
-    // two exports' pseudonyms, and two different generalisations of one account would give away more than either),
-    // in an order that is not the order of joining (uuid v7 ids are)
-    const keyOf = (id: string) => createHash('sha256').update(id).digest('hex')
-    const byKey = generalise(participants.map(a => ({ key: keyOf(a.id), qi: quasiIdentifiers(a, x.localAreas) })))
-    const published = new Map(participants.map(a => [a.id, byKey.get(keyOf(a.id))!]))
+    const published = publishedAccounts(accounts.filter(a => a.system_kind == null), x.localAreas)
     // rows leave in pseudonym order, not account id order: uuid v7 ids would give the creation order away
     const ordered = accounts.map(a => ({ a, p: session.pseudonym(a.id) })).sort((p, q) => (p.p < q.p ? -1 : 1))
     if (x.dialect === 'sarafu') {
@@ -72,24 +63,11 @@ export function accountsCsv (pool: pg.Pool, x: AccountExportInput, session: Expo
     for (const { a, p } of ordered) {
       const q = published.get(a.id)
       yield q == null
-        ? [p, a.start, formatMoney(a.balance, x.decimals), '', '', 'ADMIN', a.system_kind ?? '', status(a.status)]
+        ? [p, a.start, formatMoney(a.balance, x.decimals), '', '', 'ADMIN', a.system_kind ?? '', publishedStatus(a.status)]
         : [p, q.start, formatMoney(a.balance, x.decimals), q.area, q.areaType, q.role === '' ? '' : q.role === 'business' ? 'VENDOR' : 'BENEFICIARY', '', q.status]
     }
   }
   return Readable.from(rows()).pipe(csvStream(x.dialect === 'sarafu' ? SARAFU_ACCOUNT_COLUMNS : ACCOUNT_COLUMNS))
-}
-
-/** A frozen account is still open (the reports count it so); only closing is published. */
-const status = (s: string) => s === 'closed' ? 'closed' : 'open'
-
-function quasiIdentifiers (a: Row, localAreas: string[]): QuasiIdentifiers {
-  return {
-    start: a.start,
-    area: a.district == null ? '' : areaOf(a.district),
-    areaType: a.district == null ? '' : isLocal(a.district, localAreas) ? 'local' : 'non-local',
-    role: a.kind ?? '',
-    status: status(a.status),
-  }
 }
 
 async function sarafuRows (pool: pg.Pool, x: AccountExportInput, session: ExportSession, accounts: Row[],

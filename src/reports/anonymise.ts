@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto'
+import { areaOf, isLocal } from '../domain/postcode.js'
+
 // k-anonymity for the accounts export (docs/disclosure.md, "Linkage"). The quasi-identifiers are what someone
 // outside the scheme can know of a person or business: where it is (postcode area, local or not: the public
 // business directory gives every business's district), whether it is a member or a business, when it joined (a
@@ -91,4 +94,33 @@ export function generalise (accounts: readonly Account[], k = K): Map<string, Qu
     for (const a of g) out.set(a.key, blank(a.qi, LADDER.length))
   }
   return out
+}
+
+/** A participant account as the accounts export reads it. */
+export interface ParticipantRow { id: string, start: string, status: string, kind: string | null, district: string | null }
+
+/** A frozen account is still open (the reports count it so); only closing is published. */
+export const publishedStatus = (s: string): string => s === 'closed' ? 'closed' : 'open'
+
+function quasiIdentifiers (a: ParticipantRow, localAreas: readonly string[]): QuasiIdentifiers {
+  return {
+    start: a.start,
+    area: a.district == null ? '' : areaOf(a.district),
+    areaType: a.district == null ? '' : isLocal(a.district, localAreas) ? 'local' : 'non-local',
+    role: a.kind ?? '',
+    status: publishedStatus(a.status),
+  }
+}
+
+/**
+ * What the accounts export publishes of every participant account (by account id): its quasi-identifiers,
+ * generalised. Keyed by a hash of the id: the same accounts are generalised alike in every export (the transfers
+ * would link two exports' pseudonyms, and two different generalisations of one account would give away more than
+ * either), in an order that is not the order of joining (uuid v7 ids are). The flows report reads the same, to
+ * know which day cells the exports give (docs/disclosure.md).
+ */
+export function publishedAccounts (participants: readonly ParticipantRow[], localAreas: readonly string[]): Map<string, QuasiIdentifiers> {
+  const keyOf = (id: string) => createHash('sha256').update(id).digest('hex')
+  const byKey = generalise(participants.map(a => ({ key: keyOf(a.id), qi: quasiIdentifiers(a, localAreas) })))
+  return new Map(participants.map(a => [a.id, byKey.get(keyOf(a.id))!]))
 }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import type pg from 'pg'
 import { perturbDay, pRule, type DayCell, type Rules, type Verdict } from '../domain/disclosure.js'
 import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/periods.js'
-import { isLocal } from '../domain/postcode.js'
+import { areaOf, isLocal } from '../domain/postcode.js'
+import { publishedAccounts, type ParticipantRow } from './anonymise.js'
 import { accountId, dayLinks, numberOf, type Links } from './graph-cache.js'
 import { bigintsBytes, cached, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { ledgerPosition, type LedgerPosition } from './provenance.js'
@@ -18,8 +19,9 @@ import { fromMicros, toMicros, type Stat } from './stat.js'
 
 export type FlowsBy = 'sector' | 'district'
 
-/** One day of one cell: the day (YYYY-MM-DD), the value, the count, the largest account and its own part. */
-export interface FlowDay { day: string, value: string, count: number, top: string, x1: string, n: number, tops: string[] }
+/** One day of one cell: the day (YYYY-MM-DD), the value, the count, the largest account and its own part; given:
+ *  the accounts export gives the margin class of every account of the cell that day (docs/disclosure.md). */
+export interface FlowDay { day: string, value: string, count: number, top: string, x1: string, n: number, tops: string[], given: boolean }
 
 export interface FlowFigure {
   payer: string
@@ -41,12 +43,32 @@ export interface FlowFigure {
 
 const GROUPS_SQL = `
 SELECT a.id::text AS id, p.kind = 'business' AS biz,
-       CASE WHEN $2 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp
-  FROM account a JOIN participant p ON p.id = a.participant_id
+       CASE WHEN $2 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp,
+       to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS start, a.status, p.kind, p.district, c.local_areas
+  FROM account a JOIN participant p ON p.id = a.participant_id JOIN currency c ON c.id = a.currency_id
  WHERE a.currency_id = $1
  ORDER BY a.id`
 
-interface Groups { grp: Map<number, string | null>, biz: Map<number, boolean>, fingerprint: string }
+/** known: the accounts whose margin class (marginClass: role, or area and locality) the accounts export gives. */
+interface Groups { grp: Map<number, string | null>, biz: Map<number, boolean>, fingerprint: string, known: Set<number> }
+
+/** The accounts whose margin class the accounts export publishes (its k-anonymity withholds it for some). */
+function knownAccounts (rows: Array<ParticipantRow & { local_areas: string[] }>, by: FlowsBy): Set<number> {
+  if (rows.length === 0) return new Set()
+  const h = createHash('sha256').update(`${by}|${rows[0].local_areas.join(',')}\n`)
+  for (const r of rows) h.update(`${r.id}|${r.start}|${r.status}|${r.kind ?? ''}|${r.district ?? ''}\n`)
+  const key = `flowsknown|${h.digest('base64url')}`
+  const hit = cached<Set<number>>(key)
+  if (hit != null) return hit
+  const published = publishedAccounts(rows, rows[0].local_areas)
+  const known = new Set<number>()
+  for (const r of rows) {
+    const q = published.get(r.id)!
+    if (by === 'sector' ? q.role !== '' : q.area !== '' && q.areaType !== '') known.add(numberOf(r.id))
+  }
+  keep(key, known, OBJECT_BYTES + known.size * 32)
+  return known
+}
 
 /** A day's cells, true values, flat (one array per field, cell i's accounts at off[i]..off[i+1]): the day figures
  *  of each cell, and the accounts it describes with what each paid and received in it (for the range's ranking). */
@@ -120,8 +142,8 @@ export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: B
   let perDay: DayFlows[]
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-    const groups = (await client.query<{ id: string, biz: boolean, grp: string | null }>(GROUPS_SQL, [currencyId, by])).rows
-    const g: Groups = { grp: new Map(), biz: new Map(), fingerprint: '' }
+    const groups = (await client.query<ParticipantRow & { biz: boolean, grp: string | null, local_areas: string[] }>(GROUPS_SQL, [currencyId, by])).rows
+    const g: Groups = { grp: new Map(), biz: new Map(), fingerprint: '', known: knownAccounts(groups, by) }
     const h = createHash('sha256')
     for (const r of groups) {
       const no = numberOf(r.id)
@@ -211,7 +233,9 @@ function rangeFigures (days: Bucket[], perDay: DayFlows[], rows: Map<string, Cel
       c.value += d.value[j]; c.count += d.count[j]
       const tops: string[] = []
       for (let r = 0; r < Math.min(3, d.n[j]); r++) tops.push(fromMicros(d.tops[3 * j + r]))
-      c.days.push({ day, value: fromMicros(d.value[j]), count: d.count[j], top: accountId(d.top[j]), x1: fromMicros(d.x1[j]), n: d.n[j], tops })
+      let given = true
+      for (let k = d.off[j]; k < d.off[j + 1] && given; k++) given = g.known.has(d.account[k])
+      c.days.push({ day, value: fromMicros(d.value[j]), count: d.count[j], top: accountId(d.top[j]), x1: fromMicros(d.x1[j]), n: d.n[j], tops, given })
     }
   })
   // ordered by payer, then payee, as text in the database's C collation (code units), no group last
@@ -232,8 +256,7 @@ function rangeFigures (days: Bucket[], perDay: DayFlows[], rows: Map<string, Cel
   })
 }
 
-/** The postcode area of a district: "BS" for BS6. */
-export const areaOf = (district: string): string => district.replace(/[0-9].*$/, '')
+export { areaOf }
 
 /**
  * What a researcher knows of a flows group exactly from elsewhere (the exports' columns, the circulation report):
@@ -249,7 +272,9 @@ export interface PublishedFlow {
   verdict: Verdict | null
   value: string
   count: string
-  /** hidden in this range (whatever the rules say) for a day whose noise could not be balanced its own way */
+  /** hidden in this range (whatever the rules say) for a day it could not be protected on otherwise: its noise could
+   *  not be balanced its own way, or it was alone in its margin group, the exports did not give it, and it failed the
+   *  rules on its own */
   unbalanced?: true
 }
 
@@ -270,7 +295,7 @@ export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, l
       const rest = value - tops.slice(0, 3).reduce((a, b) => a + b, 0n)
       const cell: DayCell = {
         cell: `flows|${by}|${f.payer}|${f.payee}`, group, day: d.day, value, count: d.count, top: d.top, x1: toMicros(d.x1),
-        n: d.n, rest: rest > 0n ? rest : 0n, sensitive: pRule(d.n, value, tops, rules) != null,
+        n: d.n, rest: rest > 0n ? rest : 0n, sensitive: pRule(d.n, value, tops, rules) != null, given: d.given,
       }
       const list = days.get(d.day)
       if (list == null) days.set(d.day, [{ i, cell }]); else list.push({ i, cell })
@@ -279,7 +304,8 @@ export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, l
   const value = figures.map(() => 0n)
   const count = figures.map(() => 0)
   // a day whose noise could not be balanced without going against a cell's direction hides that cell (and its
-  // partner) in every range containing the day: src/domain/disclosure.ts
+  // partner) in every range containing the day, as does a sensitive day the cell had alone in its group and the
+  // exports do not give: src/domain/disclosure.ts
   const hidden: Array<Verdict | null> = figures.map(() => null)
   for (const list of days.values()) {
     const p = perturbDay(key, list.map(x => x.cell), rules)

@@ -53,7 +53,7 @@ t.test('perturbDay: one value per day cell; each cell moves its own way by at le
       const rest = n <= 3 ? 0n : value - x1 - x1 * 2n * BigInt(rnd(50)) / 100n
       return {
         cell: `flows|sector|member|s${first + k}`, group: k < 4 ? 'member>business' : `solo${k}`, day: `d${day}`, value, count: 1 + rnd(9),
-        top: `a${rnd(4)}`, x1, n, rest: rest > 0n ? rest : 0n, sensitive: pRule(n, value, [x1], RULES) != null,
+        top: `a${rnd(4)}`, x1, n, rest: rest > 0n ? rest : 0n, sensitive: pRule(n, value, [x1], RULES) != null, given: true,
       }
     })
     const p = perturbDay(key, cells)
@@ -84,14 +84,22 @@ t.test('perturbDay: one value per day cell; each cell moves its own way by at le
   }
   t.ok(seen.own > 100 && seen.balancer > 5 && seen.hidden > 5, `400 random days checked: ${seen.own} day cells moved their own way, ${seen.balancer} balanced their group, ${seen.hidden} hidden`)
   t.not(perturbDay(Buffer.alloc(32, 8), [
-    { cell: 'a', group: 'g', day: 'd', value: 10n * M, count: 1, top: 'x', x1: 10n * M, n: 2, rest: 0n, sensitive: true },
-    { cell: 'b', group: 'g', day: 'd', value: 90n * M, count: 9, top: 'y', x1: 9n * M, n: 9, rest: 60n * M, sensitive: false },
+    { cell: 'a', group: 'g', day: 'd', value: 10n * M, count: 1, top: 'x', x1: 10n * M, n: 2, rest: 0n, sensitive: true, given: true },
+    { cell: 'b', group: 'g', day: 'd', value: 90n * M, count: 9, top: 'y', x1: 9n * M, n: 9, rest: 60n * M, sensitive: false, given: true },
   ])[0].value, 10n * M, 'a one-payment cell never comes out exact')
+
+  // alone in its group: exact when the exports give it or it passes the rules; hidden otherwise, never perturbed
+  const lone = { cell: 'a', group: 'g', day: 'd', value: 10n * M, count: 1, top: 'x', x1: 10n * M, n: 2, rest: 0n, sensitive: true, given: true }
+  t.same(perturbDay(Buffer.alloc(32, 8), [lone]), [{ value: 10n * M, count: 1 }], 'given by the exports: as it is')
+  t.same(perturbDay(Buffer.alloc(32, 8), [{ ...lone, given: false }]), [{ value: 10n * M, count: 1, hide: 'threshold' }],
+    'not given, and two accounts: hidden in every range holding the day')
+  t.same(perturbDay(Buffer.alloc(32, 8), [{ ...lone, given: false, n: 9, rest: 5n * M, x1: 2n * M, sensitive: false }]), [{ value: 10n * M, count: 1 }],
+    'not given, but it passes the rules on its own: as it is')
 
   // two cells that go the same way: a large cell takes the balancing noise, two small ones are hidden
   const same = (() => { for (let i = 0; ; i++) { const k = Buffer.alloc(32, i); if (direction(k, 'a') === direction(k, 'b')) return k } })()
-  const small = { group: 'g', day: 'd', value: 10n * M, count: 1, top: 'x', x1: 10n * M, n: 1, rest: 0n, sensitive: true }
-  const large = { group: 'g', day: 'd', value: 1000n * M, count: 90, top: 'y', x1: 30n * M, n: 80, rest: 900n * M, sensitive: false }
+  const small = { group: 'g', day: 'd', value: 10n * M, count: 1, top: 'x', x1: 10n * M, n: 1, rest: 0n, sensitive: true, given: true }
+  const large = { group: 'g', day: 'd', value: 1000n * M, count: 90, top: 'y', x1: 30n * M, n: 80, rest: 900n * M, sensitive: false, given: true }
   const balanced = perturbDay(same, [{ ...small, cell: 'a' }, { ...large, cell: 'b' }])
   t.ok((balanced[0].value - 10n * M) * direction(same, 'a') >= M, 'the small cell goes its own way')
   t.ok((balanced[1].value - 1000n * M) * direction(same, 'b') < 0n, 'the large one balances against its own')

@@ -5,6 +5,7 @@ import { bucketEnd, isoDate, type Bucket, type Period } from '../../src/domain/p
 import type { PeriodFigures } from '../../src/reports/circulation.report.js'
 import type { LedgerPosition } from '../../src/reports/provenance.js'
 import type { FlowFigure, FlowsBy } from '../../src/reports/flows.report.js'
+import { publishedAccounts, type ParticipantRow } from '../../src/reports/anonymise.js'
 import type { Stat } from '../../src/reports/stat.js'
 
 // The circulation figures recomputed the plain way: straight from the transfer and entry tables (or from what a
@@ -401,7 +402,7 @@ dr AS (
 ),
 dtop AS (
   SELECT start, payer_grp, payee_grp, (array_agg(account ORDER BY r))[1] AS top, max(own) AS x1, count(*) AS n,
-         array_agg(own::text ORDER BY r) FILTER (WHERE r <= 3) AS tops
+         array_agg(own::text ORDER BY r) FILTER (WHERE r <= 3) AS tops, bool_and(account = ANY ($5::uuid[])) AS given
     FROM dr GROUP BY 1, 2, 3
 ),
 dcell AS (
@@ -413,7 +414,7 @@ days AS (
          array_agg(to_char(d.start, 'YYYY-MM-DD') ORDER BY d.start) AS day, array_agg(d.volume::text ORDER BY d.start) AS day_value,
          array_agg(d.n ORDER BY d.start) AS day_count, array_agg(t.top::text ORDER BY d.start) AS day_top,
          array_agg(t.x1::text ORDER BY d.start) AS day_x1, array_agg(t.n ORDER BY d.start) AS day_n,
-         array_agg(array_to_string(t.tops, ' ') ORDER BY d.start) AS day_tops
+         array_agg(array_to_string(t.tops, ' ') ORDER BY d.start) AS day_tops, array_agg(t.given ORDER BY d.start) AS day_given
     FROM dcell d JOIN dtop t USING (start, payer_grp, payee_grp)
    GROUP BY 1, 2
 ),
@@ -428,13 +429,14 @@ st AS (
     FROM racct GROUP BY 1, 2
 )
 SELECT d.payer_grp AS payer, d.payee_grp AS payee, d.volume, d.count, st.n, st.tops, st.biz,
-       d.day, d.day_value, d.day_count, d.day_top, d.day_x1, d.day_n, d.day_tops
+       d.day, d.day_value, d.day_count, d.day_top, d.day_x1, d.day_n, d.day_tops, d.day_given
   FROM days d JOIN st USING (payer_grp, payee_grp)
  ORDER BY 1, 2`
 
 interface Row {
   payer: string, payee: string, volume: string, count: string, n: string, tops: string[], biz: boolean,
-  day: string[], day_value: string[], day_count: number[], day_top: string[], day_x1: string[], day_n: string[], day_tops: string[]
+  day: string[], day_value: string[], day_count: number[], day_top: string[], day_x1: string[], day_n: string[], day_tops: string[],
+  day_given: boolean[]
 }
 
 /** The flows as the report computed them in one query before its cache (src/reports/flows.report.ts). */
@@ -442,13 +444,19 @@ export async function recomputeFlows (pool: pg.Pool, currencyId: string, buckets
   if (buckets.length === 0) return []
   const from = isoDate(buckets[0].start)
   const to = isoDate(bucketEnd(buckets[buckets.length - 1]))
-  const r = await pool.query<Row>(FLOWS_SQL, [currencyId, from, to, by])
+  // the accounts whose group class (role; area and locality) the accounts export gives, as the export generalises
+  const rows = (await pool.query<ParticipantRow & { local_areas: string[] }>(`
+    SELECT a.id::text AS id, to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS start, a.status, p.kind, p.district, c.local_areas
+      FROM account a JOIN participant p ON p.id = a.participant_id JOIN currency c ON c.id = a.currency_id WHERE a.currency_id = $1`, [currencyId])).rows
+  const published = publishedAccounts(rows, rows[0]?.local_areas ?? [])
+  const known = rows.filter(a => { const q = published.get(a.id)!; return by === 'sector' ? q.role !== '' : q.area !== '' && q.areaType !== '' }).map(a => a.id)
+  const r = await pool.query<Row>(FLOWS_SQL, [currencyId, from, to, by, known])
   return r.rows.map(x => ({
     payer: x.payer,
     payee: x.payee,
     volume: { value: x.volume, n: Number(x.n), max: x.tops[0] ?? '0', biz: x.biz },
     count: x.count,
     tops: x.tops,
-    days: x.day.map((day, i) => ({ day, value: x.day_value[i], count: Number(x.day_count[i]), top: x.day_top[i], x1: x.day_x1[i], n: Number(x.day_n[i]), tops: x.day_tops[i].split(' ') })),
+    days: x.day.map((day, i) => ({ day, value: x.day_value[i], count: Number(x.day_count[i]), top: x.day_top[i], x1: x.day_x1[i], n: Number(x.day_n[i]), tops: x.day_tops[i].split(' '), given: x.day_given[i] })),
   }))
 }
