@@ -105,7 +105,9 @@ export function knownToIntl (zone: string): boolean {
   }
 }
 
-export function badZone (zone: string): DomainError {
-  const detail = `${JSON.stringify(zone)} is not an IANA time zone name this service knows (e.g. "Europe/London", "UTC")`
+export function badZone (zone: string, why?: string): DomainError {
+  const detail = why == null
+    ? `${JSON.stringify(zone)} is not an IANA time zone name this service knows (e.g. "Europe/London", "UTC")`
+    : `${JSON.stringify(zone)} is not accepted: ${why}`
   return new DomainError('VALIDATION_FAILED', `timeZone ${detail}`, [{ pointer: '/timeZone', detail }])
 }

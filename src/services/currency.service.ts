@@ -59,11 +59,18 @@ export function currencyService (prisma: PrismaClient) {
     }
   }
 
-  /** An IANA zone both PostgreSQL and this runtime know, under exactly the name PostgreSQL lists. */
+  /** An IANA zone both PostgreSQL and this runtime know, under exactly the name PostgreSQL lists. PostgreSQL reads a
+   *  name that is also a time zone abbreviation (CET, EET, MET, WET, ...) as that abbreviation, a fixed offset,
+   *  where the zone and this runtime keep summer time: its buckets and the reports' periods would be cut an hour
+   *  apart, so such names are refused (UTC means the same either way). */
   const checkZone = async (zone: string): Promise<string> => {
     if (!knownToIntl(zone)) throw badZone(zone)
-    const known = await prisma.$queryRaw<Array<{ n: number }>>`SELECT 1 AS n FROM pg_timezone_names WHERE name = ${zone}`
+    const known = await prisma.$queryRaw<Array<{ abbrev: boolean }>>`
+      SELECT EXISTS (SELECT 1 FROM pg_timezone_abbrevs WHERE lower(abbrev) = lower(${zone})) AS abbrev FROM pg_timezone_names WHERE name = ${zone}`
     if (known.length === 0) throw badZone(zone)
+    if (known[0].abbrev && zone !== 'UTC') {
+      throw badZone(zone, 'PostgreSQL reads it as a fixed-offset abbreviation: name the zone by a place instead (e.g. "Europe/Paris" for CET)')
+    }
     return zone
   }
 

@@ -1,0 +1,38 @@
+import t from 'tap'
+import { calendarOf, knownToIntl } from '../../src/domain/zone.js'
+import { buildTestApp } from '../helper.js'
+
+// A currency's zone is read by two calendars: PostgreSQL's (its buckets, circ_bucket_start/end) and the service's
+// (its periods, src/domain/zone.ts). PostgreSQL reads a name that is also a time zone abbreviation as that
+// abbreviation, a fixed offset: "CET" is always +01:00 there, while the IANA zone CET (and JavaScript) keeps
+// summer time, so a CET currency's summer days were cut an hour apart by the two and its reports were wrong.
+t.test('every zone name the service accepts has the same local days in PostgreSQL and in the service', async (t) => {
+  const ctx = await buildTestApp(t)
+  const create = async (code: string, timeZone: string) => await ctx.call('POST', '/v1/currencies', {
+    token: ctx.issuerToken, body: { code, name: `${code} Pound`, timeZone },
+  })
+  for (const [i, zone] of ['CET', 'EET', 'MET', 'WET', 'cet'].entries()) {
+    const r = await create(`ABB${i}`, zone)
+    t.equal(r.status, 422, `${zone}: an abbreviation to PostgreSQL, refused`)
+    t.equal(r.body.code, 'VALIDATION_FAILED')
+  }
+  t.equal((await create('PAR', 'Europe/Paris')).status, 201, 'the place name is the way to ask for it')
+  t.equal((await create('UTCC', 'UTC')).status, 201, 'UTC means the same either way')
+  t.equal((await ctx.call('PATCH', '/v1/currencies/PAR', { token: ctx.issuerToken, body: { timeZone: 'CET' } })).status, 422)
+
+  // every other name both know: the same day starts in 2026 and 2027
+  const names = (await ctx.app.pool.query<{ name: string }>(`
+    SELECT name FROM pg_timezone_names n
+     WHERE NOT EXISTS (SELECT 1 FROM pg_timezone_abbrevs a WHERE lower(a.abbrev) = lower(n.name)) ORDER BY name`)).rows.map(r => r.name).filter(knownToIntl)
+  const wrong: string[] = []
+  for (const zone of names) {
+    const cal = calendarOf(zone)
+    const starts = (await ctx.app.pool.query<{ d: string, ms: string }>(`
+      SELECT d::date::text AS d, (extract(epoch FROM circ_bucket_end((d - interval '1 day')::date, 'd', $1)) * 1000)::bigint::text AS ms
+        FROM generate_series('2026-01-01'::date, '2027-12-31'::date, interval '1 day') d`, [zone])).rows
+    const off = starts.find(r => cal.instant(Date.parse(`${r.d}T00:00:00Z`)) !== Number(r.ms))
+    if (off != null) wrong.push(`${zone} from ${off.d}`)
+  }
+  t.ok(names.length > 500, `${names.length} zones`)
+  t.same(wrong, [], 'no zone cuts a day differently')
+})
