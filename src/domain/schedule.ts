@@ -1,7 +1,9 @@
 import { DomainError } from './errors.js'
+import type { Calendar } from './zone.js'
 
-// The due dates of a standing order, as calendar dates ("YYYY-MM-DD", UTC). Pure code: the scheduler
-// (src/scheduler/standing-orders.ts) and the service use it, tests check it alone.
+// The due dates of a standing order, as calendar dates ("YYYY-MM-DD") of its currency's time zone: an order due on
+// the 1st is paid on the 1st there (the scheduler, src/scheduler/standing-orders.ts, looks at the local date of
+// each order's currency). Pure code: the scheduler and the service use it, tests check it alone.
 //
 // week: `day` is the ISO weekday (1 Monday .. 7 Sunday); the first due date is the first such weekday on or after
 // the start. month: `day` is the day of the month; in a month without it (day 31 in April, 29-31 in February) the
@@ -15,8 +17,8 @@ const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/
 export const toDate = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
 export const dateMs = (d: string): number => Date.parse(`${d}T00:00:00Z`)
 export const addDays = (d: string, n: number): string => toDate(dateMs(d) + n * DAY_MS)
-/** The calendar date (UTC) of an instant. */
-export const dateOf = (t: Date): string => t.toISOString().slice(0, 10)
+/** The calendar date of an instant: in UTC, or the local date in a currency's time zone (as its reports cut days). */
+export const dateOf = (t: Date, cal?: Calendar): string => cal == null ? t.toISOString().slice(0, 10) : toDate(cal.civil(t.getTime()))
 
 /** A client's calendar date, refused unless it is a real date between 2000 and 2999. */
 export function parseDate (raw: string, field: string): string {

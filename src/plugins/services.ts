@@ -14,6 +14,7 @@ import { participantService } from '../services/participant.service.js'
 import { paymentRequestService } from '../services/payment-request.service.js'
 import { requestWatch, type RequestWatch } from '../db/request-watch.js'
 import { reportService } from '../services/report.service.js'
+import { computePool, type ComputeOptions, type ComputePool } from '../reports/compute-pool.js'
 import { smsService } from '../services/sms.service.js'
 import { outboxSender, type TextSender } from '../sms/outbound.js'
 import { staffService } from '../services/staff.service.js'
@@ -23,6 +24,8 @@ export interface ServicesOptions {
   scryptCost: number
   /** how stale a circulation report may be (0: always drain pending transfers first) */
   reportsMaxStalenessMs?: number
+  /** worker threads for the reports' pure computation (reports/compute-pool.ts); default: none, on the event loop */
+  reportCompute?: ComputeOptions
   /** login throttling per client address (defaults: see config.ts) */
   login?: LoginPolicy
   /** how long an API key's last revocation check is trusted */
@@ -46,7 +49,7 @@ const DEFAULT_LOGIN: LoginPolicy = { maxFailures: 5, baseSeconds: 2, maxSeconds:
 const DEFAULT_BATCH: BatchOptions = { concurrency: 2, maxQueue: 32 }
 const DEFAULT_COALESCE: CoalescerOptions = { maxBatch: 256, concurrency: 2, maxQueue: 10_000 }
 
-const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch) => {
+const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch, compute: ComputePool) => {
   const currencies = currencyService(app.prisma)
   const coalesce = opts.coalesce === undefined ? DEFAULT_COALESCE : opts.coalesce
   const coalescer = coalesce == null ? null : movementCoalescer(app.pool, coalesce)
@@ -57,7 +60,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch)
     participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts,
     transfers: transferService(app.pool, app.prisma, currencies, accounts, coalescer),
-    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0 }, app.reads),
+    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0, compute }, app.reads),
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation),
@@ -82,7 +85,8 @@ declare module 'fastify' {
 export default fp<ServicesOptions>(async (app, opts) => {
   // one LISTEN connection per instance for long-polling payment requests, opened on the first wait
   const watch = requestWatch({ connectionString: app.pool.options.connectionString }, { maxWaiters: opts.requests?.maxWaiters ?? 10_000, log: app.log })
-  const services = build(app, opts, watch)
+  const compute = computePool(opts.reportCompute ?? { workers: 0, heapMb: 0 })
+  const services = build(app, opts, watch, compute)
   app.decorate('services', services)
   // With Redis, a revocation on any instance reaches every instance's caches at once (plugins/shared.ts); without
   // it, or while Redis is away, each instance reads them again within API_KEY_CHECK_MS / LOGIN_CHECK_MS.
@@ -107,5 +111,6 @@ export default fp<ServicesOptions>(async (app, opts) => {
   app.addHook('onClose', async () => {
     if (sweep != null) clearInterval(sweep)
     await watch.close()
+    await compute.close()
   })
 }, { name: 'services', dependencies: ['db', 'shared'] })

@@ -126,10 +126,11 @@ const ROW_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + COLS * BIGINT_BYTES
 
 /**
  * Every account's row over period p, as of the caller's snapshot: the settled pieces from memory (summed in the
- * database once per set of versions), the tail read now. flowPieces: the period's own pieces, when the caller
- * has them (the graph uses the same).
+ * database once per set of versions), the tail read now. flowPieces: the period's own pieces (the graph uses the
+ * same); today: the currency's local day (graph-cache.ts, localToday), which the pieces before the period are
+ * cut at as the period's were.
  */
-export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, now = Date.now(), reads?: TailReads): Promise<Map<number, Row>> {
+export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, today: Day, reads?: TailReads): Promise<Map<number, Row>> {
   // before the period: every month before the period's month, then the weeks and days of that month up to it
   // (civil dates: the currency's local days)
   const first = periodDays(p).start
@@ -137,7 +138,7 @@ export async function periodSums (db: Query, currencyId: string, p: Period, flow
   const ms: Day = Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1)
   const months = (await db.query(MONTHS_BEFORE_SQL, [currencyId, isoDate(ms)])).rows as Array<{ start: string }>
   const before = [...months.map(r => ({ grain: 'm' as Grain, start: Date.parse(`${r.start}T00:00:00Z`) })), ...(ms < first ? tile(ms, first) : [])]
-  const beforePieces = await periodPieces(db, currencyId, before, now)
+  const beforePieces = await periodPieces(db, currencyId, before, today)
 
   const key = `sums|${flowPieces.key}#${beforePieces.key}`
   let prefix = cached<Map<number, Row>>(key)

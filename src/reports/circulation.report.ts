@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { isoDate, isoTime, periodDays, tile, type Day, type Period } from '../domain/periods.js'
 import { accountFigures, periodSums, readAccounts, type AccountInfo } from './account-cache.js'
-import { graphFiguresOf, periodGraph, periodPieces, type TailReads } from './graph-cache.js'
+import { graphFiguresOf, localToday, periodGraph, periodPieces, type TailReads } from './graph-cache.js'
 import { holdingFigures, type HoldingFigures } from './holding.js'
 import { AGGREGATE_LOCK } from './lock.js'
 import { ledgerPosition, type LedgerPosition } from './provenance.js'
@@ -64,8 +64,9 @@ export interface PeriodFigures {
 /** What the queries need: a pool or one client inside a transaction. */
 export type Db = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>
 
-/** What a report's snapshot reads once for all its periods: the currency's accounts, and the tails' rows. */
-export interface Snapshot { accounts?: Promise<AccountInfo[]>, tails?: TailReads }
+/** What a report's snapshot reads once for all its periods: the currency's accounts, its local day at `now`
+ *  (graph-cache.ts, localToday: what is settled and what is still under way), and the tails' rows. */
+export interface Snapshot { accounts?: Promise<AccountInfo[]>, now?: number, today?: Promise<Day>, tails?: TailReads }
 
 /**
  * Every figure of one period except `open` (which depends on accounts' present status), from its buckets: one
@@ -74,9 +75,11 @@ export interface Snapshot { accounts?: Promise<AccountInfo[]>, tails?: TailReads
  */
 export async function periodFigures (db: Db, currencyId: string, p: Period, snapshot: Snapshot = {}): Promise<Omit<PeriodFigures, 'open' | 'holding'>> {
   snapshot.accounts ??= readAccounts(db, currencyId)
+  snapshot.today ??= localToday(db, currencyId, snapshot.now)
   snapshot.tails ??= new Map()
-  const pieces = await periodPieces(db, currencyId, p.buckets)
-  const sums = await periodSums(db, currencyId, p, pieces, undefined, snapshot.tails)
+  const today = await snapshot.today
+  const pieces = await periodPieces(db, currencyId, p.buckets, today)
+  const sums = await periodSums(db, currencyId, p, pieces, today, snapshot.tails)
   const { graph: graphAccounts, ...f } = accountFigures(await snapshot.accounts, sums, p)
   const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails), graphAccounts)
   return { start: p.start, end: p.end, ...f, ...graph }
@@ -121,10 +124,10 @@ const periodKey = (p: Period) => `${isoTime(p.start)}/${isoTime(p.end)}`
  * primary's read pool or a replica that has replayed past the catch-up; writer: the primary). Call
  * catchUp() first. A period that is one bucket reads that bucket's summary; any other period reads its cached
  * composite, or is computed and cached for the next report. `read.position` is set to the last transfer the
- * snapshot includes.
+ * snapshot includes. `now`: the present, whose local day in the currency's zone is still under way (tests inject it).
  */
 export async function circulationFigures (pool: pg.Pool, currencyId: string, periods: Period[], writer: pg.Pool = pool,
-  read: { position?: LedgerPosition | null } = {}): Promise<PeriodFigures[]> {
+  read: { position?: LedgerPosition | null } = {}, now = Date.now()): Promise<PeriodFigures[]> {
   const from = periods[0].start
   const to = periods[periods.length - 1].end
   // the whole range tiled on its own (months where they fit), not as the union of, say, 365 day buckets
@@ -154,7 +157,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
     const open = await openAccounts(client, currencyId, all)
     read.position = await ledgerPosition(client, currencyId)
     const holding = await holdingFigures(client, currencyId, all)
-    const snapshot: Snapshot = {}
+    const snapshot: Snapshot = { now }
     for (const [k, p] of all.entries()) {
       let f = current(summaries.get(k)) ?? current(cached.get(periodKey(p))) ?? [...computed, ...summarised].find(c => periodKey(c.p) === periodKey(p))?.figures
       if (f != null && p.buckets.length > 1) hits.push(periodKey(p))

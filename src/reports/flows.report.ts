@@ -72,7 +72,7 @@ function knownAccounts (rows: Array<ParticipantRow & { local_areas: string[] }>,
 
 /** A day's cells, true values, flat (one array per field, cell i's accounts at off[i]..off[i+1]): the day figures
  *  of each cell, and the accounts it describes with what each paid and received in it (for the range's ranking). */
-interface DayFlows {
+export interface DayFlows {
   payer: Array<string | null>, payee: Array<string | null>, value: ArrayLike<bigint>, count: Int32Array, top: Int32Array, x1: ArrayLike<bigint>,
   n: Int32Array, tops: ArrayLike<bigint>, off: Int32Array, account: Int32Array, paid: ArrayLike<bigint>, recv: ArrayLike<bigint>
 }
@@ -81,9 +81,9 @@ const cellKey = (payer: string | null, payee: string | null) => `${payer ?? '\u0
 const big = (a: bigint, b: bigint) => a > b ? a : b
 
 /** Accounts ranked as the SQL ranked them: own part descending, then account id ascending. */
-function rank (accounts: ArrayLike<number>, own: bigint[]): number[] {
+function rank (accounts: ArrayLike<number>, own: bigint[], idOf: (no: number) => string = accountId): number[] {
   const ix = own.map((_, i) => i)
-  return ix.sort((a, b) => own[a] > own[b] ? -1 : own[a] < own[b] ? 1 : accountId(accounts[a]) < accountId(accounts[b]) ? -1 : 1)
+  return ix.sort((a, b) => own[a] > own[b] ? -1 : own[a] < own[b] ? 1 : idOf(accounts[a]) < idOf(accounts[b]) ? -1 : 1)
 }
 
 /** A day's cells from its links. */
@@ -133,7 +133,27 @@ const NO_FLOWS: DayFlows = {
  *  `read.position` is set to the last transfer that snapshot includes. */
 export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy, now = Date.now(),
   read: { position?: LedgerPosition | null } = {}): Promise<FlowFigure[]> {
-  if (buckets.length === 0) return []
+  return flowRange(await flowInputs(pool, currencyId, buckets, by, now, read))
+}
+
+/**
+ * What a range's flows are computed from, as plain data (a worker thread computes them: compute-tasks.ts): each
+ * day's cells (the day's ISO date beside them), the accounts' sums per cell over the range, which accounts are
+ * businesses, and the ids of the accounts named (ranking ties go by id).
+ */
+export interface FlowInputs {
+  days: string[], perDay: DayFlows[], rows: Map<string, CellRows>, biz: Map<number, boolean>, known: Set<number>, ids: Map<number, string>
+}
+
+/** The range's figures from its inputs (flowInputs): pure, on whichever thread. */
+export function flowRange (x: FlowInputs): FlowFigure[] {
+  return rangeFigures(x.days, x.perDay, x.rows, x.biz, x.known, no => x.ids.get(no)!)
+}
+
+/** flowFigures() but the last, pure step: what the days hold and the accounts' sums, read in one snapshot. */
+export async function flowInputs (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy, now = Date.now(),
+  read: { position?: LedgerPosition | null } = {}): Promise<FlowInputs> {
+  if (buckets.length === 0) return { days: [], perDay: [], rows: new Map(), biz: new Map(), known: new Set(), ids: new Map() }
   const from = buckets[0].start
   const to = bucketEnd(buckets[buckets.length - 1])
   const days: Bucket[] = []
@@ -178,7 +198,10 @@ export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: B
       keep(prefixKey, prefix, [...prefix.values()].reduce((b, r) => b + 3 * OBJECT_BYTES + r.account.byteLength + bigintsBytes(r.paid) + bigintsBytes(r.recv), OBJECT_BYTES))
     }
     const rows = accountRows(perDay.filter((_, i) => links[i].version == null), prefix)
-    return rangeFigures(days, perDay, rows, g)
+    const ids = new Map<number, string>()
+    for (const r of rows.values()) for (let k = 0; k < r.account.length; k++) ids.set(r.account[k], accountId(r.account[k]))
+    for (const d of perDay) for (let j = 0; j < d.top.length; j++) ids.set(d.top[j], accountId(d.top[j]))
+    return { days: days.map(d => isoDate(d.start)), perDay, rows, biz: g.biz, known: g.known, ids }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
     throw err
@@ -188,7 +211,7 @@ export async function flowFigures (pool: pg.Pool, currencyId: string, buckets: B
 }
 
 /** Each account's paid and received in a cell over some days. */
-interface CellRows { account: ArrayLike<number>, paid: ArrayLike<bigint>, recv: ArrayLike<bigint> }
+export interface CellRows { account: ArrayLike<number>, paid: ArrayLike<bigint>, recv: ArrayLike<bigint> }
 
 /** The accounts' sums per cell over the given days, on top of `base` (which is not changed). */
 function accountRows (list: DayFlows[], base: Map<string, CellRows>): Map<string, CellRows> {
@@ -221,11 +244,12 @@ const packRows = (rows: Map<string, CellRows>): Map<string, PackedRows> =>
   new Map([...rows].map(([k, r]) => [k, { account: Int32Array.from(r.account), paid: packBigints(Array.from(r.paid)), recv: packBigints(Array.from(r.recv)) }]))
 
 /** The range's cells from its days' cells (sums, the days in order) and its accounts' rows (ranked over the range). */
-function rangeFigures (days: Bucket[], perDay: DayFlows[], rows: Map<string, CellRows>, g: Groups): FlowFigure[] {
+function rangeFigures (days: string[], perDay: DayFlows[], rows: Map<string, CellRows>, biz: Map<number, boolean>, known: Set<number>,
+  idOf: (no: number) => string): FlowFigure[] {
   interface Cell { payer: string | null, payee: string | null, value: bigint, count: number, days: FlowDay[] }
   const cells = new Map<string, Cell>()
   perDay.forEach((d, i) => {
-    const day = isoDate(days[i].start)
+    const day = days[i]
     for (let j = 0; j < d.payer.length; j++) {
       const key = cellKey(d.payer[j], d.payee[j])
       let c = cells.get(key)
@@ -234,8 +258,8 @@ function rangeFigures (days: Bucket[], perDay: DayFlows[], rows: Map<string, Cel
       const tops: string[] = []
       for (let r = 0; r < Math.min(3, d.n[j]); r++) tops.push(fromMicros(d.tops[3 * j + r]))
       let given = true
-      for (let k = d.off[j]; k < d.off[j + 1] && given; k++) given = g.known.has(d.account[k])
-      c.days.push({ day, value: fromMicros(d.value[j]), count: d.count[j], top: accountId(d.top[j]), x1: fromMicros(d.x1[j]), n: d.n[j], tops, given })
+      for (let k = d.off[j]; k < d.off[j + 1] && given; k++) given = known.has(d.account[k])
+      c.days.push({ day, value: fromMicros(d.value[j]), count: d.count[j], top: idOf(d.top[j]), x1: fromMicros(d.x1[j]), n: d.n[j], tops, given })
     }
   })
   // ordered by payer, then payee, as text in the database's C collation (code units), no group last
@@ -244,11 +268,11 @@ function rangeFigures (days: Bucket[], perDay: DayFlows[], rows: Map<string, Cel
     const r = rows.get(key)!
     const account = Array.from(r.account)
     const own = account.map((_, i) => big(r.paid[i], r.recv[i]))
-    const tops = rank(account, own).slice(0, 3).map(i => fromMicros(own[i]))
+    const tops = rank(account, own, idOf).slice(0, 3).map(i => fromMicros(own[i]))
     return {
       payer: c.payer as string,
       payee: c.payee as string,
-      volume: { value: fromMicros(c.value), n: account.length, max: tops[0] ?? '0', biz: account.some(a => g.biz.get(a) === true) },
+      volume: { value: fromMicros(c.value), n: account.length, max: tops[0] ?? '0', biz: account.some(a => biz.get(a) === true) },
       count: String(c.count),
       tops,
       days: c.days,

@@ -1,4 +1,5 @@
-import { bucketEnd, DAY_MS, isoDate, type Bucket } from '../domain/periods.js'
+import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/periods.js'
+import { calendarOf } from '../domain/zone.js'
 import { cyclicComponentsIx } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
 import { maxCirculation } from './max-circulation.js'
@@ -22,6 +23,9 @@ import { fromMicros, toMicros, type Stat } from './stat.js'
 //     their versions, so while nothing settled changes, a report reuses it as it is;
 //   * the tail: today, and any bucket that is dirty, read from the database on every call (today is a day's
 //     payments at most; a dirty bucket is one the aggregator has not summarised yet).
+// "Today" is the currency's local day (localToday(): buckets are its local days, domain/zone.ts), not the UTC
+// date: were a local day still under way taken as settled (in the evening of a zone behind UTC), each summary of
+// it after new payments would be a new version, and the next report would merge the whole prefix again.
 // New payments land in the tail, so the first report after them reads a day of links, not the period's. When an
 // old bucket changes (a late reversal of a payment months ago, a backdated posting), it is read once again and
 // the prefixes holding it are merged again: the cost of that is a re-read of one bucket, not of the period.
@@ -71,12 +75,20 @@ const bucketKey = (currencyId: string, b: Bucket) => `${currencyId}|${b.grain}|$
 const linksKey = (k: string) => `links|${k}`
 const prefixKeyOf = (k: string) => `graph|${k}`
 
-/** The buckets whose links make up the period: settled months and weeks whole, the rest as days. */
-export function linkBuckets (buckets: Bucket[], dirty: (b: Bucket) => boolean, now: number): Bucket[] {
+/** The currency's local day at `now` (a civil date, domain/zone.ts), read in the caller's snapshot: the buckets
+ *  that end by it are over, the one holding it is still under way. */
+export async function localToday (db: Query, currencyId: string, now = Date.now()): Promise<Day> {
+  const zone = (await db.query('SELECT time_zone FROM currency WHERE id = $1', [currencyId])).rows[0]?.time_zone as string | undefined
+  return calendarOf(zone ?? 'UTC').civil(now)
+}
+
+/** The buckets whose links make up the period: settled months and weeks whole, the rest as days. today: the
+ *  currency's local day (localToday). */
+export function linkBuckets (buckets: Bucket[], dirty: (b: Bucket) => boolean, today: Day): Bucket[] {
   const out: Bucket[] = []
   for (const b of buckets) {
     const end = bucketEnd(b)
-    if (b.grain === 'd' || (end <= now - RECENT_MS && !dirty(b))) { out.push(b); continue }
+    if (b.grain === 'd' || (end <= today - RECENT_MS && !dirty(b))) { out.push(b); continue }
     for (let d = b.start; d < end; d += DAY_MS) out.push({ grain: 'd', start: d })
   }
   return out
@@ -177,21 +189,19 @@ function find (keys: Float64Array, key: number): number {
  */
 export interface Pieces { settled: Bucket[], tail: Bucket[], versions: Map<string, string>, key: string }
 
-/** The settled pieces and the tail of the period the buckets tile (see the top of this file). */
-export async function periodPieces (db: Query, currencyId: string, buckets: Bucket[], now = Date.now()): Promise<Pieces> {
+/** The settled pieces and the tail of the period the buckets tile (see the top of this file); today: the
+ *  currency's local day (localToday). */
+export async function periodPieces (db: Query, currencyId: string, buckets: Bucket[], today: Day): Promise<Pieces> {
   // versions of the period's own buckets first: a dirty month or week is taken as its days
   const own = await versions(db, currencyId, buckets)
   const dirtyOwn = new Set(buckets.filter((_, i) => own[i].dirty).map(b => bucketKey(currencyId, b)))
-  const pieces = linkBuckets(buckets, b => dirtyOwn.has(bucketKey(currencyId, b)), now)
+  const pieces = linkBuckets(buckets, b => dirtyOwn.has(bucketKey(currencyId, b)), today)
   const known = new Map(buckets.map((b, i) => [bucketKey(currencyId, b), own[i]]))
   const missing = pieces.filter(b => !known.has(bucketKey(currencyId, b)))
   const more = await versions(db, currencyId, missing)
   missing.forEach((b, i) => known.set(bucketKey(currencyId, b), more[i]))
 
-  // buckets are civil dates (local days: domain/zone.ts), compared with today's UTC date: in a zone ahead of UTC
-  // a local day that has just ended is still taken as tail, in one behind it a day still going on may be taken as
-  // settled; either way only what is cached changes, never a figure, as a settled piece is kept under its version
-  const today = Math.floor(now / DAY_MS) * DAY_MS
+  // buckets and today are civil dates (local days: domain/zone.ts); a bucket that ends after today is under way
   const settled: Bucket[] = []
   const tail: Bucket[] = []
   const settledVersions = new Map<string, string>()
@@ -224,10 +234,10 @@ export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number
 
 /**
  * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
- * transaction). `now` decides what counts as recent (tests inject it).
+ * transaction). `now` decides what counts as today and recent (tests inject it).
  */
 export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now(), pieces?: Pieces, reads?: TailReads): Promise<PeriodGraph> {
-  const { settled, tail, versions: known, key: prefixKey } = pieces ?? await periodPieces(db, currencyId, buckets, now)
+  const { settled, tail, versions: known, key: prefixKey } = pieces ?? await periodPieces(db, currencyId, buckets, await localToday(db, currencyId, now))
   // the prefix: every settled piece, merged once per set of versions
   let prefix = cached<Merged>(prefixKeyOf(prefixKey))
   if (prefix == null) {
@@ -276,14 +286,14 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
 }
 
 /**
- * The links of each day, as of the caller's snapshot: a settled day (ended before today, not dirty) comes with
- * its version, so a caller may keep what it derives from it; other days are read every time (version null).
- * Days that never had a payment come back empty.
+ * The links of each day, as of the caller's snapshot: a settled day (ended before the currency's local today, not
+ * dirty) comes with its version, so a caller may keep what it derives from it; other days are read every time
+ * (version null). Days that never had a payment come back empty.
  */
 export async function dayLinks (db: Query, currencyId: string, days: Bucket[], keep: (day: Bucket, version: string) => boolean, now = Date.now()):
 Promise<Array<{ version: string | null, links: Links | null }>> {
   const v = await versions(db, currencyId, days)
-  const today = Math.floor(now / DAY_MS) * DAY_MS
+  const today = await localToday(db, currencyId, now)
   const out = days.map((d, i) => ({ version: v[i].dirty || v[i].version == null || d.start + DAY_MS > today ? null : v[i].version, links: null as Links | null }))
   // what the caller already holds needs no reading
   const toRead = days.map((d, i) => ({ d, i })).filter(x => (v[x.i].version != null || v[x.i].dirty) && (out[x.i].version == null || !keep(x.d, out[x.i].version!)))

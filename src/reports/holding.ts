@@ -253,9 +253,11 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
   // A period's sum of days is kept under a digest of its days' versions: a warm report, and the settled months of a
   // report after new payments, are not summed again (only periods with a new or changed day are).
   const sumKey = (p: Period) => `holding-sum|${currencyId}|${p.start}|${p.end}`
+  // each day's instant parsed once: a report by day over a year has 367 periods of 366 days to pick from
+  const dayAt = new Map(versions.map(r => [r, DAY_NO(r.day) * DAY_MS]))
   const inPeriod = (p: Period) => {
     const d = periodDays(p)
-    return versions.filter(r => DAY_NO(r.day) * DAY_MS >= d.start && DAY_NO(r.day) * DAY_MS < d.end)
+    return versions.filter(r => dayAt.get(r)! >= d.start && dayAt.get(r)! < d.end)
   }
   const digest = (rows: Array<{ day: string, v: string }>) => createHash('sha256').update(rows.map(r => `${r.day}@${r.v}`).join('|')).digest('base64')
   const summed = all.map((p, k) => k === 0 && all.length > 2 ? null : { p, digest: digest(inPeriod(p)) })

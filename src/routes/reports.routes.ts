@@ -24,6 +24,10 @@ const csvOnly = (what: string) => ({
 const csv = (reply: FastifyReply, name: string, body: string | Readable) =>
   reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(body)
 
+// a report's JSON comes serialized from where it was computed (src/reports/compute-tasks.ts): Fastify sends a
+// string with a JSON content type as it is
+const json = (reply: FastifyReply, text: string) => reply.type('application/json; charset=utf-8').send(text)
+
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { reports } = app.services
 
@@ -38,7 +42,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const r = await reports.circulation(request.principal, request.params.code, request.query)
     void reply.header('x-as-of', r.asOf)
-    return 'csv' in r ? csv(reply, `circulation-${request.params.code.toUpperCase()}`, r.csv) : r.json
+    return 'csv' in r ? csv(reply, `circulation-${request.params.code.toUpperCase()}`, r.csv) : json(reply, r.json)
   })
 
   app.get('/v1/currencies/:code/reports/flows', {
@@ -52,7 +56,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const r = await reports.flows(request.principal, request.params.code, request.query)
     void reply.header('x-as-of', r.asOf)
-    return 'csv' in r ? csv(reply, `flows-${request.params.code.toUpperCase()}`, r.csv) : r.json
+    return 'csv' in r ? csv(reply, `flows-${request.params.code.toUpperCase()}`, r.csv) : json(reply, r.json)
   })
 
   app.get('/v1/currencies/:code/exports/transfers', {

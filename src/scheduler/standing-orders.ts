@@ -3,7 +3,7 @@ import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import { Money } from '../domain/money.js'
 import { payment } from '../domain/movements.js'
-import { addDays, dateOf, dueDates } from '../domain/schedule.js'
+import { addDays, dueDates } from '../domain/schedule.js'
 import { recordEvent } from '../events/record.js'
 import { postMovements } from '../ledger/post.js'
 import type { LedgerCurrency } from '../domain/movements.js'
@@ -14,7 +14,7 @@ import type { LedgerCurrency } from '../domain/movements.js'
 //   * work is claimed a batch of standing orders at a time (`batch`, 100), `FOR UPDATE SKIP LOCKED`: two instances
 //     never work on the same order at once, and neither waits for the other;
 //   * in the batch's transaction, each due date up to today gets its occurrence row (unique per order and due
-//     date), then the due occurrences are paid, each order's oldest first and the orders in claim order, in one
+//     date; "today" is the local date of the order's currency, in its time zone, as its reports' days are), then the due occurrences are paid, each order's oldest first and the orders in claim order, in one
 //     set-based ledger call per currency (the simulated year's orders were a thousand transactions a month one by
 //     one), each payment through the ledger's one write path with its own
 //     idempotency key (scope "standing-order", key "<order id>/<due date>"), and marked paid with the transfer in
@@ -59,11 +59,14 @@ export interface SchedulerCurrencies { resolveId: (id: string) => Promise<Ledger
 interface OrderRow {
   id: string, currency_id: string, from_account_id: string, to_account_id: string, payer_id: string, amount: string,
   reference: string, every: 'week' | 'month', day: number, ends_on: string | null, next_due: string | null, status: string, created_by: string
+  /** the look's date in the currency's time zone (YYYY-MM-DD) */
+  today: string
 }
 interface OccurrenceRow { id: string, due_on: string, attempts: number }
 
 const ORDER_COLUMNS = `so.id, so.currency_id, so.from_account_id, so.to_account_id, so.payer_id, so.amount::text AS amount, so.reference,
-  so.every, so.day, to_char(so.ends_on, 'YYYY-MM-DD') AS ends_on, to_char(so.next_due, 'YYYY-MM-DD') AS next_due, so.status, so.created_by`
+  so.every, so.day, to_char(so.ends_on, 'YYYY-MM-DD') AS ends_on, to_char(so.next_due, 'YYYY-MM-DD') AS next_due, so.status, so.created_by,
+  to_char(lo.today, 'YYYY-MM-DD') AS today`
 
 export const STANDING_ORDER_SCOPE = 'standing-order'
 /** Tried once on its due date (or at catch-up) and once more the next day. */
@@ -93,10 +96,11 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
   const ledgerClock = opts.ledgerClock ?? false
   const batch = opts.batch ?? 100
 
-  /** Creates the occurrence rows of the orders' due dates up to today and moves their next due dates on. */
-  async function materialise (client: pg.PoolClient, orders: OrderRow[], today: string): Promise<void> {
-    const due = orders.filter(so => so.status === 'active' && so.next_due != null && so.next_due <= today).map(so => ({
-      so, ...dueDates({ every: so.every, day: so.day }, so.next_due!, today, so.ends_on, maxCatchUp),
+  /** Creates the occurrence rows of the orders' due dates up to today (each its currency's) and moves their next
+   *  due dates on. */
+  async function materialise (client: pg.PoolClient, orders: OrderRow[]): Promise<void> {
+    const due = orders.filter(so => so.status === 'active' && so.next_due != null && so.next_due <= so.today).map(so => ({
+      so, ...dueDates({ every: so.every, day: so.day }, so.next_due!, so.today, so.ends_on, maxCatchUp),
     }))
     if (due.length === 0) return
     const rows = due.flatMap(d => d.dates.map(date => ({ order: d.so.id, currency: d.so.currency_id, date })))
@@ -113,12 +117,11 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
    * if each order had been paid alone in that order).
    */
   async function payDue (client: pg.PoolClient, orders: OrderRow[], now: Date, s: TickSummary): Promise<void> {
-    const today = dateOf(now)
     const ids = orders.map(o => o.id)
-    const { rows } = await client.query<OccurrenceRow & { standing_order_id: string }>(`SELECT id, standing_order_id, to_char(due_on, 'YYYY-MM-DD') AS due_on, attempts
-      FROM standing_order_occurrence
-      WHERE standing_order_id = ANY($1::uuid[]) AND status IN ('pending', 'retrying') AND next_attempt_on <= $2
-      ORDER BY array_position($1::uuid[], standing_order_id), due_on FOR UPDATE`, [ids, today])
+    const { rows } = await client.query<OccurrenceRow & { standing_order_id: string }>(`SELECT o.id, o.standing_order_id, to_char(o.due_on, 'YYYY-MM-DD') AS due_on, o.attempts
+      FROM standing_order_occurrence o JOIN unnest($1::uuid[], $2::date[]) AS u (id, today) ON u.id = o.standing_order_id
+      WHERE o.status IN ('pending', 'retrying') AND o.next_attempt_on <= u.today
+      ORDER BY array_position($1::uuid[], o.standing_order_id), o.due_on FOR UPDATE OF o`, [ids, orders.map(o => o.today)])
     if (rows.length === 0) return
     const byId = new Map(orders.map(o => [o.id, o]))
     for (const currencyId of [...new Set(orders.map(o => o.currency_id))]) {
@@ -151,7 +154,7 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
           continue
         }
         const final = attempts >= MAX_ATTEMPTS
-        const retryOn = final ? null : addDays(today, 1)
+        const retryOn = final ? null : addDays(so.today, 1)
         await client.query(`UPDATE standing_order_occurrence SET status = $2, attempts = $3, next_attempt_on = COALESCE($4::date, next_attempt_on),
           failure_code = $5, failure_detail = $6, last_attempt_at = $7 WHERE id = $1`,
         [o.id, final ? 'failed' : 'retrying', attempts, retryOn, r.error.code, r.error.message, now])
@@ -181,22 +184,25 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
    * get their rows, their due occurrences are paid. Returns the claimed orders' ids (none: nothing left to do);
    * throws after rolling back if any of their work fails.
    */
-  async function look (client: pg.PoolClient, today: string, now: Date, seen: string[], limit: number, only: string | null, s: TickSummary): Promise<string[]> {
+  async function look (client: pg.PoolClient, now: Date, seen: string[], limit: number, only: string | null, s: TickSummary): Promise<string[]> {
     try {
       await client.query('BEGIN')
       // (a currency another session is loading a simulation into is that session's: see lockSimulation())
       const { rows: orders } = await client.query<OrderRow>(`WITH loading AS MATERIALIZED (
           SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $3 AND objsubid = 2 AND granted AND pid <> pg_backend_pid())
         SELECT ${ORDER_COLUMNS} FROM standing_order so
+          JOIN currency c ON c.id = so.currency_id
+          -- today: the look's date in the currency's time zone (circ_local_day(): the local day its reports cut)
+          CROSS JOIN LATERAL (SELECT circ_local_day($1::timestamptz, c.time_zone) AS today) lo
         WHERE so.id <> ALL($2::uuid[]) AND ($5::uuid IS NULL OR so.id = $5::uuid)
-          AND ((so.status = 'active' AND so.next_due <= $1::date)
+          AND ((so.status = 'active' AND so.next_due <= lo.today)
             OR EXISTS (SELECT 1 FROM standing_order_occurrence o WHERE o.standing_order_id = so.id
-                        AND o.status IN ('pending', 'retrying') AND o.next_attempt_on <= $1::date))
+                        AND o.status IN ('pending', 'retrying') AND o.next_attempt_on <= lo.today))
           AND NOT EXISTS (SELECT 1 FROM loading l WHERE l.objid = (hashtext(so.currency_id::text)::bigint & 4294967295)::oid)
-        ORDER BY so.next_due NULLS FIRST, so.id LIMIT $4 FOR UPDATE OF so SKIP LOCKED`, [today, seen, SIMULATION_LOCK_CLASS, limit, only])
+        ORDER BY so.next_due NULLS FIRST, so.id LIMIT $4 FOR UPDATE OF so SKIP LOCKED`, [now, seen, SIMULATION_LOCK_CLASS, limit, only])
       if (orders.length === 0) { await client.query('ROLLBACK'); return [] }
       seen.push(...orders.map(o => o.id))
-      await materialise(client, orders, today)
+      await materialise(client, orders)
       const part: TickSummary = { orders: 0, paid: 0, retrying: 0, failed: 0, errors: 0 }
       await payDue(client, orders, now, part)
       await client.query('COMMIT')
@@ -208,11 +214,10 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
     }
   }
 
-  /** One look: pays everything due up to the clock's date (UTC), `batch` orders per transaction. Never throws: when
-   *  a batch's work fails it is rolled back and its orders are worked one by one, so only the order at fault is
-   *  logged and left for the next look. */
+  /** One look: pays everything due up to the clock's date in each order's currency's time zone, `batch` orders per
+   *  transaction. Never throws: when a batch's work fails it is rolled back and its orders are worked one by one,
+   *  so only the order at fault is logged and left for the next look. */
   async function tick (now: Date = clock()): Promise<TickSummary> {
-    const today = dateOf(now)
     const s: TickSummary = { orders: 0, paid: 0, retrying: 0, failed: 0, errors: 0 }
     const seen: string[] = []
     for (;;) {
@@ -228,7 +233,7 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
         const before = seen.length
         let claimed: string[]
         try {
-          claimed = await look(client, today, now, seen, batch, null, s)
+          claimed = await look(client, now, seen, batch, null, s)
         } catch (err) {
           const failed = seen.slice(before)
           if (failed.length === 0) {
@@ -238,7 +243,7 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
           }
           for (const id of failed) {
             try {
-              await look(client, today, now, seen.filter(x => x !== id), 1, id, s)
+              await look(client, now, seen.filter(x => x !== id), 1, id, s)
             } catch (err) {
               s.errors++
               log?.error({ err, standingOrder: id }, 'standing orders: could not process an order; the next look retries')

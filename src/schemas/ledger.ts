@@ -23,7 +23,7 @@ const Fees = Type.Object({
 
 const TimeZone = Type.String({
   minLength: 1, maxLength: 64,
-  description: 'IANA time zone, e.g. "Europe/London" (UTC when left out at creation): the currency\'s reports, their days, weeks and months, and its holding days are local to it. Fixed once the currency has a transfer',
+  description: 'IANA time zone, e.g. "Europe/London" (UTC when left out at creation): the currency\'s reports, their days, weeks and months, its holding days and its standing orders\' due dates are local to it. Fixed once the currency has a transfer',
 })
 
 export const CurrencyCreateSchema = Type.Object({

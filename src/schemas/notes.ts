@@ -47,7 +47,7 @@ export type NoteBuyback = Static<typeof NoteBuybackSchema>
 export type NoteWithdrawal = Static<typeof NoteWithdrawalSchema>
 
 export const ReserveQuerySchema = Type.Object({
-  at: Type.Optional(Type.String({ maxLength: 40, description: 'the reserve as it stood at this time: an RFC 3339 time, or a date (its midnight UTC); default now' })),
+  at: Type.Optional(Type.String({ maxLength: 40, description: 'the reserve as it stood at this time: an RFC 3339 time, or a date (its midnight in the currency\'s time zone); default now' })),
   format: Type.Optional(Type.Enum(['json', 'csv'], { default: 'json', description: 'csv: the reconciliation, every sterling movement up to `at` with its running total (issuers)' })),
 }, { additionalProperties: false })
 export type ReserveQuery = Static<typeof ReserveQuerySchema>

@@ -119,7 +119,8 @@ export function notesService (pool: pg.Pool, readPool: pg.Pool, prisma: PrismaCl
       const issuer = isIssuerOf(principal, c.id)
       const researcher = principal.role === 'researcher' && principal.currencyId === c.id
       if (!issuer && !researcher) throw new DomainError('FORBIDDEN', 'only issuers (and, for the totals, researchers) of this currency read its reserve')
-      const atMs = parseInstant(q.at, 'at')
+      // a bare date is the start of that day in the currency's time zone, as in its reports
+      const atMs = parseInstant(q.at, 'at', c.calendar)
       if (atMs != null && (atMs < Date.UTC(1970, 0, 1) || atMs > Date.UTC(9999, 0, 1))) throw new DomainError('INVALID_QUERY', 'at must lie between 1970 and 9999')
       if (q.format === 'csv') {
         if (!issuer) throw new DomainError('FORBIDDEN', 'the reconciliation (sterling references) is for issuers only')

@@ -1,22 +1,21 @@
 import type pg from 'pg'
 import type { ReplicaReads } from '../db/replica.js'
 import type { Static } from 'typebox'
-import { csvDocument } from '../domain/csv.js'
-import { cell, RULES, type Cell, type Rules } from '../domain/disclosure.js'
+import { RULES, type Rules } from '../domain/disclosure.js'
 import { disclosureKey } from '../reports/disclosure-key.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
-import { isoTime, parseInstant, reportRange, splitPeriods, tileRange, type Interval } from '../domain/periods.js'
+import { isoTime, parseInstant, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
 import { accountsCsv } from '../reports/accounts.export.js'
 import { drain } from '../reports/aggregate.js'
-import { circulationMetrics, METRICS, type Metrics } from '../reports/circulation.metrics.js'
 import { circulationFigures } from '../reports/circulation.report.js'
-import { flowFigures, publishFlows, type FlowsBy } from '../reports/flows.report.js'
+import { computePool, type ComputePool } from '../reports/compute-pool.js'
+import { plainRules, type CirculationReport, type FlowsReport, type Provenance } from '../reports/compute-tasks.js'
+import { flowInputs } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
 import { DEFINITIONS_VERSION, type LedgerPosition } from '../reports/provenance.js'
 import { transfersCsv } from '../reports/transfers.export.js'
 import type { AccountExportQuerySchema, CirculationQuerySchema, FlowsQuerySchema, TransferExportQuerySchema } from '../schemas/reports.js'
-import { formatMoney } from '../domain/money.js'
 import type { CurrencyInfo, CurrencyService } from './currency.service.js'
 
 // the queries' types come from their TypeBox schemas, so the route and the service cannot disagree
@@ -25,28 +24,14 @@ export type FlowsQuery = Static<typeof FlowsQuerySchema>
 export type TransferExportQuery = Static<typeof TransferExportQuerySchema>
 export type AccountExportQuery = Static<typeof AccountExportQuerySchema>
 
-/** What a report was computed from (src/reports/provenance.ts), in the JSON and in every CSV row. */
-export interface Provenance { asOf: string, asOfTransfer: LedgerPosition | null, definitionsVersion: number }
-const PROVENANCE_COLUMNS = ['asOf', 'asOfTransfer', 'asOfTransferAt', 'definitionsVersion']
-const provenanceCells = (p: Provenance) => [p.asOf, p.asOfTransfer?.id ?? '', p.asOfTransfer?.createdAt ?? '', String(p.definitionsVersion)]
-
-export interface CirculationReport extends Provenance {
-  currency: string, timeZone: string, from: string, to: string, interval: Interval
-  periods: Array<{ start: string, end: string, metrics: Metrics }>
-  total: { start: string, end: string, metrics: Metrics }
-}
-export interface FlowsReport extends Provenance {
-  currency: string, timeZone: string, by: FlowsBy, from: string, to: string
-  cells: Array<{ payer: string, payee: string, volume: Cell, count: Cell }>
-}
-
-/** CSV of a cell: its value, "suppressed", or empty when undefined. */
-const csvCell = (c: Cell): string => c.value ?? ('suppressed' in c ? 'suppressed' : '')
+export type { CirculationReport, FlowsReport, Provenance }
 
 export interface ReportOptions {
   /** see REPORTS_MAX_STALENESS_MS */
   maxStalenessMs?: number
   rules?: Rules
+  /** where the reports' pure computation runs (compute-pool.ts); default: in the process */
+  compute?: ComputePool
 }
 
 /**
@@ -56,7 +41,8 @@ export interface ReportOptions {
  */
 export function reportService (pool: pg.Pool, currencies: CurrencyService, opts: ReportOptions = {}, reads?: ReplicaReads) {
   const source = async () => reads != null ? await reads.choose() : { pool, replica: false, asOf: new Date() }
-  const rules = opts.rules ?? RULES
+  const rules = plainRules(opts.rules ?? RULES)
+  const compute = opts.compute ?? computePool({ workers: 0, heapMb: 0 })
   let lastCatchUpAt = 0
   // A report folds in what is queued (the drain) and no more: the summaries of the buckets it reads that the drain
   // made dirty are computed in its own snapshot and kept (circulationFigures), and the other summaries are left to
@@ -102,10 +88,13 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
   }
 
   return {
+    /** where the pure computation runs (tests end its worker) */
+    compute,
+
     /** The background aggregator reports each completed catch-up here. */
     caughtUp () { lastCatchUpAt = Date.now() },
 
-    async circulation (principal: Principal | null, code: string, q: CirculationQuery): Promise<{ json: CirculationReport, asOf: string } | { csv: string, asOf: string }> {
+    async circulation (principal: Principal | null, code: string, q: CirculationQuery): Promise<{ json: string, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
       const interval = q.interval ?? 'month'
       const range = reportRange(q.from, q.to, Date.now(), c.calendar)
@@ -115,23 +104,19 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
       const figures = await circulationFigures(src.pool, c.id, periods, pool, read)
-      const metrics = circulationMetrics(figures, c.decimals, rules)
-      const provenance: Provenance = { asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION }
-      const json: CirculationReport = {
-        currency: c.code, ...provenance, timeZone: c.calendar.zone, from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar), interval,
-        periods: periods.map((p, i) => ({ start: isoTime(p.start, c.calendar), end: isoTime(p.end, c.calendar), metrics: metrics[i + 1] })),
-        total: { start: isoTime(range.from, c.calendar), end: isoTime(range.to, c.calendar), metrics: metrics[0] },
+      const head = {
+        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: c.calendar.zone,
+        from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar), interval,
       }
-      if (q.format !== 'csv') return { json, asOf }
-      const row = (kind: string, p: { start: string, end: string, metrics: Metrics }) =>
-        [kind, p.start, p.end, ...METRICS.map(m => csvCell(p.metrics[m])), ...provenanceCells(provenance)]
-      return {
-        asOf,
-        csv: csvDocument(['row', 'start', 'end', ...METRICS, ...PROVENANCE_COLUMNS], [...json.periods.map(p => row('period', p)), row('total', json.total)]),
-      }
+      // the metrics, the JSON and the CSV off the event loop (compute-pool.ts)
+      const doc = await compute.run('circulation', {
+        head, periods: periods.map(p => ({ start: isoTime(p.start, c.calendar), end: isoTime(p.end, c.calendar) })), total: { start: head.from, end: head.to },
+        figures, decimals: c.decimals, rules, csv: q.format === 'csv',
+      })
+      return { ...doc, asOf }
     },
 
-    async flows (principal: Principal | null, code: string, q: FlowsQuery): Promise<{ json: FlowsReport, asOf: string } | { csv: string, asOf: string }> {
+    async flows (principal: Principal | null, code: string, q: FlowsQuery): Promise<{ json: string, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
       const by = q.by ?? 'sector'
       const range = reportRange(q.from, q.to, Date.now(), c.calendar)
@@ -139,26 +124,14 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
-      const figures = await flowFigures(src.pool, c.id, tileRange(range.from, range.to, c.calendar), by, undefined, read)
-      const position = read.position ?? null
+      const inputs = await flowInputs(src.pool, c.id, tileRange(range.from, range.to, c.calendar), by, undefined, read)
       const key = await disclosureKey(pool, c.id)
-      const published = publishFlows(key, figures, by, c.localAreas, rules)
-      const provenance: Provenance = { asOf, asOfTransfer: position, definitionsVersion: DEFINITIONS_VERSION }
-      const json: FlowsReport = {
-        currency: c.code, ...provenance, timeZone: c.calendar.zone, by, from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar),
-        cells: figures.map((f, i) => ({
-          payer: f.payer,
-          payee: f.payee,
-          volume: cell(formatMoney(published[i].value, c.decimals), published[i].verdict),
-          count: cell(published[i].count, published[i].verdict),
-        })),
+      const head = {
+        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: c.calendar.zone, by,
+        from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar),
       }
-      if (q.format !== 'csv') return { json, asOf }
-      return {
-        asOf,
-        csv: csvDocument(['payer', 'payee', 'volume', 'count', ...PROVENANCE_COLUMNS],
-          json.cells.map(x => [x.payer, x.payee, csvCell(x.volume), csvCell(x.count), ...provenanceCells(provenance)])),
-      }
+      const doc = await compute.run('flows', { head, inputs, key, localAreas: [...c.localAreas], decimals: c.decimals, rules, csv: q.format === 'csv' })
+      return { ...doc, asOf }
     },
 
     async exportTransfers (principal: Principal | null, code: string, q: TransferExportQuery) {

@@ -179,3 +179,14 @@ t.test('the reserve: issuers read all, researchers the totals only, nobody else'
   const csv = await reserve(ctx, s.code, desk, '?format=csv')
   t.match(csv.text, /'=HYPERLINK/, 'a sterling reference that looks like a formula is written as text')
 })
+
+t.test('the reserve at a bare date: that day\'s midnight in the currency\'s time zone', async (t) => {
+  const ctx = await buildTestApp(t)
+  const utc = await scenario(ctx, { code: 'UTC' })
+  const ldn = await scenario(ctx, { code: 'LDN' })
+  t.equal((await ctx.call('PATCH', '/v1/currencies/LDN', { token: ctx.issuerToken, body: { timeZone: 'Europe/London' } })).status, 200)
+  t.equal((await reserve(ctx, utc.code, ctx.issuerToken, '?at=2026-07-01')).body.at, '2026-07-01T00:00:00.000Z')
+  t.equal((await reserve(ctx, ldn.code, ctx.issuerToken, '?at=2026-07-01')).body.at, '2026-06-30T23:00:00.000Z', 'London\'s midnight in summer is 23:00 UTC')
+  t.equal((await reserve(ctx, ldn.code, ctx.issuerToken, '?at=2026-01-01')).body.at, '2026-01-01T00:00:00.000Z', 'and in winter UTC\'s')
+  t.equal((await reserve(ctx, ldn.code, ctx.issuerToken, `?at=${encodeURIComponent('2026-07-01T00:00:00Z')}`)).body.at, '2026-07-01T00:00:00.000Z', 'a time with its offset is that instant')
+})

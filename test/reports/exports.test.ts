@@ -252,3 +252,43 @@ t.test('bad report queries are 400 problems, not 500s', async (t) => {
   const missing = await ctx.call('GET', '/v1/currencies/NOPE/reports/circulation', { token: ctx.issuerToken })
   t.equal(missing.status, 404)
 })
+
+t.test('the transfers export of a London currency: bare from/to dates are London days, in summer an hour before UTC\'s', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx, 'LDN')
+  t.equal((await ctx.call('PATCH', '/v1/currencies/LDN', { token: ctx.issuerToken, body: { timeZone: 'Europe/London' } })).status, 200)
+  const m = await member(ctx, 'LDN', 'BS6 5AB')
+  const b = await business(ctx, 'LDN', 'food', 'BS1 4DJ')
+  await book.ledger.issue('2026-06-01T12:00:00Z', m.accountId, '100')
+  // British Summer Time (UTC+1): London's 1 July is 23:00 UTC on 30 June to 23:00 UTC on 1 July; amounts name them
+  const at = {
+    '1.00': '2026-06-30T22:59:59.999Z', //  30 June 23:59:59.999 BST: out
+    '2.00': '2026-06-30T23:00:00Z', //          1 July 00:00 BST, still 30 June in UTC: in
+    '3.00': '2026-06-30T23:30:00Z', //          1 July 00:30 BST: in
+    '4.00': '2026-07-01T12:00:00Z', //          in
+    '5.00': '2026-07-01T22:59:59.999Z', //  1 July 23:59:59.999 BST: in
+    '6.00': '2026-07-01T23:00:00Z', //          2 July 00:00 BST, still 1 July in UTC: out
+    '7.00': '2026-07-01T23:30:00Z', //          out
+  }
+  for (const [amount, when] of Object.entries(at)) {
+    await book.ledger.pay(when, m.accountId, b.accountId, amount)
+  }
+  await createResearcher(ctx.app.pool, book.currencyId, 'res-ldn', 'researcher-password')
+  const token = await ctx.token('res-ldn', 'researcher-password')
+  const weights = async (q: string, dialect = 'circulate') => {
+    const r = await ctx.call('GET', `/v1/currencies/LDN/exports/transfers?${q}&dialect=${dialect}`, { token })
+    t.equal(r.status, 200, q)
+    return parse(r.text).slice(1).map(x => [x[1], x[5]])
+  }
+  const july = [
+    ['2026-06-30 23:00:00.000000', '2.00'], ['2026-06-30 23:30:00.000000', '3.00'],
+    ['2026-07-01 12:00:00.000000', '4.00'], ['2026-07-01 22:59:59.999000', '5.00'],
+  ]
+  t.same(await weights('from=2026-07-01&to=2026-07-02'), july, 'London\'s 1 July, its times written in UTC')
+  t.same(await weights('from=2026-07-01&to=2026-07-02', 'sarafu'), july, 'the Sarafu dialect alike')
+  t.same((await weights('from=2026-07-02&to=2026-07-03')).map(x => x[1]), ['6.00', '7.00'], 'the hour after London\'s midnight is the next London day')
+  t.same((await weights('from=2026-06-30&to=2026-07-01')).map(x => x[1]), ['1.00'], 'and the hour before UTC\'s midnight that is already 1 July in London is not 30 June')
+  t.same((await weights('from=2026-07-01T00:00:00Z&to=2026-07-02T00:00:00Z')).map(x => x[1]), ['4.00', '5.00', '6.00', '7.00'],
+    'a time with its offset is that instant: UTC\'s 1 July')
+  t.same((await weights('from=2026-07-01T00:00:00%2B01:00&to=2026-07-02')).map(x => x[1]), ['2.00', '3.00', '4.00', '5.00'], 'the same as London midnight written with its offset')
+})

@@ -65,13 +65,13 @@ t.test('R2 and R3 of the local multiplier, exactly', async (t) => {
 })
 
 t.test('which buckets a period\'s links are read from', async (t) => {
-  const now = Date.UTC(2026, 10, 15, 12)
+  const today = Date.UTC(2026, 10, 15) // the currency's local day (a civil date)
   const month = (y: number, m: number) => ({ grain: 'm' as const, start: Date.UTC(y, m, 1) })
-  const settled = linkBuckets([month(2026, 8)], () => false, now)
+  const settled = linkBuckets([month(2026, 8)], () => false, today)
   t.same(settled, [month(2026, 8)], 'a month that ended long ago and is not dirty: kept whole')
-  const dirty = linkBuckets([month(2026, 8)], () => true, now)
+  const dirty = linkBuckets([month(2026, 8)], () => true, today)
   t.equal(dirty.length, 30, 'a dirty month: its days, so only the changed days are read again')
   t.same([...new Set(dirty.map(b => b.grain))], ['d'], 'all of them days')
-  const recent = linkBuckets([month(2026, 9), month(2026, 10)], () => false, now)
+  const recent = linkBuckets([month(2026, 9), month(2026, 10)], () => false, today)
   t.equal(recent.length, 31 + 30, `months that ended within ${RECENT_MS / DAY_MS} days, or have not ended: their days`)
 })

@@ -261,3 +261,53 @@ t.test('orders are worked in batches; a batch whose work fails is worked order b
   t.same(await scheduler.tick(), { orders: 1, paid: 1, retrying: 0, failed: 0, errors: 0 }, 'the next look pays it')
   assertInvariants(t, await invariantViolations(pool))
 })
+
+t.test('due dates are the currency\'s own dates: orders are paid, refused and retried by the local date of its time zone', async (t) => {
+  // Los Angeles is on PDT (UTC-7) and Auckland on NZDT (UTC+13) around 1 April 2027
+  let now = new Date('2027-03-31T02:00:00Z') // 30 March 19:00 in Los Angeles, 31 March in UTC, 31 March 15:00 in Auckland
+  const ctx = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock: () => now })
+  const la = await scenario(ctx, { code: 'LAX' })
+  const nz = await scenario(ctx, { code: 'AKL' })
+  for (const [sc, zone] of [[la, 'America/Los_Angeles'], [nz, 'Pacific/Auckland']] as const) {
+    t.equal((await ctx.call('PATCH', `/v1/currencies/${sc.code}`, { token: ctx.issuerToken, body: { timeZone: zone } })).status, 200)
+    await issue(ctx, sc.code, sc.member.accountId, '100.00')
+  }
+  const create = async (sc: typeof la, schedule: { every: 'week' | 'month', day: number }, startsOn: string, amount = '10.00') =>
+    await ctx.call('POST', `/v1/accounts/${sc.member.accountId}/standing-orders`, {
+      token: sc.member.token, body: { toAccount: sc.business.accountId, amount, reference: 'rent', schedule, startsOn },
+    })
+  const occ = async (id: string) => (await ctx.call('GET', `/v1/standing-orders/${id}/occurrences`, { token: ctx.issuerToken })).body.items
+
+  // startsOn is checked against the currency's today: 30 March in Los Angeles, though UTC is on the 31st
+  const laEnd = await create(la, { every: 'month', day: 31 }, '2027-03-30')
+  t.equal(laEnd.status, 201, 'Los Angeles: an order may start on its 30 March')
+  t.equal(laEnd.body.nextDue, '2027-03-31')
+  const laFirst = await create(la, { every: 'month', day: 1 }, '2027-03-30')
+  t.equal(laFirst.body.nextDue, '2027-04-01')
+  const nzFirst = await create(nz, { every: 'month', day: 1 }, '2027-03-31')
+  t.equal(nzFirst.status, 201)
+  const nzPoor = await create(nz, { every: 'month', day: 1 }, '2027-03-31', '500.00')
+  t.same(await ctx.app.scheduler.tick(), { orders: 0, paid: 0, retrying: 0, failed: 0, errors: 0 }, 'nothing is due anywhere yet: in UTC it is the 31st, in Los Angeles the 30th')
+
+  now = new Date('2027-03-31T12:30:00Z') // 31 March 05:30 in Los Angeles, 1 April 01:30 in Auckland
+  t.match(await ctx.app.scheduler.tick(), { paid: 2, retrying: 1, failed: 0, errors: 0 }, 'Los Angeles\'s 31st and Auckland\'s 1st, though UTC is still on the 31st')
+  t.match(await occ(laEnd.body.id), [{ dueOn: '2027-03-31', status: 'paid' }])
+  t.match(await occ(nzFirst.body.id), [{ dueOn: '2027-04-01', status: 'paid' }])
+  t.match(await occ(nzPoor.body.id), [{ dueOn: '2027-04-01', status: 'retrying', nextAttemptOn: '2027-04-02', failure: { code: 'INSUFFICIENT_FUNDS' } }],
+    'a refusal is retried on the next local day')
+  t.same(await occ(laFirst.body.id), [], 'Los Angeles\'s 1 April has not begun')
+  const late = await create(nz, { every: 'week', day: 3 }, '2027-03-31')
+  t.equal(late.status, 422, 'in Auckland 31 March is over: an order cannot start on it')
+  t.match(late.body, { code: 'VALIDATION_FAILED', detail: /today \(2027-04-01\)/ })
+
+  now = new Date('2027-04-01T03:00:00Z') // 31 March 20:00 in Los Angeles, 1 April in UTC
+  t.match(await ctx.app.scheduler.tick(), { paid: 0, retrying: 0, failed: 0 }, 'Los Angeles\'s 1 April has still not begun, though UTC\'s has')
+  now = new Date('2027-04-01T07:30:00Z') // 1 April 00:30 in Los Angeles
+  t.match(await ctx.app.scheduler.tick(), { paid: 1, retrying: 0, failed: 0 }, 'at its midnight it is paid')
+  t.match(await occ(laFirst.body.id), [{ dueOn: '2027-04-01', status: 'paid' }])
+  now = new Date('2027-04-01T10:30:00Z') // 1 April 23:30 in Auckland
+  t.match(await ctx.app.scheduler.tick(), { paid: 0, retrying: 0, failed: 0 }, 'Auckland\'s refusal is not tried again on its 1 April')
+  now = new Date('2027-04-01T11:30:00Z') // 2 April 00:30 in Auckland, still 1 April in UTC
+  t.match(await ctx.app.scheduler.tick(), { paid: 0, failed: 1 }, 'but is on its 2 April')
+  assertInvariants(t, await invariantViolations(dbPool(t, ctx)))
+})

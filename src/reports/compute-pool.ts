@@ -1,0 +1,124 @@
+import { Worker, type WorkerOptions } from 'node:worker_threads'
+import { DomainError } from '../domain/errors.js'
+import { runTask, type TaskName, type Tasks } from './compute-tasks.js'
+
+// Where a report's pure computation runs (docs/architecture.md, "Where report computation runs"). The service has
+// one event loop: a report's figures, metrics and CSV computed on it hold up every payment request behind them
+// for as long as they take. So the CPU-heavy, pure part of a report (compute-tasks.ts: plain data in, figures out)
+// runs on a small pool of worker threads, and the event loop only waits for the answer. The database reads and the
+// report caches stay on the main thread (they share its pools and its one cache budget).
+//
+// Each worker has its own V8 heap, capped (resourceLimits), so a report cannot take the service's heap with it. A
+// worker that dies (out of memory, a crash) fails only the job it was running, as a 503 problem; the next job
+// starts a new worker. Jobs wait in order for a free worker. With 0 workers the tasks run in the process, as they
+// did before (the figures are the same either way: test/reports/compute-pool.test.ts).
+
+export interface ComputeOptions {
+  /** worker threads; 0 runs every task on the event loop */
+  workers: number
+  /** the old-space limit of each worker's heap, in MB */
+  heapMb: number
+}
+
+export interface ComputePool {
+  run: <K extends TaskName>(task: K, input: Parameters<Tasks[K]>[0]) => Promise<ReturnType<Tasks[K]>>
+  /** stops the workers; jobs still waiting or running fail */
+  close: () => Promise<void>
+  /** the live workers (tests end one to see a job fail cleanly) */
+  threads: () => Worker[]
+}
+
+interface Job { task: TaskName, input: unknown, resolve: (v: any) => void, reject: (e: unknown) => void }
+interface Slot { worker: Worker, job: Job | null }
+
+// the worker's own file: compute.worker.js when built. From the sources (tests, `npm run dev`, scripts under tsx)
+// it is compute.worker.ts, and the worker registers tsx's loader first: tsx does not pass its own to workers
+const SOURCES = import.meta.url.endsWith('.ts')
+const WORKER_URL = new URL(`./compute.worker${SOURCES ? '.ts' : '.js'}`, import.meta.url)
+function newWorker (options: WorkerOptions): Worker {
+  if (!SOURCES) return new Worker(WORKER_URL, options)
+  // tsx is a development dependency: looked up only when running from the sources
+  const tsx = import.meta.resolve('tsx/esm/api')
+  return new Worker(`import(${JSON.stringify(tsx)}).then(tsx => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}) })`, { ...options, eval: true })
+}
+
+const unavailable = (why: string) =>
+  new DomainError('SERVICE_UNAVAILABLE', `the report could not be computed (${why}); retry shortly`)
+
+export function computePool (o: ComputeOptions): ComputePool {
+  if (o.workers <= 0) {
+    return { run: async (task, input) => await Promise.resolve(runTask(task, input)), close: async () => {}, threads: () => [] }
+  }
+  const slots: Slot[] = []
+  const waiting: Job[] = []
+  let closed = false
+
+  const start = (): Slot => {
+    const worker = newWorker({
+      resourceLimits: { maxOldGenerationSizeMb: o.heapMb, maxYoungGenerationSizeMb: Math.min(16, Math.max(1, Math.floor(o.heapMb / 8))) },
+      // nothing a worker prints is for the service's stdout; the error reaches the job instead
+      stdout: false,
+      stderr: false,
+    })
+    const slot: Slot = { worker, job: null }
+    worker.on('message', (m: { ok: true, result: unknown } | { ok: false, message: string }) => {
+      const job = slot.job
+      slot.job = null
+      if (!closed) worker.unref()
+      if (job != null) {
+        if (m.ok) job.resolve(m.result)
+        // a task that throws is a bug in it, as it would be on the event loop: the error as it was
+        else job.reject(new Error(m.message))
+      }
+      next()
+    })
+    // 'error' (out of memory, an uncaught throw) is followed by 'exit'; the job fails on the first of them
+    const gone = (why: string) => {
+      const i = slots.indexOf(slot)
+      if (i >= 0) slots.splice(i, 1)
+      const job = slot.job
+      slot.job = null
+      job?.reject(unavailable(why))
+      next()
+    }
+    worker.on('error', (err: Error & { code?: string }) => { gone(err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'out of memory' : 'the worker failed') })
+    worker.on('exit', () => { gone('the worker stopped') })
+    // an idle worker does not keep the process alive (one with a job does, like any pending I/O)
+    worker.unref()
+    slots.push(slot)
+    return slot
+  }
+
+  const next = (): void => {
+    if (closed) return
+    while (waiting.length > 0) {
+      const slot = slots.find(s => s.job == null) ?? (slots.length < o.workers ? start() : null)
+      if (slot == null) return
+      const job = waiting.shift()!
+      try {
+        slot.worker.postMessage({ task: job.task, input: job.input })
+      } catch (err) {
+        // input that cannot be cloned (a bug in the caller): that job fails, the worker stays free
+        job.reject(err)
+        continue
+      }
+      slot.job = job
+      slot.worker.ref()
+    }
+  }
+
+  return {
+    run: async (task, input) => await new Promise((resolve, reject) => {
+      if (closed) { reject(unavailable('the service is stopping')); return }
+      waiting.push({ task, input, resolve, reject })
+      next()
+    }),
+    close: async () => {
+      closed = true
+      for (const job of waiting.splice(0)) job.reject(unavailable('the service is stopping'))
+      // referenced until they have stopped, so that close() is waited for
+      await Promise.all(slots.map(async s => { s.worker.ref(); await s.worker.terminate() }))
+    },
+    threads: () => slots.map(s => s.worker),
+  }
+}
