@@ -150,9 +150,12 @@ export function currencyService (prisma: PrismaClient) {
         if (moved.length > 0 && zone !== found.timeZone) {
           throw new DomainError('TIME_ZONE_FIXED', `${key} has transfers: its reports are kept in ${found.timeZone} and its time zone can no longer change`)
         }
-        // reports of the empty currency kept for periods cut in the old zone
-        await tx.$executeRaw`DELETE FROM circ_composite WHERE currency_id = ${found.id}::uuid`
-        await tx.currency.update({ where: { id: found.id }, data: { timeZone: zone } })
+        if (zone !== found.timeZone) {
+          // reports of the empty currency kept for periods cut in the old zone (the same zone again keeps them: a
+          // replay must not make every report of a large currency be computed again)
+          await tx.$executeRaw`DELETE FROM circ_composite WHERE currency_id = ${found.id}::uuid`
+          await tx.currency.update({ where: { id: found.id }, data: { timeZone: zone } })
+        }
         await auditRepo(tx).insert(auditRecord(principal, 'currency.time_zone', meta, {
           target: key, currencyId: found.id, detail: { from: found.timeZone, to: zone },
         }))

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { calendarOf, knownToIntl } from '../../src/domain/zone.js'
-import { buildTestApp } from '../helper.js'
+import { buildTestApp, issue, scenario } from '../helper.js'
 
 // A currency's zone is read by two calendars: PostgreSQL's (its buckets, circ_bucket_start/end) and the service's
 // (its periods, src/domain/zone.ts). PostgreSQL reads a name that is also a time zone abbreviation as that
@@ -35,4 +35,20 @@ t.test('every zone name the service accepts has the same local days in PostgreSQ
   }
   t.ok(names.length > 500, `${names.length} zones`)
   t.same(wrong, [], 'no zone cuts a day differently')
+})
+
+// Setting the zone a currency already has is no change (200, audited), and must not throw its kept reports away:
+// an issuer could otherwise replay it to make every report of a large currency be computed again.
+t.test('PATCH with the zone the currency has keeps its cached reports', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '50.00')
+  const r = await ctx.call('GET', `/v1/currencies/${s.code}/reports/circulation?from=2026-01-01&to=2027-01-01&interval=month`, { token: ctx.issuerToken })
+  t.equal(r.status, 200)
+  const kept = async () => Number((await ctx.app.pool.query('SELECT count(*) AS n FROM circ_composite')).rows[0].n)
+  const before = await kept()
+  t.ok(before > 0, 'the report kept its months')
+  const same = await ctx.call('PATCH', `/v1/currencies/${s.code}`, { token: ctx.issuerToken, body: { timeZone: 'UTC' } })
+  t.equal(same.status, 200)
+  t.equal(await kept(), before, 'still kept')
 })
