@@ -143,11 +143,14 @@ export function currencyService (prisma: PrismaClient) {
       if (!isIssuerOf(principal, found.id)) throw new DomainError('FORBIDDEN', 'only an issuer of this currency may change it')
       const zone = await checkZone(input.timeZone)
       const c = await prisma.$transaction(async (tx) => {
-        // the currency's accounts locked as a posting locks the ones it touches: a posting under way finishes
-        // first (and is seen below), one that starts now waits for the new zone
-        await tx.$queryRaw`SELECT id FROM account WHERE currency_id = ${found.id}::uuid ORDER BY id FOR NO KEY UPDATE`
-        const moved = await tx.$queryRaw<Array<{ n: number }>>`SELECT 1 AS n FROM transfer WHERE currency_id = ${found.id}::uuid LIMIT 1`
-        if (moved.length > 0 && zone !== found.timeZone) {
+        const moved = async () => (await tx.$queryRaw<Array<{ n: number }>>`SELECT 1 AS n FROM transfer WHERE currency_id = ${found.id}::uuid LIMIT 1`).length > 0
+        // Transfers are never deleted, so a currency seen with one keeps it: no lock is needed to refuse, or to
+        // keep the same zone. Only a currency without transfers has its accounts locked, as a posting locks the
+        // ones it touches (a posting under way finishes first and is seen by the second look; one that starts now
+        // waits for the new zone); a large currency's payments are never held up by this request.
+        const locked = zone !== found.timeZone && !await moved()
+        if (locked) await tx.$queryRaw`SELECT id FROM account WHERE currency_id = ${found.id}::uuid ORDER BY id FOR NO KEY UPDATE`
+        if (zone !== found.timeZone && (!locked || await moved())) {
           throw new DomainError('TIME_ZONE_FIXED', `${key} has transfers: its reports are kept in ${found.timeZone} and its time zone can no longer change`)
         }
         if (zone !== found.timeZone) {

@@ -52,3 +52,34 @@ t.test('PATCH with the zone the currency has keeps its cached reports', async (t
   t.equal(same.status, 200)
   t.equal(await kept(), before, 'still kept')
 })
+
+// A currency with transfers can no longer change its zone, so refusing (or keeping the same zone) needs no lock.
+// The request used to lock every account of the currency first: one PATCH, replayed by an issuer, held up the
+// payments of a whole large currency, and a posting under way held up the PATCH. Here a posting's lock is held on
+// one account while both requests run: they must answer without waiting for it.
+t.test('PATCH of a currency with transfers waits for no posting', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '50.00')
+  const holder = await ctx.app.pool.connect()
+  try {
+    await holder.query('BEGIN')
+    await holder.query('SELECT id FROM account WHERE id = $1 FOR NO KEY UPDATE', [s.member.accountId])
+    const pid = Number((await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid)
+    // a request that waits on the posting's lock shows up in pg_locks as blocked by the holder
+    const blocked = async (): Promise<boolean> => (await ctx.app.pool.query(
+      'SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [pid])).rows.length > 0
+    for (const [zone, status] of [['Europe/London', 409], ['UTC', 200]] as const) {
+      const answer = ctx.call('PATCH', `/v1/currencies/${s.code}`, { token: ctx.issuerToken, body: { timeZone: zone } })
+      let settled = false
+      void answer.then(() => { settled = true }, () => { settled = true })
+      while (!settled) {
+        if (await blocked()) { t.fail(`${zone}: the PATCH waits for the posting's lock`); await holder.query('ROLLBACK'); break }
+      }
+      t.equal((await answer).status, status, `${zone}: answered while the posting holds its lock`)
+    }
+  } finally {
+    await holder.query('ROLLBACK').catch(() => {})
+    holder.release()
+  }
+})
