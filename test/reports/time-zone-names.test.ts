@@ -71,9 +71,9 @@ t.test('PATCH of a currency with transfers waits for no posting', async (t) => {
       'SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [pid])).rows.length > 0
     for (const [zone, status] of [['Europe/London', 409], ['UTC', 200]] as const) {
       const answer = ctx.call('PATCH', `/v1/currencies/${s.code}`, { token: ctx.issuerToken, body: { timeZone: zone } })
-      let settled = false
-      void answer.then(() => { settled = true }, () => { settled = true })
-      while (!settled) {
+      const state = { settled: false }
+      void answer.then(() => { state.settled = true }, () => { state.settled = true })
+      while (!state.settled) {
         if (await blocked()) { t.fail(`${zone}: the PATCH waits for the posting's lock`); await holder.query('ROLLBACK'); break }
       }
       t.equal((await answer).status, status, `${zone}: answered while the posting holds its lock`)
