@@ -219,13 +219,15 @@ class Residual {
     // reverse together): list them once per node, in adjacency order, and let the searches below scan only them
     // instead of every arc on every round (most arcs are not tight; at a year's graph this was most of the time).
     const first = new Int32Array(n + 1)
+    let tight = new Int32Array(1024)
+    let count = 0
     for (let u = 0; u < n; u++) {
-      for (let a = this.head[u]; a !== -1; a = this.next[a]) if (this.reduced(u, a) === 0) first[u + 1]++
-    }
-    for (let u = 0; u < n; u++) first[u + 1] += first[u]
-    const tight = new Int32Array(first[n])
-    for (let u = 0, i = 0; u < n; u++) {
-      for (let a = this.head[u]; a !== -1; a = this.next[a]) if (this.reduced(u, a) === 0) tight[i++] = a
+      for (let a = this.head[u]; a !== -1; a = this.next[a]) {
+        if (this.cost[a] + this.pot[u] - this.pot[this.to[a]] !== 0) continue
+        if (count === tight.length) { const more = new Int32Array(2 * count); more.set(tight); tight = more }
+        tight[count++] = a
+      }
+      first[u + 1] = count
     }
     const level = new Int32Array(n)
     const it = new Int32Array(n)
@@ -238,6 +240,9 @@ class Residual {
       queue[qt++] = s
       while (qh < qt) {
         const u = queue[qh++]
+        // nodes as far from s as t, or farther, lead nowhere on a shortest path to t: the search stops there
+        // (the walk below then finds the same paths, without trying those dead ends)
+        if (level[t] !== -1 && level[u] >= level[t]) break
         for (let i = first[u]; i < first[u + 1]; i++) {
           const a = tight[i]
           const v = this.to[a]
