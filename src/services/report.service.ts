@@ -32,6 +32,9 @@ export interface ReportOptions {
   rules?: Rules
   /** where the reports' pure computation runs (compute-pool.ts); default: in the process */
   compute?: ComputePool
+  /** tests and the bench only: the time a report takes as now (the currency's today, a range's default end);
+   *  default the wall clock */
+  clock?: () => Date
 }
 
 /**
@@ -43,6 +46,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
   const source = async () => reads != null ? await reads.choose() : { pool, replica: false, asOf: new Date() }
   const rules = plainRules(opts.rules ?? RULES)
   const compute = opts.compute ?? computePool({ workers: 0, heapMb: 0 })
+  const now = (): number => opts.clock?.().getTime() ?? Date.now()
   let lastCatchUpAt = 0
   // A report folds in what is queued (the drain) and no more: the summaries of the buckets it reads that the drain
   // made dirty are computed in its own snapshot and kept (circulationFigures), and the other summaries are left to
@@ -96,14 +100,15 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
 
     async circulation (principal: Principal | null, code: string, q: CirculationQuery): Promise<{ json: string, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
+      const at = now()
       const interval = q.interval ?? 'month'
-      const range = reportRange(q.from, q.to, Date.now(), c.calendar)
+      const range = reportRange(q.from, q.to, at, c.calendar)
       const periods = splitPeriods(range.from, range.to, interval, c.calendar)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
-      const figures = await circulationFigures(src.pool, c.id, periods, pool, read)
+      const figures = await circulationFigures(src.pool, c.id, periods, pool, read, at)
       const head = {
         currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: c.calendar.zone,
         from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar), interval,
@@ -118,13 +123,14 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
 
     async flows (principal: Principal | null, code: string, q: FlowsQuery): Promise<{ json: string, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
+      const at = now()
       const by = q.by ?? 'sector'
-      const range = reportRange(q.from, q.to, Date.now(), c.calendar)
+      const range = reportRange(q.from, q.to, at, c.calendar)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
-      const inputs = await flowInputs(src.pool, c.id, tileRange(range.from, range.to, c.calendar), by, undefined, read)
+      const inputs = await flowInputs(src.pool, c.id, tileRange(range.from, range.to, c.calendar), by, at, read)
       const key = await disclosureKey(pool, c.id)
       const head = {
         currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: c.calendar.zone, by,
