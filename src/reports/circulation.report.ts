@@ -82,7 +82,7 @@ export async function periodFigures (db: Db, currencyId: string, p: Period, snap
   const pieces = await periodPieces(db, currencyId, p.buckets, today)
   const sums = await periodSums(db, currencyId, p, pieces, today, snapshot.tails)
   const { graph: graphAccounts, ...f } = accountFigures(await snapshot.accounts, sums, p)
-  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails), graphAccounts)
+  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails), graphAccounts, `${currencyId}|${periodKey(p)}`)
   return { start: p.start, end: p.end, ...f, ...graph }
 }
 
