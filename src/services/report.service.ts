@@ -6,12 +6,13 @@ import { disclosureKey } from '../reports/disclosure-key.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { isoTime, parseInstant, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
+import { calendarOf, ZoneChanged } from '../domain/zone.js'
 import { accountsCsv } from '../reports/accounts.export.js'
 import { drain } from '../reports/aggregate.js'
-import { circulationFigures } from '../reports/circulation.report.js'
+import { circulationFigures, type PeriodFigures } from '../reports/circulation.report.js'
 import { computePool, type ComputePool } from '../reports/compute-pool.js'
 import { plainRules, type CirculationReport, type FlowsReport, type Provenance } from '../reports/compute-tasks.js'
-import { flowInputs } from '../reports/flows.report.js'
+import { flowInputs, type FlowInputs } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
 import { DEFINITIONS_VERSION, type LedgerPosition } from '../reports/provenance.js'
 import { transfersCsv } from '../reports/transfers.export.js'
@@ -25,6 +26,11 @@ export type TransferExportQuery = Static<typeof TransferExportQuerySchema>
 export type AccountExportQuery = Static<typeof AccountExportQuerySchema>
 
 export type { CirculationReport, FlowsReport, Provenance }
+
+/** How many times a report is cut again when its snapshot finds the currency's zone changed (it can change only
+ *  until the first transfer, so once is enough but for a PATCH racing the very first one). */
+const ZONE_TRIES = 3
+const zoneChanging = () => new DomainError('SERVICE_UNAVAILABLE', 'the currency\'s time zone changed while the report was read; retry')
 
 export interface ReportOptions {
   /** see REPORTS_MAX_STALENESS_MS */
@@ -102,20 +108,35 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const c = await readable(principal, code)
       const at = now()
       const interval = q.interval ?? 'month'
-      const range = reportRange(q.from, q.to, at, c.calendar)
-      const periods = splitPeriods(range.from, range.to, interval, c.calendar)
+      let cal = c.calendar
+      let range = reportRange(q.from, q.to, at, cal)
+      let periods = splitPeriods(range.from, range.to, interval, cal)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
-      const figures = await circulationFigures(src.pool, c.id, periods, pool, read, at)
+      // the periods are cut in the zone the snapshot finds (circulationFigures checks): the zone read with the
+      // currency may be older, if another instance changed it just before the currency's first transfers
+      let figures: PeriodFigures[]
+      for (let tries = 1; ; tries++) {
+        try {
+          figures = await circulationFigures(src.pool, c.id, periods, pool, read, at, cal.zone)
+          break
+        } catch (err) {
+          if (!(err instanceof ZoneChanged)) throw err
+          if (tries >= ZONE_TRIES) throw zoneChanging()
+          cal = calendarOf(err.zone)
+          range = reportRange(q.from, q.to, at, cal)
+          periods = splitPeriods(range.from, range.to, interval, cal)
+        }
+      }
       const head = {
-        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: c.calendar.zone,
-        from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar), interval,
+        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: cal.zone,
+        from: isoTime(range.from, cal), to: isoTime(range.to, cal), interval,
       }
       // the metrics, the JSON and the CSV off the event loop (compute-pool.ts)
       const doc = await compute.run('circulation', {
-        head, periods: periods.map(p => ({ start: isoTime(p.start, c.calendar), end: isoTime(p.end, c.calendar) })), total: { start: head.from, end: head.to },
+        head, periods: periods.map(p => ({ start: isoTime(p.start, cal), end: isoTime(p.end, cal) })), total: { start: head.from, end: head.to },
         figures, decimals: c.decimals, rules, csv: q.format === 'csv',
       })
       return { ...doc, asOf }
@@ -125,16 +146,25 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const c = await readable(principal, code)
       const at = now()
       const by = q.by ?? 'sector'
-      const range = reportRange(q.from, q.to, at, c.calendar)
+      let cal = c.calendar
+      let range = reportRange(q.from, q.to, at, cal)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
-      const read: { position?: LedgerPosition | null } = {}
-      const inputs = await flowInputs(src.pool, c.id, tileRange(range.from, range.to, c.calendar), by, at, read)
+      const read: { position?: LedgerPosition | null, zone?: string } = {}
+      // as for the circulation report: the range is cut again if the snapshot finds the currency in another zone
+      let inputs: FlowInputs
+      for (let tries = 1; ; tries++) {
+        inputs = await flowInputs(src.pool, c.id, tileRange(range.from, range.to, cal), by, at, read)
+        if (read.zone == null || read.zone === cal.zone) break
+        if (tries >= ZONE_TRIES) throw zoneChanging()
+        cal = calendarOf(read.zone)
+        range = reportRange(q.from, q.to, at, cal)
+      }
       const key = await disclosureKey(pool, c.id)
       const head = {
-        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: c.calendar.zone, by,
-        from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar),
+        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: cal.zone, by,
+        from: isoTime(range.from, cal), to: isoTime(range.to, cal),
       }
       const doc = await compute.run('flows', { head, inputs, key, localAreas: [...c.localAreas], decimals: c.decimals, rules, csv: q.format === 'csv' })
       return { ...doc, asOf }
