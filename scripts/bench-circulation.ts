@@ -4,10 +4,12 @@
 // the cycle links found as the report finds them (graph.ts). The graph is synthetic but shaped like the
 // benchmark economy of scripts/bench-reports.ts: 1,400 members and 620 businesses; links member -> business
 // (most), business -> business (suppliers), business -> member (wages) and member -> member, each with a year's
-// volume in millionths. A fixed seed, so runs compare.
+// volume in millionths. A fixed seed, so runs compare. Each run also adds 100 payments and times the circulation
+// again from where the run's solution ended (a warm start, as the first report after new payments computes it),
+// and checks it against a cold start on the same graph.
 import { performance } from 'node:perf_hooks'
 import { cyclicComponentsIx } from '../src/reports/graph.js'
-import { maxCirculation } from '../src/reports/max-circulation.js'
+import { maxCirculation, type CirculationStart } from '../src/reports/max-circulation.js'
 
 const LINKS = Number(process.argv[2] ?? 60_000)
 const RUNS = Number(process.argv[3] ?? 5)
@@ -40,24 +42,47 @@ while (payer.length < LINKS) {
   payer.push(u); payee.push(v); volume.push(BigInt(Math.round(pounds * 100)) * 10_000n)
 }
 
-const times: number[] = []
-let out = { links: 0, cycleShare: 0, circulatingShare: 0 }
-for (let run = 0; run < RUNS; run++) {
-  const t0 = performance.now()
+/** The cycle links of the graph as the report finds them, and their largest circulation (from `start`, if given). */
+function solve (start?: CirculationStart) {
   const comp = cyclicComponentsIx(payer, payee)
   const from: number[] = []; const to: number[] = []; const vol: bigint[] = []
   for (let e = 0; e < payer.length; e++) {
     const c = comp.get(payer[e])
     if (c !== undefined && comp.get(payee[e]) === c) { from.push(payer[e]); to.push(payee[e]); vol.push(volume[e]) }
   }
-  const { total } = maxCirculation(from, to, vol)
+  return { from, vol, ...maxCirculation(from, to, vol, start) }
+}
+
+/** 100 new payments, as the first report after them finds the graph: most on links that exist, some new. */
+function pay100 (): void {
+  for (let i = 0; i < 100; i++) {
+    const u = member()
+    const v = biz()
+    const at = payer.findIndex((x, e) => x === u && payee[e] === v)
+    const amount = BigInt(Math.round((5 + 40 * rnd()) * 100)) * 10_000n
+    if (at >= 0) volume[at] += amount; else { payer.push(u); payee.push(v); volume.push(amount); seen.add(u * 4096 + v) }
+  }
+}
+
+const times: number[] = []
+const warmTimes: number[] = []
+let out = { links: 0, cycleShare: 0, circulatingShare: 0 }
+for (let run = 0; run < RUNS; run++) {
+  const t0 = performance.now()
+  const { from, vol, total, end } = solve()
   times.push(performance.now() - t0)
   const all = volume.reduce((s, x) => s + x, 0n)
   const share = (x: bigint): number => Number(x * 10_000n / all) / 10_000
   out = { links: from.length, cycleShare: share(vol.reduce((s, x) => s + x, 0n)), circulatingShare: share(total) }
+  // after 100 new payments: from the solution just found, and (to check it) from nothing
+  pay100()
+  const t1 = performance.now()
+  const warm = solve(end)
+  warmTimes.push(performance.now() - t1)
+  if (warm.total !== solve().total) throw new Error('a warm start gave another total than a cold one')
 }
-times.sort((a, b) => a - b)
+const median = (xs: number[]) => Math.round(xs.sort((a, b) => a - b)[xs.length >> 1])
 console.log(JSON.stringify({
   links: LINKS, accounts: MEMBERS + BUSINESSES, cycleLinks: out.links, cycleShare: out.cycleShare, circulatingShare: out.circulatingShare,
-  medianMs: Math.round(times[times.length >> 1]), maxMs: Math.round(times[times.length - 1]), runs: RUNS,
+  medianMs: median(times), maxMs: Math.round(Math.max(...times)), afterPaymentsMedianMs: median(warmTimes), afterPaymentsMaxMs: Math.round(Math.max(...warmTimes)), runs: RUNS,
 }))

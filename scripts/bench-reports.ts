@@ -364,7 +364,14 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
   // the event-loop guard off: on a busy shared machine it would answer 503 for reasons that are not the reports'
   const config = loadConfig({}, { DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', REPORTS_AGGREGATE_INTERVAL_MS: 0, PRESSURE_MAX_EVENT_LOOP_DELAY_MS: 0 })
   const server = Fastify({ ...serverOptions(config), logger: false })
-  await server.register(app, { config, databaseUrl, keys: await keySetFromJwks([await generateJwk()]) })
+  // The reports run as of the simulated year's last day (just after its latest transfer), so that the new
+  // payments below land in the currency's today, as payments do in service: today is still under way, read on
+  // every request, and the days before it stay settled. With BENCH_REPORT_CLOCK=wall they run at the wall clock,
+  // where the year is long over and each new payment lands in a day already settled (a backdated posting, which
+  // makes the settled days' kept merges be done again).
+  let clockAt = (await pool.query<{ t: Date }>('SELECT max(created_at) AS t FROM transfer WHERE currency_id = $1', [currencyId])).rows[0].t.getTime() + 1000
+  const reportClock = process.env.BENCH_REPORT_CLOCK === 'wall' ? undefined : () => new Date(clockAt)
+  await server.register(app, { config, databaseUrl, keys: await keySetFromJwks([await generateJwk()]), reportClock })
   await server.ready()
   // what the report caches hold (report-cache.ts): the heap after the runs less before them, both after a full
   // collection (without one, heapUsed counts garbage not yet collected: a figure several times the real one)
@@ -402,6 +409,7 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
         from: payers[(round * 100 + i) % payers.length], to: e.businesses[(round * 37 + i * 7) % e.businesses.length], amount: new Money('1.50'), channel: 'till',
       }), `after-${runId}-${round}-${i}`))
       const out = await postMovements(pool, currencyId, items, { at: items.map((_, i) => new Date(latest + 1000 + i)) })
+      clockAt = Math.max(clockAt, latest + 1000 + items.length)
       if (out.results.some(r => !r.ok || r.replayed)) throw new Error('a payment after the load was refused or replayed')
       const t0 = performance.now()
       const res = await server.inject({ method: 'GET', url: monthlyUrl, headers: { authorization: `Bearer ${accessToken}` } })

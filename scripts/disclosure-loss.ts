@@ -1,13 +1,14 @@
-// npx tsx scripts/disclosure-loss.ts [seed]
+// npx tsx scripts/disclosure-loss.ts [seed] [time zone]
 //
 // What a researcher loses to disclosure control on the demo year (docs/disclosure.md): loads the simulated
 // Bristol year (default parameters: 1,400 members, 620 businesses, 365 days; seed 1 unless given) into a fresh
 // database on the machine's PostgreSQL (as the tests do), then, for the flows report by sector and by district
 // (each month and the whole year) and the circulation report (months, weeks, days), counts the cells hidden and
 // measures how far the published (perturbed) flows cells are from the truth, and what the rule for lone days the
-// exports do not give hides; and the year's holding figures by participant kind. Prints markdown tables.
+// exports do not give hides; and the year's holding figures by participant kind. Prints markdown tables. The time
+// zone, if given, replaces the simulated currency's own (Europe/London), to see what the zone changes.
 import pg from 'pg'
-import { RULES, NO_RULES } from '../src/domain/disclosure.js'
+import { RULES, NO_RULES, judge } from '../src/domain/disclosure.js'
 import { splitPeriods, tile, type Interval } from '../src/domain/periods.js'
 import { catchUp } from '../src/reports/aggregate.js'
 import { circulationMetrics, METRICS } from '../src/reports/circulation.metrics.js'
@@ -15,11 +16,14 @@ import { circulationFigures } from '../src/reports/circulation.report.js'
 import { disclosureKey } from '../src/reports/disclosure-key.js'
 import { flowFigures, publishFlows } from '../src/reports/flows.report.js'
 import { toMicros } from '../src/reports/stat.js'
+import { DEFAULT_PARAMETERS } from '../src/simulator/parameters.js'
 import { prepareSimulation, simulatorPool } from '../src/simulator/run.js'
 import { createTestDb } from '../support/postgres.js'
 
 const END = new Date('2026-11-01T00:00:00Z')
 const seed = Number(process.argv[2] ?? 1)
+const params = structuredClone(DEFAULT_PARAMETERS)
+params.currency.timeZone = process.argv[3] ?? params.currency.timeZone
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`
 const quantile = (xs: number[], q: number) => {
@@ -32,7 +36,7 @@ async function main (): Promise<void> {
   const sim = simulatorPool(db.url)
   try {
     const t0 = Date.now()
-    const prepared = await prepareSimulation(sim, { seed, end: END })
+    const prepared = await prepareSimulation(sim, { seed, end: END, params })
     await prepared.post()
     const pool = new pg.Pool({ connectionString: db.url, max: 2 })
     await catchUp(pool)
@@ -41,10 +45,11 @@ async function main (): Promise<void> {
     const localAreas = (await pool.query<{ local_areas: string[] }>('SELECT local_areas FROM currency WHERE id = $1', [id])).rows[0].local_areas
     const key = await disclosureKey(pool, id)
     let byKind: string[] = []
+    const perMetric: string[] = []
     const start = END.getTime() - 365 * 86_400_000
     const months = splitPeriods(Date.UTC(new Date(start).getUTCFullYear(), new Date(start).getUTCMonth() + 1, 1), END.getTime(), 'month')
 
-    console.log(`Demo year: seed ${seed}, ${prepared.summary.members} members, ${prepared.summary.businesses} businesses, ${prepared.summary.payments} payments, ${prepared.summary.start} to ${prepared.summary.end}\n`)
+    console.log(`Demo year: seed ${seed}, ${params.currency.timeZone}, ${prepared.summary.members} members, ${prepared.summary.businesses} businesses, ${prepared.summary.payments} payments, ${prepared.summary.start} to ${prepared.summary.end}\n`)
     console.log('| flows report | cells | hidden cells | volume in hidden cells | published cells: median error | 90th percentile | cells of 1,000+: median error | hidden for a lone day the exports do not give (cells, volume) |')
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
     for (const by of ['sector', 'district'] as const) {
@@ -69,8 +74,11 @@ async function main (): Promise<void> {
         console.log(`| by ${by}, ${label} | ${cells} | ${pct(hidden / cells)} | ${pct(Number(hiddenVol) / Number(vol))} | ${pct(quantile(errs, 0.5))} | ${pct(quantile(errs, 0.9))} | ${pct(quantile(bigErrs, 0.5))} (${bigErrs.length} cells) | ${lone} (${pct(lone / cells)}), ${pct(Number(loneVol) / Number(vol))} |`)
       }
     }
-    console.log('\n| circulation report | periods | cells hidden (all metrics) | volume hidden | issued hidden | supply hidden |')
-    console.log('| --- | --- | --- | --- | --- | --- |')
+    // issued hidden on its own (fewer than 5 recipients, or one business over the dominance share), and issued
+    // hidden only by complementary suppression in the period just before one of those (a period's total issued
+    // since the start is the previous period's plus its issuance)
+    console.log('\n| circulation report | periods | cells hidden (all metrics) | volume hidden | issued hidden | issued hidden on its own | issued hidden the period before one | supply hidden |')
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
     for (const interval of ['month', 'week', 'day'] as Interval[]) {
       const periods = splitPeriods(months[0].start, END.getTime(), interval)
       const figures = await circulationFigures(pool, id, periods)
@@ -78,7 +86,12 @@ async function main (): Promise<void> {
       const raw = circulationMetrics(figures, 2, NO_RULES).slice(1)
       const all = metrics.flatMap((m, k) => METRICS.filter(x => raw[k][x].value != null).map(x => m[x].value == null))
       const share = (name: typeof METRICS[number]) => pct(metrics.filter(m => m[name].value == null).length / metrics.length)
-      console.log(`| ${interval}s | ${periods.length} | ${pct(all.filter(Boolean).length / all.length)} | ${share('volume')} | ${share('issued')} | ${share('supply')} |`)
+      const own = figures.slice(1).map(f => judge(f.issued, RULES) != null)
+      const before = metrics.filter((m, k) => m.issued.value == null && !own[k] && own[k + 1] === true).length
+      console.log(`| ${interval}s | ${periods.length} | ${pct(all.filter(Boolean).length / all.length)} | ${share('volume')} | ${share('issued')} | ` +
+        `${pct(own.filter(Boolean).length / metrics.length)} | ${pct(before / metrics.length)} | ${share('supply')} |`)
+      perMetric.push(`${interval}s: ${METRICS.map(x => [x, metrics.filter((m, k) => m[x].value == null && raw[k][x].value != null).length] as const)
+        .filter(([, n]) => n > 0).map(([x, n]) => `${x} ${n}`).join(', ')}`)
       if (interval === 'month') {
         const total = circulationMetrics(figures, 2, RULES)[0]
         byKind = ['holdingDays', 'holdingVelocity', 'effectiveShare', 'dormantShare'].map(m =>
@@ -87,6 +100,7 @@ async function main (): Promise<void> {
           '| metric | all | members | businesses |', '| --- | --- | --- | --- |')
       }
     }
+    console.log(`\nCells hidden per metric (periods):\n\n${perMetric.map(l => `- ${l}`).join('\n')}`)
     console.log(byKind.join('\n'))
     await pool.end()
   } finally {

@@ -57,6 +57,8 @@ export interface AppOptions {
   requestClock?: () => Date
   /** tests only: the time access tokens are dated by and checked against (default: the wall clock) */
   tokenClock?: () => Date
+  /** tests and the bench only: the time reports take as now (the currency's today; default: the wall clock) */
+  reportClock?: () => Date
 }
 
 /** Builds the whole service as one plugin; server.ts listens, tests call it with app.inject. */
@@ -82,6 +84,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(services, {
     scryptCost: config.SCRYPT_COST,
     clock: opts.clock,
+    reportClock: opts.reportClock,
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,
     reportCompute: { workers: config.REPORT_WORKERS, heapMb: config.REPORT_WORKER_HEAP_MB },
     apiKeyCheckMs: config.API_KEY_CHECK_MS,

@@ -17,11 +17,11 @@ export function ensureChromium (): string | null {
   return fs.existsSync(CHROMIUM) ? CHROMIUM : null
 }
 
-/** A fresh browser with an empty profile of its own, removed on close. */
-export async function openBrowser (): Promise<{ context: BrowserContext, close: () => Promise<void> }> {
+/** A fresh browser with an empty profile of its own, removed on close. timezoneId: the browser's own zone. */
+export async function openBrowser (opts: { timezoneId?: string } = {}): Promise<{ context: BrowserContext, close: () => Promise<void> }> {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'circulate-chromium-'))
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: ARGS, acceptDownloads: true, viewport: { width: 1400, height: 1000 },
+    executablePath: CHROMIUM, headless: true, args: ARGS, acceptDownloads: true, viewport: { width: 1400, height: 1000 }, ...opts,
   })
   return {
     context,

@@ -34,6 +34,17 @@ t.test('problem responses are documented as application/problem+json', async (t)
   }
 })
 
+// The router refuses a path parameter past its maxParamLength before any route runs (414 URI_TOO_LONG,
+// src/plugins/problem.ts): every operation with a path parameter lists it, and no other can answer it.
+t.test('414 is documented on exactly the operations with a path parameter', async (t) => {
+  const doc = YAML.parse(committed) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      t.equal(op.responses['414'] != null, path.includes('{'), `${method.toUpperCase()} ${path}`)
+    }
+  }
+})
+
 // What other people's tools make of the contract: a validating proxy refuses a request the document says is
 // invalid, and a generated client sends what the document says to send. So the document may not contradict itself
 // or the service: a parameter with a default is one a client may leave out, a public route needs no token, a

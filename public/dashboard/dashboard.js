@@ -148,6 +148,27 @@ function download (name, rows) {
 
 function isoDay (d) { return d.toISOString().slice(0, 10) }
 
+/** Today's date (YYYY-MM-DD) in an IANA time zone: a currency's reports cut its local days, so "today" is its
+ *  local date, which the browser's clock in UTC (toISOString) gets wrong for hours each day. A zone this browser
+ *  does not know, or none, falls back to the browser's own local date. */
+function todayIn (zone) {
+  const parts = (opts) => {
+    const p = Object.fromEntries(new Intl.DateTimeFormat('en-CA', { ...opts, year: 'numeric', month: '2-digit', day: '2-digit' })
+      .formatToParts(new Date()).map(x => [x.type, x.value]))
+    return `${p.year}-${p.month}-${p.day}`
+  }
+  if (zone) {
+    try { return parts({ timeZone: zone }) } catch (err) { /* RangeError: an unknown zone */ }
+  }
+  return parts({})
+}
+
+/** A date (YYYY-MM-DD) moved by n days, as calendar arithmetic (no clock, no zone). */
+function addDays (day, n) {
+  const [y, m, d] = day.split('-').map(Number)
+  return isoDay(new Date(Date.UTC(y, m - 1, d + n)))
+}
+
 async function api (path, init = {}, tries = 4) {
   const headers = { accept: 'application/json', ...(init.headers || {}) }
   const token = sessionStorage.getItem(TOKEN)
@@ -404,22 +425,35 @@ $('download-all').addEventListener('click', () => {
 
 $('controls').addEventListener('submit', (ev) => { ev.preventDefault(); load() })
 
+// The default range: the last year up to and including the selected currency's local today (`to` is the day
+// after, as the reports take it). Set again when another currency is chosen, unless the dates were changed by hand.
+const zones = new Map()
+let defaults = null
+
+function setDefaultRange () {
+  if (defaults != null && ($('from').value !== defaults.from || $('to').value !== defaults.to)) return
+  const today = todayIn(zones.get($('currency').value))
+  defaults = { from: addDays(today, -365), to: addDays(today, 1) }
+  $('from').value = defaults.from
+  $('to').value = defaults.to
+}
+
+$('currency').addEventListener('change', setDefaultRange)
+
 async function start () {
-  const today = new Date()
-  const yearAgo = new Date(today.getTime() - 365 * 86400000)
-  $('from').value = isoDay(yearAgo)
-  $('to').value = isoDay(new Date(today.getTime() + 86400000))
   try {
     const config = await api('/dashboard/config.json')
     for (const c of config.currencies) {
       const o = document.createElement('option')
       o.value = c.code
       o.textContent = `${c.code} · ${c.name}`
+      zones.set(c.code, c.timeZone)
       $('currency').appendChild(o)
     }
   } catch (err) {
     $('login-error').textContent = err.message
   }
+  setDefaultRange()
   if (sessionStorage.getItem(TOKEN) != null) { show(true); await load() } else show(false)
 }
 start()

@@ -111,3 +111,12 @@ export function badZone (zone: string, why?: string): DomainError {
     : `${JSON.stringify(zone)} is not accepted: ${why}`
   return new DomainError('VALIDATION_FAILED', `timeZone ${detail}`, [{ pointer: '/timeZone', detail }])
 }
+
+/** A report's snapshot found its currency in another zone than the one its periods were cut in: the zone was
+ *  changed (PATCH, by any instance) after the report read it. The report is cut again in `zone`. */
+export class ZoneChanged extends Error {
+  constructor (readonly zone: string) {
+    super(`the currency's time zone is now ${zone}`)
+    this.name = 'ZoneChanged'
+  }
+}

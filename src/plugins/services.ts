@@ -39,6 +39,8 @@ export interface ServicesOptions {
   coalesce?: CoalescerOptions | null
   /** the time standing orders read (today, for a new order's start); default the wall clock */
   clock?: () => Date
+  /** the time reports take as now; default the wall clock */
+  reportClock?: () => Date
   /** pay by text (docs/text-payments.md): the gateway's token and webhook URL; the outbound port (default: the outbox) */
   sms?: { authToken: string | null, publicUrl: string | null, sender?: TextSender, clock?: (() => Date) | null, newCode?: (() => string) | null }
   /** payment requests: the clock expiry is judged by (tests), long-poll waiters per instance, the expiry sweep */
@@ -60,7 +62,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch,
     participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts,
     transfers: transferService(app.pool, app.prisma, currencies, accounts, coalescer),
-    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0, compute }, app.reads),
+    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0, compute, clock: opts.reportClock }, app.reads),
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation),

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { problemResponse } from '../schemas/common.js'
 
 /**
  * The operation's id when its schema names none: the method and the path's words, parameters as "By<Name>"
@@ -26,12 +27,17 @@ export default fp(async (app) => {
     // One place decides, from each route's own config, what every operation of the contract says:
     // - a route open to anyone (config.public) needs no token: `security: []` overrides the document's bearer,
     //   so a validating proxy or a generated client calls it without one;
-    // - every operation has an operationId (its own, or one made from its method and path).
+    // - every operation has an operationId (its own, or one made from its method and path);
+    // - a path with a parameter can answer 414 URI_TOO_LONG: the router refuses a parameter past its
+    //   maxParamLength (app.ts) before any route runs (plugins/problem.ts, frameworkErrors).
     transform: ({ schema, url, route }) => {
       const own = schema as Record<string, unknown>
       const method = [(route as RouteOptions).method].flat()[0]
       const out: Record<string, unknown> = { ...own, operationId: own.operationId ?? operationId(String(method), url) }
       if ((route as RouteOptions).config?.public === true) out.security = []
+      if (/\/:[^/]/.test(url) && own.response != null) {
+        out.response = Object.fromEntries(Object.entries({ ...(own.response as object), 414: problemResponse(414) }).sort(([a], [b]) => a.localeCompare(b)))
+      }
       return { schema: out as typeof schema, url }
     },
     openapi: {

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { isoDate, isoTime, periodDays, tile, type Day, type Period } from '../domain/periods.js'
+import { ZoneChanged } from '../domain/zone.js'
 import { accountFigures, periodSums, readAccounts, type AccountInfo } from './account-cache.js'
 import { graphFiguresOf, localToday, periodGraph, periodPieces, type TailReads } from './graph-cache.js'
 import { holdingFigures, type HoldingFigures } from './holding.js'
@@ -81,7 +82,7 @@ export async function periodFigures (db: Db, currencyId: string, p: Period, snap
   const pieces = await periodPieces(db, currencyId, p.buckets, today)
   const sums = await periodSums(db, currencyId, p, pieces, today, snapshot.tails)
   const { graph: graphAccounts, ...f } = accountFigures(await snapshot.accounts, sums, p)
-  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails), graphAccounts)
+  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails), graphAccounts, `${currencyId}|${periodKey(p)}`)
   return { start: p.start, end: p.end, ...f, ...graph }
 }
 
@@ -125,9 +126,12 @@ const periodKey = (p: Period) => `${isoTime(p.start)}/${isoTime(p.end)}`
  * catchUp() first. A period that is one bucket reads that bucket's summary; any other period reads its cached
  * composite, or is computed and cached for the next report. `read.position` is set to the last transfer the
  * snapshot includes. `now`: the present, whose local day in the currency's zone is still under way (tests inject it).
+ * `zone`: the time zone the periods were cut in; when given, a snapshot that finds the currency in another zone
+ * (changed since the caller read it, and its first transfers already cut in the new one) keeps nothing and throws
+ * ZoneChanged, so figures of periods cut in a zone the buckets are not are never answered nor kept.
  */
 export async function circulationFigures (pool: pg.Pool, currencyId: string, periods: Period[], writer: pg.Pool = pool,
-  read: { position?: LedgerPosition | null } = {}, now = Date.now()): Promise<PeriodFigures[]> {
+  read: { position?: LedgerPosition | null } = {}, now = Date.now(), zone?: string): Promise<PeriodFigures[]> {
   const from = periods[0].start
   const to = periods[periods.length - 1].end
   // the whole range tiled on its own (months where they fit), not as the union of, say, 365 day buckets
@@ -142,6 +146,10 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
   const client = await pool.connect()
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+    if (zone != null) {
+      const current = (await client.query<{ zone: string }>('SELECT time_zone AS zone FROM currency WHERE id = $1', [currencyId])).rows[0]?.zone
+      if (current != null && current !== zone) throw new ZoneChanged(current)
+    }
     version = (await client.query<{ version: string }>('SELECT version FROM circ_version WHERE currency_id = $1', [currencyId])).rows[0]?.version ?? '0'
     const single = all.map((p, k) => ({ p, k })).filter(x => x.p.buckets.length === 1)
     const summaries = new Map((await client.query<{ k: number, figures: Stored }>(`

@@ -150,9 +150,10 @@ export function flowRange (x: FlowInputs): FlowFigure[] {
   return rangeFigures(x.days, x.perDay, x.rows, x.biz, x.known, no => x.ids.get(no)!)
 }
 
-/** flowFigures() but the last, pure step: what the days hold and the accounts' sums, read in one snapshot. */
+/** flowFigures() but the last, pure step: what the days hold and the accounts' sums, read in one snapshot;
+ *  `read.zone` is set to the currency's time zone in that snapshot. */
 export async function flowInputs (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy, now = Date.now(),
-  read: { position?: LedgerPosition | null } = {}): Promise<FlowInputs> {
+  read: { position?: LedgerPosition | null, zone?: string } = {}): Promise<FlowInputs> {
   if (buckets.length === 0) return { days: [], perDay: [], rows: new Map(), biz: new Map(), known: new Set(), ids: new Map() }
   const from = buckets[0].start
   const to = bucketEnd(buckets[buckets.length - 1])
@@ -162,6 +163,8 @@ export async function flowInputs (pool: pg.Pool, currencyId: string, buckets: Bu
   let perDay: DayFlows[]
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+    // the zone the snapshot's buckets were cut in (the caller's may be older: its report's range is cut again)
+    read.zone = (await client.query<{ zone: string }>('SELECT time_zone AS zone FROM currency WHERE id = $1', [currencyId])).rows[0]?.zone
     const groups = (await client.query<ParticipantRow & { biz: boolean, grp: string | null, local_areas: string[] }>(GROUPS_SQL, [currencyId, by])).rows
     const g: Groups = { grp: new Map(), biz: new Map(), fingerprint: '', known: knownAccounts(groups, by) }
     const h = createHash('sha256')

@@ -2,7 +2,7 @@ import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/per
 import { calendarOf } from '../domain/zone.js'
 import { cyclicComponentsIx } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
-import { maxCirculation } from './max-circulation.js'
+import { maxCirculation, startBytes, type CirculationStart } from './max-circulation.js'
 import { bigintsBytes, cached, clearReportCache, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
@@ -329,8 +329,13 @@ export interface GraphSums extends MultiplierSums { paid: bigint }
 
 export interface GraphFigures { cycle: Stat, circulating: Stat, lmR2: string, lmR3: string }
 
-/** graphFigures() over sums already in millionths. */
-export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>): GraphFigures {
+/**
+ * graphFigures() over sums already in millionths. `period`: the currency and period these figures are of (any
+ * string naming them); when given, the largest circulation starts from where the last computation of the same
+ * period ended (kept in the report caches), so after new payments it routes their change rather than the whole
+ * graph again. The total does not depend on where it starts.
+ */
+export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, period?: string): GraphFigures {
   // cycles: only a payer that also received and a payee that also paid can lie on one
   const from: number[] = []
   const to: number[] = []
@@ -349,7 +354,9 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>): Gr
     onCycle.from.push(from[e]); onCycle.to.push(to[e]); onCycle.vol.push(vol[e])
   }
   // a circulation runs on cycle links only: every other link carries none of it
-  const { total: circulating } = maxCirculation(onCycle.from, onCycle.to, onCycle.vol)
+  const startKey = period == null ? undefined : `circulation|${period}`
+  const { total: circulating, end } = maxCirculation(onCycle.from, onCycle.to, onCycle.vol, startKey == null ? undefined : cached<CirculationStart>(startKey))
+  if (startKey != null) keep(startKey, end, startBytes(end))
   const paid = new Map<number, bigint>()
   const recv = new Map<number, bigint>()
   let biz = false

@@ -345,7 +345,8 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
     WHERE currency_id = $1 AND day >= $2::date AND day < $3::date`, [currencyId, isoDate(from), isoDate(to)])).rows as Array<{ day: string, v: string }>
   const key = (day: string) => `holding|${currencyId}|${day}`
   // A period's sum of days is kept under a digest of its days' versions: a warm report, and the settled months of a
-  // report after new payments, are not summed again (only periods with a new or changed day are).
+  // report after new payments, are not summed again (only periods with a new or changed day are, and the whole
+  // range from its periods' sums).
   const sumKey = (p: Period) => `holding-sum|${currencyId}|${p.start}|${p.end}`
   // each day's instant parsed once: a report by day over a year has 367 periods of 366 days to pick from
   const dayAt = new Map(versions.map(r => [r, DAY_NO(r.day) * DAY_MS]))
@@ -354,13 +355,15 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
     return versions.filter(r => dayAt.get(r)! >= d.start && dayAt.get(r)! < d.end)
   }
   const digest = (rows: Array<{ day: string, v: string }>) => createHash('sha256').update(rows.map(r => `${r.day}@${r.v}`).join('|')).digest('base64')
-  const summed = all.map((p, k) => k === 0 && all.length > 2 ? null : { p, digest: digest(inPeriod(p)) })
-  const sums: Array<DayPartial | null> = summed.map(x => {
-    if (x == null) return null
-    const c = cached<{ digest: string, sum: DayPartial }>(sumKey(x.p))
-    return c?.digest === x.digest ? c.sum : null
+  // the whole range of a report with several periods is summed from the periods (they tile it), not from its days
+  const fromPeriods = (k: number) => k === 0 && all.length > 2
+  const summed = all.map(p => ({ p, digest: digest(inPeriod(p)) }))
+  const kept: Array<Summed | undefined> = summed.map(x => {
+    const c = cached<Summed>(sumKey(x.p))
+    return c?.digest === x.digest ? c : undefined
   })
-  const needed = new Set(summed.flatMap((x, k) => x == null || sums[k] != null ? [] : inPeriod(x.p).map(r => r.day)))
+  const sums: Array<DayPartial | null> = kept.map(c => c?.sum ?? null)
+  const needed = new Set(summed.flatMap((x, k) => fromPeriods(k) || sums[k] != null ? [] : inPeriod(x.p).map(r => r.day)))
   const held = new Map<string, DayPartial>()
   for (const r of versions) {
     if (!needed.has(r.day)) continue
@@ -377,12 +380,14 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
       keep(key(r.day), { version: r.v, day }, dayBytes(day))
     }
   }
-  summed.forEach((x, k) => {
-    if (x == null || sums[k] != null) return
-    const sum = sumDays(inPeriod(x.p).map(r => held.get(r.day)!))
+  const sumOf = (k: number, parts: DayPartial[]) => {
+    const sum = sumDays(parts)
     sums[k] = sum
-    keep(sumKey(x.p), { digest: x.digest, sum }, dayBytes(sum))
-  })
+    kept[k] = { digest: summed[k].digest, sum, kinds: kindsOf(sum) }
+    keep(sumKey(summed[k].p), kept[k], dayBytes(sum) + KINDS_BYTES)
+  }
+  summed.forEach((x, k) => { if (!fromPeriods(k) && sums[k] == null) sumOf(k, inPeriod(x.p).map(r => held.get(r.day)!)) })
+  if (fromPeriods(0) && sums[0] == null) sumOf(0, sums.slice(1) as DayPartial[])
   const biz = new Set((await db.query(`SELECT a.id::text AS id FROM account a JOIN participant p ON p.id = a.participant_id
     WHERE a.currency_id = $1 AND p.kind = 'business'`, [currencyId])).rows.map(r => r.id as string))
 
@@ -392,9 +397,20 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
   [currencyId, all.map((_, k) => k), days.map(d => isoDate(d.end))])).rows as Array<{ k: number, dormancy: DormancyJson }>
   const profile = new Map(ends.map(r => [r.k, r.dormancy]))
 
-  // the whole range is the sum of the periods (they tile it); a single period stands for both
-  if (all.length > 2) sums[0] = sumDays(sums.slice(1) as DayPartial[])
-  return all.map((_, k) => figuresOf(sums[k]!, profile.get(k) ?? [], days[k].end, biz))
+  return all.map((_, k) => figuresOf(kept[k]!, profile.get(k) ?? [], days[k].end, biz))
+}
+
+/** A period's days summed, and the payment figures that depend on nothing else (their medians sort the sum's
+ *  histogram), kept together under the digest of the period's days. */
+interface Summed { digest: string, sum: DayPartial, kinds: Kinds }
+interface Kinds { all: HoldingKind, member: HoldingKind, business: HoldingKind }
+/** three HoldingKind objects of four short strings and a number */
+const KINDS_BYTES = 3 * (OBJECT_BYTES + 4 * 64)
+
+function kindsOf (d: DayPartial): Kinds {
+  const all = emptyKind()
+  sumKind(all, d.m); sumKind(all, d.b)
+  return { all: kindFigures(all), member: kindFigures(d.m), business: kindFigures(d.b) }
 }
 
 function sumKind (into: KindDay, k: KindDay): void {
@@ -437,9 +453,7 @@ function kindFigures (k: KindDay): HoldingKind {
   return { weight: fromMicros(k.w), weighted: weighted(k.wh), count: k.n, medianHours: median }
 }
 
-function figuresOf (d: DayPartial, dormancy: DormancyJson, end: number, biz: Set<string>): HoldingFigures {
-  const all = emptyKind()
-  sumKind(all, d.m); sumKind(all, d.b)
+function figuresOf ({ sum: d, kinds }: Summed, dormancy: DormancyJson, end: number, biz: Set<string>): HoldingFigures {
   const sides = (m: Map<string, [bigint, bigint]>): Stat => {
     let v = 0n; let max = 0n; let n = 0; let b = false
     for (const [id, [p, r]] of m) {
@@ -479,9 +493,7 @@ function figuresOf (d: DayPartial, dormancy: DormancyJson, end: number, biz: Set
   }
   const kindStat = (k: { v: bigint, n: number, max: bigint }, biz: boolean): Stat => ({ value: fromMicros(k.v), n: k.n, max: fromMicros(k.max), biz: biz && k.n > 0 })
   return {
-    all: kindFigures(all),
-    member: kindFigures(d.m),
-    business: kindFigures(d.b),
+    ...kinds,
     dormant: { value: fromMicros(dv), n: dn, max: fromMicros(dmax), biz: db },
     traced: fromMicros(total),
     dormantMember: kindStat(dormant[0], false),

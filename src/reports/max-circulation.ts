@@ -17,8 +17,38 @@
 // Cost per phase: Dijkstra O(E log V) plus Dinic O(V^2 E) worst case (far less in practice: paths are short);
 // docs/metrics.md has timings on a year's graph.
 
-/** The largest circulation within the links: each link's part of it (same order) and the total. */
-export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[]): { flow: bigint[], total: bigint } {
+/**
+ * Where an earlier solution ended, to start the next one from: what was taken away (g) on each link, by its pair
+ * key (payer x 2^26 + payee), and each account's potential. Any start gives the same total (the minimum cost is
+ * unique); a start close to the answer, the last solution of the same period before a few payments were added,
+ * leaves only the change to route.
+ */
+export interface CirculationStart {
+  /** pair keys, ascending */
+  key: Float64Array
+  taken: ArrayLike<bigint>
+  /** account numbers and their potentials */
+  node: Float64Array
+  pot: Float64Array
+}
+
+/** Account numbers below this are packed two to a pair key (the graph caches number accounts the same way). */
+const PACK = 67_108_864
+
+/**
+ * The largest circulation within the links: each link's part of it (same order) and the total; `end` is where
+ * this solution ended, for the next computation of the same period to start from (`start`).
+ *
+ * Warm start: g begins at the earlier solution's g (clipped to each link's volume now; 0 on new links), the
+ * potentials at the earlier ones (0 for new accounts). A link whose reduced cost is negative is filled to its
+ * volume, one whose reduced cost is positive emptied, so every residual arc has a non-negative reduced cost, as
+ * the primal-dual method needs; what each account then carries too much or too little is its excess, routed from
+ * the accounts with a surplus to those short of it by the same phases as a cold start. On an unchanged graph the
+ * excesses are zero and nothing is searched; after a few payments only their amounts (and the links they change)
+ * are routed. A cold start is the same with g = 0 and all potentials 0, where the excess is the net position.
+ */
+export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], start?: CirculationStart):
+{ flow: bigint[], total: bigint, end: CirculationStart } {
   const m = payer.length
   // dense node numbers; self-links (an account paying itself) are a circulation on their own
   const ix = new Map<number, number>()
@@ -31,21 +61,48 @@ export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<numbe
   const to = new Int32Array(m)
   for (let e = 0; e < m; e++) { from[e] = id(payer[e]); to[e] = id(payee[e]) }
   const k = ix.size
-  const net = new Array<bigint>(k).fill(0n) // out - in
-  for (let e = 0; e < m; e++) {
-    if (from[e] === to[e]) continue
-    net[from[e]] += volume[e]; net[to[e]] -= volume[e]
-  }
 
   const S = k
   const T = k + 1
   const g = new Residual(k + 2, 2 * (m + k))
-  const arcOf = new Int32Array(m).fill(-1)
-  for (let e = 0; e < m; e++) if (from[e] !== to[e] && volume[e] > 0n) arcOf[e] = g.add(from[e], to[e], volume[e], 1)
-  let demand = 0n
-  for (let v = 0; v < k; v++) {
-    if (net[v] > 0n) { g.add(S, v, net[v], 0); demand += net[v] } else if (net[v] < 0n) g.add(v, T, -net[v], 0)
+  // the start: potentials and what is taken away on each link (both 0 on a cold start)
+  if (start != null) {
+    for (let j = 0; j < start.node.length; j++) {
+      const i = ix.get(start.node[j])
+      if (i !== undefined) g.pot[i] = start.pot[j]
+    }
   }
+  const taken = new Array<bigint>(m).fill(0n)
+  if (start != null) {
+    for (let e = 0; e < m; e++) {
+      const at = findKey(start.key, payer[e] * PACK + payee[e])
+      if (at >= 0) taken[e] = start.taken[at]
+    }
+  }
+  // excess: net position (out - in) minus what g already carries out of the account
+  const excess = new Array<bigint>(k).fill(0n)
+  const arcOf = new Int32Array(m).fill(-1)
+  for (let e = 0; e < m; e++) {
+    if (from[e] === to[e] || volume[e] <= 0n) continue
+    let t = taken[e]
+    if (t > volume[e]) t = volume[e]
+    if (t < 0n) t = 0n
+    const rc = 1 + g.pot[from[e]] - g.pot[to[e]]
+    if (rc < 0) t = volume[e]; else if (rc > 0) t = 0n
+    taken[e] = t
+    arcOf[e] = g.add(from[e], to[e], volume[e] - t, 1, t)
+    excess[from[e]] += volume[e] - t
+    excess[to[e]] -= volume[e] - t
+  }
+  let demand = 0n
+  let potS = -Infinity
+  let potT = Infinity
+  for (let v = 0; v < k; v++) {
+    if (excess[v] > 0n) { g.add(S, v, excess[v], 0); demand += excess[v]; potS = Math.max(potS, g.pot[v]) } else if (excess[v] < 0n) { g.add(v, T, -excess[v], 0); potT = Math.min(potT, g.pot[v]) }
+  }
+  // the source's and sink's arcs have reduced cost >= 0 with these
+  g.pot[S] = potS === -Infinity ? 0 : potS
+  g.pot[T] = potT === Infinity ? 0 : potT
 
   let sent = 0n
   while (sent < demand) {
@@ -55,12 +112,43 @@ export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<numbe
 
   const flow = new Array<bigint>(m)
   let total = 0n
+  const ends: Array<{ key: number, taken: bigint }> = []
   for (let e = 0; e < m; e++) {
     // a link's part of the circulation is what g did not take away: its volume minus g's flow on it
-    flow[e] = arcOf[e] < 0 ? (volume[e] > 0n ? volume[e] : 0n) : volume[e] - g.cap[arcOf[e]]
+    const t = arcOf[e] < 0 ? 0n : g.cap[arcOf[e]]
+    flow[e] = arcOf[e] < 0 ? (volume[e] > 0n ? volume[e] : 0n) : volume[e] - t
     total += flow[e]
+    if (arcOf[e] >= 0) ends.push({ key: payer[e] * PACK + payee[e], taken: t })
   }
-  return { flow, total }
+  ends.sort((a, b) => a.key - b.key)
+  const end: CirculationStart = {
+    key: Float64Array.from(ends, x => x.key),
+    taken: packTaken(ends.map(x => x.taken)),
+    node: Float64Array.from(ix.keys()),
+    pot: g.pot.slice(0, k),
+  }
+  return { flow, total, end }
+}
+
+/** Bytes a start holds (for the report caches' budget). */
+export const startBytes = (s: CirculationStart): number =>
+  s.key.byteLength + s.node.byteLength + s.pot.byteLength + (s.taken instanceof BigInt64Array ? s.taken.byteLength : s.taken.length * 32) + 4 * 64
+
+const MAX64 = 2n ** 63n - 1n
+/** 8 bytes each when they fit (always, below 9.2 trillion units in millionths), else kept as they are. */
+function packTaken (values: bigint[]): ArrayLike<bigint> {
+  for (const v of values) if (v > MAX64) return values
+  return BigInt64Array.from(values)
+}
+
+/** The index of key in the ascending keys, or -1. */
+function findKey (keys: Float64Array, key: number): number {
+  let lo = 0; let hi = keys.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    if (keys[mid] < key) lo = mid + 1; else if (keys[mid] > key) hi = mid - 1; else return mid
+  }
+  return -1
 }
 
 /** A residual network with unit-scale integer costs; arc a and a ^ 1 are each other's reverse. */
@@ -85,11 +173,11 @@ class Residual {
     this.pot = new Float64Array(n)
   }
 
-  /** Adds u -> v; returns the reverse arc's number, whose capacity is the flow sent on u -> v. */
-  add (u: number, v: number, cap: bigint, cost: number): number {
+  /** Adds u -> v with `sent` already on it; returns the reverse arc's number, whose capacity is the flow on u -> v. */
+  add (u: number, v: number, cap: bigint, cost: number, sent = 0n): number {
     const a = this.arcs
     this.to[a] = v; this.cost[a] = cost; this.cap[a] = cap; this.open[a] = cap > 0n ? 1 : 0; this.next[a] = this.head[u]; this.head[u] = a
-    this.to[a + 1] = u; this.cost[a + 1] = -cost; this.next[a + 1] = this.head[v]; this.head[v] = a + 1
+    this.to[a + 1] = u; this.cost[a + 1] = -cost; this.cap[a + 1] = sent; this.open[a + 1] = sent > 0n ? 1 : 0; this.next[a + 1] = this.head[v]; this.head[v] = a + 1
     this.arcs += 2
     return a + 1
   }
@@ -131,13 +219,15 @@ class Residual {
     // reverse together): list them once per node, in adjacency order, and let the searches below scan only them
     // instead of every arc on every round (most arcs are not tight; at a year's graph this was most of the time).
     const first = new Int32Array(n + 1)
+    let tight = new Int32Array(1024)
+    let count = 0
     for (let u = 0; u < n; u++) {
-      for (let a = this.head[u]; a !== -1; a = this.next[a]) if (this.reduced(u, a) === 0) first[u + 1]++
-    }
-    for (let u = 0; u < n; u++) first[u + 1] += first[u]
-    const tight = new Int32Array(first[n])
-    for (let u = 0, i = 0; u < n; u++) {
-      for (let a = this.head[u]; a !== -1; a = this.next[a]) if (this.reduced(u, a) === 0) tight[i++] = a
+      for (let a = this.head[u]; a !== -1; a = this.next[a]) {
+        if (this.cost[a] + this.pot[u] - this.pot[this.to[a]] !== 0) continue
+        if (count === tight.length) { const more = new Int32Array(2 * count); more.set(tight); tight = more }
+        tight[count++] = a
+      }
+      first[u + 1] = count
     }
     const level = new Int32Array(n)
     const it = new Int32Array(n)
@@ -150,6 +240,9 @@ class Residual {
       queue[qt++] = s
       while (qh < qt) {
         const u = queue[qh++]
+        // nodes as far from s as t, or farther, lead nowhere on a shortest path to t: the search stops there
+        // (the walk below then finds the same paths, without trying those dead ends)
+        if (level[t] !== -1 && level[u] >= level[t]) break
         for (let i = first[u]; i < first[u + 1]; i++) {
           const a = tight[i]
           const v = this.to[a]

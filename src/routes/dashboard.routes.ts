@@ -26,9 +26,10 @@ const routes: FastifyPluginAsync = async (app) => {
       await reply.type(type).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(body))
   }
 
-  // The currencies to choose from (their codes and names are public: GET /v1/currencies/{code} is open to anyone).
+  // The currencies to choose from (their codes, names and time zones are public: GET /v1/currencies/{code} is open
+  // to anyone); the zone gives the page the currency's local today for its default range.
   app.get('/dashboard/config.json', { schema: { hide: true }, logLevel: 'warn' }, async () => {
-    const currencies = await app.prisma.currency.findMany({ select: { code: true, name: true }, orderBy: { createdAt: 'asc' } })
+    const currencies = await app.prisma.currency.findMany({ select: { code: true, name: true, timeZone: true }, orderBy: { createdAt: 'asc' } })
     return { currencies }
   })
 }

@@ -41,11 +41,18 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   404: 'not found (or not yours: existence is not revealed)',
   409: 'conflict (e.g. a request with this Idempotency-Key is still in flight)',
   413: 'body too large',
+  414: 'a path parameter longer than the service accepts (URI_TOO_LONG)',
   415: 'body is not application/json',
   422: 'well-formed but refused: validation, text the service does not store (INVALID_TEXT), amount, funds, limits, status, idempotency key reuse',
   429: 'rate limited',
   503: 'database unavailable or overloaded; retry',
 }
+
+/** One problem response of the contract: its description and the shared Problem schema. */
+export const problemResponse = (status: number) => ({
+  description: PROBLEM_DESCRIPTIONS[status] ?? 'problem',
+  content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
+})
 
 /**
  * The problem responses a route can give, each as application/problem+json with the shared Problem schema.
@@ -57,10 +64,7 @@ export const problems = (...statuses: number[]) => problemResponses([...statuses
 /** For a route that takes no input: only a request that is not valid HTTP (400) and load shedding (503). */
 export const transportProblems = () => problemResponses([400])
 
-const problemResponses = (statuses: number[]) => Object.fromEntries([...new Set([...statuses, 503])].sort().map(s => [s, {
-  description: PROBLEM_DESCRIPTIONS[s] ?? 'problem',
-  content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
-}]))
+const problemResponses = (statuses: number[]) => Object.fromEntries([...new Set([...statuses, 503])].sort().map(s => [s, problemResponse(s)]))
 
 /** The page size of a list when the request does not say. */
 export const DEFAULT_PAGE = 50

@@ -12,7 +12,8 @@ import type { Channel, CurrencyCreate, CurrencyUpdate } from '../schemas/ledger.
 import { badZone, calendarOf, knownToIntl, type Calendar } from '../domain/zone.js'
 
 /** What the write path needs of a currency, resolved once and cached (a currency's id, decimals and system
- *  accounts never change; fees are re-read when the cache entry expires). */
+ *  accounts never change; fees are re-read when the cache entry expires; the time zone, until the currency's first
+ *  transfer fixes it, on every resolve). */
 export interface CurrencyInfo extends LedgerCurrency {
   code: string
   localAreas: string[]
@@ -26,8 +27,11 @@ const CACHE_MAX = 1_000
 
 export function currencyService (prisma: PrismaClient) {
   const repo = currencyRepo(prisma)
-  // toad-cache (fastify's own router cache): bounded, and an entry is read again once it is CACHE_MS old
-  const cache = new LruMap<CurrencyInfo>(CACHE_MAX, CACHE_MS)
+  // toad-cache (fastify's own router cache): bounded, and an entry is read again once it is CACHE_MS old.
+  // zoneFixed: the currency had a transfer when its zone was read, so the zone can no longer change. Until then any
+  // instance may change it (PATCH), and this one would cut the days of the first transfers' reports in the old zone
+  // (the database cuts their buckets in the new one), so it is read again on every resolve.
+  const cache = new LruMap<{ info: CurrencyInfo, zoneFixed: boolean }>(CACHE_MAX, CACHE_MS)
   // id -> code, which never changes, so no expiry: resolveId goes through resolve and its expiry
   const codes = new LruMap<string>(CACHE_MAX)
 
@@ -79,11 +83,22 @@ export function currencyService (prisma: PrismaClient) {
     async resolve (code: string): Promise<CurrencyInfo> {
       const key = code.toUpperCase()
       const hit = cache.get(key)
-      if (hit != null) return hit
+      if (hit != null) {
+        if (hit.zoneFixed) return hit.info
+        // one statement, one snapshot: if it sees a transfer, the zone it reads is the final one
+        const now = (await prisma.$queryRaw<Array<{ zone: string, moved: boolean }>>`
+          SELECT c.time_zone AS zone, EXISTS (SELECT 1 FROM transfer t WHERE t.currency_id = c.id) AS moved
+            FROM currency c WHERE c.id = ${hit.info.id}::uuid`)[0]
+        // updated in place: the entry still expires when it would have (the fees are re-read then)
+        if (now.zone !== hit.info.calendar.zone) hit.info = { ...hit.info, calendar: calendarOf(now.zone) }
+        hit.zoneFixed = now.moved
+        return hit.info
+      }
       const c = await repo.byCode(key)
       if (c == null) throw new DomainError('CURRENCY_NOT_FOUND', `no currency with code ${key}`)
       const info = toInfo(c)
-      cache.set(key, info)
+      // not known to be fixed yet: the next resolve looks (its zone and a transfer, together)
+      cache.set(key, { info, zoneFixed: false })
       codes.set(info.id, key)
       return info
     },

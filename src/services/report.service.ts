@@ -6,12 +6,13 @@ import { disclosureKey } from '../reports/disclosure-key.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { isoTime, parseInstant, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
+import { calendarOf, ZoneChanged } from '../domain/zone.js'
 import { accountsCsv } from '../reports/accounts.export.js'
 import { drain } from '../reports/aggregate.js'
-import { circulationFigures } from '../reports/circulation.report.js'
+import { circulationFigures, type PeriodFigures } from '../reports/circulation.report.js'
 import { computePool, type ComputePool } from '../reports/compute-pool.js'
 import { plainRules, type CirculationReport, type FlowsReport, type Provenance } from '../reports/compute-tasks.js'
-import { flowInputs } from '../reports/flows.report.js'
+import { flowInputs, type FlowInputs } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
 import { DEFINITIONS_VERSION, type LedgerPosition } from '../reports/provenance.js'
 import { transfersCsv } from '../reports/transfers.export.js'
@@ -26,12 +27,20 @@ export type AccountExportQuery = Static<typeof AccountExportQuerySchema>
 
 export type { CirculationReport, FlowsReport, Provenance }
 
+/** How many times a report is cut again when its snapshot finds the currency's zone changed (it can change only
+ *  until the first transfer, so once is enough but for a PATCH racing the very first one). */
+const ZONE_TRIES = 3
+const zoneChanging = () => new DomainError('SERVICE_UNAVAILABLE', 'the currency\'s time zone changed while the report was read; retry')
+
 export interface ReportOptions {
   /** see REPORTS_MAX_STALENESS_MS */
   maxStalenessMs?: number
   rules?: Rules
   /** where the reports' pure computation runs (compute-pool.ts); default: in the process */
   compute?: ComputePool
+  /** tests and the bench only: the time a report takes as now (the currency's today, a range's default end);
+   *  default the wall clock */
+  clock?: () => Date
 }
 
 /**
@@ -43,6 +52,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
   const source = async () => reads != null ? await reads.choose() : { pool, replica: false, asOf: new Date() }
   const rules = plainRules(opts.rules ?? RULES)
   const compute = opts.compute ?? computePool({ workers: 0, heapMb: 0 })
+  const now = (): number => opts.clock?.().getTime() ?? Date.now()
   let lastCatchUpAt = 0
   // A report folds in what is queued (the drain) and no more: the summaries of the buckets it reads that the drain
   // made dirty are computed in its own snapshot and kept (circulationFigures), and the other summaries are left to
@@ -96,21 +106,37 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
 
     async circulation (principal: Principal | null, code: string, q: CirculationQuery): Promise<{ json: string, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
+      const at = now()
       const interval = q.interval ?? 'month'
-      const range = reportRange(q.from, q.to, Date.now(), c.calendar)
-      const periods = splitPeriods(range.from, range.to, interval, c.calendar)
+      let cal = c.calendar
+      let range = reportRange(q.from, q.to, at, cal)
+      let periods = splitPeriods(range.from, range.to, interval, cal)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
-      const figures = await circulationFigures(src.pool, c.id, periods, pool, read)
+      // the periods are cut in the zone the snapshot finds (circulationFigures checks): the zone read with the
+      // currency may be older, if another instance changed it just before the currency's first transfers
+      let figures: PeriodFigures[]
+      for (let tries = 1; ; tries++) {
+        try {
+          figures = await circulationFigures(src.pool, c.id, periods, pool, read, at, cal.zone)
+          break
+        } catch (err) {
+          if (!(err instanceof ZoneChanged)) throw err
+          if (tries >= ZONE_TRIES) throw zoneChanging()
+          cal = calendarOf(err.zone)
+          range = reportRange(q.from, q.to, at, cal)
+          periods = splitPeriods(range.from, range.to, interval, cal)
+        }
+      }
       const head = {
-        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: c.calendar.zone,
-        from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar), interval,
+        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: cal.zone,
+        from: isoTime(range.from, cal), to: isoTime(range.to, cal), interval,
       }
       // the metrics, the JSON and the CSV off the event loop (compute-pool.ts)
       const doc = await compute.run('circulation', {
-        head, periods: periods.map(p => ({ start: isoTime(p.start, c.calendar), end: isoTime(p.end, c.calendar) })), total: { start: head.from, end: head.to },
+        head, periods: periods.map(p => ({ start: isoTime(p.start, cal), end: isoTime(p.end, cal) })), total: { start: head.from, end: head.to },
         figures, decimals: c.decimals, rules, csv: q.format === 'csv',
       })
       return { ...doc, asOf }
@@ -118,17 +144,27 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
 
     async flows (principal: Principal | null, code: string, q: FlowsQuery): Promise<{ json: string, asOf: string } | { csv: string, asOf: string }> {
       const c = await readable(principal, code)
+      const at = now()
       const by = q.by ?? 'sector'
-      const range = reportRange(q.from, q.to, Date.now(), c.calendar)
+      let cal = c.calendar
+      let range = reportRange(q.from, q.to, at, cal)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
-      const read: { position?: LedgerPosition | null } = {}
-      const inputs = await flowInputs(src.pool, c.id, tileRange(range.from, range.to, c.calendar), by, undefined, read)
+      const read: { position?: LedgerPosition | null, zone?: string } = {}
+      // as for the circulation report: the range is cut again if the snapshot finds the currency in another zone
+      let inputs: FlowInputs
+      for (let tries = 1; ; tries++) {
+        inputs = await flowInputs(src.pool, c.id, tileRange(range.from, range.to, cal), by, at, read)
+        if (read.zone == null || read.zone === cal.zone) break
+        if (tries >= ZONE_TRIES) throw zoneChanging()
+        cal = calendarOf(read.zone)
+        range = reportRange(q.from, q.to, at, cal)
+      }
       const key = await disclosureKey(pool, c.id)
       const head = {
-        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: c.calendar.zone, by,
-        from: isoTime(range.from, c.calendar), to: isoTime(range.to, c.calendar),
+        currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: cal.zone, by,
+        from: isoTime(range.from, cal), to: isoTime(range.to, cal),
       }
       const doc = await compute.run('flows', { head, inputs, key, localAreas: [...c.localAreas], decimals: c.decimals, rules, csv: q.format === 'csv' })
       return { ...doc, asOf }

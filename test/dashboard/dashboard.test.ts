@@ -11,7 +11,7 @@ import { prepareSimulation, simulatorPool } from '../../src/simulator/run.js'
 import { chartPoints, ensureChromium, logIn, openBrowser } from '../../support/browser.js'
 import { freePort } from '../../support/ports.js'
 import { createTestDb } from '../../support/postgres.js'
-import { buildTestApp } from '../helper.js'
+import { buildTestApp, ISSUER } from '../helper.js'
 
 const CHARTS = ['supply', 'velocity', 'respend', 'mix', 'locality', 'active', 'multiplier', 'holding', 'holdingKinds', 'concentration', 'sectors', 'districts']
 const SCREENSHOT = path.resolve('.tap', 'screenshots', 'dashboard.png')
@@ -128,6 +128,50 @@ t.test('in a browser: log in, every chart draws data points, pickers and CSV dow
   t.ok(requests.length > 5 && requests.every(u => u.startsWith(base)), 'every request the page made went to the service itself')
   t.same(errors, [], 'no script errors')
   t.same(violations, [], 'nothing was refused by the Content-Security-Policy')
+})
+
+// A currency's reports cut its local days, so the page's default range must end on the currency's local today.
+// The page's clock is fixed at 13:30 UTC on 15 June 2026: 01:30 on the 16th in Auckland (+12:00), 06:30 on the
+// 15th in the browser's own zone (Los Angeles). The page used the UTC date, a day short of Auckland's today.
+t.test('in a browser: the default range ends on the currency\'s local today, not the UTC date', { skip }, async (t) => {
+  const ctx = await buildTestApp(t)
+  for (const [code, timeZone] of [['AKL', 'Pacific/Auckland'], ['UTCP', 'UTC']]) {
+    const r = await ctx.call('POST', '/v1/currencies', { token: ctx.issuerToken, body: { code, name: `${code} Pound`, timeZone } })
+    t.equal(r.status, 201)
+  }
+  const port = await freePort()
+  await ctx.app.listen({ host: '127.0.0.1', port })
+  const base = `http://127.0.0.1:${port}`
+  const browser = await openBrowser({ timezoneId: 'America/Los_Angeles' })
+  t.teardown(browser.close)
+  const page = await browser.context.newPage()
+  const errors: string[] = []
+  page.on('pageerror', e => { errors.push(e.message) })
+  await page.clock.setFixedTime(new Date('2026-06-15T13:30:00Z'))
+  await page.goto(`${base}/dashboard`)
+  await page.waitForFunction(() => document.querySelectorAll('#currency option').length === 2 && (document.getElementById('to') as HTMLInputElement).value !== '')
+  const range = async () => await page.evaluate(() => [(document.getElementById('from') as HTMLInputElement).value, (document.getElementById('to') as HTMLInputElement).value])
+  t.same(await range(), ['2025-06-16', '2026-06-17'], 'Auckland (the first currency): up to and including 16 June, its local today')
+
+  // logged in, the first report asked for is the currency's local year, today included
+  const asked: string[] = []
+  page.on('request', r => { if (r.url().includes('/reports/circulation')) asked.push(new URL(r.url()).search) })
+  await page.fill('#username', ISSUER.username)
+  await page.fill('#password', ISSUER.password)
+  await page.click('#login-form button[type=submit]')
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 120_000 })
+  t.equal(await page.evaluate(() => document.body.dataset.state), 'ready', `the reports loaded (${await page.textContent('#report-error')})`)
+  t.match(asked[0], /from=2025-06-16&to=2026-06-17/, 'the report asked for')
+  const shown = await page.evaluate(() => (window as unknown as { dashboard: { circulation: { timeZone: string, to: string } } }).dashboard.circulation)
+  t.same([shown.timeZone, shown.to], ['Pacific/Auckland', '2026-06-17T00:00:00.000+12:00'], 'the report runs to the end of Auckland\'s 16 June')
+
+  // the other currency's today is the UTC date; a range changed by hand is kept when the currency changes
+  await page.selectOption('#currency', 'UTCP')
+  t.same(await range(), ['2025-06-15', '2026-06-16'], 'UTC: up to and including 15 June')
+  await page.fill('#from', '2026-01-01')
+  await page.selectOption('#currency', 'AKL')
+  t.same(await range(), ['2026-01-01', '2026-06-16'], 'dates set by hand stay')
+  t.same(errors, [], 'no script errors')
 })
 
 t.test('/docs in a browser: Swagger UI draws every operation under the same policy', { skip }, async (t) => {

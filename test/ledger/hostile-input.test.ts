@@ -36,8 +36,12 @@ t.test('URLs Fastify refuses before routing still get a problem', async (t) => {
   t.equal(bad.statusCode, 400)
   t.match(bad.headers['content-type'], /^application\/problem\+json/)
   t.equal(bad.json().code, 'BAD_REQUEST')
-  const long = await ctx.app.inject({ method: 'GET', url: `/v1/currencies/${'x'.repeat(300)}` })
-  t.equal(long.statusCode, 414)
-  t.match(long.headers['content-type'], /^application\/problem\+json/)
-  t.equal(long.json().code, 'URI_TOO_LONG')
+  // through ctx.call, so the answer is also checked against openapi.yaml: a path parameter past the router's
+  // limit is a 414 the contract lists on every operation with a path parameter
+  for (const url of [`/v1/currencies/${'x'.repeat(300)}`, `/v1/accounts/${'1'.repeat(300)}/statement`]) {
+    const long = await ctx.call('GET', url, { token: ctx.issuerToken })
+    t.equal(long.status, 414, url.slice(0, 30))
+    t.match(long.headers['content-type'], /^application\/problem\+json/)
+    t.equal(long.body.code, 'URI_TOO_LONG')
+  }
 })

@@ -321,3 +321,29 @@ t.test('which traces continue from the end in memory and which replay from a che
   t.same(normHolding(await circulationFigures(pool, book.currencyId, periods)), normHolding(await recompute(pool, book.currencyId, periods)),
     'the figures equal the plain recomputation')
 })
+
+// A period's sum of days and its payment figures are kept under the digest of its days (the whole range's too,
+// summed from its periods): a report after a new payment must give what a report without any kept sums gives.
+t.test('kept holding sums give what nothing kept gives, after each new payment', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const pool = ctx.app.pool
+  const book = await reportBook(ctx, 'HSUM')
+  const m = await member(ctx, 'HSUM', 'BS6 5AB')
+  const b = await business(ctx, 'HSUM', 'food', 'BS1 4DJ')
+  const periods = splitPeriods(JAN1, JAN1 + 90 * DAY_MS, 'month')
+  await book.ledger.issue(new Date(JAN1 + DAY_MS).toISOString(), m.accountId, '500.00')
+  let changed = 0
+  let before = holdingOf(await circulationFigures(pool, book.currencyId, periods))
+  for (const [i, day] of [3, 40, 41, 70, 71, 72].entries()) {
+    await book.ledger.pay(new Date(JAN1 + day * DAY_MS + i * 3_600_000).toISOString(), m.accountId, b.accountId, `${10 + i}.00`)
+    if (i % 2 === 0) await book.ledger.pay(new Date(JAN1 + (day + 1) * DAY_MS).toISOString(), b.accountId, m.accountId, '3.00')
+    await catchUp(pool)
+    const kept = holdingOf(await circulationFigures(pool, book.currencyId, periods))
+    t.same(holdingOf(await circulationFigures(pool, book.currencyId, periods)), kept, `payment ${i}: a warm report gives the same`)
+    clearGraphCache()
+    t.same(holdingOf(await circulationFigures(pool, book.currencyId, periods)), kept, `payment ${i}: as with nothing kept`)
+    if (JSON.stringify(kept[0]) !== JSON.stringify(before[0])) changed++
+    before = kept
+  }
+  t.equal(changed, 6, 'the whole range moved with every payment')
+})

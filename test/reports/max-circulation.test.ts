@@ -54,3 +54,56 @@ t.test('equals cycle cancelling on random graphs, and is a circulation within th
   }), { numRuns: 300 })
   t.equal(runs, 300, 'every random graph agreed')
 })
+
+// A warm start (the last solution of the same period, after its graph changed) must give the cold start's total
+// and a circulation within the links, whatever changed: links grown (new payments), shrunk or gone (a late
+// reversal), new links and new accounts, and a chain of such changes each started from the one before.
+const Change = fc.array(fc.record({ u: fc.nat({ max: 8 }), v: fc.nat({ max: 8 }), cents: fc.integer({ min: -3_000, max: 3_000 }) }), { maxLength: 8 })
+
+t.test('a warm start after any change agrees with a cold start', async (t) => {
+  let runs = 0
+  let warmed = 0
+  fc.assert(fc.property(Graph, fc.array(Change, { minLength: 1, maxLength: 4 }), (links, changes) => {
+    const byPair = new Map<string, { u: number, v: number, c: bigint }>()
+    const apply = (ls: Array<{ u: number, v: number, cents: number }>) => {
+      for (const l of ls) {
+        if (l.u === l.v) continue
+        const k = `${l.u} ${l.v}`
+        const c = (byPair.get(k)?.c ?? 0n) + BigInt(l.cents) * 10_000n
+        if (c <= 0n) byPair.delete(k); else byPair.set(k, { u: l.u, v: l.v, c })
+      }
+    }
+    apply(links)
+    let ls = [...byPair.values()]
+    let start = maxCirculation(ls.map(l => l.u), ls.map(l => l.v), ls.map(l => l.c)).end
+    for (const change of changes) {
+      apply(change)
+      ls = [...byPair.values()]
+      const cold = maxCirculation(ls.map(l => l.u), ls.map(l => l.v), ls.map(l => l.c))
+      const warm = maxCirculation(ls.map(l => l.u), ls.map(l => l.v), ls.map(l => l.c), start)
+      if (warm.total !== cold.total) throw new Error(`warm ${warm.total} vs cold ${cold.total}`)
+      const net = new Map<number, bigint>()
+      ls.forEach((l, e) => {
+        if (warm.flow[e] < 0n || warm.flow[e] > l.c) throw new Error(`link ${e}: ${warm.flow[e]} outside 0..${l.c}`)
+        net.set(l.u, (net.get(l.u) ?? 0n) - warm.flow[e]); net.set(l.v, (net.get(l.v) ?? 0n) + warm.flow[e])
+      })
+      for (const [v, x] of net) if (x !== 0n) throw new Error(`account ${v} does not balance: ${x}`)
+      if (warm.total > 0n) warmed++
+      start = warm.end
+    }
+    runs++
+  }), { numRuns: 300 })
+  t.equal(runs, 300, 'every chain of changes agreed')
+  t.ok(warmed > 100, `${warmed} warm starts found a circulation`)
+})
+
+t.test('a warm start on the same graph is the same solution', async (t) => {
+  const payer = [1, 2, 3, 4, 1, 4, 1]
+  const payee = [3, 3, 4, 1, 4, 3, 2]
+  const volume = [40, 20, 30, 10, 10, 15, 5].map(micros)
+  const first = maxCirculation(payer, payee, volume)
+  const again = maxCirculation(payer, payee, volume, first.end)
+  t.equal(again.total, first.total)
+  t.same(again.flow, first.flow, 'nothing moved')
+  t.same(Array.from(again.end.pot), Array.from(first.end.pot), 'no phase ran: the potentials are as they were')
+})
