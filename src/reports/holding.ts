@@ -3,10 +3,10 @@ import type pg from 'pg'
 import { DAY_MS, isoDate, periodDays, type Period } from '../domain/periods.js'
 import { calendarOf, type Calendar } from '../domain/zone.js'
 import { ACCOUNTS_SQL } from './account-cache.js'
-import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
+import { BIGINT_BYTES, cached, forget, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import {
   dayJson, dayOf, dormancyJson, dormancyOf, emptyKind, stateJson, stateOf, Trace,
-  type DayJson, type DayPartial, type DormancyBin, type DormancyJson, type KindDay, type StateJson, type TraceAccount,
+  type DayJson, type DayPartial, type DormancyBin, type DormancyJson, type Holding, type KindDay, type StateJson, type TraceAccount,
 } from './holding-trace.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
@@ -14,14 +14,18 @@ import { fromMicros, toMicros, type Stat } from './stat.js'
 // aggregates: the trace (holding-trace.ts) needs every transfer in time order from the start of history, so the
 // aggregator replays it once and keeps per-day partial results (circ_holding_day); a report only sums the days of
 // its periods. The drain (circ_drain(), migration *_one_report_queue) keeps, per currency, the earliest instant
-// the transfers it folds in change (circ_holding_mark); the replay restarts from the last checkpoint of the trace's state at or before that day (one at each month's
-// first day and one at the start of the last traced day), so a payment made today replays today only, and a
-// backdated one replays from its month on.
+// the transfers it folds in change (circ_holding_mark). When that instant falls after the end of what this process
+// last traced, and nothing has been traced since by anyone (see TraceEnd), the trace continues from its state at
+// that end, kept in memory, and reads only the new transfers. Otherwise the replay restarts from the last
+// checkpoint of the trace's state at or before the mark's day (one at each month's first day and one at the start
+// of the last traced day), so a payment made today replays today only, and a backdated one replays from its month on.
 //
-// Costs: the replay reads the transfers from the checkpoint on (an index range scan on (currency_id, created_at,
-// id)), and at each traced day's end walks every account once (for the dormancy profile); a checkpoint is one row
-// per account in jsonb. A report reads one row per traced day of its range (parsed rows are kept in the report caches'
-// budget by version) and one dormancy profile per period end.
+// Costs: a continuation reads the transfers after the traced end and rewrites the last day's row (and walks every
+// account once for its dormancy profile); a replay from a checkpoint reads the transfers from the checkpoint on
+// (an index range scan on (currency_id, created_at, id)), and at each traced day's end walks every account once; a
+// checkpoint is one row per account in jsonb. The state kept in memory is one entry per account that has moved,
+// counted in the report caches' budget. A report reads one row per traced day of its range (parsed rows are kept
+// in the report caches' budget by version) and one dormancy profile per period end.
 
 /** Its own advisory lock, so that a long replay never holds up drains or the reports' caches. */
 const HOLDING_LOCK = 7_211_903
@@ -39,17 +43,25 @@ interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: a
  * Why a transfer committed while drains and traces run is traced (perhaps twice) and never missed:
  * - A drain folds transfers in and moves its currency's mark (the earliest instant they change; `version` + 1) in
  *   one transaction, and it can only fold in a transfer that has committed. So once a drain's mark is visible to a
- *   snapshot, so is every transfer that drain folded in.
+ *   snapshot, so is every transfer that drain folded in, and the mark is at or before each of their instants.
  * - The replay reads the marks, the accounts and the transfers in one snapshot (REPEATABLE READ; its first query
- *   reads the marks). It replays each marked currency from its mark's day over every transfer the snapshot holds,
- *   so every transfer behind a mark it read is traced. A transfer the snapshot holds that no drain has folded in
- *   yet is traced too when it falls after the mark, and again when its drain marks it later (twice: a replay
- *   rewrites the days from its checkpoint, so this only costs time).
+ *   reads the marks). A replay from a checkpoint replays each marked currency from its mark's day over every
+ *   transfer the snapshot holds, so every transfer behind a mark it read is traced. A transfer the snapshot holds
+ *   that no drain has folded in yet is traced too when it falls after the mark, and again when its drain marks it
+ *   later (twice: a replay rewrites the days from its checkpoint, so this only costs time).
+ * - A continuation (TraceEnd) holds the trace over some set of transfers, every one at or before its end instant,
+ *   with that instant applied whole. It is taken only when the mark is strictly after the end, and then reads the
+ *   transfers strictly after the end instant: so every transfer behind the mark is read. A transfer it leaves out
+ *   (committed out of order: at or before the end, yet not in the set) has not been folded in by any drain this
+ *   snapshot sees, or the mark would be at or before it; its drain's mark will be, so the trace that takes that
+ *   mark replays from a checkpoint and counts it. A state is used only by the next replay after the one that kept
+ *   it (TraceEnd says how that is proved), so no other replay, in another instance, can have taken such a mark in
+ *   between.
  * - The marks are removed after the replay has committed, each only if its `version` is still the one the snapshot
  *   read (READ COMMITTED: a drain holding the row is waited for, then its new version compared). A drain that
  *   committed after the snapshot moved the version, so its mark (the least of the old instant and its own) stays
- *   for the next replay, which sees its transfers. A crash between the commit and the removal leaves the marks: a
- *   second replay, nothing missed.
+ *   for the next replay, which sees its transfers (from a checkpoint: the old instant is at or before the end
+ *   traced now). A crash between the commit and the removal leaves the marks: a second replay, nothing missed.
  * - Only the replay removes marks, under its lock, so a version cannot go back to a value read earlier.
  * The removal is not done inside the snapshot: under REPEATABLE READ, removing a row a later drain has updated
  * fails with a serialization error instead of leaving it.
@@ -61,17 +73,24 @@ export async function traceHolding (pool: pg.Pool, batch = BATCH): Promise<numbe
   await client.query('SELECT pg_advisory_lock($1)', [HOLDING_LOCK])
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
-    let marks: Array<{ currency_id: string, day: string, version: string }>
+    let marks: Array<{ currency_id: string, day: string, us: string, version: string }>
+    const ends: TraceEnd[] = []
     try {
-      marks = (await client.query<{ currency_id: string, day: string, version: string }>(`
-        SELECT m.currency_id::text, circ_local_day(m.at, c.time_zone)::text AS day, m.version::text
+      marks = (await client.query<{ currency_id: string, day: string, us: string, version: string }>(`
+        SELECT m.currency_id::text, circ_local_day(m.at, c.time_zone)::text AS day,
+               (extract(epoch FROM m.at) * 1000000)::bigint::text AS us, m.version::text
           FROM circ_holding_mark m JOIN currency c ON c.id = m.currency_id`)).rows
-      for (const m of marks) await replay(client, m.currency_id, m.day, batch)
+      for (const m of marks) {
+        const end = await replay(client, m.currency_id, m.day, BigInt(m.us), batch)
+        if (end != null) ends.push(end)
+      }
       await client.query('COMMIT')
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
       throw err
     }
+    // kept only once what they describe has committed (replay() has forgotten the states it started from)
+    for (const e of ends) keep(endKey(e.currencyId), e, endBytes(e))
     if (marks.length > 0) {
       await client.query(`DELETE FROM circ_holding_mark m USING unnest($1::uuid[], $2::bigint[]) AS x (c, v)
         WHERE m.currency_id = x.c AND m.version = x.v`, [marks.map(m => m.currency_id), marks.map(m => m.version)])
@@ -111,26 +130,83 @@ function dayCutter (cal: Calendar): (us: bigint) => number {
   }
 }
 
-/** Re-traces one currency from the last checkpoint at or before `fromDay` (ISO date of a local day) to the end of
- *  history, its days cut in the currency's time zone. */
-async function replay (db: Query, currencyId: string, fromDay: string, batch: number): Promise<void> {
+/**
+ * Where the trace of a currency ended, kept in this process's memory (the report caches' budget) so that the next
+ * replay can continue from it and read only the transfers after it. Valid only while the currency's last traced
+ * day row is still the one this replay wrote (`version`: its computed_at, which every write of the row moves). The
+ * replay that follows, in another instance, has no valid state of its own (its memory predates that row), so it
+ * starts from a checkpoint, which is at or before the last traced day (none is kept after it): it removes that row
+ * and writes it again, or leaves it out when its transfers were reversed. The state and the day's partial results
+ * are taken over (mutated) by the continuation, so the entry is forgotten when a replay starts and kept again only
+ * after it has committed.
+ */
+interface TraceEnd {
+  currencyId: string
+  zone: string
+  /** the accounts as classified when traced: what the trace needs of an account (a participant's or not, a
+   *  business's, local) comes from columns the service never changes once it exists (a participant's kind and
+   *  district, the currency's local areas), so a continuation reads only the accounts it has not met */
+  accounts: Map<string, TraceAccount>
+  state: Map<string, Holding>
+  /** the last traced day (civil days since 1970) and its partial results so far */
+  dayNo: number
+  day: DayPartial
+  /** the last traced instant (microseconds; applied whole) and its created_at as read */
+  us: bigint
+  at: string
+  /** computed_at of the last traced day's row as written */
+  version: string
+}
+/** The report cache's key of a currency's TraceEnd (tests stand in for a second instance by swapping it). */
+export const traceEndKey = (currencyId: string) => `holding-end|${currencyId}`
+const endKey = traceEndKey
+/** Replays so far that continued from a kept end, and that started from a checkpoint (or from nothing). */
+export const traceCounts = { continued: 0, fromCheckpoint: 0 }
+/** an account's holding (a Map entry, its key, an object of three bigints) and its classification */
+const endBytes = (e: TraceEnd) => e.state.size * (MAP_ENTRY_BYTES + ID_BYTES + OBJECT_BYTES + 3 * BIGINT_BYTES) +
+  e.accounts.size * (MAP_ENTRY_BYTES + ID_BYTES + OBJECT_BYTES) + dayBytes(e.day) + 4 * OBJECT_BYTES
+/** the uuid after every other: a continuation reads from after the whole of its end instant */
+const LAST_ID = 'ffffffff-ffff-ffff-ffff-ffffffffffff'
+
+/** The accounts a continuation meets for the first time (opened since it was kept). */
+const SOME_ACCOUNTS_SQL = `${ACCOUNTS_SQL} AND a.id = ANY ($2::uuid[])`
+const traceAccount = (r: any): [string, TraceAccount] => [r.id as string, { part: r.participant_id != null, biz: r.biz as boolean, local: r.local as boolean }]
+
+/** Re-traces one currency to the end of history, its days cut in the currency's time zone: from the state this
+ *  process kept at the end of its last trace when the mark (`fromUs`, on local day `fromDay`, ISO date) is after
+ *  it and nothing was traced since, else from the last checkpoint at or before `fromDay`. Returns the trace's end,
+ *  to be kept once the transaction has committed (null: nothing traced). */
+async function replay (db: Query, currencyId: string, fromDay: string, fromUs: bigint, batch: number): Promise<TraceEnd | null> {
   const zone = (await db.query('SELECT time_zone FROM currency WHERE id = $1', [currencyId])).rows[0].time_zone as string
   const cal = calendarOf(zone)
-  const cp = (await db.query(`SELECT day::text AS day, state FROM circ_holding_checkpoint
-    WHERE currency_id = $1 AND day <= $2::date ORDER BY day DESC LIMIT 1`, [currencyId, fromDay])).rows[0] as { day: string, state: StateJson } | undefined
+  const prior = cached<TraceEnd>(endKey(currencyId))
+  forget(endKey(currencyId))
+  let resume: TraceEnd | null = null
+  if (prior != null && fromUs > prior.us && prior.zone === zone) {
+    const latest = (await db.query(`SELECT day::text AS day, computed_at::text AS v FROM circ_holding_day
+      WHERE currency_id = $1 ORDER BY day DESC LIMIT 1`, [currencyId])).rows[0] as { day: string, v: string } | undefined
+    if (latest?.day === dayIso(prior.dayNo) && latest.v === prior.version) resume = prior
+  }
+  if (resume != null) traceCounts.continued++
+  else traceCounts.fromCheckpoint++
+  const accounts = resume?.accounts ?? new Map((await db.query(ACCOUNTS_SQL, [currencyId])).rows.map(traceAccount))
+  let cp: { day: string, state: StateJson } | undefined
+  if (resume == null) {
+    cp = (await db.query(`SELECT day::text AS day, state FROM circ_holding_checkpoint
+      WHERE currency_id = $1 AND day <= $2::date ORDER BY day DESC LIMIT 1`, [currencyId, fromDay])).rows[0] as { day: string, state: StateJson } | undefined
+    // a continuation leaves every row and checkpoint up to its last day as they are: none is after it
+    await db.query('DELETE FROM circ_holding_day WHERE currency_id = $1 AND ($2::date IS NULL OR day >= $2::date)', [currencyId, cp?.day ?? null])
+    await db.query('DELETE FROM circ_holding_checkpoint WHERE currency_id = $1 AND ($2::date IS NULL OR day > $2::date)', [currencyId, cp?.day ?? null])
+  }
   const start = cp?.day ?? null
-  await db.query('DELETE FROM circ_holding_day WHERE currency_id = $1 AND ($2::date IS NULL OR day >= $2::date)', [currencyId, start])
-  await db.query('DELETE FROM circ_holding_checkpoint WHERE currency_id = $1 AND ($2::date IS NULL OR day > $2::date)', [currencyId, start])
   const last = (await db.query(`SELECT circ_local_day(max(created_at), $2)::text AS day FROM transfer WHERE currency_id = $1`,
     [currencyId, zone])).rows[0]?.day as string | null
-  if (last == null) return
+  if (last == null) return null
   const lastNo = DAY_NO(last)
 
-  const accounts = new Map<string, TraceAccount>((await db.query(ACCOUNTS_SQL, [currencyId])).rows.map(r =>
-    [r.id as string, { part: r.participant_id != null, biz: r.biz as boolean, local: r.local as boolean }]))
-  const trace = new Trace(accounts, cp == null ? undefined : stateOf(cp.state), dayCutter(cal))
+  const trace = new Trace(accounts, resume != null ? resume.state : cp == null ? undefined : stateOf(cp.state), dayCutter(cal))
+  if (resume != null) trace.day = resume.day
   const dayNo = dayCutter(cal)
-
   const days: Array<[string, DayJson, DormancyJson]> = []
   const checkpoints = new Map<number, StateJson>()
   const flush = async (): Promise<void> => {
@@ -162,9 +238,15 @@ async function replay (db: Query, currencyId: string, fromDay: string, batch: nu
     if (days.length >= DAYS_PER_WRITE) await flush()
   }
 
-  // from the start of the checkpoint's local day
-  let cursor: [string, string] = [start == null ? '-infinity' : new Date(cal.instant(DAY_NO(start) * DAY_MS)).toISOString(), '00000000-0000-0000-0000-000000000000']
-  let day: number | null = null
+  // from the start of the checkpoint's local day, or after the whole of the end instant a continuation starts from
+  let cursor: [string, string] = resume != null
+    ? [resume.at, LAST_ID]
+    : [start == null ? '-infinity' : new Date(cal.instant(DAY_NO(start) * DAY_MS)).toISOString(), '00000000-0000-0000-0000-000000000000']
+  let day: number | null = resume?.dayNo ?? null
+  // the day the replay starts in already has its checkpoint (a continuation's: written when it became the last day)
+  const startNo = resume != null ? resume.dayNo : start == null ? null : DAY_NO(start)
+  let lastUs = resume?.us ?? 0n
+  let lastAt = resume?.at ?? ''
   for (;;) {
     let read = (await db.query(AFTER_SQL, [currencyId, ...cursor, batch])).rows as Row[]
     // an instant is applied whole: a batch that ends inside an instant leaves that instant to the next batch, and
@@ -173,6 +255,10 @@ async function replay (db: Query, currencyId: string, fromDay: string, batch: nu
     if (full && read[0].us === read[read.length - 1].us) read = (await db.query(INSTANT_SQL, [currencyId, read[0].at, read[0].id, null])).rows as Row[]
     const cut = full && read[0].us !== read[read.length - 1].us ? read.findIndex(r => r.us === read[read.length - 1].us) : read.length
     const rows = read.slice(0, cut)
+    if (resume != null) {
+      const unknown = [...new Set(rows.flatMap(r => [r.f, r.t]))].filter(id => !accounts.has(id))
+      if (unknown.length > 0) for (const r of (await db.query(SOME_ACCOUNTS_SQL, [currencyId, unknown])).rows) accounts.set(...traceAccount(r))
+    }
     for (let x = 0; x < rows.length;) {
       let y = x + 1
       while (y < rows.length && rows[y].us === rows[x].us) y++
@@ -182,19 +268,27 @@ async function replay (db: Query, currencyId: string, fromDay: string, batch: nu
         if (day != null) await endDay(day, no)
         day = no
         // the start of the last traced day: where the next replay of new transfers begins
-        if (no === lastNo && (start == null || no !== DAY_NO(start))) checkpoints.set(no, stateJson(trace.state))
+        if (no === lastNo && no !== startNo) checkpoints.set(no, stateJson(trace.state))
       }
       trace.applyInstant(rows.slice(x, y).map(r => ({ kind: r.kind, from: r.f, to: r.t, amount: toMicros(r.amount), at })))
+      lastUs = at
+      lastAt = rows[x].at
       x = y
     }
     if (!full) break
     // the last row taken in the query's order (created_at, id), not in posting order
     cursor = [read[cut - 1].at, read[cut - 1].id]
   }
+  // the last day's partial results, before endDay() hands them to its row: a continuation appends to them
+  const partial = trace.day
   if (day != null) await endDay(day, null)
   await flush()
   // older starts of a last traced day are superseded; month starts stay
   await db.query(`DELETE FROM circ_holding_checkpoint WHERE currency_id = $1 AND day < $2::date AND extract(day FROM day) <> 1`, [currencyId, last])
+  if (day == null) return null
+  const version = (await db.query('SELECT computed_at::text AS v FROM circ_holding_day WHERE currency_id = $1 AND day = $2::date',
+    [currencyId, dayIso(day)])).rows[0].v as string
+  return { currencyId, zone, accounts, state: trace.state, dayNo: day, day: partial, us: lastUs, at: lastAt, version }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ import { DAY_MS, splitPeriods } from '../../src/domain/periods.js'
 import { catchUp } from '../../src/reports/aggregate.js'
 import { circulationFigures, type PeriodFigures } from '../../src/reports/circulation.report.js'
 import { clearGraphCache } from '../../src/reports/graph-cache.js'
-import { traceHolding } from '../../src/reports/holding.js'
+import { traceCounts, traceEndKey, traceHolding } from '../../src/reports/holding.js'
+import { cached, clearReportCache, forget, keep } from '../../src/reports/report-cache.js'
 import { buildTestApp } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
 import type { LegOut } from './ledger.js'
@@ -157,6 +158,168 @@ t.test('a drain that commits while the trace replays leaves its mark for the nex
   const after = await circulationFigures(pool, book.currencyId, periods)
   t.equal(after[1].holding.all.count, 3, 'the late payment is traced')
   t.same(normHolding(after), normHolding(await recompute(pool, book.currencyId, periods)), 'the figures equal the plain recomputation')
+})
+
+// A replay whose mark falls after the end of what this process last traced continues from the trace's state at
+// that end, kept in memory (TraceEnd in holding.ts), and reads only the new transfers. Over random rounds of
+// payments (forward in time; at the very instant last traced; backdated before it, as a transfer that commits out
+// of order; reversals), each followed by a drain and a trace, a trace that runs before its transfers are drained,
+// a fresh instance (an empty report cache), or an instance whose memory is stale (another traced in between), the
+// rows and checkpoints written equal a replay of the same ledger from nothing.
+const rowsOf = async (pool: import('pg').Pool, currencyId: string) => ({
+  days: (await pool.query(`SELECT day::text AS day, figures, dormancy FROM circ_holding_day WHERE currency_id = $1 ORDER BY day`, [currencyId])).rows,
+  checkpoints: (await pool.query(`SELECT day::text AS day, state FROM circ_holding_checkpoint WHERE currency_id = $1 ORDER BY day`, [currencyId])).rows,
+})
+
+async function fromNothing (pool: import('pg').Pool, currencyId: string): Promise<Awaited<ReturnType<typeof rowsOf>>> {
+  await pool.query('DELETE FROM circ_holding_day WHERE currency_id = $1', [currencyId])
+  await pool.query('DELETE FROM circ_holding_checkpoint WHERE currency_id = $1', [currencyId])
+  await pool.query(`INSERT INTO circ_holding_mark AS m (currency_id, at, version)
+    SELECT currency_id, min(created_at), 1 FROM transfer WHERE currency_id = $1 GROUP BY 1
+    ON CONFLICT (currency_id) DO UPDATE SET at = LEAST(m.at, excluded.at), version = m.version + 1`, [currencyId])
+  forget(traceEndKey(currencyId))
+  await traceHolding(pool, 2)
+  return await rowsOf(pool, currencyId)
+}
+
+const Move = fc.record({
+  // 0-4 a payment, 5 an issuance, 6 a reversal
+  type: fc.integer({ min: 0, max: 6 }),
+  a: fc.nat(),
+  b: fc.nat(),
+  cents: fc.integer({ min: 1, max: 5_000 }),
+  // when, from the latest transfer posted so far: the same instant, seconds or days later, or before it
+  when: fc.oneof(
+    { weight: 1, arbitrary: fc.constant(0) },
+    { weight: 3, arbitrary: fc.integer({ min: 1, max: 120_000 }) },
+    { weight: 3, arbitrary: fc.integer({ min: 3_600_000, max: 4 * 86_400_000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: -40 * 86_400_000, max: -1 }) }
+  ),
+})
+const Round = fc.record({
+  moves: fc.array(Move, { minLength: 1, maxLength: 4 }),
+  then: fc.constantFrom('trace', 'trace', 'trace', 'undrained', 'instance', 'stale'),
+  check: fc.integer({ min: 0, max: 3 }).map(x => x === 0),
+})
+
+t.test('the trace continued from its end in memory writes the same rows as a replay from nothing', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const pool = ctx.app.pool
+  let run = 0
+  const counts0 = { ...traceCounts }
+  await fc.assert(fc.asyncProperty(fc.array(Round, { minLength: 4, maxLength: 14 }), fc.constantFrom('UTC', 'Pacific/Auckland'), async (rounds, zone) => {
+    run++
+    const code = `HC${run}`
+    const book = await reportBook(ctx, code)
+    await pool.query('UPDATE currency SET time_zone = $2 WHERE id = $1', [book.currencyId, zone])
+    const parts = [...await Promise.all(['BS6 5AB', 'BA1 1AA', 'BS3 1AA'].map(p => member(ctx, code, p))),
+      ...await Promise.all(['BS1 4DJ', 'BA2 3BB'].map((p, i) => business(ctx, code, i === 0 ? 'food' : 'retail', p)))].map(p => p.accountId)
+    const bal = new Map(parts.map(a => [a, 0]))
+    const payments: Array<{ legs: LegOut[], from: string, to: string, cents: number, reversed: boolean }> = []
+    const amt = (c: number) => (c / 100).toFixed(2)
+    // late in a month, so that rounds cross into the next
+    let latest = JAN1 + 24 * DAY_MS
+    const trace = async () => { await pool.query('SELECT circ_drain(1000)'); await traceHolding(pool, 3) }
+    for (const [k, round] of rounds.entries()) {
+      for (const mv of round.moves) {
+        const at = Math.max(JAN1, latest + mv.when)
+        const when = new Date(at).toISOString()
+        if (mv.type === 5 || payments.length === 0) {
+          const to = parts[mv.a % parts.length]
+          await book.ledger.issue(when, to, amt(mv.cents))
+          bal.set(to, bal.get(to)! + mv.cents)
+        } else if (mv.type < 5) {
+          const from = parts[mv.a % parts.length]
+          const to = parts[mv.b % parts.length]
+          const cents = Math.min(mv.cents, bal.get(from)!)
+          if (from === to || cents === 0) continue
+          payments.push({ legs: await book.ledger.pay(when, from, to, amt(cents)), from, to, cents, reversed: false })
+          bal.set(from, bal.get(from)! - cents)
+          bal.set(to, bal.get(to)! + cents)
+        } else {
+          const p = payments[mv.a % payments.length]
+          if (p.reversed || bal.get(p.to)! < p.cents) continue
+          await book.ledger.reverse(when, p.legs)
+          p.reversed = true
+          bal.set(p.to, bal.get(p.to)! - p.cents)
+          bal.set(p.from, bal.get(p.from)! + p.cents)
+        }
+        latest = Math.max(latest, at)
+      }
+      if (round.then === 'trace') {
+        await trace()
+      } else if (round.then === 'undrained') {
+        // the trace runs before a drain has folded the new transfers in: it may see them, no mark says so
+        await traceHolding(pool, 3)
+      } else if (round.then === 'instance') {
+        // another instance, with nothing in memory, takes the next trace
+        clearReportCache()
+        await trace()
+      } else {
+        // another instance traces; then this one, its memory now stale, traces again after the next moves
+        const mine = cached<unknown>(traceEndKey(book.currencyId))
+        clearReportCache()
+        await trace()
+        clearReportCache()
+        if (mine != null) keep(traceEndKey(book.currencyId), mine, 1)
+      }
+      if (round.check || k === rounds.length - 1) {
+        await trace()
+        const kept = await rowsOf(pool, book.currencyId)
+        assert.deepStrictEqual(kept, await fromNothing(pool, book.currencyId), `${code} (${zone}), round ${k}: the kept trace differs from a replay from nothing`)
+      }
+    }
+    return true
+  }), { numRuns: Number(process.env.PROPERTY_RUNS ?? 10) })
+  t.ok(traceCounts.continued > counts0.continued, `${traceCounts.continued - counts0.continued} traces continued from their end in memory`)
+  t.ok(traceCounts.fromCheckpoint > counts0.fromCheckpoint, `${traceCounts.fromCheckpoint - counts0.fromCheckpoint} replayed from a checkpoint`)
+})
+
+t.test('which traces continue from the end in memory and which replay from a checkpoint', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const pool = ctx.app.pool
+  const book = await reportBook(ctx, 'HPATH')
+  const m = await member(ctx, 'HPATH', 'BS6 5AB')
+  const b = await business(ctx, 'HPATH', 'food', 'BS1 4DJ')
+  const at = (h: number) => new Date(JAN1 + 10 * DAY_MS + h * 3_600_000).toISOString()
+  const path = async () => {
+    const before = { ...traceCounts }
+    await pool.query('SELECT circ_drain(1000)')
+    await traceHolding(pool)
+    return traceCounts.continued > before.continued ? 'continued' : traceCounts.fromCheckpoint > before.fromCheckpoint ? 'checkpoint' : 'none'
+  }
+  await book.ledger.issue(at(0), m.accountId, '100.00')
+  await book.ledger.pay(at(1), m.accountId, b.accountId, '1.00')
+  t.equal(await path(), 'checkpoint', 'the first trace has nothing in memory')
+  await book.ledger.pay(at(2), m.accountId, b.accountId, '1.00')
+  t.equal(await path(), 'continued', 'a payment after the traced end: continued')
+  await book.ledger.pay(at(30), m.accountId, b.accountId, '1.00')
+  t.equal(await path(), 'continued', 'on a later day too')
+  await book.ledger.pay(at(29), m.accountId, b.accountId, '1.00')
+  t.equal(await path(), 'checkpoint', 'a payment before the traced end (committed out of order): from the checkpoint')
+  await book.ledger.pay(at(29), m.accountId, b.accountId, '1.00')
+  t.equal(await path(), 'checkpoint', 'at the very instant last traced: from the checkpoint')
+  await book.ledger.pay(at(31), m.accountId, b.accountId, '1.00')
+  clearReportCache()
+  t.equal(await path(), 'checkpoint', 'another instance, with nothing in memory: from the checkpoint')
+  const mine = cached<unknown>(traceEndKey(book.currencyId))
+  await book.ledger.pay(at(32), m.accountId, b.accountId, '1.00')
+  clearReportCache()
+  t.equal(await path(), 'checkpoint', 'and again, after yet another instance traced')
+  await book.ledger.pay(at(33), m.accountId, b.accountId, '1.00')
+  keep(traceEndKey(book.currencyId), mine, 1)
+  t.equal(await path(), 'checkpoint', 'memory that another instance has overtaken is not used')
+  await book.ledger.pay(at(34), m.accountId, b.accountId, '1.00')
+  t.equal(await path(), 'continued', 'the memory of the replay that followed is')
+  // an account opened since: read when first met
+  const m2 = await member(ctx, 'HPATH', 'BA1 1AA')
+  await book.ledger.pay(at(35), m.accountId, m2.accountId, '2.00')
+  await book.ledger.pay(at(36), m2.accountId, b.accountId, '1.00')
+  t.equal(await path(), 'continued', 'payments to and from a new account: continued')
+  const periods = splitPeriods(JAN1, JAN1 + 31 * DAY_MS, 'month')
+  clearGraphCache()
+  t.same(normHolding(await circulationFigures(pool, book.currencyId, periods)), normHolding(await recompute(pool, book.currencyId, periods)),
+    'the figures equal the plain recomputation')
 })
 
 // A period's sum of days and its payment figures are kept under the digest of its days (the whole range's too,
