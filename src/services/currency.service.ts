@@ -159,23 +159,31 @@ export function currencyService (prisma: PrismaClient) {
       const zone = await checkZone(input.timeZone)
       const c = await prisma.$transaction(async (tx) => {
         const moved = async () => (await tx.$queryRaw<Array<{ n: number }>>`SELECT 1 AS n FROM transfer WHERE currency_id = ${found.id}::uuid LIMIT 1`).length > 0
+        // The zone compared with is the one the currency has now, not `found`'s: another instance may have changed it
+        // (and the first transfers landed) since, and asking for the old zone again must not pass as no change.
+        const zoneNow = async () => (await tx.$queryRaw<Array<{ zone: string }>>`SELECT time_zone AS zone FROM currency WHERE id = ${found.id}::uuid`)[0].zone
+        let from = await zoneNow()
         // Transfers are never deleted, so a currency seen with one keeps it: no lock is needed to refuse, or to
         // keep the same zone. Only a currency without transfers has its accounts locked, as a posting locks the
         // ones it touches (a posting under way finishes first and is seen by the second look; one that starts now
         // waits for the new zone); a large currency's payments are never held up by this request.
-        const locked = zone !== found.timeZone && !await moved()
-        if (locked) await tx.$queryRaw`SELECT id FROM account WHERE currency_id = ${found.id}::uuid ORDER BY id FOR NO KEY UPDATE`
-        if (zone !== found.timeZone && (!locked || await moved())) {
-          throw new DomainError('TIME_ZONE_FIXED', `${key} has transfers: its reports are kept in ${found.timeZone} and its time zone can no longer change`)
+        const locked = zone !== from && !await moved()
+        if (locked) {
+          await tx.$queryRaw`SELECT id FROM account WHERE currency_id = ${found.id}::uuid ORDER BY id FOR NO KEY UPDATE`
+          // a change by another request that held the locks before this one is seen now
+          from = await zoneNow()
         }
-        if (zone !== found.timeZone) {
+        if (zone !== from && (!locked || await moved())) {
+          throw new DomainError('TIME_ZONE_FIXED', `${key} has transfers: its reports are kept in ${from} and its time zone can no longer change`)
+        }
+        if (zone !== from) {
           // reports of the empty currency kept for periods cut in the old zone (the same zone again keeps them: a
           // replay must not make every report of a large currency be computed again)
           await tx.$executeRaw`DELETE FROM circ_composite WHERE currency_id = ${found.id}::uuid`
           await tx.currency.update({ where: { id: found.id }, data: { timeZone: zone } })
         }
         await auditRepo(tx).insert(auditRecord(principal, 'currency.time_zone', meta, {
-          target: key, currencyId: found.id, detail: { from: found.timeZone, to: zone },
+          target: key, currencyId: found.id, detail: { from, to: zone },
         }))
         return await currencyRepo(tx).byId(found.id)
       })

@@ -64,3 +64,47 @@ t.test('a snapshot that finds another zone than the periods were cut in keeps no
   t.equal(figures[0].issued.value, '50.000000', 'cut in the zone the snapshot finds: the figures')
   t.not(await kept(), '0', 'and kept')
 })
+
+// PATCH read the currency (and its zone) before its transaction and compared the zone asked for with that read:
+// another instance's change landing in between (and the first transfers after it) was not seen. Asking for the
+// zone the currency had before was taken as no change: 200, the zone left as the other instance set it, or kept
+// after the first transfers where 409 TIME_ZONE_FIXED is due; the audit row said it was changed from the old one.
+t.test('PATCH compares with the zone the currency has in its transaction, not one read before', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const prisma = ctx.app.prisma as unknown as { $transaction: (...a: unknown[]) => Promise<unknown> }
+  const real = prisma.$transaction.bind(prisma)
+  // another instance's PATCH (and, for the second currency, its first payment) just before this one's transaction
+  const meanwhile = (work: () => Promise<void>) => {
+    prisma.$transaction = async (...a: unknown[]) => {
+      prisma.$transaction = real
+      await work()
+      return await real(...a)
+    }
+  }
+  const elsewhere = async (code: string) => {
+    await ctx.app.pool.query('UPDATE currency SET time_zone = $1 WHERE code = $2', [AUCKLAND, code])
+  }
+  try {
+    const empty = await scenario(ctx, { code: 'ZEMP' })
+    meanwhile(async () => { await elsewhere(empty.code) })
+    const back = await ctx.call('PATCH', `/v1/currencies/${empty.code}`, { token: ctx.issuerToken, body: { timeZone: 'UTC' } })
+    t.equal(back.status, 200)
+    t.equal(back.body.timeZone, 'UTC', 'no transfers yet: the zone asked for is set')
+    t.equal((await ctx.call('GET', `/v1/currencies/${empty.code}`, { token: ctx.issuerToken })).body.timeZone, 'UTC')
+
+    const moved = await scenario(ctx, { code: 'ZMOV' })
+    meanwhile(async () => {
+      await elsewhere(moved.code)
+      await issue(ctx, moved.code, moved.member.accountId, '5.00')
+    })
+    const late = await ctx.call('PATCH', `/v1/currencies/${moved.code}`, { token: ctx.issuerToken, body: { timeZone: 'UTC' } })
+    t.equal(late.status, 409, 'the first transfers landed in the other zone: refused')
+    t.equal(late.body.code, 'TIME_ZONE_FIXED')
+    t.equal((await ctx.call('GET', `/v1/currencies/${moved.code}`, { token: ctx.issuerToken })).body.timeZone, AUCKLAND)
+    const audit = (await ctx.app.pool.query<{ detail: { from: string, to: string } }>(`
+      SELECT detail FROM audit_event WHERE action = 'currency.time_zone' AND target = $1 ORDER BY id DESC LIMIT 1`, [empty.code])).rows[0]
+    t.same(audit.detail, { from: AUCKLAND, to: 'UTC' }, 'the audit row states the zone it was changed from')
+  } finally {
+    prisma.$transaction = real
+  }
+})
