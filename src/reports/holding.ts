@@ -267,8 +267,9 @@ async function replay (db: Query, currencyId: string, fromDay: string, fromUs: b
       if (no !== day) {
         if (day != null) await endDay(day, no)
         day = no
-        // the start of the last traced day: where the next replay of new transfers begins
-        if (no === lastNo && no !== startNo) checkpoints.set(no, stateJson(trace.state))
+        // the start of the last traced day: where the next replay of new transfers begins (unless nothing was
+        // traced before it: a replay from nothing is the same, and a replay from nothing writes no such checkpoint)
+        if (no === lastNo && no !== startNo && trace.state.size > 0) checkpoints.set(no, stateJson(trace.state))
       }
       trace.applyInstant(rows.slice(x, y).map(r => ({ kind: r.kind, from: r.f, to: r.t, amount: toMicros(r.amount), at })))
       lastUs = at
