@@ -1,11 +1,10 @@
 import type pg from 'pg'
 import { isoDate, isoTime, periodDays, tile, type Day, type Period } from '../domain/periods.js'
-import { ZoneChanged } from '../domain/zone.js'
 import { accountFigures, periodSums, readAccounts, type AccountInfo } from './account-cache.js'
 import { graphFiguresOf, localToday, periodGraph, periodPieces, type TailReads } from './graph-cache.js'
 import { holdingFigures, type HoldingFigures } from './holding.js'
 import { AGGREGATE_LOCK } from './lock.js'
-import { ledgerPosition, type LedgerPosition } from './provenance.js'
+import { checkZone, ledgerPosition, type LedgerPosition } from './provenance.js'
 import type { Stat } from './stat.js'
 
 // The circulation report's figures, read from the aggregates only (see the *_circulation_aggregates migration),
@@ -146,10 +145,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
   const client = await pool.connect()
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-    if (zone != null) {
-      const current = (await client.query<{ zone: string }>('SELECT time_zone AS zone FROM currency WHERE id = $1', [currencyId])).rows[0]?.zone
-      if (current != null && current !== zone) throw new ZoneChanged(current)
-    }
+    await checkZone(client, currencyId, zone)
     version = (await client.query<{ version: string }>('SELECT version FROM circ_version WHERE currency_id = $1', [currencyId])).rows[0]?.version ?? '0'
     const single = all.map((p, k) => ({ p, k })).filter(x => x.p.buckets.length === 1)
     const summaries = new Map((await client.query<{ k: number, figures: Stored }>(`

@@ -6,7 +6,7 @@ import { areaOf, isLocal } from '../domain/postcode.js'
 import { publishedAccounts, type ParticipantRow } from './anonymise.js'
 import { accountId, dayLinks, numberOf, type Links } from './graph-cache.js'
 import { bigintsBytes, cached, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
-import { ledgerPosition, type LedgerPosition } from './provenance.js'
+import { checkZone, ledgerPosition, type LedgerPosition } from './provenance.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
 // Economic payments by payer group x payee group over a range, read from the day buckets that tile it.
@@ -150,10 +150,10 @@ export function flowRange (x: FlowInputs): FlowFigure[] {
   return rangeFigures(x.days, x.perDay, x.rows, x.biz, x.known, no => x.ids.get(no)!)
 }
 
-/** flowFigures() but the last, pure step: what the days hold and the accounts' sums, read in one snapshot;
- *  `read.zone` is set to the currency's time zone in that snapshot. */
+/** flowFigures() but the last, pure step: what the days hold and the accounts' sums, read in one snapshot. `zone`:
+ *  the zone the buckets were cut in; a snapshot that finds the currency in another throws ZoneChanged (checkZone). */
 export async function flowInputs (pool: pg.Pool, currencyId: string, buckets: Bucket[], by: FlowsBy, now = Date.now(),
-  read: { position?: LedgerPosition | null, zone?: string } = {}): Promise<FlowInputs> {
+  read: { position?: LedgerPosition | null } = {}, zone?: string): Promise<FlowInputs> {
   if (buckets.length === 0) return { days: [], perDay: [], rows: new Map(), biz: new Map(), known: new Set(), ids: new Map() }
   const from = buckets[0].start
   const to = bucketEnd(buckets[buckets.length - 1])
@@ -163,8 +163,7 @@ export async function flowInputs (pool: pg.Pool, currencyId: string, buckets: Bu
   let perDay: DayFlows[]
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-    // the zone the snapshot's buckets were cut in (the caller's may be older: its report's range is cut again)
-    read.zone = (await client.query<{ zone: string }>('SELECT time_zone AS zone FROM currency WHERE id = $1', [currencyId])).rows[0]?.zone
+    await checkZone(client, currencyId, zone)
     const groups = (await client.query<ParticipantRow & { biz: boolean, grp: string | null, local_areas: string[] }>(GROUPS_SQL, [currencyId, by])).rows
     const g: Groups = { grp: new Map(), biz: new Map(), fingerprint: '', known: knownAccounts(groups, by) }
     const h = createHash('sha256')

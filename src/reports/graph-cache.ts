@@ -1,6 +1,6 @@
 import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/periods.js'
 import { calendarOf } from '../domain/zone.js'
-import { cyclicComponentsIx } from './graph.js'
+import { cyclicComponentsIx, findKey, PACK, pairKey } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
 import { maxCirculation, startBytes, type CirculationStart } from './max-circulation.js'
 import { bigintsBytes, cached, clearReportCache, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
@@ -41,8 +41,6 @@ export const RECENT_MS = 35 * DAY_MS
 const MANY_BUCKETS = 40
 /** Days whose links dayLinks() reads in one query. */
 const DAYS_PER_READ = 31
-/** Account numbers are packed two to a JS number (payer x 2^26 + payee): exact below 2^53. */
-const PACK = 67_108_864
 
 /** What the queries need: a pool or one client inside a transaction (circulation.report.ts's Db). */
 interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }
@@ -156,7 +154,7 @@ function merge (parts: Links[]): Merged {
   const n: number[] = []
   for (const l of parts) {
     for (let k = 0; k < l.payer.length; k++) {
-      const key = l.payer[k] * PACK + l.payee[k]
+      const key = pairKey(l.payer[k], l.payee[k])
       const i = at.get(key)
       if (i === undefined) { at.set(key, volume.length); volume.push(l.volume[k]); n.push(l.n[k]) } else { volume[i] += l.volume[k]; n[i] += l.n[k] }
     }
@@ -170,16 +168,6 @@ function merge (parts: Links[]): Merged {
   }
   m.volume = packBigints(sorted)
   return m
-}
-
-/** The index of key in the sorted keys, or -1. */
-function find (keys: Float64Array, key: number): number {
-  let lo = 0; let hi = keys.length - 1
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1
-    if (keys[mid] < key) lo = mid + 1; else if (keys[mid] > key) hi = mid - 1; else return mid
-  }
-  return -1
 }
 
 /**
@@ -271,8 +259,8 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
   const countX: number[] = []
   for (const l of fresh) {
     for (let k = 0; k < l.payer.length; k++) {
-      const key = l.payer[k] * PACK + l.payee[k]
-      const at = find(prefix.key, key)
+      const key = pairKey(l.payer[k], l.payee[k])
+      const at = findKey(prefix.key, key)
       if (at >= 0) { volume[at] += l.volume[k]; count[at] += l.n[k]; continue }
       const i = extra.get(key)
       if (i !== undefined) { volume[i] += l.volume[k]; countX[i - size] += l.n[k]; continue }

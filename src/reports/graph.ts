@@ -1,3 +1,17 @@
+/** Account numbers are packed two to a JS number, a link's key (payer x 2^26 + payee): exact below 2^53. */
+export const PACK = 67_108_864
+export const pairKey = (payer: number, payee: number): number => payer * PACK + payee
+
+/** The index of key in the ascending keys, or -1. */
+export function findKey (keys: Float64Array, key: number): number {
+  let lo = 0; let hi = keys.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    if (keys[mid] < key) lo = mid + 1; else if (keys[mid] > key) hi = mid - 1; else return mid
+  }
+  return -1
+}
+
 // Strongly connected components of a payment graph (Tarjan, iterative so a long chain cannot overflow the
 // stack). A payment link payer -> payee lies on a cycle exactly when both ends are in the same component.
 

@@ -90,7 +90,7 @@ export async function traceHolding (pool: pg.Pool, batch = BATCH): Promise<numbe
       throw err
     }
     // kept only once what they describe has committed (replay() has forgotten the states it started from)
-    for (const e of ends) keep(endKey(e.currencyId), e, endBytes(e))
+    for (const e of ends) keep(traceEndKey(e.currencyId), e, endBytes(e))
     if (marks.length > 0) {
       await client.query(`DELETE FROM circ_holding_mark m USING unnest($1::uuid[], $2::bigint[]) AS x (c, v)
         WHERE m.currency_id = x.c AND m.version = x.v`, [marks.map(m => m.currency_id), marks.map(m => m.version)])
@@ -159,7 +159,6 @@ interface TraceEnd {
 }
 /** The report cache's key of a currency's TraceEnd (tests stand in for a second instance by swapping it). */
 export const traceEndKey = (currencyId: string) => `holding-end|${currencyId}`
-const endKey = traceEndKey
 /** Replays so far that continued from a kept end, and that started from a checkpoint (or from nothing). */
 export const traceCounts = { continued: 0, fromCheckpoint: 0 }
 /** an account's holding (a Map entry, its key, an object of three bigints) and its classification */
@@ -179,8 +178,8 @@ const traceAccount = (r: any): [string, TraceAccount] => [r.id as string, { part
 async function replay (db: Query, currencyId: string, fromDay: string, fromUs: bigint, batch: number): Promise<TraceEnd | null> {
   const zone = (await db.query('SELECT time_zone FROM currency WHERE id = $1', [currencyId])).rows[0].time_zone as string
   const cal = calendarOf(zone)
-  const prior = cached<TraceEnd>(endKey(currencyId))
-  forget(endKey(currencyId))
+  const prior = cached<TraceEnd>(traceEndKey(currencyId))
+  forget(traceEndKey(currencyId))
   let resume: TraceEnd | null = null
   if (prior != null && fromUs > prior.us && prior.zone === zone) {
     const latest = (await db.query(`SELECT day::text AS day, computed_at::text AS v FROM circ_holding_day

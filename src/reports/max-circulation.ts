@@ -17,6 +17,9 @@
 // Cost per phase: Dijkstra O(E log V) plus Dinic O(V^2 E) worst case (far less in practice: paths are short);
 // docs/metrics.md has timings on a year's graph.
 
+import { findKey, pairKey } from './graph.js'
+import { bigintsBytes, OBJECT_BYTES, packBigints } from './report-cache.js'
+
 /**
  * Where an earlier solution ended, to start the next one from: what was taken away (g) on each link, by its pair
  * key (payer x 2^26 + payee), and each account's potential. Any start gives the same total (the minimum cost is
@@ -31,9 +34,6 @@ export interface CirculationStart {
   node: Float64Array
   pot: Float64Array
 }
-
-/** Account numbers below this are packed two to a pair key (the graph caches number accounts the same way). */
-const PACK = 67_108_864
 
 /**
  * The largest circulation within the links: each link's part of it (same order) and the total; `end` is where
@@ -66,16 +66,14 @@ export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<numbe
   const T = k + 1
   const g = new Residual(k + 2, 2 * (m + k))
   // the start: potentials and what is taken away on each link (both 0 on a cold start)
+  const taken = new Array<bigint>(m).fill(0n)
   if (start != null) {
     for (let j = 0; j < start.node.length; j++) {
       const i = ix.get(start.node[j])
       if (i !== undefined) g.pot[i] = start.pot[j]
     }
-  }
-  const taken = new Array<bigint>(m).fill(0n)
-  if (start != null) {
     for (let e = 0; e < m; e++) {
-      const at = findKey(start.key, payer[e] * PACK + payee[e])
+      const at = findKey(start.key, pairKey(payer[e], payee[e]))
       if (at >= 0) taken[e] = start.taken[at]
     }
   }
@@ -118,12 +116,12 @@ export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<numbe
     const t = arcOf[e] < 0 ? 0n : g.cap[arcOf[e]]
     flow[e] = arcOf[e] < 0 ? (volume[e] > 0n ? volume[e] : 0n) : volume[e] - t
     total += flow[e]
-    if (arcOf[e] >= 0) ends.push({ key: payer[e] * PACK + payee[e], taken: t })
+    if (arcOf[e] >= 0) ends.push({ key: pairKey(payer[e], payee[e]), taken: t })
   }
   ends.sort((a, b) => a.key - b.key)
   const end: CirculationStart = {
     key: Float64Array.from(ends, x => x.key),
-    taken: packTaken(ends.map(x => x.taken)),
+    taken: packBigints(ends.map(x => x.taken)),
     node: Float64Array.from(ix.keys()),
     pot: g.pot.slice(0, k),
   }
@@ -132,24 +130,7 @@ export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<numbe
 
 /** Bytes a start holds (for the report caches' budget). */
 export const startBytes = (s: CirculationStart): number =>
-  s.key.byteLength + s.node.byteLength + s.pot.byteLength + (s.taken instanceof BigInt64Array ? s.taken.byteLength : s.taken.length * 32) + 4 * 64
-
-const MAX64 = 2n ** 63n - 1n
-/** 8 bytes each when they fit (always, below 9.2 trillion units in millionths), else kept as they are. */
-function packTaken (values: bigint[]): ArrayLike<bigint> {
-  for (const v of values) if (v > MAX64) return values
-  return BigInt64Array.from(values)
-}
-
-/** The index of key in the ascending keys, or -1. */
-function findKey (keys: Float64Array, key: number): number {
-  let lo = 0; let hi = keys.length - 1
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1
-    if (keys[mid] < key) lo = mid + 1; else if (keys[mid] > key) hi = mid - 1; else return mid
-  }
-  return -1
-}
+  s.key.byteLength + s.node.byteLength + s.pot.byteLength + bigintsBytes(s.taken) + 3 * OBJECT_BYTES
 
 /** A residual network with unit-scale integer costs; arc a and a ^ 1 are each other's reverse. */
 class Residual {

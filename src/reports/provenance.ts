@@ -16,7 +16,21 @@ export interface LedgerPosition {
   createdAt: string
 }
 
+import { ZoneChanged } from '../domain/zone.js'
+
 interface Query { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }
+
+/**
+ * Checks, in the caller's snapshot, that the currency is still in `zone`, the zone the report's periods were cut
+ * in (read with the currency, perhaps before another instance changed it just ahead of the first transfers, whose
+ * buckets the snapshot then holds in the new zone); throws ZoneChanged with the snapshot's zone otherwise, before
+ * anything is read or kept. No zone given: nothing to check.
+ */
+export async function checkZone (db: Query, currencyId: string, zone: string | undefined): Promise<void> {
+  if (zone == null) return
+  const now = (await db.query('SELECT time_zone AS zone FROM currency WHERE id = $1', [currencyId])).rows[0]?.zone as string | undefined
+  if (now != null && now !== zone) throw new ZoneChanged(now)
+}
 
 // One probe down transfer_currency_time_idx. A transfer committed after the report's catch-up is still queued in
 // circ_pending and not in the figures, so it is skipped: run this in the report's own snapshot.

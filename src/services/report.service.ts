@@ -6,13 +6,13 @@ import { disclosureKey } from '../reports/disclosure-key.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { isoTime, parseInstant, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
-import { calendarOf, ZoneChanged } from '../domain/zone.js'
+import { calendarOf, ZoneChanged, type Calendar } from '../domain/zone.js'
 import { accountsCsv } from '../reports/accounts.export.js'
 import { drain } from '../reports/aggregate.js'
-import { circulationFigures, type PeriodFigures } from '../reports/circulation.report.js'
+import { circulationFigures } from '../reports/circulation.report.js'
 import { computePool, type ComputePool } from '../reports/compute-pool.js'
 import { plainRules, type CirculationReport, type FlowsReport, type Provenance } from '../reports/compute-tasks.js'
-import { flowInputs, type FlowInputs } from '../reports/flows.report.js'
+import { flowInputs } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
 import { DEFINITIONS_VERSION, type LedgerPosition } from '../reports/provenance.js'
 import { transfersCsv } from '../reports/transfers.export.js'
@@ -31,6 +31,20 @@ export type { CirculationReport, FlowsReport, Provenance }
  *  until the first transfer, so once is enough but for a PATCH racing the very first one). */
 const ZONE_TRIES = 3
 const zoneChanging = () => new DomainError('SERVICE_UNAVAILABLE', 'the currency\'s time zone changed while the report was read; retry')
+
+/** read() with the report cut in the currency's zone, as read with the currency; if the report's snapshot finds
+ *  another (ZoneChanged: another instance changed it just before the first transfers), cut again in that one. */
+async function inZone<T> (cal: Calendar, read: (cal: Calendar) => Promise<T>): Promise<{ cal: Calendar, value: T }> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return { cal, value: await read(cal) }
+    } catch (err) {
+      if (!(err instanceof ZoneChanged)) throw err
+      if (tries >= ZONE_TRIES) throw zoneChanging()
+      cal = calendarOf(err.zone)
+    }
+  }
+}
 
 export interface ReportOptions {
   /** see REPORTS_MAX_STALENESS_MS */
@@ -108,28 +122,17 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const c = await readable(principal, code)
       const at = now()
       const interval = q.interval ?? 'month'
-      let cal = c.calendar
-      let range = reportRange(q.from, q.to, at, cal)
-      let periods = splitPeriods(range.from, range.to, interval, cal)
+      // the range checked before any work is done; cut again only if the snapshot finds another zone (inZone)
+      let range = reportRange(q.from, q.to, at, c.calendar)
+      let periods = splitPeriods(range.from, range.to, interval, c.calendar)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
-      // the periods are cut in the zone the snapshot finds (circulationFigures checks): the zone read with the
-      // currency may be older, if another instance changed it just before the currency's first transfers
-      let figures: PeriodFigures[]
-      for (let tries = 1; ; tries++) {
-        try {
-          figures = await circulationFigures(src.pool, c.id, periods, pool, read, at, cal.zone)
-          break
-        } catch (err) {
-          if (!(err instanceof ZoneChanged)) throw err
-          if (tries >= ZONE_TRIES) throw zoneChanging()
-          cal = calendarOf(err.zone)
-          range = reportRange(q.from, q.to, at, cal)
-          periods = splitPeriods(range.from, range.to, interval, cal)
-        }
-      }
+      const { cal, value: figures } = await inZone(c.calendar, async (cal) => {
+        if (cal !== c.calendar) { range = reportRange(q.from, q.to, at, cal); periods = splitPeriods(range.from, range.to, interval, cal) }
+        return await circulationFigures(src.pool, c.id, periods, pool, read, at, cal.zone)
+      })
       const head = {
         currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: cal.zone,
         from: isoTime(range.from, cal), to: isoTime(range.to, cal), interval,
@@ -146,21 +149,15 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const c = await readable(principal, code)
       const at = now()
       const by = q.by ?? 'sector'
-      let cal = c.calendar
-      let range = reportRange(q.from, q.to, at, cal)
+      let range = reportRange(q.from, q.to, at, c.calendar)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
-      const read: { position?: LedgerPosition | null, zone?: string } = {}
-      // as for the circulation report: the range is cut again if the snapshot finds the currency in another zone
-      let inputs: FlowInputs
-      for (let tries = 1; ; tries++) {
-        inputs = await flowInputs(src.pool, c.id, tileRange(range.from, range.to, cal), by, at, read)
-        if (read.zone == null || read.zone === cal.zone) break
-        if (tries >= ZONE_TRIES) throw zoneChanging()
-        cal = calendarOf(read.zone)
-        range = reportRange(q.from, q.to, at, cal)
-      }
+      const read: { position?: LedgerPosition | null } = {}
+      const { cal, value: inputs } = await inZone(c.calendar, async (cal) => {
+        if (cal !== c.calendar) range = reportRange(q.from, q.to, at, cal)
+        return await flowInputs(src.pool, c.id, tileRange(range.from, range.to, cal), by, at, read, cal.zone)
+      })
       const key = await disclosureKey(pool, c.id)
       const head = {
         currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: cal.zone, by,

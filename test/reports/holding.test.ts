@@ -39,6 +39,43 @@ const Ledger = fc.record({
 const holdingOf = (fs: PeriodFigures[]) => fs.map(f => f.holding)
 const normHolding = (fs: PeriodFigures[]) => fs.map(f => normFigures(f).holding)
 
+/** Random moves on a report book, with balances kept so that no payment or reversal is refused: an issuance to
+ *  parts[a], a payment parts[a] -> parts[b] of at most the payer's balance, a reversal of an earlier payment.
+ *  Each says whether it posted anything (a payment to oneself, of nothing, or a reversal that cannot be, does not). */
+function mover (book: Awaited<ReturnType<typeof reportBook>>, parts: string[]) {
+  const bal = new Map(parts.map(a => [a, 0]))
+  const payments: Array<{ legs: LegOut[], from: string, to: string, cents: number, reversed: boolean }> = []
+  const amt = (c: number) => (c / 100).toFixed(2)
+  return {
+    payments,
+    async issue (when: string, a: number, cents: number): Promise<boolean> {
+      const to = parts[a % parts.length]
+      await book.ledger.issue(when, to, amt(cents))
+      bal.set(to, bal.get(to)! + cents)
+      return true
+    },
+    async pay (when: string, a: number, b: number, want: number): Promise<boolean> {
+      const from = parts[a % parts.length]
+      const to = parts[b % parts.length]
+      const cents = Math.min(want, bal.get(from)!)
+      if (from === to || cents === 0) return false
+      payments.push({ legs: await book.ledger.pay(when, from, to, amt(cents)), from, to, cents, reversed: false })
+      bal.set(from, bal.get(from)! - cents)
+      bal.set(to, bal.get(to)! + cents)
+      return true
+    },
+    async reverse (when: string, a: number): Promise<boolean> {
+      const p = payments[a % payments.length]
+      if (p.reversed || bal.get(p.to)! < p.cents) return false
+      await book.ledger.reverse(when, p.legs)
+      p.reversed = true
+      bal.set(p.to, bal.get(p.to)! - p.cents)
+      bal.set(p.from, bal.get(p.from)! + p.cents)
+      return true
+    },
+  }
+}
+
 t.test('the incrementally kept trace equals a full replay and the plain recomputation', async (t) => {
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
   const pool = ctx.app.pool
@@ -49,34 +86,16 @@ t.test('the incrementally kept trace equals a full replay and the plain recomput
     const book = await reportBook(ctx, code)
     const members = await Promise.all(L.members.map(p => member(ctx, code, p)))
     const businesses = await Promise.all(L.businesses.map((p, i) => business(ctx, code, i % 2 === 0 ? 'food' : 'retail', p)))
-    const parts = [...members, ...businesses].map(p => p.accountId)
-    const bal = new Map(parts.map(a => [a, 0]))
-    const payments: Array<{ legs: LegOut[], from: string, to: string, cents: number, reversed: boolean }> = []
-    const amt = (c: number) => (c / 100).toFixed(2)
+    const move = mover(book, [...members, ...businesses].map(p => p.accountId))
     const cut = L.split % (L.ops.length + 1)
     for (const ops of [L.ops.slice(0, cut), L.ops.slice(cut)].map(x => [...x].sort((p, q) => p.at - q.at))) {
       for (const op of ops) {
         const when = new Date(JAN1 + op.at * 1000).toISOString()
-        if (op.type <= 1) {
-          const to = parts[op.a % parts.length]
-          await book.ledger.issue(when, to, amt(op.cents))
-          bal.set(to, bal.get(to)! + op.cents)
-        } else if (op.type <= 4) {
-          const from = parts[op.a % parts.length]
-          const to = parts[op.b % parts.length]
-          const cents = Math.min(op.cents, bal.get(from)!)
-          if (from === to || cents === 0) continue
-          payments.push({ legs: await book.ledger.pay(when, from, to, amt(cents)), from, to, cents, reversed: false })
-          bal.set(from, bal.get(from)! - cents)
-          bal.set(to, bal.get(to)! + cents)
-        } else if (payments.length > 0) {
-          const p = payments[op.a % payments.length]
-          if (p.reversed || bal.get(p.to)! < p.cents) continue
-          await book.ledger.reverse(when, p.legs)
-          p.reversed = true
-          bal.set(p.to, bal.get(p.to)! - p.cents)
-          bal.set(p.from, bal.get(p.from)! + p.cents)
-        }
+        let posted = true
+        if (op.type <= 1) await move.issue(when, op.a, op.cents)
+        else if (op.type <= 4) posted = await move.pay(when, op.a, op.b, op.cents)
+        else if (move.payments.length > 0) posted = await move.reverse(when, op.a)
+        if (!posted) continue
         if (op.drain) await catchUp(pool)
       }
       await catchUp(pool)
@@ -219,9 +238,7 @@ t.test('the trace continued from its end in memory writes the same rows as a rep
     await pool.query('UPDATE currency SET time_zone = $2 WHERE id = $1', [book.currencyId, zone])
     const parts = [...await Promise.all(['BS6 5AB', 'BA1 1AA', 'BS3 1AA'].map(p => member(ctx, code, p))),
       ...await Promise.all(['BS1 4DJ', 'BA2 3BB'].map((p, i) => business(ctx, code, i === 0 ? 'food' : 'retail', p)))].map(p => p.accountId)
-    const bal = new Map(parts.map(a => [a, 0]))
-    const payments: Array<{ legs: LegOut[], from: string, to: string, cents: number, reversed: boolean }> = []
-    const amt = (c: number) => (c / 100).toFixed(2)
+    const move = mover(book, parts)
     // late in a month, so that rounds cross into the next
     let latest = JAN1 + 24 * DAY_MS
     const trace = async () => { await pool.query('SELECT circ_drain(1000)'); await traceHolding(pool, 3) }
@@ -229,26 +246,9 @@ t.test('the trace continued from its end in memory writes the same rows as a rep
       for (const mv of round.moves) {
         const at = Math.max(JAN1, latest + mv.when)
         const when = new Date(at).toISOString()
-        if (mv.type === 5 || payments.length === 0) {
-          const to = parts[mv.a % parts.length]
-          await book.ledger.issue(when, to, amt(mv.cents))
-          bal.set(to, bal.get(to)! + mv.cents)
-        } else if (mv.type < 5) {
-          const from = parts[mv.a % parts.length]
-          const to = parts[mv.b % parts.length]
-          const cents = Math.min(mv.cents, bal.get(from)!)
-          if (from === to || cents === 0) continue
-          payments.push({ legs: await book.ledger.pay(when, from, to, amt(cents)), from, to, cents, reversed: false })
-          bal.set(from, bal.get(from)! - cents)
-          bal.set(to, bal.get(to)! + cents)
-        } else {
-          const p = payments[mv.a % payments.length]
-          if (p.reversed || bal.get(p.to)! < p.cents) continue
-          await book.ledger.reverse(when, p.legs)
-          p.reversed = true
-          bal.set(p.to, bal.get(p.to)! - p.cents)
-          bal.set(p.from, bal.get(p.from)! + p.cents)
-        }
+        const posted = mv.type === 5 || move.payments.length === 0 ? await move.issue(when, mv.a, mv.cents)
+          : mv.type < 5 ? await move.pay(when, mv.a, mv.b, mv.cents) : await move.reverse(when, mv.a)
+        if (!posted) continue
         latest = Math.max(latest, at)
       }
       if (round.then === 'trace') {
