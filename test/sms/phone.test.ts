@@ -134,7 +134,9 @@ t.test('the outbox: issuers of the currency only, codes hidden, paginated', asyn
   } while (cursor != null)
   t.same(seen.map(x => x.purpose), ['verification', 'reply', 'reply', 'reply'], 'its currency\'s texts, oldest first; not the unknown number\'s')
   t.match(seen[0].body, 'is ******. It expires')
-  t.notMatch(JSON.stringify(seen), s.lastCode(), 'no code is shown')
+  // The code could only leak through a text's body; ids and timestamps are random digits that may contain it by chance.
+  const code = s.lastCode()
+  t.same(seen.filter(x => x.body.includes(code)).map(x => x.purpose), [], 'no text shows the code')
   t.match(seen[1], { currency: sc.code, participantId: sc.member.id, to: PHONE, status: 'queued', attempts: 0, sentAt: null })
   const all = await ctx.call('GET', '/v1/sms/outbox', { token: ctx.issuerToken })
   t.equal(all.body.items.length, 5, 'the platform issuer also sees the reply to the unknown number')
