@@ -3,7 +3,7 @@ import type pg from 'pg'
 import { DAY_MS, isoDate, periodDays, type Period } from '../domain/periods.js'
 import { calendarOf, type Calendar } from '../domain/zone.js'
 import { ACCOUNTS_SQL } from './account-cache.js'
-import { BIGINT_BYTES, cached, forget, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
+import { BIGINT_BYTES, cached, forget, keep, MAP_ENTRY_BYTES, OBJECT_BYTES, bigintsBytes, packBigints } from './report-cache.js'
 import {
   dayJson, dayOf, dormancyJson, dormancyOf, emptyKind, stateJson, stateOf, Trace,
   type DayJson, type DayPartial, type DormancyBin, type DormancyJson, type Holding, type KindDay, type StateJson, type TraceAccount,
@@ -345,8 +345,9 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
     WHERE currency_id = $1 AND day >= $2::date AND day < $3::date`, [currencyId, isoDate(from), isoDate(to)])).rows as Array<{ day: string, v: string }>
   const key = (day: string) => `holding|${currencyId}|${day}`
   // A period's sum of days is kept under a digest of its days' versions: a warm report, and the settled months of a
-  // report after new payments, are not summed again (only periods with a new or changed day are, and the whole
-  // range from its periods' sums).
+  // report after new payments, are not summed again. A period with a new or changed day starts from its kept sum
+  // when it can (see Summed: only its latest day changed, or new days came): its base is kept as it is, or has the
+  // days that are no longer the latest added; otherwise it is summed again (the whole range from its periods' sums).
   const sumKey = (p: Period) => `holding-sum|${currencyId}|${p.start}|${p.end}`
   // each day's instant parsed once: a report by day over a year has 367 periods of 366 days to pick from
   const dayAt = new Map(versions.map(r => [r, DAY_NO(r.day) * DAY_MS]))
@@ -357,13 +358,27 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
   const digest = (rows: Array<{ day: string, v: string }>) => createHash('sha256').update(rows.map(r => `${r.day}@${r.v}`).join('|')).digest('base64')
   // the whole range of a report with several periods is summed from the periods (they tile it), not from its days
   const fromPeriods = (k: number) => k === 0 && all.length > 2
-  const summed = all.map(p => ({ p, digest: digest(inPeriod(p)) }))
-  const kept: Array<Summed | undefined> = summed.map(x => {
-    const c = cached<Summed>(sumKey(x.p))
-    return c?.digest === x.digest ? c : undefined
+  const summed = all.map(p => {
+    const rows = inPeriod(p)
+    // the period's latest day: the one a continuation of the trace rewrites, so the one whose partial results are kept
+    const latest = rows.reduce<{ day: string, v: string } | null>((a, r) => a == null || r.day > a.day ? r : a, null)
+    return { p, rows, latest, digest: digest(rows) }
   })
-  const sums: Array<DayPartial | null> = kept.map(c => c?.sum ?? null)
-  const needed = new Set(summed.flatMap((x, k) => fromPeriods(k) || sums[k] != null ? [] : inPeriod(x.p).map(r => r.day)))
+  const kept: Array<Summed | undefined> = []
+  // the days whose partial results change a kept sum (null: summed again, or kept as it is)
+  const changes: Array<Array<{ day: string, v: string }> | null> = []
+  for (const x of summed) {
+    const c = cached<Summed>(sumKey(x.p))
+    kept.push(c?.digest === x.digest ? c : undefined)
+    changes.push(c == null || c.digest === x.digest ? null : changedDays(c, x.rows))
+  }
+  const needed = new Set<string>()
+  summed.forEach((x, k) => {
+    if (kept[k] != null) return
+    const days = changes[k] ?? (fromPeriods(k) ? [] : x.rows)
+    for (const r of days) needed.add(r.day)
+    if (x.latest != null) needed.add(x.latest.day)
+  })
   const held = new Map<string, DayPartial>()
   for (const r of versions) {
     if (!needed.has(r.day)) continue
@@ -380,14 +395,47 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
       keep(key(r.day), { version: r.v, day }, dayBytes(day))
     }
   }
-  const sumOf = (k: number, parts: DayPartial[]) => {
-    const sum = sumDays(parts)
-    sums[k] = sum
-    kept[k] = { digest: summed[k].digest, sum, kinds: kindsOf(sum) }
-    keep(sumKey(summed[k].p), kept[k], dayBytes(sum) + KINDS_BYTES)
+  const partOf = (day: string) => held.get(day)!
+  /** keeps period k's sum: `base`, the sum of its days but the latest, and that day's partial results (when the
+   *  latest day is in base instead, last is null) */
+  const keepSum = (k: number, base: DayPartial, ranks: Ranks | null, last: Summed['last']) => {
+    const x = summed[k]
+    const s: Summed = { digest: x.digest, versions: new Map(x.rows.map(r => [r.day, r.v])), base, ranks: ranks ?? ranksOf(base), last, kinds: null as unknown as Kinds }
+    s.kinds = kindsOf(s)
+    kept[k] = s
+    keep(sumKey(x.p), s, summedBytes(s))
   }
-  summed.forEach((x, k) => { if (!fromPeriods(k) && sums[k] == null) sumOf(k, inPeriod(x.p).map(r => held.get(r.day)!)) })
-  if (fromPeriods(0) && sums[0] == null) sumOf(0, sums.slice(1) as DayPartial[])
+  summed.forEach((x, k) => {
+    if (kept[k] != null) return
+    const change = changes[k]
+    const latest = x.latest
+    if (change != null && latest != null) {
+      holdingSumCounts.changed++
+      const old = cached<Summed>(sumKey(x.p))!
+      const changed = new Set(change.map(r => r.day))
+      // what joins the base: the old latest day when it is no longer the latest, and the changed days but the latest
+      const into: DayPartial[] = []
+      if (old.last != null && old.last.day !== latest.day) into.push(changed.has(old.last.day) ? partOf(old.last.day) : old.last.part)
+      for (const r of change) if (r.day !== latest.day && r.day !== old.last?.day) into.push(partOf(r.day))
+      // the latest day is in the old base when it is neither the old latest day nor changed (a new day before it)
+      const inBase = latest.day !== old.last?.day && !changed.has(latest.day)
+      const last = inBase ? null : { day: latest.day, part: partOf(latest.day) }
+      if (into.length === 0) keepSum(k, old.base, old.ranks, last)
+      else keepSum(k, addedSum(old.base, into), null, last)
+    } else if (!fromPeriods(k)) {
+      holdingSumCounts.summed++
+      const rows = x.rows.filter(r => r !== latest)
+      keepSum(k, sumDays(rows.map(r => partOf(r.day))), null, latest == null ? null : { day: latest.day, part: partOf(latest.day) })
+    }
+  })
+  if (fromPeriods(0) && kept[0] == null) {
+    holdingSumCounts.summed++
+    const latest = summed[0].latest
+    // the range's latest day is kept apart when its period keeps it apart (else it is in that period's base)
+    const apart = latest != null && kept.some((c, k) => k > 0 && c!.last?.day === latest.day)
+    const parts = kept.slice(1).flatMap(c => c!.last == null || (apart && c!.last.day === latest.day) ? [c!.base] : [c!.base, c!.last.part])
+    keepSum(0, sumDays(parts), null, apart ? { day: latest.day, part: partOf(latest.day) } : null)
+  }
   const biz = new Set((await db.query(`SELECT a.id::text AS id FROM account a JOIN participant p ON p.id = a.participant_id
     WHERE a.currency_id = $1 AND p.kind = 'business'`, [currencyId])).rows.map(r => r.id as string))
 
@@ -402,15 +450,112 @@ export async function holdingFigures (db: Query, currencyId: string, all: Period
 
 /** A period's days summed, and the payment figures that depend on nothing else (their medians sort the sum's
  *  histogram), kept together under the digest of the period's days. */
-interface Summed { digest: string, sum: DayPartial, kinds: Kinds }
+interface Summed {
+  digest: string
+  /** the version of each day summed */
+  versions: Map<string, string>
+  /** the sum of the period's days but the latest, kept apart in `last` (null: it is in base): a continuation of the
+   *  trace rewrites its last day and appends new ones, so after new payments the base stays as it is, or, on a day
+   *  that is no longer the latest, has that day added; nothing is ever subtracted */
+  base: DayPartial
+  /** base's histograms ranked (for the medians) */
+  ranks: Ranks
+  last: { day: string, part: DayPartial } | null
+  kinds: Kinds
+  /** the flows' statistics, once a report has asked for them (they depend only on the sum: whether an account is a
+   *  business's never changes) */
+  flows?: Flows
+}
+/** A histogram's hours in order, and the weight of each hour and those before it. */
+interface Ranked { hours: ArrayLike<bigint>, cum: ArrayLike<bigint> }
+interface Ranks { m: Ranked, b: Ranked }
+interface Flows { leaving: Stat, entering: Stat, issuedNonLocal: Stat }
+/** three Stat objects of two short strings, a number and a boolean */
+const FLOWS_BYTES = 3 * (OBJECT_BYTES + 2 * 64)
 interface Kinds { all: HoldingKind, member: HoldingKind, business: HoldingKind }
 /** three HoldingKind objects of four short strings and a number */
 const KINDS_BYTES = 3 * (OBJECT_BYTES + 4 * 64)
 
-function kindsOf (d: DayPartial): Kinds {
-  const all = emptyKind()
-  sumKind(all, d.m); sumKind(all, d.b)
-  return { all: kindFigures(all), member: kindFigures(d.m), business: kindFigures(d.b) }
+/** Sums kept that were changed by their changed days, and sums done from their days (or periods). */
+export const holdingSumCounts = { changed: 0, summed: 0 }
+
+/** a day's version in Summed.versions: its ISO date and computed_at */
+const VERSION_BYTES = MAP_ENTRY_BYTES + 2 * OBJECT_BYTES
+const summedBytes = (x: Summed): number => dayBytes(x.base) + rankedBytes(x.ranks.m) + rankedBytes(x.ranks.b) + KINDS_BYTES + FLOWS_BYTES +
+  x.versions.size * VERSION_BYTES + (x.last == null ? 0 : dayBytes(x.last.part))
+
+/** The days of a period (rows: day and version) that are not in the kept sum `c` as they are now, when the kept sum
+ *  can be changed by them: each is new, or is the kept latest day, and no day summed has gone (its transfers
+ *  reversed). Null: it cannot, the period is summed again. */
+function changedDays (c: Summed, rows: Array<{ day: string, v: string }>): Array<{ day: string, v: string }> | null {
+  const changed: Array<{ day: string, v: string }> = []
+  let still = 0
+  for (const r of rows) {
+    const v = c.versions.get(r.day)
+    if (v != null) still++
+    if (v === r.v) continue
+    if (v != null && r.day !== c.last?.day) return null
+    changed.push(r)
+  }
+  return still === c.versions.size ? changed : null
+}
+
+/** `sum` plus `added`, in new maps (`sum` is kept and may be in use by another report). */
+function addedSum (sum: DayPartial, added: DayPartial[]): DayPartial {
+  const out: DayPartial = { m: copyKind(sum.m), b: copyKind(sum.b), leave: new Map(sum.leave), enter: new Map(sum.enter), issue: new Map(sum.issue) }
+  for (const d of added) {
+    sumKind(out.m, d.m); sumKind(out.b, d.b)
+    // pairs are replaced, never changed in place: they may be shared with `sum`
+    for (const [side, from] of [[out.leave, d.leave], [out.enter, d.enter]] as const) {
+      for (const [id, [p, r]] of from) {
+        const x = side.get(id)
+        side.set(id, x == null ? [p, r] : [x[0] + p, x[1] + r])
+      }
+    }
+    for (const [id, v] of d.issue) out.issue.set(id, (out.issue.get(id) ?? 0n) + v)
+  }
+  return out
+}
+
+const copyKind = (k: KindDay): KindDay => ({ w: k.w, wh: k.wh, n: k.n, hist: new Map(k.hist) })
+
+const rankedBytes = (r: Ranked): number => bigintsBytes(r.hours) + bigintsBytes(r.cum)
+const ranksOf = (d: DayPartial): Ranks => ({ m: rankedOf(d.m.hist), b: rankedOf(d.b.hist) })
+
+/** The payment figures of base + last; the medians from the ranked histograms, without merging them. */
+function kindsOf ({ base, ranks, last }: Summed): Kinds {
+  const l = last?.part
+  const lr = l == null ? null : ranksOf(l)
+  const sum = (...ks: Array<KindDay | undefined>): KindDay => {
+    const out = emptyKind()
+    for (const k of ks) if (k != null) { out.w += k.w; out.wh += k.wh; out.n += k.n }
+    return out
+  }
+  const m = lr == null ? [ranks.m] : [ranks.m, lr.m]
+  const b = lr == null ? [ranks.b] : [ranks.b, lr.b]
+  return {
+    all: kindFigures(sum(base.m, base.b, l?.m, l?.b), [...m, ...b]),
+    member: kindFigures(sum(base.m, l?.m), m),
+    business: kindFigures(sum(base.b, l?.b), b),
+  }
+}
+
+/** A histogram ranked: its hours packed and sorted natively when they fit in 64 bits (always: hours of
+ *  microseconds between two PostgreSQL timestamps), else sorted as they are. */
+function rankedOf (hist: Map<bigint, bigint>): Ranked {
+  const packed = packBigints([...hist.keys()])
+  const hours = packed instanceof BigInt64Array ? packed.sort() : (packed as bigint[]).sort((x, y) => x < y ? -1 : x > y ? 1 : 0)
+  const cum: bigint[] = new Array(hours.length)
+  let c = 0n
+  for (let i = 0; i < hours.length; i++) { c += hist.get(hours[i])!; cum[i] = c }
+  return { hours, cum: packBigints(cum) }
+}
+
+/** The weight of a ranked histogram's hours up to h. */
+function weightTo (r: Ranked, h: bigint): bigint {
+  let lo = 0; let hi = r.hours.length
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (r.hours[mid] <= h) lo = mid + 1; else hi = mid }
+  return lo === 0 ? 0n : r.cum[lo - 1]
 }
 
 function sumKind (into: KindDay, k: KindDay): void {
@@ -441,39 +586,30 @@ function weighted (v: bigint): string {
   return `${neg ? '-' : ''}${s.slice(0, s.length - 12)}.${s.slice(s.length - 12)}`
 }
 
-function kindFigures (k: KindDay): HoldingKind {
-  let median: string | null = null
+/** k's figures; its median from the ranked histograms whose weights together sum to k.w: the amount-weighted
+ *  (lower) median, the least hour up to which (all parts together) at least half the weight was held. The weight
+ *  up to an hour only grows with the hour, so each part's least such hour is found by bisection, and the median
+ *  is the least of them. */
+function kindFigures (k: KindDay, parts: Ranked[]): HoldingKind {
+  let median: bigint | null = null
   if (k.w > 0n) {
-    let cum = 0n
-    for (const [h, w] of [...k.hist].sort((x, y) => x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)) {
-      cum += w
-      if (cum * 2n >= k.w) { median = String(h); break }
+    const enough = (h: bigint) => {
+      let w = 0n
+      for (const p of parts) w += weightTo(p, h)
+      return w * 2n >= k.w
+    }
+    for (const p of parts) {
+      let lo = 0; let hi = p.hours.length
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (enough(p.hours[mid])) hi = mid; else lo = mid + 1 }
+      if (lo < p.hours.length && (median == null || p.hours[lo] < median)) median = p.hours[lo]
     }
   }
-  return { weight: fromMicros(k.w), weighted: weighted(k.wh), count: k.n, medianHours: median }
+  return { weight: fromMicros(k.w), weighted: weighted(k.wh), count: k.n, medianHours: median == null ? null : String(median) }
 }
 
-function figuresOf ({ sum: d, kinds }: Summed, dormancy: DormancyJson, end: number, biz: Set<string>): HoldingFigures {
-  const sides = (m: Map<string, [bigint, bigint]>): Stat => {
-    let v = 0n; let max = 0n; let n = 0; let b = false
-    for (const [id, [p, r]] of m) {
-      v += p
-      if (p === 0n && r === 0n) continue
-      n++
-      const own = p > r ? p : r
-      if (own > max) max = own
-      if (biz.has(id)) b = true
-    }
-    return { value: fromMicros(v), n, max: fromMicros(max), biz: b }
-  }
-  let iv = 0n; let imax = 0n; let ib = false; let ni = 0
-  for (const [id, v] of d.issue) {
-    iv += v
-    if (v === 0n) continue
-    ni++
-    if (v > imax) imax = v
-    if (biz.has(id)) ib = true
-  }
+function figuresOf (s: Summed, dormancy: DormancyJson, end: number, biz: Set<string>): HoldingFigures {
+  const { kinds } = s
+  s.flows ??= flowsOf(s, biz)
   // untouched for more than 90 days: last movement before the local day 90 days before the end (end: a civil date)
   const cutoff = Math.round(end / DAY_MS) - DORMANT_DAYS
   let total = 0n; let dv = 0n; let dn = 0; let dmax = 0n; let db = false
@@ -500,8 +636,43 @@ function figuresOf ({ sum: d, kinds }: Summed, dormancy: DormancyJson, end: numb
     dormantBusiness: kindStat(dormant[1], true),
     tracedMember: kindStat(traced[0], false),
     tracedBusiness: kindStat(traced[1], true),
-    leaving: sides(d.leave),
-    entering: sides(d.enter),
+    ...s.flows,
+  }
+}
+
+/** The flows across the local boundary of base + last. */
+function flowsOf ({ base, last }: Summed, biz: Set<string>): Flows {
+  const l = last?.part
+  const sides = (m: Map<string, [bigint, bigint]>, more: Map<string, [bigint, bigint]> | undefined): Stat => {
+    let v = 0n; let max = 0n; let n = 0; let b = false
+    const one = (id: string, p: bigint, r: bigint) => {
+      v += p
+      if (p === 0n && r === 0n) return
+      n++
+      const own = p > r ? p : r
+      if (own > max) max = own
+      if (biz.has(id)) b = true
+    }
+    for (const [id, [p, r]] of m) {
+      const x = more?.get(id)
+      if (x == null) one(id, p, r); else one(id, p + x[0], r + x[1])
+    }
+    if (more != null) for (const [id, [p, r]] of more) if (!m.has(id)) one(id, p, r)
+    return { value: fromMicros(v), n, max: fromMicros(max), biz: b }
+  }
+  let iv = 0n; let imax = 0n; let ib = false; let ni = 0
+  const issued = (id: string, v: bigint) => {
+    iv += v
+    if (v === 0n) return
+    ni++
+    if (v > imax) imax = v
+    if (biz.has(id)) ib = true
+  }
+  for (const [id, v] of base.issue) issued(id, v + (l?.issue.get(id) ?? 0n))
+  if (l != null) for (const [id, v] of l.issue) if (!base.issue.has(id)) issued(id, v)
+  return {
+    leaving: sides(base.leave, l?.leave),
+    entering: sides(base.enter, l?.enter),
     issuedNonLocal: { value: fromMicros(iv), n: ni, max: fromMicros(imax), biz: ib },
   }
 }
