@@ -2,7 +2,8 @@ import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/per
 import { calendarOf } from '../domain/zone.js'
 import { cyclicComponentsIx, findKey, PACK, pairKey } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
-import { maxCirculation, startBytes, type CirculationStart } from './max-circulation.js'
+import { Circulation } from './incremental-circulation.js'
+import { maxCirculation } from './max-circulation.js'
 import { bigintsBytes, cached, clearReportCache, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
@@ -342,9 +343,7 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, per
     onCycle.from.push(from[e]); onCycle.to.push(to[e]); onCycle.vol.push(vol[e])
   }
   // a circulation runs on cycle links only: every other link carries none of it
-  const startKey = period == null ? undefined : `circulation|${period}`
-  const { total: circulating, end } = maxCirculation(onCycle.from, onCycle.to, onCycle.vol, startKey == null ? undefined : cached<CirculationStart>(startKey))
-  if (startKey != null) keep(startKey, end, startBytes(end))
+  const circulating = largestCirculation(onCycle, period)
   const paid = new Map<number, bigint>()
   const recv = new Map<number, bigint>()
   let biz = false
@@ -377,6 +376,22 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, per
     lmR2: r2,
     lmR3: r3,
   }
+}
+
+/**
+ * The largest circulation of a period's cycle links: the period's kept solver brought up to date
+ * (incremental-circulation.ts), a new one when its links shrank, or max-circulation.ts when the volumes are too
+ * large for the solver's float64 to be exact.
+ */
+function largestCirculation (links: { from: number[], to: number[], vol: bigint[] }, period?: string): bigint {
+  const key = period == null ? undefined : `circulation|${period}`
+  let solver = key == null ? undefined : cached<Circulation>(key)
+  if (solver == null || !solver.update(links.from, links.to, links.vol)) {
+    solver = new Circulation()
+    if (!solver.update(links.from, links.to, links.vol)) return maxCirculation(links.from, links.to, links.vol).total
+  }
+  if (key != null) keep(key, solver, solver.bytes)
+  return solver.total
 }
 
 /** The id of an account number. */
