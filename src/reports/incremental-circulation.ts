@@ -1,6 +1,5 @@
 import { pairKey } from './graph.js'
 import { MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
-import { MinHeap } from './max-circulation.js'
 
 // The largest circulation of a period's links, kept solved between reports and brought up to date by the change
 // alone. max-circulation.ts explains the method (a minimum-cost flow g of what is taken away, by the primal-dual
@@ -34,6 +33,9 @@ export class Circulation {
   /** per link: its arc payer -> payee (-1 for a self-link, a circulation on its own), and its volume */
   private linkArc = new Int32Array(64)
   private linkVol = new Float64Array(64)
+  private keyOf = new Float64Array(64)
+  /** the link at each place of the last update's input */
+  private order = new Int32Array(0)
   private links = 0
   private sumVolume = 0
   private readonly net = new Network()
@@ -53,7 +55,7 @@ export class Circulation {
 
   /** Bytes held (for the report caches' budget). */
   get bytes (): number {
-    return this.net.bytes + this.linkArc.byteLength + this.linkVol.byteLength + this.sArc.byteLength + this.tArc.byteLength +
+    return this.net.bytes + this.linkArc.byteLength + this.linkVol.byteLength + this.keyOf.byteLength + this.order.byteLength + this.sArc.byteLength + this.tArc.byteLength +
       this.excess.byteLength + (this.node.size + this.link.size) * MAP_ENTRY_BYTES + 4 * OBJECT_BYTES
   }
 
@@ -75,7 +77,11 @@ export class Circulation {
       if (v > EXACT) return false
       vol[e] = v > 0n ? Number(v) : 0
       sum += vol[e]
-      const l = this.link.get(pairKey(payer[e], payee[e]))
+      // the links come in the same order as last time, mostly (a period's merged links are sorted, new ones
+      // appended): the link at the same place is tried before the map, whose keys (beyond 2^31) hash slowly
+      const key = pairKey(payer[e], payee[e])
+      let l: number | undefined = e < this.order.length ? this.order[e] : -1
+      if (l < 0 || this.keyOf[l] !== key) l = this.link.get(key)
       if (l === undefined) { at[e] = -1; continue }
       at[e] = l
       known++
@@ -92,7 +98,7 @@ export class Circulation {
     const changed: number[] = []
     for (let e = 0; e < m; e++) {
       let l = at[e]
-      if (l < 0) l = this.addLink(payer[e], payee[e])
+      if (l < 0) { l = this.addLink(payer[e], payee[e]); at[e] = l }
       const d = vol[e] - this.linkVol[l]
       if (d === 0) continue
       this.linkVol[l] = vol[e]
@@ -133,6 +139,7 @@ export class Circulation {
       }
       this.opened.push(x)
     }
+    this.order = at
     if (demand === 0) return true
     net.pot[S] = potS
     net.pot[T] = potT
@@ -163,12 +170,14 @@ export class Circulation {
     if (l >= this.linkArc.length) {
       this.linkArc = grownInt(this.linkArc, 0)
       const v = new Float64Array(2 * this.linkVol.length); v.set(this.linkVol); this.linkVol = v
+      const k = new Float64Array(2 * this.keyOf.length); k.set(this.keyOf); this.keyOf = k
     }
     const u = this.nodeOf(payer)
     const v = this.nodeOf(payee)
     this.linkArc[l] = u === v ? -1 : this.net.add(u, v, 0, 1)
     this.linkVol[l] = 0
-    this.link.set(pairKey(payer, payee), l)
+    this.keyOf[l] = pairKey(payer, payee)
+    this.link.set(this.keyOf[l], l)
     return l
   }
 }
@@ -231,28 +240,42 @@ class Network {
     return a
   }
 
-  /** As max-circulation.ts's Residual.reprice: Dijkstra from s on reduced costs until t is settled, potentials
-   *  moved by min(distance, distance to t). False when t cannot be reached. */
+  /**
+   * As max-circulation.ts's Residual.reprice: Dijkstra from s on reduced costs until t is settled, potentials moved
+   * by min(distance, distance to t). False when t cannot be reached. Reduced costs here are small non-negative
+   * integers (unit costs, integer potentials), so the queue is a list of nodes per distance (Dial's variant): no
+   * heap, nothing allocated per node.
+   */
   reprice (s: number, t: number): boolean {
     const n = this.n
     const dist = new Float64Array(n).fill(Infinity)
     const done = new Uint8Array(n)
-    const heap = new MinHeap()
-    dist[s] = 0; heap.push(0, s)
-    while (heap.size > 0) {
-      const [d, u] = heap.pop()
-      if (done[u] === 1 || d > dist[u]) continue
-      done[u] = 1
-      if (u === t) break
-      const pu = this.pot[u]
-      for (let a = this.head[u]; a !== -1; a = this.next[a]) {
-        if (this.cap[a] === 0) continue
-        const v = this.to[a]
-        const nd = d + this.cost[a] + pu - this.pot[v]
-        if (nd < dist[v]) { dist[v] = nd; heap.push(nd, v) }
+    const buckets: number[][] = [[s]]
+    dist[s] = 0
+    let found = false
+    for (let d = 0; d < buckets.length && !found; d++) {
+      const bucket = buckets[d]
+      if (bucket === undefined) continue
+      // the bucket may grow while it is scanned (arcs of reduced cost 0)
+      for (let i = 0; i < bucket.length; i++) {
+        const u = bucket[i]
+        if (done[u] === 1 || dist[u] !== d) continue
+        done[u] = 1
+        if (u === t) { found = true; break }
+        const pu = this.pot[u]
+        for (let a = this.head[u]; a !== -1; a = this.next[a]) {
+          if (this.cap[a] === 0) continue
+          const v = this.to[a]
+          const nd = d + this.cost[a] + pu - this.pot[v]
+          if (nd < dist[v]) {
+            dist[v] = nd
+            const b = buckets[nd]
+            if (b === undefined) buckets[nd] = [v]; else b.push(v)
+          }
+        }
       }
     }
-    if (dist[t] === Infinity) return false
+    if (!found) return false
     const dt = dist[t]
     for (let v = 0; v < n; v++) this.pot[v] += dist[v] < dt ? dist[v] : dt
     this.phase++

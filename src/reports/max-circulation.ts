@@ -217,7 +217,7 @@ class Residual {
 }
 
 /** Binary heap of (key, node), smallest key first. */
-export class MinHeap {
+class MinHeap {
   private keys: number[] = []
   private vals: number[] = []
   get size (): number { return this.keys.length }
