@@ -1,8 +1,9 @@
 import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/periods.js'
 import { calendarOf } from '../domain/zone.js'
-import { cyclicComponentsIx, findKey, PACK, pairKey } from './graph.js'
+import { findKey, PACK, pairKey, tarjan } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
-import { maxCirculation, startBytes, type CirculationStart } from './max-circulation.js'
+import { Circulation } from './incremental-circulation.js'
+import { maxCirculation } from './max-circulation.js'
 import { bigintsBytes, cached, clearReportCache, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
@@ -324,51 +325,49 @@ export interface GraphFigures { cycle: Stat, circulating: Stat, lmR2: string, lm
  * graph again. The total does not depend on where it starts.
  */
 export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, period?: string): GraphFigures {
-  // cycles: only a payer that also received and a payee that also paid can lie on one
-  const from: number[] = []
-  const to: number[] = []
-  const vol: bigint[] = []
+  // cycles: only a payer that also received and a payee that also paid can lie on one. Accounts get dense numbers
+  // (node) for the arrays below, and the sums are float64 while that is exact: a year's graph has tens of thousands
+  // of links, and maps and bigint sums per link were most of these figures' cost
+  let top = 0
+  for (const no of acc.keys()) if (no > top) top = no
+  const sumsOf = new Array<GraphSums | undefined>(top + 1)
+  for (const [no, a] of acc) sumsOf[no] = a
+  const node = new Int32Array(top + 1).fill(-1)
+  const info: GraphSums[] = []
+  const nodeOf = (no: number): number => {
+    if (node[no] < 0) { node[no] = info.length; info.push(sumsOf[no]!) }
+    return node[no]
+  }
+  const links: number[] = []
+  const from = new Int32Array(g.size)
+  const to = new Int32Array(g.size)
   for (let e = 0; e < g.size; e++) {
-    const p = acc.get(g.payer[e])
-    const q = acc.get(g.payee[e])
+    const p = sumsOf[g.payer[e]]
+    const q = sumsOf[g.payee[e]]
     if (p == null || q == null || p.recv <= 0n || q.paid <= 0n) continue
-    from.push(g.payer[e]); to.push(g.payee[e]); vol.push(g.volume[e])
+    from[links.length] = nodeOf(g.payer[e])
+    to[links.length] = nodeOf(g.payee[e])
+    links.push(e)
   }
-  const comp = cyclicComponentsIx(from, to)
-  const onCycle = { from: [] as number[], to: [] as number[], vol: [] as bigint[] }
-  for (let e = 0; e < from.length; e++) {
-    const c = comp.get(from[e])
-    if (c === undefined || comp.get(to[e]) !== c) continue
-    onCycle.from.push(from[e]); onCycle.to.push(to[e]); onCycle.vol.push(vol[e])
-  }
+  const { comp, size } = tarjan(from.subarray(0, links.length), to.subarray(0, links.length), info.length)
+  const { onCycle, paid, recv, seen, total, biz } = cycleSums(g, links, from, to, comp, size, info)
   // a circulation runs on cycle links only: every other link carries none of it
-  const startKey = period == null ? undefined : `circulation|${period}`
-  const { total: circulating, end } = maxCirculation(onCycle.from, onCycle.to, onCycle.vol, startKey == null ? undefined : cached<CirculationStart>(startKey))
-  if (startKey != null) keep(startKey, end, startBytes(end))
-  const paid = new Map<number, bigint>()
-  const recv = new Map<number, bigint>()
-  let biz = false
-  let total = 0n
-  for (let e = 0; e < onCycle.from.length; e++) {
-    const v = onCycle.vol[e]
-    total += v
-    paid.set(onCycle.from[e], (paid.get(onCycle.from[e]) ?? 0n) + v)
-    recv.set(onCycle.to[e], (recv.get(onCycle.to[e]) ?? 0n) + v)
-    if (acc.get(onCycle.from[e])!.biz || acc.get(onCycle.to[e])!.biz) biz = true
-  }
+  const circulating = largestCirculation(onCycle, period)
   // both cells describe the accounts on cycle links. Own part: in the cycle volume the larger side; in the
   // circulation what can pass through the account at most: min(paid, received) on cycle links, and never more
   // than half the circulation (each unit going round passes at least two accounts). The largest circulation is
   // unique in total but not in how it is routed, so this bound, not one routing, is what the rules judge
   let max = 0n
   let through = 0n
-  for (const a of new Set([...paid.keys(), ...recv.keys()])) {
-    const p = paid.get(a) ?? 0n
-    const r = recv.get(a) ?? 0n
+  let n = 0
+  for (let x = 0; x < seen.length; x++) {
+    if (seen[x] === 0) continue
+    n++
+    const p = paid[x]
+    const r = recv[x]
     if ((p > r ? p : r) > max) max = p > r ? p : r
     if ((p < r ? p : r) > through) through = p < r ? p : r
   }
-  const n = new Set([...paid.keys(), ...recv.keys()]).size
   if (through > circulating / 2n) through = circulating / 2n
   const { r2, r3 } = multiplierRounds(g, acc)
   return {
@@ -377,6 +376,72 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, per
     lmR2: r2,
     lmR3: r3,
   }
+}
+
+/**
+ * The links of graphFiguresOf() inside strongly connected components (onCycle, by account number), and over them:
+ * each node's paid and received (by the node numbers of from/to), which nodes they touch, the total, and whether a
+ * business is among them. Sums are float64 while that is exact (the volumes' sizes below 2^53 in all), else bigint.
+ */
+function cycleSums (g: PeriodGraph, links: number[], from: Int32Array, to: Int32Array, comp: Int32Array, size: number[], info: GraphSums[]) {
+  const cf = new Int32Array(links.length)
+  const ct = new Int32Array(links.length)
+  const cv = new Array<bigint>(links.length)
+  let c = 0
+  const nodes = info.length
+  const paidF = new Float64Array(nodes)
+  const recvF = new Float64Array(nodes)
+  const seen = new Uint8Array(nodes)
+  let totalF = 0
+  let sizeF = 0
+  let biz = false
+  for (let i = 0; i < links.length; i++) {
+    const u = from[i]
+    const v = to[i]
+    if (comp[u] !== comp[v] || size[comp[u]] < 2) continue
+    const e = links[i]
+    const vol = g.volume[e]
+    cf[c] = g.payer[e]; ct[c] = g.payee[e]; cv[c++] = vol
+    const f = Number(vol)
+    sizeF += f < 0 ? -f : f
+    totalF += f
+    paidF[u] += f
+    recvF[v] += f
+    seen[u] = 1; seen[v] = 1
+    if (info[u].biz || info[v].biz) biz = true
+  }
+  cv.length = c
+  const onCycle = { from: cf.subarray(0, c), to: ct.subarray(0, c), vol: cv }
+  if (sizeF <= Number.MAX_SAFE_INTEGER) {
+    return { onCycle, paid: Array.from(paidF, BigInt), recv: Array.from(recvF, BigInt), seen, total: BigInt(totalF), biz }
+  }
+  const paid = new Array<bigint>(nodes).fill(0n)
+  const recv = new Array<bigint>(nodes).fill(0n)
+  let total = 0n
+  for (let i = 0; i < links.length; i++) {
+    const u = from[i]
+    const v = to[i]
+    if (comp[u] !== comp[v] || size[comp[u]] < 2) continue
+    const vol = g.volume[links[i]]
+    total += vol; paid[u] += vol; recv[v] += vol
+  }
+  return { onCycle, paid, recv, seen, total, biz }
+}
+
+/**
+ * The largest circulation of a period's cycle links: the period's kept solver brought up to date
+ * (incremental-circulation.ts), a new one when its links shrank, or max-circulation.ts when the volumes are too
+ * large for the solver's float64 to be exact.
+ */
+function largestCirculation (links: { from: ArrayLike<number>, to: ArrayLike<number>, vol: bigint[] }, period?: string): bigint {
+  const key = period == null ? undefined : `circulation|${period}`
+  let solver = key == null ? undefined : cached<Circulation>(key)
+  if (solver == null || !solver.update(links.from, links.to, links.vol)) {
+    solver = new Circulation()
+    if (!solver.update(links.from, links.to, links.vol)) return maxCirculation(links.from, links.to, links.vol).total
+  }
+  if (key != null) keep(key, solver, solver.bytes)
+  return solver.total
 }
 
 /** The id of an account number. */

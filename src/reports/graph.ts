@@ -55,7 +55,7 @@ export function cyclicComponentsIx (payers: ArrayLike<number>, payees: ArrayLike
 }
 
 /** Tarjan over nodes 0..n-1: each node's component and each component's size. */
-function tarjan (from: Int32Array, to: Int32Array, n: number): { comp: Int32Array, size: number[] } {
+export function tarjan (from: Int32Array, to: Int32Array, n: number): { comp: Int32Array, size: number[] } {
   const m = from.length
   // adjacency in CSR form
   const start = new Int32Array(n + 1)

@@ -17,38 +17,13 @@
 // Cost per phase: Dijkstra O(E log V) plus Dinic O(V^2 E) worst case (far less in practice: paths are short);
 // docs/metrics.md has timings on a year's graph.
 
-import { findKey, pairKey } from './graph.js'
-import { bigintsBytes, OBJECT_BYTES, packBigints } from './report-cache.js'
-
 /**
- * Where an earlier solution ended, to start the next one from: what was taken away (g) on each link, by its pair
- * key (payer x 2^26 + payee), and each account's potential. Any start gives the same total (the minimum cost is
- * unique); a start close to the answer, the last solution of the same period before a few payments were added,
- * leaves only the change to route.
+ * The largest circulation within the links: each link's part of it (same order) and the total. From nothing each
+ * time; the report keeps a solver per period instead (incremental-circulation.ts) and comes here only when the
+ * volumes are too large for it, so this is also the reference its tests hold it to.
  */
-export interface CirculationStart {
-  /** pair keys, ascending */
-  key: Float64Array
-  taken: ArrayLike<bigint>
-  /** account numbers and their potentials */
-  node: Float64Array
-  pot: Float64Array
-}
-
-/**
- * The largest circulation within the links: each link's part of it (same order) and the total; `end` is where
- * this solution ended, for the next computation of the same period to start from (`start`).
- *
- * Warm start: g begins at the earlier solution's g (clipped to each link's volume now; 0 on new links), the
- * potentials at the earlier ones (0 for new accounts). A link whose reduced cost is negative is filled to its
- * volume, one whose reduced cost is positive emptied, so every residual arc has a non-negative reduced cost, as
- * the primal-dual method needs; what each account then carries too much or too little is its excess, routed from
- * the accounts with a surplus to those short of it by the same phases as a cold start. On an unchanged graph the
- * excesses are zero and nothing is searched; after a few payments only their amounts (and the links they change)
- * are routed. A cold start is the same with g = 0 and all potentials 0, where the excess is the net position.
- */
-export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[], start?: CirculationStart):
-{ flow: bigint[], total: bigint, end: CirculationStart } {
+export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<number>, volume: readonly bigint[]):
+{ flow: bigint[], total: bigint } {
   const m = payer.length
   // dense node numbers; self-links (an account paying itself) are a circulation on their own
   const ix = new Map<number, number>()
@@ -65,32 +40,15 @@ export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<numbe
   const S = k
   const T = k + 1
   const g = new Residual(k + 2, 2 * (m + k))
-  // the start: potentials and what is taken away on each link (both 0 on a cold start)
-  const taken = new Array<bigint>(m).fill(0n)
-  if (start != null) {
-    for (let j = 0; j < start.node.length; j++) {
-      const i = ix.get(start.node[j])
-      if (i !== undefined) g.pot[i] = start.pot[j]
-    }
-    for (let e = 0; e < m; e++) {
-      const at = findKey(start.key, pairKey(payer[e], payee[e]))
-      if (at >= 0) taken[e] = start.taken[at]
-    }
-  }
-  // excess: net position (out - in) minus what g already carries out of the account
+  // nothing is taken away yet: every link's reduced cost is 1 (all potentials 0), and each account's excess is its
+  // net position (out - in)
   const excess = new Array<bigint>(k).fill(0n)
   const arcOf = new Int32Array(m).fill(-1)
   for (let e = 0; e < m; e++) {
     if (from[e] === to[e] || volume[e] <= 0n) continue
-    let t = taken[e]
-    if (t > volume[e]) t = volume[e]
-    if (t < 0n) t = 0n
-    const rc = 1 + g.pot[from[e]] - g.pot[to[e]]
-    if (rc < 0) t = volume[e]; else if (rc > 0) t = 0n
-    taken[e] = t
-    arcOf[e] = g.add(from[e], to[e], volume[e] - t, 1, t)
-    excess[from[e]] += volume[e] - t
-    excess[to[e]] -= volume[e] - t
+    arcOf[e] = g.add(from[e], to[e], volume[e], 1)
+    excess[from[e]] += volume[e]
+    excess[to[e]] -= volume[e]
   }
   let demand = 0n
   let potS = -Infinity
@@ -110,27 +68,13 @@ export function maxCirculation (payer: ArrayLike<number>, payee: ArrayLike<numbe
 
   const flow = new Array<bigint>(m)
   let total = 0n
-  const ends: Array<{ key: number, taken: bigint }> = []
   for (let e = 0; e < m; e++) {
     // a link's part of the circulation is what g did not take away: its volume minus g's flow on it
-    const t = arcOf[e] < 0 ? 0n : g.cap[arcOf[e]]
-    flow[e] = arcOf[e] < 0 ? (volume[e] > 0n ? volume[e] : 0n) : volume[e] - t
+    flow[e] = arcOf[e] < 0 ? (volume[e] > 0n ? volume[e] : 0n) : volume[e] - g.cap[arcOf[e]]
     total += flow[e]
-    if (arcOf[e] >= 0) ends.push({ key: pairKey(payer[e], payee[e]), taken: t })
   }
-  ends.sort((a, b) => a.key - b.key)
-  const end: CirculationStart = {
-    key: Float64Array.from(ends, x => x.key),
-    taken: packBigints(ends.map(x => x.taken)),
-    node: Float64Array.from(ix.keys()),
-    pot: g.pot.slice(0, k),
-  }
-  return { flow, total, end }
+  return { flow, total }
 }
-
-/** Bytes a start holds (for the report caches' budget). */
-export const startBytes = (s: CirculationStart): number =>
-  s.key.byteLength + s.node.byteLength + s.pot.byteLength + bigintsBytes(s.taken) + 3 * OBJECT_BYTES
 
 /** A residual network with unit-scale integer costs; arc a and a ^ 1 are each other's reverse. */
 class Residual {
@@ -154,11 +98,11 @@ class Residual {
     this.pot = new Float64Array(n)
   }
 
-  /** Adds u -> v with `sent` already on it; returns the reverse arc's number, whose capacity is the flow on u -> v. */
-  add (u: number, v: number, cap: bigint, cost: number, sent = 0n): number {
+  /** Adds u -> v (empty); returns the reverse arc's number, whose capacity is the flow on u -> v. */
+  add (u: number, v: number, cap: bigint, cost: number): number {
     const a = this.arcs
     this.to[a] = v; this.cost[a] = cost; this.cap[a] = cap; this.open[a] = cap > 0n ? 1 : 0; this.next[a] = this.head[u]; this.head[u] = a
-    this.to[a + 1] = u; this.cost[a + 1] = -cost; this.cap[a + 1] = sent; this.open[a + 1] = sent > 0n ? 1 : 0; this.next[a + 1] = this.head[v]; this.head[v] = a + 1
+    this.to[a + 1] = u; this.cost[a + 1] = -cost; this.cap[a + 1] = 0n; this.open[a + 1] = 0; this.next[a + 1] = this.head[v]; this.head[v] = a + 1
     this.arcs += 2
     return a + 1
   }

@@ -36,6 +36,27 @@ t.test('cycle volume with what the disclosure rules need', async (t) => {
   t.same(f.circulating, { value: '30.000000', n: 3, max: '15.000000', biz: true })
 })
 
+t.test('cycle figures stay exact past what a float64 holds (the bigint paths)', async (t) => {
+  // volumes of about 2^60 millionths: float64 sums would round them, so the figures must come from the bigint paths
+  const id = (s: string) => `huge-${s}`
+  const big = 2n ** 60n
+  const g = {
+    payer: [numberOf(id('a')), numberOf(id('b')), numberOf(id('b'))],
+    payee: [numberOf(id('b')), numberOf(id('a')), numberOf(id('c'))],
+    volume: [big + 5n, big + 1n, 7n],
+    n: [1, 1, 1],
+    size: 3,
+  }
+  const text = (v: bigint) => `${v / 1_000_000n}.${(v % 1_000_000n).toString().padStart(6, '0')}`
+  const accounts = [
+    account(id('a'), { recv: text(big + 1n), paid: text(big + 5n) }), account(id('b'), { biz: true, recv: text(big + 5n), paid: text(big + 8n) }),
+    account(id('c'), { recv: text(7n) }),
+  ]
+  const f = graphFigures(g, accounts)
+  t.same(f.cycle, { value: text(2n * big + 6n), n: 2, max: text(big + 5n), biz: true }, 'a -> b -> a; b -> c is on no cycle')
+  t.same(f.circulating, { value: text(2n * big + 2n), n: 2, max: text(big + 1n), biz: true }, 'the smaller link, twice')
+})
+
 t.test('R2 and R3 of the local multiplier, exactly', async (t) => {
   // b (a local business) received 90, all from members, and paid 60 locally: it passes on 60 of its 90 (R2), which
   // is all of each local payment.

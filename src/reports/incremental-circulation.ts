@@ -1,0 +1,364 @@
+import { pairKey } from './graph.js'
+import { MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
+
+// The largest circulation of a period's links, kept solved between reports and brought up to date by the change
+// alone. max-circulation.ts explains the method (a minimum-cost flow g of what is taken away, by the primal-dual
+// method); this is the same method on a residual network that outlives the computation.
+//
+// Why: after a few new payments, max-circulation.ts's warm start routes only their change, but it rebuilds the
+// whole residual network to do it (every link looked up, a bigint per arc, every arc scanned once per phase), and
+// at a year's graph that was most of a report's time. Here the network stays built; an update looks at each
+// link's volume once, changes the arcs of the links that grew, routes what they added, and each phase's search
+// touches only the accounts it reaches.
+//
+// Amounts are float64, which is exact for integers up to 2^53: every capacity, excess and sum the method forms
+// is a sum of the links' volumes, so while their total (in millionths) stays below 2^53 (some 9 billion in the
+// currency, over one period's cycle links) every figure is exact. Above that update() says no and the caller
+// uses max-circulation.ts, all bigint.
+//
+// A link's volume only grows while a period takes new payments. When one shrinks or goes (a late reversal, a
+// backdated correction), update() says no and the caller starts a new solver: going back would need flow taken
+// off paths, and a cold start is simple and rare.
+
+/** Below this (2^53 - 1), a sum of integers is exact in a float64. */
+const EXACT = BigInt(Number.MAX_SAFE_INTEGER)
+const S = 0
+const T = 1
+
+export class Circulation {
+  /** account number -> node; nodes 0 and 1 are the source and the sink */
+  private readonly node = new Map<number, number>()
+  /** pair key -> link number */
+  private readonly link = new Map<number, number>()
+  /** per link: its arc payer -> payee (-1 for a self-link, a circulation on its own), and its volume */
+  private linkArc = new Int32Array(64)
+  private linkVol = new Float64Array(64)
+  private keyOf = new Float64Array(64)
+  /** the link at each place of the last update's input */
+  private order = new Int32Array(0)
+  private links = 0
+  private sumVolume = 0
+  private readonly net = new Network()
+  /** per node: its arc from the source and to the sink (-1 until needed), and what is left to route */
+  private sArc = new Int32Array(64).fill(-1)
+  private tArc = new Int32Array(64).fill(-1)
+  private excess = new Float64Array(64)
+  /** nodes whose source or sink arc the last update opened */
+  private opened: number[] = []
+
+  /** The largest circulation of the links last given to update(), in millionths. */
+  get total (): bigint {
+    let taken = 0
+    for (let l = 0; l < this.links; l++) if (this.linkArc[l] >= 0) taken += this.net.cap[this.linkArc[l] ^ 1]
+    return BigInt(this.sumVolume - taken)
+  }
+
+  /** Bytes held (for the report caches' budget). */
+  get bytes (): number {
+    return this.net.bytes + this.linkArc.byteLength + this.linkVol.byteLength + this.keyOf.byteLength + this.order.byteLength + this.sArc.byteLength + this.tArc.byteLength +
+      this.excess.byteLength + (this.node.size + this.link.size) * MAP_ENTRY_BYTES + 4 * OBJECT_BYTES
+  }
+
+  /**
+   * Brings the solution to these links (each payer -> payee once; volumes in millionths, a negative one counted as
+   * none, as max-circulation.ts does). False, with nothing changed, when a link's volume is lower than last time,
+   * a link is gone, or the volumes' total is too large to be exact: then a new solver, or max-circulation.ts.
+   */
+  update (payer: ArrayLike<number>, payee: ArrayLike<number>, volume: ArrayLike<bigint>): boolean {
+    const m = payer.length
+    // first every link's change, so that nothing is touched unless all of it can be applied
+    const at = new Int32Array(m)
+    const vol = new Float64Array(m)
+    let known = 0
+    // the new total, summed in float64: exact while it stays below 2^53, and at least 2^53 once it does not
+    let sum = 0
+    for (let e = 0; e < m; e++) {
+      const v = volume[e]
+      if (v > EXACT) return false
+      vol[e] = v > 0n ? Number(v) : 0
+      sum += vol[e]
+      // the links come in the same order as last time, mostly (a period's merged links are sorted, new ones
+      // appended): the link at the same place is tried before the map, whose keys (beyond 2^31) hash slowly
+      const key = pairKey(payer[e], payee[e])
+      let l: number | undefined = e < this.order.length ? this.order[e] : -1
+      if (l < 0 || this.keyOf[l] !== key) l = this.link.get(key)
+      if (l === undefined) { at[e] = -1; continue }
+      at[e] = l
+      known++
+      if (vol[e] < this.linkVol[l]) return false
+    }
+    if (known !== this.links || sum > Number.MAX_SAFE_INTEGER) return false
+
+    const net = this.net
+    // what the last update sent from the source and to the sink is on the links now: those arcs start empty
+    for (const x of this.opened) {
+      for (const a of [this.sArc[x], this.tArc[x]]) if (a >= 0) { net.cap[a] = 0; net.cap[a ^ 1] = 0 }
+    }
+    this.opened = []
+    const changed: number[] = []
+    for (let e = 0; e < m; e++) {
+      let l = at[e]
+      if (l < 0) { l = this.addLink(payer[e], payee[e]); at[e] = l }
+      const d = vol[e] - this.linkVol[l]
+      if (d === 0) continue
+      this.linkVol[l] = vol[e]
+      this.sumVolume += d
+      const a = this.linkArc[l]
+      if (a < 0) continue
+      const u = net.to[a ^ 1]
+      const v = net.to[a]
+      // A link whose reduced cost is negative is taken away whole (its arc was full: the solution is optimal), so
+      // its growth is too. One whose reduced cost is 0 is itself a shortest way from its payer to its payee (no
+      // reduced cost is negative), so its growth may be taken away along it and the solution stays optimal.
+      // Otherwise the growth is what its payer has more to route, and its payee less.
+      const rc = 1 + net.pot[u] - net.pot[v]
+      if (rc <= 0) { net.cap[a ^ 1] += d; continue }
+      net.cap[a] += d
+      this.excess[u] += d
+      this.excess[v] -= d
+      changed.push(u, v)
+    }
+    // the source feeds every account with something to route, the sink takes from every one short of it; their
+    // potentials keep the reduced costs of those arcs non-negative
+    let demand = 0
+    let potS = -Infinity
+    let potT = Infinity
+    for (const x of changed) {
+      const ex = this.excess[x]
+      if (ex === 0) continue
+      this.excess[x] = 0
+      if (ex > 0) {
+        if (this.sArc[x] < 0) this.sArc[x] = net.add(S, x, 0, 0)
+        net.cap[this.sArc[x]] = ex
+        demand += ex
+        if (net.pot[x] > potS) potS = net.pot[x]
+      } else {
+        if (this.tArc[x] < 0) this.tArc[x] = net.add(x, T, 0, 0)
+        net.cap[this.tArc[x]] = -ex
+        if (net.pot[x] < potT) potT = net.pot[x]
+      }
+      this.opened.push(x)
+    }
+    this.order = at
+    if (demand === 0) return true
+    net.pot[S] = potS
+    net.pot[T] = potT
+    let sent = 0
+    while (sent < demand) {
+      if (!net.reprice(S, T)) throw new Error('circulation: net positions cannot be routed (cannot happen)')
+      sent += net.maxFlowOnTight(S, T)
+    }
+    return true
+  }
+
+  private nodeOf (account: number): number {
+    let x = this.node.get(account)
+    if (x === undefined) {
+      x = this.net.addNode()
+      this.node.set(account, x)
+      if (x >= this.sArc.length) {
+        this.sArc = grownInt(this.sArc, -1)
+        this.tArc = grownInt(this.tArc, -1)
+        const ex = new Float64Array(2 * this.excess.length); ex.set(this.excess); this.excess = ex
+      }
+    }
+    return x
+  }
+
+  private addLink (payer: number, payee: number): number {
+    const l = this.links++
+    if (l >= this.linkArc.length) {
+      this.linkArc = grownInt(this.linkArc, 0)
+      const v = new Float64Array(2 * this.linkVol.length); v.set(this.linkVol); this.linkVol = v
+      const k = new Float64Array(2 * this.keyOf.length); k.set(this.keyOf); this.keyOf = k
+    }
+    const u = this.nodeOf(payer)
+    const v = this.nodeOf(payee)
+    this.linkArc[l] = u === v ? -1 : this.net.add(u, v, 0, 1)
+    this.linkVol[l] = 0
+    this.keyOf[l] = pairKey(payer, payee)
+    this.link.set(this.keyOf[l], l)
+    return l
+  }
+}
+
+const grownInt = (a: Int32Array<ArrayBuffer>, fill: number): Int32Array<ArrayBuffer> => {
+  const b = new Int32Array(2 * a.length).fill(fill)
+  b.set(a)
+  return b
+}
+
+/** A residual network that grows, with float64 capacities and unit-scale costs; arcs a and a ^ 1 are each other's
+ *  reverse. Nodes 0 and 1 exist from the start (the source and the sink). */
+class Network {
+  head = new Int32Array(64).fill(-1)
+  pot = new Float64Array(64)
+  n = 2
+  next = new Int32Array(256)
+  to = new Int32Array(256)
+  cost = new Int8Array(256)
+  cap = new Float64Array(256)
+  private arcs = 0
+  // per node, for maxFlowOnTight: the phase its tight arcs were listed in, and where they are in `tight`
+  private listed = new Int32Array(64)
+  private tightFrom = new Int32Array(64)
+  private tightTo = new Int32Array(64)
+  private tight = new Int32Array(1024)
+  private tightCount = 0
+  /** starts at 1 in reprice(), before any listing: a node's `listed` of 0 is never taken as listed */
+  private phase = 0
+
+  get bytes (): number {
+    return this.head.byteLength + this.pot.byteLength + this.next.byteLength + this.to.byteLength + this.cost.byteLength +
+      this.cap.byteLength + this.listed.byteLength + this.tightFrom.byteLength + this.tightTo.byteLength + this.tight.byteLength
+  }
+
+  addNode (): number {
+    const x = this.n++
+    if (x >= this.head.length) {
+      this.head = grownInt(this.head, -1)
+      const p = new Float64Array(2 * this.pot.length); p.set(this.pot); this.pot = p
+      this.listed = grownInt(this.listed, 0)
+      this.tightFrom = grownInt(this.tightFrom, 0)
+      this.tightTo = grownInt(this.tightTo, 0)
+    }
+    return x
+  }
+
+  /** Adds u -> v and its reverse (empty); returns u -> v's number. */
+  add (u: number, v: number, cap: number, cost: number): number {
+    const a = this.arcs
+    if (a + 2 > this.to.length) {
+      this.next = grownInt(this.next, 0)
+      this.to = grownInt(this.to, 0)
+      const c = new Int8Array(2 * this.cost.length); c.set(this.cost); this.cost = c
+      const k = new Float64Array(2 * this.cap.length); k.set(this.cap); this.cap = k
+    }
+    this.to[a] = v; this.cost[a] = cost; this.cap[a] = cap; this.next[a] = this.head[u]; this.head[u] = a
+    this.to[a + 1] = u; this.cost[a + 1] = -cost; this.cap[a + 1] = 0; this.next[a + 1] = this.head[v]; this.head[v] = a + 1
+    this.arcs += 2
+    return a
+  }
+
+  /**
+   * As max-circulation.ts's Residual.reprice: Dijkstra from s on reduced costs until t is settled, potentials moved
+   * by min(distance, distance to t). False when t cannot be reached. Reduced costs here are small non-negative
+   * integers (unit costs, integer potentials), so the queue is a list of nodes per distance (Dial's variant): no
+   * heap, nothing allocated per node.
+   */
+  reprice (s: number, t: number): boolean {
+    const n = this.n
+    const dist = new Float64Array(n).fill(Infinity)
+    const done = new Uint8Array(n)
+    const buckets: number[][] = [[s]]
+    dist[s] = 0
+    let found = false
+    for (let d = 0; d < buckets.length && !found; d++) {
+      const bucket = buckets[d]
+      if (bucket === undefined) continue
+      // the bucket may grow while it is scanned (arcs of reduced cost 0)
+      for (let i = 0; i < bucket.length; i++) {
+        const u = bucket[i]
+        if (done[u] === 1 || dist[u] !== d) continue
+        done[u] = 1
+        if (u === t) { found = true; break }
+        const pu = this.pot[u]
+        for (let a = this.head[u]; a !== -1; a = this.next[a]) {
+          if (this.cap[a] === 0) continue
+          const v = this.to[a]
+          const nd = d + this.cost[a] + pu - this.pot[v]
+          if (nd < dist[v]) {
+            dist[v] = nd
+            const b = buckets[nd]
+            if (b === undefined) buckets[nd] = [v]; else b.push(v)
+          }
+        }
+      }
+    }
+    if (!found) return false
+    const dt = dist[t]
+    for (let v = 0; v < n; v++) this.pot[v] += dist[v] < dt ? dist[v] : dt
+    this.phase++
+    return true
+  }
+
+  /** u's arcs of reduced cost 0 (potentials do not change within a phase), listed the first time the phase needs them. */
+  private list (u: number): void {
+    if (this.listed[u] === this.phase) return
+    this.listed[u] = this.phase
+    let count = this.tightCount
+    this.tightFrom[u] = count
+    const pu = this.pot[u]
+    for (let a = this.head[u]; a !== -1; a = this.next[a]) {
+      if (this.cost[a] + pu - this.pot[this.to[a]] !== 0) continue
+      if (count === this.tight.length) { const more = new Int32Array(2 * count); more.set(this.tight); this.tight = more }
+      this.tight[count++] = a
+    }
+    this.tightTo[u] = count
+    this.tightCount = count
+  }
+
+  /** As max-circulation.ts's Residual.maxFlowOnTight (Dinic over the arcs of reduced cost 0), touching only the
+   *  nodes its searches reach. */
+  maxFlowOnTight (s: number, t: number): number {
+    const n = this.n
+    // reprice() began a new phase: no node's tight arcs are listed yet
+    this.tightCount = 0
+    const level = new Int32Array(n)
+    const it = new Int32Array(n)
+    const queue = new Int32Array(n)
+    const pathArc = new Int32Array(n)
+    let total = 0
+    for (;;) {
+      level.fill(-1); level[s] = 0
+      let qh = 0; let qt = 0
+      queue[qt++] = s
+      while (qh < qt) {
+        const u = queue[qh++]
+        if (level[t] !== -1 && level[u] >= level[t]) break
+        this.list(u)
+        for (let i = this.tightFrom[u]; i < this.tightTo[u]; i++) {
+          const a = this.tight[i]
+          const v = this.to[a]
+          if (level[v] !== -1 || this.cap[a] === 0) continue
+          level[v] = level[u] + 1; queue[qt++] = v
+        }
+      }
+      if (level[t] === -1) return total
+      // it[u]: the position in u's tight arcs the walk has got to, for the nodes the search reached
+      for (let i = 0; i < qt; i++) { const u = queue[i]; this.list(u); it[u] = this.tightFrom[u] }
+      let depth = 0
+      let u = s
+      for (;;) {
+        if (u === t) {
+          let push = this.cap[pathArc[0]]
+          for (let i = 1; i < depth; i++) if (this.cap[pathArc[i]] < push) push = this.cap[pathArc[i]]
+          let cut = -1
+          for (let i = 0; i < depth; i++) {
+            const a = pathArc[i]
+            this.cap[a] -= push; this.cap[a ^ 1] += push
+            if (this.cap[a] === 0 && cut < 0) cut = i
+          }
+          total += push
+          depth = cut
+          u = depth === 0 ? s : this.to[pathArc[depth - 1]]
+          continue
+        }
+        let i = it[u]
+        const end = this.tightTo[u]
+        while (i < end) {
+          const a = this.tight[i]
+          if (this.cap[a] !== 0 && level[this.to[a]] === level[u] + 1) break
+          i++
+        }
+        it[u] = i
+        if (i < end) { const a = this.tight[i]; pathArc[depth++] = a; u = this.to[a]; continue }
+        if (u === s) break
+        level[u] = -1
+        depth--
+        u = depth === 0 ? s : this.to[pathArc[depth - 1]]
+        it[u]++
+      }
+    }
+  }
+}
