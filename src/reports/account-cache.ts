@@ -67,7 +67,7 @@ const SUM_COLUMNS = `sum(r.issued)::text AS issued, sum(r.redeemed)::text AS red
        sum(r.paid_b)::text AS paid_b, sum(r.n_paid)::text AS n_paid, sum(r.recv_m)::text AS recv_m,
        sum(r.recv_b)::text AS recv_b, sum(r.paid_ll)::text AS paid_ll, sum(r.recv_ll)::text AS recv_ll,
        sum(r.paid_lp)::text AS paid_lp, sum(r.d_bal)::text AS d, sum(r.w_bal)::text AS w,
-       sum(r.d_bal * extract(epoch FROM circ_bucket_end(r.start, r.grain, (SELECT time_zone FROM currency WHERE id = $1))))::text AS de`
+       sum(r.d_bal * e.at)::text AS de`
 const ROW_COLUMNS = 'r.grain, r.start, r.account_id, r.issued, r.redeemed, r.paid_m, r.paid_b, r.n_paid, r.recv_m, r.recv_b, r.paid_ll, r.recv_ll, r.paid_lp, r.d_bal, r.w_bal'
 
 const MONTHS_BEFORE_SQL = `
@@ -102,9 +102,18 @@ async function readSums (db: Query, currencyId: string, flows: Bucket[], before:
   // one row per account and side: f, the period's buckets (every column), or before it (only the balance change)
   const f = bucketRows('circ_account_bucket', `${ROW_COLUMNS}, true AS f`, flows, 2)
   const b = bucketRows('circ_account_bucket', `${ROW_COLUMNS}, false AS f`, before, 2 + f.params.length)
-  const rows = (await db.query(`SELECT r.account_id::text AS id, r.f, ${SUM_COLUMNS}
+  // each bucket's end (as seconds) computed once per bucket, not per row: converting a local date in the
+  // currency's zone to an instant costs microseconds, and a day's tail alone has a row per account
+  const all = [...new Map([...flows, ...before].map(x => [`${x.grain}${x.start}`, x])).values()]
+  const ends = 2 + f.params.length + b.params.length
+  const rows = (await db.query(`
+    WITH e AS MATERIALIZED (
+      SELECT x.grain, x.start, extract(epoch FROM circ_bucket_end(x.start, x.grain, (SELECT time_zone FROM currency WHERE id = $1))) AS at
+        FROM unnest($${ends}::text[], $${ends + 1}::date[]) AS x (grain, start))
+    SELECT r.account_id::text AS id, r.f, ${SUM_COLUMNS}
       FROM (${[f.sql, b.sql].filter(x => x !== '').join('\n UNION ALL\n')}) r
-     GROUP BY 1, 2`, [currencyId, ...f.params, ...b.params])).rows as Array<Record<string, string> & { f: boolean }>
+      JOIN e ON e.grain = r.grain AND e.start = r.start
+     GROUP BY 1, 2`, [currencyId, ...f.params, ...b.params, all.map(x => x.grain), all.map(x => isoDate(x.start))])).rows as Array<Record<string, string> & { f: boolean }>
   for (const r of rows) {
     const no = numberOf(r.id)
     let row = out.get(no)
