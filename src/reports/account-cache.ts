@@ -102,8 +102,9 @@ async function readSums (db: Query, currencyId: string, flows: Bucket[], before:
   // one row per account and side: f, the period's buckets (every column), or before it (only the balance change)
   const f = bucketRows('circ_account_bucket', `${ROW_COLUMNS}, true AS f`, flows, 2)
   const b = bucketRows('circ_account_bucket', `${ROW_COLUMNS}, false AS f`, before, 2 + f.params.length)
-  // each bucket's end (as seconds) computed once per bucket, not per row: converting a local date in the
-  // currency's zone to an instant costs microseconds, and a day's tail alone has a row per account
+  // each bucket's end (as seconds) computed once per bucket, not per row: with the zone read by a subquery,
+  // PostgreSQL cannot inline circ_bucket_end and calls it as a function, microseconds a call, and a day's tail
+  // alone has a row per account
   const all = [...new Map([...flows, ...before].map(x => [`${x.grain}${x.start}`, x])).values()]
   const ends = 2 + f.params.length + b.params.length
   const rows = (await db.query(`
