@@ -4,7 +4,7 @@ import { findKey, PACK, pairKey, tarjan } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
 import { Circulation } from './incremental-circulation.js'
 import { maxCirculation } from './max-circulation.js'
-import { bigintsBytes, cached, clearReportCache, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
+import { bigintsBytes, cached, clearReportCache, forget, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
 // The payment graph of a report period (its payer -> payee links, summed over the period), without reading the
@@ -436,9 +436,15 @@ function cycleSums (g: PeriodGraph, links: number[], from: Int32Array, to: Int32
 function largestCirculation (links: { from: ArrayLike<number>, to: ArrayLike<number>, vol: bigint[] }, period?: string): bigint {
   const key = period == null ? undefined : `circulation|${period}`
   let solver = key == null ? undefined : cached<Circulation>(key)
-  if (solver == null || !solver.update(links.from, links.to, links.vol)) {
-    solver = new Circulation()
-    if (!solver.update(links.from, links.to, links.vol)) return maxCirculation(links.from, links.to, links.vol).total
+  try {
+    if (solver == null || !solver.update(links.from, links.to, links.vol)) {
+      solver = new Circulation()
+      if (!solver.update(links.from, links.to, links.vol)) return maxCirculation(links.from, links.to, links.vol).total
+    }
+  } catch (err) {
+    // an update that failed half way must not be the start of the next one
+    if (key != null) forget(key)
+    throw err
   }
   if (key != null) keep(key, solver, solver.bytes)
   return solver.total
