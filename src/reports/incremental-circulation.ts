@@ -24,6 +24,15 @@ import { MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 const EXACT = BigInt(Number.MAX_SAFE_INTEGER)
 const S = 0
 const T = 1
+/**
+ * How far apart the accounts' potentials may drift before update() says no (and the caller starts a new solver).
+ * An account no search reaches has its potential raised by the whole distance to the sink each phase, and that
+ * distance includes the spread between the source's and the sink's potentials: a link from such an account to a
+ * new one (potential 0) widens the spread by the spread, so it can grow like Fibonacci over updates. Dial's queue
+ * walks one bucket per unit of distance, so the searches' cost grows with it, and past 2^32 a bucket is no longer
+ * an array element (the search fails). A cold start's potentials are within a few times the accounts' number.
+ */
+const DRIFT = 2 ** 18
 
 export class Circulation {
   /** account number -> node; nodes 0 and 1 are the source and the sink */
@@ -62,7 +71,8 @@ export class Circulation {
   /**
    * Brings the solution to these links (each payer -> payee once; volumes in millionths, a negative one counted as
    * none, as max-circulation.ts does). False, with nothing changed, when a link's volume is lower than last time,
-   * a link is gone, or the volumes' total is too large to be exact: then a new solver, or max-circulation.ts.
+   * a link is gone, the potentials have drifted too far apart (DRIFT), or the volumes' total is too large to be
+   * exact: then a new solver, or max-circulation.ts.
    */
   update (payer: ArrayLike<number>, payee: ArrayLike<number>, volume: ArrayLike<bigint>): boolean {
     const m = payer.length
@@ -87,7 +97,7 @@ export class Circulation {
       known++
       if (vol[e] < this.linkVol[l]) return false
     }
-    if (known !== this.links || sum > Number.MAX_SAFE_INTEGER) return false
+    if (known !== this.links || sum > Number.MAX_SAFE_INTEGER || this.net.spread() > DRIFT + 8 * this.net.n) return false
 
     const net = this.net
     // what the last update sent from the source and to the sink is on the links now: those arcs start empty
@@ -211,6 +221,18 @@ class Network {
   get bytes (): number {
     return this.head.byteLength + this.pot.byteLength + this.next.byteLength + this.to.byteLength + this.cost.byteLength +
       this.cap.byteLength + this.listed.byteLength + this.tightFrom.byteLength + this.tightTo.byteLength + this.tight.byteLength
+  }
+
+  /** The largest difference between two accounts' potentials (the source and the sink aside). */
+  spread (): number {
+    let lo = Infinity
+    let hi = -Infinity
+    for (let x = 2; x < this.n; x++) {
+      const p = this.pot[x]
+      if (p < lo) lo = p
+      if (p > hi) hi = p
+    }
+    return hi > lo ? hi - lo : 0
   }
 
   addNode (): number {
