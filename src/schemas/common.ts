@@ -45,7 +45,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   415: 'body is not application/json',
   422: 'well-formed but refused: validation, text the service does not store (INVALID_TEXT), amount, funds, limits, status, idempotency key reuse',
   429: 'rate limited',
-  503: 'database unavailable or overloaded; retry',
+  503: 'unavailable for now: the database away or overloaded, or (reports) the currency\'s time zone changed while it was read; retry after Retry-After',
 }
 
 /** One problem response of the contract: its description and the shared Problem schema. */
