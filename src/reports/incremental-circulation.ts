@@ -71,8 +71,8 @@ export class Circulation {
   /**
    * Brings the solution to these links (each payer -> payee once; volumes in millionths, a negative one counted as
    * none, as max-circulation.ts does). False, with nothing changed, when a link's volume is lower than last time,
-   * a link is gone, the potentials have drifted too far apart (DRIFT), or the volumes' total is too large to be
-   * exact: then a new solver, or max-circulation.ts.
+   * a link is gone, a pair comes twice, the potentials have drifted too far apart (DRIFT), or the volumes' total
+   * is too large to be exact: then a new solver, or max-circulation.ts.
    */
   update (payer: ArrayLike<number>, payee: ArrayLike<number>, volume: ArrayLike<bigint>): boolean {
     const m = payer.length
@@ -80,6 +80,9 @@ export class Circulation {
     const at = new Int32Array(m)
     const vol = new Float64Array(m)
     let known = 0
+    // each pair once: a pair given twice is refused (max-circulation.ts takes parallel links as they come)
+    const seen = new Uint8Array(this.links)
+    const added = new Set<number>()
     // the new total, summed in float64: exact while it stays below 2^53, and at least 2^53 once it does not
     let sum = 0
     for (let e = 0; e < m; e++) {
@@ -92,7 +95,14 @@ export class Circulation {
       const key = pairKey(payer[e], payee[e])
       let l: number | undefined = e < this.order.length ? this.order[e] : -1
       if (l < 0 || this.keyOf[l] !== key) l = this.link.get(key)
-      if (l === undefined) { at[e] = -1; continue }
+      if (l === undefined) {
+        if (added.has(key)) return false
+        added.add(key)
+        at[e] = -1
+        continue
+      }
+      if (seen[l] === 1) return false
+      seen[l] = 1
       at[e] = l
       known++
       if (vol[e] < this.linkVol[l]) return false

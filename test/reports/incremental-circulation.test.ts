@@ -291,3 +291,15 @@ t.test('potentials that drift apart are refused before Dial\'s queue walks them 
   t.ok(restarts > 0, `the drift was refused ${restarts} times`)
   t.ok(widest < 2 ** 22, `the potentials stayed within ${widest}`)
 })
+
+t.test('a pair given twice is refused, kept or new, with nothing changed', async (t) => {
+  const micros = (x: number) => BigInt(x) * 1_000_000n
+  const s = new Circulation()
+  t.notOk(s.update([1, 1, 2], [2, 2, 1], [micros(3), micros(4), micros(5)]), 'a new pair twice')
+  t.equal(s.total, 0n, 'nothing was taken in')
+  t.ok(s.update([1, 2], [2, 1], [micros(3), micros(5)]))
+  t.equal(s.total, micros(6))
+  t.notOk(s.update([1, 2, 1], [2, 1, 2], [micros(3), micros(5), micros(1)]), 'a kept pair twice')
+  t.ok(s.update([1, 2], [2, 1], [micros(4), micros(5)]), 'and the solver goes on from where it was')
+  t.equal(s.total, micros(8))
+})
