@@ -39,9 +39,11 @@ t.test('a report after a drain alone computes the dirty buckets it reads, keeps 
   const first = await circulationFigures(pool, book.currencyId, periods)
   t.same(first.map(norm), (await recompute(pool, book.currencyId, periods)).map(norm), 'after a full catch-up')
 
-  // new payments today, then only the drain (what a report request does)
-  await L.pay(at(0, -30), m1.accountId, b1.accountId, '2.50')
-  await L.pay(at(0, -20), b1.accountId, m1.accountId, '1.25')
+  // new payments today, then only the drain (what a report request does); placed between today's start and now,
+  // so that a run just after midnight UTC does not post them into yesterday
+  const inToday = (share: number) => new Date(dayStart + Math.floor((now - dayStart) * share)).toISOString()
+  await L.pay(inToday(1 / 3), m1.accountId, b1.accountId, '2.50')
+  await L.pay(inToday(2 / 3), b1.accountId, m1.accountId, '1.25')
   t.equal(await drain(pool), 2, 'the two payments drained')
   t.same(await dirty(), [`d ${today}`, `m ${thisMonth}`, `w ${week}`], 'their day, month and week are dirty after the drain')
   const fast = await circulationFigures(pool, book.currencyId, periods)
