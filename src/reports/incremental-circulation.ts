@@ -58,7 +58,7 @@ export class Circulation {
   /** The largest circulation of the links last given to update(), in millionths. */
   get total (): bigint {
     let taken = 0
-    for (let l = 0; l < this.links; l++) if (this.linkArc[l] >= 0) taken += this.net.cap[this.linkArc[l] ^ 1]
+    for (let l = 0; l < this.links; l++) if (this.linkArc[l] >= 0) taken += this.net.cap[this.net.rev[this.linkArc[l]]]
     return BigInt(this.sumVolume - taken)
   }
 
@@ -112,7 +112,7 @@ export class Circulation {
     const net = this.net
     // what the last update sent from the source and to the sink is on the links now: those arcs start empty
     for (const x of this.opened) {
-      for (const a of [this.sArc[x], this.tArc[x]]) if (a >= 0) { net.cap[a] = 0; net.cap[a ^ 1] = 0 }
+      for (const a of [this.sArc[x], this.tArc[x]]) if (a >= 0) { net.cap[a] = 0; net.cap[net.rev[a]] = 0 }
     }
     this.opened = []
     const changed: number[] = []
@@ -125,14 +125,14 @@ export class Circulation {
       this.sumVolume += d
       const a = this.linkArc[l]
       if (a < 0) continue
-      const u = net.to[a ^ 1]
+      const u = net.to[net.rev[a]]
       const v = net.to[a]
       // A link whose reduced cost is negative is taken away whole (its arc was full: the solution is optimal), so
       // its growth is too. One whose reduced cost is 0 is itself a shortest way from its payer to its payee (no
       // reduced cost is negative), so its growth may be taken away along it and the solution stays optimal.
       // Otherwise the growth is what its payer has more to route, and its payee less.
       const rc = 1 + net.pot[u] - net.pot[v]
-      if (rc <= 0) { net.cap[a ^ 1] += d; continue }
+      if (rc <= 0) { net.cap[net.rev[a]] += d; continue }
       net.cap[a] += d
       this.excess[u] += d
       this.excess[v] -= d
@@ -163,6 +163,16 @@ export class Circulation {
     if (demand === 0) return true
     net.pot[S] = potS
     net.pot[T] = potT
+    // the searches below walk each account's arcs in one run of memory: arcs added since the last update are
+    // sorted in with the rest, and the arc numbers kept here follow them
+    const moved = net.compact()
+    if (moved != null) {
+      for (let l = 0; l < this.links; l++) if (this.linkArc[l] >= 0) this.linkArc[l] = moved[this.linkArc[l]]
+      for (let x = 0; x < net.n; x++) {
+        if (this.sArc[x] >= 0) this.sArc[x] = moved[this.sArc[x]]
+        if (this.tArc[x] >= 0) this.tArc[x] = moved[this.tArc[x]]
+      }
+    }
     let sent = 0
     while (sent < demand) {
       if (!net.reprice(S, T)) throw new Error('circulation: net positions cannot be routed (cannot happen)')
@@ -208,17 +218,26 @@ const grownInt = (a: Int32Array<ArrayBuffer>, fill: number): Int32Array<ArrayBuf
   return b
 }
 
-/** A residual network that grows, with float64 capacities and unit-scale costs; arcs a and a ^ 1 are each other's
- *  reverse. Nodes 0 and 1 exist from the start (the source and the sink). */
+/**
+ * A residual network that grows, with float64 capacities and unit-scale costs; arcs a and rev[a] are each other's
+ * reverse. Nodes 0 and 1 exist from the start (the source and the sink). The arcs are kept in order of the node
+ * they leave (node u's are first[u] to first[u + 1] - 1), so that a search reads a node's arcs from one run of
+ * memory: with tens of thousands of links, following a list of arcs scattered over the arrays was most of a
+ * search's time. add() appends an arc after the others; compact() sorts the appended ones in (a counting sort of
+ * every arc by the node it leaves), and must run before the next search.
+ */
 class Network {
-  head = new Int32Array(64).fill(-1)
   pot = new Float64Array(64)
   n = 2
-  next = new Int32Array(256)
   to = new Int32Array(256)
+  rev = new Int32Array(256)
   cost = new Int8Array(256)
   cap = new Float64Array(256)
+  /** per node + 1: where its arcs start (valid for the arcs before `sorted`) */
+  private first = new Int32Array(65)
   private arcs = 0
+  /** arcs before this are in order of the node they leave */
+  private sorted = 0
   // per node, for maxFlowOnTight: the phase its tight arcs were listed in, and where they are in `tight`
   private listed = new Int32Array(64)
   private tightFrom = new Int32Array(64)
@@ -229,8 +248,8 @@ class Network {
   private phase = 0
 
   get bytes (): number {
-    return this.head.byteLength + this.pot.byteLength + this.next.byteLength + this.to.byteLength + this.cost.byteLength +
-      this.cap.byteLength + this.listed.byteLength + this.tightFrom.byteLength + this.tightTo.byteLength + this.tight.byteLength
+    return this.pot.byteLength + this.to.byteLength + this.rev.byteLength + this.cost.byteLength + this.cap.byteLength + this.first.byteLength +
+      this.listed.byteLength + this.tightFrom.byteLength + this.tightTo.byteLength + this.tight.byteLength
   }
 
   /** The largest difference between two accounts' potentials (the source and the sink aside). */
@@ -247,8 +266,7 @@ class Network {
 
   addNode (): number {
     const x = this.n++
-    if (x >= this.head.length) {
-      this.head = grownInt(this.head, -1)
+    if (x >= this.pot.length) {
       const p = new Float64Array(2 * this.pot.length); p.set(this.pot); this.pot = p
       this.listed = grownInt(this.listed, 0)
       this.tightFrom = grownInt(this.tightFrom, 0)
@@ -257,19 +275,48 @@ class Network {
     return x
   }
 
-  /** Adds u -> v and its reverse (empty); returns u -> v's number. */
+  /** Adds u -> v and its reverse (empty); returns u -> v's number. Call compact() before the next search. */
   add (u: number, v: number, cap: number, cost: number): number {
     const a = this.arcs
     if (a + 2 > this.to.length) {
-      this.next = grownInt(this.next, 0)
       this.to = grownInt(this.to, 0)
+      this.rev = grownInt(this.rev, 0)
       const c = new Int8Array(2 * this.cost.length); c.set(this.cost); this.cost = c
       const k = new Float64Array(2 * this.cap.length); k.set(this.cap); this.cap = k
     }
-    this.to[a] = v; this.cost[a] = cost; this.cap[a] = cap; this.next[a] = this.head[u]; this.head[u] = a
-    this.to[a + 1] = u; this.cost[a + 1] = -cost; this.cap[a + 1] = 0; this.next[a + 1] = this.head[v]; this.head[v] = a + 1
+    this.to[a] = v; this.cost[a] = cost; this.cap[a] = cap; this.rev[a] = a + 1
+    this.to[a + 1] = u; this.cost[a + 1] = -cost; this.cap[a + 1] = 0; this.rev[a + 1] = a
     this.arcs += 2
     return a
+  }
+
+  /**
+   * Sorts the arcs added since the last call in with the others, by the node they leave (stable: an account's
+   * arcs keep their relative order). Returns where each arc went (old number -> new),
+   * or null when nothing was added.
+   */
+  compact (): Int32Array | null {
+    if (this.sorted === this.arcs && this.first.length > this.n) return null
+    const m = this.arcs
+    const n = this.n
+    const first = new Int32Array(n + 1)
+    for (let a = 0; a < m; a++) first[this.to[this.rev[a]] + 1]++
+    for (let x = 0; x < n; x++) first[x + 1] += first[x]
+    const at = first.slice(0, n)
+    const moved = new Int32Array(m)
+    for (let a = 0; a < m; a++) moved[a] = at[this.to[this.rev[a]]]++
+    const to = new Int32Array(this.to.length)
+    const rev = new Int32Array(this.rev.length)
+    const cost = new Int8Array(this.cost.length)
+    const cap = new Float64Array(this.cap.length)
+    for (let a = 0; a < m; a++) {
+      const b = moved[a]
+      to[b] = this.to[a]; rev[b] = moved[this.rev[a]]; cost[b] = this.cost[a]; cap[b] = this.cap[a]
+    }
+    this.to = to; this.rev = rev; this.cost = cost; this.cap = cap
+    this.first = first
+    this.sorted = m
+    return moved
   }
 
   /**
@@ -295,7 +342,7 @@ class Network {
         done[u] = 1
         if (u === t) { found = true; break }
         const pu = this.pot[u]
-        for (let a = this.head[u]; a !== -1; a = this.next[a]) {
+        for (let a = this.first[u], end = this.first[u + 1]; a < end; a++) {
           if (this.cap[a] === 0) continue
           const v = this.to[a]
           const nd = d + this.cost[a] + pu - this.pot[v]
@@ -321,7 +368,7 @@ class Network {
     let count = this.tightCount
     this.tightFrom[u] = count
     const pu = this.pot[u]
-    for (let a = this.head[u]; a !== -1; a = this.next[a]) {
+    for (let a = this.first[u], end = this.first[u + 1]; a < end; a++) {
       if (this.cost[a] + pu - this.pot[this.to[a]] !== 0) continue
       if (count === this.tight.length) { const more = new Int32Array(2 * count); more.set(this.tight); this.tight = more }
       this.tight[count++] = a
@@ -368,7 +415,7 @@ class Network {
           let cut = -1
           for (let i = 0; i < depth; i++) {
             const a = pathArc[i]
-            this.cap[a] -= push; this.cap[a ^ 1] += push
+            this.cap[a] -= push; this.cap[this.rev[a]] += push
             if (this.cap[a] === 0 && cut < 0) cut = i
           }
           total += push
