@@ -134,18 +134,21 @@ async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<
           JOIN circ_pair_bucket r ON r.currency_id = $1 AND r.grain = x.grain AND r.start = x.start`,
         params: [bs.map(b => b.grain), bs.map(b => isoDate(b.start))],
       }
+  // one row per link, grouped here: arrays aggregated in the database cost more to build and to parse than the rows
   const res = (await db.query(`
-    SELECT p.grain::text AS grain, p.start::text AS start, array_agg(p.payer::text) AS payers, array_agg(p.payee::text) AS payees,
-           array_agg(p.volume::text) AS volumes, array_agg(p.n) AS ns
-      FROM (${rows.sql}) p
-     GROUP BY 1, 2`, [currencyId, ...rows.params])).rows as Array<{ grain: string, start: string, payers: string[], payees: string[], volumes: string[], ns: number[] }>
+    SELECT p.grain::text AS grain, p.start::text AS start, p.payer::text AS payer, p.payee::text AS payee, p.volume::text AS volume, p.n
+      FROM (${rows.sql}) p`, [currencyId, ...rows.params])).rows as Array<{ grain: string, start: string, payer: string, payee: string, volume: string, n: number }>
+  const parts = bs.map(() => ({ payer: [] as number[], payee: [] as number[], volume: [] as bigint[], n: [] as number[] }))
+  let lastKey = ''
+  let part = parts[0]
   for (const r of res) {
-    const n = r.payers.length
-    const payer = new Int32Array(n)
-    const payee = new Int32Array(n)
-    for (let k = 0; k < n; k++) { payer[k] = numberOf(r.payers[k]); payee[k] = numberOf(r.payees[k]) }
-    out[at.get(`${r.grain}${r.start}`)!] = { payer, payee, volume: packBigints(r.volumes.map(toMicros)), n: Int32Array.from(r.ns) }
+    const key = r.grain + r.start
+    if (key !== lastKey) { part = parts[at.get(key)!]; lastKey = key }
+    part.payer.push(numberOf(r.payer)); part.payee.push(numberOf(r.payee)); part.volume.push(toMicros(r.volume)); part.n.push(r.n)
   }
+  parts.forEach((x, i) => {
+    if (x.payer.length > 0) out[i] = { payer: Int32Array.from(x.payer), payee: Int32Array.from(x.payee), volume: packBigints(x.volume), n: Int32Array.from(x.n) }
+  })
   return out
 }
 
