@@ -1,5 +1,5 @@
 import { isoDate, periodDays, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
-import { bucketRows, numberOf, periodPieces, shared, tailKey, type GraphSums, type Pieces, type TailReads } from './graph-cache.js'
+import { bucketRows, numberOf, periodPieces, shared, tailKey, type GraphSums, type Pieces, type SeenVersions, type TailReads } from './graph-cache.js'
 import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import type { Stat } from './stat.js'
 
@@ -140,7 +140,7 @@ const ROW_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + COLS * BIGINT_BYTES
  * same); today: the currency's local day (graph-cache.ts, localToday), which the pieces before the period are
  * cut at as the period's were.
  */
-export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, today: Day, reads?: TailReads): Promise<Map<number, Row>> {
+export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, today: Day, reads?: TailReads, seen?: SeenVersions): Promise<Map<number, Row>> {
   // before the period: every month before the period's month, then the weeks and days of that month up to it
   // (civil dates: the currency's local days)
   const first = periodDays(p).start
@@ -148,7 +148,7 @@ export async function periodSums (db: Query, currencyId: string, p: Period, flow
   const ms: Day = Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1)
   const months = (await db.query(MONTHS_BEFORE_SQL, [currencyId, isoDate(ms)])).rows as Array<{ start: string }>
   const before = [...months.map(r => ({ grain: 'm' as Grain, start: Date.parse(`${r.start}T00:00:00Z`) })), ...(ms < first ? tile(ms, first) : [])]
-  const beforePieces = await periodPieces(db, currencyId, before, today)
+  const beforePieces = await periodPieces(db, currencyId, before, today, seen)
 
   const key = `sums|${flowPieces.key}#${beforePieces.key}`
   let prefix = cached<Map<number, Row>>(key)

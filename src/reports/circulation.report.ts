@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { isoDate, isoTime, periodDays, tile, type Day, type Period } from '../domain/periods.js'
 import { accountFigures, periodSums, readAccounts, type AccountInfo } from './account-cache.js'
-import { graphFiguresOf, localToday, periodGraph, periodPieces, type TailReads } from './graph-cache.js'
+import { graphFiguresOf, localToday, periodGraph, periodPieces, type SeenVersions, type TailReads } from './graph-cache.js'
 import { holdingFigures, type HoldingFigures } from './holding.js'
 import { AGGREGATE_LOCK } from './lock.js'
 import { checkZone, ledgerPosition, type LedgerPosition } from './provenance.js'
@@ -65,8 +65,9 @@ export interface PeriodFigures {
 export type Db = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>
 
 /** What a report's snapshot reads once for all its periods: the currency's accounts, its local day at `now`
- *  (graph-cache.ts, localToday: what is settled and what is still under way), and the tails' rows. */
-export interface Snapshot { accounts?: Promise<AccountInfo[]>, now?: number, today?: Promise<Day>, tails?: TailReads }
+ *  (graph-cache.ts, localToday: what is settled and what is still under way), the tails' rows and the buckets'
+ *  versions. */
+export interface Snapshot { accounts?: Promise<AccountInfo[]>, now?: number, today?: Promise<Day>, tails?: TailReads, versions?: SeenVersions }
 
 /**
  * Every figure of one period except `open` (which depends on accounts' present status), from its buckets: one
@@ -77,9 +78,10 @@ export async function periodFigures (db: Db, currencyId: string, p: Period, snap
   snapshot.accounts ??= readAccounts(db, currencyId)
   snapshot.today ??= localToday(db, currencyId, snapshot.now)
   snapshot.tails ??= new Map()
+  snapshot.versions ??= new Map()
   const today = await snapshot.today
-  const pieces = await periodPieces(db, currencyId, p.buckets, today)
-  const sums = await periodSums(db, currencyId, p, pieces, today, snapshot.tails)
+  const pieces = await periodPieces(db, currencyId, p.buckets, today, snapshot.versions)
+  const sums = await periodSums(db, currencyId, p, pieces, today, snapshot.tails, snapshot.versions)
   const { graph: graphAccounts, ...f } = accountFigures(await snapshot.accounts, sums, p)
   const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails), graphAccounts, `${currencyId}|${periodKey(p)}`)
   return { start: p.start, end: p.end, ...f, ...graph }

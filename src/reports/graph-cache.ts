@@ -113,13 +113,23 @@ export function bucketRows (table: string, columns: string, bs: Bucket[], first:
   return { sql: arms.join('\n UNION ALL\n'), params }
 }
 
-async function versions (db: Query, currencyId: string, bs: Bucket[]): Promise<Array<{ version: string | null, dirty: boolean }>> {
-  if (bs.length === 0) return []
-  const rows = (await db.query(VERSIONS_SQL, [currencyId, bs.map(b => b.grain), bs.map(b => isoDate(b.start))])).rows as
-    Array<{ i: number, version: string | null, dirty: boolean }>
-  const out = bs.map(() => ({ version: null as string | null, dirty: false }))
-  for (const r of rows) out[r.i - 1] = { version: r.version, dirty: r.dirty }
-  return out
+/** A bucket's summary version (null: none yet) and whether it is dirty, as one snapshot read them. */
+interface Version { version: string | null, dirty: boolean }
+
+/** Versions one snapshot has read, by bucketKey: the periods of a report share them (the whole range and its
+ *  last month both need that month's days). */
+export type SeenVersions = Map<string, Version>
+
+/** The versions of bs, and of `more` as well (read in the same query, kept in `seen` for later calls). */
+async function versions (db: Query, currencyId: string, bs: Bucket[], seen: SeenVersions = new Map(), more: Bucket[] = []): Promise<Version[]> {
+  const ask = [...new Map([...bs, ...more].filter(b => !seen.has(bucketKey(currencyId, b))).map(b => [bucketKey(currencyId, b), b])).values()]
+  if (ask.length > 0) {
+    const rows = (await db.query(VERSIONS_SQL, [currencyId, ask.map(b => b.grain), ask.map(b => isoDate(b.start))])).rows as
+      Array<{ i: number, version: string | null, dirty: boolean }>
+    for (const b of ask) seen.set(bucketKey(currencyId, b), { version: null, dirty: false })
+    for (const r of rows) seen.set(bucketKey(currencyId, ask[r.i - 1]), { version: r.version, dirty: r.dirty })
+  }
+  return bs.map(b => seen.get(bucketKey(currencyId, b))!)
 }
 
 async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<Links[]> {
@@ -183,15 +193,15 @@ export interface Pieces { settled: Bucket[], tail: Bucket[], versions: Map<strin
 
 /** The settled pieces and the tail of the period the buckets tile (see the top of this file); today: the
  *  currency's local day (localToday). */
-export async function periodPieces (db: Query, currencyId: string, buckets: Bucket[], today: Day): Promise<Pieces> {
-  // versions of the period's own buckets first: a dirty month or week is taken as its days
-  const own = await versions(db, currencyId, buckets)
+export async function periodPieces (db: Query, currencyId: string, buckets: Bucket[], today: Day, seen: SeenVersions = new Map()): Promise<Pieces> {
+  // versions of the period's own buckets first: a dirty month or week is taken as its days. The days of recent
+  // ones are taken whatever their versions say, so they are read in the same query
+  const recent = linkBuckets(buckets, () => false, today).filter(b => b.grain === 'd')
+  const own = await versions(db, currencyId, buckets, seen, recent)
   const dirtyOwn = new Set(buckets.filter((_, i) => own[i].dirty).map(b => bucketKey(currencyId, b)))
   const pieces = linkBuckets(buckets, b => dirtyOwn.has(bucketKey(currencyId, b)), today)
-  const known = new Map(buckets.map((b, i) => [bucketKey(currencyId, b), own[i]]))
-  const missing = pieces.filter(b => !known.has(bucketKey(currencyId, b)))
-  const more = await versions(db, currencyId, missing)
-  missing.forEach((b, i) => known.set(bucketKey(currencyId, b), more[i]))
+  const all = await versions(db, currencyId, pieces, seen)
+  const known = new Map(pieces.map((b, i) => [bucketKey(currencyId, b), all[i]]))
 
   // buckets and today are civil dates (local days: domain/zone.ts); a bucket that ends after today is under way
   const settled: Bucket[] = []
