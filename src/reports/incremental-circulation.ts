@@ -377,67 +377,83 @@ class Network {
     this.tightCount = count
   }
 
-  /** As max-circulation.ts's Residual.maxFlowOnTight (Dinic over the arcs of reduced cost 0), touching only the
-   *  nodes its searches reach. */
+  /**
+   * The largest flow from s to t over arcs of reduced cost 0 (the phase's shortest ways), by shortest augmenting
+   * paths with distance labels (the "improved shortest augmenting path" method, as in Ahuja, Magnanti and Orlin's
+   * Network Flows, section 7.4): one search backwards from t labels each node with its distance to t, then paths
+   * are followed down the labels and a node with no way down is relabelled in place; when no node keeps a label
+   * (a gap), s is cut off from t and the phase is over. Dinic's method (max-circulation.ts) searched the whole
+   * reachable part of the network again for every few paths, which after a few new payments was most of an
+   * update. Touches only the nodes the backward search reaches.
+   */
   maxFlowOnTight (s: number, t: number): number {
     const n = this.n
     // reprice() began a new phase: no node's tight arcs are listed yet
     this.tightCount = 0
-    const level = new Int32Array(n)
-    const it = new Int32Array(n)
+    // d: distance to t over tight arcs with room (n: none), from a search backwards along the reverses of u's
+    // tight arcs (an arc's reverse is tight when it is)
+    const d = new Int32Array(n).fill(n)
     const queue = new Int32Array(n)
-    const pathArc = new Int32Array(n)
-    let total = 0
-    for (;;) {
-      level.fill(-1); level[s] = 0
-      let qh = 0; let qt = 0
-      queue[qt++] = s
-      while (qh < qt) {
-        const u = queue[qh++]
-        if (level[t] !== -1 && level[u] >= level[t]) break
-        this.list(u)
-        for (let i = this.tightFrom[u]; i < this.tightTo[u]; i++) {
-          const a = this.tight[i]
-          const v = this.to[a]
-          if (level[v] !== -1 || this.cap[a] === 0) continue
-          level[v] = level[u] + 1; queue[qt++] = v
-        }
-      }
-      if (level[t] === -1) return total
-      // it[u]: the position in u's tight arcs the walk has got to, for the nodes the search reached
-      for (let i = 0; i < qt; i++) { const u = queue[i]; this.list(u); it[u] = this.tightFrom[u] }
-      let depth = 0
-      let u = s
-      for (;;) {
-        if (u === t) {
-          let push = this.cap[pathArc[0]]
-          for (let i = 1; i < depth; i++) if (this.cap[pathArc[i]] < push) push = this.cap[pathArc[i]]
-          let cut = -1
-          for (let i = 0; i < depth; i++) {
-            const a = pathArc[i]
-            this.cap[a] -= push; this.cap[this.rev[a]] += push
-            if (this.cap[a] === 0 && cut < 0) cut = i
-          }
-          total += push
-          depth = cut
-          u = depth === 0 ? s : this.to[pathArc[depth - 1]]
-          continue
-        }
-        let i = it[u]
-        const end = this.tightTo[u]
-        while (i < end) {
-          const a = this.tight[i]
-          if (this.cap[a] !== 0 && level[this.to[a]] === level[u] + 1) break
-          i++
-        }
-        it[u] = i
-        if (i < end) { const a = this.tight[i]; pathArc[depth++] = a; u = this.to[a]; continue }
-        if (u === s) break
-        level[u] = -1
-        depth--
-        u = depth === 0 ? s : this.to[pathArc[depth - 1]]
-        it[u]++
+    let qh = 0
+    let qt = 0
+    d[t] = 0; queue[qt++] = t
+    while (qh < qt) {
+      const v = queue[qh++]
+      this.list(v)
+      for (let i = this.tightFrom[v]; i < this.tightTo[v]; i++) {
+        const b = this.tight[i]
+        const u = this.to[b]
+        if (d[u] !== n || this.cap[this.rev[b]] === 0) continue
+        d[u] = d[v] + 1; queue[qt++] = u
       }
     }
+    if (d[s] >= n) return 0
+    // count: nodes per label, for the gap; cur: where each node's walk over its tight arcs has got to. A node
+    // never labelled (n) is never entered, so only the searched ones need their arcs listed
+    const count = new Int32Array(n + 1)
+    for (let x = 0; x < n; x++) count[d[x]]++
+    const cur = new Int32Array(n)
+    for (let i = 0; i < qt; i++) { const x = queue[i]; cur[x] = this.tightFrom[x] }
+    const pathArc = new Int32Array(n)
+    let depth = 0
+    let u = s
+    let total = 0
+    while (d[s] < n) {
+      if (u === t) {
+        let push = this.cap[pathArc[0]]
+        for (let i = 1; i < depth; i++) if (this.cap[pathArc[i]] < push) push = this.cap[pathArc[i]]
+        let cut = -1
+        for (let i = 0; i < depth; i++) {
+          const a = pathArc[i]
+          this.cap[a] -= push; this.cap[this.rev[a]] += push
+          if (this.cap[a] === 0 && cut < 0) cut = i
+        }
+        total += push
+        // back to the tail of the first arc the path filled
+        depth = cut
+        u = depth === 0 ? s : this.to[pathArc[depth - 1]]
+        continue
+      }
+      const end = this.tightTo[u]
+      const down = d[u] - 1
+      let i = cur[u]
+      while (i < end) {
+        const a = this.tight[i]
+        if (this.cap[a] !== 0 && d[this.to[a]] === down) break
+        i++
+      }
+      if (i < end) { cur[u] = i; const a = this.tight[i]; pathArc[depth++] = a; u = this.to[a]; continue }
+      // no way down from u: one more than its nearest neighbour with room, and back a step
+      let m = n
+      for (let k = this.tightFrom[u]; k < end; k++) {
+        const a = this.tight[k]
+        if (this.cap[a] !== 0 && d[this.to[a]] + 1 < m) m = d[this.to[a]] + 1
+      }
+      if (--count[d[u]] === 0) break
+      d[u] = m; count[m]++
+      cur[u] = this.tightFrom[u]
+      if (u !== s) { depth--; u = depth === 0 ? s : this.to[pathArc[depth - 1]] }
+    }
+    return total
   }
 }
