@@ -163,8 +163,8 @@ export class Circulation {
     if (demand === 0) return true
     net.pot[S] = potS
     net.pot[T] = potT
-    // the searches below walk each account's arcs in one run of memory: arcs added since the last update are
-    // sorted in with the rest, and the arc numbers kept here follow them
+    // the searches below walk each account's arcs mostly from one run of memory: once enough arcs have been added
+    // they are sorted in with the rest, and the arc numbers kept here follow them
     const moved = net.compact()
     if (moved != null) {
       for (let l = 0; l < this.links; l++) if (this.linkArc[l] >= 0) this.linkArc[l] = moved[this.linkArc[l]]
@@ -223,8 +223,9 @@ const grownInt = (a: Int32Array<ArrayBuffer>, fill: number): Int32Array<ArrayBuf
  * reverse. Nodes 0 and 1 exist from the start (the source and the sink). The arcs are kept in order of the node
  * they leave (node u's are first[u] to first[u + 1] - 1), so that a search reads a node's arcs from one run of
  * memory: with tens of thousands of links, following a list of arcs scattered over the arrays was most of a
- * search's time. add() appends an arc after the others; compact() sorts the appended ones in (a counting sort of
- * every arc by the node it leaves), and must run before the next search.
+ * search's time. add() appends an arc after the others and onto its node's list of added arcs, which the searches
+ * walk after the sorted ones; compact() sorts them in (a counting sort of every arc by the node it leaves) once
+ * they are many.
  */
 class Network {
   pot = new Float64Array(64)
@@ -233,11 +234,14 @@ class Network {
   rev = new Int32Array(256)
   cost = new Int8Array(256)
   cap = new Float64Array(256)
-  /** per node + 1: where its arcs start (valid for the arcs before `sorted`) */
+  /** per node + 1: where its sorted arcs start (first[n] is `sorted`) */
   private first = new Int32Array(65)
   private arcs = 0
   /** arcs before this are in order of the node they leave */
   private sorted = 0
+  /** the arcs added since: a list per node (-1 ends it), until there are enough of them to sort in */
+  private extraHead = new Int32Array(64).fill(-1)
+  private extraNext = new Int32Array(256)
   // per node, for maxFlowOnTight: the phase its tight arcs were listed in, and where they are in `tight`
   private listed = new Int32Array(64)
   private tightFrom = new Int32Array(64)
@@ -249,6 +253,7 @@ class Network {
 
   get bytes (): number {
     return this.pot.byteLength + this.to.byteLength + this.rev.byteLength + this.cost.byteLength + this.cap.byteLength + this.first.byteLength +
+      this.extraHead.byteLength + this.extraNext.byteLength +
       this.listed.byteLength + this.tightFrom.byteLength + this.tightTo.byteLength + this.tight.byteLength
   }
 
@@ -266,8 +271,11 @@ class Network {
 
   addNode (): number {
     const x = this.n++
+    if (x + 1 >= this.first.length) this.first = grownInt(this.first, 0)
+    this.first[x + 1] = this.first[x]
     if (x >= this.pot.length) {
       const p = new Float64Array(2 * this.pot.length); p.set(this.pot); this.pot = p
+      this.extraHead = grownInt(this.extraHead, -1)
       this.listed = grownInt(this.listed, 0)
       this.tightFrom = grownInt(this.tightFrom, 0)
       this.tightTo = grownInt(this.tightTo, 0)
@@ -275,28 +283,32 @@ class Network {
     return x
   }
 
-  /** Adds u -> v and its reverse (empty); returns u -> v's number. Call compact() before the next search. */
+  /** Adds u -> v and its reverse (empty); returns u -> v's number. */
   add (u: number, v: number, cap: number, cost: number): number {
     const a = this.arcs
     if (a + 2 > this.to.length) {
       this.to = grownInt(this.to, 0)
       this.rev = grownInt(this.rev, 0)
+      this.extraNext = grownInt(this.extraNext, 0)
       const c = new Int8Array(2 * this.cost.length); c.set(this.cost); this.cost = c
       const k = new Float64Array(2 * this.cap.length); k.set(this.cap); this.cap = k
     }
     this.to[a] = v; this.cost[a] = cost; this.cap[a] = cap; this.rev[a] = a + 1
     this.to[a + 1] = u; this.cost[a + 1] = -cost; this.cap[a + 1] = 0; this.rev[a + 1] = a
+    this.extraNext[a] = this.extraHead[u]; this.extraHead[u] = a
+    this.extraNext[a + 1] = this.extraHead[v]; this.extraHead[v] = a + 1
     this.arcs += 2
     return a
   }
 
   /**
-   * Sorts the arcs added since the last call in with the others, by the node they leave (stable: an account's
-   * arcs keep their relative order). Returns where each arc went (old number -> new),
-   * or null when nothing was added.
+   * Sorts the arcs added since the last sort in with the others, by the node they leave (stable: an account's
+   * arcs keep their relative order), once they are more than an eighth of all: a few new links an update are
+   * walked from their lists, and sorting every arc in each time cost more than that saved. Returns where each arc
+   * went (old number -> new), or null when nothing moved.
    */
   compact (): Int32Array | null {
-    if (this.sorted === this.arcs && this.first.length > this.n) return null
+    if (this.arcs - this.sorted <= this.arcs >> 3) return null
     const m = this.arcs
     const n = this.n
     const first = new Int32Array(n + 1)
@@ -314,8 +326,9 @@ class Network {
       to[b] = this.to[a]; rev[b] = moved[this.rev[a]]; cost[b] = this.cost[a]; cap[b] = this.cap[a]
     }
     this.to = to; this.rev = rev; this.cost = cost; this.cap = cap
-    this.first = first
+    this.first = first.length > this.first.length ? first : (this.first.set(first), this.first)
     this.sorted = m
+    this.extraHead.fill(-1)
     return moved
   }
 
@@ -342,7 +355,13 @@ class Network {
         done[u] = 1
         if (u === t) { found = true; break }
         const pu = this.pot[u]
-        for (let a = this.first[u], end = this.first[u + 1]; a < end; a++) {
+        // u's sorted arcs, then those added since
+        let k = this.first[u]
+        const end = this.first[u + 1]
+        let extra = this.extraHead[u]
+        for (;;) {
+          let a: number
+          if (k < end) a = k++; else if (extra !== -1) { a = extra; extra = this.extraNext[extra] } else break
           if (this.cap[a] === 0) continue
           const v = this.to[a]
           const nd = d + this.cost[a] + pu - this.pot[v]
@@ -368,7 +387,12 @@ class Network {
     let count = this.tightCount
     this.tightFrom[u] = count
     const pu = this.pot[u]
-    for (let a = this.first[u], end = this.first[u + 1]; a < end; a++) {
+    let k = this.first[u]
+    const end = this.first[u + 1]
+    let extra = this.extraHead[u]
+    for (;;) {
+      let a: number
+      if (k < end) a = k++; else if (extra !== -1) { a = extra; extra = this.extraNext[extra] } else break
       if (this.cost[a] + pu - this.pot[this.to[a]] !== 0) continue
       if (count === this.tight.length) { const more = new Int32Array(2 * count); more.set(this.tight); this.tight = more }
       this.tight[count++] = a
