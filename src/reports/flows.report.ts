@@ -5,7 +5,7 @@ import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/per
 import { areaOf, isLocal } from '../domain/postcode.js'
 import { publishedAccounts, type ParticipantRow } from './anonymise.js'
 import { accountId, dayLinks, numberOf, type Links } from './graph-cache.js'
-import { bigintsBytes, cached, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
+import { arrayOf, bigintsBytes, cached, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { checkZone, ledgerPosition, type LedgerPosition } from './provenance.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
@@ -224,7 +224,7 @@ function accountRows (list: DayFlows[], base: Map<string, CellRows>): Map<string
       let c = out.get(key)
       if (c == null) {
         const b = base.get(key)
-        c = { at: new Map(), account: b == null ? [] : Array.from(b.account), paid: b == null ? [] : Array.from(b.paid), recv: b == null ? [] : Array.from(b.recv) }
+        c = { at: new Map(), account: b == null ? [] : arrayOf(b.account), paid: b == null ? [] : arrayOf(b.paid), recv: b == null ? [] : arrayOf(b.recv) }
         c.account.forEach((a, i) => c!.at.set(a, i))
         out.set(key, c)
       }
@@ -268,7 +268,7 @@ function rangeFigures (days: string[], perDay: DayFlows[], rows: Map<string, Cel
   const cmp = (a: string | null, b: string | null) => a === b ? 0 : a == null ? 1 : b == null ? -1 : a < b ? -1 : 1
   return [...cells].sort(([, a], [, b]) => cmp(a.payer, b.payer) || cmp(a.payee, b.payee)).map(([key, c]) => {
     const r = rows.get(key)!
-    const account = Array.from(r.account)
+    const account = arrayOf(r.account)
     const own = account.map((_, i) => big(r.paid[i], r.recv[i]))
     const tops = rank(account, own, idOf).slice(0, 3).map(i => fromMicros(own[i]))
     return {

@@ -4,7 +4,7 @@ import { findKey, PACK, pairKey, tarjan } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
 import { Circulation } from './incremental-circulation.js'
 import { maxCirculation } from './max-circulation.js'
-import { bigintsBytes, cached, clearReportCache, forget, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
+import { arrayOf, bigintsBytes, cached, clearReportCache, forget, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 
 // The payment graph of a report period (its payer -> payee links, summed over the period), without reading the
@@ -265,7 +265,7 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
   // new ones appended
   const fresh = await shared(reads, `links|${currencyId}|${tailKey(tail)}`, async () => await readLinks(db, currencyId, tail))
   const size = prefix.payer.length
-  const volume = Array.from(prefix.volume)
+  const volume = arrayOf(prefix.volume)
   const count = prefix.n.slice()
   const extra = new Map<number, number>()
   const payerX: number[] = []
