@@ -133,8 +133,7 @@ async function versions (db: Query, currencyId: string, bs: Bucket[], seen: Seen
 }
 
 async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<Links[]> {
-  const out: Links[] = bs.map(() => ({ payer: new Int32Array(0), payee: new Int32Array(0), volume: new BigInt64Array(0), n: new Int32Array(0) }))
-  if (bs.length === 0) return out
+  if (bs.length === 0) return []
   const at = new Map(bs.map((b, i) => [`${b.grain}${isoDate(b.start)}`, i]))
   // a few buckets (a tail, a prefix's new pieces) through the primary key; many (the flows report's days) in one scan
   const rows = bs.length <= MANY_BUCKETS
@@ -156,10 +155,7 @@ async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<
     if (key !== lastKey) { part = parts[at.get(key)!]; lastKey = key }
     part.payer.push(numberOf(r.payer)); part.payee.push(numberOf(r.payee)); part.volume.push(toMicros(r.volume)); part.n.push(r.n)
   }
-  parts.forEach((x, i) => {
-    if (x.payer.length > 0) out[i] = { payer: Int32Array.from(x.payer), payee: Int32Array.from(x.payee), volume: packBigints(x.volume), n: Int32Array.from(x.n) }
-  })
-  return out
+  return parts.map(x => ({ payer: Int32Array.from(x.payer), payee: Int32Array.from(x.payee), volume: packBigints(x.volume), n: Int32Array.from(x.n) }))
 }
 
 function merge (parts: Links[]): Merged {

@@ -326,7 +326,7 @@ class Network {
       to[b] = this.to[a]; rev[b] = moved[this.rev[a]]; cost[b] = this.cost[a]; cap[b] = this.cap[a]
     }
     this.to = to; this.rev = rev; this.cost = cost; this.cap = cap
-    this.first = first.length > this.first.length ? first : (this.first.set(first), this.first)
+    this.first = first
     this.sorted = m
     this.extraHead.fill(-1)
     return moved
