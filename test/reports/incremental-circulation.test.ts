@@ -79,7 +79,9 @@ t.test('one kept solver through a period growing by small payments (every link)'
         zeroLinks += ls.filter(l => l.c === 0n).length
       }
     }), { numRuns: 300 })
-  t.ok(updates > 2000, `${updates} updates agreed with a cold start`)
+  // the count is random (fast-check's lengths): about 2,100-2,200 a run, 1,948 seen once; the bound only says that
+  // the property was exercised at scale
+  t.ok(updates > 1500, `${updates} updates agreed with a cold start`)
   t.ok(selfLinks > 100, `self-links were among them (${selfLinks})`)
   t.ok(zeroLinks > 100, `zero-volume links were among them (${zeroLinks})`)
 })
