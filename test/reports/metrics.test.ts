@@ -260,3 +260,21 @@ t.test('circulation metrics on a fixed ledger, worked by hand', async (t) => {
   t.equal(late.holdingDays.value, null, 'nothing paid in May: no holding time')
   t.equal(late.paymentsPerActive.value, null, 'no active accounts')
 })
+
+t.test('open accounts: counted per period end, an account that joined at the very instant a period ends is not in it', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx)
+  const early = await member(ctx, 'BRS', 'BS6 5AB', '2025-12-01T00:00:00Z')
+  // January ends (and February starts) at midnight UTC on Feb 1 (London is on GMT): not open in January
+  await member(ctx, 'BRS', 'BS3 1AA', '2026-02-01T00:00:00Z')
+  await business(ctx, 'BRS', 'food', 'BS1 4DJ', '2026-02-15T12:00:00Z')
+  // the end of the range: open in no period
+  await member(ctx, 'BRS', 'BS2 0AA', '2026-03-01T00:00:00Z')
+  const closed = await member(ctx, 'BRS', 'BS5 0AA', '2025-12-01T00:00:00Z')
+  await ctx.app.pool.query(`UPDATE account SET status = 'closed' WHERE id = $1`, [closed.accountId])
+  await book.ledger.issue('2026-01-05T00:00:00Z', early.accountId, '10')
+  await catchUp(ctx.app.pool)
+  const range = reportRange('2026-01-01', '2026-03-01')
+  const [total, jan, feb] = await circulationFigures(ctx.app.pool, book.currencyId, splitPeriods(range.from, range.to, 'month'))
+  t.same([jan.open, feb.open, total.open], [1, 3, 3], 'January: the early member; February: and the two that joined on its first instant and mid-month')
+})
