@@ -90,7 +90,7 @@ export async function periodFigures (db: Db, currencyId: string, p: Period, snap
 // Participant accounts open in each period: created before its end and not closed, plus those closed since that
 // were active in it. Closed accounts are few, so only their rows are looked up. The open ones are counted in one
 // pass over the accounts, by how many of the periods' (sorted) ends each was created at or after (width_bucket),
-// and summed up to each end here: joining every account to every period end was most of a warm report's time.
+// and summed up to each end here, rather than joining every account to every period end (a scan per end).
 const OPEN_SQL = `
 SELECT width_bucket(a.created_at, $2::timestamptz[]) AS b, count(*) AS n
   FROM account a
