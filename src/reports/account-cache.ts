@@ -1,6 +1,7 @@
 import { isoDate, periodDays, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
 import { bucketRows, numberOf, periodPieces, shared, tailKey, type GraphSums, type Pieces, type SeenVersions, type TailReads } from './graph-cache.js'
 import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
+import { tailRows, type Changed } from './tail-rows.js'
 import type { Stat } from './stat.js'
 
 // The per-account half of a report period's figures (what PERIOD_SQL in circulation.report.ts computes), kept
@@ -133,6 +134,61 @@ async function readSums (db: Query, currencyId: string, flows: Bucket[], before:
   return out
 }
 
+/** One account's row of one bucket (tail-rows.ts): the flow columns, d, w and de of a Row (C.issued to C.de). */
+const RAW = C.de + 1
+const RAW_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + RAW * BIGINT_BYTES
+
+/** The account rows of bucket b that drains after `since` wrote, and how many the bucket holds (tail-rows.ts). */
+async function accountRowsSince (db: Query, currencyId: string, b: Bucket, since: bigint): Promise<Changed<Row>> {
+  // the grain a constant, so the query reads one partition through its primary key
+  const g = b.grain === 'm' ? 'm' : b.grain === 'w' ? 'w' : 'd'
+  const res = (await db.query(`
+    WITH e AS MATERIALIZED (SELECT extract(epoch FROM circ_bucket_end($2::date, '${g}', (SELECT time_zone FROM currency WHERE id = $1))) AS at)
+    SELECT c.n::int AS count, r.account_id::text AS id, r.issued::text AS issued, r.redeemed::text AS redeemed,
+           r.paid_m::text AS paid_m, r.paid_b::text AS paid_b, r.n_paid::text AS n_paid, r.recv_m::text AS recv_m,
+           r.recv_b::text AS recv_b, r.paid_ll::text AS paid_ll, r.recv_ll::text AS recv_ll, r.paid_lp::text AS paid_lp,
+           r.d_bal::text AS d, r.w_bal::text AS w, (r.d_bal * e.at)::text AS de
+      FROM (SELECT count(*) AS n FROM circ_account_bucket WHERE currency_id = $1 AND grain = '${g}' AND start = $2::date) c
+      CROSS JOIN e
+      LEFT JOIN circ_account_bucket r ON r.currency_id = $1 AND r.grain = '${g}' AND r.start = $2::date AND r.seq > $3`,
+  [currencyId, isoDate(b.start), since.toString()])).rows as Array<Record<string, string> & { count: number, id: string | null }>
+  const rows: Array<[number, Row]> = []
+  for (const r of res) {
+    if (r.id == null) continue
+    const row = new Array<bigint>(RAW)
+    row[C.issued] = fixed(r.issued); row[C.redeemed] = fixed(r.redeemed); row[C.paidM] = fixed(r.paid_m)
+    row[C.paidB] = fixed(r.paid_b); row[C.nPaid] = BigInt(r.n_paid); row[C.recvM] = fixed(r.recv_m)
+    row[C.recvB] = fixed(r.recv_b); row[C.paidLl] = fixed(r.paid_ll); row[C.recvLl] = fixed(r.recv_ll)
+    row[C.paidLp] = fixed(r.paid_lp); row[C.d] = fixed(r.d); row[C.w] = fixed(r.w); row[C.de] = fixed(r.de)
+    rows.push([numberOf(r.id), row])
+  }
+  return { rows, count: res[0]?.count ?? 0 }
+}
+
+/** readSums() over the tail's buckets, each brought forward from what the last report kept (tail-rows.ts). */
+async function tailSums (db: Query, currencyId: string, flows: Bucket[], before: Bucket[], version: bigint): Promise<Map<number, Row>> {
+  const out = new Map<number, Row>()
+  const rowOf = (no: number): Row => {
+    let row = out.get(no)
+    if (row == null) { row = ZERO_ROW.slice(); out.set(no, row) }
+    return row
+  }
+  for (const [bs, f] of [[flows, true], [before, false]] as const) {
+    for (const b of bs) {
+      const rows = await tailRows('sums', currencyId, b, version, async since => await accountRowsSince(db, currencyId, b, since), RAW_BYTES)
+      for (const [no, raw] of rows) {
+        const row = rowOf(no)
+        if (f) {
+          for (let c = 0; c < RAW; c++) row[c] += raw[c]
+        } else {
+          row[C.h] += raw[C.d]; row[C.hIssued] += raw[C.issued]; row[C.hRedeemed] += raw[C.redeemed]
+        }
+      }
+    }
+  }
+  return out
+}
+
 /** A prefix's heap: per account a Map entry, an array of COLS slots and its bigints. */
 const ROW_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + COLS * BIGINT_BYTES
 
@@ -140,9 +196,11 @@ const ROW_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + COLS * BIGINT_BYTES
  * Every account's row over period p, as of the caller's snapshot: the settled pieces from memory (summed in the
  * database once per set of versions), the tail read now. flowPieces: the period's own pieces (the graph uses the
  * same); today: the currency's local day (graph-cache.ts, localToday), which the pieces before the period are
- * cut at as the period's were.
+ * cut at as the period's were. version: circ_version as the snapshot reads it, when the caller has read it (the
+ * tail is then brought forward from what the last report kept, tail-rows.ts, rather than read whole).
  */
-export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, today: Day, reads?: TailReads, seen?: SeenVersions): Promise<Map<number, Row>> {
+export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, today: Day, reads?: TailReads, seen?: SeenVersions,
+  version?: bigint): Promise<Map<number, Row>> {
   // before the period: every month before the period's month, then the weeks and days of that month up to it
   // (civil dates: the currency's local days)
   const first = periodDays(p).start
@@ -161,7 +219,9 @@ export async function periodSums (db: Query, currencyId: string, p: Period, flow
   if (flowPieces.tail.length === 0 && beforePieces.tail.length === 0) return prefix
   // the tail on top, without touching the cached prefix
   const tail = await shared(reads, `sums|${currencyId}|${tailKey(flowPieces.tail)}#${tailKey(beforePieces.tail)}`,
-    async () => await readSums(db, currencyId, flowPieces.tail, beforePieces.tail))
+    async () => version == null
+      ? await readSums(db, currencyId, flowPieces.tail, beforePieces.tail)
+      : await tailSums(db, currencyId, flowPieces.tail, beforePieces.tail, version))
   if (tail.size === 0) return prefix
   const out = new Map(prefix)
   for (const [no, t] of tail) {

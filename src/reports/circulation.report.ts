@@ -66,8 +66,11 @@ export type Db = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>
 
 /** What a report's snapshot reads once for all its periods: the currency's accounts, its local day at `now`
  *  (graph-cache.ts, localToday: what is settled and what is still under way), the tails' rows and the buckets'
- *  versions. */
-export interface Snapshot { accounts?: Promise<AccountInfo[]>, now?: number, today?: Promise<Day>, tails?: TailReads, versions?: SeenVersions }
+ *  versions; and circ_version as it reads it, if the caller has read it (tails are then brought forward from what
+ *  the last report kept rather than read whole: tail-rows.ts). */
+export interface Snapshot {
+  accounts?: Promise<AccountInfo[]>, now?: number, today?: Promise<Day>, tails?: TailReads, versions?: SeenVersions, version?: bigint
+}
 
 /**
  * Every figure of one period except `open` (which depends on accounts' present status), from its buckets: one
@@ -81,9 +84,10 @@ export async function periodFigures (db: Db, currencyId: string, p: Period, snap
   snapshot.versions ??= new Map()
   const today = await snapshot.today
   const pieces = await periodPieces(db, currencyId, p.buckets, today, snapshot.versions)
-  const sums = await periodSums(db, currencyId, p, pieces, today, snapshot.tails, snapshot.versions)
+  const sums = await periodSums(db, currencyId, p, pieces, today, snapshot.tails, snapshot.versions, snapshot.version)
   const { graph: graphAccounts, ...f } = accountFigures(await snapshot.accounts, sums, p)
-  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails), graphAccounts, `${currencyId}|${periodKey(p)}`)
+  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails, snapshot.version), graphAccounts,
+    `${currencyId}|${periodKey(p)}`)
   return { start: p.start, end: p.end, ...f, ...graph }
 }
 
@@ -172,7 +176,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
     const open = await openAccounts(client, currencyId, all)
     read.position = await ledgerPosition(client, currencyId)
     const holding = await holdingFigures(client, currencyId, all)
-    const snapshot: Snapshot = { now }
+    const snapshot: Snapshot = { now, version: BigInt(version) }
     for (const [k, p] of all.entries()) {
       let f = current(summaries.get(k)) ?? current(cached.get(periodKey(p))) ?? [...computed, ...summarised].find(c => periodKey(c.p) === periodKey(p))?.figures
       if (f != null && p.buckets.length > 1) hits.push(periodKey(p))
@@ -263,7 +267,7 @@ export async function warmComposites (pool: pg.Pool, limit = 20): Promise<number
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
       version = (await client.query<{ version: string }>('SELECT version FROM circ_version WHERE currency_id = $1', [s.currency_id])).rows[0]?.version ?? '0'
-      const { start: _s, end: _e, ...f } = await periodFigures(client, s.currency_id, s.period)
+      const { start: _s, end: _e, ...f } = await periodFigures(client, s.currency_id, s.period, { version: BigInt(version) })
       figures = f
       await client.query('COMMIT')
     } catch (err) {

@@ -4,8 +4,9 @@ import { findKey, PACK, pairKey, tarjan } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
 import { Circulation } from './incremental-circulation.js'
 import { maxCirculation } from './max-circulation.js'
-import { arrayOf, bigintsBytes, cached, clearReportCache, forget, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
+import { arrayOf, BIGINT_BYTES, bigintsBytes, cached, clearReportCache, forget, keep, MAP_ENTRY_BYTES, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
+import { tailRows, type Changed } from './tail-rows.js'
 
 // The payment graph of a report period (its payer -> payee links, summed over the period), without reading the
 // whole period's links from the database each time.
@@ -158,6 +159,44 @@ async function readLinks (db: Query, currencyId: string, bs: Bucket[]): Promise<
   return parts.map(x => ({ payer: Int32Array.from(x.payer), payee: Int32Array.from(x.payee), volume: packBigints(x.volume), n: Int32Array.from(x.n) }))
 }
 
+/** A kept tail link (tail-rows.ts): payer and payee by account number, the volume in millionths, the payments. */
+interface TailLink { payer: number, payee: number, volume: bigint, n: number }
+const TAIL_LINK_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + BIGINT_BYTES
+
+/** The pairs of bucket b that drains after `since` wrote, and how many the bucket holds (tail-rows.ts). */
+async function pairsSince (db: Query, currencyId: string, b: Bucket, since: bigint): Promise<Changed<TailLink>> {
+  // the grain a constant, so the query reads one partition through its primary key
+  const g = b.grain === 'm' ? 'm' : b.grain === 'w' ? 'w' : 'd'
+  const res = (await db.query(`
+    SELECT c.n::int AS count, r.payer::text AS payer, r.payee::text AS payee, r.volume::text AS volume, r.n
+      FROM (SELECT count(*) AS n FROM circ_pair_bucket WHERE currency_id = $1 AND grain = '${g}' AND start = $2::date) c
+      LEFT JOIN circ_pair_bucket r ON r.currency_id = $1 AND r.grain = '${g}' AND r.start = $2::date AND r.seq > $3`,
+  [currencyId, isoDate(b.start), since.toString()])).rows as Array<{ count: number, payer: string | null, payee: string, volume: string, n: number }>
+  const rows: Array<[number, TailLink]> = []
+  for (const r of res) {
+    if (r.payer == null) continue
+    const payer = numberOf(r.payer)
+    const payee = numberOf(r.payee)
+    rows.push([pairKey(payer, payee), { payer, payee, volume: toMicros(r.volume), n: r.n }])
+  }
+  return { rows, count: res[0]?.count ?? 0 }
+}
+
+/** The links of the tail's buckets: with the snapshot's circ_version, each brought forward from what the last
+ *  report kept (tail-rows.ts); without it, read whole. */
+async function tailLinks (db: Query, currencyId: string, tail: Bucket[], version?: bigint): Promise<Links[]> {
+  if (version == null) return await readLinks(db, currencyId, tail)
+  const out: Links[] = []
+  for (const b of tail) {
+    const rows = await tailRows('links', currencyId, b, version, async since => await pairsSince(db, currencyId, b, since), TAIL_LINK_BYTES)
+    const l: Links = { payer: new Int32Array(rows.size), payee: new Int32Array(rows.size), volume: new Array<bigint>(rows.size), n: new Int32Array(rows.size) }
+    let k = 0
+    for (const r of rows.values()) { l.payer[k] = r.payer; l.payee[k] = r.payee; (l.volume as bigint[])[k] = r.volume; l.n[k++] = r.n }
+    out.push(l)
+  }
+  return out
+}
+
 function merge (parts: Links[]): Merged {
   const at = new Map<number, number>()
   const volume: bigint[] = []
@@ -232,9 +271,11 @@ export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number
 
 /**
  * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
- * transaction). `now` decides what counts as today and recent (tests inject it).
+ * transaction). `now` decides what counts as today and recent (tests inject it). version: circ_version as the
+ * snapshot reads it, when the caller has read it (the tail is then brought forward rather than read whole).
  */
-export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now(), pieces?: Pieces, reads?: TailReads): Promise<PeriodGraph> {
+export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now(), pieces?: Pieces, reads?: TailReads,
+  version?: bigint): Promise<PeriodGraph> {
   const { settled, tail, versions: known, key: prefixKey } = pieces ?? await periodPieces(db, currencyId, buckets, await localToday(db, currencyId, now))
   // the prefix: every settled piece, merged once per set of versions
   let prefix = cached<Merged>(prefixKeyOf(prefixKey))
@@ -259,7 +300,7 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
 
   // the tail on top of the prefix, without touching the cached prefix: links the prefix has are added in place,
   // new ones appended
-  const fresh = await shared(reads, `links|${currencyId}|${tailKey(tail)}`, async () => await readLinks(db, currencyId, tail))
+  const fresh = await shared(reads, `links|${currencyId}|${tailKey(tail)}`, async () => await tailLinks(db, currencyId, tail, version))
   const size = prefix.payer.length
   const volume = arrayOf(prefix.volume)
   const count = prefix.n.slice()
