@@ -489,7 +489,11 @@ function largestCirculation (links: { from: ArrayLike<number>, to: ArrayLike<num
   try {
     if (solver == null || !solver.update(links.from, links.to, links.vol)) {
       solver = new Circulation()
-      if (!solver.update(links.from, links.to, links.vol)) return maxCirculation(links.from, links.to, links.vol).total
+      if (!solver.update(links.from, links.to, links.vol)) {
+        // too large for float64: a kept solver would be tried, and refuse, on every report until the links shrink
+        if (key != null) forget(key)
+        return maxCirculation(links.from, links.to, links.vol).total
+      }
     }
   } catch (err) {
     // an update that failed half way must not be the start of the next one

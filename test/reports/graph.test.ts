@@ -1,6 +1,7 @@
 import t from 'tap'
 import { DAY_MS } from '../../src/domain/periods.js'
-import { graphFigures, linkBuckets, numberOf, RECENT_MS, type GraphAccount } from '../../src/reports/graph-cache.js'
+import { graphFigures, graphFiguresOf, linkBuckets, numberOf, RECENT_MS, type GraphAccount, type GraphSums } from '../../src/reports/graph-cache.js'
+import { cached } from '../../src/reports/report-cache.js'
 import { cyclicComponents } from '../../src/reports/graph.js'
 
 t.test('strongly connected components of a payment graph', async (t) => {
@@ -55,6 +56,18 @@ t.test('cycle figures stay exact past what a float64 holds (the bigint paths)', 
   const f = graphFigures(g, accounts)
   t.same(f.cycle, { value: text(2n * big + 6n), n: 2, max: text(big + 5n), biz: true }, 'a -> b -> a; b -> c is on no cycle')
   t.same(f.circulating, { value: text(2n * big + 2n), n: 2, max: text(big + 1n), biz: true }, 'the smaller link, twice')
+})
+
+t.test('a period whose volumes outgrow float64 keeps no solver (it would be tried and refused on every report)', async (t) => {
+  const [a, b] = [numberOf('outgrow-a'), numberOf('outgrow-b')]
+  const figures = (v: bigint) => {
+    const sums = (paid: bigint, recv: bigint): GraphSums => ({ biz: false, local: true, recv, paid, lp: 0n, r1: 0n })
+    return graphFiguresOf({ payer: [a, b], payee: [b, a], volume: [v, v], n: [1, 1], size: 2 }, new Map([[a, sums(v, v)], [b, sums(v, v)]]), 'outgrow')
+  }
+  t.equal(figures(5_000_000n).circulating.value, '10.000000')
+  t.ok(cached('circulation|outgrow') != null, 'small volumes: the solver is kept')
+  t.equal(figures(2n ** 60n).circulating.value, ((2n ** 61n) / 1_000_000n).toString() + '.' + ((2n ** 61n) % 1_000_000n).toString().padStart(6, '0'))
+  t.equal(cached('circulation|outgrow'), undefined, 'past 2^53: the bigint method, and no solver kept')
 })
 
 t.test('R2 and R3 of the local multiplier, exactly', async (t) => {
