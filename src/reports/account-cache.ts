@@ -1,7 +1,7 @@
-import { isoDate, periodDays, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
+import { bucketEnd, isoDate, periodDays, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
 import { bucketRows, numberOf, periodPieces, shared, tailKey, type GraphSums, type Pieces, type SeenVersions, type TailReads } from './graph-cache.js'
 import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
-import { tailRows, type Changed } from './tail-rows.js'
+import { tailRows, type Changed, type DrainsSeen } from './tail-rows.js'
 import type { Stat } from './stat.js'
 
 // The per-account half of a report period's figures (what PERIOD_SQL in circulation.report.ts computes), kept
@@ -165,17 +165,19 @@ async function accountRowsSince (db: Query, currencyId: string, b: Bucket, since
   return { rows, count: res[0]?.count ?? 0 }
 }
 
-/** readSums() over the tail's buckets, each brought forward from what the last report kept (tail-rows.ts). */
-async function tailSums (db: Query, currencyId: string, flows: Bucket[], before: Bucket[], version: bigint): Promise<Map<number, Row>> {
-  const out = new Map<number, Row>()
+/** readSums() over the tail's buckets: each still under way (by `today`) brought forward from what the last report
+ *  kept (tail-rows.ts), the others (dirty settled buckets) read whole in one query. */
+async function tailSums (db: Query, currencyId: string, flows: Bucket[], before: Bucket[], today: Day, drains: DrainsSeen): Promise<Map<number, Row>> {
+  const live = (b: Bucket) => bucketEnd(b) > today
+  const out = await readSums(db, currencyId, flows.filter(b => !live(b)), before.filter(b => !live(b)))
   const rowOf = (no: number): Row => {
     let row = out.get(no)
     if (row == null) { row = ZERO_ROW.slice(); out.set(no, row) }
     return row
   }
   for (const [bs, f] of [[flows, true], [before, false]] as const) {
-    for (const b of bs) {
-      const rows = await tailRows('sums', currencyId, b, version, async since => await accountRowsSince(db, currencyId, b, since), RAW_BYTES)
+    for (const b of bs.filter(live)) {
+      const rows = await tailRows('sums', currencyId, b, drains, async since => await accountRowsSince(db, currencyId, b, since), RAW_BYTES)
       for (const [no, raw] of rows) {
         const row = rowOf(no)
         if (f) {
@@ -196,11 +198,12 @@ const ROW_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + COLS * BIGINT_BYTES
  * Every account's row over period p, as of the caller's snapshot: the settled pieces from memory (summed in the
  * database once per set of versions), the tail read now. flowPieces: the period's own pieces (the graph uses the
  * same); today: the currency's local day (graph-cache.ts, localToday), which the pieces before the period are
- * cut at as the period's were. version: circ_version as the snapshot reads it, when the caller has read it (the
- * tail is then brought forward from what the last report kept, tail-rows.ts, rather than read whole).
+ * cut at as the period's were. drains: what the snapshot has seen of the drains (tail-rows.ts, readDrains), when
+ * the caller has read it: the tail's buckets still under way are then brought forward from what the last report
+ * kept rather than read whole.
  */
 export async function periodSums (db: Query, currencyId: string, p: Period, flowPieces: Pieces, today: Day, reads?: TailReads, seen?: SeenVersions,
-  version?: bigint): Promise<Map<number, Row>> {
+  drains?: DrainsSeen): Promise<Map<number, Row>> {
   // before the period: every month before the period's month, then the weeks and days of that month up to it
   // (civil dates: the currency's local days)
   const first = periodDays(p).start
@@ -219,9 +222,9 @@ export async function periodSums (db: Query, currencyId: string, p: Period, flow
   if (flowPieces.tail.length === 0 && beforePieces.tail.length === 0) return prefix
   // the tail on top, without touching the cached prefix
   const tail = await shared(reads, `sums|${currencyId}|${tailKey(flowPieces.tail)}#${tailKey(beforePieces.tail)}`,
-    async () => version == null
+    async () => drains == null
       ? await readSums(db, currencyId, flowPieces.tail, beforePieces.tail)
-      : await tailSums(db, currencyId, flowPieces.tail, beforePieces.tail, version))
+      : await tailSums(db, currencyId, flowPieces.tail, beforePieces.tail, today, drains))
   if (tail.size === 0) return prefix
   const out = new Map(prefix)
   for (const [no, t] of tail) {

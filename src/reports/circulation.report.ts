@@ -6,6 +6,7 @@ import { holdingFigures, type HoldingFigures } from './holding.js'
 import { AGGREGATE_LOCK } from './lock.js'
 import { checkZone, ledgerPosition, type LedgerPosition } from './provenance.js'
 import type { Stat } from './stat.js'
+import { readDrains, type DrainsSeen } from './tail-rows.js'
 
 // The circulation report's figures, read from the aggregates only (see the *_circulation_aggregates migration),
 // never from the transfer table.
@@ -66,10 +67,11 @@ export type Db = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>
 
 /** What a report's snapshot reads once for all its periods: the currency's accounts, its local day at `now`
  *  (graph-cache.ts, localToday: what is settled and what is still under way), the tails' rows and the buckets'
- *  versions; and circ_version as it reads it, if the caller has read it (tails are then brought forward from what
- *  the last report kept rather than read whole: tail-rows.ts). */
+ *  versions; and what it has seen of the drains, if the caller has read it in this same snapshot (tail-rows.ts,
+ *  readDrains: the buckets still under way are then brought forward from what the last report kept rather than
+ *  read whole; one read in another snapshot would hand this one rows it must not see). */
 export interface Snapshot {
-  accounts?: Promise<AccountInfo[]>, now?: number, today?: Promise<Day>, tails?: TailReads, versions?: SeenVersions, version?: bigint
+  accounts?: Promise<AccountInfo[]>, now?: number, today?: Promise<Day>, tails?: TailReads, versions?: SeenVersions, drains?: DrainsSeen
 }
 
 /**
@@ -84,9 +86,9 @@ export async function periodFigures (db: Db, currencyId: string, p: Period, snap
   snapshot.versions ??= new Map()
   const today = await snapshot.today
   const pieces = await periodPieces(db, currencyId, p.buckets, today, snapshot.versions)
-  const sums = await periodSums(db, currencyId, p, pieces, today, snapshot.tails, snapshot.versions, snapshot.version)
+  const sums = await periodSums(db, currencyId, p, pieces, today, snapshot.tails, snapshot.versions, snapshot.drains)
   const { graph: graphAccounts, ...f } = accountFigures(await snapshot.accounts, sums, p)
-  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails, snapshot.version), graphAccounts,
+  const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails, snapshot.drains), graphAccounts,
     `${currencyId}|${periodKey(p)}`)
   return { start: p.start, end: p.end, ...f, ...graph }
 }
@@ -161,7 +163,8 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
     await checkZone(client, currencyId, zone)
-    version = (await client.query<{ version: string }>('SELECT version FROM circ_version WHERE currency_id = $1', [currencyId])).rows[0]?.version ?? '0'
+    const drains = await readDrains(client, currencyId)
+    version = drains.text
     const single = all.map((p, k) => ({ p, k })).filter(x => x.p.buckets.length === 1)
     const summaries = new Map((await client.query<{ k: number, figures: Stored }>(`
       SELECT x.k, s.figures
@@ -176,7 +179,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
     const open = await openAccounts(client, currencyId, all)
     read.position = await ledgerPosition(client, currencyId)
     const holding = await holdingFigures(client, currencyId, all)
-    const snapshot: Snapshot = { now, version: BigInt(version) }
+    const snapshot: Snapshot = { now, drains }
     for (const [k, p] of all.entries()) {
       let f = current(summaries.get(k)) ?? current(cached.get(periodKey(p))) ?? [...computed, ...summarised].find(c => periodKey(c.p) === periodKey(p))?.figures
       if (f != null && p.buckets.length > 1) hits.push(periodKey(p))
@@ -266,8 +269,9 @@ export async function warmComposites (pool: pg.Pool, limit = 20): Promise<number
     let figures: Stored
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-      version = (await client.query<{ version: string }>('SELECT version FROM circ_version WHERE currency_id = $1', [s.currency_id])).rows[0]?.version ?? '0'
-      const { start: _s, end: _e, ...f } = await periodFigures(client, s.currency_id, s.period, { version: BigInt(version) })
+      const drains = await readDrains(client, s.currency_id)
+      version = drains.text
+      const { start: _s, end: _e, ...f } = await periodFigures(client, s.currency_id, s.period, { drains })
       figures = f
       await client.query('COMMIT')
     } catch (err) {

@@ -6,7 +6,7 @@ import { Circulation } from './incremental-circulation.js'
 import { maxCirculation } from './max-circulation.js'
 import { arrayOf, BIGINT_BYTES, bigintsBytes, cached, clearReportCache, forget, keep, MAP_ENTRY_BYTES, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
-import { tailRows, type Changed } from './tail-rows.js'
+import { tailRows, type Changed, type DrainsSeen } from './tail-rows.js'
 
 // The payment graph of a report period (its payer -> payee links, summed over the period), without reading the
 // whole period's links from the database each time.
@@ -182,19 +182,22 @@ async function pairsSince (db: Query, currencyId: string, b: Bucket, since: bigi
   return { rows, count: res[0]?.count ?? 0 }
 }
 
-/** The links of the tail's buckets: with the snapshot's circ_version, each brought forward from what the last
- *  report kept (tail-rows.ts); without it, read whole. */
-async function tailLinks (db: Query, currencyId: string, tail: Bucket[], version?: bigint): Promise<Links[]> {
-  if (version == null) return await readLinks(db, currencyId, tail)
-  const out: Links[] = []
-  for (const b of tail) {
-    const rows = await tailRows('links', currencyId, b, version, async since => await pairsSince(db, currencyId, b, since), TAIL_LINK_BYTES)
+/** The links of the tail's buckets. With what the snapshot has seen of the drains, each bucket still under way (by
+ *  `today`) is brought forward from what the last report kept (tail-rows.ts); the others (dirty settled buckets),
+ *  and all of them without it, are read whole in one query. */
+async function tailLinks (db: Query, currencyId: string, tail: Bucket[], today: Day, drains?: DrainsSeen): Promise<Links[]> {
+  const live = drains == null ? [] : tail.filter(b => bucketEnd(b) > today)
+  const rest = tail.filter(b => !live.includes(b))
+  const read = await readLinks(db, currencyId, rest)
+  const out = new Map<Bucket, Links>(rest.map((b, i) => [b, read[i]]))
+  for (const b of live) {
+    const rows = await tailRows('links', currencyId, b, drains!, async since => await pairsSince(db, currencyId, b, since), TAIL_LINK_BYTES)
     const l: Links = { payer: new Int32Array(rows.size), payee: new Int32Array(rows.size), volume: new Array<bigint>(rows.size), n: new Int32Array(rows.size) }
     let k = 0
     for (const r of rows.values()) { l.payer[k] = r.payer; l.payee[k] = r.payee; (l.volume as bigint[])[k] = r.volume; l.n[k++] = r.n }
-    out.push(l)
+    out.set(b, l)
   }
-  return out
+  return tail.map(b => out.get(b)!)
 }
 
 function merge (parts: Links[]): Merged {
@@ -224,7 +227,7 @@ function merge (parts: Links[]): Merged {
  * the caller's snapshot: the settled pieces, with their versions, whose merge callers keep under `key`; and the
  * tail, read on every use.
  */
-export interface Pieces { settled: Bucket[], tail: Bucket[], versions: Map<string, string>, key: string }
+export interface Pieces { settled: Bucket[], tail: Bucket[], versions: Map<string, string>, key: string, today: Day }
 
 /** The settled pieces and the tail of the period the buckets tile (see the top of this file); today: the
  *  currency's local day (localToday). */
@@ -249,7 +252,7 @@ export async function periodPieces (db: Query, currencyId: string, buckets: Buck
     else { settled.push(b); settledVersions.set(bucketKey(currencyId, b), v.version) }
   }
   const key = currencyId + settled.map(b => `|${b.grain}${isoDate(b.start)}@${settledVersions.get(bucketKey(currencyId, b))!}`).join('')
-  return { settled, tail, versions: settledVersions, key }
+  return { settled, tail, versions: settledVersions, key, today }
 }
 
 /** Tail reads of one snapshot, by what they read: the periods of one report share them (after new payments, the
@@ -271,12 +274,13 @@ export interface PeriodGraph { payer: ArrayLike<number>, payee: ArrayLike<number
 
 /**
  * The links of the period the buckets tile, summed, as of the caller's snapshot (call it inside the report's
- * transaction). `now` decides what counts as today and recent (tests inject it). version: circ_version as the
- * snapshot reads it, when the caller has read it (the tail is then brought forward rather than read whole).
+ * transaction). `now` decides what counts as today and recent (tests inject it). drains: what the snapshot has
+ * seen of the drains (tail-rows.ts, readDrains), when the caller has read it: the buckets still under way are then
+ * brought forward rather than read whole.
  */
 export async function periodGraph (db: Query, currencyId: string, buckets: Bucket[], now = Date.now(), pieces?: Pieces, reads?: TailReads,
-  version?: bigint): Promise<PeriodGraph> {
-  const { settled, tail, versions: known, key: prefixKey } = pieces ?? await periodPieces(db, currencyId, buckets, await localToday(db, currencyId, now))
+  drains?: DrainsSeen): Promise<PeriodGraph> {
+  const { settled, tail, versions: known, key: prefixKey, today } = pieces ?? await periodPieces(db, currencyId, buckets, await localToday(db, currencyId, now))
   // the prefix: every settled piece, merged once per set of versions
   let prefix = cached<Merged>(prefixKeyOf(prefixKey))
   if (prefix == null) {
@@ -300,7 +304,7 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
 
   // the tail on top of the prefix, without touching the cached prefix: links the prefix has are added in place,
   // new ones appended
-  const fresh = await shared(reads, `links|${currencyId}|${tailKey(tail)}`, async () => await tailLinks(db, currencyId, tail, version))
+  const fresh = await shared(reads, `links|${currencyId}|${tailKey(tail)}`, async () => await tailLinks(db, currencyId, tail, today, drains))
   const size = prefix.payer.length
   const volume = arrayOf(prefix.volume)
   const count = prefix.n.slice()

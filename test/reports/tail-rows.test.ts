@@ -3,6 +3,7 @@ import { DAY_MS, splitPeriods } from '../../src/domain/periods.js'
 import { catchUp } from '../../src/reports/aggregate.js'
 import { circulationFigures, periodFigures } from '../../src/reports/circulation.report.js'
 import { clearGraphCache } from '../../src/reports/graph-cache.js'
+import { readDrains } from '../../src/reports/tail-rows.js'
 import { buildTestApp } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
 import { normFigures, recompute } from './recompute.js'
@@ -49,26 +50,26 @@ t.test('today brought forward from the kept rows equals a plain recomputation, t
   // a new pair and more on a kept one: only the drain's rows are read
   await L.pay(at(4), m2.accountId, b2.accountId, '3.50')
   await L.pay(at(5), m1.accountId, b1.accountId, '1.25')
-  await check('after more payments today (brought forward)')
+  const more = await check('after more payments today (brought forward)')
 
   // the pair b1 -> m1 loses its only payment: the drain deletes its row, which no changed row tells (a kept copy
   // of it would still count on the cycle, whose other accounts pay and receive as before)
   await L.reverse(at(6), back)
   const broken = await check('after the reversal of the only payment on a kept pair (deleted)')
-  t.not(broken[0].cycle.value, first[0].cycle.value, 'the pair\'s volume is gone from the cycle figures')
+  t.not(broken[0].cycle.value, more[0].cycle.value, 'the pair\'s volume is gone from the cycle figures')
   t.not(broken[0].cycle.value, '0.000000', 'and the cycle through b2 is still there')
 
   // a snapshot older than the kept rows: it must not be handed them
   const old = await pool.connect()
   try {
     await old.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-    const seen = BigInt((await old.query<{ v: string }>('SELECT version AS v FROM circ_version WHERE currency_id = $1', [book.currencyId])).rows[0].v)
+    const seen = await readDrains(old, book.currencyId)
     await L.pay(at(7), m2.accountId, b1.accountId, '2.00')
     await L.pay(at(8), b1.accountId, m2.accountId, '1.00')
     const newer = await check('after payments the older snapshot does not see')
-    t.ok(await version() > seen, 'a drain ran after the older snapshot began')
+    t.ok(await version() > seen.version, 'a drain ran after the older snapshot began')
     const last = periods[periods.length - 1]
-    const inOld = await periodFigures(old, book.currencyId, last, { now, version: seen })
+    const inOld = await periodFigures(old, book.currencyId, last, { now, drains: seen })
     const { open: _o, holding: _h, ...before } = broken[broken.length - 1]
     const norm = (f: typeof inOld) => normFigures(f as Parameters<typeof normFigures>[0])
     t.same(norm(inOld), norm(before), 'the older snapshot sees its own rows')
@@ -78,4 +79,71 @@ t.test('today brought forward from the kept rows equals a plain recomputation, t
     old.release()
   }
   await check('read again after the older snapshot')
+
+  // the next report is sent only what the drain since the last one changed
+  await L.pay(at(9), m2.accountId, b2.accountId, '0.75')
+  await catchUp(pool)
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+    const drains = await readDrains(client, book.currencyId)
+    const since: string[] = []
+    const spy = {
+      query: async (text: string, values?: unknown[]) => {
+        if (text.includes('r.seq > $3')) since.push(String(values?.[2]))
+        return await client.query(text, values)
+      },
+    }
+    await periodFigures(spy as unknown as typeof client, book.currencyId, periods[periods.length - 1], { now, drains })
+    t.same(since, [String(drains.version - 1n), String(drains.version - 1n)], 'accounts and pairs since the last drain, not whole')
+    await client.query('COMMIT')
+  } finally {
+    client.release()
+  }
+})
+
+t.test('two currencies, drained apart and together, keep their own drain numbers', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  clearGraphCache()
+  const pool = ctx.app.pool
+  const day = Math.floor((Date.now() - 2 * 3600_000) / DAY_MS) * DAY_MS
+  const now = day + 23 * 3600_000
+  const at = (minutes: number) => new Date(day + 3600_000 + minutes * 60_000).toISOString()
+  const x = new Date(day)
+  const periods = splitPeriods(Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1), Date.UTC(x.getUTCFullYear(), x.getUTCMonth() + 1, 1), 'month')
+  const books = await Promise.all(['TRA', 'TRB'].map(async code => {
+    const book = await reportBook(ctx, code)
+    const [m, b] = await Promise.all([member(ctx, code, 'BS1 1AA', '2025-01-01T00:00:00Z'), business(ctx, code, 'food', 'BS1 3CC', '2025-01-01T00:00:00Z')])
+    await book.ledger.issue(new Date(day - DAY_MS).toISOString(), m.accountId, '100.00')
+    return { book, m, b }
+  }))
+  // one currency drained more often than the other (their versions drift apart), and both in one drain
+  for (const [round, which] of [[0], [0, 1], [0], [1, 0], [1]].entries()) {
+    for (const k of which) {
+      const { book, m, b } = books[k]
+      await book.ledger.pay(at(round * 2), m.accountId, b.accountId, '5.00')
+      await book.ledger.pay(at(round * 2 + 1), b.accountId, m.accountId, '2.00')
+    }
+    await catchUp(pool)
+    for (const { book: each } of books) {
+      const fast = await circulationFigures(pool, each.currencyId, periods, pool, {}, now)
+      t.same(fast.map(normFigures), (await recompute(pool, each.currencyId, periods)).map(normFigures), `round ${round}, ${each.code}`)
+    }
+  }
+})
+
+t.test('a bucket row written without a newer drain number is refused', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx, 'TRZ')
+  const [m, b] = await Promise.all([member(ctx, 'TRZ', 'BS1 1AA'), business(ctx, 'TRZ', 'food', 'BS1 3CC')])
+  await book.ledger.issue(new Date(Date.now() - DAY_MS).toISOString(), m.accountId, '10.00')
+  await book.ledger.pay(new Date(Date.now() - DAY_MS + 60_000).toISOString(), m.accountId, b.accountId, '1.00')
+  await catchUp(ctx.app.pool)
+  const pool = ctx.app.pool
+  await t.rejects(pool.query(`UPDATE circ_pair_bucket SET volume = volume + 1 WHERE currency_id = $1`, [book.currencyId]), /without a newer drain number/, 'an update that keeps seq')
+  await t.rejects(pool.query(`UPDATE circ_account_bucket SET issued = 0 WHERE currency_id = $1`, [book.currencyId]), /without a newer drain number/, 'on the accounts too')
+  await t.rejects(pool.query(`INSERT INTO circ_pair_bucket (currency_id, grain, start, payer, payee, volume, n)
+    VALUES ($1, 'd', '2020-01-01', $2, $3, 1, 1)`, [book.currencyId, m.accountId, b.accountId]), /without a newer drain number/, 'an insert without one')
+  await pool.query(`UPDATE circ_pair_bucket SET seq = seq + 1 WHERE currency_id = $1`, [book.currencyId])
+  t.pass('an update that moves seq on is let through')
 })

@@ -1,12 +1,12 @@
 -- Which bucket rows each drain wrote. A report reads the buckets still under way (today, and any bucket a drain
--- has touched since its summary) on every request, and after new payments today alone is thousands of rows,
--- of which the drain changed a few hundred. Every row circ_drain() writes now carries the drain's number for its
+-- has touched since its summary) on every request, and after new payments today alone is thousands of rows, of
+-- which the drain changed a few hundred. Every row circ_drain() writes now carries the drain's number for its
 -- currency (seq: circ_version.version after that drain), so a report that holds today's rows as of an earlier
--- version reads only the rows with a higher seq (src/reports/tail-rows.ts). Drains of a currency are serialized by
--- the aggregates' advisory lock, which each holds until it commits, so any snapshot sees the drains up to some
--- version and none after it: the rows of a bucket with seq at most that version are exactly those no later drain
--- has touched. A pair whose payments were all reversed is still deleted; a reader finds that out by the bucket's
--- row count (tail-rows.ts).
+-- version is sent only the rows with a higher seq (src/reports/tail-rows.ts). Drains are serialized by the
+-- aggregates' advisory lock (one key for every currency), which each holds until it commits, so any snapshot sees
+-- a currency's drains up to some version and none after it: the rows of a bucket with seq at most that version are
+-- exactly those no later drain has touched. A pair whose payments were all reversed is still deleted; a reader
+-- finds that out by the bucket's row count (tail-rows.ts).
 --
 -- Rows written before this migration carry 0, which every version is at least. circ_drain() is restated whole
 -- from 20261220000000_drain_without_temporary_tables; what it writes is unchanged but for seq, which the bucket
@@ -14,6 +14,26 @@
 
 ALTER TABLE circ_account_bucket ADD COLUMN seq bigint NOT NULL DEFAULT 0;
 ALTER TABLE circ_pair_bucket ADD COLUMN seq bigint NOT NULL DEFAULT 0;
+
+-- Every write of a bucket row must carry a newer drain number than the row had. A call of circ_drain() that began
+-- before this migration committed (waiting on the lock) runs the earlier body to its end, and would write rows
+-- whose seq says nothing changed; it fails here instead, and the aggregator runs it again with this body. The same
+-- holds for any writer added later. The conditions are checked without calling the function, so a drain's rows
+-- cost a comparison each.
+CREATE FUNCTION circ_bucket_row_unsequenced() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '% row written without a newer drain number (seq %): only circ_drain() writes bucket rows',
+    TG_TABLE_NAME, NEW.seq;
+END
+$$;
+CREATE TRIGGER circ_account_bucket_seq_insert BEFORE INSERT ON circ_account_bucket
+  FOR EACH ROW WHEN (NEW.seq <= 0) EXECUTE FUNCTION circ_bucket_row_unsequenced();
+CREATE TRIGGER circ_account_bucket_seq_update BEFORE UPDATE ON circ_account_bucket
+  FOR EACH ROW WHEN (NEW.seq <= OLD.seq) EXECUTE FUNCTION circ_bucket_row_unsequenced();
+CREATE TRIGGER circ_pair_bucket_seq_insert BEFORE INSERT ON circ_pair_bucket
+  FOR EACH ROW WHEN (NEW.seq <= 0) EXECUTE FUNCTION circ_bucket_row_unsequenced();
+CREATE TRIGGER circ_pair_bucket_seq_update BEFORE UPDATE ON circ_pair_bucket
+  FOR EACH ROW WHEN (NEW.seq <= OLD.seq) EXECUTE FUNCTION circ_bucket_row_unsequenced();
 
 CREATE OR REPLACE FUNCTION circ_drain(p_limit integer) RETURNS integer LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan AS $$
