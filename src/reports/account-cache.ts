@@ -1,5 +1,5 @@
-import { bucketEnd, isoDate, periodDays, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
-import { bucketRows, numberOf, periodPieces, shared, tailKey, type GraphSums, type Pieces, type SeenVersions, type TailReads } from './graph-cache.js'
+import { isoDate, periodDays, tile, type Bucket, type Day, type Grain, type Period } from '../domain/periods.js'
+import { bucketRows, grainLiteral, numberOf, periodPieces, shared, tailKey, underWay, type GraphSums, type Pieces, type SeenVersions, type TailReads } from './graph-cache.js'
 import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import { tailRows, type Changed, type DrainsSeen } from './tail-rows.js'
 import type { Stat } from './stat.js'
@@ -140,17 +140,16 @@ const RAW_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + RAW * BIGINT_BYTES
 
 /** The account rows of bucket b that drains after `since` wrote, and how many the bucket holds (tail-rows.ts). */
 async function accountRowsSince (db: Query, currencyId: string, b: Bucket, since: bigint): Promise<Changed<Row>> {
-  // the grain a constant, so the query reads one partition through its primary key
-  const g = b.grain === 'm' ? 'm' : b.grain === 'w' ? 'w' : 'd'
+  const g = grainLiteral(b)
   const res = (await db.query(`
-    WITH e AS MATERIALIZED (SELECT extract(epoch FROM circ_bucket_end($2::date, '${g}', (SELECT time_zone FROM currency WHERE id = $1))) AS at)
+    WITH e AS MATERIALIZED (SELECT extract(epoch FROM circ_bucket_end($2::date, ${g}, (SELECT time_zone FROM currency WHERE id = $1))) AS at)
     SELECT c.n::int AS count, r.account_id::text AS id, r.issued::text AS issued, r.redeemed::text AS redeemed,
            r.paid_m::text AS paid_m, r.paid_b::text AS paid_b, r.n_paid::text AS n_paid, r.recv_m::text AS recv_m,
            r.recv_b::text AS recv_b, r.paid_ll::text AS paid_ll, r.recv_ll::text AS recv_ll, r.paid_lp::text AS paid_lp,
            r.d_bal::text AS d, r.w_bal::text AS w, (r.d_bal * e.at)::text AS de
-      FROM (SELECT count(*) AS n FROM circ_account_bucket WHERE currency_id = $1 AND grain = '${g}' AND start = $2::date) c
+      FROM (SELECT count(*) AS n FROM circ_account_bucket WHERE currency_id = $1 AND grain = ${g} AND start = $2::date) c
       CROSS JOIN e
-      LEFT JOIN circ_account_bucket r ON r.currency_id = $1 AND r.grain = '${g}' AND r.start = $2::date AND r.seq > $3`,
+      LEFT JOIN circ_account_bucket r ON r.currency_id = $1 AND r.grain = ${g} AND r.start = $2::date AND r.seq > $3`,
   [currencyId, isoDate(b.start), since.toString()])).rows as Array<Record<string, string> & { count: number, id: string | null }>
   const rows: Array<[number, Row]> = []
   for (const r of res) {
@@ -168,7 +167,7 @@ async function accountRowsSince (db: Query, currencyId: string, b: Bucket, since
 /** readSums() over the tail's buckets: each still under way (by `today`) brought forward from what the last report
  *  kept (tail-rows.ts), the others (dirty settled buckets) read whole in one query. */
 async function tailSums (db: Query, currencyId: string, flows: Bucket[], before: Bucket[], today: Day, drains: DrainsSeen): Promise<Map<number, Row>> {
-  const live = (b: Bucket) => bucketEnd(b) > today
+  const live = (b: Bucket) => underWay(b, today)
   const out = await readSums(db, currencyId, flows.filter(b => !live(b)), before.filter(b => !live(b)))
   const rowOf = (no: number): Row => {
     let row = out.get(no)

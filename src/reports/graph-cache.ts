@@ -114,6 +114,13 @@ export function bucketRows (table: string, columns: string, bs: Bucket[], first:
   return { sql: arms.join('\n UNION ALL\n'), params }
 }
 
+/** Whether bucket b is still under way on the currency's local day `today` (it ends after it): its rows may change
+ *  with every drain, so it is always in a period's tail. */
+export const underWay = (b: Bucket, today: Day): boolean => bucketEnd(b) > today
+
+/** A grain as an SQL literal, so a query on one bucket reads one partition through its primary key. */
+export const grainLiteral = (b: Bucket): string => b.grain === 'm' ? `'m'` : b.grain === 'w' ? `'w'` : `'d'`
+
 /** A bucket's summary version (null: none yet) and whether it is dirty, as one snapshot read them. */
 interface Version { version: string | null, dirty: boolean }
 
@@ -165,12 +172,11 @@ const TAIL_LINK_BYTES = MAP_ENTRY_BYTES + OBJECT_BYTES + BIGINT_BYTES
 
 /** The pairs of bucket b that drains after `since` wrote, and how many the bucket holds (tail-rows.ts). */
 async function pairsSince (db: Query, currencyId: string, b: Bucket, since: bigint): Promise<Changed<TailLink>> {
-  // the grain a constant, so the query reads one partition through its primary key
-  const g = b.grain === 'm' ? 'm' : b.grain === 'w' ? 'w' : 'd'
+  const g = grainLiteral(b)
   const res = (await db.query(`
     SELECT c.n::int AS count, r.payer::text AS payer, r.payee::text AS payee, r.volume::text AS volume, r.n
-      FROM (SELECT count(*) AS n FROM circ_pair_bucket WHERE currency_id = $1 AND grain = '${g}' AND start = $2::date) c
-      LEFT JOIN circ_pair_bucket r ON r.currency_id = $1 AND r.grain = '${g}' AND r.start = $2::date AND r.seq > $3`,
+      FROM (SELECT count(*) AS n FROM circ_pair_bucket WHERE currency_id = $1 AND grain = ${g} AND start = $2::date) c
+      LEFT JOIN circ_pair_bucket r ON r.currency_id = $1 AND r.grain = ${g} AND r.start = $2::date AND r.seq > $3`,
   [currencyId, isoDate(b.start), since.toString()])).rows as Array<{ count: number, payer: string | null, payee: string, volume: string, n: number }>
   const rows: Array<[number, TailLink]> = []
   for (const r of res) {
@@ -186,7 +192,7 @@ async function pairsSince (db: Query, currencyId: string, b: Bucket, since: bigi
  *  `today`) is brought forward from what the last report kept (tail-rows.ts); the others (dirty settled buckets),
  *  and all of them without it, are read whole in one query. */
 async function tailLinks (db: Query, currencyId: string, tail: Bucket[], today: Day, drains?: DrainsSeen): Promise<Links[]> {
-  const live = drains == null ? [] : tail.filter(b => bucketEnd(b) > today)
+  const live = drains == null ? [] : tail.filter(b => underWay(b, today))
   const rest = tail.filter(b => !live.includes(b))
   const read = await readLinks(db, currencyId, rest)
   const out = new Map<Bucket, Links>(rest.map((b, i) => [b, read[i]]))
@@ -248,7 +254,7 @@ export async function periodPieces (db: Query, currencyId: string, buckets: Buck
   for (const b of pieces) {
     const v = known.get(bucketKey(currencyId, b))!
     if (v.version == null && !v.dirty) continue // never had a movement
-    if (v.dirty || v.version == null || bucketEnd(b) > today) tail.push(b)
+    if (v.dirty || v.version == null || underWay(b, today)) tail.push(b)
     else { settled.push(b); settledVersions.set(bucketKey(currencyId, b), v.version) }
   }
   const key = currencyId + settled.map(b => `|${b.grain}${isoDate(b.start)}@${settledVersions.get(bucketKey(currencyId, b))!}`).join('')

@@ -29,7 +29,6 @@ t.test('today brought forward from the kept rows equals a plain recomputation, t
   const x = new Date(day)
   const from = Date.UTC(x.getUTCFullYear(), x.getUTCMonth() - 1, 1)
   const periods = splitPeriods(from, Date.UTC(x.getUTCFullYear(), x.getUTCMonth() + 1, 1), 'month')
-  const version = async () => BigInt((await pool.query<{ v: string }>('SELECT version AS v FROM circ_version WHERE currency_id = $1', [book.currencyId])).rows[0].v)
   const check = async (what: string) => {
     await catchUp(pool)
     const fast = await circulationFigures(pool, book.currencyId, periods, pool, {}, now)
@@ -67,7 +66,7 @@ t.test('today brought forward from the kept rows equals a plain recomputation, t
     await L.pay(at(7), m2.accountId, b1.accountId, '2.00')
     await L.pay(at(8), b1.accountId, m2.accountId, '1.00')
     const newer = await check('after payments the older snapshot does not see')
-    t.ok(await version() > seen.version, 'a drain ran after the older snapshot began')
+    t.ok((await readDrains(pool, book.currencyId)).version > seen.version, 'a drain ran after the older snapshot began')
     const last = periods[periods.length - 1]
     const inOld = await periodFigures(old, book.currencyId, last, { now, drains: seen })
     const { open: _o, holding: _h, ...before } = broken[broken.length - 1]
@@ -144,6 +143,5 @@ t.test('a bucket row written without a newer drain number is refused', async (t)
   await t.rejects(pool.query(`UPDATE circ_account_bucket SET issued = 0 WHERE currency_id = $1`, [book.currencyId]), /without a newer drain number/, 'on the accounts too')
   await t.rejects(pool.query(`INSERT INTO circ_pair_bucket (currency_id, grain, start, payer, payee, volume, n)
     VALUES ($1, 'd', '2020-01-01', $2, $3, 1, 1)`, [book.currencyId, m.accountId, b.accountId]), /without a newer drain number/, 'an insert without one')
-  await pool.query(`UPDATE circ_pair_bucket SET seq = seq + 1 WHERE currency_id = $1`, [book.currencyId])
-  t.pass('an update that moves seq on is let through')
+  await t.resolves(pool.query(`UPDATE circ_pair_bucket SET seq = seq + 1 WHERE currency_id = $1`, [book.currencyId]), 'an update that moves seq on is let through')
 })
