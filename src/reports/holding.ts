@@ -337,6 +337,14 @@ function dayBytes (d: DayPartial): number {
 
 /** Every period's figures (index 0: the whole range, which the others tile), read in the caller's snapshot. */
 export async function holdingFigures (db: Query, currencyId: string, all: Period[]): Promise<HoldingFigures[]> {
+  // A period asked for twice (a report of one period passes it as the whole range and as itself) is summed once:
+  // its kept sum is one entry, and changing it once per copy would add the same new days to it twice
+  const span = (p: Period) => `${p.start}|${p.end}`
+  const distinct = [...new Map(all.map(p => [span(p), p])).values()]
+  if (distinct.length < all.length) {
+    const figures = new Map((await holdingFigures(db, currencyId, distinct)).map((f, k) => [span(distinct[k]), f]))
+    return all.map(p => figures.get(span(p))!)
+  }
   // the days are the currency's local days: a period's are the civil dates its buckets cover
   const days = all.map(periodDays)
   const from = Math.min(...days.map(d => d.start))

@@ -358,6 +358,32 @@ t.test('kept holding sums give what nothing kept gives, after each new payment',
   t.equal(changed, 6, 'the whole range moved with every payment')
 })
 
+// A report of one period passes that period twice (as the whole range and as itself). Its kept sum is one entry,
+// and it was changed once per copy: the new days went into it twice, and the period's own figures counted the
+// latest day's payments twice after new payments (found by property.test.ts once its ledgers held payments).
+t.test('a report of one period counts its new days once, in the range and in the period', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const pool = ctx.app.pool
+  const book = await reportBook(ctx, 'HONE')
+  const m = await member(ctx, 'HONE', 'BS6 5AB')
+  const b = await business(ctx, 'HONE', 'food', 'BS1 4DJ')
+  const periods = splitPeriods(JAN1, JAN1 + 31 * DAY_MS, 'month')
+  t.equal(periods.length, 1, 'one period')
+  const at = (day: number, h: number) => new Date(JAN1 + day * DAY_MS + h * 3_600_000).toISOString()
+  await book.ledger.issue(at(1, 0), m.accountId, '500.00')
+  await catchUp(pool)
+  await circulationFigures(pool, book.currencyId, periods)
+  // the same latest day again and again (its kept sum changed by that day), then a new day
+  for (const [i, [day, h]] of [[3, 1], [3, 2], [3, 5], [4, 1], [4, 2]].entries()) {
+    await book.ledger.pay(at(day, h), m.accountId, b.accountId, `${5 + i}.00`)
+    await catchUp(pool)
+    const kept = await circulationFigures(pool, book.currencyId, periods)
+    t.same(kept[1].holding, kept[0].holding, `payment ${i}: the period and the range agree`)
+    t.same(normHolding(kept), normHolding(await recompute(pool, book.currencyId, periods)), `payment ${i}: as recomputed from the ledger`)
+    t.equal(kept[1].holding.all.count, i + 1, `payment ${i}: every payment counted once`)
+  }
+})
+
 // After new payments, a kept sum is changed rather than summed again: its base (every day but the latest) kept as
 // it is while only the latest day changes, and the day that is no longer the latest added to it when a new day
 // comes. Each report after a step is compared with the same report with nothing kept, figures and sums alike.

@@ -27,7 +27,9 @@ const micros = (d: Date) => d.getTime() * 1000
 /** Figures with every decimal to 12 places (the holding figures' nested ones too), so that exact sums and long
  *  divisions written with different scales compare alike. */
 export function normFigures (f: PeriodFigures): Record<string, unknown> {
-  const d = (x: string | null) => x == null ? null : new Money(x).toFixed(12)
+  // a value that rounds to zero is zero whatever its sign (a Gini of equal balances divides as numeric does and
+  // can come out a few units below zero in the 17th place; the published cells print it as 0.0000)
+  const d = (x: string | null) => x == null ? null : new Money(x).toDecimalPlaces(12, Money.ROUND_HALF_UP).abs().isZero() ? (0).toFixed(12) : new Money(x).toFixed(12)
   const deep = (v: unknown): unknown => typeof v === 'string' ? d(v)
     : v != null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x)])) : v
   return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, k === 'holding' ? deep(v)
