@@ -245,57 +245,100 @@ export interface AccountFigures {
   graph: Map<number, GraphSums>
 }
 
+/** One statistic summed over a period's accounts (see accountFigures). */
+class Acc {
+  v = 0n
+  n = 0
+  max: bigint | null = null
+  biz = false
+  add (value: bigint): void { if (value !== 0n) this.v += value }
+  /** a participant account that contributes, `own` its part, `biz` a business's */
+  see (own: bigint, biz: boolean): void {
+    this.n++
+    if (this.max === null || own > this.max) this.max = own
+    if (biz) this.biz = true
+  }
+
+  stat (dp = 6): Stat { return { value: text(this.v, SCALE, dp), n: this.n, max: this.max == null ? '0' : text(this.max, SCALE, dp), biz: this.biz } }
+}
+const abs = (v: bigint) => v < 0n ? -v : v
+const larger = (a: bigint, b: bigint) => a > b ? a : b
+
 /**
- * PERIOD_SQL's figures in code. A statistic sums `value` over every account (system accounts included, as the
- * money they hold is in the totals) and describes the participant accounts for which `contrib` holds, the
- * largest of them by `own`.
+ * PERIOD_SQL's figures in code. A statistic sums its value over every account (system accounts included, as the
+ * money they hold is in the totals) and describes the participant accounts it counts, the largest of them by
+ * their own part. One pass over the accounts, each row's columns and derived sums taken once: this runs for
+ * every period a report computes, over every account, and each bigint operation allocates.
  */
 export function accountFigures (accounts: AccountInfo[], sums: Map<number, Row>, p: Period): AccountFigures {
   const end = BigInt(p.end / 1000)
   const len = BigInt((p.end - p.start) / 1000)
-  interface X { a: AccountInfo, r: Row, bal: bigint, integral: bigint }
-  const xs: X[] = accounts.map(a => {
-    const r = sums.get(a.no) ?? ZERO_ROW
-    // the integral: opening x length, plus each bucket's own part and its change held to the period's end
-    return { a, r, bal: r[C.h] + r[C.d], integral: r[C.h] * len + r[C.w] + r[C.d] * end - r[C.de] }
-  })
-  const stat = (value: (x: X) => bigint, contrib: (x: X) => boolean, own: (x: X) => bigint, dp = 6): Stat => {
-    let v = 0n; let n = 0; let max: bigint | null = null; let biz = false
-    for (const x of xs) {
-      v += value(x)
-      if (x.a.participantId == null || !contrib(x)) continue
-      n++
-      const o = own(x)
-      if (max == null || o > max) max = o
-      if (x.a.biz) biz = true
-    }
-    return { value: text(v, SCALE, dp), n, max: max == null ? '0' : text(max, SCALE, dp), biz }
-  }
-  const abs = (v: bigint) => v < 0n ? -v : v
-  const big = (a: bigint, b: bigint) => a > b ? a : b
-  const paid = (x: X) => x.r[C.paidM] + x.r[C.paidB]
-  const recv = (x: X) => x.r[C.recvM] + x.r[C.recvB]
-
+  const issued = new Acc(); const redeemed = new Acc(); const volume = new Acc()
+  const mm = new Acc(); const mb = new Acc(); const bm = new Acc(); const bb = new Acc(); const respend = new Acc()
+  const local = new Acc(); const lmR1 = new Acc(); const issuedToDate = new Acc(); const redeemedToDate = new Acc()
+  const supply = new Acc(); const supplyIntegral = new Acc(); const integralMember = new Acc(); const integralBusiness = new Acc()
   let count = 0n; let spend = 0n; let active = 0
   const graph = new Map<number, GraphSums>()
-  for (const x of xs) {
-    count += x.r[C.nPaid]
-    if (x.a.biz) spend += paid(x)
-    if (x.a.participantId != null && x.r[C.nPaid] > 0n) active++
-    if (recv(x) !== 0n || paid(x) !== 0n) {
-      graph.set(x.a.no, {
-        biz: x.a.biz, local: x.a.local, recv: recv(x) / TO_MICROS, paid: paid(x) / TO_MICROS, lp: x.r[C.paidLp] / TO_MICROS, r1: x.r[C.recvM] / TO_MICROS,
-      })
-    }
-  }
-
   // concentration: participants that existed by the period's end, each with its accounts' closing balance
   const parts = new Map<string, { bal: bigint, biz: boolean }>()
-  for (const x of xs) {
-    if (x.a.participantId == null || x.a.pCreated == null || x.a.pCreated >= p.end) continue
-    const q = parts.get(x.a.participantId)
-    if (q == null) parts.set(x.a.participantId, { bal: x.bal, biz: x.a.biz }); else { q.bal += x.bal; q.biz ||= x.a.biz }
+
+  for (const a of accounts) {
+    const r = sums.get(a.no) ?? ZERO_ROW
+    const part = a.participantId != null
+    const { biz, mem } = a
+    const rIssued = r[C.issued]; const rRedeemed = r[C.redeemed]
+    const paidM = r[C.paidM]; const paidB = r[C.paidB]; const recvM = r[C.recvM]; const recvB = r[C.recvB]
+    const paidLl = r[C.paidLl]; const recvLl = r[C.recvLl]
+    const h = r[C.h]; const d = r[C.d]
+    const paid = paidM + paidB
+    const recv = recvM + recvB
+    const bal = h + d
+    // the integral: opening x length, plus each bucket's own part and its change held to the period's end
+    const integral = h === 0n && d === 0n && r[C.w] === 0n && r[C.de] === 0n ? 0n : h * len + r[C.w] + d * end - r[C.de]
+    const toDateIssued = r[C.hIssued] + rIssued
+    const toDateRedeemed = r[C.hRedeemed] + rRedeemed
+
+    issued.add(rIssued)
+    redeemed.add(rRedeemed)
+    volume.add(paid)
+    if (mem) { mm.add(paidM); mb.add(paidB); integralMember.add(integral) }
+    if (biz) { bm.add(paidM); bb.add(paidB); respend.add(paid + rRedeemed); integralBusiness.add(integral); spend += paid }
+    local.add(paidLl)
+    if (biz && a.local) lmR1.add(recvM)
+    issuedToDate.add(toDateIssued)
+    redeemedToDate.add(toDateRedeemed)
+    if (a.m) { supply.add(bal); supplyIntegral.add(integral) }
+
+    const nPaid = r[C.nPaid]
+    count += nPaid
+    if (recv !== 0n || paid !== 0n) {
+      graph.set(a.no, { biz, local: a.local, recv: recv / TO_MICROS, paid: paid / TO_MICROS, lp: r[C.paidLp] / TO_MICROS, r1: recvM / TO_MICROS })
+    }
+    if (!part) continue
+    if (nPaid > 0n) active++
+    if (rIssued !== 0n) issued.see(abs(rIssued), biz)
+    if (rRedeemed !== 0n) redeemed.see(abs(rRedeemed), biz)
+    if (paid !== 0n || recv !== 0n) volume.see(larger(paid, recv), biz)
+    if (mem && (paidM !== 0n || recvM !== 0n)) mm.see(larger(paidM, recvM), biz)
+    if ((mem && paidB !== 0n) || (biz && recvM !== 0n)) mb.see(mem ? paidB : recvM, biz)
+    if ((biz && paidM !== 0n) || (mem && recvB !== 0n)) bm.see(biz ? paidM : recvB, biz)
+    if (biz && (paidB !== 0n || recvB !== 0n)) bb.see(larger(paidB, recvB), biz)
+    if (biz && (paid !== 0n || rRedeemed !== 0n)) respend.see(paid + rRedeemed, biz)
+    if (paidLl !== 0n || recvLl !== 0n) local.see(larger(paidLl, recvLl), biz)
+    if (biz && a.local && recvM !== 0n) lmR1.see(recvM, biz)
+    if (toDateIssued !== 0n) issuedToDate.see(abs(toDateIssued), biz)
+    if (toDateRedeemed !== 0n) redeemedToDate.see(abs(toDateRedeemed), biz)
+    if (bal !== 0n) supply.see(abs(bal), biz)
+    if (integral !== 0n) {
+      supplyIntegral.see(abs(integral), biz)
+      if (mem) integralMember.see(abs(integral), biz)
+      if (biz) integralBusiness.see(abs(integral), biz)
+    }
+    if (a.pCreated == null || a.pCreated >= p.end) continue
+    const q = parts.get(a.participantId!)
+    if (q == null) parts.set(a.participantId!, { bal, biz }); else { q.bal += bal; q.biz ||= biz }
   }
+
   const ranked = [...parts.values()].sort((a, b) => a.bal < b.bal ? -1 : a.bal > b.bal ? 1 : 0)
   let total = 0n; let weighted = 0n; let hn = 0; let hmax: bigint | null = null; let hbiz = false
   ranked.forEach((q, i) => {
@@ -318,27 +361,26 @@ export function accountFigures (accounts: AccountInfo[], sums: Map<number, Row>,
   }
 
   return {
-    issued: stat(x => x.r[C.issued], x => x.r[C.issued] !== 0n, x => abs(x.r[C.issued])),
-    redeemed: stat(x => x.r[C.redeemed], x => x.r[C.redeemed] !== 0n, x => abs(x.r[C.redeemed])),
-    volume: stat(paid, x => paid(x) !== 0n || recv(x) !== 0n, x => big(paid(x), recv(x))),
+    issued: issued.stat(),
+    redeemed: redeemed.stat(),
+    volume: volume.stat(),
     count: count.toString(),
-    mm: stat(x => x.a.mem ? x.r[C.paidM] : 0n, x => x.a.mem && (x.r[C.paidM] !== 0n || x.r[C.recvM] !== 0n), x => big(x.r[C.paidM], x.r[C.recvM])),
-    mb: stat(x => x.a.mem ? x.r[C.paidB] : 0n, x => (x.a.mem && x.r[C.paidB] !== 0n) || (x.a.biz && x.r[C.recvM] !== 0n), x => x.a.mem ? x.r[C.paidB] : x.r[C.recvM]),
-    bm: stat(x => x.a.biz ? x.r[C.paidM] : 0n, x => (x.a.biz && x.r[C.paidM] !== 0n) || (x.a.mem && x.r[C.recvB] !== 0n), x => x.a.biz ? x.r[C.paidM] : x.r[C.recvB]),
-    bb: stat(x => x.a.biz ? x.r[C.paidB] : 0n, x => x.a.biz && (x.r[C.paidB] !== 0n || x.r[C.recvB] !== 0n), x => big(x.r[C.paidB], x.r[C.recvB])),
-    respend: stat(x => x.a.biz ? paid(x) + x.r[C.redeemed] : 0n, x => x.a.biz && (paid(x) !== 0n || x.r[C.redeemed] !== 0n), x => paid(x) + x.r[C.redeemed]),
+    mm: mm.stat(),
+    mb: mb.stat(),
+    bm: bm.stat(),
+    bb: bb.stat(),
+    respend: respend.stat(),
     spend: money(spend),
-    local: stat(x => x.r[C.paidLl], x => x.r[C.paidLl] !== 0n || x.r[C.recvLl] !== 0n, x => big(x.r[C.paidLl], x.r[C.recvLl])),
+    local: local.stat(),
     // round 1 of the local multiplier: members' spending at local businesses (local-multiplier.ts)
-    lmR1: stat(x => x.a.biz && x.a.local ? x.r[C.recvM] : 0n, x => x.a.biz && x.a.local && x.r[C.recvM] !== 0n, x => x.r[C.recvM]),
-    issuedToDate: stat(x => x.r[C.hIssued] + x.r[C.issued], x => x.r[C.hIssued] + x.r[C.issued] !== 0n, x => abs(x.r[C.hIssued] + x.r[C.issued])),
-    redeemedToDate: stat(x => x.r[C.hRedeemed] + x.r[C.redeemed], x => x.r[C.hRedeemed] + x.r[C.redeemed] !== 0n,
-      x => abs(x.r[C.hRedeemed] + x.r[C.redeemed])),
-    supply: stat(x => x.a.m ? x.bal : 0n, x => x.bal !== 0n, x => abs(x.bal)),
-    supplyIntegral: stat(x => x.a.m ? x.integral : 0n, x => x.integral !== 0n, x => abs(x.integral), SCALE),
+    lmR1: lmR1.stat(),
+    issuedToDate: issuedToDate.stat(),
+    redeemedToDate: redeemedToDate.stat(),
+    supply: supply.stat(),
+    supplyIntegral: supplyIntegral.stat(SCALE),
     // the same over members' and over businesses' accounts only (the paper account is neither)
-    integralMember: stat(x => x.a.mem ? x.integral : 0n, x => x.a.mem && x.integral !== 0n, x => abs(x.integral), SCALE),
-    integralBusiness: stat(x => x.a.biz ? x.integral : 0n, x => x.a.biz && x.integral !== 0n, x => abs(x.integral), SCALE),
+    integralMember: integralMember.stat(SCALE),
+    integralBusiness: integralBusiness.stat(SCALE),
     active,
     holders: { value: money(total), n: hn, max: hmax == null ? '0' : money(hmax), biz: hbiz },
     gini,
