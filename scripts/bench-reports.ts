@@ -35,6 +35,7 @@ import { budgetBytes, entries, heldBytes } from '../src/reports/report-cache.js'
 import type { Channel } from '../src/schemas/ledger.js'
 import { SIMULATOR_APPLICATION_NAME } from '../src/simulator/run.js'
 import { createTestDb } from '../support/postgres.js'
+import { startProfile } from './cpu-profile.js'
 
 type LegOut = TransferRow
 
@@ -403,6 +404,9 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
     const payers = (await pool.query<{ id: string }>(`SELECT a.id FROM account a JOIN participant p ON p.id = a.participant_id
       WHERE a.currency_id = $1 AND p.kind = 'member' ORDER BY a.balance DESC LIMIT 200`, [currencyId])).rows.map(r => r.id)
     const runId = Date.now().toString(36) // fresh keys on every run, or a second run on a kept database would replay
+    // BENCH_PROFILE=<file>: a CPU profile over these rounds (cpu-profile.ts), summarised over the requests alone; the
+    // sampling slows them, so a profiled run's latencies are not the figures
+    const profiler = process.env.BENCH_PROFILE != null ? await startProfile() : null
     for (let round = 0; round < 5; round++) {
       const latest = (await pool.query<{ t: Date }>('SELECT max(created_at) AS t FROM transfer WHERE currency_id = $1', [currencyId])).rows[0].t.getTime()
       const items = Array.from({ length: 100 }, (_, i) => bench(payment(e.currency, {
@@ -411,13 +415,16 @@ export async function measureReports (databaseUrl: string, currencyId: string, o
       const out = await postMovements(pool, currencyId, items, { at: items.map((_, i) => new Date(latest + 1000 + i)) })
       clockAt = Math.max(clockAt, latest + 1000 + items.length)
       if (out.results.some(r => !r.ok || r.replayed)) throw new Error('a payment after the load was refused or replayed')
+      const ask = async () => await server.inject({ method: 'GET', url: monthlyUrl, headers: { authorization: `Bearer ${accessToken}` } })
       const t0 = performance.now()
-      const res = await server.inject({ method: 'GET', url: monthlyUrl, headers: { authorization: `Bearer ${accessToken}` } })
+      // the first round is not profiled: it builds what this process keeps, once
+      const res = profiler != null && round > 0 ? await profiler.window(ask) : await ask()
       after.push(performance.now() - t0)
       if (res.statusCode !== 200) throw new Error(`${monthlyUrl}: ${res.statusCode}`)
       if (countOf(res.body) !== count + 100) throw new Error(`the report after 100 new payments counts ${countOf(res.body) - count} new ones`)
       count += 100
     }
+    if (profiler != null) for (const line of await profiler.stop(process.env.BENCH_PROFILE!)) o.log(`    ${line}`)
     const monthly12AfterPayments = latency(after, after[0])
     o.log(`  monthly report, 12 months, first request after 100 new payments in the range: median ${monthly12AfterPayments.medianMs} ms, ` +
       `first ${monthly12AfterPayments.firstMs} ms, max ${Math.max(...after).toFixed(1)} ms (5 rounds)`)
