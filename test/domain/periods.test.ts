@@ -1,5 +1,5 @@
 import t from 'tap'
-import { bucketEnd, reportRange, splitPeriods, tile, type Bucket } from '../../src/domain/periods.js'
+import { bucketEnd, DAY_MS, isoDate, reportRange, splitPeriods, tile, type Bucket } from '../../src/domain/periods.js'
 
 const d = (s: string) => Date.parse(`${s}T00:00:00Z`)
 const show = (bs: Bucket[]) => bs.map(b => `${b.grain}:${new Date(b.start).toISOString().slice(0, 10)}`)
@@ -40,4 +40,21 @@ t.test('tiling takes whole months, then whole weeks that do not straddle a month
     }
   }
   t.pass('tilings are exact')
+})
+
+t.test('isoDate gives the UTC date as the Date object does, at every instant of a day', async (t) => {
+  const viaDate = (d: number) => new Date(d).toISOString().slice(0, 10)
+  let checked = 0
+  const agree = (d: number) => { checked++; if (isoDate(d) !== viaDate(d)) t.fail(`${d}: ${isoDate(d)} against ${viaDate(d)}`) }
+  // every day from 1960 to 2100, at its first and last millisecond and at noon (before 1970 the instants are
+  // negative, and the day is the floor)
+  for (let d = Date.UTC(1960, 0, 1); d < Date.UTC(2101, 0, 1); d += DAY_MS) { agree(d); agree(d + DAY_MS - 1); agree(d + DAY_MS / 2) }
+  // across the four-digit years, leap centuries included, and at the ends of the arithmetic's range
+  for (let d = Date.UTC(0, 2, 1) - 400 * DAY_MS; d < Date.UTC(9999, 11, 31) + 400 * DAY_MS; d += 997 * DAY_MS + 12_345) agree(d)
+  for (const [y, m, day] of [[0, 2, 1], [0, 1, 29], [1600, 1, 29], [1900, 1, 28], [2000, 1, 29], [9999, 11, 31], [10000, 0, 1]]) {
+    const d = new Date(0).setUTCFullYear(y, m, day)
+    agree(d); agree(d - 1); agree(d + DAY_MS - 1)
+  }
+  t.ok(checked > 150_000, `${checked} instants agree`)
+  t.throws(() => isoDate(NaN), RangeError, 'not a time: thrown, as the Date throws')
 })
