@@ -34,6 +34,7 @@ const Ledger = fc.record({
   businesses: fc.array(fc.constantFrom('BS1 4DJ', 'BA2 3BB'), { minLength: 1, maxLength: 2 }),
   ops: fc.array(Op, { minLength: 10, maxLength: 40 }),
   split: fc.nat(),
+  topUp: fc.array(fc.integer({ min: 1_000, max: 50_000 }), { minLength: 1, maxLength: 4 }),
 })
 
 const holdingOf = (fs: PeriodFigures[]) => fs.map(f => f.holding)
@@ -80,6 +81,8 @@ t.test('the incrementally kept trace equals a full replay and the plain recomput
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
   const pool = ctx.app.pool
   let run = 0
+  let payments = 0
+  let reversals = 0
   await fc.assert(fc.asyncProperty(Ledger, async (L) => {
     run++
     const code = `H${run}`
@@ -87,6 +90,10 @@ t.test('the incrementally kept trace equals a full replay and the plain recomput
     const members = await Promise.all(L.members.map(p => member(ctx, code, p)))
     const businesses = await Promise.all(L.businesses.map((p, i) => business(ctx, code, i % 2 === 0 ? 'food' : 'retail', p)))
     const move = mover(book, [...members, ...businesses].map(p => p.accountId))
+    // everyone is issued money at the start (from empty accounts most payments were skipped, and many ledgers held
+    // no payment at all, so the holding figures were compared at zero)
+    const n = members.length + businesses.length
+    for (let i = 0; i < n; i++) await move.issue(new Date(JAN1).toISOString(), i, L.topUp[i % L.topUp.length])
     const cut = L.split % (L.ops.length + 1)
     for (const ops of [L.ops.slice(0, cut), L.ops.slice(cut)].map(x => [...x].sort((p, q) => p.at - q.at))) {
       for (const op of ops) {
@@ -102,6 +109,8 @@ t.test('the incrementally kept trace equals a full replay and the plain recomput
     }
     const periods = splitPeriods(JAN1, JAN1 + (SPAN_DAYS + 40) * DAY_MS, 'month')
     const kept = holdingOf(await circulationFigures(pool, book.currencyId, periods))
+    payments += move.payments.length
+    reversals += move.payments.filter(p => p.reversed).length
 
     // everything traced again from nothing, two transfers a batch
     await pool.query('DELETE FROM circ_holding_day WHERE currency_id = $1', [book.currencyId])
@@ -129,9 +138,13 @@ t.test('the incrementally kept trace equals a full replay and the plain recomput
     numRuns: Number(process.env.PROPERTY_RUNS ?? 8),
     // found by fast-check: every transfer on the currency's first day, so the last traced day is the first; a
     // checkpoint of the empty state at its start was kept, which a replay from nothing does not write
-    examples: [[JSON.parse('{"members":["BS6 5AB","BS6 5AB"],"businesses":["BS1 4DJ"],"ops":[{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":0,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":0,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":0,"a":0,"b":0,"cents":1,"at":0,"drain":true}],"split":0}')]],
+    examples: [[JSON.parse('{"members":["BS6 5AB","BS6 5AB"],"businesses":["BS1 4DJ"],"ops":[{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":2,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":0,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":0,"a":0,"b":0,"cents":1,"at":0,"drain":true},{"type":0,"a":0,"b":0,"cents":1,"at":0,"drain":true}],"split":0,"topUp":[1000]}')]],
   })
   t.pass(`${run} random ledgers agreed`)
+  // the generator's own check: ledgers without payments leave the holding figures compared at zero
+  // (about 7 a ledger with the top-ups: the bound, at 3, is for ledgers without payments, far below what chance gives)
+  t.ok(payments >= run * 3, `the ledgers hold payments (${payments} in ${run} ledgers)`)
+  t.ok(reversals >= run / 2, `payments were reversed (${reversals} in ${run} ledgers)`)
 })
 
 // The drains leave one mark per currency (circ_holding_mark: the earliest instant their transfers change) and
@@ -230,6 +243,8 @@ t.test('the trace continued from its end in memory writes the same rows as a rep
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
   const pool = ctx.app.pool
   let run = 0
+  let paid = 0
+  let reversed = 0
   const counts0 = { ...traceCounts }
   await fc.assert(fc.asyncProperty(fc.array(Round, { minLength: 4, maxLength: 14 }), fc.constantFrom('UTC', 'Pacific/Auckland'), async (rounds, zone) => {
     run++
@@ -241,12 +256,16 @@ t.test('the trace continued from its end in memory writes the same rows as a rep
     const move = mover(book, parts)
     // late in a month, so that rounds cross into the next
     let latest = JAN1 + 24 * DAY_MS
+    // everyone is issued money first (at the earliest instant a move may take), so that the payments below go through
+    for (let i = 0; i < parts.length; i++) await move.issue(new Date(JAN1).toISOString(), i, 20_000)
     const trace = async () => { await pool.query('SELECT circ_drain(1000)'); await traceHolding(pool, 3) }
     for (const [k, round] of rounds.entries()) {
       for (const mv of round.moves) {
         const at = Math.max(JAN1, latest + mv.when)
         const when = new Date(at).toISOString()
-        const posted = mv.type === 5 || move.payments.length === 0 ? await move.issue(when, mv.a, mv.cents)
+        // (an issuance also where a reversal has no payment to reverse; before, any move before the first payment
+        // was an issuance, and so was every move: no payment or reversal was ever posted)
+        const posted = mv.type === 5 || (mv.type === 6 && move.payments.length === 0) ? await move.issue(when, mv.a, mv.cents)
           : mv.type < 5 ? await move.pay(when, mv.a, mv.b, mv.cents) : await move.reverse(when, mv.a)
         if (!posted) continue
         latest = Math.max(latest, at)
@@ -274,13 +293,19 @@ t.test('the trace continued from its end in memory writes the same rows as a rep
         assert.deepStrictEqual(kept, await fromNothing(pool, book.currencyId), `${code} (${zone}), round ${k}: the kept trace differs from a replay from nothing`)
       }
     }
+    paid += move.payments.length
+    reversed += move.payments.filter(p => p.reversed).length
     return true
   }), {
     numRuns: Number(process.env.PROPERTY_RUNS ?? 10),
     // found by fast-check: the first trace ends on a month's first day, whose start (the empty state) was kept as
-    // a checkpoint and then left as if it were a month start passed
-    examples: [[JSON.parse('[{"moves":[{"type":0,"a":0,"b":0,"cents":1,"when":-1987200001}],"then":"trace","check":true},{"moves":[{"type":0,"a":0,"b":0,"cents":1,"when":3600000}],"then":"trace","check":true},{"moves":[{"type":0,"a":0,"b":0,"cents":1,"when":3600000}],"then":"trace","check":true},{"moves":[{"type":0,"a":0,"b":0,"cents":1,"when":3600000}],"then":"trace","check":true},{"moves":[{"type":0,"a":0,"b":0,"cents":1,"when":1}],"then":"trace","check":true}]'), 'UTC']],
+    // a checkpoint and then left as if it were a month start passed (its moves were issuances, as every move was
+    // then: type 5 now)
+    examples: [[JSON.parse('[{"moves":[{"type":5,"a":0,"b":0,"cents":1,"when":-1987200001}],"then":"trace","check":true},{"moves":[{"type":5,"a":0,"b":0,"cents":1,"when":3600000}],"then":"trace","check":true},{"moves":[{"type":5,"a":0,"b":0,"cents":1,"when":3600000}],"then":"trace","check":true},{"moves":[{"type":5,"a":0,"b":0,"cents":1,"when":3600000}],"then":"trace","check":true},{"moves":[{"type":5,"a":0,"b":0,"cents":1,"when":1}],"then":"trace","check":true}]'), 'UTC']],
   })
+  // the generator's own check: the rounds hold payments and reversals, not only issuances
+  t.ok(paid >= run * 3, `the rounds hold payments (${paid} in ${run} runs)`)
+  t.ok(reversed > 0, `and reversals (${reversed})`)
   t.ok(traceCounts.continued > counts0.continued, `${traceCounts.continued - counts0.continued} traces continued from their end in memory`)
   t.ok(traceCounts.fromCheckpoint > counts0.fromCheckpoint, `${traceCounts.fromCheckpoint - counts0.fromCheckpoint} replayed from a checkpoint`)
 })
