@@ -55,6 +55,12 @@ export function feeFor (amount: Money, rate: Money, decimals: number): Money {
   return amount.times(rate).toDecimalPlaces(decimals, D.ROUND_HALF_UP)
 }
 
+/** Half-up to dp decimals, as text; never "-0.00": a value that rounds to zero is zero, whatever its sign. */
+export function roundedText (value: Money | string, dp: number): string {
+  const r = new D(value).toDecimalPlaces(dp, D.ROUND_HALF_UP)
+  return (r.isZero() ? r.abs() : r).toFixed(dp)
+}
+
 /** Formats to exactly the currency's decimals: "12.60", never "12.6" or a float. */
 export function formatMoney (value: Money | string, decimals: number): string {
   return new D(value).toFixed(decimals)

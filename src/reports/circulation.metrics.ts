@@ -1,5 +1,5 @@
 import { cell, complement, firstVerdict, judge, RULES, type Cell, type Rules, type Slot, type Verdict } from '../domain/disclosure.js'
-import { Money } from '../domain/money.js'
+import { Money, roundedText as fmt } from '../domain/money.js'
 import { DAY_MS } from '../domain/periods.js'
 import type { PeriodFigures } from './circulation.report.js'
 import { HOLDING_METRICS, holdingMetrics } from './holding.metrics.js'
@@ -110,10 +110,4 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
 
 function ratio (num: Money, den: Money): string | null {
   return den.isZero() ? null : fmt(num.div(den), RATIO_DP)
-}
-
-/** Half-up to dp decimals; never "-0.00". */
-function fmt (x: Money, dp: number): string {
-  const r = x.toDecimalPlaces(dp, Money.ROUND_HALF_UP)
-  return (r.isZero() ? r.abs() : r).toFixed(dp)
 }

@@ -1,5 +1,5 @@
 import { cell, complement, firstVerdict, judge, type Cell, type Rules, type Slot, type Verdict } from '../domain/disclosure.js'
-import { Money } from '../domain/money.js'
+import { Money, roundedText as fmt } from '../domain/money.js'
 import type { PeriodFigures } from './circulation.report.js'
 import type { HoldingKind } from './holding.js'
 import type { Stat } from './stat.js'
@@ -110,10 +110,4 @@ export function holdingMetrics (figures: PeriodFigures[], decimals: number, rule
       issuedNonLocal: cell(money(h.issuedNonLocal.value), slots[k].issuedNonLocal.verdict),
     }
   })
-}
-
-/** Half-up to dp decimals; never "-0.00". */
-function fmt (x: Money, dp: number): string {
-  const r = x.toDecimalPlaces(dp, Money.ROUND_HALF_UP)
-  return (r.isZero() ? r.abs() : r).toFixed(dp)
 }

@@ -357,14 +357,17 @@ t.test('which traces continue from the end in memory and which replay from a che
     'the figures equal the plain recomputation')
 })
 
+/** An app of its own with a report book `code`, one member and one business. */
+async function memberAndBusiness (t: Parameters<typeof buildTestApp>[0], code: string) {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx, code)
+  return { pool: ctx.app.pool, book, m: await member(ctx, code, 'BS6 5AB'), b: await business(ctx, code, 'food', 'BS1 4DJ') }
+}
+
 // A period's sum of days and its payment figures are kept under the digest of its days (the whole range's too,
 // summed from its periods): a report after a new payment must give what a report without any kept sums gives.
 t.test('kept holding sums give what nothing kept gives, after each new payment', async (t) => {
-  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
-  const pool = ctx.app.pool
-  const book = await reportBook(ctx, 'HSUM')
-  const m = await member(ctx, 'HSUM', 'BS6 5AB')
-  const b = await business(ctx, 'HSUM', 'food', 'BS1 4DJ')
+  const { pool, book, m, b } = await memberAndBusiness(t, 'HSUM')
   const periods = splitPeriods(JAN1, JAN1 + 90 * DAY_MS, 'month')
   await book.ledger.issue(new Date(JAN1 + DAY_MS).toISOString(), m.accountId, '500.00')
   let changed = 0
@@ -387,11 +390,7 @@ t.test('kept holding sums give what nothing kept gives, after each new payment',
 // and it was changed once per copy: the new days went into it twice, and the period's own figures counted the
 // latest day's payments twice after new payments (found by property.test.ts once its ledgers held payments).
 t.test('a report of one period counts its new days once, in the range and in the period', async (t) => {
-  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
-  const pool = ctx.app.pool
-  const book = await reportBook(ctx, 'HONE')
-  const m = await member(ctx, 'HONE', 'BS6 5AB')
-  const b = await business(ctx, 'HONE', 'food', 'BS1 4DJ')
+  const { pool, book, m, b } = await memberAndBusiness(t, 'HONE')
   const periods = splitPeriods(JAN1, JAN1 + 31 * DAY_MS, 'month')
   t.equal(periods.length, 1, 'one period')
   const at = (day: number, h: number) => new Date(JAN1 + day * DAY_MS + h * 3_600_000).toISOString()

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { Money } from '../../src/domain/money.js'
+import { Money, roundedText } from '../../src/domain/money.js'
 import { isLocal } from '../../src/domain/postcode.js'
 import { bucketEnd, isoDate, type Bucket, type Period } from '../../src/domain/periods.js'
 import type { PeriodFigures } from '../../src/reports/circulation.report.js'
@@ -27,9 +27,9 @@ const micros = (d: Date) => d.getTime() * 1000
 /** Figures with every decimal to 12 places (the holding figures' nested ones too), so that exact sums and long
  *  divisions written with different scales compare alike. */
 export function normFigures (f: PeriodFigures): Record<string, unknown> {
-  // a value that rounds to zero is zero whatever its sign (a Gini of equal balances divides as numeric does and
-  // can come out a few units below zero in the 17th place; the published cells print it as 0.0000)
-  const d = (x: string | null) => x == null ? null : new Money(x).toDecimalPlaces(12, Money.ROUND_HALF_UP).abs().isZero() ? (0).toFixed(12) : new Money(x).toFixed(12)
+  // as the published cells round: a value that rounds to zero is zero whatever its sign (a Gini of equal balances
+  // divides as numeric does and can come out a few units below zero in the 17th place)
+  const d = (x: string | null) => x == null ? null : roundedText(x, 12)
   const deep = (v: unknown): unknown => typeof v === 'string' ? d(v)
     : v != null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x)])) : v
   return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, k === 'holding' ? deep(v)
