@@ -114,6 +114,14 @@ SELECT t.id::text AS id, t.kind, t.from_account_id::text AS f, t.to_account_id::
  LIMIT $4`
 const AFTER_SQL = transfersSql('(t.created_at, t.id) > ($2::timestamptz, $3::uuid)')
 const INSTANT_SQL = transfersSql('t.created_at = $2::timestamptz AND t.id >= $3::uuid')
+/** The local day of the latest traced transfer (backwards on the (currency_id, created_at, id) index). */
+const LAST_SQL = `
+SELECT circ_local_day(t.created_at, $2)::text AS day
+  FROM transfer t
+ WHERE t.currency_id = $1 AND t.kind <> 'reversal'
+   AND NOT EXISTS (SELECT 1 FROM transfer r WHERE r.reverses_id = t.id)
+ ORDER BY t.created_at DESC, t.id DESC
+ LIMIT 1`
 interface Row { id: string, kind: string, f: string, t: string, amount: string, us: string, at: string }
 
 /** The local day (civil days since 1970) of an instant in microseconds, for a trace that reads instants in time
@@ -188,20 +196,27 @@ async function replay (db: Query, currencyId: string, fromDay: string, fromUs: b
   }
   if (resume != null) traceCounts.continued++
   else traceCounts.fromCheckpoint++
+  // the last traced day: that of the latest transfer traced (a reversal, or a transfer reversed, is not)
+  const last = (await db.query(LAST_SQL, [currencyId, zone])).rows[0]?.day as string | undefined
+  if (last == null) {
+    // nothing left to trace (every transfer reversed): nothing kept, as a replay from nothing would leave it
+    await db.query('DELETE FROM circ_holding_day WHERE currency_id = $1', [currencyId])
+    await db.query('DELETE FROM circ_holding_checkpoint WHERE currency_id = $1', [currencyId])
+    return null
+  }
+  const lastNo = DAY_NO(last)
   const accounts = resume?.accounts ?? new Map((await db.query(ACCOUNTS_SQL, [currencyId])).rows.map(traceAccount))
   let cp: { day: string, state: StateJson } | undefined
   if (resume == null) {
+    // at or before the last traced day too (a checkpoint after it is left from days since reversed), so that the
+    // replay traces that day and writes its start, as a replay from nothing does
     cp = (await db.query(`SELECT day::text AS day, state FROM circ_holding_checkpoint
-      WHERE currency_id = $1 AND day <= $2::date ORDER BY day DESC LIMIT 1`, [currencyId, fromDay])).rows[0] as { day: string, state: StateJson } | undefined
+      WHERE currency_id = $1 AND day <= least($2::date, $3::date) ORDER BY day DESC LIMIT 1`, [currencyId, fromDay, last])).rows[0] as { day: string, state: StateJson } | undefined
     // a continuation leaves every row and checkpoint up to its last day as they are: none is after it
     await db.query('DELETE FROM circ_holding_day WHERE currency_id = $1 AND ($2::date IS NULL OR day >= $2::date)', [currencyId, cp?.day ?? null])
     await db.query('DELETE FROM circ_holding_checkpoint WHERE currency_id = $1 AND ($2::date IS NULL OR day > $2::date)', [currencyId, cp?.day ?? null])
   }
   const start = cp?.day ?? null
-  const last = (await db.query(`SELECT circ_local_day(max(created_at), $2)::text AS day FROM transfer WHERE currency_id = $1`,
-    [currencyId, zone])).rows[0]?.day as string | null
-  if (last == null) return null
-  const lastNo = DAY_NO(last)
 
   const trace = new Trace(accounts, resume != null ? resume.state : cp == null ? undefined : stateOf(cp.state), dayCutter(cal))
   if (resume != null) trace.day = resume.day
@@ -222,18 +237,19 @@ async function replay (db: Query, currencyId: string, fromDay: string, fromUs: b
     }
     checkpoints.clear()
   }
+  /** The state at the start of every month's first day after day `from` up to day `next` (nothing is traced between). */
+  const monthStarts = (from: number, next: number): void => {
+    for (let d = new Date(from * DAY_MS); ;) {
+      d = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))
+      const m = Math.round(d.getTime() / DAY_MS)
+      if (m > next) break
+      checkpoints.set(m, stateJson(trace.state))
+    }
+  }
   /** The end of traced day `no`; the next traced day is `next` (null: none yet). */
   const endDay = async (no: number, next: number | null): Promise<void> => {
     days.push([dayIso(no), dayJson(trace.takeDay()), dormancyJson(trace.dormancy())])
-    if (next != null) {
-      // the state at the start of every month's first day up to the next traced day
-      for (let d = new Date(no * DAY_MS); ;) {
-        d = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))
-        const m = Math.round(d.getTime() / DAY_MS)
-        if (m > next) break
-        checkpoints.set(m, stateJson(trace.state))
-      }
-    }
+    if (next != null) monthStarts(no, next)
     if (days.length >= DAYS_PER_WRITE) await flush()
   }
 
@@ -265,6 +281,9 @@ async function replay (db: Query, currencyId: string, fromDay: string, fromUs: b
       const no = dayNo(at)
       if (no !== day) {
         if (day != null) await endDay(day, no)
+        // from a checkpoint: the month starts between it and the first day traced from it, as a replay from
+        // nothing writes them (the days that were traced between have since been reversed)
+        else if (startNo != null) monthStarts(startNo, no)
         day = no
         // the start of the last traced day: where the next replay of new transfers begins (unless nothing was
         // traced before it: a replay from nothing is the same, and a replay from nothing writes no such checkpoint)
@@ -283,8 +302,9 @@ async function replay (db: Query, currencyId: string, fromDay: string, fromUs: b
   const partial = trace.day
   if (day != null) await endDay(day, null)
   await flush()
-  // older starts of a last traced day are superseded; month starts stay
-  await db.query(`DELETE FROM circ_holding_checkpoint WHERE currency_id = $1 AND day < $2::date AND extract(day FROM day) <> 1`, [currencyId, last])
+  // older starts of a last traced day are superseded; month starts stay (up to the last traced day)
+  await db.query(`DELETE FROM circ_holding_checkpoint WHERE currency_id = $1
+    AND (day > $2::date OR (day < $2::date AND extract(day FROM day) <> 1))`, [currencyId, last])
   if (day == null) return null
   const version = (await db.query('SELECT computed_at::text AS v FROM circ_holding_day WHERE currency_id = $1 AND day = $2::date',
     [currencyId, dayIso(day)])).rows[0].v as string
