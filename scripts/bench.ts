@@ -27,6 +27,7 @@ import path from 'node:path'
 import pg from 'pg'
 import { runReadsBench, type ReadsBenchFigures } from './bench-reads.js'
 import { runReportsBench, type ReportsBenchFigures } from './bench-reports.js'
+import { summarise, type CallFrame, type CpuProfile } from './cpu-profile.js'
 import { seedEconomy, type Economy } from '../support/economy.js'
 import { call } from '../support/http.js'
 import { startPostgres } from '../support/postgres.js'
@@ -465,24 +466,12 @@ function summariseProfile (dir: string): string | null {
   if (!fs.existsSync(dir)) return null
   const file = fs.readdirSync(dir).find(f => f.endsWith('.cpuprofile'))
   if (file == null) return null
-  const prof = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as {
-    nodes: Array<{ id: number, callFrame: { functionName: string, url: string, lineNumber: number }, hitCount?: number }>
-    startTime: number, endTime: number
+  const prof = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as CpuProfile
+  const packageOf = (f: CallFrame): string => {
+    const url = f.url.replace(`file://${ROOT}/`, '')
+    return /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.startsWith('dist/') ? 'circulate (dist)' : url.startsWith('node:') ? 'node internals' : f.functionName.startsWith('(') ? f.functionName : 'native/other')
   }
-  const total = prof.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0)
-  const byFn = new Map<string, number>()
-  const byPkg = new Map<string, number>()
-  for (const n of prof.nodes) {
-    const hits = n.hitCount ?? 0
-    if (hits === 0) continue
-    const url = n.callFrame.url.replace(`file://${ROOT}/`, '')
-    const fnKey = `${n.callFrame.functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${n.callFrame.lineNumber + 1}`
-    byFn.set(fnKey, (byFn.get(fnKey) ?? 0) + hits)
-    const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.startsWith('dist/') ? 'circulate (dist)' : url.startsWith('node:') ? 'node internals' : n.callFrame.functionName.startsWith('(') ? n.callFrame.functionName : 'native/other')
-    byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + hits)
-  }
-  const top = (m: Map<string, number>, k: number) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, k).map(([name, h]) => `${(100 * h / total).toFixed(1).padStart(5)}%  ${name}`).join('\n')
-  const text = `CPU profile of the service (${((prof.endTime - prof.startTime) / 1e6).toFixed(0)} s), self time\nby package:\n${top(byPkg, 20)}\n\nby function:\n${top(byFn, 40)}\n`
+  const text = `CPU profile of the service (${((prof.endTime - prof.startTime) / 1e6).toFixed(0)} s)\n${summarise(prof, [], 40, packageOf).join('\n')}\n`
   const out = path.join(ROOT, 'bench/profile-summary.txt')
   fs.mkdirSync(path.dirname(out), { recursive: true })
   fs.writeFileSync(out, text)

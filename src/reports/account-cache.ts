@@ -2,7 +2,7 @@ import { isoDate, periodDays, tile, type Bucket, type Day, type Grain, type Peri
 import { bucketRows, grainLiteral, numberOf, periodPieces, shared, tailKey, underWay, type GraphSums, type Pieces, type SeenVersions, type TailReads } from './graph-cache.js'
 import { BIGINT_BYTES, cached, keep, MAP_ENTRY_BYTES, OBJECT_BYTES } from './report-cache.js'
 import { tailRows, type Changed, type DrainsSeen } from './tail-rows.js'
-import type { Stat } from './stat.js'
+import { larger, type Stat } from './stat.js'
 
 // The per-account half of a report period's figures (what PERIOD_SQL in circulation.report.ts computes), kept
 // like the links in graph-cache.ts, so that a report after new payments reads today's rows, not the period's.
@@ -262,7 +262,6 @@ class Acc {
   stat (dp = 6): Stat { return { value: text(this.v, SCALE, dp), n: this.n, max: this.max == null ? '0' : text(this.max, SCALE, dp), biz: this.biz } }
 }
 const abs = (v: bigint) => v < 0n ? -v : v
-const larger = (a: bigint, b: bigint) => a > b ? a : b
 
 /**
  * PERIOD_SQL's figures in code. A statistic sums its value over every account (system accounts included, as the

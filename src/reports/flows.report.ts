@@ -7,7 +7,7 @@ import { publishedAccounts, type ParticipantRow } from './anonymise.js'
 import { accountId, dayLinks, numberOf, type Links } from './graph-cache.js'
 import { arrayOf, bigintsBytes, cached, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { checkZone, ledgerPosition, type LedgerPosition } from './provenance.js'
-import { fromMicros, toMicros, type Stat } from './stat.js'
+import { fromMicros, larger, toMicros, type Stat } from './stat.js'
 
 // Economic payments by payer group x payee group over a range, read from the day buckets that tile it.
 // by=sector: a business's sector, "member" for members; by=district: the postcode district of either party.
@@ -78,7 +78,6 @@ export interface DayFlows {
 }
 
 const cellKey = (payer: string | null, payee: string | null) => `${payer ?? '\u0000'}\u0001${payee ?? '\u0000'}`
-const big = (a: bigint, b: bigint) => a > b ? a : b
 
 /** Accounts ranked as the SQL ranked them: own part descending, then account id ascending. */
 function rank (accounts: ArrayLike<number>, own: bigint[], idOf: (no: number) => string = accountId): number[] {
@@ -110,7 +109,7 @@ function dayCells (l: Links, g: Groups): DayFlows {
   list.forEach((c, i) => {
     const accounts = [...c.acct.keys()]
     const sums = [...c.acct.values()]
-    const own = sums.map(x => big(x.paid, x.recv))
+    const own = sums.map(x => larger(x.paid, x.recv))
     const order = rank(accounts, own)
     d.top[i] = accounts[order[0]]; x1.push(own[order[0]]); d.n[i] = accounts.length
     // three ranked own parts per cell, zero where the cell has fewer accounts (n says how many are real)
@@ -269,7 +268,7 @@ function rangeFigures (days: string[], perDay: DayFlows[], rows: Map<string, Cel
   return [...cells].sort(([, a], [, b]) => cmp(a.payer, b.payer) || cmp(a.payee, b.payee)).map(([key, c]) => {
     const r = rows.get(key)!
     const account = arrayOf(r.account)
-    const own = account.map((_, i) => big(r.paid[i], r.recv[i]))
+    const own = account.map((_, i) => larger(r.paid[i], r.recv[i]))
     const tops = rank(account, own, idOf).slice(0, 3).map(i => fromMicros(own[i]))
     return {
       payer: c.payer as string,

@@ -26,3 +26,6 @@ export function fromMicros (v: bigint): string {
   const a = neg ? -v : v
   return `${neg ? '-' : ''}${a / TEN6}.${(a % TEN6).toString().padStart(SCALE, '0')}`
 }
+
+/** The larger of two amounts in millionths: an account's own part of a two-sided figure (paid or received). */
+export const larger = (a: bigint, b: bigint): bigint => a > b ? a : b
