@@ -60,6 +60,8 @@ function accepts (s: Prop): string {
   if (s.type === 'number') return `number${range}`
   if (s.type === 'boolean') return 'true, false'
   if (s.pattern != null) return `text matching \`${s.pattern}\``
+  // a shorter value stops the service at start, so the table says so
+  if (s.minLength != null && s.minLength > 1) return `text, at least ${s.minLength} characters`
   return 'text'
 }
 

@@ -106,7 +106,7 @@ export const ConfigSchema = Type.Object({
   /** scrypt cost (N). Tests lower it; production keeps the default. */
   SCRYPT_COST: Type.Integer({ default: 16384, minimum: 1024 }),
 
-  // Access (README "Authentication").
+  // Access (docs/operations.md, "Keys").
   /** Retired keys: a JSON array of public JWKs that still verify tokens (and are published) but never sign. */
   JWT_RETIRED_PUBLIC_KEYS: Type.Optional(Type.String()),
   /** An external identity provider (OIDC): its JWKS URL, issuer and the audience its tokens carry for this API. */

@@ -24,7 +24,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: { scope: 'statements:read' },
     schema: {
       tags: ['accounts'],
-      summary: 'Live events of an account as Server-Sent Events (owner or issuer): payment.received, payment.sent, request.paid, request.expired',
+      summary: 'Live events of an account as Server-Sent Events (owner or issuer): payment.received, payment.sent, request.paid, request.expired, standing_order.failed',
       description: 'Each message has `id:` (the event id, rising), `event:` (its type) and `data:` (JSON: id, type, accountId, ' +
         'createdAt, data). Send `Last-Event-ID` (or `?after=`) to resume after an event: every later event of the account is sent, ' +
         'none twice. Comment lines (`:`) are heartbeats. The stream ends after a while (EVENTS_STREAM_MAX_SECONDS); reconnect with ' +
