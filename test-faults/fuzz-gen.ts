@@ -53,11 +53,13 @@ const hostileScalars: unknown[] = [
 
 const amountArb = fc.oneof(
   fc.constantFrom('12.60', '0.01', '1', '100.00', '1.005', '0', '0.00', '-5.00', '1e3', '999999999999999', '9999999999999999', '00.10', '.5', '5.'),
-  fc.tuple(fc.nat(100000), fc.nat(99)).map(([a, b]) => `${a}.${String(b).padStart(2, '0')}`)
+  fc.tuple(fc.nat(100000), fc.nat(99)).map(([a, b]) => `${a}.${String(b).padStart(2, '0')}`),
+  // within the seeded balances (1,000.00), so payments can post as well as be refused for funds
+  fc.tuple(fc.nat(2000), fc.nat(99)).map(([a, b]) => `${a}.${String(b).padStart(2, '0')}`)
 )
 
 /** A value that fits the schema (mostly), using known ids where a uuid is asked for. */
-function valid (s: Schema, k: Known, depth = 0): fc.Arbitrary<unknown> {
+function valid (s: Schema, k: Known, depth = 0, name = ''): fc.Arbitrary<unknown> {
   if (s.$ref != null) return fc.constant({})
   if (s.const !== undefined) return fc.constant(s.const)
   if (s.enum != null) return fc.constantFrom(...s.enum)
@@ -66,6 +68,8 @@ function valid (s: Schema, k: Known, depth = 0): fc.Arbitrary<unknown> {
   const type = Array.isArray(s.type) ? s.type[0] : s.type
   switch (type) {
     case 'string': {
+      // an account field gets an account: any of the 19 known ids rarely names a payer the token may pay from
+      if (s.format === 'uuid' && /account/i.test(name)) return fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...k.accounts) }, { weight: 1, arbitrary: fc.uuid() })
       if (s.format === 'uuid') return fc.oneof(fc.constantFrom(...k.accounts, ...k.participants, ...k.transfers), fc.uuid())
       if (s.format === 'date-time') return fc.date({ min: new Date('2020-01-01'), max: new Date('2030-01-01'), noInvalidDate: true }).map(d => d.toISOString())
       if (/decimal string/.test(s.description ?? '')) return amountArb
@@ -87,7 +91,7 @@ function valid (s: Schema, k: Known, depth = 0): fc.Arbitrary<unknown> {
       if (depth > 4) return fc.constant({})
       const props = s.properties ?? {}
       const required = new Set(s.required ?? [])
-      const rec = fc.record(Object.fromEntries(Object.entries(props).map(([name, ps]) => [name, valid(ps, k, depth + 1)])), {
+      const rec = fc.record(Object.fromEntries(Object.entries(props).map(([name, ps]) => [name, valid(ps, k, depth + 1, name)])), {
         requiredKeys: Object.keys(props).filter(p => required.has(p)),
       })
       if (typeof s.additionalProperties === 'object') {
@@ -100,18 +104,22 @@ function valid (s: Schema, k: Known, depth = 0): fc.Arbitrary<unknown> {
   return fc.constant(null)
 }
 
+/** A valid body with one field replaced by something hostile. */
+function oneHostileField (s: Schema, k: Known): fc.Arbitrary<{ body?: unknown }> {
+  return fc.tuple(valid(s, k), fc.constantFrom(...hostileScalars), fc.nat()).map(([b, v, i]) => {
+    if (b == null || typeof b !== 'object' || Array.isArray(b)) return { body: v }
+    const keys = Object.keys(s.properties ?? {})
+    if (keys.length === 0) return { body: { ...b as object, x: v } }
+    return { body: { ...b as object, [keys[i % keys.length]]: v } }
+  })
+}
+
 /** Breaks a valid body in one of many ways. */
 function mutate (s: Schema, k: Known): fc.Arbitrary<{ body?: unknown, raw?: string }> {
   const base = valid(s, k)
   return fc.oneof(
     { weight: 4, arbitrary: base.map(body => ({ body })) },
-    // one field replaced by something hostile
-    { weight: 6, arbitrary: fc.tuple(base, fc.constantFrom(...hostileScalars), fc.nat()).map(([b, v, i]) => {
-      if (b == null || typeof b !== 'object' || Array.isArray(b)) return { body: v }
-      const keys = Object.keys(s.properties ?? {})
-      if (keys.length === 0) return { body: { ...b as object, x: v } }
-      return { body: { ...b as object, [keys[i % keys.length]]: v } }
-    }) },
+    { weight: 6, arbitrary: oneHostileField(s, k) },
     // a required field missing, or an extra one
     { weight: 2, arbitrary: fc.tuple(base, fc.nat()).map(([b, i]) => {
       const o = { ...(b as Record<string, unknown>) }
@@ -134,19 +142,24 @@ export interface RequestSpec {
   path: string
   headers: Record<string, string>
   body: string | null
+  /** everything valid but at most one body field: the request gets past authentication and validation */
+  wellFormed: boolean
 }
 
 const contentTypes = ['application/json', 'application/json; charset=utf-8', 'application/json; charset=latin1', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/problem+json', 'application/json; charset=utf-16', 'APPLICATION/JSON', '', '*/*', 'application/json;;;', 'application/vnd.api+json']
 
-function pathValue (p: Parameter, opPath: string, k: Known): fc.Arbitrary<string> {
-  const real = p.name === 'code'
+function realPathValue (p: Parameter, opPath: string, k: Known): fc.Arbitrary<string> {
+  return p.name === 'code'
     ? fc.constantFrom(...k.codes)
     : opPath.startsWith('/v1/accounts') ? fc.constantFrom(...k.accounts)
       : opPath.startsWith('/v1/participants') ? fc.constantFrom(...k.participants)
         : opPath.startsWith('/v1/transfers') ? fc.constantFrom(...k.transfers)
           : fc.constantFrom(...k.accounts, ...k.transfers)
+}
+
+function pathValue (p: Parameter, opPath: string, k: Known): fc.Arbitrary<string> {
   return fc.oneof(
-    { weight: 6, arbitrary: real },
+    { weight: 6, arbitrary: realPathValue(p, opPath, k) },
     { weight: 1, arbitrary: fc.uuid() },
     { weight: 2, arbitrary: fc.constantFrom(...hostileStrings.filter(s => s.length < 400)).map(s => enc(s)) },
     { weight: 1, arbitrary: fc.constantFrom('%', '%zz', '%E0%A4%A', '%FF%FE', '..', '.', 'a/b', '%2F', 'x'.repeat(250), '%00', '%C0%AF') }
@@ -191,7 +204,20 @@ export function requestsFor (op: Operation, k: Known): fc.Arbitrary<RequestSpec>
     { weight: 6, arbitrary: fc.constant(null) },
     { weight: 1, arbitrary: fc.constantFrom<[string, string]>(['x-request-id', 'x'.repeat(5000)], ['x-request-id', ''], ['x-request-id', 'é'], ['accept', 'text/html'], ['accept', 'application/xml'], ['accept-encoding', 'gzip, br'], ['content-encoding', 'gzip'], ['x-forwarded-for', 'garbage, , ::1'], ['expect', '100-continue'], ['if-none-match', '*'], ['origin', 'http://evil.example']) }
   )
-  return fc.record({ path: pathArb, qs: queryString(op, k), auth, key, body, ct, extraHeader }).map(r => {
+  // Every part above is broken independently, so almost no request is valid but for one thing: measured, 0 of 520
+  // payments (and 0-1 of 520 issuances, redemptions, reversals) moved money, none reached the funds check. Half of
+  // the requests are well formed but for at most one hostile body field, so they reach the handlers and the ledger.
+  const wellFormed = fc.record({
+    path: fc.tuple(...params.map(p => p.name === 'code' ? fc.constant(k.codes[0]) : realPathValue(p, op.path, k)))
+      .map(vals => params.reduce((acc, p, i) => acc.replace(`{${p.name}}`, vals[i]), op.path)),
+    qs: fc.constant(''), key: fc.uuid().map(u => `k-${u}`),
+    // the issuer (k.tokens[0]) may move money from any account; a member only from its own
+    auth: fc.oneof(fc.constant(k.tokens[0]), fc.constantFrom(...k.tokens.slice(1))).map(t => `Bearer ${t}`),
+    body: op.body == null ? fc.constant({}) : fc.oneof({ weight: 2, arbitrary: valid(op.body, k).map(body => ({ body })) }, { weight: 1, arbitrary: oneHostileField(op.body, k) }),
+    ct: fc.constant('application/json'), extraHeader: fc.constant(null), wellFormed: fc.constant(true),
+  })
+  const hostile = fc.record({ path: pathArb, qs: queryString(op, k), auth, key, body, ct, extraHeader, wellFormed: fc.constant(false) })
+  return fc.oneof(hostile, wellFormed).map(r => {
     const headers: Record<string, string> = {}
     if (r.auth != null) headers.authorization = r.auth
     if (r.key != null) headers['idempotency-key'] = r.key
@@ -203,7 +229,7 @@ export function requestsFor (op: Operation, k: Known): fc.Arbitrary<RequestSpec>
       else if ('body' in b) payload = JSON.stringify(b.body) ?? 'null'
       if (payload != null && r.ct !== '') headers['content-type'] = r.ct
     }
-    return { op: `${op.method} ${op.path}`, method: op.method, path: `${r.path}${r.qs}`, headers, body: payload }
+    return { op: `${op.method} ${op.path}`, method: op.method, path: `${r.path}${r.qs}`, headers, body: payload, wellFormed: r.wellFormed }
   })
 }
 
