@@ -103,13 +103,14 @@ export async function traceHolding (pool: pg.Pool, batch = BATCH): Promise<numbe
   }
 }
 
+/** What the trace reads: a transfer that is not a reversal and has not been reversed (holding-trace.ts, Tx). */
+const TRACED = `t.kind <> 'reversal' AND NOT EXISTS (SELECT 1 FROM transfer r WHERE r.reverses_id = t.id)`
 /** Traced transfers after a (created_at, id) position, a batch at a time; or (LIMIT null) all of one instant. */
 const transfersSql = (where: string) => `
 SELECT t.id::text AS id, t.kind, t.from_account_id::text AS f, t.to_account_id::text AS t, t.amount::text AS amount,
        (extract(epoch FROM t.created_at) * 1000000)::bigint::text AS us, t.created_at::text AS at
   FROM transfer t
- WHERE t.currency_id = $1 AND ${where} AND t.kind <> 'reversal'
-   AND NOT EXISTS (SELECT 1 FROM transfer r WHERE r.reverses_id = t.id)
+ WHERE t.currency_id = $1 AND ${where} AND ${TRACED}
  ORDER BY t.created_at, t.id
  LIMIT $4`
 const AFTER_SQL = transfersSql('(t.created_at, t.id) > ($2::timestamptz, $3::uuid)')
@@ -118,8 +119,7 @@ const INSTANT_SQL = transfersSql('t.created_at = $2::timestamptz AND t.id >= $3:
 const LAST_SQL = `
 SELECT circ_local_day(t.created_at, $2)::text AS day
   FROM transfer t
- WHERE t.currency_id = $1 AND t.kind <> 'reversal'
-   AND NOT EXISTS (SELECT 1 FROM transfer r WHERE r.reverses_id = t.id)
+ WHERE t.currency_id = $1 AND ${TRACED}
  ORDER BY t.created_at DESC, t.id DESC
  LIMIT 1`
 interface Row { id: string, kind: string, f: string, t: string, amount: string, us: string, at: string }

@@ -370,11 +370,12 @@ t.test('after the last days are reversed, a replay keeps the checkpoints a repla
   const { pool, book, m, b } = await memberAndBusiness(t, 'HREV')
   const day = (d: number) => new Date(JAN1 + d * DAY_MS + 12 * 3_600_000).toISOString()
   const trace = async () => { await pool.query('SELECT circ_drain(1000)'); await traceHolding(pool) }
-  const checkpoints = async () => (await rowsOf(pool, book.currencyId)).checkpoints.map(c => c.day as string)
+  const days = (rows: Awaited<ReturnType<typeof rowsOf>>) => rows.checkpoints.map(c => c.day as string)
+  const checkpoints = async () => days(await rowsOf(pool, book.currencyId))
   const same = async (what: string) => {
     const kept = await rowsOf(pool, book.currencyId)
     t.same(kept, await fromNothing(pool, book.currencyId), what)
-    return kept.checkpoints.map(c => c.day as string)
+    return days(kept)
   }
   await book.ledger.issue(day(4), m.accountId, '100.00')
   await book.ledger.pay(day(24), m.accountId, b.accountId, '1.00')
