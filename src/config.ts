@@ -45,12 +45,15 @@ export const ConfigSchema = Type.Object({
   /** No statement of a report or export runs longer (the read pool's own statement timeout). */
   READ_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100 }),
   /**
-   * Worker threads that compute reports' metrics, flows and CSV off the event loop, so payments do not wait behind a
-   * report (docs/architecture.md "Where report computation runs"); 0 computes them on the event loop.
+   * Worker threads that compute reports' metrics, flows, CSV and largest circulations off the event loop, so payments
+   * do not wait behind a report (docs/architecture.md "Where report computation runs"); 0 computes them on the event loop.
    */
   // one by default: the service runs on two cores, and PostgreSQL needs one of them
   REPORT_WORKERS: Type.Integer({ default: 1, minimum: 0, maximum: 8 }),
-  /** The heap (old space) of each report worker, in MB; a report that needs more answers 503 and the worker is replaced. */
+  /**
+   * The heap (old space) of each report worker, in MB, a quarter of it for the circulation solvers it keeps; a report
+   * that needs more answers 503 and the worker is replaced.
+   */
   REPORT_WORKER_HEAP_MB: Type.Integer({ default: 64, minimum: 1, maximum: 4096 }),
   /** Reports and exports one caller may have running at once on one instance, and as many again waiting; more answer 429. */
   READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),

@@ -3,6 +3,7 @@ import { isoDate, isoTime, periodDays, tile, type Day, type Period } from '../do
 import { accountFigures, periodSums, readAccounts, type AccountInfo } from './account-cache.js'
 import { graphFiguresOf, localToday, periodGraph, periodPieces, type SeenVersions, type TailReads } from './graph-cache.js'
 import { holdingFigures, type HoldingFigures } from './holding.js'
+import type { Solve } from './kept-circulation.js'
 import { AGGREGATE_LOCK } from './lock.js'
 import { checkZone, ledgerPosition, type LedgerPosition } from './provenance.js'
 import type { Stat } from './stat.js'
@@ -72,14 +73,26 @@ export type Db = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>
  *  read whole; one read in another snapshot would hand this one rows it must not see). */
 export interface Snapshot {
   accounts?: Promise<AccountInfo[]>, now?: number, today?: Promise<Day>, tails?: TailReads, versions?: SeenVersions, drains?: DrainsSeen
+  /** where the largest circulation is computed (kept-circulation.ts); by default in the process */
+  solve?: Solve
 }
+
+type Figures = Omit<PeriodFigures, 'open' | 'holding'>
 
 /**
  * Every figure of one period except `open` (which depends on accounts' present status), from its buckets: one
  * row per account (settled pieces from memory, the tail from the database: account-cache.ts) and the period's
  * payment graph (graph-cache.ts), both as of the caller's snapshot.
  */
-export async function periodFigures (db: Db, currencyId: string, p: Period, snapshot: Snapshot = {}): Promise<Omit<PeriodFigures, 'open' | 'holding'>> {
+export async function periodFigures (db: Db, currencyId: string, p: Period, snapshot: Snapshot = {}): Promise<Figures> {
+  return await (await periodReads(db, currencyId, p, snapshot)).figures
+}
+
+/**
+ * periodFigures() in two steps: done when the period's rows are read (db is free for the next period's reads),
+ * with the figures to come (the largest circulation may still be computing on a report worker, snapshot.solve).
+ */
+export async function periodReads (db: Db, currencyId: string, p: Period, snapshot: Snapshot = {}): Promise<{ figures: Promise<Figures> }> {
   snapshot.accounts ??= readAccounts(db, currencyId)
   snapshot.today ??= localToday(db, currencyId, snapshot.now)
   snapshot.tails ??= new Map()
@@ -89,8 +102,11 @@ export async function periodFigures (db: Db, currencyId: string, p: Period, snap
   const sums = await periodSums(db, currencyId, p, pieces, today, snapshot.tails, snapshot.versions, snapshot.drains)
   const { graph: graphAccounts, ...f } = accountFigures(await snapshot.accounts, sums, p)
   const graph = graphFiguresOf(await periodGraph(db, currencyId, p.buckets, undefined, pieces, snapshot.tails, snapshot.drains), graphAccounts,
-    `${currencyId}|${periodKey(p)}`)
-  return { start: p.start, end: p.end, ...f, ...graph }
+    `${currencyId}|${periodKey(p)}`, snapshot.solve)
+  const figures = Promise.resolve(graph).then(g => ({ start: p.start, end: p.end, ...f, ...g }))
+  // the caller awaits it later, perhaps after a read of its own has failed: never an unhandled rejection meanwhile
+  figures.catch(() => {})
+  return { figures }
 }
 
 // Participant accounts open in each period: created before its end and not closed, plus those closed since that
@@ -144,10 +160,11 @@ const periodKey = (p: Period) => `${isoTime(p.start)}/${isoTime(p.end)}`
  * snapshot includes. `now`: the present, whose local day in the currency's zone is still under way (tests inject it).
  * `zone`: the time zone the periods were cut in; when given, a snapshot that finds the currency in another zone
  * (changed since the caller read it, and its first transfers already cut in the new one) keeps nothing and throws
- * ZoneChanged, so figures of periods cut in a zone the buckets are not are never answered nor kept.
+ * ZoneChanged, so figures of periods cut in a zone the buckets are not are never answered nor kept. `solve`: where
+ * the largest circulations are computed (kept-circulation.ts, solveOn: the report workers); by default here.
  */
 export async function circulationFigures (pool: pg.Pool, currencyId: string, periods: Period[], writer: pg.Pool = pool,
-  read: { position?: LedgerPosition | null } = {}, now = Date.now(), zone?: string): Promise<PeriodFigures[]> {
+  read: { position?: LedgerPosition | null } = {}, now = Date.now(), zone?: string, solve?: Solve): Promise<PeriodFigures[]> {
   const from = periods[0].start
   const to = periods[periods.length - 1].end
   // the whole range tiled on its own (months where they fit), not as the union of, say, 365 day buckets
@@ -178,19 +195,30 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
       [currencyId, all.filter(p => p.buckets.length > 1).map(periodKey)])).rows.map(r => [r.key, r.figures]))
     const open = await openAccounts(client, currencyId, all)
     read.position = await ledgerPosition(client, currencyId)
-    const holding = await holdingFigures(client, currencyId, all)
-    const snapshot: Snapshot = { now, drains }
+    const snapshot: Snapshot = { now, drains, solve }
+    // periods computed here, by key (a period asked for twice is computed once); their figures may still be on
+    // their way from a report worker while the next period's rows are read
+    const fresh = new Map<string, { p: Period, figures: Promise<Stored> }>()
+    const figures: Array<Stored | Promise<Stored>> = []
     for (const [k, p] of all.entries()) {
-      let f = current(summaries.get(k)) ?? current(cached.get(periodKey(p))) ?? [...computed, ...summarised].find(c => periodKey(c.p) === periodKey(p))?.figures
-      if (f != null && p.buckets.length > 1) hits.push(periodKey(p))
+      const key = periodKey(p)
+      let f: Stored | Promise<Stored> | undefined = current(summaries.get(k)) ?? current(cached.get(key)) ?? fresh.get(key)?.figures
+      if (f != null && p.buckets.length > 1) hits.push(key)
       if (f == null) {
         // a composite not cached yet (or made stale by a drain), a dirty bucket, or a bucket with no movement at all
-        const { start: _s, end: _e, ...figures } = await periodFigures(client, currencyId, p, snapshot)
-        f = figures
-        if (p.buckets.length > 1) computed.push({ p, figures }); else summarised.push({ p, figures })
+        const ready = (await periodReads(client, currencyId, p, snapshot)).figures.then(({ start: _s, end: _e, ...rest }) => rest)
+        ready.catch(() => {})
+        fresh.set(key, { p, figures: ready })
+        f = ready
       }
-      out.push({ ...f, start: p.start, end: p.end, open: open.get(k) ?? 0, holding: holding[k] })
+      figures.push(f)
     }
+    // read while the last periods' circulations are computed
+    const holding = await holdingFigures(client, currencyId, all)
+    for (const [k, f] of (await Promise.all(figures)).entries()) {
+      out.push({ ...f, start: all[k].start, end: all[k].end, open: open.get(k) ?? 0, holding: holding[k] })
+    }
+    for (const { p, figures } of fresh.values()) (p.buckets.length > 1 ? computed : summarised).push({ p, figures: await figures })
     await client.query('COMMIT')
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})

@@ -12,6 +12,11 @@ import { runTask, type TaskName, type Tasks } from './compute-tasks.js'
 // worker that dies (out of memory, a crash) fails only the job it was running, as a 503 problem; the next job
 // starts a new worker. Jobs wait in order for a free worker. With 0 workers the tasks run in the process, as they
 // did before (the figures are the same either way: test/reports/compute-pool.test.ts).
+//
+// A task that keeps state between jobs (the kept circulation solvers: compute-tasks.ts, `circulate`) is run with
+// runOn(): every job of one key goes to the same worker, which holds that key's state in its own report cache
+// (its budget: a share of the worker's heap, below). A worker that is replaced loses its state; the next job of
+// that key starts cold and gives the same answer.
 
 export interface ComputeOptions {
   /** worker threads; 0 runs every task on the event loop */
@@ -22,14 +27,27 @@ export interface ComputeOptions {
 
 export interface ComputePool {
   run: <K extends TaskName>(task: K, input: Parameters<Tasks[K]>[0]) => Promise<ReturnType<Tasks[K]>>
+  /** run(), always on the worker that key falls to (so a task's state kept under that key is found again) */
+  runOn: <K extends TaskName>(key: string, task: K, input: Parameters<Tasks[K]>[0], transfer?: ArrayBuffer[]) => Promise<ReturnType<Tasks[K]>>
   /** stops the workers; jobs still waiting or running fail */
   close: () => Promise<void>
   /** the live workers (tests end one to see a job fail cleanly) */
   threads: () => Worker[]
 }
 
-interface Job { task: TaskName, input: unknown, resolve: (v: any) => void, reject: (e: unknown) => void }
+interface Job { task: TaskName, input: unknown, transfer?: ArrayBuffer[], at: number | null, resolve: (v: any) => void, reject: (e: unknown) => void }
 interface Slot { worker: Worker, job: Job | null }
+
+/** The share of a worker's heap its report cache may hold (the rest is for the documents it renders). */
+export const WORKER_CACHE_SHARE = 0.25
+
+/** Which of n workers a key's jobs run on. */
+export function slotOf (key: string, n: number): number {
+  // FNV-1a: cheap, and spreads periods' keys, which differ only in their last characters
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return (h >>> 0) % n
+}
 
 // the worker's own file: compute.worker.js when built. From the sources (tests, `npm run dev`, scripts under tsx)
 // it is compute.worker.ts, and the worker registers tsx's loader first: tsx does not pass its own to workers
@@ -47,15 +65,18 @@ const unavailable = (why: string) =>
 
 export function computePool (o: ComputeOptions): ComputePool {
   if (o.workers <= 0) {
-    return { run: async (task, input) => await Promise.resolve(runTask(task, input)), close: async () => {}, threads: () => [] }
+    const inProcess = async <K extends TaskName>(task: K, input: Parameters<Tasks[K]>[0]) => await Promise.resolve(runTask(task, input))
+    return { run: inProcess, runOn: async (_key, task, input) => await inProcess(task, input), close: async () => {}, threads: () => [] }
   }
-  const slots: Slot[] = []
+  // by place: a key's jobs go to the worker at slotOf(key); null until a job needs that place
+  const slots: Array<Slot | null> = new Array<Slot | null>(o.workers).fill(null)
   const waiting: Job[] = []
   let closed = false
 
-  const start = (): Slot => {
+  const start = (at: number): Slot => {
     const worker = newWorker({
       resourceLimits: { maxOldGenerationSizeMb: o.heapMb, maxYoungGenerationSizeMb: Math.min(16, Math.max(1, Math.floor(o.heapMb / 8))) },
+      workerData: { cacheBytes: Math.floor(o.heapMb * 1024 * 1024 * WORKER_CACHE_SHARE) },
       // nothing a worker prints is for the service's stdout; the error reaches the job instead
       stdout: false,
       stderr: false,
@@ -74,8 +95,7 @@ export function computePool (o: ComputeOptions): ComputePool {
     })
     // 'error' (out of memory, an uncaught throw) is followed by 'exit'; the job fails on the first of them
     const gone = (why: string) => {
-      const i = slots.indexOf(slot)
-      if (i >= 0) slots.splice(i, 1)
+      if (slots[at] === slot) slots[at] = null
       const job = slot.job
       slot.job = null
       job?.reject(unavailable(why))
@@ -85,18 +105,32 @@ export function computePool (o: ComputeOptions): ComputePool {
     worker.on('exit', () => { gone('the worker stopped') })
     // an idle worker does not keep the process alive (one with a job does, like any pending I/O)
     worker.unref()
-    slots.push(slot)
+    slots[at] = slot
     return slot
   }
 
+  /** A free worker at place `at` (any place when null), started if none is there yet. */
+  const free = (at: number | null): Slot | null => {
+    if (at != null) {
+      const s = slots[at]
+      return s == null ? start(at) : s.job == null ? s : null
+    }
+    const idle = slots.find(s => s != null && s.job == null)
+    if (idle != null) return idle
+    const empty = slots.indexOf(null)
+    return empty >= 0 ? start(empty) : null
+  }
+
+  // jobs in order, except that a job waiting for its own worker does not hold up those behind it that can run
   const next = (): void => {
     if (closed) return
-    while (waiting.length > 0) {
-      const slot = slots.find(s => s.job == null) ?? (slots.length < o.workers ? start() : null)
-      if (slot == null) return
-      const job = waiting.shift()!
+    for (let i = 0; i < waiting.length;) {
+      const job = waiting[i]
+      const slot = free(job.at)
+      if (slot == null) { i++; continue }
+      waiting.splice(i, 1)
       try {
-        slot.worker.postMessage({ task: job.task, input: job.input })
+        slot.worker.postMessage({ task: job.task, input: job.input }, job.transfer)
       } catch (err) {
         // input that cannot be cloned (a bug in the caller): that job fails, the worker stays free
         job.reject(err)
@@ -107,18 +141,21 @@ export function computePool (o: ComputeOptions): ComputePool {
     }
   }
 
+  const submit = async (task: TaskName, input: unknown, at: number | null, transfer?: ArrayBuffer[]): Promise<any> => await new Promise((resolve, reject) => {
+    if (closed) { reject(unavailable('the service is stopping')); return }
+    waiting.push({ task, input, transfer, at, resolve, reject })
+    next()
+  })
+
   return {
-    run: async (task, input) => await new Promise((resolve, reject) => {
-      if (closed) { reject(unavailable('the service is stopping')); return }
-      waiting.push({ task, input, resolve, reject })
-      next()
-    }),
+    run: async (task, input) => await submit(task, input, null),
+    runOn: async (key, task, input, transfer) => await submit(task, input, slotOf(key, o.workers), transfer),
     close: async () => {
       closed = true
       for (const job of waiting.splice(0)) job.reject(unavailable('the service is stopping'))
       // referenced until they have stopped, so that close() is waited for
-      await Promise.all(slots.map(async s => { s.worker.ref(); await s.worker.terminate() }))
+      await Promise.all(slots.map(async s => { if (s == null) return; s.worker.ref(); await s.worker.terminate() }))
     },
-    threads: () => slots.map(s => s.worker),
+    threads: () => slots.flatMap(s => s == null ? [] : [s.worker]),
   }
 }

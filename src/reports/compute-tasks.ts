@@ -4,6 +4,8 @@ import { formatMoney, Money } from '../domain/money.js'
 import type { Interval } from '../domain/periods.js'
 import { circulationMetrics, METRICS, type Metrics } from './circulation.metrics.js'
 import type { PeriodFigures } from './circulation.report.js'
+import { keptCirculation } from './kept-circulation.js'
+import { entries } from './report-cache.js'
 import { flowRange, publishFlows, type FlowInputs, type FlowsBy } from './flows.report.js'
 import type { LedgerPosition } from './provenance.js'
 
@@ -94,8 +96,23 @@ export function flowsDocument (x: FlowsInput): { json: string } | { csv: string 
   }
 }
 
+export interface CirculateInput {
+  /** the period's key (graph-cache.ts, graphFiguresOf): its solver is kept under it in this worker's report cache */
+  key: string
+  from: Int32Array
+  to: Int32Array
+  vol: ArrayLike<bigint>
+}
+
+/** The largest circulation of a period's cycle links, from the solver this worker keeps for the period. Sent to
+ *  one worker per key (compute-pool.ts, runOn), so that the next report's update finds the solver again. `held`:
+ *  how many entries this thread's report cache holds after it (what a test can see of where solvers are kept). */
+export function circulate (x: CirculateInput): { total: bigint, held: number } {
+  return { total: keptCirculation(x.key, x) as bigint, held: entries() }
+}
+
 /** Every task a worker runs, by name. */
-const TASKS = { circulation: circulationDocument, flows: flowsDocument }
+const TASKS = { circulation: circulationDocument, flows: flowsDocument, circulate }
 export type Tasks = typeof TASKS
 export type TaskName = keyof Tasks
 

@@ -2,9 +2,8 @@ import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/per
 import { calendarOf } from '../domain/zone.js'
 import { findKey, PACK, pairKey, tarjan } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
-import { Circulation } from './incremental-circulation.js'
-import { maxCirculation } from './max-circulation.js'
-import { arrayOf, BIGINT_BYTES, bigintsBytes, cached, clearReportCache, forget, keep, MAP_ENTRY_BYTES, OBJECT_BYTES, packBigints } from './report-cache.js'
+import { keptCirculation, type Solve } from './kept-circulation.js'
+import { arrayOf, BIGINT_BYTES, bigintsBytes, cached, clearReportCache, keep, MAP_ENTRY_BYTES, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 import { tailRows, type Changed, type DrainsSeen } from './tail-rows.js'
 
@@ -370,7 +369,8 @@ export function graphFigures (g: PeriodGraph, accounts: GraphAccount[]): GraphFi
       biz: a.biz, local: a.local, recv: toMicros(a.recv), paid: toMicros(a.paid), lp: toMicros(a.paidLocal), r1: toMicros(a.recvMembers ?? '0'),
     })
   }
-  return graphFiguresOf(g, acc)
+  // the solver in the process answers at once
+  return graphFiguresOf(g, acc) as GraphFigures
 }
 
 /** An account's GraphAccount sums in millionths, by account number (numberOf). */
@@ -382,9 +382,10 @@ export interface GraphFigures { cycle: Stat, circulating: Stat, lmR2: string, lm
  * graphFigures() over sums already in millionths. `period`: the currency and period these figures are of (any
  * string naming them); when given, the largest circulation starts from where the last computation of the same
  * period ended (kept in the report caches), so after new payments it routes their change rather than the whole
- * graph again. The total does not depend on where it starts.
+ * graph again. The total does not depend on where it starts. `solve`: where that runs (kept-circulation.ts); the
+ * default, in the process, answers at once, and one on a report worker answers with a promise.
  */
-export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, period?: string): GraphFigures {
+export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, period?: string, solve: Solve = keptCirculation): GraphFigures | Promise<GraphFigures> {
   // cycles: only a payer that also received and a payee that also paid can lie on one. Accounts get dense numbers
   // (node) for the arrays below, and the sums are float64 while that is exact: a year's graph has tens of thousands
   // of links, and maps and bigint sums per link were most of these figures' cost
@@ -411,8 +412,9 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, per
   }
   const { comp, size } = tarjan(from.subarray(0, links.length), to.subarray(0, links.length), info.length)
   const { onCycle, paid, recv, seen, total, biz } = cycleSums(g, links, from, to, comp, size, info)
-  // a circulation runs on cycle links only: every other link carries none of it
-  const circulating = largestCirculation(onCycle, period)
+  // a circulation runs on cycle links only: every other link carries none of it. Started first: on a report
+  // worker (solve) it runs while the figures below and the next period's reads go on here
+  const circulating = solve(period, onCycle)
   // both cells describe the accounts on cycle links. Own part: in the cycle volume the larger side; in the
   // circulation what can pass through the account at most: min(paid, received) on cycle links, and never more
   // than half the circulation (each unit going round passes at least two accounts). The largest circulation is
@@ -428,14 +430,14 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, per
     if ((p > r ? p : r) > max) max = p > r ? p : r
     if ((p < r ? p : r) > through) through = p < r ? p : r
   }
-  if (through > circulating / 2n) through = circulating / 2n
   const { r2, r3 } = multiplierRounds(g, acc)
-  return {
+  const figures = (c: bigint): GraphFigures => ({
     cycle: { value: fromMicros(total), n, max: fromMicros(max), biz },
-    circulating: { value: fromMicros(circulating), n, max: fromMicros(through), biz },
+    circulating: { value: fromMicros(c), n, max: fromMicros(through > c / 2n ? c / 2n : through), biz },
     lmR2: r2,
     lmR3: r3,
-  }
+  })
+  return typeof circulating === 'bigint' ? figures(circulating) : circulating.then(figures)
 }
 
 /**
@@ -486,32 +488,6 @@ function cycleSums (g: PeriodGraph, links: number[], from: Int32Array, to: Int32
     total += vol; paid[u] += vol; recv[v] += vol
   }
   return { onCycle, paid, recv, seen, total, biz }
-}
-
-/**
- * The largest circulation of a period's cycle links: the period's kept solver brought up to date
- * (incremental-circulation.ts), a new one when its links shrank, or max-circulation.ts when the volumes are too
- * large for the solver's float64 to be exact.
- */
-function largestCirculation (links: { from: ArrayLike<number>, to: ArrayLike<number>, vol: bigint[] }, period?: string): bigint {
-  const key = period == null ? undefined : `circulation|${period}`
-  let solver = key == null ? undefined : cached<Circulation>(key)
-  try {
-    if (solver == null || !solver.update(links.from, links.to, links.vol)) {
-      solver = new Circulation()
-      if (!solver.update(links.from, links.to, links.vol)) {
-        // too large for float64: a kept solver would be tried, and refuse, on every report until the links shrink
-        if (key != null) forget(key)
-        return maxCirculation(links.from, links.to, links.vol).total
-      }
-    }
-  } catch (err) {
-    // an update that failed half way must not be the start of the next one
-    if (key != null) forget(key)
-    throw err
-  }
-  if (key != null) keep(key, solver, solver.bytes)
-  return solver.total
 }
 
 /** The id of an account number. */

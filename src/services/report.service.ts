@@ -11,6 +11,7 @@ import { accountsCsv } from '../reports/accounts.export.js'
 import { drain } from '../reports/aggregate.js'
 import { circulationFigures } from '../reports/circulation.report.js'
 import { computePool, type ComputePool } from '../reports/compute-pool.js'
+import { solveOn } from '../reports/kept-circulation.js'
 import { plainRules, type CirculationReport, type FlowsReport, type Provenance } from '../reports/compute-tasks.js'
 import { flowInputs } from '../reports/flows.report.js'
 import { openExport } from '../reports/pseudonym.js'
@@ -66,6 +67,8 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
   const source = async () => reads != null ? await reads.choose() : { pool, replica: false, asOf: new Date() }
   const rules = plainRules(opts.rules ?? RULES)
   const compute = opts.compute ?? computePool({ workers: 0, heapMb: 0 })
+  // the kept circulation solvers live on the report workers too, each period's always on the same one
+  const solve = solveOn(compute)
   const now = (): number => opts.clock?.().getTime() ?? Date.now()
   let lastCatchUpAt = 0
   // A report folds in what is queued (the drain) and no more: the summaries of the buckets it reads that the drain
@@ -131,7 +134,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const read: { position?: LedgerPosition | null } = {}
       const { cal, value: figures } = await inZone(c.calendar, async (cal) => {
         if (cal !== c.calendar) { range = reportRange(q.from, q.to, at, cal); periods = splitPeriods(range.from, range.to, interval, cal) }
-        return await circulationFigures(src.pool, c.id, periods, pool, read, at, cal.zone)
+        return await circulationFigures(src.pool, c.id, periods, pool, read, at, cal.zone, solve)
       })
       const head = {
         currency: c.code, asOf, asOfTransfer: read.position ?? null, definitionsVersion: DEFINITIONS_VERSION, timeZone: cal.zone,

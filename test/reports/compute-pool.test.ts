@@ -2,7 +2,7 @@ import t from 'tap'
 import { DomainError } from '../../src/domain/errors.js'
 import { splitPeriods } from '../../src/domain/periods.js'
 import { circulationFigures } from '../../src/reports/circulation.report.js'
-import { computePool } from '../../src/reports/compute-pool.js'
+import { computePool, slotOf } from '../../src/reports/compute-pool.js'
 import { plainRules, runTask, type CirculationInput, type FlowsInput } from '../../src/reports/compute-tasks.js'
 import { buildTestApp, type TestContext } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
@@ -15,9 +15,9 @@ import { createResearcher } from './ledger.js'
 /** A year of payments between five members and five businesses in two places and two sectors. */
 async function economy (ctx: TestContext) {
   const book = await reportBook(ctx)
-  const ms = []
+  const ms: Array<Awaited<ReturnType<typeof member>>> = []
   for (let i = 0; i < 5; i++) ms.push(await member(ctx, 'BRS', i < 3 ? 'BS6 5AB' : 'BA1 1AA'))
-  const bs = []
+  const bs: Array<Awaited<ReturnType<typeof business>>> = []
   for (let i = 0; i < 5; i++) bs.push(await business(ctx, 'BRS', i < 3 ? 'food' : 'trades', i < 4 ? 'BS1 4DJ' : 'BA2 3QQ'))
   for (const p of [...ms, ...bs]) await book.ledger.issue('2026-01-02T09:00:00Z', p.accountId, '500')
   let day = 3
@@ -30,7 +30,7 @@ async function economy (ctx: TestContext) {
     day += 7
   }
   await createResearcher(ctx.app.pool, book.currencyId, 'res-brs', 'researcher-password')
-  return book
+  return { ...book, members: ms, businesses: bs }
 }
 
 const REPORTS = [
@@ -44,7 +44,7 @@ const REPORTS = [
 t.test('a report computed on a worker thread is the one computed on the event loop', async (t) => {
   // the fee rate is zero so that the ledger's fees do not depend on the channel
   const worker = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, REPORT_WORKERS: 1 })
-  await economy(worker)
+  const book = await economy(worker)
   const inProcess = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, REPORT_WORKERS: 0 }, { db: worker.db })
   const tw = await worker.token('res-brs', 'researcher-password')
   const tp = await inProcess.token('res-brs', 'researcher-password')
@@ -60,6 +60,74 @@ t.test('a report computed on a worker thread is the one computed on the event lo
   }
   t.equal(worker.app.services.reports.compute.threads().length, 1, 'the reports ran on the worker')
   t.equal(inProcess.app.services.reports.compute.threads().length, 0, 'and on the event loop')
+
+  // new payments that close cycles (a member pays a business that pays the member back): the worker's kept solvers
+  // are brought up to date from where the first reports left them, the in-process ones likewise, and a third app
+  // starts cold; all three agree
+  const [m, b, c] = [book.members[0], book.businesses[1], book.businesses[2]]
+  for (let k = 0; k < 6; k++) {
+    const at = `2026-11-${String(10 + k).padStart(2, '0')}T12:00:00Z`
+    await book.ledger.pay(at, m.accountId, b.accountId, `${7 + k}.00`, '0.00')
+    await book.ledger.pay(at, b.accountId, c.accountId, `${5 + k}.00`, '0.00')
+    await book.ledger.pay(at, c.accountId, m.accountId, `${3 + k}.50`, '0.00')
+  }
+  const cold = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, REPORT_WORKERS: 1 }, { db: worker.db })
+  const tc = await cold.token('res-brs', 'researcher-password')
+  for (const url of REPORTS.slice(0, 3)) {
+    const a = await worker.call('GET', url, { token: tw })
+    const b = await inProcess.call('GET', url, { token: tp })
+    const z = await cold.call('GET', url, { token: tc })
+    const same = (r: typeof a) => r.text.replaceAll(String(r.headers['x-as-of']), 'AS-OF')
+    t.equal(same(a), same(b), `${url} after new payments: the kept solvers on the worker and in the process agree`)
+    t.equal(same(a), same(z), `${url} after new payments: and agree with solvers started cold`)
+  }
+})
+
+t.test('a key\'s jobs run on one worker, which keeps their state; a replaced worker starts without it', async (t) => {
+  const pool = computePool({ workers: 2, heapMb: 64 })
+  t.teardown(async () => { await pool.close() })
+  // two keys for each of the two workers
+  const keys: string[][] = [[], []]
+  for (let i = 0; keys[0].length < 2 || keys[1].length < 2; i++) {
+    const k = `c|2026-01-01/2026-02-${i}`
+    if (keys[slotOf(k, 2)].length < 2) keys[slotOf(k, 2)].push(k)
+  }
+  // a cycle of three accounts; its largest circulation is its smallest link
+  const links = (v: bigint) => ({ from: new Int32Array([1, 2, 3]), to: new Int32Array([2, 3, 1]), vol: BigInt64Array.from([v, v + 5n, v + 9n]) })
+  const run = async (key: string, v: bigint) => await pool.runOn(key, 'circulate', { key, ...links(v) })
+  t.same(await run(keys[0][0], 10n), { total: 30n, held: 1 }, 'the first key: one solver kept')
+  t.same(await run(keys[0][1], 20n), { total: 60n, held: 2 }, 'a second key on the same worker: two')
+  t.same(await run(keys[1][0], 30n), { total: 90n, held: 1 }, 'a key of the other worker: one there')
+  t.same(await run(keys[0][0], 40n), { total: 120n, held: 2 }, 'the first key again: its solver found and brought up to date')
+  t.equal(pool.threads().length, 2)
+  // the worker of keys[0] is replaced: its solvers are gone, the answers are not
+  const before = pool.threads()
+  await before[0].terminate()
+  t.same(await run(keys[0][0], 50n), { total: 150n, held: 1 }, 'a new worker starts cold, with the same answer')
+  t.equal(pool.threads().length, 2)
+  t.ok(pool.threads().includes(before[1]), 'the other worker kept its place')
+  t.same(await run(keys[1][0], 60n), { total: 180n, held: 1 }, 'and its solver')
+  // with no workers, the same answers in the process
+  const inProcess = computePool({ workers: 0, heapMb: 0 })
+  t.equal((await inProcess.runOn(keys[1][1], 'circulate', { key: keys[1][1], ...links(70n) })).total, 210n)
+})
+
+t.test('a job waiting for its own worker does not hold up jobs any worker can run', async (t) => {
+  const pool = computePool({ workers: 2, heapMb: 64 })
+  t.teardown(async () => { await pool.close() })
+  const key = 'c|busy'
+  const cycle = { key, from: new Int32Array([1, 2]), to: new Int32Array([2, 1]), vol: BigInt64Array.from([5n, 7n]) }
+  const jobs = [
+    pool.runOn(key, 'circulate', cycle),
+    pool.runOn(key, 'circulate', cycle),
+    pool.run('flows', flowsInput(1)),
+  ] as const
+  // jobs are handed out as they are submitted: the second job of the key waits for its worker, and the third,
+  // behind it, went to a second worker at once rather than waiting with it
+  t.equal(pool.threads().length, 2, 'the job behind the waiting one started a second worker')
+  const [a, b, c] = await Promise.all(jobs)
+  t.same([a.total, b.total], [10n, 10n])
+  t.same(c, runTask('flows', flowsInput(1)))
 })
 
 t.test('a worker that dies fails its report with a 503 problem; the next report gets a new worker', async (t) => {
@@ -105,13 +173,15 @@ t.test('a worker that dies fails its report with a 503 problem; the next report 
   t.equal(again.text.replaceAll(String(again.headers['x-as-of']), 'AS-OF'), first.text.replaceAll(String(first.headers['x-as-of']), 'AS-OF'), 'and the report as before')
 })
 
+// flows without cells: what each job answers is its own head
+const flowsInput = (i: number): FlowsInput => ({
+  head: { currency: 'BRS', asOf: `2027-01-0${i}T00:00:00.000Z`, asOfTransfer: null, definitionsVersion: 1, timeZone: 'Europe/London', by: 'sector', from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z' },
+  inputs: { days: [], perDay: [], rows: new Map(), biz: new Map(), known: new Set(), ids: new Map() }, key: new Uint8Array(32), localAreas: ['BS'], decimals: 2, rules: plainRules(), csv: i % 2 === 0,
+})
+
 t.test('a pool of two runs jobs side by side and in order; close fails what waits', async (t) => {
   const pool = computePool({ workers: 2, heapMb: 64 })
-  // flows without cells: what each job answers is its own head
-  const input = (i: number): FlowsInput => ({
-    head: { currency: 'BRS', asOf: `2027-01-0${i}T00:00:00.000Z`, asOfTransfer: null, definitionsVersion: 1, timeZone: 'Europe/London', by: 'sector', from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z' },
-    inputs: { days: [], perDay: [], rows: new Map(), biz: new Map(), known: new Set(), ids: new Map() }, key: new Uint8Array(32), localAreas: ['BS'], decimals: 2, rules: plainRules(), csv: i % 2 === 0,
-  })
+  const input = flowsInput
   const jobs = [1, 2, 3, 4, 5].map(async i => await pool.run('flows', input(i)))
   t.ok(pool.threads().length <= 2, 'at most two workers')
   const docs = await Promise.all(jobs)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { DAY_MS } from '../../src/domain/periods.js'
-import { graphFigures, graphFiguresOf, linkBuckets, numberOf, RECENT_MS, type GraphAccount, type GraphSums } from '../../src/reports/graph-cache.js'
+import { graphFigures, graphFiguresOf, linkBuckets, numberOf, RECENT_MS, type GraphAccount, type GraphFigures, type GraphSums } from '../../src/reports/graph-cache.js'
 import { cached } from '../../src/reports/report-cache.js'
 import { cyclicComponents } from '../../src/reports/graph.js'
 
@@ -62,7 +62,7 @@ t.test('a period whose volumes outgrow float64 keeps no solver (it would be trie
   const [a, b] = [numberOf('outgrow-a'), numberOf('outgrow-b')]
   const figures = (v: bigint) => {
     const sums = (paid: bigint, recv: bigint): GraphSums => ({ biz: false, local: true, recv, paid, lp: 0n, r1: 0n })
-    return graphFiguresOf({ payer: [a, b], payee: [b, a], volume: [v, v], n: [1, 1], size: 2 }, new Map([[a, sums(v, v)], [b, sums(v, v)]]), 'outgrow')
+    return graphFiguresOf({ payer: [a, b], payee: [b, a], volume: [v, v], n: [1, 1], size: 2 }, new Map([[a, sums(v, v)], [b, sums(v, v)]]), 'outgrow') as GraphFigures
   }
   t.equal(figures(5_000_000n).circulating.value, '10.000000')
   t.ok(cached('circulation|outgrow') != null, 'small volumes: the solver is kept')
