@@ -176,6 +176,12 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
   const hits: string[] = []
   let version = '0'
   const out: PeriodFigures[] = []
+  // periods computed here, by key (a period asked for twice is computed once); their figures may still be on their
+  // way from a report worker while the next period's rows are read
+  const fresh = new Map<string, { p: Period, figures: Promise<Stored> }>()
+  const figures: Array<Stored | Promise<Stored>> = []
+  let open = new Map<number, number>()
+  let holding: HoldingFigures[] = []
   const client = await pool.connect()
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
@@ -193,13 +199,9 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
     const cached = new Map((await client.query<{ key: string, figures: Stored }>(
       'SELECT key, figures FROM circ_composite WHERE currency_id = $1 AND key = ANY ($2) AND figures IS NOT NULL',
       [currencyId, all.filter(p => p.buckets.length > 1).map(periodKey)])).rows.map(r => [r.key, r.figures]))
-    const open = await openAccounts(client, currencyId, all)
+    open = await openAccounts(client, currencyId, all)
     read.position = await ledgerPosition(client, currencyId)
     const snapshot: Snapshot = { now, drains, solve }
-    // periods computed here, by key (a period asked for twice is computed once); their figures may still be on
-    // their way from a report worker while the next period's rows are read
-    const fresh = new Map<string, { p: Period, figures: Promise<Stored> }>()
-    const figures: Array<Stored | Promise<Stored>> = []
     for (const [k, p] of all.entries()) {
       const key = periodKey(p)
       let f: Stored | Promise<Stored> | undefined = current(summaries.get(k)) ?? current(cached.get(key)) ?? fresh.get(key)?.figures
@@ -214,11 +216,7 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
       figures.push(f)
     }
     // read while the last periods' circulations are computed
-    const holding = await holdingFigures(client, currencyId, all)
-    for (const [k, f] of (await Promise.all(figures)).entries()) {
-      out.push({ ...f, start: all[k].start, end: all[k].end, open: open.get(k) ?? 0, holding: holding[k] })
-    }
-    for (const { p, figures } of fresh.values()) (p.buckets.length > 1 ? computed : summarised).push({ p, figures: await figures })
+    holding = await holdingFigures(client, currencyId, all)
     await client.query('COMMIT')
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
@@ -226,6 +224,11 @@ export async function circulationFigures (pool: pg.Pool, currencyId: string, per
   } finally {
     client.release()
   }
+  // the read connection is given back first: a circulation may wait its turn behind another report on its worker
+  for (const [k, f] of (await Promise.all(figures)).entries()) {
+    out.push({ ...f, start: all[k].start, end: all[k].end, open: open.get(k) ?? 0, holding: holding[k] })
+  }
+  for (const { p, figures } of fresh.values()) (p.buckets.length > 1 ? computed : summarised).push({ p, figures: await figures })
   // the cache is written on the primary (writer) when the figures were read on a replica: figures are kept only if
   // the primary's aggregates are still at the version the snapshot read
   if (computed.length > 0 || summarised.length > 0) await keepFigures(writer, currencyId, computed, summarised, version)

@@ -6,12 +6,13 @@ import { runTask, type TaskName, type Tasks } from './compute-tasks.js'
 // one event loop: a report's figures, metrics and CSV computed on it hold up every payment request behind them
 // for as long as they take. So the CPU-heavy, pure part of a report (compute-tasks.ts: plain data in, figures out)
 // runs on a small pool of worker threads, and the event loop only waits for the answer. The database reads and the
-// report caches stay on the main thread (they share its pools and its one cache budget).
+// report caches of what was read stay on the main thread (they share its pools and its one cache budget).
 //
 // Each worker has its own V8 heap, capped (resourceLimits), so a report cannot take the service's heap with it. A
 // worker that dies (out of memory, a crash) fails only the job it was running, as a 503 problem; the next job
-// starts a new worker. Jobs wait in order for a free worker. With 0 workers the tasks run in the process, as they
-// did before (the figures are the same either way: test/reports/compute-pool.test.ts).
+// starts a new worker. Jobs are handed out in order, to the first free worker (a job for one worker, below, lets
+// those behind it that can run elsewhere go first). With 0 workers the tasks run in the process, as they did
+// before (the figures are the same either way: test/reports/compute-pool.test.ts).
 //
 // A task that keeps state between jobs (the kept circulation solvers: compute-tasks.ts, `circulate`) is run with
 // runOn(): every job of one key goes to the same worker, which holds that key's state in its own report cache

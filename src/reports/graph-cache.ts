@@ -415,6 +415,8 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, per
   // a circulation runs on cycle links only: every other link carries none of it. Started first: on a report
   // worker (solve) it runs while the figures below and the next period's reads go on here
   const circulating = solve(period, onCycle)
+  // awaited below, unless something here throws first: never left an unhandled rejection meanwhile
+  if (typeof circulating !== 'bigint') circulating.catch(() => {})
   // both cells describe the accounts on cycle links. Own part: in the cycle volume the larger side; in the
   // circulation what can pass through the account at most: min(paid, received) on cycle links, and never more
   // than half the circulation (each unit going round passes at least two accounts). The largest circulation is

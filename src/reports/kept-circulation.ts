@@ -1,3 +1,4 @@
+import { DomainError } from '../domain/errors.js'
 import type { ComputePool } from './compute-pool.js'
 import { Circulation } from './incremental-circulation.js'
 import { maxCirculation } from './max-circulation.js'
@@ -41,7 +42,7 @@ export const keptCirculation: Solve = (key, links) => {
 }
 
 /** A Solve that runs on the report workers (compute-pool.ts): each period's solver on the worker its key falls to,
- *  the links sent as typed arrays (moved, not copied). */
+ *  the links copied once into typed arrays of their own, which are then moved to it rather than cloned. */
 export function solveOn (compute: ComputePool): Solve {
   return async (key, links) => {
     if (key == null) return keptCirculation(key, links)
@@ -49,6 +50,14 @@ export function solveOn (compute: ComputePool): Solve {
     const to = new Int32Array(links.to)
     const vol = packBigints(arrayOf(links.vol))
     const transfer = vol instanceof BigInt64Array ? [from.buffer, to.buffer, vol.buffer as ArrayBuffer] : [from.buffer, to.buffer]
-    return (await compute.runOn(key, 'circulate', { key, from, to, vol }, transfer)).total
+    try {
+      return (await compute.runOn(key, 'circulate', { key, from, to, vol }, transfer)).total
+    } catch (err) {
+      // the worker died (out of its heap, say, on a period larger than its budget allows) or the pool is closing:
+      // solved here from nothing, kept nowhere, as it was before solvers moved to the workers. Every time, were the
+      // period too large for a worker: a 503 on every request would be worse
+      if (!(err instanceof DomainError && err.code === 'SERVICE_UNAVAILABLE')) throw err
+      return keptCirculation(undefined, links)
+    }
   }
 }

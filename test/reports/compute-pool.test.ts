@@ -3,6 +3,7 @@ import { DomainError } from '../../src/domain/errors.js'
 import { splitPeriods } from '../../src/domain/periods.js'
 import { circulationFigures } from '../../src/reports/circulation.report.js'
 import { computePool, slotOf } from '../../src/reports/compute-pool.js'
+import { solveOn } from '../../src/reports/kept-circulation.js'
 import { plainRules, runTask, type CirculationInput, type FlowsInput } from '../../src/reports/compute-tasks.js'
 import { buildTestApp, type TestContext } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
@@ -110,6 +111,13 @@ t.test('a key\'s jobs run on one worker, which keeps their state; a replaced wor
   // with no workers, the same answers in the process
   const inProcess = computePool({ workers: 0, heapMb: 0 })
   t.equal((await inProcess.runOn(keys[1][1], 'circulate', { key: keys[1][1], ...links(70n) })).total, 210n)
+  // a worker too small to solve (here, even to start): the report's solve is done in the process instead
+  const tiny = computePool({ workers: 1, heapMb: 1 })
+  t.teardown(async () => { await tiny.close() })
+  const failed = await tiny.runOn(keys[0][0], 'circulate', { key: keys[0][0], ...links(80n) }).then(() => null, (e: unknown) => e)
+  t.ok(failed instanceof DomainError && failed.code === 'SERVICE_UNAVAILABLE', 'the job itself fails as unavailable')
+  const l = links(80n)
+  t.equal(await solveOn(tiny)(keys[0][0], { from: l.from, to: l.to, vol: Array.from(l.vol) }), 240n, 'solveOn answers all the same')
 })
 
 t.test('a job waiting for its own worker does not hold up jobs any worker can run', async (t) => {
