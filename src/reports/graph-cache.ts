@@ -3,7 +3,7 @@ import { calendarOf } from '../domain/zone.js'
 import { findKey, PACK, pairKey, tarjan } from './graph.js'
 import { multiplierRounds, type MultiplierSums } from './local-multiplier.js'
 import { keptCirculation, type Solve } from './kept-circulation.js'
-import { arrayOf, BIGINT_BYTES, bigintsBytes, cached, clearReportCache, keep, MAP_ENTRY_BYTES, OBJECT_BYTES, packBigints } from './report-cache.js'
+import { arrayOf, BIGINT_BYTES, bigintsBytes, cached, clearReportCache, keep, MAP_ENTRY_BYTES, MAX64, MIN64, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { fromMicros, toMicros, type Stat } from './stat.js'
 import { tailRows, type Changed, type DrainsSeen } from './tail-rows.js'
 
@@ -66,7 +66,7 @@ export function numberOf (id: string): number {
 }
 
 /** Merged links, sorted by their packed key (payer x PACK + payee), so a tail's links are found by bisection. */
-interface Merged { key: Float64Array, payer: Int32Array, payee: Int32Array, volume: ArrayLike<bigint>, n: Int32Array }
+export interface Merged { key: Float64Array, payer: Int32Array, payee: Int32Array, volume: ArrayLike<bigint>, n: Int32Array }
 
 const mergedBytes = (m: Merged) => m.key.byteLength + m.payer.byteLength + m.payee.byteLength + m.n.byteLength + bigintsBytes(m.volume) + 5 * OBJECT_BYTES
 
@@ -205,7 +205,8 @@ async function tailLinks (db: Query, currencyId: string, tail: Bucket[], today: 
   return tail.map(b => out.get(b)!)
 }
 
-function merge (parts: Links[]): Merged {
+/** Links summed by pair, sorted by pair key (exported for tests). */
+export function merge (parts: Links[]): Merged {
   const at = new Map<number, number>()
   const volume: bigint[] = []
   const n: number[] = []
@@ -307,30 +308,59 @@ export async function periodGraph (db: Query, currencyId: string, buckets: Bucke
   }
   if (tail.length === 0) return { payer: prefix.payer, payee: prefix.payee, volume: prefix.volume, n: prefix.n, size: prefix.payer.length }
 
-  // the tail on top of the prefix, without touching the cached prefix: links the prefix has are added in place,
-  // new ones appended
+  // the tail on top of the prefix
   const fresh = await shared(reads, `links|${currencyId}|${tailKey(tail)}`, async () => await tailLinks(db, currencyId, tail, today, drains))
+  return withTail(prefix, fresh)
+}
+
+/**
+ * The prefix's links with the tail's added, without touching the cached prefix: links the prefix has are added in
+ * place, new ones appended. Exported for tests.
+ */
+export function withTail (prefix: Merged, fresh: Links[]): PeriodGraph {
   const size = prefix.payer.length
-  const volume = arrayOf(prefix.volume)
+  // the prefix's volumes copied as they are kept (packed, usually: a copy of one buffer, not a year of bigints to
+  // make and collect again on every report), and unpacked only if a sum outgrows 64 bits
+  let volume: bigint[] | BigInt64Array = prefix.volume instanceof BigInt64Array ? prefix.volume.slice() : arrayOf(prefix.volume)
   const count = prefix.n.slice()
   const extra = new Map<number, number>()
   const payerX: number[] = []
   const payeeX: number[] = []
+  const volumeX: bigint[] = []
   const countX: number[] = []
   for (const l of fresh) {
     for (let k = 0; k < l.payer.length; k++) {
       const key = pairKey(l.payer[k], l.payee[k])
       const at = findKey(prefix.key, key)
-      if (at >= 0) { volume[at] += l.volume[k]; count[at] += l.n[k]; continue }
+      if (at >= 0) {
+        const v = volume[at] + l.volume[k]
+        if (volume instanceof BigInt64Array && (v < MIN64 || v > MAX64)) volume = arrayOf(volume)
+        volume[at] = v
+        count[at] += l.n[k]
+        continue
+      }
       const i = extra.get(key)
-      if (i !== undefined) { volume[i] += l.volume[k]; countX[i - size] += l.n[k]; continue }
-      extra.set(key, volume.length); payerX.push(l.payer[k]); payeeX.push(l.payee[k]); volume.push(l.volume[k]); countX.push(l.n[k])
+      if (i !== undefined) { volumeX[i] += l.volume[k]; countX[i] += l.n[k]; continue }
+      extra.set(key, volumeX.length); payerX.push(l.payer[k]); payeeX.push(l.payee[k]); volumeX.push(l.volume[k]); countX.push(l.n[k])
     }
   }
   const payer = new Int32Array(size + payerX.length); payer.set(prefix.payer); payer.set(payerX, size)
   const payee = new Int32Array(size + payerX.length); payee.set(prefix.payee); payee.set(payeeX, size)
   const n = new Int32Array(size + payerX.length); n.set(count); n.set(countX, size)
-  return { payer, payee, volume, n, size: payer.length }
+  return { payer, payee, volume: appended(volume, volumeX), n, size: payer.length }
+}
+
+/** volume followed by more, packed while every value fits in 64 bits. */
+function appended (volume: bigint[] | BigInt64Array, more: bigint[]): bigint[] | BigInt64Array {
+  if (volume instanceof BigInt64Array && more.every(v => v >= MIN64 && v <= MAX64)) {
+    const out = new BigInt64Array(volume.length + more.length)
+    out.set(volume)
+    for (let i = 0; i < more.length; i++) out[volume.length + i] = more[i]
+    return out
+  }
+  const out = arrayOf(volume)
+  for (const v of more) out.push(v)
+  return out
 }
 
 /**
@@ -450,7 +480,9 @@ export function graphFiguresOf (g: PeriodGraph, acc: Map<number, GraphSums>, per
 function cycleSums (g: PeriodGraph, links: number[], from: Int32Array, to: Int32Array, comp: Int32Array, size: number[], info: GraphSums[]) {
   const cf = new Int32Array(links.length)
   const ct = new Int32Array(links.length)
-  const cv = new Array<bigint>(links.length)
+  // packed when the graph's volumes are (each fits in 64 bits then): what the solver's worker is sent as it is
+  const packed = g.volume instanceof BigInt64Array
+  const cv: bigint[] | BigInt64Array = packed ? new BigInt64Array(links.length) : new Array<bigint>(links.length)
   let c = 0
   const nodes = info.length
   const paidF = new Float64Array(nodes)
@@ -474,8 +506,7 @@ function cycleSums (g: PeriodGraph, links: number[], from: Int32Array, to: Int32
     seen[u] = 1; seen[v] = 1
     if (info[u].biz || info[v].biz) biz = true
   }
-  cv.length = c
-  const onCycle = { from: cf.subarray(0, c), to: ct.subarray(0, c), vol: cv }
+  const onCycle = { from: cf.subarray(0, c), to: ct.subarray(0, c), vol: cv instanceof BigInt64Array ? cv.subarray(0, c) : cv.slice(0, c) }
   if (sizeF <= Number.MAX_SAFE_INTEGER) {
     return { onCycle, paid: Array.from(paidF, BigInt), recv: Array.from(recvF, BigInt), seen, total: BigInt(totalF), biz }
   }

@@ -48,7 +48,7 @@ export function solveOn (compute: ComputePool): Solve {
     if (key == null) return keptCirculation(key, links)
     const from = new Int32Array(links.from)
     const to = new Int32Array(links.to)
-    const vol = packBigints(arrayOf(links.vol))
+    const vol = links.vol instanceof BigInt64Array ? links.vol.slice() : packBigints(arrayOf(links.vol))
     const transfer = vol instanceof BigInt64Array ? [from.buffer, to.buffer, vol.buffer as ArrayBuffer] : [from.buffer, to.buffer]
     try {
       return (await compute.runOn(key, 'circulate', { key, from, to, vol }, transfer)).total

@@ -86,8 +86,9 @@ export function arrayOf<T> (a: ArrayLike<T>): T[] {
   return out
 }
 
-const MIN64 = -(2n ** 63n)
-const MAX64 = 2n ** 63n - 1n
+/** The range of a BigInt64Array's elements. */
+export const MIN64 = -(2n ** 63n)
+export const MAX64 = 2n ** 63n - 1n
 /** values packed 8 bytes each when they fit in 64 bits (always, for amounts below 9.2 trillion units in millionths),
  *  else kept as they are: either way exact. */
 export function packBigints (values: bigint[]): ArrayLike<bigint> {

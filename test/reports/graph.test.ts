@@ -1,6 +1,6 @@
 import t from 'tap'
 import { DAY_MS } from '../../src/domain/periods.js'
-import { graphFigures, graphFiguresOf, linkBuckets, numberOf, RECENT_MS, type GraphAccount, type GraphFigures, type GraphSums } from '../../src/reports/graph-cache.js'
+import { graphFigures, graphFiguresOf, linkBuckets, merge, numberOf, RECENT_MS, withTail, type GraphAccount, type GraphFigures, type GraphSums } from '../../src/reports/graph-cache.js'
 import { cached } from '../../src/reports/report-cache.js'
 import { cyclicComponents } from '../../src/reports/graph.js'
 
@@ -108,4 +108,28 @@ t.test('which buckets a period\'s links are read from', async (t) => {
   t.same([...new Set(dirty.map(b => b.grain))], ['d'], 'all of them days')
   const recent = linkBuckets([month(2026, 9), month(2026, 10)], () => false, today)
   t.equal(recent.length, 31 + 30, `months that ended within ${RECENT_MS / DAY_MS} days, or have not ended: their days`)
+})
+
+t.test('the tail on top of a packed prefix: packed while the sums fit in 64 bits, exact when they do not', async (t) => {
+  const links = (ls: Array<[number, number, bigint]>) => ({
+    payer: Int32Array.from(ls.map(l => l[0])), payee: Int32Array.from(ls.map(l => l[1])), volume: ls.map(l => l[2]), n: Int32Array.from(ls.map(() => 1)),
+  })
+  const prefix = merge([links([[1, 2, 10n], [2, 3, 20n]])])
+  t.ok(prefix.volume instanceof BigInt64Array, 'the prefix is kept packed')
+  const byPair = (g: ReturnType<typeof withTail>) => new Map(Array.from({ length: g.size }, (_, i) => [`${g.payer[i]}>${g.payee[i]}`, [g.volume[i], g.n[i]]]))
+
+  const g = withTail(prefix, [links([[2, 3, 5n], [3, 1, 7n], [3, 1, 1n]])])
+  t.ok(g.volume instanceof BigInt64Array, 'small sums: packed')
+  t.same(byPair(g), new Map([['1>2', [10n, 1]], ['2>3', [25n, 2]], ['3>1', [8n, 2]]]), 'a pair of the prefix added to, a new pair summed')
+  t.same(Array.from(prefix.volume), [10n, 20n], 'the kept prefix untouched')
+
+  const top = 2n ** 63n - 1n
+  const big = merge([links([[1, 2, top], [2, 3, 1n]])])
+  const over = withTail(big, [links([[1, 2, 1n]])])
+  t.notOk(over.volume instanceof BigInt64Array, 'a prefix pair past 64 bits: unpacked')
+  t.same(byPair(over).get('1>2'), [top + 1n, 2], 'and exact')
+  const overNew = withTail(prefix, [links([[4, 5, top], [4, 5, top]])])
+  t.notOk(overNew.volume instanceof BigInt64Array, 'a new pair past 64 bits: unpacked')
+  t.same(byPair(overNew).get('4>5'), [2n * top, 2], 'and exact')
+  t.same(byPair(overNew).get('2>3'), [20n, 1])
 })
