@@ -82,7 +82,7 @@ t.test('the README\'s walk, replayed against the service, agrees with openapi.ya
   await api.init()
 
   const vars: Record<string, string> = {}
-  const found: Record<string, string[]> = { members: [], businesses: [], payments: [] }
+  const found: Record<string, string[]> = { payments: [] }
   const login = async (username: string, password: string) => {
     const r = await fetch(`${base}/v1/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USERNAMES[username] ?? username, password: PLACEHOLDERS[password] ?? password }) })
     const body = await r.json() as { accessToken: string }
@@ -91,63 +91,71 @@ t.test('the README\'s walk, replayed against the service, agrees with openapi.ya
   }
   let requests = 0
   let curls = 0
+  /** One curl of the walk, sent and checked against openapi.yaml; its answer, parsed when JSON. */
+  const curl = async (words: Word[]): Promise<any> => {
+    curls++
+    // curl [-s] [-X METHOD] URL [-H 'k: v']... [-d BODY]
+    let method: string | null = null
+    let url = ''
+    let body: string | undefined
+    const headers: Record<string, string> = {}
+    for (let i = 1; i < words.length; i++) {
+      const w = words[i]
+      if (w === '-s') continue
+      if (w === '-X') { method = words[++i]; continue }
+      if (w === '-H') { const h = words[++i]; const k = h.slice(0, h.indexOf(':')).trim().toLowerCase(); headers[k] = h.slice(h.indexOf(':') + 1).trim(); continue }
+      if (w === '-d') { body = words[++i]; continue }
+      url = w
+    }
+    url = url.replace('PAYMENT_ID', found.payments[0] ?? 'PAYMENT_ID')
+    method ??= body != null ? 'POST' : 'GET'
+    const u = new URL(url.replace(/^\$B|^http:\/\/127\.0\.0\.1:3000/, base))
+    const query = Object.fromEntries(u.searchParams)
+    const what = `${method} ${u.pathname}`
+    const req: OabRequest = { method, path: u.pathname, headers, query, body: body == null ? undefined : JSON.parse(body) }
+    const op = api.matchOperation(req)
+    t.ok(op != null, `${what}: an operation of openapi.yaml`)
+    if (op == null) return undefined
+    const vr = api.validateRequest(req, op)
+    t.ok(vr.valid, `${what}: the request is valid by openapi.yaml`, { errors: vr.errors })
+    const res = await fetch(u, { method, headers, body })
+    requests++
+    const text = await res.text()
+    const ct = res.headers.get('content-type') ?? ''
+    const json = ct.includes('json') && text !== '' ? JSON.parse(text) : text
+    t.ok(res.status < 400, `${what}: ${res.status}`, { body: json })
+    const rv = api.validateResponse(json, op, res.status)
+    t.ok(rv.valid, `${what}: the ${res.status} response is valid by openapi.yaml`, { errors: rv.errors })
+    const hv = api.validateResponseHeaders(Object.fromEntries(res.headers), op, { statusCode: res.status, setMatchType: 'superset' as never })
+    t.ok(hv.valid, `${what}: its headers too`, { errors: hv.errors })
+    if (res.status === 201 && u.pathname.endsWith('/payments') && !found.payments.includes(json.id)) found.payments.push(json.id)
+    return json
+  }
   const script = walkBlock()
   // one line at a time, so each assignment is in `vars` before the next line is read
   for (const line of script.replace(/\\\n/g, ' ').split(/\n(?=\S)/)) {
     for (const words of commands(line, vars)) {
-      if (words[0].startsWith('tok()')) break
+      // a shell function's definition (tok, get): what it does is done here (login; a field of the answer)
+      if (/^\w+\(\)$/.test(words[0])) break
       const assign = /^(\w+)=(.*)$/s.exec(words[0])
       if (assign != null && words.length === 1) {
         const [, name, value] = assign
         const sub = /^\$\(tok (\S+) (\S+)\)$/.exec(value)
         const unquote = (w: string) => w.replace(/^(['"])(.*)\1$/, '$2')
+        const piped = /^\$\((curl .*)\)$/s.exec(value)
         if (sub != null) vars[name] = await login(unquote(sub[1]), unquote(sub[2]))
-        else if (value === '...') {
-          // "MEMBER=...; BUSINESS=...  # the two accountIds": what the registrations answered
-          vars[name] = name === 'MEMBER' ? found.members[0] : name === 'BUSINESS' ? found.businesses[0] : ''
-          t.ok(vars[name], `${name} is filled in from the walk's own answers`)
+        else if (piped != null) {
+          // NAME=$(curl ... | get FIELD): the walk takes what it needs from an answer, as a reader's shell would
+          const inner = commands(piped[1], vars)[0]
+          const bar = inner.indexOf('|')
+          t.ok(bar > 0 && inner[bar + 1] === 'get' && inner.length === bar + 3, `${name}: a curl piped to get FIELD`)
+          const json = await curl(inner.slice(0, bar))
+          vars[name] = json?.[inner[bar + 2]]
+          t.ok(typeof vars[name] === 'string' && vars[name] !== '', `${name} is filled in from the walk's own answer (${inner[bar + 2]})`)
         } else vars[name] = value
         continue
       }
-      if (words[0] !== 'curl') continue
-      curls++
-      // curl [-s] [-X METHOD] URL [-H 'k: v']... [-d BODY]
-      let method: string | null = null
-      let url = ''
-      let body: string | undefined
-      const headers: Record<string, string> = {}
-      for (let i = 1; i < words.length; i++) {
-        const w = words[i]
-        if (w === '-s') continue
-        if (w === '-X') { method = words[++i]; continue }
-        if (w === '-H') { const h = words[++i]; const k = h.slice(0, h.indexOf(':')).trim().toLowerCase(); headers[k] = h.slice(h.indexOf(':') + 1).trim(); continue }
-        if (w === '-d') { body = words[++i]; continue }
-        url = w
-      }
-      url = url.replace('PAYMENT_ID', found.payments[0] ?? 'PAYMENT_ID')
-      method ??= body != null ? 'POST' : 'GET'
-      const u = new URL(url.replace(/^\$B|^http:\/\/127\.0\.0\.1:3000/, base))
-      const query = Object.fromEntries(u.searchParams)
-      const what = `${method} ${u.pathname}`
-      const req: OabRequest = { method, path: u.pathname, headers, query, body: body == null ? undefined : JSON.parse(body) }
-      const op = api.matchOperation(req)
-      t.ok(op != null, `${what}: an operation of openapi.yaml`)
-      if (op == null) continue
-      const vr = api.validateRequest(req, op)
-      t.ok(vr.valid, `${what}: the request is valid by openapi.yaml`, { errors: vr.errors })
-      const res = await fetch(u, { method, headers, body })
-      requests++
-      const text = await res.text()
-      const ct = res.headers.get('content-type') ?? ''
-      const json = ct.includes('json') && text !== '' ? JSON.parse(text) : text
-      t.ok(res.status < 400, `${what}: ${res.status}`, { body: json })
-      const rv = api.validateResponse(json, op, res.status)
-      t.ok(rv.valid, `${what}: the ${res.status} response is valid by openapi.yaml`, { errors: rv.errors })
-      const hv = api.validateResponseHeaders(Object.fromEntries(res.headers), op, { statusCode: res.status, setMatchType: 'superset' as never })
-      t.ok(hv.valid, `${what}: its headers too`, { errors: hv.errors })
-      if (res.status === 201 && u.pathname.endsWith('/members')) found.members.push(json.accountId)
-      if (res.status === 201 && u.pathname.endsWith('/businesses')) found.businesses.push(json.accountId)
-      if (res.status === 201 && u.pathname.endsWith('/payments') && !found.payments.includes(json.id)) found.payments.push(json.id)
+      if (words[0] === 'curl') await curl(words)
     }
   }
   t.equal(requests, curls, 'every curl of the walk replayed')
