@@ -59,7 +59,10 @@ export function parseInstant (raw: string | undefined, field: string, cal: Calen
   const date = /^\d{4}-\d{2}-\d{2}$/.test(raw)
   const ok = date || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(raw)
   const ms = ok ? Date.parse(date ? `${raw}T00:00:00Z` : raw) : NaN
-  if (Number.isNaN(ms) || (date && isoDate(ms) !== raw)) {
+  // Date.parse rolls an impossible day over (2026-02-30T00:00Z is 2 March): a date, alone or in a time, must exist
+  const day = raw.slice(0, 10)
+  const dayMs = Date.parse(`${day}T00:00:00Z`)
+  if (Number.isNaN(ms) || Number.isNaN(dayMs) || isoDate(dayMs) !== day) {
     throw new DomainError('INVALID_QUERY', `${field} must be a date (2026-01-31) or an RFC 3339 time (2026-01-31T00:00:00Z)`)
   }
   return date ? cal.instant(ms) : ms

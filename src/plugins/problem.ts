@@ -46,7 +46,7 @@ export function problemBody (request: FastifyRequest, err: DomainError, instance
 }
 
 /** Turns Fastify's own errors (validation, parsing, limits) into domain errors with stable codes. */
-function fromFastifyError (err: FastifyError): DomainError | null {
+function fromFastifyError (err: FastifyError, bodyType = 'application/json'): DomainError | null {
   if (err.validation != null) return validationProblem(err.validationContext ?? 'body', err.validation)
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -56,11 +56,11 @@ function fromFastifyError (err: FastifyError): DomainError | null {
       return new DomainError('PAYLOAD_TOO_LARGE', 'the request body is larger than this service accepts')
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+      return new DomainError('UNSUPPORTED_MEDIA_TYPE', `send the body as ${bodyType}`)
     case 'FST_ERR_CTP_INVALID_TYPE':
       return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'the content type header is not valid')
     case 'FST_ERR_CTP_EMPTY_TYPE':
-      return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'a body needs a content type (application/json)')
+      return new DomainError('UNSUPPORTED_MEDIA_TYPE', `a body needs a content type (${bodyType})`)
     case 'FST_ERR_BAD_URL':
     case 'FST_ERR_ASYNC_CONSTRAINT':
       return new DomainError('BAD_REQUEST', 'the request URL is not valid')
@@ -78,7 +78,9 @@ export default fp(async (app) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host == null) throw new DomainError('BAD_REQUEST', 'an HTTP/1.1 request needs a Host header')
   })
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const found = err instanceof DomainError ? err : (fromFastifyError(err) ?? fromDatabaseError(err))
+    // the body type the route takes: JSON, but for a route that says otherwise (the text gateway's form webhook)
+    const bodyType = (request.routeOptions.schema as { consumes?: string[] } | undefined)?.consumes?.[0]
+    const found = err instanceof DomainError ? err : (fromFastifyError(err, bodyType) ?? fromDatabaseError(err))
     const domain = found == null ? null : disclosed(found, request.principal)
     if (domain != null && domain.status < 500) {
       request.log.info({ code: domain.code, detail: domain.message }, 'request refused')

@@ -105,6 +105,9 @@ export function fieldProblems (errors: Array<Partial<ErrorObject>>): FieldProble
 
 export type RequestPart = 'body' | 'querystring' | 'params' | 'headers'
 
+/** The most field problems one problem lists (errors[] and its detail); the detail counts the rest. */
+export const MAX_LISTED = 50
+
 /**
  * The problem for a request part that failed its schema: text the service will not store is 422 INVALID_TEXT
  * wherever it is; a body otherwise 422 (INVALID_AMOUNT when only amounts are wrong), a bad header 400, a bad query
@@ -112,8 +115,11 @@ export type RequestPart = 'body' | 'querystring' | 'params' | 'headers'
  */
 export function validationProblem (part: string, errors: Array<Partial<ErrorObject>>, where = 'request body'): DomainError {
   const problems = fieldProblems(errors)
-  const fields: FieldError[] = problems.map(({ pointer, detail }) => ({ pointer, detail }))
-  const summary = problems.map(e => `${e.pointer} ${e.detail}`).join('; ')
+  // every field at once, but not without end: a body of thousands of unknown keys is answered with the first ones
+  const listed = problems.slice(0, MAX_LISTED)
+  const fields: FieldError[] = listed.map(({ pointer, detail }) => ({ pointer, detail }))
+  const more = problems.length - listed.length
+  const summary = listed.map(e => `${e.pointer} ${e.detail}`).join('; ') + (more > 0 ? `; and ${more} more` : '')
   const text = problems.filter(e => e.keyword === TEXT_KEYWORD)
   if (part === 'body') {
     if (text.length === problems.length) return new DomainError('INVALID_TEXT', `${where}: ${summary}`, fields)

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
 import type { DomainError } from '../domain/errors.js'
+import { requirePrincipal } from '../plugins/auth.js'
 import { validationProblem } from '../plugins/validation.js'
 import { problemBody } from '../plugins/problem.js'
 import { CodeParams, problems } from '../schemas/common.js'
-import { BatchCreateSchema, BatchResultSchema } from '../schemas/batch.js'
+import { BATCH_MAX_ITEMS, BatchCreateSchema, BatchResultSchema } from '../schemas/batch.js'
 import { requestHash } from './idempotency.js'
 import { requestMeta } from './request-meta.js'
 
@@ -29,6 +30,17 @@ const routes: FastifyPluginAsyncTypebox<BatchRouteOptions> = async (app, opts) =
     // A bad item fails only itself (below), so the handler sees validation failures instead of Fastify refusing the
     // whole request.
     attachValidation: true,
+    // The body may be 4 MiB: parsing and checking that much costs up to a second or two of CPU. A caller without
+    // a token is refused before its body is read (401; docs/api.md, "Errors in order of precedence").
+    onRequest: async (request) => { requirePrincipal(request) },
+    // The schema reports every error: a million empty items would cost seconds and a reply of hundreds of megabytes.
+    // Too many items is refused before the schema looks at one, as the schema itself would refuse it.
+    preValidation: async (request) => {
+      const items = (request.body as { items?: unknown } | null)?.items
+      if (Array.isArray(items) && items.length > BATCH_MAX_ITEMS) {
+        throw validationProblem('body', [{ instancePath: '/items', keyword: 'maxItems', message: `must NOT have more than ${BATCH_MAX_ITEMS} items` }])
+      }
+    },
   }, async (request) => {
     const refused = refusedItems(request.validationError)
     // Each item hashes as the single payment it stands for: a key used with POST .../payments replays here too.
@@ -61,12 +73,14 @@ function refusedItems (err: (Error & { validation?: FastifyError['validation'], 
   const out = new Map<number, DomainError>()
   if (err == null) return out
   if (err.validationContext !== 'body' || err.validation == null) throw err
-  const byItem = new Map<number, typeof err.validation>()
+  const item = /^\/items\/(\d+)(\/|$)/
+  if (err.validation.some(v => !item.test(v.instancePath ?? ''))) throw err
+  const byItem = new Map<number, NonNullable<typeof err.validation>>()
   for (const v of err.validation) {
-    const m = /^\/items\/(\d+)(\/|$)/.exec(v.instancePath ?? '')
-    if (m == null) throw err
-    const i = Number(m[1])
-    byItem.set(i, [...(byItem.get(i) ?? []), v])
+    const i = Number(item.exec(v.instancePath ?? '')![1])
+    let errors = byItem.get(i)
+    if (errors == null) { errors = []; byItem.set(i, errors) }
+    errors.push(v)
   }
   for (const [i, errors] of byItem) out.set(i, validationProblem('body', errors, `item ${i}`))
   return out

@@ -49,9 +49,11 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       const atomic = body.atomic ?? false
 
       const firstWithKey = new Map<string, number>()
-      const checked = body.items.map(({ idempotencyKey, ...b }, i): MovementItem | DomainError => {
+      const checked = body.items.map((raw, i): MovementItem | DomainError => {
+        // a refused item may be anything (null, a number): it is not looked into
         const bad = refused.get(i)
         if (bad != null) return bad
+        const { idempotencyKey, ...b } = raw
         const prior = firstWithKey.get(idempotencyKey)
         if (prior !== undefined) {
           return new DomainError('VALIDATION_FAILED', `idempotencyKey repeats item ${prior}'s; every item needs its own key`,
@@ -105,7 +107,9 @@ function refuseIfAny (checked: Array<[number, unknown]>): void {
   const errors: FieldError[] = failures.flatMap(([j, e]) => e.errors?.length
     ? e.errors.map(f => ({ pointer: f.pointer.startsWith('/items/') ? f.pointer : `/items/${j}${f.pointer}`, detail: `${e.code}: ${f.detail}` }))
     : [{ pointer: `/items/${j}`, detail: `${e.code}: ${e.message}` }])
-  throw new DomainError(first.code, `item ${i}: ${first.message}; this batch is atomic, so no item was posted`, errors)
+  // a schema problem already names its item (routes/batch.routes.ts)
+  const what = first.message.startsWith(`item ${i}: `) ? first.message : `item ${i}: ${first.message}`
+  throw new DomainError(first.code, `${what}; this batch is atomic, so no item was posted`, errors)
 }
 
 type Posted = Awaited<ReturnType<typeof postMovements>>

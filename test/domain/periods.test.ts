@@ -12,6 +12,10 @@ t.test('a range is rounded outwards to whole UTC days', async (t) => {
   t.throws(() => reportRange('2026-02-01', '2026-01-01'), { code: 'INVALID_QUERY' })
   t.throws(() => reportRange('last tuesday', undefined), { code: 'INVALID_QUERY' })
   t.throws(() => reportRange('2026-01-01T00:00:00', undefined), { code: 'INVALID_QUERY' }, 'a time without an offset is ambiguous')
+  // Date.parse would roll these over to 2 and 3 March
+  t.throws(() => reportRange('2026-02-30T00:00:00Z', undefined), { code: 'INVALID_QUERY' }, 'a time on a day that does not exist')
+  t.throws(() => reportRange(undefined, '2026-02-31T10:00:00+01:00'), { code: 'INVALID_QUERY' }, 'with an offset too')
+  t.same(reportRange('2024-02-29T12:00:00Z', '2024-03-01T00:00:00Z'), { from: Date.UTC(2024, 1, 29), to: Date.UTC(2024, 2, 1) }, 'a leap day is a day')
 })
 
 t.test('periods are calendar days, ISO weeks or months, clipped to the range', async (t) => {

@@ -2,6 +2,7 @@ import t from 'tap'
 import pg from 'pg'
 import { balance, buildTestApp, issue, registerBusiness, registerMember, scenario } from '../helper.js'
 import { ledgerViolations } from '../../support/invariants.js'
+import { MAX_LISTED } from '../../src/plugins/validation.js'
 
 // POST /v1/currencies/{code}/transfers/batch: up to 1,000 payments, each with its own key and result.
 const url = (code: string) => `/v1/currencies/${code}/transfers/batch`
@@ -185,6 +186,7 @@ t.test('bad requests are problems, never 5xx', async (t) => {
     ['an unknown item field', { ...item, idempotencyKey: 'k3', fee: '0' }, 'VALIDATION_FAILED', '/items/1/fee'],
     ['a numeric amount', { ...item, idempotencyKey: 'k4', amount: 1 }, 'INVALID_AMOUNT', '/items/1/amount'],
     ['an item that is not an object', 7, 'VALIDATION_FAILED', '/items/1'],
+    ['a null item', null, 'VALIDATION_FAILED', '/items/1'],
   ]
   for (const [name, bad, code, pointer] of itemCases) {
     const r = await ctx.call('POST', url(s.code), { token: s.member.token, body: JSON.parse(JSON.stringify({ items: [{ ...item, idempotencyKey: `ok-${name}` }, bad] })) })
@@ -195,7 +197,7 @@ t.test('bad requests are problems, never 5xx', async (t) => {
     t.equal(r.body.items[1].problem.errors[0].pointer, pointer, name)
     t.equal(r.body.items[1].problem.instance, `/v1/currencies/${s.code}/transfers/batch#/items/1`, name)
   }
-  t.equal(await balance(ctx, s.member.accountId), '5.00', 'only the five good items were posted')
+  t.equal(await balance(ctx, s.member.accountId), '4.00', 'only the six good items were posted')
   const huge = await ctx.call('POST', url(s.code), { token: s.member.token, body: { items: Array.from({ length: 1000 }, (_, i) => ({ ...item, idempotencyKey: `h${i}`, reference: 'r'.repeat(140) })) } })
   t.equal(huge.status, 413, 'past BATCH_BODY_LIMIT')
   const raw = await ctx.call('POST', url(s.code), { token: s.member.token, raw: '{"items": [' })
@@ -204,7 +206,33 @@ t.test('bad requests are problems, never 5xx', async (t) => {
   t.equal(anon.status, 401)
   const unknown = await ctx.call('POST', url('NOPE'), { token: s.member.token, body: { items: [item] } })
   t.equal(unknown.status, 404)
-  t.equal(await balance(ctx, s.member.accountId), '5.00')
+  t.equal(await balance(ctx, s.member.accountId), '4.00')
+})
+
+t.test('what a large body can cost is bounded: no token, too many items, thousands of unknown fields', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const item = { idempotencyKey: 'b1', fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' }
+  // without a token the body is not read: a body that is not JSON at all answers 401 (on other routes, 400 first)
+  const anon = await ctx.call('POST', url(s.code), { raw: '{"items": [' })
+  t.equal(anon.status, 401, 'no token: 401 before the body is parsed')
+  t.equal(anon.body.code, 'UNAUTHENTICATED')
+  // too many items: one error for the count, not one per item
+  const many = await ctx.call('POST', url(s.code), { token: s.member.token, body: { items: Array.from({ length: 20_000 }, () => ({})) } })
+  t.equal(many.status, 422)
+  t.same(many.body.errors, [{ pointer: '/items', detail: 'must NOT have more than 1000 items' }], 'the count alone, as the schema says it')
+  // an item with 300 unknown fields: its problem lists the first ones and counts the rest
+  const wide = Object.fromEntries([...Object.entries(item), ...Array.from({ length: 300 }, (_, i) => [`x${i}`, 1])])
+  const r = await ctx.call('POST', url(s.code), { token: s.member.token, body: { items: [wide] } })
+  t.equal(r.status, 200)
+  const problem = r.body.items[0].problem
+  t.equal(problem.errors.length, MAX_LISTED, `${MAX_LISTED} fields listed`)
+  t.match(problem.detail, new RegExp(`; and ${300 - MAX_LISTED} more$`), 'and the rest counted')
+  // atomic: the item's problem names its item once
+  const atomic = await ctx.call('POST', url(s.code), { token: s.member.token, body: { atomic: true, items: [null] } })
+  t.equal(atomic.status, 422)
+  t.match(atomic.body.detail, /^item 0: \/items\/0 must be object; this batch is atomic/)
+  t.equal(await balance(ctx, s.member.accountId), '0.00', 'nothing was posted')
 })
 
 t.test('batches and single payments on the same accounts at once: no deadlock, invariants hold', async (t) => {

@@ -89,6 +89,7 @@ t.test('an unsigned or badly signed request is refused with 403 and changes noth
   // a signed JSON body is not the gateway's shape
   const json = await ctx.call('POST', '/v1/sms/inbound', { body: fields('SMjson'), headers: { 'x-twilio-signature': sign(TOKEN, WEBHOOK, fields('SMjson')) } })
   t.equal(json.status, 415)
+  t.equal(json.body.detail, 'send the body as application/x-www-form-urlencoded', 'the problem names the type this route takes')
 })
 
 t.test('without SMS_AUTH_TOKEN the webhook is off (404), signed or not', async (t) => {
