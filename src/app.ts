@@ -88,6 +88,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,
     reportCompute: { workers: config.REPORT_WORKERS, heapMb: config.REPORT_WORKER_HEAP_MB },
     apiKeyCheckMs: config.API_KEY_CHECK_MS,
+    apiKeysPerBusiness: config.API_KEYS_PER_BUSINESS,
     loginCheckMs: config.TOKEN_CACHE_MS > 0 ? Math.min(config.LOGIN_CHECK_MS, config.TOKEN_CACHE_MS) : config.LOGIN_CHECK_MS,
     tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
     batch: { concurrency: config.BATCH_CONCURRENCY, maxQueue: config.BATCH_QUEUE_MAX },

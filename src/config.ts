@@ -141,6 +141,11 @@ export const ConfigSchema = Type.Object({
   /** How long an instance trusts its last look at an API key before checking revocation again (other instances). */
   API_KEY_CHECK_MS: Type.Integer({ default: 5000, minimum: 0 }),
   /**
+   * API keys a business may hold that are not revoked; one more answers 409 API_KEY_LIMIT. Each key has its own
+   * rate limits and event streams, so this bounds what one business can hold of an instance.
+   */
+  API_KEYS_PER_BUSINESS: Type.Integer({ default: 20, minimum: 1, maximum: 10000 }),
+  /**
    * How long an instance trusts its copy of the suspended logins before reading it again (other instances'
    * suspensions). Never longer than TOKEN_CACHE_MS when that is shorter.
    */

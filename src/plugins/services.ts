@@ -30,6 +30,8 @@ export interface ServicesOptions {
   login?: LoginPolicy
   /** how long an API key's last revocation check is trusted */
   apiKeyCheckMs?: number
+  /** API keys a business may hold that are not revoked (default 20) */
+  apiKeysPerBusiness?: number
   /** how long this instance's copy of the revoked logins is trusted (default 5 s), and the longest token lifetime */
   loginCheckMs?: number
   tokenTtlSeconds?: number
@@ -65,7 +67,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch,
     reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0, compute, clock: opts.reportClock }, app.reads),
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
-    apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation),
+    apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation, opts.apiKeysPerBusiness),
     logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400, publish: app.shared.publishRevocation }),
     audit: auditService(app.prisma, currencies),
     sms: smsService(app.pool, currencies, {

@@ -14,6 +14,15 @@ export const apiKeyRepo = (db: Db) => ({
 
   byId: async (id: string) => await db.apiKey.findUnique({ where: { id }, select: PUBLIC }),
 
+  /**
+   * The business's keys not revoked, counted after its participant row is locked (FOR UPDATE, until the
+   * transaction ends), so that two creations at once cannot both pass a limit on the count.
+   */
+  activeLocked: async (participantId: string): Promise<number> => {
+    await db.$queryRaw`SELECT 1 FROM participant WHERE id = ${participantId}::uuid FOR UPDATE`
+    return await db.apiKey.count({ where: { participantId, revokedAt: null } })
+  },
+
   byHash: async (secretHash: string) => await db.apiKey.findUnique({ where: { secretHash }, select: PUBLIC }),
 
   list: async (participantId: string, afterId: string | undefined, limit: number) => await db.apiKey.findMany({

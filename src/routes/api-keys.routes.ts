@@ -11,7 +11,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: { audit: { action: 'api_key.create' } },
     schema: {
       tags: ['access'], summary: 'Create an API key for an integration (business, with a password login); the key is shown once',
-      body: ApiKeyCreateSchema, response: { 201: ApiKeyCreatedSchema, ...problems(400, 401, 403, 413, 415, 422) },
+      body: ApiKeyCreateSchema, response: { 201: ApiKeyCreatedSchema, ...problems(400, 401, 403, 409, 413, 415, 422) },
     },
   }, async (request, reply) =>
     reply.code(201).send(await apiKeys.create(request.principal, request.body, requestMeta(request))))

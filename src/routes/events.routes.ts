@@ -16,7 +16,7 @@ export const eventMessage = (r: EventRow): string =>
   `id: ${r.id}\nevent: ${r.type}\ndata: ${JSON.stringify({ id: r.id, type: r.type, accountId: r.accountId, createdAt: r.createdAt, data: r.data })}\n\n`
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { accounts } = app.services
+  const { accounts, logins, apiKeys } = app.services
   const ev = app.events
   const o = ev.options
 
@@ -42,7 +42,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { account } = await accounts.readable(request.principal, request.params.id)
-    const caller = request.principal!.apiKeyId ?? request.principal!.userId
+    const p = request.principal!
+    const caller = p.apiKeyId ?? p.userId
+    // The right to the stream, as the auth plugin checks it on every request: a login suspended (or its tokens
+    // revoked) or an API key revoked while the stream is open ends it before the next event (both checks are
+    // cached: at once on the instance that made the change, within their check interval on the others).
+    const revoked = async (): Promise<boolean> =>
+      await logins.isRevoked(p, p.issuedAt ?? null) || (p.apiKeyId != null && !await apiKeys.isActive(p.apiKeyId))
     if (ev.streams.size >= o.maxStreams) throw new DomainError('SERVICE_UNAVAILABLE', 'this instance holds as many event streams as it may; retry shortly')
     if ((ev.perCaller.get(caller) ?? 0) >= o.streamsPerCaller) {
       throw new DomainError('RATE_LIMITED', `at most ${o.streamsPerCaller} event streams per caller at once; close one first`)
@@ -78,11 +84,30 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       currencyId: account.currencyId,
       lastId,
       paused: false,
-      deliver: (rows) => res.write(rows.map(eventMessage).join('')),
+      // The hub holds the stream (paused) while the caller's right is checked; then the rows are written, in the
+      // order they came (one chain), and the hub resumed unless the socket is full ('drain' resumes it then).
+      deliver: (rows) => {
+        writes = writes.then(async () => {
+          if (!await allowed()) return
+          if (res.write(rows.map(eventMessage).join(''))) ev.hub.resume(sub)
+        })
+        return false
+      },
+    }
+    let writes = Promise.resolve()
+    /** Whether the stream may go on; ends it if not (or if the check itself fails). */
+    const allowed = async (): Promise<boolean> => {
+      if (done) return false
+      const gone = await revoked().catch((err: unknown) => { request.log.warn({ err }, 'event stream: the caller\'s right could not be checked'); return true })
+      if (gone && !done) { request.log.info({ account: account.id }, 'event stream ended: the caller\'s login or API key was revoked'); res.end() }
+      return !gone && !done
     }
     res.on('drain', () => { if (sub.paused) ev.hub.resume(sub) })
     const unsubscribe = ev.hub.subscribe(sub)
-    const heartbeat = setInterval(() => { res.write(': heartbeat\n\n') }, o.heartbeatMs)
+    // a quiet stream is checked too, so a revoked caller does not keep its slot until the stream's end
+    const heartbeat = setInterval(() => {
+      writes = writes.then(async () => { if (await allowed()) res.write(': heartbeat\n\n') })
+    }, o.heartbeatMs)
     const expiry = setTimeout(() => { res.end() }, Math.min(request.query.maxSeconds ?? o.streamMaxSeconds, o.streamMaxSeconds) * 1000)
     let done = false
     const finish = () => {

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import QRCode from 'qrcode'
 import { Type } from 'typebox'
+import { DomainError } from '../domain/errors.js'
 import { CodeParams, IdParams, IdempotencyHeaders, paged, problems } from '../schemas/common.js'
 import { TransferSchema } from '../schemas/ledger.js'
 import {
@@ -11,6 +12,9 @@ import {
 import { idempotencyOf } from './idempotency.js'
 
 // Payment requests (src/services/payment-request.service.ts, docs/shop.md): a business asks, a member pays once.
+
+/** A DNS name (labels of letters, digits and hyphens) or a bracketed IP literal, and an optional port. */
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/
 
 export interface PaymentRequestRoutesOptions {
   /** the service's public address, the base of payUrl and the QR text; null: the address the request came in on */
@@ -22,7 +26,16 @@ const readProblems = problems(400, 401, 403, 404)
 
 const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (app, opts) => {
   const { requests } = app.services
-  const base = (request: FastifyRequest) => opts.publicUrl ?? `${request.protocol}://${request.host}`
+  // Without PUBLIC_URL the links and QR codes are made from the Host the request came in with, which the client
+  // chooses: only a host name or an IP literal, with a port, is put into them (anything else could be markup, or
+  // too long for a QR code).
+  const base = (request: FastifyRequest) => {
+    if (opts.publicUrl != null) return opts.publicUrl
+    if (request.host.length > 260 || !HOST.test(request.host)) {
+      throw new DomainError('BAD_REQUEST', 'the Host header is not a host name (or set PUBLIC_URL, the address links are made from)')
+    }
+    return `${request.protocol}://${request.host}`
+  }
 
   app.post('/v1/currencies/:code/payment-requests', {
     config: { scope: 'requests:write' },

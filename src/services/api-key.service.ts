@@ -21,7 +21,8 @@ const view = (k: KeyRow) => ({
  * API keys for a business's integrations (tills, web shops). The business manages its own keys with a password
  * login; a token exchanged for a key cannot manage keys, so a leaked key cannot mint more.
  */
-export function apiKeyService (prisma: PrismaClient, checkMs: number, publish: (m: { kind: 'api-key', id: string }) => void = () => {}) {
+export function apiKeyService (prisma: PrismaClient, checkMs: number, publish: (m: { kind: 'api-key', id: string }) => void = () => {},
+  maxActive = 20) {
   const repo = apiKeyRepo(prisma)
   // The last look at each key: a token from a revoked key is refused on this instance at once (revoke() updates
   // it) and on other instances within checkMs. Bounded by toad-cache: past 10,000 keys the oldest look goes.
@@ -46,6 +47,10 @@ export function apiKeyService (prisma: PrismaClient, checkMs: number, publish: (
       const scopes = [...new Set(b.scopes)]
       const secret = newApiKey()
       const k = await prisma.$transaction(async (tx) => {
+        // Each key has its own rate limits and event streams, so keys are not free to make without end.
+        if (await apiKeyRepo(tx).activeLocked(p.participantId) >= maxActive) {
+          throw new DomainError('API_KEY_LIMIT', `a business holds at most ${maxActive} API keys that are not revoked; revoke one first`)
+        }
         const k = await apiKeyRepo(tx).create({
           currencyId: p.currencyId, participantId: p.participantId, name: b.name.trim(), prefix: secret.prefix,
           secretHash: secret.hash, scopes, createdBy: p.userId,

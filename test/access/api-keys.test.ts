@@ -119,3 +119,24 @@ t.test('API keys are listed oldest first, a page at a time', async (t) => {
   t.same(seen, ids, 'every key once, in creation order')
   t.equal((await ctx.call('GET', '/v1/api-keys?cursor=bogus', { token: s.business.token })).body.code, 'INVALID_CURSOR')
 })
+
+t.test('a business holds at most API_KEYS_PER_BUSINESS keys that are not revoked, also when it asks for many at once', async (t) => {
+  const ctx = await buildTestApp(t, { API_KEYS_PER_BUSINESS: 3 })
+  const s = await scenario(ctx)
+  const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'retail', postcode: 'BS2 0AA' })
+  const make = async (token: string, name: string) => await ctx.call('POST', '/v1/api-keys', { token, body: { name, scopes: ['statements:read'] } })
+  // eight at once: the count is taken under a lock, so exactly three are made
+  const burst = await Promise.all(Array.from({ length: 8 }, async (_, i) => await make(s.business.token, `k${i}`)))
+  t.same(burst.map(r => r.status).sort(), [201, 201, 201, 409, 409, 409, 409, 409])
+  const refused = burst.find(r => r.status === 409)!
+  t.equal(refused.body.code, 'API_KEY_LIMIT')
+  t.match(refused.headers['content-type'], PROBLEM)
+  t.equal((await ctx.call('GET', '/v1/api-keys', { token: s.business.token })).body.items.length, 3, 'three keys, no more')
+  // another business has its own three
+  t.equal((await make(other.token, 'theirs')).status, 201)
+  // a revoked key frees a place
+  const first = burst.find(r => r.status === 201)!
+  t.equal((await ctx.call('DELETE', `/v1/api-keys/${first.body.id}`, { token: s.business.token })).status, 204)
+  t.equal((await make(s.business.token, 'after a revocation')).status, 201)
+  t.equal((await make(s.business.token, 'one too many')).status, 409)
+})

@@ -170,3 +170,43 @@ t.test('streams per caller are limited', async (t) => {
   t.equal(four.status, 200, 'a closed stream frees its place')
   two.close(); four.close()
 })
+
+t.test('a stream ends when its login is suspended or its API key revoked, before the next event', async (t) => {
+  const ctx = await buildTestApp(t)
+  const base = await listen(ctx)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '20.00')
+  const url = `/v1/accounts/${s.business.accountId}/events`
+  const k = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'till', scopes: ['statements:read'] } })
+  const keyToken = (await ctx.call('POST', '/v1/auth/token', { body: { apiKey: k.body.key } })).body.accessToken as string
+  const pay = async (key: string, amount: string) => {
+    const r = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+      token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount, channel: 'app' },
+    })
+    t.equal(r.status, 201)
+  }
+  const byLogin = await openSse(base, url, { token: s.business.token })
+  const byKey = await openSse(base, url, { token: keyToken })
+  t.same([byLogin.status, byKey.status], [200, 200])
+  await pay('p1', '1.00')
+  await byLogin.waitFor(1)
+  await byKey.waitFor(1)
+
+  // the key revoked: its stream ends; the login's goes on
+  t.equal((await ctx.call('DELETE', `/v1/api-keys/${k.body.id}`, { token: s.business.token })).status, 204)
+  await pay('p2', '2.00')
+  await byKey.ended
+  await byLogin.waitFor(2)
+  t.equal(byKey.messages.length, 1, 'the revoked key\'s stream got no event after the revocation')
+
+  // the business suspended: the login's stream ends too, before the next payment's event
+  t.equal((await ctx.call('PUT', `/v1/participants/${s.business.id}/suspension`, { token: ctx.issuerToken, body: { reason: 'investigating' } })).status, 200)
+  await pay('p3', '3.00')
+  await byLogin.ended
+  t.equal(byLogin.messages.length, 2, 'the suspended login\'s stream got no event after the suspension')
+  // and their places are free again
+  for (const deadline = Date.now() + 10_000; ctx.app.events.streams.size > 0;) {
+    if (Date.now() > deadline) throw new Error(`the ended streams were never released (${ctx.app.events.streams.size} open)`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+})

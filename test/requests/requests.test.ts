@@ -337,6 +337,20 @@ t.test('lists both ways with cursor pagination; QR codes as SVG and PNG; API key
   t.equal(png.statusCode, 200)
   t.equal(png.headers['content-type'], 'image/png')
   t.same([...png.rawPayload.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG')
+  // without PUBLIC_URL links are made from the Host header: only a host name (or IP literal) and port are taken
+  const withHost = async (host: string, what: string) => await ctx.app.inject({ method: 'GET', url: `/v1/payment-requests/${ids[0]}/${what}`, headers: { authorization: `Bearer ${s.member.token}`, host } })
+  for (const [host, why] of [['evil.example"><script>alert(1)</script>', 'markup'], ['a'.repeat(2400), 'too long for a QR code'], ['a b', 'a space']]) {
+    for (const what of ['qr.png', 'qr.svg', '?waitSeconds=0']) {
+      const r = await withHost(host, what)
+      t.equal(r.statusCode, 400, `a Host with ${why}: ${what} answers 400`)
+      t.equal(r.json().code, 'BAD_REQUEST')
+    }
+  }
+  for (const host of ['pay.example.org', 'pay.example.org:8443', '127.0.0.1:3000', '[::1]:3000']) {
+    const r = await withHost(host, '?waitSeconds=0')
+    t.equal(r.statusCode, 200, host)
+    t.equal(r.json().payUrl, `http://${host}/pay/${ids[0]}`, `${host}: the link is made from it`)
+  }
 
   const mk = async (scopes: string[]) => {
     const key = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: `till-${k('k')}`, scopes } })
