@@ -186,5 +186,7 @@ export const serverOptions = (config: Config) => ({
   http: { requireHostHeader: false },
   routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
   // Behind a load balancer the client address (login throttling, audit) comes from X-Forwarded-For.
-  trustProxy: config.TRUST_PROXY,
+  // the last TRUST_PROXY_HOPS hops only (proxy-addr's hop count), not true: true would believe the leftmost
+  // address of X-Forwarded-For, which the client writes itself
+  trustProxy: config.TRUST_PROXY ? (_address: string, hop: number) => hop < config.TRUST_PROXY_HOPS : false,
 })

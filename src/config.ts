@@ -187,8 +187,14 @@ export const ConfigSchema = Type.Object({
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ default: 250, minimum: 10 }),
   /** Prefix of every Redis key and channel, so deployments can share one Redis. */
   REDIS_PREFIX: Type.String({ default: 'circulate:', pattern: '^[A-Za-z0-9:_.-]{0,64}$' }),
-  /** Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit). */
+  /**
+   * Behind a load balancer: take the client address from X-Forwarded-For (login throttling, audit), as the last
+   * TRUST_PROXY_HOPS proxies wrote it. Only the entries the trusted proxies appended are believed: a client that
+   * sends its own X-Forwarded-For cannot choose the address it is counted under.
+   */
   TRUST_PROXY: Type.Boolean({ default: false }),
+  /** How many proxies in front of the service append to X-Forwarded-For (a load balancer alone: 1). */
+  TRUST_PROXY_HOPS: Type.Integer({ default: 1, minimum: 1, maximum: 10 }),
 
   // Pay by text (docs/text-payments.md).
   /** The SMS gateway's auth token: it signs the gateway's webhooks (X-Twilio-Signature). Unset: POST /v1/sms/inbound answers 404. */

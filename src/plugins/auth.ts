@@ -152,10 +152,8 @@ export default fp<AuthOptions>(async (app, opts) => {
     }
   }
 
-  app.decorateRequest('principal', null)
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    const header = request.headers.authorization
-    if (header == null) return
+  /** The caller a bearer token speaks for, or 401 UNAUTHENTICATED. */
+  async function principalOf (header: string): Promise<Principal> {
     // The scheme is case-insensitive (RFC 9110); the token must look like a compact JWS before anything parses it.
     const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i.exec(header)
     if (m == null) throw unauthenticated('the Authorization header must be "Bearer <token>"')
@@ -164,6 +162,22 @@ export default fp<AuthOptions>(async (app, opts) => {
     // a suspended login (or the participant it speaks for: its API keys, its identity provider's tokens) stops here,
     // and so does a token issued before its login's tokens were revoked
     if (await app.services.logins.isRevoked(p, p.issuedAt ?? null)) throw unauthenticated('this token was revoked: its login is suspended, or was since it was issued')
+    return p
+  }
+
+  app.decorateRequest('principal', null)
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    const header = request.headers.authorization
+    if (header == null) return
+    let p: Principal
+    try {
+      p = await principalOf(header)
+    } catch (err) {
+      // A route that needs no token (the token exchange, the JWKS, a currency, the directory) answers a token that
+      // does not verify as it answers no token: a client still sending an expired one can log in again.
+      if (request.routeOptions.config.public === true && !request.is404 && err instanceof DomainError && err.code === 'UNAUTHENTICATED') return
+      throw err
+    }
     request.principal = p
     if (p.scopes != null && !request.is404) {
       const cfg = request.routeOptions.config

@@ -42,7 +42,8 @@ export const participantRepo = (prisma: Db) => ({
       where: {
         currencyId: f.currencyId,
         kind: 'business',
-        ...(f.q != null ? { name: { contains: f.q, mode: 'insensitive' as const } } : {}),
+        // Prisma's contains is ILIKE '%q%' with q as given: its wildcards are escaped, so q is text, not a pattern
+        ...(f.q != null ? { name: { contains: f.q.replace(/[\\%_]/g, '\\$&'), mode: 'insensitive' as const } } : {}),
         ...(f.sector != null ? { sector: f.sector } : {}),
         ...(f.district != null ? { district: f.district } : {}),
         ...(after != null

@@ -3,9 +3,13 @@ import type { Db } from './db.js'
 export interface NewStaff { username: string, passwordHash: string, role: 'issuer' | 'researcher', name: string, currencyId: string }
 
 export const userRepo = (db: Db) => ({
-  /** A login by its name, whatever its case (names are unique case-insensitively: app_user_username_lower_key). */
-  byUsername: async (username: string) => {
-    const rows = await db.$queryRaw<Array<{ id: string }>>`SELECT id FROM app_user WHERE lower(username) = lower(${username})`
+  /**
+   * A login by its name folded to lower case by the caller (names are unique case-insensitively,
+   * app_user_username_lower_key; they are ASCII, where lower() and the caller's folding agree). The name given is
+   * not folded again here: PostgreSQL would fold some other letters to ASCII ones ('İ' to 'i').
+   */
+  byLoginName: async (name: string) => {
+    const rows = await db.$queryRaw<Array<{ id: string }>>`SELECT id FROM app_user WHERE lower(username) = ${name}`
     return rows.length === 0 ? null : await db.appUser.findUnique({ where: { id: rows[0].id } })
   },
   /** Is the login of this participant (a business, for its API keys) suspended? */

@@ -31,7 +31,8 @@ export const CurrencyCreateSchema = Type.Object({
   name: Name('display name, e.g. "Bristol Pound"'),
   backing: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$', default: 'GBP', description: 'ISO 4217 code of the backing currency' })),
   decimals: Type.Optional(Type.Integer({ minimum: 0, maximum: 6, default: 2, description: 'minor-unit digits' })),
-  fees: Type.Optional(Type.Partial(Fees)),
+  // Type.Partial drops the object options: additionalProperties is given again, or a misspelt fee would vanish
+  fees: Type.Optional(Type.Partial(Fees, { additionalProperties: false })),
   redemptionFee: Type.Optional(RateString('fee withheld when a business redeems to sterling')),
   localAreas: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4 }), {
     maxItems: 500, description: 'postcode areas ("BS") or districts ("BS6") that count as local',

@@ -28,8 +28,11 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
 
   // IPv6 clients are counted per /64: one host usually holds a whole /64 and could rotate through it.
   const addressKey = (meta: RequestMeta | undefined) => meta?.clientAddress == null ? null : `address:${normalizeIP(meta.clientAddress, 64)}`
-  // per username as well, whatever its case, so guesses spread over many addresses share one budget
-  const userKey = (username: string) => `user:${username.toLowerCase()}`
+  // per username as well, whatever its case, so guesses spread over many addresses share one budget. The budget's
+  // key and the login's lookup use the same folding (loginName): were the lookup to fold otherwise (PostgreSQL's
+  // lower() turns 'İ' into 'i', JavaScript's into 'i' and a combining dot), one login would have many budgets.
+  const loginName = (username: string) => username.toLowerCase()
+  const userKey = (name: string) => `user:${name}`
 
   /**
    * Claims this attempt before any credential is looked at, against the client address and the username: while
@@ -67,10 +70,11 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
     /** Username and password to a principal. Unknown user and wrong password answer the same, in the same time. */
     async login (username: string, password: string, meta?: RequestMeta): Promise<Principal> {
       const addr = addressKey(meta)
-      const user = userKey(username)
+      const name = loginName(username)
+      const user = userKey(name)
       // (should the database go away before the attempt is decided, its claim is forgotten after 30 s)
       const attempt = await claim(addr, user)
-      const u = await users.byUsername(username)
+      const u = await users.byLoginName(name)
       const ok = await verifyPassword(password, u?.passwordHash ?? await dummyHash())
       if (u == null || !ok) {
         await refuse(attempt, auditRecord(null, 'auth.login', meta, {

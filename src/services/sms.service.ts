@@ -164,7 +164,10 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
           return new DomainError('VERIFICATION_FAILED', `wrong code; ${CODE_MAX_FAILURES - failures} more tries before it is spent`)
         }
         // Whoever proves they hold a number gets it: a number verified before by someone else (a recycled
-        // number, a shared phone) stops working for them.
+        // number, a shared phone) stops working for them. Two proofs of one number at once take turns (a lock on
+        // the number until commit), so the later one takes it from the earlier instead of breaking the number's
+        // unique index.
+        await c.query("SELECT pg_advisory_xact_lock(hashtextextended('text_phone:' || $1, 0))", [r.pending_phone])
         await c.query('UPDATE text_phone SET phone = NULL, updated_at = now() WHERE phone = $1 AND participant_id <> $2', [r.pending_phone, p.id])
         const row = (await c.query<PhoneRow>(`UPDATE text_phone SET phone = pending_phone, ${clear} WHERE participant_id = $1 RETURNING *`, [p.id])).rows[0]
         await insertAudit(c, audit(principal!, 'text.phone_verify', meta, p, { phone: row.phone }))

@@ -118,6 +118,11 @@ t.test('behind a proxy (TRUST_PROXY) the address comes from X-Forwarded-For', as
   t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: 'x2', password: 'y' }, headers: from('203.0.113.9') })).status, 429)
   t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: 'x3', password: 'y' }, headers: from('203.0.113.10') })).status, 401,
     'another client behind the same proxy is not locked out')
+  // a client that writes its own X-Forwarded-For: the balancer appends the address it saw, and only that counts
+  for (const [i, forged] of ['192.0.2.1', '192.0.2.2', '192.0.2.3'].entries()) {
+    const r = await ctx.call('POST', '/v1/auth/token', { body: { username: `y${i}`, password: 'y' }, headers: from(`${forged}, 198.51.100.7`) })
+    t.equal(r.status, i === 0 ? 401 : 429, `a forged first entry (${forged}) does not give a fresh budget`)
+  }
 })
 
 t.test('money-moving routes are limited per principal, one budget across them, with 429 problem+json', async (t) => {
@@ -143,4 +148,24 @@ t.test('the default limits leave room for a benchmark from one principal', async
   const c = loadConfig({})
   t.ok(c.RATE_LIMIT_MONEY_PER_MINUTE >= 2000 * 60, `${c.RATE_LIMIT_MONEY_PER_MINUTE}/min ≥ 2,000/s`)
   t.equal(c.LOGIN_MAX_FAILURES, 5)
+})
+
+t.test('a username spelt with letters that fold to ASCII elsewhere (İ) is not another way into a locked login', async (t) => {
+  const ctx = await buildTestApp(t, { LOGIN_MAX_FAILURES: 2, LOGIN_LOCKOUT_SECONDS: 900 })
+  const s = await scenario(ctx)
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/members`, {
+    token: ctx.issuerToken, body: { name: 'V', postcode: 'BS6 5AB', username: 'victim', password: 'correct-horse' },
+  })).status, 201)
+  const login = async (username: string, password: string, i: number) =>
+    await ctx.call('POST', '/v1/auth/token', { body: { username, password }, remoteAddress: `192.0.2.${i}` })
+  t.equal((await login('victim', 'wrong-1', 1)).status, 401)
+  t.equal((await login('victim', 'wrong-2', 2)).status, 401)
+  t.equal((await login('victim', 'correct-horse', 3)).status, 429, 'the username is locked out')
+  // PostgreSQL's lower() folds 'İ' to 'i', JavaScript's to 'i' and a combining dot: the lookup must not find
+  // 'victim' under a name whose failures are counted elsewhere
+  for (const [i, name] of ['vİctim', 'vİctİm', 'VİCTİM'].entries()) {
+    const r = await login(name, 'correct-horse', 10 + i)
+    t.equal(r.status, 401, `"${name}" with the right password gets no token`)
+    t.equal(r.body.code, 'INVALID_CREDENTIALS')
+  }
 })

@@ -62,6 +62,21 @@ t.test('forged, stale and foreign tokens are refused with 401 problem+json', asy
   }
 })
 
+t.test('a route that needs no token answers a bad one as it answers none; the others still refuse it', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const sub = await platformId(ctx)
+  const expired = await mint(ctx.keys.signing, { sub }, { exp: Math.floor(Date.now() / 1000) - 60 })
+  for (const h of [`Bearer ${expired}`, 'Bearer aaa.bbb.ccc', 'Basic cGxhdGZvcm06cGFzcw==']) {
+    const headers = { authorization: h }
+    const login = await ctx.call('POST', '/v1/auth/token', { headers, body: { username: ISSUER.username, password: ISSUER.password } })
+    t.equal(login.status, 200, `"${h.slice(0, 16)}": the token exchange still logs in`)
+    t.equal((await ctx.call('GET', '/.well-known/jwks.json', { headers })).status, 200, 'the JWKS answers')
+    t.equal((await ctx.call('GET', `/v1/currencies/${s.code}`, { headers })).status, 200, 'a currency answers')
+    await expect401(t, ctx, `/v1/currencies/${s.code}/transfers`, h, `"${h.slice(0, 16)}": a route that needs a token still refuses it`)
+  }
+})
+
 t.test('a revoked API key gets no token, and tokens it already got stop working', async (t) => {
   const ctx = await buildTestApp(t)
   const s = await scenario(ctx)

@@ -26,6 +26,12 @@ t.test('the business directory: public, filtered, cursor-paginated', async (t) =
   const away = await ctx.call('GET', `/v1/currencies/${s.code}/businesses?district=BA1`)
   t.same(away.body.items.map((b: any) => [b.local, b.district]), Array(2).fill([false, 'BA1']), 'outside the local areas')
   t.notOk(JSON.stringify(bs6.body).includes('postcode'), 'no full postcodes in the public directory')
+  // q is text: LIKE's wildcards and its escape match themselves only
+  await registerBusiness(ctx, s.code, { tradingName: '100% Local_Shop', sector: 'retail', postcode: 'BS6 1AA' })
+  for (const [q, want] of [['_', ['100% Local_Shop']], ['%', ['100% Local_Shop']], ['\\', []], ['y_0', []], ['100%', ['100% Local_Shop']]] as const) {
+    const r = await ctx.call('GET', `/v1/currencies/${s.code}/businesses?q=${encodeURIComponent(q)}`)
+    t.same(r.body.items.map((b: any) => b.tradingName), want, `q=${q}`)
+  }
 })
 
 t.test('accounts: owners and issuers read them, others get 404; issuers freeze and set limits', async (t) => {

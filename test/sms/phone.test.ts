@@ -80,6 +80,26 @@ t.test('a number confirmed by someone else moves to them; the registration route
   t.match((await inbox(db, PHONE)).at(-1)?.body, 'Your balance is 0.00 BRS.')
 })
 
+t.test('two participants proving one number at the same moment: one holds it, neither gets a 500', async (t) => {
+  const s = await smsApp(t)
+  const { ctx, db } = s
+  const sc = await scenario(ctx)
+  for (let round = 0; round < 4; round++) {
+    const a = await registerMember(ctx, sc.code)
+    const b = await registerMember(ctx, sc.code)
+    const codes: string[] = []
+    for (const who of [a, b]) {
+      t.equal((await ctx.call('PUT', `/v1/participants/${who.id}/phone`, { token: who.token, body: { phone: PHONE } })).status, 200)
+      codes.push(s.lastCode())
+    }
+    const both = await Promise.all([a, b].map(async (who, i) =>
+      await ctx.call('POST', `/v1/participants/${who.id}/phone/verification`, { token: who.token, body: { code: codes[i] } })))
+    t.same(both.map(r => r.status), [200, 200], `round ${round}: both proofs answered`)
+    const holders = (await db.query('SELECT participant_id FROM text_phone WHERE phone = $1', [PHONE])).rows
+    t.equal(holders.length, 1, `round ${round}: one participant holds the number`)
+  }
+})
+
 t.test('business text codes: at registration, by PATCH, unique per currency, upper-case, in the directory', async (t) => {
   const { ctx } = await smsApp(t)
   const sc = await scenario(ctx)
