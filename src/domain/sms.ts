@@ -10,6 +10,8 @@ import { DomainError } from './errors.js'
 export const PIN_MAX_FAILURES = 3
 /** Wrong verification codes before the code is spent and a new one must be asked for. */
 export const CODE_MAX_FAILURES = 5
+/** Verification codes texted in a day (24 hours) to one number, and asked for by one participant */
+export const CODES_PER_DAY = 5
 
 export type FormValue = string | string[]
 export type FormFields = Record<string, FormValue>

@@ -8,7 +8,7 @@ import { formatMoney, parseAmount } from '../domain/money.js'
 import { payment } from '../domain/movements.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import {
-  CODE_MAX_FAILURES, e164, gatewaySignature, normaliseAmount, normaliseTextCode, parseCommand, parsePhone,
+  CODE_MAX_FAILURES, CODES_PER_DAY, e164, gatewaySignature, normaliseAmount, normaliseTextCode, parseCommand, parsePhone,
   PIN_MAX_FAILURES, replies, shortRef, signatureMatches, type Command, type FormFields,
 } from '../domain/sms.js'
 import { postMovement } from '../ledger/post.js'
@@ -127,6 +127,22 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
         if (r.code_sent_at != null && now.getTime() - r.code_sent_at.getTime() < CODE_RESEND_MS) {
           const wait = Math.ceil((CODE_RESEND_MS - (now.getTime() - r.code_sent_at.getTime())) / 1000)
           throw new RateLimitedError(wait, `a code was texted less than a minute ago; ask again in ${wait} s`)
+        }
+        // A day's codes are bounded by number and by participant: each code may be guessed CODE_MAX_FAILURES times,
+        // and each is a text the scheme pays for, to a number the caller may not hold. The number is locked until
+        // commit, so requests for it from several participants at once are counted one after another.
+        await c.query("SELECT pg_advisory_xact_lock(hashtextextended('text_phone:' || $1, 0))", [phone])
+        const day = (await c.query<{ to_number: number, by_participant: number, number_free: number | null, participant_free: number | null }>(`
+          SELECT count(*) FILTER (WHERE to_phone = $1)::int AS to_number, count(*) FILTER (WHERE participant_id = $2)::int AS by_participant,
+                 ceil(extract(epoch FROM min(created_at) FILTER (WHERE to_phone = $1) + interval '1 day' - now()))::int AS number_free,
+                 ceil(extract(epoch FROM min(created_at) FILTER (WHERE participant_id = $2) + interval '1 day' - now()))::int AS participant_free
+            FROM sms_outbox
+           WHERE purpose = 'verification' AND created_at > now() - interval '1 day' AND (to_phone = $1 OR participant_id = $2)`,
+        [phone, p.id])).rows[0]
+        if (day.to_number >= CODES_PER_DAY || day.by_participant >= CODES_PER_DAY) {
+          // until the oldest code of each limit reached is a day old
+          const wait = Math.max(1, day.to_number >= CODES_PER_DAY ? day.number_free ?? 1 : 1, day.by_participant >= CODES_PER_DAY ? day.participant_free ?? 1 : 1)
+          throw new RateLimitedError(wait, `at most ${CODES_PER_DAY} codes a day are texted to one number, or for one participant; ask again in ${wait} s`)
         }
         const code = newCode()
         const row = (await c.query<PhoneRow>(

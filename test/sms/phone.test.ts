@@ -1,4 +1,5 @@
 import t from 'tap'
+import { CODES_PER_DAY } from '../../src/domain/sms.js'
 import { enrol, inbox, registerBusiness, registerMember, scenario, smsApp, text } from './fixtures.js'
 
 // Phones, codes, text PINs and text codes through the API, with the codes' clock in the test's hands.
@@ -88,16 +89,40 @@ t.test('two participants proving one number at the same moment: one holds it, ne
     const a = await registerMember(ctx, sc.code)
     const b = await registerMember(ctx, sc.code)
     const codes: string[] = []
+    const phone = `+4479111236${round}0` // a number a round: a number gets CODES_PER_DAY codes a day
     for (const who of [a, b]) {
-      t.equal((await ctx.call('PUT', `/v1/participants/${who.id}/phone`, { token: who.token, body: { phone: PHONE } })).status, 200)
+      t.equal((await ctx.call('PUT', `/v1/participants/${who.id}/phone`, { token: who.token, body: { phone } })).status, 200)
       codes.push(s.lastCode())
     }
     const both = await Promise.all([a, b].map(async (who, i) =>
       await ctx.call('POST', `/v1/participants/${who.id}/phone/verification`, { token: who.token, body: { code: codes[i] } })))
     t.same(both.map(r => r.status), [200, 200], `round ${round}: both proofs answered`)
-    const holders = (await db.query('SELECT participant_id FROM text_phone WHERE phone = $1', [PHONE])).rows
+    const holders = (await db.query('SELECT participant_id FROM text_phone WHERE phone = $1', [phone])).rows
     t.equal(holders.length, 1, `round ${round}: one participant holds the number`)
   }
+})
+
+t.test('at most CODES_PER_DAY codes a day to one number, and for one participant', async (t) => {
+  const s = await smsApp(t)
+  const { ctx, db, now } = s
+  const sc = await scenario(ctx)
+  const [guesser, other, busy] = [await registerMember(ctx, sc.code), await registerMember(ctx, sc.code), await registerMember(ctx, sc.code)]
+  const ask = async (who: { id: string, token: string }, phone: string) => {
+    now.t += 61_000 // past the one-a-minute limit, which is on the service's clock
+    return await ctx.call('PUT', `/v1/participants/${who.id}/phone`, { token: who.token, body: { phone } })
+  }
+  // a number someone else holds: codes to it are counted whoever asks
+  for (let i = 0; i < CODES_PER_DAY; i++) t.equal((await ask(guesser, PHONE)).status, 200, `code ${i + 1} to the number`)
+  const refused = await ask(guesser, PHONE)
+  t.equal(refused.status, 429, 'one more to the same number is refused')
+  t.equal(refused.body.code, 'RATE_LIMITED')
+  t.ok(Number(refused.headers['retry-after']) > 23 * 3600, `retry after the oldest is a day old (${String(refused.headers['retry-after'])} s)`)
+  t.equal((await ask(other, PHONE)).status, 429, 'by another participant too')
+  t.equal((await inbox(db, PHONE)).filter(m => m.purpose === 'verification').length, CODES_PER_DAY, 'and no more texts to it')
+  // one participant, many numbers
+  for (let i = 0; i < CODES_PER_DAY; i++) t.equal((await ask(busy, `+4479111234${70 + i}`)).status, 200, `number ${i + 1}`)
+  t.equal((await ask(busy, '+447911123499')).status, 429, 'a sixth number for the same participant is refused')
+  t.equal((await ask(other, '+447911123499')).status, 200, 'while another participant may ask for it')
 })
 
 t.test('business text codes: at registration, by PATCH, unique per currency, upper-case, in the directory', async (t) => {
