@@ -1,5 +1,6 @@
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { hashPassword } from '../auth/password.js'
+import { checkNewPassword } from '../domain/password-rules.js'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { CURSOR_ANY, CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
@@ -20,6 +21,7 @@ export function participantService (prisma: PrismaClient, currencies: CurrencySe
     const currency = await currencies.resolve(code)
     currencies.assertIssuer(principal, currency.id)
     const pc = parsePostcode(fields.postcode)
+    checkNewPassword(login.username, login.password)
     const passwordHash = await hashPassword(login.password, scryptCost)
     try {
       const p = await prisma.$transaction(async (tx) => {

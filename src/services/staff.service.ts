@@ -1,5 +1,6 @@
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { hashPassword } from '../auth/password.js'
+import { checkNewPassword } from '../domain/password-rules.js'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
@@ -12,6 +13,7 @@ import type { CurrencyService } from './currency.service.js'
  *  (only the platform issuer adds them). */
 export function staffService (prisma: PrismaClient, currencies: CurrencyService, scryptCost: number) {
   async function create (principal: Principal, role: 'issuer' | 'researcher', currencyId: string, b: StaffInput, meta?: RequestMeta) {
+    checkNewPassword(b.username, b.password)
     const passwordHash = await hashPassword(b.password, scryptCost)
     try {
       return await prisma.$transaction(async (tx) => {

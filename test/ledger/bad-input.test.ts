@@ -92,6 +92,16 @@ t.test('bad input is refused with a stable code and changes nothing', async (t) 
   await refuse('a currency code taken', 409, 'CURRENCY_EXISTS', { token: ctx.issuerToken, url: '/v1/currencies', body: { code: 'brs', name: 'again' } })
   await refuse('a currency by a member', 403, 'FORBIDDEN', { url: '/v1/currencies', body: { code: 'ZZZ', name: 'mine' } })
   await refuse('a fee rate of 1', 422, 'VALIDATION_FAILED', { token: ctx.issuerToken, url: '/v1/currencies', body: { code: 'ZZZ', name: 'z', fees: { text: '1' } } })
+  // passwords: beyond their length, not only spaces, not the username, not one character, not the commonest
+  for (const [why, username, password] of [['only spaces', 'pw-spaces', '        '], ['the username', 'password1x', 'Password1x'],
+    ['one character repeated', 'pw-repeat', 'aaaaaaaaaa'], ['a common password', 'pw-common', 'Password123']]) {
+    await refuse(`a password that is ${why}`, 422, 'VALIDATION_FAILED', {
+      token: ctx.issuerToken, url: `/v1/currencies/${s.code}/members`, body: { name: 'P', postcode: 'BS6 5AB', username, password },
+    })
+    await refuse(`a staff password that is ${why}`, 422, 'VALIDATION_FAILED', {
+      token: ctx.issuerToken, url: `/v1/currencies/${s.code}/researchers`, body: { name: 'P', username: `${username}-r`, password: why === 'the username' ? `${username}-R` : password },
+    })
+  }
   // fees cannot be changed once set, so a misspelt channel must not be dropped silently (every fee left at 0)
   await refuse('a misspelt fee channel', 422, 'VALIDATION_FAILED', { token: ctx.issuerToken, url: '/v1/currencies', body: { code: 'ZZZ', name: 'z', fees: { Text: '0.02', onlien: '0.5' } } })
   await refuse('a bad postcode', 422, 'INVALID_POSTCODE', {
