@@ -110,7 +110,8 @@ export async function periodReads (db: Db, currencyId: string, p: Period, snapsh
 }
 
 // Participant accounts open in each period: created before its end and not closed, plus those closed since that
-// were active in it. Closed accounts are few, so only their rows are looked up. The open ones are counted in one
+// were created before its end and active in it (a posting backdated before its account's creation must not make
+// an account open in a period it did not yet exist in). Closed accounts are few, so only their rows are looked up. The open ones are counted in one
 // pass over the accounts, by how many of the periods' (sorted) ends each was created at or after (width_bucket),
 // and summed up to each end here, rather than joining every account to every period end (a scan per end).
 const OPEN_SQL = `
@@ -120,9 +121,10 @@ SELECT width_bucket(a.created_at, $2::timestamptz[]) AS b, count(*) AS n
  GROUP BY 1`
 const CLOSED_ACTIVE_SQL = `
 SELECT x.k, count(DISTINCT r.account_id) AS n
-  FROM unnest($2::int[], $3::text[], $4::date[]) AS x (k, grain, start)
+  FROM unnest($2::int[], $3::text[], $4::date[], $5::timestamptz[]) AS x (k, grain, start, period_end)
   JOIN circ_account_bucket r ON r.currency_id = $1 AND r.grain = x.grain AND r.start = x.start
-   AND r.account_id = ANY ($5::uuid[]) AND r.n_paid > 0
+   AND r.account_id = ANY ($6::uuid[]) AND r.n_paid > 0
+  JOIN account a ON a.id = r.account_id AND a.created_at < x.period_end
  GROUP BY x.k`
 
 async function openAccounts (db: Db, currencyId: string, all: Period[]): Promise<Map<number, number>> {
@@ -140,7 +142,8 @@ async function openAccounts (db: Db, currencyId: string, all: Period[]): Promise
   if (closed.length > 0) {
     const withKeys = all.flatMap((p, k) => p.buckets.map(b => ({ k, b })))
     const active = await db.query<{ k: number, n: string }>(CLOSED_ACTIVE_SQL, [currencyId,
-      withKeys.map(x => x.k), withKeys.map(x => x.b.grain), withKeys.map(x => isoDate(x.b.start)), closed])
+      withKeys.map(x => x.k), withKeys.map(x => x.b.grain), withKeys.map(x => isoDate(x.b.start)),
+      withKeys.map(x => new Date(all[x.k].end).toISOString()), closed])
     for (const r of active.rows) open.set(r.k, (open.get(r.k) ?? 0) + Number(r.n))
   }
   return open

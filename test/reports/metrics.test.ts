@@ -8,6 +8,7 @@ import { flowFigures } from '../../src/reports/flows.report.js'
 import { tile } from '../../src/domain/periods.js'
 import { buildTestApp } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
+import { recompute } from './recompute.js'
 
 // Every metric of the circulation report on a small fixed ledger, against values worked out by hand below.
 // Parties (local areas: BS): M1 member BS6, M2 member BS3, M3 member BA1 (Bath: not local), B1 business BS1,
@@ -272,9 +273,17 @@ t.test('open accounts: counted per period end, an account that joined at the ver
   await member(ctx, 'BRS', 'BS2 0AA', '2026-03-01T00:00:00Z')
   const closed = await member(ctx, 'BRS', 'BS5 0AA', '2025-12-01T00:00:00Z')
   await ctx.app.pool.query(`UPDATE account SET status = 'closed' WHERE id = $1`, [closed.accountId])
+  // joined at January's end but, by a posting backdated into January, paid in it; closed since: open in no month
+  // (it did not exist in January and was not active in February), but open in the whole range, where it paid
+  const backdated = await member(ctx, 'BRS', 'BS5 1AA', '2026-02-01T00:00:00Z')
   await book.ledger.issue('2026-01-05T00:00:00Z', early.accountId, '10')
+  await book.ledger.issue('2026-01-10T00:00:00Z', backdated.accountId, '5')
+  await book.ledger.pay('2026-01-20T00:00:00Z', backdated.accountId, early.accountId, '2')
+  await ctx.app.pool.query(`UPDATE account SET status = 'closed' WHERE id = $1`, [backdated.accountId])
   await catchUp(ctx.app.pool)
   const range = reportRange('2026-01-01', '2026-03-01')
   const [total, jan, feb] = await circulationFigures(ctx.app.pool, book.currencyId, splitPeriods(range.from, range.to, 'month'))
-  t.same([jan.open, feb.open, total.open], [1, 3, 3], 'January: the early member; February: and the two that joined on its first instant and mid-month')
+  t.same([jan.open, feb.open, total.open], [1, 3, 4], 'January: the early member; February: and the two that joined on its first instant and mid-month; the range: and the closed one that paid in it')
+  const slow = await recompute(ctx.app.pool, book.currencyId, splitPeriods(range.from, range.to, 'month'))
+  t.same(slow.map(f => f.open), [total.open, jan.open, feb.open], 'as the plain recomputation counts them')
 })
