@@ -5,6 +5,7 @@ import {
 } from 'jose'
 import { FifoMap } from 'toad-cache'
 import type { KeySet } from '../auth/keys.js'
+import { revocationOf } from '../auth/revocation.js'
 import { isScope, type AuditAction, type Scope } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import type { Principal, Role } from '../domain/principal.js'
@@ -112,8 +113,8 @@ export default fp<AuthOptions>(async (app, opts) => {
     }
     if (payload.akid != null) {
       // A token exchanged for an API key: it carries the key's scopes and dies with the key.
+      // (it dies with the key: principalOf checks the key is still active)
       if (typeof payload.akid !== 'string' || typeof payload.scope !== 'string') throw unauthenticated('the token is not valid')
-      if (!await app.services.apiKeys.isActive(payload.akid)) throw unauthenticated('the API key this token was issued for has been revoked')
       p.apiKeyId = payload.akid
       p.scopes = payload.scope.split(' ').filter(isScope)
     }
@@ -159,9 +160,10 @@ export default fp<AuthOptions>(async (app, opts) => {
     if (m == null) throw unauthenticated('the Authorization header must be "Bearer <token>"')
     // The (unverified) issuer only picks which keys verify the token; everything is then checked against them.
     const p = oidc != null && issuerOf(m[1]) === oidc.issuer ? await external(m[1], oidc) : await local(m[1])
-    // a suspended login (or the participant it speaks for: its API keys, its identity provider's tokens) stops here,
-    // and so does a token issued before its login's tokens were revoked
-    if (await app.services.logins.isRevoked(p, p.issuedAt ?? null)) throw unauthenticated('this token was revoked: its login is suspended, or was since it was issued')
+    // a revoked API key, a suspended login (or the participant it speaks for: its API keys, its identity provider's
+    // tokens) stops here, and so does a token issued before its login's tokens were revoked
+    const revoked = await revocationOf(app.services, p)
+    if (revoked != null) throw unauthenticated(revoked)
     return p
   }
 

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { revocationOf } from '../auth/revocation.js'
 import { DomainError } from '../domain/errors.js'
 import type { EventRow, Subscriber } from '../events/hub.js'
 import { IdParams, problems } from '../schemas/common.js'
@@ -16,7 +17,7 @@ export const eventMessage = (r: EventRow): string =>
   `id: ${r.id}\nevent: ${r.type}\ndata: ${JSON.stringify({ id: r.id, type: r.type, accountId: r.accountId, createdAt: r.createdAt, data: r.data })}\n\n`
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { accounts, logins, apiKeys } = app.services
+  const { accounts } = app.services
   const ev = app.events
   const o = ev.options
 
@@ -44,11 +45,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const { account } = await accounts.readable(request.principal, request.params.id)
     const p = request.principal!
     const caller = p.apiKeyId ?? p.userId
-    // The right to the stream, as the auth plugin checks it on every request: a login suspended (or its tokens
-    // revoked) or an API key revoked while the stream is open ends it before the next event (both checks are
-    // cached: at once on the instance that made the change, within their check interval on the others).
-    const revoked = async (): Promise<boolean> =>
-      await logins.isRevoked(p, p.issuedAt ?? null) || (p.apiKeyId != null && !await apiKeys.isActive(p.apiKeyId))
+    // The right to the stream, checked as on every request: a login suspended (or its tokens revoked) or an API
+    // key revoked while the stream is open ends it before the next event (both checks are cached: at once on the
+    // instance that made the change, within their check interval on the others).
+    const revoked = async (): Promise<boolean> => await revocationOf(app.services, p) != null
     if (ev.streams.size >= o.maxStreams) throw new DomainError('SERVICE_UNAVAILABLE', 'this instance holds as many event streams as it may; retry shortly')
     if ((ev.perCaller.get(caller) ?? 0) >= o.streamsPerCaller) {
       throw new DomainError('RATE_LIMITED', `at most ${o.streamsPerCaller} event streams per caller at once; close one first`)

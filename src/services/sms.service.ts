@@ -47,6 +47,14 @@ interface PhoneRow {
 const codeHash = (participantId: string, phone: string, code: string) =>
   createHash('sha256').update(`${participantId}\u001f${phone}\u001f${code}`).digest('base64url')
 
+/**
+ * Holds a phone number until the transaction ends: requests for its codes (counted per day) and proofs of it (which
+ * take it from whoever held it) go one at a time, whichever participants make them.
+ */
+async function lockNumber (db: Queryable, phone: string) {
+  await db.query("SELECT pg_advisory_xact_lock(hashtextextended('text_phone:' || $1, 0))", [phone])
+}
+
 async function insertAudit (db: Queryable, r: AuditRecord) {
   await db.query(
     `INSERT INTO audit_event (actor_id, actor_name, role, action, target, currency_id, outcome, error_code, client_address, request_id, detail)
@@ -131,7 +139,7 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
         // A day's codes are bounded by number and by participant: each code may be guessed CODE_MAX_FAILURES times,
         // and each is a text the scheme pays for, to a number the caller may not hold. The number is locked until
         // commit, so requests for it from several participants at once are counted one after another.
-        await c.query("SELECT pg_advisory_xact_lock(hashtextextended('text_phone:' || $1, 0))", [phone])
+        await lockNumber(c, phone)
         const day = (await c.query<{ to_number: number, by_participant: number, number_free: number | null, participant_free: number | null }>(`
           SELECT count(*) FILTER (WHERE to_phone = $1)::int AS to_number, count(*) FILTER (WHERE participant_id = $2)::int AS by_participant,
                  ceil(extract(epoch FROM min(created_at) FILTER (WHERE to_phone = $1) + interval '1 day' - now()))::int AS number_free,
@@ -183,7 +191,7 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
         // number, a shared phone) stops working for them. Two proofs of one number at once take turns (a lock on
         // the number until commit), so the later one takes it from the earlier instead of breaking the number's
         // unique index.
-        await c.query("SELECT pg_advisory_xact_lock(hashtextextended('text_phone:' || $1, 0))", [r.pending_phone])
+        await lockNumber(c, r.pending_phone)
         await c.query('UPDATE text_phone SET phone = NULL, updated_at = now() WHERE phone = $1 AND participant_id <> $2', [r.pending_phone, p.id])
         const row = (await c.query<PhoneRow>(`UPDATE text_phone SET phone = pending_phone, ${clear} WHERE participant_id = $1 RETURNING *`, [p.id])).rows[0]
         await insertAudit(c, audit(principal!, 'text.phone_verify', meta, p, { phone: row.phone }))
