@@ -97,7 +97,9 @@ t.test('revocation reaches every instance: another instance refuses the key\'s t
   const tok = (await a.call('POST', '/v1/auth/token', { body: { apiKey: k.body.key } })).body.accessToken
   t.equal((await b.call('GET', `/v1/accounts/${s.business.accountId}`, { token: tok })).status, 200, 'instance B accepts the token')
   t.equal((await a.call('DELETE', `/v1/api-keys/${k.body.id as string}`, { token: s.business.token })).status, 204, 'instance A revokes the key')
-  t.equal((await b.call('GET', `/v1/accounts/${s.business.accountId}`, { token: tok })).status, 401, 'instance B refuses it')
+  const refused = await b.call('GET', `/v1/accounts/${s.business.accountId}`, { token: tok })
+  t.equal(refused.status, 401, 'instance B refuses it')
+  t.match(refused.body, { code: 'UNAUTHENTICATED', detail: 'the API key this token was issued for has been revoked' }, 'and says why')
 })
 
 t.test('API keys are listed oldest first, a page at a time', async (t) => {
