@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
-import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
+import { CURSOR_DATE, CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseAmount } from '../domain/money.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
@@ -158,7 +158,7 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
         if (err instanceof DomainError && err.code === 'ACCOUNT_NOT_FOUND') throw NOT_FOUND()
         throw err
       }
-      const after = decodeCursor(q.cursor, [/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/])
+      const after = decodeCursor(q.cursor, [CURSOR_DATE])
       const { rows } = await pool.query<{
         id: string, due_on: string, status: 'pending' | 'retrying' | 'paid' | 'failed' | 'cancelled', transfer_id: string | null, attempts: number,
         next_attempt_on: string, failure_code: string | null, failure_detail: string | null, last_attempt_at: Date | null
