@@ -53,6 +53,9 @@ const addMonths = (d: Day, n: number): Day => { const x = new Date(d); return Da
 /** Monday of the ISO week holding d. */
 const weekStart = (d: Day): Day => d - ((new Date(d).getUTCDay() + 6) % 7) * DAY_MS
 
+/** The first instant PostgreSQL takes, of year 1 (Date.UTC would read a year below 100 as 19xx). */
+export const FIRST_INSTANT = Date.parse('0001-01-01T00:00:00Z')
+
 export function parseInstant (raw: string | undefined, field: string, cal: Calendar = UTC): number | undefined {
   if (raw == null || raw === '') return undefined
   // a bare date is the start of that local day; anything else must carry its offset (RFC 3339)
@@ -62,7 +65,8 @@ export function parseInstant (raw: string | undefined, field: string, cal: Calen
   // Date.parse rolls an impossible day over (2026-02-30T00:00Z is 2 March): a date, alone or in a time, must exist
   const day = raw.slice(0, 10)
   const dayMs = Date.parse(`${day}T00:00:00Z`)
-  if (Number.isNaN(ms) || Number.isNaN(dayMs) || isoDate(dayMs) !== day) {
+  // and lie in the years PostgreSQL takes (it has no year 0: 0000-01-01 was a 422 from the database)
+  if (Number.isNaN(ms) || Number.isNaN(dayMs) || isoDate(dayMs) !== day || ms < FIRST_INSTANT || dayMs < FIRST_INSTANT) {
     throw new DomainError('INVALID_QUERY', `${field} must be a date (2026-01-31) or an RFC 3339 time (2026-01-31T00:00:00Z)`)
   }
   return date ? cal.instant(ms) : ms

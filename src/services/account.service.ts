@@ -6,6 +6,7 @@ import { csvDocument } from '../domain/csv.js'
 import { CURSOR_INT, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseLimit } from '../domain/money.js'
+import { FIRST_INSTANT } from '../domain/periods.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { accountRepo, statementRows } from '../repositories/account.repo.js'
 import { DEFAULT_PAGE } from '../schemas/common.js'
@@ -116,7 +117,8 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
 function parseTime (v: string | undefined, field: string): Date | undefined {
   if (v == null) return undefined
   const d = new Date(v)
-  if (Number.isNaN(d.getTime())) throw new DomainError('INVALID_QUERY', `${field} must be an RFC 3339 time such as 2026-01-31T00:00:00Z`)
+  // the schema checked the form (RFC 3339); the database has no year 0
+  if (Number.isNaN(d.getTime()) || d.getTime() < FIRST_INSTANT) throw new DomainError('INVALID_QUERY', `${field} must be an RFC 3339 time such as 2026-01-31T00:00:00Z`)
   return d
 }
 export { parseTime }

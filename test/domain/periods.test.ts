@@ -1,5 +1,5 @@
 import t from 'tap'
-import { bucketEnd, DAY_MS, isoDate, reportRange, splitPeriods, tile, type Bucket } from '../../src/domain/periods.js'
+import { bucketEnd, DAY_MS, isoDate, parseInstant, reportRange, splitPeriods, tile, type Bucket } from '../../src/domain/periods.js'
 
 const d = (s: string) => Date.parse(`${s}T00:00:00Z`)
 const show = (bs: Bucket[]) => bs.map(b => `${b.grain}:${new Date(b.start).toISOString().slice(0, 10)}`)
@@ -16,6 +16,10 @@ t.test('a range is rounded outwards to whole UTC days', async (t) => {
   t.throws(() => reportRange('2026-02-30T00:00:00Z', undefined), { code: 'INVALID_QUERY' }, 'a time on a day that does not exist')
   t.throws(() => reportRange(undefined, '2026-02-31T10:00:00+01:00'), { code: 'INVALID_QUERY' }, 'with an offset too')
   t.same(reportRange('2024-02-29T12:00:00Z', '2024-03-01T00:00:00Z'), { from: Date.UTC(2024, 1, 29), to: Date.UTC(2024, 2, 1) }, 'a leap day is a day')
+  // PostgreSQL has no year 0: refused here, not by the database
+  t.throws(() => parseInstant('0000-01-01', 'from'), { code: 'INVALID_QUERY' }, 'year 0')
+  t.throws(() => parseInstant('0001-01-01T00:30:00+01:00', 'from'), { code: 'INVALID_QUERY' }, 'an instant of year 0 written in year 1 with an offset')
+  t.equal(parseInstant('0001-01-01', 'from'), Date.parse('0001-01-01T00:00:00Z'), 'year 1 is the first')
 })
 
 t.test('periods are calendar days, ISO weeks or months, clipped to the range', async (t) => {

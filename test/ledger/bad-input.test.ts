@@ -64,6 +64,7 @@ t.test('bad input is refused with a stable code and changes nothing', async (t) 
   // cursors that look like the service's own but that a query would refuse are refused before one is made
   const cursor = (key: unknown[]) => Buffer.from(JSON.stringify(key)).toString('base64url')
   await refuse('a cursor id beyond bigint', 400, 'INVALID_CURSOR', { method: 'GET', url: `/v1/accounts/${s.member.accountId}/statement?cursor=${cursor(['9999999999999999999'])}` })
+  await refuse('a time in year 0', 400, 'INVALID_QUERY', { method: 'GET', url: `/v1/accounts/${s.member.accountId}/statement?from=0000-01-01T00:00:00Z` })
   await refuse('a cursor with a NUL', 400, 'INVALID_CURSOR', { method: 'GET', url: `/v1/currencies/${s.code}/businesses?cursor=${cursor(['a\u0000b', s.business.accountId])}` })
   await refuse('a limit out of range', 400, 'INVALID_QUERY', { method: 'GET', url: `/v1/accounts/${s.member.accountId}/statement?limit=100000` })
 
