@@ -100,7 +100,7 @@ export const AccountSchema = Type.Object({
 })
 
 export const AccountPatchSchema = Type.Object({
-  status: Type.Optional(Status),
+  status: Type.Optional(Type.Enum(['active', 'frozen', 'closed'], { description: 'closed only when the balance is zero (409 ACCOUNT_NOT_EMPTY); a system account never closes' })),
   floor: Type.Optional(Nullable(Type.String({ maxLength: 30, description: 'decimal string; null removes the floor' }))),
   ceiling: Type.Optional(Nullable(Type.String({ maxLength: 30, description: 'decimal string; null removes the ceiling' }))),
 }, { additionalProperties: false, minProperties: 1 })

@@ -64,6 +64,7 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
         const change = { status: patch.status, floor: lim(patch.floor, 'floor'), ceiling: lim(patch.ceiling, 'ceiling') }
         const before = accountView(account, currency.code, currency.decimals)
         const a = await prisma.$transaction(async (tx) => {
+          if (patch.status === 'closed' && account.status !== 'closed') await assertClosable(tx, account)
           const a = await accountRepo(tx).update(id, change)
           await auditRepo(tx).insert(auditRecord(principal, 'account.update', meta, {
             target: id, currencyId: account.currencyId,
@@ -111,6 +112,20 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       }
       return { account: account.id, currency: currency.code, items, nextCursor }
     },
+  }
+}
+
+/**
+ * An account may close only when it holds nothing: money in a closed account could never move again, and would
+ * stay in the supply the backing covers. Its row is locked until the change commits, so no payment lands between
+ * this check and the close (the ledger locks the same row and then sees it closed). A system account never
+ * closes: every issuance, fee or paper note of the currency moves through it.
+ */
+async function assertClosable (tx: Prisma.TransactionClient, account: { id: string, systemKind: string | null }) {
+  if (account.systemKind != null) throw new DomainError('FORBIDDEN', `the ${account.systemKind} account is the currency's own and cannot be closed`)
+  const [row] = await tx.$queryRaw<Array<{ balance: Prisma.Decimal }>>`SELECT balance FROM account WHERE id = ${account.id}::uuid FOR NO KEY UPDATE`
+  if (!row.balance.isZero()) {
+    throw new DomainError('ACCOUNT_NOT_EMPTY', 'the account still holds money: move its balance out first (an issuer may pay from any account of its currency), then close it')
   }
 }
 

@@ -109,3 +109,65 @@ t.test('redemption withholds the fee and moves the reserve', async (t) => {
   const { rows } = await ctx.app.pool.query(`SELECT sum(amount)::text AS reserve FROM reserve_movement`)
   t.equal(rows[0].reserve, '103.000000', '200 in, 97 paid out')
 })
+
+t.test('an account closes only when it holds nothing; a system account never closes', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '20.00')
+  const close = async (id: string) => await ctx.call('PATCH', `/v1/accounts/${id}`, { token: ctx.issuerToken, body: { status: 'closed' } })
+  const account = async (id: string) => (await ctx.call('GET', `/v1/accounts/${id}`, { token: ctx.issuerToken })).body
+
+  const full = await close(s.member.accountId)
+  t.match([full.status, full.body.code], [409, 'ACCOUNT_NOT_EMPTY'], 'money in it: refused')
+  t.match(full.body.detail, /move its balance out first/, 'and says what to do')
+  t.match(await account(s.member.accountId), { status: 'active', balance: '20.00' }, 'nothing changed')
+
+  // an overdrawn account holds a debt: not empty either
+  const owing = await registerMember(ctx, s.code)
+  t.equal((await ctx.call('PATCH', `/v1/accounts/${owing.accountId}`, { token: ctx.issuerToken, body: { floor: '-5.00' } })).status, 200)
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: owing.token, key: 'owe', body: { fromAccount: owing.accountId, toAccount: s.business.accountId, amount: '3.00', channel: 'api' },
+  })).status, 201)
+  t.equal((await close(owing.accountId)).body.code, 'ACCOUNT_NOT_EMPTY', 'a negative balance: refused')
+
+  // the issuer moves the balance out (it may pay from any account of its currency), then closes it
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: ctx.issuerToken, key: 'leave', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '20.00', channel: 'api' },
+  })).status, 201)
+  const closed = await close(s.member.accountId)
+  t.match([closed.status, closed.body.status, closed.body.balance], [200, 'closed', '0.00'], 'empty: closed')
+  t.equal((await close(s.member.accountId)).status, 200, 'closing it again changes nothing')
+  const into = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.business.token, key: 'into', body: { fromAccount: s.business.accountId, toAccount: s.member.accountId, amount: '1.00', channel: 'api' },
+  })
+  t.equal(into.body.code, 'ACCOUNT_CLOSED', 'nothing moves into a closed account')
+  t.equal((await ctx.call('PATCH', `/v1/accounts/${s.member.accountId}`, { token: ctx.issuerToken, body: { status: 'active' } })).body.status, 'active', 'it can be reopened')
+
+  for (const [kind, id] of Object.entries(s.currency.systemAccounts as Record<string, string>)) {
+    const r = await close(id)
+    t.match([r.status, r.body.code], [403, 'FORBIDDEN'], `the ${kind} account never closes`)
+  }
+})
+
+t.test('a close and a payment into the account at once: never a closed account that holds money', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.business.accountId, '100.00')
+  const outcomes = new Map<string, number>()
+  for (let i = 0; i < 12; i++) {
+    const m = await registerMember(ctx, s.code)
+    const [closing, paying] = await Promise.all([
+      ctx.call('PATCH', `/v1/accounts/${m.accountId}`, { token: ctx.issuerToken, body: { status: 'closed' } }),
+      ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+        token: s.business.token, key: `race-${i}`, body: { fromAccount: s.business.accountId, toAccount: m.accountId, amount: '1.00', channel: 'api' },
+      }),
+    ])
+    const key = `close ${closing.status}, pay ${paying.status}`
+    outcomes.set(key, (outcomes.get(key) ?? 0) + 1)
+    const a = (await ctx.call('GET', `/v1/accounts/${m.accountId}`, { token: ctx.issuerToken })).body
+    t.ok(!(a.status === 'closed' && a.balance !== '0.00'), `round ${i}: ${key}, ${a.status as string} holding ${a.balance as string}`)
+    // exactly one of the two went first: closed and the payment refused, or paid and the close refused
+    t.ok((closing.status === 200 && paying.body.code === 'ACCOUNT_CLOSED') || (paying.status === 201 && closing.body.code === 'ACCOUNT_NOT_EMPTY'), `round ${i}: one of the two won`)
+  }
+  t.comment(`outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`)
+})

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { NO_RULES } from '../../src/domain/disclosure.js'
+import { feeFor, Money } from '../../src/domain/money.js'
 import { splitPeriods } from '../../src/domain/periods.js'
 import { isLocal } from '../../src/domain/postcode.js'
 import type { TransferRow } from '../../src/domain/transfer-view.js'
@@ -83,6 +84,25 @@ t.test('research exports of a simulated economy', async (t) => {
      WHERE a.currency_id = $1 AND p.kind = 'member' AND p.district = ANY ($2) AND a.created_at < '2026-01-02'
      ORDER BY a.id LIMIT 5`, [currencyId, cur.local_areas])).rows
   t.equal(closing.length, 5)
+  // an account closes only when empty: each member leaving first spends what is left at a local business, just
+  // after the economy's last transfer
+  const shop = (await pool.query<{ id: string }>(`
+    SELECT a.id FROM account a JOIN participant p ON p.id = a.participant_id
+     WHERE a.currency_id = $1 AND p.kind = 'business' AND p.district = ANY ($2) AND a.status = 'active' AND a.ceiling IS NULL
+     ORDER BY a.id LIMIT 1`, [currencyId, cur.local_areas])).rows[0].id
+  const last = (await pool.query<{ at: Date }>('SELECT max(created_at) AS at FROM transfer WHERE currency_id = $1', [currencyId])).rows[0].at
+  let emptied = 0
+  // paid on the channel that charges least (the test ledger finds the channel by its fee)
+  const fees = Object.values((await ctx.call('GET', `/v1/currencies/${CODE}`)).body.fees as Record<string, string>)
+  const cheapest = fees.reduce((a, b) => new Money(a).lte(b) ? a : b)
+  for (const a of closing) {
+    const left = (await pool.query<{ balance: string }>('SELECT balance::text FROM account WHERE id = $1', [a.id])).rows[0].balance
+    if (new Money(left).isZero()) continue
+    const early = await ctx.call('PATCH', `/v1/accounts/${a.id}`, { token: ctx.issuerToken, body: { status: 'closed' } })
+    t.match([early.status, early.body.code], [409, 'ACCOUNT_NOT_EMPTY'], 'not while it holds money')
+    const fee = feeFor(new Money(left), new Money(cheapest), cur.decimals)
+    await led.pay(new Date(last.getTime() + 1000 * ++emptied).toISOString(), a.id, shop, new Money(left).toFixed(cur.decimals), fee.toFixed(cur.decimals))
+  }
   for (const a of closing) t.equal((await ctx.call('PATCH', `/v1/accounts/${a.id}`, { token: ctx.issuerToken, body: { status: 'closed' } })).status, 200)
 
   await createResearcher(pool, currencyId, 'res-rsx', 'researcher-password')
