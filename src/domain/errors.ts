@@ -81,3 +81,6 @@ export class DomainError extends Error {
 }
 
 export const isErrorCode = (s: string): s is ErrorCode => Object.hasOwn(ERROR_STATUS, s)
+
+/** The most field problems one problem lists (errors[] and its detail); the detail counts the rest. */
+export const MAX_LISTED = 50

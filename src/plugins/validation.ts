@@ -1,7 +1,7 @@
 import { Ajv, type ErrorObject, type Options } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import fp from 'fastify-plugin'
-import { DomainError, type FieldError } from '../domain/errors.js'
+import { DomainError, MAX_LISTED, type FieldError } from '../domain/errors.js'
 import { TEXT_KEYWORD, textProblem, type TextKind } from '../domain/text.js'
 
 // Fastify's default Ajv coerces types and strips unknown properties. For request bodies that is wrong for a
@@ -104,9 +104,6 @@ export function fieldProblems (errors: Array<Partial<ErrorObject>>): FieldProble
 }
 
 export type RequestPart = 'body' | 'querystring' | 'params' | 'headers'
-
-/** The most field problems one problem lists (errors[] and its detail); the detail counts the rest. */
-export const MAX_LISTED = 50
 
 /**
  * The problem for a request part that failed its schema: text the service will not store is 422 INVALID_TEXT

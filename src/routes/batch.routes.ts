@@ -5,7 +5,7 @@ import { requirePrincipal } from '../plugins/auth.js'
 import { validationProblem } from '../plugins/validation.js'
 import { problemBody } from '../plugins/problem.js'
 import { CodeParams, problems } from '../schemas/common.js'
-import { BATCH_MAX_ITEMS, BatchCreateSchema, BatchResultSchema } from '../schemas/batch.js'
+import { BATCH_ITEM_MAX_FIELDS, BATCH_MAX_ITEMS, BatchCreateSchema, BatchResultSchema } from '../schemas/batch.js'
 import { requestHash } from './idempotency.js'
 import { requestMeta } from './request-meta.js'
 
@@ -39,6 +39,13 @@ const routes: FastifyPluginAsyncTypebox<BatchRouteOptions> = async (app, opts) =
       const items = (request.body as { items?: unknown } | null)?.items
       if (Array.isArray(items) && items.length > BATCH_MAX_ITEMS) {
         throw validationProblem('body', [{ instancePath: '/items', keyword: 'maxItems', message: `must NOT have more than ${BATCH_MAX_ITEMS} items` }])
+      }
+      // So are items of far more fields than a payment has: 1,000 items of hundreds of unknown keys each would cost
+      // seconds of checking and an answer of megabytes, one error per key. They are no payment: the whole request
+      // is refused, naming the first such item.
+      const bloated = Array.isArray(items) ? items.findIndex(x => x != null && typeof x === 'object' && Object.keys(x).length > BATCH_ITEM_MAX_FIELDS) : -1
+      if (bloated >= 0) {
+        throw validationProblem('body', [{ instancePath: `/items/${bloated}`, keyword: 'maxProperties', message: `must NOT have more than ${BATCH_ITEM_MAX_FIELDS} properties` }])
       }
     },
   }, async (request) => {

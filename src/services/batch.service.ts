@@ -1,7 +1,7 @@
 import fastq from 'fastq'
 import type pg from 'pg'
 import { auditRecord, disclosed, type RequestMeta } from '../domain/access.js'
-import { DomainError, type FieldError } from '../domain/errors.js'
+import { DomainError, MAX_LISTED, type FieldError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
 import { transferView, type TransferView } from '../domain/transfer-view.js'
 import { postMovements, type MovementItem } from '../ledger/post.js'
@@ -109,7 +109,10 @@ function refuseIfAny (checked: Array<[number, unknown]>): void {
     : [{ pointer: `/items/${j}`, detail: `${e.code}: ${e.message}` }])
   // a schema problem already names its item (routes/batch.routes.ts)
   const what = first.message.startsWith(`item ${i}: `) ? first.message : `item ${i}: ${first.message}`
-  throw new DomainError(first.code, `${what}; this batch is atomic, so no item was posted`, errors)
+  // one problem lists at most MAX_LISTED fields, as any problem does, however many items failed
+  const more = errors.length - MAX_LISTED
+  throw new DomainError(first.code, `${what}; this batch is atomic, so no item was posted` +
+    (more > 0 ? ` (${failures.length} items failed; ${MAX_LISTED} problems listed, and ${more} more)` : ''), errors.slice(0, MAX_LISTED))
 }
 
 type Posted = Awaited<ReturnType<typeof postMovements>>

@@ -2,7 +2,8 @@ import t from 'tap'
 import pg from 'pg'
 import { balance, buildTestApp, issue, registerBusiness, registerMember, scenario } from '../helper.js'
 import { ledgerViolations } from '../../support/invariants.js'
-import { MAX_LISTED } from '../../src/plugins/validation.js'
+import { MAX_LISTED } from '../../src/domain/errors.js'
+import { BATCH_ITEM_MAX_FIELDS } from '../../src/schemas/batch.js'
 
 // POST /v1/currencies/{code}/transfers/batch: up to 1,000 payments, each with its own key and result.
 const url = (code: string) => `/v1/currencies/${code}/transfers/batch`
@@ -221,13 +222,22 @@ t.test('what a large body can cost is bounded: no token, too many items, thousan
   const many = await ctx.call('POST', url(s.code), { token: s.member.token, body: { items: Array.from({ length: 20_000 }, () => ({})) } })
   t.equal(many.status, 422)
   t.same(many.body.errors, [{ pointer: '/items', detail: 'must NOT have more than 1000 items' }], 'the count alone, as the schema says it')
-  // an item with 300 unknown fields: its problem lists the first ones and counts the rest
+  // an item of far more fields than a payment has is no payment: the request is refused, naming it
   const wide = Object.fromEntries([...Object.entries(item), ...Array.from({ length: 300 }, (_, i) => [`x${i}`, 1])])
-  const r = await ctx.call('POST', url(s.code), { token: s.member.token, body: { items: [wide] } })
-  t.equal(r.status, 200)
-  const problem = r.body.items[0].problem
-  t.equal(problem.errors.length, MAX_LISTED, `${MAX_LISTED} fields listed`)
-  t.match(problem.detail, new RegExp(`; and ${300 - MAX_LISTED} more$`), 'and the rest counted')
+  const r = await ctx.call('POST', url(s.code), { token: s.member.token, body: { items: [{ ...item, idempotencyKey: 'b0' }, wide] } })
+  t.equal(r.status, 422)
+  t.same(r.body.errors, [{ pointer: '/items/1', detail: `must NOT have more than ${BATCH_ITEM_MAX_FIELDS} properties` }], 'one error, for the item')
+  // a few stray fields fail their item only, each named
+  const stray = { ...item, idempotencyKey: 'b2', tip: 1, note: 'x', colour: 'red' }
+  const few = await ctx.call('POST', url(s.code), { token: s.member.token, body: { items: [stray] } })
+  t.equal(few.status, 200)
+  t.same(few.body.items[0].problem.errors.map((e: { pointer: string }) => e.pointer).sort(), ['/items/0/colour', '/items/0/note', '/items/0/tip'])
+  // atomic, 1,000 items with 5 stray fields each: one problem, listing MAX_LISTED of the 5,000 and counting the rest
+  const bad = Array.from({ length: 1000 }, (_, i) => ({ ...item, idempotencyKey: `a${i}`, s1: 1, s2: 1, s3: 1, s4: 1, s5: 1 }))
+  const all = await ctx.call('POST', url(s.code), { token: s.member.token, body: { atomic: true, items: bad } })
+  t.equal(all.status, 422)
+  t.equal(all.body.errors.length, MAX_LISTED, `${MAX_LISTED} problems listed`)
+  t.match(all.body.detail, new RegExp(`\\(1000 items failed; ${MAX_LISTED} problems listed, and ${5000 - MAX_LISTED} more\\)$`), 'and the rest counted')
   // atomic: the item's problem names its item once
   const atomic = await ctx.call('POST', url(s.code), { token: s.member.token, body: { atomic: true, items: [null] } })
   t.equal(atomic.status, 422)
