@@ -14,7 +14,8 @@ import { idempotencyOf } from './idempotency.js'
 // Payment requests (src/services/payment-request.service.ts, docs/shop.md): a business asks, a member pays once.
 
 /** A DNS name (labels of letters, digits and hyphens) or a bracketed IP literal, and an optional port. */
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/
+// a DNS name (underscores allowed, as container and compose service names have them) or an IP literal, and a port
+const HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/
 
 export interface PaymentRequestRoutesOptions {
   /** the service's public address, the base of payUrl and the QR text; null: the address the request came in on */
@@ -27,14 +28,15 @@ const readProblems = problems(400, 401, 403, 404)
 const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (app, opts) => {
   const { requests } = app.services
   // Without PUBLIC_URL the links and QR codes are made from the Host the request came in with, which the client
-  // chooses: only a host name or an IP literal, with a port, is put into them (anything else could be markup, or
-  // too long for a QR code).
-  const base = (request: FastifyRequest) => {
+  // chooses: only a host name or an IP literal, with a port, is put into them, behind http or https (anything else
+  // could be markup, a script URL, or too long for a QR code). A request whose answer carries no link (paying)
+  // does not need one: `needed` false gives an empty base there instead of refusing it.
+  const base = (request: FastifyRequest, needed = true) => {
     if (opts.publicUrl != null) return opts.publicUrl
-    if (request.host.length > 260 || !HOST.test(request.host)) {
-      throw new DomainError('BAD_REQUEST', 'the Host header is not a host name (or set PUBLIC_URL, the address links are made from)')
-    }
-    return `${request.protocol}://${request.host}`
+    const ok = request.host.length <= 260 && HOST.test(request.host) && (request.protocol === 'http' || request.protocol === 'https')
+    if (ok) return `${request.protocol}://${request.host}`
+    if (!needed) return ''
+    throw new DomainError('BAD_REQUEST', 'the Host header is not a host name, or the protocol not http or https (or set PUBLIC_URL, the address links are made from)')
   }
 
   app.post('/v1/currencies/:code/payment-requests', {
@@ -107,7 +109,7 @@ const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (ap
       response: { 201: TransferSchema, ...moneyProblems },
     },
   }, async (request, reply) => {
-    const r = await requests.pay(request.principal, request.params.id, request.body, idempotencyOf(request), base(request))
+    const r = await requests.pay(request.principal, request.params.id, request.body, idempotencyOf(request), base(request, false))
     return await reply.code(201).header('idempotent-replayed', String(r.replayed)).send(r.transfer)
   })
 

@@ -346,11 +346,18 @@ t.test('lists both ways with cursor pagination; QR codes as SVG and PNG; API key
       t.equal(r.json().code, 'BAD_REQUEST')
     }
   }
-  for (const host of ['pay.example.org', 'pay.example.org:8443', '127.0.0.1:3000', '[::1]:3000']) {
+  for (const host of ['pay.example.org', 'pay.example.org:8443', '127.0.0.1:3000', '[::1]:3000', 'circulate_api:3000']) {
     const r = await withHost(host, '?waitSeconds=0')
     t.equal(r.statusCode, 200, host)
     t.equal(r.json().payUrl, `http://${host}/pay/${ids[0]}`, `${host}: the link is made from it`)
   }
+  // paying answers the transfer, with no link: any Host will do
+  const open = await ask()
+  const paidAnyHost = await ctx.app.inject({
+    method: 'POST', url: `/v1/payment-requests/${open.body.id as string}/payments`, payload: { fromAccount: s.member.accountId, channel: 'till' },
+    headers: { authorization: `Bearer ${s.member.token}`, 'idempotency-key': 'any-host', host: 'a b' },
+  })
+  t.equal(paidAnyHost.statusCode, 201, 'a payment through a Host that could not make a link')
 
   const mk = async (scopes: string[]) => {
     const key = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: `till-${k('k')}`, scopes } })
