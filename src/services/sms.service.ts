@@ -1,6 +1,7 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto'
 import type pg from 'pg'
 import { hashPassword, verifyPassword } from '../auth/password.js'
+import { withRetry } from '../db/retry.js'
 import { auditRecord, RateLimitedError, type AuditAction, type AuditRecord, type RequestMeta } from '../domain/access.js'
 import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
@@ -36,6 +37,7 @@ export interface SmsOptions {
 /** How long a texted verification code is good for, and how soon another may be asked for. */
 export const CODE_TTL_MS = 10 * 60_000
 export const CODE_RESEND_MS = 60_000
+const DAY_SECONDS = 86_400
 
 interface ParticipantRow { id: string, currency_id: string, kind: string, name: string, text_code: string | null }
 interface PhoneRow {
@@ -67,20 +69,25 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
   const newCode = opts.newCode ?? (() => String(randomInt(0, 1_000_000)).padStart(6, '0'))
   const sender = opts.sender
 
-  /** Runs fn in a transaction on one client; rolled back if it throws. */
+  /**
+   * Runs fn in a transaction on one client; rolled back if it throws, and run again whole after a deadlock or
+   * serialization failure (its texts go to the outbox in the same transaction, so nothing is sent twice).
+   */
   async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await pool.connect()
-    try {
-      await c.query('BEGIN')
-      const out = await fn(c)
-      await c.query('COMMIT')
-      return out
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      c.release()
-    }
+    return await withRetry(async () => {
+      const c = await pool.connect()
+      try {
+        await c.query('BEGIN')
+        const out = await fn(c)
+        await c.query('COMMIT')
+        return out
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => {})
+        throw err
+      } finally {
+        c.release()
+      }
+    })
   }
 
   /**
@@ -129,6 +136,9 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
       const p = await managed(principal, id)
       const phone = parsePhone(raw)
       return await tx(async (c) => {
+        // the number before the participant's row, in the order a proof of the number takes them (it holds the
+        // number while it takes the number from whoever held it): the other order could deadlock with it
+        await lockNumber(c, phone)
         const r = await lockedRow(c, p)
         if (r.phone === phone && r.pending_phone == null) return view(p, r)
         const now = clock()
@@ -137,19 +147,18 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
           throw new RateLimitedError(wait, `a code was texted less than a minute ago; ask again in ${wait} s`)
         }
         // A day's codes are bounded by number and by participant: each code may be guessed CODE_MAX_FAILURES times,
-        // and each is a text the scheme pays for, to a number the caller may not hold. The number is locked until
-        // commit, so requests for it from several participants at once are counted one after another.
-        await lockNumber(c, phone)
-        const day = (await c.query<{ to_number: number, by_participant: number, number_free: number | null, participant_free: number | null }>(`
+        // and each is a text the scheme pays for, to a number the caller may not hold. The number is locked (above)
+        // until commit, so requests for it from several participants at once are counted one after another.
+        const day = (await c.query<{ to_number: number, by_participant: number, participant_free: number | null }>(`
           SELECT count(*) FILTER (WHERE to_phone = $1)::int AS to_number, count(*) FILTER (WHERE participant_id = $2)::int AS by_participant,
-                 ceil(extract(epoch FROM min(created_at) FILTER (WHERE to_phone = $1) + interval '1 day' - now()))::int AS number_free,
                  ceil(extract(epoch FROM min(created_at) FILTER (WHERE participant_id = $2) + interval '1 day' - now()))::int AS participant_free
             FROM sms_outbox
            WHERE purpose = 'verification' AND created_at > now() - interval '1 day' AND (to_phone = $1 OR participant_id = $2)`,
         [phone, p.id])).rows[0]
         if (day.to_number >= CODES_PER_DAY || day.by_participant >= CODES_PER_DAY) {
-          // until the oldest code of each limit reached is a day old
-          const wait = Math.max(1, day.to_number >= CODES_PER_DAY ? day.number_free ?? 1 : 1, day.by_participant >= CODES_PER_DAY ? day.participant_free ?? 1 : 1)
+          // until the oldest of the caller's own codes is a day old; the number's codes may be others' (in any
+          // currency), so when its limit is reached the wait is a whole day, which tells nothing of when they asked
+          const wait = day.to_number >= CODES_PER_DAY ? DAY_SECONDS : Math.max(1, day.participant_free ?? 1)
           throw new RateLimitedError(wait, `at most ${CODES_PER_DAY} codes a day are texted to one number, or for one participant; ask again in ${wait} s`)
         }
         const code = newCode()
