@@ -1,5 +1,5 @@
 import { DomainError } from './errors.js'
-import { UTC, type Calendar } from './zone.js'
+import { utc, UTC, type Calendar } from './zone.js'
 
 // Report periods and the stored buckets that tile them. Everything is in whole local days of the currency's time
 // zone (zone.ts): the aggregates are kept per local day, ISO week (Monday) and calendar month, so a report's
@@ -48,8 +48,8 @@ export function isoDate (d: Day): string {
 /** An instant as RFC 3339, with the zone's offset at it (Z in UTC, and wherever the offset is zero). */
 export const isoTime = (d: Day, cal: Calendar = UTC): string => cal.isoTime(d)
 
-const monthStart = (d: Day): Day => { const x = new Date(d); return Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), 1) }
-const addMonths = (d: Day, n: number): Day => { const x = new Date(d); return Date.UTC(x.getUTCFullYear(), x.getUTCMonth() + n, x.getUTCDate()) }
+const monthStart = (d: Day): Day => { const x = new Date(d); return utc(x.getUTCFullYear(), x.getUTCMonth(), 1) }
+const addMonths = (d: Day, n: number): Day => { const x = new Date(d); return utc(x.getUTCFullYear(), x.getUTCMonth() + n, x.getUTCDate()) }
 /** Monday of the ISO week holding d. */
 const weekStart = (d: Day): Day => d - ((new Date(d).getUTCDay() + 6) % 7) * DAY_MS
 

@@ -1,5 +1,13 @@
 import { DomainError } from './errors.js'
 
+/** Date.UTC for every year: Date.UTC reads a year from 0 to 99 as 1900 to 1999. */
+export function utc (year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
+  const d = new Date(0)
+  d.setUTCFullYear(year, month, day)
+  d.setUTCHours(hour, minute, second, 0)
+  return d.getTime()
+}
+
 // A currency's calendar: its IANA time zone, and the local days (as civil dates) its reports, buckets and holding
 // days are cut at. A civil date is kept as the milliseconds of that date's midnight in UTC, so calendar arithmetic
 // (next day, ISO week, month) works on it as Date.UTC does, whatever the zone; `instant` turns it into the moment
@@ -45,7 +53,7 @@ export class Calendar {
     const s = Math.floor(ms / 1000) * 1000
     const p: Record<string, number> = {}
     for (const x of this.fmt!.formatToParts(s)) if (x.type !== 'literal') p[x.type] = Number(x.value)
-    return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - s
+    return utc(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - s
   }
 
   /** The instant the local day `civil` begins. */

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { calendarOf } from '../../src/domain/zone.js'
 import { bucketEnd, DAY_MS, isoDate, parseInstant, reportRange, splitPeriods, tile, type Bucket } from '../../src/domain/periods.js'
 
 const d = (s: string) => Date.parse(`${s}T00:00:00Z`)
@@ -20,6 +21,9 @@ t.test('a range is rounded outwards to whole UTC days', async (t) => {
   t.throws(() => parseInstant('0000-01-01', 'from'), { code: 'INVALID_QUERY' }, 'year 0')
   t.throws(() => parseInstant('0001-01-01T00:30:00+01:00', 'from'), { code: 'INVALID_QUERY' }, 'an instant of year 0 written in year 1 with an offset')
   t.equal(parseInstant('0001-01-01', 'from'), Date.parse('0001-01-01T00:00:00Z'), 'year 1 is the first')
+  // a local day of a year below 100 in a zone: not read as 19xx (Date.UTC's reading of such years)
+  const early = parseInstant('0050-06-01', 'from', calendarOf('Europe/London'))!
+  t.ok(Math.abs(early - Date.parse('0050-06-01T00:00:00Z')) < 3_600_000, `0050-06-01 in London begins near its UTC midnight (${new Date(early).toISOString()})`)
 })
 
 t.test('periods are calendar days, ISO weeks or months, clipped to the range', async (t) => {
