@@ -5,6 +5,7 @@ import { formatMoney, parseAmount } from '../domain/money.js'
 import { isIssuerOf, isParticipant, type Principal } from '../domain/principal.js'
 import { legFromRow, transferView, type LegRow, type TransferView } from '../domain/transfer-view.js'
 import type { RequestWatch } from '../db/request-watch.js'
+import { inTransaction } from '../db/transaction.js'
 import { recordEvent } from '../events/record.js'
 import { postMovement } from '../ledger/post.js'
 import {
@@ -153,21 +154,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
     })
   }
 
-  /** Runs fn in a transaction on one client; rolled back if it throws. */
-  const inTransaction = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
-    const client = await pool.connect()
-    try {
-      await client.query('BEGIN')
-      const out = await fn(client)
-      await client.query('COMMIT')
-      return out
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
-  }
+  const inTx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn)
 
   /** Marks a locked pending request expired and records its event, in the caller's transaction. */
   const expire = async (tx: pg.PoolClient, r: Row, c: CurrencyInfo) => {
@@ -260,7 +247,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       const { r: seen, c } = await reachable(p, id)
       assertPayer(p, seen)
       let expired = false
-      const out = await inTransaction(async (tx) => {
+      const out = await inTx(async (tx) => {
         const r = (await byId(tx, id, true))!
         if (r.status === 'paid' && r.closed_by === p.userId && r.pay_key === idem.key) {
           // the same call again (a retry, or the same key sent twice at once): its first answer
@@ -299,7 +286,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
     async cancel (principal: Principal | null, id: string, base: string) {
       const p = requirePrincipal(principal)
       const { c } = await reachable(p, id)
-      const r = await inTransaction(async (tx) => {
+      const r = await inTx(async (tx) => {
         const r = (await byId(tx, id, true))!
         if (p.participantId !== r.payee_participant) throw new DomainError('FORBIDDEN', 'only the payee cancels a payment request')
         return await close(tx, r, 'cancelled', p, null)
@@ -318,7 +305,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       if (seen.from_account_id == null) {
         throw new DomainError('FORBIDDEN', 'only a request addressed to your account can be declined; an open request is simply left unpaid')
       }
-      const r = await inTransaction(async (tx) => await close(tx, (await byId(tx, id, true))!, 'declined', p, seen.from_account_id))
+      const r = await inTx(async (tx) => await close(tx, (await byId(tx, id, true))!, 'declined', p, seen.from_account_id))
       return view(p, r, c, base)
     },
 
@@ -353,7 +340,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
      * several instances share the work (SKIP LOCKED). Returns how many it expired.
      */
     async expireDue (limit = 500): Promise<number> {
-      return await inTransaction(async (tx) => {
+      return await inTx(async (tx) => {
         const due = (await tx.query<Row>(
           `${SELECT} WHERE r.id IN (SELECT id FROM payment_request WHERE status = 'pending' AND expires_at <= $1
              ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)

@@ -2,6 +2,7 @@ import { createHash, randomInt, timingSafeEqual } from 'node:crypto'
 import type pg from 'pg'
 import { hashPassword, verifyPassword } from '../auth/password.js'
 import { withRetry } from '../db/retry.js'
+import { inTransaction } from '../db/transaction.js'
 import { auditRecord, RateLimitedError, type AuditAction, type AuditRecord, type RequestMeta } from '../domain/access.js'
 import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
@@ -74,20 +75,7 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
    * serialization failure (its texts go to the outbox in the same transaction, so nothing is sent twice).
    */
   async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    return await withRetry(async () => {
-      const c = await pool.connect()
-      try {
-        await c.query('BEGIN')
-        const out = await fn(c)
-        await c.query('COMMIT')
-        return out
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => {})
-        throw err
-      } finally {
-        c.release()
-      }
-    })
+    return await withRetry(async () => await inTransaction(pool, fn))
   }
 
   /**
