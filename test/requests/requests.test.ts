@@ -372,3 +372,22 @@ t.test('lists both ways with cursor pagination; QR codes as SVG and PNG; API key
   const reader = await mk(['statements:read'])
   t.equal((await ask({}, reader)).status, 403, 'without the scope it may not ask')
 })
+
+t.test('behind a trusted proxy the forwarded protocol makes the link, and only http or https does', async (t) => {
+  const ctx = await buildTestApp(t, { TRUST_PROXY: true })
+  const s = await scenario(ctx)
+  const r = await ctx.call('POST', `/v1/currencies/${s.code}/payment-requests`, {
+    token: s.business.token, key: 'proxy-req', body: { toAccount: s.business.accountId, amount: '1.00', reference: 'x' },
+  })
+  t.equal(r.status, 201)
+  const get = async (proto: string) => await ctx.app.inject({
+    method: 'GET', url: `/v1/payment-requests/${r.body.id as string}`,
+    headers: { authorization: `Bearer ${s.member.token}`, host: 'pay.example.org', 'x-forwarded-proto': proto },
+  })
+  t.equal((await get('https')).json().payUrl, `https://pay.example.org/pay/${r.body.id as string}`, 'https from the proxy')
+  for (const proto of ['javascript', 'ftp']) {
+    const bad = await get(proto)
+    t.equal(bad.statusCode, 400, `${proto}: never put into a link`)
+    t.equal(bad.json().code, 'BAD_REQUEST')
+  }
+})
