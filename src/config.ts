@@ -168,7 +168,7 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_DELIVERY: Type.Enum(['0', '1', 'false', 'true'], { default: '1' }),
   /** How often due retries are looked for (new events wake the worker at once). */
   WEBHOOK_INTERVAL_MS: Type.Integer({ default: 1000, minimum: 50 }),
-  /** One delivery attempt waits this long for an answer. */
+  /** One delivery attempt waits this long for an answer; it bounds the whole exchange, the response's body too. */
   WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100, maximum: 60000 }),
   /** A delivery is retried with backoff for this long, then failed (and its endpoint disabled). */
   WEBHOOK_GIVE_UP_HOURS: Type.Number({ default: 72, exclusiveMinimum: 0 }),

@@ -219,6 +219,11 @@ export class WebhookWorker {
         settled = true
         resolve({ status, latencyMs: Math.round(performance.now() - started), error })
       }
+      // The timeout bounds the whole exchange, not only the silences: an endpoint that answers and then sends its
+      // body a byte at a time, never quite idle for the timeout, held the round (and every other owner's
+      // deliveries behind it) for as long as it liked.
+      const deadline = setTimeout(() => { req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)) }, this.o.timeoutMs)
+      deadline.unref()
       const req = lib.request(u, {
         method: 'POST',
         lookup: this.lookup,
@@ -232,15 +237,17 @@ export class WebhookWorker {
           'webhook-signature': signature,
         },
       }, (res) => {
+        // the status line is the answer (a 2xx accepts the event): recorded now, whatever the body does; the body
+        // is read and dropped, at most 64 KiB of it, until it ends or the deadline closes the connection
         const status = res.statusCode ?? 0
+        done(status, status >= 200 && status < 300 ? null : `the endpoint answered ${status}`)
         let seen = 0
         res.on('data', (chunk: Buffer) => { seen += chunk.length; if (seen > 65536) res.destroy() })
-        res.on('end', () => { done(status, status >= 200 && status < 300 ? null : `the endpoint answered ${status}`) })
-        res.on('close', () => { done(status, status >= 200 && status < 300 ? null : `the endpoint answered ${status}`) })
-        res.on('error', () => { done(status, `the endpoint answered ${status}`) })
+        res.on('close', () => { clearTimeout(deadline) })
+        res.on('error', () => {})
       })
       req.on('timeout', () => { req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)) })
-      req.on('error', (err: NodeJS.ErrnoException) => { done(null, err.message.slice(0, 500)) })
+      req.on('error', (err: NodeJS.ErrnoException) => { clearTimeout(deadline); done(null, err.message.slice(0, 500)) })
       req.end(body)
     })
   }

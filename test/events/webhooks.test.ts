@@ -34,11 +34,11 @@ const expectedSignature = (secret: string, r: Received) => {
 
 const TEST_POLICY = { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_DELIVERY: '0' } as const
 
-function clockedWorker (ctx: TestContext, start: Date, opts: { allowPrivate?: boolean, disableAfterFailures?: number, disableAfterHours?: number } = {}) {
+function clockedWorker (ctx: TestContext, start: Date, opts: { allowPrivate?: boolean, disableAfterFailures?: number, disableAfterHours?: number, timeoutMs?: number } = {}) {
   const clock = { now: start }
   const worker = new WebhookWorker({
     pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: opts.allowPrivate ?? true },
-    now: () => clock.now, random: () => 0.5, intervalMs: 0, timeoutMs: 5000, giveUpHours: 72,
+    now: () => clock.now, random: () => 0.5, intervalMs: 0, timeoutMs: opts.timeoutMs ?? 5000, giveUpHours: 72,
     disableAfterFailures: opts.disableAfterFailures ?? 20, disableAfterHours: opts.disableAfterHours ?? 24,
   })
   return { clock, worker, advance: (ms: number) => { clock.now = new Date(clock.now.getTime() + ms) } }
@@ -319,4 +319,36 @@ t.test('a backlog is sent by several rounds at once, each delivery once', async 
   t.equal(new Set(seen).size, 12, 'no delivery sent twice')
   const log = await ctx.call('GET', `/v1/webhooks/${created.body.id as string}/deliveries?limit=100`, { token: s.business.token })
   t.same(log.body.items.map((d: { status: string }) => d.status), Array(12).fill('delivered'))
+})
+
+t.test('an endpoint that answers and then dribbles its body holds no round: the timeout bounds the whole exchange', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'food', postcode: 'BS1 4DJ' })
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  // 200 at once, then a byte every 100 ms: never idle for the 500 ms timeout, never done
+  const timers: NodeJS.Timeout[] = []
+  const dribbler = http.createServer((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    timers.push(setInterval(() => { res.write('x') }, 100))
+  })
+  await new Promise<void>(resolve => dribbler.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { timers.forEach(clearInterval); dribbler.closeAllConnections(); dribbler.close() })
+  const rx = await receiver(t, () => 204)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(dribbler.address() as { port: number }).port}/h`, events: ['payment.received'] } })).status, 201)
+  const theirs = await ctx.call('POST', '/v1/webhooks', { token: other.token, body: { url: rx.url, events: ['payment.received'] } })
+  for (const [to, key] of [[s.business.accountId, 'd1'], [other.accountId, 'd2']]) {
+    t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, { token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: to, amount: '1.00', channel: 'api' } })).status, 201)
+  }
+  const { worker } = clockedWorker(ctx, new Date(), { timeoutMs: 500 })
+  const round = worker.runOnce()
+  const hung = new Promise<'hung'>(resolve => { const x = setTimeout(() => { resolve('hung') }, 10_000); x.unref() })
+  t.equal(await Promise.race([round, hung]), 2, 'the round ends, with both deliveries')
+  t.equal(rx.got.length, 1, 'the other business\'s endpoint got its event')
+  const log = await ctx.call('GET', `/v1/webhooks/${theirs.body.id as string}/deliveries`, { token: other.token })
+  t.match(log.body.items[0], { status: 'delivered', lastStatusCode: 204 })
+  const mine = (await ctx.call('GET', '/v1/webhooks', { token: s.business.token })).body.items[0].id as string
+  t.match((await ctx.call('GET', `/v1/webhooks/${mine}/deliveries`, { token: s.business.token })).body.items[0], { status: 'delivered', lastStatusCode: 200 },
+    'the dribbler\'s answer is its status line: 200, delivered')
 })
