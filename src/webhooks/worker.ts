@@ -65,8 +65,13 @@ export const webhookBody = (c: Pick<Claimed, 'type' | 'event_at' | 'event_id' | 
 
 interface SendResult { status: number | null, latencyMs: number, error: string | null }
 
+/** A lane whose round has run this long is slow (an endpoint taking its time): a kick then opens another lane. */
+const SLOW_ROUND_MS = 1000
+
+interface Lane { since: number | null }
+
 export class WebhookWorker {
-  private readonly lanes = new Set<Promise<void>>()
+  private readonly lanes = new Map<Promise<void>, Lane>()
   private again = false
   private timer: NodeJS.Timeout | null = null
   private closed = false
@@ -92,32 +97,38 @@ export class WebhookWorker {
    * Runs delivery rounds until nothing is due. One round at a time while the outbox keeps up; a round that claims a
    * full batch means a backlog, and then another round starts at once, up to `lanes` at a time (their claims never
    * overlap: SKIP LOCKED), so one round's slowest send does not hold up the deliveries queued behind it. A kick during a round asks for
-   * one more.
+   * one more; and when every lane's round has been running longer than SLOW_ROUND_MS (an endpoint slow to answer,
+   * up to WEBHOOK_TIMEOUT_MS), a kick opens another lane, so deliveries due since are not held behind it.
    */
   kick (): void {
     if (this.closed) return
     this.again = true
-    if (this.lanes.size === 0) this.startLane()
+    const t = performance.now()
+    const allSlow = [...this.lanes.values()].every(l => l.since != null && t - l.since > SLOW_ROUND_MS)
+    if (this.lanes.size === 0 || (allSlow && this.lanes.size < (this.o.lanes ?? 4))) this.startLane()
   }
 
   private startLane (): void {
     const batch = this.o.batch ?? 50
+    const state: Lane = { since: null }
     const lane: Promise<void> = (async () => {
       for (;;) {
         this.again = false
+        state.since = performance.now()
         const n = await this.runOnce((claimed) => {
           if (claimed >= batch && this.lanes.size < (this.o.lanes ?? 4)) this.startLane()
         })
+        state.since = null
         if (this.closed) return
         if (n < batch && !this.again) return
       }
     })().catch((err: unknown) => { this.o.log.warn({ err }, 'webhooks: a delivery round failed; the next one retries') })
       .finally(() => { this.lanes.delete(lane) })
-    this.lanes.add(lane)
+    this.lanes.set(lane, state)
   }
 
   async idle (): Promise<void> {
-    while (this.lanes.size > 0) await Promise.all([...this.lanes])
+    while (this.lanes.size > 0) await Promise.all([...this.lanes.keys()])
   }
 
   async close (): Promise<void> {

@@ -352,3 +352,34 @@ t.test('an endpoint that answers and then dribbles its body holds no round: the 
   t.match((await ctx.call('GET', `/v1/webhooks/${mine}/deliveries`, { token: s.business.token })).body.items[0], { status: 'delivered', lastStatusCode: 200 },
     'the dribbler\'s answer is its status line: 200, delivered')
 })
+
+t.test('while one endpoint takes its time, another lane delivers what is due since', async (t) => {
+  const ctx = await buildTestApp(t, { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_DELIVERY: '1', WEBHOOK_INTERVAL_MS: 100, WEBHOOK_TIMEOUT_MS: 6000 })
+  const s = await scenario(ctx)
+  const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'food', postcode: 'BS1 4DJ' })
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  // an endpoint that takes the whole timeout to answer
+  let slowStarted = 0
+  const held: http.ServerResponse[] = []
+  const slow = http.createServer((req, res) => { req.resume(); slowStarted++; held.push(res) })
+  await new Promise<void>(resolve => slow.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const r of held) r.destroy(); slow.closeAllConnections(); slow.close() })
+  const rx = await receiver(t, () => 204)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(slow.address() as { port: number }).port}/h`, events: ['payment.received'] } })).status, 201)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: other.token, body: { url: rx.url, events: ['payment.received'] } })).status, 201)
+  const pay = async (to: string, key: string) => await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: to, amount: '1.00', channel: 'api' },
+  })
+  t.equal((await pay(s.business.accountId, 'slow-1')).status, 201)
+  // the slow endpoint's delivery is under way (its round waits on it)
+  for (const deadline = Date.now() + 10_000; slowStarted === 0;) {
+    if (Date.now() > deadline) throw new Error('the slow endpoint was never called')
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  const paid = Date.now()
+  t.equal((await pay(other.accountId, 'other-1')).status, 201)
+  for (const deadline = Date.now() + 15_000; rx.got.length === 0 && Date.now() < deadline;) await new Promise(resolve => setTimeout(resolve, 20))
+  const waited = Date.now() - paid
+  t.equal(rx.got.length, 1, 'the other business\'s event is delivered')
+  t.ok(waited < 4500, `before the slow endpoint's timeout (6 s) ends its round: after ${waited} ms`)
+})
