@@ -10,7 +10,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: { audit: { action: 'login.suspend' } },
     schema: {
       tags: ['access'],
-      summary: 'Suspend a member\'s or business\'s login: no new tokens, its tokens and its API keys stop working at once (issuer)',
+      summary: 'Suspend a member\'s or business\'s login: no new tokens, its tokens and its API keys stop working at once, its webhooks are sent nothing until it is lifted (issuer)',
       description: 'Suspending a suspended login changes nothing. The instance that suspends refuses the login\'s tokens at once; ' +
         'other instances within LOGIN_CHECK_MS. The participant\'s accounts are untouched (freeze them with PATCH /v1/accounts/{id}).',
       params: IdParams, body: SuspensionCreateSchema,

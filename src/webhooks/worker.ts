@@ -39,6 +39,8 @@ export interface WorkerOptions {
 export interface Claimed {
   id: string
   attempts: number
+  /** the endpoint's owner (a participant) has its login suspended: nothing is sent to it meanwhile */
+  owner_suspended: boolean
   created_at: Date
   webhook_id: string
   url: string
@@ -156,7 +158,8 @@ export class WebhookWorker {
          FROM due, webhook w, event e
         WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
        RETURNING d.id, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
-                 e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at`,
+                 e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
+                 EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
       [now, this.o.batch ?? 50, lease])).rows
     claimedHook?.(claimed.length)
     // The sends run concurrently. Their outcomes: the round's deliveries that succeeded in ONE statement once every
@@ -167,7 +170,9 @@ export class WebhookWorker {
     const recorders = fastq.promise(async (write: () => Promise<void>) => { await write() }, RECORDERS)
     const delivered: Array<{ c: Claimed, r: SendResult }> = []
     await Promise.all(claimed.map(async (c) => {
-      const r = await this.send(c, now)
+      // a suspended participant's endpoints are told nothing, as its tokens and API keys are refused: the delivery
+      // waits its backoff as after a failure, and goes out once the suspension is lifted (within the give-up time)
+      const r = c.owner_suspended ? { status: null, latencyMs: 0, error: 'not sent: the owner\'s login is suspended' } : await this.send(c, now)
       if (r.status != null && r.status >= 200 && r.status < 300) delivered.push({ c, r })
       else await recorders.push(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })
     }))

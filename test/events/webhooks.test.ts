@@ -383,3 +383,26 @@ t.test('while one endpoint takes its time, another lane delivers what is due sin
   t.equal(rx.got.length, 1, 'the other business\'s event is delivered')
   t.ok(waited < 4500, `before the slow endpoint's timeout (6 s) ends its round: after ${waited} ms`)
 })
+
+t.test('a suspended business\'s endpoints are sent nothing until the suspension is lifted', async (t) => {
+  const ctx = await buildTestApp(t, { ...TEST_POLICY, LOGIN_CHECK_MS: 0 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const rx = await receiver(t, () => 204)
+  const hook = (await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: rx.url, events: ['payment.received'] } })).body.id as string
+  t.equal((await ctx.call('PUT', `/v1/participants/${s.business.id}/suspension`, { token: ctx.issuerToken, body: { reason: 'under review' } })).status, 200)
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'to-suspended', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '2.00', channel: 'api' },
+  })).status, 201, 'members may still pay it')
+  const delivery = async () => (await ctx.app.pool.query<{ status: string, last_error: string | null, attempts: number }>(
+    'SELECT status, last_error, attempts FROM webhook_delivery WHERE webhook_id = $1', [hook])).rows[0]
+  const { worker, advance } = clockedWorker(ctx, new Date())
+  t.equal(await worker.runOnce(), 1)
+  t.equal(rx.got.length, 0, 'nothing sent while suspended')
+  t.match(await delivery(), { status: 'pending', attempts: 1, last_error: /suspended/ }, 'the log says why, and it waits')
+  t.equal((await ctx.call('DELETE', `/v1/participants/${s.business.id}/suspension`, { token: ctx.issuerToken })).status, 200)
+  advance(3600_000)
+  t.equal(await worker.runOnce(), 1)
+  t.equal(rx.got.length, 1, 'sent once the suspension is lifted')
+  t.match(await delivery(), { status: 'delivered', attempts: 2 })
+})
