@@ -259,10 +259,13 @@ export class WebhookWorker {
         done(status, status >= 200 && status < 300 ? null : `the endpoint answered ${status}`)
         let seen = 0
         res.on('data', (chunk: Buffer) => { seen += chunk.length; if (seen > 65536) res.destroy() })
+        res.on('end', () => { clearTimeout(deadline) })
         res.on('close', () => { clearTimeout(deadline) })
         res.on('error', () => {})
       })
       req.on('timeout', () => { req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)) })
+      // (cleared once the exchange is over, so the deadline never destroys a kept-alive socket another send now uses)
+      req.on('close', () => { clearTimeout(deadline) })
       req.on('error', (err: NodeJS.ErrnoException) => { clearTimeout(deadline); done(null, err.message.slice(0, 500)) })
       req.end(body)
     })
