@@ -105,6 +105,11 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
           await auditRepo(tx).insert(auditRecord(principal, 'login.reinstate', meta, {
             target: p.id, currencyId: p.currencyId, detail: { username: user.username, userId: user.id },
           }))
+          // the webhook deliveries held back meanwhile (src/webhooks/worker.ts) go out now, not at their next
+          // backoff, which may be hours away
+          await tx.$executeRaw`UPDATE webhook_delivery d SET next_attempt_at = now()
+                                 FROM webhook w
+                                WHERE w.id = d.webhook_id AND w.participant_id = ${p.id}::uuid AND d.status = 'pending'`
         }
       })
       const before = Math.max(user.tokensRevokedBefore?.getTime() ?? 0, byUser.get(user.id)?.before ?? 0)

@@ -36,7 +36,7 @@ export function checkUrlForm (raw: string, policy: AddressPolicy): URL {
   if (u.username !== '' || u.password !== '') throw new UrlRefused('the url must not carry credentials')
   if (u.hash !== '') throw new UrlRefused('the url must not have a fragment')
   if (u.hostname === '') throw new UrlRefused('the url has no host')
-  // port 0 is no port a server listens on: every delivery to it would fail
+  // port 0 is no port a server listens on (Node would quietly send to the scheme's default port instead)
   if (u.port === '0') throw new UrlRefused('the url\'s port must be 1-65535')
   return u
 }

@@ -116,8 +116,9 @@ export class WebhookWorker {
     const lane: Promise<void> = (async () => {
       for (;;) {
         this.again = false
-        state.since = performance.now()
         const n = await this.runOnce((claimed) => {
+          // slow is counted from the claim, when the sends start, so that the database's own pace never opens lanes
+          if (claimed > 0) state.since = performance.now()
           if (claimed >= batch && this.lanes.size < (this.o.lanes ?? 4)) this.startLane()
         })
         state.since = null
@@ -235,11 +236,6 @@ export class WebhookWorker {
         settled = true
         resolve({ status, latencyMs: Math.round(performance.now() - started), error })
       }
-      // The timeout bounds the whole exchange, not only the silences: an endpoint that answers and then sends its
-      // body a byte at a time, never quite idle for the timeout, held the round (and every other owner's
-      // deliveries behind it) for as long as it liked.
-      const deadline = setTimeout(() => { req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)) }, this.o.timeoutMs)
-      deadline.unref()
       const req = lib.request(u, {
         method: 'POST',
         lookup: this.lookup,
@@ -263,6 +259,11 @@ export class WebhookWorker {
         res.on('close', () => { clearTimeout(deadline) })
         res.on('error', () => {})
       })
+      // The timeout bounds the whole exchange, not only the silences: an endpoint that answers and then sends its
+      // body a byte at a time, never quite idle for the timeout, held the round (and every other owner's
+      // deliveries behind it) for as long as it liked.
+      const deadline = setTimeout(() => { req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)) }, this.o.timeoutMs)
+      deadline.unref()
       req.on('timeout', () => { req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)) })
       // (cleared once the exchange is over, so the deadline never destroys a kept-alive socket another send now uses)
       req.on('close', () => { clearTimeout(deadline) })
