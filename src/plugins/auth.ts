@@ -112,8 +112,8 @@ export default fp<AuthOptions>(async (app, opts) => {
       issuedAt: typeof payload.iat === 'number' ? payload.iat : null,
     }
     if (payload.akid != null) {
-      // A token exchanged for an API key: it carries the key's scopes and dies with the key.
-      // (it dies with the key: principalOf checks the key is still active)
+      // A token exchanged for an API key: it carries the key's scopes and dies with the key (principalOf checks the
+      // key is still active).
       if (typeof payload.akid !== 'string' || typeof payload.scope !== 'string') throw unauthenticated('the token is not valid')
       p.apiKeyId = payload.akid
       p.scopes = payload.scope.split(' ').filter(isScope)

@@ -10,7 +10,8 @@ export const SECTORS = ['food', 'cafes-pubs', 'retail', 'services', 'trades', 'a
 const Sector = Type.Enum([...SECTORS], { description: 'business sector, for the directory and sector flows' })
 export const TransferKindSchema = Type.Enum(['payment', 'fee', 'issuance', 'redemption', 'reversal', 'note_sale', 'note_deposit', 'note_buyback', 'note_withdrawal'])
 export type TransferKind = Static<typeof TransferKindSchema>
-const Status = Type.Enum(['active', 'frozen', 'closed'])
+const STATUSES = ['active', 'frozen', 'closed'] as const
+const Status = Type.Enum(STATUSES)
 export type AccountStatus = Static<typeof Status>
 export const Username = Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$', description: 'login name, unique in the deployment' })
 export const Password = Type.String({ minLength: 8, maxLength: 200, description: 'at least 8 characters, not only spaces, not the username, not one character repeated, not one of the commonest passwords (422 otherwise); stored only as a scrypt hash' })
@@ -100,7 +101,7 @@ export const AccountSchema = Type.Object({
 })
 
 export const AccountPatchSchema = Type.Object({
-  status: Type.Optional(Type.Enum(['active', 'frozen', 'closed'], { description: 'closed only when the balance is zero (409 ACCOUNT_NOT_EMPTY); a system account never closes' })),
+  status: Type.Optional(Type.Enum(STATUSES, { description: 'closed only when the balance is zero (409 ACCOUNT_NOT_EMPTY); a system account never closes' })),
   floor: Type.Optional(Nullable(Type.String({ maxLength: 30, description: 'decimal string; null removes the floor' }))),
   ceiling: Type.Optional(Nullable(Type.String({ maxLength: 30, description: 'decimal string; null removes the ceiling' }))),
 }, { additionalProperties: false, minProperties: 1 })

@@ -154,8 +154,6 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
     })
   }
 
-  const inTx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn)
-
   /** Marks a locked pending request expired and records its event, in the caller's transaction. */
   const expire = async (tx: pg.PoolClient, r: Row, c: CurrencyInfo) => {
     await tx.query(`UPDATE payment_request SET status = 'expired', updated_at = now() WHERE id = $1 AND status = 'pending'`, [r.id])
@@ -247,7 +245,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       const { r: seen, c } = await reachable(p, id)
       assertPayer(p, seen)
       let expired = false
-      const out = await inTx(async (tx) => {
+      const out = await inTransaction(pool, async (tx) => {
         const r = (await byId(tx, id, true))!
         if (r.status === 'paid' && r.closed_by === p.userId && r.pay_key === idem.key) {
           // the same call again (a retry, or the same key sent twice at once): its first answer
@@ -286,7 +284,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
     async cancel (principal: Principal | null, id: string, base: string) {
       const p = requirePrincipal(principal)
       const { c } = await reachable(p, id)
-      const r = await inTx(async (tx) => {
+      const r = await inTransaction(pool, async (tx) => {
         const r = (await byId(tx, id, true))!
         if (p.participantId !== r.payee_participant) throw new DomainError('FORBIDDEN', 'only the payee cancels a payment request')
         return await close(tx, r, 'cancelled', p, null)
@@ -305,7 +303,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       if (seen.from_account_id == null) {
         throw new DomainError('FORBIDDEN', 'only a request addressed to your account can be declined; an open request is simply left unpaid')
       }
-      const r = await inTx(async (tx) => await close(tx, (await byId(tx, id, true))!, 'declined', p, seen.from_account_id))
+      const r = await inTransaction(pool, async (tx) => await close(tx, (await byId(tx, id, true))!, 'declined', p, seen.from_account_id))
       return view(p, r, c, base)
     },
 
@@ -340,7 +338,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
      * several instances share the work (SKIP LOCKED). Returns how many it expired.
      */
     async expireDue (limit = 500): Promise<number> {
-      return await inTx(async (tx) => {
+      return await inTransaction(pool, async (tx) => {
         const due = (await tx.query<Row>(
           `${SELECT} WHERE r.id IN (SELECT id FROM payment_request WHERE status = 'pending' AND expires_at <= $1
              ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
