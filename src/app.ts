@@ -66,6 +66,9 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   const { config } = opts
   app.addSchema(ProblemSchema)
   app.addSchema(CellSchema)
+  // every body this API takes is JSON (the SMS gateway's form posts have their own parser): without this, Fastify
+  // would read a text/plain body as a string and answer it 422 "must be object", not 415 as openapi.yaml says
+  app.removeContentTypeParser('text/plain')
   await app.register(problem)
   await app.register(securityHeaders)
   await app.register(validation)

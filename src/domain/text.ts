@@ -13,8 +13,12 @@
 //   - the bidirectional overrides U+202D and U+202E: they reverse how the characters after them are drawn, so a
 //     reference could show another amount or name on a statement than the one it holds ("Trojan Source").
 // Multi-line text (a schema marked `x-text: multiline`) may also hold tab, line feed and carriage return.
+// A name (`x-text: name`: a participant's or a currency's name, a key's, a staff member's, a suspension's reason) is
+// one line that must also hold a visible character: minLength counts spaces and invisible characters, and the
+// services trim, so "   " or a zero-width space alone would be stored as a blank name in the directory or the
+// audit trail.
 
-export type TextKind = 'line' | 'multiline'
+export type TextKind = 'line' | 'multiline' | 'name'
 
 /** The schema keyword that carries the rule (an OpenAPI extension, so it may appear in openapi.yaml). */
 export const TEXT_KEYWORD = 'x-text'
@@ -31,10 +35,14 @@ const NAMES: Record<number, string> = {
 
 const hex = (c: number) => `U+${c.toString(16).toUpperCase().padStart(4, '0')}`
 
+/** A character that shows: not white space (\s covers the Unicode spaces and U+FEFF), not a format character
+ *  (zero-width spaces and joiners, bidirectional marks, the soft hyphen), not a control character. */
+const VISIBLE = /[^\s\p{Cf}\p{Cc}]/u
+
 /** Why this text is refused (first offending character and where), or null when it is acceptable. */
 export function textProblem (s: string, kind: TextKind = 'line'): string | null {
   const m = (kind === 'multiline' ? MULTILINE : LINE).exec(s)
-  if (m == null) return null
+  if (m == null) return kind === 'name' && !VISIBLE.test(s) ? 'must hold a visible character, not only spaces or invisible characters' : null
   const c = m[0].charCodeAt(0)
   const what = c >= 0xd800 && c <= 0xdfff
     ? `a lone surrogate (${hex(c)}), which is not Unicode text`

@@ -49,7 +49,8 @@ export default fp(async (app) => {
           'problem details with a stable `code`; every money-moving POST takes an Idempotency-Key. Every string of a ' +
           'request (body, query, path, headers, object keys) is one line of text: NUL, lone surrogates, control ' +
           'characters and the bidirectional overrides U+202D/U+202E are refused with 422 INVALID_TEXT naming the field; ' +
-          'a field marked `x-text: multiline` may also hold tab, line feed and carriage return (docs/api.md).',
+          'a field marked `x-text: multiline` may also hold tab, line feed and carriage return; one marked `x-text: name` ' +
+          'must also hold a visible character, not only spaces or invisible ones (docs/api.md).',
       },
       // relative to wherever the document is served from: the service itself (its /docs/json)
       servers: [{ url: '/', description: 'this service' }],

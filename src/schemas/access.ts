@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox'
 import { AUDIT_ACTIONS, SCOPES } from '../domain/access.js'
 import { NextCursor, Nullable, PageQuery, Timestamp, Uuid } from './common.js'
-import { Password, Username } from './ledger.js'
+import { Name, Password, Username } from './ledger.js'
 
 const Scope = Type.Enum([...SCOPES], {
   description: 'payments:write (pay from the business\'s account), redemptions:write (redeem to sterling), ' +
@@ -20,13 +20,13 @@ export const ApiKeyLoginSchema = Type.Object({
 export const TokenRequestSchema = Type.Union([PasswordLoginSchema, ApiKeyLoginSchema])
 
 export const StaffCreateSchema = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 200, description: 'the person\'s name, for the audit trail' }),
+  name: Name('the person\'s name, for the audit trail'),
   username: Username, password: Password,
 }, { additionalProperties: false })
 export const StaffCreatedSchema = Type.Object({ id: Uuid('the login\'s user id') })
 
 export const SuspensionCreateSchema = Type.Object({
-  reason: Type.String({ minLength: 1, maxLength: 200, description: 'why, for the audit trail (e.g. "account closed", "reported lost phone")' }),
+  reason: Name('why, for the audit trail (e.g. "account closed", "reported lost phone")'),
 }, { additionalProperties: false })
 export const SuspensionSchema = Type.Object({
   participantId: Uuid('the participant whose login this is'),
@@ -35,7 +35,7 @@ export const SuspensionSchema = Type.Object({
 })
 
 export const ApiKeyCreateSchema = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 100, description: 'what the key is for, e.g. "till 2" or "web shop"' }),
+  name: Name('what the key is for, e.g. "till 2" or "web shop"', 100),
   scopes: Type.Array(Scope, { minItems: 1, maxItems: SCOPES.length, description: 'what the key may do; nothing else' }),
 }, { additionalProperties: false })
 

@@ -15,7 +15,8 @@ const Status = Type.Enum(STATUSES)
 export type AccountStatus = Static<typeof Status>
 export const Username = Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$', description: 'login name, unique in the deployment' })
 export const Password = Type.String({ minLength: 8, maxLength: 200, description: 'at least 8 characters, not only spaces, not the username, not one character repeated, not one of the commonest passwords (422 otherwise); stored only as a scrypt hash' })
-const Name = (d: string) => Type.String({ minLength: 1, maxLength: 200, description: d })
+/** A name someone reads (x-text: name: at least one visible character; src/domain/text.ts). */
+export const Name = (d: string, maxLength = 200) => Type.String({ minLength: 1, maxLength, description: d, 'x-text': 'name' })
 const Postcode = Type.String({ minLength: 5, maxLength: 10, description: 'UK postcode, e.g. "BS6 5AB"' })
 const Fees = Type.Object({
   text: RateString('fee on text payments'), app: RateString('fee on app payments'),

@@ -126,7 +126,7 @@ export function currencyService (prisma: PrismaClient) {
       const fee = (k: Channel) => parseRate(input.fees?.[k] ?? '0', `fees.${k}`).toFixed()
       try {
         const data = {
-          code, name: input.name, backing: input.backing ?? 'GBP', decimals: input.decimals ?? 2,
+          code, name: input.name.trim(), backing: input.backing ?? 'GBP', decimals: input.decimals ?? 2,
           feeText: fee('text'), feeApp: fee('app'), feeOnline: fee('online'), feeApi: fee('api'), feeTill: fee('till'),
           redemptionFee: parseRate(input.redemptionFee ?? '0', 'redemptionFee').toFixed(),
           localAreas: parseLocalAreas(input.localAreas ?? []),

@@ -17,6 +17,13 @@ t.test('the rule: what is refused and what is kept', async (t) => {
   t.not(textProblem('a\u0000', 'multiline'), null, 'but never NUL')
   t.not(textProblem('\uD800', 'multiline'), null, 'nor a lone surrogate')
   t.match(textProblem('ab\u0000'), /NUL character \(U\+0000\); found at character 3/)
+  // a name must show something: minLength counts spaces and invisible characters
+  for (const s of ['   ', '\u3000', '\uFEFF', '\u200B\u200C\u200D', '\u00A0\u2060', ' \u200E ']) {
+    t.match(textProblem(s, 'name'), /visible character/, `${JSON.stringify(s)} is not a name`)
+    t.equal(textProblem(s), null, `${JSON.stringify(s)} is still one line of text`)
+  }
+  for (const s of ['Zoë', ' Bristol Pound ', '日本語', '\uD83D\uDE00', '\u200Bx']) t.equal(textProblem(s, 'name'), null, `${JSON.stringify(s)} is a name`)
+  t.not(textProblem('a\u0000', 'name'), null, 'a name is one line of text too')
 })
 
 t.test('hardenText reaches every string, nested, in unions and in keys, without touching the route schema', async (t) => {
@@ -47,19 +54,19 @@ type Seg = string | number
 interface Doc { paths: Record<string, Record<string, any>>, components?: { schemas?: Record<string, any> } }
 
 /** Every path to a string in a request body schema, and every key of an object that takes keys of the client's choosing. */
-function stringPaths (schema: any, doc: Doc, at: Seg[] = [], depth = 0): Seg[][] {
+function stringPaths (schema: any, doc: Doc, at: Seg[] = [], depth = 0, want: (s: any) => boolean = () => true): Seg[][] {
   if (schema == null || depth > 8) return []
-  if (typeof schema.$ref === 'string') return stringPaths(doc.components?.schemas?.[schema.$ref.split('/').pop()], doc, at, depth + 1)
+  if (typeof schema.$ref === 'string') return stringPaths(doc.components?.schemas?.[schema.$ref.split('/').pop()], doc, at, depth + 1, want)
   const out: Seg[][] = []
   const types = [schema.type].flat()
-  if (types.includes('string')) out.push(at)
-  for (const branch of [...(schema.anyOf ?? []), ...(schema.oneOf ?? []), ...(schema.allOf ?? [])]) out.push(...stringPaths(branch, doc, at, depth + 1))
-  for (const [name, s] of Object.entries(schema.properties ?? {})) out.push(...stringPaths(s, doc, [...at, name], depth + 1))
-  if (schema.items != null) out.push(...stringPaths(schema.items, doc, [...at, 0], depth + 1))
+  if (types.includes('string') && want(schema)) out.push(at)
+  for (const branch of [...(schema.anyOf ?? []), ...(schema.oneOf ?? []), ...(schema.allOf ?? [])]) out.push(...stringPaths(branch, doc, at, depth + 1, want))
+  for (const [name, s] of Object.entries(schema.properties ?? {})) out.push(...stringPaths(s, doc, [...at, name], depth + 1, want))
+  if (schema.items != null) out.push(...stringPaths(schema.items, doc, [...at, 0], depth + 1, want))
   const open = schema.additionalProperties ?? Object.values(schema.patternProperties ?? {})[0]
   if (open != null && typeof open === 'object') {
-    out.push(...stringPaths(open, doc, [...at, 'k'], depth + 1))
-    out.push([...at, 'bad\u0000key'])
+    out.push(...stringPaths(open, doc, [...at, 'k'], depth + 1, want))
+    if (want({ type: 'string' })) out.push([...at, 'bad\u0000key'])
   }
   const seen = new Set<string>()
   return out.filter(p => { const k = JSON.stringify(p); if (seen.has(k)) return false; seen.add(k); return true })
@@ -135,6 +142,22 @@ t.test('every text field of every route answers 422 naming the field, whatever t
     }
   }
   t.ok(fields > 60, `${fields} text fields attacked`)
+  // a name that shows nothing (x-text: name in openapi.yaml) is refused the same way, wherever it is asked for
+  const blank = '\u3000 \u200B\uFEFF'
+  let names = 0
+  for (const [template, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const schema = op.requestBody?.content?.['application/json']?.schema
+      for (const path of schema == null ? [] : stringPaths(schema, doc, [], 0, x => x['x-text'] === 'name')) {
+        names++
+        const where = `${method.toUpperCase()} ${template} body ${pointerOf(path)}`
+        const r = await ctx.call(method.toUpperCase(), fill(template), { token: ctx.issuerToken, key: randomUUID(), body: bodyWith(path, blank) })
+        t.equal(r.status, 422, `${where}: a blank name is refused (${r.status})`)
+        t.ok((r.body?.errors ?? []).some((e: any) => e.pointer === pointerOf(path) && /visible character/.test(e.detail)), `${where}: the problem names the field`)
+      }
+    }
+  }
+  t.ok(names >= 7, `${names} name fields attacked`)
   // nothing was written by any of it
   t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}`, { token: ctx.issuerToken })).body.balance, '0.00')
 })
