@@ -25,6 +25,13 @@ const CACHE_MS = 30_000
 /** currencies remembered at once; past it the least recently used goes (a deployment has a handful) */
 const CACHE_MAX = 1_000
 
+/** The backing currency: an ISO 4217 code the runtime knows (the schema checks only its shape, three capitals). */
+function backingOf (code: string): string {
+  if (Intl.supportedValuesOf('currency').includes(code)) return code
+  const detail = `${JSON.stringify(code)} is not an ISO 4217 currency code (e.g. "GBP", "EUR")`
+  throw new DomainError('VALIDATION_FAILED', `backing ${detail}`, [{ pointer: '/backing', detail }])
+}
+
 export function currencyService (prisma: PrismaClient) {
   const repo = currencyRepo(prisma)
   // toad-cache (fastify's own router cache): bounded, and an entry is read again once it is CACHE_MS old.
@@ -126,7 +133,7 @@ export function currencyService (prisma: PrismaClient) {
       const fee = (k: Channel) => parseRate(input.fees?.[k] ?? '0', `fees.${k}`).toFixed()
       try {
         const data = {
-          code, name: input.name.trim(), backing: input.backing ?? 'GBP', decimals: input.decimals ?? 2,
+          code, name: input.name.trim(), backing: backingOf(input.backing ?? 'GBP'), decimals: input.decimals ?? 2,
           feeText: fee('text'), feeApp: fee('app'), feeOnline: fee('online'), feeApi: fee('api'), feeTill: fee('till'),
           redemptionFee: parseRate(input.redemptionFee ?? '0', 'redemptionFee').toFixed(),
           localAreas: parseLocalAreas(input.localAreas ?? []),
