@@ -36,8 +36,8 @@ const NAMES: Record<number, string> = {
 const hex = (c: number) => `U+${c.toString(16).toUpperCase().padStart(4, '0')}`
 
 /** A character that shows: not white space (\s covers the Unicode spaces and U+FEFF), not a format character
- *  (zero-width spaces and joiners, bidirectional marks, the soft hyphen), not a control character. */
-const VISIBLE = /[^\s\p{Cf}\p{Cc}]/u
+ *  (zero-width spaces and joiners, bidirectional marks, the soft hyphen). Control characters never get this far. */
+const VISIBLE = /[^\s\p{Cf}]/u
 
 /** Why this text is refused (first offending character and where), or null when it is acceptable. */
 export function textProblem (s: string, kind: TextKind = 'line'): string | null {
