@@ -74,6 +74,8 @@ interface Lane { since: number | null }
 
 export class WebhookWorker {
   private readonly lanes = new Map<Promise<void>, Lane>()
+  /** this worker's sends under way: delivery id -> its endpoint and when the send started (performance.now()) */
+  private readonly sending = new Map<string, { webhook: string, since: number }>()
   private again = false
   private timer: NodeJS.Timeout | null = null
   private closed = false
@@ -147,10 +149,15 @@ export class WebhookWorker {
   async runOnce (claimedHook?: (n: number) => void): Promise<number> {
     const now = this.now()
     const lease = this.o.timeoutMs + 30_000
+    // An endpoint with a send under way here for over SLOW_ROUND_MS is taking its time: its other deliveries wait
+    // until that send ends, so that one endpoint slow on a steady stream of its own events holds one lane, not
+    // every lane the slowness opens (and with them every other owner's deliveries, for up to the timeout each).
+    const t = performance.now()
+    const slow = [...new Set([...this.sending.values()].filter(x => t - x.since > SLOW_ROUND_MS).map(x => x.webhook))]
     const claimed = (await this.o.pool.query<Claimed>(
       `WITH due AS (
          SELECT d.id FROM webhook_delivery d
-          WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+          WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND d.webhook_id <> ALL ($4::uuid[])
           ORDER BY d.next_attempt_at, d.id
           LIMIT $2
           FOR UPDATE SKIP LOCKED)
@@ -161,7 +168,7 @@ export class WebhookWorker {
        RETURNING d.id, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
                  e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
                  EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
-      [now, this.o.batch ?? 50, lease])).rows
+      [now, this.o.batch ?? 50, lease, slow])).rows
     claimedHook?.(claimed.length)
     // The sends run concurrently. Their outcomes: the round's deliveries that succeeded in ONE statement once every
     // send has ended, the failures (each a transaction: backoff, streaks, disabling) at most RECORDERS at a time, every
@@ -173,7 +180,12 @@ export class WebhookWorker {
     await Promise.all(claimed.map(async (c) => {
       // a suspended participant's endpoints are told nothing, as its tokens and API keys are refused: the delivery
       // waits its backoff as after a failure, and goes out once the suspension is lifted (within the give-up time)
-      const r = c.owner_suspended ? { status: null, latencyMs: 0, error: 'not sent: the owner\'s login is suspended' } : await this.send(c, now)
+      let r: SendResult
+      if (c.owner_suspended) r = { status: null, latencyMs: 0, error: 'not sent: the owner\'s login is suspended' }
+      else {
+        this.sending.set(c.id, { webhook: c.webhook_id, since: performance.now() })
+        try { r = await this.send(c, now) } finally { this.sending.delete(c.id) }
+      }
       if (r.status != null && r.status >= 200 && r.status < 300) delivered.push({ c, r })
       else await recorders.push(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })
     }))
@@ -239,7 +251,6 @@ export class WebhookWorker {
       const req = lib.request(u, {
         method: 'POST',
         lookup: this.lookup,
-        timeout: this.o.timeoutMs,
         headers: {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
@@ -264,7 +275,6 @@ export class WebhookWorker {
       // deliveries behind it) for as long as it liked.
       const deadline = setTimeout(() => { req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)) }, this.o.timeoutMs)
       deadline.unref()
-      req.on('timeout', () => { req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)) })
       // (cleared once the exchange is over, so the deadline never destroys a kept-alive socket another send now uses)
       req.on('close', () => { clearTimeout(deadline) })
       req.on('error', (err: NodeJS.ErrnoException) => { clearTimeout(deadline); done(null, err.message.slice(0, 500)) })

@@ -383,6 +383,42 @@ t.test('while one endpoint takes its time, another lane delivers what is due sin
   t.ok(waited < 4500, `before the slow endpoint's timeout (6 s) ends its round: after ${waited} ms`)
 })
 
+t.test('an endpoint slow on a stream of its own events holds one lane: its next deliveries wait, other owners\' go out', async (t) => {
+  const ctx = await buildTestApp(t, { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_DELIVERY: '1', WEBHOOK_INTERVAL_MS: 100, WEBHOOK_TIMEOUT_MS: 6000 })
+  const s = await scenario(ctx)
+  const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'food', postcode: 'BS1 4DJ' })
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const held: http.ServerResponse[] = []
+  const slow = http.createServer((req, res) => { req.resume(); held.push(res) })
+  await new Promise<void>(resolve => slow.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const r of held) r.destroy(); slow.closeAllConnections(); slow.close() })
+  const rx = await receiver(t, () => 204)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(slow.address() as { port: number }).port}/h`, events: ['payment.received'] } })).status, 201)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: other.token, body: { url: rx.url, events: ['payment.received'] } })).status, 201)
+  const pay = async (to: string, key: string) => await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: to, amount: '1.00', channel: 'api' },
+  })
+  t.equal((await pay(s.business.accountId, 'stream-0')).status, 201)
+  for (const deadline = Date.now() + 10_000; held.length === 0;) {
+    if (Date.now() > deadline) throw new Error('the slow endpoint was never called')
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  // more of its own events while its first send waits: before, each wake-up after the first second of slowness
+  // opened another lane, which claimed the slow endpoint's next delivery and waited on it too, up to every lane
+  for (let i = 1; i <= 3; i++) t.equal((await pay(s.business.accountId, `stream-${i}`)).status, 201)
+  const paid = Date.now()
+  t.equal((await pay(other.accountId, 'other-1')).status, 201)
+  for (const deadline = Date.now() + 15_000; rx.got.length === 0 && Date.now() < deadline;) await new Promise(resolve => setTimeout(resolve, 20))
+  const waited = Date.now() - paid
+  t.equal(rx.got.length, 1, 'the other business\'s event is delivered')
+  t.ok(waited < 4500, `before the slow endpoint's timeout (6 s) ends its first send: after ${waited} ms`)
+  t.equal(held.length, 1, 'the slow endpoint\'s later deliveries were not sent while its first send was under way')
+  const pending = (await ctx.app.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
+      WHERE w.participant_id = $1 AND d.status = 'pending' AND d.attempts = 0`, [s.business.id])).rows[0].n
+  t.equal(pending, 3, 'they wait, unattempted, for its first send to end')
+})
+
 t.test('a suspended business\'s endpoints are sent nothing until the suspension is lifted', async (t) => {
   const ctx = await buildTestApp(t, { ...TEST_POLICY, LOGIN_CHECK_MS: 0 })
   const s = await scenario(ctx)
