@@ -20,12 +20,13 @@ async function loadAccount () {
   currency = p.currency
   account = p.accounts.find((a) => a.status === 'active') ?? p.accounts[0] ?? null
   if (account == null) return
-  $('balance').textContent = `${account.balance} ${currency}`
   const from = new Date(Date.now() - 30 * 86400_000).toISOString()
-  const s = await api(`/v1/accounts/${account.id}/statement?from=${encodeURIComponent(from)}&limit=200`)
+  const s = await api(`/v1/accounts/${account.id}/statement?from=${encodeURIComponent(from)}&order=newest&limit=8`)
+  // the balance and the statement change together, so the page never shows a balance its statement does not explain
+  $('balance').textContent = `${account.balance} ${currency}`
   const list = $('statement')
   list.replaceChildren()
-  for (const e of s.items.slice(-8).reverse()) {
+  for (const e of s.items) {
     const li = document.createElement('li')
     const what = document.createElement('span')
     what.textContent = `${new Date(e.createdAt).toLocaleDateString()} ${e.reference ?? e.kind}`

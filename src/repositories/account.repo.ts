@@ -1,7 +1,8 @@
 import type pg from 'pg'
 import type { Db } from './db.js'
 
-export interface StatementFilter { accountId: string, from?: Date, to?: Date, afterEntryId?: bigint }
+/** `after`: the last entry of the previous page; with `newest`, the pages go back in time from the latest entry. */
+export interface StatementFilter { accountId: string, from?: Date, to?: Date, after?: bigint, newest?: boolean }
 
 export interface StatementRow {
   id: string, transferId: string, amount: string, balanceAfter: string, createdAt: Date,
@@ -9,19 +10,20 @@ export interface StatementRow {
 }
 
 // One query on pg rather than Prisma, so a statement can be read on either pool: the JSON page on the main pool,
-// the CSV on the read pool (plugins/db.ts). Keyset on entry_account_idx (account_id, id).
-const STATEMENT_SQL = `
+// the CSV on the read pool (plugins/db.ts). Keyset on entry_account_idx (account_id, id), read forward or backward.
+const statementSql = (newest: boolean) => `
 SELECT e.id::text AS id, e.transfer_id AS "transferId", e.amount::text AS amount, e.balance_after::text AS "balanceAfter",
        e.created_at AS "createdAt", t.kind, t.channel, t.reference, t.from_account_id AS "fromAccountId", t.to_account_id AS "toAccountId"
   FROM entry e JOIN transfer t ON t.id = e.transfer_id
  WHERE e.account_id = $1
-   AND ($2::bigint IS NULL OR e.id > $2) AND ($3::timestamptz IS NULL OR e.created_at >= $3) AND ($4::timestamptz IS NULL OR e.created_at < $4)
- ORDER BY e.id
+   AND ($2::bigint IS NULL OR e.id ${newest ? '<' : '>'} $2) AND ($3::timestamptz IS NULL OR e.created_at >= $3) AND ($4::timestamptz IS NULL OR e.created_at < $4)
+ ORDER BY e.id${newest ? ' DESC' : ''}
  LIMIT $5`
+const STATEMENT_SQL = { oldest: statementSql(false), newest: statementSql(true) }
 
-/** Entries of an account, oldest first, with their transfer; limit + 1 rows so the caller knows if more follow. */
+/** Entries of an account with their transfer, oldest or newest first; limit + 1 rows so the caller knows if more follow. */
 export async function statementRows (db: Pick<pg.Pool, 'query'>, f: StatementFilter, limit: number): Promise<StatementRow[]> {
-  const r = await db.query<StatementRow>(STATEMENT_SQL, [f.accountId, f.afterEntryId?.toString() ?? null, f.from ?? null, f.to ?? null, limit + 1])
+  const r = await db.query<StatementRow>(STATEMENT_SQL[f.newest === true ? 'newest' : 'oldest'], [f.accountId, f.after?.toString() ?? null, f.from ?? null, f.to ?? null, limit + 1])
   return r.rows
 }
 

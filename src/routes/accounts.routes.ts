@@ -37,7 +37,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     preHandler: async function (request, reply) { if (request.query.format === 'csv') await app.readBudget.call(this, request, reply) },
     schema: {
       tags: ['accounts'],
-      summary: 'Entries with their running balance, oldest first (owner or issuer); ?format=csv for a spreadsheet',
+      summary: 'Entries with their running balance, oldest first or ?order=newest (owner or issuer); ?format=csv for a spreadsheet',
       params: IdParams, querystring: StatementQuerySchema,
       response: {
         200: {

@@ -120,6 +120,10 @@ export const StatementQuerySchema = Type.Object({
   from: Type.Optional(Type.String({ format: 'date-time', description: 'entries at or after this time' })),
   to: Type.Optional(Type.String({ format: 'date-time', description: 'entries before this time' })),
   format: Type.Optional(Type.Enum(['json', 'csv'], { default: 'json' })),
+  order: Type.Optional(Type.Enum(['oldest', 'newest'], {
+    default: 'oldest',
+    description: 'oldest first (the running balance read forward), or newest first (the latest entries on the first page); a cursor continues in the order it was made in',
+  })),
   ...PageQuery,
 }, { additionalProperties: false })
 

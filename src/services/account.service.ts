@@ -14,6 +14,9 @@ import { auditRepo } from '../repositories/audit.repo.js'
 import type { AccountPatch, Channel, StatementQuery, TransferKind } from '../schemas/ledger.js'
 import type { CurrencyService } from './currency.service.js'
 
+/** the first part of a newest-first statement's cursor */
+const NEWEST = { test: (x: string) => x === 'newest' }
+
 type AccountRow = Prisma.AccountGetPayload<object>
 
 export function accountView (a: AccountRow, currency: string, decimals: number) {
@@ -84,13 +87,15 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
 
     async statement (principal: Principal | null, id: string, q: StatementQuery) {
       const { account, currency } = await readable(principal, id)
-      const after = decodeCursor(q.cursor, [CURSOR_INT])
+      const newest = q.order === 'newest'
+      // a newest-first cursor is marked, so that one made in the other order is refused rather than read the wrong way
+      const after = decodeCursor(q.cursor, newest ? [NEWEST, CURSOR_INT] : [CURSOR_INT])?.at(-1)
       const from = parseTime(q.from, 'from')
       const to = parseTime(q.to, 'to')
       const limit = q.limit ?? DEFAULT_PAGE
       const src = q.format === 'csv' && pools.reads != null ? await pools.reads.choose() : null
       const rows = await statementRows(q.format === 'csv' ? (src?.pool ?? pools.readPool) : pools.pool, {
-        accountId: account.id, from, to, afterEntryId: after == null ? undefined : BigInt(after[0]),
+        accountId: account.id, from, to, after: after == null ? undefined : BigInt(after), newest,
       }, limit)
       const page = rows.slice(0, limit)
       const items = page.map(e => ({
@@ -105,7 +110,7 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
         createdAt: e.createdAt.toISOString(),
       }))
       const last = page.at(-1)
-      const nextCursor = rows.length > limit && last != null ? encodeCursor([last.id]) : null
+      const nextCursor = rows.length > limit && last != null ? encodeCursor(newest ? ['newest', last.id] : [last.id]) : null
       if (q.format === 'csv') {
         const csv = csvDocument(['entryId', 'transferId', 'createdAt', 'kind', 'channel', 'counterparty', 'amount', 'balanceAfter', 'reference'], items)
         return { csv, nextCursor, asOf: (src?.asOf ?? new Date()).toISOString() }
