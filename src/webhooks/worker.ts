@@ -183,8 +183,14 @@ export class WebhookWorker {
       let r: SendResult
       if (c.owner_suspended) r = { status: null, latencyMs: 0, error: 'not sent: the owner\'s login is suspended' }
       else {
-        this.sending.set(c.id, { webhook: c.webhook_id, since: performance.now() })
-        try { r = await this.send(c, now) } finally { this.sending.delete(c.id) }
+        const since = performance.now()
+        this.sending.set(c.id, { webhook: c.webhook_id, since })
+        try { r = await this.send(c, now) } finally {
+          this.sending.delete(c.id)
+          // its endpoint's deliveries that other rounds left meanwhile are claimed by this lane's next round now,
+          // not at the next interval
+          if (performance.now() - since > SLOW_ROUND_MS) this.again = true
+        }
       }
       if (r.status != null && r.status >= 200 && r.status < 300) delivered.push({ c, r })
       else await recorders.push(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })

@@ -19,7 +19,7 @@ t.test('a statement newest first: every entry once, in reverse, with its running
     let cursor: string | null = null
     let pages = 0
     do {
-      const page = await ctx.call('GET', url(`order=${order}&limit=3${extra}${cursor == null ? '' : `&cursor=${cursor}`}`), { token: s.member.token })
+      const page: { status: number, body: { items: typeof seen, nextCursor: string | null } } = await ctx.call('GET', url(`order=${order}&limit=3${extra}${cursor == null ? '' : `&cursor=${cursor}`}`), { token: s.member.token })
       t.equal(page.status, 200)
       seen.push(...page.body.items)
       cursor = page.body.nextCursor
