@@ -384,12 +384,16 @@ t.test('while one endpoint takes its time, another lane delivers what is due sin
 })
 
 t.test('an endpoint slow on a stream of its own events holds one lane: its next deliveries wait, other owners\' go out', async (t) => {
-  const ctx = await buildTestApp(t, { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_DELIVERY: '1', WEBHOOK_INTERVAL_MS: 100, WEBHOOK_TIMEOUT_MS: 6000 })
+  // no timer wakes the worker here (a minute): only the events' notifications and its own rounds do
+  const ctx = await buildTestApp(t, { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_DELIVERY: '1', WEBHOOK_INTERVAL_MS: 60_000, WEBHOOK_TIMEOUT_MS: 8000 })
   const s = await scenario(ctx)
   const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'food', postcode: 'BS1 4DJ' })
   await issue(ctx, s.code, s.member.accountId, '100.00')
+  // an endpoint that holds its answers until told, then answers at once
   const held: http.ServerResponse[] = []
-  const slow = http.createServer((req, res) => { req.resume(); held.push(res) })
+  let answering = false
+  let calls = 0
+  const slow = http.createServer((req, res) => { req.resume(); calls++; if (answering) res.end('ok'); else held.push(res) })
   await new Promise<void>(resolve => slow.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { for (const r of held) r.destroy(); slow.closeAllConnections(); slow.close() })
   const rx = await receiver(t, () => 204)
@@ -398,25 +402,35 @@ t.test('an endpoint slow on a stream of its own events holds one lane: its next 
   const pay = async (to: string, key: string) => await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
     token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: to, amount: '1.00', channel: 'api' },
   })
-  t.equal((await pay(s.business.accountId, 'stream-0')).status, 201)
-  for (const deadline = Date.now() + 10_000; held.length === 0;) {
-    if (Date.now() > deadline) throw new Error('the slow endpoint was never called')
-    await new Promise(resolve => setTimeout(resolve, 20))
+  const until = async (what: string, done: () => boolean, ms: number) => {
+    for (const deadline = Date.now() + ms; !done();) {
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
   }
-  // more of its own events while its first send waits: before, each wake-up after the first second of slowness
-  // opened another lane, which claimed the slow endpoint's next delivery and waited on it too, up to every lane
+  t.equal((await pay(s.business.accountId, 'stream-0')).status, 201)
+  await until('the slow endpoint called', () => held.length === 1, 10_000)
+  const calledAt = Date.now()
+  // more of its own events while its first send waits
   for (let i = 1; i <= 3; i++) t.equal((await pay(s.business.accountId, `stream-${i}`)).status, 201)
+  // once that send has waited over a second, a wake-up opens another lane; before, that lane claimed the slow
+  // endpoint's next deliveries and waited on them too, and so on up to every lane
+  await until('a second of waiting', () => Date.now() - calledAt > 1200, 5000)
   const paid = Date.now()
   t.equal((await pay(other.accountId, 'other-1')).status, 201)
-  for (const deadline = Date.now() + 15_000; rx.got.length === 0 && Date.now() < deadline;) await new Promise(resolve => setTimeout(resolve, 20))
+  await until('the other business\'s event delivered', () => rx.got.length === 1, 15_000)
   const waited = Date.now() - paid
-  t.equal(rx.got.length, 1, 'the other business\'s event is delivered')
-  t.ok(waited < 4500, `before the slow endpoint's timeout (6 s) ends its first send: after ${waited} ms`)
-  t.equal(held.length, 1, 'the slow endpoint\'s later deliveries were not sent while its first send was under way')
-  const pending = (await ctx.app.pool.query<{ n: number }>(
+  t.ok(waited < 4000, `before the slow endpoint's timeout (8 s) ends its first send: after ${waited} ms`)
+  t.equal(calls, 1, 'the slow endpoint\'s later deliveries were not sent while its first send was under way')
+  const waiting = async () => (await ctx.app.pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
       WHERE w.participant_id = $1 AND d.status = 'pending' AND d.attempts = 0`, [s.business.id])).rows[0].n
-  t.equal(pending, 3, 'they wait, unattempted, for its first send to end')
+  t.equal(await waiting(), 3, 'they wait, unattempted, for its first send to end')
+  // the endpoint answers: its lane goes on at once to what waited (the timer would take a minute)
+  answering = true
+  for (const r of held.splice(0)) r.end('ok')
+  await until('the waiting deliveries sent', () => calls === 4, 5000)
+  t.pass('its three waiting deliveries went out as its first send ended')
 })
 
 t.test('a suspended business\'s endpoints are sent nothing until the suspension is lifted', async (t) => {
