@@ -130,7 +130,7 @@ export const ConfigSchema = Type.Object({
   OIDC_NAME_CLAIM: Type.String({ default: 'preferred_username' }),
   /** Money-moving requests (payments, issuances, redemptions, reversals) per principal per minute; 0: no limit. */
   RATE_LIMIT_MONEY_PER_MINUTE: Type.Integer({ default: 300000, minimum: 0 }),
-  /** Failed logins from one client address before it is locked out; the lockout doubles with each further one. */
+  /** Failed logins from one client address, or for one username, before it is locked out; the lockout doubles with each further one. */
   LOGIN_MAX_FAILURES: Type.Integer({ default: 5, minimum: 1 }),
   /** The first lockout after LOGIN_MAX_FAILURES failures; it doubles with each further failure. */
   LOGIN_LOCKOUT_SECONDS: Type.Integer({ default: 2, minimum: 1 }),
