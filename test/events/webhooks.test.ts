@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
 import http from 'node:http'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { WebhookWorker } from '../../src/webhooks/worker.js'
 import { buildTestApp, issue, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
 
@@ -353,51 +353,22 @@ t.test('an endpoint that answers and then dribbles its body holds no round: the 
     'the dribbler\'s answer is its status line: 200, delivered')
 })
 
-t.test('while one endpoint takes its time, another lane delivers what is due since', async (t) => {
-  const ctx = await buildTestApp(t, { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_DELIVERY: '1', WEBHOOK_INTERVAL_MS: 100, WEBHOOK_TIMEOUT_MS: 6000 })
+/**
+ * A business whose endpoint holds every answer until `answer()` (then answers at once), another business with a
+ * prompt receiver, and the member paying either of them; the worker runs in the app, woken by the events and every
+ * `intervalMs`.
+ */
+async function slowAndPrompt (t: Test, intervalMs: number, timeoutMs: number) {
+  const ctx = await buildTestApp(t, { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_DELIVERY: '1', WEBHOOK_INTERVAL_MS: intervalMs, WEBHOOK_TIMEOUT_MS: timeoutMs })
   const s = await scenario(ctx)
   const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'food', postcode: 'BS1 4DJ' })
   await issue(ctx, s.code, s.member.accountId, '100.00')
-  // an endpoint that takes the whole timeout to answer
-  const held: http.ServerResponse[] = []
-  const slow = http.createServer((req, res) => { req.resume(); held.push(res) })
-  await new Promise<void>(resolve => slow.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const r of held) r.destroy(); slow.closeAllConnections(); slow.close() })
+  const slow = { held: [] as http.ServerResponse[], calls: 0, answering: false }
+  const server = http.createServer((req, res) => { req.resume(); slow.calls++; if (slow.answering) res.end('ok'); else slow.held.push(res) })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const r of slow.held) r.destroy(); server.closeAllConnections(); server.close() })
   const rx = await receiver(t, () => 204)
-  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(slow.address() as { port: number }).port}/h`, events: ['payment.received'] } })).status, 201)
-  t.equal((await ctx.call('POST', '/v1/webhooks', { token: other.token, body: { url: rx.url, events: ['payment.received'] } })).status, 201)
-  const pay = async (to: string, key: string) => await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
-    token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: to, amount: '1.00', channel: 'api' },
-  })
-  t.equal((await pay(s.business.accountId, 'slow-1')).status, 201)
-  // the slow endpoint's delivery is under way (its round waits on it)
-  for (const deadline = Date.now() + 10_000; held.length === 0;) {
-    if (Date.now() > deadline) throw new Error('the slow endpoint was never called')
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-  const paid = Date.now()
-  t.equal((await pay(other.accountId, 'other-1')).status, 201)
-  for (const deadline = Date.now() + 15_000; rx.got.length === 0 && Date.now() < deadline;) await new Promise(resolve => setTimeout(resolve, 20))
-  const waited = Date.now() - paid
-  t.equal(rx.got.length, 1, 'the other business\'s event is delivered')
-  t.ok(waited < 4500, `before the slow endpoint's timeout (6 s) ends its round: after ${waited} ms`)
-})
-
-t.test('an endpoint slow on a stream of its own events holds one lane: its next deliveries wait, other owners\' go out', async (t) => {
-  // no timer wakes the worker here (a minute): only the events' notifications and its own rounds do
-  const ctx = await buildTestApp(t, { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_DELIVERY: '1', WEBHOOK_INTERVAL_MS: 60_000, WEBHOOK_TIMEOUT_MS: 8000 })
-  const s = await scenario(ctx)
-  const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'food', postcode: 'BS1 4DJ' })
-  await issue(ctx, s.code, s.member.accountId, '100.00')
-  // an endpoint that holds its answers until told, then answers at once
-  const held: http.ServerResponse[] = []
-  let answering = false
-  let calls = 0
-  const slow = http.createServer((req, res) => { req.resume(); calls++; if (answering) res.end('ok'); else held.push(res) })
-  await new Promise<void>(resolve => slow.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const r of held) r.destroy(); slow.closeAllConnections(); slow.close() })
-  const rx = await receiver(t, () => 204)
-  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(slow.address() as { port: number }).port}/h`, events: ['payment.received'] } })).status, 201)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/h`, events: ['payment.received'] } })).status, 201)
   t.equal((await ctx.call('POST', '/v1/webhooks', { token: other.token, body: { url: rx.url, events: ['payment.received'] } })).status, 201)
   const pay = async (to: string, key: string) => await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
     token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: to, amount: '1.00', channel: 'api' },
@@ -408,8 +379,27 @@ t.test('an endpoint slow on a stream of its own events holds one lane: its next 
       await new Promise(resolve => setTimeout(resolve, 20))
     }
   }
+  const answer = () => { slow.answering = true; for (const r of slow.held.splice(0)) r.end('ok') }
+  return { ctx, s, other, slow, rx, pay, until, answer }
+}
+
+t.test('while one endpoint takes its time, another lane delivers what is due since', async (t) => {
+  const { s, other, slow, rx, pay, until } = await slowAndPrompt(t, 100, 6000)
+  t.equal((await pay(s.business.accountId, 'slow-1')).status, 201)
+  // the slow endpoint's delivery is under way (its round waits on it)
+  await until('the slow endpoint called', () => slow.held.length === 1, 10_000)
+  const paid = Date.now()
+  t.equal((await pay(other.accountId, 'other-1')).status, 201)
+  await until('the other business\'s event delivered', () => rx.got.length === 1, 15_000)
+  const waited = Date.now() - paid
+  t.ok(waited < 4500, `before the slow endpoint's timeout (6 s) ends its round: after ${waited} ms`)
+})
+
+t.test('an endpoint slow on a stream of its own events holds one lane: its next deliveries wait, other owners\' go out', async (t) => {
+  // no timer wakes the worker here (a minute): only the events' notifications and its own rounds do
+  const { ctx, s, other, slow, rx, pay, until, answer } = await slowAndPrompt(t, 60_000, 8000)
   t.equal((await pay(s.business.accountId, 'stream-0')).status, 201)
-  await until('the slow endpoint called', () => held.length === 1, 10_000)
+  await until('the slow endpoint called', () => slow.held.length === 1, 10_000)
   const calledAt = Date.now()
   // more of its own events while its first send waits
   for (let i = 1; i <= 3; i++) t.equal((await pay(s.business.accountId, `stream-${i}`)).status, 201)
@@ -421,15 +411,14 @@ t.test('an endpoint slow on a stream of its own events holds one lane: its next 
   await until('the other business\'s event delivered', () => rx.got.length === 1, 15_000)
   const waited = Date.now() - paid
   t.ok(waited < 4000, `before the slow endpoint's timeout (8 s) ends its first send: after ${waited} ms`)
-  t.equal(calls, 1, 'the slow endpoint\'s later deliveries were not sent while its first send was under way')
-  const waiting = async () => (await ctx.app.pool.query<{ n: number }>(
+  t.equal(slow.calls, 1, 'the slow endpoint\'s later deliveries were not sent while its first send was under way')
+  const waiting = (await ctx.app.pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
       WHERE w.participant_id = $1 AND d.status = 'pending' AND d.attempts = 0`, [s.business.id])).rows[0].n
-  t.equal(await waiting(), 3, 'they wait, unattempted, for its first send to end')
+  t.equal(waiting, 3, 'they wait, unattempted, for its first send to end')
   // the endpoint answers: its lane goes on at once to what waited (the timer would take a minute)
-  answering = true
-  for (const r of held.splice(0)) r.end('ok')
-  await until('the waiting deliveries sent', () => calls === 4, 5000)
+  answer()
+  await until('the waiting deliveries sent', () => slow.calls === 4, 5000)
   t.pass('its three waiting deliveries went out as its first send ended')
 })
 
