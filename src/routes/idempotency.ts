@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { createHash } from 'node:crypto'
+import { DomainError } from '../domain/errors.js'
 import type { Idempotency } from '../services/transfer.service.js'
 
 /**
@@ -16,10 +17,17 @@ export function requestHash (method: string, routeUrl: string, params: unknown, 
   return createHash('sha256').update(`${method} ${routeUrl}\n${canonical(params)}\n${canonical(body)}`).digest('base64url')
 }
 
-function canonical (v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
+/** Deeper than any body the API takes: a body past it is refused, where the recursion below would overflow the stack. */
+const MAX_DEPTH = 64
+
+function canonical (v: unknown, depth = 0): string {
+  if (depth > MAX_DEPTH) {
+    // a route without a body schema (a reversal, a payment request's cancel) hashes whatever JSON it is sent
+    throw new DomainError('VALIDATION_FAILED', `the body nests deeper than ${MAX_DEPTH} levels`, [{ pointer: '', detail: `nests deeper than ${MAX_DEPTH} levels` }])
+  }
+  if (Array.isArray(v)) return `[${v.map(x => canonical(x, depth + 1)).join(',')}]`
   if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map(k => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
+    return `{${Object.keys(v).sort().map(k => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k], depth + 1)}`).join(',')}}`
   }
   return JSON.stringify(v) ?? 'null'
 }

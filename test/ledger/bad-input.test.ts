@@ -143,3 +143,26 @@ t.test('amounts follow the currency\'s decimals', async (t) => {
   t.equal(ok.status, 201)
   t.equal(ok.body.amount, '10')
 })
+
+t.test('a body nested past any the API takes is a 422, not a stack overflow, on a route that takes no body', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '20.00')
+  const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'deep-pay', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '5.00', channel: 'app' },
+  })
+  t.equal(pay.status, 201)
+  // the reversal route has no body schema and hashes whatever JSON it is sent for its idempotency key; these
+  // recursed past the stack (a 500, and before the token was looked at, so to anyone)
+  const bodies = { arrays: '['.repeat(6000) + ']'.repeat(6000), objects: '{"a":'.repeat(6000) + '1' + '}'.repeat(6000), 'just past the limit': '['.repeat(66) + ']'.repeat(66) }
+  for (const [what, raw] of Object.entries(bodies)) {
+    for (const token of [null, ctx.issuerToken]) {
+      const r = await ctx.call('POST', `/v1/transfers/${pay.body.id as string}/reversal`, { token, key: `deep-${what}-${token == null ? 'anon' : 'issuer'}`, raw, headers: { 'content-type': 'application/json' } })
+      t.equal(r.status, 422, `${what}, ${token == null ? 'anonymous' : 'as the issuer'}`)
+      t.equal(r.body.code, 'VALIDATION_FAILED')
+    }
+  }
+  t.equal(await balance(ctx, s.member.accountId), '15.00', 'nothing reversed')
+  const fine = await ctx.call('POST', `/v1/transfers/${pay.body.id as string}/reversal`, { token: ctx.issuerToken, key: 'deep-ok', raw: '[[[[]]]]', headers: { 'content-type': 'application/json' } })
+  t.equal(fine.status, 201, 'a body within the limit is hashed and ignored, as before')
+})
