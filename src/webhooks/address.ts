@@ -26,6 +26,9 @@ export function refusedAddress (address: string, policy: AddressPolicy): string 
   return `${address} is in a ${range} range`
 }
 
+/** As the schema's maxLength and the table's CHECK, on the url as stored (normalised). */
+export const MAX_URL_LENGTH = 2000
+
 /** Checks a webhook URL's form (not its addresses); returns the parsed URL. */
 export function checkUrlForm (raw: string, policy: AddressPolicy): URL {
   let u: URL
@@ -38,6 +41,8 @@ export function checkUrlForm (raw: string, policy: AddressPolicy): URL {
   if (u.hostname === '') throw new UrlRefused('the url has no host')
   // port 0 is no port a server listens on (Node would quietly send to the scheme's default port instead)
   if (u.port === '0') throw new UrlRefused('the url\'s port must be 1-65535')
+  // the url is stored and sent as normalised, which percent-encodes (a euro sign becomes 9 characters)
+  if (u.toString().length > MAX_URL_LENGTH) throw new UrlRefused(`the url is longer than ${MAX_URL_LENGTH} characters once percent-encoded`)
   return u
 }
 
