@@ -45,6 +45,18 @@ t.test('414 is documented on exactly the operations with a path parameter', asyn
   }
 })
 
+// Fastify reads a request's body whatever the route, so any POST, PUT, PATCH or DELETE can answer 415 (a type other
+// than JSON) and 413 (too large), one that takes no body as well (a cancel, a retry, a revocation).
+t.test('413 and 415 are documented on every operation that may carry a body', async (t) => {
+  const doc = YAML.parse(committed) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      if (!['post', 'put', 'patch', 'delete'].includes(method)) continue
+      for (const status of ['413', '415']) t.ok(op.responses[status] != null, `${method.toUpperCase()} ${path} ${status}`)
+    }
+  }
+})
+
 // What other people's tools make of the contract: a validating proxy refuses a request the document says is
 // invalid, and a generated client sends what the document says to send. So the document may not contradict itself
 // or the service: a parameter with a default is one a client may leave out, a public route needs no token, a

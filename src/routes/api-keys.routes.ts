@@ -27,7 +27,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: { audit: { action: 'api_key.revoke' } },
     schema: {
       tags: ['access'], summary: 'Revoke an API key: it gets no more tokens, and tokens it already got stop working (business)',
-      params: IdParams, response: { 204: Type.Null({ description: 'revoked (also when it already was)' }), ...problems(400, 401, 403, 404) },
+      params: IdParams, response: { 204: Type.Null({ description: 'revoked (also when it already was)' }), ...problems(400, 401, 403, 404, 413, 415) },
     },
   }, async (request, reply) => {
     await apiKeys.revoke(request.principal, request.params.id, requestMeta(request))

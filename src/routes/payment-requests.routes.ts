@@ -117,7 +117,7 @@ const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (ap
     config: { scope: 'requests:write' },
     schema: {
       tags: ['payment requests'], summary: 'Withdraw a pending payment request (the payee)',
-      params: IdParams, response: { 200: PaymentRequestSchema, ...problems(400, 401, 403, 404, 409) },
+      params: IdParams, response: { 200: PaymentRequestSchema, ...problems(400, 401, 403, 404, 409, 413, 415) },
     },
   }, async (request) => await requests.cancel(request.principal, request.params.id, base(request)))
 
@@ -125,7 +125,7 @@ const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (ap
     config: { scope: 'payments:write' },
     schema: {
       tags: ['payment requests'], summary: 'Refuse a pending payment request addressed to the caller\'s account (403 for an open request: it is simply left unpaid)',
-      params: IdParams, response: { 200: PaymentRequestSchema, ...problems(400, 401, 403, 404, 409, 422) },
+      params: IdParams, response: { 200: PaymentRequestSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422) },
     },
   }, async (request) => await requests.decline(request.principal, request.params.id, base(request)))
 

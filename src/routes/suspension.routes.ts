@@ -23,7 +23,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['access'],
       summary: 'Lift the suspension of a participant\'s login (issuer)',
-      params: IdParams, response: { 200: SuspensionSchema, ...problems(400, 401, 403, 404) },
+      params: IdParams, response: { 200: SuspensionSchema, ...problems(400, 401, 403, 404, 413, 415) },
     },
   }, async (request) => await logins.reinstate(request.principal, request.params.id, requestMeta(request)))
 }

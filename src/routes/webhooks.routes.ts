@@ -32,7 +32,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: { audit: { action: 'webhook.delete' } },
     schema: {
       tags: ['webhooks'], summary: 'Delete a webhook endpoint: nothing more is sent to it, pending deliveries are dropped',
-      params: IdParams, response: { 204: Type.Null({ description: 'deleted' }), ...problems(400, 401, 403, 404) },
+      params: IdParams, response: { 204: Type.Null({ description: 'deleted' }), ...problems(400, 401, 403, 404, 413, 415) },
     },
   }, async (request, reply) => {
     await svc.remove(request.principal, request.params.id, requestMeta(request))
@@ -50,7 +50,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: { audit: { action: 'webhook.retry' } },
     schema: {
       tags: ['webhooks'], summary: 'Send a delivery again now (any status); a disabled endpoint is enabled again',
-      params: DeliveryParams, response: { 202: DeliverySchema, ...problems(400, 401, 403, 404) },
+      params: DeliveryParams, response: { 202: DeliverySchema, ...problems(400, 401, 403, 404, 413, 415) },
     },
   }, async (request, reply) => reply.code(202).send(await svc.retry(request.principal, request.params.id, request.params.deliveryId, requestMeta(request))))
 }
