@@ -32,12 +32,14 @@ export interface WorkerOptions {
   disableAfterHours: number
   /** deliveries claimed per round */
   batch?: number
-  /** rounds at once while there is a backlog (default 4) */
+  /** rounds at once while there is a backlog (default 4); as many again may open beside rounds held by slow owners */
   lanes?: number
 }
 
 export interface Claimed {
   id: string
+  /** whose endpoint it is: the participant, or for an issuer's endpoint its currency */
+  owner: string
   attempts: number
   /** the endpoint's owner (a participant) has its login suspended: nothing is sent to it meanwhile */
   owner_suspended: boolean
@@ -69,13 +71,16 @@ interface SendResult { status: number | null, latencyMs: number, error: string |
 
 /** A lane whose round has run this long is slow (an endpoint taking its time): a kick then opens another lane. */
 const SLOW_ROUND_MS = 1000
+/** Due deliveries a claim ranks by owner (the oldest first): bounds its cost when the outbox holds a backlog. */
+const CLAIM_WINDOW = 1000
 
 interface Lane { since: number | null }
 
 export class WebhookWorker {
   private readonly lanes = new Map<Promise<void>, Lane>()
-  /** this worker's sends under way: delivery id -> its endpoint and when the send started (performance.now()) */
-  private readonly sending = new Map<string, { webhook: string, since: number }>()
+  /** this worker's sends under way: delivery id -> its endpoint's owner and when the send started (performance.now()) */
+  private readonly sending = new Map<string, { owner: string, since: number }>()
+  private claimTurn: Promise<unknown> = Promise.resolve()
   private again = false
   private timer: NodeJS.Timeout | null = null
   private closed = false
@@ -109,8 +114,14 @@ export class WebhookWorker {
     this.again = true
     const t = performance.now()
     const allSlow = [...this.lanes.values()].every(l => l.since != null && t - l.since > SLOW_ROUND_MS)
-    if (this.lanes.size === 0 || (allSlow && this.lanes.size < (this.o.lanes ?? 4))) this.startLane()
+    // past `lanes` only for rounds that wait on slow owners: a lane opened then claims nothing of theirs (runOnce)
+    if (this.lanes.size === 0 || (allSlow && this.lanes.size < 2 * this.maxLanes)) this.startLane()
   }
+
+  private get maxLanes (): number { return this.o.lanes ?? 4 }
+
+  /** One owner's sends under way at once, at most: a lane's worth fewer than all of them, so others always have room. */
+  private get ownerShare (): number { return Math.max(1, this.maxLanes - 1) * (this.o.batch ?? 50) }
 
   private startLane (): void {
     const batch = this.o.batch ?? 50
@@ -121,7 +132,7 @@ export class WebhookWorker {
         const n = await this.runOnce((claimed) => {
           // slow is counted from the claim, when the sends start, so that the database's own pace never opens lanes
           if (claimed > 0) state.since = performance.now()
-          if (claimed >= batch && this.lanes.size < (this.o.lanes ?? 4)) this.startLane()
+          if (claimed >= batch && this.lanes.size < this.maxLanes) this.startLane()
         })
         state.since = null
         if (this.closed) return
@@ -142,33 +153,65 @@ export class WebhookWorker {
     await this.idle()
   }
 
+  /** Claims what is due now, fairly between owners, and counts its sends as under way. */
+  private async claim (now: Date): Promise<Claimed[]> {
+    const lease = this.o.timeoutMs + 30_000
+    // Fair shares between owners (a business, or a currency's issuer), so that what one owner's endpoints do (answer
+    // slowly, or never, or receive a flood of events) does not hold up another's deliveries:
+    // - an owner with a send under way here for over SLOW_ROUND_MS is taking its time: nothing more of its goes out
+    //   until that send ends (then its lane wakes to what waited), so its slowness holds the lanes it is in, and the
+    //   lanes a kick opens beside them are free of it;
+    // - at most ownerShare of one owner's sends are under way here at once, a lane's worth fewer than all lanes hold;
+    // - a claim takes the owners' due deliveries in turn (each owner's oldest first, then each one's second, ...)
+    //   rather than oldest first overall, so a backlog of one owner's does not queue another's behind it.
+    const t = performance.now()
+    const held = new Map<string, number>()
+    const blocked = new Set<string>()
+    for (const x of this.sending.values()) {
+      held.set(x.owner, (held.get(x.owner) ?? 0) + 1)
+      if (t - x.since > SLOW_ROUND_MS) blocked.add(x.owner)
+    }
+    for (const [owner, n] of held) if (n >= this.ownerShare) blocked.add(owner)
+    const busy = [...held].filter(([owner]) => !blocked.has(owner))
+    const claimed = (await this.o.pool.query<Claimed>(
+      `WITH head AS (
+         SELECT d.id, d.next_attempt_at, coalesce(w.participant_id, w.currency_id)::text AS owner
+           FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
+          WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND coalesce(w.participant_id, w.currency_id)::text <> ALL ($4::text[])
+          ORDER BY d.next_attempt_at, d.id
+          LIMIT $7),
+       ranked AS (
+         SELECT h.id, h.next_attempt_at, row_number() OVER (PARTITION BY h.owner ORDER BY h.next_attempt_at, h.id) + coalesce(b.n, 0) AS turn
+           FROM head h LEFT JOIN unnest($5::text[], $6::int[]) AS b(owner, n) ON b.owner = h.owner),
+       due AS (
+         SELECT d.id FROM ranked r JOIN webhook_delivery d ON d.id = r.id
+          WHERE r.turn <= $8 AND d.status = 'pending' AND d.next_attempt_at <= $1
+          ORDER BY r.turn, r.next_attempt_at, r.id
+          LIMIT $2
+          FOR UPDATE OF d SKIP LOCKED)
+       UPDATE webhook_delivery d
+          SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
+         FROM due, webhook w, event e
+        WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
+       RETURNING d.id, coalesce(w.participant_id, w.currency_id)::text AS owner, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
+                 e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
+                 EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
+      [now, this.o.batch ?? 50, lease, [...blocked], busy.map(([o]) => o), busy.map(([, n]) => n), CLAIM_WINDOW, this.ownerShare])).rows
+    const since = performance.now()
+    for (const c of claimed) if (!c.owner_suspended) this.sending.set(c.id, { owner: c.owner, since })
+    return claimed
+  }
+
   /**
    * One round: claims what is due now, sends it, records the outcomes. Returns how many were claimed.
    * `claimed` is told the count before the sends start (a full batch opens another lane).
    */
   async runOnce (claimedHook?: (n: number) => void): Promise<number> {
     const now = this.now()
-    const lease = this.o.timeoutMs + 30_000
-    // An endpoint with a send under way here for over SLOW_ROUND_MS is taking its time: its other deliveries wait
-    // until that send ends, so that one endpoint slow on a steady stream of its own events holds one lane, not
-    // every lane the slowness opens (and with them every other owner's deliveries, for up to the timeout each).
-    const t = performance.now()
-    const slow = [...new Set([...this.sending.values()].filter(x => t - x.since > SLOW_ROUND_MS).map(x => x.webhook))]
-    const claimed = (await this.o.pool.query<Claimed>(
-      `WITH due AS (
-         SELECT d.id FROM webhook_delivery d
-          WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND d.webhook_id <> ALL ($4::uuid[])
-          ORDER BY d.next_attempt_at, d.id
-          LIMIT $2
-          FOR UPDATE SKIP LOCKED)
-       UPDATE webhook_delivery d
-          SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
-         FROM due, webhook w, event e
-        WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
-       RETURNING d.id, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
-                 e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
-                 EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
-      [now, this.o.batch ?? 50, lease, slow])).rows
+    // one claim at a time in this worker, each counting the sends the one before it started (ownerShare is exact)
+    const turn = this.claimTurn.then(async () => await this.claim(now))
+    this.claimTurn = turn.catch(() => {})
+    const claimed = await turn
     claimedHook?.(claimed.length)
     // The sends run concurrently. Their outcomes: the round's deliveries that succeeded in ONE statement once every
     // send has ended, the failures (each a transaction: backoff, streaks, disabling) at most RECORDERS at a time, every
@@ -183,11 +226,10 @@ export class WebhookWorker {
       let r: SendResult
       if (c.owner_suspended) r = { status: null, latencyMs: 0, error: 'not sent: the owner\'s login is suspended' }
       else {
-        const since = performance.now()
-        this.sending.set(c.id, { webhook: c.webhook_id, since })
         try { r = await this.send(c, now) } finally {
+          const since = this.sending.get(c.id)?.since ?? performance.now()
           this.sending.delete(c.id)
-          // its endpoint's deliveries that other rounds left meanwhile are claimed by this lane's next round now,
+          // its owner's deliveries that other rounds left meanwhile are claimed by this lane's next round now,
           // not at the next interval
           if (performance.now() - since > SLOW_ROUND_MS) this.again = true
         }

@@ -276,9 +276,10 @@ t.test('SSRF at delivery: a redirect is not followed; a host name is checked on 
   t.match((await ctx.call('GET', `/v1/webhooks/${named.body.id as string}/deliveries`, { token: s.business.token })).body.items, [{ id: victim, status: 'pending', attempts: 1 }], 'the delivery is as it was')
 })
 
-t.test('a backlog is sent by several rounds at once, each delivery once', async (t) => {
+t.test('a backlog is sent by several rounds at once, each delivery once, and no owner takes every round', async (t) => {
   const ctx = await buildTestApp(t, TEST_POLICY)
   const s = await scenario(ctx)
+  const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'food', postcode: 'BS1 4DJ' })
   await issue(ctx, s.code, s.member.accountId, '100.00')
   // the receiver holds every answer until `batch x lanes` requests are open at once: one round at a time could
   // never open more than `batch`, and then the safety timer (not a sleep the test waits on) answers them anyway
@@ -286,12 +287,18 @@ t.test('a backlog is sent by several rounds at once, each delivery once', async 
   const lanes = 3
   const held: http.ServerResponse[] = []
   let peak = 0
+  const open = { a: 0, b: 0 }
+  const peakOf = { a: 0, b: 0 }
   const seen: string[] = []
   const release = () => { for (const r of held.splice(0)) r.end('ok') }
   const server = http.createServer((req, res) => {
+    const who = req.url === '/hooks/a' ? 'a' : 'b'
     req.resume()
     req.on('end', () => {
       seen.push(String(req.headers['webhook-id']))
+      open[who]++
+      peakOf[who] = Math.max(peakOf[who], open[who])
+      res.on('finish', () => { open[who]-- })
       if (peak >= batch * lanes) { res.end('ok'); return }
       held.push(res)
       peak = Math.max(peak, held.length)
@@ -301,12 +308,15 @@ t.test('a backlog is sent by several rounds at once, each delivery once', async 
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const safety = setInterval(release, 3000)
   t.teardown(() => { clearInterval(safety); return new Promise<void>(resolve => server.close(() => { resolve() })) })
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`
-  const created = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url, events: ['payment.received'] } })
-  t.equal(created.status, 201)
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`
+  const hooks = [
+    await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `${base}/a`, events: ['payment.received'] } }),
+    await ctx.call('POST', '/v1/webhooks', { token: other.token, body: { url: `${base}/b`, events: ['payment.received'] } }),
+  ]
+  for (const h of hooks) t.equal(h.status, 201)
   for (let i = 0; i < 12; i++) {
     const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
-      token: s.member.token, key: `lane-${i}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+      token: s.member.token, key: `lane-${i}`, body: { fromAccount: s.member.accountId, toAccount: i % 2 === 0 ? s.business.accountId : other.accountId, amount: '1.00', channel: 'app' },
     })
     t.equal(pay.status, 201)
   }
@@ -317,10 +327,54 @@ t.test('a backlog is sent by several rounds at once, each delivery once', async 
   worker.kick()
   await worker.idle()
   t.equal(peak, batch * lanes, `${lanes} rounds of ${batch} were open at once`)
+  t.ok(peakOf.a <= (lanes - 1) * batch && peakOf.b <= (lanes - 1) * batch, `each owner at most ${lanes - 1} rounds' worth at once (${peakOf.a}, ${peakOf.b})`)
   t.equal(seen.length, 12, 'twelve sends')
   t.equal(new Set(seen).size, 12, 'no delivery sent twice')
-  const log = await ctx.call('GET', `/v1/webhooks/${created.body.id as string}/deliveries?limit=100`, { token: s.business.token })
-  t.same(log.body.items.map((d: { status: string }) => d.status), Array(12).fill('delivered'))
+  for (const [h, token] of [[hooks[0], s.business.token], [hooks[1], other.token]] as const) {
+    const log = await ctx.call('GET', `/v1/webhooks/${h.body.id as string}/deliveries?limit=100`, { token })
+    t.same(log.body.items.map((d: { status: string }) => d.status), Array(6).fill('delivered'))
+  }
+})
+
+t.test('one owner\'s flood to an endpoint that never answers leaves room for another owner\'s delivery', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'food', postcode: 'BS1 4DJ' })
+  await issue(ctx, s.code, s.business.accountId, '100.00')
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const held: http.ServerResponse[] = []
+  const silent = http.createServer((req, res) => { req.resume(); held.push(res) })
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const r of held) r.destroy(); silent.closeAllConnections(); silent.close() })
+  const rx = await receiver(t, () => 204)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`, events: ['payment.sent'] } })).status, 201)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: other.token, body: { url: rx.url, events: ['payment.received'] } })).status, 201)
+  // one batch request of the business's own: 30 payments, 30 events for its silent endpoint
+  const items = Array.from({ length: 30 }, (_, i) => ({ idempotencyKey: `flood-${i}`, fromAccount: s.business.accountId, toAccount: s.member.accountId, amount: '0.01', channel: 'api' }))
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/transfers/batch`, { token: s.business.token, body: { items } })).body.posted, 30)
+  const batch = 5
+  const lanes = 4
+  const worker = new WebhookWorker({
+    pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: true },
+    intervalMs: 100, timeoutMs: 8000, giveUpHours: 72, disableAfterFailures: 20, disableAfterHours: 24, batch, lanes,
+  })
+  t.teardown(async () => { await worker.close() })
+  worker.start()
+  // before, full rounds of the flood opened every lane at once, each waiting the whole timeout
+  for (const deadline = Date.now() + 10_000; held.length < (lanes - 1) * batch;) {
+    if (Date.now() > deadline) throw new Error(`the flood's sends: ${held.length}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  const paid = Date.now()
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'next-door', body: { fromAccount: s.member.accountId, toAccount: other.accountId, amount: '1.00', channel: 'app' },
+  })).status, 201)
+  for (const deadline = Date.now() + 15_000; rx.got.length === 0 && Date.now() < deadline;) await new Promise(resolve => setTimeout(resolve, 20))
+  const waited = Date.now() - paid
+  t.equal(rx.got.length, 1, 'the other business\'s event is delivered')
+  t.ok(waited < 4000, `before the flood's timeout (8 s): after ${waited} ms`)
+  t.equal(held.length, (lanes - 1) * batch, `the flood has at most ${lanes - 1} rounds' worth of sends under way`)
+  for (const r of held.splice(0)) r.end('ok')
 })
 
 t.test('an endpoint that answers and then dribbles its body holds no round: the timeout bounds the whole exchange', async (t) => {
