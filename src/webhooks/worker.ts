@@ -105,9 +105,10 @@ export class WebhookWorker {
   /**
    * Runs delivery rounds until nothing is due. One round at a time while the outbox keeps up; a round that claims a
    * full batch means a backlog, and then another round starts at once, up to `lanes` at a time (their claims never
-   * overlap: SKIP LOCKED), so one round's slowest send does not hold up the deliveries queued behind it. A kick during a round asks for
-   * one more; and when every lane's round has been running longer than SLOW_ROUND_MS (an endpoint slow to answer,
-   * up to WEBHOOK_TIMEOUT_MS), a kick opens another lane, so deliveries due since are not held behind it.
+   * overlap: SKIP LOCKED), so one round's slowest send does not hold up the deliveries queued behind it. A kick during
+   * a round asks for one more; and when every lane's round has been running longer than SLOW_ROUND_MS (an endpoint
+   * slow to answer, up to WEBHOOK_TIMEOUT_MS), a kick opens another lane (up to twice `lanes`), which claims nothing
+   * of the slow owners' (claim), so deliveries due since are not held behind them.
    */
   kick (): void {
     if (this.closed) return
