@@ -49,7 +49,6 @@ const Ledger = fc.record({
 
 const cents100 = (m: Money) => m.times(100).toNumber()
 
-
 t.test('the fast report equals a plain recomputation over random ledgers', async (t) => {
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
   const pool = ctx.app.pool

@@ -12,7 +12,6 @@ import { comparable, recompute } from './recompute.js'
 // asked for, what the caches hold never passes it, the least recently used goes first, and figures read through
 // a cache that keeps evicting are still the plain recomputation's.
 
-
 t.test('the budget: least recently used out first, never above the budget, too large not kept', async (t) => {
   clearGraphCache()
   t.teardown(() => { setBudget(DEFAULT_BUDGET_BYTES); clearGraphCache() })
