@@ -4,8 +4,11 @@ import { NextCursor, Nullable, PageQuery, Timestamp, Uuid } from './common.js'
 
 const EventType = Type.Enum([...EVENT_TYPES], { description: 'an event type' })
 
+/** A url's length at most, as sent and as stored (normalised, which percent-encodes: checkUrlForm), as the table's CHECK. */
+export const MAX_URL_LENGTH = 2000
+
 export const WebhookCreateSchema = Type.Object({
-  url: Type.String({ minLength: 8, maxLength: 2000, description: 'where events are POSTed: https (http only where the operator allows it); no private, loopback or link-local address' }),
+  url: Type.String({ minLength: 8, maxLength: MAX_URL_LENGTH, description: 'where events are POSTed: https (http only where the operator allows it); no private, loopback or link-local address' }),
   events: Type.Array(EventType, { minItems: 1, maxItems: EVENT_TYPES.length, description: 'the event types to send' }),
   description: Type.Optional(Type.String({ maxLength: 200, description: 'what the endpoint is, for you' })),
   currency: Type.Optional(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]{1,9}$', description: 'the currency code: needed by the platform issuer; anyone else may leave it out (it must be their own)' })),

@@ -1,6 +1,7 @@
 import dns from 'node:dns'
 import net from 'node:net'
 import ipaddr from 'ipaddr.js'
+import { MAX_URL_LENGTH } from '../schemas/webhooks.js'
 
 // Where a webhook may be sent (SSRF): https (http only with WEBHOOK_ALLOW_HTTP=1), no credentials in the URL, and
 // every address its host resolves to a public unicast address; private, loopback, link-local, carrier-grade NAT,
@@ -25,9 +26,6 @@ export function refusedAddress (address: string, policy: AddressPolicy): string 
   if (policy.allowPrivate) return null
   return `${address} is in a ${range} range`
 }
-
-/** As the schema's maxLength and the table's CHECK, on the url as stored (normalised). */
-export const MAX_URL_LENGTH = 2000
 
 /** Checks a webhook URL's form (not its addresses); returns the parsed URL. */
 export function checkUrlForm (raw: string, policy: AddressPolicy): URL {

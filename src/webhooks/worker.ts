@@ -115,7 +115,7 @@ export class WebhookWorker {
     this.again = true
     const t = performance.now()
     const allSlow = [...this.lanes.values()].every(l => l.since != null && t - l.since > SLOW_ROUND_MS)
-    // past `lanes` only for rounds that wait on slow owners: a lane opened then claims nothing of theirs (runOnce)
+    // past `lanes` only for rounds that wait on slow owners: a lane opened then claims nothing of theirs (claim)
     if (this.lanes.size === 0 || (allSlow && this.lanes.size < 2 * this.maxLanes)) this.startLane()
   }
 
@@ -182,10 +182,10 @@ export class WebhookWorker {
           ORDER BY d.next_attempt_at, d.id
           LIMIT $7),
        ranked AS (
-         SELECT h.id, h.next_attempt_at, row_number() OVER (PARTITION BY h.owner ORDER BY h.next_attempt_at, h.id) + coalesce(b.n, 0) AS turn
+         SELECT h.id, h.owner, h.next_attempt_at, row_number() OVER (PARTITION BY h.owner ORDER BY h.next_attempt_at, h.id) + coalesce(b.n, 0) AS turn
            FROM head h LEFT JOIN unnest($5::text[], $6::int[]) AS b(owner, n) ON b.owner = h.owner),
        due AS (
-         SELECT d.id FROM ranked r JOIN webhook_delivery d ON d.id = r.id
+         SELECT d.id, r.owner FROM ranked r JOIN webhook_delivery d ON d.id = r.id
           WHERE r.turn <= $8 AND d.status = 'pending' AND d.next_attempt_at <= $1
           ORDER BY r.turn, r.next_attempt_at, r.id
           LIMIT $2
@@ -194,7 +194,7 @@ export class WebhookWorker {
           SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
          FROM due, webhook w, event e
         WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
-       RETURNING d.id, coalesce(w.participant_id, w.currency_id)::text AS owner, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
+       RETURNING d.id, due.owner, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
                  e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
                  EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
       [now, this.o.batch ?? 50, lease, [...blocked], busy.map(([o]) => o), busy.map(([, n]) => n), CLAIM_WINDOW, this.ownerShare])).rows
