@@ -111,7 +111,10 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   // After services: the auth hook checks API-key revocation and resolves an external token's currency.
   const on = (v: string) => v === '1' || v === 'true'
   await app.register(webhooks, {
-    policy: { allowHttp: on(config.WEBHOOK_ALLOW_HTTP), allowPrivate: on(config.WEBHOOK_ALLOW_PRIVATE) },
+    policy: {
+      allowHttp: on(config.WEBHOOK_ALLOW_HTTP), allowPrivate: on(config.WEBHOOK_ALLOW_PRIVATE),
+      dnsServers: config.WEBHOOK_DNS_SERVERS?.split(',').map(x => x.trim()).filter(x => x !== ''), dnsTimeoutMs: config.WEBHOOK_DNS_TIMEOUT_MS,
+    },
     deliver: on(config.WEBHOOK_DELIVERY), intervalMs: config.WEBHOOK_INTERVAL_MS, timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     giveUpHours: config.WEBHOOK_GIVE_UP_HOURS, disableAfterFailures: config.WEBHOOK_DISABLE_AFTER_FAILURES,
     disableAfterHours: config.WEBHOOK_DISABLE_AFTER_HOURS, maxPerOwner: config.WEBHOOK_MAX_PER_OWNER,

@@ -164,6 +164,10 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_ALLOW_HTTP: Type.Enum(['0', '1', 'false', 'true'], { default: '0' }),
   /** 1: webhook URLs may resolve to private, loopback and link-local addresses (tests, a receiver on the same host). */
   WEBHOOK_ALLOW_PRIVATE: Type.Enum(['0', '1', 'false', 'true'], { default: '0' }),
+  /** Name servers that resolve webhook hosts (comma-separated ip or ip:port); unset: the system's, from resolv.conf. */
+  WEBHOOK_DNS_SERVERS: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
+  /** A webhook host's DNS query waits this long for an answer, then is asked once more waiting twice as long. */
+  WEBHOOK_DNS_TIMEOUT_MS: Type.Integer({ default: 1500, minimum: 50, maximum: 30000 }),
   /** 1: this instance delivers webhooks (any number may: rows are claimed with SKIP LOCKED); 0: it only records them. */
   WEBHOOK_DELIVERY: Type.Enum(['0', '1', 'false', 'true'], { default: '1' }),
   /** How often due retries are looked for (new events wake the worker at once). */

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { webhookService } from '../services/webhook.service.js'
-import type { AddressPolicy } from '../webhooks/address.js'
+import { checkResolver, type AddressPolicy } from '../webhooks/address.js'
 import { WebhookWorker } from '../webhooks/worker.js'
 
 // Webhooks: the service (endpoints, delivery log) and, where WEBHOOK_DELIVERY is on, this instance's delivery
@@ -24,6 +24,7 @@ declare module 'fastify' {
 }
 
 export default fp<WebhooksOptions>(async (app, opts) => {
+  checkResolver(opts.policy)
   const worker = opts.deliver
     ? new WebhookWorker({
       pool: app.pool, log: app.log, policy: opts.policy, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs,

@@ -8,8 +8,21 @@ import { MAX_URL_LENGTH } from '../schemas/webhooks.js'
 // multicast, reserved and unspecified ranges are refused unless WEBHOOK_ALLOW_PRIVATE=1. Checked at registration
 // and again at every delivery, where the connection is made to the very addresses checked (lookupChecked), so a
 // DNS answer that changes between check and connect (rebinding) cannot reach an inside address.
+//
+// Names are resolved with the DNS client in Node's event loop (c-ares), never with the system's getaddrinfo: that
+// runs on the libuv thread pool, which lets at most two lookups run at once for the whole process. An endpoint
+// whose name server never answers would hold both for the resolver's whole timeout (10 s with glibc's defaults),
+// and every other lookup of the process (another business's endpoint, the database's host name) would wait
+// behind it. With c-ares a slow name server delays only the lookups of its own names.
 
-export interface AddressPolicy { allowHttp: boolean, allowPrivate: boolean }
+export interface AddressPolicy {
+  allowHttp: boolean
+  allowPrivate: boolean
+  /** name servers to ask (ip or ip:port); the system's (resolv.conf) if absent */
+  dnsServers?: string[]
+  /** a query's first wait for an answer; c-ares asks twice, the second time waiting twice as long */
+  dnsTimeoutMs?: number
+}
 
 export class UrlRefused extends Error {}
 
@@ -46,6 +59,47 @@ export function checkUrlForm (raw: string, policy: AddressPolicy): URL {
 
 const hostOf = (u: URL) => u.hostname.replace(/^\[(.*)\]$/, '$1')
 
+const DEFAULT_DNS_TIMEOUT_MS = 1500
+const resolvers = new WeakMap<AddressPolicy, dns.promises.Resolver>()
+
+/** Makes the policy's resolver now, so that a name server list it cannot use stops the start, not a delivery. */
+export function checkResolver (policy: AddressPolicy): void {
+  try { resolverOf(policy) } catch (err) { throw new Error(`WEBHOOK_DNS_SERVERS: ${(err as Error).message}`) }
+}
+
+function resolverOf (policy: AddressPolicy): dns.promises.Resolver {
+  let r = resolvers.get(policy)
+  if (r == null) {
+    r = new dns.promises.Resolver({ timeout: policy.dnsTimeoutMs ?? DEFAULT_DNS_TIMEOUT_MS, tries: 2 })
+    if (policy.dnsServers != null && policy.dnsServers.length > 0) r.setServers(policy.dnsServers)
+    resolvers.set(policy, r)
+  }
+  return r
+}
+
+// the answers that say the name has no address, as opposed to a server that failed or did not answer
+const NO_SUCH_NAME = new Set(['ENOTFOUND', 'ENODATA'])
+
+/** The host's addresses (IPv4 first); throws with the resolver's code when it has none. */
+async function resolveName (host: string, policy: AddressPolicy): Promise<dns.LookupAddress[]> {
+  // RFC 6761, 6.3: localhost names are loopback, whatever a name server says (and a name server is not asked)
+  if (host === 'localhost' || host.endsWith('.localhost')) return [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }]
+  const r = resolverOf(policy)
+  const [v4, v6] = await Promise.allSettled([r.resolve4(host), r.resolve6(host)])
+  const addrs = [
+    ...(v4.status === 'fulfilled' ? v4.value.map(address => ({ address, family: 4 })) : []),
+    ...(v6.status === 'fulfilled' ? v6.value.map(address => ({ address, family: 6 })) : []),
+  ]
+  if (addrs.length > 0) return addrs
+  const definite = [v4, v6].every(x => x.status === 'fulfilled' || NO_SUCH_NAME.has((x.reason as NodeJS.ErrnoException).code ?? ''))
+  // names only the hosts file knows (a receiver beside the service) are for deployments that allow private
+  // addresses, the only ones such names could usefully point at; the system's lookup is asked only then, and
+  // only after DNS has answered that the name does not exist
+  if (definite && policy.allowPrivate) return await dns.promises.lookup(host, { all: true, verbatim: true })
+  const codes = [v4, v6].map(x => (x.status === 'rejected' ? (x.reason as NodeJS.ErrnoException).code : undefined) ?? 'ENODATA')
+  throw Object.assign(new Error(codes.includes('ETIMEOUT') ? 'its name server did not answer in time' : codes.join(', ')), { code: codes[0] })
+}
+
 /** Resolves the host and checks every address; throws UrlRefused naming the first refused one. */
 export async function checkAddresses (u: URL, policy: AddressPolicy): Promise<dns.LookupAddress[]> {
   const host = hostOf(u)
@@ -53,9 +107,9 @@ export async function checkAddresses (u: URL, policy: AddressPolicy): Promise<dn
   if (net.isIP(host) !== 0) addrs = [{ address: host, family: net.isIP(host) }]
   else {
     try {
-      addrs = await dns.promises.lookup(host, { all: true, verbatim: true })
-    } catch {
-      throw new UrlRefused(`the url's host ${host} does not resolve`)
+      addrs = await resolveName(host, policy)
+    } catch (err) {
+      throw new UrlRefused(`the url's host ${host} does not resolve (${(err as Error).message})`)
     }
   }
   if (addrs.length === 0) throw new UrlRefused(`the url's host ${host} does not resolve`)
