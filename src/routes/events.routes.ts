@@ -49,28 +49,45 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     // key revoked while the stream is open ends it before the next event (both checks are cached: at once on the
     // instance that made the change, within their check interval on the others).
     const revoked = async (): Promise<boolean> => await revocationOf(app.services, p) != null
-    if (ev.streams.size >= o.maxStreams) throw new DomainError('SERVICE_UNAVAILABLE', 'this instance holds as many event streams as it may; retry shortly')
+    // the caller's own limit first: a caller at it is told so, whether or not the instance is full too
     if ((ev.perCaller.get(caller) ?? 0) >= o.streamsPerCaller) {
       throw new DomainError('RATE_LIMITED', `at most ${o.streamsPerCaller} event streams per caller at once; close one first`)
     }
-    try {
-      await ev.hub.listen()
-    } catch (err) {
-      request.log.warn({ err }, 'event stream: cannot listen for events')
-      throw new DomainError('SERVICE_UNAVAILABLE', 'live events are unavailable; retry shortly')
-    }
-    const from = request.headers['last-event-id'] ?? request.query.after
-    let lastId: bigint
-    if (from != null) lastId = BigInt(from)
-    else {
-      const r = await app.pool.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM event WHERE account_id = $1', [account.id])
-      lastId = BigInt(r.rows[0].id)
-    }
-
-    ev.perCaller.set(caller, (ev.perCaller.get(caller) ?? 0) + 1)
-    reply.hijack()
+    if (ev.streams.size >= o.maxStreams) throw new DomainError('SERVICE_UNAVAILABLE', 'this instance holds as many event streams as it may; retry shortly')
+    // counted in the same step as the checks, before anything is awaited: streams asked for together would all
+    // pass the checks otherwise, and one caller could take every slot of the instance
     const res = reply.raw
     ev.streams.add(res)
+    ev.perCaller.set(caller, (ev.perCaller.get(caller) ?? 0) + 1)
+    let counted = true
+    const uncount = () => {
+      if (!counted) return
+      counted = false
+      ev.streams.delete(res)
+      const n = (ev.perCaller.get(caller) ?? 1) - 1
+      if (n <= 0) ev.perCaller.delete(caller)
+      else ev.perCaller.set(caller, n)
+    }
+    let lastId: bigint
+    try {
+      try {
+        await ev.hub.listen()
+      } catch (err) {
+        request.log.warn({ err }, 'event stream: cannot listen for events')
+        throw new DomainError('SERVICE_UNAVAILABLE', 'live events are unavailable; retry shortly')
+      }
+      const from = request.headers['last-event-id'] ?? request.query.after
+      if (from != null) lastId = BigInt(from)
+      else {
+        const r = await app.pool.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM event WHERE account_id = $1', [account.id])
+        lastId = BigInt(r.rows[0].id)
+      }
+    } catch (err) {
+      uncount()
+      throw err
+    }
+
+    reply.hijack()
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -116,14 +133,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       clearInterval(heartbeat)
       clearTimeout(expiry)
       unsubscribe()
-      ev.streams.delete(res)
-      const n = (ev.perCaller.get(caller) ?? 1) - 1
-      if (n <= 0) ev.perCaller.delete(caller)
-      else ev.perCaller.set(caller, n)
+      uncount()
       request.log.info({ account: account.id, lastId: sub.lastId.toString() }, 'event stream closed')
     }
     res.on('close', finish)
     res.on('error', finish)
+    // a caller that hung up while the listener or the last event id was awaited: 'close' has fired already and
+    // will not again, so the stream's place would never be given back
+    if (res.destroyed) finish()
     request.log.info({ account: account.id, after: lastId.toString() }, 'event stream opened')
   })
 }

@@ -1,3 +1,5 @@
+import http from 'node:http'
+import pg from 'pg'
 import t from 'tap'
 import { buildTestApp, issue, registerMember, scenario, type TestContext } from '../helper.js'
 import { openSse } from './sse.js'
@@ -169,6 +171,59 @@ t.test('streams per caller are limited', async (t) => {
   const four = await openSse(base, url, { token: s.business.token })
   t.equal(four.status, 200, 'a closed stream frees its place')
   two.close(); four.close()
+})
+
+t.test('streams asked for all at once: one caller still gets its share only, and another caller its place', async (t) => {
+  const ctx = await buildTestApp(t, { EVENTS_STREAMS_PER_CALLER: 2, EVENTS_MAX_STREAMS: 3 })
+  const s = await scenario(ctx)
+  const open = async (token: string, accountId: string) => await ctx.app.inject({
+    method: 'GET', url: `/v1/accounts/${accountId}/events?maxSeconds=1`, headers: { authorization: `Bearer ${token}` },
+  })
+  // twenty at once: every one is checked before any has awaited its listener or its last event id
+  const burst = Promise.all(Array.from({ length: 20 }, async () => await open(s.member.token, s.member.accountId)))
+  for (const deadline = Date.now() + 10_000; ctx.app.events.streams.size < 2;) {
+    if (Date.now() > deadline) throw new Error('the burst\'s streams never opened')
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+  const other = await open(s.business.token, s.business.accountId)
+  const statuses = (await burst).map(r => r.statusCode)
+  t.equal(statuses.filter(x => x === 200).length, 2, 'two streams for the caller')
+  t.equal(statuses.filter(x => x === 429).length, 18, 'the rest refused as the caller\'s, not the instance\'s')
+  t.equal(other.statusCode, 200, 'another caller found its place')
+  t.equal(ctx.app.events.streams.size, 0, 'every stream released when it ended')
+  t.equal(ctx.app.events.perCaller.size, 0)
+})
+
+t.test('a caller that hangs up while its stream is being opened gives its place back', async (t) => {
+  const ctx = await buildTestApp(t, { EVENTS_STREAMS_PER_CALLER: 1, EVENTS_MAX_STREAMS: 1 })
+  const base = await listen(ctx)
+  const s = await scenario(ctx)
+  // the stream's last event id waits on a lock the test holds, so the hang-up lands while the route awaits it
+  const locker = new pg.Client({ connectionString: ctx.db.url })
+  await locker.connect()
+  t.teardown(async () => { await locker.end() })
+  await locker.query('BEGIN')
+  await locker.query('LOCK TABLE event IN ACCESS EXCLUSIVE MODE')
+  const req = http.get(new URL(`/v1/accounts/${s.member.accountId}/events`, base), { headers: { authorization: `Bearer ${s.member.token}` } })
+  req.on('error', () => {})
+  for (const deadline = Date.now() + 10_000; ;) {
+    // asked on the app's pool: pg_stat_activity is read once per transaction, and the locker's is still open
+    const waiting = await ctx.app.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%max(id)%FROM event%'`)
+    if (waiting.rows.length > 0) break
+    if (Date.now() > deadline) throw new Error('the stream never waited for its last event id')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  t.equal(ctx.app.events.streams.size, 1, 'the place is taken while the stream opens')
+  req.destroy()
+  await new Promise(resolve => req.once('close', resolve))
+  await locker.query('COMMIT')
+  for (const deadline = Date.now() + 10_000; ctx.app.events.streams.size > 0 || ctx.app.events.perCaller.size > 0;) {
+    if (Date.now() > deadline) throw new Error(`the hung-up stream kept its place (${ctx.app.events.streams.size} open)`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  const again = await openSse(base, `/v1/accounts/${s.member.accountId}/events`, { token: s.member.token })
+  t.equal(again.status, 200, 'the caller opens a stream again, on an instance that holds one')
+  again.close()
 })
 
 t.test('a stream ends when its login is suspended or its API key revoked, before the next event', async (t) => {
