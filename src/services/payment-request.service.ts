@@ -85,7 +85,8 @@ const SELECT = `SELECT r.*, r.amount::text AS amount,
   LEFT JOIN account fa ON fa.id = r.from_account_id`
 
 const notFound = () => new DomainError('PAYMENT_REQUEST_NOT_FOUND', 'payment request not found')
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+// either case, as the uuid format of the routes' schemas (and PostgreSQL) take it
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** The problem a request that is no longer pending answers with: 409 saying which. */
 function closedError (status: RequestStatus): DomainError {
@@ -233,7 +234,8 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       const wait = Math.min(waitMs, maxWaitMs, r.expires_at.getTime() - clock().getTime())
       if (watch != null && wait > 0 && effective(r) === 'pending') {
         const changed = async () => { r = (await byId(pool, id)) ?? r; return effective(r) !== 'pending' }
-        await watch.wait(id, wait, changed, signal)
+        // by the stored id: the status change's notification names it in lower case, whatever case the caller used
+        await watch.wait(r.id, wait, changed, signal)
         r = (await byId(pool, id)) ?? r
       }
       return view(p, r, c, base)

@@ -307,6 +307,26 @@ t.test('long-poll: a waiting GET answers as soon as the payment commits', async 
   t.equal((await ctx.call('GET', `/v1/payment-requests/${idle.body.id}?waitSeconds=31`, { token: s.business.token })).status, 400, 'at most 30 s')
 })
 
+t.test('a request\'s id in upper case: read, its QR code, paid, and a long-poll woken by the payment', async (t) => {
+  const { ctx, s, ask, pay } = await setup(t)
+  const r = await ask()
+  const ID = (r.body.id as string).toUpperCase()
+  const read = await ctx.call('GET', `/v1/payment-requests/${ID}`, { token: s.business.token })
+  t.equal(read.status, 200)
+  t.equal(read.body.id, r.body.id, 'answered with the id as stored')
+  t.equal((await ctx.call('GET', `/v1/payment-requests/${ID}/qr.svg`, { token: s.business.token })).status, 200)
+  const waiting = ctx.call('GET', `/v1/payment-requests/${ID}?waitSeconds=20`, { token: s.business.token })
+  for (const deadline = Date.now() + 10_000; ctx.app.services.requests.waiting() < 1;) {
+    if (Date.now() > deadline) throw new Error('the GET never waited')
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+  const started = Date.now()
+  t.equal((await pay(ID)).status, 201)
+  const res = await waiting
+  t.equal(res.body.status, 'paid')
+  t.ok(Date.now() - started < 5000, `woken by the payment in ${Date.now() - started} ms, not after 20 s`)
+})
+
 t.test('lists both ways with cursor pagination; QR codes as SVG and PNG; API keys need requests:write', async (t) => {
   const { ctx, s, ask, pay } = await setup(t)
   const ids: string[] = []
