@@ -11,6 +11,7 @@ import events from './plugins/events.js'
 import webhooks from './plugins/webhooks.js'
 import pressure from './plugins/pressure.js'
 import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.js'
+import { DomainError } from './domain/errors.js'
 import rateLimits from './plugins/rate-limits.js'
 import securityHeaders from './plugins/security-headers.js'
 import readBudget from './plugins/read-budget.js'
@@ -69,6 +70,17 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   // every body this API takes is JSON (the SMS gateway's form posts have their own parser): without this, Fastify
   // would read a text/plain body as a string and answer it 422 "must be object", not 415 as openapi.yaml says
   app.removeContentTypeParser('text/plain')
+  // JSON between systems is UTF-8 (RFC 8259, 8.1), and the parser reads every body as UTF-8: a body labelled with
+  // another charset would be read wrongly and its text stored garbled, so it is refused instead
+  app.addHook('preParsing', async (request) => {
+    const type = request.headers['content-type']
+    const body = request.headers['transfer-encoding'] != null || (request.headers['content-length'] ?? '0') !== '0'
+    if (type == null || !body || !/^\s*application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) return
+    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(type)?.[1]
+    if (charset != null && !/^utf-?8$/i.test(charset)) {
+      throw new DomainError('UNSUPPORTED_MEDIA_TYPE', `send JSON as UTF-8 (charset=utf-8, or no charset), not ${charset}`)
+    }
+  })
   await app.register(problem)
   await app.register(securityHeaders)
   await app.register(validation)

@@ -42,7 +42,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   409: 'conflict (e.g. a request with this Idempotency-Key is still in flight)',
   413: 'body too large',
   414: 'a path parameter longer than the service accepts (URI_TOO_LONG)',
-  415: 'body is not application/json',
+  415: 'body is not application/json, or is labelled with a charset other than UTF-8',
   422: 'well-formed but refused: validation, text the service does not store (INVALID_TEXT), amount, funds, limits, status, idempotency key reuse',
   429: 'rate limited',
   503: 'unavailable for now: the database away or overloaded, or (reports) the currency\'s time zone changed while it was read; retry after Retry-After',

@@ -60,6 +60,11 @@ t.test('bad input is refused with a stable code and changes nothing', async (t) 
   await refuse('not JSON', 415, 'UNSUPPORTED_MEDIA_TYPE', { raw: 'amount=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
   await refuse('JSON sent as text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE', { raw: JSON.stringify(good), headers: { 'content-type': 'text/plain' } })
   await refuse('JSON sent as text/plain with a charset', 415, 'UNSUPPORTED_MEDIA_TYPE', { raw: JSON.stringify(good), headers: { 'content-type': 'text/plain; charset=utf-8' } })
+  // JSON is read as UTF-8: one labelled otherwise would be read wrongly (a latin-1 "Café" stored as "Caf\uFFFD")
+  await refuse('JSON labelled latin-1', 415, 'UNSUPPORTED_MEDIA_TYPE', {
+    raw: JSON.stringify({ ...good, reference: 'Café' }), headers: { 'content-type': 'application/json; charset=ISO-8859-1' },
+  })
+  await refuse('JSON labelled UTF-16', 415, 'UNSUPPORTED_MEDIA_TYPE', { raw: JSON.stringify(good), headers: { 'content-type': 'application/json;charset="utf-16"' } })
   await refuse('a malformed account id', 422, 'VALIDATION_FAILED', { body: { ...good, toAccount: 'not-a-uuid' } })
   await refuse('a malformed path id', 400, 'INVALID_QUERY', { method: 'GET', url: '/v1/accounts/not-a-uuid' })
   await refuse('a bad cursor', 400, 'INVALID_CURSOR', { method: 'GET', url: `/v1/accounts/${s.member.accountId}/statement?cursor=garbage` })
@@ -126,6 +131,20 @@ t.test('bad input is refused with a stable code and changes nothing', async (t) 
     const { rows } = await ctx.app.pool.query('SELECT (SELECT count(*) FROM transfer) AS transfers, (SELECT count(*) FROM entry) AS entries')
     return { ...rows[0], member: await balance(ctx, s.member.accountId), business: await balance(ctx, s.business.accountId) }
   }
+})
+
+t.test('JSON labelled UTF-8, in any of its spellings, is taken', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const body = JSON.stringify({ fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app', reference: 'Café' })
+  for (const [i, type] of ['application/json; charset=UTF-8', 'application/json;charset="utf-8"', 'application/json; charset=utf8'].entries()) {
+    const r = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, { token: s.member.token, key: `utf8-${i}`, raw: body, headers: { 'content-type': type } })
+    t.equal(r.status, 201, type)
+    t.equal(r.body.reference, 'Café', `${type}: the text as sent`)
+  }
+  const dated = await ctx.call('GET', `/v1/accounts/${s.member.accountId}`, { token: s.member.token, headers: { 'content-type': 'application/json; charset=latin1' } })
+  t.equal(dated.status, 200, 'a request with no body is not refused for its content type\'s charset')
 })
 
 t.test('amounts follow the currency\'s decimals', async (t) => {
