@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { RateLimitedError } from '../domain/access.js'
+import { DomainError } from '../domain/errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,9 +28,39 @@ interface Caller { running: number, waiting: Array<() => void> }
 // they live in Redis (two sorted sets of leases per caller: running, and running or waiting), so the budget holds
 // across all instances; a waiting read polls for its turn (every 50 ms, not strictly first come first served). A
 // lease lives 60 s and is renewed while its read runs, so an instance that dies frees its places within a minute.
-// While Redis is away the in-memory budget applies. A running read holds its place until its response is finished or
-// the client goes away: a streamed export holds it for as long as it streams.
+// While Redis is away the in-memory budget applies.
+//
+// A running read holds its place until its work is over: its handler has finished (onSend) AND its response is
+// done or its client gone ('close'); a streamed export holds it for as long as it streams. Not merely until the
+// client goes away: the report goes on after a hang-up, so a caller that sent reads and hung up at once would
+// otherwise have had any number of them queued for the read pool and the report worker, ahead of every other
+// currency's. A read whose client went away before its turn does not run at all.
+const HANDLER_DONE = Symbol('read budget: the handler is done')
+type Held = FastifyRequest & { [HANDLER_DONE]?: () => void }
+
+/** The error a read whose client has gone ends with (nobody receives it; the log says why the read did not run). */
+const gone = () => new DomainError('BAD_REQUEST', 'the client went away before its report or export began')
+
+/** Calls free() once the handler is done and the response is closed, whichever comes last. */
+function holdUntilDone (request: FastifyRequest, reply: FastifyReply, free: () => void): void {
+  let ends = 0
+  const end = () => { if (++ends === 2) free() }
+  ;(request as Held)[HANDLER_DONE] = end
+  // a client gone already has fired its 'close', which will not fire again
+  if (reply.raw.destroyed) end()
+  else reply.raw.once('close', end)
+}
+
+/** The read's handler is done (its work is over); the place goes once its response is closed too. */
+export function handlerDone (request: FastifyRequest): void {
+  const done = (request as Held)[HANDLER_DONE]
+  if (done != null) { (request as Held)[HANDLER_DONE] = undefined; done() }
+}
+
 export default fp<ReadBudgetOptions>(async (app, opts) => {
+  // onSend comes once the handler has settled (with its payload, or its error through the error handler), also
+  // when the client has gone: the end of the work, where 'close' may be long before it
+  app.addHook('onSend', async (request, _reply, payload) => { handlerDone(request); return payload })
   const callers = new Map<string, Caller>()
   const callerOf = (request: FastifyRequest) => request.principal?.userId ?? `address:${request.ip}`
 
@@ -56,20 +87,22 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
       state = Number(await lease.circulateReadLease(keys[0], keys[1], 'enter', Date.now(), LEASE_MS, id, opts.perCaller))
     } catch (err) { app.shared.degraded('read budget', err); return null }
     if (state < 0) return false
-    const client = { gone: false }
     let done = false
-    const free = () => { done = true; lease.circulateReadLease(keys[0], keys[1], 'leave', Date.now(), LEASE_MS, id, opts.perCaller).catch(() => {}) }
-    reply.raw.once('close', () => { client.gone = true; if (!done) free() })
     // renew the lease while the read waits or runs
     const renew = setInterval(() => {
       if (done) { clearInterval(renew); return }
       lease.circulateReadLease(keys[0], keys[1], 'renew', Date.now(), LEASE_MS, id, opts.perCaller).catch(() => {})
     }, LEASE_MS / 3)
     renew.unref()
-    reply.raw.once('close', () => { clearInterval(renew) })
-    while (state === 0 && !client.gone) {
+    const free = () => {
+      if (done) return
+      done = true
+      clearInterval(renew)
+      lease.circulateReadLease(keys[0], keys[1], 'leave', Date.now(), LEASE_MS, id, opts.perCaller).catch(() => {})
+    }
+    while (state === 0 && !reply.raw.destroyed) {
       await new Promise(resolve => setTimeout(resolve, 50))
-      if (client.gone) break
+      if (reply.raw.destroyed) break
       try {
         state = Number(await lease.circulateReadLease(keys[0], keys[1], 'try', Date.now(), LEASE_MS, id, opts.perCaller))
       } catch (err) {
@@ -77,6 +110,8 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
         app.shared.degraded('read budget', err); state = 1
       }
     }
+    if (reply.raw.destroyed) { free(); throw gone() }
+    holdUntilDone(request, reply, free)
     return true
   }
 
@@ -88,6 +123,7 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
       throw new RateLimitedError(1, `you already have ${opts.perCaller} reports or exports running and ${opts.perCaller} waiting; retry when one has finished`)
     }
     if (shared === true) return
+    if (reply.raw.destroyed) throw gone()
     let c = callers.get(key)
     if (c == null) { c = { running: 0, waiting: [] }; callers.set(key, c) }
     if (c.running >= opts.perCaller) {
@@ -97,19 +133,19 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
       }
       const line = c.waiting
       let turn!: () => void
-      const gone = await new Promise<boolean>((resolve) => {
+      const left = await new Promise<boolean>((resolve) => {
         turn = () => { resolve(false) }
         line.push(turn)
         // a client that gives up while waiting leaves the line and takes no place
         reply.raw.once('close', () => { const i = line.indexOf(turn); if (i >= 0) { line.splice(i, 1); resolve(true) } })
       })
-      if (gone) return
+      if (left) throw gone()
+      // handed a place just as its client went: passed on, not used
+      if (reply.raw.destroyed) { release(key); throw gone() }
     } else {
       c.running++
     }
-    let held = true
-    // 'close' fires once the response is done, whether it finished or the client went away mid-stream
-    reply.raw.once('close', () => { if (held) { held = false; release(key) } })
+    holdUntilDone(request, reply, () => { release(key) })
   })
   app.decorate('readsRunning', () => [...callers.values()].reduce((a, c) => a + c.running, 0))
 }, { name: 'read-budget', dependencies: ['auth'] })

@@ -1,3 +1,4 @@
+import http from 'node:http'
 import pg from 'pg'
 import t from 'tap'
 import { AGGREGATE_LOCK } from '../../src/reports/lock.js'
@@ -19,8 +20,9 @@ async function researchers (ctx: Awaited<ReturnType<typeof buildTestApp>>, code:
   return out
 }
 
-/** Waits until `n` sessions of the read pool are waiting on a lock (polls the server; no fixed sleep decides anything). */
-async function readersWaiting (db: pg.Client, n: number): Promise<void> {
+/** Waits until `n` sessions of the read pool are waiting on a lock (polls the server; no fixed sleep decides anything).
+ *  Asked outside the lock holder's transaction: pg_stat_activity is read once per transaction. */
+async function readersWaiting (db: Pick<pg.Pool, 'query'>, n: number): Promise<void> {
   for (let i = 0; i < 500; i++) {
     const r = await db.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity
       WHERE datname = current_database() AND application_name = 'circulate-reads' AND wait_event_type = 'Lock'`)
@@ -75,7 +77,7 @@ t.test('reports stuck on the database hold read connections only: payments go on
 
   const report = ctx.call('GET', `/v1/currencies/${s.code}/reports/circulation`, { token: r1 })
   const exportA = ctx.call('GET', `/v1/currencies/${s.code}/exports/accounts`, { token: r2 })
-  await readersWaiting(blocker, 2)
+  await readersWaiting(ctx.app.pool, 2)
   t.equal(ctx.app.readsRunning(), 2, 'two expensive reads are running, each holding a read connection')
 
   // READS_PER_CALLER 1: one more of the same caller waits its turn, the next is refused at once
@@ -107,4 +109,42 @@ t.test('reports stuck on the database hold read connections only: payments go on
   const csv = await ctx.call('GET', `/v1/accounts/${s.business.accountId}/statement?format=csv`, { token: s.business.token })
   t.equal(csv.status, 200)
   t.match(String(csv.headers['content-type']), /^text\/csv/)
+})
+
+t.test('a caller that hangs up keeps its place until its report is over: hanging up does not let it run more at once', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, READ_POOL_MAX: 2, READS_PER_CALLER: 1 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '10.00') // a transfer to catch up, so the report waits on the lock
+  const [r1] = await researchers(ctx, s.code, 1)
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (ctx.app.server.address() as { port: number }).port
+  const blocker = new pg.Client({ connectionString: ctx.db.url })
+  await blocker.connect()
+  t.teardown(async () => { await blocker.end().catch(() => {}) })
+  await blocker.query('BEGIN')
+  await blocker.query('SELECT pg_advisory_xact_lock($1)', [AGGREGATE_LOCK])
+
+  // a report over a real connection, stuck on the lock, then the caller hangs up
+  const req = http.get(`http://127.0.0.1:${port}/v1/currencies/${s.code}/reports/circulation`, { headers: { authorization: `Bearer ${r1}` } })
+  req.on('error', () => {})
+  await readersWaiting(ctx.app.pool, 1)
+  req.destroy()
+  for (let i = 0; ; i++) {
+    const open = await new Promise<number>((resolve, reject) => { ctx.app.server.getConnections((err, n) => { if (err != null) reject(err); else resolve(n) }) })
+    if (open === 0) break
+    if (i > 500) throw new Error('the server never saw the hang-up')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  t.equal(ctx.app.readsRunning(), 1, 'the report still runs, and holds its place')
+  const waiting = ctx.call('GET', `/v1/currencies/${s.code}/reports/flows`, { token: r1 })
+  const refused = await ctx.call('GET', `/v1/currencies/${s.code}/reports/flows?by=district`, { token: r1 })
+  t.equal(refused.status, 429, 'one running (its client gone) and one waiting: the next is refused')
+
+  await blocker.query('COMMIT')
+  t.equal((await waiting).status, 200, 'the waiting report runs once the abandoned one is over')
+  for (let i = 0; ctx.app.readsRunning() > 0; i++) {
+    if (i > 500) throw new Error('the places were never given back')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  t.equal((await ctx.call('GET', `/v1/currencies/${s.code}/reports/flows`, { token: r1 })).status, 200, 'the caller may report again')
 })

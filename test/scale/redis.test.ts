@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import t from 'tap'
 import { accepting, freePort } from '../../support/ports.js'
 import { buildTestApp, issue, scenario, type TestContext } from '../helper.js'
+import { handlerDone } from '../../src/plugins/read-budget.js'
 
 // Two instances of the service on one database and one Redis (a redis-server of this test's own, on a free port):
 // the money rate limit, the read budget and revocations hold across both; with Redis killed mid-test every request
@@ -74,7 +75,12 @@ t.test('two instances, one Redis', { skip: hasRedis ? false : 'redis-server is n
     const fake = () => {
       const raw = new EventEmitter()
       const request = { principal: { userId: 'researcher-1' }, ip: '10.0.0.1', log: { info: () => {} } } as unknown as FastifyRequest
-      return { request, reply: { raw } as unknown as FastifyReply, close: () => { raw.emit('close') } }
+      return {
+        request, reply: { raw } as unknown as FastifyReply,
+        hangUp: () => { raw.emit('close') },
+        // the read is over: its handler done and its response closed
+        close: () => { handlerDone(request); raw.emit('close') },
+      }
     }
     const r1 = fake(); const r2 = fake(); const r3 = fake()
     await a.app.readBudget(r1.request, r1.reply) // runs on a
@@ -89,7 +95,10 @@ t.test('two instances, one Redis', { skip: hasRedis ? false : 'redis-server is n
     t.notOk(second, 'the second read (other instance) waits for the first')
     const third = await a.app.readBudget(r3.request, r3.reply).then(() => null, (err: Error) => err)
     t.match(third, { code: 'RATE_LIMITED' }, 'a third (one running, one waiting) is refused')
-    r1.close()
+    // its client gone, the first read's work goes on: it keeps its place (the 'leave' would come before this count)
+    r1.hangUp()
+    t.equal(await a.app.shared.redis!.zcard('reads:run:researcher-1'), 1, 'a hang-up alone gives no place back')
+    handlerDone(r1.request)
     await p2
     t.equal(second, true, 'the second runs once the first is done')
     r2.close()
