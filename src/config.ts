@@ -65,6 +65,8 @@ export const ConfigSchema = Type.Object({
   BATCH_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 32 }),
   /** Batch requests allowed to wait for BATCH_CONCURRENCY before a 503. */
   BATCH_QUEUE_MAX: Type.Integer({ default: 32, minimum: 0 }),
+  /** Batch requests one participant (all its logins and keys) or staff login may have running or waiting; more answer 429. */
+  BATCH_PER_CALLER: Type.Integer({ default: 4, minimum: 1, maximum: 64 }),
   /** Concurrent single movements are posted together, up to this many per ledger call; 0 posts each alone. */
   PAYMENT_COALESCE_MAX: Type.Integer({ default: 256, minimum: 0, maximum: 1000 }),
   /** Coalesced calls at the database at once per currency, and payments allowed to wait before a 503. */

@@ -50,7 +50,7 @@ export interface ServicesOptions {
 }
 
 const DEFAULT_LOGIN: LoginPolicy = { maxFailures: 5, baseSeconds: 2, maxSeconds: 900, windowSeconds: 3600 }
-const DEFAULT_BATCH: BatchOptions = { concurrency: 2, maxQueue: 32 }
+const DEFAULT_BATCH: BatchOptions = { concurrency: 2, maxQueue: 32, perCaller: 4 }
 const DEFAULT_COALESCE: CoalescerOptions = { maxBatch: 256, concurrency: 2, maxQueue: 10_000 }
 
 const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch, compute: ComputePool) => {

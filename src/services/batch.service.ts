@@ -1,6 +1,6 @@
 import fastq from 'fastq'
 import type pg from 'pg'
-import { auditRecord, disclosed, type RequestMeta } from '../domain/access.js'
+import { auditRecord, disclosed, RateLimitedError, type RequestMeta } from '../domain/access.js'
 import { DomainError, MAX_LISTED, type FieldError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
 import { transferView, type TransferView } from '../domain/transfer-view.js'
@@ -18,6 +18,8 @@ export interface BatchOptions {
   concurrency: number
   /** batch requests allowed to wait for a turn; past it a request is shed with a 503 */
   maxQueue: number
+  /** batch requests one participant (all its logins and API keys), or one staff login, may have running or waiting */
+  perCaller: number
 }
 
 /**
@@ -29,11 +31,26 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
   // fastq (what fastify's own plugin loader queues with) holds the turns: `concurrency` batches at the database,
   // the rest waiting in arrival order; past `maxQueue` waiting, a request is shed at once instead of queueing.
   const turns = fastq.promise(async (post: () => Promise<Posted>) => await post(), opts.concurrency)
-  const inTurn = async (post: () => Promise<Posted>): Promise<Posted> => {
+  // The queue is the whole process's, every currency's: without a share per caller, one member re-sending batches
+  // that all fail (costing it nothing) could keep it full and every other caller's batches would be shed
+  const inFlight = new Map<string, number>()
+  const inTurn = async (principal: Principal, post: () => Promise<Posted>): Promise<Posted> => {
+    const caller = principal.participantId ?? principal.userId
+    const mine = inFlight.get(caller) ?? 0
+    if (mine >= opts.perCaller) {
+      throw new RateLimitedError(1, `you already have ${mine} batches running or waiting (at most ${opts.perCaller}); send the next when one has been answered`)
+    }
     if (turns.running() >= opts.concurrency && turns.length() >= opts.maxQueue) {
       throw new DomainError('SERVICE_UNAVAILABLE', 'too many batches are waiting; retry shortly')
     }
-    return await turns.push(post)
+    inFlight.set(caller, mine + 1)
+    try {
+      return await turns.push(post)
+    } finally {
+      const n = (inFlight.get(caller) ?? 1) - 1
+      if (n <= 0) inFlight.delete(caller)
+      else inFlight.set(caller, n)
+    }
   }
 
   return {
@@ -77,7 +94,7 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       if (atomic) refuseIfAny(checked.map((x, i) => [i, x]))
 
       const toPost = checked.flatMap((x, i) => x instanceof DomainError ? [] : [{ i, item: x }])
-      const out = await inTurn(async () => await postMovements(pool, c.id, toPost.map(x => x.item), { atomic }))
+      const out = await inTurn(principal, async () => await postMovements(pool, c.id, toPost.map(x => x.item), { atomic }))
       // an item the ledger could not post for a fault of its own is the service's error, never an item's problem
       const broken = out.results.find(r => !r.ok && r.error.status >= 500)
       if (broken != null && !broken.ok) throw broken.error

@@ -55,3 +55,37 @@ t.test('one batch at the database, one waiting, the next refused with 503; the w
   t.same(posted, [[201], [201]])
   t.equal(await balance(ctx, s.member.accountId), '8.00', 'exactly two payments of 1.00 left the member')
 })
+
+t.test('one participant has at most BATCH_PER_CALLER batches running or waiting: more answer 429, and the queue keeps room for others', async (t) => {
+  const ctx = await buildTestApp(t, { BATCH_CONCURRENCY: 1, BATCH_QUEUE_MAX: 3, BATCH_PER_CALLER: 2 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  await issue(ctx, s.code, s.business.accountId, '10.00')
+  const db = new pg.Client({ connectionString: ctx.db.url })
+  await db.connect()
+  t.teardown(async () => await db.end())
+  const batch = async (who: { token: string, accountId: string }, to: string, n: string) => await ctx.app.inject({
+    method: 'POST', url: `/v1/currencies/${s.code}/transfers/batch`, headers: { authorization: `Bearer ${who.token}` },
+    payload: { items: [{ idempotencyKey: `share-${n}`, fromAccount: who.accountId, toAccount: to, amount: '1.00', channel: 'app' }] },
+  })
+
+  await db.query('BEGIN')
+  await db.query('SELECT 1 FROM account WHERE id = $1 FOR UPDATE', [s.member.accountId])
+  const first = batch(s.member, s.business.accountId, 'm1')
+  await ledgerWaiting(db, 1)
+  const second = batch(s.member, s.business.accountId, 'm2')
+  // the member's third and fourth: its two places are taken (one at the database, one waiting)
+  for (const n of ['m3', 'm4']) {
+    const r = await batch(s.member, s.business.accountId, n)
+    t.equal(r.statusCode, 429, `${n}: past the member's share`)
+    t.equal(r.json().code, 'RATE_LIMITED')
+    t.equal(r.headers['retry-after'], '1')
+  }
+  // the business's batch still finds a place in the queue
+  const theirs = batch(s.business, s.member.accountId, 'b1')
+  await db.query('ROLLBACK')
+  const answers = await Promise.all([first, second, theirs])
+  t.same(answers.map(r => r.statusCode), [200, 200, 200])
+  t.same(answers.map(r => r.json().items[0].status), [201, 201, 201])
+  t.equal((await batch(s.member, s.business.accountId, 'm5')).statusCode, 200, 'answered batches give the member its places back')
+})
