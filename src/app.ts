@@ -117,7 +117,8 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     },
     sms: { authToken: config.SMS_AUTH_TOKEN ?? null, publicUrl: config.SMS_PUBLIC_URL ?? null, clock: opts.smsClock ?? null, newCode: opts.smsCodes ?? null },
     requests: {
-      clock: opts.requestClock ?? null, maxWaiters: config.REQUESTS_MAX_WAITERS, expireIntervalMs: config.REQUESTS_EXPIRE_INTERVAL_MS,
+      clock: opts.requestClock ?? null, maxWaiters: config.REQUESTS_MAX_WAITERS, waitersPerCaller: config.REQUESTS_WAITERS_PER_CALLER,
+      expireIntervalMs: config.REQUESTS_EXPIRE_INTERVAL_MS,
     },
   })
   // After services: the auth hook checks API-key revocation and resolves an external token's currency.

@@ -230,6 +230,8 @@ export const ConfigSchema = Type.Object({
   REQUESTS_EXPIRE_INTERVAL_MS: Type.Integer({ default: 5000, minimum: 0 }),
   /** Long-polling GETs of payment requests waiting at once, per instance; more are answered at once. */
   REQUESTS_MAX_WAITERS: Type.Integer({ default: 10000, minimum: 0 }),
+  /** Of those, how many one participant (all its logins and keys) or staff login may have; more are answered at once. */
+  REQUESTS_WAITERS_PER_CALLER: Type.Integer({ default: 50, minimum: 0 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

@@ -45,6 +45,8 @@ export interface PaymentRequestOptions {
   events?: boolean
   /** the longest a long-poll waits, in ms (the API allows 30 s) */
   maxWaitMs?: number
+  /** long-polls one participant (all its logins and keys) or staff login may have waiting; more are answered at once */
+  waitersPerCaller?: number
 }
 
 interface Row {
@@ -105,6 +107,10 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
   const watch = opts.watch ?? null
   const events = opts.events ?? true
   const maxWaitMs = opts.maxWaitMs ?? 30_000
+  const waitersPerCaller = opts.waitersPerCaller ?? 50
+  // the watch's places are the instance's, every currency's: one caller holding them all would make every other
+  // till's long-poll answer at once, and poll in a loop
+  const waiting = new Map<string, number>()
 
   const effective = (r: Pick<Row, 'status' | 'expires_at'>, now = clock()): RequestStatus =>
     r.status === 'pending' && r.expires_at.getTime() <= now.getTime() ? 'expired' : r.status
@@ -232,10 +238,19 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       const p = requirePrincipal(principal)
       let { r, c } = await reachable(p, id)
       const wait = Math.min(waitMs, maxWaitMs, r.expires_at.getTime() - clock().getTime())
-      if (watch != null && wait > 0 && effective(r) === 'pending') {
+      const caller = p.participantId ?? p.userId
+      const mine = waiting.get(caller) ?? 0
+      if (watch != null && wait > 0 && effective(r) === 'pending' && mine < waitersPerCaller) {
         const changed = async () => { r = (await byId(pool, id)) ?? r; return effective(r) !== 'pending' }
-        // by the stored id: the status change's notification names it in lower case, whatever case the caller used
-        await watch.wait(r.id, wait, changed, signal)
+        waiting.set(caller, mine + 1)
+        try {
+          // by the stored id: the status change's notification names it in lower case, whatever case the caller used
+          await watch.wait(r.id, wait, changed, signal)
+        } finally {
+          const n = (waiting.get(caller) ?? 1) - 1
+          if (n <= 0) waiting.delete(caller)
+          else waiting.set(caller, n)
+        }
         r = (await byId(pool, id)) ?? r
       }
       return view(p, r, c, base)

@@ -8,8 +8,8 @@ import { balance, buildTestApp, issue, registerBusiness, registerMember, scenari
 let n = 0
 const k = (p: string) => `${p}-${Date.now().toString(36)}-${(n++).toString(36)}`
 
-async function setup (t: Test, clock?: () => Date) {
-  const ctx = await buildTestApp(t, {}, clock != null ? { requestClock: clock } : {})
+async function setup (t: Test, clock?: () => Date, config: Parameters<typeof buildTestApp>[1] = {}) {
+  const ctx = await buildTestApp(t, config, clock != null ? { requestClock: clock } : {})
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '100.00')
   const ask = async (body: Record<string, unknown> = {}, token = s.business.token, key = k('req')) =>
@@ -325,6 +325,30 @@ t.test('a request\'s id in upper case: read, its QR code, paid, and a long-poll 
   const res = await waiting
   t.equal(res.body.status, 'paid')
   t.ok(Date.now() - started < 5000, `woken by the payment in ${Date.now() - started} ms, not after 20 s`)
+})
+
+t.test('long-polls per caller: past REQUESTS_WAITERS_PER_CALLER one caller\'s are answered at once, and others still wait', async (t) => {
+  const { ctx, s, ask, pay } = await setup(t, undefined, { REQUESTS_WAITERS_PER_CALLER: 2 })
+  const r = await ask()
+  const poll = (token: string) => ctx.call('GET', `/v1/payment-requests/${r.body.id as string}?waitSeconds=20`, { token })
+  const waitingFor = async (n: number) => {
+    for (const deadline = Date.now() + 10_000; ctx.app.services.requests.waiting() < n;) {
+      if (Date.now() > deadline) throw new Error(`${n} long-polls never waited`)
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+  }
+  const held = [poll(s.business.token), poll(s.business.token)]
+  await waitingFor(2)
+  const t0 = Date.now()
+  const third = await poll(s.business.token)
+  t.equal(third.body.status, 'pending', 'the caller\'s third is answered at once, as it stands')
+  t.ok(Date.now() - t0 < 5000, `in ${Date.now() - t0} ms, not after 20 s`)
+  t.equal(ctx.app.services.requests.waiting(), 2)
+  const members = poll(s.member.token)
+  await waitingFor(3)
+  t.pass('another caller\'s long-poll waits')
+  t.equal((await pay(r.body.id)).status, 201)
+  t.same((await Promise.all([...held, members])).map(x => x.body.status), ['paid', 'paid', 'paid'])
 })
 
 t.test('lists both ways with cursor pagination; QR codes as SVG and PNG; API keys need requests:write', async (t) => {
