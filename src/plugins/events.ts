@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
 import { EventHub } from '../events/hub.js'
+import { PerCaller } from '../domain/per-caller.js'
 
 // The instance's event hub (src/events/hub.ts) and its open event streams. The hub connects on first use (a
 // stream or the webhook worker), so an instance nobody listens to holds no extra connection. On close, every open
@@ -21,7 +22,7 @@ declare module 'fastify' {
       options: EventsOptions
       /** open streams: their responses, and how many each caller holds */
       streams: Set<ServerResponse>
-      perCaller: Map<string, number>
+      perCaller: PerCaller
     }
   }
 }
@@ -29,7 +30,7 @@ declare module 'fastify' {
 export default fp<EventsOptions>(async (app, opts) => {
   const hub = new EventHub({ databaseUrl: opts.databaseUrl, pool: app.pool, log: app.log })
   const streams = new Set<ServerResponse>()
-  app.decorate('events', { hub, options: opts, streams, perCaller: new Map<string, number>() })
+  app.decorate('events', { hub, options: opts, streams, perCaller: new PerCaller() })
   app.addHook('preClose', async () => {
     for (const res of streams) res.end()
     streams.clear()

@@ -50,7 +50,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     // instance that made the change, within their check interval on the others).
     const revoked = async (): Promise<boolean> => await revocationOf(app.services, p) != null
     // the caller's own limit first: a caller at it is told so, whether or not the instance is full too
-    if ((ev.perCaller.get(caller) ?? 0) >= o.streamsPerCaller) {
+    if (ev.perCaller.of(caller) >= o.streamsPerCaller) {
       throw new DomainError('RATE_LIMITED', `at most ${o.streamsPerCaller} event streams per caller at once; close one first`)
     }
     if (ev.streams.size >= o.maxStreams) throw new DomainError('SERVICE_UNAVAILABLE', 'this instance holds as many event streams as it may; retry shortly')
@@ -58,15 +58,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     // pass the checks otherwise, and one caller could take every slot of the instance
     const res = reply.raw
     ev.streams.add(res)
-    ev.perCaller.set(caller, (ev.perCaller.get(caller) ?? 0) + 1)
+    ev.perCaller.take(caller)
     let counted = true
     const uncount = () => {
       if (!counted) return
       counted = false
       ev.streams.delete(res)
-      const n = (ev.perCaller.get(caller) ?? 1) - 1
-      if (n <= 0) ev.perCaller.delete(caller)
-      else ev.perCaller.set(caller, n)
+      ev.perCaller.give(caller)
     }
     let lastId: bigint
     try {

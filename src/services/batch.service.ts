@@ -2,6 +2,7 @@ import fastq from 'fastq'
 import type pg from 'pg'
 import { auditRecord, disclosed, RateLimitedError, type RequestMeta } from '../domain/access.js'
 import { DomainError, MAX_LISTED, type FieldError } from '../domain/errors.js'
+import { participantOrLogin, PerCaller } from '../domain/per-caller.js'
 import type { Principal } from '../domain/principal.js'
 import { transferView, type TransferView } from '../domain/transfer-view.js'
 import { postMovements, type MovementItem } from '../ledger/post.js'
@@ -33,23 +34,21 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
   const turns = fastq.promise(async (post: () => Promise<Posted>) => await post(), opts.concurrency)
   // The queue is the whole process's, every currency's: without a share per caller, one member re-sending batches
   // that all fail (costing it nothing) could keep it full and every other caller's batches would be shed
-  const inFlight = new Map<string, number>()
+  const inFlight = new PerCaller()
   const inTurn = async (principal: Principal, post: () => Promise<Posted>): Promise<Posted> => {
-    const caller = principal.participantId ?? principal.userId
-    const mine = inFlight.get(caller) ?? 0
+    const caller = participantOrLogin(principal)
+    const mine = inFlight.of(caller)
     if (mine >= opts.perCaller) {
       throw new RateLimitedError(1, `you already have ${mine} batches running or waiting (at most ${opts.perCaller}); send the next when one has been answered`)
     }
     if (turns.running() >= opts.concurrency && turns.length() >= opts.maxQueue) {
       throw new DomainError('SERVICE_UNAVAILABLE', 'too many batches are waiting; retry shortly')
     }
-    inFlight.set(caller, mine + 1)
+    inFlight.take(caller)
     try {
       return await turns.push(post)
     } finally {
-      const n = (inFlight.get(caller) ?? 1) - 1
-      if (n <= 0) inFlight.delete(caller)
-      else inFlight.set(caller, n)
+      inFlight.give(caller)
     }
   }
 

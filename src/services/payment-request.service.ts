@@ -2,6 +2,7 @@ import type pg from 'pg'
 import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseAmount } from '../domain/money.js'
+import { participantOrLogin, PerCaller } from '../domain/per-caller.js'
 import { isIssuerOf, isParticipant, type Principal } from '../domain/principal.js'
 import { legFromRow, transferView, type LegRow, type TransferView } from '../domain/transfer-view.js'
 import type { RequestWatch } from '../db/request-watch.js'
@@ -110,7 +111,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
   const waitersPerCaller = opts.waitersPerCaller ?? 50
   // the watch's places are the instance's, every currency's: one caller holding them all would make every other
   // till's long-poll answer at once, and poll in a loop
-  const waiting = new Map<string, number>()
+  const waiting = new PerCaller()
 
   const effective = (r: Pick<Row, 'status' | 'expires_at'>, now = clock()): RequestStatus =>
     r.status === 'pending' && r.expires_at.getTime() <= now.getTime() ? 'expired' : r.status
@@ -238,18 +239,15 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       const p = requirePrincipal(principal)
       let { r, c } = await reachable(p, id)
       const wait = Math.min(waitMs, maxWaitMs, r.expires_at.getTime() - clock().getTime())
-      const caller = p.participantId ?? p.userId
-      const mine = waiting.get(caller) ?? 0
-      if (watch != null && wait > 0 && effective(r) === 'pending' && mine < waitersPerCaller) {
+      const caller = participantOrLogin(p)
+      if (watch != null && wait > 0 && effective(r) === 'pending' && waiting.of(caller) < waitersPerCaller) {
         const changed = async () => { r = (await byId(pool, id)) ?? r; return effective(r) !== 'pending' }
-        waiting.set(caller, mine + 1)
+        waiting.take(caller)
         try {
           // by the stored id: the status change's notification names it in lower case, whatever case the caller used
           await watch.wait(r.id, wait, changed, signal)
         } finally {
-          const n = (waiting.get(caller) ?? 1) - 1
-          if (n <= 0) waiting.delete(caller)
-          else waiting.set(caller, n)
+          waiting.give(caller)
         }
         r = (await byId(pool, id)) ?? r
       }

@@ -1,0 +1,21 @@
+import type { Principal } from './principal.js'
+
+/**
+ * How many of a shared thing (event streams, batches in line, long-polls) each caller holds right now, so that one
+ * caller cannot take them all. A caller's count is kept only while it holds any.
+ */
+export class PerCaller {
+  private readonly held = new Map<string, number>()
+  /** callers holding any */
+  get size (): number { return this.held.size }
+  of (caller: string): number { return this.held.get(caller) ?? 0 }
+  take (caller: string): void { this.held.set(caller, this.of(caller) + 1) }
+  give (caller: string): void {
+    const n = this.of(caller) - 1
+    if (n <= 0) this.held.delete(caller)
+    else this.held.set(caller, n)
+  }
+}
+
+/** A participant with all its logins and API keys, or a staff login: whose share a request counts against. */
+export const participantOrLogin = (p: Principal): string => p.participantId ?? p.userId
