@@ -14,6 +14,7 @@ import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.
 import { DomainError } from './domain/errors.js'
 import rateLimits from './plugins/rate-limits.js'
 import securityHeaders from './plugins/security-headers.js'
+import heldPlaces from './plugins/held-places.js'
 import readBudget from './plugins/read-budget.js'
 import services from './plugins/services.js'
 import smsRelay from './plugins/sms-relay.js'
@@ -147,6 +148,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   })
   await app.register(audit)
   await app.register(rateLimits, { moneyPerMinute: config.RATE_LIMIT_MONEY_PER_MINUTE })
+  await app.register(heldPlaces)
   await app.register(readBudget, { perCaller: config.READS_PER_CALLER })
   await app.register(swagger)
   await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS })

@@ -8,6 +8,8 @@ export class PerCaller {
   private readonly held = new Map<string, number>()
   /** callers holding any */
   get size (): number { return this.held.size }
+  /** what all callers hold */
+  get total (): number { let n = 0; for (const x of this.held.values()) n += x; return n }
   of (caller: string): number { return this.held.get(caller) ?? 0 }
   take (caller: string): void { this.held.set(caller, this.of(caller) + 1) }
   give (caller: string): void {

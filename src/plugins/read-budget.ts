@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'f
 import fp from 'fastify-plugin'
 import { RateLimitedError } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
+import { holdUntilDone } from './held-places.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -30,37 +31,14 @@ interface Caller { running: number, waiting: Array<() => void> }
 // lease lives 60 s and is renewed while its read runs, so an instance that dies frees its places within a minute.
 // While Redis is away the in-memory budget applies.
 //
-// A running read holds its place until its work is over: its handler has finished (onSend) AND its response is
-// done or its client gone ('close'); a streamed export holds it for as long as it streams. Not merely until the
-// client goes away: the report goes on after a hang-up, so a caller that sent reads and hung up at once would
-// otherwise have had any number of them queued for the read pool and the report worker, ahead of every other
-// currency's. A read whose client went away before its turn does not run at all.
-const HANDLER_DONE = Symbol('read budget: the handler is done')
-type Held = FastifyRequest & { [HANDLER_DONE]?: () => void }
+// A running read holds its place until its work is over (held-places.ts): its handler has finished AND its
+// response is done or its client gone; a streamed export holds it for as long as it streams. A read whose client
+// went away before its turn does not run at all.
 
 /** The error a read whose client has gone ends with (nobody receives it; the log says why the read did not run). */
 const gone = () => new DomainError('BAD_REQUEST', 'the client went away before its report or export began')
 
-/** Calls free() once the handler is done and the response is closed, whichever comes last. */
-function holdUntilDone (request: FastifyRequest, reply: FastifyReply, free: () => void): void {
-  let ends = 0
-  const end = () => { if (++ends === 2) free() }
-  ;(request as Held)[HANDLER_DONE] = end
-  // a client gone already has fired its 'close', which will not fire again
-  if (reply.raw.destroyed) end()
-  else reply.raw.once('close', end)
-}
-
-/** The read's handler is done (its work is over); the place goes once its response is closed too. */
-export function handlerDone (request: FastifyRequest): void {
-  const done = (request as Held)[HANDLER_DONE]
-  if (done != null) { (request as Held)[HANDLER_DONE] = undefined; done() }
-}
-
 export default fp<ReadBudgetOptions>(async (app, opts) => {
-  // onSend comes once the handler has settled (with its payload, or its error through the error handler), also
-  // when the client has gone: the end of the work, where 'close' may be long before it
-  app.addHook('onSend', async (request, _reply, payload) => { handlerDone(request); return payload })
   const callers = new Map<string, Caller>()
   const callerOf = (request: FastifyRequest) => request.principal?.userId ?? `address:${request.ip}`
 
@@ -148,7 +126,7 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
     holdUntilDone(request, reply, () => { release(key) })
   })
   app.decorate('readsRunning', () => [...callers.values()].reduce((a, c) => a + c.running, 0))
-}, { name: 'read-budget', dependencies: ['auth'] })
+}, { name: 'read-budget', dependencies: ['auth', 'held-places'] })
 
 const LEASE_MS = 60_000
 type LeaseRedis = { circulateReadLease: (run: string, all: string, op: string, now: number, ttl: number, id: string, per: number) => Promise<number> }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
 import type { DomainError } from '../domain/errors.js'
 import { requirePrincipal } from '../plugins/auth.js'
+import { holdUntilDone } from '../plugins/held-places.js'
 import { validationProblem } from '../plugins/validation.js'
 import { problemBody } from '../plugins/problem.js'
 import { CodeParams, problems } from '../schemas/common.js'
@@ -30,9 +31,11 @@ const routes: FastifyPluginAsyncTypebox<BatchRouteOptions> = async (app, opts) =
     // A bad item fails only itself (below), so the handler sees validation failures instead of Fastify refusing the
     // whole request.
     attachValidation: true,
-    // The body may be 4 MiB: parsing and checking that much costs up to a second or two of CPU. A caller without
-    // a token is refused before its body is read (401; docs/api.md, "Errors in order of precedence").
-    onRequest: async (request) => { requirePrincipal(request) },
+    // The body may be 4 MiB: parsing and checking that much costs up to a second or two of CPU. So a caller without
+    // a token (401), and one that already has BATCH_PER_CALLER batches running or waiting (429), is refused before
+    // its body is read (docs/api.md, "Errors in order of precedence"). The place is held until the batch's work is
+    // over, also if its client hangs up (held-places.ts).
+    onRequest: async (request, reply) => { holdUntilDone(request, reply, batches.admit(requirePrincipal(request))) },
     // The schema reports every error: a million empty items would cost seconds and a reply of hundreds of megabytes.
     // Too many items is refused before the schema looks at one, as the schema itself would refuse it.
     preValidation: async (request) => {

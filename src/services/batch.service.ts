@@ -35,26 +35,36 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
   // The queue is the whole process's, every currency's: without a share per caller, one member re-sending batches
   // that all fail (costing it nothing) could keep it full and every other caller's batches would be shed
   const inFlight = new PerCaller()
-  const inTurn = async (principal: Principal, post: () => Promise<Posted>): Promise<Posted> => {
-    const caller = participantOrLogin(principal)
-    const mine = inFlight.of(caller)
-    if (mine >= opts.perCaller) {
-      throw new RateLimitedError(1, `you already have ${mine} batches running or waiting (at most ${opts.perCaller}); send the next when one has been answered`)
-    }
+  const inTurn = async (post: () => Promise<Posted>): Promise<Posted> => {
     if (turns.running() >= opts.concurrency && turns.length() >= opts.maxQueue) {
       throw new DomainError('SERVICE_UNAVAILABLE', 'too many batches are waiting; retry shortly')
     }
-    inFlight.take(caller)
-    try {
-      return await turns.push(post)
-    } finally {
-      inFlight.give(caller)
-    }
+    return await turns.push(post)
   }
 
   return {
     /**
-     * hashes[i]: the request hash of item i as a single payment (routes/idempotency.ts). refused: items that failed
+     * Takes the caller's place among its batches running or waiting, or refuses it (429) past `perCaller`; returns
+     * the place's release (once; later calls do nothing). The route takes it before the body is read, so that one
+     * caller's bodies (up to 4 MiB each, a second or two of parsing and checking) cannot take the process's CPU from
+     * every other caller either.
+     */
+    admit (principal: Principal): () => void {
+      const caller = participantOrLogin(principal)
+      const mine = inFlight.of(caller)
+      if (mine >= opts.perCaller) {
+        throw new RateLimitedError(1, `you already have ${mine} batches running or waiting (at most ${opts.perCaller}); send the next when one has been answered`)
+      }
+      inFlight.take(caller)
+      let held = true
+      return () => { if (held) { held = false; inFlight.give(caller) } }
+    },
+
+    /** Batches running or waiting that were admitted, over all callers (for tests and health). */
+    admitted: (): number => inFlight.total,
+
+    /**
+     * The caller must hold a place (admit). hashes[i]: the request hash of item i as a single payment (routes/idempotency.ts). refused: items that failed
      * the body schema, each with its problem; they are not looked at further and fail alone.
      */
     async payBatch (principal: Principal | null, code: string, body: BatchCreate, hashes: string[], meta?: RequestMeta,
@@ -93,7 +103,7 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       if (atomic) refuseIfAny(checked.map((x, i) => [i, x]))
 
       const toPost = checked.flatMap((x, i) => x instanceof DomainError ? [] : [{ i, item: x }])
-      const out = await inTurn(principal, async () => await postMovements(pool, c.id, toPost.map(x => x.item), { atomic }))
+      const out = await inTurn(async () => await postMovements(pool, c.id, toPost.map(x => x.item), { atomic }))
       // an item the ledger could not post for a fault of its own is the service's error, never an item's problem
       const broken = out.results.find(r => !r.ok && r.error.status >= 500)
       if (broken != null && !broken.ok) throw broken.error

@@ -1,6 +1,7 @@
+import http from 'node:http'
 import pg from 'pg'
 import t from 'tap'
-import { balance, buildTestApp, issue, scenario } from '../helper.js'
+import { balance, buildTestApp, issue, registerMember, scenario } from '../helper.js'
 
 // The batch route's turns at the database (services/batch.service.ts): BATCH_CONCURRENCY batches post at once,
 // BATCH_QUEUE_MAX more wait their turn, and one past that is refused at once with a 503 problem. The first batch is
@@ -88,4 +89,70 @@ t.test('one participant has at most BATCH_PER_CALLER batches running or waiting:
   t.same(answers.map(r => r.statusCode), [200, 200, 200])
   t.same(answers.map(r => r.json().items[0].status), [201, 201, 201])
   t.equal((await batch(s.member, s.business.accountId, 'm5')).statusCode, 200, 'answered batches give the member its places back')
+})
+
+/** Polls a condition of the service (bounded), for what happens after a hang-up the test cannot await. */
+async function until (what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; !ok(); i++) {
+    if (i > 1000) throw new Error(`never: ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+t.test('a caller past its share is refused before its body is read, and a batch holds its place until its work is over', { timeout: 60_000 }, async (t) => {
+  const ctx = await buildTestApp(t, { BATCH_CONCURRENCY: 2, BATCH_QUEUE_MAX: 4, BATCH_PER_CALLER: 1 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const other = await registerMember(ctx, s.code)
+  await issue(ctx, s.code, other.accountId, '10.00')
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (ctx.app.server.address() as { port: number }).port
+  const db = new pg.Client({ connectionString: ctx.db.url })
+  await db.connect()
+  t.teardown(async () => { await db.end().catch(() => {}) })
+  const { batches } = ctx.app.services
+  const url = `/v1/currencies/${s.code}/transfers/batch`
+  const body = (key: string, from: string) => JSON.stringify({ items: [{ idempotencyKey: key, fromAccount: from, toAccount: s.business.accountId, amount: '1.00', channel: 'app' }] })
+  /** A batch over a real connection; `sent` bytes of the body are written and, unless all, the rest never is. */
+  const raw = (token: string, payload: string, declared = Buffer.byteLength(payload)) => {
+    const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: url, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': declared } })
+    const answer = new Promise<{ status: number, body: string }>((resolve, reject) => {
+      req.on('response', (res) => { let b = ''; res.on('data', (c: Buffer) => { b += c.toString() }); res.on('end', () => { resolve({ status: res.statusCode!, body: b }) }) })
+      req.on('error', reject)
+    })
+    req.write(payload)
+    if (declared === Buffer.byteLength(payload)) req.end()
+    return { req, answer }
+  }
+
+  // the member's one batch, held at the database by a row lock, and its client hangs up
+  await db.query('BEGIN')
+  await db.query('SELECT 1 FROM account WHERE id = $1 FOR UPDATE', [s.member.accountId])
+  const held = raw(s.member.token, body('held-1', s.member.accountId))
+  held.answer.catch(() => {})
+  await ledgerWaiting(db, 1)
+  held.req.destroy()
+  await until('the server saw the hang-up', () => held.req.socket == null || held.req.socket.destroyed)
+  t.equal(batches.admitted(), 1, 'the batch still runs after its client hung up, and holds the member\'s place')
+
+  // the member's next batch declares a megabyte and sends 40 bytes: it is answered at once, its body unread
+  const next = raw(s.member.token, '{"items":[{"idempotencyKey":"unread-1",', 1_000_000)
+  const refused = await next.answer
+  t.equal(refused.status, 429, 'past its share: refused before the body came')
+  t.equal(JSON.parse(refused.body).code, 'RATE_LIMITED')
+  next.req.destroy()
+
+  // another member's batch whose body never arrives: its place is given back when its client goes
+  const stalled = raw(other.token, '{"items":[', 1_000_000)
+  stalled.answer.catch(() => {})
+  await until('the stalled batch took its place', () => batches.admitted() === 2)
+  stalled.req.destroy()
+  await until('the stalled batch gave its place back', () => batches.admitted() === 1)
+
+  await db.query('ROLLBACK')
+  await until('the held batch finished and gave its place back', () => batches.admitted() === 0)
+  t.equal(await balance(ctx, s.member.accountId), '9.00', 'the batch whose client hung up was posted')
+  t.equal((await raw(other.token, body('other-1', other.accountId)).answer).status, 200, 'the member whose body never came may batch')
+  const again = raw(s.member.token, body('held-2', s.member.accountId))
+  t.equal((await again.answer).status, 200, 'the member may batch again')
 })

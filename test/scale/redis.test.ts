@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import t from 'tap'
 import { accepting, freePort } from '../../support/ports.js'
 import { buildTestApp, issue, scenario, type TestContext } from '../helper.js'
-import { handlerDone } from '../../src/plugins/read-budget.js'
+import { handlerDone } from '../../src/plugins/held-places.js'
 
 // Two instances of the service on one database and one Redis (a redis-server of this test's own, on a free port):
 // the money rate limit, the read budget and revocations hold across both; with Redis killed mid-test every request
