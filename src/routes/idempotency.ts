@@ -12,9 +12,25 @@ export function idempotencyOf (request: FastifyRequest): Idempotency {
   return { key, requestHash: requestHash(request.method, request.routeOptions.url ?? '', request.params, request.body ?? null) }
 }
 
-/** The hash of one request: a batch item hashes as the single payment it stands for, so the two share keys. */
+/**
+ * The hash of one request: a batch item hashes as the single payment it stands for, so the two share keys. The path
+ * names its currency and ids in either case (a code is looked up without regard to case, a uuid is one in either),
+ * so they are hashed in one case: a retry of /currencies/brs/... replays what /currencies/BRS/... posted instead of
+ * being told its key was used for another request. The body is hashed as sent (keys sorted), as the API's
+ * idempotency rules say.
+ */
 export function requestHash (method: string, routeUrl: string, params: unknown, body: unknown): string {
-  return createHash('sha256').update(`${method} ${routeUrl}\n${canonical(params)}\n${canonical(body)}`).digest('base64url')
+  return createHash('sha256').update(`${method} ${routeUrl}\n${canonical(inOneCase(params))}\n${canonical(body)}`).digest('base64url')
+}
+
+function inOneCase (params: unknown): unknown {
+  if (params == null || typeof params !== 'object') return params
+  const p = params as Record<string, unknown>
+  return {
+    ...p,
+    ...(typeof p.code === 'string' ? { code: p.code.toUpperCase() } : {}),
+    ...(typeof p.id === 'string' ? { id: p.id.toLowerCase() } : {}),
+  }
 }
 
 /** Deeper than any body the API takes: a body past it is refused, where the recursion below would overflow the stack. */
