@@ -107,6 +107,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     apiKeysPerBusiness: config.API_KEYS_PER_BUSINESS,
     loginCheckMs: config.TOKEN_CACHE_MS > 0 ? Math.min(config.LOGIN_CHECK_MS, config.TOKEN_CACHE_MS) : config.LOGIN_CHECK_MS,
     tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
+    statementWindow: config.STATEMENT_WINDOW,
     batch: { concurrency: config.BATCH_CONCURRENCY, maxQueue: config.BATCH_QUEUE_MAX, perCaller: config.BATCH_PER_CALLER },
     coalesce: config.PAYMENT_COALESCE_MAX === 0
       ? null

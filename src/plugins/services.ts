@@ -35,6 +35,8 @@ export interface ServicesOptions {
   /** how long this instance's copy of the revoked logins is trusted (default 5 s), and the longest token lifetime */
   loginCheckMs?: number
   tokenTtlSeconds?: number
+  /** entries one statement page with a time range looks at, at most (default STATEMENT_WINDOW) */
+  statementWindow?: number
   /** batch requests at the database at once, and waiting (defaults: see config.ts) */
   batch?: BatchOptions
   /** concurrent single movements posted together (ledger/coalescer.ts); null: every movement is posted alone */
@@ -57,7 +59,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch,
   const currencies = currencyService(app.prisma)
   const coalesce = opts.coalesce === undefined ? DEFAULT_COALESCE : opts.coalesce
   const coalescer = coalesce == null ? null : movementCoalescer(app.pool, coalesce)
-  const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool, reads: app.reads })
+  const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool, reads: app.reads }, { statementWindow: opts.statementWindow })
   return {
     auth: authService(app.prisma, opts.scryptCost, opts.login ?? DEFAULT_LOGIN),
     currencies,

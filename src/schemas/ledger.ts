@@ -117,8 +117,8 @@ export const ParticipantSchema = Type.Object({
 })
 
 export const StatementQuerySchema = Type.Object({
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'entries at or after this time' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'entries before this time' })),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'entries at or after this time; with from or to, a page looks at no more than STATEMENT_WINDOW (1,000) entries, so it may be shorter than limit, even empty, while nextCursor goes on: follow nextCursor until it is null' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'entries before this time (see from: a ranged page may be short or empty while nextCursor goes on)' })),
   format: Type.Optional(Type.Enum(['json', 'csv'], { default: 'json' })),
   order: Type.Optional(Type.Enum(['oldest', 'newest'], {
     default: 'oldest',

@@ -8,7 +8,7 @@ import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseLimit } from '../domain/money.js'
 import { FIRST_INSTANT } from '../domain/periods.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
-import { accountRepo, statementRows } from '../repositories/account.repo.js'
+import { accountRepo, STATEMENT_WINDOW, statementRows } from '../repositories/account.repo.js'
 import { DEFAULT_PAGE } from '../schemas/common.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import type { AccountPatch, Channel, StatementQuery, TransferKind } from '../schemas/ledger.js'
@@ -32,7 +32,8 @@ export function accountView (a: AccountRow, currency: string, decimals: number) 
  * pools.pool: statements as JSON pages; pools.readPool: statements as CSV (an expensive read, see plugins/db.ts),
  * or pools.reads, which sends them to a caught-up replica (db/replica.ts).
  */
-export function accountService (prisma: PrismaClient, currencies: CurrencyService, pools: { pool: Pick<pg.Pool, 'query'>, readPool: Pick<pg.Pool, 'query'>, reads?: ReplicaReads }) {
+export function accountService (prisma: PrismaClient, currencies: CurrencyService, pools: { pool: Pick<pg.Pool, 'query'>, readPool: Pick<pg.Pool, 'query'>, reads?: ReplicaReads },
+  opts: { statementWindow?: number } = {}) {
   const repo = accountRepo(prisma)
 
   /** Loads an account the principal may read: its owner or an issuer of its currency; anyone else gets 404. */
@@ -94,9 +95,9 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       const to = parseTime(q.to, 'to')
       const limit = q.limit ?? DEFAULT_PAGE
       const src = q.format === 'csv' && pools.reads != null ? await pools.reads.choose() : null
-      const rows = await statementRows(q.format === 'csv' ? (src?.pool ?? pools.readPool) : pools.pool, {
+      const { rows, resumeAfter } = await statementRows(q.format === 'csv' ? (src?.pool ?? pools.readPool) : pools.pool, {
         accountId: account.id, from, to, after: after == null ? undefined : BigInt(after), newest,
-      }, limit)
+      }, limit, opts.statementWindow ?? STATEMENT_WINDOW)
       const page = rows.slice(0, limit)
       const items = page.map(e => ({
         entryId: e.id,
@@ -110,7 +111,9 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
         createdAt: e.createdAt.toISOString(),
       }))
       const last = page.at(-1)
-      const nextCursor = rows.length > limit && last != null ? encodeCursor(newest ? ['newest', last.id] : [last.id]) : null
+      // a page with a time range that looked at its whole window without filling up goes on after the window
+      const resume = rows.length > limit && last != null ? last.id : resumeAfter
+      const nextCursor = resume != null ? encodeCursor(newest ? ['newest', resume] : [resume]) : null
       if (q.format === 'csv') {
         const csv = csvDocument(['entryId', 'transferId', 'createdAt', 'kind', 'channel', 'counterparty', 'amount', 'balanceAfter', 'reference'], items)
         return { csv, nextCursor, asOf: (src?.asOf ?? new Date()).toISOString() }

@@ -62,3 +62,36 @@ t.test('a statement newest first: every entry once, in reverse, with its running
   const next = await ctx.call('GET', url(`order=newest&format=csv&limit=2&cursor=${csv.headers['x-next-cursor'] as string}`), { token: s.member.token })
   t.same(next.text.trim().split('\n').slice(1).map(l => l.split(',')[0]), newest.seen.slice(2, 4).map(e => e.entryId), 'and its next page follows on')
 })
+
+t.test('a page with a time range looks at most STATEMENT_WINDOW entries: an unfilled window gives a shorter page that goes on in nextCursor', async (t) => {
+  const ctx = await buildTestApp(t, { STATEMENT_WINDOW: 4 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  for (let i = 1; i <= 9; i++) {
+    const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+      token: s.member.token, key: `window-${i}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: `${i}.00`, channel: 'app', reference: `w${i}` },
+    })
+    t.equal(pay.status, 201)
+  }
+  const at = async (ref: string) => encodeURIComponent((await ctx.app.pool.query<{ t: Date }>(
+    `SELECT e.created_at AS t FROM entry e JOIN transfer x ON x.id = e.transfer_id WHERE e.account_id = $1 AND x.reference = $2`,
+    [s.member.accountId, ref])).rows[0].t.toISOString())
+  const pages = async (q: string) => {
+    const out: string[][] = []
+    let cursor: string | null = null
+    do {
+      const page: { status: number, body: { items: Array<{ amount: string }>, nextCursor: string | null } } =
+        await ctx.call('GET', `/v1/accounts/${s.member.accountId}/statement?limit=3&${q}${cursor == null ? '' : `&cursor=${cursor}`}`, { token: s.member.token })
+      t.equal(page.status, 200)
+      out.push(page.body.items.map(e => e.amount))
+      cursor = page.body.nextCursor
+    } while (cursor != null)
+    return out
+  }
+  // ten entries (the issuance, nine payments): windows of 4, 4 and 2
+  t.same(await pages(`from=${await at('w8')}`), [[], [], ['-8.00', '-9.00']], 'the first two windows hold nothing of the range: two empty pages, each going on')
+  t.same(await pages(`order=newest&to=${await at('w2')}`), [[], [], ['-1.00', '100.00']], 'newest first the same way (to is exclusive: w2 is not in it)')
+  // a full window cannot know that the range has ended, so the last page may be empty
+  t.same(await pages(`from=${await at('w3')}&to=${await at('w6')}`), [['-3.00'], ['-4.00', '-5.00'], []], 'each page holds what its window finds, and ends with the history')
+  t.same(await pages(''), [['100.00', '-1.00', '-2.00'], ['-3.00', '-4.00', '-5.00'], ['-6.00', '-7.00', '-8.00'], ['-9.00']], 'without a range the pages are full, as before')
+})
