@@ -88,7 +88,7 @@ export function fieldProblems (errors: Array<Partial<ErrorObject>>): FieldProble
       const textOnly = reasons.length > 0 && reasons.every(e => e.keyword === TEXT_KEYWORD)
       out.push({
         pointer: `${path}/${escapePointer(name)}`,
-        detail: `is not an acceptable key: ${reasons.map(e => e.message).join('; ') || 'its name is invalid'}`,
+        detail: `is not an acceptable key: ${reasons.map(e => e.keyword === 'not' ? 'the service writes this key itself' : e.message).join('; ') || 'its name is invalid'}`,
         keyword: textOnly ? TEXT_KEYWORD : 'propertyNames',
       })
       inner = []

@@ -140,11 +140,17 @@ export const StatementSchema = Type.Object({
   nextCursor: NextCursor,
 })
 
+/**
+ * Metadata keys the service writes itself on the payments it makes (payment-request.service.ts,
+ * scheduler/standing-orders.ts): a client may not send them, or a plain payment could pass for a payment request's
+ * or a standing order's to whoever reconciles by them.
+ */
+export const SERVICE_METADATA_KEYS = ['paymentRequest', 'standingOrder', 'dueOn'] as const
 const Metadata = Type.Record(Type.String(), MultilineText({ maxLength: 500, description: 'a value (several lines allowed)' }), {
   maxProperties: 20,
   // TypeBox keeps no constraint of a record's key schema in JSON Schema; propertyNames does
-  propertyNames: { type: 'string', minLength: 1, maxLength: 40 },
-  description: 'up to 20 string values the client wants kept with the transfer (e.g. till receipt number); keys of 1-40 characters',
+  propertyNames: { type: 'string', minLength: 1, maxLength: 40, not: { enum: [...SERVICE_METADATA_KEYS] } },
+  description: `up to 20 string values the client wants kept with the transfer (e.g. till receipt number); keys of 1-40 characters, other than those the service writes itself on the payments it makes (${SERVICE_METADATA_KEYS.join(', ')})`,
 })
 const Reference = Type.String({ maxLength: 140, description: 'free text shown on both statements' })
 

@@ -45,3 +45,30 @@ t.test('URLs Fastify refuses before routing still get a problem', async (t) => {
     t.equal(long.body.code, 'URI_TOO_LONG')
   }
 })
+
+t.test('a client cannot send the metadata keys the service writes on its own payments', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const body = { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '0.01', channel: 'app' }
+  for (const key of ['paymentRequest', 'standingOrder', 'dueOn']) {
+    const r = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, { token: s.member.token, key: `meta-${key}`, body: { ...body, metadata: { [key]: 'x', receipt: '1' } } })
+    t.equal(r.status, 422, `${key}: refused`)
+    t.equal(r.body.code, 'VALIDATION_FAILED')
+    t.same(r.body.errors.map((e: any) => e.pointer), [`/metadata/${key}`])
+    t.match(r.body.errors[0].detail, /the service writes this key itself/)
+  }
+  const batch = await ctx.call('POST', `/v1/currencies/${s.code}/transfers/batch`, {
+    token: s.member.token, body: { items: [{ ...body, idempotencyKey: 'meta-batch', metadata: { paymentRequest: 'x' } }, { ...body, idempotencyKey: 'meta-ok', metadata: { receipt: '2' } }] },
+  })
+  t.equal(batch.status, 200)
+  t.same(batch.body.items.map((i: any) => i.status), [422, 201], 'the item with the key fails alone')
+  t.equal(await balance(ctx, s.member.accountId), '9.99', 'only the other item was posted')
+
+  // the service's own: a payment request's payment carries the request's id
+  const req = await ctx.call('POST', `/v1/currencies/${s.code}/payment-requests`, { token: s.business.token, key: 'meta-req', body: { toAccount: s.business.accountId, amount: '1.00' } })
+  t.equal(req.status, 201)
+  const paid = await ctx.call('POST', `/v1/payment-requests/${req.body.id as string}/payments`, { token: s.member.token, key: 'meta-pay', body: { fromAccount: s.member.accountId, channel: 'app' } })
+  t.equal(paid.status, 201)
+  t.same(paid.body.transfer?.metadata ?? paid.body.metadata, { paymentRequest: req.body.id })
+})
