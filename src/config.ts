@@ -56,7 +56,7 @@ export const ConfigSchema = Type.Object({
    * that needs more answers 503 and the worker is replaced.
    */
   REPORT_WORKER_HEAP_MB: Type.Integer({ default: 64, minimum: 1, maximum: 4096 }),
-  /** Reports and exports one caller may have running at once on one instance, and as many again waiting; more answer 429. */
+  /** Reports and exports one caller (a participant with all its logins and keys, or a staff login) may have running at once, and as many again waiting; more answer 429. */
   READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
   /** Larger request bodies get 413. */
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),

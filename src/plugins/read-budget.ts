@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'f
 import fp from 'fastify-plugin'
 import { RateLimitedError } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
+import { participantOrLogin } from '../domain/per-caller.js'
 import { holdUntilDone } from './held-places.js'
 
 declare module 'fastify' {
@@ -40,7 +41,8 @@ const gone = () => new DomainError('BAD_REQUEST', 'the client went away before i
 
 export default fp<ReadBudgetOptions>(async (app, opts) => {
   const callers = new Map<string, Caller>()
-  const callerOf = (request: FastifyRequest) => request.principal?.userId ?? `address:${request.ip}`
+  // a participant with all its logins and API keys, or a staff login: a business's twenty keys are one caller
+  const callerOf = (request: FastifyRequest) => request.principal != null ? participantOrLogin(request.principal) : `address:${request.ip}`
 
   const release = (key: string) => {
     const c = callers.get(key)

@@ -1,6 +1,9 @@
+import { EventEmitter } from 'node:events'
 import http from 'node:http'
 import pg from 'pg'
 import t from 'tap'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { handlerDone } from '../../src/plugins/held-places.js'
 import { AGGREGATE_LOCK } from '../../src/reports/lock.js'
 import { buildTestApp, issue, registerMember, scenario } from '../helper.js'
 import { createResearcher } from './ledger.js'
@@ -147,4 +150,31 @@ t.test('a caller that hangs up keeps its place until its report is over: hanging
     await new Promise(resolve => setTimeout(resolve, 10))
   }
   t.equal((await ctx.call('GET', `/v1/currencies/${s.code}/reports/flows`, { token: r1 })).status, 200, 'the caller may report again')
+})
+
+t.test('a participant\'s logins and API keys share one read budget', async (t) => {
+  const ctx = await buildTestApp(t, { READS_PER_CALLER: 1 })
+  // reads as the budget sees them: the caller's principal, and a response that closes when the test says
+  const read = (userId: string, participantId: string | null) => {
+    const raw = new EventEmitter()
+    const request = { principal: { userId, participantId }, ip: '10.0.0.1', log: { info: () => {} } } as unknown as FastifyRequest
+    const reply = { raw } as unknown as FastifyReply
+    return { go: async () => await ctx.app.readBudget(request, reply), done: () => { handlerDone(request); raw.emit('close') } }
+  }
+  const first = read('key-1', 'shop')
+  await first.go()
+  let waited = false
+  const second = read('key-2', 'shop')
+  const turn = second.go().then(() => { waited = true })
+  const refused = await read('login-3', 'shop').go().then(() => null, (err: Error) => err)
+  t.match(refused, { code: 'RATE_LIMITED' }, 'a third login of the same business: one read running, one waiting, so refused')
+  t.notOk(waited, 'the second key\'s read waits for the first key\'s')
+  const other = read('key-9', 'another shop')
+  await other.go()
+  t.pass('another participant reads at once')
+  first.done()
+  await turn
+  t.ok(waited, 'the first read over, the second runs')
+  second.done(); other.done()
+  t.equal(ctx.app.readsRunning(), 0)
 })
