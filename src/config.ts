@@ -1,6 +1,5 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
-import { STATEMENT_WINDOW } from './repositories/account.repo.js'
 
 // The one place that reads process.env. Bad config stops the process with a message naming the variable.
 export const ConfigSchema = Type.Object({
@@ -69,7 +68,7 @@ export const ConfigSchema = Type.Object({
   /** Batch requests one participant (all its logins and keys) or staff login may have running or waiting; more answer 429. */
   BATCH_PER_CALLER: Type.Integer({ default: 4, minimum: 1, maximum: 64 }),
   /** Entries of an account one statement page with a time range (from/to) looks at, at most; a page that reaches it unfilled is shorter and goes on in nextCursor. */
-  STATEMENT_WINDOW: Type.Integer({ default: STATEMENT_WINDOW, minimum: 1, maximum: 1000000 }),
+  STATEMENT_WINDOW: Type.Integer({ default: 1000, minimum: 1, maximum: 1000000 }),
   /** Concurrent single movements are posted together, up to this many per ledger call; 0 posts each alone. */
   PAYMENT_COALESCE_MAX: Type.Integer({ default: 256, minimum: 0, maximum: 1000 }),
   /** Coalesced calls at the database at once per currency, and payments allowed to wait before a 503. */

@@ -35,8 +35,8 @@ export interface ServicesOptions {
   /** how long this instance's copy of the revoked logins is trusted (default 5 s), and the longest token lifetime */
   loginCheckMs?: number
   tokenTtlSeconds?: number
-  /** entries one statement page with a time range looks at, at most (default STATEMENT_WINDOW) */
-  statementWindow?: number
+  /** entries one statement page with a time range looks at, at most (STATEMENT_WINDOW) */
+  statementWindow: number
   /** batch requests at the database at once, and waiting (defaults: see config.ts) */
   batch?: BatchOptions
   /** concurrent single movements posted together (ledger/coalescer.ts); null: every movement is posted alone */

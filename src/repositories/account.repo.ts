@@ -31,22 +31,15 @@ SELECT ${newest ? 'min' : 'max'}(id)::text AS edge, count(*)::int AS n FROM (
 const WINDOW_SQL = { oldest: windowSql(false), newest: windowSql(true) }
 
 /**
- * How many of an account's entries one page with a time range (from/to) looks at, at most. The range is checked
- * entry by entry along the account's history, so without a bound a range that matches little would cost the
+ * Entries of an account with their transfer, oldest or newest first; limit + 1 rows so the caller knows if more
+ * follow. With from/to, at most `window` entries (STATEMENT_WINDOW, config.ts) are looked at, and `resumeAfter` is
+ * the last of them when the window was full: where the next page starts if this one did not fill up. The range is
+ * checked entry by entry along the account's history, so without a bound a range that matched little cost the
  * account's whole history per page: an attacker probe grew its own account to 300,000 entries with free 0.01
  * payments and kept such pages in flight, and another currency's payments waited up to 1.2 s for a connection.
- * With the bound a page costs about what an unranged page of 200 does; a page that reached it without filling up is
- * shorter (even empty) and says where to go on in nextCursor. An index on (account_id, created_at) was tried
- * instead: in the probe's test the pages still took 83-131 ms (why was not looked into: the page is sorted by id,
- * which that index does not give), and it would cost every entry written one more index entry. The default of
- * STATEMENT_WINDOW (config.ts).
- */
-export const STATEMENT_WINDOW = 1000
-
-/**
- * Entries of an account with their transfer, oldest or newest first; limit + 1 rows so the caller knows if more
- * follow. With from/to, at most STATEMENT_WINDOW entries are looked at: `resumeAfter` is then the last of them when
- * the window was full, where the next page starts if this one did not fill up.
+ * With the bound a page costs about what an unranged page of 200 does. An index on (account_id, created_at) was
+ * tried instead: in the probe's test the pages still took 83-131 ms (why was not looked into: the page is sorted
+ * by id, which that index does not give), and it would cost every entry written one more index entry.
  */
 export async function statementRows (db: Pick<pg.Pool, 'query'>, f: StatementFilter, limit: number,
   window: number): Promise<{ rows: StatementRow[], resumeAfter: string | null }> {

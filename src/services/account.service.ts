@@ -8,7 +8,7 @@ import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseLimit } from '../domain/money.js'
 import { FIRST_INSTANT } from '../domain/periods.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
-import { accountRepo, STATEMENT_WINDOW, statementRows } from '../repositories/account.repo.js'
+import { accountRepo, statementRows } from '../repositories/account.repo.js'
 import { DEFAULT_PAGE } from '../schemas/common.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import type { AccountPatch, Channel, StatementQuery, TransferKind } from '../schemas/ledger.js'
@@ -33,7 +33,7 @@ export function accountView (a: AccountRow, currency: string, decimals: number) 
  * or pools.reads, which sends them to a caught-up replica (db/replica.ts).
  */
 export function accountService (prisma: PrismaClient, currencies: CurrencyService, pools: { pool: Pick<pg.Pool, 'query'>, readPool: Pick<pg.Pool, 'query'>, reads?: ReplicaReads },
-  opts: { statementWindow?: number } = {}) {
+  opts: { statementWindow: number }) {
   const repo = accountRepo(prisma)
 
   /** Loads an account the principal may read: its owner or an issuer of its currency; anyone else gets 404. */
@@ -97,7 +97,7 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       const src = q.format === 'csv' && pools.reads != null ? await pools.reads.choose() : null
       const { rows, resumeAfter } = await statementRows(q.format === 'csv' ? (src?.pool ?? pools.readPool) : pools.pool, {
         accountId: account.id, from, to, after: after == null ? undefined : BigInt(after), newest,
-      }, limit, opts.statementWindow ?? STATEMENT_WINDOW)
+      }, limit, opts.statementWindow)
       const page = rows.slice(0, limit)
       const items = page.map(e => ({
         entryId: e.id,

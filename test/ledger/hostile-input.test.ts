@@ -70,5 +70,5 @@ t.test('a client cannot send the metadata keys the service writes on its own pay
   t.equal(req.status, 201)
   const paid = await ctx.call('POST', `/v1/payment-requests/${req.body.id as string}/payments`, { token: s.member.token, key: 'meta-pay', body: { fromAccount: s.member.accountId, channel: 'app' } })
   t.equal(paid.status, 201)
-  t.same(paid.body.transfer?.metadata ?? paid.body.metadata, { paymentRequest: req.body.id })
+  t.same(paid.body.metadata, { paymentRequest: req.body.id })
 })
