@@ -57,6 +57,8 @@ export interface AppOptions {
   smsCodes?: () => string
   /** tests only: the time payment requests expire by (default: the wall clock) */
   requestClock?: () => Date
+  /** tests only: the time the audit trail's per-caller refusal windows read (default: the wall clock) */
+  auditClock?: () => Date
   /** tests only: the time access tokens are dated by and checked against (default: the wall clock) */
   tokenClock?: () => Date
   /** tests and the bench only: the time reports take as now (the currency's today; default: the wall clock) */
@@ -108,6 +110,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     loginCheckMs: config.TOKEN_CACHE_MS > 0 ? Math.min(config.LOGIN_CHECK_MS, config.TOKEN_CACHE_MS) : config.LOGIN_CHECK_MS,
     tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
     statementWindow: config.STATEMENT_WINDOW,
+    audit: { refusalsPerMinute: config.AUDIT_REFUSALS_PER_MINUTE, clock: opts.auditClock },
     batch: { concurrency: config.BATCH_CONCURRENCY, maxQueue: config.BATCH_QUEUE_MAX, perCaller: config.BATCH_PER_CALLER },
     coalesce: config.PAYMENT_COALESCE_MAX === 0
       ? null

@@ -55,6 +55,11 @@ export const ConfigSchema = Type.Object({
    * that needs more answers 503 and the worker is replaced.
    */
   REPORT_WORKER_HEAP_MB: Type.Integer({ default: 64, minimum: 1, maximum: 4096 }),
+  /**
+   * Refused attempts (a 403, a 422 ...) one caller may have written one by one to one currency's audit trail in a
+   * minute, per instance; past it they are counted into one summary row a minute. 0: every one written.
+   */
+  AUDIT_REFUSALS_PER_MINUTE: Type.Integer({ default: 30, minimum: 0 }),
   /** Reports and exports one caller (a participant with all its logins and keys, or a staff login) may have running at once, and as many again waiting; more answer 429. */
   READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
   /** Larger request bodies get 413. */

@@ -31,14 +31,14 @@ export interface TestContext {
 /** opts.clock: the time standing orders read (the scheduler, and today for a new order). */
 /** opts.tokenClock: the time access tokens are dated by and checked against (expiry, revocation). */
 /** opts.noIssuer: no platform issuer is made (issuerToken is empty). */
-export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, opts: { keys?: KeySet, db?: TestDb, loginClock?: () => Date, smsClock?: () => Date, smsCodes?: () => string, requestClock?: () => Date, clock?: () => Date, tokenClock?: () => Date, reportClock?: () => Date, noIssuer?: boolean } = {}): Promise<TestContext> {
+export async function buildTestApp (t: Test, overrides: Partial<Config> = {}, opts: { keys?: KeySet, db?: TestDb, loginClock?: () => Date, smsClock?: () => Date, smsCodes?: () => string, requestClock?: () => Date, clock?: () => Date, tokenClock?: () => Date, reportClock?: () => Date, auditClock?: () => Date, noIssuer?: boolean } = {}): Promise<TestContext> {
   const db = opts.db ?? await createTestDb()
   const config = loadConfig({}, { DATABASE_URL: db.url, SCRYPT_COST: 1024, LOG_LEVEL: 'silent',
     // The test runner loads both cores; event-loop load shedding is the faults suite's to test, not every file's.
     PRESSURE_MAX_EVENT_LOOP_DELAY_MS: 0, ...overrides })
   const keys = opts.keys ?? await keySetFromJwks([await generateJwk()])
   const server = Fastify({ ...serverOptions(config), logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL } })
-  await server.register(app, { config, databaseUrl: db.url, keys, loginClock: opts.loginClock, smsClock: opts.smsClock, smsCodes: opts.smsCodes, requestClock: opts.requestClock, clock: opts.clock, tokenClock: opts.tokenClock, reportClock: opts.reportClock })
+  await server.register(app, { config, databaseUrl: db.url, keys, loginClock: opts.loginClock, smsClock: opts.smsClock, smsCodes: opts.smsCodes, requestClock: opts.requestClock, clock: opts.clock, tokenClock: opts.tokenClock, reportClock: opts.reportClock, auditClock: opts.auditClock })
   await server.ready()
   if (opts.noIssuer !== true) await server.services.auth.ensurePlatformIssuer(ISSUER.username, ISSUER.password)
   let tooling: pg.Pool | null = null

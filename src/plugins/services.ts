@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { movementCoalescer, type CoalescerOptions } from '../ledger/coalescer.js'
 import { accountService } from '../services/account.service.js'
 import { apiKeyService } from '../services/api-key.service.js'
-import { auditService } from '../services/audit.service.js'
+import { auditService, type AuditOptions } from '../services/audit.service.js'
 import { authService, type LoginPolicy } from '../services/auth.service.js'
 import { batchService, type BatchOptions } from '../services/batch.service.js'
 import { currencyService } from '../services/currency.service.js'
@@ -37,6 +37,8 @@ export interface ServicesOptions {
   tokenTtlSeconds?: number
   /** entries one statement page with a time range looks at, at most (STATEMENT_WINDOW) */
   statementWindow: number
+  /** the audit trail's bound on a caller's refused attempts (AUDIT_REFUSALS_PER_MINUTE) and its clock */
+  audit?: AuditOptions
   /** batch requests at the database at once, and waiting (defaults: see config.ts) */
   batch?: BatchOptions
   /** concurrent single movements posted together (ledger/coalescer.ts); null: every movement is posted alone */
@@ -71,7 +73,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch,
     staff: staffService(app.prisma, currencies, opts.scryptCost),
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation, opts.apiKeysPerBusiness),
     logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400, publish: app.shared.publishRevocation }),
-    audit: auditService(app.prisma, currencies),
+    audit: auditService(app.prisma, currencies, opts.audit),
     sms: smsService(app.pool, currencies, {
       scryptCost: opts.scryptCost, authToken: opts.sms?.authToken ?? null, publicUrl: opts.sms?.publicUrl ?? null,
       sender: opts.sms?.sender ?? outboxSender, clock: opts.sms?.clock ?? undefined, newCode: opts.sms?.newCode ?? undefined,

@@ -86,7 +86,11 @@ export const AuditEventSchema = Type.Object({
   errorCode: Nullable(Type.String({ description: 'the problem code of a refused action' })),
   clientAddress: Nullable(Type.String()),
   requestId: Nullable(Type.String({ description: 'the request id (X-Request-Id), to find the request in the logs' })),
-  detail: Type.Record(Type.String(), Type.Unknown()),
+  detail: Type.Record(Type.String(), Type.Unknown(), {
+    description: 'what else the action left to know (an account change: the values before it). A row for a caller\'s refused attempts past ' +
+      'the per-minute bound (AUDIT_REFUSALS_PER_MINUTE) carries unrecordedAttempts (how many it stands for), actions and errorCodes ' +
+      '(how many of each) and from and to (the first and last attempt\'s time); its action and errorCode are the most frequent ones',
+  }),
 })
 export const AuditPageSchema = Type.Object({ items: Type.Array(AuditEventSchema), nextCursor: NextCursor })
 

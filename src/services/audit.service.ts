@@ -2,7 +2,9 @@ import type { PrismaClient } from '../generated/prisma/client.js'
 import { auditRecord, type AuditAction, type RequestMeta } from '../domain/access.js'
 import { CURSOR_INT, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
+import { participantOrLogin } from '../domain/per-caller.js'
 import type { Principal } from '../domain/principal.js'
+import { RefusalWindow, type Unrecorded } from '../domain/refusal-window.js'
 import type { AuditAllQuery } from '../schemas/access.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import { parseTime } from './account.service.js'
@@ -11,8 +13,37 @@ import type { CurrencyService } from './currency.service.js'
 /** The audit trail's query, per currency or across currencies (AuditAllQuerySchema adds `currency`). */
 export type AuditQuery = AuditAllQuery & { limit: number }
 
-export function auditService (prisma: PrismaClient, currencies: CurrencyService) {
+export interface AuditOptions {
+  /** refused attempts written one by one per caller, per currency, per minute; past it, one summary row (0: all) */
+  refusalsPerMinute: number
+  /** tests only: the time the refusal windows read (default: the wall clock) */
+  clock?: () => Date
+}
+
+interface Refusal { principal: Principal, meta: RequestMeta, currencyId: string | null }
+
+/** the key with the most attempts (ties: the first counted) */
+const most = (counts: Record<string, number>): string =>
+  Object.entries(counts).reduce((a, b) => b[1] > a[1] ? b : a)[0]
+
+export function auditService (prisma: PrismaClient, currencies: CurrencyService, opts: AuditOptions = { refusalsPerMinute: 0 }) {
   const repo = auditRepo(prisma)
+  const now = opts.clock ?? (() => new Date())
+  const refusals = new RefusalWindow<Refusal>(opts.refusalsPerMinute)
+
+  /** One row for the refusals a caller's window did not write one by one: in the first one's name, with the counts. */
+  async function writeUnrecorded (u: Unrecorded<Refusal>): Promise<boolean> {
+    const { principal, meta, currencyId } = u.first
+    try {
+      await repo.insert(auditRecord(principal, most(u.actions) as AuditAction, meta, {
+        outcome: 'failure', errorCode: most(u.errorCodes), target: null, currencyId,
+        detail: { unrecordedAttempts: u.count, actions: u.actions, errorCodes: u.errorCodes, from: u.from.toISOString(), to: u.to.toISOString() },
+      }))
+      return true
+    } catch {
+      return false
+    }
+  }
 
   async function page (filter: { currencyId?: string }, q: AuditQuery) {
     const after = decodeCursor(q.cursor, [CURSOR_INT])
@@ -34,13 +65,21 @@ export function auditService (prisma: PrismaClient, currencies: CurrencyService)
   return {
     /**
      * A refused issuer action, written after the fact and best-effort: unlike a success row (written in the
-     * action's own transaction) its loss loses no record of a change. Never throws.
+     * action's own transaction) its loss loses no record of a change. A caller's refusals past
+     * `refusalsPerMinute` in one currency are counted into one summary row instead (domain/refusal-window.ts).
+     * Never throws.
      */
     async recordFailure (principal: Principal | null, action: AuditAction, meta: RequestMeta, f: {
       code?: string, errorCode: string, target?: string | null,
     }): Promise<boolean> {
       let currencyId = principal?.currencyId ?? null
       if (f.code != null) currencyId = (await currencies.resolve(f.code).catch(() => null))?.id ?? currencyId
+      if (principal != null) {
+        const key = `${participantOrLogin(principal)}|${currencyId ?? ''}`
+        const { write, ended } = refusals.admit(key, now(), { item: { principal, meta, currencyId }, action, errorCode: f.errorCode })
+        if (ended != null) await writeUnrecorded(ended)
+        if (!write) return true
+      }
       try {
         await repo.insert(auditRecord(principal, action, meta, {
           outcome: 'failure', errorCode: f.errorCode, target: f.target, currencyId,
@@ -49,6 +88,16 @@ export function auditService (prisma: PrismaClient, currencies: CurrencyService)
       } catch {
         return false
       }
+    },
+
+    /**
+     * Writes the summary rows of the refusal windows that have ended (plugins/audit.ts calls it every minute; with
+     * `all`, at shutdown, every open window's). Answers how many rows could not be written.
+     */
+    async flushRefusals (all = false): Promise<number> {
+      let lost = 0
+      for (const u of refusals.due(now(), all)) if (!await writeUnrecorded(u)) lost++
+      return lost
     },
 
     /** One currency's trail: its issuers and the platform issuer. */

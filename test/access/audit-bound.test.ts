@@ -1,0 +1,74 @@
+import t from 'tap'
+import { buildTestApp, registerMember, scenario } from './fixtures/index.js'
+
+// A refused attempt is audited in the currency it was aimed at, so without a bound one caller could fill another
+// currency's trail. Each caller has AUDIT_REFUSALS_PER_MINUTE rows a minute per currency; the rest are counted
+// into one summary row when its minute is over.
+t.test('one caller\'s refused attempts in a currency: a bounded number of rows, then one summary row', async (t) => {
+  let now = new Date('2026-12-03T10:00:00Z')
+  const ctx = await buildTestApp(t, { AUDIT_REFUSALS_PER_MINUTE: 5 }, { auditClock: () => now })
+  const s = await scenario(ctx)
+  await ctx.call('POST', '/v1/currencies', { token: ctx.issuerToken, body: { code: 'OTH', name: 'Other' } })
+  await ctx.call('POST', '/v1/currencies/OTH/issuers', { token: ctx.issuerToken, body: { name: 'O', username: 'oth-iss', password: 'oth-password' } })
+  const oth = await ctx.token('oth-iss', 'oth-password')
+  const intruder = await registerMember(ctx, 'OTH')
+  const trail = async (q = '') => (await ctx.call('GET', `/v1/currencies/${s.code}/audit?outcome=failure&limit=200${q}`, { token: ctx.issuerToken })).body.items as any[]
+  const issue = async (token: string, i: number) => await ctx.call('POST', `/v1/currencies/${s.code}/issuances`, {
+    token, key: `x-${i}`, body: { toAccount: s.member.accountId, amount: '1.00', sterlingReference: 'x' }, headers: { 'x-request-id': `flood-${i}` },
+  })
+
+  // 12 refused issuances from another currency's issuer and 3 refused registrations, within one minute
+  for (let i = 0; i < 12; i++) t.equal((await issue(oth, i)).status, 403)
+  for (let i = 0; i < 3; i++) {
+    const r = await ctx.call('POST', `/v1/currencies/${s.code}/members`, { token: oth, body: { name: 'M', postcode: 'BS3 1AA', username: `m-${i}`, password: 'member-pass' } })
+    t.equal(r.status, 403)
+  }
+  // another caller, in the same minute: its refusal is written whatever the first one did
+  t.equal((await issue(intruder.token, 100)).status, 403)
+  // the flooding caller's refusal in its own currency is a window of its own
+  const own = await ctx.call('PATCH', `/v1/accounts/${intruder.accountId}`, { token: oth, body: { floor: '10.00' } })
+  t.equal(own.status, 422)
+
+  let rows = await trail()
+  t.equal(rows.filter(e => e.actorName === 'oth-iss').length, 5, 'the flooding caller: 5 rows one by one in the minute')
+  t.same(rows.filter(e => e.actorName === 'oth-iss').map(e => e.requestId), ['flood-0', 'flood-1', 'flood-2', 'flood-3', 'flood-4'], 'its first five')
+  t.equal(rows.filter(e => e.actorName === intruder.username).length, 1, 'another caller\'s refusal is still written')
+  const othTrail = (await ctx.call('GET', '/v1/currencies/OTH/audit?outcome=failure', { token: oth })).body.items as any[]
+  t.equal(othTrail.filter(e => e.action === 'account.update' && e.errorCode === 'INVALID_LIMITS').length, 1, 'its refusal in its own currency is written')
+
+  // the minute ends; the caller's next refusal writes the summary first, then itself (a new minute)
+  now = new Date(now.getTime() + 60_000)
+  t.equal((await issue(oth, 50)).status, 403)
+  rows = (await trail()).filter(e => e.actorName === 'oth-iss')
+  t.equal(rows.length, 7, 'five rows, the summary, the new minute\'s first')
+  const summary = rows[5]
+  t.match(summary, {
+    action: 'issuance.create', errorCode: 'FORBIDDEN', outcome: 'failure', role: 'issuer', currency: s.code, requestId: 'flood-5', target: null,
+    detail: { unrecordedAttempts: 10, actions: { 'issuance.create': 7, 'member.register': 3 }, errorCodes: { FORBIDDEN: 10 }, from: '2026-12-03T10:00:00.000Z', to: '2026-12-03T10:00:00.000Z' },
+  }, 'the summary counts the ten not written, by action and error code')
+  t.equal(rows[6].requestId, 'flood-50')
+
+  // a minute that ends with nobody asking again: the sweep writes its summary
+  for (let i = 51; i < 60; i++) await issue(oth, i)
+  t.equal((await trail()).filter(e => e.actorName === 'oth-iss').length, 11, 'four more rows this minute (five past the bound), no summary yet')
+  t.equal(await ctx.app.services.audit.flushRefusals(), 0, 'the sweep before the minute is over writes nothing')
+  t.equal((await trail()).filter(e => e.actorName === 'oth-iss').length, 11)
+  now = new Date(now.getTime() + 60_000)
+  t.equal(await ctx.app.services.audit.flushRefusals(), 0, 'no row lost')
+  rows = (await trail()).filter(e => e.actorName === 'oth-iss')
+  t.equal(rows.length, 12)
+  t.match(rows[11].detail, { unrecordedAttempts: 5, actions: { 'issuance.create': 5 } }, 'the sweep\'s summary')
+  t.same((await trail('&action=member.register')).filter(e => e.actorName === 'oth-iss'), [],
+    'the registrations came past the bound: no row of their own, counted in the summary filed under the most tried action')
+})
+
+t.test('AUDIT_REFUSALS_PER_MINUTE 0 writes every refusal', async (t) => {
+  const ctx = await buildTestApp(t, { AUDIT_REFUSALS_PER_MINUTE: 0 })
+  const s = await scenario(ctx)
+  for (let i = 0; i < 40; i++) {
+    const r = await ctx.call('POST', `/v1/currencies/${s.code}/issuances`, { token: s.member.token, key: `y-${i}`, body: { toAccount: s.member.accountId, amount: '1.00', sterlingReference: 'x' } })
+    t.equal(r.status, 403)
+  }
+  const rows = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?outcome=failure&action=issuance.create&limit=200`, { token: ctx.issuerToken })).body.items
+  t.equal(rows.length, 40)
+})
