@@ -1,4 +1,4 @@
-// npm run bench:reads [-- --duration 15] [-- --rate 200] [-- --members 300] [-- --embedded]
+// npm run bench:reads [-- --duration 15] [-- --rate 200] [-- --members 300] [-- --flood 200] [-- --embedded]
 //
 // Expensive reads cannot starve the ledger. Payments arrive at a fixed rate (autocannon), first alone, then while
 // ten researchers each keep asking for the widest reports the API allows (the circulation report by day over a
@@ -7,6 +7,11 @@
 // payments refused (any non-201) and the payments' p99 latency with and without the reports (the mean of each
 // kind's two rounds), as a ratio within this run.
 // Target: 0 refused; p99 with reports at most 2x the p99 alone.
+//
+// With --flood N, two more rounds: one member (who makes no payment of the load) keeps N JSON statement pages in
+// flight, each asked again as soon as it is answered, while the payments arrive as before: what one caller's cheap
+// reads do to everyone else's payments (the caller share, CALLS_PER_CALLER, bounds them; --env CALLS_PER_CALLER=0
+// measures without it).
 //
 // The service runs as `node dist/server.js` with its defaults (DB_POOL_MAX 10, READ_POOL_MAX 2) on a database of
 // its own; the year is the simulator's (src/simulator), loaded through the ledger's write path before the service
@@ -30,6 +35,8 @@ export interface ReadsBenchOptions {
   rate?: number
   /** researchers, each asking for one wide report after another */
   readers?: number
+  /** reads one member keeps in flight in the flood rounds (0: no flood rounds) */
+  flood?: number
   /** the simulated year's size */
   members?: number
   businesses?: number
@@ -43,6 +50,8 @@ export interface ReadsBenchOptions {
 
 export interface RoundFigures {
   withReports: boolean
+  /** the flood round: one member's statement pages kept in flight (answered, and by status) */
+  flood?: { answered: number, statuses: Record<string, number> }
   payments: number
   refused: number
   statuses: Record<string, number>
@@ -62,6 +71,8 @@ export interface ReadsBenchFigures {
   p99AloneMs: number
   p99WithReportsMs: number
   p99Ratio: number
+  /** with --flood: the flood rounds' mean p50 and p99 */
+  flood?: { inFlight: number, p50AloneMs: number, p50Ms: number, p99Ms: number }
 }
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? null : s[Math.floor(s.length / 2)] }
@@ -123,7 +134,8 @@ export async function runReadsBench (o: ReadsBenchOptions = {}): Promise<ReadsBe
     }
 
     let seq = 0
-    const pick = (n: number, not = -1) => { for (;;) { const i = Math.floor(Math.random() * n); if (i !== not) return i } }
+    // member 0 pays nothing: it is the flood rounds' caller, whose own requests wait behind its reads
+    const pick = (n: number, not = -1) => { for (;;) { const i = 1 + Math.floor(Math.random() * (n - 1)); if (i !== not) return i } }
     const payments: AcRequest[] = [{
       method: 'POST',
       path: `/v1/currencies/${e.code}/payments`,
@@ -139,7 +151,11 @@ export async function runReadsBench (o: ReadsBenchOptions = {}): Promise<ReadsBe
     await autocannon({ url: svc.url, connections: 32, duration: Math.min(seconds, 5), timeout: 30, overallRate: rate, requests: payments })
 
     const rounds: RoundFigures[] = []
-    for (const withReports of [false, true, false, true]) {
+    const flood = o.flood ?? 0
+    const flooder = e.members[0]
+    const kinds = ['alone', 'reports', 'alone', 'reports', ...(flood > 0 ? ['flood', 'flood'] : [])] as const
+    for (const kind of kinds) {
+      const withReports = kind === 'reports'
       let running = true
       const reportStatuses: Record<string, number> = {}
       const reportMs: number[] = []
@@ -159,9 +175,17 @@ export async function runReadsBench (o: ReadsBenchOptions = {}): Promise<ReadsBe
           }
         })
         : []
+      const flooding = kind === 'flood'
+        ? autocannon({
+          url: svc.url, connections: flood, duration: seconds, timeout: 30,
+          requests: [{ method: 'GET', path: `/v1/accounts/${flooder.accountId}/statement?limit=100`, headers: { authorization: `Bearer ${flooder.token}` } }],
+        })
+        : null
       const r = await autocannon({ url: svc.url, connections: 32, duration: seconds, timeout: 30, overallRate: rate, requests: payments })
       running = false
       await Promise.all(loops)
+      const fl = flooding == null ? null : await flooding
+      const floodStatuses = fl == null ? null : Object.fromEntries(Object.entries(fl.statusCodeStats).map(([st, v]) => [st, (v as { count: number }).count]))
       const statuses = Object.fromEntries(Object.entries(r.statusCodeStats).map(([s, v]) => [s, (v as { count: number }).count]))
       const payments201 = statuses['201'] ?? 0
       const round: RoundFigures = {
@@ -173,13 +197,15 @@ export async function runReadsBench (o: ReadsBenchOptions = {}): Promise<ReadsBe
         p99Ms: r.latency.p99,
         maxMs: r.latency.max,
         reports: { answered: reportMs.length, statuses: reportStatuses, medianMs: median(reportMs) },
+        ...(floodStatuses != null ? { flood: { answered: floodStatuses['200'] ?? 0, statuses: floodStatuses } } : {}),
       }
       rounds.push(round)
-      log(`${withReports ? `with ${readers} wide reports` : 'alone'}: ${payments201} payments (${(payments201 / seconds).toFixed(0)}/s), refused ${round.refused}, p50 ${round.p50Ms} ms, p99 ${round.p99Ms} ms, max ${round.maxMs} ms` +
+      log(`${withReports ? `with ${readers} wide reports` : kind === 'flood' ? `with one member's ${flood} reads in flight (${JSON.stringify(floodStatuses)})` : 'alone'}: ${payments201} payments (${(payments201 / seconds).toFixed(0)}/s), refused ${round.refused}, p50 ${round.p50Ms} ms, p99 ${round.p99Ms} ms, max ${round.maxMs} ms` +
         (withReports ? `; reports ${JSON.stringify(reportStatuses)}, median ${String(round.reports.medianMs)} ms` : ''))
     }
     const alone = rounds.filter(r => !r.withReports)
     const loaded = rounds.filter(r => r.withReports)
+    const flooded = rounds.filter(r => r.flood != null)
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
     const p99AloneMs = mean(alone.map(r => r.p99Ms))
     const p99WithReportsMs = mean(loaded.map(r => r.p99Ms))
@@ -189,6 +215,9 @@ export async function runReadsBench (o: ReadsBenchOptions = {}): Promise<ReadsBe
       rounds,
       refusedWithReports: loaded.reduce((a, r) => a + r.refused, 0),
       p99AloneMs, p99WithReportsMs, p99Ratio: p99WithReportsMs / Math.max(1, p99AloneMs),
+      ...(flooded.length > 0
+        ? { flood: { inFlight: flood, p50AloneMs: mean(alone.map(r => r.p50Ms)), p50Ms: mean(flooded.map(r => r.p50Ms)), p99Ms: mean(flooded.map(r => r.p99Ms)) } }
+        : {}),
     }
   } finally {
     await svc?.kill().catch(() => {})
@@ -203,9 +232,10 @@ if (process.argv[1] != null && path.resolve(process.argv[1]) === path.join(ROOT,
   const option = (name: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined }
   const f = await runReadsBench({
     seconds: Number(option('duration') ?? 15), rate: Number(option('rate') ?? 200), members: Number(option('members') ?? 300),
-    embedded: args.includes('--embedded'),
+    embedded: args.includes('--embedded'), flood: Number(option('flood') ?? 0),
     env: Object.fromEntries(args.flatMap((a, i) => a === '--env' ? [args[i + 1].split('=') as [string, string]] : [])),
   })
   console.log(JSON.stringify({ ...f, rounds: f.rounds.map(r => ({ ...r })) }, null, 2))
   console.log(`payments refused while the reports ran: ${f.refusedWithReports} (target 0); p99 alone ${f.p99AloneMs} ms, with reports ${f.p99WithReportsMs} ms: ${f.p99Ratio.toFixed(2)}x (target <= 2)`)
+  if (f.flood != null) console.log(`with one member's ${f.flood.inFlight} reads in flight: p50 ${f.flood.p50Ms} ms (alone ${f.flood.p50AloneMs} ms), p99 ${f.flood.p99Ms} ms (alone ${f.p99AloneMs} ms)`)
 }

@@ -16,6 +16,7 @@ import rateLimits from './plugins/rate-limits.js'
 import securityHeaders from './plugins/security-headers.js'
 import heldPlaces from './plugins/held-places.js'
 import readBudget from './plugins/read-budget.js'
+import callerShare from './plugins/caller-share.js'
 import services from './plugins/services.js'
 import smsRelay from './plugins/sms-relay.js'
 import shared from './plugins/shared.js'
@@ -154,6 +155,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(rateLimits, { moneyPerMinute: config.RATE_LIMIT_MONEY_PER_MINUTE })
   await app.register(heldPlaces)
   await app.register(readBudget, { perCaller: config.READS_PER_CALLER })
+  await app.register(callerShare, { running: config.CALLS_PER_CALLER, waiting: config.CALLS_WAITING_PER_CALLER })
   await app.register(swagger)
   await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS })
   await app.register(smsRelay, {

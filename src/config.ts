@@ -60,6 +60,13 @@ export const ConfigSchema = Type.Object({
    * minute, per instance; past it they are counted into one summary row a minute. 0: every one written.
    */
   AUDIT_REFUSALS_PER_MINUTE: Type.Integer({ default: 30, minimum: 0 }),
+  /**
+   * Requests one caller (a participant with all its logins and keys, or a staff login) may have running at once on
+   * one instance; more wait their turn. Reports, exports, batches, event streams and long-polls have budgets of their own. 0: no limit.
+   */
+  CALLS_PER_CALLER: Type.Integer({ default: 4, minimum: 0, maximum: 1000 }),
+  /** Requests of one caller that may wait for one of its CALLS_PER_CALLER places; one more answers 429. */
+  CALLS_WAITING_PER_CALLER: Type.Integer({ default: 256, minimum: 0, maximum: 100000 }),
   /** Reports and exports one caller (a participant with all its logins and keys, or a staff login) may have running at once, and as many again waiting; more answer 429. */
   READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
   /** Larger request bodies get 413. */

@@ -125,3 +125,18 @@ export async function createTestDb (opts: { migrate?: boolean } = {}): Promise<T
     drop: async () => { await server.dropDatabase(url); await server.stop() },
   }
 }
+
+/**
+ * Waits until `n` sessions of one of the service's pools (`circulate`, `circulate-reads`) are waiting on a lock a
+ * test holds: polls the server, bounded, so no fixed sleep decides anything. Ask outside the lock holder's
+ * transaction (pg_stat_activity is read once per transaction).
+ */
+export async function sessionsWaitingOnLocks (db: { query: pg.Client['query'] }, application: string, n: number): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock'`, [application])
+    if (r.rows[0].n >= n) return
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  throw new Error(`${n} ${application} sessions never waited on the lock`)
+}

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { RateLimitedError } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import { participantOrLogin } from '../domain/per-caller.js'
+import { CallerQueue } from './caller-queue.js'
 import { holdUntilDone } from './held-places.js'
 
 declare module 'fastify' {
@@ -23,8 +24,6 @@ export interface ReadBudgetOptions {
   perCaller: number
 }
 
-interface Caller { running: number, waiting: Array<() => void> }
-
 // Without REDIS_URL the counters live in this instance's memory: behind a load balancer of n instances a caller may
 // run up to n times the budget, and each instance's read pool still bounds what reaches the database. With REDIS_URL
 // they live in Redis (two sorted sets of leases per caller: running, and running or waiting), so the budget holds
@@ -40,18 +39,10 @@ interface Caller { running: number, waiting: Array<() => void> }
 const gone = () => new DomainError('BAD_REQUEST', 'the client went away before its report or export began')
 
 export default fp<ReadBudgetOptions>(async (app, opts) => {
-  const callers = new Map<string, Caller>()
+  // without Redis (or while it is away): this instance's own count
+  const local = new CallerQueue(opts.perCaller, opts.perCaller)
   // a participant with all its logins and API keys, or a staff login: a business's twenty keys are one caller
   const callerOf = (request: FastifyRequest) => request.principal != null ? participantOrLogin(request.principal) : `address:${request.ip}`
-
-  const release = (key: string) => {
-    const c = callers.get(key)
-    if (c == null) return
-    const next = c.waiting.shift()
-    if (next != null) { next(); return } // the place passes straight to the next in line
-    c.running--
-    if (c.running <= 0) callers.delete(key)
-  }
 
   const redis = app.shared.redis
   if (redis != null && !('circulateReadLease' in redis)) redis.defineCommand('circulateReadLease', { numberOfKeys: 2, lua: LEASE_LUA })
@@ -103,31 +94,15 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
       throw new RateLimitedError(1, `you already have ${opts.perCaller} reports or exports running and ${opts.perCaller} waiting; retry when one has finished`)
     }
     if (shared === true) return
-    if (reply.raw.destroyed) throw gone()
-    let c = callers.get(key)
-    if (c == null) { c = { running: 0, waiting: [] }; callers.set(key, c) }
-    if (c.running >= opts.perCaller) {
-      if (c.waiting.length >= opts.perCaller) {
-        request.log.info({ caller: key, running: c.running, waiting: c.waiting.length }, 'read budget: refused a report or export past the per-caller limit')
-        throw new RateLimitedError(1, `you already have ${c.running} reports or exports running and ${c.waiting.length} waiting (at most ${opts.perCaller} of each); retry when one has finished`)
-      }
-      const line = c.waiting
-      let turn!: () => void
-      const left = await new Promise<boolean>((resolve) => {
-        turn = () => { resolve(false) }
-        line.push(turn)
-        // a client that gives up while waiting leaves the line and takes no place
-        reply.raw.once('close', () => { const i = line.indexOf(turn); if (i >= 0) { line.splice(i, 1); resolve(true) } })
-      })
-      if (left) throw gone()
-      // handed a place just as its client went: passed on, not used
-      if (reply.raw.destroyed) { release(key); throw gone() }
-    } else {
-      c.running++
+    const entry = await local.enter(key, reply)
+    if (entry.kind === 'gone') throw gone()
+    if (entry.kind === 'refused') {
+      request.log.info({ caller: key, running: entry.running, waiting: entry.waiting }, 'read budget: refused a report or export past the per-caller limit')
+      throw new RateLimitedError(1, `you already have ${entry.running} reports or exports running and ${entry.waiting} waiting (at most ${opts.perCaller} of each); retry when one has finished`)
     }
-    holdUntilDone(request, reply, () => { release(key) })
+    holdUntilDone(request, reply, entry.release)
   })
-  app.decorate('readsRunning', () => [...callers.values()].reduce((a, c) => a + c.running, 0))
+  app.decorate('readsRunning', () => local.runningNow)
 }, { name: 'read-budget', dependencies: ['auth', 'held-places'] })
 
 const LEASE_MS = 60_000

@@ -32,8 +32,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => await accounts.update(request.principal, request.params.id, request.body, requestMeta(request)))
 
   app.get('/v1/accounts/:id/statement', {
-    config: { scope: 'statements:read' },
-    // a CSV statement is read on the read pool, within the caller's budget of expensive reads
+    // a CSV statement is read on the read pool, within the caller's budget of expensive reads (not its share of the rest)
+    config: { scope: 'statements:read', ownShare: (request) => (request.query as { format?: unknown }).format === 'csv' },
     preHandler: async function (request, reply) { if (request.query.format === 'csv') await app.readBudget.call(this, request, reply) },
     schema: {
       tags: ['accounts'],

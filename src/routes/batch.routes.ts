@@ -20,7 +20,7 @@ const routes: FastifyPluginAsyncTypebox<BatchRouteOptions> = async (app, opts) =
   app.post('/v1/currencies/:code/transfers/batch', {
     bodyLimit: opts.bodyLimit,
     // the same scope, audit and per-caller budget as POST .../payments (one batch counts as one request)
-    config: { scope: 'payments:write', audit: { action: 'payment.create', issuersOnly: true } },
+    config: { scope: 'payments:write', audit: { action: 'payment.create', issuersOnly: true }, ownShare: true },
     preHandler: app.limits.money,
     schema: {
       tags: ['transfers'],

@@ -22,7 +22,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const o = ev.options
 
   app.get('/v1/accounts/:id/events', {
-    config: { scope: 'statements:read' },
+    // a stream lasts minutes: EVENTS_STREAMS_PER_CALLER bounds them
+    config: { scope: 'statements:read', ownShare: true },
     schema: {
       tags: ['accounts'],
       summary: 'Live events of an account as Server-Sent Events (owner or issuer): payment.received, payment.sent, request.paid, request.expired, standing_order.failed',

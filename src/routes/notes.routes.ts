@@ -47,6 +47,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     created(reply, await notes.withdraw(request.principal, request.params.code, request.body, idempotencyOf(request), requestMeta(request))))
 
   app.get('/v1/currencies/:code/reserve', {
+    config: { ownShare: true },
     preHandler: app.readBudget,
     schema: {
       tags: ['notes'],

@@ -53,7 +53,8 @@ const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (ap
   })
 
   app.get('/v1/payment-requests/:id', {
-    config: { scope: 'requests:write' },
+    // a long-poll waits up to a minute: REQUESTS_WAITERS_PER_CALLER bounds those
+    config: { scope: 'requests:write', ownShare: (request) => Number((request.query as { waitSeconds?: unknown }).waitSeconds ?? 0) > 0 },
     schema: {
       tags: ['payment requests'],
       summary: 'A payment request (any member or business of its currency holding the id, or an issuer); ?waitSeconds= long-polls while it is pending',

@@ -32,6 +32,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { reports } = app.services
 
   app.get('/v1/currencies/:code/reports/circulation', {
+    config: { ownShare: true },
     preHandler: app.readBudget,
     schema: {
       tags: ['reports'],
@@ -46,6 +47,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/v1/currencies/:code/reports/flows', {
+    config: { ownShare: true },
     preHandler: app.readBudget,
     schema: {
       tags: ['reports'],
@@ -60,6 +62,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/v1/currencies/:code/exports/transfers', {
+    config: { ownShare: true },
     preHandler: app.readBudget,
     schema: {
       tags: ['reports'],
@@ -73,6 +76,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/v1/currencies/:code/exports/accounts', {
+    config: { ownShare: true },
     preHandler: app.readBudget,
     schema: {
       tags: ['reports'],

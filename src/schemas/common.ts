@@ -44,7 +44,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   414: 'a path parameter longer than the service accepts (URI_TOO_LONG)',
   415: 'body is not application/json, or is labelled with a charset other than UTF-8',
   422: 'well-formed but refused: validation, text the service does not store (INVALID_TEXT), amount, funds, limits, status, idempotency key reuse',
-  429: 'rate limited',
+  429: 'too many requests from this caller: past a rate limit, or past its requests running and waiting at once; retry after Retry-After',
   503: 'unavailable for now: the database away or overloaded, or (reports) the currency\'s time zone changed while it was read; retry after Retry-After',
 }
 
@@ -57,9 +57,12 @@ export const problemResponse = (status: number) => ({
 /**
  * The problem responses a route can give, each as application/problem+json with the shared Problem schema.
  * 503 is on every route: any of them is shed when the database is away or the process is overloaded. A route that
- * takes input (it can answer 400) can also answer 422 INVALID_TEXT, in whichever part of the request the text is.
+ * takes input (it can answer 400) can also answer 422 INVALID_TEXT, in whichever part of the request the text is;
+ * one that takes a token (it can answer 401) can also answer 429: the caller has too many requests running and
+ * waiting already (plugins/caller-share.ts).
  */
-export const problems = (...statuses: number[]) => problemResponses([...statuses, ...(statuses.includes(400) ? [422] : [])])
+export const problems = (...statuses: number[]) =>
+  problemResponses([...statuses, ...(statuses.includes(400) ? [422] : []), ...(statuses.includes(401) ? [429] : [])])
 
 /** For a route that takes no input: only a request that is not valid HTTP (400) and load shedding (503). */
 export const transportProblems = () => problemResponses([400])
