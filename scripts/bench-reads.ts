@@ -203,7 +203,7 @@ export async function runReadsBench (o: ReadsBenchOptions = {}): Promise<ReadsBe
       log(`${withReports ? `with ${readers} wide reports` : kind === 'flood' ? `with one member's ${flood} reads in flight (${JSON.stringify(floodStatuses)})` : 'alone'}: ${payments201} payments (${(payments201 / seconds).toFixed(0)}/s), refused ${round.refused}, p50 ${round.p50Ms} ms, p99 ${round.p99Ms} ms, max ${round.maxMs} ms` +
         (withReports ? `; reports ${JSON.stringify(reportStatuses)}, median ${String(round.reports.medianMs)} ms` : ''))
     }
-    const alone = rounds.filter(r => !r.withReports)
+    const alone = rounds.filter(r => !r.withReports && r.flood == null)
     const loaded = rounds.filter(r => r.withReports)
     const flooded = rounds.filter(r => r.flood != null)
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
