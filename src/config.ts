@@ -57,12 +57,14 @@ export const ConfigSchema = Type.Object({
   REPORT_WORKER_HEAP_MB: Type.Integer({ default: 64, minimum: 1, maximum: 4096 }),
   /**
    * Refused attempts (a 403, a 422 ...) one caller may have written one by one to one currency's audit trail in a
-   * minute, per instance; past it they are counted into one summary row a minute. 0: every one written.
+   * minute, per instance; past it they are counted into summary rows (one per action and login or key) when the minute
+   * is over. 0: every one written.
    */
   AUDIT_REFUSALS_PER_MINUTE: Type.Integer({ default: 30, minimum: 0 }),
   /**
    * Requests one caller (a participant with all its logins and keys, or a staff login) may have running at once on
-   * one instance; more wait their turn. Reports, exports, batches, event streams and long-polls have budgets of their own. 0: no limit.
+   * one instance; more wait their turn. Reports, exports and batches have budgets of their own; event streams and
+   * long-polls give their place back once they wait. 0: no limit.
    */
   CALLS_PER_CALLER: Type.Integer({ default: 4, minimum: 0, maximum: 1000 }),
   /** Requests of one caller that may wait for one of its CALLS_PER_CALLER places; one more answers 429. */

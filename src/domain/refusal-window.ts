@@ -5,24 +5,55 @@
  * own, so without a bound a logged-in member could fill another currency's trail with rows as fast as it can send
  * requests, and bury what its issuers need to see. Each caller (a participant with all its logins and keys, or a
  * staff login) has, per currency, `perWindow` rows a window; past that its refusals are counted, not written, and
- * when the window has ended one summary row says how many there were, of which actions and error codes. Nothing
- * is lost but the rows' request ids and times, and one caller's flood never takes another caller's rows: the
- * windows are per caller.
+ * when the window has ended they are written as summary rows: one per action and actor (the login or API key
+ * that tried), so a filter on either still finds every attempt, with the error codes, the targets and the client
+ * addresses counted. So flooding the trail with one cheap refusal does not hide a different attempt made after it:
+ * that attempt gets a summary row of its own, under its own action and actor. The summaries of one window are
+ * bounded too (`perWindow` of them); past that the rest share one summary, counted by action. One caller's flood
+ * never takes another caller's rows: the windows are per caller.
  */
 
-/** The refusals a window did not write one by one, to be written as one summary row. */
+/** Distinct values kept in a summary's counts (targets, client addresses); the rest are counted as others. */
+export const KEPT_PER_SUMMARY = 20
+
+/** Counts of distinct values, at most KEPT_PER_SUMMARY of them; the rest in `others`. */
+export interface Tally { counts: Record<string, number>, others: number }
+
+/** The refusals of one window that were not written one by one, to be written as one summary row. */
 export interface Unrecorded<T> {
-  /** the first refusal past the budget (who, where): the summary row is written in its name */
+  /** the first of them (who, where): the summary row is written in its name */
   first: T
+  /** the action they all tried; null for the window's last summary, which holds what the others had no room for */
+  action: string | null
   count: number
-  /** attempts per action and per error code */
+  /** attempts per action (one action, except in the last summary) and per error code */
   actions: Record<string, number>
   errorCodes: Record<string, number>
+  targets: Tally
+  clientAddresses: Tally
   from: Date
   to: Date
 }
 
-interface Window<T> { start: number, written: number, held: Unrecorded<T> | null }
+export interface Refused<T> {
+  item: T
+  action: string
+  /** who tried, within the caller: its login or API key */
+  actor: string
+  errorCode: string
+  target: string | null
+  clientAddress: string | null
+}
+
+interface Window<T> { start: number, written: number, groups: Map<string, Unrecorded<T>>, rest: Unrecorded<T> | null }
+
+const count = (counts: Record<string, number>, key: string) => { counts[key] = (counts[key] ?? 0) + 1 }
+
+function tally (t: Tally, value: string | null): void {
+  if (value == null) return
+  if (t.counts[value] != null || Object.keys(t.counts).length < KEPT_PER_SUMMARY) count(t.counts, value)
+  else t.others++
+}
 
 export class RefusalWindow<T> {
   private readonly windows = new Map<string, Window<T>>()
@@ -31,23 +62,28 @@ export class RefusalWindow<T> {
   constructor (private readonly perWindow: number, private readonly windowMs = 60_000) {}
 
   /**
-   * True: write this refusal's row. False: it was counted into its window's summary. A window that has ended is
-   * handed back in `ended` (with its summary, if any) before the new one starts, so its summary is written before
-   * the caller's next rows.
+   * True: write this refusal's row. False: it was counted into a summary of its window. A window that has ended is
+   * handed back in `ended` (with its summaries) before the new one starts, so they are written before the caller's
+   * next rows.
    */
-  admit (key: string, now: Date, what: { item: T, action: string, errorCode: string }): { write: boolean, ended: Unrecorded<T> | null } {
-    if (this.perWindow <= 0) return { write: true, ended: null }
+  admit (key: string, now: Date, what: Refused<T>): { write: boolean, ended: Array<Unrecorded<T>> } {
+    if (this.perWindow <= 0) return { write: true, ended: [] }
     const t = now.getTime()
     let w = this.windows.get(key)
-    let ended: Unrecorded<T> | null = null
-    if (w != null && t - w.start >= this.windowMs) { ended = w.held; w = undefined }
-    if (w == null) { w = { start: t, written: 0, held: null }; this.windows.set(key, w) }
+    let ended: Array<Unrecorded<T>> = []
+    if (w != null && t - w.start >= this.windowMs) { ended = summaries(w); w = undefined }
+    if (w == null) { w = { start: t, written: 0, groups: new Map(), rest: null }; this.windows.set(key, w) }
     if (w.written < this.perWindow) { w.written++; return { write: true, ended } }
-    const h = w.held ??= { first: what.item, count: 0, actions: {}, errorCodes: {}, from: now, to: now }
-    h.count++
-    h.actions[what.action] = (h.actions[what.action] ?? 0) + 1
-    h.errorCodes[what.errorCode] = (h.errorCodes[what.errorCode] ?? 0) + 1
-    h.to = now
+    const group = `${what.action}\u0000${what.actor}`
+    let s = w.groups.get(group)
+    if (s == null && w.groups.size < this.perWindow) w.groups.set(group, s = summary(what, what.action, now))
+    s ??= w.rest ??= summary(what, null, now)
+    s.count++
+    count(s.actions, what.action)
+    count(s.errorCodes, what.errorCode)
+    tally(s.targets, what.target)
+    tally(s.clientAddresses, what.clientAddress)
+    s.to = now
     return { write: false, ended }
   }
 
@@ -57,11 +93,21 @@ export class RefusalWindow<T> {
     for (const [key, w] of this.windows) {
       if (!all && now.getTime() - w.start < this.windowMs) continue
       this.windows.delete(key)
-      if (w.held != null) out.push(w.held)
+      out.push(...summaries(w))
     }
     return out
   }
 
-  /** callers with a window open (memory is one small entry each, for at most one window's time) */
+  /** callers with a window open (memory is bounded per caller, for at most one window's time) */
   get size (): number { return this.windows.size }
 }
+
+function summary<T> (first: Refused<T>, action: string | null, now: Date): Unrecorded<T> {
+  return {
+    first: first.item, action, count: 0, actions: {}, errorCodes: {},
+    targets: { counts: {}, others: 0 }, clientAddresses: { counts: {}, others: 0 }, from: now, to: now,
+  }
+}
+
+/** in the order their first attempts came, the catch-all last */
+const summaries = <T>(w: Window<T>): Array<Unrecorded<T>> => [...w.groups.values(), ...(w.rest == null ? [] : [w.rest])]

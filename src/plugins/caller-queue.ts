@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify'
+import { clientGone, whenClosed } from './client-gone.js'
 
 /** What a caller found when it asked for a place. */
 export type Entry =
@@ -21,7 +22,7 @@ export class CallerQueue {
   constructor (private readonly running: number, private readonly waiting: number) {}
 
   async enter (key: string, reply: FastifyReply): Promise<Entry> {
-    if (reply.raw.destroyed) return { kind: 'gone' }
+    if (clientGone(reply)) return { kind: 'gone' }
     let c = this.callers.get(key)
     if (c == null) { c = { running: 0, waiting: [] }; this.callers.set(key, c) }
     if (c.running < this.running) {
@@ -31,16 +32,18 @@ export class CallerQueue {
     if (c.waiting.length >= this.waiting) return { kind: 'refused', running: c.running, waiting: c.waiting.length }
     const line = c.waiting
     let turn!: () => void
+    let stop = () => {}
     const left = await new Promise<boolean>((resolve) => {
       turn = () => { resolve(false) }
       line.push(turn)
       // a client that gives up while waiting leaves the line and takes no place
-      reply.raw.once('close', () => { const i = line.indexOf(turn); if (i >= 0) { line.splice(i, 1); resolve(true) } })
+      stop = whenClosed(reply, () => { const i = line.indexOf(turn); if (i >= 0) { line.splice(i, 1); resolve(true) } })
     })
+    stop()
     if (left) return { kind: 'gone' }
     const release = this.releaser(key)
     // handed a place just as its client went: passed on, not used
-    if (reply.raw.destroyed) { release(); return { kind: 'gone' } }
+    if (clientGone(reply)) { release(); return { kind: 'gone' } }
     return { kind: 'run', release }
   }
 

@@ -9,8 +9,10 @@ import { holdUntilDone } from './held-places.js'
 declare module 'fastify' {
   interface FastifyContextConfig {
     /**
-     * The route keeps a per-caller budget of its own (a batch's line, the read budget, an event stream or a
-     * long-poll's waiters), so it takes no place in the caller share; a function decides per request.
+     * The route keeps a per-caller budget of its own that is entered before any work is done (a batch's line, the
+     * read budget), so it takes no place in the caller share; a function decides per request. A route whose own
+     * budget is entered only after some work (an event stream, a long-poll) takes a place and gives it back with
+     * leaveShare() when it starts to wait.
      */
     ownShare?: boolean | ((request: FastifyRequest) => boolean)
   }
@@ -18,6 +20,21 @@ declare module 'fastify' {
     /** Requests holding a place in the caller share now, and waiting for one, over all callers (tests, health). */
     callerShare: () => { running: number, waiting: number }
   }
+}
+
+const PLACE = Symbol('the request\'s place in the caller share')
+type Placed = FastifyRequest & { [PLACE]?: () => void }
+
+/**
+ * Gives the request's place in its caller's share back before the request ends: for a request that goes on to
+ * wait within a per-caller bound of its own (a long-poll while it waits, an event stream once it is open), so
+ * that it holds a place while it does work (reads, checks) and none while it only waits. Safe to call twice, or
+ * for a request that holds no place.
+ */
+export function leaveShare (request: FastifyRequest): void {
+  const release = (request as Placed)[PLACE]
+  ;(request as Placed)[PLACE] = undefined
+  release?.()
 }
 
 export interface CallerShareOptions {
@@ -51,6 +68,7 @@ export default fp<CallerShareOptions>(async (app, opts) => {
       request.log.info({ caller: key, running: entry.running, waiting: entry.waiting }, 'caller share: refused a request past the per-caller limit')
       throw new RateLimitedError(1, `you already have ${entry.running} requests running and ${entry.waiting} waiting (at most ${opts.running} and ${opts.waiting}); send the next when one has been answered`)
     }
+    ;(request as Placed)[PLACE] = entry.release
     holdUntilDone(request, reply, entry.release)
   })
 }, { name: 'caller-share', dependencies: ['auth', 'held-places'] })

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { whenClosed } from './client-gone.js'
 
 // A place a request takes in something shared (a report's turn in the read budget, a batch's share of the batch
 // line) is held until the request's work is over: its handler has finished (onSend) AND its response is done or
@@ -15,9 +16,8 @@ export function holdUntilDone (request: FastifyRequest, reply: FastifyReply, fre
   const end = () => { if (++ends === 2) free() }
   const held = (request as Holding)[HELD] ??= []
   held.push(end)
-  // a client gone already has fired its 'close', which will not fire again
-  if (reply.raw.destroyed) end()
-  else reply.raw.once('close', end)
+  // at once if the client has gone already (its 'close' has fired, and will not again)
+  whenClosed(reply, end)
 }
 
 /** The request's handler is done (its work is over); each place goes once its response is closed too. */

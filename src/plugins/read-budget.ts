@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { RateLimitedError } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import { participantOrLogin } from '../domain/per-caller.js'
+import { clientGone } from './client-gone.js'
 import { CallerQueue } from './caller-queue.js'
 import { holdUntilDone } from './held-places.js'
 
@@ -71,9 +72,9 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
       clearInterval(renew)
       lease.circulateReadLease(keys[0], keys[1], 'leave', Date.now(), LEASE_MS, id, opts.perCaller).catch(() => {})
     }
-    while (state === 0 && !reply.raw.destroyed) {
+    while (state === 0 && !clientGone(reply)) {
       await new Promise(resolve => setTimeout(resolve, 50))
-      if (reply.raw.destroyed) break
+      if (clientGone(reply)) break
       try {
         state = Number(await lease.circulateReadLease(keys[0], keys[1], 'try', Date.now(), LEASE_MS, id, opts.perCaller))
       } catch (err) {
@@ -81,7 +82,7 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
         app.shared.degraded('read budget', err); state = 1
       }
     }
-    if (reply.raw.destroyed) { free(); throw gone() }
+    if (clientGone(reply)) { free(); throw gone() }
     holdUntilDone(request, reply, free)
     return true
   }

@@ -3,6 +3,7 @@ import { Type } from 'typebox'
 import { revocationOf } from '../auth/revocation.js'
 import { DomainError } from '../domain/errors.js'
 import type { EventRow, Subscriber } from '../events/hub.js'
+import { leaveShare } from '../plugins/caller-share.js'
 import { IdParams, problems } from '../schemas/common.js'
 
 // GET /v1/accounts/{id}/events: Server-Sent Events of one account, for its owner (a login, or an API key with
@@ -22,8 +23,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const o = ev.options
 
   app.get('/v1/accounts/:id/events', {
-    // a stream lasts minutes: EVENTS_STREAMS_PER_CALLER bounds them
-    config: { scope: 'statements:read', ownShare: true },
+    // a stream lasts minutes: it holds a place in the caller share until it is open, and none after
+    // (EVENTS_STREAMS_PER_CALLER bounds open streams)
+    config: { scope: 'statements:read' },
     schema: {
       tags: ['accounts'],
       summary: 'Live events of an account as Server-Sent Events (owner or issuer): payment.received, payment.sent, request.paid, request.expired, standing_order.failed',
@@ -87,6 +89,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
 
     reply.hijack()
+    // a hijacked reply has no onSend, where the place would be given back: the stream is open, its checks done
+    leaveShare(request)
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',

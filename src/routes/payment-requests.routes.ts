@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import QRCode from 'qrcode'
 import { Type } from 'typebox'
 import { DomainError } from '../domain/errors.js'
+import { leaveShare } from '../plugins/caller-share.js'
 import { CodeParams, IdParams, IdempotencyHeaders, paged, problems } from '../schemas/common.js'
 import { TransferSchema } from '../schemas/ledger.js'
 import {
@@ -53,8 +54,9 @@ const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (ap
   })
 
   app.get('/v1/payment-requests/:id', {
-    // a long-poll waits up to a minute: REQUESTS_WAITERS_PER_CALLER bounds those
-    config: { scope: 'requests:write', ownShare: (request) => Number((request.query as { waitSeconds?: unknown }).waitSeconds ?? 0) > 0 },
+    // a long-poll waits up to a minute: it holds a place in the caller share while it reads, and none while it
+    // waits (REQUESTS_WAITERS_PER_CALLER bounds those)
+    config: { scope: 'requests:write' },
     schema: {
       tags: ['payment requests'],
       summary: 'A payment request (any member or business of its currency holding the id, or an issuer); ?waitSeconds= long-polls while it is pending',
@@ -68,7 +70,7 @@ const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (ap
     const onClose = () => { abort.abort() }
     request.raw.once('close', onClose)
     try {
-      return await requests.get(request.principal, request.params.id, base(request), waitMs, abort.signal)
+      return await requests.get(request.principal, request.params.id, base(request), waitMs, abort.signal, () => { leaveShare(request) })
     } finally {
       request.raw.off('close', onClose)
     }

@@ -87,9 +87,12 @@ export const AuditEventSchema = Type.Object({
   clientAddress: Nullable(Type.String()),
   requestId: Nullable(Type.String({ description: 'the request id (X-Request-Id), to find the request in the logs' })),
   detail: Type.Record(Type.String(), Type.Unknown(), {
-    description: 'what else the action left to know (an account change: the values before it). A row for a caller\'s refused attempts past ' +
-      'the per-minute bound (AUDIT_REFUSALS_PER_MINUTE) carries unrecordedAttempts (how many it stands for), actions and errorCodes ' +
-      '(how many of each) and from and to (the first and last attempt\'s time); its action and errorCode are the most frequent ones',
+    description: 'what else the action left to know (an account change: the values before it). A row for refused attempts past the caller\'s ' +
+      'per-minute bound (AUDIT_REFUSALS_PER_MINUTE) stands for those of one action by one login or API key (its actor) and carries ' +
+      'unrecordedAttempts (how many), actions, errorCodes, targets and clientAddresses (how many of each; at most 20 targets and 20 ' +
+      'addresses, the rest counted in otherTargets and otherClientAddresses) and from and to (the first and last attempt\'s time); its ' +
+      'errorCode is the most frequent, its target set when all had the same. The caller\'s last such row of a minute may hold several ' +
+      'actions (past as many summaries as the bound): it is filed under the most frequent',
   }),
 })
 export const AuditPageSchema = Type.Object({ items: Type.Array(AuditEventSchema), nextCursor: NextCursor })

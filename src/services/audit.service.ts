@@ -31,13 +31,22 @@ export function auditService (prisma: PrismaClient, currencies: CurrencyService,
   const now = opts.clock ?? (() => new Date())
   const refusals = new RefusalWindow<Refusal>(opts.refusalsPerMinute)
 
-  /** One row for the refusals a caller's window did not write one by one: in the first one's name, with the counts. */
+  /**
+   * One row for refusals a caller's window did not write one by one: in the first one's name (its actor, address
+   * and request id), under their action, with the counts; the target when they all had the same one.
+   */
   async function writeUnrecorded (u: Unrecorded<Refusal>): Promise<boolean> {
     const { principal, meta, currencyId } = u.first
+    const targets = Object.keys(u.targets.counts)
     try {
-      await repo.insert(auditRecord(principal, most(u.actions) as AuditAction, meta, {
-        outcome: 'failure', errorCode: most(u.errorCodes), target: null, currencyId,
-        detail: { unrecordedAttempts: u.count, actions: u.actions, errorCodes: u.errorCodes, from: u.from.toISOString(), to: u.to.toISOString() },
+      await repo.insert(auditRecord(principal, (u.action ?? most(u.actions)) as AuditAction, meta, {
+        outcome: 'failure', errorCode: most(u.errorCodes), target: targets.length === 1 && u.targets.others === 0 ? targets[0] : null, currencyId,
+        detail: {
+          unrecordedAttempts: u.count, actions: u.actions, errorCodes: u.errorCodes,
+          targets: u.targets.counts, otherTargets: u.targets.others,
+          clientAddresses: u.clientAddresses.counts, otherClientAddresses: u.clientAddresses.others,
+          from: u.from.toISOString(), to: u.to.toISOString(),
+        },
       }))
       return true
     } catch {
@@ -66,7 +75,7 @@ export function auditService (prisma: PrismaClient, currencies: CurrencyService,
     /**
      * A refused issuer action, written after the fact and best-effort: unlike a success row (written in the
      * action's own transaction) its loss loses no record of a change. A caller's refusals past
-     * `refusalsPerMinute` in one currency are counted into one summary row instead (domain/refusal-window.ts).
+     * `refusalsPerMinute` in one currency are counted into summary rows instead (domain/refusal-window.ts).
      * Never throws.
      */
     async recordFailure (principal: Principal | null, action: AuditAction, meta: RequestMeta, f: {
@@ -76,8 +85,11 @@ export function auditService (prisma: PrismaClient, currencies: CurrencyService,
       if (f.code != null) currencyId = (await currencies.resolve(f.code).catch(() => null))?.id ?? currencyId
       if (principal != null) {
         const key = `${participantOrLogin(principal)}|${currencyId ?? ''}`
-        const { write, ended } = refusals.admit(key, now(), { item: { principal, meta, currencyId }, action, errorCode: f.errorCode })
-        if (ended != null) await writeUnrecorded(ended)
+        const { write, ended } = refusals.admit(key, now(), {
+          item: { principal, meta, currencyId }, action, actor: principal.apiKeyId ?? principal.userId,
+          errorCode: f.errorCode, target: f.target ?? null, clientAddress: meta.clientAddress ?? null,
+        })
+        for (const u of ended) await writeUnrecorded(u)
         if (!write) return true
       }
       try {

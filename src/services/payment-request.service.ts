@@ -234,8 +234,11 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       return { request: view(p, r!, c, base), replayed }
     },
 
-    /** GET: the request; with waitMs, while it is pending, waits for a status change (or its expiry) first. */
-    async get (principal: Principal | null, id: string, base: string, waitMs = 0, signal?: AbortSignal) {
+    /**
+     * GET: the request; with waitMs, while it is pending, waits for a status change (or its expiry) first.
+     * `waits` is called as the wait begins (the route gives its place in the caller share back then).
+     */
+    async get (principal: Principal | null, id: string, base: string, waitMs = 0, signal?: AbortSignal, waits?: () => void) {
       const p = requirePrincipal(principal)
       let { r, c } = await reachable(p, id)
       const wait = Math.min(waitMs, maxWaitMs, r.expires_at.getTime() - clock().getTime())
@@ -243,6 +246,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       if (watch != null && wait > 0 && effective(r) === 'pending' && waiting.of(caller) < waitersPerCaller) {
         const changed = async () => { r = (await byId(pool, id)) ?? r; return effective(r) !== 'pending' }
         waiting.take(caller)
+        waits?.()
         try {
           // by the stored id: the status change's notification names it in lower case, whatever case the caller used
           await watch.wait(r.id, wait, changed, signal)

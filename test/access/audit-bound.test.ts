@@ -3,8 +3,8 @@ import { buildTestApp, registerMember, scenario } from './fixtures/index.js'
 
 // A refused attempt is audited in the currency it was aimed at, so without a bound one caller could fill another
 // currency's trail. Each caller has AUDIT_REFUSALS_PER_MINUTE rows a minute per currency; the rest are counted
-// into one summary row when its minute is over.
-t.test('one caller\'s refused attempts in a currency: a bounded number of rows, then one summary row', async (t) => {
+// into summary rows, one per action and actor, when its minute is over.
+t.test('one caller\'s refused attempts in a currency: a bounded number of rows, then summary rows', async (t) => {
   let now = new Date('2026-12-03T10:00:00Z')
   const ctx = await buildTestApp(t, { AUDIT_REFUSALS_PER_MINUTE: 5 }, { auditClock: () => now })
   const s = await scenario(ctx)
@@ -40,26 +40,59 @@ t.test('one caller\'s refused attempts in a currency: a bounded number of rows, 
   now = new Date(now.getTime() + 60_000)
   t.equal((await issue(oth, 50)).status, 403)
   rows = (await trail()).filter(e => e.actorName === 'oth-iss')
-  t.equal(rows.length, 7, 'five rows, the summary, the new minute\'s first')
-  const summary = rows[5]
-  t.match(summary, {
+  t.equal(rows.length, 8, 'five rows, a summary per action, the new minute\'s first')
+  t.match(rows[5], {
     action: 'issuance.create', errorCode: 'FORBIDDEN', outcome: 'failure', role: 'issuer', currency: s.code, requestId: 'flood-5', target: null,
-    detail: { unrecordedAttempts: 10, actions: { 'issuance.create': 7, 'member.register': 3 }, errorCodes: { FORBIDDEN: 10 }, from: '2026-12-03T10:00:00.000Z', to: '2026-12-03T10:00:00.000Z' },
-  }, 'the summary counts the ten not written, by action and error code')
-  t.equal(rows[6].requestId, 'flood-50')
+    detail: {
+      unrecordedAttempts: 7, actions: { 'issuance.create': 7 }, errorCodes: { FORBIDDEN: 7 }, targets: {}, otherTargets: 0,
+      from: '2026-12-03T10:00:00.000Z', to: '2026-12-03T10:00:00.000Z',
+    },
+  }, 'the issuances not written: one summary (a refused issuance names no target)')
+  t.match(rows[6], { action: 'member.register', errorCode: 'FORBIDDEN', detail: { unrecordedAttempts: 3, actions: { 'member.register': 3 } } },
+    'the registrations not written: a summary of their own')
+  t.equal(rows[7].requestId, 'flood-50')
 
   // a minute that ends with nobody asking again: the sweep writes its summary
   for (let i = 51; i < 60; i++) await issue(oth, i)
-  t.equal((await trail()).filter(e => e.actorName === 'oth-iss').length, 11, 'four more rows this minute (five past the bound), no summary yet')
+  t.equal((await trail()).filter(e => e.actorName === 'oth-iss').length, 12, 'four more rows this minute (five past the bound), no summary yet')
   t.equal(await ctx.app.services.audit.flushRefusals(), 0, 'the sweep before the minute is over writes nothing')
-  t.equal((await trail()).filter(e => e.actorName === 'oth-iss').length, 11)
+  t.equal((await trail()).filter(e => e.actorName === 'oth-iss').length, 12)
   now = new Date(now.getTime() + 60_000)
   t.equal(await ctx.app.services.audit.flushRefusals(), 0, 'no row lost')
   rows = (await trail()).filter(e => e.actorName === 'oth-iss')
-  t.equal(rows.length, 12)
-  t.match(rows[11].detail, { unrecordedAttempts: 5, actions: { 'issuance.create': 5 } }, 'the sweep\'s summary')
-  t.same((await trail('&action=member.register')).filter(e => e.actorName === 'oth-iss'), [],
-    'the registrations came past the bound: no row of their own, counted in the summary filed under the most tried action')
+  t.equal(rows.length, 13)
+  t.match(rows[12].detail, { unrecordedAttempts: 5, actions: { 'issuance.create': 5 } }, 'the sweep\'s summary')
+  t.match((await trail('&action=member.register')).filter(e => e.actorName === 'oth-iss'), [{ detail: { unrecordedAttempts: 3 } }],
+    'the registrations, all past the bound, are found by their action: their summary')
+})
+
+t.test('a flood of one cheap refusal does not hide a different attempt after it', async (t) => {
+  let now = new Date('2026-12-03T10:00:00Z')
+  const ctx = await buildTestApp(t, { AUDIT_REFUSALS_PER_MINUTE: 3 }, { auditClock: () => now })
+  const s = await scenario(ctx)
+  const k = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'till-vendor', scopes: ['payments:write'] } })
+  t.equal(k.status, 201)
+  const key = (await ctx.call('POST', '/v1/auth/token', { body: { apiKey: k.body.key } })).body.accessToken as string
+  // the business's till key uses up the business's rows with refusals nobody cares about
+  for (let i = 0; i < 10; i++) {
+    const r = await ctx.call('POST', `/v1/currencies/${s.code}/issuances`, { token: key, key: `f${i}`, body: { toAccount: s.business.accountId, amount: '1.00', sterlingReference: 'x' } })
+    t.equal(r.status, 403)
+  }
+  // then the business's own login tries to freeze a member's account
+  const patch = await ctx.call('PATCH', `/v1/accounts/${s.member.accountId}`, { token: s.business.token, body: { status: 'frozen' }, headers: { 'x-request-id': 'the-real-attempt' } })
+  t.ok(patch.status === 403 || patch.status === 404, 'refused')
+  now = new Date(now.getTime() + 60_000)
+  t.equal(await ctx.app.services.audit.flushRefusals(), 0)
+  const found = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=account.update&outcome=failure`, { token: ctx.issuerToken })).body.items as any[]
+  t.equal(found.length, 1, 'the attempt is found by its action')
+  t.match(found[0], {
+    actorName: s.business.username, requestId: 'the-real-attempt', target: s.member.accountId,
+    detail: { unrecordedAttempts: 1, targets: { [s.member.accountId]: 1 } },
+  }, 'in the name of the login that tried it, with its target')
+  const flood = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=issuance.create&outcome=failure`, { token: ctx.issuerToken })).body.items as any[]
+  t.equal(flood.length, 4, 'the key\'s flood: three rows and one summary')
+  t.match(flood[3], { detail: { unrecordedAttempts: 7 } })
+  t.not(flood[3].actorName, s.business.username, 'filed under the key, not the login')
 })
 
 t.test('AUDIT_REFUSALS_PER_MINUTE 0 writes every refusal', async (t) => {

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto'
 import http from 'node:http'
+import net from 'node:net'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { sessionsWaitingOnLocks } from '../../support/postgres.js'
@@ -54,11 +56,16 @@ t.test('one request running and one waiting per caller: the next is refused 429 
 
 /** Until the service counts `waiting` requests in line (polls on the event loop's turns, bounded). */
 async function inLine (app: { callerShare: () => { waiting: number } }, waiting: number): Promise<void> {
-  for (let i = 0; i < 100_000; i++) {
-    if (app.callerShare().waiting === waiting) return
-    await new Promise(resolve => setImmediate(resolve))
+  await until(() => app.callerShare().waiting === waiting, `never ${waiting} in line`)
+}
+
+/** Until a condition on the service's state holds (polls on the event loop's turns and short timers, bounded). */
+async function until (holds: () => boolean, never: string): Promise<void> {
+  for (let i = 0, deadline = Date.now() + 10_000; Date.now() < deadline; i++) {
+    if (holds()) return
+    await new Promise(resolve => i < 1000 ? setImmediate(resolve) : setTimeout(resolve, 1))
   }
-  throw new Error(`never ${waiting} in line`)
+  throw new Error(never)
 }
 
 t.test('a request past the share is refused with its body unread; a client that leaves the line gives its place back', async (t) => {
@@ -100,4 +107,53 @@ t.test('CALLS_PER_CALLER 0: no share', async (t) => {
   const s = await scenario(ctx)
   const all = await Promise.all(Array.from({ length: 30 }, async () => await ctx.call('GET', `/v1/accounts/${s.member.accountId}`, { token: s.member.token })))
   t.same(new Set(all.map(r => r.status)), new Set([200]))
+})
+
+t.test('pipelined requests whose client hangs up give their places back', async (t) => {
+  // On one connection, requests sent before the first is answered are answered in order; Node emits no 'close' on
+  // a response still queued when the client goes, so the connection's own close must free its places.
+  const ctx = await buildTestApp(t, { CALLS_PER_CALLER: 1, CALLS_WAITING_PER_CALLER: 4 })
+  const s = await scenario(ctx)
+  const address = await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  const socket = net.connect(Number(new URL(address).port), '127.0.0.1')
+  socket.on('error', () => {})
+  await new Promise(resolve => socket.once('connect', resolve))
+  const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.member.token}\r\n\r\n`
+  // an event stream first (it never ends, so every answer behind it stays queued); once it is open, three reads
+  const opened = new Promise(resolve => socket.once('data', resolve))
+  socket.write(get(`/v1/accounts/${s.member.accountId}/events`))
+  await opened
+  socket.write([1, 2, 3].map(() => get(`/v1/accounts/${s.member.accountId}`)).join(''))
+  // the first read has run and holds its place until its answer is sent, the other two wait behind it
+  await until(() => ctx.app.callerShare().running === 1 && ctx.app.callerShare().waiting === 2, 'the reads never queued')
+  socket.destroy()
+  await until(() => ctx.app.callerShare().running === 0 && ctx.app.callerShare().waiting === 0, 'places still held after the client went')
+  t.pass('every place given back')
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}`, { token: s.member.token })).status, 200, 'the member is served again')
+})
+
+t.test('a long-poll and an event stream take a place until they wait; while they wait they hold none', async (t) => {
+  const { ctx, s, holdPlace } = await setup(t)
+  const held = await holdPlace()
+  // the member's share is full: the long-poll waits in line like any read, the next is refused, and so is a stream
+  const polling = ctx.call('GET', `/v1/payment-requests/${randomUUID()}?waitSeconds=30`, { token: s.member.token })
+  await inLine(ctx.app, 1)
+  t.equal((await ctx.call('GET', `/v1/payment-requests/${randomUUID()}?waitSeconds=30`, { token: s.member.token })).status, 429, 'a second long-poll is refused')
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}/events`, { token: s.member.token })).status, 429, 'so is an event stream')
+  await held.release()
+  t.equal((await held.paid).status, 201)
+  t.equal((await polling).status, 404, 'the long-poll of no request answers at once when its turn comes')
+
+  // a long-poll that waits gives its place back while it waits
+  const asked = await ctx.call('POST', `/v1/currencies/${s.code}/payment-requests`, {
+    token: s.business.token, key: 'ask-1', body: { toAccount: s.business.accountId, amount: '1.00' },
+  })
+  t.equal(asked.status, 201)
+  const waiting = ctx.call('GET', `/v1/payment-requests/${asked.body.id as string}?waitSeconds=30`, { token: s.member.token })
+  await until(() => ctx.app.services.requests.waiting() === 1, 'the long-poll never waited')
+  t.same(ctx.app.callerShare(), { running: 0, waiting: 0 }, 'waiting, it holds no place')
+  t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}`, { token: s.member.token })).status, 200, 'the member\'s other requests run meanwhile')
+  t.equal((await ctx.call('POST', `/v1/payment-requests/${asked.body.id as string}/cancel`, { token: s.business.token })).status, 200)
+  t.match((await waiting).body, { status: 'cancelled' }, 'the long-poll answers when the request changes')
+  t.same(ctx.app.callerShare(), { running: 0, waiting: 0 })
 })
