@@ -9,8 +9,9 @@
  * that tried), so a filter on either still finds every attempt, with the error codes, the targets and the client
  * addresses counted. So flooding the trail with one cheap refusal does not hide a different attempt made after it:
  * that attempt gets a summary row of its own, under its own action and actor. The summaries of one window are
- * bounded too (`perWindow` of them); past that the rest share one summary, counted by action. One caller's flood
- * never takes another caller's rows: the windows are per caller.
+ * bounded too: `perWindow` of them per action and actor, and past that one more per action for the actors they had
+ * no room for (the actions are a fixed list), so every summary is of one action and the action filter always finds
+ * it. One caller's flood never takes another caller's rows: the windows are per caller.
  */
 
 /** Distinct values kept in a summary's counts (targets, client addresses); the rest are counted as others. */
@@ -23,12 +24,12 @@ export interface Tally { counts: Record<string, number>, others: number }
 export interface Unrecorded<T> {
   /** the first of them (who, where): the summary row is written in its name */
   first: T
-  /** the action they all tried; null for the window's last summary, which holds what the others had no room for */
-  action: string | null
+  /** the action they all tried */
+  action: string
   count: number
-  /** attempts per action (one action, except in the last summary) and per error code */
-  actions: Record<string, number>
   errorCodes: Record<string, number>
+  /** who tried (one, except in an action's summary of the actors past the bound) */
+  actors: Tally
   targets: Tally
   clientAddresses: Tally
   from: Date
@@ -45,7 +46,14 @@ export interface Refused<T> {
   clientAddress: string | null
 }
 
-interface Window<T> { start: number, written: number, groups: Map<string, Unrecorded<T>>, rest: Unrecorded<T> | null }
+interface Window<T> {
+  start: number
+  written: number
+  /** per action and actor, at most perWindow */
+  groups: Map<string, Unrecorded<T>>
+  /** per action, the actors past the bound */
+  rest: Map<string, Unrecorded<T>>
+}
 
 const count = (counts: Record<string, number>, key: string) => { counts[key] = (counts[key] ?? 0) + 1 }
 
@@ -72,15 +80,18 @@ export class RefusalWindow<T> {
     let w = this.windows.get(key)
     let ended: Array<Unrecorded<T>> = []
     if (w != null && t - w.start >= this.windowMs) { ended = summaries(w); w = undefined }
-    if (w == null) { w = { start: t, written: 0, groups: new Map(), rest: null }; this.windows.set(key, w) }
+    if (w == null) { w = { start: t, written: 0, groups: new Map(), rest: new Map() }; this.windows.set(key, w) }
     if (w.written < this.perWindow) { w.written++; return { write: true, ended } }
     const group = `${what.action}\u0000${what.actor}`
     let s = w.groups.get(group)
-    if (s == null && w.groups.size < this.perWindow) w.groups.set(group, s = summary(what, what.action, now))
-    s ??= w.rest ??= summary(what, null, now)
+    if (s == null && w.groups.size < this.perWindow) w.groups.set(group, s = summary(what, now))
+    if (s == null) {
+      s = w.rest.get(what.action)
+      if (s == null) w.rest.set(what.action, s = summary(what, now))
+    }
     s.count++
-    count(s.actions, what.action)
     count(s.errorCodes, what.errorCode)
+    tally(s.actors, what.actor)
     tally(s.targets, what.target)
     tally(s.clientAddresses, what.clientAddress)
     s.to = now
@@ -102,12 +113,12 @@ export class RefusalWindow<T> {
   get size (): number { return this.windows.size }
 }
 
-function summary<T> (first: Refused<T>, action: string | null, now: Date): Unrecorded<T> {
+function summary<T> (first: Refused<T>, now: Date): Unrecorded<T> {
   return {
-    first: first.item, action, count: 0, actions: {}, errorCodes: {},
-    targets: { counts: {}, others: 0 }, clientAddresses: { counts: {}, others: 0 }, from: now, to: now,
+    first: first.item, action: first.action, count: 0, errorCodes: {},
+    actors: { counts: {}, others: 0 }, targets: { counts: {}, others: 0 }, clientAddresses: { counts: {}, others: 0 }, from: now, to: now,
   }
 }
 
-/** in the order their first attempts came, the catch-all last */
-const summaries = <T>(w: Window<T>): Array<Unrecorded<T>> => [...w.groups.values(), ...(w.rest == null ? [] : [w.rest])]
+/** in the order their first attempts came, those past the bound last */
+const summaries = <T>(w: Window<T>): Array<Unrecorded<T>> => [...w.groups.values(), ...w.rest.values()]

@@ -20,8 +20,8 @@ declare module 'fastify' {
     events: {
       hub: EventHub
       options: EventsOptions
-      /** open streams: their responses, and how many each caller holds */
-      streams: Set<ServerResponse>
+      /** open streams: their responses with what ends each, and how many each caller holds */
+      streams: Map<ServerResponse, () => void>
       perCaller: PerCaller
     }
   }
@@ -29,10 +29,10 @@ declare module 'fastify' {
 
 export default fp<EventsOptions>(async (app, opts) => {
   const hub = new EventHub({ databaseUrl: opts.databaseUrl, pool: app.pool, log: app.log })
-  const streams = new Set<ServerResponse>()
+  const streams = new Map<ServerResponse, () => void>()
   app.decorate('events', { hub, options: opts, streams, perCaller: new PerCaller() })
   app.addHook('preClose', async () => {
-    for (const res of streams) res.end()
+    for (const stop of [...streams.values()]) stop()
     streams.clear()
   })
   app.addHook('onClose', async () => { await hub.close() })

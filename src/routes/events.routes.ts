@@ -4,6 +4,7 @@ import { revocationOf } from '../auth/revocation.js'
 import { DomainError } from '../domain/errors.js'
 import type { EventRow, Subscriber } from '../events/hub.js'
 import { leaveShare } from '../plugins/caller-share.js'
+import { whenClosed } from '../plugins/client-gone.js'
 import { IdParams, problems } from '../schemas/common.js'
 
 // GET /v1/accounts/{id}/events: Server-Sent Events of one account, for its owner (a login, or an API key with
@@ -60,7 +61,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     // counted in the same step as the checks, before anything is awaited: streams asked for together would all
     // pass the checks otherwise, and one caller could take every slot of the instance
     const res = reply.raw
-    ev.streams.add(res)
+    ev.streams.set(res, () => { res.end() })
     ev.perCaller.take(caller)
     let counted = true
     const uncount = () => {
@@ -119,7 +120,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const allowed = async (): Promise<boolean> => {
       if (done) return false
       const gone = await revoked().catch((err: unknown) => { request.log.warn({ err }, 'event stream: the caller\'s right could not be checked'); return true })
-      if (gone && !done) { request.log.info({ account: account.id }, 'event stream ended: the caller\'s login or API key was revoked'); res.end() }
+      if (gone && !done) { request.log.info({ account: account.id }, 'event stream ended: the caller\'s login or API key was revoked'); stop() }
       return !gone && !done
     }
     res.on('drain', () => { if (sub.paused) ev.hub.resume(sub) })
@@ -128,7 +129,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const heartbeat = setInterval(() => {
       writes = writes.then(async () => { if (await allowed()) res.write(': heartbeat\n\n') })
     }, o.heartbeatMs)
-    const expiry = setTimeout(() => { res.end() }, Math.min(request.query.maxSeconds ?? o.streamMaxSeconds, o.streamMaxSeconds) * 1000)
+    const expiry = setTimeout(() => { stop() }, Math.min(request.query.maxSeconds ?? o.streamMaxSeconds, o.streamMaxSeconds) * 1000)
     let done = false
     const finish = () => {
       if (done) return
@@ -139,11 +140,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       uncount()
       request.log.info({ account: account.id, lastId: sub.lastId.toString() }, 'event stream closed')
     }
-    res.on('close', finish)
+    /**
+     * Ends the stream from this side (its time is up, its caller's right is gone, the instance closes), and gives
+     * its slot back at once: a stream queued behind another answer on a pipelined connection is never closed by
+     * end() (it has not been given the socket), so waiting for its 'close' would keep the slot until the client
+     * hangs up.
+     */
+    const stop = () => { res.end(); finish() }
+    if (counted) ev.streams.set(res, stop)
+    // the client gone: the response's 'close', or the connection's (a pipelined stream's own 'close' never comes);
+    // at once if it went while the listener or the last event id was awaited
+    whenClosed(reply, finish)
     res.on('error', finish)
-    // a caller that hung up while the listener or the last event id was awaited: 'close' has fired already and
-    // will not again, so the stream's place would never be given back
-    if (res.destroyed) finish()
     request.log.info({ account: account.id, after: lastId.toString() }, 'event stream opened')
   })
 }

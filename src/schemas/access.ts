@@ -88,11 +88,11 @@ export const AuditEventSchema = Type.Object({
   requestId: Nullable(Type.String({ description: 'the request id (X-Request-Id), to find the request in the logs' })),
   detail: Type.Record(Type.String(), Type.Unknown(), {
     description: 'what else the action left to know (an account change: the values before it). A row for refused attempts past the caller\'s ' +
-      'per-minute bound (AUDIT_REFUSALS_PER_MINUTE) stands for those of one action by one login or API key (its actor) and carries ' +
-      'unrecordedAttempts (how many), actions, errorCodes, targets and clientAddresses (how many of each; at most 20 targets and 20 ' +
-      'addresses, the rest counted in otherTargets and otherClientAddresses) and from and to (the first and last attempt\'s time); its ' +
-      'errorCode is the most frequent, its target set when all had the same. The caller\'s last such row of a minute may hold several ' +
-      'actions (past as many summaries as the bound): it is filed under the most frequent',
+      'per-minute bound (AUDIT_REFUSALS_PER_MINUTE) stands for attempts of its action, by one login or API key (its actor), or, ' +
+      'past as many such rows as the bound, by several; it carries unrecordedAttempts (how many), errorCodes, actors (login or key ' +
+      'ids), targets and clientAddresses (how many of each; at most 20 of each kept, the rest counted in otherActors, otherTargets ' +
+      'and otherClientAddresses) and from and to (the first and last attempt\'s time); its errorCode is the most frequent, its ' +
+      'target set when every attempt had that one',
   }),
 })
 export const AuditPageSchema = Type.Object({ items: Type.Array(AuditEventSchema), nextCursor: NextCursor })

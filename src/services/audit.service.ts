@@ -32,17 +32,19 @@ export function auditService (prisma: PrismaClient, currencies: CurrencyService,
   const refusals = new RefusalWindow<Refusal>(opts.refusalsPerMinute)
 
   /**
-   * One row for refusals a caller's window did not write one by one: in the first one's name (its actor, address
-   * and request id), under their action, with the counts; the target when they all had the same one.
+   * One row for refusals a caller's window did not write one by one, all of one action: in the first one's name
+   * (its actor, address and request id), with the counts; the target when every one had the same.
    */
   async function writeUnrecorded (u: Unrecorded<Refusal>): Promise<boolean> {
     const { principal, meta, currencyId } = u.first
-    const targets = Object.keys(u.targets.counts)
+    const targets = Object.entries(u.targets.counts)
+    const target = targets.length === 1 && targets[0][1] === u.count ? targets[0][0] : null
     try {
-      await repo.insert(auditRecord(principal, (u.action ?? most(u.actions)) as AuditAction, meta, {
-        outcome: 'failure', errorCode: most(u.errorCodes), target: targets.length === 1 && u.targets.others === 0 ? targets[0] : null, currencyId,
+      await repo.insert(auditRecord(principal, u.action as AuditAction, meta, {
+        outcome: 'failure', errorCode: most(u.errorCodes), target, currencyId,
         detail: {
-          unrecordedAttempts: u.count, actions: u.actions, errorCodes: u.errorCodes,
+          unrecordedAttempts: u.count, errorCodes: u.errorCodes,
+          actors: u.actors.counts, otherActors: u.actors.others,
           targets: u.targets.counts, otherTargets: u.targets.others,
           clientAddresses: u.clientAddresses.counts, otherClientAddresses: u.clientAddresses.others,
           from: u.from.toISOString(), to: u.to.toISOString(),

@@ -8,22 +8,24 @@ const at = (s: number) => new Date(Date.UTC(2026, 11, 3, 10, 0, s))
 const refused = (action: string, actor: string, target: string | null = null, clientAddress: string | null = '192.0.2.1') =>
   ({ item: `${action}/${actor}`, action, actor, errorCode: 'FORBIDDEN', target, clientAddress })
 
-t.test('one summary per action and actor, then one for the rest; none until the window has ended', async (t) => {
+t.test('one summary per action and actor, then one per action for the actors past the bound; none until the window has ended', async (t) => {
   const w = new RefusalWindow<string>(2)
   t.same(w.admit('c', at(0), refused('a', 'x')), { write: true, ended: [] })
   t.same(w.admit('c', at(1), refused('a', 'x')), { write: true, ended: [] })
-  for (const [action, actor] of [['a', 'x'], ['b', 'x'], ['a', 'y'], ['b', 'x'], ['c', 'x'], ['d', 'z'], ['c', 'x']]) {
+  for (const [action, actor] of [['a', 'x'], ['b', 'x'], ['a', 'y'], ['b', 'x'], ['c', 'x'], ['d', 'z'], ['c', 'w'], ['a', 'z']]) {
     t.equal(w.admit('c', at(2), refused(action, actor)).write, false)
   }
   // another caller's window is its own
   t.equal(w.admit('other', at(3), refused('a', 'x')).write, true)
   t.same(w.due(at(59)), [], 'no window has ended')
   const out = w.due(at(60))
-  t.same(out.map(u => [u.first, u.action, u.count, u.actions]), [
-    ['a/x', 'a', 1, { a: 1 }],
-    ['b/x', 'b', 2, { b: 2 }],
-    ['a/y', null, 4, { a: 1, c: 2, d: 1 }],
-  ], 'two summaries (the bound), the rest in the last one (another actor\'s too), counted by action')
+  t.same(out.map(u => [u.first, u.action, u.count, u.actors.counts]), [
+    ['a/x', 'a', 1, { x: 1 }],
+    ['b/x', 'b', 2, { x: 2 }],
+    ['a/y', 'a', 2, { y: 1, z: 1 }],
+    ['c/x', 'c', 2, { x: 1, w: 1 }],
+    ['d/z', 'd', 1, { z: 1 }],
+  ], 'two summaries of one actor each (the bound), then one per action: every summary is of one action')
   t.equal(w.size, 1, 'the ended window is forgotten; the other caller\'s is open')
   t.same(w.due(at(63)).map(u => u.count), [], 'the other caller wrote everything one by one')
 })

@@ -1,4 +1,5 @@
 import http from 'node:http'
+import net from 'node:net'
 import pg from 'pg'
 import t from 'tap'
 import { buildTestApp, issue, registerMember, scenario, type TestContext } from '../helper.js'
@@ -264,4 +265,41 @@ t.test('a stream ends when its login is suspended or its API key revoked, before
     if (Date.now() > deadline) throw new Error(`the ended streams were never released (${ctx.app.events.streams.size} open)`)
     await new Promise(resolve => setTimeout(resolve, 10))
   }
+})
+
+t.test('streams pipelined on one connection give their slots back when the client hangs up, and when the instance closes', async (t) => {
+  // Node emits no 'close' on an answer queued behind another on the same connection, so the stream also watches
+  // the connection; and ending a queued stream from this side (its time up, its right gone, shutdown) frees its
+  // slot at once instead of waiting for a 'close' that would come only when the client goes.
+  const ctx = await buildTestApp(t, { EVENTS_HEARTBEAT_MS: 50 })
+  const base = await listen(ctx)
+  const s = await scenario(ctx)
+  const get = `GET /v1/accounts/${s.member.accountId}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.member.token}\r\n\r\n`
+  const connect = async () => {
+    const socket = net.connect(Number(new URL(base).port), '127.0.0.1')
+    socket.on('error', () => {})
+    socket.on('data', () => {})
+    await new Promise(resolve => socket.once('connect', resolve))
+    socket.write(get.repeat(3))
+    return socket
+  }
+  const until = async (holds: () => boolean, never: string) => {
+    for (const deadline = Date.now() + 10_000; !holds();) {
+      if (Date.now() > deadline) throw new Error(never)
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+  }
+  const socket = await connect()
+  await until(() => ctx.app.events.streams.size === 3, `never 3 streams open (${ctx.app.events.streams.size})`)
+  socket.destroy()
+  await until(() => ctx.app.events.streams.size === 0 && ctx.app.events.perCaller.size === 0, `the hung-up streams kept their slots (${ctx.app.events.streams.size})`)
+  t.pass('every slot given back after the hang-up')
+
+  const open = await connect()
+  t.teardown(() => { open.destroy() })
+  await until(() => ctx.app.events.streams.size === 3, 'never 3 streams open again')
+  // closing the instance ends them all, the two queued ones too (their heartbeats would otherwise keep it running)
+  await ctx.app.close()
+  t.equal(ctx.app.events.streams.size, 0, 'no stream left counted after close')
+  t.equal(ctx.app.events.perCaller.size, 0)
 })
