@@ -61,7 +61,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     // counted in the same step as the checks, before anything is awaited: streams asked for together would all
     // pass the checks otherwise, and one caller could take every slot of the instance
     const res = reply.raw
-    ev.streams.set(res, () => { res.end() })
+    // until it is open, ending it (the instance closing) is a flag the opening reads once its awaits are over
+    let ended = false
+    ev.streams.set(res, () => { ended = true })
     ev.perCaller.take(caller)
     let counted = true
     const uncount = () => {
@@ -84,6 +86,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         const r = await app.pool.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM event WHERE account_id = $1', [account.id])
         lastId = BigInt(r.rows[0].id)
       }
+      if (ended) throw new DomainError('SERVICE_UNAVAILABLE', 'this instance is shutting down; retry shortly')
     } catch (err) {
       uncount()
       throw err

@@ -290,16 +290,47 @@ t.test('streams pipelined on one connection give their slots back when the clien
     }
   }
   const socket = await connect()
-  await until(() => ctx.app.events.streams.size === 3, `never 3 streams open (${ctx.app.events.streams.size})`)
+  await until(() => ctx.app.events.streams.size === 3 && ctx.app.callerShare().running === 0, `never 3 streams open (${ctx.app.events.streams.size})`)
   socket.destroy()
   await until(() => ctx.app.events.streams.size === 0 && ctx.app.events.perCaller.size === 0, `the hung-up streams kept their slots (${ctx.app.events.streams.size})`)
   t.pass('every slot given back after the hang-up')
 
   const open = await connect()
   t.teardown(() => { open.destroy() })
-  await until(() => ctx.app.events.streams.size === 3, 'never 3 streams open again')
+  // counted, and open: each holds a place in its caller's share until it is
+  await until(() => ctx.app.events.streams.size === 3 && ctx.app.callerShare().running === 0, 'never 3 streams open again')
   // closing the instance ends them all, the two queued ones too (their heartbeats would otherwise keep it running)
   await ctx.app.close()
   t.equal(ctx.app.events.streams.size, 0, 'no stream left counted after close')
   t.equal(ctx.app.events.perCaller.size, 0)
+})
+
+t.test('a stream still opening when the instance closes is refused and gives its slot back', async (t) => {
+  const ctx = await buildTestApp(t)
+  const base = await listen(ctx)
+  const s = await scenario(ctx)
+  // the stream's last event id waits on a lock the test holds, so the close lands while the route awaits it
+  const locker = new pg.Client({ connectionString: ctx.db.url })
+  await locker.connect()
+  t.teardown(async () => { await locker.end() })
+  await locker.query('BEGIN')
+  await locker.query('LOCK TABLE event IN ACCESS EXCLUSIVE MODE')
+  const answered = new Promise<number>((resolve, reject) => {
+    const req = http.get(new URL(`/v1/accounts/${s.member.accountId}/events`, base), { headers: { authorization: `Bearer ${s.member.token}` } },
+      (res) => { resolve(res.statusCode ?? 0); res.resume() })
+    req.on('error', reject)
+  })
+  for (const deadline = Date.now() + 10_000; ;) {
+    const waiting = await ctx.app.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%max(id)%FROM event%'`)
+    if (waiting.rows.length > 0) break
+    if (Date.now() > deadline) throw new Error('the stream never waited for its last event id')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  const closed = ctx.app.close()
+  // the close has begun (its preClose hooks run before it waits for open requests); the stream's read goes on
+  await new Promise(resolve => setImmediate(resolve))
+  await locker.query('COMMIT')
+  t.equal(await answered, 503, 'refused: the instance is shutting down')
+  await closed
+  t.equal(ctx.app.events.perCaller.size, 0, 'its slot given back')
 })
