@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { IdParams, problems } from '../schemas/common.js'
 import { AccountPatchSchema, AccountSchema, ParticipantSchema, StatementQuerySchema, StatementSchema } from '../schemas/ledger.js'
+import { answerFormat } from './format.js'
 import { requestMeta } from './request-meta.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -33,8 +34,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/v1/accounts/:id/statement', {
     // a CSV statement is read on the read pool, within the caller's budget of expensive reads (not its share of the rest)
-    config: { scope: 'statements:read', ownShare: (request) => (request.query as { format?: unknown }).format === 'csv' },
-    preHandler: async function (request, reply) { if (request.query.format === 'csv') await app.readBudget.call(this, request, reply) },
+    config: { scope: 'statements:read', ownShare: (request) => answerFormat(request) === 'csv' },
+    preHandler: async function (request, reply) { if (answerFormat(request) === 'csv') await app.readBudget.call(this, request, reply) },
     schema: {
       tags: ['accounts'],
       summary: 'Entries with their running balance, oldest first or ?order=newest (owner or issuer); ?format=csv for a spreadsheet',
@@ -48,7 +49,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
   }, async (request, reply) => {
-    const s = await accounts.statement(request.principal, request.params.id, request.query)
+    const s = await accounts.statement(request.principal, request.params.id, { ...request.query, format: answerFormat(request, reply) })
     if (s.csv !== undefined) {
       if (s.nextCursor != null) void reply.header('x-next-cursor', s.nextCursor)
       // how fresh the CSV is: it may have been read on a replica

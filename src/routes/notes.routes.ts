@@ -7,6 +7,7 @@ import {
   NoteBuybackSchema, NoteDepositSchema, NoteSaleSchema, NoteWithdrawalSchema, ReserveQuerySchema, ReserveSchema,
 } from '../schemas/notes.js'
 import type { TransferView } from '../services/transfer.service.js'
+import { answerFormat } from './format.js'
 import { idempotencyOf } from './idempotency.js'
 import { requestMeta } from './request-meta.js'
 
@@ -62,7 +63,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
   }, async (request, reply) => {
-    const r = await notes.reserve(request.principal, request.params.code, request.query)
+    const r = await notes.reserve(request.principal, request.params.code, { ...request.query, format: answerFormat(request, reply) })
     if ('csv' in r) {
       return reply.type('text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="reserve-${request.params.code.toUpperCase()}.csv"`).send(r.csv)

@@ -7,6 +7,7 @@ import {
   AccountExportQuerySchema, CirculationQuerySchema, CirculationReportSchema, FlowsQuerySchema, FlowsReportSchema,
   TransferExportQuerySchema,
 } from '../schemas/reports.js'
+import { answerFormat } from './format.js'
 
 const asOfHeader = { 'x-as-of': { type: 'string', format: 'date-time', description: 'every movement committed before this instant is included (the read may have run on a replica)' } }
 const jsonOrCsv = (schema: object, what: string) => ({
@@ -41,7 +42,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: jsonOrCsv(CirculationReportSchema, 'the report'), ...problems(400, 401, 403, 404, 429) },
     },
   }, async (request, reply) => {
-    const r = await reports.circulation(request.principal, request.params.code, request.query)
+    const r = await reports.circulation(request.principal, request.params.code, { ...request.query, format: answerFormat(request, reply) })
     void reply.header('x-as-of', r.asOf)
     return 'csv' in r ? csv(reply, `circulation-${request.params.code.toUpperCase()}`, r.csv) : json(reply, r.json)
   })
@@ -56,7 +57,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: jsonOrCsv(FlowsReportSchema, 'the flows'), ...problems(400, 401, 403, 404, 429) },
     },
   }, async (request, reply) => {
-    const r = await reports.flows(request.principal, request.params.code, request.query)
+    const r = await reports.flows(request.principal, request.params.code, { ...request.query, format: answerFormat(request, reply) })
     void reply.header('x-as-of', r.asOf)
     return 'csv' in r ? csv(reply, `flows-${request.params.code.toUpperCase()}`, r.csv) : json(reply, r.json)
   })

@@ -12,6 +12,11 @@ export const RateString = (description: string) => Type.String({
 })
 export const Timestamp = (description: string) => Type.String({ format: 'date-time', description })
 export const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
+/** ?format on a route that answers JSON or CSV. No default: when it is absent the Accept header chooses
+ *  (src/routes/format.ts). */
+export const FormatQuery = (csv = 'csv for a spreadsheet') => Type.Optional(Type.Enum(['json', 'csv'], {
+  description: `json, or ${csv}; when absent, the Accept header chooses (CSV only when it prefers text/csv to application/json)`,
+}))
 /**
  * Text that may run over several lines (tab, line feed and carriage return allowed). Every other string of a request
  * is one line: src/domain/text.ts has the rule, src/plugins/validation.ts applies it to every route.

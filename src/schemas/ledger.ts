@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { AmountString, MultilineText, NextCursor, Nullable, PageQuery, RateString, SignedAmountString, Timestamp, Uuid } from './common.js'
+import { AmountString, FormatQuery, MultilineText, NextCursor, Nullable, PageQuery, RateString, SignedAmountString, Timestamp, Uuid } from './common.js'
 
 export const ChannelSchema = Type.Enum(['text', 'app', 'online', 'api', 'till'], {
   description: 'how the payment was made; the receiver pays the currency\'s fee for it',
@@ -119,7 +119,7 @@ export const ParticipantSchema = Type.Object({
 export const StatementQuerySchema = Type.Object({
   from: Type.Optional(Type.String({ format: 'date-time', description: 'entries at or after this time; with from or to, a page looks at no more than STATEMENT_WINDOW (1,000) entries, so it may be shorter than limit, even empty, while nextCursor goes on: follow nextCursor until it is null' })),
   to: Type.Optional(Type.String({ format: 'date-time', description: 'entries before this time (see from: a ranged page may be short or empty while nextCursor goes on)' })),
-  format: Type.Optional(Type.Enum(['json', 'csv'], { default: 'json' })),
+  format: FormatQuery(),
   order: Type.Optional(Type.Enum(['oldest', 'newest'], {
     default: 'oldest',
     description: 'oldest first (the running balance read forward), or newest first (the latest entries on the first page); a cursor continues in the order it was made in',

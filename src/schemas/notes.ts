@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { AmountString, Nullable, Timestamp, Uuid } from './common.js'
+import { AmountString, FormatQuery, Nullable, Timestamp, Uuid } from './common.js'
 
 // Paper notes and the sterling reserve (docs/scheme-operations.md).
 
@@ -48,7 +48,7 @@ export type NoteWithdrawal = Static<typeof NoteWithdrawalSchema>
 
 export const ReserveQuerySchema = Type.Object({
   at: Type.Optional(Type.String({ maxLength: 40, description: 'the reserve as it stood at this time: an RFC 3339 time, or a date (its midnight in the currency\'s time zone); default now' })),
-  format: Type.Optional(Type.Enum(['json', 'csv'], { default: 'json', description: 'csv: the reconciliation, every sterling movement up to `at` with its running total (issuers)' })),
+  format: FormatQuery('csv: the reconciliation, every sterling movement up to `at` with its running total (issuers)'),
 }, { additionalProperties: false })
 export type ReserveQuery = Static<typeof ReserveQuerySchema>
 

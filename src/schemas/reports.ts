@@ -1,12 +1,11 @@
 import { Type, type TRef } from 'typebox'
 import { METRICS } from '../reports/circulation.metrics.js'
 import { HOLDING_DESCRIPTIONS } from '../reports/holding.metrics.js'
-import { Timestamp, Uuid } from './common.js'
+import { FormatQuery, Timestamp, Uuid } from './common.js'
 
 const Instant = (d: string) => Type.String({
   maxLength: 40, description: `${d}: a date (2026-01-01: that local day) or an RFC 3339 time, rounded outwards to whole local days of the currency's time zone`,
 })
-const Format = Type.Enum(['json', 'csv'], { default: 'json', description: 'json, or csv for a spreadsheet' })
 
 export const CellSchema = Type.Object({
   value: Type.Union([Type.String(), Type.Null()], {
@@ -69,7 +68,7 @@ export const CirculationQuerySchema = Type.Object({
   from: Type.Optional(Instant('start of the range (default: twelve months before `to`)')),
   to: Type.Optional(Instant('end of the range, exclusive (default: the start of next month)')),
   interval: Type.Optional(Type.Enum(['day', 'week', 'month'], { default: 'month', description: 'local days, ISO weeks (Monday) or calendar months of the currency\'s time zone; the first and last are clipped to the range' })),
-  format: Type.Optional(Format),
+  format: FormatQuery(),
 }, { additionalProperties: false })
 
 /** How fresh a report is: it may have been read on a replica (docs/operations.md "Read replica"). */
@@ -98,7 +97,7 @@ export const FlowsQuerySchema = Type.Object({
   by: Type.Optional(Type.Enum(['sector', 'district'], { default: 'sector', description: 'group payers and payees by business sector ("member" for members) or by postcode district' })),
   from: Type.Optional(Instant('start of the range (default: twelve months before `to`)')),
   to: Type.Optional(Instant('end of the range, exclusive (default: the start of next month)')),
-  format: Type.Optional(Format),
+  format: FormatQuery(),
 }, { additionalProperties: false })
 
 export const FlowsReportSchema = Type.Object({
