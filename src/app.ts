@@ -12,6 +12,7 @@ import webhooks from './plugins/webhooks.js'
 import pressure from './plugins/pressure.js'
 import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.js'
 import { DomainError } from './domain/errors.js'
+import { currencyShare } from './domain/per-caller.js'
 import rateLimits from './plugins/rate-limits.js'
 import securityHeaders from './plugins/security-headers.js'
 import heldPlaces from './plugins/held-places.js'
@@ -98,6 +99,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(events, {
     databaseUrl: opts.databaseUrl, heartbeatMs: config.EVENTS_HEARTBEAT_MS, streamMaxSeconds: config.EVENTS_STREAM_MAX_SECONDS,
     maxStreams: config.EVENTS_MAX_STREAMS, streamsPerCaller: config.EVENTS_STREAMS_PER_CALLER,
+    streamsPerCurrency: currencyShare(config.EVENTS_MAX_STREAMS, config.CURRENCY_SHARE_PERCENT),
   })
   await app.register(shared, { redisUrl: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, prefix: config.REDIS_PREFIX })
   await app.register(services, {
@@ -112,7 +114,10 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
     statementWindow: config.STATEMENT_WINDOW,
     audit: { refusalsPerMinute: config.AUDIT_REFUSALS_PER_MINUTE, clock: opts.auditClock },
-    batch: { concurrency: config.BATCH_CONCURRENCY, maxQueue: config.BATCH_QUEUE_MAX, perCaller: config.BATCH_PER_CALLER },
+    batch: {
+      concurrency: config.BATCH_CONCURRENCY, maxQueue: config.BATCH_QUEUE_MAX, perCaller: config.BATCH_PER_CALLER,
+      perCurrency: currencyShare(config.BATCH_CONCURRENCY + config.BATCH_QUEUE_MAX, config.CURRENCY_SHARE_PERCENT),
+    },
     coalesce: config.PAYMENT_COALESCE_MAX === 0
       ? null
       : { maxBatch: config.PAYMENT_COALESCE_MAX, concurrency: config.PAYMENT_COALESCE_CONCURRENCY, maxQueue: config.PAYMENT_QUEUE_MAX },
@@ -124,6 +129,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     sms: { authToken: config.SMS_AUTH_TOKEN ?? null, publicUrl: config.SMS_PUBLIC_URL ?? null, clock: opts.smsClock ?? null, newCode: opts.smsCodes ?? null },
     requests: {
       clock: opts.requestClock ?? null, maxWaiters: config.REQUESTS_MAX_WAITERS, waitersPerCaller: config.REQUESTS_WAITERS_PER_CALLER,
+      waitersPerCurrency: currencyShare(config.REQUESTS_MAX_WAITERS, config.CURRENCY_SHARE_PERCENT),
       expireIntervalMs: config.REQUESTS_EXPIRE_INTERVAL_MS,
     },
   })

@@ -248,6 +248,13 @@ export const ConfigSchema = Type.Object({
   REQUESTS_MAX_WAITERS: Type.Integer({ default: 10000, minimum: 0 }),
   /** Of those, how many one participant (all its logins and keys) or staff login may have; more are answered at once. */
   REQUESTS_WAITERS_PER_CALLER: Type.Integer({ default: 50, minimum: 0 }),
+  /**
+   * Of an instance's event streams (EVENTS_MAX_STREAMS), batches running and waiting (BATCH_CONCURRENCY +
+   * BATCH_QUEUE_MAX) and payment-request long-polls (REQUESTS_MAX_WAITERS), the share in percent that one currency's
+   * callers may hold, so one currency's participants cannot take them all from another's. 100: an instance that
+   * serves one scheme only.
+   */
+  CURRENCY_SHARE_PERCENT: Type.Integer({ default: 50, minimum: 1, maximum: 100 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

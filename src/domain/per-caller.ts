@@ -21,3 +21,14 @@ export class PerCaller {
 
 /** A participant with all its logins and API keys, or a staff login: whose share a request counts against. */
 export const participantOrLogin = (p: Principal): string => p.participantId ?? p.userId
+
+/**
+ * The currency whose share of an instance a request counts against: the caller's own (the platform issuer's
+ * requests are counted apart). A currency's issuer registers as many members and businesses as it likes, each with
+ * a caller's share of its own, so bounds per caller alone would let one currency's participants take all of an
+ * instance's event streams, batch places or long-polls, and another currency's callers would get none.
+ */
+export const callerCurrency = (p: Pick<Principal, 'currencyId'>): string => p.currencyId ?? 'platform'
+
+/** What one currency may hold of an instance's `bound`: CURRENCY_SHARE_PERCENT of it, at least one. */
+export const currencyShare = (bound: number, percent: number): number => Math.max(1, Math.floor(bound * percent / 100))

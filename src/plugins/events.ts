@@ -13,6 +13,8 @@ export interface EventsOptions {
   streamMaxSeconds: number
   maxStreams: number
   streamsPerCaller: number
+  /** streams one currency's callers may hold open on this instance (CURRENCY_SHARE_PERCENT of maxStreams); default all */
+  streamsPerCurrency?: number
 }
 
 declare module 'fastify' {
@@ -23,6 +25,8 @@ declare module 'fastify' {
       /** open streams: their responses with what ends each, and how many each caller holds */
       streams: Map<ServerResponse, () => void>
       perCaller: PerCaller
+      /** how many each currency's callers hold (domain/per-caller.ts, callerCurrency) */
+      perCurrency: PerCaller
     }
   }
 }
@@ -30,7 +34,7 @@ declare module 'fastify' {
 export default fp<EventsOptions>(async (app, opts) => {
   const hub = new EventHub({ databaseUrl: opts.databaseUrl, pool: app.pool, log: app.log })
   const streams = new Map<ServerResponse, () => void>()
-  app.decorate('events', { hub, options: opts, streams, perCaller: new PerCaller() })
+  app.decorate('events', { hub, options: opts, streams, perCaller: new PerCaller(), perCurrency: new PerCaller() })
   app.addHook('preClose', async () => {
     for (const stop of [...streams.values()]) stop()
     streams.clear()

@@ -50,7 +50,7 @@ export interface ServicesOptions {
   /** pay by text (docs/text-payments.md): the gateway's token and webhook URL; the outbound port (default: the outbox) */
   sms?: { authToken: string | null, publicUrl: string | null, sender?: TextSender, clock?: (() => Date) | null, newCode?: (() => string) | null }
   /** payment requests: the clock expiry is judged by (tests), long-poll waiters per instance, the expiry sweep */
-  requests?: { clock?: (() => Date) | null, maxWaiters?: number, waitersPerCaller?: number, expireIntervalMs?: number }
+  requests?: { clock?: (() => Date) | null, maxWaiters?: number, waitersPerCaller?: number, waitersPerCurrency?: number, expireIntervalMs?: number }
 }
 
 const DEFAULT_LOGIN: LoginPolicy = { maxFailures: 5, baseSeconds: 2, maxSeconds: 900, windowSeconds: 3600 }
@@ -82,6 +82,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch,
     standingOrders: standingOrderService(app.pool, app.prisma, currencies, accounts, opts.clock ?? (() => new Date())),
     requests: paymentRequestService(app.pool, currencies, accounts, {
       clock: opts.requests?.clock ?? undefined, watch, waitersPerCaller: opts.requests?.waitersPerCaller,
+      waitersPerCurrency: opts.requests?.waitersPerCurrency,
     }),
   }
 }

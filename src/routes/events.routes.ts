@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { revocationOf } from '../auth/revocation.js'
 import { DomainError } from '../domain/errors.js'
+import { callerCurrency } from '../domain/per-caller.js'
 import type { EventRow, Subscriber } from '../events/hub.js'
 import { leaveShare } from '../plugins/caller-share.js'
 import { whenClosed } from '../plugins/client-gone.js'
@@ -58,6 +59,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       throw new DomainError('RATE_LIMITED', `at most ${o.streamsPerCaller} event streams per caller at once; close one first`)
     }
     if (ev.streams.size >= o.maxStreams) throw new DomainError('SERVICE_UNAVAILABLE', 'this instance holds as many event streams as it may; retry shortly')
+    // the caller's currency's share too: its issuer may register any number of participants, each with streams of its own
+    const currency = callerCurrency(p)
+    if (ev.perCurrency.of(currency) >= (o.streamsPerCurrency ?? Infinity)) {
+      throw new DomainError('SERVICE_UNAVAILABLE', 'your currency\'s callers hold as many event streams on this instance as one currency may; retry shortly')
+    }
     // counted in the same step as the checks, before anything is awaited: streams asked for together would all
     // pass the checks otherwise, and one caller could take every slot of the instance
     const res = reply.raw
@@ -65,12 +71,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     let ended = false
     ev.streams.set(res, () => { ended = true })
     ev.perCaller.take(caller)
+    ev.perCurrency.take(currency)
     let counted = true
     const uncount = () => {
       if (!counted) return
       counted = false
       ev.streams.delete(res)
       ev.perCaller.give(caller)
+      ev.perCurrency.give(currency)
     }
     let lastId: bigint
     try {

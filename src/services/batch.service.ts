@@ -2,7 +2,7 @@ import fastq from 'fastq'
 import type pg from 'pg'
 import { auditRecord, disclosed, RateLimitedError, type RequestMeta } from '../domain/access.js'
 import { DomainError, MAX_LISTED, type FieldError } from '../domain/errors.js'
-import { participantOrLogin, PerCaller } from '../domain/per-caller.js'
+import { callerCurrency, participantOrLogin, PerCaller } from '../domain/per-caller.js'
 import type { Principal } from '../domain/principal.js'
 import { transferView, type TransferView } from '../domain/transfer-view.js'
 import { postMovements, type MovementItem } from '../ledger/post.js'
@@ -21,6 +21,8 @@ export interface BatchOptions {
   maxQueue: number
   /** batch requests one participant (all its logins and API keys), or one staff login, may have running or waiting */
   perCaller: number
+  /** batch requests one currency's callers may have running or waiting (domain/per-caller.ts, callerCurrency); default no bound of its own */
+  perCurrency?: number
 }
 
 /**
@@ -35,6 +37,9 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
   // The queue is the whole process's, every currency's: without a share per caller, one member re-sending batches
   // that all fail (costing it nothing) could keep it full and every other caller's batches would be shed
   const inFlight = new PerCaller()
+  // nor one currency's callers, however many participants its issuer registers
+  const byCurrency = new PerCaller()
+  const perCurrency = opts.perCurrency ?? Infinity
   const inTurn = async (post: () => Promise<Posted>): Promise<Posted> => {
     if (turns.running() >= opts.concurrency && turns.length() >= opts.maxQueue) {
       throw new DomainError('SERVICE_UNAVAILABLE', 'too many batches are waiting; retry shortly')
@@ -55,9 +60,14 @@ export function batchService (pool: pg.Pool, currencies: CurrencyService, opts: 
       if (mine >= opts.perCaller) {
         throw new RateLimitedError(1, `you already have ${mine} batches running or waiting (at most ${opts.perCaller}); send the next when one has been answered`)
       }
+      const currency = callerCurrency(principal)
+      if (byCurrency.of(currency) >= perCurrency) {
+        throw new DomainError('SERVICE_UNAVAILABLE', 'your currency\'s callers hold as many batch places on this instance as one currency may; retry shortly')
+      }
       inFlight.take(caller)
+      byCurrency.take(currency)
       let held = true
-      return () => { if (held) { held = false; inFlight.give(caller) } }
+      return () => { if (held) { held = false; inFlight.give(caller); byCurrency.give(currency) } }
     },
 
     /** Batches running or waiting that were admitted, over all callers (for tests and health). */

@@ -2,7 +2,7 @@ import type pg from 'pg'
 import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseAmount } from '../domain/money.js'
-import { participantOrLogin, PerCaller } from '../domain/per-caller.js'
+import { callerCurrency, participantOrLogin, PerCaller } from '../domain/per-caller.js'
 import { isIssuerOf, isParticipant, type Principal } from '../domain/principal.js'
 import { legFromRow, transferView, type LegRow, type TransferView } from '../domain/transfer-view.js'
 import type { RequestWatch } from '../db/request-watch.js'
@@ -48,6 +48,8 @@ export interface PaymentRequestOptions {
   maxWaitMs?: number
   /** long-polls one participant (all its logins and keys) or staff login may have waiting; more are answered at once */
   waitersPerCaller?: number
+  /** long-polls one currency's callers may have waiting (domain/per-caller.ts, callerCurrency); default no bound of its own */
+  waitersPerCurrency?: number
 }
 
 interface Row {
@@ -112,6 +114,9 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
   // the watch's places are the instance's, every currency's: one caller holding them all would make every other
   // till's long-poll answer at once, and poll in a loop
   const waiting = new PerCaller()
+  // and one currency's callers, however many participants its issuer registers, not every place either
+  const waitersPerCurrency = opts.waitersPerCurrency ?? Infinity
+  const waitingByCurrency = new PerCaller()
 
   const effective = (r: Pick<Row, 'status' | 'expires_at'>, now = clock()): RequestStatus =>
     r.status === 'pending' && r.expires_at.getTime() <= now.getTime() ? 'expired' : r.status
@@ -243,15 +248,19 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       let { r, c } = await reachable(p, id)
       const wait = Math.min(waitMs, maxWaitMs, r.expires_at.getTime() - clock().getTime())
       const caller = participantOrLogin(p)
-      if (watch != null && wait > 0 && effective(r) === 'pending' && waiting.of(caller) < waitersPerCaller) {
+      const currency = callerCurrency(p)
+      if (watch != null && wait > 0 && effective(r) === 'pending' && waiting.of(caller) < waitersPerCaller &&
+        waitingByCurrency.of(currency) < waitersPerCurrency) {
         const changed = async () => { r = (await byId(pool, id)) ?? r; return effective(r) !== 'pending' }
         waiting.take(caller)
+        waitingByCurrency.take(currency)
         waits?.()
         try {
           // by the stored id: the status change's notification names it in lower case, whatever case the caller used
           await watch.wait(r.id, wait, changed, signal)
         } finally {
           waiting.give(caller)
+          waitingByCurrency.give(currency)
         }
         r = (await byId(pool, id)) ?? r
       }

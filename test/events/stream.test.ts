@@ -175,7 +175,7 @@ t.test('streams per caller are limited', async (t) => {
 })
 
 t.test('streams asked for all at once: one caller still gets its share only, and another caller its place', async (t) => {
-  const ctx = await buildTestApp(t, { EVENTS_STREAMS_PER_CALLER: 2, EVENTS_MAX_STREAMS: 3 })
+  const ctx = await buildTestApp(t, { EVENTS_STREAMS_PER_CALLER: 2, EVENTS_MAX_STREAMS: 3, CURRENCY_SHARE_PERCENT: 100 })
   const s = await scenario(ctx)
   const open = async (token: string, accountId: string) => await ctx.app.inject({
     method: 'GET', url: `/v1/accounts/${accountId}/events?maxSeconds=1`, headers: { authorization: `Bearer ${token}` },
@@ -196,7 +196,7 @@ t.test('streams asked for all at once: one caller still gets its share only, and
 })
 
 t.test('a caller that hangs up while its stream is being opened gives its place back', async (t) => {
-  const ctx = await buildTestApp(t, { EVENTS_STREAMS_PER_CALLER: 1, EVENTS_MAX_STREAMS: 1 })
+  const ctx = await buildTestApp(t, { EVENTS_STREAMS_PER_CALLER: 1, EVENTS_MAX_STREAMS: 1, CURRENCY_SHARE_PERCENT: 100 })
   const base = await listen(ctx)
   const s = await scenario(ctx)
   // the stream's last event id waits on a lock the test holds, so the hang-up lands while the route awaits it

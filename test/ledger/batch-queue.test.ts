@@ -24,7 +24,7 @@ async function waitingOnLocks (db: pg.Client): Promise<number> {
 }
 
 t.test('one batch at the database, one waiting, the next refused with 503; the waiting one posts after', async (t) => {
-  const ctx = await buildTestApp(t, { BATCH_CONCURRENCY: 1, BATCH_QUEUE_MAX: 1 })
+  const ctx = await buildTestApp(t, { BATCH_CONCURRENCY: 1, BATCH_QUEUE_MAX: 1, CURRENCY_SHARE_PERCENT: 100 })
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '10.00')
   const db = new pg.Client({ connectionString: ctx.db.url })
@@ -58,7 +58,7 @@ t.test('one batch at the database, one waiting, the next refused with 503; the w
 })
 
 t.test('one participant has at most BATCH_PER_CALLER batches running or waiting: more answer 429, and the queue keeps room for others', async (t) => {
-  const ctx = await buildTestApp(t, { BATCH_CONCURRENCY: 1, BATCH_QUEUE_MAX: 3, BATCH_PER_CALLER: 2 })
+  const ctx = await buildTestApp(t, { BATCH_CONCURRENCY: 1, BATCH_QUEUE_MAX: 3, BATCH_PER_CALLER: 2, CURRENCY_SHARE_PERCENT: 100 })
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '10.00')
   await issue(ctx, s.code, s.business.accountId, '10.00')
@@ -100,7 +100,7 @@ async function until (what: string, ok: () => boolean): Promise<void> {
 }
 
 t.test('a caller past its share is refused before its body is read, and a batch holds its place until its work is over', { timeout: 60_000 }, async (t) => {
-  const ctx = await buildTestApp(t, { BATCH_CONCURRENCY: 2, BATCH_QUEUE_MAX: 4, BATCH_PER_CALLER: 1 })
+  const ctx = await buildTestApp(t, { BATCH_CONCURRENCY: 2, BATCH_QUEUE_MAX: 4, BATCH_PER_CALLER: 1, CURRENCY_SHARE_PERCENT: 100 })
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '10.00')
   const other = await registerMember(ctx, s.code)
