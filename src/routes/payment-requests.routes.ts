@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import QRCode from 'qrcode'
 import { Type } from 'typebox'
 import { DomainError } from '../domain/errors.js'
+import { qrPng } from '../domain/qr-png.js'
 import { leaveShare } from '../plugins/caller-share.js'
 import { CodeParams, IdParams, IdempotencyHeaders, paged, problems } from '../schemas/common.js'
 import { TransferSchema } from '../schemas/ledger.js'
@@ -98,7 +99,7 @@ const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (ap
     },
   }, async (request, reply) => {
     const text = await requests.qr(request.principal, request.params.id, base(request))
-    const png = await QRCode.toBuffer(text, { type: 'png', errorCorrectionLevel: 'M', margin: 4, scale: 8 })
+    const png = qrPng(text, { errorCorrectionLevel: 'M', margin: 4, scale: 8 })
     return await reply.type('image/png').header('cache-control', 'private, max-age=300').send(png as unknown as string)
   })
 
