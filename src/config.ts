@@ -69,8 +69,16 @@ export const ConfigSchema = Type.Object({
   CALLS_PER_CALLER: Type.Integer({ default: 4, minimum: 0, maximum: 1000 }),
   /** Requests of one caller that may wait for one of its CALLS_PER_CALLER places; one more answers 429. */
   CALLS_WAITING_PER_CALLER: Type.Integer({ default: 256, minimum: 0, maximum: 100000 }),
+  /**
+   * Requests one currency's callers together may have running at once on one instance while another currency's
+   * callers have requests running or waiting there; the rest wait their turn, caller by caller. A currency alone on
+   * an instance is not held back.
+   */
+  CALLS_PER_CURRENCY: Type.Integer({ default: 16, minimum: 1, maximum: 100000 }),
   /** Reports and exports one caller (a participant with all its logins and keys, or a staff login) may have running at once, and as many again waiting; more answer 429. */
   READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
+  /** Reports and exports one currency's callers together may have running at once on one instance while another currency's are running or waiting there (the budget kept in the instance's memory; the Redis-shared one counts per caller only). */
+  READS_PER_CURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
   /** Larger request bodies get 413. */
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
   /** Body limit of POST .../transfers/batch (1,000 payments with references and metadata). */

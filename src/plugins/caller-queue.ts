@@ -8,36 +8,76 @@ export type Entry =
   /** the client went away while it waited (or as it was handed its place): it takes no place */
   | { kind: 'gone' }
 
-interface Caller { running: number, waiting: Array<() => void> }
+interface Caller {
+  group: string
+  running: number
+  /** its requests waiting for a place, first come first served */
+  line: Array<() => void>
+  /** in its group's `ready` list */
+  ready: boolean
+}
+
+interface Group {
+  running: number
+  /** requests of its callers waiting, over all of them */
+  waiting: number
+  /** callers that have requests waiting and room under their own limit: held back by the group's only */
+  ready: string[]
+}
 
 /**
  * Per caller, in this instance's memory: at most `running` requests at once and `waiting` more in line, first come
- * first served; one past that is refused. A place passes straight to the caller's next in line when it is given
- * back, and a caller's entry exists only while it holds or waits for a place. The read budget (reports, exports)
- * and the caller share (everything else) each keep one.
+ * first served; one past that is refused. The read budget (reports, exports) and the caller share (everything else)
+ * each keep one.
+ *
+ * Callers belong to a group (their currency): while more than one group has requests running or waiting, a group's
+ * callers together run at most `groupRunning` at once, and the rest of theirs wait, taking turns caller by caller
+ * as the group's places come back. A currency's issuer registers as many participants as it likes, each with a
+ * caller's places of its own, so without this a hundred of one currency's members kept the database pool from
+ * another currency's callers. Alone on the instance a group is not held back (a scheme that has an instance to
+ * itself uses all of it). Entries exist only while a caller or group holds or waits for a place.
  */
 export class CallerQueue {
   private readonly callers = new Map<string, Caller>()
+  private readonly groups = new Map<string, Group>()
 
-  constructor (private readonly running: number, private readonly waiting: number) {}
+  constructor (private readonly running: number, private readonly waiting: number, private readonly groupRunning = Infinity) {}
 
-  async enter (key: string, reply: FastifyReply): Promise<Entry> {
+  /** `group`: the caller's currency; a caller keeps the group it first came with while it has an entry. */
+  async enter (key: string, reply: FastifyReply, group = ''): Promise<Entry> {
     if (clientGone(reply)) return { kind: 'gone' }
     let c = this.callers.get(key)
-    if (c == null) { c = { running: 0, waiting: [] }; this.callers.set(key, c) }
-    if (c.running < this.running) {
-      c.running++
-      return { kind: 'run', release: this.releaser(key) }
+    if (c == null) { c = { group, running: 0, line: [], ready: false }; this.callers.set(key, c) }
+    let g = this.groups.get(c.group)
+    if (g == null) { g = { running: 0, waiting: 0, ready: [] }; this.groups.set(c.group, g) }
+    // a caller with room runs unless its group is held back; others of its group that already wait for the
+    // group's places go first (pump), so one arriving now does not pass them
+    if (c.running < this.running && this.groupHasRoom(g)) {
+      this.pump(g)
+      if (c.running < this.running && this.groupHasRoom(g)) {
+        c.running++; g.running++
+        return { kind: 'run', release: this.releaser(key) }
+      }
     }
-    if (c.waiting.length >= this.waiting) return { kind: 'refused', running: c.running, waiting: c.waiting.length }
-    const line = c.waiting
+    if (c.line.length >= this.waiting) {
+      const refused: Entry = { kind: 'refused', running: c.running, waiting: c.line.length }
+      this.tidy(key)
+      return refused
+    }
+    const caller = c
+    const grp = g
     let turn!: () => void
     let stop = () => {}
     const left = await new Promise<boolean>((resolve) => {
       turn = () => { resolve(false) }
-      line.push(turn)
+      caller.line.push(turn)
+      grp.waiting++
+      if (caller.running < this.running) this.markReady(key, caller, grp)
       // a client that gives up while waiting leaves the line and takes no place
-      stop = whenClosed(reply, () => { const i = line.indexOf(turn); if (i >= 0) { line.splice(i, 1); resolve(true) } })
+      stop = whenClosed(reply, () => {
+        const i = caller.line.indexOf(turn)
+        if (i >= 0) { caller.line.splice(i, 1); grp.waiting--; this.tidy(key); resolve(true) }
+      })
     })
     stop()
     if (left) return { kind: 'gone' }
@@ -50,7 +90,21 @@ export class CallerQueue {
   /** requests running now, over all callers */
   get runningNow (): number { let n = 0; for (const c of this.callers.values()) n += c.running; return n }
   /** requests waiting in line now, over all callers */
-  get waitingNow (): number { let n = 0; for (const c of this.callers.values()) n += c.waiting.length; return n }
+  get waitingNow (): number { let n = 0; for (const c of this.callers.values()) n += c.line.length; return n }
+
+  private groupHasRoom (g: Group): boolean { return g.running < this.groupRunning || this.groups.size <= 1 }
+
+  private markReady (key: string, c: Caller, g: Group): void {
+    if (!c.ready) { c.ready = true; g.ready.push(key) }
+  }
+
+  /** Hands a place to c's next request in line (c has one, and room). */
+  private handTo (c: Caller, g: Group): void {
+    const next = c.line.shift()!
+    g.waiting--
+    c.running++; g.running++
+    next()
+  }
 
   private releaser (key: string): () => void {
     let done = false
@@ -59,10 +113,40 @@ export class CallerQueue {
       done = true
       const c = this.callers.get(key)
       if (c == null) return
-      const next = c.waiting.shift()
-      if (next != null) { next(); return } // the place passes straight to the next in line
-      c.running--
-      if (c.running <= 0 && c.waiting.length === 0) this.callers.delete(key)
+      const g = this.groups.get(c.group)!
+      c.running--; g.running--
+      if (c.line.length > 0) {
+        // the place goes to the caller's own next request, unless others of its group wait for the group's
+        // places: then it takes its turn behind them
+        if (g.ready.length === 0 && this.groupHasRoom(g)) this.handTo(c, g)
+        else this.markReady(key, c, g)
+      }
+      this.pump(g)
+      this.tidy(key)
     }
+  }
+
+  /** Gives the group's free places to its ready callers, one request each in turn. */
+  private pump (g: Group): void {
+    while (g.ready.length > 0 && this.groupHasRoom(g)) {
+      const key = g.ready.shift()!
+      const c = this.callers.get(key)
+      if (c == null) continue
+      c.ready = false
+      if (c.line.length === 0 || c.running >= this.running) continue
+      this.handTo(c, g)
+      if (c.line.length > 0 && c.running < this.running) this.markReady(key, c, g)
+    }
+  }
+
+  /** Forgets a caller, and its group, that hold and wait for nothing; a group gone may lift the others' bound. */
+  private tidy (key: string): void {
+    const c = this.callers.get(key)
+    if (c == null || c.running > 0 || c.line.length > 0) return
+    this.callers.delete(key)
+    const g = this.groups.get(c.group)
+    if (g == null || g.running > 0 || g.waiting > 0) return
+    this.groups.delete(c.group)
+    if (this.groups.size === 1) for (const other of this.groups.values()) this.pump(other)
   }
 }

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { RateLimitedError } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
-import { participantOrLogin } from '../domain/per-caller.js'
+import { callerCurrency, participantOrLogin } from '../domain/per-caller.js'
 import { CallerQueue } from './caller-queue.js'
 import { holdUntilDone } from './held-places.js'
 
@@ -42,6 +42,8 @@ export interface CallerShareOptions {
   running: number
   /** and waiting for their turn; one more answers 429 */
   waiting: number
+  /** requests one currency's callers together may have running while another currency's are running or waiting (caller-queue.ts) */
+  perCurrency?: number
 }
 
 // Every request of a logged-in caller (a participant with all its logins and API keys, or a staff login) takes one
@@ -53,7 +55,7 @@ export interface CallerShareOptions {
 // behind n instances a caller has n times the places (each instance's pool is still protected).
 export default fp<CallerShareOptions>(async (app, opts) => {
   if (opts.running <= 0) { app.decorate('callerShare', () => ({ running: 0, waiting: 0 })); return }
-  const queue = new CallerQueue(opts.running, opts.waiting)
+  const queue = new CallerQueue(opts.running, opts.waiting, opts.perCurrency)
   app.decorate('callerShare', () => ({ running: queue.runningNow, waiting: queue.waitingNow }))
   app.addHook('onRequest', async (request, reply) => {
     const p = request.principal
@@ -62,7 +64,7 @@ export default fp<CallerShareOptions>(async (app, opts) => {
     const own = request.routeOptions.config.ownShare
     if (own === true || (typeof own === 'function' && own(request))) return
     const key = participantOrLogin(p)
-    const entry = await queue.enter(key, reply)
+    const entry = await queue.enter(key, reply, callerCurrency(p))
     if (entry.kind === 'gone') throw new DomainError('BAD_REQUEST', 'the client went away before its request began')
     if (entry.kind === 'refused') {
       request.log.info({ caller: key, running: entry.running, waiting: entry.waiting }, 'caller share: refused a request past the per-caller limit')

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'f
 import fp from 'fastify-plugin'
 import { RateLimitedError } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
-import { participantOrLogin } from '../domain/per-caller.js'
+import { callerCurrency, participantOrLogin } from '../domain/per-caller.js'
 import { clientGone } from './client-gone.js'
 import { CallerQueue } from './caller-queue.js'
 import { holdUntilDone } from './held-places.js'
@@ -17,12 +17,16 @@ declare module 'fastify' {
     readBudget: preHandlerAsyncHookHandler
     /** Reads running now, per caller (for tests and health). */
     readsRunning: () => number
+    /** Reads waiting for their turn now (for tests). */
+    readsWaiting: () => number
   }
 }
 
 export interface ReadBudgetOptions {
   /** reports and exports one caller may run at once (and may have waiting) */
   perCaller: number
+  /** and one currency's callers together, while another currency's are running or waiting (caller-queue.ts) */
+  perCurrency?: number
 }
 
 // Without REDIS_URL the counters live in this instance's memory: behind a load balancer of n instances a caller may
@@ -41,7 +45,7 @@ const gone = () => new DomainError('BAD_REQUEST', 'the client went away before i
 
 export default fp<ReadBudgetOptions>(async (app, opts) => {
   // without Redis (or while it is away): this instance's own count
-  const local = new CallerQueue(opts.perCaller, opts.perCaller)
+  const local = new CallerQueue(opts.perCaller, opts.perCaller, opts.perCurrency)
   // a participant with all its logins and API keys, or a staff login: a business's twenty keys are one caller
   const callerOf = (request: FastifyRequest) => request.principal != null ? participantOrLogin(request.principal) : `address:${request.ip}`
 
@@ -95,7 +99,7 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
       throw new RateLimitedError(1, `you already have ${opts.perCaller} reports or exports running and ${opts.perCaller} waiting; retry when one has finished`)
     }
     if (shared === true) return
-    const entry = await local.enter(key, reply)
+    const entry = await local.enter(key, reply, request.principal != null ? callerCurrency(request.principal) : 'anonymous')
     if (entry.kind === 'gone') throw gone()
     if (entry.kind === 'refused') {
       request.log.info({ caller: key, running: entry.running, waiting: entry.waiting }, 'read budget: refused a report or export past the per-caller limit')
@@ -104,6 +108,7 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
     holdUntilDone(request, reply, entry.release)
   })
   app.decorate('readsRunning', () => local.runningNow)
+  app.decorate('readsWaiting', () => local.waitingNow)
 }, { name: 'read-budget', dependencies: ['auth', 'held-places'] })
 
 const LEASE_MS = 60_000

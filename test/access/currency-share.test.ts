@@ -2,6 +2,7 @@ import pg from 'pg'
 import t from 'tap'
 import { buildTestApp, issue, registerMember, scenario, type TestContext } from '../helper.js'
 import { openSse } from '../events/sse.js'
+import { createResearcher } from '../reports/ledger.js'
 
 // One currency's callers hold at most CURRENCY_SHARE_PERCENT of an instance's event streams, batch places and
 // payment-request long-polls. A currency's issuer registers as many participants as it likes, each with a caller's
@@ -120,4 +121,74 @@ t.test('long-polls: one currency\'s participants take their currency\'s share of
   const cancelled = await ctx.call('POST', `/v1/payment-requests/${ra.body.id as string}/cancel`, { token: a.business.token, key: 'cancel-a' })
   t.equal(cancelled.status, 200)
   t.same((await Promise.all(held)).map(x => x.body.status), ['cancelled', 'cancelled'])
+})
+
+// The caller share and the read budget: while another currency has requests there, one currency's callers together
+// run at most CALLS_PER_CURRENCY requests (READS_PER_CURRENCY reports and exports); their others wait their turn
+// (src/plugins/caller-queue.ts). Requests are held at the database by locks the test takes.
+
+/** Sessions of the service waiting on a lock (application_name: the main pool's or the read pool's). */
+async function waitingOnLocks (db: pg.Client, app: string): Promise<number> {
+  const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock'`, [app])
+  return r.rows[0].n
+}
+
+t.test('the caller share: one currency\'s members past its requests wait while another currency\'s run', async (t) => {
+  const ctx = await buildTestApp(t, { CALLS_PER_CALLER: 1, CALLS_PER_CURRENCY: 2, PAYMENT_COALESCE_MAX: 0 })
+  const a = await scenario(ctx, { code: 'AAA' })
+  const b = await scenario(ctx, { code: 'BBB' })
+  const a2 = await registerMember(ctx, 'AAA')
+  const a3 = await registerMember(ctx, 'AAA')
+  for (const [code, who] of [['AAA', a.member], ['AAA', a2], ['AAA', a3], ['BBB', b.member]] as const) await issue(ctx, code, who.accountId, '10.00')
+  const db = new pg.Client({ connectionString: ctx.db.url })
+  await db.connect()
+  t.teardown(async () => { await db.end().catch(() => {}) })
+  const pay = (code: string, who: { token: string, accountId: string }, to: string, key: string) => ctx.call('POST', `/v1/currencies/${code}/payments`, {
+    token: who.token, key, body: { fromAccount: who.accountId, toAccount: to, amount: '1.00', channel: 'app' },
+  })
+  // every payer's account row is locked, so each payment is held at the database, holding its place
+  await db.query('BEGIN')
+  await db.query('SELECT 1 FROM account WHERE id = ANY ($1) FOR UPDATE', [[a.member.accountId, a2.accountId, a3.accountId, b.member.accountId]])
+  const held = [pay('BBB', b.member, b.business.accountId, 'b-1')]
+  await until('BBB\'s payment is at the database', async () => await waitingOnLocks(db, 'circulate') === 1)
+  held.push(pay('AAA', a.member, a.business.accountId, 'a-1'), pay('AAA', a2, a.business.accountId, 'a-2'))
+  await until('two of AAA\'s payments are at the database', async () => await waitingOnLocks(db, 'circulate') === 3)
+  const third = pay('AAA', a3, a.business.accountId, 'a-3')
+  await until('AAA\'s third waits its turn', () => ctx.app.callerShare().waiting === 1)
+  t.equal(ctx.app.callerShare().running, 3, 'it does not run: AAA has its two while BBB is there')
+  const other = await ctx.call('GET', `/v1/accounts/${b.business.accountId}`, { token: b.business.token })
+  t.equal(other.status, 200, 'another currency\'s request runs at once')
+  await db.query('ROLLBACK')
+  t.same((await Promise.all([...held, third])).map(r => r.status), [201, 201, 201, 201], 'all are answered once the locks go')
+  t.same(ctx.app.callerShare(), { running: 0, waiting: 0 })
+})
+
+t.test('the read budget: one currency\'s researchers past its reads wait while another currency\'s run', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, READ_POOL_MAX: 4, READS_PER_CALLER: 1, READS_PER_CURRENCY: 2 })
+  await scenario(ctx, { code: 'AAA' })
+  await scenario(ctx, { code: 'BBB' })
+  const researcher = async (code: string, name: string) => {
+    const currencyId = (await ctx.app.pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', [code])).rows[0].id
+    await createResearcher(ctx.app.pool, currencyId, name, 'researcher-password')
+    return await ctx.token(name, 'researcher-password')
+  }
+  const [ra1, ra2, ra3, rb] = [await researcher('AAA', 'res-a1'), await researcher('AAA', 'res-a2'), await researcher('AAA', 'res-a3'), await researcher('BBB', 'res-b')]
+  const db = new pg.Client({ connectionString: ctx.db.url })
+  await db.connect()
+  t.teardown(async () => { await db.end().catch(() => {}) })
+  const exportOf = (code: string, token: string) => ctx.call('GET', `/v1/currencies/${code}/exports/accounts`, { token })
+  // an export writes its row first: with the table locked it waits at the database, holding its read place
+  await db.query('BEGIN')
+  await db.query('LOCK TABLE research_export IN EXCLUSIVE MODE')
+  const held = [exportOf('BBB', rb)]
+  await until('BBB\'s export is running', () => ctx.app.readsRunning() === 1)
+  held.push(exportOf('AAA', ra1), exportOf('AAA', ra2))
+  await until('two of AAA\'s exports are running', () => ctx.app.readsRunning() === 3)
+  const third = exportOf('AAA', ra3)
+  await until('AAA\'s third export waits its turn', () => ctx.app.readsWaiting() === 1)
+  t.equal(ctx.app.readsRunning(), 3, 'it does not run: AAA has its two while BBB is there')
+  await db.query('COMMIT')
+  t.same((await Promise.all([...held, third])).map(r => r.status), [200, 200, 200, 200], 'all are answered once the lock goes')
+  t.equal(ctx.app.readsRunning(), 0)
 })
