@@ -11,7 +11,9 @@
  * that attempt gets a summary row of its own, under its own action and actor. The summaries of one window are
  * bounded too: `perWindow` of them per action and actor, and past that one more per action for the actors they had
  * no room for (the actions are a fixed list), so every summary is of one action and the action filter always finds
- * it. One caller's flood never takes another caller's rows: the windows are per caller.
+ * it. One caller's flood never takes another caller's rows: the windows are per caller, except that the callers of
+ * another currency share one window in a currency (audit.service.ts), so many participants of one currency cannot
+ * bury another currency's trail either.
  */
 
 /** Distinct values kept in a summary's counts (targets, client addresses); the rest are counted as others. */

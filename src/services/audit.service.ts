@@ -86,7 +86,12 @@ export function auditService (prisma: PrismaClient, currencies: CurrencyService,
       let currencyId = principal?.currencyId ?? null
       if (f.code != null) currencyId = (await currencies.resolve(f.code).catch(() => null))?.id ?? currencyId
       if (principal != null) {
-        const key = `${participantOrLogin(principal)}|${currencyId ?? ''}`
+        // A caller of another currency shares one window in this currency with every caller of its own currency:
+        // an issuer registers as many participants as it likes, and one window each would let them write
+        // perWindow rows a minute each into this currency's trail. Refusals past it are still summarised per action
+        // and actor, so an attempt stays findable.
+        const outsider = principal.currencyId != null && currencyId != null && principal.currencyId !== currencyId
+        const key = outsider ? `currency:${principal.currencyId!}|${currencyId}` : `${participantOrLogin(principal)}|${currencyId ?? ''}`
         const { write, ended } = refusals.admit(key, now(), {
           item: { principal, meta, currencyId }, action, actor: principal.apiKeyId ?? principal.userId,
           errorCode: f.errorCode, target: f.target ?? null, clientAddress: meta.clientAddress ?? null,

@@ -2,8 +2,9 @@ import t from 'tap'
 import { buildTestApp, registerMember, scenario } from './fixtures/index.js'
 
 // A refused attempt is audited in the currency it was aimed at, so without a bound one caller could fill another
-// currency's trail. Each caller has AUDIT_REFUSALS_PER_MINUTE rows a minute per currency; the rest are counted
-// into summary rows, one per action and actor, when its minute is over.
+// currency's trail. Each caller has AUDIT_REFUSALS_PER_MINUTE rows a minute per currency (the callers of another
+// currency share one such window there); the rest are counted into summary rows, one per action and actor, when
+// its minute is over.
 t.test('one caller\'s refused attempts in a currency: a bounded number of rows, then summary rows', async (t) => {
   let now = new Date('2026-12-03T10:00:00Z')
   const ctx = await buildTestApp(t, { AUDIT_REFUSALS_PER_MINUTE: 5 }, { auditClock: () => now })
@@ -23,8 +24,8 @@ t.test('one caller\'s refused attempts in a currency: a bounded number of rows, 
     const r = await ctx.call('POST', `/v1/currencies/${s.code}/members`, { token: oth, body: { name: 'M', postcode: 'BS3 1AA', username: `m-${i}`, password: 'member-pass' } })
     t.equal(r.status, 403)
   }
-  // another caller, in the same minute: its refusal is written whatever the first one did
-  t.equal((await issue(intruder.token, 100)).status, 403)
+  // another caller of this currency, in the same minute: its refusal is written whatever the first one did
+  t.equal((await issue(s.business.token, 100)).status, 403)
   // the flooding caller's refusal in its own currency is a window of its own
   const own = await ctx.call('PATCH', `/v1/accounts/${intruder.accountId}`, { token: oth, body: { floor: '10.00' } })
   t.equal(own.status, 422)
@@ -32,7 +33,7 @@ t.test('one caller\'s refused attempts in a currency: a bounded number of rows, 
   let rows = await trail()
   t.equal(rows.filter(e => e.actorName === 'oth-iss').length, 5, 'the flooding caller: 5 rows one by one in the minute')
   t.same(rows.filter(e => e.actorName === 'oth-iss').map(e => e.requestId), ['flood-0', 'flood-1', 'flood-2', 'flood-3', 'flood-4'], 'its first five')
-  t.equal(rows.filter(e => e.actorName === intruder.username).length, 1, 'another caller\'s refusal is still written')
+  t.equal(rows.filter(e => e.actorName === s.business.username).length, 1, 'another caller\'s refusal is still written')
   const othTrail = (await ctx.call('GET', '/v1/currencies/OTH/audit?outcome=failure', { token: oth })).body.items as any[]
   t.equal(othTrail.filter(e => e.action === 'account.update' && e.errorCode === 'INVALID_LIMITS').length, 1, 'its refusal in its own currency is written')
 
@@ -105,4 +106,35 @@ t.test('AUDIT_REFUSALS_PER_MINUTE 0 writes every refusal', async (t) => {
   }
   const rows = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?outcome=failure&action=issuance.create&limit=200`, { token: ctx.issuerToken })).body.items
   t.equal(rows.length, 40)
+})
+
+t.test('the callers of another currency share one window: many of its members cannot bury this currency\'s trail', async (t) => {
+  let now = new Date('2026-12-03T10:00:00Z')
+  const ctx = await buildTestApp(t, { AUDIT_REFUSALS_PER_MINUTE: 3 }, { auditClock: () => now })
+  const s = await scenario(ctx)
+  await ctx.call('POST', '/v1/currencies', { token: ctx.issuerToken, body: { code: 'OTH', name: 'Other' } })
+  // another currency's issuer registers members; each tries three refused registrations in this currency
+  const sybils = await Promise.all(Array.from({ length: 6 }, async () => await registerMember(ctx, 'OTH')))
+  for (const [i, m] of sybils.entries()) {
+    for (let j = 0; j < 3; j++) {
+      const r = await ctx.call('POST', `/v1/currencies/${s.code}/members`, { token: m.token, body: { name: 'M', postcode: 'BS3 1AA', username: `s-${i}-${j}`, password: 'member-pass' } })
+      t.equal(r.status, 403)
+    }
+  }
+  // this currency's own member, in the same minute, still has a window of its own
+  const own = await ctx.call('POST', `/v1/currencies/${s.code}/issuances`, {
+    token: s.member.token, key: 'own-1', body: { toAccount: s.member.accountId, amount: '1.00', sterlingReference: 'x' }, headers: { 'x-request-id': 'insider' },
+  })
+  t.equal(own.status, 403)
+  const trail = async () => (await ctx.call('GET', `/v1/currencies/${s.code}/audit?outcome=failure&limit=200`, { token: ctx.issuerToken })).body.items as any[]
+  const fromOth = (rows: any[]) => rows.filter(e => sybils.some(m => m.username === e.actorName))
+  t.equal(fromOth(await trail()).length, 3, 'eighteen refusals from six of its members: three rows in the minute, for all of them together')
+  t.equal((await trail()).filter(e => e.requestId === 'insider').length, 1, 'this currency\'s member\'s refusal is written')
+  now = new Date(now.getTime() + 60_000)
+  t.equal(await ctx.app.services.audit.flushRefusals(), 0)
+  const rows = fromOth(await trail())
+  const summaries = rows.filter(e => e.detail?.unrecordedAttempts != null)
+  t.equal(summaries.reduce((n, e) => n + Number(e.detail.unrecordedAttempts), 0), 15, 'the other fifteen are counted in summaries')
+  t.ok(summaries.length <= 3 + 1, `a bounded number of summaries (${summaries.length}): per action and actor up to the bound, then one per action`)
+  t.ok(summaries.every(e => e.action === 'member.register'), 'each found by its action')
 })
