@@ -13,16 +13,15 @@ interface Caller {
   running: number
   /** its requests waiting for a place, first come first served */
   line: Array<() => void>
-  /** in its group's `ready` list */
-  ready: boolean
 }
 
 interface Group {
   running: number
   /** requests of its callers waiting, over all of them */
   waiting: number
-  /** callers that have requests waiting and room under their own limit: held back by the group's only */
-  ready: string[]
+  /** callers that have requests waiting and room under their own limit, held back by the group's only, in the
+   *  order they became so (a Set keeps it; a caller is in it once, and leaves it when it is forgotten) */
+  ready: Set<Caller>
 }
 
 /**
@@ -47,9 +46,9 @@ export class CallerQueue {
   async enter (key: string, reply: FastifyReply, group = ''): Promise<Entry> {
     if (clientGone(reply)) return { kind: 'gone' }
     let c = this.callers.get(key)
-    if (c == null) { c = { group, running: 0, line: [], ready: false }; this.callers.set(key, c) }
+    if (c == null) { c = { group, running: 0, line: [] }; this.callers.set(key, c) }
     let g = this.groups.get(c.group)
-    if (g == null) { g = { running: 0, waiting: 0, ready: [] }; this.groups.set(c.group, g) }
+    if (g == null) { g = { running: 0, waiting: 0, ready: new Set() }; this.groups.set(c.group, g) }
     // a caller with room runs unless its group is held back; others of its group that already wait for the
     // group's places go first (pump), so one arriving now does not pass them
     if (c.running < this.running && this.groupHasRoom(g)) {
@@ -72,11 +71,15 @@ export class CallerQueue {
       turn = () => { resolve(false) }
       caller.line.push(turn)
       grp.waiting++
-      if (caller.running < this.running) this.markReady(key, caller, grp)
+      if (caller.running < this.running) grp.ready.add(caller)
       // a client that gives up while waiting leaves the line and takes no place
       stop = whenClosed(reply, () => {
         const i = caller.line.indexOf(turn)
-        if (i >= 0) { caller.line.splice(i, 1); grp.waiting--; this.tidy(key); resolve(true) }
+        if (i >= 0) {
+          caller.line.splice(i, 1); grp.waiting--
+          if (caller.line.length === 0) grp.ready.delete(caller)
+          this.tidy(key); resolve(true)
+        }
       })
     })
     stop()
@@ -93,10 +96,6 @@ export class CallerQueue {
   get waitingNow (): number { let n = 0; for (const c of this.callers.values()) n += c.line.length; return n }
 
   private groupHasRoom (g: Group): boolean { return g.running < this.groupRunning || this.groups.size <= 1 }
-
-  private markReady (key: string, c: Caller, g: Group): void {
-    if (!c.ready) { c.ready = true; g.ready.push(key) }
-  }
 
   /** Hands a place to c's next request in line (c has one, and room). */
   private handTo (c: Caller, g: Group): void {
@@ -118,8 +117,8 @@ export class CallerQueue {
       if (c.line.length > 0) {
         // the place goes to the caller's own next request, unless others of its group wait for the group's
         // places: then it takes its turn behind them
-        if (g.ready.length === 0 && this.groupHasRoom(g)) this.handTo(c, g)
-        else this.markReady(key, c, g)
+        if (g.ready.size === 0 && this.groupHasRoom(g)) this.handTo(c, g)
+        else g.ready.add(c)
       }
       this.pump(g)
       this.tidy(key)
@@ -128,14 +127,13 @@ export class CallerQueue {
 
   /** Gives the group's free places to its ready callers, one request each in turn. */
   private pump (g: Group): void {
-    while (g.ready.length > 0 && this.groupHasRoom(g)) {
-      const key = g.ready.shift()!
-      const c = this.callers.get(key)
-      if (c == null) continue
-      c.ready = false
+    while (g.ready.size > 0 && this.groupHasRoom(g)) {
+      const c: Caller = g.ready.values().next().value!
+      g.ready.delete(c)
       if (c.line.length === 0 || c.running >= this.running) continue
       this.handTo(c, g)
-      if (c.line.length > 0 && c.running < this.running) this.markReady(key, c, g)
+      // to the back: the group's callers take turns
+      if (c.line.length > 0 && c.running < this.running) g.ready.add(c)
     }
   }
 
@@ -145,6 +143,7 @@ export class CallerQueue {
     if (c == null || c.running > 0 || c.line.length > 0) return
     this.callers.delete(key)
     const g = this.groups.get(c.group)
+    g?.ready.delete(c)
     if (g == null || g.running > 0 || g.waiting > 0) return
     this.groups.delete(c.group)
     if (this.groups.size === 1) for (const other of this.groups.values()) this.pump(other)

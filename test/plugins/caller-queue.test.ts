@@ -106,3 +106,27 @@ t.test('a client that hangs up while it waits leaves the line; the group and cal
   t.same(log.slice(-3), ['c1', 'c2', 'c3'])
   for (const x of c) x.release()
 })
+
+t.test('hang-ups while waiting leave nothing behind in the group, and do not let a caller pass another of its group', async (t) => {
+  const q = new CallerQueue(4, 4, 1)
+  const groups = (q as unknown as { groups: Map<string, { ready: Set<unknown> }> }).groups
+  const log: string[] = []
+  const b = enter(q, 'b', 'B', log)
+  let a = enter(q, 'a', 'A', log) // A at its one place while B is there
+  await settle()
+  for (let i = 0; i < 1000; i++) {
+    const x = enter(q, 'x', 'A', log)
+    x.hangUp()
+    await x.settled
+  }
+  t.equal(q.waitingNow, 0)
+  t.equal(groups.get('A')?.ready.size, 0, 'no caller is left in the group\'s ready list')
+  for (let i = 0; i < 3; i++) { const x = enter(q, 'x', 'A', log); x.hangUp(); await x.settled }
+  const y = enter(q, 'y', 'A', log, 'y')
+  const xs = [1, 2, 3].map(i => enter(q, 'x', 'A', log, `x${i}`))
+  await settle()
+  for (const next of [y, ...xs]) { a.release(); await settle(); a = next }
+  t.same(log.slice(2), ['y', 'x1', 'x2', 'x3'], 'y, waiting first, goes first')
+  a.release(); b.release(); await settle()
+  t.equal(q.runningNow, 0); t.equal(groups.size, 0)
+})
