@@ -32,8 +32,8 @@ interface Group {
  * Callers belong to a group (their currency): while more than one group has requests running or waiting, a group's
  * callers together run at most `groupRunning` at once, and the rest of theirs wait, taking turns caller by caller
  * as the group's places come back. A currency's issuer registers as many participants as it likes, each with a
- * caller's places of its own, so without this a hundred of one currency's members kept the database pool from
- * another currency's callers. Alone on the instance a group is not held back (a scheme that has an instance to
+ * caller's places of its own, so without this fifty of one currency's members kept the read pool from another
+ * currency's reports (docs/operations.md, "One currency's share", has the figures). Alone on the instance a group is not held back (a scheme that has an instance to
  * itself uses all of it). Entries exist only while a caller or group holds or waits for a place.
  */
 export class CallerQueue {

@@ -1,11 +1,32 @@
 import http from 'node:http'
 import net from 'node:net'
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildTestApp, issue, registerMember, scenario, type TestContext } from '../helper.js'
 import { openSse } from './sse.js'
 
 // GET /v1/accounts/{id}/events over real HTTP with real tokens.
+
+/** Holds the event table locked in a transaction of the test's own, so a stream's read of its last event id waits. */
+async function lockEvents (t: Test, ctx: TestContext): Promise<pg.Client> {
+  const locker = new pg.Client({ connectionString: ctx.db.url })
+  await locker.connect()
+  t.teardown(async () => { await locker.end() })
+  await locker.query('BEGIN')
+  await locker.query('LOCK TABLE event IN ACCESS EXCLUSIVE MODE')
+  return locker
+}
+
+/** Until a stream waits at that lock for its last event id (polled on the app's pool: pg_stat_activity is read once
+ *  per transaction, and the locker's is still open). */
+async function streamWaitsOnLock (ctx: TestContext): Promise<void> {
+  for (const deadline = Date.now() + 10_000; ;) {
+    const waiting = await ctx.app.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%max(id)%FROM event%'`)
+    if (waiting.rows.length > 0) return
+    if (Date.now() > deadline) throw new Error('the stream never waited for its last event id')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
 
 async function listen (ctx: TestContext): Promise<string> {
   await ctx.app.listen({ port: 0, host: '127.0.0.1' })
@@ -200,20 +221,10 @@ t.test('a caller that hangs up while its stream is being opened gives its place 
   const base = await listen(ctx)
   const s = await scenario(ctx)
   // the stream's last event id waits on a lock the test holds, so the hang-up lands while the route awaits it
-  const locker = new pg.Client({ connectionString: ctx.db.url })
-  await locker.connect()
-  t.teardown(async () => { await locker.end() })
-  await locker.query('BEGIN')
-  await locker.query('LOCK TABLE event IN ACCESS EXCLUSIVE MODE')
+  const locker = await lockEvents(t, ctx)
   const req = http.get(new URL(`/v1/accounts/${s.member.accountId}/events`, base), { headers: { authorization: `Bearer ${s.member.token}` } })
   req.on('error', () => {})
-  for (const deadline = Date.now() + 10_000; ;) {
-    // asked on the app's pool: pg_stat_activity is read once per transaction, and the locker's is still open
-    const waiting = await ctx.app.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%max(id)%FROM event%'`)
-    if (waiting.rows.length > 0) break
-    if (Date.now() > deadline) throw new Error('the stream never waited for its last event id')
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
+  await streamWaitsOnLock(ctx)
   t.equal(ctx.app.events.streams.size, 1, 'the place is taken while the stream opens')
   req.destroy()
   await new Promise(resolve => req.once('close', resolve))
@@ -310,22 +321,13 @@ t.test('a stream still opening when the instance closes is refused and gives its
   const base = await listen(ctx)
   const s = await scenario(ctx)
   // the stream's last event id waits on a lock the test holds, so the close lands while the route awaits it
-  const locker = new pg.Client({ connectionString: ctx.db.url })
-  await locker.connect()
-  t.teardown(async () => { await locker.end() })
-  await locker.query('BEGIN')
-  await locker.query('LOCK TABLE event IN ACCESS EXCLUSIVE MODE')
+  const locker = await lockEvents(t, ctx)
   const answered = new Promise<number>((resolve, reject) => {
     const req = http.get(new URL(`/v1/accounts/${s.member.accountId}/events`, base), { headers: { authorization: `Bearer ${s.member.token}` } },
       (res) => { resolve(res.statusCode ?? 0); res.resume() })
     req.on('error', reject)
   })
-  for (const deadline = Date.now() + 10_000; ;) {
-    const waiting = await ctx.app.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%max(id)%FROM event%'`)
-    if (waiting.rows.length > 0) break
-    if (Date.now() > deadline) throw new Error('the stream never waited for its last event id')
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
+  await streamWaitsOnLock(ctx)
   const closed = ctx.app.close()
   // the close has begun (its preClose hooks run before it waits for open requests); the stream's read goes on
   await new Promise(resolve => setImmediate(resolve))
