@@ -15,6 +15,8 @@ export interface WebhooksOptions {
   disableAfterFailures: number
   disableAfterHours: number
   maxPerOwner: number
+  /** CURRENCY_SHARE_PERCENT: the share of the delivery lanes one currency's sends may be under way in */
+  currencySharePercent: number
 }
 
 declare module 'fastify' {
@@ -29,6 +31,7 @@ export default fp<WebhooksOptions>(async (app, opts) => {
     ? new WebhookWorker({
       pool: app.pool, log: app.log, policy: opts.policy, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs,
       giveUpHours: opts.giveUpHours, disableAfterFailures: opts.disableAfterFailures, disableAfterHours: opts.disableAfterHours,
+      currencySharePercent: opts.currencySharePercent,
     })
     : null
   const service = webhookService(app.pool, app.prisma, app.services.currencies, {

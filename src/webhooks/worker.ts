@@ -4,6 +4,7 @@ import net from 'node:net'
 import fastq from 'fastq'
 import type pg from 'pg'
 import { Webhook } from 'standardwebhooks'
+import { currencyShare } from '../domain/per-caller.js'
 import { checkAddresses, lookupChecked, type AddressPolicy } from './address.js'
 
 // Delivers the webhooks' outbox (webhook_delivery rows, written with their events: see the webhooks migration).
@@ -34,12 +35,18 @@ export interface WorkerOptions {
   batch?: number
   /** rounds at once while there is a backlog (default 4); as many again may open beside rounds held by slow owners */
   lanes?: number
+  /** the share of the lanes (all of them, the slow owners' too) one currency's sends may be under way in: CURRENCY_SHARE_PERCENT (default 50) */
+  currencySharePercent?: number
+  /** due deliveries a claim ranks, per currency (default CLAIM_WINDOW) */
+  claimWindow?: number
 }
 
 export interface Claimed {
   id: string
   /** whose endpoint it is: the participant, or for an issuer's endpoint its currency */
   owner: string
+  /** the endpoint's currency (every endpoint has one: its business's, or its issuer's) */
+  currency: string
   attempts: number
   /** the endpoint's owner (a participant) has its login suspended: nothing is sent to it meanwhile */
   owner_suspended: boolean
@@ -71,15 +78,16 @@ interface SendResult { status: number | null, latencyMs: number, error: string |
 
 /** A lane whose round has run this long is slow (an endpoint taking its time): a kick then opens another lane. */
 const SLOW_ROUND_MS = 1000
-/** Due deliveries a claim ranks by owner (the oldest first): bounds its cost when the outbox holds a backlog. */
+/** Due deliveries of each currency a claim ranks by owner (the oldest first): bounds its cost when the outbox holds a backlog. */
 const CLAIM_WINDOW = 1000
 
 interface Lane { since: number | null }
 
 export class WebhookWorker {
   private readonly lanes = new Map<Promise<void>, Lane>()
-  /** this worker's sends under way: delivery id -> its endpoint's owner and when the send started (performance.now()) */
-  private readonly sending = new Map<string, { owner: string, since: number }>()
+  /** this worker's sends under way: delivery id -> its endpoint's owner and currency, the lane (round) it went out
+   * in, and when the send started (performance.now()) */
+  private readonly sending = new Map<string, { owner: string, currency: string, lane: object, since: number }>()
   private claimTurn: Promise<unknown> = Promise.resolve()
   private again = false
   private timer: NodeJS.Timeout | null = null
@@ -124,6 +132,13 @@ export class WebhookWorker {
   /** One owner's sends under way at once, at most: a lane's worth fewer than all of them, so others always have room. */
   private get ownerShare (): number { return Math.max(1, this.maxLanes - 1) * (this.o.batch ?? 50) }
 
+  /**
+   * The lanes one currency's sends may be under way in, of all that may open (twice `lanes`). Counted in lanes, not
+   * sends, because a round holds its lane until its slowest send ends: one currency's slow sends spread thinly over
+   * every lane held them all, however few they were.
+   */
+  private get currencyLanes (): number { return currencyShare(2 * this.maxLanes, this.o.currencySharePercent ?? 50) }
+
   private startLane (): void {
     const batch = this.o.batch ?? 50
     const state: Lane = { since: null }
@@ -134,7 +149,7 @@ export class WebhookWorker {
           // slow is counted from the claim, when the sends start, so that the database's own pace never opens lanes
           if (claimed > 0) state.since = performance.now()
           if (claimed >= batch && this.lanes.size < this.maxLanes) this.startLane()
-        })
+        }, state)
         state.since = null
         if (this.closed) return
         if (n < batch && !this.again) return
@@ -154,8 +169,8 @@ export class WebhookWorker {
     await this.idle()
   }
 
-  /** Claims what is due now, fairly between owners, and counts its sends as under way. */
-  private async claim (now: Date): Promise<Claimed[]> {
+  /** Claims what is due now, fairly between currencies and between owners, and counts its sends as under way in `lane`. */
+  private async claim (now: Date, lane: object): Promise<Claimed[]> {
     const lease = this.o.timeoutMs + 30_000
     // Fair shares between owners (a business, or a currency's issuer), so that what one owner's endpoints do (answer
     // slowly, or never, or receive a flood of events) does not hold up another's deliveries:
@@ -165,52 +180,72 @@ export class WebhookWorker {
     // - at most ownerShare of one owner's sends are under way here at once, a lane's worth fewer than all lanes hold;
     // - a claim takes the owners' due deliveries in turn (each owner's oldest first, then each one's second, ...)
     //   rather than oldest first overall, so a backlog of one owner's does not queue another's behind it.
+    // And the same between currencies, whose issuers register as many businesses (owners) as they like:
+    // - one currency's sends are under way in at most currencyLanes of the lanes (other than this one), so that the
+    //   lanes a kick opens beside slow rounds are free of it;
+    // - a claim reads each currency's oldest due deliveries (a window per currency), and takes the currencies in
+    //   turn (each one's first, counting its sends under way, then each one's second, ...), within each the owners
+    //   in turn, so one currency's backlog neither hides another's deliveries nor goes out ahead of them.
     const t = performance.now()
     const held = new Map<string, number>()
     const blocked = new Set<string>()
+    const heldByCurrency = new Map<string, number>()
+    const lanesOf = new Map<string, Set<object>>()
     for (const x of this.sending.values()) {
       held.set(x.owner, (held.get(x.owner) ?? 0) + 1)
       if (t - x.since > SLOW_ROUND_MS) blocked.add(x.owner)
+      heldByCurrency.set(x.currency, (heldByCurrency.get(x.currency) ?? 0) + 1)
+      if (x.lane !== lane) lanesOf.set(x.currency, (lanesOf.get(x.currency) ?? new Set()).add(x.lane))
     }
     for (const [owner, n] of held) if (n >= this.ownerShare) blocked.add(owner)
     const busy = [...held].filter(([owner]) => !blocked.has(owner))
+    const blockedCurrencies = [...lanesOf].filter(([, l]) => l.size >= this.currencyLanes).map(([c]) => c)
     const claimed = (await this.o.pool.query<Claimed>(
       `WITH head AS (
-         SELECT d.id, d.next_attempt_at, coalesce(w.participant_id, w.currency_id)::text AS owner
-           FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
-          WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND coalesce(w.participant_id, w.currency_id)::text <> ALL ($4::text[])
-          ORDER BY d.next_attempt_at, d.id
-          LIMIT $7),
+         SELECT h.* FROM currency c CROSS JOIN LATERAL (
+           SELECT d.id, d.next_attempt_at, d.currency_id::text AS currency, coalesce(w.participant_id, w.currency_id)::text AS owner
+             FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
+            WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+              AND coalesce(w.participant_id, w.currency_id)::text <> ALL ($4::text[])
+            ORDER BY d.next_attempt_at, d.id
+            LIMIT $7) h
+          WHERE c.id::text <> ALL ($9::text[])),
        ranked AS (
-         SELECT h.id, h.owner, h.next_attempt_at, row_number() OVER (PARTITION BY h.owner ORDER BY h.next_attempt_at, h.id) + coalesce(b.n, 0) AS turn
+         SELECT h.id, h.owner, h.currency, h.next_attempt_at, row_number() OVER (PARTITION BY h.owner ORDER BY h.next_attempt_at, h.id) + coalesce(b.n, 0) AS turn
            FROM head h LEFT JOIN unnest($5::text[], $6::int[]) AS b(owner, n) ON b.owner = h.owner),
+       turns AS (
+         SELECT r.*, row_number() OVER (PARTITION BY r.currency ORDER BY r.turn, r.next_attempt_at, r.id) + coalesce(k.n, 0) AS cturn
+           FROM ranked r LEFT JOIN unnest($10::text[], $11::int[]) AS k(currency, n) ON k.currency = r.currency
+          WHERE r.turn <= $8),
        due AS (
-         SELECT d.id, r.owner FROM ranked r JOIN webhook_delivery d ON d.id = r.id
-          WHERE r.turn <= $8 AND d.status = 'pending' AND d.next_attempt_at <= $1
-          ORDER BY r.turn, r.next_attempt_at, r.id
+         SELECT d.id, u.owner, u.currency FROM turns u JOIN webhook_delivery d ON d.id = u.id
+          WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+          ORDER BY u.cturn, u.turn, u.next_attempt_at, u.id
           LIMIT $2
           FOR UPDATE OF d SKIP LOCKED)
        UPDATE webhook_delivery d
           SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
          FROM due, webhook w, event e
         WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
-       RETURNING d.id, due.owner, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
+       RETURNING d.id, due.owner, due.currency, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
                  e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
                  EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
-      [now, this.o.batch ?? 50, lease, [...blocked], busy.map(([o]) => o), busy.map(([, n]) => n), CLAIM_WINDOW, this.ownerShare])).rows
+      [now, this.o.batch ?? 50, lease, [...blocked], busy.map(([o]) => o), busy.map(([, n]) => n), this.o.claimWindow ?? CLAIM_WINDOW,
+        this.ownerShare, blockedCurrencies, [...heldByCurrency.keys()], [...heldByCurrency.values()]])).rows
     const since = performance.now()
-    for (const c of claimed) if (!c.owner_suspended) this.sending.set(c.id, { owner: c.owner, since })
+    for (const c of claimed) if (!c.owner_suspended) this.sending.set(c.id, { owner: c.owner, currency: c.currency, lane, since })
     return claimed
   }
 
   /**
    * One round: claims what is due now, sends it, records the outcomes. Returns how many were claimed.
-   * `claimed` is told the count before the sends start (a full batch opens another lane).
+   * `claimed` is told the count before the sends start (a full batch opens another lane); `lane` is the lane whose
+   * round this is (a round run by itself counts as a lane of its own).
    */
-  async runOnce (claimedHook?: (n: number) => void): Promise<number> {
+  async runOnce (claimedHook?: (n: number) => void, lane: object = {}): Promise<number> {
     const now = this.now()
     // one claim at a time in this worker, each counting the sends the one before it started (ownerShare is exact)
-    const turn = this.claimTurn.then(async () => await this.claim(now))
+    const turn = this.claimTurn.then(async () => await this.claim(now, lane))
     this.claimTurn = turn.catch(() => {})
     const claimed = await turn
     claimedHook?.(claimed.length)

@@ -377,6 +377,91 @@ t.test('one owner\'s flood to an endpoint that never answers leaves room for ano
   for (const r of held.splice(0)) r.end('ok')
 })
 
+t.test('one currency\'s backlog hides no other currency\'s delivery: a claim takes each currency\'s oldest in turn', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const a = await scenario(ctx, { code: 'AAA' })
+  const b = await scenario(ctx, { code: 'BBB' })
+  await issue(ctx, 'AAA', a.business.accountId, '100.00')
+  await issue(ctx, 'BBB', b.member.accountId, '10.00')
+  const rxA = await receiver(t, () => 204)
+  const rxB = await receiver(t, () => 204)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: a.business.token, body: { url: rxA.url, events: ['payment.sent'] } })).status, 201)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: b.business.token, body: { url: rxB.url, events: ['payment.received'] } })).status, 201)
+  // AAA's 30 deliveries are due before BBB's one, and the claim's window (10 here) holds fewer than AAA's backlog
+  const items = Array.from({ length: 30 }, (_, i) => ({ idempotencyKey: `backlog-${i}`, fromAccount: a.business.accountId, toAccount: a.member.accountId, amount: '0.01', channel: 'api' }))
+  t.equal((await ctx.call('POST', '/v1/currencies/AAA/transfers/batch', { token: a.business.token, body: { items } })).body.posted, 30)
+  t.equal((await ctx.call('POST', '/v1/currencies/BBB/payments', {
+    token: b.member.token, key: 'bbb-1', body: { fromAccount: b.member.accountId, toAccount: b.business.accountId, amount: '1.00', channel: 'app' },
+  })).status, 201)
+  const worker = new WebhookWorker({
+    pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: true },
+    intervalMs: 0, timeoutMs: 5000, giveUpHours: 72, disableAfterFailures: 20, disableAfterHours: 24, batch: 5, claimWindow: 10,
+  })
+  t.equal(await worker.runOnce(), 5, 'one full round')
+  t.equal(rxB.got.length, 1, 'BBB\'s delivery went out in the first round, before the older backlog of AAA\'s')
+  t.equal(rxA.got.length, 4, 'the rest of the round was AAA\'s')
+  while (await worker.runOnce() > 0);
+  t.equal(rxA.got.length, 30, 'then AAA\'s backlog, all of it')
+  t.equal(rxB.got.length, 1)
+  const pending = (await ctx.app.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM webhook_delivery WHERE status = \'pending\'')).rows[0].n
+  t.equal(pending, 0, 'nothing left')
+  const currencies = (await ctx.app.pool.query<{ code: string, n: number }>(
+    `SELECT c.code, count(*)::int AS n FROM webhook_delivery d JOIN currency c ON c.id = d.currency_id GROUP BY c.code ORDER BY c.code`)).rows
+  t.same(currencies, [{ code: 'AAA', n: 30 }, { code: 'BBB', n: 1 }], 'each delivery carries its endpoint\'s currency')
+})
+
+t.test('many businesses of one currency with endpoints that never answer hold half the lanes: another currency\'s delivery goes out', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const a = await scenario(ctx, { code: 'AAA' })
+  const b = await scenario(ctx, { code: 'BBB' })
+  await issue(ctx, 'AAA', a.member.accountId, '100.00')
+  await issue(ctx, 'BBB', b.member.accountId, '10.00')
+  const held: http.ServerResponse[] = []
+  const silent = http.createServer((req, res) => { req.resume(); held.push(res) })
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const r of held) r.destroy(); silent.closeAllConnections(); silent.close() })
+  const silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`
+  // twelve owners of AAA's: the per-owner shares alone let them fill every lane the worker may open
+  const shops = []
+  for (let i = 0; i < 12; i++) {
+    const shop = await registerBusiness(ctx, 'AAA', { tradingName: `Silent ${i}`, sector: 'food', postcode: 'BS1 4DJ' })
+    t.equal((await ctx.call('POST', '/v1/webhooks', { token: shop.token, body: { url: silentUrl, events: ['payment.received'] } })).status, 201)
+    shops.push(shop)
+  }
+  const rx = await receiver(t, () => 204)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: b.business.token, body: { url: rx.url, events: ['payment.received'] } })).status, 201)
+  const items = shops.map((shop, i) => ({ idempotencyKey: `shop-${i}`, fromAccount: a.member.accountId, toAccount: shop.accountId, amount: '0.01', channel: 'app' }))
+  t.equal((await ctx.call('POST', '/v1/currencies/AAA/transfers/batch', { token: a.member.token, body: { items } })).body.posted, 12)
+  const batch = 2
+  const lanes = 2
+  const worker = new WebhookWorker({
+    pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: true },
+    intervalMs: 100, timeoutMs: 8000, giveUpHours: 72, disableAfterFailures: 20, disableAfterHours: 24, batch, lanes, currencySharePercent: 50,
+  })
+  t.teardown(async () => { await worker.close() })
+  worker.start()
+  const until = async (what: string, done: () => boolean, ms: number) => {
+    for (const deadline = Date.now() + ms; !done();) {
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+  await until('the first rounds\' sends', () => held.length >= lanes * batch, 10_000)
+  // past a second every lane is slow, and the interval's wake-ups open more (up to twice `lanes`); before, those
+  // claimed AAA's other owners' deliveries too, and every lane waited on the timeout
+  const started = Date.now()
+  await until('two seconds of waiting', () => Date.now() - started > 2000, 5000)
+  t.equal(held.length, lanes * batch, `AAA's sends are under way in half the lanes that may open (${lanes} of ${2 * lanes}): ${lanes * batch} of them`)
+  const paid = Date.now()
+  t.equal((await ctx.call('POST', '/v1/currencies/BBB/payments', {
+    token: b.member.token, key: 'bbb-1', body: { fromAccount: b.member.accountId, toAccount: b.business.accountId, amount: '1.00', channel: 'app' },
+  })).status, 201)
+  await until('BBB\'s delivery', () => rx.got.length === 1, 15_000)
+  const waited = Date.now() - paid
+  t.ok(waited < 3000, `before AAA's sends time out (8 s): after ${waited} ms`)
+  for (const r of held.splice(0)) r.end('ok')
+})
+
 t.test('an endpoint that answers and then dribbles its body holds no round: the timeout bounds the whole exchange', async (t) => {
   const ctx = await buildTestApp(t, TEST_POLICY)
   const s = await scenario(ctx)
