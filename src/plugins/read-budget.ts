@@ -34,7 +34,9 @@ export interface ReadBudgetOptions {
 // they live in Redis (two sorted sets of leases per caller: running, and running or waiting), so the budget holds
 // across all instances; a waiting read polls for its turn (every 50 ms, not strictly first come first served). A
 // lease lives 60 s and is renewed while its read runs, so an instance that dies frees its places within a minute.
-// While Redis is away the in-memory budget applies.
+// While Redis is away the in-memory budget applies. The currency groups (READS_PER_CURRENCY, caller-queue.ts) are
+// this instance's own either way: a read the shared budget lets run still takes its turn in them here, because what
+// they share out is this instance's read pool.
 //
 // A running read holds its place until its work is over (held-places.ts): its handler has finished AND its
 // response is done or its client gone; a streamed export holds it for as long as it streams. A read whose client
@@ -53,8 +55,8 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
   if (redis != null && !('circulateReadLease' in redis)) redis.defineCommand('circulateReadLease', { numberOfKeys: 2, lua: LEASE_LUA })
   const lease = redis as unknown as LeaseRedis | null
 
-  /** The shared budget: true = run, false = refused; null = Redis is away (use the local one). */
-  const sharedBudget = async (request: FastifyRequest, reply: FastifyReply, key: string): Promise<boolean | null> => {
+  /** The shared budget: a place (free it when the read is over), false = refused; null = Redis is away (use the local one). */
+  const sharedBudget = async (reply: FastifyReply, key: string): Promise<{ free: () => void } | false | null> => {
     if (lease == null || !app.shared.up()) return null
     const keys = [`reads:run:${key}`, `reads:all:${key}`] as const
     const id = crypto.randomUUID()
@@ -87,25 +89,26 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
       }
     }
     if (clientGone(reply)) { free(); throw gone() }
-    holdUntilDone(request, reply, free)
-    return true
+    return { free }
   }
 
   app.decorate('readBudget', async function readBudget (request: FastifyRequest, reply: FastifyReply) {
     const key = callerOf(request)
-    const shared = await sharedBudget(request, reply, key)
+    const shared = await sharedBudget(reply, key)
     if (shared === false) {
       request.log.info({ caller: key }, 'read budget: refused a report or export past the per-caller limit (all instances)')
       throw new RateLimitedError(1, `you already have ${opts.perCaller} reports or exports running and ${opts.perCaller} waiting; retry when one has finished`)
     }
-    if (shared === true) return
+    // With a shared place the caller is within its budget on every instance, so here it is too (a caller's reads on
+    // one instance are some of its reads on all): this instance's queue then only gives the currency groups' turns.
     const entry = await local.enter(key, reply, request.principal != null ? callerCurrency(request.principal) : 'anonymous')
+    if (entry.kind !== 'run') shared?.free()
     if (entry.kind === 'gone') throw gone()
     if (entry.kind === 'refused') {
       request.log.info({ caller: key, running: entry.running, waiting: entry.waiting }, 'read budget: refused a report or export past the per-caller limit')
       throw new RateLimitedError(1, `you already have ${entry.running} reports or exports running and ${entry.waiting} waiting (at most ${opts.perCaller} of each); retry when one has finished`)
     }
-    holdUntilDone(request, reply, entry.release)
+    holdUntilDone(request, reply, shared == null ? entry.release : () => { entry.release(); shared.free() })
   })
   app.decorate('readsRunning', () => local.runningNow)
   app.decorate('readsWaiting', () => local.waitingNow)

@@ -168,8 +168,10 @@ export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies:
       let d: DeliveryRow | undefined
       try {
         await client.query('BEGIN')
-        const upd = await client.query(`UPDATE webhook_delivery SET status = 'pending', next_attempt_at = now(), delivered_at = NULL
-                                         WHERE id = $1 AND webhook_id = $2`, [deliveryId, w.id])
+        // (a delivery written before deliveries carried their currency has none: pending, it needs it to be claimed)
+        const upd = await client.query(`UPDATE webhook_delivery SET status = 'pending', next_attempt_at = now(), delivered_at = NULL,
+                                                currency_id = $3
+                                         WHERE id = $1 AND webhook_id = $2`, [deliveryId, w.id, w.currency_id])
         if (upd.rowCount !== 1) throw new DomainError('NOT_FOUND', 'delivery not found')
         if (w.status === 'disabled') {
           await client.query(`UPDATE webhook SET status = 'active', disabled_at = NULL, disabled_reason = NULL, consecutive_failures = 0,

@@ -33,9 +33,9 @@ export interface WorkerOptions {
   disableAfterHours: number
   /** deliveries claimed per round */
   batch?: number
-  /** rounds at once while there is a backlog (default 4); as many again may open beside rounds held by slow owners */
+  /** rounds at once while there is a backlog (default 4); sends under way at most twice their batches */
   lanes?: number
-  /** the share of the lanes (all of them, the slow owners' too) one currency's sends may be under way in: CURRENCY_SHARE_PERCENT (default 50) */
+  /** the share of the sends under way one currency's may be: CURRENCY_SHARE_PERCENT (default 50) */
   currencySharePercent?: number
   /** due deliveries a claim ranks, per currency (default CLAIM_WINDOW) */
   claimWindow?: number
@@ -76,20 +76,25 @@ export const webhookBody = (c: Pick<Claimed, 'type' | 'event_at' | 'event_id' | 
 
 interface SendResult { status: number | null, latencyMs: number, error: string | null }
 
-/** A lane whose round has run this long is slow (an endpoint taking its time): a kick then opens another lane. */
+/** A send under way this long is slow (an endpoint taking its time): its lane goes on without it, and its owner gets
+ *  nothing more until it ends. */
 const SLOW_ROUND_MS = 1000
-/** Due deliveries of each currency a claim ranks by owner (the oldest first): bounds its cost when the outbox holds a backlog. */
+/**
+ * Due deliveries a claim ranks (the oldest first), shared out between the currencies with any due, at least
+ * MIN_WINDOW each: bounds its cost when the outbox holds a backlog, and lets a currency alone look past one owner's.
+ */
 const CLAIM_WINDOW = 1000
-
-interface Lane { since: number | null }
+const MIN_WINDOW = 10
 
 export class WebhookWorker {
-  private readonly lanes = new Map<Promise<void>, Lane>()
-  /** this worker's sends under way: delivery id -> its endpoint's owner and currency, the lane (round) it went out
-   * in, and when the send started (performance.now()) */
-  private readonly sending = new Map<string, { owner: string, currency: string, lane: object, since: number }>()
+  private readonly lanes = new Set<Promise<void>>()
+  /** rounds whose lane went on without their slow sends: the sends still under way, then their outcomes written */
+  private readonly tails = new Set<Promise<void>>()
+  /** this worker's sends under way: delivery id -> its endpoint's owner and currency, and when the send started (performance.now()) */
+  private readonly sending = new Map<string, { owner: string, currency: string, since: number }>()
   private claimTurn: Promise<unknown> = Promise.resolve()
   private again = false
+  private started = false
   private timer: NodeJS.Timeout | null = null
   private closed = false
   readonly now: () => Date
@@ -103,6 +108,7 @@ export class WebhookWorker {
   }
 
   start (): void {
+    this.started = true
     if (this.o.intervalMs > 0) {
       this.timer = setInterval(() => { this.kick() }, this.o.intervalMs)
       this.timer.unref()
@@ -113,54 +119,48 @@ export class WebhookWorker {
   /**
    * Runs delivery rounds until nothing is due. One round at a time while the outbox keeps up; a round that claims a
    * full batch means a backlog, and then another round starts at once, up to `lanes` at a time (their claims never
-   * overlap: SKIP LOCKED), so one round's slowest send does not hold up the deliveries queued behind it. A kick during
-   * a round asks for one more; and when every lane's round has been running longer than SLOW_ROUND_MS (an endpoint
-   * slow to answer, up to WEBHOOK_TIMEOUT_MS), a kick opens another lane (up to twice `lanes`), which claims nothing
-   * of the slow owners' (claim), so deliveries due since are not held behind them.
+   * overlap: SKIP LOCKED). A kick during a round asks for one more. A round waits for its sends at most
+   * SLOW_ROUND_MS: past that its lane goes on to the next round and leaves the slow sends (an endpoint slow to
+   * answer, up to WEBHOOK_TIMEOUT_MS) to finish and be written on their own, so a slow endpoint holds its sends,
+   * never a lane, and deliveries due since are not held behind it.
    */
   kick (): void {
     if (this.closed) return
     this.again = true
-    const t = performance.now()
-    const allSlow = [...this.lanes.values()].every(l => l.since != null && t - l.since > SLOW_ROUND_MS)
-    // past `lanes` only for rounds that wait on slow owners: a lane opened then claims nothing of theirs (claim)
-    if (this.lanes.size === 0 || (allSlow && this.lanes.size < 2 * this.maxLanes)) this.startLane()
+    if (this.lanes.size === 0) this.startLane()
   }
 
   private get maxLanes (): number { return this.o.lanes ?? 4 }
 
-  /** One owner's sends under way at once, at most: a lane's worth fewer than all of them, so others always have room. */
-  private get ownerShare (): number { return Math.max(1, this.maxLanes - 1) * (this.o.batch ?? 50) }
+  private get batch (): number { return this.o.batch ?? 50 }
 
-  /**
-   * The lanes one currency's sends may be under way in, of all that may open (twice `lanes`). Counted in lanes, not
-   * sends, because a round holds its lane until its slowest send ends: one currency's slow sends spread thinly over
-   * every lane held them all, however few they were.
-   */
-  private get currencyLanes (): number { return currencyShare(2 * this.maxLanes, this.o.currencySharePercent ?? 50) }
+  /** Sends under way at once in this worker, at most (the slow ones its lanes went on without included). */
+  private get maxSending (): number { return 2 * this.maxLanes * this.batch }
+
+  /** One owner's sends under way at once, at most: a lane's worth fewer than all of them, so others always have room. */
+  private get ownerShare (): number { return Math.max(1, this.maxLanes - 1) * this.batch }
+
+  /** One currency's sends under way at once, at most: CURRENCY_SHARE_PERCENT of maxSending. */
+  private get currencyCap (): number { return currencyShare(this.maxSending, this.o.currencySharePercent ?? 50) }
 
   private startLane (): void {
-    const batch = this.o.batch ?? 50
-    const state: Lane = { since: null }
     const lane: Promise<void> = (async () => {
       for (;;) {
         this.again = false
         const n = await this.runOnce((claimed) => {
-          // slow is counted from the claim, when the sends start, so that the database's own pace never opens lanes
-          if (claimed > 0) state.since = performance.now()
-          if (claimed >= batch && this.lanes.size < this.maxLanes) this.startLane()
-        }, state)
-        state.since = null
+          if (claimed >= this.batch && this.lanes.size < this.maxLanes) this.startLane()
+        }, true)
         if (this.closed) return
-        if (n < batch && !this.again) return
+        if (n < this.batch && !this.again) return
       }
     })().catch((err: unknown) => { this.o.log.warn({ err }, 'webhooks: a delivery round failed; the next one retries') })
       .finally(() => { this.lanes.delete(lane) })
-    this.lanes.set(lane, state)
+    this.lanes.add(lane)
   }
 
+  /** Waits until no round runs and no send is under way. */
   async idle (): Promise<void> {
-    while (this.lanes.size > 0) await Promise.all([...this.lanes.keys()])
+    while (this.lanes.size > 0 || this.tails.size > 0) await Promise.all([...this.lanes, ...this.tails])
   }
 
   async close (): Promise<void> {
@@ -169,8 +169,8 @@ export class WebhookWorker {
     await this.idle()
   }
 
-  /** Claims what is due now, fairly between currencies and between owners, and counts its sends as under way in `lane`. */
-  private async claim (now: Date, lane: object): Promise<Claimed[]> {
+  /** Claims what is due now, fairly between currencies and between owners, and counts its sends as under way. */
+  private async claim (now: Date): Promise<Claimed[]> {
     const lease = this.o.timeoutMs + 30_000
     // Fair shares between owners (a business, or a currency's issuer), so that what one owner's endpoints do (answer
     // slowly, or never, or receive a flood of events) does not hold up another's deliveries:
@@ -181,71 +181,92 @@ export class WebhookWorker {
     // - a claim takes the owners' due deliveries in turn (each owner's oldest first, then each one's second, ...)
     //   rather than oldest first overall, so a backlog of one owner's does not queue another's behind it.
     // And the same between currencies, whose issuers register as many businesses (owners) as they like:
-    // - one currency's sends are under way in at most currencyLanes of the lanes (other than this one), so that the
-    //   lanes a kick opens beside slow rounds are free of it;
-    // - a claim reads each currency's oldest due deliveries (a window per currency), and takes the currencies in
-    //   turn (each one's first, counting its sends under way, then each one's second, ...), within each the owners
-    //   in turn, so one currency's backlog neither hides another's deliveries nor goes out ahead of them.
+    // - at most currencyCap of one currency's sends are under way here at once;
+    // - a claim reads each currency's oldest due deliveries (a window per currency with any due, the windows
+    //   together about CLAIM_WINDOW), and takes the currencies in turn (each one's first, counting its sends under
+    //   way, then each one's second, ...), within each the owners in turn, so one currency's backlog neither hides
+    //   another's deliveries nor goes out ahead of them.
+    const room = Math.min(this.batch, this.maxSending - this.sending.size)
+    if (room <= 0) return []
     const t = performance.now()
     const held = new Map<string, number>()
     const blocked = new Set<string>()
     const heldByCurrency = new Map<string, number>()
-    const lanesOf = new Map<string, Set<object>>()
     for (const x of this.sending.values()) {
       held.set(x.owner, (held.get(x.owner) ?? 0) + 1)
-      if (t - x.since > SLOW_ROUND_MS) blocked.add(x.owner)
+      if (t - x.since >= SLOW_ROUND_MS) blocked.add(x.owner)
       heldByCurrency.set(x.currency, (heldByCurrency.get(x.currency) ?? 0) + 1)
-      if (x.lane !== lane) lanesOf.set(x.currency, (lanesOf.get(x.currency) ?? new Set()).add(x.lane))
     }
     for (const [owner, n] of held) if (n >= this.ownerShare) blocked.add(owner)
     const busy = [...held].filter(([owner]) => !blocked.has(owner))
-    const blockedCurrencies = [...lanesOf].filter(([, l]) => l.size >= this.currencyLanes).map(([c]) => c)
-    const claimed = (await this.o.pool.query<Claimed>(
-      `WITH head AS (
-         SELECT h.* FROM currency c CROSS JOIN LATERAL (
-           SELECT d.id, d.next_attempt_at, d.currency_id::text AS currency, coalesce(w.participant_id, w.currency_id)::text AS owner
-             FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
-            WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1
-              AND coalesce(w.participant_id, w.currency_id)::text <> ALL ($4::text[])
-            ORDER BY d.next_attempt_at, d.id
-            LIMIT $7) h
-          WHERE c.id::text <> ALL ($9::text[])),
-       ranked AS (
-         SELECT h.id, h.owner, h.currency, h.next_attempt_at, row_number() OVER (PARTITION BY h.owner ORDER BY h.next_attempt_at, h.id) + coalesce(b.n, 0) AS turn
-           FROM head h LEFT JOIN unnest($5::text[], $6::int[]) AS b(owner, n) ON b.owner = h.owner),
-       turns AS (
-         SELECT r.*, row_number() OVER (PARTITION BY r.currency ORDER BY r.turn, r.next_attempt_at, r.id) + coalesce(k.n, 0) AS cturn
-           FROM ranked r LEFT JOIN unnest($10::text[], $11::int[]) AS k(currency, n) ON k.currency = r.currency
-          WHERE r.turn <= $8),
-       due AS (
-         SELECT d.id, u.owner, u.currency FROM turns u JOIN webhook_delivery d ON d.id = u.id
-          WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-          ORDER BY u.cturn, u.turn, u.next_attempt_at, u.id
-          LIMIT $2
-          FOR UPDATE OF d SKIP LOCKED)
-       UPDATE webhook_delivery d
-          SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
-         FROM due, webhook w, event e
-        WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
-       RETURNING d.id, due.owner, due.currency, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
-                 e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
-                 EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
-      [now, this.o.batch ?? 50, lease, [...blocked], busy.map(([o]) => o), busy.map(([, n]) => n), this.o.claimWindow ?? CLAIM_WINDOW,
-        this.ownerShare, blockedCurrencies, [...heldByCurrency.keys()], [...heldByCurrency.values()]])).rows
+    const blockedCurrencies = [...heldByCurrency].filter(([, n]) => n >= this.currencyCap).map(([c]) => c)
+    // in a transaction of its own only to plan without JIT: the planner takes every currency's window to be full,
+    // and compiling for that estimate cost more than the claim itself (hundreds of milliseconds on a large outbox)
+    const client = await this.o.pool.connect()
+    let claimed: Claimed[]
+    try {
+      await client.query('BEGIN')
+      await client.query('SET LOCAL jit = off')
+      claimed = (await client.query<Claimed>(
+        `WITH busy AS MATERIALIZED (
+           SELECT c.id FROM currency c
+            WHERE c.id::text <> ALL ($9::text[])
+              AND EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1)),
+         win AS (SELECT greatest($12, $7 / greatest(1, count(*)))::int AS n FROM busy),
+         head AS (
+           SELECT h.* FROM busy c CROSS JOIN LATERAL (
+             SELECT d.id, d.next_attempt_at, d.currency_id::text AS currency, coalesce(w.participant_id, w.currency_id)::text AS owner
+               FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
+              WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+                AND coalesce(w.participant_id, w.currency_id)::text <> ALL ($4::text[])
+              ORDER BY d.next_attempt_at, d.id
+              LIMIT (SELECT n FROM win)) h),
+         ranked AS (
+           SELECT h.id, h.owner, h.currency, h.next_attempt_at, row_number() OVER (PARTITION BY h.owner ORDER BY h.next_attempt_at, h.id) + coalesce(b.n, 0) AS turn
+             FROM head h LEFT JOIN unnest($5::text[], $6::int[]) AS b(owner, n) ON b.owner = h.owner),
+         turns AS (
+           SELECT r.*, row_number() OVER (PARTITION BY r.currency ORDER BY r.turn, r.next_attempt_at, r.id) + coalesce(k.n, 0) AS cturn
+             FROM ranked r LEFT JOIN unnest($10::text[], $11::int[]) AS k(currency, n) ON k.currency = r.currency
+            WHERE r.turn <= $8),
+         -- the best few times the batch, before the rows are locked: what SKIP LOCKED passes over is replaced from these
+         cand AS (SELECT * FROM turns ORDER BY cturn, turn, next_attempt_at, id LIMIT 4 * $2),
+         due AS (
+           SELECT d.id, u.owner, u.currency FROM cand u JOIN webhook_delivery d ON d.id = u.id
+            WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+            ORDER BY u.cturn, u.turn, u.next_attempt_at, u.id
+            LIMIT $2
+            FOR UPDATE OF d SKIP LOCKED)
+         UPDATE webhook_delivery d
+            SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
+           FROM due, webhook w, event e
+          WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
+         RETURNING d.id, due.owner, due.currency, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
+                   e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
+                   EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
+        [now, room, lease, [...blocked], busy.map(([o]) => o), busy.map(([, n]) => n), this.o.claimWindow ?? CLAIM_WINDOW,
+          this.ownerShare, blockedCurrencies, [...heldByCurrency.keys()], [...heldByCurrency.values()], MIN_WINDOW])).rows
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
     const since = performance.now()
-    for (const c of claimed) if (!c.owner_suspended) this.sending.set(c.id, { owner: c.owner, currency: c.currency, lane, since })
+    for (const c of claimed) if (!c.owner_suspended) this.sending.set(c.id, { owner: c.owner, currency: c.currency, since })
     return claimed
   }
 
   /**
-   * One round: claims what is due now, sends it, records the outcomes. Returns how many were claimed.
-   * `claimed` is told the count before the sends start (a full batch opens another lane); `lane` is the lane whose
-   * round this is (a round run by itself counts as a lane of its own).
+   * One round: claims what is due now, sends it, records the outcomes. Returns how many were claimed, once every
+   * send has ended and its outcome is written; or, with `goOn` (a lane's round), once they have or SLOW_ROUND_MS has
+   * passed, leaving the slow sends to end and be written on their own (idle() waits for them).
+   * `claimed` is told the count before the sends start (a full batch opens another lane).
    */
-  async runOnce (claimedHook?: (n: number) => void, lane: object = {}): Promise<number> {
+  async runOnce (claimedHook?: (n: number) => void, goOn = false): Promise<number> {
     const now = this.now()
-    // one claim at a time in this worker, each counting the sends the one before it started (ownerShare is exact)
-    const turn = this.claimTurn.then(async () => await this.claim(now, lane))
+    // one claim at a time in this worker, each counting the sends the one before it started (the shares are exact)
+    const turn = this.claimTurn.then(async () => await this.claim(now))
     this.claimTurn = turn.catch(() => {})
     const claimed = await turn
     claimedHook?.(claimed.length)
@@ -255,8 +276,8 @@ export class WebhookWorker {
     // (DB_ACQUIRE_TIMEOUT_MS), and an outcome not written is sent again when its lease ends (measured in
     // test-faults/webhooks.faults.ts: 48 of 86 events sent twice after a restart with a backlog, on a loaded machine).
     const recorders = fastq.promise(async (write: () => Promise<void>) => { await write() }, RECORDERS)
-    const delivered: Array<{ c: Claimed, r: SendResult }> = []
-    await Promise.all(claimed.map(async (c) => {
+    let delivered: Array<{ c: Claimed, r: SendResult }> = []
+    const sends = Promise.all(claimed.map(async (c) => {
       // a suspended participant's endpoints are told nothing, as its tokens and API keys are refused: the delivery
       // waits its backoff as after a failure, and goes out once the suspension is lifted (within the give-up time)
       let r: SendResult
@@ -265,15 +286,36 @@ export class WebhookWorker {
         try { r = await this.send(c, now) } finally {
           const since = this.sending.get(c.id)?.since ?? performance.now()
           this.sending.delete(c.id)
-          // its owner's deliveries that other rounds left meanwhile are claimed by this lane's next round now,
-          // not at the next interval
-          if (performance.now() - since > SLOW_ROUND_MS) this.again = true
+          // its owner's deliveries that waited meanwhile are claimed now, not at the next interval (by a lane, or by
+          // the next round of a worker driven by hand)
+          if (performance.now() - since >= SLOW_ROUND_MS) { if (this.started) this.kick(); else this.again = true }
         }
       }
       if (r.status != null && r.status >= 200 && r.status < 300) delivered.push({ c, r })
       else await recorders.push(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })
     }))
-    if (delivered.length > 0) await this.retrying(delivered[0].c.id, async () => { await this.recordDelivered(delivered) })
+    const written = async (done: Array<{ c: Claimed, r: SendResult }>) => {
+      if (done.length > 0) await this.retrying(done[0].c.id, async () => { await this.recordDelivered(done) })
+    }
+    let timer: NodeJS.Timeout | undefined
+    const slow = goOn && claimed.length > 0 && await Promise.race([
+      sends.then(() => false),
+      new Promise<true>(resolve => { timer = setTimeout(() => { resolve(true) }, SLOW_ROUND_MS) }),
+    ])
+    clearTimeout(timer)
+    if (!slow) {
+      await sends
+      await written(delivered)
+      return claimed.length
+    }
+    // the lane goes on; what has succeeded so far is written now, the rest as the slow sends end
+    const early = delivered
+    delivered = []
+    const tail: Promise<void> = sends.then(async () => { await written(delivered) })
+      .catch((err: unknown) => { this.o.log.warn({ err }, 'webhooks: a delivery round failed; the next one retries') })
+      .finally(() => { this.tails.delete(tail) })
+    this.tails.add(tail)
+    await written(early)
     return claimed.length
   }
 

@@ -1,5 +1,7 @@
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { freePort } from '../../support/ports.js'
+import { hasRedis, startRedis } from '../../support/redis.js'
 import { buildTestApp, issue, registerMember, scenario, type TestContext } from '../helper.js'
 import { openSse } from '../events/sse.js'
 import { createResearcher } from '../reports/ledger.js'
@@ -164,8 +166,8 @@ t.test('the caller share: one currency\'s members past its requests wait while a
   t.same(ctx.app.callerShare(), { running: 0, waiting: 0 })
 })
 
-t.test('the read budget: one currency\'s researchers past its reads wait while another currency\'s run', async (t) => {
-  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, READ_POOL_MAX: 4, READS_PER_CALLER: 1, READS_PER_CURRENCY: 2 })
+async function readBudgetCase (t: Test, env: Record<string, string | number> = {}): Promise<void> {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, READ_POOL_MAX: 4, READS_PER_CALLER: 1, READS_PER_CURRENCY: 2, ...env })
   await scenario(ctx, { code: 'AAA' })
   await scenario(ctx, { code: 'BBB' })
   const researcher = async (code: string, name: string) => {
@@ -191,4 +193,17 @@ t.test('the read budget: one currency\'s researchers past its reads wait while a
   await db.query('COMMIT')
   t.same((await Promise.all([...held, third])).map(r => r.status), [200, 200, 200, 200], 'all are answered once the lock goes')
   t.equal(ctx.app.readsRunning(), 0)
+}
+
+t.test('the read budget: one currency\'s researchers past its reads wait while another currency\'s run', async (t) => {
+  await readBudgetCase(t)
+})
+
+// With Redis the per-caller budget is shared by every instance; the currency groups share out this instance's read
+// pool, and before, a read the shared budget let run skipped them: AAA's third export ran at once.
+t.test('the read budget with Redis: the currency groups still apply on the instance', { skip: hasRedis() ? false : 'redis-server is not installed' }, async (t) => {
+  const port = await freePort()
+  const redis = await startRedis(port)
+  t.teardown(() => { redis.kill('SIGKILL') })
+  await readBudgetCase(t, { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: `cs${process.pid}:` })
 })

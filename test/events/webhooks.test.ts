@@ -410,7 +410,7 @@ t.test('one currency\'s backlog hides no other currency\'s delivery: a claim tak
   t.same(currencies, [{ code: 'AAA', n: 30 }, { code: 'BBB', n: 1 }], 'each delivery carries its endpoint\'s currency')
 })
 
-t.test('many businesses of one currency with endpoints that never answer hold half the lanes: another currency\'s delivery goes out', async (t) => {
+t.test('many businesses of one currency with endpoints that never answer hold half the sends: another currency\'s delivery goes out', async (t) => {
   const ctx = await buildTestApp(t, TEST_POLICY)
   const a = await scenario(ctx, { code: 'AAA' })
   const b = await scenario(ctx, { code: 'BBB' })
@@ -421,7 +421,7 @@ t.test('many businesses of one currency with endpoints that never answer hold ha
   await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { for (const r of held) r.destroy(); silent.closeAllConnections(); silent.close() })
   const silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`
-  // twelve owners of AAA's: the per-owner shares alone let them fill every lane the worker may open
+  // twelve owners of AAA's: the per-owner shares alone let them take every send the worker may have under way
   const shops = []
   for (let i = 0; i < 12; i++) {
     const shop = await registerBusiness(ctx, 'AAA', { tradingName: `Silent ${i}`, sector: 'food', postcode: 'BS1 4DJ' })
@@ -447,11 +447,11 @@ t.test('many businesses of one currency with endpoints that never answer hold ha
     }
   }
   await until('the first rounds\' sends', () => held.length >= lanes * batch, 10_000)
-  // past a second every lane is slow, and the interval's wake-ups open more (up to twice `lanes`); before, those
-  // claimed AAA's other owners' deliveries too, and every lane waited on the timeout
+  // past a second the lanes go on without their slow sends and claim again; before, the wake-ups opened more lanes
+  // (up to twice `lanes`), they claimed AAA's other owners' deliveries too, and every lane waited on the timeout
   const started = Date.now()
   await until('two seconds of waiting', () => Date.now() - started > 2000, 5000)
-  t.equal(held.length, lanes * batch, `AAA's sends are under way in half the lanes that may open (${lanes} of ${2 * lanes}): ${lanes * batch} of them`)
+  t.equal(held.length, lanes * batch, `AAA's sends under way: half (CURRENCY_SHARE_PERCENT) of the ${2 * lanes * batch} the worker may have`)
   const paid = Date.now()
   t.equal((await ctx.call('POST', '/v1/currencies/BBB/payments', {
     token: b.member.token, key: 'bbb-1', body: { fromAccount: b.member.accountId, toAccount: b.business.accountId, amount: '1.00', channel: 'app' },
@@ -459,6 +459,49 @@ t.test('many businesses of one currency with endpoints that never answer hold ha
   await until('BBB\'s delivery', () => rx.got.length === 1, 15_000)
   const waited = Date.now() - paid
   t.ok(waited < 3000, `before AAA's sends time out (8 s): after ${waited} ms`)
+  for (const r of held.splice(0)) r.end('ok')
+})
+
+t.test('one business whose endpoint never answers, with sends in every lane, holds up no other business of its own currency', async (t) => {
+  // a helper session's case against the first form of the currency share (counted in lanes): one slow business's
+  // sends in both base lanes put its whole currency at its share, and another business of that currency waited
+  // for the slow sends' timeout
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const held: http.ServerResponse[] = []
+  const silent = http.createServer((req, res) => { req.resume(); held.push(res) })
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const r of held) r.destroy(); silent.closeAllConnections(); silent.close() })
+  const w = await registerBusiness(ctx, s.code, { tradingName: 'W', sector: 'food', postcode: 'BS1 4DJ' })
+  const y = await registerBusiness(ctx, s.code, { tradingName: 'Y', sector: 'food', postcode: 'BS1 4DJ' })
+  const [rxW, rxY] = [await receiver(t, () => 204), await receiver(t, () => 204)]
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`, events: ['payment.received'] } })).status, 201)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: w.token, body: { url: rxW.url, events: ['payment.received'] } })).status, 201)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: y.token, body: { url: rxY.url, events: ['payment.received'] } })).status, 201)
+  const pay = async (to: string, key: string) => (await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: to, amount: '0.01', channel: 'app' },
+  })).status
+  for (let i = 0; i < 3; i++) t.equal(await pay(s.business.accountId, `x-${i}`), 201)
+  t.equal(await pay(w.accountId, 'w-0'), 201)
+  const worker = new WebhookWorker({
+    pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: true },
+    intervalMs: 100, timeoutMs: 8000, giveUpHours: 72, disableAfterFailures: 20, disableAfterHours: 24, batch: 2, lanes: 2, currencySharePercent: 50,
+  })
+  t.teardown(async () => { await worker.close() })
+  worker.start()
+  for (const deadline = Date.now() + 10_000; held.length < 2;) {
+    if (Date.now() > deadline) throw new Error('the slow business\'s sends')
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  t.equal(held.length, 2, 'the slow business has two sends under way, and its third waits')
+  t.equal(rxW.got.length, 1, 'the other business\'s delivery due with them went out')
+  const paid = Date.now()
+  t.equal(await pay(y.accountId, 'y-0'), 201)
+  for (const deadline = Date.now() + 15_000; rxY.got.length === 0 && Date.now() < deadline;) await new Promise(resolve => setTimeout(resolve, 20))
+  const waited = Date.now() - paid
+  t.ok(waited < 3000, `a third business of the same currency is delivered before the slow sends' timeout (8 s): after ${waited} ms`)
   for (const r of held.splice(0)) r.end('ok')
 })
 

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import t from 'tap'
-import { accepting, freePort } from '../../support/ports.js'
+import { freePort } from '../../support/ports.js'
+import { hasRedis, startRedis } from '../../support/redis.js'
 import { buildTestApp, issue, scenario, type TestContext } from '../helper.js'
 import { handlerDone } from '../../src/plugins/held-places.js'
 
@@ -12,18 +12,7 @@ import { handlerDone } from '../../src/plugins/held-places.js'
 // still gets a real answer (never a 500), each instance limiting on its own; when Redis is back, limits are shared
 // again. The two instances are two apps in this process (the HAProxy test runs them as separate processes).
 
-async function startRedis (port: number): Promise<ChildProcess> {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  for (let i = 0; i < 100; i++) {
-    if (await accepting(port)) return p
-    await sleep(50)
-  }
-  throw new Error('redis-server did not start')
-}
-
-const hasRedis = (await import('node:child_process')).spawnSync('redis-server', ['--version']).status === 0
-
-t.test('two instances, one Redis', { skip: hasRedis ? false : 'redis-server is not installed' }, async (t) => {
+t.test('two instances, one Redis', { skip: hasRedis() ? false : 'redis-server is not installed' }, async (t) => {
   const port = await freePort()
   let redis = await startRedis(port)
   t.teardown(() => { redis.kill('SIGKILL') })

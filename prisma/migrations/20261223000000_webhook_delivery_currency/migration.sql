@@ -1,9 +1,16 @@
 -- A delivery carries its endpoint's currency, so that a claim takes each currency's oldest due deliveries in turn
 -- (src/webhooks/worker.ts): ranked over everyone's oldest together, one currency's backlog (its businesses'
 -- endpoints that never answer, or a flood of their events) kept another currency's deliveries out of every claim.
+--
+-- Only pending deliveries need it (claims read nothing else; retrying a delivered or failed one sets it). The
+-- delivery history is not rewritten: this migration holds the table's lock, and every payment's events insert
+-- deliveries, so rewriting a large history stopped payments meanwhile (a helper session measured 12.7 s on 1.1M
+-- rows). For the same reason the check is NOT VALID: it holds for every row written from now on, and the update
+-- above is what makes the pending rows already there satisfy it.
 ALTER TABLE webhook_delivery ADD COLUMN currency_id uuid;
-UPDATE webhook_delivery d SET currency_id = w.currency_id FROM webhook w WHERE w.id = d.webhook_id;
-ALTER TABLE webhook_delivery ALTER COLUMN currency_id SET NOT NULL;
+UPDATE webhook_delivery d SET currency_id = w.currency_id FROM webhook w WHERE w.id = d.webhook_id AND d.status = 'pending';
+ALTER TABLE webhook_delivery ADD CONSTRAINT webhook_delivery_pending_has_currency
+  CHECK (status <> 'pending' OR currency_id IS NOT NULL) NOT VALID;
 
 -- a currency's due deliveries, oldest first: what each claim reads, one currency after another
 DROP INDEX webhook_delivery_due_idx;
