@@ -93,8 +93,10 @@ export class WebhookWorker {
   /** this worker's sends under way: delivery id -> its endpoint's owner and currency, and when the send started (performance.now()) */
   private readonly sending = new Map<string, { owner: string, currency: string, since: number }>()
   private claimTurn: Promise<unknown> = Promise.resolve()
-  private again = false
-  private started = false
+  /** wake-ups so far: a lane whose round saw none begin and claimed less than a batch has nothing more to do */
+  private wakes = 0
+  /** the failures being written, at most RECORDERS at once for the whole worker (each a transaction on the pool) */
+  private readonly recorders = fastq.promise(async (write: () => Promise<void>) => { await write() }, RECORDERS)
   private timer: NodeJS.Timeout | null = null
   private closed = false
   readonly now: () => Date
@@ -108,7 +110,6 @@ export class WebhookWorker {
   }
 
   start (): void {
-    this.started = true
     if (this.o.intervalMs > 0) {
       this.timer = setInterval(() => { this.kick() }, this.o.intervalMs)
       this.timer.unref()
@@ -126,7 +127,7 @@ export class WebhookWorker {
    */
   kick (): void {
     if (this.closed) return
-    this.again = true
+    this.wakes++
     if (this.lanes.size === 0) this.startLane()
   }
 
@@ -146,12 +147,12 @@ export class WebhookWorker {
   private startLane (): void {
     const lane: Promise<void> = (async () => {
       for (;;) {
-        this.again = false
+        const seen = this.wakes
         const n = await this.runOnce((claimed) => {
           if (claimed >= this.batch && this.lanes.size < this.maxLanes) this.startLane()
         }, true)
         if (this.closed) return
-        if (n < this.batch && !this.again) return
+        if (n < this.batch && this.wakes === seen) return
       }
     })().catch((err: unknown) => { this.o.log.warn({ err }, 'webhooks: a delivery round failed; the next one retries') })
       .finally(() => { this.lanes.delete(lane) })
@@ -200,58 +201,47 @@ export class WebhookWorker {
     for (const [owner, n] of held) if (n >= this.ownerShare) blocked.add(owner)
     const busy = [...held].filter(([owner]) => !blocked.has(owner))
     const blockedCurrencies = [...heldByCurrency].filter(([, n]) => n >= this.currencyCap).map(([c]) => c)
-    // in a transaction of its own only to plan without JIT: the planner takes every currency's window to be full,
-    // and compiling for that estimate cost more than the claim itself (hundreds of milliseconds on a large outbox)
-    const client = await this.o.pool.connect()
-    let claimed: Claimed[]
-    try {
-      await client.query('BEGIN')
-      await client.query('SET LOCAL jit = off')
-      claimed = (await client.query<Claimed>(
-        `WITH busy AS MATERIALIZED (
-           SELECT c.id FROM currency c
-            WHERE c.id::text <> ALL ($9::text[])
-              AND EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1)),
-         win AS (SELECT greatest($12, $7 / greatest(1, count(*)))::int AS n FROM busy),
-         head AS (
-           SELECT h.* FROM busy c CROSS JOIN LATERAL (
-             SELECT d.id, d.next_attempt_at, d.currency_id::text AS currency, coalesce(w.participant_id, w.currency_id)::text AS owner
-               FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
-              WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1
-                AND coalesce(w.participant_id, w.currency_id)::text <> ALL ($4::text[])
-              ORDER BY d.next_attempt_at, d.id
-              LIMIT (SELECT n FROM win)) h),
-         ranked AS (
-           SELECT h.id, h.owner, h.currency, h.next_attempt_at, row_number() OVER (PARTITION BY h.owner ORDER BY h.next_attempt_at, h.id) + coalesce(b.n, 0) AS turn
-             FROM head h LEFT JOIN unnest($5::text[], $6::int[]) AS b(owner, n) ON b.owner = h.owner),
-         turns AS (
-           SELECT r.*, row_number() OVER (PARTITION BY r.currency ORDER BY r.turn, r.next_attempt_at, r.id) + coalesce(k.n, 0) AS cturn
-             FROM ranked r LEFT JOIN unnest($10::text[], $11::int[]) AS k(currency, n) ON k.currency = r.currency
-            WHERE r.turn <= $8),
-         -- the best few times the batch, before the rows are locked: what SKIP LOCKED passes over is replaced from these
-         cand AS (SELECT * FROM turns ORDER BY cturn, turn, next_attempt_at, id LIMIT 4 * $2),
-         due AS (
-           SELECT d.id, u.owner, u.currency FROM cand u JOIN webhook_delivery d ON d.id = u.id
-            WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-            ORDER BY u.cturn, u.turn, u.next_attempt_at, u.id
-            LIMIT $2
-            FOR UPDATE OF d SKIP LOCKED)
-         UPDATE webhook_delivery d
-            SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
-           FROM due, webhook w, event e
-          WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
-         RETURNING d.id, due.owner, due.currency, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
-                   e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
-                   EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
-        [now, room, lease, [...blocked], busy.map(([o]) => o), busy.map(([, n]) => n), this.o.claimWindow ?? CLAIM_WINDOW,
-          this.ownerShare, blockedCurrencies, [...heldByCurrency.keys()], [...heldByCurrency.values()], MIN_WINDOW])).rows
-      await client.query('COMMIT')
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
+    // One statement, one round trip: claims are taken one at a time, so a claim's round trips bound how fast a
+    // worker delivers (with a transaction around it, to plan it without JIT, the bench's deliveries fell behind by
+    // seconds). On a very deep backlog in one currency PostgreSQL may JIT-compile it (tens of milliseconds).
+    const claimed = (await this.o.pool.query<Claimed>(
+      `WITH busy AS MATERIALIZED (
+         SELECT c.id FROM currency c
+          WHERE c.id::text <> ALL ($9::text[])
+            AND EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1)),
+       win AS (SELECT greatest($12, $7 / greatest(1, count(*)))::int AS n FROM busy),
+       head AS (
+         SELECT h.* FROM busy c CROSS JOIN LATERAL (
+           SELECT d.id, d.next_attempt_at, d.currency_id::text AS currency, coalesce(w.participant_id, w.currency_id)::text AS owner
+             FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
+            WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+              AND coalesce(w.participant_id, w.currency_id)::text <> ALL ($4::text[])
+            ORDER BY d.next_attempt_at, d.id
+            LIMIT (SELECT n FROM win)) h),
+       ranked AS (
+         SELECT h.id, h.owner, h.currency, h.next_attempt_at, row_number() OVER (PARTITION BY h.owner ORDER BY h.next_attempt_at, h.id) + coalesce(b.n, 0) AS turn
+           FROM head h LEFT JOIN unnest($5::text[], $6::int[]) AS b(owner, n) ON b.owner = h.owner),
+       turns AS (
+         SELECT r.*, row_number() OVER (PARTITION BY r.currency ORDER BY r.turn, r.next_attempt_at, r.id) + coalesce(k.n, 0) AS cturn
+           FROM ranked r LEFT JOIN unnest($10::text[], $11::int[]) AS k(currency, n) ON k.currency = r.currency
+          WHERE r.turn <= $8),
+       -- the best few times the batch, before the rows are locked: what SKIP LOCKED passes over is replaced from these
+       cand AS (SELECT * FROM turns WHERE cturn <= $13 ORDER BY cturn, turn, next_attempt_at, id LIMIT 4 * $2),
+       due AS (
+         SELECT d.id, u.owner, u.currency FROM cand u JOIN webhook_delivery d ON d.id = u.id
+          WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+          ORDER BY u.cturn, u.turn, u.next_attempt_at, u.id
+          LIMIT $2
+          FOR UPDATE OF d SKIP LOCKED)
+       UPDATE webhook_delivery d
+          SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
+         FROM due, webhook w, event e
+        WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
+       RETURNING d.id, due.owner, due.currency, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
+                 e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
+                 EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
+      [now, room, lease, [...blocked], busy.map(([o]) => o), busy.map(([, n]) => n), this.o.claimWindow ?? CLAIM_WINDOW,
+        this.ownerShare, blockedCurrencies, [...heldByCurrency.keys()], [...heldByCurrency.values()], MIN_WINDOW, this.currencyCap])).rows
     const since = performance.now()
     for (const c of claimed) if (!c.owner_suspended) this.sending.set(c.id, { owner: c.owner, currency: c.currency, since })
     return claimed
@@ -275,7 +265,7 @@ export class WebhookWorker {
     // write retried a few times. A round of 50 writing 50 transactions at once queued on the pool beside the payments
     // (DB_ACQUIRE_TIMEOUT_MS), and an outcome not written is sent again when its lease ends (measured in
     // test-faults/webhooks.faults.ts: 48 of 86 events sent twice after a restart with a backlog, on a loaded machine).
-    const recorders = fastq.promise(async (write: () => Promise<void>) => { await write() }, RECORDERS)
+    const round = { goneOn: false }
     let delivered: Array<{ c: Claimed, r: SendResult }> = []
     const sends = Promise.all(claimed.map(async (c) => {
       // a suspended participant's endpoints are told nothing, as its tokens and API keys are refused: the delivery
@@ -286,13 +276,13 @@ export class WebhookWorker {
         try { r = await this.send(c, now) } finally {
           const since = this.sending.get(c.id)?.since ?? performance.now()
           this.sending.delete(c.id)
-          // its owner's deliveries that waited meanwhile are claimed now, not at the next interval (by a lane, or by
-          // the next round of a worker driven by hand)
-          if (performance.now() - since >= SLOW_ROUND_MS) { if (this.started) this.kick(); else this.again = true }
+          // its owner's deliveries that waited meanwhile, and what waited for room, are claimed now, not at the next
+          // interval (a worker driven by hand claims them in its next round)
+          if (goOn && (round.goneOn || performance.now() - since >= SLOW_ROUND_MS)) this.kick()
         }
       }
       if (r.status != null && r.status >= 200 && r.status < 300) delivered.push({ c, r })
-      else await recorders.push(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })
+      else await this.recorders.push(async () => { await this.retrying(c.id, async () => { await this.recordFailure(c, r) }) })
     }))
     const written = async (done: Array<{ c: Claimed, r: SendResult }>) => {
       if (done.length > 0) await this.retrying(done[0].c.id, async () => { await this.recordDelivered(done) })
@@ -309,6 +299,7 @@ export class WebhookWorker {
       return claimed.length
     }
     // the lane goes on; what has succeeded so far is written now, the rest as the slow sends end
+    round.goneOn = true
     const early = delivered
     delivered = []
     const tail: Promise<void> = sends.then(async () => { await written(delivered) })

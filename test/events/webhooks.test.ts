@@ -505,6 +505,99 @@ t.test('one business whose endpoint never answers, with sends in every lane, hol
   for (const r of held.splice(0)) r.end('ok')
 })
 
+t.test('one currency\'s sends under way stay within its CURRENCY_SHARE_PERCENT within a claim too (a reviewer\'s case: 6 under way of a cap of 4)', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const held: http.ServerResponse[] = []
+  const silent = http.createServer((req, res) => { req.resume(); held.push(res) })
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const r of held) r.destroy(); silent.closeAllConnections(); silent.close() })
+  const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`
+  const shops = []
+  for (let i = 0; i < 3; i++) {
+    const shop = await registerBusiness(ctx, s.code, { tradingName: `S${i}`, sector: 'food', postcode: 'BS1 4DJ' })
+    t.equal((await ctx.call('POST', '/v1/webhooks', { token: shop.token, body: { url, events: ['payment.received'] } })).status, 201)
+    shops.push(shop)
+  }
+  for (let i = 0; i < 6; i++) {
+    t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+      token: s.member.token, key: `p-${i}`, body: { fromAccount: s.member.accountId, toAccount: shops[i % 3].accountId, amount: '0.01', channel: 'app' },
+    })).status, 201)
+  }
+  // lanes 2, batch 3: at most 12 under way; 40 % of that: 4 for one currency
+  const worker = new WebhookWorker({
+    pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: true },
+    intervalMs: 100, timeoutMs: 4000, giveUpHours: 72, disableAfterFailures: 20, disableAfterHours: 24, batch: 3, lanes: 2, currencySharePercent: 40,
+  })
+  t.teardown(async () => { for (const r of held.splice(0)) r.end('ok'); await worker.close() })
+  worker.start()
+  await new Promise(resolve => setTimeout(resolve, 2500))
+  t.ok(held.length <= 4, `one currency's sends under way: ${held.length}, cap 4`)
+})
+
+t.test('a worker woken by kick() without start(): a slow send ending wakes it for its owner\'s next delivery (a reviewer\'s case: idle() returned with it pending)', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const got: string[] = []
+  const slow = http.createServer((req, res) => { req.resume(); got.push(String(req.headers['webhook-id'])); setTimeout(() => { res.statusCode = 204; res.end() }, 1500) })
+  await new Promise<void>(resolve => slow.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { slow.closeAllConnections(); slow.close() })
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(slow.address() as { port: number }).port}/h`, events: ['payment.received'] } })).status, 201)
+  for (let i = 0; i < 2; i++) {
+    t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+      token: s.member.token, key: `k-${i}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '0.01', channel: 'app' },
+    })).status, 201)
+  }
+  const worker = new WebhookWorker({
+    pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: true },
+    intervalMs: 0, timeoutMs: 5000, giveUpHours: 72, disableAfterFailures: 20, disableAfterHours: 24, batch: 1, lanes: 2,
+  })
+  worker.kick()
+  await worker.idle()
+  const pending = (await ctx.app.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM webhook_delivery WHERE status = \'pending\'')).rows[0].n
+  t.equal(got.length, 2, `both deliveries sent once idle() returns (sent: ${got.length}, pending: ${pending})`)
+})
+
+t.test('failures are written at most two at once by the whole worker, however many rounds went on without their slow sends', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const held: http.ServerResponse[] = []
+  const silent = http.createServer((req, res) => { req.resume(); held.push(res) })
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { silent.closeAllConnections(); silent.close() })
+  const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`
+  const shops = []
+  for (let i = 0; i < 8; i++) {
+    const shop = await registerBusiness(ctx, s.code, { tradingName: `S${i}`, sector: 'food', postcode: 'BS1 4DJ' })
+    t.equal((await ctx.call('POST', '/v1/webhooks', { token: shop.token, body: { url, events: ['payment.received'] } })).status, 201)
+    shops.push(shop)
+  }
+  const worker = new WebhookWorker({
+    pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: true },
+    intervalMs: 100, timeoutMs: 20_000, giveUpHours: 72, disableAfterFailures: 20, disableAfterHours: 24, batch: 4, lanes: 1, currencySharePercent: 100,
+  })
+  let now = 0
+  let peak = 0
+  const w = worker as unknown as { recordFailure: (...a: unknown[]) => Promise<void> }
+  const orig = w.recordFailure.bind(worker)
+  w.recordFailure = async (...a: unknown[]) => { now++; peak = Math.max(peak, now); try { await new Promise(resolve => setTimeout(resolve, 50)); return await orig(...a) } finally { now-- } }
+  t.teardown(async () => { await worker.close() })
+  worker.start()
+  for (let i = 0; i < 8; i++) {
+    t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+      token: s.member.token, key: `p-${i}`, body: { fromAccount: s.member.accountId, toAccount: shops[i].accountId, amount: '0.01', channel: 'app' },
+    })).status, 201)
+    await new Promise(resolve => setTimeout(resolve, 1300))
+  }
+  t.equal(held.length, 8, 'eight sends under way')
+  for (const r of held.splice(0)) { r.statusCode = 500; r.end() }
+  await new Promise(resolve => setTimeout(resolve, 1000))
+  t.ok(peak >= 1 && peak <= 2, `failure writes at once: ${peak} (at most RECORDERS, 2; the reviewer saw 8)`)
+})
+
 t.test('an endpoint that answers and then dribbles its body holds no round: the timeout bounds the whole exchange', async (t) => {
   const ctx = await buildTestApp(t, TEST_POLICY)
   const s = await scenario(ctx)
