@@ -259,8 +259,8 @@ export const ConfigSchema = Type.Object({
   /**
    * Of an instance's event streams (EVENTS_MAX_STREAMS), batches running and waiting (BATCH_CONCURRENCY +
    * BATCH_QUEUE_MAX) and payment-request long-polls (REQUESTS_MAX_WAITERS), the share in percent that one currency's
-   * callers may hold, and of this instance's webhook delivery lanes the share one currency's sends may be under way
-   * in, so one currency's participants cannot take them all from another's. 100: an instance that serves one scheme
+   * callers may hold, and of the webhook sends this instance may have under way the share one currency's may be,
+   * so one currency's participants cannot take them all from another's. 100: an instance that serves one scheme
    * only.
    */
   CURRENCY_SHARE_PERCENT: Type.Integer({ default: 50, minimum: 1, maximum: 100 }),

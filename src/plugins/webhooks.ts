@@ -15,7 +15,7 @@ export interface WebhooksOptions {
   disableAfterFailures: number
   disableAfterHours: number
   maxPerOwner: number
-  /** CURRENCY_SHARE_PERCENT: the share of the delivery lanes one currency's sends may be under way in */
+  /** CURRENCY_SHARE_PERCENT: the share of the webhook sends under way that one currency's may be */
   currencySharePercent: number
 }
 

@@ -37,7 +37,7 @@ export interface WorkerOptions {
   lanes?: number
   /** the share of the sends under way one currency's may be: CURRENCY_SHARE_PERCENT (default 50) */
   currencySharePercent?: number
-  /** due deliveries a claim ranks, per currency (default CLAIM_WINDOW) */
+  /** due deliveries a claim ranks, shared out between the currencies with any due (default CLAIM_WINDOW) */
   claimWindow?: number
 }
 
@@ -205,13 +205,13 @@ export class WebhookWorker {
     // worker delivers (with a transaction around it, to plan it without JIT, the bench's deliveries fell behind by
     // seconds). On a very deep backlog in one currency PostgreSQL may JIT-compile it (tens of milliseconds).
     const claimed = (await this.o.pool.query<Claimed>(
-      `WITH busy AS MATERIALIZED (
+      `WITH due_currencies AS MATERIALIZED (
          SELECT c.id FROM currency c
           WHERE c.id::text <> ALL ($9::text[])
             AND EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1)),
-       win AS (SELECT greatest($12, $7 / greatest(1, count(*)))::int AS n FROM busy),
+       win AS (SELECT greatest($12, $7 / greatest(1, count(*)))::int AS n FROM due_currencies),
        head AS (
-         SELECT h.* FROM busy c CROSS JOIN LATERAL (
+         SELECT h.* FROM due_currencies c CROSS JOIN LATERAL (
            SELECT d.id, d.next_attempt_at, d.currency_id::text AS currency, coalesce(w.participant_id, w.currency_id)::text AS owner
              FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
             WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1

@@ -32,6 +32,23 @@ const expectedSignature = (secret: string, r: Received) => {
   return 'v1,' + createHmac('sha256', key).update(`${String(r.headers['webhook-id'])}.${String(r.headers['webhook-timestamp'])}.${r.body}`).digest('base64')
 }
 
+/** An endpoint that accepts every connection and never answers (the test ends what it holds, or teardown does). */
+async function silentEndpoint (t: Test) {
+  const held: http.ServerResponse[] = []
+  const server = http.createServer((req, res) => { req.resume(); held.push(res) })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const r of held) r.destroy(); server.closeAllConnections(); server.close() })
+  return { held, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/h` }
+}
+
+/** Polls (every 20 ms) until done() holds, failing after ms. */
+async function until (what: string, done: () => boolean, ms: number): Promise<void> {
+  for (const deadline = Date.now() + ms; !done();) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
 const TEST_POLICY = { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_DELIVERY: '0' } as const
 
 function clockedWorker (ctx: TestContext, start: Date, opts: { allowPrivate?: boolean, disableAfterFailures?: number, disableAfterHours?: number, timeoutMs?: number } = {}) {
@@ -342,12 +359,9 @@ t.test('one owner\'s flood to an endpoint that never answers leaves room for ano
   const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'food', postcode: 'BS1 4DJ' })
   await issue(ctx, s.code, s.business.accountId, '100.00')
   await issue(ctx, s.code, s.member.accountId, '10.00')
-  const held: http.ServerResponse[] = []
-  const silent = http.createServer((req, res) => { req.resume(); held.push(res) })
-  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const r of held) r.destroy(); silent.closeAllConnections(); silent.close() })
+  const { held, url: silentUrl } = await silentEndpoint(t)
   const rx = await receiver(t, () => 204)
-  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`, events: ['payment.sent'] } })).status, 201)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: silentUrl, events: ['payment.sent'] } })).status, 201)
   t.equal((await ctx.call('POST', '/v1/webhooks', { token: other.token, body: { url: rx.url, events: ['payment.received'] } })).status, 201)
   // one batch request of the business's own: 30 payments, 30 events for its silent endpoint
   const items = Array.from({ length: 30 }, (_, i) => ({ idempotencyKey: `flood-${i}`, fromAccount: s.business.accountId, toAccount: s.member.accountId, amount: '0.01', channel: 'api' }))
@@ -416,11 +430,7 @@ t.test('many businesses of one currency with endpoints that never answer hold ha
   const b = await scenario(ctx, { code: 'BBB' })
   await issue(ctx, 'AAA', a.member.accountId, '100.00')
   await issue(ctx, 'BBB', b.member.accountId, '10.00')
-  const held: http.ServerResponse[] = []
-  const silent = http.createServer((req, res) => { req.resume(); held.push(res) })
-  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const r of held) r.destroy(); silent.closeAllConnections(); silent.close() })
-  const silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`
+  const { held, url: silentUrl } = await silentEndpoint(t)
   // twelve owners of AAA's: the per-owner shares alone let them take every send the worker may have under way
   const shops = []
   for (let i = 0; i < 12; i++) {
@@ -440,12 +450,6 @@ t.test('many businesses of one currency with endpoints that never answer hold ha
   })
   t.teardown(async () => { await worker.close() })
   worker.start()
-  const until = async (what: string, done: () => boolean, ms: number) => {
-    for (const deadline = Date.now() + ms; !done();) {
-      if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
-      await new Promise(resolve => setTimeout(resolve, 20))
-    }
-  }
   await until('the first rounds\' sends', () => held.length >= lanes * batch, 10_000)
   // past a second the lanes go on without their slow sends and claim again; before, the wake-ups opened more lanes
   // (up to twice `lanes`), they claimed AAA's other owners' deliveries too, and every lane waited on the timeout
@@ -469,14 +473,11 @@ t.test('one business whose endpoint never answers, with sends in every lane, hol
   const ctx = await buildTestApp(t, TEST_POLICY)
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '100.00')
-  const held: http.ServerResponse[] = []
-  const silent = http.createServer((req, res) => { req.resume(); held.push(res) })
-  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const r of held) r.destroy(); silent.closeAllConnections(); silent.close() })
+  const { held, url: silentUrl } = await silentEndpoint(t)
   const w = await registerBusiness(ctx, s.code, { tradingName: 'W', sector: 'food', postcode: 'BS1 4DJ' })
   const y = await registerBusiness(ctx, s.code, { tradingName: 'Y', sector: 'food', postcode: 'BS1 4DJ' })
   const [rxW, rxY] = [await receiver(t, () => 204), await receiver(t, () => 204)]
-  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`, events: ['payment.received'] } })).status, 201)
+  t.equal((await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: silentUrl, events: ['payment.received'] } })).status, 201)
   t.equal((await ctx.call('POST', '/v1/webhooks', { token: w.token, body: { url: rxW.url, events: ['payment.received'] } })).status, 201)
   t.equal((await ctx.call('POST', '/v1/webhooks', { token: y.token, body: { url: rxY.url, events: ['payment.received'] } })).status, 201)
   const pay = async (to: string, key: string) => (await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
@@ -490,10 +491,7 @@ t.test('one business whose endpoint never answers, with sends in every lane, hol
   })
   t.teardown(async () => { await worker.close() })
   worker.start()
-  for (const deadline = Date.now() + 10_000; held.length < 2;) {
-    if (Date.now() > deadline) throw new Error('the slow business\'s sends')
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
+  await until('the slow business\'s sends', () => held.length >= 2, 10_000)
   await new Promise(resolve => setTimeout(resolve, 1500))
   t.equal(held.length, 2, 'the slow business has two sends under way, and its third waits')
   t.equal(rxW.got.length, 1, 'the other business\'s delivery due with them went out')
@@ -509,11 +507,7 @@ t.test('one currency\'s sends under way stay within its CURRENCY_SHARE_PERCENT w
   const ctx = await buildTestApp(t, TEST_POLICY)
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '100.00')
-  const held: http.ServerResponse[] = []
-  const silent = http.createServer((req, res) => { req.resume(); held.push(res) })
-  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const r of held) r.destroy(); silent.closeAllConnections(); silent.close() })
-  const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`
+  const { held, url } = await silentEndpoint(t)
   const shops = []
   for (let i = 0; i < 3; i++) {
     const shop = await registerBusiness(ctx, s.code, { tradingName: `S${i}`, sector: 'food', postcode: 'BS1 4DJ' })
@@ -564,11 +558,7 @@ t.test('failures are written at most two at once by the whole worker, however ma
   const ctx = await buildTestApp(t, TEST_POLICY)
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '100.00')
-  const held: http.ServerResponse[] = []
-  const silent = http.createServer((req, res) => { req.resume(); held.push(res) })
-  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { silent.closeAllConnections(); silent.close() })
-  const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}/h`
+  const { held, url } = await silentEndpoint(t)
   const shops = []
   for (let i = 0; i < 8; i++) {
     const shop = await registerBusiness(ctx, s.code, { tradingName: `S${i}`, sector: 'food', postcode: 'BS1 4DJ' })
@@ -650,18 +640,12 @@ async function slowAndPrompt (t: Test, intervalMs: number, timeoutMs: number) {
   const pay = async (to: string, key: string) => await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
     token: s.member.token, key, body: { fromAccount: s.member.accountId, toAccount: to, amount: '1.00', channel: 'api' },
   })
-  const until = async (what: string, done: () => boolean, ms: number) => {
-    for (const deadline = Date.now() + ms; !done();) {
-      if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
-      await new Promise(resolve => setTimeout(resolve, 20))
-    }
-  }
   const answer = () => { slow.answering = true; for (const r of slow.held.splice(0)) r.end('ok') }
-  return { ctx, s, other, slow, rx, pay, until, answer }
+  return { ctx, s, other, slow, rx, pay, answer }
 }
 
 t.test('while one endpoint takes its time, another lane delivers what is due since', async (t) => {
-  const { s, other, slow, rx, pay, until } = await slowAndPrompt(t, 100, 6000)
+  const { s, other, slow, rx, pay } = await slowAndPrompt(t, 100, 6000)
   t.equal((await pay(s.business.accountId, 'slow-1')).status, 201)
   // the slow endpoint's delivery is under way (its round waits on it)
   await until('the slow endpoint called', () => slow.held.length === 1, 10_000)
@@ -674,7 +658,7 @@ t.test('while one endpoint takes its time, another lane delivers what is due sin
 
 t.test('an endpoint slow on a stream of its own events holds one lane: its next deliveries wait, other owners\' go out', async (t) => {
   // no timer wakes the worker here (a minute): only the events' notifications and its own rounds do
-  const { ctx, s, other, slow, rx, pay, until, answer } = await slowAndPrompt(t, 60_000, 8000)
+  const { ctx, s, other, slow, rx, pay, answer } = await slowAndPrompt(t, 60_000, 8000)
   t.equal((await pay(s.business.accountId, 'stream-0')).status, 201)
   await until('the slow endpoint called', () => slow.held.length === 1, 10_000)
   const calledAt = Date.now()
