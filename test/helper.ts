@@ -89,13 +89,13 @@ export interface Scenario {
 }
 
 /** A currency with Bristol-like fees, one member and one business, each with a login. */
-export async function scenario (ctx: TestContext, opts: { code?: string, decimals?: number } = {}): Promise<Scenario> {
+export async function scenario (ctx: TestContext, opts: { code?: string, decimals?: number, fees?: Record<string, string> } = {}): Promise<Scenario> {
   const code = opts.code ?? 'BRS'
   const cur = await ctx.call('POST', '/v1/currencies', {
     token: ctx.issuerToken,
     body: {
       code, name: `${code} Pound`, decimals: opts.decimals ?? 2,
-      fees: { text: '0.02', app: '0.02', online: '0.01', api: '0.01', till: '0.01' }, redemptionFee: '0.03', localAreas: ['BS'],
+      fees: { text: '0.02', app: '0.02', online: '0.01', api: '0.01', till: '0.01', ...opts.fees }, redemptionFee: '0.03', localAreas: ['BS'],
     },
   })
   if (cur.status !== 201) throw new Error(`currency: ${cur.text}`)

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { AmountString, NextCursor, Nullable, PageQuery, Timestamp, Uuid } from './common.js'
-import { ChannelSchema } from './ledger.js'
+import { PayChannelSchema } from './ledger.js'
 
 // Payment requests (src/services/payment-request.service.ts, docs/shop.md).
 
@@ -51,7 +51,7 @@ export const PaymentRequestSchema = Type.Object({
 
 export const PaymentRequestPaySchema = Type.Object({
   fromAccount: Uuid('the payer\'s account'),
-  channel: ChannelSchema,
+  channel: PayChannelSchema,
 }, { additionalProperties: false, description: 'the amount and the payee come from the request, never from the payer' })
 
 export const PaymentRequestGetQuerySchema = Type.Object({

@@ -26,6 +26,14 @@ export function payer (p: Principal | null, c: CurrencyInfo): Payer {
 /** One payment parsed and priced (the receiver's channel fee), ready for the ledger; `field` prefixes pointers. */
 export function paymentItem (c: CurrencyInfo, who: Payer, b: PaymentCreate, idem: Idempotency, field = ''): MovementItem {
   const amount = parseAmount(b.amount, c.decimals, `${field}amount`)
+  // The channel sets the receiver's fee, so a payer may name only how it could have paid. A text payment is made
+  // by the SMS gateway's route, which names the channel itself: a member or business claiming one over HTTP would
+  // choose the receiver's fee (text's rate) for a payment that never went by text. An issuer may still record one
+  // by hand, as when the gateway was down.
+  if (b.channel === 'text' && !who.issuer) {
+    throw new DomainError('CHANNEL_RESERVED', 'channel text is for payments made by text message, which the SMS gateway posts itself; this one came over the API',
+      [{ pointer: `/${field}channel`, detail: 'text is the SMS gateway\'s channel; name how this payment was made (app, online, api or till)' }])
+  }
   // system accounts are not parties to a payment; to a payer they do not exist
   if (isSystemAccount(c, b.fromAccount) || isSystemAccount(c, b.toAccount)) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found')
   return {

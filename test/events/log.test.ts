@@ -19,14 +19,14 @@ t.test('a payment writes payment.sent and payment.received; refused ones write n
   await issue(ctx, s.code, s.member.accountId, '100.00')
   t.same(await events(pool, s.member.accountId), [], 'an issuance is not a payment')
 
-  const body = { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '12.60', channel: 'text', reference: 'coffee' }
+  const body = { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '12.60', channel: 'app', reference: 'coffee' }
   const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, { token: s.member.token, key: 'p1', body })
   t.equal(pay.status, 201)
   const sent = await events(pool, s.member.accountId)
   const recv = await events(pool, s.business.accountId)
   t.equal(sent.length, 1)
   t.equal(recv.length, 1)
-  const data = { transferId: pay.body.id, currency: s.code, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '12.60', fee: '0.25', channel: 'text', reference: 'coffee', createdAt: pay.body.createdAt }
+  const data = { transferId: pay.body.id, currency: s.code, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '12.60', fee: '0.25', channel: 'app', reference: 'coffee', createdAt: pay.body.createdAt }
   t.same(sent[0], { id: sent[0].id, type: 'payment.sent', data, currency_id: cid })
   t.same(recv[0], { id: recv[0].id, type: 'payment.received', data, currency_id: cid })
   t.ok(BigInt(recv[0].id) > BigInt(sent[0].id), 'received after sent')

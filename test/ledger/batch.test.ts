@@ -91,7 +91,7 @@ t.test('idempotency per item: replays, reuse with another body, keys shared with
   const ctx = await buildTestApp(t)
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '100.00')
-  const item = (k: string, amount = '1.00') => ({ idempotencyKey: k, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount, channel: 'text', metadata: { till: '7', a: 'x' } })
+  const item = (k: string, amount = '1.00') => ({ idempotencyKey: k, fromAccount: s.member.accountId, toAccount: s.business.accountId, amount, channel: 'app', metadata: { till: '7', a: 'x' } })
   const first = await ctx.call('POST', url(s.code), { token: s.member.token, body: { items: [item('k1'), item('k2')] } })
   t.match(first.body, { posted: 2, replayed: 0 })
 

@@ -21,7 +21,7 @@ t.test('the same key sent ten times at once: one payment, the others replay it o
   const ctx = await buildTestApp(t)
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '10.00')
-  const body = { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '2.50', channel: 'text', reference: 'once' }
+  const body = { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '2.50', channel: 'app', reference: 'once' }
   const results = await Promise.all(Array.from({ length: 10 }, async () =>
     await ctx.call('POST', `/v1/currencies/${s.code}/payments`, { token: s.member.token, key: 'same', body })))
   const created = results.filter(r => r.status === 201)

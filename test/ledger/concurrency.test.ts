@@ -50,7 +50,7 @@ t.test('20 simultaneous requests with one key create exactly one transfer', asyn
   const s = await scenario(ctx)
   await issue(ctx, s.code, s.member.accountId, '100.00')
   const base = await ctx.app.listen({ port: 0, host: '127.0.0.1' })
-  const body = JSON.stringify({ fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '5.00', channel: 'text' })
+  const body = JSON.stringify({ fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '5.00', channel: 'app' })
   const send = async () => {
     const res = await fetch(`${base}/v1/currencies/${s.code}/payments`, {
       method: 'POST',

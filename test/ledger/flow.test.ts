@@ -1,8 +1,8 @@
 import t from 'tap'
 import { balance, buildTestApp, issue, scenario } from '../helper.js'
 
-// The README's walk-through, end to end: issue 100.00, pay 12.60 by text, replay, reverse, read statements.
-t.test('the README flow: issue, pay by text with its fee, replay, reverse, statements', async (t) => {
+// The README's walk-through, end to end: issue 100.00, pay 12.60 by app, replay, reverse, read statements.
+t.test('the README flow: issue, pay by app with its fee, replay, reverse, statements', async (t) => {
   const ctx = await buildTestApp(t)
   const s = await scenario(ctx)
   const fees = s.currency.systemAccounts.fees as string
@@ -10,7 +10,7 @@ t.test('the README flow: issue, pay by text with its fee, replay, reverse, state
   await issue(ctx, s.code, s.member.accountId, '100.00')
   t.equal(await balance(ctx, s.member.accountId), '100.00')
 
-  const body = { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '12.60', channel: 'text', reference: 'coffee' }
+  const body = { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '12.60', channel: 'app', reference: 'coffee' }
   const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, { token: s.member.token, key: 'pay-1', body })
   t.equal(pay.status, 201)
   t.equal(pay.body.kind, 'payment')
