@@ -34,8 +34,32 @@ function withTextRule (ajv: Ajv): Ajv {
   return ajv
 }
 
-const strict = withTextRule(addFormats(new Ajv({ ...base, coerceTypes: false })))
-const lenient = withTextRule(addFormats(new Ajv({ ...base, coerceTypes: 'array' })))
+// Ids: one spelling each. The uuid format takes either case, and PostgreSQL reads either, but the services compare
+// ids as strings (is this a system account? is the payee the payer?): an id sent in capitals passed those checks
+// while the database found the account, so a member could pay into the issuance account and break the reserve's
+// reconciliation. Every uuid a request carries is therefore put in small letters as it is validated (in place,
+// before any handler or the idempotency hash sees it), and only the plain hyphenated form is a uuid
+// (ajv-formats also took "urn:uuid:..."; PostgreSQL does not).
+const LOWER_CASE = 'x-lower-case'
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+function withIdRule (ajv: Ajv): Ajv {
+  ajv.addFormat('uuid', UUID)
+  ajv.addKeyword({
+    keyword: LOWER_CASE,
+    type: 'string',
+    schemaType: 'boolean',
+    modifying: true,
+    validate: (_on: boolean, data: string, _schema: unknown, cxt?: { parentData: Record<string | number, unknown>, parentDataProperty: string | number }) => {
+      if (cxt?.parentData != null) cxt.parentData[cxt.parentDataProperty] = data.toLowerCase()
+      return true
+    },
+  })
+  return ajv
+}
+
+const strict = withIdRule(withTextRule(addFormats(new Ajv({ ...base, coerceTypes: false }))))
+const lenient = withIdRule(withTextRule(addFormats(new Ajv({ ...base, coerceTypes: 'array' }))))
 
 type Schema = Record<string, unknown>
 const MAPS = new Set(['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas'])
@@ -48,7 +72,8 @@ const hasType = (s: Schema, t: string) => s.type === t || (Array.isArray(s.type)
 
 /**
  * A copy of a request schema with the text rule on every string and on the keys of every object that takes keys
- * of the client's choosing. Strings that already say which rule they follow (`x-text`) keep it.
+ * of the client's choosing, and every uuid put in small letters. Strings that already say which rule they follow
+ * (`x-text`) keep it.
  */
 export function hardenText (schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(hardenText)
@@ -62,6 +87,7 @@ export function hardenText (schema: unknown): unknown {
     else out[k] = v // enum, const, default, examples, descriptions: data, not schemas
   }
   if (hasType(out, 'string') && out[TEXT_KEYWORD] == null) out[TEXT_KEYWORD] = 'line'
+  if (hasType(out, 'string') && out.format === 'uuid') out[LOWER_CASE] = true
   const openKeys = out.patternProperties != null || (out.additionalProperties !== false && out.additionalProperties !== undefined)
   if (hasType(out, 'object') && openKeys && out.propertyNames == null) out.propertyNames = { type: 'string', [TEXT_KEYWORD]: 'line' }
   return out
