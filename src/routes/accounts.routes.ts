@@ -27,7 +27,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch('/v1/accounts/:id', {
     config: { audit: { action: 'account.update' } },
     schema: {
-      tags: ['accounts'], summary: 'Freeze, close or reopen an account, or change its floor and ceiling (issuer)',
+      tags: ['accounts'], summary: 'Freeze, close or reopen an account, or change its floor and ceiling (issuer); never a system account\'s (403)',
       params: IdParams, body: AccountPatchSchema, response: { 200: AccountSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422) },
     },
   }, async (request) => await accounts.update(request.principal, request.params.id, request.body, requestMeta(request)))

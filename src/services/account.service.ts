@@ -59,8 +59,11 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
     async update (principal: Principal | null, id: string, patch: AccountPatch, meta?: RequestMeta) {
       const { account, currency } = await readable(principal, id)
       currencies.assertIssuer(principal, account.currencyId)
-      if (account.systemKind === 'issuance' && patch.floor !== undefined) {
-        throw new DomainError('INVALID_LIMITS', 'the issuance account has no floor: it mirrors everything issued')
+      // A system account's limits and status are rules of the currency, not settings: the paper account's floor of
+      // zero is what keeps notes paid in from exceeding notes sold, the issuance account has no floor because it
+      // mirrors everything issued, and a frozen fee account would refuse every payment that has a fee.
+      if (account.systemKind != null && (patch.floor !== undefined || patch.ceiling !== undefined || (patch.status !== undefined && patch.status !== account.status))) {
+        throw new DomainError('FORBIDDEN', `the ${account.systemKind} account is the currency's own: its limits and status are fixed`)
       }
       const lim = (v: string | null | undefined, field: string) =>
         v === undefined ? undefined : v === null ? null : parseLimit(v, currency.decimals, field).toFixed()

@@ -149,6 +149,35 @@ t.test('an account closes only when it holds nothing; a system account never clo
   }
 })
 
+t.test('a system account\'s limits and status are fixed: no paper paid in beyond notes sold, no frozen fee account', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const sys = s.currency.systemAccounts as Record<string, string>
+  const before = Object.fromEntries(await Promise.all(Object.entries(sys).map(async ([k, id]) =>
+    [k, (await ctx.call('GET', `/v1/accounts/${id}`, { token: ctx.issuerToken })).body])))
+  for (const [kind, id] of Object.entries(sys)) {
+    for (const body of [{ floor: null }, { floor: '-1000.00' }, { ceiling: '5.00' }, { status: 'frozen' }, { status: 'closed' }]) {
+      const r = await ctx.call('PATCH', `/v1/accounts/${id}`, { token: ctx.issuerToken, body })
+      t.same([r.status, r.body.code], [403, 'FORBIDDEN'], `${kind}: ${JSON.stringify(body)} refused`)
+    }
+    t.same((await ctx.call('GET', `/v1/accounts/${id}`, { token: ctx.issuerToken })).body, before[kind], `${kind}: unchanged`)
+    const same = await ctx.call('PATCH', `/v1/accounts/${id}`, { token: ctx.issuerToken, body: { status: 'active' } })
+    t.match([same.status, same.body.status, same.body.floor, same.body.ceiling], [200, 'active', before[kind].floor, before[kind].ceiling],
+      `${kind}: asking for the status it has is answered`)
+  }
+  // with the paper account's floor in place, notes paid in beyond those sold are refused
+  const dep = await ctx.call('POST', `/v1/currencies/${s.code}/notes/deposits`, {
+    token: ctx.issuerToken, key: 'dep', body: { toAccount: s.member.accountId, amount: '1000', denominations: { 20: 50 } },
+  })
+  t.same([dep.status, dep.body.code], [422, 'INSUFFICIENT_FUNDS'], dep.text)
+  // payments with a fee still go through
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'fee', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '5.00', channel: 'app' },
+  })
+  t.equal(pay.status, 201, pay.text)
+})
+
 t.test('a close and a payment into the account at once: never a closed account that holds money', async (t) => {
   const ctx = await buildTestApp(t)
   const s = await scenario(ctx)
