@@ -72,6 +72,11 @@ export default fp(async (app) => {
       ],
     },
   })
+  // The pages and the document need no token, and a stale one left in the browser must not turn them into a 401
+  // (plugins/auth.ts answers a bad token on a public route as none), as for the dashboard and the shop pages.
+  app.addHook('onRoute', (route) => {
+    if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...route.config, public: true }
+  })
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     // no validator badge: it would load an image from validator.swagger.io, which the page's policy refuses

@@ -22,13 +22,13 @@ const routes: FastifyPluginAsync = async (app) => {
   for (const [url, { file, type }] of Object.entries(FILES)) {
     // read once at start: a handful of small files, and a missing one fails the start, not a request
     const body = fs.readFileSync(file)
-    app.get(url, { schema: { hide: true }, logLevel: 'warn' }, async (_req, reply) =>
+    app.get(url, { schema: { hide: true }, logLevel: 'warn', config: { public: true } }, async (_req, reply) =>
       await reply.type(type).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(body))
   }
 
   // The currencies to choose from (their codes, names and time zones are public: GET /v1/currencies/{code} is open
   // to anyone); the zone gives the page the currency's local today for its default range.
-  app.get('/dashboard/config.json', { schema: { hide: true }, logLevel: 'warn' }, async () => {
+  app.get('/dashboard/config.json', { schema: { hide: true }, logLevel: 'warn', config: { public: true } }, async () => {
     const currencies = await app.prisma.currency.findMany({ select: { code: true, name: true, timeZone: true }, orderBy: { createdAt: 'asc' } })
     return { currencies }
   })

@@ -23,10 +23,10 @@ const routes: FastifyPluginAsync = async (app) => {
     await reply.type(type).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(body)
   for (const [url, { file, type }] of Object.entries(FILES)) {
     // read once at start: a missing file fails the start, not a request
-    app.get(url, { schema: { hide: true }, logLevel: 'warn' }, send(fs.readFileSync(path.join(PUBLIC, file)), type))
+    app.get(url, { schema: { hide: true }, logLevel: 'warn', config: { public: true } }, send(fs.readFileSync(path.join(PUBLIC, file)), type))
   }
   // one page for every request id: the page reads the id from its path and asks the API, which decides access
   const pay = fs.readFileSync(path.join(PUBLIC, 'pay.html'))
-  app.get('/pay/:id', { schema: { hide: true }, logLevel: 'warn' }, send(pay, HTML))
+  app.get('/pay/:id', { schema: { hide: true }, logLevel: 'warn', config: { public: true } }, send(pay, HTML))
 }
 export default routes

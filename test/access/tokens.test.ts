@@ -73,6 +73,10 @@ t.test('a route that needs no token answers a bad one as it answers none; the ot
     t.equal(login.status, 200, `"${h.slice(0, 16)}": the token exchange still logs in`)
     t.equal((await ctx.call('GET', '/.well-known/jwks.json', { headers })).status, 200, 'the JWKS answers')
     t.equal((await ctx.call('GET', `/v1/currencies/${s.code}`, { headers })).status, 200, 'a currency answers')
+    // the pages and the API document: a browser still holding an expired token must get them, not a 401
+    for (const url of ['/dashboard', '/dashboard/config.json', '/dashboard/dashboard.js', '/till', '/pages/pay.js', `/pay/${sub}`, '/docs', '/docs/json']) {
+      t.equal((await ctx.app.inject({ method: 'GET', url, headers })).statusCode, 200, `"${h.slice(0, 16)}": ${url} answers`)
+    }
     await expect401(t, ctx, `/v1/currencies/${s.code}/transfers`, h, `"${h.slice(0, 16)}": a route that needs a token still refuses it`)
   }
 })
