@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { StaffCreatedSchema, StaffCreateSchema } from '../schemas/access.js'
-import { CodeParams, problems } from '../schemas/common.js'
+import { StaffCreatedSchema, StaffCreateSchema, StaffListQuerySchema, StaffPageSchema, StaffSuspensionSchema, SuspensionCreateSchema } from '../schemas/access.js'
+import { CodeParams, IdParams, paged, problems } from '../schemas/common.js'
 import { requestMeta } from './request-meta.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { staff } = app.services
+  const { staff, logins } = app.services
 
   app.post('/v1/currencies/:code/researchers', {
     config: { audit: { action: 'researcher.register' } },
@@ -23,5 +23,34 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) =>
     reply.code(201).send(await staff.registerIssuer(request.principal, request.params.code, request.body, requestMeta(request))))
+
+  app.get('/v1/currencies/:code/staff', {
+    schema: {
+      tags: ['access'], summary: 'The currency\'s staff logins, issuer staff and researchers, oldest first, with whether each is suspended (issuer)',
+      params: CodeParams, querystring: StaffListQuerySchema, response: { 200: StaffPageSchema, ...problems(400, 401, 403, 404) },
+    },
+  }, async (request) => await staff.list(request.principal, request.params.code, paged(request.query)))
+
+  app.put('/v1/staff/:id/suspension', {
+    config: { audit: { action: 'login.suspend' } },
+    schema: {
+      tags: ['access'],
+      summary: 'Suspend a staff login: no new tokens, its tokens stop working at once (a researcher: an issuer of its currency; issuer staff: the platform issuer)',
+      description: 'For a researcher whose study has ended or a login whose password may have leaked. Suspending a suspended login ' +
+        'changes nothing. The instance that suspends refuses the login\'s tokens at once; other instances within LOGIN_CHECK_MS. ' +
+        'Nobody suspends their own login, and the platform issuer\'s is no one\'s to suspend (404).',
+      params: IdParams, body: SuspensionCreateSchema,
+      response: { 200: StaffSuspensionSchema, ...problems(400, 401, 403, 404, 413, 415, 422) },
+    },
+  }, async (request) => await logins.suspendStaff(request.principal, request.params.id, request.body, requestMeta(request)))
+
+  app.delete('/v1/staff/:id/suspension', {
+    config: { audit: { action: 'login.reinstate' } },
+    schema: {
+      tags: ['access'],
+      summary: 'Lift the suspension of a staff login; tokens issued before it stay dead (as for suspending it)',
+      params: IdParams, response: { 200: StaffSuspensionSchema, ...problems(400, 401, 403, 404, 413, 415) },
+    },
+  }, async (request) => await logins.reinstateStaff(request.principal, request.params.id, requestMeta(request)))
 }
 export default routes

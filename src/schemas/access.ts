@@ -25,6 +25,24 @@ export const StaffCreateSchema = Type.Object({
 }, { additionalProperties: false })
 export const StaffCreatedSchema = Type.Object({ id: Uuid('the login\'s user id') })
 
+const StaffRole = Type.Enum(['issuer', 'researcher'], { description: 'issuer staff of the currency, or one of its researchers' })
+export const StaffSchema = Type.Object({
+  id: Uuid('the login\'s user id'),
+  role: StaffRole,
+  username: Type.String(),
+  name: Type.String({ description: 'the person\'s name' }),
+  createdAt: Timestamp('when the login was made'),
+  suspended: Type.Boolean(),
+  suspendedAt: Nullable(Timestamp('since when; null when not suspended')),
+})
+export const StaffPageSchema = Type.Object({ items: Type.Array(StaffSchema, { description: 'oldest first' }), nextCursor: NextCursor })
+export const StaffListQuerySchema = Type.Object({ role: Type.Optional(StaffRole), ...PageQuery }, { additionalProperties: false })
+export const StaffSuspensionSchema = Type.Object({
+  userId: Uuid('the staff login'),
+  suspended: Type.Boolean(),
+  suspendedAt: Nullable(Timestamp('since when; null when not suspended')),
+})
+
 export const SuspensionCreateSchema = Type.Object({
   reason: Name('why, for the audit trail (e.g. "account closed", "reported lost phone")'),
 }, { additionalProperties: false })
@@ -101,4 +119,5 @@ export type StaffCreate = Static<typeof StaffCreateSchema>
 export type SuspensionCreate = Static<typeof SuspensionCreateSchema>
 export type ApiKeyCreate = Static<typeof ApiKeyCreateSchema>
 export type ApiKeyListQuery = Static<typeof ApiKeyListQuerySchema>
+export type StaffListQuery = Static<typeof StaffListQuerySchema>
 export type AuditAllQuery = Static<typeof AuditAllQuerySchema>

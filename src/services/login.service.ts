@@ -20,9 +20,9 @@ export interface LoginServiceOptions {
 interface Revocation { suspended: boolean, before: number }
 
 /**
- * Suspending a member's or business's login. A suspended login gets no token; its tokens, its business's API keys
- * and their tokens stop working on the next request; and the tokens issued before the suspension stay dead after
- * a reinstatement. Each instance keeps the logins concerned in memory (a handful of rows: one query per instance at
+ * Suspending a login: a member's or business's (by its participant), or a staff login's (a researcher, issuer
+ * staff). A suspended login gets no token; its tokens, its business's API keys and their tokens stop working on
+ * the next request; and the tokens issued before the suspension stay dead after a reinstatement. Each instance keeps the logins concerned in memory (a handful of rows: one query per instance at
  * most every checkMs, whatever the traffic) and consults them on every request: the instance that suspends updates
  * its copy at once, the others within checkMs.
  */
@@ -34,8 +34,11 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
   let loadedAt = Number.NEGATIVE_INFINITY
   let loading: Promise<void> | null = null
   // this instance's own changes, so a read that started before one of them cannot undo it in memory
-  let changes: Array<{ at: number, userId: string, participantId: string, r: Revocation }> = []
-  const apply = (c: { userId: string, participantId: string, r: Revocation }) => { byUser.set(c.userId, c.r); byParticipant.set(c.participantId, c.r) }
+  let changes: Array<{ at: number, userId: string, participantId: string | null, r: Revocation }> = []
+  const apply = (c: { userId: string, participantId: string | null, r: Revocation }) => {
+    byUser.set(c.userId, c.r)
+    if (c.participantId != null) byParticipant.set(c.participantId, c.r)
+  }
 
   const load = async () => {
     const started = Date.now()
@@ -60,6 +63,70 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
     throw new DomainError('PARTICIPANT_NOT_FOUND', 'participant not found')
   }
 
+  /**
+   * A staff login as the caller may act on it: a researcher, by an issuer of its currency; issuer staff, by the
+   * platform issuer only (issuers of one currency cannot lock each other out). The platform issuer's own login is
+   * no one's to suspend. Anyone else learns nothing.
+   */
+  async function staffTarget (principal: Principal | null, userId: string) {
+    if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+    const u = await prisma.appUser.findUnique({ where: { id: userId } })
+    if (u != null && u.participantId == null && u.currencyId != null) {
+      if (u.role === 'researcher' && isIssuerOf(principal, u.currencyId)) return u
+      if (u.role === 'issuer' && principal.role === 'platform_issuer') return u
+      // issuer staff see their colleagues in the staff list, so they are told why
+      if (u.role === 'issuer' && isIssuerOf(principal, u.currencyId)) throw new DomainError('FORBIDDEN', 'only the platform issuer suspends or reinstates issuer staff')
+    }
+    if (u != null && u.id === principal.userId) throw new DomainError('FORBIDDEN', 'a login cannot suspend or reinstate itself')
+    throw new DomainError('LOGIN_NOT_FOUND', 'staff login not found')
+  }
+
+  type Login = { id: string, username: string, suspendedAt: Date | null, tokensRevokedBefore: Date | null }
+  /** Suspends a login and revokes its tokens so far; suspending it again changes nothing (and is audited once). */
+  async function suspendLogin (principal: Principal, user: Login, participantId: string | null, audit: { target: string, currencyId: string | null },
+    reason: string, meta?: RequestMeta): Promise<Date> {
+    const at = new Date()
+    const changed = await prisma.$transaction(async (tx) => {
+      const changed = await userRepo(tx).suspend(user.id, at)
+      if (changed) {
+        await auditRepo(tx).insert(auditRecord(principal, 'login.suspend', meta, {
+          ...audit, detail: { username: user.username, userId: user.id, reason: reason.trim() },
+        }))
+      }
+      return changed
+    })
+    const since = changed ? at : (user.suspendedAt ?? at)
+    const r = { suspended: true, before: Math.max(since.getTime(), user.tokensRevokedBefore?.getTime() ?? 0) }
+    changes.push({ at: Date.now(), userId: user.id, participantId, r })
+    apply({ userId: user.id, participantId, r })
+    opts.publish?.({ kind: 'logins' })
+    return since
+  }
+
+  /** Lifts a suspension (tokens issued before it stay dead); reinstating a login that is not suspended changes nothing. */
+  async function reinstateLogin (principal: Principal, user: Login, participantId: string | null, audit: { target: string, currencyId: string | null },
+    meta?: RequestMeta): Promise<void> {
+    await prisma.$transaction(async (tx) => {
+      if (await userRepo(tx).reinstate(user.id)) {
+        await auditRepo(tx).insert(auditRecord(principal, 'login.reinstate', meta, {
+          ...audit, detail: { username: user.username, userId: user.id },
+        }))
+        // the webhook deliveries held back meanwhile (src/webhooks/worker.ts) go out now, not at their next
+        // backoff, which may be hours away
+        if (participantId != null) {
+          await tx.$executeRaw`UPDATE webhook_delivery d SET next_attempt_at = now()
+                                 FROM webhook w
+                                WHERE w.id = d.webhook_id AND w.participant_id = ${participantId}::uuid AND d.status = 'pending'`
+        }
+      }
+    })
+    const before = Math.max(user.tokensRevokedBefore?.getTime() ?? 0, byUser.get(user.id)?.before ?? 0)
+    const r = { suspended: false, before }
+    changes.push({ at: Date.now(), userId: user.id, participantId, r })
+    apply({ userId: user.id, participantId, r })
+    opts.publish?.({ kind: 'logins' })
+  }
+
   return {
     /**
      * Is this caller's token dead: its login (or the participant it speaks for, for API keys and an identity
@@ -79,45 +146,29 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
     /** Suspends a participant's login; suspending it again changes nothing (and is audited once). */
     async suspend (principal: Principal | null, participantId: string, b: SuspensionCreate, meta?: RequestMeta) {
       const { p, user } = await target(principal, participantId)
-      const at = new Date()
-      const changed = await prisma.$transaction(async (tx) => {
-        const changed = await userRepo(tx).suspend(user.id, at)
-        if (changed) {
-          await auditRepo(tx).insert(auditRecord(principal, 'login.suspend', meta, {
-            target: p.id, currencyId: p.currencyId, detail: { username: user.username, userId: user.id, reason: b.reason.trim() },
-          }))
-        }
-        return changed
-      })
-      const since = changed ? at : (user.suspendedAt ?? at)
-      const r = { suspended: true, before: Math.max(since.getTime(), user.tokensRevokedBefore?.getTime() ?? 0) }
-      changes.push({ at: Date.now(), userId: user.id, participantId: p.id, r })
-      apply({ userId: user.id, participantId: p.id, r })
-      opts.publish?.({ kind: 'logins' })
+      const since = await suspendLogin(principal!, user, p.id, { target: p.id, currencyId: p.currencyId }, b.reason, meta)
       return { participantId: p.id, suspended: true, suspendedAt: since.toISOString() }
     },
 
-    /** Lifts a suspension (tokens issued before it stay dead); reinstating a login that is not suspended changes nothing. */
+    /** Lifts the suspension of a participant's login. */
     async reinstate (principal: Principal | null, participantId: string, meta?: RequestMeta) {
       const { p, user } = await target(principal, participantId)
-      await prisma.$transaction(async (tx) => {
-        if (await userRepo(tx).reinstate(user.id)) {
-          await auditRepo(tx).insert(auditRecord(principal, 'login.reinstate', meta, {
-            target: p.id, currencyId: p.currencyId, detail: { username: user.username, userId: user.id },
-          }))
-          // the webhook deliveries held back meanwhile (src/webhooks/worker.ts) go out now, not at their next
-          // backoff, which may be hours away
-          await tx.$executeRaw`UPDATE webhook_delivery d SET next_attempt_at = now()
-                                 FROM webhook w
-                                WHERE w.id = d.webhook_id AND w.participant_id = ${p.id}::uuid AND d.status = 'pending'`
-        }
-      })
-      const before = Math.max(user.tokensRevokedBefore?.getTime() ?? 0, byUser.get(user.id)?.before ?? 0)
-      const r = { suspended: false, before }
-      changes.push({ at: Date.now(), userId: user.id, participantId: p.id, r })
-      apply({ userId: user.id, participantId: p.id, r })
-      opts.publish?.({ kind: 'logins' })
+      await reinstateLogin(principal!, user, p.id, { target: p.id, currencyId: p.currencyId }, meta)
       return { participantId: p.id, suspended: false, suspendedAt: null }
+    },
+
+    /** Suspends a staff login (a researcher, issuer staff): the same as a participant's, by its user id. */
+    async suspendStaff (principal: Principal | null, userId: string, b: SuspensionCreate, meta?: RequestMeta) {
+      const u = await staffTarget(principal, userId)
+      const since = await suspendLogin(principal!, u, null, { target: u.id, currencyId: u.currencyId }, b.reason, meta)
+      return { userId: u.id, suspended: true, suspendedAt: since.toISOString() }
+    },
+
+    /** Lifts the suspension of a staff login. */
+    async reinstateStaff (principal: Principal | null, userId: string, meta?: RequestMeta) {
+      const u = await staffTarget(principal, userId)
+      await reinstateLogin(principal!, u, null, { target: u.id, currencyId: u.currencyId }, meta)
+      return { userId: u.id, suspended: false, suspendedAt: null }
     },
 
     /** Another instance changed the revoked logins: read them again on the next request. */

@@ -61,6 +61,7 @@ t.test('route × role access matrix', async (t) => {
   const orderBody = () => ({ toAccount: s.business.accountId, amount: '1.00', reference: 'rent', schedule: { every: 'month', day: 28 }, startsOn: new Date().toISOString().slice(0, 10) })
   const newOrder = async () => (await ctx.call('POST', `/v1/accounts/${s.member.accountId}/standing-orders`, { token: s.member.token, body: orderBody() })).body.id as string
   const order = await newOrder()
+  const researcherId = async () => (await ctx.call('POST', `/v1/currencies/${s.code}/researchers`, { token: ctx.issuerToken, body: staffBody() })).body.id as string
   const all = (status: number): Expect => [status, status, status, status, status, status, status, status, status]
 
   //                                              anon member other busin. othIss issuer platf. resea. apiKey
@@ -98,6 +99,19 @@ t.test('route × role access matrix', async (t) => {
     'POST /v1/currencies/{code}/issuers': {
       expect: [401, 403, 403, 403, 403, 403, 201, 403, 403],
       req: () => ({ url: `/v1/currencies/${s.code}/issuers`, body: staffBody() }),
+    },
+    'GET /v1/currencies/{code}/staff': {
+      expect: [401, 403, 403, 403, 403, 200, 200, 403, 403],
+      req: () => ({ url: `/v1/currencies/${s.code}/staff` }),
+    },
+    // a researcher of the currency: its issuers and the platform issuer may suspend it; to anyone else it does not exist
+    'PUT /v1/staff/{id}/suspension': {
+      expect: [401, 404, 404, 404, 404, 200, 200, 404, 403],
+      req: async () => ({ url: `/v1/staff/${await researcherId()}/suspension`, body: { reason: 'study ended' } }),
+    },
+    'DELETE /v1/staff/{id}/suspension': {
+      expect: [401, 404, 404, 404, 404, 200, 200, 404, 403],
+      req: async () => ({ url: `/v1/staff/${await researcherId()}/suspension` }),
     },
     'GET /v1/participants/{id}': {
       expect: [401, 200, 404, 404, 404, 200, 200, 403, 404],
