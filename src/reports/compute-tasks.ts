@@ -80,14 +80,16 @@ export interface FlowsInput {
 export function flowsDocument (x: FlowsInput): { json: string } | { csv: string } {
   const figures = flowRange(x.inputs)
   const published = publishFlows(Buffer.from(x.key.buffer, x.key.byteOffset, x.key.byteLength), figures, x.head.by, x.localAreas, rulesOf(x.rules))
+  // A hidden cell is left out, not listed as hidden: its name alone says that the two groups traded in the range,
+  // and on a day of few payments the transfers export then says who (docs/disclosure.md, "Which cells are listed").
   const json: FlowsReport = {
     ...x.head,
-    cells: figures.map((f, i) => ({
+    cells: figures.flatMap((f, i) => published[i].verdict != null ? [] : [{
       payer: f.payer,
       payee: f.payee,
-      volume: cell(formatMoney(published[i].value, x.decimals), published[i].verdict),
-      count: cell(published[i].count, published[i].verdict),
-    })),
+      volume: cell(formatMoney(published[i].value, x.decimals), null),
+      count: cell(published[i].count, null),
+    }]),
   }
   if (!x.csv) return { json: JSON.stringify(json) }
   return {

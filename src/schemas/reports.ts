@@ -96,7 +96,7 @@ export const CirculationReportSchema = Type.Object({
 export const FlowsQuerySchema = Type.Object({
   by: Type.Optional(Type.Enum(['sector', 'district'], { default: 'sector', description: 'group payers and payees by business sector ("member" for members) or by postcode district' })),
   from: Type.Optional(Instant('start of the range (default: twelve months before `to`)')),
-  to: Type.Optional(Instant('end of the range, exclusive (default: the start of next month)')),
+  to: Type.Optional(Instant('end of the range, exclusive (default: the start of next month). For a researcher the range ends at the start of the currency\'s local today at the latest: a day is published to researchers once it has ended')),
   format: FormatQuery(),
 }, { additionalProperties: false })
 
@@ -108,13 +108,13 @@ export const FlowsReportSchema = Type.Object({
   timeZone: ZoneOfReport,
   by: Type.Enum(['sector', 'district']),
   from: Timestamp('start of the range'),
-  to: Timestamp('end of the range (exclusive)'),
+  to: Timestamp('end of the range (exclusive); for a researcher, at the latest the start of the currency\'s local today'),
   cells: Type.Array(Type.Object({
     payer: Type.String({ description: 'payer group' }),
     payee: Type.String({ description: 'payee group' }),
     volume: Type.Ref('ReportCell', { description: 'sum of economic payments from the payer group to the payee group' }),
-    count: Type.Ref('ReportCell', { description: 'number of those payments (hidden whenever volume is)' }),
-  })),
+    count: Type.Ref('ReportCell', { description: 'number of those payments' }),
+  }), { description: 'the published cells, by payer then payee; a cell the disclosure rules hide is left out, so a missing cell may be one of no payments or a hidden one (docs/disclosure.md)' }),
 })
 
 const ExportTime = (d: string) => Type.String({ maxLength: 40, description: `${d}: a date (2026-01-01: the start of that local day in the currency's time zone) or an RFC 3339 time` })

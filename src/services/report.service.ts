@@ -5,7 +5,7 @@ import { RULES, type Rules } from '../domain/disclosure.js'
 import { disclosureKey } from '../reports/disclosure-key.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
-import { isoTime, parseInstant, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
+import { DAY_MS, isoTime, parseInstant, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
 import { calendarOf, ZoneChanged, type Calendar } from '../domain/zone.js'
 import { accountsCsv } from '../reports/accounts.export.js'
 import { drain } from '../reports/aggregate.js'
@@ -152,13 +152,20 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const c = await readable(principal, code)
       const at = now()
       const by = q.by ?? 'sector'
-      let range = reportRange(q.from, q.to, at, c.calendar)
+      // A researcher gets a day once it has ended: a day still under way changes with each payment, and two reads
+      // of it around one payment, with the transfers export's times, would say which cell that payment went into.
+      const settled = (r: { from: number, to: number }, cal: Calendar) => {
+        if (principal?.role !== 'researcher') return r
+        const today = cal.instant(Math.floor(cal.civil(at) / DAY_MS) * DAY_MS)
+        return { from: r.from, to: Math.max(r.from, Math.min(r.to, today)) }
+      }
+      let range = settled(reportRange(q.from, q.to, at, c.calendar), c.calendar)
       await fresh()
       const src = await source()
       const asOf = src.asOf.toISOString()
       const read: { position?: LedgerPosition | null } = {}
       const { cal, value: inputs } = await inZone(c.calendar, async (cal) => {
-        if (cal !== c.calendar) range = reportRange(q.from, q.to, at, cal)
+        if (cal !== c.calendar) range = settled(reportRange(q.from, q.to, at, cal), cal)
         return await flowInputs(src.pool, c.id, tileRange(range.from, range.to, cal), by, at, read, cal.zone)
       })
       const key = await disclosureKey(pool, c.id)

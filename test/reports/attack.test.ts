@@ -119,18 +119,23 @@ t.test('a researcher with every flows request and both exports recovers no prote
         const r = await ctx.call('GET', `/v1/currencies/ATK/reports/flows?by=${by}&from=${day(a)}&to=${day(b)}`, { token })
         requests++
         if (r.status !== 200) { t.fail(`flows ${by} ${day(a)}..${day(b)}: ${r.status}`); continue }
-        published.set(rangeKey(a, b), new Map(r.body.cells.map((c: any) => [`${c.payer}>${c.payee}`, c.volume.value == null ? null : toMicros(c.volume.value)])))
-        if (isDeepStrictEqual(published.get(rangeKey(a, b)), publish(secret(0), figures, by))) mirrored++
+        // The API leaves hidden cells out. The attack below is given their names anyway (as nulls, from what
+        // publishFlows gives with the currency's secret): a stronger researcher than the API makes, so a pass here
+        // holds for the real one.
+        const listed = new Map<string, bigint | null>(r.body.cells.map((c: any) => [`${c.payer}>${c.payee}`, c.volume.value == null ? null : toMicros(c.volume.value)]))
+        const full = publish(secret(0), figures, by)
+        published.set(rangeKey(a, b), full)
+        if (isDeepStrictEqual(listed, new Map([...full].filter(([, v]) => v != null)))) mirrored++
         if (b - a === 1 || b - a === W) {
-          // CSV says the same as JSON, hidden cells included
+          // CSV says the same as JSON
           const csv = await ctx.call('GET', `/v1/currencies/ATK/reports/flows?by=${by}&from=${day(a)}&to=${day(b)}&format=csv`, { token })
           requests++
           const fromCsv = csv.text.trim().split('\n').slice(1).map(l => l.split(',')).map(x => [`${x[0]}>${x[1]}`, x[2] === 'suppressed' ? null : toMicros(x[2])])
-          t.same(new Map(fromCsv as Array<[string, bigint | null]>), published.get(rangeKey(a, b)), `CSV = JSON, ${by} ${day(a)}..${day(b)}`)
+          t.same(new Map(fromCsv as Array<[string, bigint | null]>), listed, `CSV = JSON, ${by} ${day(a)}..${day(b)}`)
         }
       }
     }
-    t.equal(mirrored, W * (W + 1) / 2, `${by}: the API publishes what publishFlows gives with the currency's secret`)
+    t.equal(mirrored, W * (W + 1) / 2, `${by}: the API publishes what publishFlows gives with the currency's secret, hidden cells left out`)
     const protectedCells = [...truth.values()].reduce((s, m) => s + [...m.values()].filter(x => x.protected).length, 0)
     t.ok(protectedCells > 100, `${by}: ${protectedCells} protected (range, cell)s over ${requests} requests`)
 
