@@ -44,6 +44,14 @@ t.test('every CSV route: no cell a spreadsheet would evaluate, and the reference
       t.equal(r.status, 201, `a reference may start with ${JSON.stringify(FORMULAS[i].slice(0, 3))}: it is text, stored as sent`)
     }
   }
+  // the payers round a ring too: each business's flows cell is one business's (hidden, so not listed), the
+  // members' cell is published, so the flows CSV has a row
+  for (const [i, p] of payers.entries()) {
+    const r = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+      token: p.token, key: `ring-${i}`, body: { fromAccount: p.accountId, toAccount: payers[(i + 1) % payers.length].accountId, amount: '1.00', channel: 'app' },
+    })
+    t.equal(r.status, 201, r.text)
+  }
   // the reserve's reconciliation CSV carries the sterling references an exchange point types
   for (const [i, f] of FORMULAS.entries()) {
     const sale = await ctx.call('POST', `/v1/currencies/${s.code}/notes/sales`, {

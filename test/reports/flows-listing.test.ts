@@ -40,6 +40,10 @@ t.test('a hidden flows cell is not named, and a researcher sees no day still und
   const ringDay = await flows('by=district&from=2026-01-09&to=2026-01-10')
   t.same(names(ringDay), ['BS3>BS3'], 'a cell that passes the rules is listed')
   t.type(ringDay.cells[0].volume.value, 'string', 'with its value')
+  const ringCsv = await ctx.call('GET', '/v1/currencies/BRS/reports/flows?by=district&from=2026-01-09&to=2026-01-10&format=csv', { token })
+  const [, row] = ringCsv.text.trim().split('\n').map((l: string) => l.split(','))
+  t.same(row.slice(0, 3), ['BS3', 'BS3', ringDay.cells[0].volume.value], 'and in CSV')
+  t.same(row.slice(-3), [ringDay.asOfTransfer.id, ringDay.asOfTransfer.createdAt, String(ringDay.definitionsVersion)], 'with what it was computed from')
   const both = await flows('by=sector&from=2026-01-07&to=2026-01-10')
   t.same(names(both), ['member>member'], 'over both days: the member-to-business cell stays hidden, and unnamed')
 
