@@ -93,8 +93,12 @@ export function reportRange (from: string | undefined, to: string | undefined, n
 
 /** The calendar periods of an interval that meet [from, to) (instants at local midnights), each clipped to it. */
 export function splitPeriods (from: Day, to: Day, interval: Interval, cal: Calendar = UTC): Period[] {
+  // A local date the zone skipped (Samoa went from 29 to 31 December 2011) begins at the same instant as the next
+  // one: it lasts no time and holds no transfer, so it is no period. Left in, it was a period ending where it
+  // started, sharing its start with the next, and every figure divided by its length came out NaN.
   return splitDays(cal.civil(from), cal.civil(to), interval)
     .map(p => ({ start: cal.instant(p.start), end: cal.instant(p.end), buckets: p.buckets }))
+    .filter(p => p.start < p.end)
 }
 
 /** The buckets that tile [from, to) (instants at local midnights). */

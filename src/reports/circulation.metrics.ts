@@ -71,8 +71,11 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
     const seconds = new Money(f.end - f.start).div(1000)
     const days = new Money(f.end - f.start).div(DAY_MS)
     const V = new Money(f.volume.value)
-    const avgM = new Money(f.supplyIntegral.value).div(seconds)
-    const velocity = avgM.isZero() ? null : V.div(avgM)
+    // a period of no length has no average: undefined (null) like any other zero denominator, where dividing gave
+    // NaN or Infinity, which isZero() lets through and the report published as text
+    const avgM = quotient(new Money(f.supplyIntegral.value), seconds)
+    const velocity = avgM == null ? null : quotient(V, avgM)
+    const annualised = velocity == null ? null : quotient(velocity.times(365), days)
     const R1 = new Money(f.lmR1.value)
     const share = (num: string, b: Base) => cell(ratio(new Money(num), V), firstVerdict(v(b), v('volume')))
     const money = (x: string | Money) => fmt(new Money(x), decimals)
@@ -83,10 +86,9 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
       netIssuance: cell(money(new Money(f.issued.value).minus(f.redeemed.value)), firstVerdict(v('issued'), v('redeemed'))),
       volume: cell(money(f.volume.value), v('volume')),
       count: cell(f.count, v('volume')),
-      averageSupply: cell(money(avgM), v('supplyIntegral')),
+      averageSupply: cell(avgM == null ? null : money(avgM), v('supplyIntegral')),
       velocity: cell(velocity == null ? null : fmt(velocity, RATIO_DP), firstVerdict(v('volume'), v('supplyIntegral'))),
-      velocityAnnualised: cell(velocity == null ? null : fmt(velocity.times(365).div(days), RATIO_DP),
-        firstVerdict(v('volume'), v('supplyIntegral'))),
+      velocityAnnualised: cell(annualised == null ? null : fmt(annualised, RATIO_DP), firstVerdict(v('volume'), v('supplyIntegral'))),
       respendRate: cell(ratio(new Money(f.spend), new Money(f.respend.value)), firstVerdict(v('respend'), v('redeemed'))),
       b2bShare: share(f.bb.value, 'bb'),
       m2bShare: share(f.mb.value, 'mb'),
@@ -108,6 +110,13 @@ export function circulationMetrics (figures: PeriodFigures[], decimals: number, 
   })
 }
 
+/** num / den, or null where that is not a number: a zero denominator, or one that is not finite itself. */
+function quotient (num: Money, den: Money): Money | null {
+  if (den.isZero() || !den.isFinite() || !num.isFinite()) return null
+  return num.div(den)
+}
+
 function ratio (num: Money, den: Money): string | null {
-  return den.isZero() ? null : fmt(num.div(den), RATIO_DP)
+  const q = quotient(num, den)
+  return q == null ? null : fmt(q, RATIO_DP)
 }
