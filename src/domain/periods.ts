@@ -60,7 +60,9 @@ export function parseInstant (raw: string | undefined, field: string, cal: Calen
   if (raw == null || raw === '') return undefined
   // a bare date is the start of that local day; anything else must carry its offset (RFC 3339)
   const date = /^\d{4}-\d{2}-\d{2}$/.test(raw)
-  const ok = date || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(raw)
+  // hours 00-23 and minutes 00-59, in the time and its offset, as RFC 3339 has them: Date.parse reads 24:00 as the
+  // next day's midnight
+  const ok = date || /^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i.test(raw)
   const ms = ok ? Date.parse(date ? `${raw}T00:00:00Z` : raw) : NaN
   // Date.parse rolls an impossible day over (2026-02-30T00:00Z is 2 March): a date, alone or in a time, must exist
   const day = raw.slice(0, 10)
@@ -70,6 +72,12 @@ export function parseInstant (raw: string | undefined, field: string, cal: Calen
     throw new DomainError('INVALID_QUERY', `${field} must be a date (2026-01-31) or an RFC 3339 time (2026-01-31T00:00:00Z)`)
   }
   return date ? cal.instant(ms) : ms
+}
+
+/** A range must hold some time: `from` before `to` (the reports compare the local days they round to, the
+ *  transfers export the instants as given). */
+export function checkOrder (from: number, to: number): void {
+  if (from >= to) throw new DomainError('INVALID_QUERY', 'from must be before to')
 }
 
 /**
@@ -82,7 +90,7 @@ export function reportRange (from: string | undefined, to: string | undefined, n
   // in civil dates: the local day each falls in
   const end = t != null ? (cal.instant(cal.civil(t)) === t ? cal.civil(t) : cal.civil(t) + DAY_MS) : addMonths(monthStart(cal.civil(now)), 1)
   const start = f != null ? cal.civil(f) : addMonths(monthStart(end - DAY_MS), -11)
-  if (start >= end) throw new DomainError('INVALID_QUERY', 'from must be before to')
+  checkOrder(start, end)
   if (start < Date.UTC(1970, 0, 1) || end > Date.UTC(9999, 0, 1)) throw new DomainError('INVALID_QUERY', 'from and to must lie between 1970 and 9999')
   const days = (end - start) / DAY_MS
   if (days > MAX_RANGE_DAYS) {

@@ -5,7 +5,7 @@ import { RULES, type Rules } from '../domain/disclosure.js'
 import { disclosureKey } from '../reports/disclosure-key.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
-import { DAY_MS, isoTime, parseInstant, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
+import { checkOrder, DAY_MS, isoTime, parseInstant, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
 import { calendarOf, ZoneChanged, type Calendar } from '../domain/zone.js'
 import { accountsCsv } from '../reports/accounts.export.js'
 import { drain } from '../reports/aggregate.js'
@@ -181,6 +181,8 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const { c, userId } = await exportable(principal, code)
       const from = parseInstant(q.from, 'from', c.calendar)
       const to = parseInstant(q.to, 'to', c.calendar)
+      // refused before an export is recorded, as a report refuses it
+      if (from != null && to != null) checkOrder(from, to)
       // the export's salt is written on the primary; the rows are read where the reads go
       const session = await openExport(pool, c.id, userId, q.export)
       const src = await source()
