@@ -3,8 +3,8 @@ import { buildTestApp, issue, scenario } from '../helper.js'
 import { createResearcher } from './ledger.js'
 
 // Routes that answer JSON or CSV take either ?format or the Accept header: ?format wins; without it, CSV only when
-// Accept prefers text/csv to application/json (and the answer then says it varies by Accept). Every other Accept,
-// or none, gets JSON as before.
+// Accept prefers text/csv to application/json as RFC 9110 reads the header (and the answer then says it varies by
+// Accept). Every other Accept, or none, gets JSON as before.
 
 t.test('JSON or CSV by the Accept header, on every route that answers both', async (t) => {
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
@@ -41,12 +41,16 @@ t.test('JSON or CSV by the Accept header, on every route that answers both', asy
     t.ok(isJson(none.headers['content-type']), `${r.name}: no Accept is JSON`)
     t.match(String(none.headers.vary ?? ''), /accept/i, `${r.name}: an answer the header could have changed says so`)
 
-    for (const accept of ['*/*', 'application/json', 'application/xml', 'text/csv;q=0.5, application/json', 'application/problem+json']) {
+    // nothing CSV can be: another charset than the one sent, q=0, a type CSV is not; or JSON preferred
+    for (const accept of ['*/*', 'application/json', 'application/xml', 'text/csv;q=0.5, application/json', 'application/problem+json',
+      'text/csv; charset=latin1', 'text/csv;q=0', 'text/html, */*;q=0.1', 'APPLICATION/JSON, text/*;q=0.9']) {
       const res = await ctx.call('GET', r.url, { token: r.token, headers: { accept } })
       t.equal(res.status, 200, `${r.name}: Accept ${accept}`)
       t.ok(isJson(res.headers['content-type']), `${r.name}: Accept ${accept} is JSON`)
     }
-    for (const accept of ['text/csv', 'text/csv, */*', 'application/json;q=0.1, text/csv']) {
+    // RFC 9110: types in any case, parameters that match what is sent, wildcards, q-values (JSON at q=0 is refused)
+    for (const accept of ['text/csv', 'text/csv, */*', 'application/json;q=0.1, text/csv', 'text/*', 'TEXT/CSV', 'text/csv; charset="utf-8"',
+      'Text/Csv;Charset=UTF-8;q=0.9, application/json;q=0.8', 'text/csv;q=0.001, application/json;q=0', 'application/*;q=0.2, text/*;q=0.8']) {
       const res = await ctx.call('GET', r.url, { token: r.token, headers: { accept } })
       t.equal(res.status, 200, `${r.name}: Accept ${accept}`)
       t.ok(isCsv(res.headers['content-type']), `${r.name}: Accept ${accept} is CSV`)
