@@ -37,8 +37,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete('/v1/accounts/:id/standing-orders/:orderId', {
     config: { audit: { action: 'standing_order.cancel', issuersOnly: true } },
     schema: {
-      tags: ['standing-orders'], summary: 'Cancel a standing order; occurrences not yet paid are cancelled with it (owner or issuer)',
-      params: AccountOrderParams, response: { 200: StandingOrderSchema, ...problems(400, 401, 403, 404, 413, 415) },
+      tags: ['standing-orders'], summary: 'Cancel a standing order; occurrences not yet paid are cancelled with it (owner or issuer); 409 once it has finished',
+      params: AccountOrderParams, response: { 200: StandingOrderSchema, ...problems(400, 401, 403, 404, 409, 413, 415) },
     },
   }, async (request) => await standingOrders.cancel(request.principal, request.params.id, request.params.orderId, requestMeta(request)))
 

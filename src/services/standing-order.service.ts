@@ -117,7 +117,11 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
       return view(r)
     },
 
-    /** Cancels the order and its occurrences not yet paid; cancelling a cancelled order answers it as it is. */
+    /**
+     * Cancels the order and its occurrences not yet paid; cancelling a cancelled order answers it as it is. A finished
+     * order (no due date left) is not relabelled: 409 STANDING_ORDER_FINISHED, as a closed payment request answers,
+     * unless its last payment is still to be retried, which the cancel stops (so it is then cancelled).
+     */
     async cancel (principal: Principal | null, accountId: string, orderId: string, meta?: RequestMeta) {
       const { account, currency: c, principal: p } = await payingAccount(principal, accountId)
       const client = await pool.connect()
@@ -127,6 +131,11 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
         // no occurrence of the order is paid
         const r = await one(client, orderId, true)
         if (r == null || r.from_account_id !== account.id) throw NOT_FOUND()
+        if (r.status === 'finished') {
+          const open = await client.query(`SELECT 1 FROM standing_order_occurrence
+            WHERE standing_order_id = $1 AND status IN ('pending', 'retrying') LIMIT 1`, [orderId])
+          if (open.rows.length === 0) throw new DomainError('STANDING_ORDER_FINISHED', 'this standing order has finished: every due date has been paid or has failed, and there is nothing left to cancel')
+        }
         if (r.status !== 'cancelled') {
           await client.query(`UPDATE standing_order SET status = 'cancelled', cancelled_at = now(), next_due = NULL WHERE id = $1`, [orderId])
           await client.query(`UPDATE standing_order_occurrence SET status = 'cancelled', next_attempt_on = next_attempt_on

@@ -223,6 +223,42 @@ t.test('a refused payment is recorded, retried once the next day, and emitted as
   assertInvariants(t, await invariantViolations(pool))
 })
 
+t.test('a finished order is not relabelled cancelled: 409 STANDING_ORDER_FINISHED; one whose last payment is to be retried can be', async (t) => {
+  let now = at(MONDAY)
+  const ctx = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock: () => now })
+  const s = await scenario(ctx)
+  const poor = await registerMember(ctx, s.code)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const create = async (who: { accountId: string, token: string }, amount: string) => (await ctx.call('POST', `/v1/accounts/${who.accountId}/standing-orders`, {
+    token: who.token, body: { toAccount: s.business.accountId, amount, reference: 'once', schedule: { every: 'week', day: 1 }, startsOn: MONDAY, endsOn: MONDAY },
+  })).body.id as string
+  const paid = await create(s.member, '1.00')
+  const refused = await create(poor, '1.00')
+  t.match(await ctx.app.scheduler.tick(), { paid: 1, retrying: 1 })
+  const url = (who: { accountId: string }, id: string) => `/v1/accounts/${who.accountId}/standing-orders/${id}`
+  const occ = async (id: string) => (await ctx.call('GET', `/v1/standing-orders/${id}/occurrences`, { token: ctx.issuerToken })).body.items
+  t.match((await ctx.call('GET', url(s.member, paid), { token: s.member.token })).body, { status: 'finished', nextDue: null, cancelledAt: null })
+
+  const d = await ctx.call('DELETE', url(s.member, paid), { token: s.member.token })
+  t.equal(d.status, 409)
+  t.match(d.body, { code: 'STANDING_ORDER_FINISHED', status: 409 })
+  t.match(d.headers['content-type'], /application\/problem\+json/)
+  t.match((await ctx.call('GET', url(s.member, paid), { token: s.member.token })).body, { status: 'finished', cancelledAt: null }, 'still finished')
+  t.match(await occ(paid), [{ dueOn: MONDAY, status: 'paid' }])
+  t.equal((await ctx.call('DELETE', url(s.member, paid), { token: ctx.issuerToken })).body.code, 'STANDING_ORDER_FINISHED', 'an issuer is told the same')
+
+  // finished (no due date left) but its only payment is to be retried tomorrow: cancelling stops the retry
+  t.match((await ctx.call('GET', url(poor, refused), { token: poor.token })).body, { status: 'finished', nextDue: null })
+  const c = await ctx.call('DELETE', url(poor, refused), { token: poor.token })
+  t.equal(c.status, 200)
+  t.match(c.body, { status: 'cancelled' })
+  t.match(await occ(refused), [{ dueOn: MONDAY, status: 'cancelled', nextAttemptOn: null }])
+  t.equal((await ctx.call('DELETE', url(poor, refused), { token: poor.token })).status, 200, 'cancelling it again answers it as it is')
+  await issue(ctx, s.code, poor.accountId, '10.00')
+  now = at(day(MONDAY, 1))
+  t.match(await ctx.app.scheduler.tick(), { paid: 0, retrying: 0, failed: 0 }, 'the cancelled retry is not paid')
+})
+
 t.test('orders are worked in batches; a batch whose work fails is worked order by order, and only the order at fault waits', async (t) => {
   const now = at(MONDAY)
   const ctx = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock: () => now })
