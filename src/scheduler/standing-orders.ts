@@ -68,6 +68,40 @@ const ORDER_COLUMNS = `so.id, so.currency_id, so.from_account_id, so.to_account_
   so.every, so.day, to_char(so.ends_on, 'YYYY-MM-DD') AS ends_on, to_char(so.next_due, 'YYYY-MM-DD') AS next_due, so.status, so.created_by,
   to_char(lo.today, 'YYYY-MM-DD') AS today`
 
+/**
+ * The claim of look(): up to $4 orders with something due at $1 (each in its currency's time zone), not among $2,
+ * or only the order $5, locked FOR UPDATE SKIP LOCKED; $3 is SIMULATION_LOCK_CLASS. Exported for the test that
+ * EXPLAINs it.
+ *
+ * An order is due when it is active with its next due date reached, or when it has an occurrence to (re)try. Asked
+ * as one OR with an EXISTS over standing_order, that could only be answered by reading every order, cancelled and
+ * finished ones included, which nothing stops a login from piling up by creating and cancelling, so every claim of
+ * every currency slowed with them (docs/scheme-operations.md). So the candidates come first, each
+ * half from its own partial index (standing_order_due_idx: active orders by next due date;
+ * standing_order_occurrence_todo_idx: open occurrences by attempt date), up to the latest "today" of any currency,
+ * and only they are checked against their own currency's today and locked.
+ */
+export const CLAIM_SQL = `WITH loading AS MATERIALIZED (
+    -- a currency another session is loading a simulation into is that session's: see lockSimulation()
+    SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $3 AND objsubid = 2 AND granted AND pid <> pg_backend_pid()),
+  -- today: the look's date in each currency's time zone (circ_local_day(): the local day its reports cut)
+  days AS MATERIALIZED (SELECT c.id, circ_local_day($1::timestamptz, c.time_zone) AS today FROM currency c),
+  horizon AS MATERIALIZED (SELECT max(today) AS today FROM days),
+  candidates AS MATERIALIZED (
+    SELECT s.id FROM standing_order s WHERE s.status = 'active' AND s.next_due <= (SELECT today FROM horizon)
+    UNION
+    SELECT o.standing_order_id FROM standing_order_occurrence o
+      WHERE o.status IN ('pending', 'retrying') AND o.next_attempt_on <= (SELECT today FROM horizon))
+  SELECT ${ORDER_COLUMNS} FROM candidates k
+    JOIN standing_order so ON so.id = k.id
+    JOIN days lo ON lo.id = so.currency_id
+  WHERE so.id <> ALL($2::uuid[]) AND ($5::uuid IS NULL OR so.id = $5::uuid)
+    AND ((so.status = 'active' AND so.next_due <= lo.today)
+      OR EXISTS (SELECT 1 FROM standing_order_occurrence o WHERE o.standing_order_id = so.id
+                  AND o.status IN ('pending', 'retrying') AND o.next_attempt_on <= lo.today))
+    AND NOT EXISTS (SELECT 1 FROM loading l WHERE l.objid = (hashtext(so.currency_id::text)::bigint & 4294967295)::oid)
+  ORDER BY so.next_due NULLS FIRST, so.id LIMIT $4 FOR UPDATE OF so SKIP LOCKED`
+
 export const STANDING_ORDER_SCOPE = 'standing-order'
 /** Tried once on its due date (or at catch-up) and once more the next day. */
 export const MAX_ATTEMPTS = 2
@@ -187,19 +221,7 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
   async function look (client: pg.PoolClient, now: Date, seen: string[], limit: number, only: string | null, s: TickSummary): Promise<string[]> {
     try {
       await client.query('BEGIN')
-      // (a currency another session is loading a simulation into is that session's: see lockSimulation())
-      const { rows: orders } = await client.query<OrderRow>(`WITH loading AS MATERIALIZED (
-          SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $3 AND objsubid = 2 AND granted AND pid <> pg_backend_pid())
-        SELECT ${ORDER_COLUMNS} FROM standing_order so
-          JOIN currency c ON c.id = so.currency_id
-          -- today: the look's date in the currency's time zone (circ_local_day(): the local day its reports cut)
-          CROSS JOIN LATERAL (SELECT circ_local_day($1::timestamptz, c.time_zone) AS today) lo
-        WHERE so.id <> ALL($2::uuid[]) AND ($5::uuid IS NULL OR so.id = $5::uuid)
-          AND ((so.status = 'active' AND so.next_due <= lo.today)
-            OR EXISTS (SELECT 1 FROM standing_order_occurrence o WHERE o.standing_order_id = so.id
-                        AND o.status IN ('pending', 'retrying') AND o.next_attempt_on <= lo.today))
-          AND NOT EXISTS (SELECT 1 FROM loading l WHERE l.objid = (hashtext(so.currency_id::text)::bigint & 4294967295)::oid)
-        ORDER BY so.next_due NULLS FIRST, so.id LIMIT $4 FOR UPDATE OF so SKIP LOCKED`, [now, seen, SIMULATION_LOCK_CLASS, limit, only])
+      const { rows: orders } = await client.query<OrderRow>(CLAIM_SQL, [now, seen, SIMULATION_LOCK_CLASS, limit, only])
       if (orders.length === 0) { await client.query('ROLLBACK'); return [] }
       seen.push(...orders.map(o => o.id))
       await materialise(client, orders)
