@@ -164,7 +164,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(readBudget, { perCaller: config.READS_PER_CALLER, perCurrency: config.READS_PER_CURRENCY })
   await app.register(callerShare, { running: config.CALLS_PER_CALLER, waiting: config.CALLS_WAITING_PER_CALLER, perCurrency: config.CALLS_PER_CURRENCY })
   await app.register(swagger)
-  await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS })
+  await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS, exportRetentionHours: config.RESEARCH_EXPORT_RETENTION_HOURS, clock: opts.reportClock })
   await app.register(smsRelay, {
     intervalMs: config.SMS_SEND_INTERVAL_MS,
     gateway: config.SMS_ACCOUNT_SID == null || config.SMS_FROM == null || config.SMS_AUTH_TOKEN == null

@@ -113,6 +113,13 @@ export const ConfigSchema = Type.Object({
   TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
   /** How often queued transfers are folded into the circulation aggregates; 0: only when a report asks. */
   REPORTS_AGGREGATE_INTERVAL_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /**
+   * How long a research export's record, with the salt its pseudonyms are made with, is kept after it was made; then
+   * the aggregator's next run deletes it (so only while REPORTS_AGGREGATE_INTERVAL_MS is above 0). At least 24, the
+   * hours in which ?export= continues an export.
+   */
+  // a kept salt turns that export's published pseudonyms back into account ids (docs/research-exports.md)
+  RESEARCH_EXPORT_RETENTION_HOURS: Type.Integer({ default: 24, minimum: 24, maximum: 87600 }),
   /** How often the standing orders' scheduler looks for due payments (it also looks once at start-up); 0: never. */
   SCHEDULER_INTERVAL_MS: Type.Integer({ default: 60000, minimum: 0 }),
   /**

@@ -4,6 +4,7 @@ import { calendarOf } from '../domain/zone.js'
 import { periodFigures, warmComposites } from './circulation.report.js'
 import { traceHolding } from './holding.js'
 import { AGGREGATE_LOCK } from './lock.js'
+import { forgetExports } from './pseudonym.js'
 
 // The aggregator: folds queued transfers into the circulation buckets (SQL function circ_drain, migration
 // *_circulation_aggregates), then rewrites the summary (every report figure) of each bucket that changed.
@@ -80,8 +81,16 @@ export async function catchUp (pool: pg.Pool): Promise<CatchUp> {
   return { transfers, buckets }
 }
 
-/** For the background aggregator: catch up, then recompute the composites reports are likely to ask for again. */
-export async function maintain (pool: pg.Pool): Promise<CatchUp & { composites: number }> {
+/** The research exports' retention, for maintain(): the clock (tests inject one) and RESEARCH_EXPORT_RETENTION_HOURS. */
+export interface ExportRetention { clock: () => Date, hours: number }
+
+/**
+ * For the background aggregator: catch up, then recompute the composites reports are likely to ask for again, then
+ * (given `exports`) delete the research exports past their retention, salts and all (forgetExports()).
+ */
+export async function maintain (pool: pg.Pool, exports?: ExportRetention): Promise<CatchUp & { composites: number, exportsDeleted: number }> {
   const c = await catchUp(pool)
-  return { ...c, composites: await warmComposites(pool) }
+  const composites = await warmComposites(pool)
+  const exportsDeleted = exports == null ? 0 : await forgetExports(pool, exports.clock(), exports.hours)
+  return { ...c, composites, exportsDeleted }
 }

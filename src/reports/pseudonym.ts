@@ -40,20 +40,35 @@ function session (id: string, salt: Buffer): ExportSession {
   }
 }
 
+/** The salt of the researcher's own unexpired export `exportId`; 404 when there is none (reads, writes nothing). */
+export async function exportSalt (pool: pg.Pool, currencyId: string, userId: string, exportId: string): Promise<Buffer> {
+  const r = await pool.query<{ salt: Buffer }>(
+    `SELECT salt FROM research_export
+      WHERE id = $1 AND currency_id = $2 AND created_by = $3 AND expires_at > now()`, [exportId, currencyId, userId])
+  if (r.rows.length === 0) {
+    throw new DomainError('NOT_FOUND', `no export ${exportId} of yours for this currency in the last ${EXPORT_TTL_HOURS} hours; start a new one without ?export=`)
+  }
+  return r.rows[0].salt
+}
+
 /** A new export with a fresh salt, or the researcher's own unexpired export named by `exportId`. */
 export async function openExport (pool: pg.Pool, currencyId: string, userId: string, exportId?: string): Promise<ExportSession> {
-  if (exportId != null) {
-    const r = await pool.query<{ salt: Buffer }>(
-      `SELECT salt FROM research_export
-        WHERE id = $1 AND currency_id = $2 AND created_by = $3 AND expires_at > now()`, [exportId, currencyId, userId])
-    if (r.rows.length === 0) {
-      throw new DomainError('NOT_FOUND', `no export ${exportId} of yours for this currency in the last ${EXPORT_TTL_HOURS} hours; start a new one without ?export=`)
-    }
-    return session(exportId, r.rows[0].salt)
-  }
+  if (exportId != null) return session(exportId, await exportSalt(pool, currencyId, userId, exportId))
   const salt = randomBytes(32)
   const r = await pool.query<{ id: string }>(
     `INSERT INTO research_export (currency_id, created_by, salt, expires_at)
      VALUES ($1, $2, $3, now() + make_interval(hours => $4)) RETURNING id`, [currencyId, userId, salt, EXPORT_TTL_HOURS])
   return session(r.rows[0].id, salt)
+}
+
+/**
+ * Deletes the exports made more than `retentionHours` before `now` whose ?export= window has closed, salts and all.
+ * A kept salt is all it takes to turn a published file's pseudonyms back into account ids (HMAC every account id
+ * under it), so salts are kept only as long as an export may be continued (docs/research-exports.md). Returns how
+ * many were deleted.
+ */
+export async function forgetExports (pool: pg.Pool, now: Date, retentionHours: number): Promise<number> {
+  const r = await pool.query(`DELETE FROM research_export
+    WHERE created_at < $1::timestamptz - make_interval(hours => $2) AND expires_at <= $1::timestamptz`, [now, retentionHours])
+  return r.rowCount ?? 0
 }

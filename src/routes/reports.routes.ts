@@ -7,6 +7,7 @@ import {
   AccountExportQuerySchema, CirculationQuerySchema, CirculationReportSchema, FlowsQuerySchema, FlowsReportSchema,
   TransferExportQuerySchema,
 } from '../schemas/reports.js'
+import type { Principal } from '../domain/principal.js'
 import { answerFormat } from './format.js'
 
 const asOfHeader = { 'x-as-of': { type: 'string', format: 'date-time', description: 'every movement committed before this instant is included (the read may have run on a replica)' } }
@@ -31,6 +32,15 @@ const json = (reply: FastifyReply, text: string) => reply.type('application/json
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { reports } = app.services
+
+  // Fastify answers HEAD with the GET's handler: for an export that would make a new export (a salt kept in the
+  // database) and read every row, for a body nobody receives. A HEAD checks what the GET would and records nothing.
+  const exportHead = async (principal: Principal | null, code: string, q: { export?: string, from?: string, to?: string },
+    file: 'transfers' | 'accounts', reply: FastifyReply) => {
+    const r = await reports.checkExport(principal, code, q)
+    if (r.exportId != null) void reply.header('x-export-id', r.exportId)
+    return csv(reply, r.exportId == null ? file : `${file}-${r.exportId}`, '')
+  }
 
   app.get('/v1/currencies/:code/reports/circulation', {
     config: { ownShare: true },
@@ -72,6 +82,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: csvOnly('every transfer, oldest first'), ...problems(400, 401, 403, 404, 429) },
     },
   }, async (request, reply) => {
+    if (request.method === 'HEAD') return await exportHead(request.principal, request.params.code, request.query, 'transfers', reply)
     const r = await reports.exportTransfers(request.principal, request.params.code, request.query)
     return csv(reply.header('x-export-id', r.exportId).header('x-as-of', r.asOf), `transfers-${r.exportId}`, r.csv)
   })
@@ -86,6 +97,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: csvOnly('every account'), ...problems(400, 401, 403, 404, 429) },
     },
   }, async (request, reply) => {
+    if (request.method === 'HEAD') return await exportHead(request.principal, request.params.code, request.query, 'accounts', reply)
     const r = await reports.exportAccounts(request.principal, request.params.code, request.query)
     return csv(reply.header('x-export-id', r.exportId).header('x-as-of', r.asOf), `accounts-${r.exportId}`, r.csv)
   })

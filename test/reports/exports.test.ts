@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { Money } from '../../src/domain/money.js'
+import { maintain } from '../../src/reports/aggregate.js'
 import { buildTestApp, registerMember } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
 import { createResearcher } from './ledger.js'
@@ -291,4 +292,49 @@ t.test('the transfers export of a London currency: bare from/to dates are London
   t.same((await weights('from=2026-07-01T00:00:00Z&to=2026-07-02T00:00:00Z')).map(x => x[1]), ['4.00', '5.00', '6.00', '7.00'],
     'a time with its offset is that instant: UTC\'s 1 July')
   t.same((await weights('from=2026-07-01T00:00:00%2B01:00&to=2026-07-02')).map(x => x[1]), ['2.00', '3.00', '4.00', '5.00'], 'the same as London midnight written with its offset')
+})
+
+t.test('export salts are deleted once past RESEARCH_EXPORT_RETENTION_HOURS (injected clock); a HEAD records no export', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx)
+  const m = await member(ctx, 'BRS', 'BS6 5AB')
+  await book.ledger.issue('2026-03-01T09:15:42.123Z', m.accountId, '100')
+  await createResearcher(ctx.app.pool, book.currencyId, 'res-brs', 'researcher-password')
+  const token = await ctx.token('res-brs', 'researcher-password')
+  const exports = async () => (await ctx.app.pool.query<{ id: string }>('SELECT id FROM research_export ORDER BY id')).rows.map(r => r.id)
+
+  // HEAD: the GET's checks and headers, no export made, no file read (Fastify's HEAD of each GET route, which
+  // openapi.yaml does not list, so not through ctx.call's contract check)
+  const head = async (url: string, bearer: string) => {
+    const r = await ctx.app.inject({ method: 'HEAD', url, headers: { authorization: `Bearer ${bearer}` } })
+    return { status: r.statusCode, headers: r.headers, body: r.body }
+  }
+  const h = await head('/v1/currencies/BRS/exports/transfers', token)
+  t.equal(h.status, 200)
+  t.match(h.headers['content-type'], /^text\/csv/)
+  t.equal(h.body, '')
+  t.equal(h.headers['x-export-id'], undefined, 'no export to name')
+  t.equal((await head('/v1/currencies/BRS/exports/accounts?dialect=sarafu', token)).status, 200)
+  t.same(await exports(), [], 'a HEAD records nothing')
+  t.equal((await head('/v1/currencies/BRS/exports/accounts', ctx.issuerToken)).status, 403, 'as the GET: researchers only')
+  t.equal((await head('/v1/currencies/BRS/exports/transfers?from=yesterday', token)).status, 400)
+
+  const tr = await ctx.call('GET', '/v1/currencies/BRS/exports/transfers', { token })
+  const id = String(tr.headers['x-export-id'])
+  t.same(await exports(), [id])
+  const again = await head(`/v1/currencies/BRS/exports/accounts?export=${id}`, token)
+  t.equal(again.status, 200)
+  t.equal(again.headers['x-export-id'], id, 'a HEAD naming an open export names it')
+  t.equal((await head('/v1/currencies/BRS/exports/accounts?export=01900000-0000-7000-8000-000000000000', token)).status, 404)
+  t.same(await exports(), [id], 'still one export')
+
+  // retention, on the aggregator's clock: kept while it may be continued and the retention lasts, then deleted
+  const made = Date.now()
+  const after = (hours: number) => ({ clock: () => new Date(made + hours * 3_600_000), hours: 24 })
+  t.equal((await maintain(ctx.app.pool, after(23))).exportsDeleted, 0, 'within its 24 hours: kept')
+  t.equal((await ctx.call('GET', `/v1/currencies/BRS/exports/accounts?export=${id}`, { token })).status, 200, 'and continued')
+  t.equal((await maintain(ctx.app.pool, { ...after(25), hours: 48 })).exportsDeleted, 0, 'a longer retention keeps it')
+  t.equal((await maintain(ctx.app.pool, after(25))).exportsDeleted, 1, 'past the retention: deleted')
+  t.same(await exports(), [], 'salt and all')
+  t.equal((await ctx.call('GET', `/v1/currencies/BRS/exports/accounts?export=${id}`, { token })).status, 404, 'it can no longer be continued')
 })
