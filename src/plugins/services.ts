@@ -62,8 +62,9 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch,
   const coalesce = opts.coalesce === undefined ? DEFAULT_COALESCE : opts.coalesce
   const coalescer = coalesce == null ? null : movementCoalescer(app.pool, coalesce)
   const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool, reads: app.reads }, { statementWindow: opts.statementWindow })
+  const logins = loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400, publish: app.shared.publishRevocation })
   return {
-    auth: authService(app.prisma, opts.scryptCost, opts.login ?? DEFAULT_LOGIN),
+    auth: authService(app.prisma, opts.scryptCost, opts.login ?? DEFAULT_LOGIN, logins.tokensRevoked),
     currencies,
     participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts,
@@ -72,7 +73,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch,
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation, opts.apiKeysPerBusiness),
-    logins: loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400, publish: app.shared.publishRevocation }),
+    logins,
     audit: auditService(app.prisma, currencies, opts.audit),
     sms: smsService(app.pool, currencies, {
       scryptCost: opts.scryptCost, authToken: opts.sms?.authToken ?? null, publicUrl: opts.sms?.publicUrl ?? null,

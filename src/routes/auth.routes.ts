@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { problems, transportProblems } from '../schemas/common.js'
-import { TokenRequestSchema } from '../schemas/access.js'
+import { PasswordChangeSchema, TokenRequestSchema } from '../schemas/access.js'
 import { requestMeta } from './request-meta.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -31,6 +31,22 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       : await auth.login(b.username, b.password, requestMeta(request))
     const t = await app.tokens.sign(principal)
     return { accessToken: t.accessToken, tokenType: 'Bearer' as const, expiresIn: t.expiresIn }
+  })
+
+  app.post('/v1/auth/password', {
+    config: { audit: { action: 'login.password' } },
+    schema: {
+      tags: ['auth'],
+      summary: 'Change the caller\'s own password; every token of the login issued before stops working (a password login only)',
+      description: 'A wrong currentPassword is 422 WRONG_PASSWORD and counts as a failed login (LOGIN_MAX_FAILURES, 429 past it). ' +
+        'Tokens issued in an earlier second stop working, on this instance at once and on others within LOGIN_CHECK_MS; ' +
+        'log in again with the new password. A business\'s API keys are not touched.',
+      body: PasswordChangeSchema,
+      response: { 204: Type.Null({ description: 'changed' }), ...problems(400, 401, 403, 413, 415, 422, 429) },
+    },
+  }, async (request, reply) => {
+    await auth.changePassword(request.principal, request.body, requestMeta(request))
+    return await reply.code(204).send(null)
   })
 
   app.get('/.well-known/jwks.json', {

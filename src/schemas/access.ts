@@ -19,6 +19,11 @@ export const ApiKeyLoginSchema = Type.Object({
 
 export const TokenRequestSchema = Type.Union([PasswordLoginSchema, ApiKeyLoginSchema])
 
+export const PasswordChangeSchema = Type.Object({
+  currentPassword: Type.String({ minLength: 1, maxLength: 200, description: 'the login\'s password now' }),
+  newPassword: Password,
+}, { additionalProperties: false })
+
 export const StaffCreateSchema = Type.Object({
   name: Name('the person\'s name, for the audit trail'),
   username: Username, password: Password,

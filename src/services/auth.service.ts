@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { hashApiKey, looksLikeApiKey } from '../auth/api-key.js'
 import { hashPassword, verifyPassword } from '../auth/password.js'
+import { checkNewPassword } from '../domain/password-rules.js'
 import { auditRecord, RateLimitedError, type AuditRecord, type RequestMeta, type Scope } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import type { Principal, Role } from '../domain/principal.js'
@@ -16,7 +17,10 @@ export interface LoginPolicy extends ThrottlePolicy {
   clock?: (() => Date) | null
 }
 
-export function authService (prisma: PrismaClient, scryptCost: number, policy: LoginPolicy) {
+/** A login whose tokens up to `before` were revoked (its password changed): the login service refuses them. */
+export type TokensRevoked = (userId: string, participantId: string | null, before: Date) => void
+
+export function authService (prisma: PrismaClient, scryptCost: number, policy: LoginPolicy, tokensRevoked: TokensRevoked = () => {}) {
   const users = userRepo(prisma)
   const keys = apiKeyRepo(prisma)
   const audit = auditRepo(prisma)
@@ -109,6 +113,44 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
       if (await users.isParticipantSuspended(k!.participantId)) await suspended(auditRecord(p, 'auth.api_key', meta, { target: k!.id }))
       await audit.insert(auditRecord(p, 'auth.api_key', meta, { target: k!.id, detail: { scopes: p.scopes } }))
       return p
+    },
+
+    /**
+     * A login changes its own password, proving it with the current one (throttled as a login is, by address and
+     * username, so a stolen token is no way round the login's budget for guesses). Every token issued in an earlier
+     * second stops working, on this instance at once and on the others within LOGIN_CHECK_MS: whoever else held
+     * one, a leaked password's taker included, is out. A token of the change's own second is spared, so the caller
+     * can log in again at once (a token's time has whole seconds). A business's API keys are separate credentials
+     * and are not touched.
+     */
+    async changePassword (principal: Principal | null, b: { currentPassword: string, newPassword: string }, meta?: RequestMeta): Promise<void> {
+      if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+      if (principal.apiKeyId != null || principal.userId.startsWith('oidc:')) {
+        throw new DomainError('FORBIDDEN', 'this token is not a password login\'s: an API key or an identity provider\'s login has no password here')
+      }
+      const u = await prisma.appUser.findUnique({ where: { id: principal.userId } })
+      if (u == null) throw new DomainError('UNAUTHENTICATED', 'this login no longer exists')
+      const attempt = await claim(addressKey(meta), userKey(loginName(u.username)))
+      if (!(await verifyPassword(b.currentPassword, u.passwordHash))) {
+        await attempt.failed()
+        // (the refusal is audited by the route's audit hook, within the caller's bound on refusals)
+        throw new DomainError('WRONG_PASSWORD', 'the current password is wrong', [{ pointer: '/currentPassword', detail: 'is not this login\'s password' }])
+      }
+      await attempt.succeeded()
+      try {
+        checkNewPassword(u.username, b.newPassword)
+      } catch (err) {
+        if (err instanceof DomainError) throw new DomainError(err.code, err.message, err.errors?.map(e => ({ ...e, pointer: '/newPassword' })))
+        throw err
+      }
+      const passwordHash = await hashPassword(b.newPassword, scryptCost)
+      const now = Date.now()
+      const before = new Date(Math.floor(now / 1000) * 1000 - 1)
+      await prisma.$transaction(async (tx) => {
+        await tx.appUser.update({ where: { id: u.id }, data: { passwordHash, tokensRevokedBefore: before } })
+        await auditRepo(tx).insert(auditRecord(principal, 'login.password', meta, { target: u.id, currencyId: u.currencyId }))
+      })
+      tokensRevoked(u.id, u.participantId, before)
     },
 
     /**

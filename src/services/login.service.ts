@@ -171,6 +171,15 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
       return { userId: u.id, suspended: false, suspendedAt: null }
     },
 
+    /** A login's tokens issued up to `before` were revoked (its password changed): refused here at once, elsewhere
+     *  within checkMs. */
+    tokensRevoked (userId: string, participantId: string | null, before: Date) {
+      const r = { suspended: false, before: Math.max(before.getTime(), byUser.get(userId)?.before ?? 0) }
+      changes.push({ at: Date.now(), userId, participantId, r })
+      apply({ userId, participantId, r })
+      opts.publish?.({ kind: 'logins' })
+    },
+
     /** Another instance changed the revoked logins: read them again on the next request. */
     forget () { loadedAt = Number.NEGATIVE_INFINITY },
   }

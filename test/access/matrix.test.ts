@@ -13,7 +13,8 @@ let n = 0
 const u = () => `${Date.now().toString(36)}${(n++).toString(36)}`
 
 t.test('route × role access matrix', async (t) => {
-  const ctx = await buildTestApp(t, { WEBHOOK_MAX_PER_OWNER: 100, WEBHOOK_DELIVERY: '0' })
+  // (failed logins budget: the password change row below sends a wrong current password for every role)
+  const ctx = await buildTestApp(t, { WEBHOOK_MAX_PER_OWNER: 100, WEBHOOK_DELIVERY: '0', LOGIN_MAX_FAILURES: 100 })
   const s = await scenario(ctx)
   const other = await registerMember(ctx, s.code)
   const staff = async (code: string, kind: 'issuers' | 'researchers') => {
@@ -70,6 +71,11 @@ t.test('route × role access matrix', async (t) => {
     'GET /ready': { expect: all(200), req: () => ({ url: '/ready' }) },
     'POST /v1/auth/token': { expect: all(200), req: () => ({ url: '/v1/auth/token', body: { username: s.member.username, password: 'member-password' } }) },
     'GET /.well-known/jwks.json': { expect: all(200), req: () => ({ url: '/.well-known/jwks.json' }) },
+    // any password login changes its own; a wrong current password keeps every role's token alive for the rows after
+    'POST /v1/auth/password': {
+      expect: [401, 422, 422, 422, 422, 422, 422, 422, 403],
+      req: () => ({ url: '/v1/auth/password', body: { currentPassword: 'not-it', newPassword: 'a-new-password-1' } }),
+    },
     'POST /v1/currencies': {
       expect: [401, 403, 403, 403, 403, 403, 201, 403, 403],
       req: () => ({ url: '/v1/currencies', body: { code: `C${u()}`.slice(0, 10), name: 'New Pound' } }),

@@ -1,0 +1,69 @@
+import t from 'tap'
+import { buildTestApp, issue, scenario } from './fixtures/index.js'
+
+// No login could change its password: one that leaked could only be suspended. POST /v1/auth/password takes the
+// current password and a new one; every token of the login issued in an earlier second stops working, on every
+// instance; a wrong current password counts as a failed login.
+
+// Tokens are dated to the second, and the change spares a token of its own second (so the caller can log in again
+// at once): the old token is made two seconds back on the clock tokens are dated by.
+const tokenClock = () => {
+  let ahead = -2000
+  return { clock: () => new Date(Date.now() + ahead), now: () => { ahead = 0 } }
+}
+
+t.test('a member changes its password: its old tokens stop everywhere, the old password no longer logs in', async (t) => {
+  const time = tokenClock()
+  const ctx = await buildTestApp(t, {}, { tokenClock: time.clock })
+  const other = await buildTestApp(t, { LOGIN_CHECK_MS: 0 }, { db: ctx.db, keys: ctx.keys, tokenClock: time.clock })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const old = await ctx.token(s.member.username, 'member-password')
+  time.now()
+  const read = async (c: typeof ctx, token: string) => (await c.call('GET', `/v1/accounts/${s.member.accountId}`, { token })).status
+  t.equal(await read(other, old), 200, 'the other instance has seen the login')
+  const change = async (body: Record<string, unknown>, token = old) => await ctx.call('POST', '/v1/auth/password', { token, body })
+
+  const wrong = await change({ currentPassword: 'not-the-password', newPassword: 'a-new-password-1' })
+  t.same([wrong.status, wrong.body.code, wrong.body.errors?.[0]?.pointer], [422, 'WRONG_PASSWORD', '/currentPassword'], wrong.text)
+  const weak = await change({ currentPassword: 'member-password', newPassword: 'password' })
+  t.same([weak.status, weak.body.code, weak.body.errors?.[0]?.pointer], [422, 'VALIDATION_FAILED', '/newPassword'], weak.text)
+  const short = await change({ currentPassword: 'member-password', newPassword: 'short' })
+  t.same([short.status, short.body.code], [422, 'VALIDATION_FAILED'], 'the schema\'s length')
+  t.equal(await read(ctx, old), 200, 'refused changes change nothing')
+
+  const ok = await change({ currentPassword: 'member-password', newPassword: 'a-new-password-1' })
+  t.equal(ok.status, 204, ok.text)
+  t.equal(await read(ctx, old), 401, 'the old token stops at once')
+  t.equal(await read(other, old), 401, 'on the other instance too')
+  const byOld = await ctx.call('POST', '/v1/auth/token', { body: { username: s.member.username, password: 'member-password' } })
+  t.equal(byOld.status, 401, 'the old password no longer logs in')
+  const fresh = await ctx.token(s.member.username, 'a-new-password-1')
+  t.equal(await read(ctx, fresh), 200, 'the new one does, at once')
+  t.equal(await read(other, fresh), 200, 'everywhere')
+
+  const trail = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=login.password`, { token: ctx.issuerToken })).body.items as any[]
+  t.same(trail.map(e => [e.outcome, e.errorCode ?? null]).sort(), [['failure', 'VALIDATION_FAILED'], ['failure', 'VALIDATION_FAILED'], ['failure', 'WRONG_PASSWORD'], ['success', null]].sort(),
+    'the change and the refusals are in the audit trail')
+  t.notOk(JSON.stringify(trail).includes('a-new-password-1'), 'no password in it')
+})
+
+t.test('wrong current passwords count as failed logins; API keys and anonymous callers cannot change one', async (t) => {
+  const ctx = await buildTestApp(t, { LOGIN_MAX_FAILURES: 3 })
+  const s = await scenario(ctx)
+  const body = { currentPassword: 'guess', newPassword: 'a-new-password-1' }
+  // the API key's token first: the guesses below lock the client address out of every login, keys' included
+  const created = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'till', scopes: ['payments:write'] } })
+  t.equal(created.status, 201)
+  const keyToken = (await ctx.call('POST', '/v1/auth/token', { body: { apiKey: created.body.key } })).body.accessToken as string
+  for (let i = 0; i < 3; i++) t.equal((await ctx.call('POST', '/v1/auth/password', { token: s.business.token, body })).status, 422, `guess ${i + 1}`)
+  const locked = await ctx.call('POST', '/v1/auth/password', { token: s.business.token, body: { ...body, currentPassword: 'business-password' } })
+  t.same([locked.status, locked.body.code], [429, 'RATE_LIMITED'], 'past the budget even the right password waits, as at login')
+  t.ok(Number(locked.headers['retry-after']) > 0, 'with Retry-After')
+  const login = await ctx.call('POST', '/v1/auth/token', { body: { username: s.business.username, password: 'business-password' } })
+  t.equal(login.status, 429, 'and the guesses were the login\'s: it is locked out too')
+
+  const anon = await ctx.call('POST', '/v1/auth/password', { body })
+  t.equal(anon.status, 401)
+  t.equal((await ctx.call('POST', '/v1/auth/password', { token: keyToken, body })).status, 403, 'an API key has no password')
+})
