@@ -8,18 +8,25 @@ export interface NewCurrency {
 
 const withSystemAccounts = { accounts: { where: { systemKind: { not: null } }, select: { id: true, systemKind: true } } } as const
 
+/**
+ * A system account's limits are rules of the currency, set when it is made and never changed (account.service.ts
+ * update): every one is active with no ceiling; the issuance account has no floor, as its balance is minus
+ * everything issued and not yet redeemed; the fee and paper accounts' floor of zero keeps fees and notes paid in
+ * within what was charged and sold.
+ */
+export const SYSTEM_ACCOUNT_RULES: Record<string, { floor: string | null }> = {
+  issuance: { floor: null },
+  fees: { floor: '0' },
+  paper: { floor: '0' },
+}
+
 export const currencyRepo = (prisma: Db) => ({
-  /** A currency and its system accounts, created together. */
+  /** A currency and its system accounts, created together, with their rules (SYSTEM_ACCOUNT_RULES). */
   create: async (c: NewCurrency) => await prisma.currency.create({
     data: {
       ...c,
       accounts: {
-        // issuance has no floor: its balance is minus everything issued and not yet redeemed
-        create: [
-          { systemKind: 'issuance', floor: null },
-          { systemKind: 'fees', floor: '0' },
-          { systemKind: 'paper', floor: '0' },
-        ],
+        create: Object.entries(SYSTEM_ACCOUNT_RULES).map(([systemKind, r]) => ({ systemKind, floor: r.floor })),
       },
     },
     include: withSystemAccounts,

@@ -5,10 +5,11 @@ import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { csvDocument } from '../domain/csv.js'
 import { CURSOR_INT, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
-import { formatMoney, parseLimit } from '../domain/money.js'
+import { formatMoney, Money, parseLimit } from '../domain/money.js'
 import { FIRST_INSTANT } from '../domain/periods.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { accountRepo, statementRows } from '../repositories/account.repo.js'
+import { SYSTEM_ACCOUNT_RULES } from '../repositories/currency.repo.js'
 import { DEFAULT_PAGE } from '../schemas/common.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import type { AccountPatch, Channel, StatementQuery, TransferKind } from '../schemas/ledger.js'
@@ -59,14 +60,19 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
     async update (principal: Principal | null, id: string, patch: AccountPatch, meta?: RequestMeta) {
       const { account, currency } = await readable(principal, id)
       currencies.assertIssuer(principal, account.currencyId)
-      // A system account's limits and status are rules of the currency, not settings: the paper account's floor of
-      // zero is what keeps notes paid in from exceeding notes sold, the issuance account has no floor because it
-      // mirrors everything issued, and a frozen fee account would refuse every payment that has a fee.
-      if (account.systemKind != null && (patch.floor !== undefined || patch.ceiling !== undefined || (patch.status !== undefined && patch.status !== account.status))) {
-        throw new DomainError('FORBIDDEN', `the ${account.systemKind} account is the currency's own: its limits and status are fixed`)
-      }
       const lim = (v: string | null | undefined, field: string) =>
         v === undefined ? undefined : v === null ? null : parseLimit(v, currency.decimals, field).toFixed()
+      // A system account's limits and status are rules of the currency, not settings (SYSTEM_ACCOUNT_RULES): a
+      // lifted paper floor would let notes be paid in that were never sold, a frozen fee account refuse every payment
+      // with a fee. A PATCH may only set them to what the rules say, which puts right an account changed by hand.
+      if (account.systemKind != null) {
+        const rule = SYSTEM_ACCOUNT_RULES[account.systemKind]
+        const floor = lim(patch.floor, 'floor')
+        const off = (patch.status !== undefined && patch.status !== 'active') ||
+          (floor !== undefined && floor !== (rule.floor == null ? null : new Money(rule.floor).toFixed())) ||
+          (patch.ceiling !== undefined && patch.ceiling !== null)
+        if (off) throw new DomainError('FORBIDDEN', `the ${account.systemKind} account is the currency's own: it is active, with ${rule.floor == null ? 'no floor' : `a floor of ${rule.floor}`} and no ceiling`)
+      }
       try {
         const change = { status: patch.status, floor: lim(patch.floor, 'floor'), ceiling: lim(patch.ceiling, 'ceiling') }
         const before = accountView(account, currency.code, currency.decimals)

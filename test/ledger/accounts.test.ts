@@ -156,7 +156,7 @@ t.test('a system account\'s limits and status are fixed: no paper paid in beyond
   const before = Object.fromEntries(await Promise.all(Object.entries(sys).map(async ([k, id]) =>
     [k, (await ctx.call('GET', `/v1/accounts/${id}`, { token: ctx.issuerToken })).body])))
   for (const [kind, id] of Object.entries(sys)) {
-    for (const body of [{ floor: null }, { floor: '-1000.00' }, { ceiling: '5.00' }, { status: 'frozen' }, { status: 'closed' }]) {
+    for (const body of [{ floor: kind === 'issuance' ? '0.00' : null }, { floor: '-1000.00' }, { ceiling: '5.00' }, { status: 'frozen' }, { status: 'closed' }]) {
       const r = await ctx.call('PATCH', `/v1/accounts/${id}`, { token: ctx.issuerToken, body })
       t.same([r.status, r.body.code], [403, 'FORBIDDEN'], `${kind}: ${JSON.stringify(body)} refused`)
     }
@@ -165,6 +165,14 @@ t.test('a system account\'s limits and status are fixed: no paper paid in beyond
     t.match([same.status, same.body.status, same.body.floor, same.body.ceiling], [200, 'active', before[kind].floor, before[kind].ceiling],
       `${kind}: asking for the status it has is answered`)
   }
+  // an account changed by hand (as before this rule) is put right with the rule's own values, and only with them
+  await ctx.tooling().query(`UPDATE account SET status = 'frozen' WHERE id = $1`, [sys.fees])
+  await ctx.tooling().query('UPDATE account SET floor = NULL WHERE id = $1', [sys.paper])
+  t.equal((await ctx.call('PATCH', `/v1/accounts/${sys.fees}`, { token: ctx.issuerToken, body: { status: 'closed' } })).status, 403, 'not closed')
+  const thawed = await ctx.call('PATCH', `/v1/accounts/${sys.fees}`, { token: ctx.issuerToken, body: { status: 'active' } })
+  t.same([thawed.status, thawed.body.status], [200, 'active'], 'the fee account made active again')
+  const floored = await ctx.call('PATCH', `/v1/accounts/${sys.paper}`, { token: ctx.issuerToken, body: { floor: '0.00', ceiling: null } })
+  t.same([floored.status, floored.body.floor], [200, '0.00'], 'the paper account\'s floor put back')
   // with the paper account's floor in place, notes paid in beyond those sold are refused
   const dep = await ctx.call('POST', `/v1/currencies/${s.code}/notes/deposits`, {
     token: ctx.issuerToken, key: 'dep', body: { toAccount: s.member.accountId, amount: '1000', denominations: { 20: 50 } },
