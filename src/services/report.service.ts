@@ -104,6 +104,15 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
     return c
   }
 
+  /** An export's from and to, refused before an export is recorded (as a report refuses them): the GET's and the
+   *  HEAD's one check. */
+  function exportRange (q: { from?: string, to?: string }, c: CurrencyInfo) {
+    const from = parseInstant(q.from, 'from', c.calendar)
+    const to = parseInstant(q.to, 'to', c.calendar)
+    if (from != null && to != null) checkOrder(from, to)
+    return { from, to }
+  }
+
   /** Microdata, even pseudonymised, is for the currency's researchers only. */
   async function exportable (principal: Principal | null, code: string): Promise<{ c: CurrencyInfo, userId: string }> {
     if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
@@ -183,18 +192,14 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
      */
     async checkExport (principal: Principal | null, code: string, q: { export?: string, from?: string, to?: string }) {
       const { c, userId } = await exportable(principal, code)
-      parseInstant(q.from, 'from', c.calendar)
-      parseInstant(q.to, 'to', c.calendar)
+      exportRange(q, c)
       if (q.export != null) await exportSalt(pool, c.id, userId, q.export)
       return { exportId: q.export ?? null }
     },
 
     async exportTransfers (principal: Principal | null, code: string, q: TransferExportQuery) {
       const { c, userId } = await exportable(principal, code)
-      const from = parseInstant(q.from, 'from', c.calendar)
-      const to = parseInstant(q.to, 'to', c.calendar)
-      // refused before an export is recorded, as a report refuses it
-      if (from != null && to != null) checkOrder(from, to)
+      const { from, to } = exportRange(q, c)
       // the export's salt is written on the primary; the rows are read where the reads go
       const session = await openExport(pool, c.id, userId, q.export)
       const src = await source()

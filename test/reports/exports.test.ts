@@ -318,6 +318,7 @@ t.test('export salts are deleted once past RESEARCH_EXPORT_RETENTION_HOURS (inje
   t.same(await exports(), [], 'a HEAD records nothing')
   t.equal((await head('/v1/currencies/BRS/exports/accounts', ctx.issuerToken)).status, 403, 'as the GET: researchers only')
   t.equal((await head('/v1/currencies/BRS/exports/transfers?from=yesterday', token)).status, 400)
+  t.equal((await head('/v1/currencies/BRS/exports/transfers?from=2026-02-01&to=2026-01-01', token)).status, 400, 'a backward range, as the GET')
 
   const tr = await ctx.call('GET', '/v1/currencies/BRS/exports/transfers', { token })
   const id = String(tr.headers['x-export-id'])
