@@ -335,10 +335,8 @@ function renderSectorFlows () {
   const groups = [...new Set(f.cells.flatMap(x => [x.payer, x.payee]))].sort()
   const total = (g) => f.cells.filter(x => x.payer === g).reduce((s, x) => s + (num(x.volume) || 0), 0)
   const payers = groups.filter(g => total(g) > 0).sort((a, b) => total(b) - total(a))
-  let hidden = 0
   const datasets = groups.map((payee, i) => {
     const cells = payers.map(payer => f.cells.find(x => x.payer === payer && x.payee === payee))
-    hidden += cells.filter(x => x && x.volume.suppressed).length
     return {
       label: payee, data: cells.map(x => x ? num(x.volume) : null),
       raw: cells.map(x => x == null ? null : (x.volume.suppressed ? 'suppressed' : x.volume.value)),
@@ -354,7 +352,15 @@ function renderSectorFlows () {
       plugins: { tooltip: { callbacks: { label: (ctx) => `to ${ctx.dataset.label}: ${fmt(ctx.parsed.y, 'money')}` } } },
     },
   })
-  el.querySelector('.note').textContent = hidden > 0 ? `${hidden} cells hidden by the disclosure rules` : ''
+  el.querySelector('.note').textContent = flowsNote(f)
+}
+
+// The flows report leaves out the cells its disclosure rules hide (docs/disclosure.md), and a researcher's range
+// ends at the start of today: say both, so partial sums are read as such.
+function flowsNote (f) {
+  const to = f.to.slice(0, 10)
+  const cut = to < $('to').value ? `; days before ${to} only (to a researcher, a day is published once it has ended)` : ''
+  return `sums of the published cells only: cells the disclosure rules hide are left out${cut}`
 }
 
 function isLocal (district) {
@@ -369,9 +375,7 @@ function renderDistrictFlows () {
     'the city, or out of the local area.')
   const kinds = ['same district', 'another local district', 'outside the local area']
   const byPayer = new Map()
-  let hidden = 0
   for (const x of f.cells) {
-    if (x.volume.suppressed) { hidden++; continue }
     const v = num(x.volume)
     if (v == null) continue
     const k = x.payer === x.payee ? 0 : isLocal(x.payee) ? 1 : 2
@@ -395,8 +399,7 @@ function renderDistrictFlows () {
       plugins: { tooltip: { callbacks: { label: (ctx) => `${ctx.dataset.label}: ${fmt(ctx.parsed.y, 'money')}` } } },
     },
   })
-  el.querySelector('.note').textContent = (hidden > 0 ? `${hidden} district pairs hidden by the disclosure rules; ` : '') +
-    'sums of the published pairs (visible figures only)'
+  el.querySelector('.note').textContent = flowsNote(f)
 }
 
 // ---- CSV -------------------------------------------------------------------------------------------------------
