@@ -2,7 +2,7 @@ import type { Principal } from '../domain/principal.js'
 
 /** The two caches that know which verified tokens have since died (src/services/login.service.ts, api-key.service.ts). */
 export interface RevocationChecks {
-  logins: { isRevoked: (p: Principal, issuedAt: number | null) => Promise<boolean> }
+  logins: { isRevoked: (p: Principal) => Promise<boolean> }
   apiKeys: { isActive: (id: string) => Promise<boolean> }
 }
 
@@ -14,6 +14,6 @@ export interface RevocationChecks {
  */
 export async function revocationOf (checks: RevocationChecks, p: Principal): Promise<string | null> {
   if (p.apiKeyId != null && !await checks.apiKeys.isActive(p.apiKeyId)) return 'the API key this token was issued for has been revoked'
-  if (await checks.logins.isRevoked(p, p.issuedAt ?? null)) return 'this token was revoked: its login is suspended, or was since it was issued'
+  if (await checks.logins.isRevoked(p)) return 'this token was revoked: its login is suspended, or was since it was issued'
   return null
 }

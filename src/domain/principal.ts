@@ -20,6 +20,12 @@ export interface Principal {
   apiKeyId?: string | null
   /** when the caller's token was issued (seconds since the epoch), checked against its login's revocation */
   issuedAt?: number | null
+  /**
+   * When the credential behind the token was read (ms since the epoch): just before the login looked up the password
+   * hash or the API key, so a revocation that commits after a login read the old hash still covers the token, to the
+   * millisecond (a token's iat has whole seconds). Carried in this service's own tokens as `auth_ms`.
+   */
+  authAt?: number | null
 }
 
 export const isIssuerOf = (p: Principal | null, currencyId: string): boolean =>

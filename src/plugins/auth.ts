@@ -67,6 +67,7 @@ export default fp<AuthOptions>(async (app, opts) => {
       if (p.username != null) claims.usr = p.username
       if (p.apiKeyId != null) claims.akid = p.apiKeyId
       if (p.scopes != null) claims.scope = p.scopes.join(' ')
+      if (p.authAt != null) claims.auth_ms = p.authAt
       const now = Math.floor(clock().getTime() / 1000)
       const accessToken = await new SignJWT(claims)
         .setProtectedHeader({ alg: 'EdDSA', kid: opts.keys.signing.kid, typ: 'at+jwt' })
@@ -110,6 +111,7 @@ export default fp<AuthOptions>(async (app, opts) => {
       participantId: typeof payload.pid === 'string' ? payload.pid : null,
       username: typeof payload.usr === 'string' ? payload.usr : null,
       issuedAt: typeof payload.iat === 'number' ? payload.iat : null,
+      authAt: typeof payload.auth_ms === 'number' ? payload.auth_ms : null,
     }
     if (payload.akid != null) {
       // A token exchanged for an API key: it carries the key's scopes and dies with the key (principalOf checks the

@@ -37,10 +37,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: { audit: { action: 'login.password' } },
     schema: {
       tags: ['auth'],
-      summary: 'Change the caller\'s own password; every token of the login issued before stops working (a password login only)',
-      description: 'A wrong currentPassword is 422 WRONG_PASSWORD and counts as a failed login (LOGIN_MAX_FAILURES, 429 past it). ' +
-        'Tokens issued in an earlier second stop working, on this instance at once and on others within LOGIN_CHECK_MS; ' +
-        'log in again with the new password. A business\'s API keys are not touched.',
+      summary: 'Change the caller\'s own password; every token of the login from before stops working (a password login only)',
+      description: 'A wrong currentPassword is 422 WRONG_PASSWORD and counts as a failed login (LOGIN_MAX_FAILURES, 429 past it); ' +
+        'a suspended login is 403 LOGIN_SUSPENDED. Every token of the login from before the change stops working (and, for a ' +
+        'business, the tokens already exchanged for its API keys; the keys stay valid), on this instance at once and on others ' +
+        'within LOGIN_CHECK_MS; log in again with the new password.',
       body: PasswordChangeSchema,
       response: { 204: Type.Null({ description: 'changed' }), ...problems(400, 401, 403, 413, 415, 422, 429) },
     },

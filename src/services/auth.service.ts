@@ -78,6 +78,8 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
       const user = userKey(name)
       // (should the database go away before the attempt is decided, its claim is forgotten after 30 s)
       const attempt = await claim(addr, user)
+      // the token says when the hash was read: a password change that commits after this read revokes it
+      const authAt = Date.now()
       const u = await users.byLoginName(name)
       const ok = await verifyPassword(password, u?.passwordHash ?? await dummyHash())
       if (u == null || !ok) {
@@ -87,7 +89,7 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
         }))
       }
       await attempt.succeeded()
-      const p: Principal = { userId: u!.id, role: u!.role as Role, currencyId: u!.currencyId, participantId: u!.participantId, username: u!.username }
+      const p: Principal = { userId: u!.id, role: u!.role as Role, currencyId: u!.currencyId, participantId: u!.participantId, username: u!.username, authAt }
       if (u!.suspendedAt != null) await suspended(auditRecord(p, 'auth.login', meta, { target: p.userId }))
       // Written before the token is handed out: no login succeeds without its row.
       await audit.insert(auditRecord(p, 'auth.login', meta, { target: p.userId }))
@@ -98,6 +100,7 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
     async loginWithApiKey (apiKey: string, meta?: RequestMeta): Promise<Principal> {
       const addr = addressKey(meta)
       const attempt = await claim(addr, null)
+      const authAt = Date.now()
       const k = looksLikeApiKey(apiKey) ? await keys.byHash(hashApiKey(apiKey)) : null
       if (k == null || k.revokedAt != null || !(await keys.touch(k.id))) {
         await refuse(attempt, auditRecord(null, 'auth.api_key', meta, {
@@ -108,7 +111,7 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
       await attempt.succeeded()
       const p: Principal = {
         userId: k!.id, role: 'business', currencyId: k!.currencyId, participantId: k!.participantId,
-        username: `apikey:${k!.name}`, scopes: k!.scopes as Scope[], apiKeyId: k!.id,
+        username: `apikey:${k!.name}`, scopes: k!.scopes as Scope[], apiKeyId: k!.id, authAt,
       }
       if (await users.isParticipantSuspended(k!.participantId)) await suspended(auditRecord(p, 'auth.api_key', meta, { target: k!.id }))
       await audit.insert(auditRecord(p, 'auth.api_key', meta, { target: k!.id, detail: { scopes: p.scopes } }))
@@ -117,11 +120,12 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
 
     /**
      * A login changes its own password, proving it with the current one (throttled as a login is, by address and
-     * username, so a stolen token is no way round the login's budget for guesses). Every token issued in an earlier
-     * second stops working, on this instance at once and on the others within LOGIN_CHECK_MS: whoever else held
-     * one, a leaked password's taker included, is out. A token of the change's own second is spared, so the caller
-     * can log in again at once (a token's time has whole seconds). A business's API keys are separate credentials
-     * and are not touched.
+     * username, so a stolen token is no way round the login's budget for guesses). Every token whose credential was
+     * read before the change committed stops working (tokens say so to the millisecond, `auth_ms`), on this
+     * instance at once and on the others within LOGIN_CHECK_MS: whoever else held one, a leaked password's taker
+     * included, is out, also one who logged in with the old password while the change was being made. For a
+     * business that includes the tokens already exchanged for its API keys (the keys themselves stay valid). A
+     * suspended login cannot change its password.
      */
     async changePassword (principal: Principal | null, b: { currentPassword: string, newPassword: string }, meta?: RequestMeta): Promise<void> {
       if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
@@ -130,6 +134,8 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
       }
       const u = await prisma.appUser.findUnique({ where: { id: principal.userId } })
       if (u == null) throw new DomainError('UNAUTHENTICATED', 'this login no longer exists')
+      // (another instance may not have seen the suspension yet, and would still take this token)
+      if (u.suspendedAt != null) throw new DomainError('LOGIN_SUSPENDED', 'this login is suspended by the scheme; ask your issuer')
       const attempt = await claim(addressKey(meta), userKey(loginName(u.username)))
       if (!(await verifyPassword(b.currentPassword, u.passwordHash))) {
         await attempt.failed()
@@ -144,12 +150,16 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
         throw err
       }
       const passwordHash = await hashPassword(b.newPassword, scryptCost)
-      const now = Date.now()
-      const before = new Date(Math.floor(now / 1000) * 1000 - 1)
       await prisma.$transaction(async (tx) => {
-        await tx.appUser.update({ where: { id: u.id }, data: { passwordHash, tokensRevokedBefore: before } })
+        // not on a login suspended meanwhile
+        const changed = await tx.appUser.updateMany({ where: { id: u.id, suspendedAt: null }, data: { passwordHash } })
+        if (changed.count !== 1) throw new DomainError('LOGIN_SUSPENDED', 'this login is suspended by the scheme; ask your issuer')
         await auditRepo(tx).insert(auditRecord(principal, 'login.password', meta, { target: u.id, currencyId: u.currencyId }))
       })
+      // Taken after the commit: a login that read the old hash read it before this, so its token is covered. Never
+      // moved back (a later suspension's time stays).
+      const before = new Date()
+      await prisma.$executeRaw`UPDATE app_user SET tokens_revoked_before = GREATEST(tokens_revoked_before, ${before}) WHERE id = ${u.id}::uuid`
       tokensRevoked(u.id, u.participantId, before)
     },
 

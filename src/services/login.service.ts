@@ -132,13 +132,14 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
      * Is this caller's token dead: its login (or the participant it speaks for, for API keys and an identity
      * provider's tokens) suspended, or the token issued (iat, seconds) before its login's tokens were revoked?
      */
-    async isRevoked (p: Principal, issuedAt: number | null): Promise<boolean> {
+    async isRevoked (p: Principal): Promise<boolean> {
       if (Date.now() - loadedAt > opts.checkMs) await refresh()
       for (const r of [byUser.get(p.userId), p.participantId == null ? undefined : byParticipant.get(p.participantId)]) {
         if (r == null) continue
         if (r.suspended) return true
-        // iat has whole seconds: a token of the revocation's own second counts as issued before it
-        if (issuedAt != null && issuedAt <= Math.floor(r.before / 1000)) return true
+        // to the millisecond where the token says when its credential was read; otherwise by iat, which has whole
+        // seconds: a token of the revocation's own second then counts as issued before it
+        if (p.authAt != null ? p.authAt <= r.before : (p.issuedAt != null && p.issuedAt <= Math.floor(r.before / 1000))) return true
       }
       return false
     },
@@ -174,7 +175,8 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
     /** A login's tokens issued up to `before` were revoked (its password changed): refused here at once, elsewhere
      *  within checkMs. */
     tokensRevoked (userId: string, participantId: string | null, before: Date) {
-      const r = { suspended: false, before: Math.max(before.getTime(), byUser.get(userId)?.before ?? 0) }
+      const known = byUser.get(userId)
+      const r = { suspended: known?.suspended ?? false, before: Math.max(before.getTime(), known?.before ?? 0) }
       changes.push({ at: Date.now(), userId, participantId, r })
       apply({ userId, participantId, r })
       opts.publish?.({ kind: 'logins' })
