@@ -41,7 +41,7 @@ t.test('hostile requests from openapi.yaml: no 5xx, every 4xx a problem', async 
   const cur = (await call(base, 'GET', '/v1/currencies/FUZ')).body
   const transfers: string[] = []
   for (let i = 0; i < 3; i++) {
-    const p = await call(base, 'POST', '/v1/currencies/FUZ/payments', { token: e.members[i].token, key: `seed-pay-${i}`, body: { fromAccount: e.members[i].accountId, toAccount: biz.body.accountId, amount: '5.00', channel: 'text' } })
+    const p = await call(base, 'POST', '/v1/currencies/FUZ/payments', { token: e.members[i].token, key: `seed-pay-${i}`, body: { fromAccount: e.members[i].accountId, toAccount: biz.body.accountId, amount: '5.00', channel: 'app' } })
     transfers.push(p.body.id, p.body.related[0].id)
   }
 
