@@ -150,6 +150,15 @@ async function openAccounts (db: Db, currencyId: string, all: Period[]): Promise
 }
 
 type Stored = Omit<PeriodFigures, 'open' | 'start' | 'end' | 'holding'>
+
+/**
+ * Composites kept per currency, the most recently asked for. Every distinct range a caller asks for keeps one or
+ * more, and each is a row every drain of the currency may mark stale, so without a bound a researcher walking
+ * through ranges grew the table by the thousands and slowed the drains (which hold the one aggregates lock every
+ * currency shares). A scheme's dashboards and regular reports ask for a few dozen ranges; a range pushed out is
+ * computed again when next asked for.
+ */
+export const COMPOSITES_KEPT = 500
 /** Kept figures of an older version (before *_holding_by_kind, whose migration marks them all for recomputation,
  *  but an instance of the older version may still write some) lack the kinds' integrals: computed again. */
 const current = (f: Stored | undefined): Stored | undefined => f?.integralMember == null ? undefined : f
@@ -264,6 +273,14 @@ async function keepFigures (pool: pg.Pool, currencyId: string, composites: Array
             figures = excluded.figures, version = excluded.version, used_at = now(), computed_at = now()`,
         [currencyId, periodKey(c.p), JSON.stringify(c.p), new Date(c.p.end).toISOString(), JSON.stringify(c.figures), version])
       }
+      if (composites.length > 0) {
+        // the least recently used beyond the bound go (through circ_composite_recent: the bound's rows, not the table's)
+        await client.query(`
+          DELETE FROM circ_composite c USING (
+            SELECT key FROM circ_composite WHERE currency_id = $1 ORDER BY used_at DESC, key OFFSET $2
+          ) old
+           WHERE c.currency_id = $1 AND c.key = old.key`, [currencyId, COMPOSITES_KEPT])
+      }
       const dirty = summaries.filter(x => x.p.buckets.length === 1)
       if (dirty.length > 0) {
         await client.query(`
@@ -290,13 +307,19 @@ async function keepFigures (pool: pg.Pool, currencyId: string, composites: Array
 
 /**
  * Recomputes stale composites that reports asked for in the last 15 minutes, so the next report finds them
- * ready; forgets those nobody asked for in a day. For the background aggregator.
+ * ready; forgets those nobody asked for in a day. For the background aggregator. Each run takes the currencies in
+ * turn (every currency's most recent first, then every currency's second, ...), so one currency's many recent
+ * ranges never keep another's from being warmed.
  */
 export async function warmComposites (pool: pg.Pool, limit = 20): Promise<number> {
   await pool.query(`DELETE FROM circ_composite WHERE used_at < now() - interval '1 day'`)
   const stale = await pool.query<{ currency_id: string, period: Period }>(`
-    SELECT currency_id, period FROM circ_composite
-     WHERE figures IS NULL AND used_at > now() - interval '15 minutes' ORDER BY used_at DESC LIMIT $1`, [limit])
+    SELECT currency_id, period FROM (
+      SELECT currency_id, period, used_at, row_number() OVER (PARTITION BY currency_id ORDER BY used_at DESC) AS turn
+        FROM circ_composite
+       WHERE figures IS NULL AND used_at > now() - interval '15 minutes'
+    ) s
+     ORDER BY turn, used_at DESC LIMIT $1`, [limit])
   for (const s of stale.rows) {
     const client = await pool.connect()
     let version: string

@@ -3,6 +3,7 @@ import { Money } from '../../src/domain/money.js'
 import { payment } from '../../src/domain/movements.js'
 import { postMovement } from '../../src/ledger/post.js'
 import { catchUp, maintain } from '../../src/reports/aggregate.js'
+import { COMPOSITES_KEPT, warmComposites } from '../../src/reports/circulation.report.js'
 import { buildTestApp, issue } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
 
@@ -112,4 +113,56 @@ t.test('with REPORTS_MAX_STALENESS_MS a report reads what the background aggrega
   await issue(ctx, 'BRS', m.accountId, '5.00')
   await ctx.call('GET', '/v1/currencies/BRS/reports/circulation', { token: ctx.issuerToken })
   t.equal(await pending(), 1, 'within the allowed staleness the report leaves the queue to the background')
+})
+
+t.test('composites are kept per currency up to a bound, the least recently used going first', async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const brs = await reportBook(ctx, 'BRS')
+  const oth = await reportBook(ctx, 'OTH')
+  const m = await member(ctx, 'BRS', 'BS6 5AB')
+  await brs.ledger.issue('2026-01-01T00:00:00Z', m.accountId, '100')
+  // as if a caller had asked for COMPOSITES_KEPT other ranges of BRS, the oldest first; and OTH for a few of its own
+  const fill = (currencyId: string, n: number) => ctx.app.pool.query(`
+    INSERT INTO circ_composite (currency_id, key, period, end_at, figures, version, used_at)
+    SELECT $1, 'old-' || i, '{}', now(), NULL, 0, now() - make_interval(mins => $2 - i) FROM generate_series(1, $2) AS i`,
+  [currencyId, n])
+  await fill(brs.currencyId, COMPOSITES_KEPT)
+  await fill(oth.currencyId, 3)
+  const keys = async (currencyId: string) => (await ctx.app.pool.query<{ key: string }>(
+    'SELECT key FROM circ_composite WHERE currency_id = $1', [currencyId])).rows.map(r => r.key)
+
+  const res = await ctx.call('GET', '/v1/currencies/BRS/reports/circulation?from=2026-01-01&to=2026-03-01&interval=month', { token: ctx.issuerToken })
+  t.equal(res.status, 200)
+  const kept = await keys(brs.currencyId)
+  t.equal(kept.length, COMPOSITES_KEPT, 'the currency holds no more than the bound')
+  t.ok(kept.includes('2026-01-01T00:00:00.000Z/2026-03-01T00:00:00.000Z'), 'the range just asked for is kept')
+  t.notOk(kept.includes('old-1'), 'the least recently used went')
+  t.ok(kept.includes('old-2'), 'and only it')
+  t.equal((await keys(oth.currencyId)).length, 3, "another currency's composites are not touched")
+})
+
+t.test("the aggregator warms every currency's recent stale composites in turn", async (t) => {
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const brs = await reportBook(ctx, 'BRS')
+  const oth = await reportBook(ctx, 'OTH')
+  for (const book of [brs, oth]) {
+    const m = await member(ctx, book.code, 'BS6 5AB')
+    await book.ledger.issue('2026-01-01T00:00:00Z', m.accountId, '100')
+  }
+  const url = (code: string, to: string) => `/v1/currencies/${code}/reports/circulation?from=2026-01-01&to=${to}&interval=month`
+  t.equal((await ctx.call('GET', url('OTH', '2026-03-01'), { token: ctx.issuerToken })).status, 200)
+  // BRS: more ranges asked for after OTH's than one run of the aggregator warms
+  for (const to of ['2026-03-01', '2026-04-01', '2026-05-01', '2026-06-01']) {
+    t.equal((await ctx.call('GET', url('BRS', to), { token: ctx.issuerToken })).status, 200)
+  }
+  // a transfer in every range makes all of them stale
+  for (const book of [brs, oth]) await book.ledger.issue('2026-01-02T00:00:00Z', (await member(ctx, book.code, 'BS6 5AB')).accountId, '1')
+  await catchUp(ctx.app.pool)
+  const stale = async (currencyId: string) => (await ctx.app.pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM circ_composite WHERE currency_id = $1 AND figures IS NULL', [currencyId])).rows[0].n
+  t.equal(await stale(brs.currencyId), 4)
+  t.equal(await stale(oth.currencyId), 1)
+  t.equal(await warmComposites(ctx.app.pool, 2), 2)
+  t.equal(await stale(oth.currencyId), 0, "OTH's one range was warmed although BRS's four were asked for later")
+  t.equal(await stale(brs.currencyId), 3, "and BRS's most recent")
 })
