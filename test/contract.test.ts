@@ -71,7 +71,7 @@ t.test('openapi.yaml says nothing a validating proxy or a generated client would
   t.same(doc.security, [{ bearer: [] }], 'bearer tokens by default')
   const ids = new Set<string>()
   // anyone may call these (the README's table); every other operation needs a token
-  const PUBLIC = ['GET /health', 'GET /ready', 'POST /v1/auth/token', 'GET /.well-known/jwks.json', 'GET /v1/currencies/{code}', 'GET /v1/currencies/{code}/businesses',
+  const PUBLIC = ['GET /health', 'GET /ready', 'POST /v1/auth/token', 'POST /v1/auth/password/reset', 'GET /.well-known/jwks.json', 'GET /v1/currencies/{code}', 'GET /v1/currencies/{code}/businesses',
     // the SMS gateway's webhook: no token, its own signature (X-Twilio-Signature)
     'POST /v1/sms/inbound']
   const withDefaults = (s: Schema | undefined): Schema[] => s == null ? [] : [s, ...(Object.values(s.properties ?? {}) as Schema[]).flatMap(withDefaults), ...(s.anyOf ?? []).flatMap(withDefaults), ...withDefaults(s.items)]

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { problems, transportProblems } from '../schemas/common.js'
-import { PasswordChangeSchema, TokenRequestSchema } from '../schemas/access.js'
+import { PasswordChangeSchema, PasswordResetSchema, TokenRequestSchema } from '../schemas/access.js'
 import { requestMeta } from './request-meta.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -47,6 +47,22 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     await auth.changePassword(request.principal, request.body, requestMeta(request))
+    return await reply.code(204).send(null)
+  })
+
+  app.post('/v1/auth/password/reset', {
+    config: { public: true },
+    schema: {
+      tags: ['auth'],
+      summary: 'Set a new password with the one-time code an issuer handed out (for a forgotten password); every token of the login from before stops working',
+      description: 'Throttled as a login is (LOGIN_MAX_FAILURES per address and per username, 429 past it). A wrong, expired or ' +
+        'used code and an unknown username are all 401 INVALID_CREDENTIALS. A suspended login is 403 LOGIN_SUSPENDED and a new ' +
+        'password the rules refuse is 422 at /newPassword; in both cases the code still works. On success the code is spent.',
+      body: PasswordResetSchema,
+      response: { 204: Type.Null({ description: 'the new password is set' }), ...problems(400, 401, 403, 413, 415, 422, 429) },
+    },
+  }, async (request, reply) => {
+    await auth.resetPassword(request.body, requestMeta(request))
     return await reply.code(204).send(null)
   })
 

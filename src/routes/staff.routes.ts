@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { StaffCreatedSchema, StaffCreateSchema, StaffListQuerySchema, StaffPageSchema, StaffSuspensionSchema, SuspensionCreateSchema } from '../schemas/access.js'
+import { RESET_CODE_DESCRIPTION, ResetCodeSchema, StaffCreatedSchema, StaffCreateSchema, StaffListQuerySchema, StaffPageSchema, StaffSuspensionSchema, SuspensionCreateSchema } from '../schemas/access.js'
 import { CodeParams, IdParams, paged, problems } from '../schemas/common.js'
 import { requestMeta } from './request-meta.js'
 
@@ -52,5 +52,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams, response: { 200: StaffSuspensionSchema, ...problems(400, 401, 403, 404, 413, 415) },
     },
   }, async (request) => await logins.reinstateStaff(request.principal, request.params.id, requestMeta(request)))
+
+  app.post('/v1/staff/:id/password-reset', {
+    config: { audit: { action: 'login.reset_code' } },
+    schema: {
+      tags: ['access'],
+      summary: 'A one-time code with which a staff login that forgot its password sets a new one (who may: as for its suspension)',
+      description: RESET_CODE_DESCRIPTION,
+      params: IdParams, response: { 201: ResetCodeSchema, ...problems(400, 401, 403, 404, 413, 415) },
+    },
+  }, async (request, reply) => await reply.code(201).header('cache-control', 'no-store')
+    .send(await logins.staffResetCode(request.principal, request.params.id, requestMeta(request))))
 }
 export default routes

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { SuspensionCreateSchema, SuspensionSchema } from '../schemas/access.js'
+import { RESET_CODE_DESCRIPTION, ResetCodeSchema, SuspensionCreateSchema, SuspensionSchema } from '../schemas/access.js'
 import { IdParams, problems } from '../schemas/common.js'
 import { requestMeta } from './request-meta.js'
 
@@ -26,5 +26,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams, response: { 200: SuspensionSchema, ...problems(400, 401, 403, 404, 413, 415) },
     },
   }, async (request) => await logins.reinstate(request.principal, request.params.id, requestMeta(request)))
+
+  app.post('/v1/participants/:id/password-reset', {
+    config: { audit: { action: 'login.reset_code' } },
+    schema: {
+      tags: ['access'],
+      summary: 'A one-time code with which a member or business that forgot its password sets a new one (issuer)',
+      description: RESET_CODE_DESCRIPTION,
+      params: IdParams, response: { 201: ResetCodeSchema, ...problems(400, 401, 403, 404, 413, 415) },
+    },
+  }, async (request, reply) => await reply.code(201).header('cache-control', 'no-store')
+    .send(await logins.participantResetCode(request.principal, request.params.id, requestMeta(request))))
 }
 export default routes

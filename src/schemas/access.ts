@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox'
+import { RESET_CODE_HOURS } from '../auth/reset-code.js'
 import { AUDIT_ACTIONS, SCOPES } from '../domain/access.js'
 import { NextCursor, Nullable, PageQuery, Timestamp, Uuid } from './common.js'
 import { Name, Password, Username } from './ledger.js'
@@ -21,6 +22,22 @@ export const TokenRequestSchema = Type.Union([PasswordLoginSchema, ApiKeyLoginSc
 
 export const PasswordChangeSchema = Type.Object({
   currentPassword: Type.String({ minLength: 1, maxLength: 200, description: 'the login\'s password now' }),
+  newPassword: Password,
+}, { additionalProperties: false })
+
+/** What the routes that hand out a password reset code say of it. */
+export const RESET_CODE_DESCRIPTION = 'Hand the code out only to the person whose login it is, once you know who is asking (in person, or ' +
+  'read out to them): with the username and the code, anyone can set the login\'s password (POST /v1/auth/password/reset). ' +
+  `It works once, for ${RESET_CODE_HOURS} hours, and replaces any earlier code of the login; the old password keeps working until the code is ` +
+  'used, and then every token of the login from before stops working. Shown only in this answer (Cache-Control: no-store).'
+export const ResetCodeSchema = Type.Object({
+  username: Type.String({ description: 'the login the code is for: hand it out with the code' }),
+  code: Type.String({ description: 'one-time code, shown only here (four groups of four letters and digits); it replaces any earlier code of the login' }),
+  expiresAt: Timestamp('when the code stops working, unless used before'),
+})
+export const PasswordResetSchema = Type.Object({
+  username: Type.String({ minLength: 1, maxLength: 64 }),
+  code: Type.String({ minLength: 1, maxLength: 40, description: 'the code an issuer handed out, in either case, with or without its hyphens' }),
   newPassword: Password,
 }, { additionalProperties: false })
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { hashApiKey, looksLikeApiKey } from '../auth/api-key.js'
 import { hashPassword, verifyPassword } from '../auth/password.js'
+import { hashResetCode } from '../auth/reset-code.js'
 import { checkNewPassword } from '../domain/password-rules.js'
 import { auditRecord, RateLimitedError, type AuditRecord, type RequestMeta, type Scope } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
@@ -19,6 +20,8 @@ export interface LoginPolicy extends ThrottlePolicy {
 
 /** A login whose tokens up to `before` were revoked (its password changed): the login service refuses them. */
 export type TokensRevoked = (userId: string, participantId: string | null, before: Date) => void
+
+const NO_USER = '00000000-0000-0000-0000-000000000000'
 
 export function authService (prisma: PrismaClient, scryptCost: number, policy: LoginPolicy, tokensRevoked: TokensRevoked = () => {}) {
   const users = userRepo(prisma)
@@ -61,13 +64,36 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
   async function refuse (attempt: { failed: () => Promise<void> }, row: AuditRecord): Promise<never> {
     await attempt.failed()
     await audit.insert(row)
-    throw new DomainError('INVALID_CREDENTIALS', row.action === 'auth.api_key' ? 'the API key is not valid (unknown or revoked)' : 'username or password is wrong')
+    throw new DomainError('INVALID_CREDENTIALS', row.action === 'auth.api_key'
+      ? 'the API key is not valid (unknown or revoked)'
+      : row.action === 'login.password_reset' ? 'username or reset code is wrong, or the code has expired or been used' : 'username or password is wrong')
   }
 
   /** The right credentials of a suspended login: said so (the caller proved who it is), audited, no token. */
   async function suspended (row: AuditRecord): Promise<never> {
     await audit.insert({ ...row, outcome: 'failure', errorCode: 'LOGIN_SUSPENDED' })
     throw new DomainError('LOGIN_SUSPENDED', 'this login is suspended by the scheme; ask your issuer')
+  }
+
+  /** The password rules (password-rules.ts), with the refusal pointing at the body's newPassword. */
+  function checkNewAt (username: string, password: string): void {
+    try {
+      checkNewPassword(username, password)
+    } catch (err) {
+      if (err instanceof DomainError) throw new DomainError(err.code, err.message, err.errors?.map(e => ({ ...e, pointer: '/newPassword' })))
+      throw err
+    }
+  }
+
+  /**
+   * After a new password has committed: every token of the login whose credential was read before now stops
+   * working. Taken after the commit: a login that read the old hash read it before this, so its token is covered.
+   * Never moved back (a later suspension's time stays).
+   */
+  async function revokeTokens (u: { id: string, participantId: string | null }): Promise<void> {
+    const before = new Date()
+    await prisma.$executeRaw`UPDATE app_user SET tokens_revoked_before = GREATEST(tokens_revoked_before, ${before}) WHERE id = ${u.id}::uuid`
+    tokensRevoked(u.id, u.participantId, before)
   }
 
   return {
@@ -143,12 +169,7 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
         throw new DomainError('WRONG_PASSWORD', 'the current password is wrong', [{ pointer: '/currentPassword', detail: 'is not this login\'s password' }])
       }
       await attempt.succeeded()
-      try {
-        checkNewPassword(u.username, b.newPassword)
-      } catch (err) {
-        if (err instanceof DomainError) throw new DomainError(err.code, err.message, err.errors?.map(e => ({ ...e, pointer: '/newPassword' })))
-        throw err
-      }
+      checkNewAt(u.username, b.newPassword)
       const passwordHash = await hashPassword(b.newPassword, scryptCost)
       await prisma.$transaction(async (tx) => {
         // not on a login suspended meanwhile
@@ -156,11 +177,43 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
         if (changed.count !== 1) throw new DomainError('LOGIN_SUSPENDED', 'this login is suspended by the scheme; ask your issuer')
         await auditRepo(tx).insert(auditRecord(principal, 'login.password', meta, { target: u.id, currencyId: u.currencyId }))
       })
-      // Taken after the commit: a login that read the old hash read it before this, so its token is covered. Never
-      // moved back (a later suspension's time stays).
-      const before = new Date()
-      await prisma.$executeRaw`UPDATE app_user SET tokens_revoked_before = GREATEST(tokens_revoked_before, ${before}) WHERE id = ${u.id}::uuid`
-      tokensRevoked(u.id, u.participantId, before)
+      await revokeTokens(u)
+    },
+
+    /**
+     * A forgotten password, replaced with the one-time code an issuer handed out (login.service.ts, resetCode).
+     * Throttled as a login is, by address and username; a wrong, expired or used code and an unknown username
+     * answer the same. A suspended login is told so and its code is kept; a new password the rules refuse is 422
+     * and the code is kept. On success the code is spent, and every token of the login from before stops working
+     * as after a password change.
+     */
+    async resetPassword (b: { username: string, code: string, newPassword: string }, meta?: RequestMeta): Promise<void> {
+      const name = loginName(b.username)
+      const attempt = await claim(addressKey(meta), userKey(name))
+      const u = await users.byLoginName(name)
+      const hash = hashResetCode(b.code)
+      const row = (outcome: 'success' | 'failure') => auditRecord(null, 'login.password_reset', meta, {
+        outcome, actorName: b.username, target: u?.id ?? null, currencyId: u?.currencyId ?? null,
+        ...(outcome === 'failure' ? { errorCode: 'INVALID_CREDENTIALS' } : {}),
+      })
+      // on the database's clock, which set the expiry; an unknown username makes the same query, taking as long
+      const valid = (await prisma.$queryRaw<unknown[]>`
+        SELECT 1 FROM app_user WHERE id = ${u?.id ?? NO_USER}::uuid AND reset_code_hash = ${hash} AND reset_expires_at > now()`).length === 1
+      if (!valid || u == null) await refuse(attempt, row('failure'))
+      await attempt.succeeded()
+      const p: Principal = { userId: u!.id, role: u!.role as Role, currencyId: u!.currencyId, participantId: u!.participantId, username: u!.username }
+      if (u!.suspendedAt != null) await suspended(auditRecord(p, 'login.password_reset', meta, { target: u!.id, currencyId: u!.currencyId }))
+      checkNewAt(u!.username, b.newPassword)
+      const passwordHash = await hashPassword(b.newPassword, scryptCost)
+      await prisma.$transaction(async (tx) => {
+        // the code once only, and not on a login suspended meanwhile
+        const changed = await tx.$executeRaw`
+          UPDATE app_user SET password_hash = ${passwordHash}, reset_code_hash = NULL, reset_expires_at = NULL
+           WHERE id = ${u!.id}::uuid AND reset_code_hash = ${hash} AND reset_expires_at > now() AND suspended_at IS NULL`
+        if (changed !== 1) throw new DomainError('INVALID_CREDENTIALS', 'username or reset code is wrong, or the code has expired or been used')
+        await auditRepo(tx).insert(auditRecord(p, 'login.password_reset', meta, { target: u!.id, currencyId: u!.currencyId }))
+      })
+      await revokeTokens(u!)
     },
 
     /**

@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../generated/prisma/client.js'
+import { newResetCode, RESET_CODE_HOURS } from '../auth/reset-code.js'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
@@ -59,7 +60,7 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
     if (p != null && isIssuerOf(principal, p.currencyId) && p.user != null) return { p, user: p.user }
     if (principal.role === 'researcher') throw new DomainError('FORBIDDEN', 'researchers see reports and exports, not participants')
     // a participant may see itself, so it is told it may not do this; to anyone else it does not exist
-    if (p != null && principal.participantId === p.id) throw new DomainError('FORBIDDEN', 'only an issuer of this currency may suspend or reinstate a login')
+    if (p != null && principal.participantId === p.id) throw new DomainError('FORBIDDEN', 'only an issuer of this currency may suspend, reinstate or reset a login')
     throw new DomainError('PARTICIPANT_NOT_FOUND', 'participant not found')
   }
 
@@ -75,9 +76,9 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
       if (u.role === 'researcher' && isIssuerOf(principal, u.currencyId)) return u
       if (u.role === 'issuer' && principal.role === 'platform_issuer') return u
       // issuer staff see their colleagues in the staff list, so they are told why
-      if (u.role === 'issuer' && isIssuerOf(principal, u.currencyId)) throw new DomainError('FORBIDDEN', 'only the platform issuer suspends or reinstates issuer staff')
+      if (u.role === 'issuer' && isIssuerOf(principal, u.currencyId)) throw new DomainError('FORBIDDEN', 'only the platform issuer suspends, reinstates or resets issuer staff')
     }
-    if (u != null && u.id === principal.userId) throw new DomainError('FORBIDDEN', 'a login cannot suspend or reinstate itself')
+    if (u != null && u.id === principal.userId) throw new DomainError('FORBIDDEN', 'a login cannot suspend, reinstate or reset itself (POST /v1/auth/password changes its own password)')
     throw new DomainError('LOGIN_NOT_FOUND', 'staff login not found')
   }
 
@@ -127,6 +128,24 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
     opts.publish?.({ kind: 'logins' })
   }
 
+  /**
+   * A one-time code with which the login sets a new password (auth.service.ts, resetPassword), for one who forgot
+   * it: the issuer hands it out in person or reads it out, once it knows who is asking. It replaces any earlier
+   * code of the login; the old password keeps working until the code is used. Only the code's hash is kept.
+   */
+  async function resetCode (principal: Principal, user: { id: string, username: string }, audit: { target: string, currencyId: string | null },
+    meta?: RequestMeta) {
+    const { code, hash } = newResetCode()
+    const expiresAt = await prisma.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<Array<{ expires_at: Date }>>`
+        UPDATE app_user SET reset_code_hash = ${hash}, reset_expires_at = now() + make_interval(hours => ${RESET_CODE_HOURS})
+         WHERE id = ${user.id}::uuid RETURNING reset_expires_at AS expires_at`
+      await auditRepo(tx).insert(auditRecord(principal, 'login.reset_code', meta, { ...audit, detail: { username: user.username, userId: user.id } }))
+      return rows[0].expires_at
+    })
+    return { username: user.username, code, expiresAt: expiresAt.toISOString() }
+  }
+
   return {
     /**
      * Is this caller's token dead: its login (or the participant it speaks for, for API keys and an identity
@@ -170,6 +189,18 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
       const u = await staffTarget(principal, userId)
       await reinstateLogin(principal!, u, null, { target: u.id, currencyId: u.currencyId }, meta)
       return { userId: u.id, suspended: false, suspendedAt: null }
+    },
+
+    /** A one-time password reset code for a participant's login (an issuer of its currency). */
+    async participantResetCode (principal: Principal | null, participantId: string, meta?: RequestMeta) {
+      const { p, user } = await target(principal, participantId)
+      return await resetCode(principal!, user, { target: p.id, currencyId: p.currencyId }, meta)
+    },
+
+    /** A one-time password reset code for a staff login (who may: as for its suspension). */
+    async staffResetCode (principal: Principal | null, userId: string, meta?: RequestMeta) {
+      const u = await staffTarget(principal, userId)
+      return await resetCode(principal!, u, { target: u.id, currencyId: u.currencyId }, meta)
     },
 
     /** A login's tokens issued up to `before` were revoked (its password changed): refused here at once, elsewhere

@@ -76,6 +76,11 @@ t.test('route × role access matrix', async (t) => {
       expect: [401, 422, 422, 422, 422, 422, 422, 422, 403],
       req: () => ({ url: '/v1/auth/password', body: { currentPassword: 'not-it', newPassword: 'a-new-password-1' } }),
     },
+    // a forgotten password: a wrong code answers every caller alike (the route is public)
+    'POST /v1/auth/password/reset': {
+      expect: all(401),
+      req: () => ({ url: '/v1/auth/password/reset', body: { username: s.member.username, code: 'AAAA-AAAA-AAAA-AAAA', newPassword: 'a-new-password-1' } }),
+    },
     'POST /v1/currencies': {
       expect: [401, 403, 403, 403, 403, 403, 201, 403, 403],
       req: () => ({ url: '/v1/currencies', body: { code: `C${u()}`.slice(0, 10), name: 'New Pound' } }),
@@ -118,6 +123,10 @@ t.test('route × role access matrix', async (t) => {
     'DELETE /v1/staff/{id}/suspension': {
       expect: [401, 404, 404, 404, 404, 200, 200, 404, 403],
       req: async () => ({ url: `/v1/staff/${await researcherId()}/suspension` }),
+    },
+    'POST /v1/staff/{id}/password-reset': {
+      expect: [401, 404, 404, 404, 404, 201, 201, 404, 403],
+      req: async () => ({ url: `/v1/staff/${await researcherId()}/password-reset` }),
     },
     'GET /v1/participants/{id}': {
       expect: [401, 200, 404, 404, 404, 200, 200, 403, 404],
@@ -241,6 +250,10 @@ t.test('route × role access matrix', async (t) => {
     'DELETE /v1/participants/{id}/suspension': {
       expect: [401, 404, 404, 404, 404, 200, 200, 403, 403],
       req: async () => ({ url: `/v1/participants/${(await registerMember(ctx, s.code)).id}/suspension` }),
+    },
+    'POST /v1/participants/{id}/password-reset': {
+      expect: [401, 404, 404, 404, 404, 201, 201, 403, 403],
+      req: async () => ({ url: `/v1/participants/${(await registerMember(ctx, s.code)).id}/password-reset` }),
     },
     // paper notes: exchange points are the currency's issuer staff (and the platform issuer); the reserve's totals are
     // also the currency's researchers' (its reconciliation CSV is not)
