@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { parsePhoneNumberFromString } from 'libphonenumber-js'
 import { DomainError } from './errors.js'
+import { refusedAsSpaces } from './text.js'
 
 // Pay by text, the pure parts (docs/text-payments.md): the gateway's request signature, the commands a member
 // texts, phone numbers, text codes and the words of every reply. The service (src/services/sms.service.ts) does
@@ -48,15 +49,29 @@ export function parseForm (body: string): FormFields {
   return { ...out }
 }
 
+/**
+ * The gateway's fields as the service reads them, once their signature has been checked on them as sent: every
+ * character the API's text rule refuses (NUL and other controls, lone surrogates, bidirectional overrides) is read
+ * as a space. A text is what the member typed; it is answered, never refused at the gateway (which would not retry
+ * it, and the member would get no reply).
+ */
+export function readableForm (fields: FormFields): FormFields {
+  // fromEntries defines each name as a field of its own, "__proto__" included (as parseForm does)
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, Array.isArray(v) ? v.map(x => refusedAsSpaces(x)) : refusedAsSpaces(v)]))
+}
+
 export type Command =
   | { kind: 'pay', code: string, amount: string, pin: string }
   | { kind: 'bal', pin: string }
   | { kind: 'help' }
   | { kind: 'unknown' }
 
-/** A text's command: case-insensitive words separated by any white space; anything else is 'unknown'. */
+/**
+ * A text's command: case-insensitive words separated by any white space or invisible format character (a
+ * zero-width space a keyboard put after the PIN is not part of the PIN); anything else is 'unknown'.
+ */
 export function parseCommand (body: string): Command {
-  const words = body.trim().split(/\s+/).filter(Boolean)
+  const words = body.split(/[\s\p{Cf}]+/u).filter(Boolean)
   const verb = (words[0] ?? '').toLowerCase()
   if (verb === 'pay' && words.length === 4) return { kind: 'pay', code: words[1].toUpperCase(), amount: words[2], pin: words[3] }
   if (verb === 'bal' && words.length === 2) return { kind: 'bal', pin: words[1] }

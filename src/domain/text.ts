@@ -33,6 +33,18 @@ const NAMES: Record<number, string> = {
   0x7f: 'a DEL character', 0x202d: 'a left-to-right override', 0x202e: 'a right-to-left override',
 }
 
+const LINE_ALL = new RegExp(LINE.source, 'g')
+const MULTILINE_ALL = new RegExp(MULTILINE.source, 'g')
+
+/**
+ * The text with each character the rule refuses replaced by a space: for text the service must take as it comes
+ * and answer, not refuse (a member's text message, which the SMS gateway hands over as it was typed). A space
+ * only ever splits words, never joins them.
+ */
+export function refusedAsSpaces (s: string, kind: Exclude<TextKind, 'name'> = 'line'): string {
+  return s.replace(kind === 'multiline' ? MULTILINE_ALL : LINE_ALL, ' ')
+}
+
 const hex = (c: number) => `U+${c.toString(16).toUpperCase().padStart(4, '0')}`
 
 /** A character that shows: not white space (\s covers the Unicode spaces and U+FEFF), not a format character

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from 'typebox'
-import { parseForm, type FormFields } from '../domain/sms.js'
+import { parseForm, readableForm, type FormFields } from '../domain/sms.js'
 import { IdParams, paged, problems } from '../schemas/common.js'
 import { ParticipantSchema } from '../schemas/ledger.js'
 import {
@@ -29,14 +29,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       // the signature is checked on the body as sent, before anything else looks at it: unsigned is 403, whatever it holds
       preValidation: async (request) => {
         const proto = request.protocol
-        sms.authenticate((request.body ?? {}) as FormFields, request.headers['x-twilio-signature'] as string | undefined,
-          `${proto}://${request.host}${request.url}`)
+        const fields = (request.body ?? {}) as FormFields
+        sms.authenticate(fields, request.headers['x-twilio-signature'] as string | undefined, `${proto}://${request.host}${request.url}`)
+        // then read as text the service can hold: a member's odd character is answered like any text, not a 422
+        request.body = readableForm(fields)
       },
       schema: {
         tags: ['text payments'],
         summary: 'The SMS gateway\'s webhook for incoming texts (signed with X-Twilio-Signature; form-encoded)',
         description: 'Texts "PAY <code> <amount> <PIN>", "BAL <PIN>" and "HELP" (any case, any spacing). The MessageSid is the ' +
-          'idempotency key: a retried webhook pays once and queues no second reply. Replies go out through the outbox ' +
+          'idempotency key: a retried webhook pays once and queues no second reply. Characters the API refuses elsewhere (control ' +
+          'characters, bidirectional overrides) are read as spaces once the signature is checked, so any text is answered. Replies go out through the outbox ' +
           '(GET /v1/sms/outbox), so the answer to the gateway is empty TwiML. 404 when SMS_AUTH_TOKEN is not configured.',
         headers: InboundHeadersSchema,
         body: InboundSchema,

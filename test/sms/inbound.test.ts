@@ -188,3 +188,34 @@ t.test('a suspended member cannot pay by text', async (t) => {
   t.match((await inbox(db, MEMBER_PHONE)).at(-1)?.body, 'not set up for text payments')
   t.equal(await balance(ctx, sc.member.accountId), '50.00')
 })
+
+t.test('a text holding characters the API refuses elsewhere is answered, never refused at the gateway', async (t) => {
+  // The text rule (src/domain/text.ts) refuses controls, lone surrogates and bidi overrides in every request. A
+  // member's text is not a request the member can correct: a 422 to the gateway was not retried, and the member got
+  // no reply at all. Such characters are read as spaces once the signature (over the fields as sent) is checked.
+  const { ctx, db, sc } = await setup(t)
+  const last = async () => (await inbox(db, MEMBER_PHONE)).at(-1)?.body ?? ''
+  const cases: Array<[string, RegExp | string]> = [
+    ['PAY MONTPELIER 5 1234\u202E', /^Paid 5\.00 BRS/],
+    ['bal\u001b1234', 'Your balance is 45.00 BRS.'],
+    ['hi \u0085', /not understood/],
+    ['x\u0000y', /not understood/],
+    // a space only ever splits a word: an override inside the amount leaves nothing paid
+    ['PAY MONTPELIER 1\u202E00 1234', /not understood/],
+    // an invisible character after the PIN is not part of the PIN (no wrong PIN counted)
+    ['PAY MONTPELIER 1 1234\u200B', /^Paid 1\.00 BRS/],
+  ]
+  for (const [body, reply] of cases) {
+    const r = await text(ctx, MEMBER_PHONE, body)
+    t.equal(r.status, 200, JSON.stringify(body))
+    t.match(await last(), reply, JSON.stringify(body))
+  }
+  const extra = await text(ctx, MEMBER_PHONE, 'bal 1234', { extra: { FromCity: 'a\u202Eb\u0000' } })
+  t.equal(extra.status, 200, 'a gateway field with such characters too')
+  t.match(await last(), 'Your balance is 44.00 BRS.')
+  t.equal(await balance(ctx, sc.member.accountId), '44.00')
+  t.same((await db.query('SELECT pin_failures FROM text_phone WHERE participant_id = $1', [sc.member.id])).rows, [{ pin_failures: 0 }])
+  // still signed as sent: the same text signed over other characters is refused
+  const forged = await text(ctx, MEMBER_PHONE, 'bal 1234\u202E', { signature: sign(TOKEN, WEBHOOK, { From: MEMBER_PHONE, To: '+447700900000', Body: 'bal 1234 ', MessageSid: 'SMforged1' }), sid: 'SMforged1' })
+  t.equal(forged.status, 403)
+})
