@@ -65,7 +65,7 @@ export interface RelayOptions {
 }
 
 /**
- * Sends queued texts, oldest first. Each round claims up to `batch` queued rows (FOR UPDATE SKIP LOCKED), hands
+ * Sends queued texts: participants' before replies to other numbers, and the numbers in turn. Each round claims up to `batch` queued rows (FOR UPDATE SKIP LOCKED), hands
  * each to the gateway and records the outcome in the same transaction: sent (with the gateway's id), or one more
  * attempt, tried again after a pause that doubles (failed after maxAttempts, or at once when the gateway refuses it
  * for good). Delivery is at least once:
@@ -80,10 +80,17 @@ export function outboxRelay (pool: pg.Pool, gateway: Gateway, o: RelayOptions = 
       const c = await pool.connect()
       try {
         await c.query('BEGIN')
+        // Fair shares, not oldest first: anyone can text the scheme's number and every text is answered, so one
+        // phone's flood would queue its replies ahead of everyone's "Paid" and receipts. Texts to participants
+        // first (a reply to a number no participant has after them), and within those the numbers in turn: each
+        // number's oldest, then each one's second, and so on (a number's own texts still go in their order).
         const rows = (await c.query<{ id: string, to_phone: string, body: string, attempts: number }>(
-          `SELECT id, to_phone, body, attempts FROM sms_outbox
-            WHERE status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, [batch])).rows
+          `SELECT o.id, o.to_phone, o.body, o.attempts
+             FROM sms_outbox o
+             JOIN (SELECT id, row_number() OVER (PARTITION BY to_phone ORDER BY id) AS turn FROM sms_outbox
+                    WHERE status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= now())) q ON q.id = o.id
+            WHERE o.status = 'queued' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
+            ORDER BY o.participant_id IS NULL, q.turn, o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED`, [batch])).rows
         for (const r of rows) {
           try {
             const id = await gateway.deliver(r.to_phone, r.body)

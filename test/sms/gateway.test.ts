@@ -2,7 +2,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
-import { enrol, scenario, smsApp, text } from './fixtures.js'
+import { enrol, inbox, issue, scenario, smsApp, text } from './fixtures.js'
 
 // The real gateway's adapter, against a stand-in of its REST API on 127.0.0.1: nothing leaves the machine.
 
@@ -60,6 +60,39 @@ t.test('queued texts are handed to the gateway\'s Messages API, marked sent; ref
   t.same(await relay.round(), { sent: 0, failed: 0, retry: 0 }, 'not before its pause is over')
   await db.query('UPDATE sms_outbox SET next_attempt_at = now() WHERE status = \'queued\'')
   t.same(await relay.round(), { sent: 1, failed: 0, retry: 0 })
+})
+
+t.test('one number\'s backlog of texts does not hold up another\'s receipt: each round takes the numbers in turn, participants first', async (t) => {
+  // Anyone can text the scheme's number, and every text is answered. Sent oldest first, 60 texts from one phone
+  // queued 60 replies ahead of a member's "Paid" and the shop's receipt, which waited three rounds of 20 (the shop
+  // hands over the goods on that receipt). Now a round takes each number's oldest text first, and texts to
+  // participants before replies to numbers no participant has.
+  const gw = await fakeGateway(t)
+  const s = await smsApp(t, { SMS_ACCOUNT_SID: 'ACtest0001', SMS_FROM: '+447700900000', SMS_API_URL: gw.url, SMS_SEND_INTERVAL_MS: 3_600_000 })
+  const { ctx, db } = s
+  const relay = ctx.app.smsRelay!
+  const sc = await scenario(ctx)
+  await ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode: 'montpelier' } })
+  await issue(ctx, sc.code, sc.member.accountId, '50.00')
+  await enrol(s, sc.member, '+447911123456')
+  await enrol(s, sc.business, '+447912345678', '9999')
+  t.same(await relay.round(), { sent: 2, failed: 0, retry: 0 }, 'the two codes')
+  // a flood from one registered number (the member's own) and from a stranger's
+  for (let i = 0; i < 30; i++) await text(ctx, '+447900000001', 'help')
+  for (let i = 0; i < 30; i++) await text(ctx, '+447911123456', 'help')
+  await text(ctx, '+447911123456', 'pay montpelier 5 1234')
+  t.match((await inbox(db, '+447912345678')).at(-1), { purpose: 'receipt' })
+  gw.got.length = 0
+  t.same(await relay.round(), { sent: 20, failed: 0, retry: 0 })
+  const to = gw.got.map(g => g.form.To)
+  t.ok(to.includes('+447912345678'), 'the shop\'s receipt goes out in the first round')
+  t.equal(to.filter(n => n === '+447900000001').length, 0, 'replies to a number no participant has wait for participants\' texts')
+  // everything is sent in the end, each number's texts in the order they were queued
+  while ((await relay.round()).sent > 0);
+  t.equal(gw.got.length, 62)
+  const member = gw.got.filter(g => g.form.To === '+447911123456').map(g => g.form.Body)
+  t.equal(member.length, 31)
+  t.match(member.at(-1), /^Paid 5\.00 BRS/, 'a number\'s texts in their order')
 })
 
 t.test('the adapter is off unless configured, and configured whole or not at all', async (t) => {
