@@ -16,7 +16,7 @@ import {
 import { postMovement } from '../ledger/post.js'
 import type { OutboxQuery, TextSettings } from '../schemas/sms.js'
 import type { Queryable, TextSender } from '../sms/outbound.js'
-import type { CurrencyService } from './currency.service.js'
+import type { CurrencyInfo, CurrencyService } from './currency.service.js'
 
 // Pay by text (docs/text-payments.md): phones, text PINs and business text codes (the participant routes), the
 // gateway's webhook (POST /v1/sms/inbound) and the outbox issuers read. Plain SQL on the write pool, each change in
@@ -76,6 +76,24 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
    */
   async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     return await withRetry(async () => await inTransaction(pool, fn))
+  }
+
+  /**
+   * Texts from one number on this instance, one after another, waiting here rather than on the number's row lock:
+   * a waiter on the lock held a connection of the write pool, so a burst from one phone took every connection while
+   * its PINs were checked in turn, and everyone else's requests queued behind it (or, past DB_ACQUIRE_TIMEOUT_MS,
+   * failed with 503). The row lock still orders texts from one number across instances.
+   */
+  const turns = new Map<string, Promise<unknown>>()
+  async function inTurn<T> (from: string, fn: () => Promise<T>): Promise<T> {
+    const mine = (turns.get(from) ?? Promise.resolve()).then(fn)
+    const tail = mine.catch(() => {})
+    turns.set(from, tail)
+    try {
+      return await mine
+    } finally {
+      if (turns.get(from) === tail) turns.delete(from)
+    }
   }
 
   /**
@@ -250,22 +268,28 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
       const phone = e164(f.From)
       const from = phone ?? f.From.slice(0, 40)
       const cmd = parseCommand(f.Body)
-      return await tx(async (c) => {
-        const claimed = await c.query(
-          `INSERT INTO sms_inbound (message_sid, from_phone, command, outcome, reply) VALUES ($1, $2, $3, 'pending', '')
-           ON CONFLICT (message_sid) DO NOTHING`, [f.MessageSid, from, cmd.kind])
-        if (claimed.rowCount === 0) {
-          const prior = (await c.query<{ outcome: string }>('SELECT outcome FROM sms_inbound WHERE message_sid = $1', [f.MessageSid])).rows[0]
-          return { replayed: true, outcome: prior?.outcome ?? 'unknown' }
-        }
-        const answer = await handle(c, from, cmd, f.MessageSid)
-        await c.query(
-          'UPDATE sms_inbound SET currency_id = $2, participant_id = $3, outcome = $4, transfer_id = $5, reply = $6 WHERE message_sid = $1',
-          [f.MessageSid, answer.currencyId, answer.participantId, answer.outcome, answer.transferId, answer.reply])
-        if (phone != null) {
-          await sender.send(c, { currencyId: answer.currencyId, participantId: answer.participantId, to: phone, purpose: 'reply', body: answer.reply, inReplyTo: f.MessageSid })
-        }
-        return { replayed: false, outcome: answer.outcome }
+      return await inTurn(from, async () => {
+        // the sender's currency, read before the transaction: resolving it inside could need a second connection
+        // of the pool while this one holds the number's row (with every connection so held, none would come back)
+        const known = (await pool.query<{ currency_id: string }>('SELECT currency_id FROM text_phone WHERE phone = $1', [from])).rows[0]
+        const cur = known == null ? null : await currencies.resolveId(known.currency_id)
+        return await tx(async (c) => {
+          const claimed = await c.query(
+            `INSERT INTO sms_inbound (message_sid, from_phone, command, outcome, reply) VALUES ($1, $2, $3, 'pending', '')
+             ON CONFLICT (message_sid) DO NOTHING`, [f.MessageSid, from, cmd.kind])
+          if (claimed.rowCount === 0) {
+            const prior = (await c.query<{ outcome: string }>('SELECT outcome FROM sms_inbound WHERE message_sid = $1', [f.MessageSid])).rows[0]
+            return { replayed: true, outcome: prior?.outcome ?? 'unknown' }
+          }
+          const answer = await handle(c, from, cmd, f.MessageSid, cur)
+          await c.query(
+            'UPDATE sms_inbound SET currency_id = $2, participant_id = $3, outcome = $4, transfer_id = $5, reply = $6 WHERE message_sid = $1',
+            [f.MessageSid, answer.currencyId, answer.participantId, answer.outcome, answer.transferId, answer.reply])
+          if (phone != null) {
+            await sender.send(c, { currencyId: answer.currencyId, participantId: answer.participantId, to: phone, purpose: 'reply', body: answer.reply, inReplyTo: f.MessageSid })
+          }
+          return { replayed: false, outcome: answer.outcome }
+        })
       })
     },
 
@@ -307,7 +331,7 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
   interface Answer { reply: string, outcome: string, currencyId: string | null, participantId: string | null, transferId: string | null }
 
   /** What one command does and what the sender is told. Inside the inbound message's transaction. */
-  async function handle (c: pg.PoolClient, from: string, cmd: Command, sid: string): Promise<Answer> {
+  async function handle (c: pg.PoolClient, from: string, cmd: Command, sid: string, known: CurrencyInfo | null): Promise<Answer> {
     const answer = (outcome: string, reply: string, who: { currency_id: string, participant_id: string } | null = null, transferId: string | null = null): Answer =>
       ({ outcome, reply, currencyId: who?.currency_id ?? null, participantId: who?.participant_id ?? null, transferId })
     // the sender's number, locked: its messages are taken one at a time, so wrong PINs sent at once are counted
@@ -330,7 +354,8 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
       return answer(lock ? 'wrong_pin_locked' : 'wrong_pin', replies.wrongPin(PIN_MAX_FAILURES - failures), who)
     }
     if (who.pin_failures > 0) await c.query('UPDATE text_phone SET pin_failures = 0, updated_at = now() WHERE participant_id = $1', [who.participant_id])
-    const cur = await currencies.resolveId(who.currency_id)
+    // read before the transaction (inbound); again here only if the number changed currency in between
+    const cur = known?.id === who.currency_id ? known : await currencies.resolveId(who.currency_id)
     const payer = (await c.query<{ id: string, balance: string, user_id: string | null }>(
       `SELECT a.id, a.balance::text, u.id AS user_id FROM account a LEFT JOIN app_user u ON u.participant_id = a.participant_id
         WHERE a.participant_id = $1 ORDER BY a.created_at, a.id LIMIT 1`, [who.participant_id])).rows[0]

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { balance, buildTestApp, enrol, inbox, issue, newSid, scenario, sign, smsApp, text, TOKEN, WEBHOOK } from './fixtures.js'
+import { balance, buildTestApp, enrol, inbox, issue, newSid, registerMember, scenario, sign, smsApp, text, TOKEN, WEBHOOK } from './fixtures.js'
 
 // Pay by text through the gateway's webhook, signed as the gateway signs, on real PostgreSQL.
 
@@ -218,4 +218,25 @@ t.test('a text holding characters the API refuses elsewhere is answered, never r
   // still signed as sent: the same text signed over other characters is refused
   const forged = await text(ctx, MEMBER_PHONE, 'bal 1234\u202E', { signature: sign(TOKEN, WEBHOOK, { From: MEMBER_PHONE, To: '+447700900000', Body: 'bal 1234 ', MessageSid: 'SMforged1' }), sid: 'SMforged1' })
   t.equal(forged.status, 403)
+})
+
+t.test('texts from one number wait their turn without holding the pool: another member\'s text is not queued behind them', async (t) => {
+  // Texts from one number are taken one at a time (the number's row lock). Each waited for that lock holding a
+  // connection of the write pool, so a burst from one phone held every connection while its PINs were checked one
+  // after another, and everyone else (another member's text, any payment over the API) queued behind the burst.
+  const s = await smsApp(t, { DB_POOL_MAX: 2 })
+  const { ctx, db } = s
+  const sc = await scenario(ctx)
+  const other = await registerMember(ctx, sc.code)
+  await issue(ctx, sc.code, sc.member.accountId, '10.00')
+  await enrol(s, sc.member, MEMBER_PHONE)
+  await enrol(s, { id: other.id, token: other.token }, '+447900000002', '4321')
+  const burst = Array.from({ length: 6 }, async () => await text(ctx, MEMBER_PHONE, 'bal 1234'))
+  const theirs = text(ctx, '+447900000002', 'bal 4321')
+  const all = await Promise.all([...burst, theirs])
+  t.same(all.map(r => r.status), Array(7).fill(200))
+  const order = (await db.query<{ to_phone: string }>('SELECT to_phone FROM sms_outbox WHERE purpose = \'reply\' ORDER BY id')).rows.map(r => r.to_phone)
+  t.equal(order.length, 7)
+  const at = order.indexOf('+447900000002')
+  t.ok(at <= 1, `the other member's reply was queued after ${at} of the burst's`)
 })
