@@ -79,11 +79,18 @@ export const BusinessCreateSchema = Type.Object({
 
 export const RegisteredSchema = Type.Object({ id: Uuid('participant id'), accountId: Uuid('its account') })
 
+/** A directory cursor's length at most: base64url of ["<trading name>","<uuid>"] (7 + 36 bytes besides the name), the
+ *  name up to 200 code points of up to 4 UTF-8 bytes each (names hold no character JSON escapes longer than that). */
+export const DIRECTORY_CURSOR_LENGTH = Math.ceil((200 * 4 + 7 + 36) / 3) * 4
+
 export const DirectoryQuerySchema = Type.Object({
   q: Type.Optional(Type.String({ maxLength: 100, description: 'part of the trading name' })),
   sector: Type.Optional(Sector),
   district: Type.Optional(Type.String({ pattern: '^[A-Za-z]{1,2}[0-9][0-9A-Za-z]?$', description: 'postcode district, e.g. BS6' })),
   ...PageQuery,
+  // the directory's cursor holds the last trading name and an id: up to 1,124 characters, where PageQuery's 200 refused
+  // the cursor after a long name (about 100 ASCII characters or more), so the listing could not go past it
+  cursor: Type.Optional(Type.String({ maxLength: DIRECTORY_CURSOR_LENGTH, description: 'opaque cursor from the previous page\'s nextCursor' })),
 }, { additionalProperties: false })
 
 export const DirectoryPageSchema = Type.Object({

@@ -34,6 +34,25 @@ t.test('the business directory: public, filtered, cursor-paginated', async (t) =
   }
 })
 
+t.test('the directory pages past the longest trading names: the cursor it issues after one is one it takes', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  // 200 characters each (the most a trading name holds): ASCII, two-byte, and four-byte (emoji) UTF-8
+  const names = ['A' + 'x'.repeat(199), 'B' + 'é'.repeat(199), 'C' + '\u{1F600}'.repeat(199), 'D shop']
+  for (const n of names) await registerBusiness(ctx, s.code, { tradingName: n, sector: 'food', postcode: 'BA1 1AA' })
+  const seen: string[] = []
+  let cursor: string | null = null
+  for (let i = 0; i < names.length + 1; i++) {
+    const r: any = await ctx.call('GET', `/v1/currencies/${s.code}/businesses?district=BA1&limit=1${cursor != null ? `&cursor=${cursor}` : ''}`)
+    t.equal(r.status, 200, `page ${i + 1}`)
+    if (r.status !== 200) break
+    seen.push(...r.body.items.map((b: any) => b.tradingName))
+    cursor = r.body.nextCursor
+    if (cursor == null) break
+  }
+  t.same(seen, names, 'every business once, in name order')
+})
+
 t.test('accounts: owners and issuers read them, others get 404; issuers freeze and set limits', async (t) => {
   const ctx = await buildTestApp(t)
   const s = await scenario(ctx)
