@@ -419,9 +419,11 @@ export class WebhookWorker {
         ? `a delivery failed for ${this.o.giveUpHours} hours (${c.attempts} attempts)`
         : `${w?.consecutive_failures ?? 0} consecutive failures over ${this.o.disableAfterHours} hours`
       if (disable) error += `; endpoint disabled: ${reason}`
+      // only while it is still pending: the endpoint deleted or disabled during the send failed it, and writing
+      // 'pending' over that sent it again to the deleted endpoint after its backoff, for up to WEBHOOK_GIVE_UP_HOURS
       await client.query(
         `UPDATE webhook_delivery SET status = $2, next_attempt_at = $3, last_status_code = $4, last_latency_ms = $5,
-                last_error = $6 WHERE id = $1`,
+                last_error = $6 WHERE id = $1 AND status = 'pending'`,
         [c.id, giveUp || disable ? 'failed' : 'pending', next, r.status, r.latencyMs, error])
       if (disable) {
         await client.query(

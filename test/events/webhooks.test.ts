@@ -707,3 +707,27 @@ t.test('a suspended business\'s endpoints are sent nothing until the suspension 
   t.equal(rx.got.length, 1, 'sent as soon as the suspension is lifted')
   t.match(await delivery(), { status: 'delivered', attempts: 2 })
 })
+
+t.test('an endpoint deleted while a delivery to it is under way is sent nothing more: the failed send does not make the delivery pending again', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const ep = await silentEndpoint(t)
+  const hook = (await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: ep.url, events: ['payment.received'] } })).body.id as string
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'del-1', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+  })).status, 201)
+  const { worker, advance } = clockedWorker(ctx, new Date(Date.now() + 1000))
+  const round = worker.runOnce()
+  await until('the send reaches the endpoint', () => ep.held.length === 1, 5000)
+  // the business deletes the endpoint (its URL is no longer its own, say) while the send waits for an answer
+  t.equal((await ctx.call('DELETE', `/v1/webhooks/${hook}`, { token: s.business.token })).status, 204)
+  ep.held[0].statusCode = 500
+  ep.held[0].end()
+  t.equal(await round, 1)
+  const row = async () => (await ctx.app.pool.query<{ status: string, last_error: string }>('SELECT status, last_error FROM webhook_delivery WHERE webhook_id = $1', [hook])).rows
+  t.match(await row(), [{ status: 'failed', last_error: /endpoint deleted/ }], 'the delivery stays failed, as the deletion left it')
+  advance(3600_000)
+  await worker.runOnce()
+  t.equal(ep.held.length, 1, 'nothing more was sent to the deleted endpoint')
+})
