@@ -28,7 +28,13 @@ export class UrlRefused extends Error {}
 
 /** Why this address may not be reached, or null. */
 export function refusedAddress (address: string, policy: AddressPolicy): string | null {
-  if (!ipaddr.isValid(address)) return `${address} is not an IP address`
+  const range = refusedRange(address, policy)
+  return range == null ? null : `${address} is ${range === 'invalid' ? 'not an IP address' : `in a ${range} range`}`
+}
+
+/** The range that keeps this address from being reached ('invalid': not an address), or null. */
+function refusedRange (address: string, policy: AddressPolicy): string | null {
+  if (!ipaddr.isValid(address)) return 'invalid'
   let ip = ipaddr.parse(address)
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
   let range: string = ip.range()
@@ -37,7 +43,7 @@ export function refusedAddress (address: string, policy: AddressPolicy): string 
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).parts.slice(0, 6).every(p => p === 0)) range = 'IPv4-compatible'
   if (range === 'unicast') return null
   if (policy.allowPrivate) return null
-  return `${address} is in a ${range} range`
+  return range
 }
 
 /** Checks a webhook URL's form (not its addresses); returns the parsed URL. */
@@ -103,8 +109,9 @@ async function resolveName (host: string, policy: AddressPolicy): Promise<dns.Lo
 /** Resolves the host and checks every address; throws UrlRefused naming the first refused one. */
 export async function checkAddresses (u: URL, policy: AddressPolicy): Promise<dns.LookupAddress[]> {
   const host = hostOf(u)
+  const literal = net.isIP(host) !== 0
   let addrs: dns.LookupAddress[]
-  if (net.isIP(host) !== 0) addrs = [{ address: host, family: net.isIP(host) }]
+  if (literal) addrs = [{ address: host, family: net.isIP(host) }]
   else {
     try {
       addrs = await resolveName(host, policy)
@@ -114,8 +121,14 @@ export async function checkAddresses (u: URL, policy: AddressPolicy): Promise<dn
   }
   if (addrs.length === 0) throw new UrlRefused(`the url's host ${host} does not resolve`)
   for (const a of addrs) {
-    const why = refusedAddress(a.address, policy)
-    if (why != null) throw new UrlRefused(`the url's host resolves to a refused address: ${why}`)
+    // a name's refused address is not told: it is what the service's name servers answer inside its network (an
+    // internal name's address, a cloud's metadata address), which whoever registers a URL is not to learn
+    const range = refusedRange(a.address, policy)
+    if (range != null) {
+      throw new UrlRefused(literal
+        ? `the url's host resolves to a refused address: ${refusedAddress(a.address, policy)!}`
+        : `the url's host resolves to a refused address (one in a ${range} range)`)
+    }
   }
   return addrs
 }

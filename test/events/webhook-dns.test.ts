@@ -118,6 +118,20 @@ t.test('names only the hosts file knows: looked up there only where private addr
   t.match(no, { status: 422, body: { errors: [{ pointer: '/url', detail: new RegExp(`host ${host} does not resolve \\(ENOTFOUND`) }] } })
 })
 
+t.test('a name refused for its address does not tell the address: the service\'s name servers\' inside answers are not the caller\'s to learn', async (t) => {
+  const ns = await dnsServer(t, (name): Answer => (name === 'db.inside.test' ? ['10.20.30.40'] : name === 'metadata.inside.test' ? ['169.254.169.254'] : 'nxdomain'))
+  const ctx = await buildTestApp(t, { WEBHOOK_DELIVERY: '0', WEBHOOK_DNS_SERVERS: ns.server })
+  const s = await scenario(ctx)
+  for (const [name, address, range] of [['db.inside.test', '10.20.30.40', 'private'], ['metadata.inside.test', '169.254.169.254', 'linkLocal']]) {
+    const r = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: `https://${name}/hooks`, events: ['payment.received'] } })
+    t.match(r, { status: 422, body: { errors: [{ pointer: '/url', detail: `the url's host resolves to a refused address (one in a ${range} range)` }] } }, name)
+    t.notOk(r.text.includes(address), `${name}: its address is not in the answer`)
+  }
+  // an address written in the url is the caller's own: it is named
+  const lit = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: 'https://10.20.30.40/hooks', events: ['payment.received'] } })
+  t.match(lit, { status: 422, body: { errors: [{ pointer: '/url', detail: /10\.20\.30\.40 is in a private range/ }] } })
+})
+
 t.test('a name server list the resolver cannot use stops the start', async (t) => {
   await t.rejects(buildTestApp(t, { WEBHOOK_DNS_SERVERS: 'not-an-address' }), /WEBHOOK_DNS_SERVERS: Invalid IP address: not-an-address/)
 })
