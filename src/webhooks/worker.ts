@@ -393,7 +393,14 @@ export class WebhookWorker {
       const deadline = setTimeout(() => { req.destroy(new Error(`no answer within ${this.o.timeoutMs} ms`)) }, this.o.timeoutMs)
       deadline.unref()
       // (cleared once the exchange is over, so the deadline never destroys a kept-alive socket another send now uses)
-      req.on('close', () => { clearTimeout(deadline) })
+      // A request can also end with neither a response nor an error: an endpoint answering 101 Switching Protocols
+      // is handed to 'upgrade', and without a listener Node just closes it. That send never ended: it held its place
+      // among the sends under way (and its owner's and currency's shares) for good, and close() waited for it forever.
+      req.on('upgrade', (res: http.IncomingMessage, socket: net.Socket) => {
+        socket.destroy()
+        done(res.statusCode ?? null, `the endpoint answered ${res.statusCode ?? 101} (a protocol switch), not 2xx`)
+      })
+      req.on('close', () => { clearTimeout(deadline); done(null, 'the connection closed without an answer') })
       req.on('error', (err: NodeJS.ErrnoException) => { clearTimeout(deadline); done(null, err.message.slice(0, 500)) })
       req.end(body)
     })

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto'
 import http from 'node:http'
+import net from 'node:net'
 import t, { type Test } from 'tap'
 import { WebhookWorker } from '../../src/webhooks/worker.js'
 import { buildTestApp, issue, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
@@ -730,4 +731,31 @@ t.test('an endpoint deleted while a delivery to it is under way is sent nothing 
   advance(3600_000)
   await worker.runOnce()
   t.equal(ep.held.length, 1, 'nothing more was sent to the deleted endpoint')
+})
+
+t.test('an endpoint that answers 101 Switching Protocols is a failed attempt, not a send that never ends', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  // answers every request with an upgrade: Node's client then ends the request with neither a response nor an error
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.once('data', () => { socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n') })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const x of sockets) x.destroy(); server.close() })
+  const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/hooks`
+  const hook = (await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url, events: ['payment.received'] } })).body.id as string
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'up-1', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+  })).status, 201)
+  const { worker } = clockedWorker(ctx, new Date(Date.now() + 1000), { timeoutMs: 2000 })
+  const ended = await Promise.race([worker.runOnce().then(() => true), new Promise<false>(resolve => setTimeout(() => { resolve(false) }, 5000))])
+  t.ok(ended, 'the round ended (before: its send never did, and the worker could never close)')
+  if (!ended) return
+  await worker.close()
+  const log = await ctx.call('GET', `/v1/webhooks/${hook}/deliveries`, { token: s.business.token })
+  t.match(log.body.items, [{ status: 'pending', attempts: 1, lastError: /101/ }], 'a failed attempt, retried after its backoff')
 })
