@@ -13,7 +13,8 @@ import type { CurrencyService } from './currency.service.js'
 // Webhook endpoints and their delivery log. A business registers endpoints for the events of its own accounts; an
 // issuer for every account of its currency (the platform issuer names the currency). Endpoints are managed with a
 // login, never with an API key (a leaked key must not be able to redirect the shop's events). Anyone else's
-// endpoint is "not found".
+// endpoint is "not found". The audit trail, which the currency's issuers read, records an endpoint's origin only
+// (scheme, host, port): a URL's path and query often carry the receiver's own secret (a catch-hook token).
 
 interface Owner { currencyId: string, participantId: string | null, principal: Principal }
 
@@ -38,6 +39,9 @@ const deliveryView = (d: DeliveryRow) => ({
   nextAttemptAt: d.status === 'pending' ? d.next_attempt_at.toISOString() : null,
   deliveredAt: d.delivered_at?.toISOString() ?? null, createdAt: d.created_at.toISOString(),
 })
+
+/** The scheme, host and port of a stored URL (all the audit trail keeps of it). */
+const originOf = (url: string): string | null => URL.canParse(url) ? new URL(url).origin : null
 
 const SELECT = `SELECT w.*, c.code FROM webhook w JOIN currency c ON c.id = w.currency_id`
 const D_SELECT = `SELECT d.id, d.event_id::text, e.type, d.status, d.attempts, d.last_status_code, d.last_latency_ms, d.last_error,
@@ -105,7 +109,7 @@ export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies:
           [who.currencyId, who.participantId, url.toString(), events, b.description ?? null, secret, who.principal.userId])).rows[0].id
         await client.query('COMMIT')
         await auditRepo(prisma).insert(auditRecord(who.principal, 'webhook.create', meta, {
-          target: id, currencyId: who.currencyId, detail: { url: url.toString(), events, participantId: who.participantId },
+          target: id, currencyId: who.currencyId, detail: { origin: url.origin, events, participantId: who.participantId },
         })).catch(() => {})
         const w = (await pool.query<WebhookRow>(`${SELECT} WHERE w.id = $1`, [id])).rows[0]
         return { ...view(w), secret }
@@ -147,7 +151,7 @@ export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies:
       } finally {
         client.release()
       }
-      await auditRepo(prisma).insert(auditRecord(principal, 'webhook.delete', meta, { target: w.id, currencyId: w.currency_id, detail: { url: w.url } })).catch(() => {})
+      await auditRepo(prisma).insert(auditRecord(principal, 'webhook.delete', meta, { target: w.id, currencyId: w.currency_id, detail: { origin: originOf(w.url) } })).catch(() => {})
     },
 
     async deliveries (principal: Principal | null, id: string, q: DeliveryListQuery & { limit: number }) {

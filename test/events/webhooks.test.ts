@@ -759,3 +759,20 @@ t.test('an endpoint that answers 101 Switching Protocols is a failed attempt, no
   const log = await ctx.call('GET', `/v1/webhooks/${hook}/deliveries`, { token: s.business.token })
   t.match(log.body.items, [{ status: 'pending', attempts: 1, lastError: /101/ }], 'a failed attempt, retried after its backoff')
 })
+
+t.test('the audit trail the issuers read keeps a business\'s endpoint\'s origin, not the path and query that may carry its secret', async (t) => {
+  const ctx = await buildTestApp(t, { WEBHOOK_DELIVERY: '0' })
+  const s = await scenario(ctx)
+  const username = `issuer-${Math.random().toString(36).slice(2)}`
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/issuers`, { token: ctx.issuerToken, body: { name: 'Staff', username, password: 'staff-password' } })).status, 201)
+  const issuer = await ctx.token(username, 'staff-password')
+  const url = 'https://93.184.216.34:8443/hooks/catch/123/s3cr3t-path?token=s3cr3t-query'
+  const hook = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url, events: ['payment.received'] } })
+  t.equal(hook.status, 201)
+  t.equal((await ctx.call('GET', `/v1/webhooks/${hook.body.id as string}/deliveries`, { token: issuer })).status, 404, 'the issuer cannot read the business\'s endpoint')
+  t.equal((await ctx.call('DELETE', `/v1/webhooks/${hook.body.id as string}`, { token: s.business.token })).status, 204)
+  const audit = await ctx.call('GET', `/v1/currencies/${s.code}/audit?limit=200`, { token: issuer })
+  const rows = audit.body.items.filter((r: any) => r.action === 'webhook.create' || r.action === 'webhook.delete')
+  t.same(rows.map((r: any) => [r.action, r.detail.origin]), [['webhook.create', 'https://93.184.216.34:8443'], ['webhook.delete', 'https://93.184.216.34:8443']])
+  t.notOk(JSON.stringify(audit.body).includes('s3cr3t'), 'neither the path nor the query is in the audit trail')
+})
