@@ -201,6 +201,8 @@ export class WebhookWorker {
     for (const [owner, n] of held) if (n >= this.ownerShare) blocked.add(owner)
     const busy = [...held].filter(([owner]) => !blocked.has(owner))
     const blockedCurrencies = [...heldByCurrency].filter(([, n]) => n >= this.currencyCap).map(([c]) => c)
+    // Only an active endpoint's deliveries: one written by an event whose transaction began before its endpoint was
+    // deleted (or disabled) and committed after is pending still (the deletion did not see it), and was sent.
     // One statement, one round trip: claims are taken one at a time, so a claim's round trips bound how fast a
     // worker delivers (with a transaction around it, to plan it without JIT, the bench's deliveries fell behind by
     // seconds). On a very deep backlog in one currency PostgreSQL may JIT-compile it (tens of milliseconds).
@@ -214,7 +216,7 @@ export class WebhookWorker {
          SELECT h.* FROM due_currencies c CROSS JOIN LATERAL (
            SELECT d.id, d.next_attempt_at, d.currency_id::text AS currency, coalesce(w.participant_id, w.currency_id)::text AS owner
              FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id
-            WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+            WHERE d.currency_id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1 AND w.status = 'active'
               AND coalesce(w.participant_id, w.currency_id)::text <> ALL ($4::text[])
             ORDER BY d.next_attempt_at, d.id
             LIMIT (SELECT n FROM win)) h),

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto'
 import http from 'node:http'
 import net from 'node:net'
 import t, { type Test } from 'tap'
+import { recordEvent } from '../../src/events/record.js'
 import { WebhookWorker } from '../../src/webhooks/worker.js'
 import { buildTestApp, issue, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
 
@@ -775,4 +776,27 @@ t.test('the audit trail the issuers read keeps a business\'s endpoint\'s origin,
   const rows = audit.body.items.filter((r: any) => r.action === 'webhook.create' || r.action === 'webhook.delete')
   t.same(rows.map((r: any) => [r.action, r.detail.origin]), [['webhook.create', 'https://93.184.216.34:8443'], ['webhook.delete', 'https://93.184.216.34:8443']])
   t.notOk(JSON.stringify(audit.body).includes('s3cr3t'), 'neither the path nor the query is in the audit trail')
+})
+
+t.test('an event committed just after its endpoint was deleted (its delivery written before the deletion committed) is not sent', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  const rx = await receiver(t, () => 200)
+  const hook = (await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: rx.url, events: ['payment.received'] } })).body.id as string
+  // a transaction that records an event of the business's account: the trigger writes its delivery while the
+  // endpoint is active; the endpoint is deleted before that transaction commits, so the deletion does not see it
+  const client = await ctx.app.pool.connect()
+  try {
+    await client.query('BEGIN')
+    const currencyId = (await client.query<{ id: string }>('SELECT currency_id AS id FROM account WHERE id = $1', [s.business.accountId])).rows[0].id
+    await recordEvent(client, { currencyId, accountId: s.business.accountId, type: 'payment.received', data: { amount: '1.00' } })
+    t.equal((await ctx.call('DELETE', `/v1/webhooks/${hook}`, { token: s.business.token })).status, 204)
+    await client.query('COMMIT')
+  } finally {
+    client.release()
+  }
+  t.match((await ctx.app.pool.query('SELECT status FROM webhook_delivery WHERE webhook_id = $1', [hook])).rows, [{ status: 'pending' }], 'the race leaves a pending delivery')
+  const { worker } = clockedWorker(ctx, new Date(Date.now() + 1000))
+  await worker.runOnce()
+  t.equal(rx.got.length, 0, 'nothing is sent to the deleted endpoint')
 })
