@@ -83,7 +83,7 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
   /** Body limit of POST .../transfers/batch (1,000 payments with references and metadata). */
   BATCH_BODY_LIMIT: Type.Integer({ default: 4194304, minimum: 1024 }),
-  /** Batch requests at the database at once per process, and how many may wait before a 503. */
+  /** Batch requests at the database at once per process; BATCH_QUEUE_MAX more may wait. */
   BATCH_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 32 }),
   /** Batch requests allowed to wait for BATCH_CONCURRENCY before a 503. */
   BATCH_QUEUE_MAX: Type.Integer({ default: 32, minimum: 0 }),
@@ -93,7 +93,7 @@ export const ConfigSchema = Type.Object({
   STATEMENT_WINDOW: Type.Integer({ default: 1000, minimum: 1, maximum: 1000000 }),
   /** Concurrent single movements are posted together, up to this many per ledger call; 0 posts each alone. */
   PAYMENT_COALESCE_MAX: Type.Integer({ default: 256, minimum: 0, maximum: 1000 }),
-  /** Coalesced calls at the database at once per currency, and payments allowed to wait before a 503. */
+  /** Coalesced calls at the database at once per currency; PAYMENT_QUEUE_MAX movements may wait meanwhile. */
   PAYMENT_COALESCE_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 32 }),
   /** Single movements allowed to wait for the coalescer before a 503. */
   PAYMENT_QUEUE_MAX: Type.Integer({ default: 10000, minimum: 1 }),
