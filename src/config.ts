@@ -75,7 +75,7 @@ export const ConfigSchema = Type.Object({
    * an instance is not held back.
    */
   CALLS_PER_CURRENCY: Type.Integer({ default: 16, minimum: 1, maximum: 100000 }),
-  /** Reports and exports one caller (a participant with all its logins and keys, or a staff login) may have running at once, and as many again waiting; more answer 429. */
+  /** Reports, exports, CSV statements and reserve reads one caller (a participant with all its logins and keys, or a staff login) may have running at once, and as many again waiting; more answer 429. */
   READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
   /** Reports and exports one currency's callers together may have running at once on one instance while another currency's are running or waiting there (kept in the instance's memory, with or without REDIS_URL: it shares out the instance's read pool). */
   READS_PER_CURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
