@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { IdParams, paged, problems } from '../schemas/common.js'
+import { IdParams, IdempotencyHeaders, paged, problems } from '../schemas/common.js'
 import {
   AccountOrderParams, OccurrencePageSchema, OccurrenceQuerySchema, StandingOrderCreateSchema, StandingOrderListQuerySchema,
   StandingOrderPageSchema, StandingOrderSchema,
 } from '../schemas/standing-orders.js'
+import { idempotencyOf } from './idempotency.js'
 import { requestMeta } from './request-meta.js'
 
 // Standing orders: payments on a schedule, made by the scheduler in the service (docs/scheme-operations.md).
@@ -15,10 +16,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: { audit: { action: 'standing_order.create', issuersOnly: true } },
     schema: {
       tags: ['standing-orders'], summary: 'Set up a standing order paying from this account every week or month (owner or issuer)',
-      params: IdParams, body: StandingOrderCreateSchema, response: { 201: StandingOrderSchema, ...problems(400, 401, 403, 404, 413, 415, 422) },
+      params: IdParams, headers: IdempotencyHeaders, body: StandingOrderCreateSchema,
+      response: { 201: StandingOrderSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422) },
     },
-  }, async (request, reply) =>
-    reply.code(201).send(await standingOrders.create(request.principal, request.params.id, request.body, requestMeta(request))))
+  }, async (request, reply) => {
+    const r = await standingOrders.create(request.principal, request.params.id, request.body, idempotencyOf(request), requestMeta(request))
+    return await reply.code(201).header('idempotent-replayed', String(r.replayed)).send(r.order)
+  })
 
   app.get('/v1/accounts/:id/standing-orders', {
     schema: {

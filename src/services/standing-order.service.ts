@@ -10,6 +10,7 @@ import { auditRepo } from '../repositories/audit.repo.js'
 import type { StandingOrderCreate, StandingOrderListQuery } from '../schemas/standing-orders.js'
 import type { AccountService } from './account.service.js'
 import type { CurrencyService } from './currency.service.js'
+import type { Idempotency } from './transfer.service.js'
 
 // Standing orders: a member's or business's account pays another account on a schedule (docs/scheme-operations.md).
 // The account's owner and the currency's issuers set them up, read and cancel them; nobody else learns they exist.
@@ -49,13 +50,31 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
   }
   const one = async (db: pg.Pool | pg.PoolClient, id: string, lock = false) =>
     (await db.query<OrderRow>(`SELECT ${COLUMNS} FROM ${FROM} WHERE so.id = $1${lock ? ' FOR UPDATE OF so' : ''}`, [id])).rows[0]
+  /** The order this login made with this key before, if any; 422 if that was made by another request. */
+  const earlier = async (p: Principal, idem: Idempotency) => {
+    const r = (await pool.query<OrderRow & { request_hash: string }>(`SELECT ${COLUMNS}, so.request_hash FROM ${FROM}
+      WHERE so.created_by = $1 AND so.idempotency_key = $2`, [p.userId, idem.key])).rows[0]
+    if (r != null && r.request_hash !== idem.requestHash) {
+      throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used with a different request body')
+    }
+    return r
+  }
 
   return {
-    async create (principal: Principal | null, accountId: string, b: StandingOrderCreate, meta?: RequestMeta) {
+    /**
+     * Sets up an order once per Idempotency-Key of the calling login: a retry with the same key and body answers the
+     * order as it is now (replayed), another body 422. The replay comes after the checks of who may and of the body
+     * alone, and before those of the day and the accounts' state, so a retry after midnight, or after the payee's
+     * account closed, still finds the order its first try made.
+     */
+    async create (principal: Principal | null, accountId: string, b: StandingOrderCreate, idem: Idempotency, meta?: RequestMeta):
+    Promise<{ order: StandingOrderView, replayed: boolean }> {
       const { account, currency: c, principal: p } = await payingAccount(principal, accountId)
-      if (account.status === 'closed') throw new DomainError('ACCOUNT_CLOSED', 'the account is closed')
       const amount = parseAmount(b.amount, c.decimals)
       checkSchedule(b.schedule)
+      const prior = await earlier(p, idem)
+      if (prior != null) return { order: view(prior), replayed: true }
+      if (account.status === 'closed') throw new DomainError('ACCOUNT_CLOSED', 'the account is closed')
       // the currency's local date, as the scheduler pays by (src/scheduler/standing-orders.ts)
       const today = dateOf(clock(), c.calendar)
       const startsOn = parseDate(b.startsOn, 'startsOn')
@@ -81,14 +100,15 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
         const [{ n }] = await tx.$queryRawUnsafe<Array<{ n: bigint }>>(
           `SELECT count(*) AS n FROM standing_order WHERE from_account_id = $1::uuid AND status = 'active'`, account.id)
         if (Number(n) >= MAX_ACTIVE_PER_ACCOUNT) throw new DomainError('VALIDATION_FAILED', `an account may have at most ${MAX_ACTIVE_PER_ACCOUNT} active standing orders`)
-        const so = await tx.standingOrder.create({
-          data: {
-            currencyId: c.id, fromAccountId: account.id, toAccountId: b.toAccount, payerId: account.participantId!, amount: amount.toFixed(),
-            reference: b.reference, every: b.schedule.every, day: b.schedule.day, startsOn: new Date(`${startsOn}T00:00:00Z`),
-            endsOn: endsOn == null ? null : new Date(`${endsOn}T00:00:00Z`), nextDue: new Date(`${first}T00:00:00Z`), createdBy: p.userId,
-          },
-          select: { id: true },
-        })
+        // a concurrent create with the same key waits here for the first to commit (or roll back), then finds it
+        const [so] = await tx.$queryRawUnsafe<Array<{ id: string }>>(
+          `INSERT INTO standing_order (currency_id, from_account_id, to_account_id, payer_id, amount, reference, every, day, starts_on, ends_on,
+             next_due, created_by, idempotency_key, request_hash)
+           VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::numeric, $6, $7, $8, $9::date, $10::date, $11::date, $12, $13, $14)
+           ON CONFLICT (created_by, idempotency_key) DO NOTHING RETURNING id`,
+          c.id, account.id, b.toAccount, account.participantId!, amount.toFixed(), b.reference, b.schedule.every, b.schedule.day,
+          startsOn, endsOn, first, p.userId, idem.key, idem.requestHash)
+        if (so == null) return null
         if (issuer) {
           await auditRepo(tx).insert(auditRecord(p, 'standing_order.create', meta, {
             target: so.id, currencyId: c.id,
@@ -97,7 +117,13 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
         }
         return so.id
       })
-      return view(await one(pool, id))
+      if (id == null) {
+        // another request with this key committed while this one was checking: answer that one's order
+        const raced = await earlier(p, idem)
+        if (raced == null) throw new DomainError('IDEMPOTENCY_IN_FLIGHT', 'a request with this Idempotency-Key is still being processed; retry shortly')
+        return { order: view(raced), replayed: true }
+      }
+      return { order: view(await one(pool, id)), replayed: false }
     },
 
     async list (principal: Principal | null, accountId: string, q: StandingOrderListQuery & { limit: number }) {

@@ -60,7 +60,7 @@ t.test('route × role access matrix', async (t) => {
   }
   const staffBody = () => ({ name: 'Someone', username: `s-${u()}`, password: 'staff-password' })
   const orderBody = () => ({ toAccount: s.business.accountId, amount: '1.00', reference: 'rent', schedule: { every: 'month', day: 28 }, startsOn: new Date().toISOString().slice(0, 10) })
-  const newOrder = async () => (await ctx.call('POST', `/v1/accounts/${s.member.accountId}/standing-orders`, { token: s.member.token, body: orderBody() })).body.id as string
+  const newOrder = async () => (await ctx.call('POST', `/v1/accounts/${s.member.accountId}/standing-orders`, { key: `k-${u()}`, token: s.member.token, body: orderBody() })).body.id as string
   const order = await newOrder()
   const researcherId = async () => (await ctx.call('POST', `/v1/currencies/${s.code}/researchers`, { token: ctx.issuerToken, body: staffBody() })).body.id as string
   const all = (status: number): Expect => [status, status, status, status, status, status, status, status, status]
@@ -308,7 +308,7 @@ t.test('route × role access matrix', async (t) => {
     // standing orders: the paying account's owner and its currency's issuers; to anyone else they do not exist
     'POST /v1/accounts/{id}/standing-orders': {
       expect: [401, 201, 404, 404, 404, 201, 201, 403, 403],
-      req: () => ({ url: `/v1/accounts/${s.member.accountId}/standing-orders`, body: orderBody() }),
+      req: () => ({ url: `/v1/accounts/${s.member.accountId}/standing-orders`, key: `k-${u()}`, body: orderBody() }),
     },
     'GET /v1/accounts/{id}/standing-orders': {
       expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],

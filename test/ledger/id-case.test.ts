@@ -59,7 +59,7 @@ t.test('ids in capitals are stored, compared and replayed in small letters; urn:
 
   // the same account as payer and payee, one of them in capitals: the service's own check, not the table's (500)
   const self = await ctx.call('POST', `/v1/accounts/${s.member.accountId}/standing-orders`, {
-    token: s.member.token, body: { toAccount: s.member.accountId.toUpperCase(), amount: '1.00', reference: 'self', schedule: { every: 'week', day: 1 }, startsOn: new Date().toISOString().slice(0, 10) },
+    token: s.member.token, key: 'self', body: { toAccount: s.member.accountId.toUpperCase(), amount: '1.00', reference: 'self', schedule: { every: 'week', day: 1 }, startsOn: new Date().toISOString().slice(0, 10) },
   })
   t.same([self.status, self.body.code], [422, 'SAME_ACCOUNT'], self.text)
   const account = await ctx.call('GET', `/v1/accounts/${s.member.accountId.toUpperCase()}`, { token: s.member.token })

@@ -119,6 +119,7 @@ t.test(`the reserve reconciles after every step of a random sequence (seed ${SEE
     } else if (op === 9) {
       const from = pick(parties); const to = pick(parties.filter(p => p !== from))
       const r = await ctx.call('POST', `/v1/accounts/${from.accountId}/standing-orders`, {
+        key: `order-${step}`,
         token: from.token, body: { toAccount: to.accountId, amount: amount(40), reference: `order ${step}`, schedule: { every: 'week', day: 1 + rng.int(7) }, startsOn: now.toISOString().slice(0, 10) },
       })
       t.equal(r.status, 201, r.text)

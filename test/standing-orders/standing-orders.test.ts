@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { firstDue, nextDue, dueDates } from '../../src/domain/schedule.js'
@@ -48,19 +49,19 @@ t.test('standing orders: who may set up, read and cancel them; bad input', async
   const url = `/v1/accounts/${s.member.accountId}/standing-orders`
   const body = { toAccount: s.business.accountId, amount: '12.50', reference: 'rent', schedule: { every: 'week', day: 1 }, startsOn: MONDAY }
 
-  t.equal((await ctx.call('POST', url, { body })).status, 401, 'anonymous')
-  t.equal((await ctx.call('POST', url, { token: stranger.token, body })).status, 404, 'another member: not found')
-  t.equal((await ctx.call('POST', url, { token: s.business.token, body })).status, 404, 'the payee: not found')
-  t.equal((await ctx.call('POST', url, { token: researcher, body })).status, 403, 'a researcher')
-  t.equal((await ctx.call('POST', url, { token: otherDesk, body })).status, 404, 'another currency\'s issuer: not found')
-  const mine = await ctx.call('POST', url, { token: s.member.token, body })
+  t.equal((await ctx.call('POST', url, { key: randomUUID(), body })).status, 401, 'anonymous')
+  t.equal((await ctx.call('POST', url, { key: randomUUID(), token: stranger.token, body })).status, 404, 'another member: not found')
+  t.equal((await ctx.call('POST', url, { key: randomUUID(), token: s.business.token, body })).status, 404, 'the payee: not found')
+  t.equal((await ctx.call('POST', url, { key: randomUUID(), token: researcher, body })).status, 403, 'a researcher')
+  t.equal((await ctx.call('POST', url, { key: randomUUID(), token: otherDesk, body })).status, 404, 'another currency\'s issuer: not found')
+  const mine = await ctx.call('POST', url, { key: randomUUID(), token: s.member.token, body })
   t.equal(mine.status, 201, mine.text)
   t.match(mine.body, { currency: s.code, fromAccount: s.member.accountId, amount: '12.50', schedule: { every: 'week', day: 1 }, startsOn: MONDAY, endsOn: null, nextDue: MONDAY, status: 'active' })
-  const byIssuer = await ctx.call('POST', url, { token: ctx.issuerToken, body: { ...body, schedule: { every: 'month', day: 31 }, startsOn: '2027-04-02', endsOn: '2027-12-31', reference: 'council tax' } })
+  const byIssuer = await ctx.call('POST', url, { key: randomUUID(), token: ctx.issuerToken, body: { ...body, schedule: { every: 'month', day: 31 }, startsOn: '2027-04-02', endsOn: '2027-12-31', reference: 'council tax' } })
   t.equal(byIssuer.status, 201, byIssuer.text)
   t.equal(byIssuer.body.nextDue, '2027-04-30', 'the 31st falls on April\'s last day')
 
-  const bad = async (b: Record<string, unknown>) => await ctx.call('POST', url, { token: s.member.token, body: { ...body, ...b } })
+  const bad = async (b: Record<string, unknown>) => await ctx.call('POST', url, { key: randomUUID(), token: s.member.token, body: { ...body, ...b } })
   t.equal((await bad({ startsOn: '2027-02-28' })).status, 422, 'starting in the past')
   t.equal((await bad({ startsOn: '2027-02-30' })).status, 422, 'not a date')
   t.equal((await bad({ schedule: { every: 'week', day: 8 } })).status, 422, 'no 8th weekday')
@@ -75,10 +76,10 @@ t.test('standing orders: who may set up, read and cancel them; bad input', async
   t.equal((await bad({ toAccount: s.currency.systemAccounts.fees })).status, 404, 'a system account is no payee')
   t.equal((await bad({ reference: '' })).status, 422)
   t.equal((await bad({ extra: true })).status, 422)
-  t.equal((await ctx.call('POST', `/v1/accounts/${s.currency.systemAccounts.paper}/standing-orders`, { token: ctx.issuerToken, body })).status, 404, 'no system account pays one')
+  t.equal((await ctx.call('POST', `/v1/accounts/${s.currency.systemAccounts.paper}/standing-orders`, { key: randomUUID(), token: ctx.issuerToken, body })).status, 404, 'no system account pays one')
 
   // lists: the owner and issuers, cursor-paginated
-  for (let i = 0; i < 3; i++) await ctx.call('POST', url, { token: s.member.token, body: { ...body, reference: `extra ${i}` } })
+  for (let i = 0; i < 3; i++) await ctx.call('POST', url, { key: randomUUID(), token: s.member.token, body: { ...body, reference: `extra ${i}` } })
   const seen: string[] = []
   let cursor: string | null = null
   do {
@@ -117,6 +118,64 @@ t.test('standing orders: who may set up, read and cancel them; bad input', async
   now = at(day(MONDAY, 1))
 })
 
+t.test('creating an order takes an Idempotency-Key: a retry finds the first order, another body is refused', async (t) => {
+  let now = at(MONDAY)
+  const ctx = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock: () => now })
+  const s = await scenario(ctx)
+  const pool = dbPool(t, ctx)
+  const url = `/v1/accounts/${s.member.accountId}/standing-orders`
+  const body = { toAccount: s.business.accountId, amount: '7.00', reference: 'veg box', schedule: { every: 'week', day: 1 }, startsOn: MONDAY }
+  const orders = async () => Number((await pool.query('SELECT count(*) AS n FROM standing_order WHERE from_account_id = $1', [s.member.accountId])).rows[0].n)
+  const audits = async () => Number((await pool.query(`SELECT count(*) AS n FROM audit_event WHERE action = 'standing_order.create'`)).rows[0].n)
+
+  const none = await ctx.call('POST', url, { token: s.member.token, body })
+  t.same([none.status, none.body.code], [400, 'IDEMPOTENCY_KEY_MISSING'], none.text)
+  t.equal(await orders(), 0, 'a create without a key makes nothing')
+
+  const first = await ctx.call('POST', url, { token: s.member.token, key: 'veg', body })
+  t.equal(first.status, 201, first.text)
+  t.equal(first.headers['idempotent-replayed'], 'false')
+  const again = await ctx.call('POST', url, { token: s.member.token, key: 'veg', body: { schedule: body.schedule, startsOn: MONDAY, reference: 'veg box', amount: '7.00', toAccount: s.business.accountId } })
+  t.same([again.status, again.headers['idempotent-replayed'], again.body.id], [201, 'true', first.body.id], 'the same body, its keys in another order, replays')
+  const caps = await ctx.call('POST', url.toUpperCase().replace('/V1/ACCOUNTS/', '/v1/accounts/').replace('/STANDING-ORDERS', '/standing-orders'), {
+    token: s.member.token, key: 'veg', body: { ...body, toAccount: s.business.accountId.toUpperCase() },
+  })
+  t.same([caps.status, caps.body.id], [201, first.body.id], 'ids in capitals are the same request')
+  t.equal(await orders(), 1, 'one order for three tries')
+
+  const other = await ctx.call('POST', url, { token: s.member.token, key: 'veg', body: { ...body, amount: '70.00' } })
+  t.same([other.status, other.body.code], [422, 'IDEMPOTENCY_KEY_REUSED'], other.text)
+  t.equal(await orders(), 1, 'the same key with another body makes nothing')
+
+  // the replay comes before the checks of the day and the accounts' state: a retry after midnight, after the order
+  // was cancelled, finds the first order as it is now, where a new create would be refused (startsOn in the past)
+  t.equal((await ctx.call('DELETE', `${url}/${first.body.id as string}`, { token: s.member.token })).status, 200)
+  now = at(day(MONDAY, 1))
+  const late = await ctx.call('POST', url, { token: s.member.token, key: 'veg', body })
+  t.same([late.status, late.headers['idempotent-replayed'], late.body.id, late.body.status], [201, 'true', first.body.id, 'cancelled'], late.text)
+  t.equal((await ctx.call('POST', url, { token: s.member.token, key: 'veg-2', body })).status, 422, 'a new key with that body: startsOn is past')
+  t.equal(await orders(), 1)
+  // but not before the checks of who may: another member's retry of the key is not told the order exists
+  const stranger = await registerMember(ctx, s.code)
+  t.equal((await ctx.call('POST', url, { token: stranger.token, key: 'veg', body })).status, 404)
+
+  // keys are per login: the issuer's 'veg' is its own
+  const tuesday = { ...body, startsOn: day(MONDAY, 1) }
+  const byIssuer = await ctx.call('POST', url, { token: ctx.issuerToken, key: 'veg', body: tuesday })
+  t.equal(byIssuer.status, 201, byIssuer.text)
+  t.not(byIssuer.body.id, first.body.id, 'another login\'s key makes its own order')
+  const before = await audits()
+  t.equal((await ctx.call('POST', url, { token: ctx.issuerToken, key: 'veg', body: tuesday })).headers['idempotent-replayed'], 'true')
+  t.equal(await audits(), before, 'an issuer\'s replay writes no second audit row')
+
+  // the same key sent twice at once: one order, both told of it
+  const both = await Promise.all([0, 1].map(async () => await ctx.call('POST', url, { token: s.member.token, key: 'twice', body: tuesday })))
+  t.same(both.map(r => r.status), [201, 201], both.map(r => r.text).join('\n'))
+  t.equal(both[0].body.id, both[1].body.id, 'both answers name one order')
+  t.same(both.map(r => r.headers['idempotent-replayed']).sort(), ['false', 'true'])
+  t.equal(await orders(), 3, 'the member\'s, the issuer\'s and the concurrent pair\'s one')
+})
+
 t.test('two instances running the scheduler at once pay each occurrence once', async (t) => {
   let now = at(MONDAY)
   const clock = () => now
@@ -130,6 +189,7 @@ t.test('two instances running the scheduler at once pay each occurrence once', a
     await issue(a, s.code, p.accountId, '1000.00')
     for (let k = 0; k < 4; k++) {
       const r = await a.call('POST', `/v1/accounts/${p.accountId}/standing-orders`, {
+        key: randomUUID(),
         token: p.token, body: { toAccount: s.business.accountId, amount: `${i + 1}.${k}0`, reference: `order ${i}/${k}`, schedule: { every: 'week', day: 1 }, startsOn: MONDAY },
       })
       t.equal(r.status, 201)
@@ -157,6 +217,7 @@ t.test('a restart after missed due dates catches up in date order; an order star
   const s = await scenario(base)
   await issue(base, s.code, s.member.accountId, '500.00')
   const wages = await base.call('POST', `/v1/accounts/${s.business.accountId}/standing-orders`, {
+    key: randomUUID(),
     token: s.business.token, body: { toAccount: s.member.accountId, amount: '20.00', reference: 'wages', schedule: { every: 'week', day: 1 }, startsOn: MONDAY },
   })
   await issue(base, s.code, s.business.accountId, '500.00')
@@ -192,6 +253,7 @@ t.test('a refused payment is recorded, retried once the next day, and emitted as
   const biz2 = await registerBusiness(ctx, s.code, { tradingName: 'Closing Down', sector: 'retail', postcode: 'BS1 1AA' })
   await issue(ctx, s.code, s.member.accountId, '100.00')
   const create = async (who: { accountId: string, token: string }, to: string, amount: string) => (await ctx.call('POST', `/v1/accounts/${who.accountId}/standing-orders`, {
+    key: randomUUID(),
     token: who.token, body: { toAccount: to, amount, reference: 'rates', schedule: { every: 'month', day: 1 }, startsOn: MONDAY },
   })).body.id as string
   const funded = await create(poor, s.business.accountId, '30.00')
@@ -230,6 +292,7 @@ t.test('a finished order is not relabelled cancelled: 409 STANDING_ORDER_FINISHE
   const poor = await registerMember(ctx, s.code)
   await issue(ctx, s.code, s.member.accountId, '100.00')
   const create = async (who: { accountId: string, token: string }, amount: string) => (await ctx.call('POST', `/v1/accounts/${who.accountId}/standing-orders`, {
+    key: randomUUID(),
     token: who.token, body: { toAccount: s.business.accountId, amount, reference: 'once', schedule: { every: 'week', day: 1 }, startsOn: MONDAY, endsOn: MONDAY },
   })).body.id as string
   const paid = await create(s.member, '1.00')
@@ -268,12 +331,12 @@ t.test('the claim reads the due orders through their indexes, not the cancelled 
   const url = (who: { accountId: string }) => `/v1/accounts/${who.accountId}/standing-orders`
   const body = (reference: string, endsOn?: string) => ({ toAccount: s.business.accountId, amount: '1.00', reference, schedule: { every: 'week', day: 1 }, startsOn: MONDAY, endsOn })
   // finished at once, its one payment refused: it is due again tomorrow only through its retrying occurrence
-  const retried = (await ctx.call('POST', url(poor), { token: poor.token, body: body('once', MONDAY) })).body.id as string
-  for (let i = 0; i < 3; i++) t.equal((await ctx.call('POST', url(s.member), { token: s.member.token, body: body(`weekly ${i}`) })).status, 201)
+  const retried = (await ctx.call('POST', url(poor), { key: randomUUID(), token: poor.token, body: body('once', MONDAY) })).body.id as string
+  for (let i = 0; i < 3; i++) t.equal((await ctx.call('POST', url(s.member), { key: randomUUID(), token: s.member.token, body: body(`weekly ${i}`) })).status, 201)
   t.match(await ctx.app.scheduler.tick(), { paid: 3, retrying: 1 })
   // what create-and-cancel loops leave behind (the rows the API writes, inserted by SQL to be quick)
   const pool = dbPool(t, ctx)
-  const cancelled = (await ctx.call('POST', url(poor), { token: poor.token, body: body('noise') })).body.id as string
+  const cancelled = (await ctx.call('POST', url(poor), { key: randomUUID(), token: poor.token, body: body('noise') })).body.id as string
   t.equal((await ctx.call('DELETE', `${url(poor)}/${cancelled}`, { token: poor.token })).status, 200)
   await pool.query(`INSERT INTO standing_order (currency_id, from_account_id, to_account_id, payer_id, amount, reference, every, day, starts_on,
       next_due, status, created_by, cancelled_at)
@@ -311,6 +374,7 @@ t.test('orders are worked in batches; a batch whose work fails is worked order b
     await issue(ctx, sc.code, sc.member.accountId, '100.00')
     for (let k = 0; k < n; k++) {
       const r = await ctx.call('POST', `/v1/accounts/${sc.member.accountId}/standing-orders`, {
+        key: randomUUID(),
         token: sc.member.token, body: { toAccount: sc.business.accountId, amount: '1.00', reference: `order ${k}`, schedule: { every: 'week', day: 1 }, startsOn: MONDAY },
       })
       t.equal(r.status, 201)
@@ -352,6 +416,7 @@ t.test('due dates are the currency\'s own dates: orders are paid, refused and re
   }
   const create = async (sc: typeof la, schedule: { every: 'week' | 'month', day: number }, startsOn: string, amount = '10.00') =>
     await ctx.call('POST', `/v1/accounts/${sc.member.accountId}/standing-orders`, {
+      key: randomUUID(),
       token: sc.member.token, body: { toAccount: sc.business.accountId, amount, reference: 'rent', schedule, startsOn },
     })
   const occ = async (id: string) => (await ctx.call('GET', `/v1/standing-orders/${id}/occurrences`, { token: ctx.issuerToken })).body.items
