@@ -27,7 +27,7 @@ import type { LedgerCurrency } from '../domain/movements.js'
 //
 // The simulator (src/simulator/run.ts) runs this same code for the standing orders of the year it simulates: on its
 // own session, at simulated instants, each payment posted at that instant through the ledger clock (`ledgerClock`).
-// While it loads, it holds a session advisory lock on its currency (simulationLock()), and the scheduler of every
+// While it loads, it holds a session advisory lock on its currency (lockSimulation()), and the scheduler of every
 // other session leaves that currency's orders alone: to the service, a simulated order is overdue (its dates are
 // in the past), and paying it at the wall clock's time would put the currency's ledger ahead of the simulation.
 //
