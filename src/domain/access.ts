@@ -20,7 +20,7 @@ export const AUDIT_ACTIONS = [
   'currency.create', 'currency.time_zone', 'member.register', 'business.register', 'researcher.register', 'issuer.register',
   'account.update', 'payment.create', 'issuance.create', 'redemption.create', 'transfer.reverse',
   'auth.login', 'auth.api_key', 'api_key.create', 'api_key.revoke', 'login.suspend', 'login.reinstate', 'login.password', 'login.reset_code', 'login.password_reset', 'user.rename',
-  'text.phone_register', 'text.phone_verify', 'text.pin_set', 'text.code_set',
+  'text.phone_register', 'text.phone_verify', 'text.phone_remove', 'text.pin_set', 'text.code_set',
   'notes.sale', 'notes.deposit', 'notes.buyback', 'notes.withdrawal', 'standing_order.create', 'standing_order.cancel',
   'webhook.create', 'webhook.delete', 'webhook.retry',
 ] as const

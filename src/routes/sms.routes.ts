@@ -81,6 +81,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => await sms.registerPhone(request.principal, request.params.id, request.body.phone, requestMeta(request)))
 
+  app.delete('/v1/participants/:id/phone', {
+    config: { audit: { action: 'text.phone_remove', issuersOnly: true } },
+    schema: {
+      tags: ['text payments'],
+      summary: 'Take the phone off: texts from it stop paying (a lost phone); the PIN is kept (the participant or an issuer)',
+      description: 'A code waiting for a new number is spent with it. Removing when there is no phone answers the settings as they are.',
+      params: IdParams, response: { 200: TextSettingsSchema, ...problems(400, 401, 403, 404, 413, 415) },
+    },
+  }, async (request) => await sms.removePhone(request.principal, request.params.id, requestMeta(request)))
+
   app.post('/v1/participants/:id/phone/verification', {
     config: { audit: { action: 'text.phone_verify', issuersOnly: true } },
     schema: {

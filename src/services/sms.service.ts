@@ -217,6 +217,25 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
       return out
     },
 
+    /**
+     * Takes the phone off the participant (a lost or stolen phone, a number given up): texts from it are then
+     * answered as from a number nobody registered, and a code waiting for a new number is spent. The PIN is kept
+     * for the next number, and so is the time the last code was texted (removing is no way round one code a minute).
+     */
+    async removePhone (principal: Principal | null, id: string, meta?: RequestMeta): Promise<TextSettings> {
+      const p = await managed(principal, id)
+      return await tx(async (c) => {
+        const before = await lockedRow(c, p)
+        if (before.phone == null && before.pending_phone == null) return view(p, before)
+        const row = (await c.query<PhoneRow>(
+          `UPDATE text_phone SET phone = NULL, pending_phone = NULL, code_hash = NULL, code_expires_at = NULL, code_failures = 0,
+                  updated_at = now()
+            WHERE participant_id = $1 RETURNING *`, [p.id])).rows[0]
+        await insertAudit(c, audit(principal!, 'text.phone_remove', meta, p, { phone: before.phone, pendingPhone: before.pending_phone }))
+        return view(p, row)
+      })
+    },
+
     /** Sets the text PIN (hashed with scrypt); also lifts a lock after wrong PINs. */
     async setPin (principal: Principal | null, id: string, pin: string, meta?: RequestMeta): Promise<TextSettings> {
       const p = await managed(principal, id)

@@ -288,6 +288,11 @@ t.test('route × role access matrix', async (t) => {
       expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
       req: () => ({ url: `/v1/participants/${s.member.id}/phone` }),
     },
+    // removing the phone: each caller its own fresh member's (nothing to remove answers the settings as they are)
+    'DELETE /v1/participants/{id}/phone': {
+      expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],
+      req: async (role) => ({ url: `/v1/participants/${role === 'member' ? s.member.id : (await registerMember(ctx, s.code)).id}/phone` }),
+    },
     // one code a minute per participant: the member asks for its own, everyone else for a fresh member's
     'PUT /v1/participants/{id}/phone': {
       expect: [401, 200, 404, 404, 404, 200, 200, 403, 403],

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { CODES_PER_DAY } from '../../src/domain/sms.js'
-import { enrol, inbox, registerBusiness, registerMember, scenario, smsApp, text } from './fixtures.js'
+import { balance, enrol, inbox, registerBusiness, registerMember, scenario, smsApp, text } from './fixtures.js'
 
 // Phones, codes, text PINs and text codes through the API, with the codes' clock in the test's hands.
 
@@ -79,6 +79,51 @@ t.test('a number confirmed by someone else moves to them; the registration route
   t.match((await inbox(db, PHONE)).at(-1)?.body, 'Wrong PIN.')
   await text(ctx, PHONE, 'bal 8642')
   t.match((await inbox(db, PHONE)).at(-1)?.body, 'Your balance is 0.00 BRS.')
+})
+
+t.test('a lost phone is taken off: its texts stop paying, the PIN stays for the next number, a second remove changes nothing', async (t) => {
+  const s = await smsApp(t)
+  const { ctx, db, now } = s
+  const sc = await scenario(ctx)
+  const stranger = await registerMember(ctx, sc.code)
+  await enrol(s, sc.member, PHONE, '4821')
+  await ctx.call('POST', `/v1/currencies/${sc.code}/issuances`, { token: ctx.issuerToken, key: 'iss-lost', body: { toAccount: sc.member.accountId, amount: '20.00', sterlingReference: 'bank-lost' } })
+  const url = `/v1/participants/${sc.member.id}/phone`
+
+  t.equal((await ctx.call('DELETE', url)).status, 401, 'anonymous')
+  t.equal((await ctx.call('DELETE', url, { token: stranger.token })).status, 404, 'another member: as if it did not exist')
+  t.equal((await ctx.call('GET', url, { token: sc.member.token })).body.phone, PHONE, 'and the phone is still there')
+
+  const gone = await ctx.call('DELETE', url, { token: sc.member.token })
+  t.equal(gone.status, 200, gone.text)
+  t.match(gone.body, { phone: null, pendingPhone: null, pinSet: true })
+  await text(ctx, PHONE, 'bal 4821')
+  t.equal((await inbox(db, PHONE)).at(-1)?.body, 'This number is not set up for text payments. Register it in the app or ask your scheme.')
+  await text(ctx, PHONE, 'pay montpelier 5 4821')
+  t.equal(await balance(ctx, sc.member.accountId), '20.00', 'nothing paid from the removed number')
+
+  const again = await ctx.call('DELETE', url, { token: sc.member.token })
+  t.same([again.status, again.body.phone], [200, null], 'removing again answers the settings as they are')
+  const trail = (await ctx.call('GET', `/v1/currencies/${sc.code}/audit?action=text.phone_remove&limit=200`, { token: ctx.issuerToken })).body.items as any[]
+  t.equal(trail.length, 1, 'one removal, audited once')
+  t.match(trail[0], { target: sc.member.id, role: 'member', detail: { phone: PHONE, pendingPhone: null } })
+
+  // an issuer takes off a number waiting for its code: the code is spent, and the resend wait still holds
+  now.t += 61_000
+  const NEW = '+447911123457'
+  t.equal((await ctx.call('PUT', url, { token: sc.member.token, body: { phone: NEW } })).status, 200)
+  const code = s.lastCode()
+  t.match((await ctx.call('DELETE', url, { token: ctx.issuerToken })).body, { phone: null, pendingPhone: null, codeExpiresAt: null })
+  const late = await ctx.call('POST', `${url}/verification`, { token: sc.member.token, body: { code } })
+  t.match(late.body, { code: 'VERIFICATION_FAILED', detail: /no code is waiting/ }, 'the texted code no longer proves the number')
+  t.equal((await ctx.call('PUT', url, { token: sc.member.token, body: { phone: NEW } })).status, 429, 'no way round one code a minute')
+
+  // the next number works with the PIN kept
+  now.t += 61_000
+  await ctx.call('PUT', url, { token: sc.member.token, body: { phone: NEW } })
+  t.equal((await ctx.call('POST', `${url}/verification`, { token: sc.member.token, body: { code: s.lastCode() } })).body.phone, NEW)
+  await text(ctx, NEW, 'bal 4821')
+  t.equal((await inbox(db, NEW)).at(-1)?.body, 'Your balance is 20.00 BRS.')
 })
 
 t.test('two participants proving one number at the same moment: one holds it, neither gets a 500', async (t) => {
