@@ -26,6 +26,8 @@ declare module 'fastify' {
     scope?: Scope
     /** Open to anyone: an API-key token may call it like any other caller. */
     public?: boolean
+    /** Every token may call it, an API key's whatever its scopes (a route that tells the caller about itself only). */
+    anyScope?: boolean
     /** Refused attempts at this issuer action are written to the audit trail (src/plugins/audit.ts). */
     audit?: { action: AuditAction, issuersOnly?: boolean }
   }
@@ -185,7 +187,7 @@ export default fp<AuthOptions>(async (app, opts) => {
     request.principal = p
     if (p.scopes != null && !request.is404) {
       const cfg = request.routeOptions.config
-      if (cfg.public !== true && (cfg.scope == null || !p.scopes.includes(cfg.scope))) {
+      if (cfg.public !== true && cfg.anyScope !== true && (cfg.scope == null || !p.scopes.includes(cfg.scope))) {
         throw new DomainError('INSUFFICIENT_SCOPE', cfg.scope == null
           ? 'an API key cannot call this route; use a password login'
           : `this API key lacks the ${cfg.scope} scope`)

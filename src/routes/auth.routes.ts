@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { problems, transportProblems } from '../schemas/common.js'
-import { PasswordChangeSchema, PasswordResetSchema, TokenRequestSchema } from '../schemas/access.js'
+import { PasswordChangeSchema, PasswordResetSchema, TokenRequestSchema, WhoAmISchema } from '../schemas/access.js'
 import { requestMeta } from './request-meta.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -32,6 +32,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const t = await app.tokens.sign(principal)
     return { accessToken: t.accessToken, tokenType: 'Bearer' as const, expiresIn: t.expiresIn }
   })
+
+  app.get('/v1/auth/me', {
+    config: { anyScope: true },
+    schema: {
+      tags: ['auth'],
+      summary: 'Who the token speaks for: role, login, currency, participant and its account ids (any token, an API key\'s too)',
+      response: { 200: WhoAmISchema, ...problems(400, 401) },
+    },
+  }, async (request) => await auth.whoAmI(request.principal))
 
   app.post('/v1/auth/password', {
     config: { audit: { action: 'login.password' } },

@@ -6,7 +6,7 @@ import { Name, Password, Username } from './ledger.js'
 
 const Scope = Type.Enum([...SCOPES], {
   description: 'payments:write (pay from the business\'s account), redemptions:write (redeem to sterling), ' +
-    'statements:read (statements and transfers), accounts:read (accounts and the participant)',
+    'statements:read (statements and transfers), accounts:read (accounts and the participant), requests:write (payment requests)',
 })
 
 export const PasswordLoginSchema = Type.Object({
@@ -143,3 +143,13 @@ export type ApiKeyCreate = Static<typeof ApiKeyCreateSchema>
 export type ApiKeyListQuery = Static<typeof ApiKeyListQuerySchema>
 export type StaffListQuery = Static<typeof StaffListQuerySchema>
 export type AuditAllQuery = Static<typeof AuditAllQuerySchema>
+
+export const WhoAmISchema = Type.Object({
+  role: Type.Enum(['platform_issuer', 'issuer', 'researcher', 'member', 'business']),
+  username: Nullable(Type.String({ description: 'the login\'s name; null for an API key\'s token' })),
+  currency: Nullable(Type.String({ description: 'the currency the login belongs to; null for the platform issuer, who acts in every currency' })),
+  participantId: Nullable(Uuid('the member or business the login speaks for; null for staff')),
+  accounts: Type.Array(Uuid('an account'), { description: 'the participant\'s accounts, oldest first; empty for staff' }),
+  apiKey: Nullable(Type.Object({ id: Uuid('the API key'), scopes: Type.Array(Scope) }, { description: 'set when the token was exchanged for an API key' })),
+}, { title: 'who am I' })
+export type WhoAmI = Static<typeof WhoAmISchema>

@@ -12,6 +12,7 @@ import { apiKeyRepo } from '../repositories/api-key.repo.js'
 import { auditRepo } from '../repositories/audit.repo.js'
 import { loginThrottleRepo, type ThrottlePolicy } from '../repositories/login-throttle.repo.js'
 import { userRepo } from '../repositories/user.repo.js'
+import type { WhoAmI } from '../schemas/access.js'
 
 export interface LoginPolicy extends ThrottlePolicy {
   /** tests only: the time the throttle reads; default (null), the database's clock, shared by every instance */
@@ -123,6 +124,27 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
     },
 
     /** An API key to a principal that carries the key's scopes; an unknown or revoked key is refused. */
+    /**
+     * Who the caller's token speaks for, so a client need not decode the token to find its participant and accounts:
+     * it tells the caller only what its token already says, and the ids of its own accounts.
+     */
+    async whoAmI (principal: Principal | null): Promise<WhoAmI> {
+      if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
+      const [row] = await prisma.$queryRawUnsafe<Array<{ code: string | null, accounts: string[] }>>(
+        `SELECT (SELECT code FROM currency WHERE id = $1::uuid) AS code,
+                array(SELECT id::text FROM account WHERE participant_id = $2::uuid ORDER BY id) AS accounts`,
+        principal.currencyId, principal.participantId)
+      const key = principal.apiKeyId != null
+      return {
+        role: principal.role,
+        username: key ? null : principal.username ?? null,
+        currency: row.code,
+        participantId: principal.participantId,
+        accounts: row.accounts,
+        apiKey: key ? { id: principal.apiKeyId!, scopes: principal.scopes ?? [] } : null,
+      }
+    },
+
     async loginWithApiKey (apiKey: string, meta?: RequestMeta): Promise<Principal> {
       const addr = addressKey(meta)
       const attempt = await claim(addr, null)

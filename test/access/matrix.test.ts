@@ -71,6 +71,8 @@ t.test('route × role access matrix', async (t) => {
     'GET /ready': { expect: all(200), req: () => ({ url: '/ready' }) },
     'POST /v1/auth/token': { expect: all(200), req: () => ({ url: '/v1/auth/token', body: { username: s.member.username, password: 'member-password' } }) },
     'GET /.well-known/jwks.json': { expect: all(200), req: () => ({ url: '/.well-known/jwks.json' }) },
+    // any token asks who it speaks for, an API key's whatever its scopes
+    'GET /v1/auth/me': { expect: [401, 200, 200, 200, 200, 200, 200, 200, 200], req: () => ({ url: '/v1/auth/me' }) },
     // any password login changes its own; a wrong current password keeps every role's token alive for the rows after
     'POST /v1/auth/password': {
       expect: [401, 422, 422, 422, 422, 422, 422, 422, 403],
