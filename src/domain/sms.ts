@@ -13,6 +13,15 @@ export const PIN_MAX_FAILURES = 3
 export const CODE_MAX_FAILURES = 5
 /** Verification codes texted in a day (24 hours) to one number, and asked for by one participant */
 export const CODES_PER_DAY = 5
+/**
+ * Replies one number gets in 24 hours to texts that pay and read nothing (HELP, a text not understood, a number
+ * nobody holds, a suspended login's): past them such texts are recorded and not answered. An auto-responder that
+ * answers each of our replies would otherwise text back and forth with the service for ever, and a flood of texts
+ * from numbers nobody holds costs the scheme at most this many replies a number a day.
+ */
+export const IDLE_REPLIES_PER_DAY = 5
+/** The outcomes of those texts (sms_inbound.outcome). */
+export const IDLE_OUTCOMES = ['help', 'unknown_command', 'unknown_sender', 'suspended']
 
 export type FormValue = string | string[]
 export type FormFields = Record<string, FormValue>

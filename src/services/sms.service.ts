@@ -10,7 +10,7 @@ import { formatMoney, parseAmount } from '../domain/money.js'
 import { payment } from '../domain/movements.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import {
-  CODE_MAX_FAILURES, CODES_PER_DAY, e164, gatewaySignature, normaliseAmount, normaliseTextCode, parseCommand, parsePhone,
+  CODE_MAX_FAILURES, CODES_PER_DAY, e164, gatewaySignature, IDLE_OUTCOMES, IDLE_REPLIES_PER_DAY, normaliseAmount, normaliseTextCode, parseCommand, parsePhone,
   PIN_MAX_FAILURES, replies, shortRef, signatureMatches, type Command, type FormFields,
 } from '../domain/sms.js'
 import { postMovement } from '../ledger/post.js'
@@ -301,10 +301,16 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
             return { replayed: true, outcome: prior?.outcome ?? 'unknown' }
           }
           const answer = await handle(c, from, cmd, f.MessageSid, cur)
+          // (the number's texts are taken one at a time, by inTurn and the number's row lock, so the count is exact
+          // for a registered number; for one nobody holds, only inTurn orders them, on this instance)
+          const quiet = IDLE_OUTCOMES.includes(answer.outcome) && (await c.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM sms_inbound
+              WHERE from_phone = $1 AND received_at > now() - interval '1 day' AND outcome = ANY($2) AND reply <> ''`,
+            [from, IDLE_OUTCOMES])).rows[0].n >= IDLE_REPLIES_PER_DAY
           await c.query(
             'UPDATE sms_inbound SET currency_id = $2, participant_id = $3, outcome = $4, transfer_id = $5, reply = $6 WHERE message_sid = $1',
-            [f.MessageSid, answer.currencyId, answer.participantId, answer.outcome, answer.transferId, answer.reply])
-          if (phone != null) {
+            [f.MessageSid, answer.currencyId, answer.participantId, answer.outcome, answer.transferId, quiet ? '' : answer.reply])
+          if (phone != null && !quiet) {
             await sender.send(c, { currencyId: answer.currencyId, participantId: answer.participantId, to: phone, purpose: 'reply', body: answer.reply, inReplyTo: f.MessageSid })
           }
           return { replayed: false, outcome: answer.outcome }

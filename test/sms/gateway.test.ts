@@ -2,6 +2,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
+import { IDLE_REPLIES_PER_DAY } from '../../src/domain/sms.js'
 import { enrol, inbox, issue, scenario, smsApp, text } from './fixtures.js'
 
 // The real gateway's adapter, against a stand-in of its REST API on 127.0.0.1: nothing leaves the machine.
@@ -77,19 +78,21 @@ t.test('one number\'s backlog of texts does not hold up another\'s receipt: each
   await enrol(s, sc.member, '+447911123456')
   await enrol(s, sc.business, '+447912345678', '9999')
   t.same(await relay.round(), { sent: 2, failed: 0, retry: 0 }, 'the two codes')
-  // a flood from one registered number (the member's own) and from a stranger's
-  for (let i = 0; i < 30; i++) await text(ctx, '+447900000001', 'help')
-  for (let i = 0; i < 30; i++) await text(ctx, '+447911123456', 'help')
+  // a flood from one registered number (the member's own balance, asked 30 times) and from strangers' numbers (each
+  // answered IDLE_REPLIES_PER_DAY times a day, test/sms/inbound.test.ts)
+  const strangers = ['+447900000001', '+447900000002', '+447900000003', '+447900000004', '+447900000005']
+  for (const n of strangers) for (let i = 0; i < IDLE_REPLIES_PER_DAY; i++) await text(ctx, n, 'help')
+  for (let i = 0; i < 30; i++) await text(ctx, '+447911123456', 'bal 1234')
   await text(ctx, '+447911123456', 'pay montpelier 5 1234')
   t.match((await inbox(db, '+447912345678')).at(-1), { purpose: 'receipt' })
   gw.got.length = 0
   t.same(await relay.round(), { sent: 20, failed: 0, retry: 0 })
   const to = gw.got.map(g => g.form.To)
   t.ok(to.includes('+447912345678'), 'the shop\'s receipt goes out in the first round')
-  t.equal(to.filter(n => n === '+447900000001').length, 0, 'replies to a number no participant has wait for participants\' texts')
+  t.equal(to.filter(n => strangers.includes(n)).length, 0, 'replies to a number no participant has wait for participants\' texts')
   // everything is sent in the end, each number's texts in the order they were queued
   while ((await relay.round()).sent > 0);
-  t.equal(gw.got.length, 62)
+  t.equal(gw.got.length, strangers.length * IDLE_REPLIES_PER_DAY + 32)
   const member = gw.got.filter(g => g.form.To === '+447911123456').map(g => g.form.Body)
   t.equal(member.length, 31)
   t.match(member.at(-1), /^Paid 5\.00 BRS/, 'a number\'s texts in their order')

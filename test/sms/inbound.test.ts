@@ -1,4 +1,5 @@
 import t from 'tap'
+import { IDLE_REPLIES_PER_DAY } from '../../src/domain/sms.js'
 import { balance, buildTestApp, enrol, inbox, issue, newSid, registerMember, scenario, sign, smsApp, text, TOKEN, WEBHOOK } from './fixtures.js'
 
 // Pay by text through the gateway's webhook, signed as the gateway signs, on real PostgreSQL.
@@ -129,6 +130,35 @@ t.test('BAL, HELP, unknown senders, businesses, amounts and short funds get a sh
   t.equal(await balance(ctx, sc.member.accountId), '48.00', 'only the one good payment moved money')
   // the business paying itself is refused, not a 500
   t.match(await ask(SHOP_PHONE, 'pay montpelier 1 9999'), /^Not paid/)
+})
+
+t.test('texts that pay and read nothing are answered IDLE_REPLIES_PER_DAY times a day a number: no loop with an auto-responder', async (t) => {
+  const { ctx, db, sc } = await setup(t)
+  const stranger = '+447900000009'
+  const replies = async (phone: string) => (await inbox(db, phone)).length
+  // a stranger's texts (a number nobody holds, HELP, a text not understood), answered up to the limit, all recorded
+  const mixed = ['pay montpelier 5 1234', 'help', 'what?', 'bal 1234']
+  for (let i = 0; i < IDLE_REPLIES_PER_DAY + 3; i++) t.equal((await text(ctx, stranger, mixed[i % mixed.length])).status, 200)
+  t.equal(await replies(stranger), IDLE_REPLIES_PER_DAY, 'answered up to the limit only')
+  t.equal(await count(db, 'SELECT count(*) AS n FROM sms_inbound WHERE from_phone = $1', [stranger]), IDLE_REPLIES_PER_DAY + 3, 'every text recorded')
+  t.equal(await count(db, `SELECT count(*) AS n FROM sms_inbound WHERE from_phone = $1 AND reply = ''`, [stranger]), 3, 'the unanswered with no reply')
+
+  // a member's auto-responder answering "not understood": quiet after the limit, while its payments and balances
+  // are answered still (they are not counted)
+  for (let i = 0; i < IDLE_REPLIES_PER_DAY + 2; i++) await text(ctx, MEMBER_PHONE, 'I am away until Monday')
+  const before = await replies(MEMBER_PHONE)
+  await text(ctx, MEMBER_PHONE, 'I am away until Monday')
+  t.equal(await replies(MEMBER_PHONE), before, 'no reply to the loop')
+  await text(ctx, MEMBER_PHONE, 'bal 1234')
+  t.equal((await inbox(db, MEMBER_PHONE)).at(-1)?.body, 'Your balance is 50.00 BRS.')
+  await text(ctx, MEMBER_PHONE, 'pay montpelier 1 1234')
+  t.match((await inbox(db, MEMBER_PHONE)).at(-1)?.body, /^Paid 1\.00 BRS/)
+  t.equal(await balance(ctx, sc.member.accountId), '49.00')
+
+  // a day later (the day's texts moved back: the count reads the database's clock) the stranger is answered again
+  await db.query(`UPDATE sms_inbound SET received_at = received_at - interval '25 hours' WHERE from_phone = $1`, [stranger])
+  await text(ctx, stranger, 'help')
+  t.equal(await replies(stranger), IDLE_REPLIES_PER_DAY + 1)
 })
 
 t.test('three wrong PINs in a row lock text payments until the PIN is set again, by the member or an issuer', async (t) => {
