@@ -14,7 +14,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       body: ApiKeyCreateSchema, response: { 201: ApiKeyCreatedSchema, ...problems(400, 401, 403, 409, 413, 415, 422) },
     },
   }, async (request, reply) =>
-    reply.code(201).send(await apiKeys.create(request.principal, request.body, requestMeta(request))))
+    reply.code(201).header('cache-control', 'no-store').send(await apiKeys.create(request.principal, request.body, requestMeta(request))))
 
   app.get('/v1/api-keys', {
     schema: {

@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { IdParams, paged, problems } from '../schemas/common.js'
 import {
   DeliveryListQuerySchema, DeliveryPageSchema, DeliveryParams, DeliverySchema, WebhookCreatedSchema, WebhookCreateSchema,
-  WebhookListQuerySchema, WebhookPageSchema,
+  WebhookListQuerySchema, WebhookPageSchema, WebhookRotatedSchema,
 } from '../schemas/webhooks.js'
 import { requestMeta } from './request-meta.js'
 
@@ -19,7 +19,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Register a webhook endpoint (business: its accounts\' events; issuer: the currency\'s); the signing secret is shown once',
       body: WebhookCreateSchema, response: { 201: WebhookCreatedSchema, ...problems(400, 401, 403, 404, 413, 415, 422) },
     },
-  }, async (request, reply) => reply.code(201).send(await svc.create(request.principal, request.body, requestMeta(request))))
+  }, async (request, reply) => reply.code(201).header('cache-control', 'no-store').send(await svc.create(request.principal, request.body, requestMeta(request))))
 
   app.get('/v1/webhooks', {
     schema: {
@@ -38,6 +38,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     await svc.remove(request.principal, request.params.id, requestMeta(request))
     return await reply.code(204).send(null)
   })
+
+  app.post('/v1/webhooks/:id/secret', {
+    config: { audit: { action: 'webhook.rotate_secret' } },
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Replace the endpoint\'s signing secret (shown once); the old one signs beside it for a day, so the receiver can change over',
+      params: IdParams, response: { 200: WebhookRotatedSchema, ...problems(400, 401, 403, 404, 413, 415) },
+    },
+  }, async (request, reply) => await reply.header('cache-control', 'no-store').send(await svc.rotateSecret(request.principal, request.params.id, requestMeta(request))))
 
   app.get('/v1/webhooks/:id/deliveries', {
     schema: {

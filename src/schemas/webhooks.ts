@@ -31,6 +31,10 @@ export const WebhookCreatedSchema = Type.Object({
   ...WebhookFields,
   secret: Type.String({ description: 'the signing secret (whsec_...): shown this once. Verify each request\'s webhook-signature with it (Standard Webhooks)' }),
 })
+export const WebhookRotatedSchema = Type.Object({
+  ...WebhookCreatedSchema.properties,
+  previousSecretExpiresAt: Timestamp('until then the secret this one replaced signs each request too (two signatures in webhook-signature)'),
+})
 export const WebhookPageSchema = Type.Object({ items: Type.Array(WebhookSchema), nextCursor: NextCursor })
 export const WebhookListQuerySchema = Type.Object({ ...PageQuery }, { additionalProperties: false })
 

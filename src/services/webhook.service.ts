@@ -40,6 +40,12 @@ const deliveryView = (d: DeliveryRow) => ({
   deliveredAt: d.delivered_at?.toISOString() ?? null, createdAt: d.created_at.toISOString(),
 })
 
+/** How long the secret a rotation replaced keeps signing beside the new one. */
+export const PREVIOUS_SECRET_HOURS = 24
+
+/** 256 random bits, in the Standard Webhooks form (whsec_ and base64). */
+const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`
+
 /** The scheme, host and port of a stored URL (all the audit trail keeps of it). */
 const originOf = (url: string): string | null => URL.canParse(url) ? new URL(url).origin : null
 
@@ -93,7 +99,7 @@ export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies:
         throw err
       }
       const events = [...new Set(b.events)]
-      const secret = `whsec_${randomBytes(32).toString('base64')}`
+      const secret = newSecret()
       const client = await pool.connect()
       try {
         await client.query('BEGIN')
@@ -119,6 +125,24 @@ export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies:
       } finally {
         client.release()
       }
+    },
+
+    /**
+     * A new signing secret, shown once. The old one signs beside it for PREVIOUS_SECRET_HOURS (every request carries
+     * both signatures), so the receiver can change over without refusing a delivery; rotating again within that time
+     * drops the oldest at once. The endpoint, its deliveries and their ids stay as they are.
+     */
+    async rotateSecret (principal: Principal | null, id: string, meta?: RequestMeta) {
+      const w = await mine(principal, id)
+      const secret = newSecret()
+      const r = (await pool.query<{ previous_secret_until: Date }>(
+        `UPDATE webhook SET previous_secret = secret, previous_secret_until = now() + $3 * interval '1 hour', secret = $2
+          WHERE id = $1 AND status <> 'deleted' RETURNING previous_secret_until`, [w.id, secret, PREVIOUS_SECRET_HOURS])).rows[0]
+      if (r == null) throw new DomainError('NOT_FOUND', 'webhook not found')
+      await auditRepo(prisma).insert(auditRecord(principal, 'webhook.rotate_secret', meta, {
+        target: w.id, currencyId: w.currency_id, detail: { origin: originOf(w.url) },
+      })).catch(() => {})
+      return { ...view(w), secret, previousSecretExpiresAt: r.previous_secret_until.toISOString() }
     },
 
     async list (principal: Principal | null, q: { cursor?: string, limit: number }) {

@@ -54,6 +54,8 @@ export interface Claimed {
   webhook_id: string
   url: string
   secret: string
+  /** the secret before a rotation, while it still signs (a day): the request carries both signatures */
+  previous_secret: string | null
   event_id: string
   type: string
   account_id: string
@@ -239,7 +241,8 @@ export class WebhookWorker {
           SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
          FROM due, webhook w, event e
         WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
-       RETURNING d.id, due.owner, due.currency, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret, e.id::text AS event_id, e.type,
+       RETURNING d.id, due.owner, due.currency, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret,
+                 CASE WHEN w.previous_secret_until > $1 THEN w.previous_secret END AS previous_secret, e.id::text AS event_id, e.type,
                  e.account_id, e.currency_id, e.data, api_time(e.created_at) AS event_at,
                  EXISTS (SELECT 1 FROM app_user u WHERE u.participant_id = w.participant_id AND u.suspended_at IS NOT NULL) AS owner_suspended`,
       [now, room, lease, [...blocked], busy.map(([o]) => o), busy.map(([, n]) => n), this.o.claimWindow ?? CLAIM_WINDOW,
@@ -345,6 +348,8 @@ export class WebhookWorker {
     let signature: string
     try {
       signature = new Webhook(c.secret).sign(c.id, now, body)
+      // Standard Webhooks: several signatures, space-delimited; a receiver accepts the request if any verifies
+      if (c.previous_secret != null) signature += ` ${new Webhook(c.previous_secret).sign(c.id, now, body)}`
     } catch (err) {
       return { status: null, latencyMs: 0, error: `signing failed: ${(err as Error).message}` }
     }

@@ -11,6 +11,7 @@ t.test('API key lifecycle: shown once, stored hashed, scoped, last use recorded,
   await issue(ctx, s.code, s.business.accountId, '50.00')
 
   const created = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'till 1', scopes: ['payments:write', 'statements:read', 'payments:write'] } })
+  t.equal(created.headers['cache-control'], 'no-store', 'the key, shown once, is kept by no cache')
   t.equal(created.status, 201)
   const key = created.body.key as string
   t.match(key, /^circ_[A-Za-z0-9_-]{43}$/, 'a 256-bit key with a recognisable prefix')

@@ -161,6 +161,10 @@ t.test('route × role access matrix', async (t) => {
       expect: [401, 403, 403, 204, 404, 404, 404, 403, 403],
       req: async () => ({ url: `/v1/webhooks/${await businessHook()}` }),
     },
+    'POST /v1/webhooks/{id}/secret': {
+      expect: [401, 403, 403, 200, 404, 404, 404, 403, 403],
+      req: async () => ({ url: `/v1/webhooks/${await businessHook()}/secret` }),
+    },
     'GET /v1/webhooks/{id}/deliveries': {
       expect: [401, 403, 403, 200, 404, 404, 404, 403, 403],
       req: async () => ({ url: `/v1/webhooks/${await businessHook()}/deliveries` }),

@@ -800,3 +800,71 @@ t.test('an event committed just after its endpoint was deleted (its delivery wri
   await worker.runOnce()
   t.equal(rx.got.length, 0, 'nothing is sent to the deleted endpoint')
 })
+
+t.test('a rotated secret: shown once, both signatures for a day, then the new one only; the endpoint and its log stay', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  const other = await registerBusiness(ctx, s.code, { tradingName: 'Next Door', sector: 'retail', postcode: 'BS1 1AA' })
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const rx = await receiver(t, () => 204)
+  const created = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: rx.url, events: ['payment.received'] } })
+  t.equal(created.headers['cache-control'], 'no-store', 'the secret is kept by no cache')
+  const hook = created.body.id as string
+  const old = created.body.secret as string
+  const url = `/v1/webhooks/${hook}/secret`
+  let n = 0
+  const pay = async () => await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: `rot-${n++}`, body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+  })
+  // a minute ahead of the database's clock, which dates the deliveries
+  const { worker, advance } = clockedWorker(ctx, new Date(Date.now() + 60_000))
+  t.equal((await pay()).status, 201)
+  t.equal(await worker.runOnce(), 1)
+  t.equal(rx.got[0].headers['webhook-signature'], expectedSignature(old, rx.got[0]), 'before: one signature')
+
+  // who may: the owner only; anyone else is told it does not exist
+  t.equal((await ctx.call('POST', url)).status, 401)
+  t.equal((await ctx.call('POST', url, { token: other.token })).status, 404)
+  t.equal((await ctx.call('POST', url, { token: s.member.token })).status, 403)
+  const keyed = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'till', scopes: ['payments:write'] } })
+  const keyToken = (await ctx.call('POST', '/v1/auth/token', { body: { apiKey: keyed.body.key } })).body.accessToken as string
+  t.equal((await ctx.call('POST', url, { token: keyToken })).status, 403, 'not with an API key')
+
+  const rotated = await ctx.call('POST', url, { token: s.business.token })
+  t.equal(rotated.status, 200, rotated.text)
+  t.equal(rotated.headers['cache-control'], 'no-store')
+  t.match(rotated.body, { id: hook, url: rx.url, status: 'active', secret: /^whsec_[A-Za-z0-9+/=]{40,}$/ })
+  const fresh = rotated.body.secret as string
+  t.not(fresh, old)
+  const hours = (Date.parse(rotated.body.previousSecretExpiresAt) - Date.now()) / 3_600_000
+  t.ok(hours > 23.9 && hours <= 24, `the old secret signs for a day (${hours} h)`)
+  t.notOk('secret' in (await ctx.call('GET', '/v1/webhooks', { token: s.business.token })).body.items[0], 'and is listed without either')
+
+  // for the day: both signatures, the new one first; a receiver holding either verifies
+  await pay()
+  await worker.runOnce()
+  const both = rx.got[1]
+  t.equal(both.headers['webhook-signature'], `${expectedSignature(fresh, both)} ${expectedSignature(old, both)}`)
+
+  // after it (the old secret's time moved back: the worker compares it with its own clock) the new one only
+  await ctx.app.pool.query(`UPDATE webhook SET previous_secret_until = now() - interval '1 second' WHERE id = $1`, [hook])
+  advance(1000)
+  await pay()
+  await worker.runOnce()
+  t.equal(rx.got[2].headers['webhook-signature'], expectedSignature(fresh, rx.got[2]))
+
+  // rotating again at once drops the oldest: the first secret signs nothing more
+  const again = (await ctx.call('POST', url, { token: s.business.token })).body.secret as string
+  await pay()
+  await worker.runOnce()
+  t.equal(rx.got[3].headers['webhook-signature'], `${expectedSignature(again, rx.got[3])} ${expectedSignature(fresh, rx.got[3])}`)
+  const log = await ctx.call('GET', `/v1/webhooks/${hook}/deliveries`, { token: s.business.token })
+  t.same(log.body.items.map((d: any) => d.status), ['delivered', 'delivered', 'delivered', 'delivered'], 'one endpoint, one log, throughout')
+  const trail = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=webhook.rotate_secret&limit=10`, { token: ctx.issuerToken })).body.items
+  t.equal(trail.filter((r: any) => r.outcome === 'success').length, 2, 'each rotation audited')
+  t.equal(trail.filter((r: any) => r.outcome === 'failure').length, 3, 'and the refused attempts (another business, a member, an API key)')
+  t.notOk(JSON.stringify(trail).includes('whsec_'), 'without the secrets')
+
+  t.equal((await ctx.call('DELETE', `/v1/webhooks/${hook}`, { token: s.business.token })).status, 204)
+  t.equal((await ctx.call('POST', url, { token: s.business.token })).status, 404, 'a deleted endpoint has no secret to rotate')
+})
