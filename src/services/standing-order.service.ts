@@ -97,6 +97,10 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
       const id = await prisma.$transaction(async (tx) => {
         // counted under the account's row lock, so two concurrent creations cannot both pass the bound
         await tx.$queryRawUnsafe('SELECT 1 FROM account WHERE id = $1::uuid FOR NO KEY UPDATE', account.id)
+        // a concurrent create with this key (the same body, so the same account) committed while this one waited for
+        // the lock: its order is the answer, not the bound below, which that order may have just reached
+        const mine = await tx.$queryRawUnsafe<unknown[]>('SELECT 1 FROM standing_order WHERE created_by = $1 AND idempotency_key = $2', p.userId, idem.key)
+        if (mine.length > 0) return null
         const [{ n }] = await tx.$queryRawUnsafe<Array<{ n: bigint }>>(
           `SELECT count(*) AS n FROM standing_order WHERE from_account_id = $1::uuid AND status = 'active'`, account.id)
         if (Number(n) >= MAX_ACTIVE_PER_ACCOUNT) throw new DomainError('VALIDATION_FAILED', `an account may have at most ${MAX_ACTIVE_PER_ACCOUNT} active standing orders`)

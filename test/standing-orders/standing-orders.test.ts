@@ -3,6 +3,7 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { firstDue, nextDue, dueDates } from '../../src/domain/schedule.js'
 import { CLAIM_SQL, SIMULATION_LOCK_CLASS, standingOrderScheduler } from '../../src/scheduler/standing-orders.js'
+import { MAX_ACTIVE_PER_ACCOUNT } from '../../src/services/standing-order.service.js'
 import { buildTestApp, issue, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
 import { assertInvariants, invariantViolations } from '../../support/invariants.js'
 
@@ -174,6 +175,18 @@ t.test('creating an order takes an Idempotency-Key: a retry finds the first orde
   t.equal(both[0].body.id, both[1].body.id, 'both answers name one order')
   t.same(both.map(r => r.headers['idempotent-replayed']).sort(), ['false', 'true'])
   t.equal(await orders(), 3, 'the member\'s, the issuer\'s and the concurrent pair\'s one')
+
+  // and so at the bound of active orders an account may have: the retries that waited for the first's lock find its
+  // order, not the bound its order has just reached (they were told 422 VALIDATION_FAILED)
+  await pool.query(`INSERT INTO standing_order (currency_id, from_account_id, to_account_id, payer_id, amount, reference, every, day, starts_on,
+      ends_on, next_due, created_by)
+    SELECT currency_id, from_account_id, to_account_id, payer_id, amount, reference, every, day, starts_on, ends_on, next_due, created_by
+    FROM standing_order, generate_series(1, $2) WHERE id = $1`, [both[0].body.id, MAX_ACTIVE_PER_ACCOUNT - 3])
+  const atBound = await Promise.all([0, 1, 2].map(async () => await ctx.call('POST', url, { token: s.member.token, key: 'last', body: tuesday })))
+  t.same(atBound.map(r => r.status), [201, 201, 201], atBound.map(r => r.text).join('\n'))
+  t.equal(new Set(atBound.map(r => r.body.id)).size, 1, 'all three answers name one order')
+  t.same(atBound.map(r => r.headers['idempotent-replayed']).sort(), ['false', 'true', 'true'])
+  t.equal((await ctx.call('POST', url, { token: s.member.token, key: 'one-more', body: tuesday })).body.code, 'VALIDATION_FAILED', 'a new key is past the bound')
 })
 
 t.test('two instances running the scheduler at once pay each occurrence once', async (t) => {
