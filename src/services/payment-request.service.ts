@@ -180,6 +180,15 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
     return { r, c: await currencies.resolveId(r.currency_id) }
   }
 
+  /** The request this login made with this key before, if any; 422 if that was made by another request. */
+  const earlier = async (p: Principal, idem: Idempotency): Promise<Row | null> => {
+    const r = (await pool.query<Row>(`${SELECT} WHERE r.created_by = $1 AND r.idempotency_key = $2`, [p.userId, idem.key])).rows[0]
+    if (r != null && r.request_hash !== idem.requestHash) {
+      throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used with a different request body')
+    }
+    return r ?? null
+  }
+
   /** May this principal pay or decline it (its participant, not the payee; the addressed account's owner)? */
   const assertPayer = (p: Principal, r: Row) => {
     if (!isParticipant(p) || p.currencyId !== r.currency_id) {
@@ -210,8 +219,6 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       if (to == null || to.currency_id !== c.id || to.participant_id !== p.participantId) {
         throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found', [{ pointer: '/toAccount', detail: 'not one of your accounts' }])
       }
-      if (to.status === 'frozen') throw new DomainError('ACCOUNT_FROZEN', 'the receiving account is frozen')
-      if (to.status === 'closed') throw new DomainError('ACCOUNT_CLOSED', 'the receiving account is closed')
       if (b.fromAccount != null) {
         const from = accts.find(a => a.id === b.fromAccount)
         if (from == null || from.currency_id !== c.id || from.participant_id == null || isSystemAccount(c, from.id)) {
@@ -219,24 +226,28 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
         }
         if (from.participant_id === p.participantId) throw new DomainError('OWN_REQUEST', 'a business cannot ask its own accounts for a payment')
       }
+      // The replay comes after the checks of who may and of the body, and before that of the account's state (as
+      // docs/api.md orders them): a retry after the account was frozen or closed still finds the request its first
+      // try made, instead of being told no request could be made.
+      const prior = await earlier(p, idem)
+      if (prior != null) return { request: view(p, prior, c, base), replayed: true }
+      if (to.status === 'frozen') throw new DomainError('ACCOUNT_FROZEN', 'the receiving account is frozen')
+      if (to.status === 'closed') throw new DomainError('ACCOUNT_CLOSED', 'the receiving account is closed')
       const expiresAt = new Date(clock().getTime() + (b.expiresInSeconds ?? DEFAULT_EXPIRES_IN_SECONDS) * 1000)
       const inserted = await pool.query<{ id: string }>(
         `INSERT INTO payment_request (currency_id, to_account_id, from_account_id, amount, reference, expires_at, created_by, idempotency_key, request_hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (created_by, idempotency_key) DO NOTHING RETURNING id`,
         [c.id, b.toAccount, b.fromAccount ?? null, amount.toFixed(), b.reference ?? null, expiresAt, p.userId, idem.key, idem.requestHash])
-      let id = inserted.rows[0]?.id
-      let replayed = false
+      const id = inserted.rows[0]?.id
       if (id == null) {
-        const prior = (await pool.query<{ id: string, request_hash: string }>(
-          'SELECT id, request_hash FROM payment_request WHERE created_by = $1 AND idempotency_key = $2', [p.userId, idem.key])).rows[0]
-        if (prior == null) throw new DomainError('IDEMPOTENCY_IN_FLIGHT', 'a request with this Idempotency-Key is still being processed; retry shortly')
-        if (prior.request_hash !== idem.requestHash) throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used with a different request body')
-        id = prior.id
-        replayed = true
+        // another request with this key committed while this one was checking: answer that one's request
+        const raced = await earlier(p, idem)
+        if (raced == null) throw new DomainError('IDEMPOTENCY_IN_FLIGHT', 'a request with this Idempotency-Key is still being processed; retry shortly')
+        return { request: view(p, raced, c, base), replayed: true }
       }
       const r = await byId(pool, id)
-      return { request: view(p, r!, c, base), replayed }
+      return { request: view(p, r!, c, base), replayed: false }
     },
 
     /**

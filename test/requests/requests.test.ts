@@ -102,6 +102,24 @@ t.test('a retry with the paying call\'s own Idempotency-Key replays its 201', as
   t.equal(await balance(ctx, s.member.accountId), '87.40')
 })
 
+t.test('a retry of a create after the payee account was frozen finds the request its first try made', async (t) => {
+  const { ctx, s, ask } = await setup(t)
+  const first = await ask({}, s.business.token, 'till-req-1')
+  t.equal(first.status, 201, first.text)
+  const frozen = await ctx.call('PATCH', `/v1/accounts/${s.business.accountId}`, { token: ctx.issuerToken, body: { status: 'frozen' } })
+  t.equal(frozen.status, 200, frozen.text)
+  // the replay comes before the account's state is checked (docs/api.md, the order of checks): it was 422 ACCOUNT_FROZEN
+  const again = await ask({}, s.business.token, 'till-req-1')
+  t.same([again.status, again.headers['idempotent-replayed'], again.body.id], [201, 'true', first.body.id], again.text)
+  const other = await ask({ amount: '1.00' }, s.business.token, 'till-req-1')
+  t.same([other.status, other.body.code], [422, 'IDEMPOTENCY_KEY_REUSED'], 'another body with the key is still refused as such')
+  const fresh = await ask({}, s.business.token, 'till-req-2')
+  t.same([fresh.status, fresh.body.code], [422, 'ACCOUNT_FROZEN'], 'a new request into the frozen account is refused')
+  // and not before the checks of who may: another business's retry with the key is not told the request exists
+  const other2 = await registerBusiness(ctx, s.code, { tradingName: 'Other shop', sector: 'cafes-pubs', postcode: 'BS1 4DJ' })
+  t.equal((await ask({}, other2.token, 'till-req-1')).status, 404)
+})
+
 t.test('paid at most once: twelve attempts at once from three payers give one 201 and 409s', async (t) => {
   const { ctx, s, ask, pay } = await setup(t)
   const others = [await registerMember(ctx, s.code), await registerMember(ctx, s.code)]
