@@ -77,6 +77,12 @@ export const ConfigSchema = Type.Object({
   CALLS_PER_CURRENCY: Type.Integer({ default: 16, minimum: 1, maximum: 100000 }),
   /** Reports, exports, CSV statements and reserve reads one caller (a participant with all its logins and keys, or a staff login) may have running at once, and as many again waiting; more answer 429. */
   READS_PER_CALLER: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
+  /**
+   * A report, export, CSV statement or reserve read whose client takes nothing of its response for this long (its
+   * send buffer full and not drained) is ended and its connection closed, giving its place in READS_PER_CALLER and
+   * READS_PER_CURRENCY back. Waiting for the database does not count. 0: never.
+   */
+  READ_STALL_MS: Type.Integer({ default: 30000, minimum: 0 }),
   /** Reports and exports one currency's callers together may have running at once on one instance while another currency's are running or waiting there (kept in the instance's memory, with or without REDIS_URL: it shares out the instance's read pool). */
   READS_PER_CURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
   /** Larger request bodies get 413. */

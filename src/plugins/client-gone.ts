@@ -48,3 +48,27 @@ export function whenClosed (reply: FastifyReply, closed: () => void): () => void
   }
   return stop
 }
+
+/**
+ * Ends the response (and its connection) once its client has stopped reading: `ms` on end with data waiting to be
+ * sent and none taken (the response's buffer full and not drained). A client that never reads would otherwise keep
+ * an export streaming, or a large report unsent, for as long as its connection stays open, and with it the place
+ * the read holds (held-places.ts): a researcher's two stalled downloads held their currency's share of the read
+ * pool for good. Time spent waiting for the database writes nothing and counts for nothing here: only a full
+ * buffer that does not drain. A response still queued behind another on its connection (pipelining) is left to
+ * the one in front.
+ */
+export function endWhenStalled (reply: FastifyReply, ms: number): void {
+  const res = reply.raw
+  let blockedSince: number | null = null
+  const drained = () => { blockedSince = null }
+  res.on('drain', drained)
+  const timer = setInterval(() => {
+    if (res.socket == null || !res.writableNeedDrain) { blockedSince = null; return }
+    const now = Date.now()
+    blockedSince ??= now
+    if (now - blockedSince >= ms) res.destroy()
+  }, Math.max(10, Math.floor(ms / 4)))
+  timer.unref()
+  whenClosed(reply, () => { clearInterval(timer); res.off('drain', drained) })
+}

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { RateLimitedError } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import { callerCurrency, participantOrLogin } from '../domain/per-caller.js'
-import { clientGone } from './client-gone.js'
+import { clientGone, endWhenStalled } from './client-gone.js'
 import { CallerQueue } from './caller-queue.js'
 import { holdUntilDone } from './held-places.js'
 
@@ -27,6 +27,8 @@ export interface ReadBudgetOptions {
   perCaller: number
   /** and one currency's callers together, while another currency's are running or waiting (caller-queue.ts) */
   perCurrency?: number
+  /** a read whose client takes none of its response for this long is ended (client-gone.ts endWhenStalled); 0: never */
+  stallMs?: number
 }
 
 // Without REDIS_URL the counters live in this instance's memory: behind a load balancer of n instances a caller may
@@ -40,7 +42,8 @@ export interface ReadBudgetOptions {
 //
 // A running read holds its place until its work is over (held-places.ts): its handler has finished AND its
 // response is done or its client gone; a streamed export holds it for as long as it streams. A read whose client
-// went away before its turn does not run at all.
+// went away before its turn does not run at all. A read whose client stops taking its response for READ_STALL_MS
+// is ended, so a download nobody reads does not hold its place for as long as the connection stays open.
 
 /** The error a read whose client has gone ends with (nobody receives it; the log says why the read did not run). */
 const gone = () => new DomainError('BAD_REQUEST', 'the client went away before its report or export began')
@@ -109,6 +112,8 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
       throw new RateLimitedError(1, `you already have ${entry.running} reports or exports running and ${entry.waiting} waiting (at most ${opts.perCaller} of each); retry when one has finished`)
     }
     holdUntilDone(request, reply, shared == null ? entry.release : () => { entry.release(); shared.free() })
+    // the place is held until the response is sent: a client that stops reading must not hold it for good
+    if ((opts.stallMs ?? 0) > 0) endWhenStalled(reply, opts.stallMs!)
   })
   app.decorate('readsRunning', () => local.runningNow)
   app.decorate('readsWaiting', () => local.waitingNow)

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import http from 'node:http'
+import net from 'node:net'
 import pg from 'pg'
 import t from 'tap'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -150,6 +151,40 @@ t.test('a caller that hangs up keeps its place until its report is over: hanging
     await new Promise(resolve => setTimeout(resolve, 10))
   }
   t.equal((await ctx.call('GET', `/v1/currencies/${s.code}/reports/flows`, { token: r1 })).status, 200, 'the caller may report again')
+})
+
+t.test('a client that stops reading its export does not keep its place for good', async (t) => {
+  // Attack: a researcher starts an export over a real connection and never reads it. The export streams until the
+  // socket's buffers are full and then waits for the client; before READ_STALL_MS it waited for as long as the
+  // connection stayed open, holding the researcher's place (and one of its currency's READS_PER_CURRENCY) with it,
+  // so the researcher's next report waited behind it for good.
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, READS_PER_CALLER: 1, READ_STALL_MS: 500 })
+  const s = await scenario(ctx)
+  const currencyId = (await ctx.app.pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', [s.code])).rows[0].id
+  // ~11 MB of CSV, more than the loopback socket buffers on both sides hold
+  await ctx.tooling().query(`INSERT INTO transfer (currency_id, kind, channel, from_account_id, to_account_id, amount, created_by, created_at)
+    SELECT $1, 'payment', 'app', $2, $3, 0.01, 'test', now() - make_interval(secs => g) FROM generate_series(1, 100000) g`,
+  [currencyId, s.member.accountId, s.business.accountId])
+  const [r1] = await researchers(ctx, s.code, 1)
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (ctx.app.server.address() as { port: number }).port
+  const sock = net.connect(port, '127.0.0.1')
+  t.teardown(() => { sock.destroy() })
+  sock.on('error', () => {})
+  sock.once('data', () => { sock.pause() })
+  sock.write(`GET /v1/currencies/${s.code}/exports/transfers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${r1}\r\n\r\n`)
+  for (let i = 0; ctx.app.readsRunning() === 0; i++) {
+    if (i > 500) throw new Error('the export never started')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  // the export fills the buffers (a few seconds), then stalls; READ_STALL_MS later it is ended
+  for (let i = 0; ctx.app.readsRunning() > 0; i++) {
+    if (i > 2000) { t.fail('the stalled export still holds its place after 20 s'); return }
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  t.pass('the stalled export gave its place back')
+  const again = await ctx.call('GET', `/v1/currencies/${s.code}/reports/circulation`, { token: r1 })
+  t.equal(again.status, 200, 'the researcher reports again')
 })
 
 t.test('a participant\'s logins and API keys share one read budget', async (t) => {
