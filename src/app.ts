@@ -107,6 +107,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     clock: opts.clock,
     reportClock: opts.reportClock,
     reportsMaxStalenessMs: config.REPORTS_MAX_STALENESS_MS,
+    exportsPerDay: config.RESEARCH_EXPORTS_PER_DAY,
     reportCompute: { workers: config.REPORT_WORKERS, heapMb: config.REPORT_WORKER_HEAP_MB },
     apiKeyCheckMs: config.API_KEY_CHECK_MS,
     apiKeysPerBusiness: config.API_KEYS_PER_BUSINESS,

@@ -126,6 +126,12 @@ export const ConfigSchema = Type.Object({
    */
   // a kept salt turns that export's published pseudonyms back into account ids (docs/research-exports.md)
   RESEARCH_EXPORT_RETENTION_HOURS: Type.Integer({ default: 24, minimum: 24, maximum: 87600 }),
+  /**
+   * New research exports (a GET without ?export=) one researcher may start in 24 hours; past it 429 with Retry-After.
+   * Continuing an export with ?export= and a HEAD start none. Each keeps its record and salt for
+   * RESEARCH_EXPORT_RETENTION_HOURS.
+   */
+  RESEARCH_EXPORTS_PER_DAY: Type.Integer({ default: 100, minimum: 1, maximum: 100000 }),
   /** How often the standing orders' scheduler looks for due payments (it also looks once at start-up); 0: never. */
   SCHEDULER_INTERVAL_MS: Type.Integer({ default: 60000, minimum: 0 }),
   /**

@@ -24,6 +24,8 @@ export interface ServicesOptions {
   scryptCost: number
   /** how stale a circulation report may be (0: always drain pending transfers first) */
   reportsMaxStalenessMs?: number
+  /** RESEARCH_EXPORTS_PER_DAY */
+  exportsPerDay?: number
   /** worker threads for the reports' pure computation (reports/compute-pool.ts); default: none, on the event loop */
   reportCompute?: ComputeOptions
   /** login throttling per client address (defaults: see config.ts) */
@@ -69,7 +71,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch,
     participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts,
     transfers: transferService(app.pool, app.prisma, currencies, accounts, coalescer),
-    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0, compute, clock: opts.reportClock }, app.reads),
+    reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0, compute, clock: opts.reportClock, exportsPerDay: opts.exportsPerDay }, app.reads),
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),
     apiKeys: apiKeyService(app.prisma, opts.apiKeyCheckMs ?? 5000, app.shared.publishRevocation, opts.apiKeysPerBusiness),

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import type pg from 'pg'
+import { RateLimitedError } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 
 // Pseudonyms for research exports: HMAC-SHA256 of the account (or transfer) id under a salt made for one export
@@ -51,9 +52,28 @@ export async function exportSalt (pool: pg.Pool, currencyId: string, userId: str
   return r.rows[0].salt
 }
 
-/** A new export with a fresh salt, or the researcher's own unexpired export named by `exportId`. */
-export async function openExport (pool: pg.Pool, currencyId: string, userId: string, exportId?: string): Promise<ExportSession> {
+/** New exports one researcher may start in 24 hours, by default (RESEARCH_EXPORTS_PER_DAY). */
+export const EXPORTS_PER_DAY = 100
+
+/**
+ * A new export with a fresh salt, or the researcher's own unexpired export named by `exportId`. A researcher starts
+ * at most `perDay` new exports in 24 hours (continuing one with `exportId` is not a new one): each keeps a row and
+ * its salt for RESEARCH_EXPORT_RETENTION_HOURS, and one researcher asking for a millisecond's transfers in a loop
+ * made some 300 a second, a million rows an hour, every one read by the aggregator's deletion of expired exports.
+ * Past it 429 RATE_LIMITED, Retry-After until the oldest of the last `perDay` is 24 hours old. Requests of one
+ * researcher running at the same moment (READS_PER_CALLER on each instance) may each pass the count.
+ */
+export async function openExport (pool: pg.Pool, currencyId: string, userId: string, exportId?: string, perDay = EXPORTS_PER_DAY): Promise<ExportSession> {
   if (exportId != null) return session(exportId, await exportSalt(pool, currencyId, userId, exportId))
+  // the last perDay of the researcher's exports, through research_export_user_idx (created_by, created_at)
+  const recent = await pool.query<{ n: number, wait: number | null }>(
+    `SELECT count(*)::int AS n, ceil(extract(epoch FROM min(created_at) + interval '24 hours' - now()))::int AS wait
+       FROM (SELECT created_at FROM research_export WHERE created_by = $1 AND created_at > now() - interval '24 hours'
+              ORDER BY created_at DESC LIMIT $2) x`, [userId, perDay])
+  if (recent.rows[0].n >= perDay) {
+    throw new RateLimitedError(Math.max(1, recent.rows[0].wait ?? 1),
+      `you started ${perDay} exports in the last 24 hours, as many as a researcher may; continue one with ?export= (within its 24 hours) or retry later`)
+  }
   const salt = randomBytes(32)
   const r = await pool.query<{ id: string }>(
     `INSERT INTO research_export (currency_id, created_by, salt, expires_at)

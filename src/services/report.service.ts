@@ -53,6 +53,8 @@ export interface ReportOptions {
   rules?: Rules
   /** where the reports' pure computation runs (compute-pool.ts); default: in the process */
   compute?: ComputePool
+  /** new research exports one researcher may start in 24 hours (RESEARCH_EXPORTS_PER_DAY; pseudonym.ts openExport) */
+  exportsPerDay?: number
   /** tests and the bench only: the time a report takes as now (the currency's today, a range's default end);
    *  default the wall clock */
   clock?: () => Date
@@ -201,7 +203,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const { c, userId } = await exportable(principal, code)
       const { from, to } = exportRange(q, c)
       // the export's salt is written on the primary; the rows are read where the reads go
-      const session = await openExport(pool, c.id, userId, q.export)
+      const session = await openExport(pool, c.id, userId, q.export, opts.exportsPerDay)
       const src = await source()
       return {
         exportId: session.id,
@@ -215,7 +217,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
 
     async exportAccounts (principal: Principal | null, code: string, q: AccountExportQuery) {
       const { c, userId } = await exportable(principal, code)
-      const session = await openExport(pool, c.id, userId, q.export)
+      const session = await openExport(pool, c.id, userId, q.export, opts.exportsPerDay)
       const src = await source()
       return { exportId: session.id, asOf: src.asOf.toISOString(), csv: accountsCsv(src.pool, { currencyId: c.id, decimals: c.decimals, localAreas: c.localAreas, dialect: q.dialect ?? 'circulate' }, session) }
     },

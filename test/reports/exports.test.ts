@@ -339,3 +339,35 @@ t.test('export salts are deleted once past RESEARCH_EXPORT_RETENTION_HOURS (inje
   t.same(await exports(), [], 'salt and all')
   t.equal((await ctx.call('GET', `/v1/currencies/BRS/exports/accounts?export=${id}`, { token })).status, 404, 'it can no longer be continued')
 })
+
+t.test('a researcher starts at most RESEARCH_EXPORTS_PER_DAY new exports in 24 hours', async (t) => {
+  // Attack: each export without ?export= keeps a row with its salt for RESEARCH_EXPORT_RETENTION_HOURS, and a
+  // transfers export of one millisecond costs next to nothing: a researcher looping on it made some 300 a second, a
+  // million rows (233 MB) an hour, and the aggregator's deletion of expired exports reads them all on every run.
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, RESEARCH_EXPORTS_PER_DAY: 3 })
+  const book = await reportBook(ctx)
+  await createResearcher(ctx.app.pool, book.currencyId, 'res-a', 'researcher-password')
+  await createResearcher(ctx.app.pool, book.currencyId, 'res-b', 'researcher-password')
+  const a = await ctx.token('res-a', 'researcher-password')
+  const b = await ctx.token('res-b', 'researcher-password')
+  const tiny = '/v1/currencies/BRS/exports/transfers?from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:00.001Z'
+  const first = await ctx.call('GET', tiny, { token: a })
+  t.equal(first.status, 200)
+  t.equal((await ctx.call('GET', '/v1/currencies/BRS/exports/accounts', { token: a })).status, 200)
+  t.equal((await ctx.call('GET', `${tiny}&dialect=sarafu`, { token: a })).status, 200, 'three new exports, of either file')
+  const refused = await ctx.call('GET', tiny, { token: a })
+  t.equal(refused.status, 429, 'a fourth new one in 24 hours is refused')
+  t.equal(refused.body.code, 'RATE_LIMITED')
+  const wait = Number(refused.headers['retry-after'])
+  t.ok(wait > 86_000 && wait <= 86_400, `Retry-After until the oldest is a day old (${wait} s)`)
+  t.equal((await ctx.call('GET', '/v1/currencies/BRS/exports/accounts', { token: a })).status, 429, 'the accounts file too')
+  const id = String(first.headers['x-export-id'])
+  t.equal((await ctx.call('GET', `/v1/currencies/BRS/exports/accounts?export=${id}`, { token: a })).status, 200, 'continuing an export is no new one')
+  t.equal((await ctx.app.inject({ method: 'HEAD', url: '/v1/currencies/BRS/exports/transfers', headers: { authorization: `Bearer ${a}` } })).statusCode, 200, 'a HEAD starts none')
+  t.equal((await ctx.call('GET', tiny, { token: b })).status, 200, 'another researcher has exports of its own')
+  t.equal((await ctx.app.pool.query('SELECT count(*)::int AS n FROM research_export')).rows[0].n, 4, 'no row for a refused export')
+  await ctx.app.pool.query(`UPDATE research_export SET created_at = created_at - interval '24 hours 1 minute'
+    WHERE id = $1`, [id])
+  t.equal((await ctx.call('GET', tiny, { token: a })).status, 200, 'once the oldest is a day old, one more')
+  t.equal((await ctx.call('GET', tiny, { token: a })).status, 429)
+})
