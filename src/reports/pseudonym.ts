@@ -55,6 +55,19 @@ export async function exportSalt (pool: pg.Pool, currencyId: string, userId: str
 /** New exports one researcher may start in 24 hours, by default (RESEARCH_EXPORTS_PER_DAY). */
 export const EXPORTS_PER_DAY = 100
 
+/** 429 when the researcher has started `perDay` exports in the last 24 hours (openExport; a HEAD checks it too). */
+export async function mayStartExport (pool: pg.Pool, userId: string, perDay = EXPORTS_PER_DAY): Promise<void> {
+  // the last perDay of the researcher's exports, through research_export_user_idx (created_by, created_at)
+  const recent = await pool.query<{ n: number, wait: number | null }>(
+    `SELECT count(*)::int AS n, ceil(extract(epoch FROM min(created_at) + interval '24 hours' - now()))::int AS wait
+       FROM (SELECT created_at FROM research_export WHERE created_by = $1 AND created_at > now() - interval '24 hours'
+              ORDER BY created_at DESC LIMIT $2) x`, [userId, perDay])
+  if (recent.rows[0].n >= perDay) {
+    throw new RateLimitedError(Math.max(1, recent.rows[0].wait ?? 1),
+      `you started ${perDay} exports in the last 24 hours, as many as a researcher may; continue one with ?export= (within its 24 hours) or retry later`)
+  }
+}
+
 /**
  * A new export with a fresh salt, or the researcher's own unexpired export named by `exportId`. A researcher starts
  * at most `perDay` new exports in 24 hours (continuing one with `exportId` is not a new one): each keeps a row and
@@ -65,15 +78,7 @@ export const EXPORTS_PER_DAY = 100
  */
 export async function openExport (pool: pg.Pool, currencyId: string, userId: string, exportId?: string, perDay = EXPORTS_PER_DAY): Promise<ExportSession> {
   if (exportId != null) return session(exportId, await exportSalt(pool, currencyId, userId, exportId))
-  // the last perDay of the researcher's exports, through research_export_user_idx (created_by, created_at)
-  const recent = await pool.query<{ n: number, wait: number | null }>(
-    `SELECT count(*)::int AS n, ceil(extract(epoch FROM min(created_at) + interval '24 hours' - now()))::int AS wait
-       FROM (SELECT created_at FROM research_export WHERE created_by = $1 AND created_at > now() - interval '24 hours'
-              ORDER BY created_at DESC LIMIT $2) x`, [userId, perDay])
-  if (recent.rows[0].n >= perDay) {
-    throw new RateLimitedError(Math.max(1, recent.rows[0].wait ?? 1),
-      `you started ${perDay} exports in the last 24 hours, as many as a researcher may; continue one with ?export= (within its 24 hours) or retry later`)
-  }
+  await mayStartExport(pool, userId, perDay)
   const salt = randomBytes(32)
   const r = await pool.query<{ id: string }>(
     `INSERT INTO research_export (currency_id, created_by, salt, expires_at)

@@ -14,7 +14,7 @@ import { computePool, type ComputePool } from '../reports/compute-pool.js'
 import { solveOn } from '../reports/kept-circulation.js'
 import { plainRules, type CirculationReport, type FlowsReport, type Provenance } from '../reports/compute-tasks.js'
 import { flowInputs } from '../reports/flows.report.js'
-import { exportSalt, openExport } from '../reports/pseudonym.js'
+import { exportSalt, mayStartExport, openExport } from '../reports/pseudonym.js'
 import { DEFINITIONS_VERSION, type LedgerPosition } from '../reports/provenance.js'
 import { transfersCsv } from '../reports/transfers.export.js'
 import type { AccountExportQuerySchema, CirculationQuerySchema, FlowsQuerySchema, TransferExportQuerySchema } from '../schemas/reports.js'
@@ -189,13 +189,15 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
     },
 
     /**
-     * A HEAD of an export: the same checks as its GET (who, the range, an ?export= still open) and nothing made or
+     * A HEAD of an export: the same checks as its GET (who, the range, an ?export= still open, else the researcher's
+   * RESEARCH_EXPORTS_PER_DAY) and nothing made or
      * recorded. Without ?export= there is no export to name: a new one is made only by a GET that sends a file.
      */
     async checkExport (principal: Principal | null, code: string, q: { export?: string, from?: string, to?: string }) {
       const { c, userId } = await exportable(principal, code)
       exportRange(q, c)
       if (q.export != null) await exportSalt(pool, c.id, userId, q.export)
+      else await mayStartExport(pool, userId, opts.exportsPerDay)
       return { exportId: q.export ?? null }
     },
 

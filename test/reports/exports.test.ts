@@ -363,7 +363,9 @@ t.test('a researcher starts at most RESEARCH_EXPORTS_PER_DAY new exports in 24 h
   t.equal((await ctx.call('GET', '/v1/currencies/BRS/exports/accounts', { token: a })).status, 429, 'the accounts file too')
   const id = String(first.headers['x-export-id'])
   t.equal((await ctx.call('GET', `/v1/currencies/BRS/exports/accounts?export=${id}`, { token: a })).status, 200, 'continuing an export is no new one')
-  t.equal((await ctx.app.inject({ method: 'HEAD', url: '/v1/currencies/BRS/exports/transfers', headers: { authorization: `Bearer ${a}` } })).statusCode, 200, 'a HEAD starts none')
+  const head = async (url: string) => await ctx.app.inject({ method: 'HEAD', url, headers: { authorization: `Bearer ${a}` } })
+  t.equal((await head('/v1/currencies/BRS/exports/transfers')).statusCode, 429, 'a HEAD says what its GET would')
+  t.equal((await head(`/v1/currencies/BRS/exports/transfers?export=${id}`)).statusCode, 200, 'and starts none')
   t.equal((await ctx.call('GET', tiny, { token: b })).status, 200, 'another researcher has exports of its own')
   t.equal((await ctx.app.pool.query('SELECT count(*)::int AS n FROM research_export')).rows[0].n, 4, 'no row for a refused export')
   await ctx.app.pool.query(`UPDATE research_export SET created_at = created_at - interval '24 hours 1 minute'
