@@ -44,7 +44,7 @@ export interface FlowFigure {
 const GROUPS_SQL = `
 SELECT a.id::text AS id, p.kind = 'business' AS biz,
        CASE WHEN $2 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp,
-       to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS start, a.status, p.kind, p.district, c.local_areas
+       to_char(a.created_at AT TIME ZONE c.time_zone, 'YYYY-MM') AS start, a.status, p.kind, p.district, c.local_areas
   FROM account a JOIN participant p ON p.id = a.participant_id JOIN currency c ON c.id = a.currency_id
  WHERE a.currency_id = $1
  ORDER BY a.id`

@@ -470,7 +470,7 @@ export async function recomputeFlows (pool: pg.Pool, currencyId: string, buckets
   const to = isoDate(bucketEnd(buckets[buckets.length - 1]))
   // the accounts whose group class (role; area and locality) the accounts export gives, as the export generalises
   const rows = (await pool.query<ParticipantRow & { local_areas: string[] }>(`
-    SELECT a.id::text AS id, to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS start, a.status, p.kind, p.district, c.local_areas
+    SELECT a.id::text AS id, to_char(a.created_at AT TIME ZONE c.time_zone, 'YYYY-MM') AS start, a.status, p.kind, p.district, c.local_areas
       FROM account a JOIN participant p ON p.id = a.participant_id JOIN currency c ON c.id = a.currency_id WHERE a.currency_id = $1`, [currencyId])).rows
   const published = publishedAccounts(rows, rows[0]?.local_areas ?? [])
   const known = rows.filter(a => { const q = published.get(a.id)!; return by === 'sector' ? q.role !== '' : q.area !== '' && q.areaType !== '' }).map(a => a.id)

@@ -1,14 +1,16 @@
+import { createHmac } from 'node:crypto'
 import t from 'tap'
 import { isoDate, reportRange, splitPeriods, tileRange, type Period } from '../../src/domain/periods.js'
 import { calendarOf } from '../../src/domain/zone.js'
 import { catchUp } from '../../src/reports/aggregate.js'
 import { circulationMetrics } from '../../src/reports/circulation.metrics.js'
 import { circulationFigures } from '../../src/reports/circulation.report.js'
-import { flowFigures } from '../../src/reports/flows.report.js'
+import { flowFigures, flowInputs } from '../../src/reports/flows.report.js'
+import { numberOf } from '../../src/reports/graph-cache.js'
 import { NO_RULES } from '../../src/domain/disclosure.js'
 import { buildTestApp } from '../helper.js'
 import { business, member, reportBook } from './fixture.js'
-import type { LegOut } from './ledger.js'
+import { createResearcher, type LegOut } from './ledger.js'
 import { normFigures, readLedger, recomputeFrom } from './recompute.js'
 
 // A currency's reports in its own time zone (docs/metrics.md, "Periods"). London's days, written down here without
@@ -210,4 +212,33 @@ t.test('a London currency over both clock changes: every figure, the flows and t
   t.same([monthly.body.from, monthly.body.to], ['2026-03-01T00:00:00.000Z', '2026-05-01T00:00:00.000+01:00'])
   const flows = await ctx.call('GET', '/v1/currencies/LDN/reports/flows?from=2026-04-01&to=2026-04-02', { token: ctx.issuerToken })
   t.same([flows.body.from, flows.body.to, flows.body.timeZone], ['2026-04-01T00:00:00.000+01:00', '2026-04-02T00:00:00.000+01:00', 'Europe/London'])
+})
+
+t.test('the flows know which accounts the accounts export places, by the month of joining in the currency\'s zone', async (t) => {
+  // The flows publish a lone day's cell exactly only where the accounts export already gives its accounts' group
+  // (docs/disclosure.md); they read which accounts those are by generalising the export's quasi-identifiers as the
+  // export does. The export's month of joining is the currency's local month, the flows' was UTC's: in a zone far
+  // from UTC the two generalised differently, and the flows took as given the district of accounts the export
+  // withholds.
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
+  const book = await reportBook(ctx, 'KIR')
+  t.equal((await ctx.call('PATCH', '/v1/currencies/KIR', { token: ctx.issuerToken, body: { timeZone: 'Pacific/Kiritimati' } })).status, 200)
+  const accounts: string[] = []
+  // five joined in April locally (UTC+14) but still March in UTC, five in March in both, one alone elsewhere
+  for (let i = 0; i < 5; i++) accounts.push((await member(ctx, 'KIR', 'BS6 5AB', '2026-03-31T12:00:00Z')).accountId)
+  for (let i = 0; i < 5; i++) accounts.push((await member(ctx, 'KIR', 'BS6 5AB', '2026-03-15T00:00:00Z')).accountId)
+  accounts.push((await member(ctx, 'KIR', 'BA1 1AA', '2026-03-15T00:00:00Z')).accountId)
+  await createResearcher(ctx.app.pool, book.currencyId, 'res-kir', 'researcher-password')
+  const token = await ctx.token('res-kir', 'researcher-password')
+  const exp = await ctx.call('GET', '/v1/currencies/KIR/exports/accounts', { token })
+  t.equal(exp.status, 200)
+  const salt = (await ctx.app.pool.query<{ salt: Buffer }>('SELECT salt FROM research_export WHERE id = $1', [String(exp.headers['x-export-id'])])).rows[0].salt
+  const rows = new Map(exp.text.trim().split('\n').slice(1).map(l => l.split(',')).map(r => [r[0], r]))
+  const placed = (id: string) => {
+    const r = rows.get(createHmac('sha256', salt).update(id).digest('hex').slice(0, 20))!
+    return r[3] !== '' && r[4] !== ''
+  }
+  t.ok(accounts.some(id => !placed(id)), 'the export withholds some accounts\' area')
+  const inputs = await flowInputs(ctx.app.pool, book.currencyId, [{ grain: 'd', start: Date.UTC(2026, 3, 20) }], 'district', Date.now(), {}, 'Pacific/Kiritimati')
+  t.same(accounts.map(id => inputs.known.has(numberOf(id))), accounts.map(placed), 'the flows take as placed exactly the accounts the export places')
 })
