@@ -301,12 +301,7 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
             return { replayed: true, outcome: prior?.outcome ?? 'unknown' }
           }
           const answer = await handle(c, from, cmd, f.MessageSid, cur)
-          // (the number's texts are taken one at a time, by inTurn and the number's row lock, so the count is exact
-          // for a registered number; for one nobody holds, only inTurn orders them, on this instance)
-          const quiet = IDLE_OUTCOMES.includes(answer.outcome) && (await c.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM sms_inbound
-              WHERE from_phone = $1 AND received_at > now() - interval '1 day' AND outcome = ANY($2) AND reply <> ''`,
-            [from, IDLE_OUTCOMES])).rows[0].n >= IDLE_REPLIES_PER_DAY
+          const quiet = IDLE_OUTCOMES.includes(answer.outcome) && await idleRepliesSpent(c, from)
           await c.query(
             'UPDATE sms_inbound SET currency_id = $2, participant_id = $3, outcome = $4, transfer_id = $5, reply = $6 WHERE message_sid = $1',
             [f.MessageSid, answer.currencyId, answer.participantId, answer.outcome, answer.transferId, quiet ? '' : answer.reply])
@@ -351,6 +346,21 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
         nextCursor: rows.length > q.limit && last != null ? encodeCursor([last.id]) : null,
       }
     },
+  }
+
+  /**
+   * Has the number had its IDLE_REPLIES_PER_DAY answers to texts that pay and read nothing? Counted under a lock of
+   * the number's own, held to commit: a number nobody holds has no row to lock, and inTurn orders its texts on one
+   * instance only, so two instances taking its texts at once would each count the other's reply as not yet made and
+   * both answer past the limit. The lock is taken last in the transaction and by nothing else, so it cannot deadlock.
+   */
+  async function idleRepliesSpent (c: pg.PoolClient, from: string): Promise<boolean> {
+    await c.query("SELECT pg_advisory_xact_lock(hashtextextended('sms_idle:' || $1, 0))", [from])
+    const { n } = (await c.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM sms_inbound
+        WHERE from_phone = $1 AND received_at > now() - interval '1 day' AND outcome = ANY($2) AND reply <> ''`,
+      [from, IDLE_OUTCOMES])).rows[0]
+    return n >= IDLE_REPLIES_PER_DAY
   }
 
   interface Answer { reply: string, outcome: string, currencyId: string | null, participantId: string | null, transferId: string | null }

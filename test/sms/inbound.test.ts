@@ -161,6 +161,19 @@ t.test('texts that pay and read nothing are answered IDLE_REPLIES_PER_DAY times 
   t.equal(await replies(stranger), IDLE_REPLIES_PER_DAY + 1)
 })
 
+t.test('a number nobody holds, texting two instances at once, is answered no more than IDLE_REPLIES_PER_DAY times', async (t) => {
+  const s = await smsApp(t)
+  // a second instance on the same database: its own inTurn, so only the database orders the number's texts
+  const other = await buildTestApp(t, { SMS_AUTH_TOKEN: TOKEN, SMS_PUBLIC_URL: WEBHOOK }, { db: s.ctx.db })
+  const stranger = '+447900000077'
+  for (let i = 0; i < IDLE_REPLIES_PER_DAY - 1; i++) await text(s.ctx, stranger, 'help')
+  // the last reply of the day, asked for on both instances at once (each counted it as still to make: one too many)
+  const last = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => await text(i % 2 === 0 ? s.ctx : other, stranger, 'help')))
+  t.same(last.map(r => r.status), [200, 200, 200, 200, 200, 200])
+  t.equal((await inbox(s.db, stranger)).length, IDLE_REPLIES_PER_DAY, 'the limit holds across instances')
+  t.equal(await count(s.db, 'SELECT count(*) AS n FROM sms_inbound WHERE from_phone = $1', [stranger]), IDLE_REPLIES_PER_DAY + 5, 'every text recorded')
+})
+
 t.test('three wrong PINs in a row lock text payments until the PIN is set again, by the member or an issuer', async (t) => {
   const { ctx, db, sc } = await setup(t)
   const last = async () => (await inbox(db, MEMBER_PHONE)).at(-1)?.body ?? ''
