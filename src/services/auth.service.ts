@@ -123,7 +123,6 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
       return p
     },
 
-    /** An API key to a principal that carries the key's scopes; an unknown or revoked key is refused. */
     /**
      * Who the caller's token speaks for, so a client need not decode the token to find its participant and accounts:
      * it tells the caller only what its token already says, and the ids of its own accounts.
@@ -145,6 +144,7 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
       }
     },
 
+    /** An API key to a principal that carries the key's scopes; an unknown or revoked key is refused. */
     async loginWithApiKey (apiKey: string, meta?: RequestMeta): Promise<Principal> {
       const addr = addressKey(meta)
       const attempt = await claim(addr, null)
