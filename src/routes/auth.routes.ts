@@ -24,13 +24,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         ...problems(400, 401, 403, 413, 415, 422, 429),
       },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const b = request.body
     const principal = 'apiKey' in b
       ? await auth.loginWithApiKey(b.apiKey, requestMeta(request))
       : await auth.login(b.username, b.password, requestMeta(request))
     const t = await app.tokens.sign(principal)
-    return { accessToken: t.accessToken, tokenType: 'Bearer' as const, expiresIn: t.expiresIn }
+    // a bearer token is a secret like an API key: kept by no cache (RFC 6749, 5.1)
+    return await reply.header('cache-control', 'no-store')
+      .send({ accessToken: t.accessToken, tokenType: 'Bearer' as const, expiresIn: t.expiresIn })
   })
 
   app.get('/v1/auth/me', {

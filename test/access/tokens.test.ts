@@ -62,6 +62,16 @@ t.test('forged, stale and foreign tokens are refused with 401 problem+json', asy
   }
 })
 
+t.test('the token exchange answers with Cache-Control: no-store, for a password and for an API key', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const byPassword = await ctx.call('POST', '/v1/auth/token', { body: { username: s.business.username, password: 'business-password' } })
+  t.same([byPassword.status, byPassword.headers['cache-control']], [200, 'no-store'], 'a bearer token is kept by no cache')
+  const key = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'till', scopes: ['payments:write'] } })
+  const byKey = await ctx.call('POST', '/v1/auth/token', { body: { apiKey: key.body.key } })
+  t.same([byKey.status, byKey.headers['cache-control']], [200, 'no-store'])
+})
+
 t.test('a route that needs no token answers a bad one as it answers none; the others still refuse it', async (t) => {
   const ctx = await buildTestApp(t)
   const s = await scenario(ctx)
