@@ -63,28 +63,22 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
   return {
     /**
      * Sets up an order once per Idempotency-Key of the calling login: a retry with the same key and body answers the
-     * order as it is now (replayed), another body 422. The replay comes after the checks of who may and of the body
-     * alone, and before those of the day and the accounts' state, so a retry after midnight, or after the payee's
-     * account closed, still finds the order its first try made.
+     * order as it is now (replayed), another body 422. The replay comes where docs/api.md puts idempotency among the
+     * checks: after those of who may, of the body alone and of the payee's existence, and before those of the day and
+     * the accounts' state, so a retry after midnight, or after the payee's account closed, still finds the order its
+     * first try made.
      */
     async create (principal: Principal | null, accountId: string, b: StandingOrderCreate, idem: Idempotency, meta?: RequestMeta):
     Promise<{ order: StandingOrderView, replayed: boolean }> {
       const { account, currency: c, principal: p } = await payingAccount(principal, accountId)
       const amount = parseAmount(b.amount, c.decimals)
       checkSchedule(b.schedule)
-      const prior = await earlier(p, idem)
-      if (prior != null) return { order: view(prior), replayed: true }
-      if (account.status === 'closed') throw new DomainError('ACCOUNT_CLOSED', 'the account is closed')
-      // the currency's local date, as the scheduler pays by (src/scheduler/standing-orders.ts)
-      const today = dateOf(clock(), c.calendar)
       const startsOn = parseDate(b.startsOn, 'startsOn')
-      if (startsOn < today) throw new DomainError('VALIDATION_FAILED', `startsOn must be today (${today}) or later`, [{ pointer: '/startsOn', detail: 'in the past' }])
       const endsOn = b.endsOn == null ? null : parseDate(b.endsOn, 'endsOn')
       const first = firstDue(b.schedule, startsOn)
       if (endsOn != null && first > endsOn) {
         throw new DomainError('VALIDATION_FAILED', `the first due date (${first}) is after endsOn`, [{ pointer: '/endsOn', detail: 'no due date between startsOn and endsOn' }])
       }
-      if (b.toAccount === account.id) throw new DomainError('SAME_ACCOUNT', 'an account cannot pay itself')
       // the payee: a member's or business's account of the same currency (as for a payment, anything else is
       // "not found": an account of another currency is not revealed)
       const to = (await pool.query<{ currency_id: string, participant_id: string | null, status: string }>(
@@ -92,6 +86,13 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
       if (to == null || to.currency_id !== c.id || to.participant_id == null) {
         throw new DomainError('ACCOUNT_NOT_FOUND', 'toAccount not found', [{ pointer: '/toAccount', detail: 'no such account in this currency' }])
       }
+      const prior = await earlier(p, idem)
+      if (prior != null) return { order: view(prior), replayed: true }
+      if (account.status === 'closed') throw new DomainError('ACCOUNT_CLOSED', 'the account is closed')
+      // the currency's local date, as the scheduler pays by (src/scheduler/standing-orders.ts)
+      const today = dateOf(clock(), c.calendar)
+      if (startsOn < today) throw new DomainError('VALIDATION_FAILED', `startsOn must be today (${today}) or later`, [{ pointer: '/startsOn', detail: 'in the past' }])
+      if (b.toAccount === account.id) throw new DomainError('SAME_ACCOUNT', 'an account cannot pay itself')
       if (to.status === 'closed') throw new DomainError('ACCOUNT_CLOSED', 'toAccount is closed')
       const issuer = isIssuerOf(p, c.id)
       const id = await prisma.$transaction(async (tx) => {

@@ -147,6 +147,12 @@ t.test('creating an order takes an Idempotency-Key: a retry finds the first orde
   const other = await ctx.call('POST', url, { token: s.member.token, key: 'veg', body: { ...body, amount: '70.00' } })
   t.same([other.status, other.body.code], [422, 'IDEMPOTENCY_KEY_REUSED'], other.text)
   t.equal(await orders(), 1, 'the same key with another body makes nothing')
+  // the checks docs/api.md puts before idempotency answer first: a body that is no order, a payee that does not
+  // exist (they were told IDEMPOTENCY_KEY_REUSED)
+  const notADate = await ctx.call('POST', url, { token: s.member.token, key: 'veg', body: { ...body, startsOn: '2027-02-30' } })
+  t.same([notADate.status, notADate.body.code, notADate.body.errors?.[0]?.pointer], [422, 'VALIDATION_FAILED', '/startsOn'], notADate.text)
+  const nobody = await ctx.call('POST', url, { token: s.member.token, key: 'veg', body: { ...body, toAccount: randomUUID() } })
+  t.same([nobody.status, nobody.body.code], [404, 'ACCOUNT_NOT_FOUND'], nobody.text)
 
   // the replay comes before the checks of the day and the accounts' state: a retry after midnight, after the order
   // was cancelled, finds the first order as it is now, where a new create would be refused (startsOn in the past)
