@@ -240,7 +240,14 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
           `UPDATE text_phone SET phone = NULL, pending_phone = NULL, code_hash = NULL, code_expires_at = NULL, code_failures = 0,
                   updated_at = now()
             WHERE participant_id = $1 RETURNING *`, [p.id])).rows[0]
-        await insertAudit(c, audit(principal!, 'text.phone_remove', meta, p, { phone: before.phone, pendingPhone: before.pending_phone }))
+        // what is still queued for the participant to that number (a balance, a receipt) would go to whoever has the
+        // phone now: it is not sent (the relay sends queued rows only). Rows the relay holds are being sent as we
+        // speak, and are skipped rather than waited for (a round holds its rows while it sends them all).
+        const held = await c.query(`UPDATE sms_outbox SET status = 'failed', last_error = 'not sent: the phone was removed'
+                                     WHERE id IN (SELECT id FROM sms_outbox WHERE participant_id = $1 AND to_phone = ANY($2) AND status = 'queued'
+                                                  FOR UPDATE SKIP LOCKED)`,
+        [p.id, [before.phone, before.pending_phone].filter(x => x != null)])
+        await insertAudit(c, audit(principal!, 'text.phone_remove', meta, p, { phone: before.phone, pendingPhone: before.pending_phone, unsent: held.rowCount ?? 0 }))
         return view(p, row)
       })
     },

@@ -94,8 +94,13 @@ t.test('a lost phone is taken off: its texts stop paying, the PIN stays for the 
   t.equal((await ctx.call('DELETE', url, { token: stranger.token })).status, 404, 'another member: as if it did not exist')
   t.equal((await ctx.call('GET', url, { token: sc.member.token })).body.phone, PHONE, 'and the phone is still there')
 
+  // a balance reply still queued when the phone is lost is not sent to whoever has it
+  await text(ctx, PHONE, 'bal 4821')
+  const queued = (await db.query(`SELECT id FROM sms_outbox WHERE to_phone = $1 AND status = 'queued' AND body LIKE 'Your balance%'`, [PHONE])).rows
+  t.equal(queued.length, 1)
   const gone = await ctx.call('DELETE', url, { token: sc.member.token })
   t.equal(gone.status, 200, gone.text)
+  t.match((await db.query('SELECT status, last_error FROM sms_outbox WHERE id = $1', [queued[0].id])).rows[0], { status: 'failed', last_error: 'not sent: the phone was removed' })
   t.match(gone.body, { phone: null, pendingPhone: null, pinSet: true })
   await text(ctx, PHONE, 'bal 4821')
   t.equal((await inbox(db, PHONE)).at(-1)?.body, 'This number is not set up for text payments. Register it in the app or ask your scheme.')
@@ -106,7 +111,7 @@ t.test('a lost phone is taken off: its texts stop paying, the PIN stays for the 
   t.same([again.status, again.body.phone], [200, null], 'removing again answers the settings as they are')
   const trail = (await ctx.call('GET', `/v1/currencies/${sc.code}/audit?action=text.phone_remove&limit=200`, { token: ctx.issuerToken })).body.items as any[]
   t.equal(trail.length, 1, 'one removal, audited once')
-  t.match(trail[0], { target: sc.member.id, role: 'member', detail: { phone: PHONE, pendingPhone: null } })
+  t.match(trail[0], { target: sc.member.id, role: 'member', detail: { phone: PHONE, pendingPhone: null, unsent: 2 } }, 'its verification code and the balance, never sent here (no relay runs)')
 
   // an issuer takes off a number waiting for its code: the code is spent, and the resend wait still holds
   now.t += 61_000
