@@ -97,7 +97,17 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
       return changed
     })
     const since = changed ? at : (user.suspendedAt ?? at)
-    const r = { suspended: true, before: Math.max(since.getTime(), user.tokensRevokedBefore?.getTime() ?? 0) }
+    // A login that read the row after `at` but before the suspension committed (not suspended yet) got a token dated
+    // after `at`: refused while suspended, it would come back with a reinstatement. So the tokens revoked reach to
+    // after the commit, as a password change's do (auth.service.ts, revokeTokens). Only when this call suspended:
+    // a repeated suspension must not kill tokens taken after a reinstatement that came between.
+    let revoked = Math.max(since.getTime(), user.tokensRevokedBefore?.getTime() ?? 0)
+    if (changed) {
+      const after = new Date()
+      await prisma.$executeRaw`UPDATE app_user SET tokens_revoked_before = GREATEST(tokens_revoked_before, ${after}) WHERE id = ${user.id}::uuid`
+      revoked = Math.max(revoked, after.getTime())
+    }
+    const r = { suspended: true, before: revoked }
     changes.push({ at: Date.now(), userId: user.id, participantId, r })
     apply({ userId: user.id, participantId, r })
     opts.publish?.({ kind: 'logins' })

@@ -63,6 +63,37 @@ t.test('a suspended member\'s tokens stop at once, on every instance; a reinstat
   t.equal(trail.filter(e => e.action === 'auth.login' && e.errorCode === 'LOGIN_SUSPENDED').length, 1, 'the refused login is audited, once')
 })
 
+t.test('a token taken while the suspension was being made stays dead after the reinstatement', async (t) => {
+  // The suspension dated the revoked tokens when it began, before it committed: a login that read the row in
+  // between (not suspended yet) got a token credited after that date, refused only while the login was suspended,
+  // and back in use once it was reinstated.
+  const time = tokenClock()
+  const ctx = await buildTestApp(t, {}, { tokenClock: time.clock })
+  const other = await buildTestApp(t, { LOGIN_CHECK_MS: 0 }, { db: ctx.db, keys: ctx.keys, tokenClock: time.clock })
+  const s = await scenario(ctx)
+  const read = async (c: typeof ctx, token: string) => (await c.call('GET', `/v1/accounts/${s.member.accountId}`, { token })).status
+  // hold the login's row, so the suspension waits before it commits
+  const hold = await ctx.app.pool.connect()
+  t.teardown(() => { hold.release() })
+  await hold.query('BEGIN')
+  await hold.query('SELECT 1 FROM app_user WHERE participant_id = $1 FOR UPDATE', [s.member.id])
+  const suspending = ctx.call('PUT', `/v1/participants/${s.member.id}/suspension`, { token: ctx.issuerToken, body: { reason: 'reported a stolen phone' } })
+  const waiting = async () => (await ctx.app.pool.query(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%app_user%'")).rows[0].n > 0
+  for (let i = 0; i < 500 && !await waiting(); i++) await new Promise(resolve => setTimeout(resolve, 10))
+  await new Promise(resolve => setTimeout(resolve, 20))
+  const taker = await ctx.token(s.member.username, 'member-password')
+  await hold.query('COMMIT')
+  t.equal((await suspending).status, 200)
+  t.equal(await read(ctx, taker), 401, 'refused while suspended')
+  const back = await ctx.call('DELETE', `/v1/participants/${s.member.id}/suspension`, { token: ctx.issuerToken })
+  t.equal(back.status, 200)
+  t.equal(await read(ctx, taker), 401, 'the token taken during the suspension stays dead after the reinstatement')
+  t.equal(await read(other, taker), 401, 'on the other instance too')
+  time.nextSecond()
+  t.equal(await read(ctx, await ctx.token(s.member.username, 'member-password')), 200, 'a new login works')
+})
+
 t.test('a suspended business\'s API keys stop at once: their tokens and new exchanges', async (t) => {
   const time = tokenClock()
   const ctx = await buildTestApp(t, {}, { tokenClock: time.clock })
