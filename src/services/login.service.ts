@@ -99,14 +99,14 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
     const since = changed ? at : (user.suspendedAt ?? at)
     // A login that read the row after `at` but before the suspension committed (not suspended yet) got a token dated
     // after `at`: refused while suspended, it would come back with a reinstatement. So the tokens revoked reach to
-    // after the commit, as a password change's do (auth.service.ts, revokeTokens). Only when this call suspended:
-    // a repeated suspension must not kill tokens taken after a reinstatement that came between.
+    // after the commit, as a password change's do (auth.service.ts, revokeTokens). Only while the login is still
+    // suspended (a reinstatement that came between must keep the tokens taken after it); a repeated suspension does
+    // it too, so a retry puts right a call that failed between its commit and this.
     let revoked = Math.max(since.getTime(), user.tokensRevokedBefore?.getTime() ?? 0)
-    if (changed) {
-      const after = new Date()
-      await prisma.$executeRaw`UPDATE app_user SET tokens_revoked_before = GREATEST(tokens_revoked_before, ${after}) WHERE id = ${user.id}::uuid`
-      revoked = Math.max(revoked, after.getTime())
-    }
+    const after = new Date()
+    const bumped = await prisma.$executeRaw`UPDATE app_user SET tokens_revoked_before = GREATEST(tokens_revoked_before, ${after})
+                                             WHERE id = ${user.id}::uuid AND suspended_at IS NOT NULL`
+    if (bumped === 1) revoked = Math.max(revoked, after.getTime())
     const r = { suspended: true, before: revoked }
     changes.push({ at: Date.now(), userId: user.id, participantId, r })
     apply({ userId: user.id, participantId, r })
