@@ -75,9 +75,13 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       }
       try {
         const change = { status: patch.status, floor: lim(patch.floor, 'floor'), ceiling: lim(patch.ceiling, 'ceiling') }
-        const before = accountView(account, currency.code, currency.decimals)
         const a = await prisma.$transaction(async (tx) => {
-          if (patch.status === 'closed' && account.status !== 'closed') await assertClosable(tx, account)
+          // The account as this change finds it, locked until it commits: another change made since the read above
+          // (an issuer freezing it while this one waited) is what the audit row's `before` shows, and what is closed.
+          await tx.$queryRaw`SELECT 1 FROM account WHERE id = ${id}::uuid FOR NO KEY UPDATE`
+          const current = (await accountRepo(tx).byId(id))!
+          const before = accountView(current, currency.code, currency.decimals)
+          if (patch.status === 'closed' && current.status !== 'closed') await assertClosable(tx, current)
           const a = await accountRepo(tx).update(id, change)
           await auditRepo(tx).insert(auditRecord(principal, 'account.update', meta, {
             target: id, currencyId: account.currencyId,

@@ -159,3 +159,25 @@ t.test('no issuer action commits without its audit row', async (t) => {
   t.equal((await inject('PATCH', `/v1/accounts/${s.member.accountId}`, { status: 'frozen' })).statusCode, 500)
   t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}`, { token: ctx.issuerToken })).body.status, 'active', 'the account was not frozen')
 })
+
+t.test('an account change records the account as it was when the change was made, not as an earlier read saw it', async (t) => {
+  // Two issuers change one account at once: the second waited for the first's lock, but its row's `before` was
+  // read before it waited, so the trail said the account went from active to a new floor while it was frozen.
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const hold = await ctx.app.pool.connect()
+  t.teardown(() => { hold.release() })
+  await hold.query('BEGIN')
+  await hold.query('UPDATE account SET status = \'frozen\' WHERE id = $1', [s.member.accountId])
+  const patching = ctx.call('PATCH', `/v1/accounts/${s.member.accountId}`, { token: ctx.issuerToken, body: { ceiling: '500.00' } })
+  const waiting = async () => (await ctx.app.pool.query(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%account%'")).rows[0].n > 0
+  for (let i = 0; i < 500 && !await waiting(); i++) await new Promise(resolve => setTimeout(resolve, 10))
+  await hold.query('COMMIT')
+  const r = await patching
+  t.equal(r.status, 200, r.text)
+  t.match(r.body, { status: 'frozen', ceiling: '500.00' })
+  const trail = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=account.update`, { token: ctx.issuerToken })).body.items as any[]
+  t.equal(trail.length, 1)
+  t.same(trail[0].detail.before, { status: 'frozen', floor: '0.00', ceiling: null }, 'before is the account the change was applied to')
+})
