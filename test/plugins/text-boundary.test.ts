@@ -129,6 +129,7 @@ t.test('every text field of every route answers 422 naming the field, whatever t
             '/v1/currencies/{code}/notes/withdrawals': { amount: '1.00', denominations: { 1: 1 }, reason: 'worn', sterlingReference: 'x' },
             '/v1/currencies/{code}/payment-requests': { toAccount: s.business.accountId, amount: '1.00' },
             '/v1/payment-requests/{id}/payments': { fromAccount: s.member.accountId, channel: 'app' },
+            '/v1/accounts/{id}/standing-orders': { toAccount: s.business.accountId, amount: '1.00', reference: 'r', schedule: { every: 'week', day: 1 }, startsOn: '2030-01-07' },
           }
           // the SMS webhook is off without SMS_AUTH_TOKEN (404); signed, a signature that does not match is 403 and
           // changes nothing (test/sms/inbound.test.ts)
