@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
+import { domainErrorFor } from '../db/errors.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseAmount } from '../domain/money.js'
 import { callerCurrency, participantOrLogin, PerCaller } from '../domain/per-caller.js'
@@ -184,7 +185,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
   const earlier = async (p: Principal, idem: Idempotency): Promise<Row | null> => {
     const r = (await pool.query<Row>(`${SELECT} WHERE r.created_by = $1 AND r.idempotency_key = $2`, [p.userId, idem.key])).rows[0]
     if (r != null && r.request_hash !== idem.requestHash) {
-      throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used with a different request body')
+      throw domainErrorFor('IDEMPOTENCY_KEY_REUSED')
     }
     return r ?? null
   }
@@ -243,7 +244,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
       if (id == null) {
         // another request with this key committed while this one was checking: answer that one's request
         const raced = await earlier(p, idem)
-        if (raced == null) throw new DomainError('IDEMPOTENCY_IN_FLIGHT', 'a request with this Idempotency-Key is still being processed; retry shortly')
+        if (raced == null) throw domainErrorFor('IDEMPOTENCY_IN_FLIGHT')
         return { request: view(p, raced, c, base), replayed: true }
       }
       const r = await byId(pool, id)
@@ -288,7 +289,7 @@ export function paymentRequestService (pool: pg.Pool, currencies: CurrencyServic
         const r = (await byId(tx, id, true))!
         if (r.status === 'paid' && r.closed_by === p.userId && r.pay_key === idem.key) {
           // the same call again (a retry, or the same key sent twice at once): its first answer
-          if (r.pay_hash !== idem.requestHash) throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used with a different request body')
+          if (r.pay_hash !== idem.requestHash) throw domainErrorFor('IDEMPOTENCY_KEY_REUSED')
           const legs = (await tx.query<LegRow>('SELECT * FROM transfer_rows(ARRAY[$1::uuid]) ORDER BY leg', [r.transfer_id])).rows.map(legFromRow)
           return { r, legs, replayed: true }
         }

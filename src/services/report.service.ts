@@ -190,8 +190,8 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
 
     /**
      * A HEAD of an export: the same checks as its GET (who, the range, an ?export= still open, else the researcher's
-   * RESEARCH_EXPORTS_PER_DAY) and nothing made or
-     * recorded. Without ?export= there is no export to name: a new one is made only by a GET that sends a file.
+     * RESEARCH_EXPORTS_PER_DAY) and nothing made or recorded. Without ?export= there is no export to name: a new one
+     * is made only by a GET that sends a file.
      */
     async checkExport (principal: Principal | null, code: string, q: { export?: string, from?: string, to?: string }) {
       const { c, userId } = await exportable(principal, code)

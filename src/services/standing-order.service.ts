@@ -2,6 +2,7 @@ import type pg from 'pg'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { CURSOR_DATE, CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
+import { domainErrorFor } from '../db/errors.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseAmount } from '../domain/money.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
@@ -55,7 +56,7 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
     const r = (await pool.query<OrderRow & { request_hash: string }>(`SELECT ${COLUMNS}, so.request_hash FROM ${FROM}
       WHERE so.created_by = $1 AND so.idempotency_key = $2`, [p.userId, idem.key])).rows[0]
     if (r != null && r.request_hash !== idem.requestHash) {
-      throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used with a different request body')
+      throw domainErrorFor('IDEMPOTENCY_KEY_REUSED')
     }
     return r
   }
@@ -125,7 +126,7 @@ export function standingOrderService (pool: pg.Pool, prisma: PrismaClient, curre
       if (id == null) {
         // another request with this key committed while this one was checking: answer that one's order
         const raced = await earlier(p, idem)
-        if (raced == null) throw new DomainError('IDEMPOTENCY_IN_FLIGHT', 'a request with this Idempotency-Key is still being processed; retry shortly')
+        if (raced == null) throw domainErrorFor('IDEMPOTENCY_IN_FLIGHT')
         return { order: view(raced), replayed: true }
       }
       return { order: view(await one(pool, id)), replayed: false }
