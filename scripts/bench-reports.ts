@@ -131,8 +131,8 @@ async function createEconomy (pool: pg.Pool, r: ReturnType<typeof rng>): Promise
   const c = await pool.query<{ id: string }>(`INSERT INTO currency (code, name, backing, decimals, fee_text, fee_app, fee_online, fee_api, fee_till, redemption_fee, local_areas)
     VALUES ($1, 'Bench Pound', 'GBP', 2, 0.02, 0.02, 0.01, 0.01, 0.01, 0.03, '{BS}') RETURNING id`, [CODE])
   const currencyId = c.rows[0].id
-  const sys = await pool.query<{ id: string, system_kind: string }>(`INSERT INTO account (currency_id, system_kind, floor)
-    VALUES ($1, 'issuance', NULL), ($1, 'fees', 0), ($1, 'paper', 0) RETURNING id, system_kind`, [currencyId])
+  const sys = await pool.query<{ id: string, system_kind: string }>(`INSERT INTO account (currency_id, system_kind, floor, ceiling)
+    VALUES ($1, 'issuance', NULL, 0), ($1, 'fees', 0, NULL), ($1, 'paper', 0, NULL) RETURNING id, system_kind`, [currencyId])
   const system = Object.fromEntries(sys.rows.map(a => [a.system_kind, a.id])) as Economy['system']
   const joined = new Date(START - 30 * DAY).toISOString()
   const insert = async (kind: 'member' | 'business', n: number) => {

@@ -47,6 +47,8 @@ export async function invariantViolations (pool: pg.Pool | pg.Client): Promise<R
     reserveMismatch: await q(`SELECT c.id FROM currency c
       WHERE COALESCE((SELECT sum(amount) FROM reserve_movement r WHERE r.currency_id = c.id), 0)
          <> -(SELECT balance FROM account a WHERE a.currency_id = c.id AND a.system_kind = 'issuance')`),
+    // sterling is paid out only if it was paid in: the reserve (minus the issuance account) is never below zero
+    reserveBelowZero: await q(`SELECT currency_id FROM account WHERE system_kind = 'issuance' AND balance > 0`),
   }
 }
 

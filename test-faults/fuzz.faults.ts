@@ -151,7 +151,7 @@ t.test('hostile requests from openapi.yaml: no 5xx, every 4xx a problem', async 
   // the generator's own checks: every money route reached the ledger's own checks, payments both posted and were
   // refused for funds, and the valid tokens stayed valid throughout
   const got = (op: string, what: RegExp) => [...(byOp.get(op)?.keys() ?? [])].some(k => what.test(k))
-  const ledger = /^201$|INSUFFICIENT_FUNDS|CEILING_EXCEEDED|ALREADY_REVERSED|ACCOUNT_FROZEN|ACCOUNT_CLOSED|SAME_ACCOUNT/
+  const ledger = /^201$|INSUFFICIENT_FUNDS|CEILING_EXCEEDED|RESERVE_EXCEEDED|ALREADY_REVERSED|ACCOUNT_FROZEN|ACCOUNT_CLOSED|SAME_ACCOUNT/
   for (const op of ['/v1/currencies/{code}/payments', '/v1/currencies/{code}/issuances', '/v1/currencies/{code}/redemptions', '/v1/transfers/{id}/reversal']) {
     t.ok(got(`POST ${op}`, ledger), `POST ${op}: some requests reached the ledger's own checks (${JSON.stringify(Object.fromEntries(byOp.get(`POST ${op}`) ?? []))})`)
   }

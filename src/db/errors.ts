@@ -11,6 +11,7 @@ const DETAILS: Partial<Record<ErrorCode, string>> = {
   ACCOUNT_CLOSED: 'an account in this transfer is closed',
   INSUFFICIENT_FUNDS: 'the payer does not have enough funds (the account would pass its floor)',
   CEILING_EXCEEDED: 'the receiving account would pass its ceiling',
+  RESERVE_EXCEEDED: 'the currency\'s sterling reserve cannot cover this: it would pay out sterling that was never paid in (money spent on credit is not backed by sterling)',
   ALREADY_REVERSED: 'this transfer has already been reversed',
   TRANSFER_NOT_FOUND: 'transfer not found',
   SAME_ACCOUNT: 'payer and payee must be different accounts',

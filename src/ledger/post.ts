@@ -231,11 +231,11 @@ async function call (ctx: Ctx, part: Indexed[], retry: boolean, rollback = false
     }
     rows = retry ? await withRetry(run) : await run()
   }
-  return results(rows, part.length)
+  return results(rows, part)
 }
 
-function results (rows: Row[], n: number): ItemResult[] {
-  const out: ItemResult[] = new Array(n)
+function results (rows: Row[], part: Indexed[]): ItemResult[] {
+  const out: ItemResult[] = new Array(part.length)
   for (const r of rows) {
     const k = r.item - 1
     if (r.code == null || r.code === 'REPLAYED') {
@@ -245,10 +245,20 @@ function results (rows: Row[], n: number): ItemResult[] {
     } else if (r.code === 'NOT_POSTED') {
       out[k] = { ok: true, replayed: false, legs: [] }
     } else {
-      out[k] = { ok: false, error: domainErrorFor(r.code) }
+      out[k] = { ok: false, error: domainErrorFor(refusal(r.code, part[k].item)) }
     }
   }
   return out
+}
+
+/**
+ * The ledger function knows no kinds, so it calls the issuance account passing its ceiling of zero (the reserve
+ * falling below zero, currency.repo.ts) CEILING_EXCEEDED like any other. In a movement that pays sterling out (its
+ * reserve delta is negative: a redemption, a buyback, a withdrawal, a reversed issuance or note sale) the issuance
+ * account is the only one that gains and can have a ceiling, so that is what it means; the caller is told so.
+ */
+function refusal (code: string, m: MovementItem): string {
+  return code === 'CEILING_EXCEEDED' && m.reserveDelta?.isNegative() === true ? 'RESERVE_EXCEEDED' : code
 }
 
 function parameters (ctx: Ctx, part: Indexed[]): unknown[] {

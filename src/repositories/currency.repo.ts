@@ -10,14 +10,17 @@ const withSystemAccounts = { accounts: { where: { systemKind: { not: null } }, s
 
 /**
  * A system account's limits are rules of the currency, set when it is made and never changed (account.service.ts
- * update): every one is active with no ceiling; the issuance account has no floor, as its balance is minus
- * everything issued and not yet redeemed; the fee and paper accounts' floor of zero keeps fees and notes paid in
- * within what was charged and sold.
+ * update): every one is active. The issuance account's balance is minus the sterling reserve (everything issued
+ * and not yet paid out), so it has no floor, and its ceiling of zero keeps the reserve from falling below zero: a
+ * redemption, buyback or withdrawal pays out only sterling that was received. Without it, money a member or
+ * business spent on credit (an account with a floor below zero) could be redeemed for sterling nobody paid in.
+ * The fee and paper accounts' floor of zero keeps fees and notes paid in within what was charged and sold; they
+ * have no ceiling.
  */
-export const SYSTEM_ACCOUNT_RULES: Record<string, { floor: string | null }> = {
-  issuance: { floor: null },
-  fees: { floor: '0' },
-  paper: { floor: '0' },
+export const SYSTEM_ACCOUNT_RULES: Record<string, { floor: string | null, ceiling: string | null }> = {
+  issuance: { floor: null, ceiling: '0' },
+  fees: { floor: '0', ceiling: null },
+  paper: { floor: '0', ceiling: null },
 }
 
 export const currencyRepo = (prisma: Db) => ({
@@ -26,7 +29,7 @@ export const currencyRepo = (prisma: Db) => ({
     data: {
       ...c,
       accounts: {
-        create: Object.entries(SYSTEM_ACCOUNT_RULES).map(([systemKind, r]) => ({ systemKind, floor: r.floor })),
+        create: Object.entries(SYSTEM_ACCOUNT_RULES).map(([systemKind, r]) => ({ systemKind, floor: r.floor, ceiling: r.ceiling })),
       },
     },
     include: withSystemAccounts,

@@ -67,11 +67,16 @@ export function accountService (prisma: PrismaClient, currencies: CurrencyServic
       // with a fee. A PATCH may only set them to what the rules say, which puts right an account changed by hand.
       if (account.systemKind != null) {
         const rule = SYSTEM_ACCOUNT_RULES[account.systemKind]
+        const asRule = (v: string | null) => v == null ? null : new Money(v).toFixed()
         const floor = lim(patch.floor, 'floor')
+        const ceiling = lim(patch.ceiling, 'ceiling')
         const off = (patch.status !== undefined && patch.status !== 'active') ||
-          (floor !== undefined && floor !== (rule.floor == null ? null : new Money(rule.floor).toFixed())) ||
-          (patch.ceiling !== undefined && patch.ceiling !== null)
-        if (off) throw new DomainError('FORBIDDEN', `the ${account.systemKind} account is the currency's own: it is active, with ${rule.floor == null ? 'no floor' : `a floor of ${rule.floor}`} and no ceiling`)
+          (floor !== undefined && floor !== asRule(rule.floor)) ||
+          (ceiling !== undefined && ceiling !== asRule(rule.ceiling))
+        if (off) {
+          throw new DomainError('FORBIDDEN', `the ${account.systemKind} account is the currency's own: it is active, with ` +
+            `${rule.floor == null ? 'no floor' : `a floor of ${rule.floor}`} and ${rule.ceiling == null ? 'no ceiling' : `a ceiling of ${rule.ceiling}`}`)
+        }
       }
       try {
         const change = { status: patch.status, floor: lim(patch.floor, 'floor'), ceiling: lim(patch.ceiling, 'ceiling') }

@@ -179,8 +179,9 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
       INSERT INTO currency (id, code, name, backing, decimals, fee_text, fee_app, fee_online, fee_api, fee_till,
                             redemption_fee, local_areas, created_at, time_zone)
       VALUES (uuid_v7_at($12), $1, $2, 'GBP', $3, $4, $5, $6, $7, $8, $9, $10::text[], $12, $13) RETURNING id, created_at)
-    INSERT INTO account (id, currency_id, system_kind, floor, created_at, updated_at)
-    SELECT uuid_v7_at(c.created_at), c.id, k, CASE WHEN k = 'issuance' THEN NULL ELSE 0 END, c.created_at, c.created_at
+    INSERT INTO account (id, currency_id, system_kind, floor, ceiling, created_at, updated_at)
+    SELECT uuid_v7_at(c.created_at), c.id, k, CASE WHEN k = 'issuance' THEN NULL ELSE 0 END,
+           CASE WHEN k = 'issuance' THEN 0 END, c.created_at, c.created_at
       FROM c, unnest($11::text[]) AS k
     RETURNING id, system_kind, currency_id`,
   [code, c.name, c.decimals, ...(['text', 'app', 'online', 'api', 'till'] as const).map(k => parseRate(c.fees[k], `fees.${k}`).toFixed()),
