@@ -56,7 +56,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       params: CodeParams, querystring: ReserveQuerySchema,
       response: {
         200: {
-          description: 'the reserve; as CSV (format=csv) one row per sterling movement: time, transfer_id, kind, sterling_reference, amount, running_total',
+          description: 'the reserve; as CSV (format=csv, streamed) one row per sterling movement: time, transfer_id, kind, sterling_reference, amount, running_total',
           content: { 'application/json': { schema: ReserveSchema }, 'text/csv': { schema: Type.String() } },
         },
         ...problems(400, 401, 403, 404, 429),
@@ -65,7 +65,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const r = await notes.reserve(request.principal, request.params.code, { ...request.query, format: answerFormat(request, reply) })
     if ('csv' in r) {
-      return reply.type('text/csv; charset=utf-8')
+      // streamed: the reply's type, written for the JSON and the CSV's schema, does not know a stream
+      return await (reply as FastifyReply).type('text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="reserve-${request.params.code.toUpperCase()}.csv"`).send(r.csv)
     }
     return r.json

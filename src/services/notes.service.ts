@@ -1,7 +1,8 @@
+import { Readable } from 'node:stream'
 import type pg from 'pg'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { auditRecord, type AuditAction, type RequestMeta } from '../domain/access.js'
-import { csvDocument } from '../domain/csv.js'
+import { csvStream } from '../domain/csv.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, Money, parseAmount } from '../domain/money.js'
 import { noteBuyback, noteDeposit, noteSale, noteWithdrawal, type Movement } from '../domain/movements.js'
@@ -113,7 +114,7 @@ export function notesService (pool: pg.Pool, readPool: pg.Pool, prisma: PrismaCl
      * and the platform issuer read it all; a researcher reads the JSON totals (aggregates, as the circulation
      * report's supply already is) but not the reconciliation CSV, whose sterling references are bank details.
      */
-    async reserve (principal: Principal | null, code: string, q: ReserveQuery): Promise<{ json: Reserve } | { csv: string }> {
+    async reserve (principal: Principal | null, code: string, q: ReserveQuery): Promise<{ json: Reserve } | { csv: Readable }> {
       if (principal == null) throw UNAUTHENTICATED()
       const c = await currencies.resolve(code)
       const issuer = isIssuerOf(principal, c.id)
@@ -124,7 +125,7 @@ export function notesService (pool: pg.Pool, readPool: pg.Pool, prisma: PrismaCl
       if (atMs != null && (atMs < Date.UTC(1970, 0, 1) || atMs > Date.UTC(9999, 0, 1))) throw new DomainError('INVALID_QUERY', 'at must lie between 1970 and 9999')
       if (q.format === 'csv') {
         if (!issuer) throw new DomainError('FORBIDDEN', 'the reconciliation (sterling references) is for issuers only')
-        return { csv: await reconciliation(readPool, c, atMs) }
+        return { csv: reconciliation(readPool, c, atMs) }
       }
       return { json: await reserveAt(readPool, c, atMs) }
     },
@@ -166,17 +167,35 @@ export async function reserveAt (db: pg.Pool | pg.PoolClient, c: CurrencyInfo, a
 
 export const RECONCILIATION_COLUMNS = ['time', 'transfer_id', 'kind', 'sterling_reference', 'amount', 'running_total'] as const
 
-/** Every sterling movement up to `at`, in the order they were recorded, with the reserve's running total. */
-async function reconciliation (db: pg.Pool, c: CurrencyInfo, atMs?: number): Promise<string> {
-  const { rows } = await db.query<{ created_at: Date, transfer_id: string, kind: string, sterling_reference: string | null, amount: string, total: string }>(`
-    SELECT m.created_at, m.transfer_id, t.kind, m.sterling_reference, m.amount::text,
-           (sum(m.amount) OVER (ORDER BY m.created_at, m.id))::text AS total
-      FROM reserve_movement m JOIN transfer t ON t.id = m.transfer_id
-     WHERE m.currency_id = $1 AND m.created_at <= COALESCE($2::timestamptz, now())
-     ORDER BY m.created_at, m.id`, [c.id, atMs == null ? null : new Date(atMs).toISOString()])
-  return csvDocument(RECONCILIATION_COLUMNS, rows.map(r => [
-    r.created_at.toISOString(), r.transfer_id, r.kind, r.sterling_reference, formatMoney(r.amount, c.decimals), formatMoney(r.total, c.decimals),
-  ]))
+/** Sterling movements read per query: the file is streamed, so memory stays bounded whatever the scheme's age. */
+const RECONCILIATION_PAGE = 5000
+
+/**
+ * Every sterling movement up to `at`, in the order they were recorded, with the reserve's running total, streamed
+ * a page at a time in id order (the order of recording, and the reserve_movement_currency_idx index's, so each page
+ * is an index range). `at` defaults to the database's time as the file starts: a movement recorded while it streams
+ * is not in it. The running total is summed here, exactly (decimal.js), from the first movement on.
+ */
+export function reconciliation (db: pg.Pool, c: CurrencyInfo, atMs?: number, page = RECONCILIATION_PAGE): Readable {
+  async function * rows () {
+    const at = atMs == null ? (await db.query<{ now: Date }>('SELECT now()')).rows[0].now : new Date(atMs)
+    let after = '0'
+    let total = new Money(0)
+    for (;;) {
+      const { rows } = await db.query<{ id: string, created_at: Date, transfer_id: string, kind: string, sterling_reference: string | null, amount: string }>(`
+        SELECT m.id::text, m.created_at, m.transfer_id, t.kind, m.sterling_reference, m.amount::text
+          FROM reserve_movement m JOIN transfer t ON t.id = m.transfer_id
+         WHERE m.currency_id = $1 AND m.id > $2::bigint AND m.created_at <= $3
+         ORDER BY m.id LIMIT $4`, [c.id, after, at, page])
+      for (const r of rows) {
+        total = total.plus(r.amount)
+        yield [r.created_at.toISOString(), r.transfer_id, r.kind, r.sterling_reference, formatMoney(r.amount, c.decimals), formatMoney(total, c.decimals)]
+      }
+      if (rows.length < page) return
+      after = rows[rows.length - 1].id
+    }
+  }
+  return Readable.from(rows()).pipe(csvStream(RECONCILIATION_COLUMNS))
 }
 
 export type NotesService = ReturnType<typeof notesService>
