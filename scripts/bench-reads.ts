@@ -13,7 +13,7 @@
 // reads do to everyone else's payments (the caller share, CALLS_PER_CALLER, bounds them; --env CALLS_PER_CALLER=0
 // measures without it).
 //
-// The service runs as `node dist/server.js` with its defaults (DB_POOL_MAX 10, READ_POOL_MAX 2) on a database of
+// The service runs as `node dist/server.js` with its defaults (DB_POOL_MAX and READ_POOL_MAX as src/config.ts sets them) on a database of
 // its own; the year is the simulator's (src/simulator), loaded through the ledger's write path before the service
 // starts. Also run by test-faults/reads.faults.ts (shorter, asserting the refusals only: timing is for the bench).
 import autocannon, { type Request as AcRequest } from 'autocannon'

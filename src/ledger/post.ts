@@ -12,8 +12,8 @@ import { legFromRow, type LegRow, type TransferRow } from '../domain/transfer-vi
 // movement. The movements themselves (which legs, which order, what the reserve does) come from
 // src/domain/movements.ts; this module adds who asks (idempotency, owner, audit) and talks to PostgreSQL.
 //
-// Prisma is deliberately not on this path: a plain pg call of one function is several times faster than an
-// interactive transaction (docs/performance.md).
+// Prisma is deliberately not on this path: one plain pg call of one function is one round trip, where an
+// interactive transaction makes one per statement plus BEGIN and COMMIT.
 
 /** One movement to post: what it moves (movements.ts) and on whose behalf. */
 export interface MovementItem extends Movement {
