@@ -106,13 +106,20 @@ export function redemption (c: LedgerCurrency, p: { from: string, amount: Money,
 
 /** Reverses a whole movement (its main transfer and the legs that point at it), once, by new transfers: each
  *  leg runs back, the last leg first (a payment's fee is given back before the payment is taken back). */
-export function reversal (c: LedgerCurrency, original: PostedLeg[]): Movement {
+export function reversal (c: LedgerCurrency, original: PostedLeg[], p: { sterlingReference?: string | null } = {}): Movement {
   const [main] = original
   if (main == null) throw new DomainError('TRANSFER_NOT_FOUND', 'transfer not found')
   if (main.parentId != null) throw new DomainError('NOT_REVERSIBLE', 'reverse the movement\'s main transfer; its fee is reversed with it')
   if (main.kind === 'reversal') throw new DomainError('NOT_REVERSIBLE', 'a reversal cannot itself be reversed')
   const legs: Leg[] = original.map(t => ({ kind: 'reversal', from: t.toAccount, to: t.fromAccount, amount: new Money(t.amount), reverses: t.id }))
-  return movement(c, legs, { applyOrder: legs.map((_, i) => legs.length - 1 - i), reference: `reversal of ${main.id}` })
+  const m = movement(c, legs, { applyOrder: legs.map((_, i) => legs.length - 1 - i), reference: `reversal of ${main.id}`, sterlingReference: p.sterlingReference })
+  // a sterling reference belongs to a movement of sterling: on anything else it would name a bank payment that
+  // never touched the reserve
+  if (p.sterlingReference != null && m.reserveDelta == null) {
+    throw new DomainError('VALIDATION_FAILED', 'sterlingReference is for reversing a movement of sterling (an issuance, a redemption, a note sale, buyback or withdrawal); this one moved no sterling',
+      [{ pointer: '/sterlingReference', detail: 'this movement moved no sterling' }])
+  }
+  return m
 }
 
 // Paper notes. The currency's paper account holds the float of notes in people's hands (its floor is 0: no more

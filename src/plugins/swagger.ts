@@ -4,6 +4,15 @@ import type { RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { problemResponse } from '../schemas/common.js'
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The body may be left out (the route fills in an empty one before validation): the contract says so. */
+    optionalBody?: boolean
+  }
+}
+
+const OPTIONAL_BODY = 'x-circulate-optional-body'
+
 /**
  * The operation's id when its schema names none: the method and the path's words, parameters as "By<Name>"
  * (GET /v1/accounts/{id}/statement: getAccountsByIdStatement). Stable, unique (a method and a path are), and what
@@ -35,10 +44,24 @@ export default fp(async (app) => {
       const method = [(route as RouteOptions).method].flat()[0]
       const out: Record<string, unknown> = { ...own, operationId: own.operationId ?? operationId(String(method), url) }
       if ((route as RouteOptions).config?.public === true) out.security = []
+      if ((route as RouteOptions).config?.optionalBody === true) out[OPTIONAL_BODY] = true
       if (/\/:[^/]/.test(url) && own.response != null) {
         out.response = Object.fromEntries(Object.entries({ ...(own.response as object), 414: problemResponse(414) }).sort(([a], [b]) => a.localeCompare(b)))
       }
       return { schema: out as typeof schema, url }
+    },
+    // @fastify/swagger marks every body required (Fastify validates one whenever a route has a body schema); a
+    // route that fills in an empty one when none is sent is marked by transform above and put right here
+    transformObject: (doc) => {
+      const paths = ('openapiObject' in doc ? doc.openapiObject.paths : undefined) ?? {}
+      for (const item of Object.values(paths) as Array<Record<string, Record<string, unknown> | undefined>>) {
+        for (const op of Object.values(item)) {
+          if (op == null || typeof op !== 'object' || op[OPTIONAL_BODY] !== true) continue
+          delete op[OPTIONAL_BODY]
+          if (op.requestBody != null) (op.requestBody as { required: boolean }).required = false
+        }
+      }
+      return 'openapiObject' in doc ? doc.openapiObject : doc.swaggerObject
     },
     openapi: {
       openapi: '3.1.0',

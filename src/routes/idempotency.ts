@@ -5,11 +5,12 @@ import type { Idempotency } from '../services/transfer.service.js'
 
 /**
  * The request's Idempotency-Key (required by the route schema) and a hash of what it asks: method, route, path
- * parameters and body with keys sorted, so {"a":1,"b":2} and {"b":2,"a":1} count as the same request.
+ * parameters and body with keys sorted, so {"a":1,"b":2} and {"b":2,"a":1} count as the same request. `body`: what
+ * the route counts as its body, where that is not what was sent (an optional body sent empty counts as none).
  */
-export function idempotencyOf (request: FastifyRequest): Idempotency {
+export function idempotencyOf (request: FastifyRequest, body: unknown = request.body ?? null): Idempotency {
   const key = String(request.headers['idempotency-key'])
-  return { key, requestHash: requestHash(request.method, request.routeOptions.url ?? '', request.params, request.body ?? null) }
+  return { key, requestHash: requestHash(request.method, request.routeOptions.url ?? '', request.params, body) }
 }
 
 /**

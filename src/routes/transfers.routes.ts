@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { CodeParams, IdParams, IdempotencyHeaders, paged, problems } from '../schemas/common.js'
 import {
-  IssuanceCreateSchema, PaymentCreateSchema, RedemptionCreateSchema, TransferPageSchema, TransferSchema, TransferSearchQuerySchema,
+  IssuanceCreateSchema, PaymentCreateSchema, RedemptionCreateSchema, ReversalCreateSchema, TransferPageSchema, TransferSchema, TransferSearchQuerySchema,
 } from '../schemas/ledger.js'
 import type { TransferView } from '../services/transfer.service.js'
 import { idempotencyOf } from './idempotency.js'
@@ -59,15 +59,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => await transfers.get(request.principal, request.params.id))
 
   app.post('/v1/transfers/:id/reversal', {
-    config: { audit: { action: 'transfer.reverse' } },
+    config: { audit: { action: 'transfer.reverse' }, optionalBody: true },
+    // the body is optional: a reversal sent with none (as before it had one) is checked as an empty one, and
+    // hashed as none, so a key used without a body still replays
+    preValidation: async (request) => { if (request.body == null) request.body = {} },
     preHandler: app.limits.money,
     schema: {
       tags: ['transfers'], summary: 'Reverse a money movement once, by new transfers (issuer)',
-      params: IdParams, headers: IdempotencyHeaders,
+      params: IdParams, headers: IdempotencyHeaders, body: ReversalCreateSchema,
       response: { 201: TransferSchema, ...moneyProblems },
     },
   }, async (request, reply) =>
-    created(reply, await transfers.reverse(request.principal, request.params.id, idempotencyOf(request), requestMeta(request))))
+    created(reply, await transfers.reverse(request.principal, request.params.id, request.body, idempotencyOf(request, Object.keys(request.body).length === 0 ? null : request.body), requestMeta(request))))
 
   app.get('/v1/currencies/:code/transfers', {
     schema: {

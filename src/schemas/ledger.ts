@@ -176,6 +176,11 @@ export const IssuanceCreateSchema = Type.Object({
   sterlingReference: Type.String({ minLength: 1, maxLength: 140, description: 'the sterling payment this issuance matches (bank reference)' }),
 }, { additionalProperties: false })
 
+export const ReversalCreateSchema = Type.Object({
+  reason: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'why it is reversed, kept in the audit trail' })),
+  sterlingReference: Type.Optional(Type.String({ minLength: 1, maxLength: 140, description: 'for a movement of sterling (an issuance, a redemption, a note sale, buyback or withdrawal): the sterling payment that puts it right (bank reference), shown in the reserve\'s reconciliation' })),
+}, { additionalProperties: false, description: 'optional: a reversal may be sent with no body' })
+
 export const RedemptionCreateSchema = Type.Object({
   fromAccount: Uuid('business account redeeming'), amount: AmountString('currency taken from the account, fee included'),
   sterlingReference: Type.Optional(Type.String({ maxLength: 140, description: 'the sterling payout reference' })),
@@ -207,6 +212,7 @@ export const TransferPageSchema = Type.Object({ items: Type.Array(TransferSchema
 export type PaymentCreate = Static<typeof PaymentCreateSchema>
 export type IssuanceCreate = Static<typeof IssuanceCreateSchema>
 export type RedemptionCreate = Static<typeof RedemptionCreateSchema>
+export type ReversalCreate = Static<typeof ReversalCreateSchema>
 export type TransferSearchQuery = Static<typeof TransferSearchQuerySchema>
 export type AccountPatch = Static<typeof AccountPatchSchema>
 export type StatementQuery = Static<typeof StatementQuerySchema>

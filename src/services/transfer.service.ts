@@ -11,7 +11,7 @@ import type { MovementCoalescer } from '../ledger/coalescer.js'
 import { postMovement, type MovementItem } from '../ledger/post.js'
 import { accountRepo } from '../repositories/account.repo.js'
 import { transferRepo } from '../repositories/transfer.repo.js'
-import type { IssuanceCreate, PaymentCreate, RedemptionCreate, TransferSearchQuery } from '../schemas/ledger.js'
+import type { IssuanceCreate, PaymentCreate, RedemptionCreate, ReversalCreate, TransferSearchQuery } from '../schemas/ledger.js'
 import { parseTime, type AccountService } from './account.service.js'
 import type { CurrencyInfo, CurrencyService } from './currency.service.js'
 import { isSystemAccount, payer, paymentItem } from './payment-rules.js'
@@ -98,7 +98,7 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
     },
 
     /** Reverses a money movement once, by new transfers: its fee is given back before the payment is taken back. */
-    async reverse (principal: Principal | null, id: string, idem: Idempotency, meta?: RequestMeta) {
+    async reverse (principal: Principal | null, id: string, b: ReversalCreate, idem: Idempotency, meta?: RequestMeta) {
       const p = requirePrincipal(principal)
       // decided by role alone, before anything is looked up: a researcher learns nothing about which ids exist
       if (p.role === 'researcher') throw new DomainError('FORBIDDEN', 'only an issuer of this currency may reverse')
@@ -114,9 +114,12 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
         throw new DomainError('TRANSFER_NOT_FOUND', 'transfer not found')
       }
       const [main] = found.legs
-      const m = reversal(c, found.legs)
+      const m = reversal(c, found.legs, { sterlingReference: b.sterlingReference })
       return await post(c, on(p, idem, m, {
-        audit: audited(p, c, 'transfer.reverse', meta, main.id, { kind: main.kind, amount: formatMoney(main.amount, c.decimals) }),
+        audit: audited(p, c, 'transfer.reverse', meta, main.id, {
+          kind: main.kind, amount: formatMoney(main.amount, c.decimals),
+          ...(b.reason != null ? { reason: b.reason } : {}), ...(b.sterlingReference != null ? { sterlingReference: b.sterlingReference } : {}),
+        }),
       }))
     },
 

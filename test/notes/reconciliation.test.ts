@@ -1,6 +1,6 @@
 import t from 'tap'
 import { text } from 'node:stream/consumers'
-import { buildTestApp, issue, registerMember, scenario } from '../helper.js'
+import { balance, buildTestApp, issue, registerMember, scenario } from '../helper.js'
 import { reconciliation } from '../../src/services/notes.service.js'
 
 // The reserve's reconciliation CSV is streamed a page at a time, so a scheme's whole history never sits in memory:
@@ -41,4 +41,40 @@ t.test('the reconciliation streams in pages that join into one file', async (t) 
   t.equal(cut.at(-1)!.split(',').at(-1), '10.05')
   const asOf = await ctx.call('GET', `/v1/currencies/${s.code}/reserve?format=csv&at=${encodeURIComponent(middle.toISOString())}`, { token: ctx.issuerToken })
   t.equal(asOf.text, cut.join('\n') + '\n', 'and the route says the same')
+})
+
+t.test('a reversal may name the sterling payment that puts it right, and say why', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const issued = await issue(ctx, s.code, s.member.accountId, '25.00')
+  const reverse = async (id: string, key: string, body?: unknown) =>
+    await ctx.call('POST', `/v1/transfers/${id}/reversal`, { token: ctx.issuerToken, key, ...(body === undefined ? {} : { body }) })
+
+  const bad = await reverse(issued.id, 'x', { sterlingReference: 'BACS 1', note: 'what' })
+  t.same([bad.status, bad.body.errors?.[0]?.pointer], [422, '/note'], 'an unknown field is refused')
+  t.equal((await reverse(issued.id, 'y', { sterlingReference: '' })).status, 422, 'an empty reference is refused')
+
+  const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'p', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '5.00', channel: 'app' },
+  })
+  const noSterling = await reverse(pay.body.id, 'z', { sterlingReference: 'BACS 2' })
+  t.same([noSterling.status, noSterling.body.code, noSterling.body.errors?.[0]?.pointer], [422, 'VALIDATION_FAILED', '/sterlingReference'], 'a payment moved no sterling')
+  const plain = await reverse(pay.body.id, 'z2', { reason: 'charged twice' })
+  t.equal(plain.status, 201, plain.text)
+  t.equal(await balance(ctx, s.member.accountId), '25.00', 'the payment is back')
+
+  const back = await reverse(issued.id, 'r', { sterlingReference: 'BACS REFUND 77', reason: 'bank transfer bounced' })
+  t.equal(back.status, 201, back.text)
+  const replay = await reverse(issued.id, 'r', { reason: 'bank transfer bounced', sterlingReference: 'BACS REFUND 77' })
+  t.same([replay.status, replay.headers['idempotent-replayed'], replay.body.id], [201, 'true', back.body.id], 'a retry replays')
+  const csv = (await ctx.call('GET', `/v1/currencies/${s.code}/reserve?format=csv`, { token: ctx.issuerToken })).text.trim().split('\n')
+  t.same(csv.slice(1).map(l => l.split(',').slice(2)), [['issuance', issued.reference, '25.00', '25.00'], ['reversal', 'BACS REFUND 77', '-25.00', '0.00']])
+  const trail = await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=transfer.reverse&limit=10`, { token: ctx.issuerToken })
+  t.same(trail.body.items.map((x: any) => [x.detail.reason ?? null, x.detail.sterlingReference ?? null]),
+    [['charged twice', null], ['bank transfer bounced', 'BACS REFUND 77']], 'the reason and the reference are in the audit trail')
+  // without a body, as before
+  const again = await issue(ctx, s.code, s.member.accountId, '1.00')
+  t.equal((await reverse(again.id, 'nobody')).status, 201)
+  const same = await reverse(again.id, 'nobody', {})
+  t.same([same.status, same.headers['idempotent-replayed']], [201, 'true'], 'an empty body is the same request as none')
 })
