@@ -3,6 +3,7 @@ import addFormatsModule from 'ajv-formats'
 import fp from 'fastify-plugin'
 import { DomainError, MAX_LISTED, type FieldError } from '../domain/errors.js'
 import { TEXT_KEYWORD, textProblem, type TextKind } from '../domain/text.js'
+import { BLANK_KEY_DETAIL, IDEMPOTENCY_KEY_PATTERN } from '../schemas/common.js'
 
 // Fastify's default Ajv coerces types and strips unknown properties. For request bodies that is wrong for a
 // ledger: a JSON number amount would become a string, and a misspelt field would vanish silently. Bodies are
@@ -123,7 +124,9 @@ export function fieldProblems (errors: Array<Partial<ErrorObject>>): FieldProble
     const missing = v.keyword === 'required' ? `/${escapePointer(String((v.params as { missingProperty?: string }).missingProperty))}` : ''
     const extra = v.keyword === 'additionalProperties' ? `/${escapePointer(String((v.params as { additionalProperty?: string }).additionalProperty))}` : ''
     const pointer = `${path}${missing}${extra}` || '/'
-    const detail = v.keyword === 'additionalProperties' ? 'is not a known field' : v.keyword === 'required' ? 'is required' : (v.message ?? 'is invalid')
+    const detail = v.keyword === 'additionalProperties' ? 'is not a known field' : v.keyword === 'required' ? 'is required'
+      : v.keyword === 'pattern' && (v.params as { pattern?: string } | undefined)?.pattern === IDEMPOTENCY_KEY_PATTERN ? BLANK_KEY_DETAIL
+        : (v.message ?? 'is invalid')
     out.push({ pointer, detail, keyword: v.keyword ?? 'invalid' })
   }
   return out
@@ -154,7 +157,7 @@ export function validationProblem (part: string, errors: Array<Partial<ErrorObje
   if (text.length > 0) return new DomainError('INVALID_TEXT', `${label}: ${summary}`, fields)
   if (part === 'headers') {
     if (problems.some(e => e.pointer === '/idempotency-key')) {
-      return new DomainError('IDEMPOTENCY_KEY_MISSING', 'this request moves money: send an Idempotency-Key header (1-255 characters) unique to it', fields)
+      return new DomainError('IDEMPOTENCY_KEY_MISSING', 'this request moves money: send an Idempotency-Key header (1-255 characters, not white space alone) unique to it', fields)
     }
     return new DomainError('BAD_REQUEST', `${label}: ${summary}`, fields)
   }

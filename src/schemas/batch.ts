@@ -1,12 +1,13 @@
 import { Type, type Static } from 'typebox'
+import { IDEMPOTENCY_KEY_PATTERN } from './common.js'
 import { PaymentCreateSchema, TransferSchema } from './ledger.js'
 
 export const BATCH_MAX_ITEMS = 1000
 
 const ItemFields = {
   idempotencyKey: Type.String({
-    minLength: 1, maxLength: 255,
-    description: 'this payment\'s own idempotency key: the same key and fields replay it (also across POST .../payments)',
+    minLength: 1, maxLength: 255, pattern: IDEMPOTENCY_KEY_PATTERN,
+    description: 'this payment\'s own idempotency key (not white space alone): the same key and fields replay it (also across POST .../payments)',
   }),
   ...PaymentCreateSchema.properties,
 }

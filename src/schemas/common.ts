@@ -40,7 +40,7 @@ export const ProblemSchema = Type.Object({
 export type ProblemBody = Static<typeof ProblemSchema>
 
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
-  400: 'malformed request (bad JSON, path or query, missing Idempotency-Key)',
+  400: 'malformed request (bad JSON, path or query, a missing or blank Idempotency-Key)',
   401: 'no valid bearer token',
   403: 'the caller\'s role may not do this',
   404: 'not found (or not yours: existence is not revealed)',
@@ -90,9 +90,18 @@ export const CodeParams = Type.Object({
 })
 export const IdParams = Type.Object({ id: Uuid('id') })
 
+/**
+ * An idempotency key must hold a character other than white space: a key of spaces alone is a client's blank
+ * template, and every request sent with it would share one key, so the second would replay the first (or be
+ * refused as its reuse) instead of doing what it asks. Refused as a missing key is (src/plugins/validation.ts).
+ */
+export const IDEMPOTENCY_KEY_PATTERN = '\\S'
+/** What a key of white space alone is told, in the header as in a batch item. */
+export const BLANK_KEY_DETAIL = 'must hold a character other than white space'
+
 export const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.String({
-    minLength: 1, maxLength: 255,
-    description: 'a unique key per money movement: a retry with the same key and body replays the first response',
+    minLength: 1, maxLength: 255, pattern: IDEMPOTENCY_KEY_PATTERN,
+    description: 'a unique key per money movement (1-255 characters, not white space alone): a retry with the same key and body replays the first response',
   }),
 })

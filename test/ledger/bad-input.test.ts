@@ -190,3 +190,45 @@ t.test('a body nested past any the API takes is a 422, not a stack overflow, on 
     t.equal(r.status, 415, `${method} ${url} with a text/plain body`)
   }
 })
+
+t.test('an Idempotency-Key of white space alone is refused as a missing one, on every route that takes a key', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '20.00')
+  const pay = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'blank-pay', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '5.00', channel: 'app' },
+  })
+  t.equal(pay.status, 201)
+  const count = async () => (await ctx.app.pool.query(`SELECT (SELECT count(*) FROM transfer) AS transfers, (SELECT count(*) FROM payment_request) AS requests,
+    (SELECT count(*) FROM standing_order) AS orders, (SELECT count(*) FROM idempotency_key) AS keys`)).rows[0]
+  const before = await count()
+  const routes: Array<[string, string, string, unknown]> = [
+    ['a payment', s.member.token, `/v1/currencies/${s.code}/payments`, { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' }],
+    ['an issuance', ctx.issuerToken, `/v1/currencies/${s.code}/issuances`, { toAccount: s.member.accountId, amount: '1.00', sterlingReference: 'blank' }],
+    ['a reversal', ctx.issuerToken, `/v1/transfers/${pay.body.id as string}/reversal`, undefined],
+    ['a payment request', s.business.token, `/v1/currencies/${s.code}/payment-requests`, { toAccount: s.business.accountId, amount: '1.00' }],
+    ['a standing order', s.member.token, `/v1/accounts/${s.member.accountId}/standing-orders`,
+      { toAccount: s.business.accountId, amount: '1.00', reference: 'rent', schedule: { every: 'week', day: 1 }, startsOn: '2027-03-01' }],
+  ]
+  // a space, several, and a no-break space (a byte a header may carry); a tab is already refused as text (422)
+  for (const key of [' ', '   ', '\u00a0', ' \u00a0 ']) {
+    for (const [what, token, url, body] of routes) {
+      const r = await ctx.call('POST', url, { token, key, body })
+      t.same([r.status, r.body?.code], [400, 'IDEMPOTENCY_KEY_MISSING'], `${what} with the key ${JSON.stringify(key)}: ${r.text}`)
+      t.match(String(r.headers['content-type']), /^application\/problem\+json/)
+      t.same(r.body?.errors, [{ pointer: '/idempotency-key', detail: 'must hold a character other than white space' }], what)
+    }
+  }
+  t.same(await count(), before, 'nothing was made, and no key was taken')
+  // a batch item's key is the same kind of key, shared with POST .../payments: its item fails alone
+  const item = { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' }
+  const batch = await ctx.call('POST', `/v1/currencies/${s.code}/transfers/batch`, { token: s.member.token, body: { items: [{ ...item, idempotencyKey: 'blank-ok' }, { ...item, idempotencyKey: '  ' }] } })
+  t.equal(batch.status, 200, batch.text)
+  t.same([batch.body.posted, batch.body.failed], [1, 1])
+  t.same([batch.body.items[1].status, batch.body.items[1].problem.code], [422, 'VALIDATION_FAILED'])
+  t.same(batch.body.items[1].problem.errors, [{ pointer: '/items/1/idempotencyKey', detail: 'must hold a character other than white space' }])
+  // a key with white space around a character is a key (it is compared as sent)
+  const spaced = await ctx.call('POST', `/v1/currencies/${s.code}/payments`, { token: s.member.token, key: ' k ', body: item })
+  t.equal(spaced.status, 201, spaced.text)
+  t.equal(await balance(ctx, s.member.accountId), '13.00')
+})
