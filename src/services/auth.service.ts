@@ -230,7 +230,7 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
       await prisma.$transaction(async (tx) => {
         // the code once only, and not on a login suspended meanwhile
         const changed = await tx.$executeRaw`
-          UPDATE app_user SET password_hash = ${passwordHash}, reset_code_hash = NULL, reset_expires_at = NULL
+          UPDATE app_user SET password_hash = ${passwordHash}, reset_code_hash = NULL, reset_expires_at = NULL, reset_issued_by = NULL
            WHERE id = ${u!.id}::uuid AND reset_code_hash = ${hash} AND reset_expires_at > now() AND suspended_at IS NULL`
         if (changed !== 1) throw new DomainError('INVALID_CREDENTIALS', 'username or reset code is wrong, or the code has expired or been used')
         await auditRepo(tx).insert(auditRecord(p, 'login.password_reset', meta, { target: u!.id, currencyId: u!.currencyId }))

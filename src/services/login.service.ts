@@ -90,8 +90,13 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
     const changed = await prisma.$transaction(async (tx) => {
       const changed = await userRepo(tx).suspend(user.id, at)
       if (changed) {
+        // The reset codes this login handed out and that were not used end with it, as its tokens do, and stay
+        // dead after a reinstatement: a code is a password to whoever holds it, and the one who vouched for the
+        // holder is no longer trusted. (A code being made by it now waits for this row and is refused: resetCode.)
+        const cancelled = await tx.$executeRaw`UPDATE app_user SET reset_code_hash = NULL, reset_expires_at = NULL, reset_issued_by = NULL
+                                                 WHERE reset_issued_by = ${user.id}::uuid`
         await auditRepo(tx).insert(auditRecord(principal, 'login.suspend', meta, {
-          ...audit, detail: { username: user.username, userId: user.id, reason: reason.trim() },
+          ...audit, detail: { username: user.username, userId: user.id, reason: reason.trim(), resetCodesCancelled: cancelled },
         }))
       }
       return changed
@@ -141,14 +146,26 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
   /**
    * A one-time code with which the login sets a new password (auth.service.ts, resetPassword), for one who forgot
    * it: the issuer hands it out in person or reads it out, once it knows who is asking. It replaces any earlier
-   * code of the login; the old password keeps working until the code is used. Only the code's hash is kept.
+   * code of the login; the old password keeps working until the code is used. Only the code's hash is kept, with
+   * who made it: suspending the maker ends the code (suspendLogin).
    */
   async function resetCode (principal: Principal, user: { id: string, username: string }, audit: { target: string, currencyId: string | null },
     meta?: RequestMeta) {
     const { code, hash } = newResetCode()
     const expiresAt = await prisma.$transaction(async (tx) => {
+      // The maker's token was checked against this instance's copy of the suspensions, which may be up to checkMs
+      // old: its own row, read under a lock a suspension's update waits for (and that waits for one), says whether
+      // it is suspended now. Either the suspension comes first and no code is made, or the code does and the
+      // suspension ends it.
+      // An identity provider's issuer (oidc:<subject>) has no login here to suspend: its codes have no maker on
+      // record, and its provider decides whether its tokens still work.
+      const makerId = principal.userId.startsWith('oidc:') ? null : principal.userId
+      const maker = makerId == null ? [] : await tx.$queryRaw<Array<{ suspended: boolean }>>`
+        SELECT suspended_at IS NOT NULL AS suspended FROM app_user WHERE id = ${makerId}::uuid FOR SHARE`
+      if (maker[0]?.suspended === true) throw new DomainError('UNAUTHENTICATED', 'this token was revoked: its login is suspended, or was since it was issued')
       const rows = await tx.$queryRaw<Array<{ expires_at: Date }>>`
-        UPDATE app_user SET reset_code_hash = ${hash}, reset_expires_at = now() + make_interval(hours => ${RESET_CODE_HOURS})
+        UPDATE app_user SET reset_code_hash = ${hash}, reset_expires_at = now() + make_interval(hours => ${RESET_CODE_HOURS}),
+                            reset_issued_by = ${makerId}::uuid
          WHERE id = ${user.id}::uuid RETURNING reset_expires_at AS expires_at`
       await auditRepo(tx).insert(auditRecord(principal, 'login.reset_code', meta, { ...audit, detail: { username: user.username, userId: user.id } }))
       return rows[0].expires_at

@@ -136,3 +136,49 @@ t.test('who may hand out a code: as for suspending that login', async (t) => {
   const hashes = (await ctx.app.pool.query('SELECT count(*)::int AS n FROM app_user WHERE reset_code_hash IS NOT NULL')).rows[0].n
   t.equal(hashes, 3, 'only the allowed requests made codes')
 })
+
+t.test('the codes a staff issuer handed out stop working when that issuer is suspended, and stay dead after', async (t) => {
+  // a slow instance (LOGIN_CHECK_MS) still takes the suspended issuer's token for a while
+  const ctx = await buildTestApp(t)
+  const slow = await buildTestApp(t, { LOGIN_CHECK_MS: 600_000 }, { db: ctx.db, keys: ctx.keys })
+  const s = await scenario(ctx)
+  const made = await ctx.call('POST', `/v1/currencies/${s.code}/issuers`, { token: ctx.issuerToken, body: { name: 'Clerk', username: 'clerk', password: 'staff-password-1' } })
+  t.equal(made.status, 201, made.text)
+  const study = await ctx.call('POST', `/v1/currencies/${s.code}/researchers`, { token: ctx.issuerToken, body: { name: 'Study', username: 'dr-who', password: 'staff-password-1' } })
+  t.equal(study.status, 201, study.text)
+  const clerk = await ctx.token('clerk', 'staff-password-1')
+  const other = await registerMember(ctx, s.code)
+  const reset = async (username: string, c: string) => await ctx.call('POST', '/v1/auth/password/reset', { body: { username, code: c, newPassword: 'a-new-password-1' } })
+  const give = async (c: typeof ctx, url: string, token: string) => {
+    const r = await code(c, url, token)
+    t.equal(r.status, 201, r.text)
+    return r.body.code as string
+  }
+  const byClerk = await give(ctx, `/v1/participants/${s.member.id}/password-reset`, clerk)
+  const forStudy = await give(ctx, `/v1/staff/${study.body.id as string}/password-reset`, clerk)
+  const byPlatform = await give(ctx, `/v1/participants/${other.id}/password-reset`, ctx.issuerToken)
+  t.equal((await slow.call('GET', `/v1/currencies/${s.code}/staff`, { token: clerk })).status, 200, 'the slow instance has seen the clerk')
+
+  const suspended = await ctx.call('PUT', `/v1/staff/${made.body.id as string}/suspension`, { token: ctx.issuerToken, body: { reason: 'left the scheme' } })
+  t.equal(suspended.status, 200, suspended.text)
+  for (const [who, username, c] of [['a member', s.member.username, byClerk], ['a researcher', 'dr-who', forStudy]]) {
+    const r = await reset(username, c)
+    t.same([r.status, r.body.code], [401, 'INVALID_CREDENTIALS'], `${who}'s code from the suspended clerk no longer works: ${r.text}`)
+  }
+  t.equal((await reset(other.username, byPlatform)).status, 204, 'a code from someone else still works')
+  const left = (await ctx.app.pool.query('SELECT count(*)::int AS n FROM app_user WHERE reset_code_hash IS NOT NULL')).rows[0].n
+  t.equal(left, 0, 'the clerk\'s codes are gone from the database')
+  const trail = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?limit=100`, { token: ctx.issuerToken })).body.items as any[]
+  t.match(trail.find(e => e.action === 'login.suspend')?.detail, { username: 'clerk', resetCodesCancelled: 2 }, 'the suspension\'s audit row counts the codes it ended')
+
+  // the instance that has not yet seen the suspension takes the clerk's token, but the code is refused
+  const late = await slow.call('POST', `/v1/participants/${s.member.id}/password-reset`, { token: clerk })
+  t.same([late.status, late.body?.code], [401, 'UNAUTHENTICATED'], `a suspended issuer makes no code, whatever an instance still believes: ${late.text}`)
+  t.equal((await ctx.app.pool.query(`SELECT reset_code_hash FROM app_user WHERE participant_id = $1`, [s.member.id])).rows[0].reset_code_hash, null)
+
+  // reinstated: the old codes stay dead (as its old tokens do); a code it makes with a new token works
+  t.equal((await ctx.call('DELETE', `/v1/staff/${made.body.id as string}/suspension`, { token: ctx.issuerToken })).status, 200)
+  t.equal((await reset(s.member.username, byClerk)).status, 401, 'a reinstatement does not bring a code back')
+  const fresh = await give(ctx, `/v1/participants/${s.member.id}/password-reset`, await ctx.token('clerk', 'staff-password-1'))
+  t.equal((await reset(s.member.username, fresh)).status, 204, 'a code made after the reinstatement works')
+})

@@ -170,6 +170,10 @@ t.test('an external identity provider: its tokens verify through its JWKS and ma
   const audit = await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=issuance.create`, { token: ctx.issuerToken })
   t.match(audit.body.items.at(-1), { actorId: 'oidc:alice', actorName: 'alice@scheme', role: 'issuer', outcome: 'success' })
   t.equal((await ctx.call('POST', '/v1/currencies', { token: issuer, body: { code: 'NOPE', name: 'x' } })).status, 403, 'but not as platform issuer')
+  // a reset code remembers its maker when that is a login here (suspending it ends the code); an external issuer has none
+  const reset = await ctx.call('POST', `/v1/participants/${s.member.id}/password-reset`, { token: issuer })
+  t.equal(reset.status, 201, `an external issuer hands out a reset code: ${reset.text}`)
+  t.equal((await ctx.app.pool.query('SELECT reset_issued_by FROM app_user WHERE participant_id = $1', [s.member.id])).rows[0].reset_issued_by, null)
 
   const member = await external({ sub: 'bob', role: 'member', currency: s.code, participant: s.member.id })
   t.equal((await ctx.call('GET', `/v1/accounts/${s.member.accountId}`, { token: member })).status, 200, 'an external member reads its account')
