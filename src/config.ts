@@ -61,6 +61,8 @@ export const ConfigSchema = Type.Object({
    * is over. 0: every one written.
    */
   AUDIT_REFUSALS_PER_MINUTE: Type.Integer({ default: 30, minimum: 0 }),
+  /** Rows of the audit trail one page with a filter (action, actor, outcome, from/to) looks at, at most; a page that reaches it unfilled is shorter and goes on in nextCursor. */
+  AUDIT_WINDOW: Type.Integer({ default: 1000, minimum: 1, maximum: 1000000 }),
   /**
    * Requests one caller (a participant with all its logins and keys, or a staff login) may have running at once on
    * one instance; more wait their turn. Reports, exports and batches have budgets of their own; event streams and

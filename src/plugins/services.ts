@@ -39,7 +39,8 @@ export interface ServicesOptions {
   tokenTtlSeconds?: number
   /** entries one statement page with a time range looks at, at most (STATEMENT_WINDOW) */
   statementWindow: number
-  /** the audit trail's bound on a caller's refused attempts (AUDIT_REFUSALS_PER_MINUTE) and its clock */
+  /** the audit trail's bound on a caller's refused attempts (AUDIT_REFUSALS_PER_MINUTE), on the rows a filtered page
+   *  looks at (AUDIT_WINDOW), and its clock */
   audit?: AuditOptions
   /** batch requests at the database at once, and waiting (defaults: see config.ts) */
   batch?: BatchOptions

@@ -100,6 +100,10 @@ export const ApiKeyListQuerySchema = Type.Object({ ...PageQuery }, { additionalP
 const AuditAction = Type.Enum([...AUDIT_ACTIONS])
 const Outcome = Type.Enum(['success', 'failure'])
 
+/** What a client of the audit routes must know about their pages (openapi.yaml's description of both). */
+export const AUDIT_PAGE_DESCRIPTION = 'With a filter (action, actor, outcome, from, to) a page looks at no more than AUDIT_WINDOW (1,000) rows ' +
+  'of the trail after its cursor, so it may be shorter than limit, even empty, while nextCursor goes on: follow nextCursor until it is null.'
+
 export const AuditQuerySchema = Type.Object({
   action: Type.Optional(AuditAction),
   actor: Type.Optional(Type.String({ maxLength: 200, description: 'actor id (a user id, an API key id, oidc:<subject>)' })),

@@ -16,11 +16,16 @@ export type AuditQuery = AuditAllQuery & { limit: number }
 export interface AuditOptions {
   /** refused attempts written one by one per caller, per currency, per minute; past it, one summary row (0: all) */
   refusalsPerMinute: number
+  /** rows one page with a filter looks at, at most (AUDIT_WINDOW; default 1,000) */
+  window?: number
   /** tests only: the time the refusal windows read (default: the wall clock) */
   clock?: () => Date
 }
 
 interface Refusal { principal: Principal, meta: RequestMeta, currencyId: string | null }
+
+/** AUDIT_WINDOW's default (config.ts) */
+const DEFAULT_WINDOW = 1000
 
 /** the key with the most attempts (ties: the first counted) */
 const most = (counts: Record<string, number>): string =>
@@ -58,10 +63,10 @@ export function auditService (prisma: PrismaClient, currencies: CurrencyService,
 
   async function page (filter: { currencyId?: string }, q: AuditQuery) {
     const after = decodeCursor(q.cursor, [CURSOR_INT])
-    const rows = await repo.list({
+    const { rows, resumeAfter } = await repo.list({
       ...filter, action: q.action, actorId: q.actor, outcome: q.outcome,
       from: parseTime(q.from, 'from'), to: parseTime(q.to, 'to'), afterId: after == null ? undefined : BigInt(after[0]),
-    }, q.limit)
+    }, q.limit, opts.window ?? DEFAULT_WINDOW)
     const items = await Promise.all(rows.slice(0, q.limit).map(async r => ({
       id: r.id.toString(), at: r.at.toISOString(), actorId: r.actorId, actorName: r.actorName, role: r.role,
       action: r.action as AuditAction, target: r.target,
@@ -70,7 +75,9 @@ export function auditService (prisma: PrismaClient, currencies: CurrencyService,
       requestId: r.requestId, detail: r.detail as Record<string, unknown>,
     })))
     const last = items.at(-1)
-    return { items, nextCursor: rows.length > q.limit && last != null ? encodeCursor([last.id]) : null }
+    // a filtered page that looked at its whole window without filling up goes on after the window
+    const resume = rows.length > q.limit && last != null ? last.id : resumeAfter
+    return { items, nextCursor: resume != null ? encodeCursor([resume]) : null }
   }
 
   return {

@@ -181,3 +181,45 @@ t.test('an account change records the account as it was when the change was made
   t.equal(trail.length, 1)
   t.same(trail[0].detail.before, { status: 'frozen', floor: '0.00', ceiling: null }, 'before is the account the change was applied to')
 })
+
+t.test('a filtered page looks at most AUDIT_WINDOW rows of the trail: a rare match gives shorter pages that go on in nextCursor', async (t) => {
+  const ctx = await buildTestApp(t, { AUDIT_WINDOW: 5 })
+  const s = await scenario(ctx)
+  const currencyId = (await ctx.app.pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', [s.code])).rows[0].id
+  // 12 rows of one action, then one rare row, then 3 more: appended as the service would (the table takes inserts only)
+  const write = async (action: string, n: number) => {
+    for (let i = 0; i < n; i++) {
+      await ctx.app.pool.query(`INSERT INTO audit_event (actor_id, action, currency_id, outcome, target) VALUES ('tester', $1, $2, 'success', $3)`,
+        [action, currencyId, `${action}-${i}`])
+    }
+  }
+  const { rows: [{ start }] } = await ctx.app.pool.query<{ start: string }>('SELECT max(id)::text AS start FROM audit_event')
+  await write('account.update', 12)
+  await write('webhook.retry', 1)
+  await write('account.update', 3)
+  // from the rows the scenario wrote on: a cursor made as the service makes them
+  const from = Buffer.from(JSON.stringify([start])).toString('base64url')
+  const pages = async (base: string, q: string) => {
+    const out: string[][] = []
+    let cursor: string | null = from
+    do {
+      const page: { status: number, body: { items: Array<{ target: string }>, nextCursor: string | null } } =
+        await ctx.call('GET', `${base}?limit=3&${q}&cursor=${cursor}`, { token: ctx.issuerToken })
+      t.equal(page.status, 200)
+      out.push(page.body.items.map(e => e.target))
+      cursor = page.body.nextCursor
+    } while (cursor != null && out.length < 20)
+    return out
+  }
+  // 16 rows: windows of 5, 5, 5 and 1
+  for (const base of [`/v1/currencies/${s.code}/audit`, '/v1/audit']) {
+    t.same(await pages(base, 'action=webhook.retry'), [[], [], ['webhook.retry-0'], []], `${base}: the windows without the match give empty pages, each going on`)
+    // a filter most rows match fills its pages within their windows, as before
+    t.same(await pages(base, 'actor=tester&action=account.update'), [
+      ['account.update-0', 'account.update-1', 'account.update-2'], ['account.update-3', 'account.update-4', 'account.update-5'],
+      ['account.update-6', 'account.update-7', 'account.update-8'], ['account.update-9', 'account.update-10', 'account.update-11'],
+      ['account.update-0', 'account.update-1', 'account.update-2']], `${base}: a full page ends where it filled`)
+  }
+  const plain = await pages(`/v1/currencies/${s.code}/audit`, '')
+  t.same(plain.map(p => p.length), [3, 3, 3, 3, 3, 1], 'without a filter the pages are full, as before')
+})
