@@ -58,8 +58,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/webhooks/:id/deliveries/:deliveryId/retry', {
     config: { audit: { action: 'webhook.retry' } },
     schema: {
-      tags: ['webhooks'], summary: 'Send a delivery again now (any status); a disabled endpoint is enabled again',
-      params: DeliveryParams, response: { 202: DeliverySchema, ...problems(400, 401, 403, 404, 413, 415) },
+      tags: ['webhooks'], summary: 'Send a delivery again now (any status); a disabled endpoint is enabled again; 409 while a send of it is under way',
+      params: DeliveryParams, response: { 202: DeliverySchema, ...problems(400, 401, 403, 404, 409, 413, 415) },
     },
   }, async (request, reply) => reply.code(202).send(await svc.retry(request.principal, request.params.id, request.params.deliveryId, requestMeta(request))))
 }

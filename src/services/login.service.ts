@@ -128,11 +128,13 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
           ...audit, detail: { username: user.username, userId: user.id },
         }))
         // the webhook deliveries held back meanwhile (src/webhooks/worker.ts) go out now, not at their next
-        // backoff, which may be hours away
+        // backoff, which may be hours away; one being sent at this moment (claimed before the suspension) keeps its
+        // lease, or the next claim would send it a second time beside that send
         if (participantId != null) {
           await tx.$executeRaw`UPDATE webhook_delivery d SET next_attempt_at = now()
                                  FROM webhook w
-                                WHERE w.id = d.webhook_id AND w.participant_id = ${participantId}::uuid AND d.status = 'pending'`
+                                WHERE w.id = d.webhook_id AND w.participant_id = ${participantId}::uuid AND d.status = 'pending'
+                                  AND (d.sending_until IS NULL OR d.sending_until <= now())`
         }
       }
     })

@@ -197,10 +197,19 @@ export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies:
       try {
         await client.query('BEGIN')
         // (a delivery written before deliveries carried their currency has none: pending, it needs it to be claimed)
+        // Not while a worker is sending it (its lease, sending_until, has not ended): made due now, the next claim
+        // would send it a second time beside that send.
         const upd = await client.query(`UPDATE webhook_delivery SET status = 'pending', next_attempt_at = now(), delivered_at = NULL,
                                                 currency_id = $3
-                                         WHERE id = $1 AND webhook_id = $2`, [deliveryId, w.id, w.currency_id])
-        if (upd.rowCount !== 1) throw new DomainError('NOT_FOUND', 'delivery not found')
+                                         WHERE id = $1 AND webhook_id = $2 AND (sending_until IS NULL OR sending_until <= now())`,
+        [deliveryId, w.id, w.currency_id])
+        if (upd.rowCount !== 1) {
+          const busy = (await client.query<{ sending_until: Date | null }>(
+            'SELECT sending_until FROM webhook_delivery WHERE id = $1 AND webhook_id = $2', [deliveryId, w.id])).rows[0]
+          if (busy == null) throw new DomainError('NOT_FOUND', 'delivery not found')
+          throw new DomainError('DELIVERY_SENDING', 'a send of this delivery is under way; its outcome is in the delivery log ' +
+            `when it ends (by ${busy.sending_until?.toISOString() ?? 'its timeout'} at the latest): retry after it`)
+        }
         if (w.status === 'disabled') {
           await client.query(`UPDATE webhook SET status = 'active', disabled_at = NULL, disabled_reason = NULL, consecutive_failures = 0,
                                      failing_since = NULL WHERE id = $1 AND status = 'disabled'`, [w.id])

@@ -39,8 +39,10 @@ function refusedRange (address: string, policy: AddressPolicy): string | null {
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
   let range: string = ip.range()
   // ::/96 (IPv4-compatible, deprecated by RFC 4291 2.5.5.1; ipaddr.js calls it unicast): some stacks carry it to
-  // the embedded IPv4 address (::127.0.0.1 over a sit tunnel), and no public endpoint has such an address
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).parts.slice(0, 6).every(p => p === 0)) range = 'IPv4-compatible'
+  // the embedded IPv4 address (::127.0.0.1 over a sit tunnel), and no public endpoint has such an address. The two
+  // addresses of ::/96 that have ranges of their own are named by them: ::1 (loopback) and :: (unspecified).
+  if (ip.kind() === 'ipv6' && range !== 'loopback' && range !== 'unspecified' &&
+    (ip as ipaddr.IPv6).parts.slice(0, 6).every(p => p === 0)) range = 'IPv4-compatible'
   if (range === 'unicast') return null
   if (policy.allowPrivate) return null
   return range

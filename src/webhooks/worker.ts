@@ -238,7 +238,8 @@ export class WebhookWorker {
           LIMIT $2
           FOR UPDATE OF d SKIP LOCKED)
        UPDATE webhook_delivery d
-          SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond'
+          SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1::timestamptz + $3 * interval '1 millisecond',
+              sending_until = $1::timestamptz + $3 * interval '1 millisecond'
          FROM due, webhook w, event e
         WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id
        RETURNING d.id, due.owner, due.currency, d.attempts, d.created_at, w.id AS webhook_id, w.url, w.secret,
@@ -336,7 +337,7 @@ export class WebhookWorker {
     await this.o.pool.query(
       `WITH o AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) AS o(id, status, latency)),
        d AS (UPDATE webhook_delivery d SET status = 'delivered', delivered_at = $4, last_status_code = o.status,
-                    last_latency_ms = o.latency, last_error = NULL
+                    last_latency_ms = o.latency, last_error = NULL, sending_until = NULL
                FROM o WHERE d.id = o.id RETURNING d.webhook_id)
        UPDATE webhook w SET consecutive_failures = 0, failing_since = NULL
         WHERE w.id IN (SELECT webhook_id FROM d) AND w.consecutive_failures > 0`,
@@ -433,6 +434,8 @@ export class WebhookWorker {
         ? `a delivery failed for ${this.o.giveUpHours} hours (${c.attempts} attempts)`
         : `${w?.consecutive_failures ?? 0} consecutive failures over ${this.o.disableAfterHours} hours`
       if (disable) error += `; endpoint disabled: ${reason}`
+      // the send has ended, whatever became of the delivery meanwhile: a manual retry may now make it due
+      await client.query('UPDATE webhook_delivery SET sending_until = NULL WHERE id = $1 AND sending_until IS NOT NULL', [c.id])
       // only while it is still pending: the endpoint deleted or disabled during the send failed it, and writing
       // 'pending' over that sent it again to the deleted endpoint after its backoff, for up to WEBHOOK_GIVE_UP_HOURS
       await client.query(

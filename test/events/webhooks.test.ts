@@ -868,3 +868,54 @@ t.test('a rotated secret: shown once, both signatures for a day, then the new on
   t.equal((await ctx.call('DELETE', `/v1/webhooks/${hook}`, { token: s.business.token })).status, 204)
   t.equal((await ctx.call('POST', url, { token: s.business.token })).status, 404, 'a deleted endpoint has no secret to rotate')
 })
+
+t.test('a manual retry (or a lifted suspension) while a send of the delivery is under way starts no second send at once', async (t) => {
+  const ctx = await buildTestApp(t, { ...TEST_POLICY, LOGIN_CHECK_MS: 0 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const ep = await silentEndpoint(t)
+  const hook = (await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: ep.url, events: ['payment.received'] } })).body.id as string
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'twice-1', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+  })).status, 201)
+  const delivery = (await ctx.call('GET', `/v1/webhooks/${hook}/deliveries`, { token: s.business.token })).body.items[0].id as string
+  const { worker } = clockedWorker(ctx, new Date(Date.now() + 1000))
+  const round = worker.runOnce()
+  await until('the send reaches the endpoint', () => ep.held.length === 1, 5000)
+  // the owner, seeing the delivery pending, asks for it again while the first send waits for its answer
+  const retry = await ctx.call('POST', `/v1/webhooks/${hook}/deliveries/${delivery}/retry`, { token: s.business.token })
+  t.equal(retry.status, 409, retry.text)
+  t.match(retry.body, { code: 'DELIVERY_SENDING', detail: /under way/ })
+  // another instance's worker looks for due deliveries meanwhile: the delivery is still leased to the first send
+  const { worker: second } = clockedWorker(ctx, new Date(Date.now() + 2000))
+  t.equal(await second.runOnce(), 0, 'nothing claimable while the first send is under way')
+  // an issuer suspends the business and lifts it again (held deliveries are made due at once): not this one
+  t.equal((await ctx.call('PUT', `/v1/participants/${s.business.id}/suspension`, { token: ctx.issuerToken, body: { reason: 'checking' } })).status, 200)
+  t.equal((await ctx.call('DELETE', `/v1/participants/${s.business.id}/suspension`, { token: ctx.issuerToken })).status, 200)
+  t.equal(await second.runOnce(), 0, 'a lifted suspension leaves a send under way alone')
+  t.equal(ep.held.length, 1, 'one send at a time')
+  ep.held[0].statusCode = 500
+  ep.held[0].end()
+  t.equal(await round, 1)
+  // once the send has ended, a retry is taken and sent
+  const token = await ctx.token(s.business.username, 'business-password')
+  const again = await ctx.call('POST', `/v1/webhooks/${hook}/deliveries/${delivery}/retry`, { token })
+  t.equal(again.status, 202, again.text)
+  const third = clockedWorker(ctx, new Date(Date.now() + 3000))
+  const resend = third.worker.runOnce()
+  await until('the retried send reaches the endpoint', () => ep.held.length === 2, 5000)
+  ep.held[1].statusCode = 204
+  ep.held[1].end()
+  t.equal(await resend, 1)
+  t.match((await ctx.call('GET', `/v1/webhooks/${hook}/deliveries`, { token })).body.items, [{ id: delivery, status: 'delivered', attempts: 2 }])
+})
+
+t.test('the refusal of an IPv6 address names its own range (::1 is loopback, :: unspecified, ::7f00:1 IPv4-compatible)', async (t) => {
+  const ctx = await buildTestApp(t, { WEBHOOK_DELIVERY: '0' })
+  const s = await scenario(ctx)
+  for (const [url, range] of [['https://[::1]/h', 'loopback'], ['https://[::]/h', 'unspecified'], ['https://[::7f00:1]/h', 'IPv4-compatible'], ['https://[::a00:1]/h', 'IPv4-compatible']] as const) {
+    const r = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url, events: ['payment.received'] } })
+    t.equal(r.status, 422)
+    t.match(r.body.detail, new RegExp(`in a ${range} range$`), `${url}: ${String(r.body.detail)}`)
+  }
+})
