@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { IdParams, paged, problems } from '../schemas/common.js'
+import { IdParams, IdempotencyHeaders, paged, problems } from '../schemas/common.js'
 import {
   DeliveryListQuerySchema, DeliveryPageSchema, DeliveryParams, DeliverySchema, WebhookCreatedSchema, WebhookCreateSchema,
   WebhookListQuerySchema, WebhookPageSchema, WebhookRotatedSchema,
 } from '../schemas/webhooks.js'
+import { idempotencyOf } from './idempotency.js'
 import { requestMeta } from './request-meta.js'
 
 // Webhook endpoints (a business: its own accounts' events; an issuer: its currency's) and their delivery log.
@@ -43,10 +44,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: { audit: { action: 'webhook.rotate_secret' } },
     schema: {
       tags: ['webhooks'],
-      summary: 'Replace the endpoint\'s signing secret (shown once); the old one signs beside it for a day, so the receiver can change over',
-      params: IdParams, response: { 200: WebhookRotatedSchema, ...problems(400, 401, 403, 404, 413, 415) },
+      summary: 'Replace the endpoint\'s signing secret (shown once); the old one signs beside it for a day, so the receiver can change over; a retry with the same Idempotency-Key answers the same rotation',
+      params: IdParams, headers: IdempotencyHeaders,
+      response: { 200: WebhookRotatedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422) },
     },
-  }, async (request, reply) => await reply.header('cache-control', 'no-store').send(await svc.rotateSecret(request.principal, request.params.id, requestMeta(request))))
+  }, async (request, reply) => {
+    const r = await svc.rotateSecret(request.principal, request.params.id, idempotencyOf(request), requestMeta(request))
+    return await reply.header('cache-control', 'no-store').header('idempotent-replayed', String(r.replayed)).send(r.webhook)
+  })
 
   app.get('/v1/webhooks/:id/deliveries', {
     schema: {

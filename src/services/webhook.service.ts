@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
+import { domainErrorFor } from '../db/errors.js'
 import { DomainError } from '../domain/errors.js'
 import type { Principal } from '../domain/principal.js'
 import type { PrismaClient } from '../generated/prisma/client.js'
@@ -9,6 +10,7 @@ import { auditRepo } from '../repositories/audit.repo.js'
 import type { DeliveryListQuery, WebhookCreate } from '../schemas/webhooks.js'
 import { checkAddresses, checkUrlForm, UrlRefused, type AddressPolicy } from '../webhooks/address.js'
 import type { CurrencyService } from './currency.service.js'
+import type { Idempotency } from './transfer.service.js'
 
 // Webhook endpoints and their delivery log. A business registers endpoints for the events of its own accounts; an
 // issuer for every account of its currency (the platform issuer names the currency). Endpoints are managed with a
@@ -131,18 +133,57 @@ export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies:
      * A new signing secret, shown once. The old one signs beside it for PREVIOUS_SECRET_HOURS (every request carries
      * both signatures), so the receiver can change over without refusing a delivery; rotating again within that time
      * drops the oldest at once. The endpoint, its deliveries and their ids stay as they are.
+     *
+     * Once per Idempotency-Key of the calling login and endpoint: a retry with the same key answers the same rotation
+     * (the same new secret, replayed), where rotating again would have dropped the secret the receiver held before
+     * from the day of overlap. Only the rotation that made the current secret can be answered again: a key whose
+     * rotation a later one replaced is 409 ROTATION_SUPERSEDED, and rotates nothing. Rotations of one endpoint take
+     * turns on its row lock, so a retry sent while its first try runs waits for it and is answered by it.
      */
-    async rotateSecret (principal: Principal | null, id: string, meta?: RequestMeta) {
+    async rotateSecret (principal: Principal | null, id: string, idem: Idempotency, meta?: RequestMeta) {
       const w = await mine(principal, id)
-      const secret = newSecret()
-      const r = (await pool.query<{ previous_secret_until: Date }>(
-        `UPDATE webhook SET previous_secret = secret, previous_secret_until = now() + $3 * interval '1 hour', secret = $2
-          WHERE id = $1 AND status <> 'deleted' RETURNING previous_secret_until`, [w.id, secret, PREVIOUS_SECRET_HOURS])).rows[0]
-      if (r == null) throw new DomainError('NOT_FOUND', 'webhook not found')
-      await auditRepo(prisma).insert(auditRecord(principal, 'webhook.rotate_secret', meta, {
-        target: w.id, currencyId: w.currency_id, detail: { origin: originOf(w.url) },
-      })).catch(() => {})
-      return { ...view(w), secret, previousSecretExpiresAt: r.previous_secret_until.toISOString() }
+      const p = principal!
+      const client = await pool.connect()
+      let r: { secret: string, previous_secret_until: Date, replayed: boolean }
+      try {
+        await client.query('BEGIN')
+        const cur = (await client.query<{ secret: string, previous_secret_until: Date | null, rotated_by: string | null, rotation_key: string | null }>(
+          `SELECT secret, previous_secret_until, rotated_by, rotation_key FROM webhook WHERE id = $1 AND status <> 'deleted' FOR UPDATE`, [w.id])).rows[0]
+        if (cur == null) throw new DomainError('NOT_FOUND', 'webhook not found')
+        const prior = (await client.query<{ request_hash: string }>(
+          `SELECT request_hash FROM webhook_rotation WHERE currency_id = $1 AND webhook_id = $2 AND created_by = $3 AND idempotency_key = $4`,
+          [w.currency_id, w.id, p.userId, idem.key])).rows[0]
+        if (prior != null) {
+          if (prior.request_hash !== idem.requestHash) throw domainErrorFor('IDEMPOTENCY_KEY_REUSED')
+          if (cur.rotated_by !== p.userId || cur.rotation_key !== idem.key || cur.previous_secret_until == null) {
+            throw new DomainError('ROTATION_SUPERSEDED', 'a later rotation replaced the secret this Idempotency-Key\'s rotation made; ' +
+              'rotate with a new key for a secret to keep')
+          }
+          r = { secret: cur.secret, previous_secret_until: cur.previous_secret_until, replayed: true }
+        } else {
+          const secret = newSecret()
+          const u = (await client.query<{ previous_secret_until: Date }>(
+            `UPDATE webhook SET previous_secret = secret, previous_secret_until = now() + $3 * interval '1 hour', secret = $2,
+                    rotated_by = $4, rotation_key = $5
+              WHERE id = $1 RETURNING previous_secret_until`, [w.id, secret, PREVIOUS_SECRET_HOURS, p.userId, idem.key])).rows[0]
+          await client.query(
+            `INSERT INTO webhook_rotation (currency_id, webhook_id, created_by, idempotency_key, request_hash) VALUES ($1, $2, $3, $4, $5)`,
+            [w.currency_id, w.id, p.userId, idem.key, idem.requestHash])
+          r = { secret, previous_secret_until: u.previous_secret_until, replayed: false }
+        }
+        await client.query('COMMIT')
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw err
+      } finally {
+        client.release()
+      }
+      if (!r.replayed) {
+        await auditRepo(prisma).insert(auditRecord(principal, 'webhook.rotate_secret', meta, {
+          target: w.id, currencyId: w.currency_id, detail: { origin: originOf(w.url) },
+        })).catch(() => {})
+      }
+      return { webhook: { ...view(w), secret: r.secret, previousSecretExpiresAt: r.previous_secret_until.toISOString() }, replayed: r.replayed }
     },
 
     async list (principal: Principal | null, q: { cursor?: string, limit: number }) {

@@ -163,7 +163,7 @@ t.test('route × role access matrix', async (t) => {
     },
     'POST /v1/webhooks/{id}/secret': {
       expect: [401, 403, 403, 200, 404, 404, 404, 403, 403],
-      req: async () => ({ url: `/v1/webhooks/${await businessHook()}/secret` }),
+      req: async () => ({ url: `/v1/webhooks/${await businessHook()}/secret`, key: `k-${u()}` }),
     },
     'GET /v1/webhooks/{id}/deliveries': {
       expect: [401, 403, 403, 200, 404, 404, 404, 403, 403],

@@ -823,14 +823,14 @@ t.test('a rotated secret: shown once, both signatures for a day, then the new on
   t.equal(rx.got[0].headers['webhook-signature'], expectedSignature(old, rx.got[0]), 'before: one signature')
 
   // who may: the owner only; anyone else is told it does not exist
-  t.equal((await ctx.call('POST', url)).status, 401)
-  t.equal((await ctx.call('POST', url, { token: other.token })).status, 404)
-  t.equal((await ctx.call('POST', url, { token: s.member.token })).status, 403)
+  t.equal((await ctx.call('POST', url, { key: 'r-anon' })).status, 401)
+  t.equal((await ctx.call('POST', url, { token: other.token, key: 'r-other' })).status, 404)
+  t.equal((await ctx.call('POST', url, { token: s.member.token, key: 'r-member' })).status, 403)
   const keyed = await ctx.call('POST', '/v1/api-keys', { token: s.business.token, body: { name: 'till', scopes: ['payments:write'] } })
   const keyToken = (await ctx.call('POST', '/v1/auth/token', { body: { apiKey: keyed.body.key } })).body.accessToken as string
-  t.equal((await ctx.call('POST', url, { token: keyToken })).status, 403, 'not with an API key')
+  t.equal((await ctx.call('POST', url, { token: keyToken, key: 'r-key' })).status, 403, 'not with an API key')
 
-  const rotated = await ctx.call('POST', url, { token: s.business.token })
+  const rotated = await ctx.call('POST', url, { token: s.business.token, key: 'r-1' })
   t.equal(rotated.status, 200, rotated.text)
   t.equal(rotated.headers['cache-control'], 'no-store')
   t.match(rotated.body, { id: hook, url: rx.url, status: 'active', secret: /^whsec_[A-Za-z0-9+/=]{40,}$/ })
@@ -854,7 +854,7 @@ t.test('a rotated secret: shown once, both signatures for a day, then the new on
   t.equal(rx.got[2].headers['webhook-signature'], expectedSignature(fresh, rx.got[2]))
 
   // rotating again at once drops the oldest: the first secret signs nothing more
-  const again = (await ctx.call('POST', url, { token: s.business.token })).body.secret as string
+  const again = (await ctx.call('POST', url, { token: s.business.token, key: 'r-2' })).body.secret as string
   await pay()
   await worker.runOnce()
   t.equal(rx.got[3].headers['webhook-signature'], `${expectedSignature(again, rx.got[3])} ${expectedSignature(fresh, rx.got[3])}`)
@@ -866,7 +866,7 @@ t.test('a rotated secret: shown once, both signatures for a day, then the new on
   t.notOk(JSON.stringify(trail).includes('whsec_'), 'without the secrets')
 
   t.equal((await ctx.call('DELETE', `/v1/webhooks/${hook}`, { token: s.business.token })).status, 204)
-  t.equal((await ctx.call('POST', url, { token: s.business.token })).status, 404, 'a deleted endpoint has no secret to rotate')
+  t.equal((await ctx.call('POST', url, { token: s.business.token, key: 'r-3' })).status, 404, 'a deleted endpoint has no secret to rotate')
 })
 
 t.test('a manual retry (or a lifted suspension) while a send of the delivery is under way starts no second send at once', async (t) => {
@@ -918,4 +918,55 @@ t.test('the refusal of an IPv6 address names its own range (::1 is loopback, :: 
     t.equal(r.status, 422)
     t.match(r.body.detail, new RegExp(`in a ${range} range$`), `${url}: ${String(r.body.detail)}`)
   }
+})
+
+t.test('a retried secret rotation (same Idempotency-Key) answers the first rotation: the secret held before keeps its day of overlap', async (t) => {
+  const ctx = await buildTestApp(t, TEST_POLICY)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const rx = await receiver(t, () => 204)
+  const created = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: rx.url, events: ['payment.received'] } })
+  const hook = created.body.id as string
+  const original = created.body.secret as string
+  const url = `/v1/webhooks/${hook}/secret`
+
+  const missing = await ctx.call('POST', url, { token: s.business.token })
+  t.equal(missing.status, 400, 'a rotation names its Idempotency-Key')
+  t.equal(missing.body.code, 'IDEMPOTENCY_KEY_MISSING')
+
+  // the answer is lost on the way; the client retries with the same key, twice at once
+  const first = await ctx.call('POST', url, { token: s.business.token, key: 'rot-a' })
+  t.equal(first.status, 200, first.text)
+  t.equal(first.headers['idempotent-replayed'], 'false')
+  const retries = await Promise.all([1, 2].map(async () => await ctx.call('POST', url, { token: s.business.token, key: 'rot-a' })))
+  for (const r of retries) {
+    t.equal(r.status, 200, r.text)
+    t.equal(r.headers['idempotent-replayed'], 'true')
+    t.equal(r.headers['cache-control'], 'no-store')
+    t.equal(r.body.secret, first.body.secret, 'the same new secret')
+    t.equal(r.body.previousSecretExpiresAt, first.body.previousSecretExpiresAt)
+  }
+  // the receiver still verifies with the secret it held before: it signs beside the new one
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'rk-1', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '1.00', channel: 'app' },
+  })).status, 201)
+  const { worker } = clockedWorker(ctx, new Date(Date.now() + 60_000))
+  t.equal(await worker.runOnce(), 1)
+  t.equal(rx.got[0].headers['webhook-signature'], `${expectedSignature(first.body.secret, rx.got[0])} ${expectedSignature(original, rx.got[0])}`)
+
+  // another key is another rotation; after it, the first key's rotation cannot be answered again (its secret is not current)
+  const second = await ctx.call('POST', url, { token: s.business.token, key: 'rot-b' })
+  t.equal(second.status, 200)
+  t.not(second.body.secret, first.body.secret)
+  const stale = await ctx.call('POST', url, { token: s.business.token, key: 'rot-a' })
+  t.equal(stale.status, 409, stale.text)
+  t.equal(stale.body.code, 'ROTATION_SUPERSEDED')
+  t.equal((await ctx.app.pool.query<{ secret: string }>('SELECT secret FROM webhook WHERE id = $1', [hook])).rows[0].secret, second.body.secret, 'and it rotated nothing')
+  // the same key on another of the business's endpoints is its own rotation there
+  const other = await ctx.call('POST', '/v1/webhooks', { token: s.business.token, body: { url: rx.url, events: ['payment.received'] } })
+  const elsewhere = await ctx.call('POST', `/v1/webhooks/${other.body.id as string}/secret`, { token: s.business.token, key: 'rot-a' })
+  t.equal(elsewhere.status, 200, elsewhere.text)
+  t.equal(elsewhere.headers['idempotent-replayed'], 'false')
+  const trail = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=webhook.rotate_secret&limit=10`, { token: ctx.issuerToken })).body.items
+  t.equal(trail.filter((r: any) => r.outcome === 'success').length, 3, 'three rotations audited, the replays not')
 })
