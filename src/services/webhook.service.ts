@@ -55,6 +55,14 @@ const SELECT = `SELECT w.*, c.code FROM webhook w JOIN currency c ON c.id = w.cu
 const D_SELECT = `SELECT d.id, d.event_id::text, e.type, d.status, d.attempts, d.last_status_code, d.last_latency_ms, d.last_error,
   d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at FROM webhook_delivery d JOIN event e ON e.id = d.event_id`
 
+/**
+ * One page of an endpoint's delivery log, newest first ($1 webhook, $2 after this id, $3 status or null, $4 limit).
+ * A status that is rare in the log (failed) is found through its partial index (migration
+ * 20261229100200_webhook_delivery_failed_idx), not by walking the endpoint's whole log.
+ */
+export const DELIVERY_PAGE = `${D_SELECT} WHERE d.webhook_id = $1 AND ($2::uuid IS NULL OR d.id < $2) AND ($3::text IS NULL OR d.status = $3)
+  ORDER BY d.id DESC LIMIT $4`
+
 export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies: CurrencyService, o: { policy: AddressPolicy, maxPerOwner: number, kick: () => void }) {
   function caller (p: Principal | null): Principal {
     if (p == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
@@ -222,9 +230,7 @@ export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies:
     async deliveries (principal: Principal | null, id: string, q: DeliveryListQuery & { limit: number }) {
       const w = await mine(principal, id)
       const after = decodeCursor(q.cursor, [CURSOR_UUID])?.[0] ?? null
-      const rows = (await pool.query<DeliveryRow>(
-        `${D_SELECT} WHERE d.webhook_id = $1 AND ($2::uuid IS NULL OR d.id < $2) AND ($3::text IS NULL OR d.status = $3)
-          ORDER BY d.id DESC LIMIT $4`, [w.id, after, q.status ?? null, q.limit + 1])).rows
+      const rows = (await pool.query<DeliveryRow>(DELIVERY_PAGE, [w.id, after, q.status ?? null, q.limit + 1])).rows
       const page = rows.slice(0, q.limit)
       const last = page.at(-1)
       return { items: page.map(deliveryView), nextCursor: rows.length > q.limit && last != null ? encodeCursor([last.id]) : null }
