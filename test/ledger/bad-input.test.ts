@@ -1,5 +1,6 @@
 import t from 'tap'
 import { balance, buildTestApp, issue, registerMember, scenario } from '../helper.js'
+import { requestHash } from '../../src/routes/idempotency.js'
 
 // Every bad input the ledger-core issue lists: each is a problem+json 4xx with a stable code, and nothing moves.
 t.test('bad input is refused with a stable code and changes nothing', async (t) => {
@@ -171,8 +172,9 @@ t.test('a body nested past any the API takes is a 422, not a stack overflow, on 
     token: s.member.token, key: 'deep-pay', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '5.00', channel: 'app' },
   })
   t.equal(pay.status, 201)
-  // the reversal route has no body schema and hashes whatever JSON it is sent for its idempotency key; these
-  // recursed past the stack (a 500, and before the token was looked at, so to anyone)
+  // the reversal route once had no body schema and hashed whatever JSON it was sent for its idempotency key; these
+  // recursed past the stack (a 500, and before the token was looked at, so to anyone). Its body is now checked by
+  // its schema first; routes that still hash a body they have no schema for are guarded by requestHash() (below)
   const bodies = { arrays: '['.repeat(6000) + ']'.repeat(6000), objects: '{"a":'.repeat(6000) + '1' + '}'.repeat(6000), 'just past the limit': '['.repeat(66) + ']'.repeat(66) }
   for (const [what, raw] of Object.entries(bodies)) {
     for (const token of [null, ctx.issuerToken]) {
@@ -182,8 +184,13 @@ t.test('a body nested past any the API takes is a 422, not a stack overflow, on 
     }
   }
   t.equal(await balance(ctx, s.member.accountId), '15.00', 'nothing reversed')
-  const fine = await ctx.call('POST', `/v1/transfers/${pay.body.id as string}/reversal`, { token: ctx.issuerToken, key: 'deep-ok', raw: '[[[[]]]]', headers: { 'content-type': 'application/json' } })
-  t.equal(fine.status, 201, 'a body within the limit is hashed and ignored, as before')
+  const shallow = await ctx.call('POST', `/v1/transfers/${pay.body.id as string}/reversal`, { token: ctx.issuerToken, key: 'deep-ok', raw: '[[[[]]]]', headers: { 'content-type': 'application/json' } })
+  t.same([shallow.status, shallow.body.code], [422, 'VALIDATION_FAILED'], 'a body that is not the reversal\'s object is refused')
+  const fine = await ctx.call('POST', `/v1/transfers/${pay.body.id as string}/reversal`, { token: ctx.issuerToken, key: 'deep-ok', raw: '{}', headers: { 'content-type': 'application/json' } })
+  t.equal(fine.status, 201, 'an empty one is taken, with the same key')
+  // a body hashed without a schema (a webhook secret's rotation): too deep is a 422, never a stack overflow
+  t.throws(() => requestHash('POST', '/v1/webhooks/:id/secret', { id: 'x' }, JSON.parse('['.repeat(6000) + ']'.repeat(6000))), { code: 'VALIDATION_FAILED' })
+  t.type(requestHash('POST', '/v1/webhooks/:id/secret', { id: 'x' }, JSON.parse('['.repeat(60) + ']'.repeat(60))), 'string', 'within the limit it is hashed')
   // a route that takes no body still reads one: another type is 415, as openapi.yaml lists (the helper checks it)
   for (const [method, url] of [['DELETE', '/v1/webhooks/01a21aec-27aa-77a1-a01f-02688af7a49a'], ['POST', '/v1/payment-requests/01a21aec-27aa-77a1-a01f-02688af7a49a/cancel']]) {
     const r = await ctx.call(method, url, { token: s.business.token, raw: 'x', headers: { 'content-type': 'text/plain' } })
