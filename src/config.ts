@@ -111,7 +111,7 @@ export const ConfigSchema = Type.Object({
   ISSUER_USERNAME: Type.Optional(Type.String({ minLength: 3 })),
   /** The platform issuer's password (with ISSUER_USERNAME); unset on the demo: a random one, printed. */
   ISSUER_PASSWORD: Type.Optional(Type.String({ minLength: 12 })),
-  /** Signing keys: a JSON array of private JWKs (the first signs; all verify). Unset: a key kept in DATA_DIR. */
+  /** Signing keys: a JSON array of private Ed25519 JWKs (the first signs; all verify). Unset: a key kept in DATA_DIR. */
   JWT_PRIVATE_KEYS: Type.Optional(Type.String()),
   /** The `iss` claim of the tokens this service signs. */
   JWT_ISSUER: Type.String({ default: 'circulate' }),

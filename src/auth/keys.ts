@@ -11,10 +11,16 @@ export interface KeySet { signing: SigningKey, all: VerifyKey[] }
 
 export async function keyFromJwk (jwk: JWK): Promise<SigningKey> {
   if (jwk.d == null) throw new Error('JWT_PRIVATE_KEYS: every key must be a private JWK (with "d")')
+  // Tokens are verified as EdDSA only (plugins/auth.ts): another kind of key would sign tokens nothing accepts, and
+  // its JWK less "d" is not a public key (an HMAC key's "k", an RSA key's primes), so it is refused at start.
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string' || typeof jwk.d !== 'string' ||
+    (jwk.alg != null && jwk.alg !== 'EdDSA' && jwk.alg !== 'Ed25519')) {
+    throw new Error('JWT_PRIVATE_KEYS: every key must be an Ed25519 private JWK (kty OKP, crv Ed25519, x, d; alg EdDSA or none)')
+  }
   const kid = jwk.kid ?? await thumbprint(jwk)
-  const privateKey = await importJWK({ ...jwk, alg: jwk.alg ?? 'EdDSA' }, jwk.alg ?? 'EdDSA') as CryptoKey
-  const { d: _d, ...pub } = jwk
-  return { kid, privateKey, publicJwk: { ...pub, kid, alg: jwk.alg ?? 'EdDSA', use: 'sig' } }
+  const privateKey = await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d }, 'EdDSA') as CryptoKey
+  // only the public members are published (/.well-known/jwks.json), whatever else the configured JWK carries
+  return { kid, privateKey, publicJwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid, alg: 'EdDSA', use: 'sig' } }
 }
 
 export async function generateJwk (): Promise<JWK> {

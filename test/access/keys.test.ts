@@ -1,5 +1,5 @@
 import t from 'tap'
-import { generateJwk, keyFromJwk, verifyKeyFromJwk } from '../../src/auth/keys.js'
+import { generateJwk, keyFromJwk, keySetFromJwks, verifyKeyFromJwk } from '../../src/auth/keys.js'
 
 // A key configured without a "kid" is named by its RFC 7638 thumbprint (jose's calculateJwkThumbprint).
 // The key of RFC 8037, appendix A.1, whose thumbprint appendix A.3 gives.
@@ -18,4 +18,22 @@ t.test('a generated key carries its thumbprint as its kid', async t => {
   const { kid, ...rest } = jwk
   t.equal(kid, (await keyFromJwk(rest)).kid)
   t.equal(kid?.length, 43, 'a whole SHA-256, base64url')
+})
+
+// JWT_PRIVATE_KEYS is the operator's, but a wrong key in it must stop the start, not run: the service verifies
+// EdDSA (Ed25519) tokens only, so any other key signs tokens nothing accepts, and its public half, published at
+// /.well-known/jwks.json, was the JWK less its "d": an HMAC key's secret ("k") or an RSA key's primes ("p", "q",
+// "dp", "dq", "qi") were published with it.
+t.test('a signing key that is not an Ed25519 private JWK is refused, and no secret member is ever published', async t => {
+  const { generateKeyPair, exportJWK } = await import('jose')
+  const rsa = { ...await exportJWK((await generateKeyPair('RS256', { extractable: true })).privateKey), alg: 'RS256' }
+  const ec = { ...await exportJWK((await generateKeyPair('ES256', { extractable: true })).privateKey), alg: 'ES256' }
+  const hmac = { kty: 'oct', k: Buffer.from('a shared secret').toString('base64url'), d: 'x', alg: 'HS256' }
+  for (const [name, jwk] of [['RSA', rsa], ['P-256', ec], ['HMAC', hmac], ['Ed25519 named for another algorithm', { ...RFC8037, alg: 'ES256' }]] as const) {
+    await t.rejects(keyFromJwk(jwk), /Ed25519/, `${name}: refused, naming what is wanted`)
+    await t.rejects(keySetFromJwks([await generateJwk(), jwk]), /Ed25519/, `${name}: refused as a second key too`)
+  }
+  // whatever else a valid key's JWK carries, only its public members are published
+  const extra = { ...RFC8037, p: 'secret-p', q: 'secret-q', k: 'secret-k', key_ops: ['sign'] }
+  t.same(Object.keys((await keyFromJwk(extra)).publicJwk).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x'])
 })
