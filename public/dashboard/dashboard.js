@@ -1,6 +1,7 @@
 /* Circulate dashboard: logs in with POST /v1/auth/token, then draws the circulation and flows reports with
  * Chart.js (served by the service from node_modules). Figures arrive as decimal strings; they become numbers only
- * to be drawn, and CSV downloads carry the strings exactly as the API gave them. */
+ * to be drawn. CSV downloads are the API's own CSV of the reports shown (the service writes every CSV with its one
+ * writer, which keeps any cell from reaching a spreadsheet as a formula): the page writes none itself. */
 'use strict'
 
 const $ = (id) => document.getElementById(id)
@@ -8,7 +9,7 @@ const TOKEN = 'circulate.dashboard.token'
 const USER = 'circulate.dashboard.user'
 
 /** Exposed for the browser test and the curious: the Chart instances and the last reports fetched. */
-const state = { charts: {}, circulation: null, flows: {}, currency: null, ready: false }
+const state = { charts: {}, circulation: null, flows: {}, currency: null, shown: null, ready: false }
 window.dashboard = state
 
 const COLORS = ['#0d7a6f', '#e07a1f', '#3a6fb0', '#b0417a', '#7a9a2e', '#8a5cc2', '#c9a227', '#4aa3a3', '#a0522d', '#6b7b8c']
@@ -131,13 +132,8 @@ function fmt (v, unit) {
   return v.toLocaleString('en-GB', { maximumFractionDigits: 0 })
 }
 
-function csvEscape (v) {
-  const s = v == null ? '' : String(v)
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
-}
-
-function download (name, rows) {
-  const blob = new Blob([rows.map(r => r.map(csvEscape).join(',')).join('\n') + '\n'], { type: 'text/csv' })
+function download (name, text) {
+  const blob = new Blob([text], { type: 'text/csv' })
   const a = document.createElement('a')
   a.href = URL.createObjectURL(blob)
   a.download = name
@@ -169,17 +165,20 @@ function addDays (day, n) {
   return isoDay(new Date(Date.UTC(y, m - 1, d + n)))
 }
 
+/** A JSON answer, or with text: true the answer's text (a CSV); a problem becomes an Error with its detail. */
 async function api (path, init = {}, tries = 4) {
-  const headers = { accept: 'application/json', ...(init.headers || {}) }
+  const { text, ...options } = init
+  const headers = { accept: text ? 'text/csv' : 'application/json', ...(options.headers || {}) }
   const token = sessionStorage.getItem(TOKEN)
   if (token != null) headers.authorization = `Bearer ${token}`
-  const res = await fetch(path, { ...init, headers })
+  const res = await fetch(path, { ...options, headers })
   // the service runs only a few reports per caller at once: wait as it says, then ask again
   if (res.status === 429 && tries > 1 && !path.endsWith('/auth/token')) {
     const wait = Math.min(Number(res.headers.get('retry-after')) || 1, 10)
     await new Promise(resolve => setTimeout(resolve, wait * 1000))
     return await api(path, init, tries - 1)
   }
+  if (text && res.ok) return await res.text()
   const body = res.status === 204 ? null : await res.json().catch(() => null)
   if (res.status === 401 && token != null) { logout('Your session has ended; please log in again.'); throw new Error('logged out') }
   if (!res.ok) throw new Error((body && (body.detail || body.title)) || `${res.status} ${res.statusText}`)
@@ -230,6 +229,7 @@ async function load () {
   $('status').textContent = 'loading…'
   const code = $('currency').value
   const q = `from=${$('from').value}&to=${$('to').value}`
+  const shown = { code, from: $('from').value, to: $('to').value, interval: $('interval').value }
   try {
     const [currency, circulation, bySector, byDistrict] = await Promise.all([
       api(`/v1/currencies/${encodeURIComponent(code)}`),
@@ -237,7 +237,7 @@ async function load () {
       api(`/v1/currencies/${encodeURIComponent(code)}/reports/flows?by=sector&${q}`),
       api(`/v1/currencies/${encodeURIComponent(code)}/reports/flows?by=district&${q}`),
     ])
-    Object.assign(state, { currency, circulation, flows: { sector: bySector, district: byDistrict } })
+    Object.assign(state, { currency, circulation, flows: { sector: bySector, district: byDistrict }, shown })
     $('currency-name').textContent = `· ${currency.name}`
     render()
     $('status').textContent = `${circulation.periods.length} periods`
@@ -300,7 +300,7 @@ function render () {
       const cells = c.periods.map(p => p.metrics[s.metric])
       hidden += cells.filter(x => x && x.suppressed).length
       return {
-        label: s.label, type: s.type, data: cells.map(num), raw: cells.map(x => (x && x.suppressed) ? 'suppressed' : (x ? x.value : null)),
+        label: s.label, type: s.type, data: cells.map(num),
         borderColor: COLORS[i], backgroundColor: s.type === 'bar' ? `${COLORS[i]}b0` : COLORS[i],
         yAxisID: s.axis || 'y', pointRadius: labels.length > 60 ? 0 : 2, borderWidth: 2, spanGaps: false,
         order: s.type === 'line' ? 0 : 1,
@@ -339,7 +339,6 @@ function renderSectorFlows () {
     const cells = payers.map(payer => f.cells.find(x => x.payer === payer && x.payee === payee))
     return {
       label: payee, data: cells.map(x => x ? num(x.volume) : null),
-      raw: cells.map(x => x == null ? null : (x.volume.suppressed ? 'suppressed' : x.volume.value)),
       backgroundColor: COLORS[i % COLORS.length],
     }
   }).filter(d => d.data.some(v => v != null && v > 0))
@@ -389,7 +388,7 @@ function renderDistrictFlows () {
     data: {
       labels: payers,
       datasets: kinds.map((k, i) => ({
-        label: k, data: payers.map(p => byPayer.get(p)[i]), raw: payers.map(p => byPayer.get(p)[i].toFixed(2)),
+        label: k, data: payers.map(p => byPayer.get(p)[i]),
         backgroundColor: COLORS[i],
       })),
     },
@@ -404,25 +403,29 @@ function renderDistrictFlows () {
 
 // ---- CSV -------------------------------------------------------------------------------------------------------
 
-function downloadChart (id) {
-  const chart = state.charts[id]
-  if (chart == null) return
-  const first = id === 'sectors' ? 'payer sector' : id === 'districts' ? 'payer district' : 'period start'
-  const rows = [[first, ...chart.data.datasets.map(d => d.label)]]
-  chart.data.labels.forEach((label, i) => rows.push([label, ...chart.data.datasets.map(d => d.raw ? d.raw[i] : d.data[i])]))
-  download(`${state.circulation.currency}-${id}-${$('from').value}-${$('to').value}.csv`, rows)
+// A chart's CSV is the API's CSV of the report it is drawn from (the flows by sector or by district, or the
+// circulation report for every other chart), for the currency, range and interval shown: the figures exactly as the
+// API gives them, with the report's provenance, written by the service's CSV writer.
+async function downloadReport (report) {
+  const s = state.shown
+  if (s == null) return
+  const q = `from=${s.from}&to=${s.to}`
+  const [path, name] = report === 'circulation'
+    ? [`reports/circulation?${q}&interval=${s.interval}&format=csv`, `circulation-${s.interval}`]
+    : [`reports/flows?by=${report}&${q}&format=csv`, `flows-${report}`]
+  $('report-error').textContent = ''
+  try {
+    download(`${s.code}-${name}-${s.from}-${s.to}.csv`, await api(`/v1/currencies/${encodeURIComponent(s.code)}/${path}`, { text: true }))
+  } catch (err) {
+    $('report-error').textContent = err.message
+  }
 }
 
-$('download-all').addEventListener('click', () => {
-  const c = state.circulation
-  if (c == null) return
-  const metrics = Object.keys(c.total.metrics)
-  const cell = (x) => x == null ? '' : x.suppressed ? 'suppressed' : x.value
-  const rows = [['period start', 'period end', ...metrics]]
-  for (const p of c.periods) rows.push([p.start, p.end, ...metrics.map(m => cell(p.metrics[m]))])
-  rows.push(['total', c.total.end, ...metrics.map(m => cell(c.total.metrics[m]))])
-  download(`${c.currency}-circulation-${c.interval}-${$('from').value}-${$('to').value}.csv`, rows)
-})
+function downloadChart (id) {
+  return downloadReport(id === 'sectors' ? 'sector' : id === 'districts' ? 'district' : 'circulation')
+}
+
+$('download-all').addEventListener('click', () => downloadReport('circulation'))
 
 // ---- start -----------------------------------------------------------------------------------------------------
 
