@@ -4,7 +4,8 @@ import fp from 'fastify-plugin'
 // Security headers on every response (@fastify/helmet). What matters is the two HTML pages the service serves,
 // /dashboard and /docs: their every script, style, image and request comes from this service (Chart.js and
 // Swagger UI are served from node_modules), so the policy allows 'self' and nothing else, no inline script, no
-// framing by any other site, and no Referer sent anywhere. The JSON API gets the same headers, harmlessly.
+// framing by any other site, and no Referer sent anywhere. The JSON API gets the same headers, harmlessly, and
+// Cache-Control: no-store on every answer to a request with credentials.
 // No upgrade-insecure-requests: the demo serves plain HTTP on 127.0.0.1, where upgrading would break the pages.
 export const CONTENT_SECURITY_POLICY = {
   'default-src': ["'self'"],
@@ -26,5 +27,11 @@ export default fp(async (app) => {
     contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY },
     referrerPolicy: { policy: 'no-referrer' },
     frameguard: { action: 'deny' },
+  })
+  // An answer to a caller with credentials (a balance, a statement, a payment request and its payer's name) is
+  // stored by no browser or proxy: in a browser's disk cache the next person on a shared till or library computer
+  // could find it after logging out. A route that chose its own Cache-Control keeps it (the QR images).
+  app.addHook('onSend', async (request, reply) => {
+    if (request.headers.authorization != null && !reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store')
   })
 }, { name: 'security-headers' })

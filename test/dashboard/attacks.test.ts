@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp } from '../helper.js'
+import { buildTestApp, scenario } from '../helper.js'
 
 // Attacks on the HTML pages the service serves (/dashboard, /pay/{id}, /till) that need no browser: what the
 // served HTML itself allows before, or without, its script.
@@ -17,5 +17,37 @@ t.test('a login form submitted before its script has run never puts the password
     for (const [, attrs] of forms) t.match(attrs, /\smethod="post"/, `${url}: the login form posts`)
     const view = /<section id="login-view"([^>]*)>/.exec(html)
     t.match(view?.[1] ?? '', /\shidden(\s|$)/, `${url}: the login view is hidden until the script shows it`)
+  }
+})
+
+t.test('answers to an authenticated caller are never stored by a browser or a proxy', async (t) => {
+  // A balance, a statement or a payment request with its payer's name was sent with no Cache-Control: a browser
+  // keeps such answers in its disk cache, where the next person on a shared till or library computer can find
+  // them after logging out. Every answer to a request with credentials says no-store, unless its route chose
+  // (the QR images: private, for five minutes, so a till does not fetch them twice).
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const ask = await ctx.call('POST', `/v1/currencies/${s.code}/payment-requests`, {
+    token: s.business.token, key: 'cache-1', body: { toAccount: s.business.accountId, amount: '1.00', reference: 'for you' },
+  })
+  t.equal(ask.status, 201)
+  const id = String(ask.body.id)
+  for (const [url, token] of [
+    [`/v1/accounts/${s.member.accountId}`, s.member.token],
+    [`/v1/accounts/${s.member.accountId}/statement`, s.member.token],
+    [`/v1/payment-requests/${id}`, s.member.token],
+    [`/v1/participants/${s.member.id}`, s.member.token],
+    [`/v1/accounts/${s.business.accountId}`, s.member.token], // refused: the refusal is not kept either
+  ]) {
+    for (const method of ['GET', 'HEAD'] as const) {
+      const r = await ctx.app.inject({ method, url, headers: { authorization: `Bearer ${token}` } })
+      t.equal(r.headers['cache-control'], 'no-store', `${method} ${url} (${r.statusCode}): no-store`)
+    }
+  }
+  const qr = await ctx.app.inject({ method: 'GET', url: `/v1/payment-requests/${id}/qr.svg`, headers: { authorization: `Bearer ${s.member.token}` } })
+  t.equal(qr.headers['cache-control'], 'private, max-age=300', 'a route\'s own choice is kept')
+  // the public pages and files are still revalidated, not forbidden from caches
+  for (const url of ['/dashboard', '/pay/x', '/till', '/dashboard/dashboard.js']) {
+    t.equal((await ctx.app.inject({ method: 'GET', url })).headers['cache-control'], 'no-cache', url)
   }
 })
