@@ -4,6 +4,7 @@ import { DomainError, type ErrorCode, type FieldError } from '../domain/errors.j
 import { fromDatabaseError } from '../db/errors.js'
 import { validationProblem } from './validation.js'
 import { disclosed } from '../domain/access.js'
+import { BASELINE_HEADERS } from './security-headers.js'
 
 // RFC 9457 problem details for every failure. One mapping from cause to status and stable code; 5xx details
 // are logged with the request id, never sent.
@@ -125,5 +126,6 @@ export function frameworkErrors (err: FastifyError, request: FastifyRequest, rep
     ? new DomainError('URI_TOO_LONG', 'a path segment is longer than this service accepts')
     : new DomainError('BAD_REQUEST', 'the request URL is not valid')
   request.log.info({ code: domain.code, detail: err.message }, 'request refused')
-  void sendProblem(request, reply, domain)
+  // before routing, so before helmet's hook: the same policy, set here
+  void sendProblem(request, reply.headers(BASELINE_HEADERS), domain)
 }

@@ -21,6 +21,17 @@ export const CONTENT_SECURITY_POLICY = {
   'style-src': ["'self'"],
 }
 
+/**
+ * The headers that matter, for answers given before any hook runs (plugins/problem.ts, frameworkErrors: a URL that
+ * does not decode, a path segment too long), which helmet never sees.
+ */
+export const BASELINE_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': Object.entries(CONTENT_SECURITY_POLICY).map(([k, v]) => `${k} ${v.join(' ')}`).join(';'),
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+}
+
 export default fp(async (app) => {
   await app.register(helmet, {
     global: true,

@@ -51,3 +51,20 @@ t.test('answers to an authenticated caller are never stored by a browser or a pr
     t.equal((await ctx.app.inject({ method: 'GET', url })).headers['cache-control'], 'no-cache', url)
   }
 })
+
+t.test('a URL refused before routing still gets the security headers', async (t) => {
+  // A path that does not decode (/pay/%zz) or whose segment is past maxParamLength is answered by Fastify's
+  // frameworkErrors before any hook runs, so helmet's headers were missing from exactly the answers an attacker
+  // can provoke at will; they now carry the same policy as every other answer.
+  const ctx = await buildTestApp(t)
+  for (const url of ['/pay/%zz', '/pay/%E0%A4%A', `/pay/${'a'.repeat(300)}`, '/dashboard/%zz']) {
+    for (const method of ['GET', 'HEAD', 'POST'] as const) {
+      const r = await ctx.app.inject({ method, url })
+      t.ok(r.statusCode === 400 || r.statusCode === 414 || r.statusCode === 404, `${method} ${url.slice(0, 20)}: ${r.statusCode}`)
+      t.match(String(r.headers['content-security-policy']), /frame-ancestors 'none'/, `${method} ${url.slice(0, 20)}: a policy`)
+      t.equal(r.headers['x-frame-options'], 'DENY')
+      t.equal(r.headers['x-content-type-options'], 'nosniff')
+      t.equal(r.headers['referrer-policy'], 'no-referrer')
+    }
+  }
+})
