@@ -1,5 +1,6 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
+import { isLinkHost } from './domain/host.js'
 
 // The one place that reads process.env. Bad config stops the process with a message naming the variable.
 export const ConfigSchema = Type.Object({
@@ -267,8 +268,8 @@ export const ConfigSchema = Type.Object({
   /** How often queued texts are handed to the gateway. */
   SMS_SEND_INTERVAL_MS: Type.Integer({ default: 2000, minimum: 50 }),
   /**
-   * The service's public address (e.g. https://pay.example.org), the base of a payment request's payUrl and QR
-   * text. Unset: the address the request came in on (its Host header, and X-Forwarded-Proto with TRUST_PROXY).
+   * The service's public address (e.g. https://pay.example.org: a scheme, a host name or IP literal, and an optional
+   * port, nothing else), the base of a payment request's payUrl and QR text. Unset: the address the request came in on (its Host header, and X-Forwarded-Proto with TRUST_PROXY).
    */
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+$' })),
   /** How often pending payment requests past their time are written 'expired' with their event (0: never). */
@@ -308,6 +309,10 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   if (config.SMS_FROM != null && !/^\+[1-9][0-9]{6,14}$/.test(config.SMS_FROM) && !/^MG[A-Za-z0-9]{1,64}$/.test(config.SMS_FROM)) {
     throw new Error('Invalid configuration: SMS_FROM must be a number in E.164 form or a Messaging Service SID (MG...)')
+  }
+  // the base of every pay link and QR code: a scheme and a host only (the grammar a Host header must match without it)
+  if (config.PUBLIC_URL != null && !isLinkHost(config.PUBLIC_URL.replace(/^https?:\/\//, ''))) {
+    throw new Error('Invalid configuration: PUBLIC_URL must be http:// or https:// and a host name or IP literal, with an optional port (no user, password, path or other characters)')
   }
   const oidc = [config.OIDC_JWKS_URL, config.OIDC_ISSUER, config.OIDC_AUDIENCE].filter(v => v != null).length
   if (oidc !== 0 && oidc !== 3) {

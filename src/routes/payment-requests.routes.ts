@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import QRCode from 'qrcode'
 import { Type } from 'typebox'
 import { DomainError } from '../domain/errors.js'
+import { isLinkHost } from '../domain/host.js'
 import { qrPng } from '../domain/qr-png.js'
 import { leaveShare } from '../plugins/caller-share.js'
 import { CodeParams, IdParams, IdempotencyHeaders, paged, problems } from '../schemas/common.js'
@@ -14,10 +15,6 @@ import {
 import { idempotencyOf } from './idempotency.js'
 
 // Payment requests (src/services/payment-request.service.ts, docs/shop.md): a business asks, a member pays once.
-
-/** A DNS name (labels of letters, digits and hyphens) or a bracketed IP literal, and an optional port. */
-// a DNS name (underscores allowed, as container and compose service names have them) or an IP literal, and a port
-const HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/
 
 export interface PaymentRequestRoutesOptions {
   /** the service's public address, the base of payUrl and the QR text; null: the address the request came in on */
@@ -35,7 +32,7 @@ const routes: FastifyPluginAsyncTypebox<PaymentRequestRoutesOptions> = async (ap
   // does not need one: `needed` false gives an empty base there instead of refusing it.
   const base = (request: FastifyRequest, needed = true) => {
     if (opts.publicUrl != null) return opts.publicUrl
-    const ok = request.host.length <= 260 && HOST.test(request.host) && (request.protocol === 'http' || request.protocol === 'https')
+    const ok = isLinkHost(request.host) && (request.protocol === 'http' || request.protocol === 'https')
     if (ok) return `${request.protocol}://${request.host}`
     if (!needed) return ''
     throw new DomainError('BAD_REQUEST', 'the Host header is not a host name, or the protocol not http or https (or set PUBLIC_URL, the address links are made from)')

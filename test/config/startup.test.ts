@@ -1,0 +1,17 @@
+import t from 'tap'
+import { loadConfig } from '../../src/config.js'
+
+// Bad values of the environment stop the start with a message naming the variable, rather than running unsafely.
+
+t.test('PUBLIC_URL is a scheme and a host (and port) only: nothing else is put into every pay link and QR code', async (t) => {
+  // PUBLIC_URL is the base of every payUrl and QR text. The pattern let through a user and password
+  // (https://user:secret@pay.example.org, printed into every QR code a till shows), spaces, quotes and angle
+  // brackets; it now takes the same host grammar a Host header must match when PUBLIC_URL is unset.
+  for (const bad of ['https://user:secret@pay.example.org', 'https://pay.example.org"><b>', 'https://pay example.org',
+    'https://pay.example.org\\evil.example', `https://${'a'.repeat(300)}.org`, 'https://pay.example.org:99999x']) {
+    t.throws(() => loadConfig({ PUBLIC_URL: bad }), /PUBLIC_URL/, `refused: ${bad.slice(0, 40)}`)
+  }
+  for (const good of ['https://pay.example.org', 'http://127.0.0.1:3000', 'https://[2001:db8::1]:8443', 'http://circulate_app:3000']) {
+    t.equal(loadConfig({ PUBLIC_URL: good }).PUBLIC_URL, good, `taken: ${good}`)
+  }
+})
