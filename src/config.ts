@@ -1,6 +1,7 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { isLinkHost } from './domain/host.js'
+import { checkNewPassword } from './domain/password-rules.js'
 
 // The one place that reads process.env. Bad config stops the process with a message naming the variable.
 export const ConfigSchema = Type.Object({
@@ -110,7 +111,10 @@ export const ConfigSchema = Type.Object({
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0 }),
   /** The platform issuer, created on first start when no issuer exists (never a default password). */
   ISSUER_USERNAME: Type.Optional(Type.String({ minLength: 3 })),
-  /** The platform issuer's password (with ISSUER_USERNAME); unset on the demo: a random one, printed. */
+  /**
+   * The platform issuer's password (with ISSUER_USERNAME): at least 12 characters, and not only spaces, one character
+   * repeated, the username or a common password. Unset on the demo: a random one, printed.
+   */
   ISSUER_PASSWORD: Type.Optional(Type.String({ minLength: 12 })),
   /** Signing keys: a JSON array of private Ed25519 JWKs (the first signs; all verify). Unset: a key kept in DATA_DIR. */
   JWT_PRIVATE_KEYS: Type.Optional(Type.String()),
@@ -309,6 +313,14 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   if (config.SMS_FROM != null && !/^\+[1-9][0-9]{6,14}$/.test(config.SMS_FROM) && !/^MG[A-Za-z0-9]{1,64}$/.test(config.SMS_FROM)) {
     throw new Error('Invalid configuration: SMS_FROM must be a number in E.164 form or a Messaging Service SID (MG...)')
+  }
+  // the platform issuer's first password keeps the rules every other new password keeps (domain/password-rules.ts)
+  if (config.ISSUER_PASSWORD != null) {
+    try {
+      checkNewPassword(config.ISSUER_USERNAME ?? '', config.ISSUER_PASSWORD)
+    } catch (err) {
+      throw new Error(`Invalid configuration: ISSUER_PASSWORD ${(err as Error).message.replace(/^the password /, '')}`)
+    }
   }
   // the base of every pay link and QR code: a scheme and a host only (the grammar a Host header must match without it)
   if (config.PUBLIC_URL != null && !isLinkHost(config.PUBLIC_URL.replace(/^https?:\/\//, ''))) {

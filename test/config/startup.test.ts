@@ -15,3 +15,13 @@ t.test('PUBLIC_URL is a scheme and a host (and port) only: nothing else is put i
     t.equal(loadConfig({ PUBLIC_URL: good }).PUBLIC_URL, good, `taken: ${good}`)
   }
 })
+
+t.test('ISSUER_PASSWORD follows the password rules every other new password follows', async (t) => {
+  // The platform issuer acts for every currency, yet its first password, from the environment, was checked for
+  // length only: twelve spaces, one character repeated or the username itself made the most powerful login.
+  for (const [password, why] of [[' '.repeat(12), 'only spaces'], ['a'.repeat(12), 'one character repeated'], ['platform-admin', 'the username']]) {
+    t.throws(() => loadConfig({ ISSUER_USERNAME: 'platform-admin', ISSUER_PASSWORD: password }), new RegExp(`ISSUER_PASSWORD.*${why}`), `refused: ${why}`)
+  }
+  t.equal(loadConfig({ ISSUER_USERNAME: 'platform-admin', ISSUER_PASSWORD: 'a long, fine passphrase' }).ISSUER_USERNAME, 'platform-admin')
+  t.equal(loadConfig({ ISSUER_USERNAME: 'platform-admin' }).ISSUER_PASSWORD, undefined, 'a username alone (after the first start) is fine')
+})
