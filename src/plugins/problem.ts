@@ -112,7 +112,8 @@ export function clientErrorHandler (err: NodeJS.ErrnoException, socket: import('
         : [400, 'BAD_REQUEST', 'the request is not valid HTTP']
   const body = JSON.stringify({ type: problemType(code), title: TITLES[status] ?? 'Error', status, detail, instance: '', code, requestId: '' })
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${TITLES[status] ?? 'Error'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    const headers = Object.entries(BASELINE_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+    socket.write(`HTTP/1.1 ${status} ${TITLES[status] ?? 'Error'}\r\nContent-Type: application/problem+json\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
   socket.destroy(err)
 }

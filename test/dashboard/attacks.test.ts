@@ -1,4 +1,6 @@
+import net from 'node:net'
 import t from 'tap'
+import { freePort } from '../../support/ports.js'
 import { buildTestApp, scenario } from '../helper.js'
 
 // Attacks on the HTML pages the service serves (/dashboard, /pay/{id}, /till) that need no browser: what the
@@ -66,5 +68,34 @@ t.test('a URL refused before routing still gets the security headers', async (t)
       t.equal(r.headers['x-content-type-options'], 'nosniff')
       t.equal(r.headers['referrer-policy'], 'no-referrer')
     }
+  }
+})
+
+t.test('HTTP so malformed that Node refuses it gets a problem with the security headers, over a real socket', async (t) => {
+  // clientErrorHandler writes these answers to the socket itself, past Fastify and helmet.
+  const ctx = await buildTestApp(t)
+  const port = await freePort()
+  await ctx.app.listen({ host: '127.0.0.1', port })
+  const raw = async (request: string) => await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1')
+    let answer = ''
+    socket.on('data', (d) => { answer += d.toString('latin1') })
+    socket.on('close', () => { resolve(answer) })
+    socket.on('error', () => { resolve(answer) })
+    socket.setTimeout(5000, () => { socket.destroy(); reject(new Error('no answer')) })
+    socket.write(request)
+  })
+  for (const [what, request, status] of [
+    ['a bad request line', 'GARBAGE / HTTP/9.9 what\r\n\r\n', 400],
+    ['a header block past the limit', `GET /dashboard HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+  ] as const) {
+    const answer = await raw(request)
+    const [head, body] = answer.split('\r\n\r\n')
+    t.match(head, new RegExp(`^HTTP/1.1 ${status} `), `${what}: ${status}`)
+    t.match(head, /\r\ncontent-type: application\/problem\+json/i)
+    t.match(head, /\r\ncontent-security-policy: default-src 'self';.*frame-ancestors 'none'/i, `${what}: the policy`)
+    t.match(head, /\r\nx-content-type-options: nosniff/i)
+    t.match(head, /\r\nx-frame-options: DENY/i)
+    t.equal(JSON.parse(body).status, status)
   }
 })
