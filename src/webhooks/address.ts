@@ -29,7 +29,7 @@ export class UrlRefused extends Error {}
 /** Why this address may not be reached, or null. */
 export function refusedAddress (address: string, policy: AddressPolicy): string | null {
   const range = refusedRange(address, policy)
-  return range == null ? null : `${address} is ${range === 'invalid' ? 'not an IP address' : `in a ${range} range`}`
+  return range == null ? null : `${address} is ${range === 'invalid' ? 'not an IP address' : `in ${article(range)} ${range} range`}`
 }
 
 /** The range that keeps this address from being reached ('invalid': not an address), or null. */
@@ -129,7 +129,7 @@ export async function checkAddresses (u: URL, policy: AddressPolicy): Promise<dn
     if (range != null) {
       throw new UrlRefused(literal
         ? `the url's host resolves to a refused address: ${refusedAddress(a.address, policy)!}`
-        : `the url's host resolves to a refused address (one in a ${range} range)`)
+        : `the url's host resolves to a refused address (one in ${article(range)} ${range} range)`)
     }
   }
   return addrs
@@ -144,4 +144,9 @@ export function lookupChecked (policy: AddressPolicy): net.LookupFunction {
       else callback(null, addrs[0].address, addrs[0].family)
     }, (err: Error) => { callback(Object.assign(err, { code: 'EREFUSED' }) as NodeJS.ErrnoException, '', 0) })
   }
+}
+
+/** "an" before a range whose name is read with a vowel first (unspecified, IPv4-compatible), else "a". */
+function article (range: string): string {
+  return /^[aeiouAEIOU]/.test(range) ? 'an' : 'a'
 }
