@@ -338,3 +338,18 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
 
 /** Where the server listens: HOST, else only this machine when the embedded demo database is in use. */
 export const listenHost = (config: Config, embedded: boolean): string => config.HOST ?? (embedded ? '127.0.0.1' : '0.0.0.0')
+
+/**
+ * Settings meant for a laptop or a benchmark that are unsafe on a real deployment. They are not refused (the bench
+ * runs the built service with NODE_ENV=production and sets them) but said at every start (server.ts), so nobody runs
+ * a scheme with them unaware.
+ */
+export function productionWarnings (config: Config): string[] {
+  if (config.NODE_ENV !== 'production') return []
+  const on = (v: string) => v === '1' || v === 'true'
+  const out: string[] = []
+  if (on(config.WEBHOOK_ALLOW_PRIVATE)) out.push('WEBHOOK_ALLOW_PRIVATE is on: any business can aim a webhook at this network\'s private, loopback and link-local addresses')
+  if (on(config.WEBHOOK_ALLOW_HTTP)) out.push('WEBHOOK_ALLOW_HTTP is on: webhooks may be sent unencrypted over plain http')
+  if (on(config.SEED)) out.push('SEED is on: an empty database is filled with a simulated year and demo logins with issuer powers')
+  return out
+}

@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app, { serverOptions } from './app.js'
 import { loadKeySet } from './auth/keys.js'
-import { listenHost, loadConfig } from './config.js'
+import { listenHost, loadConfig, productionWarnings } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
 import { banner } from './demo/banner.js'
@@ -27,6 +27,7 @@ if (databaseUrl == null) {
   embedded = await startEmbeddedPostgres(config.DATA_DIR, config.EMBEDDED_PG_PORT, m => log.warn(m))
   databaseUrl = embedded.url
 }
+for (const warning of productionWarnings(config)) log.warn(warning)
 const migrated = await migrate(databaseUrl)
 log.info({ applied: migrated.applied, alreadyApplied: migrated.skipped.length }, 'migrations done')
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { loadConfig } from '../../src/config.js'
+import { loadConfig, productionWarnings } from '../../src/config.js'
 
 // Bad values of the environment stop the start with a message naming the variable, rather than running unsafely.
 
@@ -24,4 +24,15 @@ t.test('ISSUER_PASSWORD follows the password rules every other new password foll
   }
   t.equal(loadConfig({ ISSUER_USERNAME: 'platform-admin', ISSUER_PASSWORD: 'a long, fine passphrase' }).ISSUER_USERNAME, 'platform-admin')
   t.equal(loadConfig({ ISSUER_USERNAME: 'platform-admin' }).ISSUER_PASSWORD, undefined, 'a username alone (after the first start) is fine')
+})
+
+t.test('settings unsafe on a real deployment are said at start when NODE_ENV is production', async (t) => {
+  // not refused (the bench runs the built service with NODE_ENV=production and sets them), but never silent
+  const risky = { WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_ALLOW_HTTP: 'true', SEED: '1' }
+  const said = productionWarnings(loadConfig({ NODE_ENV: 'production', ...risky }))
+  t.equal(said.length, 3)
+  for (const name of Object.keys(risky)) t.ok(said.some(w => w.startsWith(name)), `${name} is named`)
+  t.same(productionWarnings(loadConfig({ NODE_ENV: 'production' })), [], 'the defaults say nothing')
+  t.same(productionWarnings(loadConfig({ NODE_ENV: 'development', ...risky })), [], 'nor does a laptop')
+  t.same(productionWarnings(loadConfig({ NODE_ENV: 'production', SEED: 'auto' })), [], 'SEED=auto seeds only the embedded database')
 })
