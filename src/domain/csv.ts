@@ -1,3 +1,4 @@
+import { pipeline, Readable } from 'node:stream'
 import { stringify as stringifyStream, type Options, type Stringifier } from 'csv-stringify'
 import { stringify as stringifySync } from 'csv-stringify/sync'
 
@@ -42,4 +43,16 @@ export function csvDocument (columns: readonly string[], rows: ReadonlyArray<rea
 /** A streaming CSV writer (pipe rows into it), header first, for files too large to build in memory. */
 export function csvStream (columns: readonly string[]): Stringifier {
   return stringifyStream(options(columns))
+}
+
+/**
+ * A streamed CSV file of rows read as it goes (pages of a query). Joined with pipeline(), not pipe(): a failed read
+ * (the database lost mid-file) errors the file, so the reply is cut off (or, before its first byte, answered with a
+ * problem) instead of the read's error going unhandled and the file never ending; and a file destroyed when its
+ * client goes stops the reads.
+ */
+export function csvFile (columns: readonly string[], rows: AsyncIterable<readonly CsvCell[]>): Readable {
+  const out = csvStream(columns)
+  pipeline(Readable.from(rows), out, () => {})
+  return out
 }

@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type pg from 'pg'
-import { csvStream } from '../domain/csv.js'
+import { csvFile } from '../domain/csv.js'
 import { formatMoney } from '../domain/money.js'
 import { publishedAccounts, publishedStatus, type QuasiIdentifiers } from './anonymise.js'
 import type { ExportSession } from './pseudonym.js'
@@ -67,7 +67,7 @@ export function accountsCsv (pool: pg.Pool, x: AccountExportInput, session: Expo
         : [p, q.start, formatMoney(a.balance, x.decimals), q.area, q.areaType, q.role === '' ? '' : q.role === 'business' ? 'VENDOR' : 'BENEFICIARY', '', q.status]
     }
   }
-  return Readable.from(rows()).pipe(csvStream(x.dialect === 'sarafu' ? SARAFU_ACCOUNT_COLUMNS : ACCOUNT_COLUMNS))
+  return csvFile(x.dialect === 'sarafu' ? SARAFU_ACCOUNT_COLUMNS : ACCOUNT_COLUMNS, rows())
 }
 
 async function sarafuRows (pool: pg.Pool, x: AccountExportInput, session: ExportSession, accounts: Row[],

@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type pg from 'pg'
-import { csvStream } from '../domain/csv.js'
+import { csvFile } from '../domain/csv.js'
 import { formatMoney } from '../domain/money.js'
 import type { ExportSession } from './pseudonym.js'
 
@@ -92,5 +92,5 @@ export function transfersCsv (pool: pg.Pool, x: TransferExportInput, session: Ex
       after = { at: last.timeset, id: last.id }
     }
   }
-  return Readable.from(rows()).pipe(csvStream(sarafu ? SARAFU_TRANSFER_COLUMNS : TRANSFER_COLUMNS))
+  return csvFile(sarafu ? SARAFU_TRANSFER_COLUMNS : TRANSFER_COLUMNS, rows())
 }

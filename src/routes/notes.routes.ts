@@ -65,9 +65,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const r = await notes.reserve(request.principal, request.params.code, { ...request.query, format: answerFormat(request, reply) })
     if ('csv' in r) {
-      // streamed: the reply's type, written for the JSON and the CSV's schema, does not know a stream
+      // Fastify answers HEAD with this handler and would drain a stream, reading every movement for a body nobody
+      // receives: a HEAD has had the checks above and gets the headers only. Streamed: the reply's type, written
+      // for the JSON and the CSV's schema, does not know a stream.
       return await (reply as FastifyReply).type('text/csv; charset=utf-8')
-        .header('content-disposition', `attachment; filename="reserve-${request.params.code.toUpperCase()}.csv"`).send(r.csv)
+        .header('content-disposition', `attachment; filename="reserve-${request.params.code.toUpperCase()}.csv"`)
+        .send(request.method === 'HEAD' ? '' : r.csv())
     }
     return r.json
   })

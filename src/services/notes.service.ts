@@ -1,8 +1,8 @@
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type pg from 'pg'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { auditRecord, type AuditAction, type RequestMeta } from '../domain/access.js'
-import { csvStream } from '../domain/csv.js'
+import { csvFile } from '../domain/csv.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, Money, parseAmount } from '../domain/money.js'
 import { noteBuyback, noteDeposit, noteSale, noteWithdrawal, type Movement } from '../domain/movements.js'
@@ -114,7 +114,7 @@ export function notesService (pool: pg.Pool, readPool: pg.Pool, prisma: PrismaCl
      * and the platform issuer read it all; a researcher reads the JSON totals (aggregates, as the circulation
      * report's supply already is) but not the reconciliation CSV, whose sterling references are bank details.
      */
-    async reserve (principal: Principal | null, code: string, q: ReserveQuery): Promise<{ json: Reserve } | { csv: Readable }> {
+    async reserve (principal: Principal | null, code: string, q: ReserveQuery): Promise<{ json: Reserve } | { csv: () => Readable }> {
       if (principal == null) throw UNAUTHENTICATED()
       const c = await currencies.resolve(code)
       const issuer = isIssuerOf(principal, c.id)
@@ -125,7 +125,8 @@ export function notesService (pool: pg.Pool, readPool: pg.Pool, prisma: PrismaCl
       if (atMs != null && (atMs < Date.UTC(1970, 0, 1) || atMs > Date.UTC(9999, 0, 1))) throw new DomainError('INVALID_QUERY', 'at must lie between 1970 and 9999')
       if (q.format === 'csv') {
         if (!issuer) throw new DomainError('FORBIDDEN', 'the reconciliation (sterling references) is for issuers only')
-        return { csv: reconciliation(readPool, c, atMs) }
+        // made only when sent: a HEAD checks who may read it and reads no movement
+        return { csv: () => reconciliation(readPool, c, atMs) }
       }
       return { json: await reserveAt(readPool, c, atMs) }
     },
@@ -195,7 +196,7 @@ export function reconciliation (db: pg.Pool, c: CurrencyInfo, atMs?: number, pag
       after = rows[rows.length - 1].id
     }
   }
-  return Readable.from(rows()).pipe(csvStream(RECONCILIATION_COLUMNS))
+  return csvFile(RECONCILIATION_COLUMNS, rows())
 }
 
 export type NotesService = ReturnType<typeof notesService>

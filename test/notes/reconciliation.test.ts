@@ -78,3 +78,63 @@ t.test('a reversal may name the sterling payment that puts it right, and say why
   const same = await reverse(again.id, 'nobody', {})
   t.same([same.status, same.headers['idempotent-replayed']], [201, 'true'], 'an empty body is the same request as none')
 })
+
+// A database failure while the file streams must end the response as failed (the client sees a cut connection, not
+// a file that looks whole), never leave it hanging, and never crash the process with an unhandled stream error.
+t.test('a database failure fails the file: mid-stream the stream errors, before the first row the answer is 503', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  for (const amount of ['10.00', '2.50']) await issue(ctx, s.code, s.member.accountId, amount)
+  const c = await ctx.app.services.currencies.resolve(s.code)
+  const lost = () => Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' })
+
+  // pages of one: the first page is read, the second fails
+  let calls = 0
+  const failing = {
+    query: async (...args: unknown[]) => {
+      if (++calls === 3) throw lost()
+      return await (ctx.app.pool.query as (...a: unknown[]) => Promise<unknown>)(...args)
+    },
+  }
+  await t.rejects(text(reconciliation(failing as never, c, undefined, 1)), /Connection terminated/, 'the stream errors')
+
+  // the route: the read pool fails on its first query of the file
+  const pool = ctx.app.readPool
+  const query = pool.query
+  t.teardown(() => { pool.query = query })
+  pool.query = (async () => { throw lost() }) as never
+  // (ctx.call fails any 5xx: this one is the answer wanted)
+  const r = await ctx.app.inject({ method: 'GET', url: `/v1/currencies/${s.code}/reserve?format=csv`, headers: { authorization: `Bearer ${ctx.issuerToken}` } })
+  pool.query = query
+  t.equal(r.statusCode, 503, r.body)
+  t.equal(r.json().code, 'SERVICE_UNAVAILABLE')
+  const after = await ctx.call('GET', `/v1/currencies/${s.code}/reserve?format=csv`, { token: ctx.issuerToken })
+  t.equal(after.status, 200, 'the service still answers')
+})
+
+// Fastify answers HEAD with the GET's handler and drains a streamed body: the whole history would be read for a
+// body nobody receives. A HEAD makes the same checks (who may read it) and reads no movement.
+t.test('a HEAD of the CSV checks access and reads no movement', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  for (const amount of ['10.00', '2.50']) await issue(ctx, s.code, s.member.accountId, amount)
+  const pool = ctx.app.readPool
+  const query = pool.query
+  t.teardown(() => { pool.query = query })
+  const seen: string[] = []
+  pool.query = ((...args: unknown[]) => {
+    const q = args[0]
+    seen.push(typeof q === 'string' ? q : (q as { text: string }).text)
+    return (query as (...a: unknown[]) => unknown).apply(pool, args)
+  }) as never
+  // (HEAD is not in openapi.yaml, which ctx.call checks against)
+  const head = await ctx.app.inject({ method: 'HEAD', url: `/v1/currencies/${s.code}/reserve?format=csv`, headers: { authorization: `Bearer ${ctx.issuerToken}` } })
+  t.equal(head.statusCode, 200)
+  t.match(head.headers['content-type'], /^text\/csv/)
+  t.equal(head.body, '')
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.same(seen.filter(q => q.includes('reserve_movement')), [], 'no movement read')
+  const get = await ctx.call('GET', `/v1/currencies/${s.code}/reserve?format=csv`, { token: ctx.issuerToken })
+  t.equal(get.text.trim().split('\n').length, 3, 'the GET still sends the file')
+  t.ok(seen.some(q => q.includes('reserve_movement')))
+})
