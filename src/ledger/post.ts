@@ -147,8 +147,8 @@ async function postIsolated (ctx: Ctx, todo: Indexed[]): Promise<ItemResult[]> {
   } catch (err) {
     if (!causedByItems(err)) throw fromDatabaseError(err) ?? err
     // alone on the caller's client without a savepoint, the caller's transaction is aborted: it must know
-    if (todo.length === 1 && isClient(ctx.db) && !ctx.savepoints) throw itemError(err)
-    if (todo.length === 1) return [{ ok: false, error: itemError(err) }]
+    if (todo.length === 1 && isClient(ctx.db) && !ctx.savepoints) throw itemError(err, todo[0].item)
+    if (todo.length === 1) return [{ ok: false, error: itemError(err, todo[0].item) }]
     if (ctx.atomic) return await findCulprits(ctx, todo, err)
     const mid = Math.ceil(todo.length / 2)
     // in order: the second half sees what the first half posted, as it would have in one call
@@ -164,19 +164,20 @@ async function findCulprits (ctx: Ctx, todo: Indexed[], err: unknown): Promise<I
       return part.map(() => ({ ok: true, replayed: false, legs: [] }))
     } catch (e) {
       if (!causedByItems(e)) throw fromDatabaseError(e) ?? e
-      if (part.length === 1) return [{ ok: false, error: itemError(e) }]
+      if (part.length === 1) return [{ ok: false, error: itemError(e, part[0].item) }]
       const mid = Math.ceil(part.length / 2)
       return [...await probe(part.slice(0, mid)), ...await probe(part.slice(mid))]
     }
   }
   const found = await probe(todo)
   // refused only together: every movement carries the refusal
-  return found.some(r => !r.ok) ? found : todo.map(() => ({ ok: false, error: itemError(err) }))
+  return found.some(r => !r.ok) ? found : todo.map(x => ({ ok: false, error: itemError(err, x.item) }))
 }
 
-function itemError (err: unknown): DomainError {
+/** The refusal of one movement `m` for the database's error: a constraint's code is read as the function's is. */
+function itemError (err: unknown, m: MovementItem): DomainError {
   const mapped = fromDatabaseError(err)
-  if (mapped != null) return mapped
+  if (mapped != null) return refusal(mapped.code, m) === mapped.code ? mapped : domainErrorFor(refusal(mapped.code, m))
   const e = new DomainError('INTERNAL', `the ledger refused a movement: ${(err as Error).message}`)
   ;(e as { cause?: unknown }).cause = err
   return e
@@ -253,7 +254,8 @@ function results (rows: Row[], part: Indexed[]): ItemResult[] {
 
 /**
  * The ledger function knows no kinds, so it calls the issuance account passing its ceiling of zero (the reserve
- * falling below zero, currency.repo.ts) CEILING_EXCEEDED like any other. In a movement that pays sterling out (its
+ * falling below zero, currency.repo.ts) CEILING_EXCEEDED like any other, as does the account table's constraint
+ * when that is what refuses (itemError). In a movement that pays sterling out (its
  * reserve delta is negative: a redemption, a buyback, a withdrawal, a reversed issuance or note sale) the issuance
  * account is the only one that gains and can have a ceiling, so that is what it means; the caller is told so.
  */

@@ -113,3 +113,35 @@ t.test('the issuance account\'s ceiling of zero is a rule of the currency', asyn
   const err = await ctx.tooling().query('UPDATE account SET ceiling = NULL WHERE id = $1', [issuance]).then(() => null, (e: { constraint?: string }) => e)
   t.equal(err?.constraint, 'account_issuance_ceiling_check', 'the database refuses an issuance account without one')
 })
+
+// The ledger function checks limits itself, but if the account table's CHECK is what refuses (the constraint
+// fallback, src/db/errors.ts), a movement that pays sterling out is still told RESERVE_EXCEEDED, alone or found by
+// the isolating split, as the function's own refusal says.
+t.test('the issuance account\'s ceiling refused by the table\'s constraint is RESERVE_EXCEEDED too', async (t) => {
+  const { postMovements } = await import('../../src/ledger/post.js')
+  const { issuance, redemption } = await import('../../src/domain/movements.js')
+  const { Money } = await import('../../src/domain/money.js')
+  const c = {
+    id: '00000000-0000-7000-8000-000000000001', decimals: 2, fees: {} as never, redemptionFee: new Money('0.03'),
+    system: { issuance: '00000000-0000-7000-8000-00000000000a', fees: '00000000-0000-7000-8000-00000000000b', paper: '00000000-0000-7000-8000-00000000000c' },
+  }
+  const who = { scope: 's', idempotencyKey: null, requestHash: 'h', createdBy: 'u', owner: null }
+  const out = { ...who, ...redemption(c, { from: '00000000-0000-7000-8000-0000000000d1', amount: new Money('10.00'), sterlingReference: 'x' }) }
+  const into = { ...who, ...issuance(c, { to: '00000000-0000-7000-8000-0000000000d2', amount: new Money('10.00'), sterlingReference: 'y' }) }
+  const ceiling = Object.assign(new Error('new row for relation "account" violates check constraint "account_ceiling_check"'),
+    { code: '23514', constraint: 'account_ceiling_check' })
+  const refusing = { query: async () => { throw ceiling } }
+
+  const [alone] = (await postMovements(refusing as never, c.id, [out])).results
+  t.match(alone, { ok: false, error: { code: 'RESERVE_EXCEEDED' } }, 'a redemption alone')
+  const [other] = (await postMovements(refusing as never, c.id, [into])).results
+  t.match(other, { ok: false, error: { code: 'CEILING_EXCEEDED' } }, 'a movement that pays nothing out keeps CEILING_EXCEEDED')
+
+  // on one connection (the split's), every call refused: each movement alone gets its own answer
+  const client = { query: async () => { throw ceiling }, release: () => {} }
+  const pool = { connect: async () => client, query: client.query }
+  const split = (await postMovements(pool as never, c.id, [out, into])).results
+  t.match(split, [{ ok: false, error: { code: 'RESERVE_EXCEEDED' } }, { ok: false, error: { code: 'CEILING_EXCEEDED' } }], 'split')
+  const atomic = await postMovements(pool as never, c.id, [out, into], { atomic: true })
+  t.match(atomic.results, [{ ok: false, error: { code: 'RESERVE_EXCEEDED' } }, { ok: false, error: { code: 'CEILING_EXCEEDED' } }], 'atomic')
+})
