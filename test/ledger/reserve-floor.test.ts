@@ -35,6 +35,8 @@ t.test('money spent on credit is not redeemed for sterling nobody paid in', asyn
   t.equal(await balance(ctx, s.business.accountId), '98.00', 'nothing moved')
   t.match(await reserveOf(ctx, s.code), { sterlingReserve: '0.00', difference: '0.00' })
   // the refusal did not use up the key: the same key redeems once there is sterling to pay
+  const early = await redeem(ctx, s.code, s.business, '30.00', 'r2')
+  t.same([early.status, early.body.code], [422, 'RESERVE_EXCEEDED'], early.text)
   const m2 = await registerMember(ctx, s.code)
   await issue(ctx, s.code, m2.accountId, '30.00')
   const paid = await redeem(ctx, s.code, s.business, '30.00', 'r2')
