@@ -1,3 +1,4 @@
+import http from 'node:http'
 import t from 'tap'
 import { text } from 'node:stream/consumers'
 import { balance, buildTestApp, issue, registerMember, scenario } from '../helper.js'
@@ -137,4 +138,42 @@ t.test('a HEAD of the CSV checks access and reads no movement', async (t) => {
   const get = await ctx.call('GET', `/v1/currencies/${s.code}/reserve?format=csv`, { token: ctx.issuerToken })
   t.equal(get.text.trim().split('\n').length, 3, 'the GET still sends the file')
   t.ok(seen.some(q => q.includes('reserve_movement')))
+})
+
+t.test('a database failure after the first bytes cuts the connection: the file never looks whole', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '10.00')
+  const pool = ctx.app.readPool
+  const query = pool.query
+  let pages = 0
+  pool.query = (async (...args: unknown[]) => {
+    const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text: string }).text
+    if (text.includes('reserve_movement m JOIN')) {
+      if (++pages === 1) {
+        // a first page that is full (5,000 rows, the one real movement repeated), so a second page is read
+        const row = (await (query as (...a: unknown[]) => Promise<{ rows: Array<Record<string, unknown>> }>).apply(pool, args)).rows[0]
+        return { rows: Array.from({ length: 5000 }, (_, i) => ({ ...row, id: String(i + 1) })) }
+      }
+      throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' })
+    }
+    return await (query as (...a: unknown[]) => Promise<{ rows: Array<Record<string, unknown>> }>).apply(pool, args)
+  }) as never
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (ctx.app.server.address() as { port: number }).port
+  const out = await new Promise<{ status: number, bytes: number, aborted: boolean, ended: boolean }>((resolve) => {
+    http.get({ port, host: '127.0.0.1', path: `/v1/currencies/${s.code}/reserve?format=csv`, headers: { authorization: `Bearer ${ctx.issuerToken}` } }, (res) => {
+      let bytes = 0; let aborted = false; let ended = false
+      res.on('data', (c: Buffer) => { bytes += c.length })
+      res.on('aborted', () => { aborted = true })
+      res.on('error', () => { aborted = true })
+      res.on('end', () => { ended = true })
+      res.on('close', () => resolve({ status: res.statusCode!, bytes, aborted, ended }))
+    })
+  })
+  pool.query = query
+  t.equal(out.status, 200)
+  t.ok(out.bytes > 0)
+  t.ok(out.aborted, 'aborted')
+  t.notOk(out.ended, 'not ended cleanly')
 })
