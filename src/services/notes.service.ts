@@ -179,15 +179,20 @@ const RECONCILIATION_PAGE = 5000
  */
 export function reconciliation (db: pg.Pool, c: CurrencyInfo, atMs?: number, page = RECONCILIATION_PAGE): Readable {
   async function * rows () {
-    const at = atMs == null ? (await db.query<{ now: Date }>('SELECT now()')).rows[0].now : new Date(atMs)
+    // the moment the file is for, and the last movement recorded by then: each page is its own read, so one whose
+    // transaction began before `at` but was recorded while the file streams is left out by its id
+    const start = (await db.query<{ now: Date, last: string | null }>(
+      'SELECT now(), (SELECT max(id) FROM reserve_movement WHERE currency_id = $1)::text AS last', [c.id])).rows[0]
+    const at = atMs == null ? start.now : new Date(atMs)
+    if (start.last == null) return
     let after = '0'
     let total = new Money(0)
     for (;;) {
       const { rows } = await db.query<{ id: string, created_at: Date, transfer_id: string, kind: string, sterling_reference: string | null, amount: string }>(`
         SELECT m.id::text, m.created_at, m.transfer_id, t.kind, m.sterling_reference, m.amount::text
           FROM reserve_movement m JOIN transfer t ON t.id = m.transfer_id
-         WHERE m.currency_id = $1 AND m.id > $2::bigint AND m.created_at <= $3
-         ORDER BY m.id LIMIT $4`, [c.id, after, at, page])
+         WHERE m.currency_id = $1 AND m.id > $2::bigint AND m.id <= $5::bigint AND m.created_at <= $3
+         ORDER BY m.id LIMIT $4`, [c.id, after, at, page, start.last])
       for (const r of rows) {
         total = total.plus(r.amount)
         yield [r.created_at.toISOString(), r.transfer_id, r.kind, r.sterling_reference, formatMoney(r.amount, c.decimals), formatMoney(total, c.decimals)]
