@@ -3,6 +3,9 @@ import t from 'tap'
 import { text } from 'node:stream/consumers'
 import { balance, buildTestApp, issue, registerMember, scenario } from '../helper.js'
 import { reconciliation } from '../../src/services/notes.service.js'
+import { Money } from '../../src/domain/money.js'
+import { issuance } from '../../src/domain/movements.js'
+import { postMovement } from '../../src/ledger/post.js'
 
 // The reserve's reconciliation CSV is streamed a page at a time, so a scheme's whole history never sits in memory:
 // the pages join into the same file whatever their size, the running total runs on across them, and `at` cuts it.
@@ -48,6 +51,31 @@ t.test('the reconciliation streams in pages that join into one file', async (t) 
     if (!added) { added = true; await issue(ctx, s.code, m.accountId, '4.00') }
   }
   t.equal(lines2.join(''), whole.text, 'recorded while it streamed: left out')
+  // and one whose transaction began before the file's moment (its time is before it) but that was recorded while
+  // the file streamed: left out by its id, where its time alone would let it in
+  const client = await ctx.app.pool.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query('SELECT now()')
+    const lines3: string[] = []
+    let posted = false
+    for await (const chunk of reconciliation(ctx.app.pool, c, undefined, 1)) {
+      lines3.push(String(chunk))
+      if (!posted) {
+        posted = true
+        await postMovement(client, c.id, {
+          ...issuance(c, { to: m.accountId, amount: new Money('6.00'), sterlingReference: 'late' }),
+          scope: 'test', idempotencyKey: null, requestHash: 'late', createdBy: 'test', owner: null,
+        })
+        await client.query('COMMIT')
+      }
+    }
+    const withLate = await ctx.call('GET', `/v1/currencies/${s.code}/reserve?format=csv`, { token: ctx.issuerToken })
+    t.match(withLate.text, /,late,6\.00,/, 'it is there for a file started after it')
+    t.notMatch(lines3.join(''), /,late,/, 'begun before the file, recorded while it streamed: left out')
+  } finally {
+    client.release()
+  }
   const asOf = await ctx.call('GET', `/v1/currencies/${s.code}/reserve?format=csv&at=${encodeURIComponent(middle.toISOString())}`, { token: ctx.issuerToken })
   t.equal(asOf.text, cut.join('\n') + '\n', 'and the route says the same')
 })
