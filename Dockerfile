@@ -14,7 +14,10 @@ COPY public ./public
 RUN npm run build && npm prune --omit=dev --omit=optional --no-audit --no-fund
 
 FROM node:20-bookworm-slim
+# MALLOC_ARENA_MAX=2: as `npm start` runs it (glibc's per-thread malloc arenas cost about 20 MB of RSS under load;
+# docs/performance.md, "Memory")
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     HOST=0.0.0.0 \
     PORT=3000 \
     DATA_DIR=/data
@@ -31,4 +34,4 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--max-old-space-size=256", "--max-semi-space-size=8", "dist/server.js"]
+CMD ["node", "--max-old-space-size=256", "--max-semi-space-size=4", "dist/server.js"]

@@ -31,7 +31,7 @@ import { summarise, type CallFrame, type CpuProfile } from './cpu-profile.js'
 import { seedEconomy, type Economy } from '../support/economy.js'
 import { call } from '../support/http.js'
 import { startPostgres } from '../support/postgres.js'
-import { buildService, ROOT, startNodeArgs, startService, type Service } from '../support/service.js'
+import { buildService, ROOT, startEnv, startNodeArgs, startService, type Service } from '../support/service.js'
 
 const args = process.argv.slice(2)
 const flag = (name: string) => args.includes(`--${name}`)
@@ -167,7 +167,7 @@ async function main () {
     // the webhook phase's receiver listens on 127.0.0.1 over http: allowed for this service only
     const start = async (nodeArgs: string[] = []) => {
       const s = await startService({ databaseUrl: dbUrl, env: { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', ...serviceEnv }, logFile: path.join(work, 'service.log'), dataDir: path.join(work, 'data'), nodeArgs })
-      log(`service: node ${[...startNodeArgs(), ...nodeArgs].join(' ')} dist/server.js on ${s.url} (pid ${s.pid})${Object.keys(serviceEnv).length ? ` with ${JSON.stringify(serviceEnv)}` : ''}`)
+      log(`service: ${Object.entries(startEnv()).map(([k, v]) => `${k}=${v} `).join('')}node ${[...startNodeArgs(), ...nodeArgs].join(' ')} dist/server.js on ${s.url} (pid ${s.pid})${Object.keys(serviceEnv).length ? ` with ${JSON.stringify(serviceEnv)}` : ''}`)
       return s
     }
     svc = await start()

@@ -10,15 +10,23 @@ import { freePort } from './ports.js'
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 /**
- * The node options `npm start` runs the service with (package.json's start script), so the benchmark and the
- * faults suite measure the same process: the heap limits, without which V8 lets the heap balloon under 1,000-item
- * batches (measured: RSS 213 MB without them, 156-168 MB with them).
+ * How `npm start` runs the service (package.json's start script): its environment settings and its node options,
+ * so the benchmark and the faults suite measure the same process. The heap limits, without which V8 lets the heap
+ * balloon under 1,000-item batches (measured: RSS 213 MB without them, 156-168 MB with them), and MALLOC_ARENA_MAX
+ * (docs/performance.md, "Memory").
  */
-export function startNodeArgs (): string[] {
+function startScript (): { env: Record<string, string>, args: string[] } {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  const m = /^node\s+(.*?)\s*dist\/server\.js/.exec(pkg.scripts.start)
-  return m == null ? [] : m[1].split(/\s+/).filter(Boolean)
+  const m = /^((?:[A-Z_]+=\S+\s+)*)node\s+(.*?)\s*dist\/server\.js/.exec(pkg.scripts.start)
+  if (m == null) return { env: {}, args: [] }
+  const env = Object.fromEntries(m[1].split(/\s+/).filter(Boolean).map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+  return { env, args: m[2].split(/\s+/).filter(Boolean) }
 }
+
+/** The node options of `npm start`. */
+export const startNodeArgs = (): string[] => startScript().args
+/** The environment settings `npm start` puts before node (a service started here gets them too). */
+export const startEnv = (): Record<string, string> => startScript().env
 
 /** npm run build: the service runs from dist/ as in production. */
 export function buildService (): void {
@@ -76,7 +84,7 @@ async function spawnService (o: ServiceOptions, port: number): Promise<{ service
   const proc = spawn(process.execPath, [...startNodeArgs(), ...(o.nodeArgs ?? []), path.join(ROOT, 'dist/server.js')], {
     cwd: ROOT,
     env: {
-      PATH: process.env.PATH ?? '', NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port),
+      ...startEnv(), PATH: process.env.PATH ?? '', NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port),
       DATABASE_URL: o.databaseUrl, DATA_DIR: o.dataDir, ISSUER_USERNAME: ISSUER.username, ISSUER_PASSWORD: ISSUER.password,
       SCRYPT_COST: '1024', TOKEN_TTL_SECONDS: '86400', ...(o.env ?? {}),
     },
