@@ -52,7 +52,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'A wrong currentPassword is 422 WRONG_PASSWORD and counts as a failed login (LOGIN_MAX_FAILURES, 429 past it); ' +
         'a suspended login is 403 LOGIN_SUSPENDED. Every token of the login from before the change stops working (and, for a ' +
         'business, the tokens already exchanged for its API keys; the keys stay valid), on this instance at once and on others ' +
-        'within LOGIN_CHECK_MS; log in again with the new password.',
+        'within LOGIN_CHECK_MS; log in again with the new password. A password reset code handed out for the login and not used ' +
+        'stops working too.',
       body: PasswordChangeSchema,
       response: { 204: Type.Null({ description: 'changed' }), ...problems(400, 401, 403, 413, 415, 422, 429) },
     },

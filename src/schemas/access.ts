@@ -29,7 +29,8 @@ export const PasswordChangeSchema = Type.Object({
 export const RESET_CODE_DESCRIPTION = 'Hand the code out only to the person whose login it is, once you know who is asking (in person, or ' +
   'read out to them): with the username and the code, anyone can set the login\'s password (POST /v1/auth/password/reset). ' +
   `It works once, for ${RESET_CODE_HOURS} hours, and replaces any earlier code of the login; the old password keeps working until the code is ` +
-  'used, and then every token of the login from before stops working. If the staff login that made it is suspended before it is used, ' +
+  'used, and then every token of the login from before stops working. If the login changes its password first (POST /v1/auth/password), ' +
+  'the code stops working. If the staff login that made it is suspended before it is used, ' +
   'the code stops working too (and stays dead after a reinstatement). Shown only in this answer (Cache-Control: no-store).'
 export const ResetCodeSchema = Type.Object({
   username: Type.String({ description: 'the login the code is for: hand it out with the code' }),

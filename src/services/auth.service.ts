@@ -173,7 +173,7 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
      * instance at once and on the others within LOGIN_CHECK_MS: whoever else held one, a leaked password's taker
      * included, is out, also one who logged in with the old password while the change was being made. For a
      * business that includes the tokens already exchanged for its API keys (the keys themselves stay valid). A
-     * suspended login cannot change its password.
+     * reset code handed out for the login and not used ends too. A suspended login cannot change its password.
      */
     async changePassword (principal: Principal | null, b: { currentPassword: string, newPassword: string }, meta?: RequestMeta): Promise<void> {
       if (principal == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
@@ -194,10 +194,20 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
       checkNewAt(u.username, b.newPassword)
       const passwordHash = await hashPassword(b.newPassword, scryptCost)
       await prisma.$transaction(async (tx) => {
+        // The login's reset code, if one was handed out and not used, ends with the change: whoever holds it (asked
+        // for by someone posing as the login, say) would otherwise set a password over the one just chosen. Read
+        // under the row's lock, so a code made meanwhile either waits for this and stays (made after the change),
+        // or is taken here and ends.
+        const [held] = await tx.$queryRaw<Array<{ suspended: boolean, live: boolean }>>`
+          SELECT suspended_at IS NOT NULL AS suspended, reset_code_hash IS NOT NULL AND reset_expires_at > now() AS live
+            FROM app_user WHERE id = ${u.id}::uuid FOR UPDATE`
         // not on a login suspended meanwhile
-        const changed = await tx.appUser.updateMany({ where: { id: u.id, suspendedAt: null }, data: { passwordHash } })
-        if (changed.count !== 1) throw new DomainError('LOGIN_SUSPENDED', 'this login is suspended by the scheme; ask your issuer')
-        await auditRepo(tx).insert(auditRecord(principal, 'login.password', meta, { target: u.id, currencyId: u.currencyId }))
+        if (held == null || held.suspended) throw new DomainError('LOGIN_SUSPENDED', 'this login is suspended by the scheme; ask your issuer')
+        await tx.$executeRaw`UPDATE app_user SET password_hash = ${passwordHash}, reset_code_hash = NULL, reset_expires_at = NULL, reset_issued_by = NULL
+                              WHERE id = ${u.id}::uuid`
+        await auditRepo(tx).insert(auditRecord(principal, 'login.password', meta, {
+          target: u.id, currencyId: u.currencyId, detail: { resetCodesCancelled: held.live ? 1 : 0 },
+        }))
       })
       await revokeTokens(u)
     },

@@ -88,3 +88,49 @@ t.test('a suspended login cannot change its password, even where the suspension 
   t.equal(await statement(keyToken), 401, 'the key\'s token from before the change ends')
   t.equal(await statement(await exchange()), 200, 'the key, exchanged again, works')
 })
+
+t.test('a password change ends the login\'s unused reset code; a code made after it works; other logins\' codes stay', async (t) => {
+  // A code handed out to someone posing as the login (or one the login asked for and then did without) used to
+  // outlive the change and set a password over the one just chosen, for up to 24 hours.
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const study = await ctx.call('POST', `/v1/currencies/${s.code}/researchers`, { token: ctx.issuerToken, body: { name: 'Study', username: 'dr-who', password: 'staff-password-1' } })
+  t.equal(study.status, 201, study.text)
+  const give = async (url: string) => {
+    const r = await ctx.call('POST', url, { token: ctx.issuerToken })
+    t.equal(r.status, 201, r.text)
+    return r.body.code as string
+  }
+  const reset = async (username: string, code: string, newPassword = 'set-by-the-code-1') =>
+    await ctx.call('POST', '/v1/auth/password/reset', { body: { username, code, newPassword } })
+  const change = async (token: string, currentPassword: string) =>
+    await ctx.call('POST', '/v1/auth/password', { token, body: { currentPassword, newPassword: 'a-new-password-1' } })
+
+  const forMember = await give(`/v1/participants/${s.member.id}/password-reset`)
+  const forStudy = await give(`/v1/staff/${study.body.id as string}/password-reset`)
+  const forBusiness = await give(`/v1/participants/${s.business.id}/password-reset`)
+
+  t.equal((await change(s.member.token, 'member-password')).status, 204, 'a participant changes its password')
+  t.equal((await change(await ctx.token('dr-who', 'staff-password-1'), 'staff-password-1')).status, 204, 'a staff login changes its password')
+  for (const [who, username, code] of [['the member', s.member.username, forMember], ['the researcher', 'dr-who', forStudy]]) {
+    const r = await reset(username, code)
+    t.same([r.status, r.body.code], [401, 'INVALID_CREDENTIALS'], `${who}'s code from before the change no longer works: ${r.text}`)
+    t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username, password: 'a-new-password-1' } })).status, 200, `${who}'s new password stands`)
+  }
+  const stored = (await ctx.app.pool.query(
+    'SELECT username, reset_code_hash IS NOT NULL AS held FROM app_user WHERE username = ANY($1) ORDER BY username', [[s.member.username, 'dr-who', s.business.username]])).rows
+  t.same(stored.map(r => [r.username, r.held]), [[s.member.username, false], [s.business.username, true], ['dr-who', false]].sort(), 'only the changed logins\' codes are gone')
+  t.equal((await reset(s.business.username, forBusiness)).status, 204, 'another login\'s code still works')
+
+  const trail = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=login.password`, { token: ctx.issuerToken })).body.items as any[]
+  t.same(trail.map(e => e.detail?.resetCodesCancelled).sort(), [1, 1], 'each change\'s audit row says it ended a code')
+
+  // a code handed out after the change is the new state of things, and works
+  const after = await give(`/v1/participants/${s.member.id}/password-reset`)
+  t.equal((await reset(s.member.username, after)).status, 204, 'a code made after the change works')
+  t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: s.member.username, password: 'set-by-the-code-1' } })).status, 200)
+  // and a change with no code outstanding says so
+  t.equal((await change(await ctx.token(s.member.username, 'set-by-the-code-1'), 'set-by-the-code-1')).status, 204)
+  const last = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=login.password`, { token: ctx.issuerToken })).body.items as any[]
+  t.same(last.map(e => e.detail?.resetCodesCancelled).sort(), [0, 1, 1], 'a change that found no code counts none')
+})
