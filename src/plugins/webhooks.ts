@@ -35,7 +35,7 @@ export default fp<WebhooksOptions>(async (app, opts) => {
     })
     : null
   const service = webhookService(app.pool, app.prisma, app.services.currencies, {
-    policy: opts.policy, maxPerOwner: opts.maxPerOwner, kick: () => { worker?.kick() },
+    policy: opts.policy, maxPerOwner: opts.maxPerOwner, kick: () => { worker?.kick() }, log: app.log,
   })
   app.decorate('webhooks', { service, worker })
   if (worker != null) {

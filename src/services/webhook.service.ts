@@ -63,7 +63,9 @@ const D_SELECT = `SELECT d.id, d.event_id::text, e.type, d.status, d.attempts, d
 export const DELIVERY_PAGE = `${D_SELECT} WHERE d.webhook_id = $1 AND ($2::uuid IS NULL OR d.id < $2) AND ($3::text IS NULL OR d.status = $3)
   ORDER BY d.id DESC LIMIT $4`
 
-export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies: CurrencyService, o: { policy: AddressPolicy, maxPerOwner: number, kick: () => void }) {
+export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies: CurrencyService, o: { policy: AddressPolicy, maxPerOwner: number, kick: () => void,
+  /** where a refused URL's cause is written (its caller is not told it for a host name) */
+  log?: { info: (o: unknown, m: string) => void } }) {
   function caller (p: Principal | null): Principal {
     if (p == null) throw new DomainError('UNAUTHENTICATED', 'this route needs a bearer token (POST /v1/auth/token)')
     if (p.apiKeyId != null) throw new DomainError('FORBIDDEN', 'webhooks are managed with a password login, not with an API key')
@@ -105,7 +107,14 @@ export function webhookService (pool: pg.Pool, prisma: PrismaClient, currencies:
         url = checkUrlForm(b.url, o.policy)
         await checkAddresses(url, o.policy)
       } catch (err) {
-        if (err instanceof UrlRefused) throw new DomainError('VALIDATION_FAILED', err.message, [{ pointer: '/url', detail: err.message }])
+        if (err instanceof UrlRefused) {
+          // the caller is told the same for every host name refused (address.ts, NAME_REFUSED); the log says why
+          if (err.reason != null) {
+            o.log?.info({ requestId: meta?.requestId ?? null, currencyId: who.currencyId, participantId: who.participantId, reason: err.reason },
+              'webhooks: a url refused at registration')
+          }
+          throw new DomainError('VALIDATION_FAILED', err.message, [{ pointer: '/url', detail: err.message }])
+        }
         throw err
       }
       const events = [...new Set(b.events)]

@@ -24,7 +24,20 @@ export interface AddressPolicy {
   dnsTimeoutMs?: number
 }
 
-export class UrlRefused extends Error {}
+/**
+ * A URL refused. `message` is what its owner is told; `reason`, when given, is the specific cause for the service's
+ * own log only (a host name's refusal tells its owner the same whatever the cause: see checkAddresses).
+ */
+export class UrlRefused extends Error {
+  constructor (message: string, readonly reason?: string) { super(message) }
+}
+
+/**
+ * What a host name's refusal says, whether the name does not resolve, its name server did not answer, or it
+ * resolves to a refused address: the service's name servers answer inside its network, so telling these apart
+ * would let whoever registers URLs map its internal names (which exist, and which of them point where).
+ */
+export const NAME_REFUSED = 'the url\'s host has no address this service may send to (it must resolve to public addresses only)'
 
 /** Why this address may not be reached, or null. */
 export function refusedAddress (address: string, policy: AddressPolicy): string | null {
@@ -108,7 +121,10 @@ async function resolveName (host: string, policy: AddressPolicy): Promise<dns.Lo
   throw Object.assign(new Error(codes.includes('ETIMEOUT') ? 'its name server did not answer in time' : codes.join(', ')), { code: codes[0] })
 }
 
-/** Resolves the host and checks every address; throws UrlRefused naming the first refused one. */
+/**
+ * Resolves the host and checks every address. Throws UrlRefused: for an address written in the URL, naming its
+ * range; for a host name, NAME_REFUSED whatever the cause, with the cause in `reason` for the log.
+ */
 export async function checkAddresses (u: URL, policy: AddressPolicy): Promise<dns.LookupAddress[]> {
   const host = hostOf(u)
   const literal = net.isIP(host) !== 0
@@ -118,18 +134,19 @@ export async function checkAddresses (u: URL, policy: AddressPolicy): Promise<dn
     try {
       addrs = await resolveName(host, policy)
     } catch (err) {
-      throw new UrlRefused(`the url's host ${host} does not resolve (${(err as Error).message})`)
+      throw new UrlRefused(NAME_REFUSED, `${host} does not resolve (${(err as Error).message})`)
     }
   }
-  if (addrs.length === 0) throw new UrlRefused(`the url's host ${host} does not resolve`)
+  if (addrs.length === 0) throw new UrlRefused(NAME_REFUSED, `${host} does not resolve`)
   for (const a of addrs) {
-    // a name's refused address is not told: it is what the service's name servers answer inside its network (an
-    // internal name's address, a cloud's metadata address), which whoever registers a URL is not to learn
+    // a name's refused address, and even its range, is not told: it is what the service's name servers answer
+    // inside its network (an internal name's address, a cloud's metadata address), which whoever registers a URL
+    // is not to learn; an address written in the URL is the caller's own, and is named
     const range = refusedRange(a.address, policy)
     if (range != null) {
-      throw new UrlRefused(literal
-        ? `the url's host resolves to a refused address: ${refusedAddress(a.address, policy)!}`
-        : `the url's host resolves to a refused address (one in ${article(range)} ${range} range)`)
+      throw literal
+        ? new UrlRefused(`the url's host resolves to a refused address: ${refusedAddress(a.address, policy)!}`)
+        : new UrlRefused(NAME_REFUSED, `${host} resolves to a refused address: ${refusedAddress(a.address, policy)!}`)
     }
   }
   return addrs

@@ -5,7 +5,7 @@ import fastq from 'fastq'
 import type pg from 'pg'
 import { Webhook } from 'standardwebhooks'
 import { currencyShare } from '../domain/per-caller.js'
-import { checkAddresses, lookupChecked, type AddressPolicy } from './address.js'
+import { checkAddresses, lookupChecked, UrlRefused, type AddressPolicy } from './address.js'
 
 // Delivers the webhooks' outbox (webhook_delivery rows, written with their events: see the webhooks migration).
 // Any number of instances run this: a worker claims due rows with FOR UPDATE SKIP LOCKED in a short transaction
@@ -413,7 +413,13 @@ export class WebhookWorker {
         done(res.statusCode ?? null, `the endpoint answered ${res.statusCode ?? 101} (a protocol switch), not 2xx`)
       })
       req.on('close', () => { clearTimeout(deadline); done(null, 'the connection closed without an answer') })
-      req.on('error', (err: NodeJS.ErrnoException) => { clearTimeout(deadline); done(null, err.message.slice(0, 500)) })
+      req.on('error', (err: Error) => {
+        clearTimeout(deadline)
+        // a host name refused by the lookup: its owner's delivery log says only that (address.ts, NAME_REFUSED);
+        // the cause is for this log
+        if (err instanceof UrlRefused && err.reason != null) this.o.log.info({ webhook: c.webhook_id, delivery: c.id, reason: err.reason }, 'webhooks: a delivery\'s host refused')
+        done(null, err.message.slice(0, 500))
+      })
       req.end(body)
     })
   }

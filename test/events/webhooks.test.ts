@@ -4,6 +4,7 @@ import net from 'node:net'
 import t, { type Test } from 'tap'
 import { recordEvent } from '../../src/events/record.js'
 import { DELIVERY_PAGE } from '../../src/services/webhook.service.js'
+import { NAME_REFUSED } from '../../src/webhooks/address.js'
 import { WebhookWorker } from '../../src/webhooks/worker.js'
 import { buildTestApp, issue, registerBusiness, registerMember, scenario, type TestContext } from '../helper.js'
 
@@ -56,12 +57,13 @@ const TEST_POLICY = { WEBHOOK_ALLOW_HTTP: '1', WEBHOOK_ALLOW_PRIVATE: '1', WEBHO
 
 function clockedWorker (ctx: TestContext, start: Date, opts: { allowPrivate?: boolean, disableAfterFailures?: number, disableAfterHours?: number, timeoutMs?: number } = {}) {
   const clock = { now: start }
+  const logged: Array<{ o: unknown, m: string }> = []
   const worker = new WebhookWorker({
-    pool: ctx.app.pool, log: { warn: () => {}, info: () => {} }, policy: { allowHttp: true, allowPrivate: opts.allowPrivate ?? true },
+    pool: ctx.app.pool, log: { warn: () => {}, info: (o, m) => { logged.push({ o, m }) } }, policy: { allowHttp: true, allowPrivate: opts.allowPrivate ?? true },
     now: () => clock.now, random: () => 0.5, intervalMs: 0, timeoutMs: opts.timeoutMs ?? 5000, giveUpHours: 72,
     disableAfterFailures: opts.disableAfterFailures ?? 20, disableAfterHours: opts.disableAfterHours ?? 24,
   })
-  return { clock, worker, advance: (ms: number) => { clock.now = new Date(clock.now.getTime() + ms) } }
+  return { clock, worker, logged, advance: (ms: number) => { clock.now = new Date(clock.now.getTime() + ms) } }
 }
 
 t.test('a receiver that fails three times then succeeds: one delivery, delivered on the 4th attempt, every signature valid', async (t) => {
@@ -282,7 +284,10 @@ t.test('SSRF at delivery: a redirect is not followed; a host name is checked on 
   t.equal(await strict.worker.runOnce(), 1)
   t.equal(rx.got.length, 0, 'nothing reached the receiver through the name')
   const named1 = await ctx.call('GET', `/v1/webhooks/${named.body.id as string}/deliveries`, { token: s.business.token })
-  t.match(named1.body.items, [{ status: 'pending', attempts: 1, lastStatusCode: null, lastError: "the url's host resolves to a refused address (one in a loopback range)" }])
+  t.match(named1.body.items, [{ status: 'pending', attempts: 1, lastStatusCode: null, lastError: NAME_REFUSED }],
+    'its owner is told no more than at registration (a name\'s refusal says nothing of its cause)')
+  t.same(strict.logged.map(l => [l.m, (l.o as { reason: string }).reason]), [['webhooks: a delivery\'s host refused', 'localhost resolves to a refused address: 127.0.0.1 is in a loopback range']],
+    'the service\'s log says why')
 
   // another business's webhook and delivery ids, through its own webhook: not found, and nothing is re-sent
   const other = await registerBusiness(ctx, s.code, { tradingName: 'Rival Shop', sector: 'retail', postcode: 'BS2 0AA' })
