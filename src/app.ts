@@ -143,7 +143,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     },
     deliver: on(config.WEBHOOK_DELIVERY), intervalMs: config.WEBHOOK_INTERVAL_MS, timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     giveUpHours: config.WEBHOOK_GIVE_UP_HOURS, disableAfterFailures: config.WEBHOOK_DISABLE_AFTER_FAILURES,
-    disableAfterHours: config.WEBHOOK_DISABLE_AFTER_HOURS, maxPerOwner: config.WEBHOOK_MAX_PER_OWNER,
+    disableAfterHours: config.WEBHOOK_DISABLE_AFTER_HOURS, maxPerOwner: config.WEBHOOK_MAX_PER_OWNER, retentionDays: config.WEBHOOK_RETENTION_DAYS,
     currencySharePercent: config.CURRENCY_SHARE_PERCENT,
   })
   await app.register(auth, {

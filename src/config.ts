@@ -232,6 +232,12 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_DISABLE_AFTER_FAILURES: Type.Integer({ default: 20, minimum: 1 }),
   /** How long the failures in a row must span before the endpoint is disabled. */
   WEBHOOK_DISABLE_AFTER_HOURS: Type.Number({ default: 24, minimum: 0 }),
+  /**
+   * How long a finished webhook delivery (delivered or failed) stays in its endpoint's delivery log after its last
+   * attempt, and a secret rotation's Idempotency-Key is remembered (the one that made an endpoint's current secret
+   * stays); then the instances that deliver webhooks delete them, at start and every 10 minutes.
+   */
+  WEBHOOK_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650 }),
   /** Webhooks one business (or one currency's issuers) may have. */
   WEBHOOK_MAX_PER_OWNER: Type.Integer({ default: 10, minimum: 1, maximum: 100 }),
   /**

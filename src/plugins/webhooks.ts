@@ -1,10 +1,12 @@
 import fp from 'fastify-plugin'
 import { webhookService } from '../services/webhook.service.js'
 import { checkResolver, type AddressPolicy } from '../webhooks/address.js'
+import { forgetWebhookHistory, PRUNE_EVERY_MS } from '../webhooks/retention.js'
 import { WebhookWorker } from '../webhooks/worker.js'
 
 // Webhooks: the service (endpoints, delivery log) and, where WEBHOOK_DELIVERY is on, this instance's delivery
-// worker, woken by the event hub's notifications (any instance's commits) and by its interval (retries).
+// worker, woken by the event hub's notifications (any instance's commits) and by its interval (retries). An
+// instance that delivers also deletes the history past WEBHOOK_RETENTION_DAYS, at start and every PRUNE_EVERY_MS.
 
 export interface WebhooksOptions {
   policy: AddressPolicy
@@ -15,6 +17,8 @@ export interface WebhooksOptions {
   disableAfterFailures: number
   disableAfterHours: number
   maxPerOwner: number
+  /** WEBHOOK_RETENTION_DAYS: finished deliveries and old rotation keys are deleted after it (retention.ts) */
+  retentionDays: number
   /** CURRENCY_SHARE_PERCENT: the share of the webhook sends under way that one currency's may be */
   currencySharePercent: number
 }
@@ -47,5 +51,18 @@ export default fp<WebhooksOptions>(async (app, opts) => {
       worker.start()
     })
     app.addHook('onClose', async () => { off?.(); await worker.close() })
+
+    let pruning: Promise<unknown> | null = null
+    const prune = () => {
+      if (pruning != null) return
+      pruning = forgetWebhookHistory(app.pool, new Date(), opts.retentionDays)
+        .then((n) => { if (n.deliveries + n.rotations > 0) app.log.info(n, 'webhooks: history past WEBHOOK_RETENTION_DAYS deleted') })
+        .catch((err: unknown) => { app.log.warn({ err }, 'webhooks: deleting old history failed; the next run retries') })
+        .finally(() => { pruning = null })
+    }
+    const timer = setInterval(prune, PRUNE_EVERY_MS)
+    timer.unref()
+    app.addHook('onReady', async () => { prune() })
+    app.addHook('onClose', async () => { clearInterval(timer); await pruning })
   }
 }, { name: 'webhooks', dependencies: ['db', 'services', 'events'] })

@@ -56,6 +56,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/webhooks/:id/deliveries', {
     schema: {
       tags: ['webhooks'], summary: 'The endpoint\'s delivery log, newest first: event, attempts, last status code, latency and error',
+      description: 'A delivered or failed delivery is kept for WEBHOOK_RETENTION_DAYS (30 unless the operator set otherwise) after its ' +
+        'last attempt, then deleted (and no longer listed or retried); a pending one is kept until it is sent or fails.',
       params: IdParams, querystring: DeliveryListQuerySchema, response: { 200: DeliveryPageSchema, ...problems(400, 401, 403, 404) },
     },
   }, async (request) => await svc.deliveries(request.principal, request.params.id, paged(request.query)))
