@@ -6,8 +6,8 @@ import { listenHost, loadConfig, productionWarnings } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
 import { banner } from './demo/banner.js'
-import { demoIssuer, savedDemoLogins } from './demo/credentials.js'
-import { hasCurrency, postedMovements, readDemoState, startDemoSeed, type DemoSeed } from './demo/seed.js'
+import { demoIssuer } from './demo/credentials.js'
+import { hasCurrency, rememberedDemo, startDemoSeed, type DemoSeed } from './demo/seed.js'
 
 // Configures the logger, the database and listens; everything else is in app.ts.
 const config = loadConfig()
@@ -72,7 +72,7 @@ if (seedWanted && !(await hasCurrency(server.pool))) {
     warn: (msg, err) => { log.warn({ err }, msg) },
   })
 } else if (seedWanted || embedded != null) {
-  const state = readDemoState(config.DATA_DIR)
-  if (state?.status === 'loading') state.posted = await postedMovements(server.pool, state.currency)
-  console.log(banner({ base, dataDir, issuer: shownIssuer, logins: state != null ? savedDemoLogins(config.DATA_DIR) : null, state }))
+  // a file of the data folder that cannot be read is logged with what to do, and the start goes on without it
+  const { state, logins } = await rememberedDemo(server.pool, config.DATA_DIR, (msg) => { log.warn(msg) })
+  console.log(banner({ base, dataDir, issuer: shownIssuer, logins, state }))
 }

@@ -5,7 +5,7 @@ import type pg from 'pg'
 import { hashPassword } from '../auth/password.js'
 import { DEFAULT_PARAMETERS, type SimulationParameters } from '../simulator/parameters.js'
 import { prepareSimulation, simulatorPool } from '../simulator/run.js'
-import { demoLogins, type DemoLogins } from './credentials.js'
+import { demoLogins, savedDemoLogins, type DemoLogins } from './credentials.js'
 
 // The demo's simulated year, loaded by `npm start` when its database has no currency yet. The service listens
 // first and loads the year in the background (about 48,000 movements at full scale, each through the ledger's
@@ -25,9 +25,30 @@ export interface DemoState {
 
 const stateFile = (dataDir: string) => path.resolve(dataDir, 'demo-seed.json')
 
-export function readDemoState (dataDir: string): DemoState | null {
+const isDemoState = (s: unknown): s is DemoState => {
+  const o = s as Record<string, unknown> | null
+  const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0
+  return typeof o === 'object' && o != null && (o.status === 'loading' || o.status === 'complete') && typeof o.currency === 'string' &&
+    count(o.total) && count(o.posted) && typeof o.member === 'string' && typeof o.business === 'string'
+}
+
+/**
+ * The demo's state as the data folder remembers it, or null when there is none. A file that cannot be read (cut
+ * short, edited, not the demo's) is told to `warn`, with what to do, and taken as none: it only describes the demo
+ * for the start-up summary, so a start does not fail for it (it did: the summary threw after the service listened).
+ */
+export function readDemoState (dataDir: string, warn: (msg: string) => void = () => {}): DemoState | null {
   const f = stateFile(dataDir)
-  return fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) as DemoState : null
+  if (!fs.existsSync(f)) return null
+  let s: unknown
+  let why = 'it is not the demo\'s state'
+  try { s = JSON.parse(fs.readFileSync(f, 'utf8')) } catch (err) { why = (err as Error).message }
+  if (isDemoState(s)) return s
+  warn(`the demo's state file ${f} cannot be read (${why}); starting without it. It only remembers which simulated year ` +
+    'was loaded and how far, for this summary: the data in the database is as it was. To load a fresh demo, stop Circulate and ' +
+    `delete the data folder ${path.resolve(dataDir)}; to keep this one and stop this warning, delete just that file (its logins are ` +
+    'then no longer printed at start-up, and an interrupted load is no longer noticed).')
+  return null
 }
 
 function writeDemoState (dataDir: string, s: DemoState) {
@@ -39,6 +60,19 @@ export async function postedMovements (pool: pg.Pool, code: string): Promise<num
   const r = await pool.query(`SELECT count(*)::int AS n FROM transfer t JOIN currency c ON c.id = t.currency_id
     WHERE c.code = $1 AND t.parent_id IS NULL AND t.created_by = 'simulator'`, [code])
   return r.rows[0].n as number
+}
+
+/**
+ * What a start that loads nothing prints of the demo (src/server.ts): its state, with how far an interrupted load
+ * got, and the logins kept by the start that loaded it. A file of the data folder that cannot be read is told to
+ * `warn` and left out; the start goes on.
+ */
+export async function rememberedDemo (pool: pg.Pool, dataDir: string, warn: (msg: string) => void): Promise<{ state: DemoState | null, logins: DemoLogins | null }> {
+  let unreadable = false
+  const state = readDemoState(dataDir, (msg) => { unreadable = true; warn(msg) })
+  if (state?.status === 'loading') state.posted = await postedMovements(pool, state.currency)
+  // the logins are made before the state is first written: shown when the state says a demo was loaded, or could not say
+  return { state, logins: state != null || unreadable ? savedDemoLogins(dataDir, warn) : null }
 }
 
 export async function hasCurrency (pool: pg.Pool): Promise<boolean> {

@@ -8,8 +8,8 @@ import app, { serverOptions } from '../../src/app.js'
 import { generateJwk, keySetFromJwks } from '../../src/auth/keys.js'
 import { loadConfig } from '../../src/config.js'
 import { banner } from '../../src/demo/banner.js'
-import type { DemoLogins } from '../../src/demo/credentials.js'
-import { hasCurrency, postedMovements, readDemoState, startDemoSeed, type DemoState } from '../../src/demo/seed.js'
+import { demoIssuer, type DemoLogins } from '../../src/demo/credentials.js'
+import { hasCurrency, postedMovements, readDemoState, rememberedDemo, startDemoSeed, type DemoState } from '../../src/demo/seed.js'
 import { createTestDb } from '../../support/postgres.js'
 import { assertInvariants, invariantViolations } from '../../support/invariants.js'
 
@@ -121,4 +121,66 @@ t.test('stopping the load stops it between two movements', async (t) => {
   t.ok(state.posted < state.total)
   t.equal(await postedMovements(pool, 'BRS'), state.posted, 'what it says it posted is what the ledger holds')
   assertInvariants(t, await invariantViolations(pool), 'after a stopped load')
+})
+
+t.test('a demo state or logins file that cannot be read: the start says which file, why and what to do, and goes on', async (t) => {
+  // Before, a second `npm start` over a data folder whose demo-seed.json was cut short (a full disk, a crash while
+  // it was written) or edited threw from JSON.parse after the service listened, and the process died with a
+  // SyntaxError naming no file.
+  const db = await createTestDb()
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'circulate-demo-'))
+  const pool = new pg.Pool({ connectionString: db.url, max: 1 })
+  t.teardown(async () => { await pool.end(); await db.drop(); fs.rmSync(dataDir, { recursive: true, force: true }) })
+  const stateFile = path.join(dataDir, 'demo-seed.json')
+  const loginsFile = path.join(dataDir, 'demo-logins.json')
+  const cred = (username: string) => ({ username, password: `${username}-pw` })
+  const logins: DemoLogins = { currencyIssuer: cred('brs-issuer'), researcher: cred('researcher'), member: cred('member'), business: cred('business') }
+  const good: DemoState = { status: 'loading', currency: 'BRS', total: 100, posted: 40, member: 'Ann, BS1 1AA', business: 'Cafe, BS1 1AB, cafes-pubs' }
+  fs.writeFileSync(loginsFile, JSON.stringify(logins))
+  const remembered = async () => {
+    const warnings: string[] = []
+    const r = await rememberedDemo(pool, dataDir, (m) => { warnings.push(m) })
+    return { ...r, warnings }
+  }
+
+  fs.writeFileSync(stateFile, JSON.stringify(good))
+  const ok = await remembered()
+  t.same(ok, { state: { ...good, posted: 0 }, logins, warnings: [] }, 'a good file: read, an interrupted load counted in the database (none here)')
+
+  for (const [what, text, why] of [
+    ['cut short', JSON.stringify(good).slice(0, 30), /JSON/],
+    ['empty', '', /JSON/],
+    ['not the demo\'s state', JSON.stringify({ status: 'done', currency: 7 }), /not the demo's state/],
+    ['null', 'null', /not the demo's state/],
+  ] as const) {
+    fs.writeFileSync(stateFile, text)
+    const r = await remembered()
+    t.equal(r.state, null, `${what}: taken as no state`)
+    t.same(r.logins, logins, `${what}: the logins are still printed`)
+    t.equal(r.warnings.length, 1, `${what}: one warning`)
+    t.match(r.warnings[0], why, `${what}: says why`)
+    t.ok(r.warnings[0].includes(stateFile) && r.warnings[0].includes(`delete the data folder ${dataDir}`) && r.warnings[0].includes('the data in the database is as it was'),
+      `${what}: names the file and what to do: ${r.warnings[0]}`)
+    const printed = banner({ base: 'http://127.0.0.1:3000', dataDir, issuer: null, logins: r.logins, state: r.state })
+    t.match(printed, /member {12}member \/ member-pw/, `${what}: the summary is printed`)
+  }
+
+  // the logins' file cut short: the state is still shown, the passwords are not
+  fs.writeFileSync(stateFile, JSON.stringify(good))
+  fs.writeFileSync(loginsFile, '{"currencyIssuer": {"username": "brs-iss')
+  const noLogins = await remembered()
+  t.same(noLogins.state, { ...good, posted: 0 })
+  t.equal(noLogins.logins, null)
+  t.equal(noLogins.warnings.length, 1)
+  t.ok(noLogins.warnings[0].includes(loginsFile) && noLogins.warnings[0].includes(`delete the data folder ${dataDir}`), noLogins.warnings[0])
+  t.equal(readDemoState(dataDir)?.currency, 'BRS', 'readDemoState without a warn still reads a good file')
+
+  // the platform issuer's file is the one a start cannot do without (its password is nowhere else): the start stops,
+  // saying which file and what to do, rather than with a bare SyntaxError
+  const issuerFile = path.join(dataDir, 'demo-credentials.json')
+  t.same(demoIssuer(dataDir), demoIssuer(dataDir), 'made once, then read back')
+  fs.writeFileSync(issuerFile, '{"username": "iss')
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  t.throws(() => demoIssuer(dataDir), { message: new RegExp(`^the demo's platform issuer file ${esc(issuerFile)} cannot be read \\(.*JSON.*\\): ` +
+    `it holds that login's password, which is kept nowhere else\\. Restore it from a copy, or, for a fresh demo, stop and delete the data folder ${esc(dataDir)}\\.$`) })
 })
