@@ -53,9 +53,10 @@ export default fp<WebhooksOptions>(async (app, opts) => {
     app.addHook('onClose', async () => { off?.(); await worker.close() })
 
     let pruning: Promise<unknown> | null = null
+    const closing = new AbortController()
     const prune = () => {
-      if (pruning != null) return
-      pruning = forgetWebhookHistory(app.pool, new Date(), opts.retentionDays)
+      if (pruning != null || closing.signal.aborted) return
+      pruning = forgetWebhookHistory(app.pool, new Date(), opts.retentionDays, closing.signal)
         .then((n) => { if (n.deliveries + n.rotations > 0) app.log.info(n, 'webhooks: history past WEBHOOK_RETENTION_DAYS deleted') })
         .catch((err: unknown) => { app.log.warn({ err }, 'webhooks: deleting old history failed; the next run retries') })
         .finally(() => { pruning = null })
@@ -63,6 +64,6 @@ export default fp<WebhooksOptions>(async (app, opts) => {
     const timer = setInterval(prune, PRUNE_EVERY_MS)
     timer.unref()
     app.addHook('onReady', async () => { prune() })
-    app.addHook('onClose', async () => { clearInterval(timer); await pruning })
+    app.addHook('onClose', async () => { clearInterval(timer); closing.abort(); await pruning })
   }
 }, { name: 'webhooks', dependencies: ['db', 'services', 'events'] })

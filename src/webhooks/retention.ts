@@ -23,7 +23,8 @@ const idFloor = (at: Date): string => {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
 }
 
-export async function forgetWebhookHistory (pool: pg.Pool, now: Date, days: number): Promise<{ deliveries: number, rotations: number }> {
+/** Deletes what is past the retention as of `now`; `stop` (at shutdown) ends a long run between two batches. */
+export async function forgetWebhookHistory (pool: pg.Pool, now: Date, days: number, stop?: AbortSignal): Promise<{ deliveries: number, rotations: number }> {
   const cutoff = new Date(now.getTime() - days * 86_400_000)
   let deliveries = 0
   for (;;) {
@@ -39,7 +40,7 @@ export async function forgetWebhookHistory (pool: pg.Pool, now: Date, days: numb
            FOR UPDATE SKIP LOCKED)
       DELETE FROM webhook_delivery d USING gone WHERE d.id = gone.id`, [idFloor(cutoff), cutoff, now, BATCH])
     deliveries += r.rowCount ?? 0
-    if ((r.rowCount ?? 0) < BATCH) break
+    if ((r.rowCount ?? 0) < BATCH || stop?.aborted === true) break
   }
   const rotations = (await pool.query(`
     DELETE FROM webhook_rotation r
