@@ -999,3 +999,41 @@ t.test('a delivery log of many delivered sends is not walked whole for ?status=f
   const page = await ctx.call('GET', `/v1/webhooks/${hook}/deliveries?status=failed`, { token: s.business.token })
   t.equal(page.status, 200)
 })
+
+t.test('an issuer\'s endpoint belongs to the currency: suspending the staff login that made it stops none of its sends', async (t) => {
+  // Decided, not overlooked (docs/shop.md "Webhooks", docs/operations.md "Suspending a login"): an issuer endpoint
+  // (participantId null) is the currency's, managed by any of its issuers, so one clerk leaving must not silently
+  // cut the scheme's integrations. The other issuers find what the clerk made in the audit trail and delete it.
+  const ctx = await buildTestApp(t, { ...TEST_POLICY, LOGIN_CHECK_MS: 0 })
+  const s = await scenario(ctx)
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const staff = async (username: string) => {
+    const r = await ctx.call('POST', `/v1/currencies/${s.code}/issuers`, { token: ctx.issuerToken, body: { name: username, username, password: 'staff-password-1' } })
+    t.equal(r.status, 201, r.text)
+    return { id: r.body.id as string, token: await ctx.token(username, 'staff-password-1') }
+  }
+  const clerk = await staff('clerk')
+  const other = await staff('treasurer')
+  const rx = await receiver(t, () => 204)
+  const made = await ctx.call('POST', '/v1/webhooks', { token: clerk.token, body: { url: rx.url, events: ['payment.received'] } })
+  t.equal(made.status, 201, made.text)
+  t.equal(made.body.participantId, null, 'an issuer endpoint: no participant')
+  const hook = made.body.id as string
+  t.equal((await ctx.call('PUT', `/v1/staff/${clerk.id}/suspension`, { token: ctx.issuerToken, body: { reason: 'left the scheme' } })).status, 200)
+  t.equal((await ctx.call('GET', '/v1/webhooks', { token: clerk.token })).status, 401, 'the clerk\'s token is dead')
+
+  t.equal((await ctx.call('POST', `/v1/currencies/${s.code}/payments`, {
+    token: s.member.token, key: 'after-clerk-left', body: { fromAccount: s.member.accountId, toAccount: s.business.accountId, amount: '2.00', channel: 'api' },
+  })).status, 201)
+  const { worker } = clockedWorker(ctx, new Date())
+  t.equal(await worker.runOnce(), 1)
+  t.equal(rx.got.length, 1, 'the currency\'s endpoint is still sent its events')
+  t.equal((await ctx.app.pool.query('SELECT status FROM webhook_delivery WHERE webhook_id = $1', [hook])).rows[0].status, 'delivered')
+
+  // the other issuer sees it among the currency's endpoints, finds who made it in the audit trail, and may delete it
+  t.same((await ctx.call('GET', '/v1/webhooks', { token: other.token })).body.items.map((w: any) => w.id), [hook])
+  const audit = await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=webhook.create&actor=${clerk.id}`, { token: other.token })
+  t.equal(audit.status, 200, audit.text)
+  t.same(audit.body.items.map((e: any) => e.target), [hook], 'the endpoints the suspended login made')
+  t.equal((await ctx.call('DELETE', `/v1/webhooks/${hook}`, { token: other.token })).status, 204)
+})
