@@ -101,6 +101,8 @@ export const ConfigSchema = Type.Object({
   BATCH_PER_CALLER: Type.Integer({ default: 4, minimum: 1, maximum: 64 }),
   /** Entries of an account one statement page with a time range (from/to) looks at, at most; a page that reaches it unfilled is shorter and goes on in nextCursor. */
   STATEMENT_WINDOW: Type.Integer({ default: 1000, minimum: 1, maximum: 1000000 }),
+  /** Transfers one page of the issuer's transfer search with kind, from or to looks at, at most (with account: the account's); a page that reaches it unfilled is shorter and goes on in nextCursor. */
+  TRANSFER_WINDOW: Type.Integer({ default: 1000, minimum: 1, maximum: 1000000 }),
   /** Concurrent single movements are posted together, up to this many per ledger call; 0 posts each alone. */
   PAYMENT_COALESCE_MAX: Type.Integer({ default: 256, minimum: 0, maximum: 1000 }),
   /** Coalesced calls at the database at once per currency; PAYMENT_QUEUE_MAX movements may wait meanwhile. */

@@ -39,6 +39,8 @@ export interface ServicesOptions {
   tokenTtlSeconds?: number
   /** entries one statement page with a time range looks at, at most (STATEMENT_WINDOW) */
   statementWindow: number
+  /** transfers one page of the transfer search with a filter looks at, at most (TRANSFER_WINDOW; default 1,000) */
+  transferWindow?: number
   /** the audit trail's bound on a caller's refused attempts (AUDIT_REFUSALS_PER_MINUTE), on the rows a filtered page
    *  looks at (AUDIT_WINDOW), and its clock */
   audit?: AuditOptions
@@ -71,7 +73,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch,
     currencies,
     participants: participantService(app.prisma, currencies, opts.scryptCost),
     accounts,
-    transfers: transferService(app.pool, app.prisma, currencies, accounts, coalescer),
+    transfers: transferService(app.pool, app.prisma, currencies, accounts, coalescer, { window: opts.transferWindow }),
     reports: reportService(app.readPool, currencies, { maxStalenessMs: opts.reportsMaxStalenessMs ?? 0, compute, clock: opts.reportClock, exportsPerDay: opts.exportsPerDay }, app.reads),
     batches: batchService(app.pool, currencies, opts.batch ?? DEFAULT_BATCH),
     staff: staffService(app.prisma, currencies, opts.scryptCost),

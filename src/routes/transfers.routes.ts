@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { CodeParams, IdParams, IdempotencyHeaders, paged, problems } from '../schemas/common.js'
 import {
-  IssuanceCreateSchema, PaymentCreateSchema, RedemptionCreateSchema, ReversalCreateSchema, TransferPageSchema, TransferSchema, TransferSearchQuerySchema,
+  IssuanceCreateSchema, PaymentCreateSchema, RedemptionCreateSchema, ReversalCreateSchema, TransferPageSchema, TransferSchema, TRANSFER_SEARCH_DESCRIPTION, TransferSearchQuerySchema,
 } from '../schemas/ledger.js'
 import type { TransferView } from '../services/transfer.service.js'
 import { idempotencyOf } from './idempotency.js'
@@ -75,6 +75,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/currencies/:code/transfers', {
     schema: {
       tags: ['transfers'], summary: 'Search a currency\'s transfers by kind, account and time, oldest first (issuer)',
+      description: TRANSFER_SEARCH_DESCRIPTION,
       params: CodeParams, querystring: TransferSearchQuerySchema, response: { 200: TransferPageSchema, ...problems(400, 401, 403, 404) },
     },
   }, async (request) => await transfers.search(request.principal, request.params.code, paged(request.query)))

@@ -200,6 +200,12 @@ export const TransferSchema = Type.Object({
   related: Type.Array(TransferLegSchema, { description: 'the other legs of the same money movement (its fee)' }),
 })
 
+/** What a client of the transfer search must know about its pages (openapi.yaml's description of the route). */
+export const TRANSFER_SEARCH_DESCRIPTION = 'Oldest first: in id order, or with account in the order the account\'s movements were posted in. ' +
+  'With kind, from or to a page looks at no more than TRANSFER_WINDOW (1,000) transfers after its cursor (with account, the account\'s), ' +
+  'so it may be shorter than limit, even empty, while nextCursor goes on: follow nextCursor until it is null. ' +
+  'A cursor goes on only in a search of the same account (or of none); another answers 400 INVALID_CURSOR.'
+
 export const TransferSearchQuerySchema = Type.Object({
   kind: Type.Optional(TransferKindSchema),
   account: Type.Optional(Uuid('transfers from or to this account')),

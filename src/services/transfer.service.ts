@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { auditRecord, type AuditAction, type RequestMeta } from '../domain/access.js'
-import { CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
+import { CURSOR_INT, CURSOR_UUID, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, parseAmount } from '../domain/money.js'
 import { issuance, redemption, reversal, type Movement } from '../domain/movements.js'
@@ -41,8 +41,11 @@ export function onBehalfOf (p: Principal, idem: Idempotency, m: Movement, extra:
 }
 
 /** coalescer: posts concurrent single movements together (see ledger/coalescer.ts); null posts each alone. */
+/** TRANSFER_WINDOW's default (config.ts) */
+const DEFAULT_WINDOW = 1000
+
 export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies: CurrencyService, accountAccess: Pick<AccountService, 'readable'>,
-  coalescer: MovementCoalescer | null = null) {
+  coalescer: MovementCoalescer | null = null, opts: { window?: number } = {}) {
   const accounts = accountRepo(prisma)
   const transfers = transferRepo(prisma)
 
@@ -137,20 +140,33 @@ export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies
       return transferView(found.legs, await currencies.resolveId(found.currencyId))
     },
 
-    /** The issuer's search over a currency's transfers, oldest first, keyset-paginated on the time-ordered id. */
+    /**
+     * The issuer's search over a currency's transfers, oldest first, keyset-paginated: on the time-ordered id, or
+     * with an account on the account's entries (the order they were posted in). With kind, from or to a page looks
+     * at no more than TRANSFER_WINDOW rows after its cursor (transfer.repo.ts); one that did not fill up goes on
+     * after them. A cursor goes on only in a search of the same account (or of none): else 400 INVALID_CURSOR.
+     */
     async search (principal: Principal | null, code: string, q: TransferSearchQuery & { limit: number }) {
       const c = await currencies.resolve(code)
       currencies.assertIssuer(principal, c.id)
-      const after = decodeCursor(q.cursor, [CURSOR_UUID])
-      const rows = await transfers.search({
-        currencyId: c.id, kind: q.kind, account: q.account, from: parseTime(q.from, 'from'), to: parseTime(q.to, 'to'),
-        afterId: after?.[0],
-      }, q.limit)
+      let afterId: string | undefined
+      let afterEntry: string | undefined
+      if (q.account == null) {
+        afterId = decodeCursor(q.cursor, [CURSOR_UUID])?.[0]
+      } else {
+        const after = decodeCursor(q.cursor, [CURSOR_UUID, CURSOR_INT])
+        if (after != null && after[0] !== q.account) throw new DomainError('INVALID_CURSOR', 'the cursor is of another search; start again without it')
+        afterEntry = after?.[1]
+      }
+      const { rows, resumeAfter } = await transfers.search({
+        currencyId: c.id, kind: q.kind, account: q.account, from: parseTime(q.from, 'from'), to: parseTime(q.to, 'to'), afterId, afterEntry,
+      }, q.limit, opts.window ?? DEFAULT_WINDOW)
       const page = rows.slice(0, q.limit)
-      const last = page.at(-1)
+      // a filtered page that looked at its whole window without filling up goes on after the window
+      const resume = rows.length > q.limit ? page.at(-1)?.key ?? null : resumeAfter
       return {
-        items: page.map(t => transferView([t], c)),
-        nextCursor: rows.length > q.limit && last != null ? encodeCursor([last.id]) : null,
+        items: page.map(r => transferView([r.transfer], c)),
+        nextCursor: resume == null ? null : encodeCursor(q.account == null ? [resume] : [q.account, resume]),
       }
     },
   }
