@@ -81,6 +81,46 @@ t.test('a number confirmed by someone else moves to them; the registration route
   t.match((await inbox(db, PHONE)).at(-1)?.body, 'Your balance is 0.00 BRS.')
 })
 
+t.test('texts still queued for a number\'s previous holder are not sent once someone else confirms the number', async (t) => {
+  const s = await smsApp(t)
+  const { ctx, db } = s
+  const sc = await scenario(ctx)
+  const other = await registerMember(ctx, sc.code)
+  const SHOP = '+447912345678'
+  await ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode: 'montpelier' } })
+  await enrol(s, sc.member, PHONE, '4821')
+  await enrol(s, sc.business, SHOP, '9999')
+  await ctx.call('POST', `/v1/currencies/${sc.code}/issuances`, { token: ctx.issuerToken, key: 'iss-moved', body: { toAccount: sc.member.accountId, amount: '20.00', sterlingReference: 'bank-moved' } })
+  // the member's balance and payment replies, and the shop's receipt, queued (no relay runs here)
+  await text(ctx, PHONE, 'bal 4821')
+  await text(ctx, PHONE, 'pay montpelier 5 4821')
+  const queued = async (phone: string) => (await db.query(`SELECT participant_id, purpose, status, last_error FROM sms_outbox
+    WHERE to_phone = $1 AND purpose IN ('reply', 'receipt') ORDER BY id`, [phone])).rows
+  t.match(await queued(PHONE), [{ participant_id: sc.member.id, status: 'queued' }, { participant_id: sc.member.id, status: 'queued' }])
+  t.match(await queued(SHOP), [{ participant_id: sc.business.id, purpose: 'receipt', status: 'queued' }])
+
+  // the numbers change hands: whoever confirms them holds the phones now, and must not get the balances and sales
+  const moved = 'not sent: the number was confirmed by another participant'
+  for (const phone of [PHONE, SHOP]) {
+    s.now.t += 61_000
+    t.equal((await ctx.call('PUT', `/v1/participants/${other.id}/phone`, { token: other.token, body: { phone } })).status, 200)
+    const ok = await ctx.call('POST', `/v1/participants/${other.id}/phone/verification`, { token: other.token, body: { code: s.lastCode() } })
+    t.equal(ok.body.phone, phone)
+  }
+  t.same(await queued(PHONE), [
+    { participant_id: sc.member.id, purpose: 'reply', status: 'failed', last_error: moved },
+    { participant_id: sc.member.id, purpose: 'reply', status: 'failed', last_error: moved },
+  ], 'the previous holder\'s balance and payment replies are held back')
+  t.same(await queued(SHOP), [{ participant_id: sc.business.id, purpose: 'receipt', status: 'failed', last_error: moved }], 'and the shop\'s receipt')
+  const codes = (await db.query(`SELECT status FROM sms_outbox WHERE to_phone = $1 AND purpose = 'verification' AND participant_id = $2`, [SHOP, other.id])).rows
+  t.same(codes, [{ status: 'queued' }], 'a code is for whoever holds the number: never held back')
+
+  // the new holder's own replies go out as ever
+  await ctx.call('PUT', `/v1/participants/${other.id}/text-pin`, { token: other.token, body: { pin: '8642' } })
+  await text(ctx, SHOP, 'bal 8642')
+  t.match((await queued(SHOP)).at(-1), { participant_id: other.id, status: 'queued' })
+})
+
 t.test('a lost phone is taken off: its texts stop paying, the PIN stays for the next number, a second remove changes nothing', async (t) => {
   const s = await smsApp(t)
   const { ctx, db, now } = s
