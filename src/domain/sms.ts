@@ -76,11 +76,26 @@ export type Command =
   | { kind: 'unknown' }
 
 /**
+ * Digits as a phone types them, in any script (Arabic-Indic ١٢٣٤, fullwidth １２３４, Devanagari १२३४ ...), as the
+ * ASCII digits 0-9. Unicode encodes each script's decimal digits (\p{Nd}) as runs of ten, 0 to 9 in order, so a
+ * digit's value is its distance from the start of its run, modulo ten.
+ */
+export function asciiDigits (s: string): string {
+  return s.replace(/(?![0-9])\p{Nd}/gu, (d) => {
+    let cp = d.codePointAt(0)!
+    let k = 0
+    while (/\p{Nd}/u.test(String.fromCodePoint(cp - 1))) { cp--; k++ }
+    return String(k % 10)
+  })
+}
+
+/**
  * A text's command: case-insensitive words separated by any white space or invisible format character (a
- * zero-width space a keyboard put after the PIN is not part of the PIN); anything else is 'unknown'.
+ * zero-width space a keyboard put after the PIN is not part of the PIN), digits of any script read as 0-9; anything
+ * else is 'unknown'.
  */
 export function parseCommand (body: string): Command {
-  const words = body.split(/[\s\p{Cf}]+/u).filter(Boolean)
+  const words = asciiDigits(body).split(/[\s\p{Cf}]+/u).filter(Boolean)
   const verb = (words[0] ?? '').toLowerCase()
   if (verb === 'pay' && words.length === 4) return { kind: 'pay', code: words[1].toUpperCase(), amount: words[2], pin: words[3] }
   if (verb === 'bal' && words.length === 2) return { kind: 'bal', pin: words[1] }
@@ -126,6 +141,7 @@ export const replies = {
   notRegistered: () => 'This number is not set up for text payments. Register it in the app or ask your scheme.',
   noPin: () => 'Set a text PIN in the app or ask your scheme before paying by text.',
   locked: () => 'Text payments are locked after 3 wrong PINs. Set a new PIN in the app or ask your scheme.',
+  badPin: () => 'A text PIN is 4 to 8 digits. Text PAY <code> <amount> <PIN> or BAL <PIN>.',
   wrongPin: (left: number) => left > 0
     ? `Wrong PIN. ${left} ${left === 1 ? 'try' : 'tries'} left before text payments lock.`
     : 'Wrong PIN. Text payments are now locked: set a new PIN in the app or ask your scheme.',

@@ -10,7 +10,7 @@ import { formatMoney, parseAmount } from '../domain/money.js'
 import { payment } from '../domain/movements.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import {
-  CODE_MAX_FAILURES, CODES_PER_DAY, e164, gatewaySignature, IDLE_OUTCOMES, IDLE_REPLIES_PER_DAY, normaliseAmount, normaliseTextCode, parseCommand, parsePhone,
+  CODE_MAX_FAILURES, CODES_PER_DAY, e164, gatewaySignature, IDLE_OUTCOMES, IDLE_REPLIES_PER_DAY, isPin, normaliseAmount, normaliseTextCode, parseCommand, parsePhone,
   PIN_MAX_FAILURES, replies, shortRef, signatureMatches, type Command, type FormFields,
 } from '../domain/sms.js'
 import { postMovement } from '../ledger/post.js'
@@ -400,6 +400,9 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
     if (who.suspended) return answer('suspended', replies.notRegistered(), who)
     if (who.pin_hash == null) return answer('no_pin', replies.noPin(), who)
     if (who.locked_at != null) return answer('locked', replies.locked(), who)
+    // a word that is no PIN (4 to 8 digits) cannot be the right one: it is answered, and not counted towards the lock
+    // (an amount and a PIN swapped, a typo), which only ever locked out the member who typed it
+    if (!isPin(cmd.pin)) return answer('bad_pin', replies.badPin(), who)
     if (!await verifyPassword(cmd.pin, who.pin_hash)) {
       const failures = who.pin_failures + 1
       const lock = failures >= PIN_MAX_FAILURES

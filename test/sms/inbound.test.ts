@@ -222,6 +222,35 @@ t.test('three wrong PINs in a row lock text payments until the PIN is set again,
   t.match(audit.at(-1), { action: 'text.pin_set', target: sc.member.id, role: 'platform_issuer', detail: { unlocked: true } })
 })
 
+t.test('digits as a phone types them in any script are read as digits; a word that cannot be a PIN is not counted as a wrong one', async (t) => {
+  // A phone set to Arabic (or a Japanese keyboard) types the PIN 1234 as ١٢٣٤ (or １２３４): that is the right PIN,
+  // not a wrong one, and three such texts locked the member out. A word that is no PIN at all (4 to 8 digits) cannot
+  // be the right PIN either: it is answered, and not counted towards the lock.
+  const { ctx, db, sc } = await setup(t)
+  const last = async () => (await inbox(db, MEMBER_PHONE)).at(-1)?.body ?? ''
+  const failures = async () => (await db.query('SELECT pin_failures, locked_at IS NOT NULL AS locked FROM text_phone WHERE participant_id = $1', [sc.member.id])).rows[0]
+  await text(ctx, MEMBER_PHONE, 'bal \u0661\u0662\u0663\u0664')
+  t.equal(await last(), 'Your balance is 50.00 BRS.', 'Arabic-Indic digits')
+  await text(ctx, MEMBER_PHONE, 'pay montpelier \uff15 \uff11\uff12\uff13\uff14')
+  t.match(await last(), /^Paid 5\.00 BRS/, 'fullwidth digits, in the amount too')
+  await text(ctx, MEMBER_PHONE, 'pay montpelier \u0967.\u0966\u0966 \u0967\u0968\u0969\u096a')
+  t.match(await last(), /^Paid 1\.00 BRS/, 'Devanagari digits')
+  t.equal(await balance(ctx, sc.member.accountId), '44.00')
+  t.same(await failures(), { pin_failures: 0, locked: false })
+
+  for (const body of ['pay montpelier 1 abcd', 'pay montpelier 1234 5.00', 'bal 12', 'bal 123456789', 'bal 12\u00bd4']) {
+    await text(ctx, MEMBER_PHONE, body)
+    t.equal(await last(), 'A text PIN is 4 to 8 digits. Text PAY <code> <amount> <PIN> or BAL <PIN>.', body)
+  }
+  t.same(await failures(), { pin_failures: 0, locked: false }, 'none of them counted towards the lock')
+  t.equal(await balance(ctx, sc.member.accountId), '44.00', 'and nothing paid')
+  const outcomes = (await db.query(`SELECT outcome FROM sms_inbound WHERE outcome = 'bad_pin'`)).rows
+  t.equal(outcomes.length, 5, 'recorded as bad_pin')
+
+  await text(ctx, MEMBER_PHONE, 'bal 1111')
+  t.match(await last(), 'Wrong PIN. 2 tries left', 'a PIN that is wrong still counts')
+})
+
 t.test('wrong PINs sent at once are checked one at a time: never more than three', async (t) => {
   const { ctx, db, sc } = await setup(t)
   const n = 10
