@@ -223,6 +223,13 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
         await c.query(`UPDATE sms_outbox SET status = 'failed', last_error = 'not sent: the number was confirmed by another participant'
                         WHERE id IN (SELECT id FROM sms_outbox WHERE to_phone = $1 AND participant_id <> $2 AND purpose IN ('reply', 'receipt')
                                        AND status = 'queued' FOR UPDATE SKIP LOCKED)`, [r.pending_phone, p.id])
+        // and the participant's own, to the number it is leaving (a lost phone replaced by a new number rather than
+        // removed first): they would go to whoever has the old phone now
+        if (r.phone != null && r.phone !== r.pending_phone) {
+          await c.query(`UPDATE sms_outbox SET status = 'failed', last_error = 'not sent: the participant moved to another number'
+                          WHERE id IN (SELECT id FROM sms_outbox WHERE to_phone = $1 AND participant_id = $2 AND purpose IN ('reply', 'receipt')
+                                         AND status = 'queued' FOR UPDATE SKIP LOCKED)`, [r.phone, p.id])
+        }
         const row = (await c.query<PhoneRow>(`UPDATE text_phone SET phone = pending_phone, ${clear} WHERE participant_id = $1 RETURNING *`, [p.id])).rows[0]
         await insertAudit(c, audit(principal!, 'text.phone_verify', meta, p, { phone: row.phone }))
         return view(p, row)

@@ -121,6 +121,34 @@ t.test('texts still queued for a number\'s previous holder are not sent once som
   t.match((await queued(SHOP)).at(-1), { participant_id: other.id, status: 'queued' })
 })
 
+t.test('a participant moving to a new number: what was still queued for it to the old number is not sent there', async (t) => {
+  // A lost phone is often replaced by registering the new number, not by removing the old one first: the receipts
+  // still queued to the old number (the gateway down) would go to whoever has that phone now.
+  const s = await smsApp(t)
+  const { ctx, db } = s
+  const sc = await scenario(ctx)
+  const OLD = '+447912345678'
+  const NEW = '+447912345679'
+  await ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode: 'montpelier' } })
+  await enrol(s, sc.member, PHONE, '4821')
+  await enrol(s, sc.business, OLD, '9999')
+  await ctx.call('POST', `/v1/currencies/${sc.code}/issuances`, { token: ctx.issuerToken, key: 'iss-new', body: { toAccount: sc.member.accountId, amount: '20.00', sterlingReference: 'bank-new' } })
+  await text(ctx, PHONE, 'pay montpelier 5 4821')
+  const receipts = async (phone: string) => (await db.query(`SELECT status, last_error FROM sms_outbox WHERE to_phone = $1 AND purpose = 'receipt' ORDER BY id`, [phone])).rows
+  t.same(await receipts(OLD), [{ status: 'queued', last_error: null }])
+
+  s.now.t += 61_000
+  t.equal((await ctx.call('PUT', `/v1/participants/${sc.business.id}/phone`, { token: sc.business.token, body: { phone: NEW } })).status, 200)
+  t.same(await receipts(OLD), [{ status: 'queued', last_error: null }], 'the old number is the business\'s until the new one is confirmed')
+  const ok = await ctx.call('POST', `/v1/participants/${sc.business.id}/phone/verification`, { token: sc.business.token, body: { code: s.lastCode() } })
+  t.equal(ok.body.phone, NEW)
+  t.same(await receipts(OLD), [{ status: 'failed', last_error: 'not sent: the participant moved to another number' }])
+  await text(ctx, PHONE, 'pay montpelier 2 4821')
+  t.same(await receipts(NEW), [{ status: 'queued', last_error: null }], 'receipts now go to the new number')
+  t.same((await db.query(`SELECT status FROM sms_outbox WHERE to_phone = $1 AND purpose = 'reply' ORDER BY id`, [PHONE])).rows,
+    [{ status: 'queued' }, { status: 'queued' }], 'the payer\'s replies are untouched')
+})
+
 t.test('a lost phone is taken off: its texts stop paying, the PIN stays for the next number, a second remove changes nothing', async (t) => {
   const s = await smsApp(t)
   const { ctx, db, now } = s
