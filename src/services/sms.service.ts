@@ -71,7 +71,7 @@ async function insertAudit (db: Queryable, r: AuditRecord) {
  * the count reads at most IDLE_REPLIES_PER_DAY entries however many texts the number floods.
  */
 export const IDLE_REPLIES_SQL = `SELECT count(*)::int AS n FROM sms_inbound
-  WHERE from_phone = $1 AND received_at > now() - interval '1 day'
+  WHERE from_phone = $1 AND received_at > now() - interval '24 hours'
     AND reply <> '' AND outcome IN (${IDLE_OUTCOMES.map(o => `'${o}'`).join(', ')})`
 
 export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: SmsOptions) {
@@ -166,9 +166,9 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
         // until commit, so requests for it from several participants at once are counted one after another.
         const day = (await c.query<{ to_number: number, by_participant: number, participant_free: number | null }>(`
           SELECT count(*) FILTER (WHERE to_phone = $1)::int AS to_number, count(*) FILTER (WHERE participant_id = $2)::int AS by_participant,
-                 ceil(extract(epoch FROM min(created_at) FILTER (WHERE participant_id = $2) + interval '1 day' - now()))::int AS participant_free
+                 ceil(extract(epoch FROM min(created_at) FILTER (WHERE participant_id = $2) + interval '24 hours' - now()))::int AS participant_free
             FROM sms_outbox
-           WHERE purpose = 'verification' AND created_at > now() - interval '1 day' AND (to_phone = $1 OR participant_id = $2)`,
+           WHERE purpose = 'verification' AND created_at > now() - interval '24 hours' AND (to_phone = $1 OR participant_id = $2)`,
         [phone, p.id])).rows[0]
         if (day.to_number >= CODES_PER_DAY || day.by_participant >= CODES_PER_DAY) {
           // until the oldest of the caller's own codes is a day old; the number's codes may be others' (in any

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto'
 import pg from 'pg'
 import type { Test } from 'tap'
 import type { Config } from '../../src/config.js'
+import type { TestDb } from '../../support/postgres.js'
 import { buildTestApp, type TestContext } from '../helper.js'
 
 export { balance, buildTestApp, issue, registerBusiness, registerMember, scenario } from '../helper.js'
@@ -10,11 +11,11 @@ export const TOKEN = 'gateway-auth-token-0123456789'
 export const WEBHOOK = 'https://sms.example.org/v1/sms/inbound'
 
 /** An app with text payments on, a clock tests move, codes they know, and a pool to look at the tables. */
-export async function smsApp (t: Test, overrides: Partial<Config> = {}) {
+export async function smsApp (t: Test, overrides: Partial<Config> = {}, o: { db?: TestDb } = {}) {
   const now = { t: Date.parse('2026-11-30T10:00:00Z') }
   let codes = 0
   const ctx = await buildTestApp(t, { SMS_AUTH_TOKEN: TOKEN, SMS_PUBLIC_URL: WEBHOOK, ...overrides }, {
-    smsClock: () => new Date(now.t), smsCodes: () => String(100000 + codes++),
+    smsClock: () => new Date(now.t), smsCodes: () => String(100000 + codes++), db: o.db,
   })
   const db = new pg.Pool({ connectionString: ctx.db.url, max: 2 })
   db.on('error', () => {})

@@ -1,5 +1,7 @@
+import pg from 'pg'
 import t from 'tap'
-import { CODES_PER_DAY } from '../../src/domain/sms.js'
+import { createTestDb } from '../../support/postgres.js'
+import { CODES_PER_DAY, IDLE_REPLIES_PER_DAY } from '../../src/domain/sms.js'
 import { balance, enrol, inbox, registerBusiness, registerMember, scenario, smsApp, text } from './fixtures.js'
 
 // Phones, codes, text PINs and text codes through the API, with the codes' clock in the test's hands.
@@ -247,6 +249,46 @@ t.test('at most CODES_PER_DAY codes a day to one number, and for one participant
   t.equal(sixth.status, 429, 'a sixth number for the same participant is refused')
   t.ok(Number(sixth.headers['retry-after']) <= 86_400 && Number(sixth.headers['retry-after']) > 23 * 3600, `its own limit: until its oldest code is a day old (${String(sixth.headers['retry-after'])} s)`)
   t.equal((await ask(other, '+447911123499')).status, 200, 'while another participant may ask for it')
+})
+
+t.test('a day of codes and of idle replies is 24 hours, also on a database whose time zone just moved its clocks', async (t) => {
+  // The service does not set its sessions' time zone: they take the database's, often the country's (Europe/London).
+  // There "now() - interval '1 day'" is the same wall-clock time yesterday, 23 hours ago on the day after the clocks
+  // go forward, so a number could be texted a sixth code, and answered a sixth idle reply, within 24 hours. The
+  // database here is given a zone whose summer time began 12 hours ago (a POSIX rule), as London's does each March.
+  const db = await createTestDb()
+  const start = new Date(Date.now() - 12 * 3_600_000)
+  const dayOfYear = Math.floor((start.getTime() - Date.UTC(start.getUTCFullYear(), 0, 1)) / 86_400_000)
+  const zone = `AAA0BBB,${dayOfYear}/${start.getUTCHours()},${(dayOfYear + 180) % 365}/0`
+  const admin = new pg.Client({ connectionString: db.url })
+  await admin.connect()
+  await admin.query(`ALTER DATABASE "${new URL(db.url).pathname.slice(1)}" SET timezone = '${zone}'`)
+  await admin.end()
+  const s = await smsApp(t, {}, { db })
+  t.teardown(async () => { await db.drop() })
+  const { ctx } = s
+  const yesterday = (await ctx.app.pool.query<{ h: number }>("SELECT extract(epoch FROM now() - (now() - interval '1 day'))::int / 3600 AS h")).rows[0].h
+  t.equal(yesterday, 23, 'the service\'s sessions are in that zone: a calendar day back is 23 hours back')
+
+  const sc = await scenario(ctx)
+  // CODES_PER_DAY codes texted to the number 23 and a half hours ago, by others
+  for (let i = 0; i < CODES_PER_DAY; i++) {
+    await ctx.app.pool.query(`INSERT INTO sms_outbox (currency_id, to_phone, purpose, body, status, created_at)
+      VALUES ($1, $2, 'verification', 'code', 'sent', now() - interval '23 hours 30 minutes')`, [sc.currency.id, PHONE])
+  }
+  const put = await ctx.call('PUT', `/v1/participants/${sc.member.id}/phone`, { token: sc.member.token, body: { phone: PHONE } })
+  t.equal(put.status, 429, 'no sixth code within 24 hours')
+  t.equal(put.headers['retry-after'], '86400')
+
+  // IDLE_REPLIES_PER_DAY idle texts answered 23 and a half hours ago
+  const STRANGER = '+447911123999'
+  for (let i = 0; i < IDLE_REPLIES_PER_DAY; i++) {
+    await ctx.app.pool.query(`INSERT INTO sms_inbound (message_sid, from_phone, command, outcome, reply, received_at)
+      VALUES ($1, $2, 'help', 'help', 'the help text', now() - interval '23 hours 30 minutes')`, [`SMold${i}`, STRANGER])
+  }
+  t.equal((await text(ctx, STRANGER, 'HELP')).status, 200)
+  t.same(await inbox(s.db, STRANGER), [], 'no sixth idle reply within 24 hours')
+  t.same((await s.db.query("SELECT reply FROM sms_inbound WHERE from_phone = $1 AND message_sid NOT LIKE 'SMold%'", [STRANGER])).rows, [{ reply: '' }], 'recorded, unanswered')
 })
 
 t.test('business text codes: at registration, by PATCH, unique per currency, upper-case, in the directory', async (t) => {
