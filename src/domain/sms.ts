@@ -134,6 +134,9 @@ export const normaliseTextCode = (raw: string) => raw.trim().toUpperCase()
 export const PIN_PATTERN = '^[0-9]{4,8}$'
 export const isPin = (s: string) => /^[0-9]{4,8}$/.test(s)
 
+/** At most n UTF-16 units of s, never half of a character: a pair cut in two would be sent as U+FFFD. */
+const cut = (s: string, n: number) => s.slice(0, n).replace(/[\ud800-\udbff]$/, '')
+
 /** The words of every text the service sends: short, one message each (under 160 GSM characters). */
 export const replies = {
   help: () => 'Pay by text: PAY <code> <amount> <PIN> (e.g. PAY MONTPELIER 5.00 1234). BAL <PIN> for your balance. HELP for this message.',
@@ -145,12 +148,12 @@ export const replies = {
   wrongPin: (left: number) => left > 0
     ? `Wrong PIN. ${left} ${left === 1 ? 'try' : 'tries'} left before text payments lock.`
     : 'Wrong PIN. Text payments are now locked: set a new PIN in the app or ask your scheme.',
-  unknownBusiness: (code: string) => `No business with code ${code.slice(0, 20)}. Check the code in the directory and try again.`,
+  unknownBusiness: (code: string) => `No business with code ${cut(code, 20)}. Check the code in the directory and try again.`,
   badAmount: () => 'That amount was not understood. Send e.g. PAY MONTPELIER 5.00 1234.',
   insufficientFunds: (balance: string, cur: string) => `Not paid: not enough funds (balance ${balance} ${cur}).`,
   refused: () => 'Not paid: the payment was refused. Ask your scheme for help.',
   paid: (amount: string, cur: string, name: string, balance: string, ref: string) =>
-    `Paid ${amount} ${cur} to ${name.slice(0, 40)}. Balance ${balance} ${cur}. Ref ${ref}`,
+    `Paid ${amount} ${cur} to ${cut(name, 40)}. Balance ${balance} ${cur}. Ref ${ref}`,
   received: (amount: string, cur: string, fee: string, ref: string) =>
     `Received ${amount} ${cur} by text${fee === '' ? '' : ` (fee ${fee})`}. Ref ${ref}`,
   balance: (balance: string, cur: string) => `Your balance is ${balance} ${cur}.`,

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { IDLE_REPLIES_PER_DAY } from '../../src/domain/sms.js'
 import { IDLE_REPLIES_SQL } from '../../src/services/sms.service.js'
-import { balance, buildTestApp, enrol, inbox, issue, newSid, registerMember, scenario, sign, smsApp, text, TOKEN, WEBHOOK } from './fixtures.js'
+import { balance, buildTestApp, enrol, inbox, issue, newSid, registerBusiness, registerMember, scenario, sign, smsApp, text, TOKEN, WEBHOOK } from './fixtures.js'
 
 // Pay by text through the gateway's webhook, signed as the gateway signs, on real PostgreSQL.
 
@@ -249,6 +249,23 @@ t.test('digits as a phone types them in any script are read as digits; a word th
 
   await text(ctx, MEMBER_PHONE, 'bal 1111')
   t.match(await last(), 'Wrong PIN. 2 tries left', 'a PIN that is wrong still counts')
+})
+
+t.test('a reply cut to fit a text never splits a character in two', async (t) => {
+  // The payee's name (40 characters) and an unknown code (20) are cut to keep a reply to one text. Cut by UTF-16
+  // units, an emoji across the cut was halved, and the half was sent as U+FFFD.
+  const s = await smsApp(t)
+  const { ctx, db } = s
+  const sc = await scenario(ctx)
+  const shop = await registerBusiness(ctx, sc.code, { tradingName: `${'B'.repeat(39)}\u{1F370} Bakery`, sector: 'cafes-pubs', postcode: 'BS1 4DJ' })
+  await ctx.call('PATCH', `/v1/participants/${shop.id}`, { token: shop.token, body: { textCode: 'cake' } })
+  await issue(ctx, sc.code, sc.member.accountId, '10.00')
+  await enrol(s, sc.member, MEMBER_PHONE)
+  await text(ctx, MEMBER_PHONE, 'pay cake 1 1234')
+  t.match((await inbox(db, MEMBER_PHONE)).at(-1)?.body, new RegExp(`^Paid 1\\.00 BRS to ${'B'.repeat(39)}\\. Balance 9\\.00 BRS\\.`), 'the name is cut before the emoji, not through it')
+  await text(ctx, MEMBER_PHONE, `pay ${'X'.repeat(19)}\u{1F370}\u{1F370} 1 1234`)
+  t.equal((await inbox(db, MEMBER_PHONE)).at(-1)?.body, `No business with code ${'X'.repeat(19)}. Check the code in the directory and try again.`)
+  t.notMatch(JSON.stringify((await db.query('SELECT body FROM sms_outbox').then(r => r.rows))), /\uFFFD|\\ufffd/i, 'no replacement character anywhere')
 })
 
 t.test('wrong PINs sent at once are checked one at a time: never more than three', async (t) => {
