@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import { connectionOptions, type HostResolver } from '../db/hosts.js'
+import { inUtc } from '../db/session.js'
 import { replicaReads, type ReplicaReads } from '../db/replica.js'
 import { PrismaClient } from '../generated/prisma/client.js'
 
@@ -44,9 +45,10 @@ export interface DbOptions {
 export default fp<DbOptions>(async (app, opts) => {
   // A list of hosts (db1,db2,...?target_session_attrs=read-write): every new connection goes to the host that
   // accepts writes now, so after a failover the pools follow the new primary (src/db/hosts.ts).
-  const { config: target, resolver } = connectionOptions(opts.databaseUrl, Math.min(opts.acquireTimeoutMs, 5000), {
+  const { config: found, resolver } = connectionOptions(opts.databaseUrl, Math.min(opts.acquireTimeoutMs, 5000), {
     onSwitch: (to, from) => { app.log[from == null ? 'info' : 'warn']({ to: `${to.host}:${to.port}`, from: from == null ? null : `${from.host}:${from.port}` }, 'database host chosen') },
   })
+  const target = { ...found, connectionString: inUtc(found.connectionString!) }
   const pool = new pg.Pool({
     ...target,
     max: opts.poolMax,
@@ -76,6 +78,7 @@ export default fp<DbOptions>(async (app, opts) => {
     const r = connectionOptions(opts.replica.url, Math.min(reads.acquireTimeoutMs, 5000))
     replicaPool = new pg.Pool({
       ...r.config,
+      connectionString: inUtc(r.config.connectionString!),
       max: reads.poolMax,
       // a replica that does not answer quickly is not waited for: the read goes to the primary
       connectionTimeoutMillis: Math.min(reads.acquireTimeoutMs, 2000),

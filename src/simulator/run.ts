@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { inUtc } from '../db/session.js'
 import { Money, parseRate } from '../domain/money.js'
 import { issuance, payment, redemption, type LedgerCurrency, type Movement } from '../domain/movements.js'
 import { parseLocalAreas, parsePostcode } from '../domain/postcode.js'
@@ -36,8 +37,7 @@ const ANALYZE_AT = [1000, 8000]
 export function simulatorPool (databaseUrl: string): pg.Pool {
   return new pg.Pool({
     // one session for the whole run, never closed while idle: it holds the currency's simulation lock
-    connectionString: databaseUrl, max: 1, idleTimeoutMillis: 0, application_name: SIMULATOR_APPLICATION_NAME,
-    options: '-c synchronous_commit=off',
+    connectionString: inUtc(databaseUrl, '-c synchronous_commit=off'), max: 1, idleTimeoutMillis: 0, application_name: SIMULATOR_APPLICATION_NAME,
   })
 }
 

@@ -252,10 +252,11 @@ t.test('at most CODES_PER_DAY codes a day to one number, and for one participant
 })
 
 t.test('a day of codes and of idle replies is 24 hours, also on a database whose time zone just moved its clocks', async (t) => {
-  // The service does not set its sessions' time zone: they take the database's, often the country's (Europe/London).
-  // There "now() - interval '1 day'" is the same wall-clock time yesterday, 23 hours ago on the day after the clocks
-  // go forward, so a number could be texted a sixth code, and answered a sixth idle reply, within 24 hours. The
-  // database here is given a zone whose summer time began 12 hours ago (a POSIX rule), as London's does each March.
+  // A database (or its role) is often set to the country's zone (Europe/London). In such a session
+  // "now() - interval '1 day'" is the same wall-clock time yesterday, 23 hours ago on the day after the clocks go
+  // forward, so a number could be texted a sixth code, and answered a sixth idle reply, within 24 hours. The service
+  // runs its sessions in UTC (src/plugins/db.ts) and counts the windows in hours. The database here is given a zone
+  // whose summer time began 12 hours ago (a POSIX rule), as London's does each March.
   const db = await createTestDb()
   const start = new Date(Date.now() - 12 * 3_600_000)
   const dayOfYear = Math.floor((start.getTime() - Date.UTC(start.getUTCFullYear(), 0, 1)) / 86_400_000)
@@ -264,11 +265,18 @@ t.test('a day of codes and of idle replies is 24 hours, also on a database whose
   await admin.connect()
   await admin.query(`ALTER DATABASE "${new URL(db.url).pathname.slice(1)}" SET timezone = '${zone}'`)
   await admin.end()
+  const own = new pg.Client({ connectionString: db.url })
+  await own.connect()
+  const dayBack = "SELECT extract(epoch FROM now() - (now() - interval '1 day'))::int / 3600 AS h"
+  t.equal((await own.query<{ h: number }>(dayBack)).rows[0].h, 23, 'a session left in that zone: a calendar day back is 23 hours back')
+  await own.end()
   const s = await smsApp(t, {}, { db })
   t.teardown(async () => { await db.drop() })
   const { ctx } = s
-  const yesterday = (await ctx.app.pool.query<{ h: number }>("SELECT extract(epoch FROM now() - (now() - interval '1 day'))::int / 3600 AS h")).rows[0].h
-  t.equal(yesterday, 23, 'the service\'s sessions are in that zone: a calendar day back is 23 hours back')
+  for (const [name, pool] of [['main', ctx.app.pool], ['reads', ctx.app.readPool]] as const) {
+    t.equal((await pool.query<{ z: string }>("SELECT current_setting('TimeZone') AS z")).rows[0].z, 'UTC', `the service's ${name} sessions run in UTC`)
+    t.equal((await pool.query<{ h: number }>(dayBack)).rows[0].h, 24, `and there a day back is 24 hours (${name})`)
+  }
 
   const sc = await scenario(ctx)
   // CODES_PER_DAY codes texted to the number 23 and a half hours ago, by others
