@@ -40,10 +40,10 @@ export function onBehalfOf (p: Principal, idem: Idempotency, m: Movement, extra:
   return { ...m, scope: p.userId, idempotencyKey: idem.key, requestHash: idem.requestHash, createdBy: p.userId, owner: null, ...extra }
 }
 
-/** coalescer: posts concurrent single movements together (see ledger/coalescer.ts); null posts each alone. */
 /** TRANSFER_WINDOW's default (config.ts) */
 const DEFAULT_WINDOW = 1000
 
+/** coalescer: posts concurrent single movements together (see ledger/coalescer.ts); null posts each alone. */
 export function transferService (pool: pg.Pool, prisma: PrismaClient, currencies: CurrencyService, accountAccess: Pick<AccountService, 'readable'>,
   coalescer: MovementCoalescer | null = null, opts: { window?: number } = {}) {
   const accounts = accountRepo(prisma)
