@@ -62,6 +62,10 @@ export interface RelayOptions {
   batch?: number
   /** tries before a text is marked failed */
   maxAttempts?: number
+  /** no text is handed to the gateway once a round has run this long (the round commits, and the rest waits for the next) */
+  roundMs?: number
+  /** the round's clock (tests) */
+  clock?: () => number
 }
 
 /**
@@ -74,9 +78,12 @@ export interface RelayOptions {
 export function outboxRelay (pool: pg.Pool, gateway: Gateway, o: RelayOptions = {}) {
   const batch = o.batch ?? 20
   const maxAttempts = o.maxAttempts ?? 8
+  const roundMs = o.roundMs ?? 30_000
+  const clock = o.clock ?? Date.now
   return {
     async round (): Promise<{ sent: number, failed: number, retry: number }> {
       const out = { sent: 0, failed: 0, retry: 0 }
+      const deadline = clock() + roundMs
       const c = await pool.connect()
       try {
         await c.query('BEGIN')
@@ -92,6 +99,10 @@ export function outboxRelay (pool: pg.Pool, gateway: Gateway, o: RelayOptions = 
             WHERE o.status = 'queued' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
             ORDER BY o.participant_id IS NULL, q.turn, o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED`, [batch])).rows
         for (const r of rows) {
+          // A slow gateway (each send may take its whole timeout) would otherwise hold this transaction, its row
+          // locks and a pool connection for the batch's sends end to end. The rows not handed over are left as they
+          // were: the commit unlocks them, and the next round (here or on another instance) takes them.
+          if (clock() >= deadline) break
           try {
             const id = await gateway.deliver(r.to_phone, r.body)
             await c.query(`UPDATE sms_outbox SET status = 'sent', gateway_id = $2, attempts = attempts + 1, sent_at = now(), last_error = NULL WHERE id = $1`, [r.id, id])

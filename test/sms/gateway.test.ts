@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
 import { IDLE_REPLIES_PER_DAY } from '../../src/domain/sms.js'
+import { outboxRelay } from '../../src/sms/gateway.js'
 import { enrol, inbox, issue, scenario, smsApp, text } from './fixtures.js'
 
 // The real gateway's adapter, against a stand-in of its REST API on 127.0.0.1: nothing leaves the machine.
@@ -96,6 +97,26 @@ t.test('one number\'s backlog of texts does not hold up another\'s receipt: each
   const member = gw.got.filter(g => g.form.To === '+447911123456').map(g => g.form.Body)
   t.equal(member.length, 31)
   t.match(member.at(-1), /^Paid 5\.00 BRS/, 'a number\'s texts in their order')
+})
+
+t.test('a slow gateway: a round hands no more texts over once it has run roundMs, and the next round takes the rest', async (t) => {
+  const s = await smsApp(t)
+  const { ctx, db } = s
+  const sc = await scenario(ctx)
+  await enrol(s, sc.member, '+447911123456')
+  for (let i = 0; i < 4; i++) await text(ctx, '+447911123456', 'help')
+  const queued = Number((await db.query("SELECT count(*) AS n FROM sms_outbox WHERE status = 'queued'")).rows[0].n)
+  t.equal(queued, 5, 'the code and four replies')
+  // each send takes 6 s of the round's clock
+  let now = 0
+  const handed: string[] = []
+  const slow = { deliver: async (to: string, body: string) => { now += 6_000; handed.push(body); return `SMslow${handed.length}` } }
+  const relay = outboxRelay(ctx.app.pool, slow, { roundMs: 15_000, clock: () => now })
+  t.same(await relay.round(), { sent: 3, failed: 0, retry: 0 }, 'sends at 0, 6 and 12 s; none at 18 s')
+  t.same((await db.query('SELECT status, attempts FROM sms_outbox ORDER BY id')).rows.map(r => `${r.status}/${r.attempts}`),
+    ['sent/1', 'sent/1', 'sent/1', 'queued/0', 'queued/0'], 'the rest untouched: no attempt counted, no pause')
+  t.same(await relay.round(), { sent: 2, failed: 0, retry: 0 }, 'the next round takes them')
+  t.equal(handed.length, 5, 'five sends in all, none twice')
 })
 
 t.test('the adapter is off unless configured, and configured whole or not at all', async (t) => {
