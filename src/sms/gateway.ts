@@ -91,8 +91,8 @@ export function outboxRelay (pool: pg.Pool, gateway: Gateway, o: RelayOptions = 
         // phone's flood would queue its replies ahead of everyone's "Paid" and receipts. Texts to participants
         // first (a reply to a number no participant has after them), and within those the numbers in turn: each
         // number's oldest, then each one's second, and so on (a number's own texts still go in their order).
-        const rows = (await c.query<{ id: string, to_phone: string, body: string, attempts: number }>(
-          `SELECT o.id, o.to_phone, o.body, o.attempts
+        const rows = (await c.query<{ id: string, to_phone: string, body: string, attempts: number, participant_id: string | null, purpose: string }>(
+          `SELECT o.id, o.to_phone, o.body, o.attempts, o.participant_id, o.purpose
              FROM sms_outbox o
              JOIN (SELECT id, row_number() OVER (PARTITION BY to_phone ORDER BY id) AS turn FROM sms_outbox
                     WHERE status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= now())) q ON q.id = o.id
@@ -103,6 +103,22 @@ export function outboxRelay (pool: pg.Pool, gateway: Gateway, o: RelayOptions = 
           // locks and a pool connection for the batch's sends end to end. The rows not handed over are left as they
           // were: the commit unlocks them, and the next round (here or on another instance) takes them.
           if (clock() >= deadline) break
+          // A reply or receipt goes only to a number its participant still holds. Read with a share lock held to the
+          // round's commit: a confirmation or removal of the number (sms.service.ts) takes the holder's row for
+          // update, so it either ended before this read (and the text is not sent) or waits for this round to end
+          // and then fails what is still queued. Its own SKIP LOCKED passes over the rows a round holds, so without
+          // this a text that failed for now was queued again and sent later to whoever holds the number then.
+          // A row being changed right now is not waited for (the change may wait for this round: a deadlock): the
+          // text stays queued, and the next round sees how the change ended.
+          if (r.participant_id != null && (r.purpose === 'reply' || r.purpose === 'receipt')) {
+            const holder = 'SELECT 1 FROM text_phone WHERE participant_id = $1 AND phone = $2'
+            if ((await c.query(`${holder} FOR SHARE SKIP LOCKED`, [r.participant_id, r.to_phone])).rowCount !== 1) {
+              if ((await c.query(holder, [r.participant_id, r.to_phone])).rowCount === 1) continue
+              await c.query(`UPDATE sms_outbox SET status = 'failed', last_error = 'not sent: the number is no longer the participant''s' WHERE id = $1`, [r.id])
+              out.failed++
+              continue
+            }
+          }
           try {
             const id = await gateway.deliver(r.to_phone, r.body)
             await c.query(`UPDATE sms_outbox SET status = 'sent', gateway_id = $2, attempts = attempts + 1, sent_at = now(), last_error = NULL WHERE id = $1`, [r.id, id])

@@ -2,6 +2,7 @@ import pg from 'pg'
 import t from 'tap'
 import { createTestDb } from '../../support/postgres.js'
 import { CODES_PER_DAY, IDLE_REPLIES_PER_DAY } from '../../src/domain/sms.js'
+import { GatewayError, outboxRelay } from '../../src/sms/gateway.js'
 import { balance, enrol, inbox, registerBusiness, registerMember, scenario, smsApp, text } from './fixtures.js'
 
 // Phones, codes, text PINs and text codes through the API, with the codes' clock in the test's hands.
@@ -391,4 +392,51 @@ t.test('a proof of a number and its holder asking for it again at once: both ans
     t.ok(again.status < 500, `round ${round}: the holder's request is answered (${again.status} ${again.body?.code as string ?? ''})`)
   }
   t.comment(JSON.stringify(Object.fromEntries(statuses)))
+})
+
+t.test('a reply the relay was sending when its number changed hands, and that failed for now, is not sent later to the new holder', async (t) => {
+  const s = await smsApp(t)
+  const { ctx, db } = s
+  const sc = await scenario(ctx)
+  const other = await registerMember(ctx, sc.code)
+  await enrol(s, sc.member, PHONE, '4821')
+  await ctx.call('POST', `/v1/currencies/${sc.code}/issuances`, { token: ctx.issuerToken, key: 'iss-relay', body: { toAccount: sc.member.accountId, amount: '20.00', sterlingReference: 'bank-relay' } })
+  // the relay has texted what was queued so far (the member's code)
+  await db.query(`UPDATE sms_outbox SET status = 'sent' WHERE status = 'queued'`)
+  await text(ctx, PHONE, 'bal 4821')
+  // someone else has the phone now and asks for the number
+  t.equal((await ctx.call('PUT', `/v1/participants/${other.id}/phone`, { token: other.token, body: { phone: PHONE } })).status, 200)
+  const code = s.lastCode()
+
+  const sent: string[] = []
+  let confirm: Promise<{ status: number }> | null = null
+  // the gateway: while the member's balance is being handed to it, the other member confirms the number; then the
+  // gateway is busy (503), so the text would be tried again later
+  const gateway = {
+    async deliver (to: string, body: string): Promise<string> {
+      if (body.includes('balance') && confirm == null) {
+        confirm = ctx.call('POST', `/v1/participants/${other.id}/phone/verification`, { token: other.token, body: { code } })
+        // until the confirmation is over or waits for this round
+        for (;;) {
+          const done = await Promise.race([confirm.then(() => true), new Promise<boolean>(resolve => setImmediate(() => resolve(false)))])
+          if (done) break
+          const waiting = (await db.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rowCount
+          if (waiting !== 0) break
+        }
+        throw new GatewayError('gateway answered 503: busy', false)
+      }
+      sent.push(`${to}: ${body}`)
+      return `SM${sent.length}`
+    },
+  }
+  const relay = outboxRelay(db, gateway)
+  await relay.round()
+  t.ok(confirm != null, 'the balance reached the gateway once')
+  t.equal((await confirm!).status, 200, 'the other member holds the number')
+  // its pause over, the relay runs again
+  await db.query(`UPDATE sms_outbox SET next_attempt_at = now() WHERE status = 'queued'`)
+  await relay.round()
+  t.notOk(sent.some(x => x.includes('balance')), 'the member\'s balance never went to the number\'s new holder')
+  const row = (await db.query(`SELECT status FROM sms_outbox WHERE to_phone = $1 AND purpose = 'reply' AND participant_id = $2`, [PHONE, sc.member.id])).rows
+  t.same(row, [{ status: 'failed' }], 'the reply is failed, not left to be sent')
 })
