@@ -220,7 +220,7 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
         // Replies and receipts still queued for anyone else to this number (a balance, a sale) would go to whoever
         // proved they hold the phone now: they are not sent, as when a phone is removed. A code is for the number's
         // holder, whoever that is, and is left alone. Rows a relay round holds are skipped: the relay checks the holder
-        // before it sends each (src/sms/gateway.ts), and this waited above for its share lock on the row changed.
+        // before each attempt (src/sms/gateway.ts), so one that fails now is not sent to the new holder later.
         await c.query(`UPDATE sms_outbox SET status = 'failed', last_error = 'not sent: the number was confirmed by another participant'
                         WHERE id IN (SELECT id FROM sms_outbox WHERE to_phone = $1 AND participant_id <> $2 AND purpose IN ('reply', 'receipt')
                                        AND status = 'queued' FOR UPDATE SKIP LOCKED)`, [r.pending_phone, p.id])

@@ -103,17 +103,13 @@ export function outboxRelay (pool: pg.Pool, gateway: Gateway, o: RelayOptions = 
           // locks and a pool connection for the batch's sends end to end. The rows not handed over are left as they
           // were: the commit unlocks them, and the next round (here or on another instance) takes them.
           if (clock() >= deadline) break
-          // A reply or receipt goes only to a number its participant still holds. Read with a share lock held to the
-          // round's commit: a confirmation or removal of the number (sms.service.ts) takes the holder's row for
-          // update, so it either ended before this read (and the text is not sent) or waits for this round to end
-          // and then fails what is still queued. Its own SKIP LOCKED passes over the rows a round holds, so without
-          // this a text that failed for now was queued again and sent later to whoever holds the number then.
-          // A row being changed right now is not waited for (the change may wait for this round: a deadlock): the
-          // text stays queued, and the next round sees how the change ended.
+          // A reply or receipt goes only to a number its participant still holds, checked as it is handed over. A
+          // confirmation or removal of the number (sms.service.ts) fails what is queued for it, but passes over the
+          // rows a round holds (SKIP LOCKED, not to wait for the round's sends): one of them that the gateway did not
+          // take at once was queued again, and its next attempt went to whoever holds the number then.
           if (r.participant_id != null && (r.purpose === 'reply' || r.purpose === 'receipt')) {
-            const holder = 'SELECT 1 FROM text_phone WHERE participant_id = $1 AND phone = $2'
-            if ((await c.query(`${holder} FOR SHARE SKIP LOCKED`, [r.participant_id, r.to_phone])).rowCount !== 1) {
-              if ((await c.query(holder, [r.participant_id, r.to_phone])).rowCount === 1) continue
+            const holds = (await c.query('SELECT 1 FROM text_phone WHERE participant_id = $1 AND phone = $2', [r.participant_id, r.to_phone])).rowCount === 1
+            if (!holds) {
               await c.query(`UPDATE sms_outbox SET status = 'failed', last_error = 'not sent: the number is no longer the participant''s' WHERE id = $1`, [r.id])
               out.failed++
               continue
