@@ -16,7 +16,7 @@ export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
   /** pino JSON logs, a request id on every line (X-Request-Id is honoured). */
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
-  /** PostgreSQL 15+. Unset: an embedded PostgreSQL is started with its data under DATA_DIR. The service adds `-c TimeZone=UTC` to the URL's `options`: its sessions run in UTC whatever the server's zone (each currency's own zone is named where a day is meant). */
+  /** PostgreSQL 15+. Unset: an embedded PostgreSQL is started with its data under DATA_DIR. The service adds `-c TimeZone=UTC` to the URL's `options` (or to PGOPTIONS when the URL has none): its sessions run in UTC whatever the server's zone (each currency's own zone is named where a day is meant). */
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   /** The embedded database, the generated signing key and the demo logins. */
   DATA_DIR: Type.String({ default: './.data' }),

@@ -28,3 +28,16 @@ t.test('a session opened with it runs in UTC on a database set to another zone, 
     current_setting('synchronous_commit') AS sync`)).rows[0]
   t.same(r, { zone: 'UTC', work_mem: '7MB', sync: 'off' })
 })
+
+t.test('PGOPTIONS still applies to a URL without options of its own, as pg applied it before', async (t) => {
+  const db = await createTestDb()
+  t.teardown(async () => { await db.drop() })
+  const before = process.env.PGOPTIONS
+  process.env.PGOPTIONS = '-c work_mem=5MB'
+  t.teardown(() => { if (before == null) delete process.env.PGOPTIONS; else process.env.PGOPTIONS = before })
+  const c = new pg.Client({ connectionString: inUtc(db.url) })
+  await c.connect()
+  t.teardown(async () => { await c.end() })
+  const r = (await c.query(`SELECT current_setting('TimeZone') AS zone, current_setting('work_mem') AS work_mem`)).rows[0]
+  t.same(r, { zone: 'UTC', work_mem: '5MB' })
+})
