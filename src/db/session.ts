@@ -8,10 +8,14 @@
  * as text, a version compared between instances, is written in that zone). In the string, not the pool's `options`:
  * pg lets a connection string's own parameters override the pool's.
  */
-export function inUtc (connectionString: string, extra = ''): string {
+export function inUtc (url: string, extra = ''): string {
+  // a fragment, if any, stays last (the query written before it is the one read)
+  const hash = url.indexOf('#')
+  const connectionString = hash < 0 ? url : url.slice(0, hash)
+  const fragment = hash < 0 ? '' : url.slice(hash)
   const at = connectionString.indexOf('?')
   const query = new URLSearchParams(at < 0 ? '' : connectionString.slice(at + 1))
   // a URL without options of its own took PGOPTIONS (pg reads it when no options are given): kept in front too
   query.set('options', [query.get('options') ?? process.env.PGOPTIONS, extra, '-c TimeZone=UTC'].filter(o => o != null && o !== '').join(' '))
-  return `${at < 0 ? connectionString : connectionString.slice(0, at)}?${query.toString()}`
+  return `${at < 0 ? connectionString : connectionString.slice(0, at)}?${query.toString()}${fragment}`
 }

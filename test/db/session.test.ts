@@ -12,6 +12,10 @@ t.test('inUtc adds the time zone to the options a connection string already has,
   t.ok(kept.startsWith('postgres://u@h1,h2/db?'), 'the hosts and database as they were')
   t.equal(new URLSearchParams(kept.slice(kept.indexOf('?') + 1)).get('target_session_attrs'), 'read-write', 'other parameters kept')
   t.equal(opts(kept), '-c search_path=x -c synchronous_commit=off -c TimeZone=UTC', 'the URL\'s options first, then the extra, then UTC')
+  const withFragment = inUtc('postgres://u@h/db?sslmode=disable#note')
+  t.ok(withFragment.endsWith('#note'), 'a fragment stays last')
+  t.equal(new URLSearchParams(withFragment.slice(withFragment.indexOf('?') + 1, withFragment.indexOf('#'))).get('options'), '-c TimeZone=UTC',
+    'the options are written before it, where they are read')
 })
 
 t.test('a session opened with it runs in UTC on a database set to another zone, with the URL\'s own options too', async (t) => {
