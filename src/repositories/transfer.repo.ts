@@ -1,6 +1,7 @@
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { legFromRow, type LegRow, type TransferRow } from '../domain/transfer-view.js'
 import type { TransferKind } from '../schemas/ledger.js'
+import { uuidV7Floor } from '../domain/ids.js'
 
 /**
  * `afterId`: the last transfer of the previous page of a search without an account; `afterEntry`: with an account,
@@ -32,6 +33,11 @@ export interface TransferSearchPage {
  * kind, from and to are checked row by row. With one of them a page first finds the next `window` keys after its
  * cursor (TRANSFER_WINDOW, config.ts) and reads no further than the last of them, so a kind that is rare (a
  * redemption among 300,000 payments) costs a page about what `window` rows cost, not the rest of the ledger.
+ *
+ * Without an account, `from` also says where the walk starts: a transfer's id is made from its time (domain/ids.ts),
+ * so none at or after `from` has an id below from's floor, and the pages begin there rather than at the ledger's
+ * first transfer (before, a search for yesterday's transfers walked a year of empty windows first). An account's
+ * entries have no such order by time, so its walk still begins at its first entry.
  */
 export async function searchTransfers (prisma: PrismaClient, s: TransferSearch, limit: number, window: number): Promise<TransferSearchPage> {
   const filtered = s.kind != null || s.from != null || s.to != null
@@ -60,7 +66,8 @@ export async function searchTransfers (prisma: PrismaClient, s: TransferSearch, 
        WHERE e.account_id = ${s.account}::uuid ${after} ${upTo}${and}
        ORDER BY e.id LIMIT ${limit + 1}`
   } else {
-    const after = s.afterId != null ? Prisma.sql`AND t.id > ${s.afterId}::uuid` : Prisma.empty
+    const after = Prisma.sql`${s.afterId != null ? Prisma.sql`AND t.id > ${s.afterId}::uuid` : Prisma.empty}${
+      s.from != null ? Prisma.sql` AND t.id >= ${uuidV7Floor(s.from)}::uuid` : Prisma.empty}`
     if (filtered) {
       const w = (await prisma.$queryRaw<Array<{ edge: string | null, n: number }>>`
         SELECT (array_agg(id ORDER BY id DESC))[1]::text AS edge, count(*)::int AS n FROM (

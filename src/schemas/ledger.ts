@@ -204,6 +204,7 @@ export const TransferSchema = Type.Object({
 export const TRANSFER_SEARCH_DESCRIPTION = 'Oldest first: in id order, or with account in the order the account\'s movements were posted in. ' +
   'With kind, from or to a page looks at no more than TRANSFER_WINDOW (1,000) transfers after its cursor (with account, the account\'s), ' +
   'so it may be shorter than limit, even empty, while nextCursor goes on: follow nextCursor until it is null. ' +
+  'Without account, from also says where the walk starts (no page is spent on what came before it); to does not end it. ' +
   'A cursor goes on only in a search of the same account (or of none); another answers 400 INVALID_CURSOR.'
 
 export const TransferSearchQuerySchema = Type.Object({

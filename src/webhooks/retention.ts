@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { uuidV7Floor } from '../domain/ids.js'
 
 // How long the webhooks' history is kept (WEBHOOK_RETENTION_DAYS). Both tables only grew: every event to every
 // subscribed endpoint left a webhook_delivery row for good, and every secret rotation a webhook_rotation row.
@@ -17,12 +18,6 @@ import type pg from 'pg'
 export const PRUNE_EVERY_MS = 10 * 60_000
 const BATCH = 5000
 
-/** The least v7 uuid of the millisecond `at` (ids made at or after it are not below it). */
-const idFloor = (at: Date): string => {
-  const h = at.getTime().toString(16).padStart(12, '0') + '0'.repeat(20)
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
-}
-
 /** Deletes what is past the retention as of `now`; `stop` (at shutdown) ends a long run between two batches. */
 export async function forgetWebhookHistory (pool: pg.Pool, now: Date, days: number, stop?: AbortSignal): Promise<{ deliveries: number, rotations: number }> {
   const cutoff = new Date(now.getTime() - days * 86_400_000)
@@ -38,7 +33,7 @@ export async function forgetWebhookHistory (pool: pg.Pool, now: Date, days: numb
            AND (sending_until IS NULL OR sending_until < $3::timestamptz)
          ORDER BY id LIMIT $4
            FOR UPDATE SKIP LOCKED)
-      DELETE FROM webhook_delivery d USING gone WHERE d.id = gone.id`, [idFloor(cutoff), cutoff, now, BATCH])
+      DELETE FROM webhook_delivery d USING gone WHERE d.id = gone.id`, [uuidV7Floor(cutoff), cutoff, now, BATCH])
     deliveries += r.rowCount ?? 0
     if ((r.rowCount ?? 0) < BATCH || stop?.aborted === true) break
   }

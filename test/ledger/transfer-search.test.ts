@@ -92,6 +92,21 @@ t.test('every page of every search, walked to its end: each transfer once, in or
     'SELECT t.id::text AS id FROM transfer t JOIN currency c ON c.id = t.currency_id WHERE c.code = $1 AND t.created_at < $2 ORDER BY t.id', [s.code, cut])).rows.map(r => r.id)
   t.ok(expectBefore.length > 1000 && expectBefore.length < all.length)
   t.same(before.ids, expectBefore, 'to: every transfer before it once')
+  // from: the walk starts at from's time, not at the ledger's first transfer (the 1,800 payments and fees
+  // before the cut were 36 windows of empty pages)
+  const since = await walk(ctx, s.code, `&from=${cut.toISOString()}`, 50)
+  const expectSince = (await ctx.app.pool.query<{ id: string }>(
+    'SELECT t.id::text AS id FROM transfer t JOIN currency c ON c.id = t.currency_id WHERE c.code = $1 AND t.created_at >= $2 ORDER BY t.id', [s.code, cut])).rows.map(r => r.id)
+  t.ok(expectSince.length > 1000 && expectSince.length < all.length)
+  t.equal(all.indexOf(expectSince[0]), all.length - expectSince.length, 'what is at or after the cut is the ledger\'s tail in id order')
+  t.same(since.ids, expectSince, 'from: every transfer at or after it once')
+  t.ok(since.sizes[0] > 0, 'the first page already holds transfers')
+  t.ok(since.pages <= Math.ceil(expectSince.length / 50) + 1, `${since.pages} pages for ${expectSince.length} transfers: none spent on what came before`)
+  const between = await walk(ctx, s.code, `&kind=redemption&from=${cut.toISOString()}&to=${new Date(cut.getTime() + 1).toISOString()}`, 10)
+  t.same(between.ids, [redemptions[0]], 'from and to one millisecond apart: the one redemption of that millisecond')
+  t.equal(between.sizes[0], 1, 'found on the first page: its window begins at the cut (to does not end the walk: the pages go on to the ledger\'s end)')
+  const ancient = await walk(ctx, s.code, '&from=0001-01-01T00:00:00Z&kind=redemption', 10)
+  t.same(ancient.ids, redemptions, 'a from before 1970 starts at the first transfer')
 
   // an account: in the order its movements were posted in (its entries), with or without a kind
   for (const [name, account] of [['member', s.member.accountId], ['business', s.business.accountId], ['second member', m2.accountId]] as const) {
