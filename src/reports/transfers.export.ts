@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream'
 import type pg from 'pg'
 import { csvFile } from '../domain/csv.js'
+import { DomainError } from '../domain/errors.js'
 import { formatMoney } from '../domain/money.js'
 import type { ExportSession } from './pseudonym.js'
 
@@ -60,6 +61,9 @@ export interface TransferExportInput {
   currencyId: string, code: string, decimals: number, from?: Date, to?: Date, dialect: ExportDialect
   /** rows per query (default 5000) */
   page?: number
+  /** whether the caller may still read the file (its token not revoked since the request came in): asked before
+   *  every page after the first, and a file whose caller lost the right is cut off there */
+  allowed?: () => Promise<boolean>
 }
 
 interface Row {
@@ -77,6 +81,11 @@ export function transfersCsv (pool: pg.Pool, x: TransferExportInput, session: Ex
     let after: { at: string, id: string } | null = null
     let n = 0
     for (;;) {
+      // A file streams for as long as its client reads it: a researcher suspended (or whose password changed)
+      // meanwhile gets no further page, as an event stream sends no further event (docs/research-exports.md)
+      if (after != null && x.allowed != null && !(await x.allowed())) {
+        throw new DomainError('UNAUTHENTICATED', 'this token was revoked while the export was streaming; the file is cut off')
+      }
       const r: pg.QueryResult<Row> =
         await pool.query(PAGE_SQL, [x.currencyId, x.from ?? null, x.to ?? null, after?.at ?? null, after?.id ?? null, page])
       for (const t of r.rows) {

@@ -8,6 +8,7 @@ import {
   TransferExportQuerySchema,
 } from '../schemas/reports.js'
 import type { Principal } from '../domain/principal.js'
+import { revocationOf } from '../auth/revocation.js'
 import { answerFormat } from './format.js'
 
 const asOfHeader = { 'x-as-of': { type: 'string', format: 'date-time', description: 'every movement committed before this instant is included (the read may have run on a replica)' } }
@@ -83,7 +84,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     if (request.method === 'HEAD') return await exportHead(request.principal, request.params.code, request.query, 'transfers', reply)
-    const r = await reports.exportTransfers(request.principal, request.params.code, request.query)
+    // the caller's right is checked again before each further page: a token revoked meanwhile (a suspension, a
+    // password change) cuts the file off, as it ends an event stream
+    const principal = request.principal
+    const allowed = async () => principal != null && await revocationOf(app.services, principal) == null
+    const r = await reports.exportTransfers(principal, request.params.code, request.query, allowed)
     return csv(reply.header('x-export-id', r.exportId).header('x-as-of', r.asOf), `transfers-${r.exportId}`, r.csv)
   })
 

@@ -201,7 +201,8 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       return { exportId: q.export ?? null }
     },
 
-    async exportTransfers (principal: Principal | null, code: string, q: TransferExportQuery) {
+    /** allowed: whether the caller may still read the file, asked between its pages (transfers.export.ts) */
+    async exportTransfers (principal: Principal | null, code: string, q: TransferExportQuery, allowed?: () => Promise<boolean>) {
       const { c, userId } = await exportable(principal, code)
       const { from, to } = exportRange(q, c)
       // the export's salt is written on the primary; the rows are read where the reads go
@@ -212,7 +213,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
         asOf: src.asOf.toISOString(),
         csv: transfersCsv(src.pool, {
           currencyId: c.id, code: c.code, decimals: c.decimals,
-          from: from == null ? undefined : new Date(from), to: to == null ? undefined : new Date(to), dialect: q.dialect ?? 'circulate',
+          from: from == null ? undefined : new Date(from), to: to == null ? undefined : new Date(to), dialect: q.dialect ?? 'circulate', allowed,
         }, session),
       }
     },
