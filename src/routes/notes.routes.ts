@@ -7,6 +7,7 @@ import {
   NoteBuybackSchema, NoteDepositSchema, NoteSaleSchema, NoteWithdrawalSchema, ReserveQuerySchema, ReserveSchema,
 } from '../schemas/notes.js'
 import type { TransferView } from '../services/transfer.service.js'
+import { revocationOf } from '../auth/revocation.js'
 import { answerFormat } from './format.js'
 import { idempotencyOf } from './idempotency.js'
 import { requestMeta } from './request-meta.js'
@@ -70,7 +71,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       // for the JSON and the CSV's schema, does not know a stream.
       return await (reply as FastifyReply).type('text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="reserve-${request.params.code.toUpperCase()}.csv"`)
-        .send(request.method === 'HEAD' ? '' : r.csv())
+        // the caller's right is checked again before each further page: a token revoked meanwhile cuts the file off
+        .send(request.method === 'HEAD' ? '' : r.csv(async () => request.principal != null && await revocationOf(app.services, request.principal) == null))
     }
     return r.json
   })

@@ -114,7 +114,7 @@ export function notesService (pool: pg.Pool, readPool: pg.Pool, prisma: PrismaCl
      * and the platform issuer read it all; a researcher reads the JSON totals (aggregates, as the circulation
      * report's supply already is) but not the reconciliation CSV, whose sterling references are bank details.
      */
-    async reserve (principal: Principal | null, code: string, q: ReserveQuery): Promise<{ json: Reserve } | { csv: () => Readable }> {
+    async reserve (principal: Principal | null, code: string, q: ReserveQuery): Promise<{ json: Reserve } | { csv: (allowed?: () => Promise<boolean>) => Readable }> {
       if (principal == null) throw UNAUTHENTICATED()
       const c = await currencies.resolve(code)
       const issuer = isIssuerOf(principal, c.id)
@@ -126,7 +126,8 @@ export function notesService (pool: pg.Pool, readPool: pg.Pool, prisma: PrismaCl
       if (q.format === 'csv') {
         if (!issuer) throw new DomainError('FORBIDDEN', 'the reconciliation (sterling references) is for issuers only')
         // made only when sent: a HEAD checks who may read it and reads no movement
-        return { csv: () => reconciliation(readPool, c, atMs) }
+        // allowed: whether the caller may still read it, asked between its pages (reconciliation)
+        return { csv: (allowed) => reconciliation(readPool, c, atMs, undefined, allowed) }
       }
       return { json: await reserveAt(readPool, c, atMs) }
     },
@@ -177,7 +178,8 @@ const RECONCILIATION_PAGE = 5000
  * is an index range). `at` defaults to the database's time as the file starts: a movement recorded while it streams
  * is not in it. The running total is summed here, exactly (decimal.js), from the first movement on.
  */
-export function reconciliation (db: pg.Pool, c: CurrencyInfo, atMs?: number, page = RECONCILIATION_PAGE): Readable {
+export function reconciliation (db: pg.Pool, c: CurrencyInfo, atMs?: number, page = RECONCILIATION_PAGE,
+  allowed?: () => Promise<boolean>): Readable {
   async function * rows () {
     // the moment the file is for, and the last movement recorded by then: each page is its own read, so one whose
     // transaction began before `at` but was recorded while the file streams is left out by its id
@@ -188,6 +190,11 @@ export function reconciliation (db: pg.Pool, c: CurrencyInfo, atMs?: number, pag
     let after = '0'
     let total = new Money(0)
     for (;;) {
+      // a file streams for as long as its client reads it: an issuer suspended (or whose password changed) meanwhile
+      // gets no further page, as an event stream sends no further event (docs/operations.md, "Suspending a login")
+      if (after !== '0' && allowed != null && !(await allowed())) {
+        throw new DomainError('UNAUTHENTICATED', 'this token was revoked while the file was streaming; the file is cut off')
+      }
       const { rows } = await db.query<{ id: string, created_at: Date, transfer_id: string, kind: string, sterling_reference: string | null, amount: string }>(`
         SELECT m.id::text, m.created_at, m.transfer_id, t.kind, m.sterling_reference, m.amount::text
           FROM reserve_movement m JOIN transfer t ON t.id = m.transfer_id

@@ -213,3 +213,49 @@ t.test('a database failure after the first bytes cuts the connection: the file n
   t.ok(out.aborted, 'aborted')
   t.notOk(out.ended, 'not ended cleanly')
 })
+
+// The file streams 5,000 movements a page for as long as its client reads it. The caller's right to it was checked
+// once, when the request came in: issuer staff suspended while it streamed received the rest of it (sterling
+// references, which are bank details), however long a slow reader made that last. Now checked again before each
+// further page, as an event stream checks before each event.
+t.test('issuer staff suspended while the reconciliation streams get no further page', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const currencyId = (await ctx.app.pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', [s.code])).rows[0].id
+  const total = 12_000
+  await ctx.tooling().query(`WITH t AS (
+      INSERT INTO transfer (currency_id, kind, from_account_id, to_account_id, amount, created_by, created_at)
+      SELECT $1, 'issuance', $2, $3, 1, 'test', now() - make_interval(secs => g) FROM generate_series(1, ${total}) g
+      RETURNING id, amount, created_at)
+    INSERT INTO reserve_movement (currency_id, transfer_id, amount, sterling_reference, created_at)
+    SELECT $1, id, amount, 'bank ref', created_at FROM t`, [currencyId, s.currency.systemAccounts.issuance, s.member.accountId])
+  const staff = await ctx.call('POST', `/v1/currencies/${s.code}/issuers`, { token: ctx.issuerToken, body: { name: 'Desk', username: 'desk-1', password: 'staff-password-1' } })
+  t.equal(staff.status, 201, staff.text)
+  const token = await ctx.token('desk-1', 'staff-password-1')
+
+  // suspended by the platform issuer just after the file's first page is read
+  const pool = ctx.app.readPool
+  const query = pool.query
+  t.teardown(() => { pool.query = query })
+  let pages = 0
+  pool.query = (async (...args: unknown[]) => {
+    const sql = args[0]
+    const page = typeof sql === 'string' && sql.includes('FROM reserve_movement m JOIN transfer t')
+    const r = await (query as (...a: unknown[]) => Promise<unknown>).apply(pool, args)
+    if (page && ++pages === 1) {
+      const suspended = await ctx.call('PUT', `/v1/staff/${staff.body.id}/suspension`, { token: ctx.issuerToken, body: { reason: 'left the scheme' } })
+      t.equal(suspended.status, 200, suspended.text)
+    }
+    return r
+  }) as never
+  // (ctx.call checks a whole answer against openapi.yaml; this one is cut off)
+  const r = await ctx.app.inject({ method: 'GET', url: `/v1/currencies/${s.code}/reserve?format=csv`, headers: { authorization: `Bearer ${token}` } })
+    .then(r => ({ rows: r.body.trim().split('\n').length - 1 }), () => ({ rows: -1 }))
+  pool.query = query
+  t.ok(pages >= 1, 'the file was read in pages')
+  t.ok(r.rows < total, `the file was cut off after its first page (${r.rows === -1 ? 'the answer failed' : `${r.rows} rows`} of ${total})`)
+  t.equal(pages, 1, 'no page was read after the suspension')
+
+  const whole = await ctx.call('GET', `/v1/currencies/${s.code}/reserve?format=csv`, { token: ctx.issuerToken })
+  t.equal(whole.text.trim().split('\n').length - 1, total, 'an issuer still in post gets the whole file')
+})
