@@ -21,7 +21,7 @@ export const AUDIT_ACTIONS = [
   'account.update', 'payment.create', 'issuance.create', 'redemption.create', 'transfer.reverse',
   'auth.login', 'auth.api_key', 'api_key.create', 'api_key.revoke', 'login.suspend', 'login.reinstate', 'login.password', 'login.reset_code', 'login.password_reset', 'user.rename',
   'text.phone_register', 'text.phone_verify', 'text.phone_remove', 'text.pin_set', 'text.code_set',
-  'notes.sale', 'notes.deposit', 'notes.buyback', 'notes.withdrawal', 'standing_order.create', 'standing_order.cancel',
+  'notes.sale', 'notes.deposit', 'notes.buyback', 'notes.withdrawal', 'standing_order.create', 'standing_order.cancel', 'standing_order.end',
   'webhook.create', 'webhook.delete', 'webhook.retry', 'webhook.rotate_secret',
 ] as const
 export type AuditAction = typeof AUDIT_ACTIONS[number]

@@ -23,7 +23,10 @@ import type { LedgerCurrency } from '../domain/movements.js'
 //   * after downtime the first look catches up: every missed due date gets its row and is paid, in date order;
 //   * a payment the ledger refuses (insufficient funds, a frozen or closed account) is recorded on the occurrence
 //     with the refusal's code, retried once the next day, and emitted as a `standing_order.failed` event (on the
-//     paying account) in the same transaction.
+//     paying account) in the same transaction;
+//   * an order whose paying or paid account is closed ends instead (endClosed()): a closed account never takes or
+//     makes a payment again, so its due occurrences fail at once without a payment, the order is cancelled with the
+//     reason on it (end_code, end_detail), and each failure is an event, the end an audit row, in that transaction.
 //
 // The simulator (src/simulator/run.ts) runs this same code for the standing orders of the year it simulates: on its
 // own session, at simulated instants, each payment posted at that instant through the ledger clock (`ledgerClock`).
@@ -36,7 +39,12 @@ import type { LedgerCurrency } from '../domain/movements.js'
 // (a job library completes its jobs in its own), catch-up is by calendar date rather than by timer, and the clock
 // is injected so tests never wait. See the docs page for the longer argument.
 
-export interface TickSummary { orders: number, paid: number, retrying: number, failed: number, errors: number }
+export interface TickSummary {
+  orders: number, paid: number, retrying: number, failed: number,
+  /** orders ended because their paying or paid account is closed */
+  ended: number,
+  errors: number
+}
 
 export interface SchedulerOptions {
   /** the time the scheduler reads (tests inject one); default the wall clock */
@@ -146,6 +154,47 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
   }
 
   /**
+   * Ends the claimed orders whose paying or paid account is closed, inside their transaction, and returns the others.
+   * Their occurrences still open fail (ACCOUNT_CLOSED, final: no retry, no payment tried), each with its
+   * standing_order.failed event, and the order is cancelled with why (end_code, end_detail) and an audit row. The
+   * accounts are read without a lock: one closed after this read is refused by the ledger (which locks it) and
+   * retried as any refusal, and the next look ends the order.
+   */
+  async function endClosed (client: pg.PoolClient, orders: OrderRow[], now: Date, s: TickSummary): Promise<OrderRow[]> {
+    const { rows: closed } = await client.query<{ id: string, payer_closed: boolean }>(`SELECT so.id, f.status = 'closed' AS payer_closed
+      FROM standing_order so JOIN account f ON f.id = so.from_account_id JOIN account t ON t.id = so.to_account_id
+      WHERE so.id = ANY($1::uuid[]) AND (f.status = 'closed' OR t.status = 'closed')`, [orders.map(o => o.id)])
+    if (closed.length === 0) return orders
+    const ending = new Map(closed.map(r => [r.id, r.payer_closed]))
+    for (const so of orders.filter(o => ending.has(o.id))) {
+      const detail = ending.get(so.id)! ? 'the paying account is closed: the standing order has ended' : 'the account paid is closed: the standing order has ended'
+      const { rows: failed } = await client.query<{ id: string, due_on: string, attempts: number }>(`UPDATE standing_order_occurrence
+          SET status = 'failed', attempts = attempts + 1, failure_code = 'ACCOUNT_CLOSED', failure_detail = $2, last_attempt_at = $3
+        WHERE standing_order_id = $1 AND status IN ('pending', 'retrying')
+        RETURNING id, to_char(due_on, 'YYYY-MM-DD') AS due_on, attempts`, [so.id, detail, now])
+      await client.query(`UPDATE standing_order SET status = 'cancelled', cancelled_at = $2, next_due = NULL, end_code = 'ACCOUNT_CLOSED', end_detail = $3
+        WHERE id = $1`, [so.id, now, detail])
+      const c = await currencies.resolveId(so.currency_id)
+      for (const o of failed.sort((a, b) => a.due_on < b.due_on ? -1 : 1)) {
+        await recordEvent(client, {
+          currencyId: so.currency_id, accountId: so.from_account_id, type: 'standing_order.failed',
+          data: {
+            standingOrder: so.id, occurrence: o.id, dueOn: o.due_on, toAccount: so.to_account_id, amount: new Money(so.amount).toFixed(c.decimals),
+            code: 'ACCOUNT_CLOSED', detail, attempt: o.attempts, final: true, retryOn: null, ended: true,
+          },
+        })
+      }
+      await client.query(`INSERT INTO audit_event (actor_id, actor_name, role, action, target, currency_id, outcome, detail)
+        VALUES (NULL, 'scheduler', NULL, 'standing_order.end', $1, $2, 'success', $3)`,
+      [so.id, so.currency_id, JSON.stringify({ fromAccount: so.from_account_id, toAccount: so.to_account_id, code: 'ACCOUNT_CLOSED', detail, failed: failed.length })])
+      log?.info({ standingOrder: so.id, code: 'ACCOUNT_CLOSED' }, 'standing order: ended, an account is closed')
+      s.failed += failed.length
+      s.ended++
+    }
+    return orders.filter(o => !ending.has(o.id))
+  }
+
+  /**
    * Pays the due occurrences of the claimed orders, inside their transaction: each order's oldest first, the orders
    * in claim order, one ledger call per currency (a later payment sees the balances the earlier ones left, exactly as
    * if each order had been paid alone in that order).
@@ -225,10 +274,10 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
       if (orders.length === 0) { await client.query('ROLLBACK'); return [] }
       seen.push(...orders.map(o => o.id))
       await materialise(client, orders)
-      const part: TickSummary = { orders: 0, paid: 0, retrying: 0, failed: 0, errors: 0 }
-      await payDue(client, orders, now, part)
+      const part: TickSummary = { orders: 0, paid: 0, retrying: 0, failed: 0, ended: 0, errors: 0 }
+      await payDue(client, await endClosed(client, orders, now, part), now, part)
       await client.query('COMMIT')
-      s.orders += orders.length; s.paid += part.paid; s.retrying += part.retrying; s.failed += part.failed
+      s.orders += orders.length; s.paid += part.paid; s.retrying += part.retrying; s.failed += part.failed; s.ended += part.ended
       return orders.map(o => o.id)
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
@@ -240,7 +289,7 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
    *  transaction. Never throws: when a batch's work fails it is rolled back and its orders are worked one by one,
    *  so only the order at fault is logged and left for the next look. */
   async function tick (now: Date = clock()): Promise<TickSummary> {
-    const s: TickSummary = { orders: 0, paid: 0, retrying: 0, failed: 0, errors: 0 }
+    const s: TickSummary = { orders: 0, paid: 0, retrying: 0, failed: 0, ended: 0, errors: 0 }
     const seen: string[] = []
     for (;;) {
       let client: pg.PoolClient

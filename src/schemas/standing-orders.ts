@@ -34,6 +34,10 @@ export const StandingOrderSchema = Type.Object({
   status: Type.Enum(['active', 'cancelled', 'finished']),
   createdAt: Timestamp('created'),
   cancelledAt: Nullable(Timestamp('cancelled')),
+  endReason: Nullable(Type.Object({
+    code: Type.String({ description: 'ACCOUNT_CLOSED' }),
+    detail: Type.String(),
+  }, { description: 'why the scheduler ended (cancelled) the order: its paying or paid account is closed; null when its owner or an issuer cancelled it, or it has not ended' })),
 })
 
 export const StandingOrderPageSchema = Type.Object({ items: Type.Array(StandingOrderSchema), nextCursor: NextCursor })

@@ -23,11 +23,11 @@ export const MAX_ACTIVE_PER_ACCOUNT = 100
 interface OrderRow {
   id: string, currency_id: string, code: string, decimals: number, from_account_id: string, to_account_id: string, amount: string,
   reference: string, every: 'week' | 'month', day: number, starts_on: string, ends_on: string | null, next_due: string | null,
-  status: 'active' | 'cancelled' | 'finished', created_at: Date, cancelled_at: Date | null
+  status: 'active' | 'cancelled' | 'finished', created_at: Date, cancelled_at: Date | null, end_code: string | null, end_detail: string | null
 }
 const COLUMNS = `so.id, so.currency_id, c.code, c.decimals, so.from_account_id, so.to_account_id, so.amount::text AS amount, so.reference,
   so.every, so.day, to_char(so.starts_on, 'YYYY-MM-DD') AS starts_on, to_char(so.ends_on, 'YYYY-MM-DD') AS ends_on,
-  to_char(so.next_due, 'YYYY-MM-DD') AS next_due, so.status, so.created_at, so.cancelled_at`
+  to_char(so.next_due, 'YYYY-MM-DD') AS next_due, so.status, so.created_at, so.cancelled_at, so.end_code, so.end_detail`
 const FROM = 'standing_order so JOIN currency c ON c.id = so.currency_id'
 
 const view = (r: OrderRow) => ({
@@ -35,6 +35,7 @@ const view = (r: OrderRow) => ({
   amount: formatMoney(r.amount, r.decimals), reference: r.reference, schedule: { every: r.every, day: r.day },
   startsOn: r.starts_on, endsOn: r.ends_on, nextDue: r.next_due, status: r.status,
   createdAt: r.created_at.toISOString(), cancelledAt: r.cancelled_at?.toISOString() ?? null,
+  endReason: r.end_code == null ? null : { code: r.end_code, detail: r.end_detail ?? '' },
 })
 export type StandingOrderView = ReturnType<typeof view>
 

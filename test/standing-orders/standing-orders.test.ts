@@ -269,7 +269,7 @@ t.test('a refused payment is recorded, retried once the next day, and emitted as
   const ctx = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock: () => now })
   const s = await scenario(ctx)
   const poor = await registerMember(ctx, s.code)
-  const biz2 = await registerBusiness(ctx, s.code, { tradingName: 'Closing Down', sector: 'retail', postcode: 'BS1 1AA' })
+  const biz2 = await registerBusiness(ctx, s.code, { tradingName: 'Frozen Out', sector: 'retail', postcode: 'BS1 1AA' })
   await issue(ctx, s.code, s.member.accountId, '100.00')
   const create = async (who: { accountId: string, token: string }, to: string, amount: string) => (await ctx.call('POST', `/v1/accounts/${who.accountId}/standing-orders`, {
     key: randomUUID(),
@@ -277,14 +277,14 @@ t.test('a refused payment is recorded, retried once the next day, and emitted as
   })).body.id as string
   const funded = await create(poor, s.business.accountId, '30.00')
   const neverFunded = await create(poor, s.business.accountId, '5000.00')
-  const toClosed = await create(s.member, biz2.accountId, '10.00')
-  t.equal((await ctx.call('PATCH', `/v1/accounts/${biz2.accountId}`, { token: ctx.issuerToken, body: { status: 'closed' } })).status, 200)
+  const toFrozen = await create(s.member, biz2.accountId, '10.00')
+  t.equal((await ctx.call('PATCH', `/v1/accounts/${biz2.accountId}`, { token: ctx.issuerToken, body: { status: 'frozen' } })).status, 200)
 
   let r = await ctx.app.scheduler.tick()
   t.match(r, { paid: 0, retrying: 3, failed: 0, errors: 0 })
   const occ = async (id: string) => (await ctx.call('GET', `/v1/standing-orders/${id}/occurrences`, { token: ctx.issuerToken })).body.items
   t.match(await occ(funded), [{ dueOn: MONDAY, status: 'retrying', attempts: 1, nextAttemptOn: day(MONDAY, 1), transferId: null, failure: { code: 'INSUFFICIENT_FUNDS' } }])
-  t.match(await occ(toClosed), [{ status: 'retrying', failure: { code: 'ACCOUNT_CLOSED' } }])
+  t.match(await occ(toFrozen), [{ status: 'retrying', failure: { code: 'ACCOUNT_FROZEN' } }], 'a frozen account may be unfrozen: retried')
   t.equal((await ctx.app.scheduler.tick()).retrying + (await ctx.app.scheduler.tick()).paid, 0, 'not retried again the same day')
 
   await issue(ctx, s.code, poor.accountId, '40.00')
@@ -301,6 +301,57 @@ t.test('a refused payment is recorded, retried once the next day, and emitted as
   t.equal(events.length, 5, 'an event per refusal: three on the first day, two final ones the next')
   t.match(events.filter(e => e.data.standingOrder === neverFunded).map(e => [e.account_id, e.data.code, e.data.attempt, e.data.final, e.data.retryOn]),
     [[poor.accountId, 'INSUFFICIENT_FUNDS', 1, false, day(MONDAY, 1)], [poor.accountId, 'INSUFFICIENT_FUNDS', 2, true, null]])
+  assertInvariants(t, await invariantViolations(pool))
+})
+
+t.test('an order whose paying or paid account is closed ends: failed without a payment, cancelled with the reason, an event and an audit row', async (t) => {
+  let now = at(MONDAY)
+  const ctx = await buildTestApp(t, { SCHEDULER_INTERVAL_MS: 0 }, { clock: () => now })
+  const s = await scenario(ctx)
+  const leaving = await registerMember(ctx, s.code)
+  const shut = await registerBusiness(ctx, s.code, { tradingName: 'Closing Down', sector: 'retail', postcode: 'BS1 1AA' })
+  await issue(ctx, s.code, s.member.accountId, '100.00')
+  const create = async (who: { accountId: string, token: string }, to: string) => (await ctx.call('POST', `/v1/accounts/${who.accountId}/standing-orders`, {
+    key: randomUUID(), token: who.token, body: { toAccount: to, amount: '10.00', reference: 'rates', schedule: { every: 'week', day: 1 }, startsOn: MONDAY },
+  })).body.id as string
+  const fromClosed = await create(leaving, s.business.accountId)
+  const toClosed = await create(s.member, shut.accountId)
+  const open = await create(s.member, s.business.accountId)
+  for (const id of [leaving.accountId, shut.accountId]) {
+    t.equal((await ctx.call('PATCH', `/v1/accounts/${id}`, { token: ctx.issuerToken, body: { status: 'closed' } })).status, 200)
+  }
+
+  t.match(await ctx.app.scheduler.tick(), { paid: 1, retrying: 0, failed: 2, ended: 2, errors: 0 }, 'the open order is paid; the two others end')
+  const order = async (from: string, id: string) => (await ctx.call('GET', `/v1/accounts/${from}/standing-orders/${id}`, { token: ctx.issuerToken })).body
+  t.match(await order(leaving.accountId, fromClosed), {
+    status: 'cancelled', nextDue: null, cancelledAt: at(MONDAY).toISOString(), endReason: { code: 'ACCOUNT_CLOSED', detail: /paying account is closed/ },
+  })
+  t.match(await order(s.member.accountId, toClosed), { status: 'cancelled', nextDue: null, endReason: { code: 'ACCOUNT_CLOSED', detail: /account paid is closed/ } })
+  t.match(await order(s.member.accountId, open), { status: 'active', endReason: null, nextDue: day(MONDAY, 7) })
+  const occ = async (id: string) => (await ctx.call('GET', `/v1/standing-orders/${id}/occurrences`, { token: ctx.issuerToken })).body.items
+  for (const id of [fromClosed, toClosed]) {
+    t.match(await occ(id), [{ dueOn: MONDAY, status: 'failed', attempts: 1, nextAttemptOn: null, transferId: null, failure: { code: 'ACCOUNT_CLOSED' } }])
+  }
+
+  const pool = dbPool(t, ctx)
+  const events = (await pool.query<{ account_id: string, data: any }>(`SELECT account_id, data FROM event WHERE type = 'standing_order.failed' ORDER BY id`)).rows
+  t.match(events.map(e => [e.account_id, e.data.standingOrder, e.data.code, e.data.final, e.data.retryOn, e.data.ended, e.data.amount]).sort(),
+    [[leaving.accountId, fromClosed, 'ACCOUNT_CLOSED', true, null, true, '10.00'], [s.member.accountId, toClosed, 'ACCOUNT_CLOSED', true, null, true, '10.00']].sort(),
+    'one final event each, on the paying account')
+  const trail = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=standing_order.end&limit=200`, { token: ctx.issuerToken })).body.items as any[]
+  t.same(trail.map(e => e.target).sort(), [fromClosed, toClosed].sort(), 'each end is audited')
+  t.match(trail[0], { actorName: 'scheduler', outcome: 'success', detail: { code: 'ACCOUNT_CLOSED', failed: 1 } })
+
+  // weeks later: nothing more is tried, only the open order is paid
+  now = at(day(MONDAY, 1))
+  t.match(await ctx.app.scheduler.tick(), { orders: 0, failed: 0, ended: 0 }, 'no retry the next day')
+  now = at(day(MONDAY, 14))
+  t.match(await ctx.app.scheduler.tick(), { orders: 1, paid: 2, failed: 0, ended: 0 }, 'two weeks on, only the open order')
+  t.equal((await occ(fromClosed)).length, 1, 'no new due dates for an ended order')
+  t.equal((await pool.query(`SELECT 1 FROM event WHERE type = 'standing_order.failed'`)).rowCount, 2, 'and no new events')
+  // cancelling an ended order answers it as it is
+  const again = await ctx.call('DELETE', `/v1/accounts/${s.member.accountId}/standing-orders/${toClosed}`, { token: s.member.token })
+  t.match([again.status, again.body.status, again.body.endReason?.code], [200, 'cancelled', 'ACCOUNT_CLOSED'])
   assertInvariants(t, await invariantViolations(pool))
 })
 
@@ -412,14 +463,14 @@ t.test('orders are worked in batches; a batch whose work fails is worked order b
   }
   const scheduler = standingOrderScheduler(ctx.app.pool, currencies, { clock: () => now, batch: 4 })
   const first = await scheduler.tick()
-  t.same(first, { orders: 5, paid: 5, retrying: 0, failed: 0, errors: 1 }, 'five orders paid, in a batch of 4 and the rest; the OTH order logged as an error')
+  t.same(first, { orders: 5, paid: 5, retrying: 0, failed: 0, ended: 0, errors: 1 }, 'five orders paid, in a batch of 4 and the rest; the OTH order logged as an error')
   const statuses = async () => (await pool.query<{ id: string, status: string }>(`SELECT so.id::text, coalesce(max(oc.status), 'none') AS status
       FROM standing_order so LEFT JOIN standing_order_occurrence oc ON oc.standing_order_id = so.id GROUP BY so.id`)).rows
   const byOrder = new Map((await statuses()).map(r => [r.id, r.status]))
   t.same(made.map(m => byOrder.get(m.id)), [...made.filter(m => m.currency === s.code).map(() => 'paid'), 'none'],
     'the order at fault was rolled back whole (no occurrence row), the others paid')
   broken = false
-  t.same(await scheduler.tick(), { orders: 1, paid: 1, retrying: 0, failed: 0, errors: 0 }, 'the next look pays it')
+  t.same(await scheduler.tick(), { orders: 1, paid: 1, retrying: 0, failed: 0, ended: 0, errors: 0 }, 'the next look pays it')
   assertInvariants(t, await invariantViolations(pool))
 })
 
@@ -449,7 +500,7 @@ t.test('due dates are the currency\'s own dates: orders are paid, refused and re
   const nzFirst = await create(nz, { every: 'month', day: 1 }, '2027-03-31')
   t.equal(nzFirst.status, 201)
   const nzPoor = await create(nz, { every: 'month', day: 1 }, '2027-03-31', '500.00')
-  t.same(await ctx.app.scheduler.tick(), { orders: 0, paid: 0, retrying: 0, failed: 0, errors: 0 }, 'nothing is due anywhere yet: in UTC it is the 31st, in Los Angeles the 30th')
+  t.same(await ctx.app.scheduler.tick(), { orders: 0, paid: 0, retrying: 0, failed: 0, ended: 0, errors: 0 }, 'nothing is due anywhere yet: in UTC it is the 31st, in Los Angeles the 30th')
 
   now = new Date('2027-03-31T12:30:00Z') // 31 March 05:30 in Los Angeles, 1 April 01:30 in Auckland
   t.match(await ctx.app.scheduler.tick(), { paid: 2, retrying: 1, failed: 0, errors: 0 }, 'Los Angeles\'s 31st and Auckland\'s 1st, though UTC is still on the 31st')
