@@ -198,11 +198,19 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
         // for by someone posing as the login, say) would otherwise set a password over the one just chosen. Read
         // under the row's lock, so a code made meanwhile either waits for this and stays (made after the change),
         // or is taken here and ends.
-        const [held] = await tx.$queryRaw<Array<{ suspended: boolean, live: boolean }>>`
-          SELECT suspended_at IS NOT NULL AS suspended, reset_code_hash IS NOT NULL AND reset_expires_at > now() AS live
+        const [held] = await tx.$queryRaw<Array<{ suspended: boolean, live: boolean, password_hash: string }>>`
+          SELECT suspended_at IS NOT NULL AS suspended, reset_code_hash IS NOT NULL AND reset_expires_at > now() AS live, password_hash
             FROM app_user WHERE id = ${u.id}::uuid FOR UPDATE`
         // not on a login suspended meanwhile
         if (held == null || held.suspended) throw new DomainError('LOGIN_SUSPENDED', 'this login is suspended by the scheme; ask your issuer')
+        // The current password was checked against the hash read before this lock. A reset with a code (or another
+        // change) that committed since has set another password: this change, made on the strength of the one
+        // replaced, would silently overwrite it (the last writer winning), so it is refused and the other stands. A
+        // reset waiting behind this lock finds its code gone (the UPDATE below) and is refused in turn: of a change
+        // and a reset at the same moment exactly one succeeds.
+        if (held.password_hash !== u.passwordHash) {
+          throw new DomainError('WRONG_PASSWORD', 'the current password is wrong: the password was changed or reset meanwhile', [{ pointer: '/currentPassword', detail: 'is no longer this login\'s password' }])
+        }
         await tx.$executeRaw`UPDATE app_user SET password_hash = ${passwordHash}, reset_code_hash = NULL, reset_expires_at = NULL, reset_issued_by = NULL
                               WHERE id = ${u.id}::uuid`
         await auditRepo(tx).insert(auditRecord(principal, 'login.password', meta, {

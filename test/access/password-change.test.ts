@@ -1,4 +1,6 @@
+import pg from 'pg'
 import t from 'tap'
+import { verifyPassword } from '../../src/auth/password.js'
 import { buildTestApp, issue, scenario } from './fixtures/index.js'
 
 // No login could change its password: one that leaked could only be suspended. POST /v1/auth/password takes the
@@ -133,4 +135,63 @@ t.test('a password change ends the login\'s unused reset code; a code made after
   t.equal((await change(await ctx.token(s.member.username, 'set-by-the-code-1'), 'set-by-the-code-1')).status, 204)
   const last = (await ctx.call('GET', `/v1/currencies/${s.code}/audit?action=login.password`, { token: ctx.issuerToken })).body.items as any[]
   t.same(last.map(e => e.detail?.resetCodesCancelled).sort(), [0, 1, 1], 'a change that found no code counts none')
+})
+
+t.test('a password change and a reset with a code at the same moment: exactly one succeeds, never the change on the replaced password', async (t) => {
+  // The change checked the current password against the hash it read before taking the login's row: a reset that
+  // committed in between was then overwritten by the change, made on the strength of the password it replaced.
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  const give = async () => (await ctx.call('POST', `/v1/participants/${s.member.id}/password-reset`, { token: ctx.issuerToken })).body.code as string
+  const reset = async (code: string, newPassword: string) =>
+    await ctx.call('POST', '/v1/auth/password/reset', { body: { username: s.member.username, code, newPassword } })
+  const change = async (token: string, currentPassword: string, newPassword: string) =>
+    await ctx.call('POST', '/v1/auth/password', { token, body: { currentPassword, newPassword } })
+  // read from the stored hash, not by logging in: the losers' passwords would count as failed logins
+  const logsIn = async (password: string) => await verifyPassword(password,
+    (await ctx.app.pool.query<{ h: string }>('SELECT password_hash AS h FROM app_user WHERE participant_id = $1', [s.member.id])).rows[0].h)
+
+  // The order forced: another transaction holds the login's row; the reset queues for it first, then the change
+  // (which has read the old password by then) queues behind it. The row is let go: the reset commits, then the change.
+  const holder = new pg.Client({ connectionString: ctx.db.url })
+  await holder.connect()
+  t.teardown(async () => { await holder.end() })
+  const waiters = async (n: number) => {
+    for (let i = 0; i < 1000; i++) {
+      const { rows } = await ctx.app.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1`, [(holder as any).processID])
+      if (rows[0].n >= n) return
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    throw new Error(`${n} waiters on the login's row never came`)
+  }
+  const token = await ctx.token(s.member.username, 'member-password')
+  const code = await give()
+  await holder.query('BEGIN')
+  await holder.query('SELECT 1 FROM app_user WHERE participant_id = $1 FOR UPDATE', [s.member.id])
+  const resetting = reset(code, 'set-by-the-code-1')
+  await waiters(1)
+  const changing = change(token, 'member-password', 'changed-over-it-1')
+  await waiters(2)
+  await holder.query('COMMIT')
+  const [r, c] = await Promise.all([resetting, changing])
+  t.equal(r.status, 204, `the reset: ${r.text}`)
+  t.same([c.status, c.body.code, c.body.errors?.[0]?.pointer], [422, 'WRONG_PASSWORD', '/currentPassword'], `the change on the replaced password is refused: ${c.text}`)
+  t.ok(await logsIn('set-by-the-code-1'), 'the reset\'s password stands')
+  t.notOk(await logsIn('changed-over-it-1'), 'the change did not write over it')
+
+  // and at once, as they come: of each pair exactly one succeeds, and its password is the login's
+  let current = 'set-by-the-code-1'
+  for (let round = 0; round < 5; round++) {
+    const [tok, fresh] = [await ctx.token(s.member.username, current), await give()]
+    const [byCode, byChange] = await Promise.all([reset(fresh, `reset-round-${round}-x`), change(tok, current, `change-round-${round}-x`)])
+    const won = [byCode.status, byChange.status].filter(x => x === 204).length
+    t.equal(won, 1, `round ${round}: one of the two succeeds (reset ${byCode.status}, change ${byChange.status})`)
+    current = byCode.status === 204 ? `reset-round-${round}-x` : `change-round-${round}-x`
+    const other = byCode.status === 204 ? `change-round-${round}-x` : `reset-round-${round}-x`
+    t.ok(await logsIn(current), `round ${round}: the winner's password logs in`)
+    t.notOk(await logsIn(other), `round ${round}: the loser's does not`)
+    t.equal((await ctx.app.pool.query('SELECT reset_code_hash FROM app_user WHERE participant_id = $1', [s.member.id])).rows[0].reset_code_hash, null,
+      `round ${round}: no code survives`)
+  }
 })
