@@ -15,7 +15,7 @@ import {
 } from '../domain/sms.js'
 import { postMovement } from '../ledger/post.js'
 import type { OutboxQuery, TextSettings } from '../schemas/sms.js'
-import type { Queryable, TextSender } from '../sms/outbound.js'
+import { holdQueued, type Queryable, type TextSender } from '../sms/outbound.js'
 import type { CurrencyInfo, CurrencyService } from './currency.service.js'
 
 // Pay by text (docs/text-payments.md): phones, text PINs and business text codes (the participant routes), the
@@ -221,15 +221,11 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
         // proved they hold the phone now: they are not sent, as when a phone is removed. A code is for the number's
         // holder, whoever that is, and is left alone. Rows a relay round holds are skipped: the relay checks the holder
         // before each attempt (src/sms/gateway.ts), so one that fails now is not sent to the new holder later.
-        await c.query(`UPDATE sms_outbox SET status = 'failed', last_error = 'not sent: the number was confirmed by another participant'
-                        WHERE id IN (SELECT id FROM sms_outbox WHERE to_phone = $1 AND participant_id <> $2 AND purpose IN ('reply', 'receipt')
-                                       AND status = 'queued' FOR UPDATE SKIP LOCKED)`, [r.pending_phone, p.id])
+        await holdQueued(c, { anyoneBut: p.id }, [r.pending_phone], ['reply', 'receipt'], 'not sent: the number was confirmed by another participant')
         // and the participant's own, to the number it is leaving (a lost phone replaced by a new number rather than
         // removed first): they would go to whoever has the old phone now
         if (r.phone != null && r.phone !== r.pending_phone) {
-          await c.query(`UPDATE sms_outbox SET status = 'failed', last_error = 'not sent: the participant moved to another number'
-                          WHERE id IN (SELECT id FROM sms_outbox WHERE to_phone = $1 AND participant_id = $2 AND purpose IN ('reply', 'receipt')
-                                         AND status = 'queued' FOR UPDATE SKIP LOCKED)`, [r.phone, p.id])
+          await holdQueued(c, { participant: p.id }, [r.phone], ['reply', 'receipt'], 'not sent: the participant moved to another number')
         }
         const row = (await c.query<PhoneRow>(`UPDATE text_phone SET phone = pending_phone, ${clear} WHERE participant_id = $1 RETURNING *`, [p.id])).rows[0]
         await insertAudit(c, audit(principal!, 'text.phone_verify', meta, p, { phone: row.phone }))
@@ -257,11 +253,8 @@ export function smsService (pool: pg.Pool, currencies: CurrencyService, opts: Sm
         // what is still queued for the participant to that number (a balance, a receipt) would go to whoever has the
         // phone now: it is not sent (the relay sends queued rows only). Rows the relay holds are being sent as we
         // speak, and are skipped rather than waited for (a round holds its rows while it sends them all).
-        const held = await c.query(`UPDATE sms_outbox SET status = 'failed', last_error = 'not sent: the phone was removed'
-                                     WHERE id IN (SELECT id FROM sms_outbox WHERE participant_id = $1 AND to_phone = ANY($2) AND status = 'queued'
-                                                  FOR UPDATE SKIP LOCKED)`,
-        [p.id, [before.phone, before.pending_phone].filter(x => x != null)])
-        await insertAudit(c, audit(principal!, 'text.phone_remove', meta, p, { phone: before.phone, pendingPhone: before.pending_phone, unsent: held.rowCount ?? 0 }))
+        const unsent = await holdQueued(c, { participant: p.id }, [before.phone, before.pending_phone].filter(x => x != null), null, 'not sent: the phone was removed')
+        await insertAudit(c, audit(principal!, 'text.phone_remove', meta, p, { phone: before.phone, pendingPhone: before.pending_phone, unsent }))
         return view(p, row)
       })
     },

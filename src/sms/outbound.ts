@@ -36,3 +36,23 @@ export const outboxSender: TextSender = {
       [t.currencyId, t.participantId, t.to, t.purpose, t.body, t.inReplyTo ?? null])
   },
 }
+
+/** Whose queued texts a holdQueued call takes: the participant's own, or everyone else's. */
+export type OutboxOwner = { participant: string } | { anyoneBut: string }
+
+/**
+ * Marks texts still queued to the number(s) failed with the reason, so they are never sent (the relay sends queued
+ * rows only), and returns how many. For a number that changes hands, or that its holder leaves: what was queued
+ * for it would go to whoever has the phone now. purposes null takes texts of every purpose. Rows a relay round holds
+ * are being sent as we speak and are skipped rather than waited for (a round holds its rows while it sends them
+ * all); the relay checks the number's holder before each attempt (./gateway.ts).
+ */
+export async function holdQueued (db: Queryable, owner: OutboxOwner, phones: string[], purposes: TextPurpose[] | null, reason: string): Promise<number> {
+  const [cond, participant] = 'participant' in owner ? ['participant_id = $1', owner.participant] : ['participant_id <> $1', owner.anyoneBut]
+  const r = await db.query(
+    `UPDATE sms_outbox SET status = 'failed', last_error = $4
+      WHERE id IN (SELECT id FROM sms_outbox WHERE ${cond} AND to_phone = ANY($2) AND ($3::text[] IS NULL OR purpose = ANY($3))
+                     AND status = 'queued' FOR UPDATE SKIP LOCKED)`,
+    [participant, phones, purposes, reason])
+  return r.rowCount ?? 0
+}
