@@ -1,13 +1,28 @@
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createTestDb } from '../../support/postgres.js'
 import { CODES_PER_DAY, IDLE_REPLIES_PER_DAY } from '../../src/domain/sms.js'
 import { GatewayError, outboxRelay } from '../../src/sms/gateway.js'
-import { balance, enrol, inbox, registerBusiness, registerMember, scenario, smsApp, text } from './fixtures.js'
+import { balance, enrol, inbox, issue, registerBusiness, registerMember, scenario, smsApp, text } from './fixtures.js'
 
 // Phones, codes, text PINs and text codes through the API, with the codes' clock in the test's hands.
 
 const PHONE = '+447911123456'
+
+/**
+ * The setup the tests of texts queued to a number share: an app, the scenario, the member's phone PHONE (PIN 4821)
+ * with 20.00 issued to it; with `shop`, also the business on that number (PIN 9999), text code MONTPELIER.
+ */
+async function enrolled (t: Test, o: { shop?: string } = {}) {
+  const s = await smsApp(t)
+  const { ctx } = s
+  const sc = await scenario(ctx)
+  if (o.shop != null) await ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode: 'montpelier' } })
+  await enrol(s, sc.member, PHONE, '4821')
+  if (o.shop != null) await enrol(s, sc.business, o.shop, '9999')
+  await issue(ctx, sc.code, sc.member.accountId, '20.00')
+  return { s, ...s, sc }
+}
 
 t.test('a phone counts once the texted code comes back; wrong codes are counted and spend it; codes expire', async (t) => {
   const s = await smsApp(t)
@@ -85,15 +100,9 @@ t.test('a number confirmed by someone else moves to them; the registration route
 })
 
 t.test('texts still queued for a number\'s previous holder are not sent once someone else confirms the number', async (t) => {
-  const s = await smsApp(t)
-  const { ctx, db } = s
-  const sc = await scenario(ctx)
-  const other = await registerMember(ctx, sc.code)
   const SHOP = '+447912345678'
-  await ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode: 'montpelier' } })
-  await enrol(s, sc.member, PHONE, '4821')
-  await enrol(s, sc.business, SHOP, '9999')
-  await ctx.call('POST', `/v1/currencies/${sc.code}/issuances`, { token: ctx.issuerToken, key: 'iss-moved', body: { toAccount: sc.member.accountId, amount: '20.00', sterlingReference: 'bank-moved' } })
+  const { s, ctx, db, sc } = await enrolled(t, { shop: SHOP })
+  const other = await registerMember(ctx, sc.code)
   // the member's balance and payment replies, and the shop's receipt, queued (no relay runs here)
   await text(ctx, PHONE, 'bal 4821')
   await text(ctx, PHONE, 'pay montpelier 5 4821')
@@ -127,15 +136,9 @@ t.test('texts still queued for a number\'s previous holder are not sent once som
 t.test('a participant moving to a new number: what was still queued for it to the old number is not sent there', async (t) => {
   // A lost phone is often replaced by registering the new number, not by removing the old one first: the receipts
   // still queued to the old number (the gateway down) would go to whoever has that phone now.
-  const s = await smsApp(t)
-  const { ctx, db } = s
-  const sc = await scenario(ctx)
   const OLD = '+447912345678'
   const NEW = '+447912345679'
-  await ctx.call('PATCH', `/v1/participants/${sc.business.id}`, { token: sc.business.token, body: { textCode: 'montpelier' } })
-  await enrol(s, sc.member, PHONE, '4821')
-  await enrol(s, sc.business, OLD, '9999')
-  await ctx.call('POST', `/v1/currencies/${sc.code}/issuances`, { token: ctx.issuerToken, key: 'iss-new', body: { toAccount: sc.member.accountId, amount: '20.00', sterlingReference: 'bank-new' } })
+  const { s, ctx, db, sc } = await enrolled(t, { shop: OLD })
   await text(ctx, PHONE, 'pay montpelier 5 4821')
   const receipts = async (phone: string) => (await db.query(`SELECT status, last_error FROM sms_outbox WHERE to_phone = $1 AND purpose = 'receipt' ORDER BY id`, [phone])).rows
   t.same(await receipts(OLD), [{ status: 'queued', last_error: null }])
@@ -153,12 +156,8 @@ t.test('a participant moving to a new number: what was still queued for it to th
 })
 
 t.test('a lost phone is taken off: its texts stop paying, the PIN stays for the next number, a second remove changes nothing', async (t) => {
-  const s = await smsApp(t)
-  const { ctx, db, now } = s
-  const sc = await scenario(ctx)
+  const { s, ctx, db, now, sc } = await enrolled(t)
   const stranger = await registerMember(ctx, sc.code)
-  await enrol(s, sc.member, PHONE, '4821')
-  await ctx.call('POST', `/v1/currencies/${sc.code}/issuances`, { token: ctx.issuerToken, key: 'iss-lost', body: { toAccount: sc.member.accountId, amount: '20.00', sterlingReference: 'bank-lost' } })
   const url = `/v1/participants/${sc.member.id}/phone`
 
   t.equal((await ctx.call('DELETE', url)).status, 401, 'anonymous')
@@ -395,12 +394,8 @@ t.test('a proof of a number and its holder asking for it again at once: both ans
 })
 
 t.test('a reply the relay was sending when its number changed hands, and that failed for now, is not sent later to the new holder', async (t) => {
-  const s = await smsApp(t)
-  const { ctx, db } = s
-  const sc = await scenario(ctx)
+  const { s, ctx, db, sc } = await enrolled(t)
   const other = await registerMember(ctx, sc.code)
-  await enrol(s, sc.member, PHONE, '4821')
-  await ctx.call('POST', `/v1/currencies/${sc.code}/issuances`, { token: ctx.issuerToken, key: 'iss-relay', body: { toAccount: sc.member.accountId, amount: '20.00', sterlingReference: 'bank-relay' } })
   // the relay has texted what was queued so far (the member's code)
   await db.query(`UPDATE sms_outbox SET status = 'sent' WHERE status = 'queued'`)
   await text(ctx, PHONE, 'bal 4821')
