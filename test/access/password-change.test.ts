@@ -195,3 +195,20 @@ t.test('a password change and a reset with a code at the same moment: exactly on
       `round ${round}: no code survives`)
   }
 })
+
+t.test('two changes of one password at the same moment: the second, made on the password the first replaced, is refused', async (t) => {
+  const ctx = await buildTestApp(t)
+  const s = await scenario(ctx)
+  let current = 'member-password'
+  for (let round = 0; round < 4; round++) {
+    const tokens = [await ctx.token(s.member.username, current), await ctx.token(s.member.username, current)]
+    const both = await Promise.all(tokens.map(async (token, i) =>
+      await ctx.call('POST', '/v1/auth/password', { token, body: { currentPassword: current, newPassword: `round-${round}-by-${i}-x` } })))
+    const won = both.flatMap((r, i) => r.status === 204 ? [i] : [])
+    t.equal(won.length, 1, `round ${round}: one change succeeds (${both.map(r => r.status).join(', ')})`)
+    const lost = both.find(r => r.status !== 204)
+    t.same([lost?.status, lost?.body.code], [422, 'WRONG_PASSWORD'], `round ${round}: the other is told the password is no longer the one it gave`)
+    current = `round-${round}-by-${won[0] ?? 0}-x`
+    t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: s.member.username, password: current } })).status, 200, `round ${round}: the winner's password logs in`)
+  }
+})
