@@ -154,19 +154,26 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
   }
 
   /**
-   * Ends the claimed orders whose paying or paid account is closed, inside their transaction, and returns the others.
-   * Their occurrences still open fail (ACCOUNT_CLOSED, final: no retry, no payment tried), each with its
-   * standing_order.failed event, and the order is cancelled with why (end_code, end_detail) and an audit row. The
-   * accounts are read without a lock: one closed after this read is refused by the ledger (which locks it) and
-   * retried as any refusal, and the next look ends the order.
+   * The claimed orders whose paying or paid account is closed (true: the paying one), read without a lock: an account
+   * closed after this read is refused by the ledger (which locks it) and retried as any refusal, and the next look
+   * ends the order.
    */
-  async function endClosed (client: pg.PoolClient, orders: OrderRow[], now: Date, s: TickSummary): Promise<OrderRow[]> {
-    const { rows: closed } = await client.query<{ id: string, payer_closed: boolean }>(`SELECT so.id, f.status = 'closed' AS payer_closed
+  async function closedOf (client: pg.PoolClient, orders: OrderRow[]): Promise<Map<string, boolean>> {
+    const { rows } = await client.query<{ id: string, payer_closed: boolean }>(`SELECT so.id, f.status = 'closed' AS payer_closed
       FROM standing_order so JOIN account f ON f.id = so.from_account_id JOIN account t ON t.id = so.to_account_id
       WHERE so.id = ANY($1::uuid[]) AND (f.status = 'closed' OR t.status = 'closed')`, [orders.map(o => o.id)])
-    if (closed.length === 0) return orders
-    const ending = new Map(closed.map(r => [r.id, r.payer_closed]))
-    for (const so of orders.filter(o => ending.has(o.id))) {
+    return new Map(rows.map(r => [r.id, r.payer_closed]))
+  }
+
+  /**
+   * Ends the orders closedOf() found, inside their transaction: their occurrences still open fail (ACCOUNT_CLOSED,
+   * final: no retry, no payment tried), each with its standing_order.failed event, and the order is cancelled with
+   * why (end_code, end_detail) and an audit row. Called after the batch's payments, whose ledger call has locked its
+   * accounts in id order: the events then lock the paying accounts not yet held, also in id order.
+   */
+  async function endClosed (client: pg.PoolClient, orders: OrderRow[], ending: Map<string, boolean>, now: Date, s: TickSummary): Promise<void> {
+    const byAccount = orders.filter(o => ending.has(o.id)).sort((a, b) => a.from_account_id < b.from_account_id ? -1 : a.from_account_id > b.from_account_id ? 1 : 0)
+    for (const so of byAccount) {
       const detail = ending.get(so.id)! ? 'the paying account is closed: the standing order has ended' : 'the account paid is closed: the standing order has ended'
       const { rows: failed } = await client.query<{ id: string, due_on: string, attempts: number }>(`UPDATE standing_order_occurrence
           SET status = 'failed', attempts = attempts + 1, failure_code = 'ACCOUNT_CLOSED', failure_detail = $2, last_attempt_at = $3
@@ -191,7 +198,6 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
       s.failed += failed.length
       s.ended++
     }
-    return orders.filter(o => !ending.has(o.id))
   }
 
   /**
@@ -275,7 +281,9 @@ export function standingOrderScheduler (pool: pg.Pool, currencies: SchedulerCurr
       seen.push(...orders.map(o => o.id))
       await materialise(client, orders)
       const part: TickSummary = { orders: 0, paid: 0, retrying: 0, failed: 0, ended: 0, errors: 0 }
-      await payDue(client, await endClosed(client, orders, now, part), now, part)
+      const ending = await closedOf(client, orders)
+      await payDue(client, orders.filter(o => !ending.has(o.id)), now, part)
+      if (ending.size > 0) await endClosed(client, orders, ending, now, part)
       await client.query('COMMIT')
       s.orders += orders.length; s.paid += part.paid; s.retrying += part.retrying; s.failed += part.failed; s.ended += part.ended
       return orders.map(o => o.id)
