@@ -2,7 +2,8 @@ import { LogController } from 'fastify'
 
 // One access-log line per request, written when the response is done, instead of Fastify's two (one on arrival,
 // one on completion): at thousands of payments a second the log lines were a measurable share of the service's
-// CPU (see README, "Performance and reliability"). Routes that set a higher logLevel (health checks) stay quiet.
+// CPU (docs/performance.md, "Other choices a profile and the bench pointed at"). Routes that set a higher logLevel
+// (health checks) stay quiet.
 export class AccessLog extends LogController {
   override incomingRequest (): void {}
 

@@ -82,10 +82,11 @@ export default fp<AuthOptions>(async (app, opts) => {
   })
 
   // Verified signatures, kept briefly: an EdDSA verification cost more CPU than the rest of a payment request's
-  // handling (README, "Performance and reliability"), and a client sends the same token many times. Only the
-  // signature check is skipped: a remembered token still stops working when it expires, and everything after the
-  // signature (roles, API-key revocation) is checked on every request. toad-cache (fastify's own router cache) keeps
-  // them: bounded, the oldest entries go first, and each is dropped cacheMs after it was verified.
+  // handling (docs/performance.md, "Other choices a profile and the bench pointed at"), and a client sends the same
+  // token many times. Only the signature check is skipped: a remembered token still stops working when it expires,
+  // and everything after the signature (roles, API-key revocation) is checked on every request. toad-cache
+  // (fastify's own router cache) keeps them: bounded, the oldest entries go first, and each is dropped cacheMs after
+  // it was verified.
   const cacheMs = opts.cacheMs ?? 0
   const signatures = new FifoMap<{ payload: JWTPayload, until: number }>(opts.cacheMax ?? 10_000, cacheMs)
 

@@ -7,7 +7,7 @@ import t from 'tap'
 // repository refers to files outside it; and every docs page is reachable from the README.
 
 const root = path.resolve(import.meta.dirname, '../..')
-const SKIP = new Set(['node_modules', '.git', 'dist', 'coverage', '.tap', '.data', 'generated', 'bench'])
+const SKIP = new Set(['node_modules', '.git', '.scratch', 'dist', 'coverage', '.tap', '.data', 'generated', 'bench'])
 
 function walk (dir: string, out: string[] = []): string[] {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -75,6 +75,28 @@ t.test('no file of the repository refers to files outside it', async t => {
     const lines = fs.readFileSync(f, 'utf8').split('\n')
     lines.forEach((line, i) => { if (OUTSIDE.test(line)) t.fail(`${rel(f)}:${i + 1} refers to a file outside the repository: ${line.trim().slice(0, 120)}`) })
   }
+})
+
+t.test('every section a file names in quotes (docs/ledger.md, "Coalescing") exists', async t => {
+  // Comments and docs point at a section by its title in quotes, after the page's name: the page's heading must
+  // start with that title, or a paragraph of the page must open with it in bold.
+  const REF = /\b((?:docs\/)?[a-z-]+\.md|README|CONTRIBUTING)\)?,?\s+(?:section\s+)?"([^"\n]{2,100})"/g
+  const files = walk(root).filter(f => /\.(ts|js|mjs|sh|sql|md|ya?ml|prisma|html|css)$|Dockerfile$/.test(f) &&
+    !f.endsWith('package-lock.json'))
+  let checked = 0
+  for (const f of files) {
+    for (const m of fs.readFileSync(f, 'utf8').matchAll(REF)) {
+      const name = /^(README|CONTRIBUTING)$/.test(m[1]) ? `${m[1]}.md` : m[1]
+      const target = path.join(root, name.includes('/') || /^(README|CONTRIBUTING)\.md$/.test(name) ? name : `docs/${name}`)
+      checked++
+      if (!fs.existsSync(target)) { t.fail(`${rel(f)}: ${m[0]}: no such page`); continue }
+      const text = fs.readFileSync(target, 'utf8').replace(/```[\s\S]*?```/g, '')
+      const title = m[2].replace(/`/g, '')
+      const headings = [...text.matchAll(/^#{1,6} (.+)$/gm)].map(h => h[1].replace(/`/g, ''))
+      if (!headings.some(h => h.startsWith(title)) && !text.includes(`**${m[2]}`)) t.fail(`${rel(f)}: ${m[0]}: no such section in ${rel(target)}`)
+    }
+  }
+  t.ok(checked >= 30, `${checked} section references checked`)
 })
 
 t.test('every docs page is linked from the README', async t => {
