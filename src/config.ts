@@ -111,7 +111,7 @@ export const ConfigSchema = Type.Object({
   PAYMENT_QUEUE_MAX: Type.Integer({ default: 10000, minimum: 1 }),
   /** Shed new requests with 503 while the event loop lags more than this (0: off). */
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0 }),
-  /** The platform issuer, created on first start when no issuer exists (never a default password). */
+  /** The platform issuer, created on first start when no issuer exists (never a default password); a start with neither logs a warning, as nobody can log in. */
   ISSUER_USERNAME: Type.Optional(Type.String({ minLength: 3 })),
   /**
    * The platform issuer's password (with ISSUER_USERNAME): at least 12 characters, and not only spaces, one character

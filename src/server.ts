@@ -40,6 +40,10 @@ const issuer = embedded != null && config.ISSUER_USERNAME == null
   : { username: config.ISSUER_USERNAME, password: config.ISSUER_PASSWORD }
 if (await server.services.auth.ensurePlatformIssuer(issuer.username, issuer.password)) {
   log.info({ username: issuer.username }, 'platform issuer created')
+} else if (!(await server.services.auth.hasPlatformIssuer())) {
+  // a database started without ISSUER_USERNAME/ISSUER_PASSWORD: the service answers, but no login can do anything
+  log.warn('no platform issuer: nobody can log in to make a currency or its issuers. Set ISSUER_USERNAME and ' +
+    'ISSUER_PASSWORD and start again; the first start with them makes the platform issuer')
 }
 
 let seeding: DemoSeed | null = null

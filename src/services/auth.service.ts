@@ -260,6 +260,11 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
      * The platform issuer comes from config on first start, only when no platform issuer exists yet: never from
      * a default password. Returns whether one was created.
      */
+    /** Whether any platform issuer exists: without one nobody can make a currency or its issuers (server.ts warns). */
+    async hasPlatformIssuer (): Promise<boolean> {
+      return await prisma.appUser.count({ where: { role: 'platform_issuer' } }) > 0
+    },
+
     async ensurePlatformIssuer (username: string | undefined, password: string | undefined): Promise<boolean> {
       if (await prisma.appUser.count({ where: { role: 'platform_issuer' } }) > 0) return false
       if (username == null || password == null) return false
