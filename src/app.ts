@@ -112,7 +112,6 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
     apiKeyCheckMs: config.API_KEY_CHECK_MS,
     apiKeysPerBusiness: config.API_KEYS_PER_BUSINESS,
     loginCheckMs: config.TOKEN_CACHE_MS > 0 ? Math.min(config.LOGIN_CHECK_MS, config.TOKEN_CACHE_MS) : config.LOGIN_CHECK_MS,
-    tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
     statementWindow: config.STATEMENT_WINDOW,
     transferWindow: config.TRANSFER_WINDOW,
     audit: { refusalsPerMinute: config.AUDIT_REFUSALS_PER_MINUTE, window: config.AUDIT_WINDOW, clock: opts.auditClock },

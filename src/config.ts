@@ -4,6 +4,10 @@ import { isLinkHost } from './domain/host.js'
 import { checkNewPassword } from './domain/password-rules.js'
 
 // The one place that reads process.env. Bad config stops the process with a message naming the variable.
+
+/** The longest TOKEN_TTL_SECONDS allowed: no instance signs a token that lives longer (login.service.ts counts on it). */
+export const TOKEN_TTL_MAX_SECONDS = 86_400
+
 export const ConfigSchema = Type.Object({
   /** `production` in the Docker image; nothing else reads it but libraries. */
   NODE_ENV: Type.String({ default: 'development' }),
@@ -125,7 +129,7 @@ export const ConfigSchema = Type.Object({
   /** The `aud` claim of the tokens this service signs and accepts. */
   JWT_AUDIENCE: Type.String({ default: 'circulate-api' }),
   /** Lifetime of a bearer token. */
-  TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: 86400 }),
+  TOKEN_TTL_SECONDS: Type.Integer({ default: 900, minimum: 30, maximum: TOKEN_TTL_MAX_SECONDS }),
   /** How often queued transfers are folded into the circulation aggregates; 0: only when a report asks. */
   REPORTS_AGGREGATE_INTERVAL_MS: Type.Integer({ default: 5000, minimum: 0 }),
   /**

@@ -34,9 +34,8 @@ export interface ServicesOptions {
   apiKeyCheckMs?: number
   /** API keys a business may hold that are not revoked (default 20) */
   apiKeysPerBusiness?: number
-  /** how long this instance's copy of the revoked logins is trusted (default 5 s), and the longest token lifetime */
+  /** how long this instance's copy of the revoked logins is trusted (default 5 s) */
   loginCheckMs?: number
-  tokenTtlSeconds?: number
   /** entries one statement page with a time range looks at, at most (STATEMENT_WINDOW) */
   statementWindow: number
   /** transfers one page of the transfer search with a filter looks at, at most (TRANSFER_WINDOW; default 1,000) */
@@ -67,7 +66,7 @@ const build = (app: FastifyInstance, opts: ServicesOptions, watch: RequestWatch,
   const coalesce = opts.coalesce === undefined ? DEFAULT_COALESCE : opts.coalesce
   const coalescer = coalesce == null ? null : movementCoalescer(app.pool, coalesce)
   const accounts = accountService(app.prisma, currencies, { pool: app.pool, readPool: app.readPool, reads: app.reads }, { statementWindow: opts.statementWindow })
-  const logins = loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, tokenTtlSeconds: opts.tokenTtlSeconds ?? 86_400, publish: app.shared.publishRevocation })
+  const logins = loginService(app.prisma, { checkMs: opts.loginCheckMs ?? 5000, publish: app.shared.publishRevocation })
   return {
     auth: authService(app.prisma, opts.scryptCost, opts.login ?? DEFAULT_LOGIN, logins.tokensRevoked),
     currencies,

@@ -1,5 +1,6 @@
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { newResetCode, RESET_CODE_HOURS } from '../auth/reset-code.js'
+import { TOKEN_TTL_MAX_SECONDS } from '../config.js'
 import { auditRecord, type RequestMeta } from '../domain/access.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
@@ -11,11 +12,21 @@ import type { SuspensionCreate } from '../schemas/access.js'
 export interface LoginServiceOptions {
   /** how long an instance trusts its copy of the revoked logins before reading it again (0: every request) */
   checkMs: number
-  /** the longest a token lives: a revocation older than this concerns no live token */
-  tokenTtlSeconds: number
   /** tells the other instances that the revoked logins changed (Redis; a no-op without it) */
   publish?: (m: { kind: 'logins' }) => void
 }
+
+/**
+ * How far back the revocations of logins that are not suspended are read: a revocation older than this concerns no
+ * token that still works. Not this instance's TOKEN_TTL_SECONDS: the tokens were signed by whichever instance, under
+ * whatever TTL it ran with then, and lowering the TTL across a restart would otherwise bring a token revoked before
+ * the new, shorter window (signed under the old, longer TTL, and not expired yet) back to life. Every instance's TTL
+ * is at most TOKEN_TTL_MAX_SECONDS (config.ts refuses more), so a token whose credential was read before a
+ * revocation expires at most that long after it, plus the moments between reading the credential and signing the
+ * token and the clocks' differences between instances and the database: the hour on top is for those (they are
+ * seconds). The cost is a day's password changes and reinstatements more in memory: a handful of rows.
+ */
+export const REVOCATIONS_KEPT_MS = (TOKEN_TTL_MAX_SECONDS + 3600) * 1000
 
 /** What this instance knows of one login: suspended now, and tokens issued up to this time (ms) are refused. */
 interface Revocation { suspended: boolean, before: number }
@@ -43,7 +54,7 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
 
   const load = async () => {
     const started = Date.now()
-    const rows = await users.revoked(new Date(started - opts.tokenTtlSeconds * 1000))
+    const rows = await users.revoked(new Date(started - REVOCATIONS_KEPT_MS))
     const entry = (r: typeof rows[number]): Revocation => ({ suspended: r.suspendedAt != null, before: r.tokensRevokedBefore?.getTime() ?? 0 })
     byUser = new Map(rows.map(r => [r.id, entry(r)]))
     byParticipant = new Map(rows.flatMap(r => r.participantId == null ? [] : [[r.participantId, entry(r)]]))

@@ -212,3 +212,26 @@ t.test('two changes of one password at the same moment: the second, made on the 
     t.equal((await ctx.call('POST', '/v1/auth/token', { body: { username: s.member.username, password: current } })).status, 200, `round ${round}: the winner's password logs in`)
   }
 })
+
+t.test('a revocation older than a lowered TOKEN_TTL_SECONDS still holds after a restart, for tokens signed under the old TTL', async (t) => {
+  // An instance read back the revocations over its own TTL only: lowered from a day to 15 minutes across a restart,
+  // a token signed under the day, revoked two hours ago (and not expired: it lives until 21 hours from now) worked
+  // again on the new instance. The revocation is made two hours old in the database, and the token is signed three
+  // hours back on the clock tokens use (its credential read then): nothing waits.
+  const threeHoursAgo = () => new Date(Date.now() - 3 * 3600_000)
+  const old = await buildTestApp(t, { TOKEN_TTL_SECONDS: 86_400 }, { tokenClock: threeHoursAgo })
+  const s = await scenario(old)
+  const [u] = (await old.app.pool.query('SELECT id, role, currency_id, username FROM app_user WHERE participant_id = $1', [s.member.id])).rows
+  const tokenReadAt = async (authAt: number) => (await old.app.tokens.sign({
+    userId: u.id, role: u.role, currencyId: u.currency_id, participantId: s.member.id, username: u.username, authAt,
+  })).accessToken
+  const revoked = await tokenReadAt(Date.now() - 3 * 3600_000)
+  const later = await tokenReadAt(Date.now() - 3600_000)
+  // the password changed two hours ago
+  await old.app.pool.query("UPDATE app_user SET tokens_revoked_before = now() - interval '2 hours' WHERE id = $1", [u.id])
+
+  const restarted = await buildTestApp(t, { TOKEN_TTL_SECONDS: 900 }, { db: old.db, keys: old.keys })
+  const read = async (token: string) => (await restarted.call('GET', `/v1/accounts/${s.member.accountId}`, { token })).status
+  t.equal(await read(later), 200, 'a token read after the revocation works: signed under the old TTL, it has not expired')
+  t.equal(await read(revoked), 401, 'one read before it stays refused on the instance started with the shorter TTL')
+})
