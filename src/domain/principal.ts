@@ -21,9 +21,11 @@ export interface Principal {
   /** when the caller's token was issued (seconds since the epoch), checked against its login's revocation */
   issuedAt?: number | null
   /**
-   * When the credential behind the token was read (ms since the epoch): just before the login looked up the password
-   * hash or the API key, so a revocation that commits after a login read the old hash still covers the token, to the
-   * millisecond (a token's iat has whole seconds). Carried in this service's own tokens as `auth_ms`.
+   * When the credential behind the token was read (ms since the epoch, rounded down), on the database's clock: the
+   * now() of the read of the password hash, or of the API key found active, so a revocation that commits after a
+   * login read the old hash (dated by the same clock, after its commit) still covers the token, to the millisecond
+   * (a token's iat has whole seconds), whatever the clocks of the instances involved. Carried in this service's own
+   * tokens as `auth_ms`.
    */
   authAt?: number | null
 }

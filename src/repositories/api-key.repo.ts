@@ -1,4 +1,5 @@
 import type { Db } from './db.js'
+import { READ_AT } from './user.repo.js'
 
 export interface NewApiKey {
   currencyId: string, participantId: string, name: string, prefix: string, secretHash: string, scopes: string[], createdBy: string
@@ -36,12 +37,13 @@ export const apiKeyRepo = (db: Db) => ({
 
   /**
    * Records a use of an active key and says whether it is still active, in one statement: the token exchange
-   * and the revocation check of outstanding tokens both go through here.
+   * and the revocation check of outstanding tokens both go through here. When it is: the time of the read, on the
+   * database's clock (ms, rounded down: user.repo.ts, Credential.readAt); null when it is not.
    */
-  touch: async (id: string): Promise<boolean> => {
-    const rows = await db.$queryRaw<Array<{ active: boolean }>>`
+  touch: async (id: string): Promise<number | null> => {
+    const rows = await db.$queryRaw<Array<{ active: boolean, readAt: number }>>`
       UPDATE api_key SET last_used_at = CASE WHEN revoked_at IS NULL THEN now() ELSE last_used_at END
-       WHERE id = ${id}::uuid RETURNING revoked_at IS NULL AS active`
-    return rows[0]?.active === true
+       WHERE id = ${id}::uuid RETURNING revoked_at IS NULL AS active, ${READ_AT} AS "readAt"`
+    return rows[0]?.active === true ? rows[0].readAt : null
   },
 })

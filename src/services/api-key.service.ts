@@ -94,7 +94,7 @@ export function apiKeyService (prisma: PrismaClient, checkMs: number, publish: (
     async isActive (id: string): Promise<boolean> {
       const hit = seen.get(id)
       if (hit != null && (!hit.active || Date.now() - hit.at < checkMs)) return hit.active
-      const active = await repo.touch(id)
+      const active = await repo.touch(id) != null
       seen.set(id, { at: Date.now(), active })
       return active
     },

@@ -88,13 +88,13 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
 
   /**
    * After a new password has committed: every token of the login whose credential was read before now stops
-   * working. Taken after the commit: a login that read the old hash read it before this, so its token is covered.
-   * Never moved back (a later suspension's time stays).
+   * working. Taken after the commit, on the database's clock as the tokens' authAt is (not this instance's, which
+   * may differ from the one that handled the login): a login that read the old hash read it before the commit, so
+   * its authAt is earlier than this and its token is covered. Never moved back (a later suspension's time stays).
    */
   async function revokeTokens (u: { id: string, participantId: string | null }): Promise<void> {
-    const before = new Date()
-    await prisma.$executeRaw`UPDATE app_user SET tokens_revoked_before = GREATEST(tokens_revoked_before, ${before}) WHERE id = ${u.id}::uuid`
-    tokensRevoked(u.id, u.participantId, before)
+    const before = await users.revokeTokens(u.id)
+    if (before != null) tokensRevoked(u.id, u.participantId, new Date(before))
   }
 
   return {
@@ -105,8 +105,6 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
       const user = userKey(name)
       // (should the database go away before the attempt is decided, its claim is forgotten after 30 s)
       const attempt = await claim(addr, user)
-      // the token says when the hash was read: a password change that commits after this read revokes it
-      const authAt = Date.now()
       const u = await users.byLoginName(name)
       const ok = await verifyPassword(password, u?.passwordHash ?? await dummyHash())
       if (u == null || !ok) {
@@ -116,6 +114,9 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
         }))
       }
       await attempt.succeeded()
+      // The token says when the hash (and the suspension) was read, on the database's clock: a password change or a
+      // suspension that commits after this read revokes it (it is dated after its commit, on the same clock).
+      const authAt = u!.readAt
       const p: Principal = { userId: u!.id, role: u!.role as Role, currencyId: u!.currencyId, participantId: u!.participantId, username: u!.username, authAt }
       if (u!.suspendedAt != null) await suspended(auditRecord(p, 'auth.login', meta, { target: p.userId }))
       // Written before the token is handed out: no login succeeds without its row.
@@ -148,9 +149,11 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
     async loginWithApiKey (apiKey: string, meta?: RequestMeta): Promise<Principal> {
       const addr = addressKey(meta)
       const attempt = await claim(addr, null)
-      const authAt = Date.now()
       const k = looksLikeApiKey(apiKey) ? await keys.byHash(hashApiKey(apiKey)) : null
-      if (k == null || k.revokedAt != null || !(await keys.touch(k.id))) {
+      // when the key was found active, on the database's clock: its business's password change or suspension that
+      // commits after this is dated later and revokes the token (one committed before it: the check below sees it)
+      const authAt = k == null || k.revokedAt != null ? null : await keys.touch(k.id)
+      if (k == null || authAt == null) {
         await refuse(attempt, auditRecord(null, 'auth.api_key', meta, {
           outcome: 'failure', errorCode: 'INVALID_CREDENTIALS', actorId: k?.id, actorName: apiKey.slice(0, 11), target: k?.id ?? null,
           currencyId: k?.currencyId ?? null, detail: k?.revokedAt != null ? { revoked: true } : {},
@@ -159,7 +162,7 @@ export function authService (prisma: PrismaClient, scryptCost: number, policy: L
       await attempt.succeeded()
       const p: Principal = {
         userId: k!.id, role: 'business', currencyId: k!.currencyId, participantId: k!.participantId,
-        username: `apikey:${k!.name}`, scopes: k!.scopes as Scope[], apiKeyId: k!.id, authAt,
+        username: `apikey:${k!.name}`, scopes: k!.scopes as Scope[], apiKeyId: k!.id, authAt: authAt!,
       }
       if (await users.isParticipantSuspended(k!.participantId)) await suspended(auditRecord(p, 'auth.api_key', meta, { target: k!.id }))
       await audit.insert(auditRecord(p, 'auth.api_key', meta, { target: k!.id, detail: { scopes: p.scopes } }))

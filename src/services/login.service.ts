@@ -97,10 +97,9 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
   /** Suspends a login and revokes its tokens so far; suspending it again changes nothing (and is audited once). */
   async function suspendLogin (principal: Principal, user: Login, participantId: string | null, audit: { target: string, currencyId: string | null },
     reason: string, meta?: RequestMeta): Promise<Date> {
-    const at = new Date()
-    const changed = await prisma.$transaction(async (tx) => {
-      const changed = await userRepo(tx).suspend(user.id, at)
-      if (changed) {
+    const at = await prisma.$transaction(async (tx) => {
+      const at = await userRepo(tx).suspend(user.id)
+      if (at != null) {
         // The reset codes this login handed out and that were not used end with it, as its tokens do, and stay
         // dead after a reinstatement: a code is a password to whoever holds it, and the one who vouched for the
         // holder is no longer trusted. (A code being made by it now waits for this row and is refused: resetCode.)
@@ -110,19 +109,17 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
           ...audit, detail: { username: user.username, userId: user.id, reason: reason.trim(), resetCodesCancelled: cancelled },
         }))
       }
-      return changed
+      return at
     })
-    const since = changed ? at : (user.suspendedAt ?? at)
+    const since = at ?? user.suspendedAt ?? new Date()
     // A login that read the row after `at` but before the suspension committed (not suspended yet) got a token dated
     // after `at`: refused while suspended, it would come back with a reinstatement. So the tokens revoked reach to
-    // after the commit, as a password change's do (auth.service.ts, revokeTokens). Only while the login is still
-    // suspended (a reinstatement that came between must keep the tokens taken after it); a repeated suspension does
-    // it too, so a retry puts right a call that failed between its commit and this.
-    let revoked = Math.max(since.getTime(), user.tokensRevokedBefore?.getTime() ?? 0)
-    const after = new Date()
-    const bumped = await prisma.$executeRaw`UPDATE app_user SET tokens_revoked_before = GREATEST(tokens_revoked_before, ${after})
-                                             WHERE id = ${user.id}::uuid AND suspended_at IS NOT NULL`
-    if (bumped === 1) revoked = Math.max(revoked, after.getTime())
+    // after the commit, as a password change's do (auth.service.ts, revokeTokens), on the database's clock as the
+    // tokens' authAt is. Only while the login is still suspended (a reinstatement that came between must keep the
+    // tokens taken after it); a repeated suspension does it too, so a retry puts right a call that failed between its
+    // commit and this.
+    const after = await users.revokeTokens(user.id, true)
+    const revoked = Math.max(at?.getTime() ?? 0, user.tokensRevokedBefore?.getTime() ?? 0, after ?? 0)
     const r = { suspended: true, before: revoked }
     changes.push({ at: Date.now(), userId: user.id, participantId, r })
     apply({ userId: user.id, participantId, r })
@@ -196,8 +193,11 @@ export function loginService (prisma: PrismaClient, opts: LoginServiceOptions) {
       for (const r of [byUser.get(p.userId), p.participantId == null ? undefined : byParticipant.get(p.participantId)]) {
         if (r == null) continue
         if (r.suspended) return true
-        // to the millisecond where the token says when its credential was read; otherwise by iat, which has whole
-        // seconds: a token of the revocation's own second then counts as issued before it
+        // To the millisecond where the token says when its credential was read (authAt, the database's now() at
+        // the read, rounded down): the revocation is the database's clock after the commit, so a token whose read
+        // did not see the change has authAt <= before, also when both fall in one millisecond (rounded down alike,
+        // the revocation's is never the smaller: <=, not <). Otherwise by iat, which has whole seconds: a token of the
+        // revocation's own second then counts as issued before it.
         if (p.authAt != null ? p.authAt <= r.before : (p.issuedAt != null && p.issuedAt <= Math.floor(r.before / 1000))) return true
       }
       return false
