@@ -50,6 +50,8 @@ let seeding: DemoSeed | null = null
 // Graceful shutdown: stop the demo's loading between two movements, stop accepting, let in-flight requests
 // finish, close the pool, then the embedded database.
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  // before anything is awaited: the embedded database's own exit hook, called on the same signal, then waits
+  embedded?.closing()
   if (err != null) log.error({ err }, 'shutting down after an error')
   else log.info({ signal }, 'shutting down')
   await seeding?.stop()

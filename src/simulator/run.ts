@@ -35,10 +35,14 @@ const ANALYZE_AT = [1000, 8000]
 /** A pool for the simulator: its own session name, and commits that do not wait for the disk (a crash loses at
  *  most the last movements of a run that is restarted anyway; it can never corrupt the ledger). */
 export function simulatorPool (databaseUrl: string): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     // one session for the whole run, never closed while idle: it holds the currency's simulation lock
     connectionString: inUtc(databaseUrl, '-c synchronous_commit=off'), max: 1, idleTimeoutMillis: 0, application_name: SIMULATOR_APPLICATION_NAME,
   })
+  // its session lost while idle (the database stopping or restarting): the next query fails and says so; with no
+  // listener the pool's error event would throw, and take the whole service down with it during the demo's load
+  pool.on('error', () => {})
+  return pool
 }
 
 export interface SimulationOptions {
