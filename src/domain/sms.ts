@@ -15,13 +15,15 @@ export const CODE_MAX_FAILURES = 5
 export const CODES_PER_DAY = 5
 /**
  * Replies one number gets in 24 hours to texts that pay and read nothing (HELP, a text not understood, a number
- * nobody holds, a suspended login's): past them such texts are recorded and not answered. An auto-responder that
- * answers each of our replies would otherwise text back and forth with the service for ever, and a flood of texts
- * from numbers nobody holds costs the scheme at most this many replies a number a day.
+ * nobody holds, a suspended login's, and those refused before a PIN is checked: no PIN set, the PIN locked, a PIN
+ * word that is no PIN): past them such texts are recorded and not answered. An auto-responder that answers each of
+ * our replies would otherwise text back and forth with the service for ever, and a flood of texts from numbers
+ * nobody holds (or sent as a number whose PIN is locked) costs the scheme at most this many replies a number a day.
  */
 export const IDLE_REPLIES_PER_DAY = 5
-/** The outcomes of those texts (sms_inbound.outcome). */
-export const IDLE_OUTCOMES = ['help', 'unknown_command', 'unknown_sender', 'suspended']
+/** The outcomes of those texts (sms_inbound.outcome); the partial index sms_inbound_idle_replies_idx names them too
+ *  (migration 20261231200000_idle_replies_refused_texts). */
+export const IDLE_OUTCOMES = ['help', 'unknown_command', 'unknown_sender', 'suspended', 'no_pin', 'locked', 'bad_pin']
 
 export type FormValue = string | string[]
 export type FormFields = Record<string, FormValue>

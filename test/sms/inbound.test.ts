@@ -251,6 +251,30 @@ t.test('digits as a phone types them in any script are read as digits; a word th
   t.match(await last(), 'Wrong PIN. 2 tries left', 'a PIN that is wrong still counts')
 })
 
+t.test('texts refused before a PIN is checked are answered at most IDLE_REPLIES_PER_DAY times a day: whoever sends as a member\'s number cannot make the scheme text it without end', async (t) => {
+  // A PIN word that is no PIN is not counted towards the lock, and a locked number's texts lock nothing further:
+  // both were answered every time, so a sender spoofing a member's number could have the scheme text the member
+  // (and pay for it) for as long as it kept sending.
+  const { ctx, db, sc } = await setup(t)
+  const answered = async () => Object.fromEntries((await db.query<{ outcome: string, answered: number, n: number }>(
+    `SELECT outcome, count(*) FILTER (WHERE reply <> '')::int AS answered, count(*)::int AS n FROM sms_inbound
+      WHERE from_phone = $1 GROUP BY outcome`, [MEMBER_PHONE])).rows.map(r => [r.outcome, [r.answered, r.n]]))
+  for (let i = 0; i < IDLE_REPLIES_PER_DAY + 3; i++) await text(ctx, MEMBER_PHONE, 'bal 12')
+  t.same(await answered(), { bad_pin: [IDLE_REPLIES_PER_DAY, IDLE_REPLIES_PER_DAY + 3] }, 'a PIN word that is no PIN: answered five times, every text recorded')
+  await text(ctx, MEMBER_PHONE, 'bal 1234')
+  t.equal((await inbox(db, MEMBER_PHONE)).at(-1)?.body, 'Your balance is 50.00 BRS.', 'a balance is still answered')
+  for (let i = 0; i < 3; i++) await text(ctx, MEMBER_PHONE, 'bal 1111')
+  for (let i = 0; i < 4; i++) await text(ctx, MEMBER_PHONE, 'pay montpelier 1 1234')
+  t.same(await answered(), {
+    bad_pin: [IDLE_REPLIES_PER_DAY, IDLE_REPLIES_PER_DAY + 3], balance: [1, 1], wrong_pin: [2, 2], wrong_pin_locked: [1, 1], locked: [0, 4],
+  }, 'the wrong PINs are answered (three at most, then the lock); the locked number\'s texts share the day\'s five, already spent')
+  t.equal(await balance(ctx, sc.member.accountId), '50.00')
+  // a day later the locked number is told it is locked again
+  await db.query(`UPDATE sms_inbound SET received_at = received_at - interval '25 hours' WHERE from_phone = $1`, [MEMBER_PHONE])
+  await text(ctx, MEMBER_PHONE, 'bal 1234')
+  t.match((await inbox(db, MEMBER_PHONE)).at(-1)?.body, 'Text payments are locked after 3 wrong PINs')
+})
+
 t.test('a reply cut to fit a text never splits a character in two', async (t) => {
   // The payee's name (40 characters) and an unknown code (20) are cut to keep a reply to one text. Cut by UTF-16
   // units, an emoji across the cut was halved, and the half was sent as U+FFFD.
