@@ -162,7 +162,7 @@ const app: FastifyPluginAsync<AppOptions> = async (app, opts) => {
   await app.register(audit)
   await app.register(rateLimits, { moneyPerMinute: config.RATE_LIMIT_MONEY_PER_MINUTE })
   await app.register(heldPlaces)
-  await app.register(readBudget, { perCaller: config.READS_PER_CALLER, perCurrency: config.READS_PER_CURRENCY, stallMs: config.READ_STALL_MS })
+  await app.register(readBudget, { perCaller: config.READS_PER_CALLER, perCurrency: config.READS_PER_CURRENCY, stallMs: config.READ_STALL_MS, minBytesPerSecond: config.READ_MIN_BYTES_PER_SECOND })
   await app.register(callerShare, { running: config.CALLS_PER_CALLER, waiting: config.CALLS_WAITING_PER_CALLER, perCurrency: config.CALLS_PER_CURRENCY })
   await app.register(swagger)
   await app.register(aggregator, { intervalMs: config.REPORTS_AGGREGATE_INTERVAL_MS, exportRetentionHours: config.RESEARCH_EXPORT_RETENTION_HOURS, clock: opts.reportClock })

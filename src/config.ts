@@ -91,6 +91,13 @@ export const ConfigSchema = Type.Object({
    * READS_PER_CURRENCY back. Waiting for the database does not count. 0: never.
    */
   READ_STALL_MS: Type.Integer({ default: 30000, minimum: 0 }),
+  /**
+   * A report, export, CSV statement or reserve read whose client takes less than this on average over READ_STALL_MS
+   * while the service has more to send (its send buffer full all along) is ended too, giving its places back: a client
+   * reading a few KB at a time drains the buffer now and then, and held its place for hours. Waiting for the database
+   * does not count. 0: never.
+   */
+  READ_MIN_BYTES_PER_SECOND: Type.Integer({ default: 65536, minimum: 0 }),
   /** Reports and exports one currency's callers together may have running at once on one instance while another currency's are running or waiting there (kept in the instance's memory, with or without REDIS_URL: it shares out the instance's read pool). */
   READS_PER_CURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
   /** Larger request bodies get 413. */

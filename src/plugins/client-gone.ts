@@ -57,18 +57,49 @@ export function whenClosed (reply: FastifyReply, closed: () => void): () => void
  * pool for good. Time spent waiting for the database writes nothing and counts for nothing here: only a full
  * buffer that does not drain. A response still queued behind another on its connection (pipelining) is left to
  * the one in front.
+ *
+ * A client that reads a little now and then drains the buffer each time, so it is also ended when it takes less
+ * than `minBytesPerSecond` on average over `ms` while the service had more to send all along (the buffer full at
+ * every look): counted in the bytes the socket handed to the system, so what the kernel's buffers took at the start
+ * is not held against it. A look that finds the buffer not full (the service waiting for the database, or the
+ * client keeping up) starts the count again. 0: no such floor.
  */
-export function endWhenStalled (reply: FastifyReply, ms: number): void {
+export function endWhenStalled (reply: FastifyReply, ms: number, minBytesPerSecond = 0): void {
   const res = reply.raw
-  let blockedSince: number | null = null
-  const drained = () => { blockedSince = null }
+  const watch: StallWatch = { blockedSince: null, window: null }
+  const drained = () => { watch.blockedSince = null }
   res.on('drain', drained)
   const timer = setInterval(() => {
-    if (res.socket == null || !res.writableNeedDrain) { blockedSince = null; return }
-    const now = Date.now()
-    blockedSince ??= now
-    if (now - blockedSince >= ms) res.destroy()
+    const socket = res.socket
+    // a response still queued behind another on its connection has no socket yet: not a full buffer of its own
+    const look = { now: Date.now(), full: socket != null && res.writableNeedDrain, bytes: socket?.bytesWritten ?? 0 }
+    if (stalled(watch, look, ms, minBytesPerSecond)) res.destroy()
   }, Math.max(10, Math.floor(ms / 4)))
   timer.unref()
   whenClosed(reply, () => { clearInterval(timer); res.off('drain', drained) })
+}
+
+/** What endWhenStalled() remembers of one response between its looks. */
+export interface StallWatch {
+  /** since when every look found the buffer full, with no drain between */
+  blockedSince: number | null
+  /** where the current count of bytes taken began: every look since found the buffer full */
+  window: { at: number, bytes: number } | null
+}
+
+/**
+ * One look at a response (endWhenStalled): the time, whether its send buffer is full, and the bytes its socket has
+ * handed to the system so far. Whether to end it: nothing taken for `ms` (no drain), or, with `minBytesPerSecond`,
+ * less than that taken on average over `ms` of looks that all found the buffer full.
+ */
+export function stalled (w: StallWatch, look: { now: number, full: boolean, bytes: number }, ms: number, minBytesPerSecond: number): boolean {
+  if (!look.full) { w.blockedSince = null; w.window = null; return false }
+  w.blockedSince ??= look.now
+  if (look.now - w.blockedSince >= ms) return true
+  if (minBytesPerSecond <= 0) return false
+  w.window ??= { at: look.now, bytes: look.bytes }
+  if (look.now - w.window.at < ms) return false
+  if (look.bytes - w.window.bytes < minBytesPerSecond * (look.now - w.window.at) / 1000) return true
+  w.window = { at: look.now, bytes: look.bytes }
+  return false
 }

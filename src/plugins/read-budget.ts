@@ -29,6 +29,8 @@ export interface ReadBudgetOptions {
   perCurrency?: number
   /** a read whose client takes none of its response for this long is ended (client-gone.ts endWhenStalled); 0: never */
   stallMs?: number
+  /** and one whose client takes less than this on average over stallMs while the service has more to send */
+  minBytesPerSecond?: number
 }
 
 // Without REDIS_URL the counters live in this instance's memory: behind a load balancer of n instances a caller may
@@ -113,7 +115,7 @@ export default fp<ReadBudgetOptions>(async (app, opts) => {
     }
     holdUntilDone(request, reply, shared == null ? entry.release : () => { entry.release(); shared.free() })
     // the place is held until the response is sent: a client that stops reading must not hold it for good
-    if ((opts.stallMs ?? 0) > 0) endWhenStalled(reply, opts.stallMs!)
+    if ((opts.stallMs ?? 0) > 0) endWhenStalled(reply, opts.stallMs!, opts.minBytesPerSecond ?? 0)
   })
   app.decorate('readsRunning', () => local.runningNow)
   app.decorate('readsWaiting', () => local.waitingNow)
