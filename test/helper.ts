@@ -134,3 +134,22 @@ export async function balance (ctx: TestContext, accountId: string): Promise<str
   const r = await ctx.call('GET', `/v1/accounts/${accountId}`, { token: ctx.issuerToken })
   return r.body.balance as string
 }
+
+/**
+ * Calls `between` once, just after the first query on `pool` whose SQL contains `marker` has answered: the first
+ * page of a streamed file read, what a test does before the next page. pages() counts those queries; restore()
+ * (also at the test's end) puts the pool's query back.
+ */
+export function betweenPages (t: Test, pool: pg.Pool, marker: string, between: () => Promise<void>): { pages: () => number, restore: () => void } {
+  const query = pool.query
+  const restore = () => { pool.query = query }
+  t.teardown(restore)
+  let pages = 0
+  pool.query = (async (...args: unknown[]) => {
+    const page = typeof args[0] === 'string' && args[0].includes(marker)
+    const r = await (query as (...a: unknown[]) => Promise<unknown>).apply(pool, args)
+    if (page && ++pages === 1) await between()
+    return r
+  }) as never
+  return { pages: () => pages, restore }
+}

@@ -1,7 +1,7 @@
 import http from 'node:http'
 import t from 'tap'
 import { text } from 'node:stream/consumers'
-import { balance, buildTestApp, issue, registerMember, scenario } from '../helper.js'
+import { balance, betweenPages, buildTestApp, issue, registerMember, scenario } from '../helper.js'
 import { reconciliation } from '../../src/services/notes.service.js'
 import { Money } from '../../src/domain/money.js'
 import { issuance } from '../../src/domain/movements.js'
@@ -234,24 +234,15 @@ t.test('issuer staff suspended while the reconciliation streams get no further p
   const token = await ctx.token('desk-1', 'staff-password-1')
 
   // suspended by the platform issuer just after the file's first page is read
-  const pool = ctx.app.readPool
-  const query = pool.query
-  t.teardown(() => { pool.query = query })
-  let pages = 0
-  pool.query = (async (...args: unknown[]) => {
-    const sql = args[0]
-    const page = typeof sql === 'string' && sql.includes('FROM reserve_movement m JOIN transfer t')
-    const r = await (query as (...a: unknown[]) => Promise<unknown>).apply(pool, args)
-    if (page && ++pages === 1) {
-      const suspended = await ctx.call('PUT', `/v1/staff/${staff.body.id}/suspension`, { token: ctx.issuerToken, body: { reason: 'left the scheme' } })
-      t.equal(suspended.status, 200, suspended.text)
-    }
-    return r
-  }) as never
+  const watch = betweenPages(t, ctx.app.readPool, 'FROM reserve_movement m JOIN transfer t', async () => {
+    const suspended = await ctx.call('PUT', `/v1/staff/${staff.body.id}/suspension`, { token: ctx.issuerToken, body: { reason: 'left the scheme' } })
+    t.equal(suspended.status, 200, suspended.text)
+  })
   // (ctx.call checks a whole answer against openapi.yaml; this one is cut off)
   const r = await ctx.app.inject({ method: 'GET', url: `/v1/currencies/${s.code}/reserve?format=csv`, headers: { authorization: `Bearer ${token}` } })
     .then(r => ({ rows: r.body.trim().split('\n').length - 1 }), () => ({ rows: -1 }))
-  pool.query = query
+  watch.restore()
+  const pages = watch.pages()
   t.ok(pages >= 1, 'the file was read in pages')
   t.ok(r.rows < total, `the file was cut off after its first page (${r.rows === -1 ? 'the answer failed' : `${r.rows} rows`} of ${total})`)
   t.equal(pages, 1, 'no page was read after the suspension')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, scenario } from '../helper.js'
+import { betweenPages, buildTestApp, scenario } from '../helper.js'
 import { createResearcher } from './ledger.js'
 
 // A transfers export streams for as long as the client reads it, page after page (5,000 transfers each). Its
@@ -22,25 +22,16 @@ t.test('a researcher suspended while the transfers export streams gets no furthe
   const token = await ctx.token('res-suspended', 'researcher-password')
 
   // the researcher is suspended just after the file's first page is read
-  const pool = ctx.app.readPool
-  const query = pool.query
-  t.teardown(() => { pool.query = query })
-  let pages = 0
-  pool.query = (async (...args: unknown[]) => {
-    const sql = args[0]
-    const page = typeof sql === 'string' && sql.includes('FROM transfer t LEFT JOIN transfer o')
-    const r = await (query as (...a: unknown[]) => Promise<unknown>).apply(pool, args)
-    if (page && ++pages === 1) {
-      const suspended = await ctx.call('PUT', `/v1/staff/${researcherId}/suspension`, { token: ctx.issuerToken, body: { reason: 'study ended' } })
-      t.equal(suspended.status, 200, suspended.text)
-    }
-    return r
-  }) as never
+  const watch = betweenPages(t, ctx.app.readPool, 'FROM transfer t LEFT JOIN transfer o', async () => {
+    const suspended = await ctx.call('PUT', `/v1/staff/${researcherId}/suspension`, { token: ctx.issuerToken, body: { reason: 'study ended' } })
+    t.equal(suspended.status, 200, suspended.text)
+  })
 
   // (ctx.call checks a whole answer against openapi.yaml; this one is cut off)
   const r = await ctx.app.inject({ method: 'GET', url: `/v1/currencies/${s.code}/exports/transfers`, headers: { authorization: `Bearer ${token}` } })
     .then(r => ({ rows: r.body.trim().split('\n').length - 1, error: null as unknown }), (err: unknown) => ({ rows: -1, error: err }))
-  pool.query = query
+  watch.restore()
+  const pages = watch.pages()
   t.ok(pages >= 1, 'the file was read in pages')
   t.ok(r.rows < total, `the file was cut off after its first page (${r.rows === -1 ? 'the answer failed' : `${r.rows} rows`} of ${total})`)
   t.ok(pages <= 2, `no page was read after the suspension was seen (${pages} page queries)`)
