@@ -1,5 +1,6 @@
 // npm run docs: writes the tables the docs generate rather than restate, between their markers:
-// - docs/api.md, the route table, from openapi.yaml (so from the route schemas);
+// - docs/api.md, the route table, from openapi.yaml (so from the route schemas), and the error codes, from
+//   src/domain/errors.ts (each code's status and the /** */ comment above it);
 // - docs/architecture.md, the SQL functions and the migration holding each current body, from prisma/migrations;
 // - docs/operations.md, the configuration table, from the config schema in src/config.ts (names, defaults, limits)
 //   and the /** */ comment above each variable (its meaning).
@@ -8,6 +9,7 @@ import fs from 'node:fs'
 import ts from 'typescript'
 import YAML from 'yaml'
 import { ConfigSchema } from '../src/config.js'
+import { ERROR_STATUS } from '../src/domain/errors.js'
 
 const root = new URL('../', import.meta.url)
 const read = (path: string) => fs.readFileSync(new URL(path, root), 'utf8')
@@ -30,14 +32,22 @@ export function routeTable (openapi: string = read('openapi.yaml')): string {
   return rows.join('\n')
 }
 
-/** The /** *\/ comment above each property of `ConfigSchema = Type.Object({...})` in src/config.ts. */
-function configComments (source: string): Map<string, string> {
-  const file = ts.createSourceFile('config.ts', source, ts.ScriptTarget.Latest, true)
+/** The /** *\/ comment above each property of the object literal `name` is made of (src/config.ts's
+ *  `ConfigSchema = Type.Object({...})`, src/domain/errors.ts's `ERROR_STATUS = {...} as const`). */
+function propertyComments (source: string, name: string): Map<string, string> {
+  const file = ts.createSourceFile('source.ts', source, ts.ScriptTarget.Latest, true)
   const out = new Map<string, string>()
+  const literal = (e: ts.Expression | undefined): ts.ObjectLiteralExpression | undefined => {
+    if (e == null) return undefined
+    if (ts.isObjectLiteralExpression(e)) return e
+    if (ts.isAsExpression(e)) return literal(e.expression)
+    if (ts.isCallExpression(e)) return literal(e.arguments[0])
+    return undefined
+  }
   const visit = (node: ts.Node) => {
-    if (ts.isVariableDeclaration(node) && node.name.getText() === 'ConfigSchema' && node.initializer != null &&
-        ts.isCallExpression(node.initializer) && ts.isObjectLiteralExpression(node.initializer.arguments[0])) {
-      for (const p of node.initializer.arguments[0].properties) {
+    const o = ts.isVariableDeclaration(node) && node.name.getText() === name ? literal(node.initializer) : undefined
+    if (o != null) {
+      for (const p of o.properties) {
         const docs = ts.getJSDocCommentsAndTags(p).filter(ts.isJSDoc)
         const text = docs.map(d => typeof d.comment === 'string' ? d.comment : ts.getTextOfJSDocComment(d.comment) ?? '').join(' ')
         if (p.name != null) out.set(p.name.getText(), text.replace(/\s*\n\s*\*?\s*/g, ' ').trim())
@@ -67,13 +77,21 @@ function accepts (s: Prop): string {
 
 /** One row per variable of the config schema, in its order: name, default, what it accepts, meaning. */
 export function configTable (source: string = read('src/config.ts')): string {
-  const comments = configComments(source)
+  const comments = propertyComments(source, 'ConfigSchema')
   const schema = ConfigSchema as unknown as { properties: Record<string, Prop>, required?: string[] }
   const rows = ['| variable | default | accepts | meaning |', '| --- | --- | --- | --- |']
   for (const [name, s] of Object.entries(schema.properties)) {
     const def = s.default !== undefined ? `\`${String(s.default)}\`` : 'unset'
     rows.push(`| \`${name}\` | ${def} | ${accepts(s)} | ${cell(comments.get(name) ?? '')} |`)
   }
+  return rows.join('\n')
+}
+
+/** One row per error code of src/domain/errors.ts, in its order: status, code, and the /** *\/ comment above it. */
+export function errorTable (source: string = read('src/domain/errors.ts')): string {
+  const comments = propertyComments(source, 'ERROR_STATUS')
+  const rows = ['| status | code | meaning |', '| --- | --- | --- |']
+  for (const [code, status] of Object.entries(ERROR_STATUS)) rows.push(`| ${status} | \`${code}\` | ${cell(comments.get(code) ?? '')} |`)
   return rows.join('\n')
 }
 
@@ -100,6 +118,7 @@ export function sqlFunctionTable (): string {
 
 export const TABLES = [
   { file: 'docs/api.md', marker: 'routes', make: () => routeTable() },
+  { file: 'docs/api.md', marker: 'errors', make: () => errorTable() },
   { file: 'docs/operations.md', marker: 'config', make: () => configTable() },
   { file: 'docs/architecture.md', marker: 'sql-functions', make: () => sqlFunctionTable() }
 ]

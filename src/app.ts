@@ -11,6 +11,7 @@ import events from './plugins/events.js'
 import webhooks from './plugins/webhooks.js'
 import pressure from './plugins/pressure.js'
 import problem, { clientErrorHandler, frameworkErrors } from './plugins/problem.js'
+import { ROUTER_OPTIONS } from './plugins/allowed-methods.js'
 import { DomainError } from './domain/errors.js'
 import { currencyShare } from './domain/per-caller.js'
 import rateLimits from './plugins/rate-limits.js'
@@ -219,7 +220,8 @@ export const serverOptions = (config: Config) => ({
   clientErrorHandler,
   frameworkErrors,
   http: { requireHostHeader: false },
-  routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+  // the not-found handler's router of every route's methods takes the same (plugins/allowed-methods.ts)
+  routerOptions: ROUTER_OPTIONS,
   // Behind a load balancer the client address (login throttling, audit) comes from X-Forwarded-For.
   // the last TRUST_PROXY_HOPS hops only (proxy-addr's hop count), not true: true would believe the leftmost
   // address of X-Forwarded-For, which the client writes itself

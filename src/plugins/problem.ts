@@ -5,6 +5,7 @@ import { fromDatabaseError } from '../db/errors.js'
 import { validationProblem } from './validation.js'
 import { disclosed } from '../domain/access.js'
 import { BASELINE_HEADERS } from './security-headers.js'
+import { allowedMethods } from './allowed-methods.js'
 
 // RFC 9457 problem details for every failure. One mapping from cause to status and stable code; 5xx details
 // are logged with the request id, never sent.
@@ -95,8 +96,16 @@ export default fp(async (app) => {
     request.log.error({ err }, 'unhandled error')
     return sendProblem(request, reply, new DomainError('INTERNAL', `an internal error occurred; quote request id ${String(request.id)}`))
   })
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, new DomainError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`)))
+  // a path that exists with other methods is 405 with Allow, not 404 (allowed-methods.ts)
+  const methods = allowedMethods()
+  app.addHook('onRoute', (route) => { methods.add(route.method, route.url) })
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]
+    const allow = methods.of(request.url)
+    if (allow.length === 0) return sendProblem(request, reply, new DomainError('NOT_FOUND', `no route for ${request.method} ${path}`))
+    void reply.header('allow', allow.join(', '))
+    return sendProblem(request, reply, new DomainError('METHOD_NOT_ALLOWED', `${path} does not take ${request.method}; it takes ${allow.join(', ')}`))
+  })
 }, { name: 'problem' })
 
 /**

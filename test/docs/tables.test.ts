@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import t from 'tap'
-import { between, configTable, routeTable, sqlFunctionTable, TABLES } from '../../scripts/docs-tables.js'
+import { between, configTable, errorTable, routeTable, sqlFunctionTable, TABLES } from '../../scripts/docs-tables.js'
+import { ERROR_STATUS } from '../../src/domain/errors.js'
 import { ConfigSchema } from '../../src/config.js'
 
 // The docs' generated tables (npm run docs) are what the code says now: the route table against openapi.yaml, the
@@ -31,6 +32,13 @@ t.test('the configuration table has one row per variable, each with a meaning', 
   t.same(rows.map(r => /^\| `(\w+)`/.exec(r)?.[1]), names)
   for (const r of rows) t.notMatch(r, /\|\s*\|$/, `${r.slice(0, 40)}...: a /** */ comment in src/config.ts says what it means`)
   t.match(rows.find(r => r.startsWith('| `PORT`')), /^\| `PORT` \| `3000` \| integer 0–65535 \|/)
+})
+
+t.test('the error table has one row per code, each with its status and a meaning', async t => {
+  const rows = errorTable().split('\n').slice(2)
+  t.same(rows.map(r => /^\| \d{3} \| `(\w+)`/.exec(r)?.[1]), Object.keys(ERROR_STATUS))
+  for (const r of rows) t.notMatch(r, /\|\s*\|$/, `${r.slice(0, 40)}...: a /** */ comment in src/domain/errors.ts says when it is answered`)
+  t.match(rows.find(r => r.includes('`INSUFFICIENT_FUNDS`')), /^\| 422 \| `INSUFFICIENT_FUNDS` \| The payer's balance/)
 })
 
 t.test('the SQL function table names the migration that holds each current body', async t => {

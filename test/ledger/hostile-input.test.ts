@@ -46,6 +46,30 @@ t.test('URLs Fastify refuses before routing still get a problem', async (t) => {
   }
 })
 
+t.test('a method a path does not have is 405 with Allow; a path nobody has is 404', async (t) => {
+  const ctx = await buildTestApp(t)
+  const get = await ctx.app.inject({ method: 'GET', url: '/v1/auth/token?x=1' })
+  t.equal(get.statusCode, 405)
+  t.match(get.headers['content-type'], /^application\/problem\+json/)
+  t.equal(get.json().code, 'METHOD_NOT_ALLOWED')
+  t.equal(get.headers.allow, 'POST')
+  // a path with a parameter, a trailing slash (the router ignores it), and a GET route's HEAD
+  const del = await ctx.app.inject({ method: 'DELETE', url: '/v1/currencies/BRS/' })
+  t.equal(del.statusCode, 405)
+  t.equal(del.headers.allow, 'GET, HEAD, PATCH', 'the methods the path takes, HEAD beside GET')
+  const options = await ctx.app.inject({ method: 'OPTIONS', url: '/v1/auth/token' })
+  t.equal(options.statusCode, 405, 'OPTIONS is no route of the service')
+  for (const url of ['/v1/nothing-here', '/v1/currencies/BRS/nothing']) {
+    const none = await ctx.app.inject({ method: 'GET', url })
+    t.equal(none.statusCode, 404, url)
+    t.equal(none.json().code, 'NOT_FOUND')
+    t.equal(none.headers.allow, undefined)
+  }
+  // a token sent is checked first, as for a missing route (docs/api.md, "Errors in order of precedence")
+  const put = await ctx.app.inject({ method: 'PUT', url: '/v1/auth/token', headers: { authorization: 'Bearer nonsense' } })
+  t.equal(put.statusCode, 401)
+})
+
 t.test('a client cannot send the metadata keys the service writes on its own payments', async (t) => {
   const ctx = await buildTestApp(t)
   const s = await scenario(ctx)
