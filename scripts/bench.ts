@@ -394,10 +394,16 @@ async function reportLatency (): Promise<{ rows: Row[], figures: ReportsBenchFig
   }
   log(`reports: scripts/bench-reports.ts at ${sizes.map(n => n.toLocaleString('en-GB')).join(' and ')} transfers`)
   const figures = await runReportsBench({ sizes, overhead: false, log: (line: string) => log(`reports: ${line.trim()}`) })
-  const rows: Row[] = figures.sizes.map(f => ({
-    name: `report latency at ${f.transfers.toLocaleString('en-GB')} transfers`, value: f.monthly12.medianMs, unit: 'ms (median)',
+  // the targets (performance.md, "Targets") are set at 1M transfers, warm and right after new payments; the smaller
+  // size is shown without one
+  const target = (f: { transfers: number }, ms: number) => f.transfers >= 990_000 ? { target: '< 100', pass: ms < 100 } : {}
+  const rows: Row[] = figures.sizes.flatMap(f => [{
+    name: `report latency at ${f.transfers.toLocaleString('en-GB')} transfers`, value: f.monthly12.medianMs, unit: 'ms (median)', ...target(f, f.monthly12.medianMs),
     note: `circulation, monthly over 12 months: p95 ${f.monthly12.p95Ms} ms, first ${f.monthly12.firstMs} ms; whole-range figures recomputed ${f.monthly12Cold.medianMs} ms; weekly ${f.weekly52.medianMs} ms; flows by sector ${f.flowsBySector12.medianMs} ms`,
-  }))
+  }, {
+    name: '  the same, first request after 100 new payments', value: f.monthly12AfterPayments.medianMs, unit: 'ms (median)', ...target(f, f.monthly12AfterPayments.medianMs),
+    note: `5 rounds of 100 payments, each followed by the report (it folds them in and computes their month and the whole range); the first round ${f.monthly12AfterPayments.firstMs} ms (it builds what the process keeps)`,
+  }])
   for (const n of wanted) {
     if (!figures.sizes.some(f => f.transfers >= n * 0.99)) rows.push({ name: `report latency at ${n.toLocaleString('en-GB')} transfers`, value: null, unit: 'ms', note: 'not measured in this run (--quick or --reports-sizes)' })
   }
