@@ -63,7 +63,8 @@ export function parseInstant (raw: string | undefined, field: string, cal: Calen
   // hours 00-23 and minutes 00-59, in the time and its offset, as RFC 3339 has them: Date.parse reads 24:00 as the
   // next day's midnight
   const ok = date || /^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i.test(raw)
-  const ms = ok ? Date.parse(date ? `${raw}T00:00:00Z` : raw) : NaN
+  // the fraction cut to milliseconds first: V8 reads ten digits or more wrongly (.0810440001 as .810)
+  const ms = ok ? Date.parse(date ? `${raw}T00:00:00Z` : raw.replace(/(\.\d{3})\d+/, '$1')) : NaN
   // Date.parse rolls an impossible day over (2026-02-30T00:00Z is 2 March): a date, alone or in a time, must exist
   const day = raw.slice(0, 10)
   const dayMs = Date.parse(`${day}T00:00:00Z`)
@@ -74,9 +75,29 @@ export function parseInstant (raw: string | undefined, field: string, cal: Calen
   return date ? cal.instant(ms) : ms
 }
 
+/**
+ * parseInstant(), to the microsecond the ledger keeps times in, as microseconds since 1970 (the transfers export's
+ * bounds). Date.parse cuts a time's fraction to the millisecond, so a bound copied from an exported timeset
+ * (12:00:00.345678) would let in, or leave out, the transfers of that millisecond on the wrong side of it. Digits
+ * past the sixth round the bound up to the next microsecond, which selects exactly the transfers at or after it.
+ */
+export function parseInstantMicros (raw: string | undefined, field: string, cal: Calendar = UTC): bigint | undefined {
+  const ms = parseInstant(raw, field, cal)
+  if (ms == null) return undefined
+  // parseInstant has checked the form (a fraction, if any, follows the seconds) and taken its first three digits
+  const frac = /T\d{2}:\d{2}:\d{2}\.(\d+)/.exec(raw!)?.[1] ?? ''
+  return BigInt(ms) * 1000n + BigInt(frac.slice(3, 6).padEnd(3, '0')) + (/[1-9]/.test(frac.slice(6)) ? 1n : 0n)
+}
+
+/** Microseconds since 1970 as an RFC 3339 time in UTC with six decimals, for PostgreSQL's timestamptz. */
+export function microsIso (us: bigint): string {
+  const ms = us / 1000n - (us % 1000n < 0n ? 1n : 0n)
+  return new Date(Number(ms)).toISOString().replace(/Z$/, `${String(us - ms * 1000n).padStart(3, '0')}Z`)
+}
+
 /** A range must hold some time: `from` before `to` (the reports compare the local days they round to, the
- *  transfers export the instants as given). */
-export function checkOrder (from: number, to: number): void {
+ *  transfers export the instants as given, to the microsecond). */
+export function checkOrder<T extends number | bigint> (from: T, to: T): void {
   if (from >= to) throw new DomainError('INVALID_QUERY', 'from must be before to')
 }
 

@@ -58,7 +58,10 @@ SELECT t.id, t.created_at, to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD 
  LIMIT $6`
 
 export interface TransferExportInput {
-  currencyId: string, code: string, decimals: number, from?: Date, to?: Date, dialect: ExportDialect
+  currencyId: string, code: string, decimals: number
+  /** the range's bounds, RFC 3339 to the microsecond (periods.ts, microsIso): a Date would cut them to the millisecond */
+  from?: string, to?: string
+  dialect: ExportDialect
   /** rows per query (default 5000) */
   page?: number
   /** whether the caller may still read the file (its token not revoked since the request came in): asked before

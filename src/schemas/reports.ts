@@ -117,7 +117,7 @@ export const FlowsReportSchema = Type.Object({
   }), { description: 'the published cells, by payer then payee; a cell the disclosure rules hide is left out, so a missing cell may be one of no payments or a hidden one (docs/disclosure.md)' }),
 })
 
-const ExportTime = (d: string) => Type.String({ maxLength: 40, description: `${d}: a date (2026-01-01: the start of that local day in the currency's time zone) or an RFC 3339 time` })
+const ExportTime = (d: string) => Type.String({ maxLength: 40, description: `${d}: a date (2026-01-01: the start of that local day in the currency's time zone) or an RFC 3339 time, taken to the microsecond as timeset writes times (a seventh digit or more rounds it up)` })
 const ExportId = Uuid('an export id from the X-Export-Id header of an earlier export: reuse its pseudonyms so both files join')
 const Dialect = Type.Enum(['circulate', 'sarafu'], {
   default: 'circulate',

@@ -157,7 +157,8 @@ async function assertClosable (tx: Prisma.TransactionClient, account: { id: stri
 
 function parseTime (v: string | undefined, field: string): Date | undefined {
   if (v == null) return undefined
-  const d = new Date(v)
+  // the fraction cut to milliseconds first: V8 reads ten digits or more wrongly (.0810440001 as .810)
+  const d = new Date(v.replace(/(\.\d{3})\d+/, '$1'))
   // the schema checked the form (RFC 3339); the database has no year 0
   if (Number.isNaN(d.getTime()) || d.getTime() < FIRST_INSTANT) throw new DomainError('INVALID_QUERY', `${field} must be an RFC 3339 time such as 2026-01-31T00:00:00Z`)
   return d

@@ -5,7 +5,7 @@ import { RULES, type Rules } from '../domain/disclosure.js'
 import { disclosureKey } from '../reports/disclosure-key.js'
 import { DomainError } from '../domain/errors.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
-import { checkOrder, DAY_MS, isoTime, parseInstant, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
+import { checkOrder, DAY_MS, isoTime, microsIso, parseInstantMicros, reportRange, splitPeriods, tileRange } from '../domain/periods.js'
 import { calendarOf, ZoneChanged, type Calendar } from '../domain/zone.js'
 import { accountsCsv } from '../reports/accounts.export.js'
 import { drain } from '../reports/aggregate.js'
@@ -109,8 +109,9 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
   /** An export's from and to, refused before an export is recorded (as a report refuses them): the GET's and the
    *  HEAD's one check. */
   function exportRange (q: { from?: string, to?: string }, c: CurrencyInfo) {
-    const from = parseInstant(q.from, 'from', c.calendar)
-    const to = parseInstant(q.to, 'to', c.calendar)
+    // to the microsecond, as the ledger keeps times and the export writes them (periods.ts, parseInstantMicros)
+    const from = parseInstantMicros(q.from, 'from', c.calendar)
+    const to = parseInstantMicros(q.to, 'to', c.calendar)
     if (from != null && to != null) checkOrder(from, to)
     return { from, to }
   }
@@ -213,7 +214,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
         asOf: src.asOf.toISOString(),
         csv: transfersCsv(src.pool, {
           currencyId: c.id, code: c.code, decimals: c.decimals,
-          from: from == null ? undefined : new Date(from), to: to == null ? undefined : new Date(to), dialect: q.dialect ?? 'circulate', allowed,
+          from: from == null ? undefined : microsIso(from), to: to == null ? undefined : microsIso(to), dialect: q.dialect ?? 'circulate', allowed,
         }, session),
       }
     },
