@@ -199,7 +199,7 @@ export async function prepareSimulation (pool: pg.Pool, opts: SimulationOptions)
   const joined = agents.map(a => new Date(start.getTime() + a.joinDay * DAY_MS))
   const ins = await pool.query<{ ord: string, pid: string, aid: string }>(`
     WITH input AS (
-      SELECT u.*, uuid_v7_at(u.created_at) AS pid, uuid_v7_at(u.created_at) AS aid
+      SELECT u.*, gen_random_uuid() AS pid, uuid_v7_at(u.created_at) AS aid
         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::timestamptz[])
              WITH ORDINALITY AS u(kind, name, postcode, district, sector, independent, created_at, ord)),
     p AS (
