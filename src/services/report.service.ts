@@ -31,6 +31,11 @@ export type { CirculationReport, FlowsReport, Provenance }
 /** How many times a report is cut again when its snapshot finds the currency's zone changed (it can change only
  *  until the first transfer, so once is enough but for a PATCH racing the very first one). */
 const ZONE_TRIES = 3
+/** How long after a local day has ended a researcher's flows take it in (see flows()): well past the longest a
+ *  posting transaction runs (its statements are held to DB_STATEMENT_TIMEOUT_MS, 10 s by default) and any skew
+ *  between this instance's clock and the database's. */
+export const RESEARCH_DAY_GRACE_MS = 5 * 60_000
+
 const zoneChanging = () => new DomainError('SERVICE_UNAVAILABLE', 'the currency\'s time zone changed while the report was read; retry')
 
 /** read() with the report cut in the currency's zone, as read with the currency; if the report's snapshot finds
@@ -166,9 +171,11 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const by = q.by ?? 'sector'
       // A researcher gets a day once it has ended: a day still under way changes with each payment, and two reads
       // of it around one payment, with the transfers export's times, would say which cell that payment went into.
+      // Ended RESEARCH_DAY_GRACE_MS ago: a transfer is dated by its transaction's start, so one still committing
+      // just after midnight lands in the day before (and this clock may run ahead of the database's).
       const settled = (r: { from: number, to: number }, cal: Calendar) => {
         if (principal?.role !== 'researcher') return r
-        const today = cal.instant(Math.floor(cal.civil(at) / DAY_MS) * DAY_MS)
+        const today = cal.instant(Math.floor(cal.civil(at - RESEARCH_DAY_GRACE_MS) / DAY_MS) * DAY_MS)
         return { from: r.from, to: Math.max(r.from, Math.min(r.to, today)) }
       }
       let range = settled(reportRange(q.from, q.to, at, c.calendar), c.calendar)

@@ -55,3 +55,35 @@ t.test('a hidden flows cell is not named, and a researcher sees no day still und
   const issuer = await flows('by=district&from=2026-03-15&to=2026-03-16', ctx.issuerToken)
   t.same([issuer.to, names(issuer)], ['2026-03-16T00:00:00.000Z', ['BS3>BS3']], 'the issuer, who sees every transfer anyway, sees today')
 })
+
+// A transfer takes its transaction's start time (now() in the ledger function), so one that began before local
+// midnight and committed just after it lands in the day that has just ended (an attacker helper session): a
+// researcher reading that day's flows at 00:00:01 and again at 00:00:02, with the transfers export's times, could
+// tell which cell the late payment went into, the very thing a day under way is withheld for. A researcher's day
+// is published only once it has been over for RESEARCH_DAY_GRACE_MS (and the app's clock may run ahead of the
+// database's by as much, too).
+t.test('a day that ended a moment ago is not a researcher\'s yet: a payment still committing may land in it', async (t) => {
+  let now = new Date('2026-03-16T00:00:01Z')
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 }, { reportClock: () => now })
+  const book = await reportBook(ctx)
+  const M = await Promise.all([0, 1, 2, 3, 4, 5].map(() => member(ctx, 'BRS', 'BS3 1AA')))
+  for (const m of M) await book.ledger.issue('2026-01-01T00:00:00Z', m.accountId, '100')
+  for (let i = 0; i < M.length; i++) await book.ledger.pay('2026-03-15T09:00:00Z', M[i].accountId, M[(i + 1) % M.length].accountId, '10')
+  await createResearcher(ctx.app.pool, book.currencyId, 'res-late', 'researcher-password')
+  const token = await ctx.token('res-late', 'researcher-password')
+  const flows = async () => {
+    const r = await ctx.call('GET', '/v1/currencies/BRS/reports/flows?by=district&from=2026-03-01&to=2026-04-01', { token })
+    t.equal(r.status, 200, r.text)
+    return r.body
+  }
+  const first = await flows()
+  // a payment whose transaction began at 23:59:59.9 commits now: it is dated the 15th
+  await book.ledger.pay('2026-03-15T23:59:59.900Z', M[0].accountId, M[1].accountId, '7.00')
+  const second = await flows()
+  t.same(second.cells, first.cells, 'the two reads a second apart say nothing of the late payment')
+  t.equal(first.to, '2026-03-15T00:00:00.000Z', 'at 00:00:01 the 15th is not yet published to a researcher')
+  now = new Date('2026-03-16T00:10:00Z')
+  const later = await flows()
+  t.equal(later.to, '2026-03-16T00:00:00.000Z', 'ten minutes on, it is')
+  t.same(later.cells.map((c: any) => `${c.payer as string}>${c.payee as string}`), ['BS3>BS3'], 'with its ring')
+})
