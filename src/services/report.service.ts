@@ -172,10 +172,12 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       // A researcher gets a day once it has ended: a day still under way changes with each payment, and two reads
       // of it around one payment, with the transfers export's times, would say which cell that payment went into.
       // Ended RESEARCH_DAY_GRACE_MS ago: a transfer is dated by its transaction's start, so one still committing
-      // just after midnight lands in the day before (and this clock may run ahead of the database's).
+      // just after midnight lands in the day before (and this clock may run ahead of the database's); and, where
+      // reports may read aggregates that old (REPORTS_MAX_STALENESS_MS), before such a transfer was folded in.
       const settled = (r: { from: number, to: number }, cal: Calendar) => {
         if (principal?.role !== 'researcher') return r
-        const today = cal.instant(Math.floor(cal.civil(at - RESEARCH_DAY_GRACE_MS) / DAY_MS) * DAY_MS)
+        const grace = RESEARCH_DAY_GRACE_MS + (opts.maxStalenessMs ?? 0)
+        const today = cal.instant(Math.floor(cal.civil(at - grace) / DAY_MS) * DAY_MS)
         return { from: r.from, to: Math.max(r.from, Math.min(r.to, today)) }
       }
       let range = settled(reportRange(q.from, q.to, at, c.calendar), c.calendar)

@@ -87,3 +87,17 @@ t.test('a day that ended a moment ago is not a researcher\'s yet: a payment stil
   t.equal(later.to, '2026-03-16T00:00:00.000Z', 'ten minutes on, it is')
   t.same(later.cells.map((c: any) => `${c.payer as string}>${c.payee as string}`), ['BS3>BS3'], 'with its ring')
 })
+
+// With REPORTS_MAX_STALENESS_MS a report may read the aggregates as the background aggregator left them that long
+// ago, before a payment that committed just after midnight was folded in: the day is a researcher's only once the
+// grace has passed after that too.
+t.test('with stale reads allowed, a researcher waits for the staleness too', async (t) => {
+  const now = new Date('2026-03-16T00:10:00Z')
+  const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0, REPORTS_MAX_STALENESS_MS: 3_600_000 }, { reportClock: () => now })
+  const book = await reportBook(ctx)
+  await createResearcher(ctx.app.pool, book.currencyId, 'res-stale', 'researcher-password')
+  const token = await ctx.token('res-stale', 'researcher-password')
+  const r = await ctx.call('GET', '/v1/currencies/BRS/reports/flows?by=district&from=2026-03-01&to=2026-04-01', { token })
+  t.equal(r.status, 200, r.text)
+  t.equal(r.body.to, '2026-03-15T00:00:00.000Z', 'ten minutes after midnight, with an hour of staleness allowed, the 15th is not yet published')
+})
