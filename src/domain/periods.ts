@@ -63,8 +63,7 @@ export function parseInstant (raw: string | undefined, field: string, cal: Calen
   // hours 00-23 and minutes 00-59, in the time and its offset, as RFC 3339 has them: Date.parse reads 24:00 as the
   // next day's midnight
   const ok = date || /^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i.test(raw)
-  // the fraction cut to milliseconds first: V8 reads ten digits or more wrongly (.0810440001 as .810)
-  const ms = ok ? Date.parse(date ? `${raw}T00:00:00Z` : raw.replace(/(\.\d{3})\d+/, '$1')) : NaN
+  const ms = ok ? Date.parse(date ? `${raw}T00:00:00Z` : toMillis(raw)) : NaN
   // Date.parse rolls an impossible day over (2026-02-30T00:00Z is 2 March): a date, alone or in a time, must exist
   const day = raw.slice(0, 10)
   const dayMs = Date.parse(`${day}T00:00:00Z`)
@@ -74,6 +73,10 @@ export function parseInstant (raw: string | undefined, field: string, cal: Calen
   }
   return date ? cal.instant(ms) : ms
 }
+
+/** An RFC 3339 time with its fraction cut to milliseconds, for Date.parse and new Date(): V8 reads a fraction of ten
+ *  digits or more wrongly (.0810440001 as .810), and keeps no more than milliseconds anyway. */
+export const toMillis = (raw: string): string => raw.replace(/(\.\d{3})\d+/, '$1')
 
 /**
  * parseInstant(), to the microsecond the ledger keeps times in, as microseconds since 1970 (the transfers export's

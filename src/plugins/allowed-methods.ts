@@ -14,8 +14,8 @@ type Method = typeof METHODS[number]
 export interface AllowedMethods {
   /** a route, as Fastify's onRoute hook sees it */
   add: (method: string | string[], url: string) => void
-  /** the methods `url` (its path; a query is ignored) has, in METHODS' order: empty when the path has none */
-  of: (url: string) => string[]
+  /** the methods a path (no query) has, in METHODS' order: empty when it has none */
+  of: (path: string) => string[]
 }
 
 /** Fastify's router options (app.ts, serverOptions), here so that this router takes them too: a path matches
@@ -35,10 +35,6 @@ export function allowedMethods (): AllowedMethods {
         router.on(m as Method, url, noop)
       }
     },
-    of (url) {
-      const q = url.indexOf('?')
-      const path = q < 0 ? url : url.slice(0, q)
-      return METHODS.filter(m => router.find(m, path) != null)
-    },
+    of: (path) => METHODS.filter(m => router.find(m, path) != null),
   }
 }

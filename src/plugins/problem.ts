@@ -101,7 +101,7 @@ export default fp(async (app) => {
   app.addHook('onRoute', (route) => { methods.add(route.method, route.url) })
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]
-    const allow = methods.of(request.url)
+    const allow = methods.of(path)
     if (allow.length === 0) return sendProblem(request, reply, new DomainError('NOT_FOUND', `no route for ${request.method} ${path}`))
     void reply.header('allow', allow.join(', '))
     return sendProblem(request, reply, new DomainError('METHOD_NOT_ALLOWED', `${path} does not take ${request.method}; it takes ${allow.join(', ')}`))

@@ -6,7 +6,7 @@ import { csvDocument } from '../domain/csv.js'
 import { CURSOR_INT, decodeCursor, encodeCursor } from '../domain/cursor.js'
 import { DomainError } from '../domain/errors.js'
 import { formatMoney, Money, parseLimit } from '../domain/money.js'
-import { FIRST_INSTANT } from '../domain/periods.js'
+import { FIRST_INSTANT, toMillis } from '../domain/periods.js'
 import { isIssuerOf, type Principal } from '../domain/principal.js'
 import { accountRepo, statementRows } from '../repositories/account.repo.js'
 import { SYSTEM_ACCOUNT_RULES } from '../repositories/currency.repo.js'
@@ -157,8 +157,7 @@ async function assertClosable (tx: Prisma.TransactionClient, account: { id: stri
 
 function parseTime (v: string | undefined, field: string): Date | undefined {
   if (v == null) return undefined
-  // the fraction cut to milliseconds first: V8 reads ten digits or more wrongly (.0810440001 as .810)
-  const d = new Date(v.replace(/(\.\d{3})\d+/, '$1'))
+  const d = new Date(toMillis(v))
   // the schema checked the form (RFC 3339); the database has no year 0
   if (Number.isNaN(d.getTime()) || d.getTime() < FIRST_INSTANT) throw new DomainError('INVALID_QUERY', `${field} must be an RFC 3339 time such as 2026-01-31T00:00:00Z`)
   return d
