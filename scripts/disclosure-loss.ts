@@ -42,7 +42,7 @@ async function main (): Promise<void> {
     await catchUp(pool)
     console.error(`loaded ${prepared.total} movements in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
     const id = prepared.currency.id
-    const localAreas = (await pool.query<{ local_areas: string[] }>('SELECT local_areas FROM currency WHERE id = $1', [id])).rows[0].local_areas
+    const { local_areas: localAreas, decimals } = (await pool.query<{ local_areas: string[], decimals: number }>('SELECT local_areas, decimals FROM currency WHERE id = $1', [id])).rows[0]
     const key = await disclosureKey(pool, id)
     let byKind: string[] = []
     const perMetric: string[] = []
@@ -58,9 +58,9 @@ async function main (): Promise<void> {
         const errs: number[] = []; const bigErrs: number[] = []
         for (const p of periods) {
           const figures = await flowFigures(pool, id, tile(p.from, p.to), by)
-          const pub = publishFlows(key, figures, by, localAreas, RULES)
+          const pub = publishFlows(key, figures, by, localAreas, RULES, decimals)
           // the same without the rule for lone days the exports do not give (docs/disclosure.md): what it hides
-          const before = publishFlows(key, figures.map(f => ({ ...f, days: f.days.map(d => ({ ...d, given: true })) })), by, localAreas, RULES)
+          const before = publishFlows(key, figures.map(f => ({ ...f, days: f.days.map(d => ({ ...d, given: true })) })), by, localAreas, RULES, decimals)
           figures.forEach((f, i) => {
             const v = toMicros(f.volume.value)
             cells++; vol += v

@@ -90,7 +90,7 @@ async function main (): Promise<void> {
         const sums = new Map<string, Map<string, bigint>>()
         let unbalanced = 0
         for (const [rk, f] of figs) {
-          const p = publishFlows(key, f, by, c.local_areas, RULES)
+          const p = publishFlows(key, f, by, c.local_areas, RULES, c.decimals)
           published.set(rk, new Map(f.map((x, j) => [`${x.payer}>${x.payee}`, p[j].verdict != null ? null : toMicros(formatMoney(p[j].value, c.decimals))])))
           sums.set(rk, new Map(f.map((x, j) => [`${x.payer}>${x.payee}`, toMicros(p[j].value)])))
           unbalanced += p.filter(x => x.unbalanced === true).length

@@ -158,12 +158,21 @@ export interface Perturbed {
 const hmac = (key: Buffer, s: string): Buffer => createHmac('sha256', key).update(s).digest()
 const abs = (x: bigint): bigint => (x < 0n ? -x : x)
 
-/** The raw noise of a day cell: NOISE_LOW..NOISE_HIGH of its largest part, with the cell's own fixed sign. */
-function raw (key: Buffer, d: DayCell): { noise: bigint, dc: number } {
+/**
+ * The raw noise of a day cell: NOISE_LOW..NOISE_HIGH of its largest part, with the cell's own fixed sign, rounded
+ * up to a whole number of the currency's minor units (`unit`, in micros). Whole units because the published value
+ * is rounded to the currency's decimals: a noise under half a unit would be rounded away, and a researcher who
+ * knows the true values are whole units would round any finer figure himself. Rounding up keeps every noise at
+ * least NOISE_LOW of the largest part (the guarantee) and at least one unit; a day cell of a few units therefore
+ * takes more than NOISE_HIGH, which costs a researcher a unit, never a hidden cell.
+ */
+function raw (key: Buffer, d: DayCell, unit: bigint): { noise: bigint, dc: number } {
   const h = hmac(key, `size|${d.cell}|${d.day}|${d.top}|${d.value}|${d.count}`)
   const u = h.readUInt32BE(0) / 2 ** 32
   const share = BigInt(Math.floor((NOISE_LOW + (NOISE_HIGH - NOISE_LOW) * u) * 1e6))
-  return { noise: direction(key, d.cell) * abs(d.x1) * share / PPM, dc: (h[4] % 3) - 1 }
+  const size = abs(d.x1) * share
+  const units = size === 0n ? 0n : (size + PPM * unit - 1n) / (PPM * unit)
+  return { noise: direction(key, d.cell) * units * unit, dc: (h[4] % 3) - 1 }
 }
 
 /** A cell's direction: the same for every day, so its noises add up over any range. */
@@ -197,9 +206,10 @@ export function balancerNeeds (m: bigint, x1: bigint, rules: Rules = RULES): big
  * cell that leaves the most after its three largest accounts); if none qualifies, the cell describing the fewest
  * accounts does, and it and the next fewest are marked to be hidden in every range containing the day (see the
  * comment above). A group of one cell is its own margin: published as it is (it is known exactly elsewhere),
- * unless the exports do not give it and it fails the rules that day: then it is marked to be hidden.
+ * unless the exports do not give it and it fails the rules that day: then it is marked to be hidden. `unit` is the
+ * currency's minor unit in micros (10^(6 - decimals)): every noise is a whole number of them (see raw).
  */
-export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES): Perturbed[] {
+export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES, unit = 1n): Perturbed[] {
   const out: Perturbed[] = cells.map(c => ({ value: c.value, count: c.count }))
   const groups = new Map<string, number[]>()
   cells.forEach((c, i) => { const g = groups.get(c.group); if (g == null) groups.set(c.group, [i]); else g.push(i) })
@@ -214,7 +224,7 @@ export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES)
       if (!c.given && c.sensitive) out[idx[0]].hide = c.n < rules.threshold ? 'threshold' : 'dominance'
       continue
     }
-    const r = idx.map(i => raw(key, cells[i]))
+    const r = idx.map(i => raw(key, cells[i], unit))
     const noise = r.map(x => x.noise)
     const hide: Array<Reason | undefined> = idx.map(() => undefined)
     if (noise.every(x => x >= 0n) || noise.every(x => x <= 0n)) {
@@ -246,15 +256,15 @@ export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES)
       const down = -noise.filter(x => x < 0n).reduce((a, b) => a + b, 0n)
       const weaker = up < down ? 1n : -1n
       // the weaker side's cells move further, each in its own direction, in proportion to their values (so the
-      // difference costs every one the same share of its value, not the largest one all of it); what rounding
-      // leaves goes to the largest
+      // difference costs every one the same share of its value, not the largest one all of it), in whole units;
+      // what rounding leaves goes to the largest
       const side = noise.map((x, k) => k).filter(k => (noise[k] > 0n ? 1n : -1n) === weaker)
       const extra = abs(up - down)
       const sum = side.reduce((a, k) => a + abs(cells[idx[k]].value), 0n)
       let big = side[0]
       let given = 0n
       for (const k of side) {
-        const share = sum === 0n ? 0n : extra * abs(cells[idx[k]].value) / sum
+        const share = sum === 0n ? 0n : extra * abs(cells[idx[k]].value) / sum / unit * unit
         noise[k] += weaker * share
         given += share
         if (cells[idx[k]].value > cells[idx[big]].value) big = k

@@ -79,7 +79,7 @@ export interface FlowsInput {
 
 export function flowsDocument (x: FlowsInput): { json: string } | { csv: string } {
   const figures = flowRange(x.inputs)
-  const published = publishFlows(Buffer.from(x.key.buffer, x.key.byteOffset, x.key.byteLength), figures, x.head.by, x.localAreas, rulesOf(x.rules))
+  const published = publishFlows(Buffer.from(x.key.buffer, x.key.byteOffset, x.key.byteLength), figures, x.head.by, x.localAreas, rulesOf(x.rules), x.decimals)
   // A hidden cell is left out, not listed as hidden: its name alone says that the two groups traded in the range,
   // and on a day of few payments the transfers export then says who (docs/disclosure.md, "Which cells are listed").
   const json: FlowsReport = {

@@ -308,7 +308,7 @@ export interface PublishedFlow {
  * and its value and count are the sums of its day cells' perturbed values (src/domain/disclosure.ts perturbDay),
  * so any difference of published ranges is a sum of perturbed day cells, never a true value.
  */
-export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, localAreas: readonly string[], rules: Rules): PublishedFlow[] {
+export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, localAreas: readonly string[], rules: Rules, decimals: number): PublishedFlow[] {
   const verdicts = figures.map(f => pRule(f.volume.n, toMicros(f.volume.value), f.tops.map(toMicros), rules))
   if (!rules.perturb) return figures.map((f, i) => ({ verdict: verdicts[i], value: f.volume.value, count: f.count }))
   const days = new Map<string, Array<{ i: number, cell: DayCell }>>()
@@ -326,6 +326,8 @@ export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, l
       if (list == null) days.set(d.day, [{ i, cell }]); else list.push({ i, cell })
     }
   })
+  // the currency's minor unit in micros: the noises are whole units of it (disclosure.ts, raw)
+  const unit = 10n ** BigInt(6 - decimals)
   const value = figures.map(() => 0n)
   const count = figures.map(() => 0)
   // a day whose noise could not be balanced without going against a cell's direction hides that cell (and its
@@ -333,7 +335,7 @@ export function publishFlows (key: Buffer, figures: FlowFigure[], by: FlowsBy, l
   // exports do not give: src/domain/disclosure.ts
   const hidden: Array<Verdict | null> = figures.map(() => null)
   for (const list of days.values()) {
-    const p = perturbDay(key, list.map(x => x.cell), rules)
+    const p = perturbDay(key, list.map(x => x.cell), rules, unit)
     list.forEach((x, k) => {
       value[x.i] += p[k].value
       count[x.i] += p[k].count

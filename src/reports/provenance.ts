@@ -7,7 +7,7 @@
  * can be recomputed from the ledger, or from a research export cut at asOfTransfer, with the definitions of that
  * version.
  */
-export const DEFINITIONS_VERSION = 3
+export const DEFINITIONS_VERSION = 4
 
 /** The last transfer a report included: the latest by (created_at, id) among those folded into the aggregates. */
 export interface LedgerPosition {

@@ -113,3 +113,42 @@ t.test('perturbDay: one value per day cell; each cell moves its own way by at le
   t.equal(pRule(6, 100n, [60n, 20n, 15n], RULES)?.reason, 'dominance', 'the second and third together know the largest within 10%')
   t.equal(pRule(0, 0n, [], RULES), null, 'a true zero')
 })
+
+// A currency of whole units publishes its flows rounded to whole units. A noise worked out finer than that was
+// rounded away for a day cell whose largest part is a few units (under half a unit of noise), so that day cell
+// came out exact. Every noise is now a whole, nonzero number of the currency's minor units.
+t.test('perturbDay in whole minor units: every cell of a shared margin moves by at least one unit, and never by a fraction of one', async (t) => {
+  const { perturbDay, pRule, RULES } = await import('../../src/domain/disclosure.js')
+  const M = 1_000_000n
+  let seed = 3
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+  for (const unit of [M, 10_000n]) {
+    let moved = 0
+    let small = 0
+    for (let day = 1; day <= 300; day++) {
+      const key = Buffer.alloc(32, day % 7)
+      const cells = Array.from({ length: 2 + rnd(4) }, (_, k) => {
+        // values of a few minor units: a largest part of 1 to 4 units gets a noise under half a unit before rounding
+        const x1 = BigInt(1 + rnd(4)) * unit
+        const value = x1 * BigInt(1 + rnd(6))
+        const n = 1 + rnd(9)
+        return {
+          cell: `flows|sector|member|s${k}`, group: 'member>business', day: `d${day}`, value, count: 1 + rnd(5), top: `a${rnd(3)}`,
+          x1, n, rest: value - x1 > 0n ? value - x1 : 0n, sensitive: pRule(n, value, [x1], RULES) != null, given: true,
+        }
+      })
+      const p = perturbDay(key, cells, RULES, unit)
+      const before = cells.reduce((a, c) => a + c.value, 0n)
+      const after = p.reduce((a, x) => a + x.value, 0n)
+      if (before !== after) t.fail(`day ${day}: the margin moved (${before} to ${after})`)
+      cells.forEach((c, i) => {
+        const noise = p[i].value - c.value
+        if (noise % unit !== 0n) t.fail(`day ${day}: ${c.cell} moved by ${noise} micros, not a whole number of units of ${unit}`)
+        if (noise === 0n) t.fail(`day ${day}: ${c.cell} (largest part ${c.x1}) came out exact`)
+        moved++
+        if (c.x1 <= 4n * unit) small++
+      })
+    }
+    t.ok(moved >= 600 && small === moved, `unit ${unit} micros: ${moved} day cells of largest part 1-4 units, each moved by a whole, nonzero number of units`)
+  }
+})

@@ -63,7 +63,7 @@ t.test('a researcher with every flows request and both exports recovers no prote
   const acc = await ctx.call('GET', `/v1/currencies/ATK/exports/accounts?export=${tx.headers['x-export-id'] as string}`, { token })
   t.equal(acc.status, 200)
   const publish = (key: Buffer, figures: FlowFigure[], by: FlowsBy): Map<string, bigint | null> => {
-    const p = publishFlows(key, figures, by, localAreas, RULES)
+    const p = publishFlows(key, figures, by, localAreas, RULES, decimals)
     return new Map(figures.map((f, i) => [`${f.payer}>${f.payee}`, p[i].verdict != null ? null : toMicros(formatMoney(p[i].value, decimals))]))
   }
   const rows = (csv: string) => csv.trim().split('\n').slice(1).map(l => l.split(','))
@@ -184,7 +184,7 @@ t.test('a researcher with every flows request and both exports recovers no prote
       const before = attack(W, judged, new Map([...figuresOf].map(([k, figures]) => [k, publish(secret(0), given(figures), by)])), margins)
       let weak = 0
       for (const [rk, figures] of figuresOf) {
-        const sums = publishFlows(secret(0), given(figures), by, localAreas, RULES)
+        const sums = publishFlows(secret(0), given(figures), by, localAreas, RULES, decimals)
         figures.forEach((f, j) => {
           const x = judged.get(rk)!.get(`${f.payer}>${f.payee}`)!
           const err = toMicros(sums[j].value) - x.value
@@ -208,7 +208,7 @@ t.test('a researcher with every flows request and both exports recovers no prote
       const poisoned = new Map<string, boolean[]>()
       for (let k = 0; k < W; k++) {
         const figures = figuresOf.get(rangeKey(k, k + 1))!
-        publishFlows(key, figures, by, localAreas, RULES).forEach((p, j) => {
+        publishFlows(key, figures, by, localAreas, RULES, decimals).forEach((p, j) => {
           const cell = `${figures[j].payer}>${figures[j].payee}`
           const days = poisoned.get(cell) ?? Array<boolean>(W).fill(false)
           days[k] = p.unbalanced === true
@@ -218,7 +218,7 @@ t.test('a researcher with every flows request and both exports recovers no prote
       let weak = 0; let checked = 0; let hiddenEverywhere = 0
       for (const [rk, figures] of figuresOf) {
         const [a, b] = rk.split(':').map(Number)
-        const sums = publishFlows(key, figures, by, localAreas, RULES)
+        const sums = publishFlows(key, figures, by, localAreas, RULES, decimals)
         const cells = judged.get(rk)!
         figures.forEach((f, j) => {
           const cell = `${f.payer}>${f.payee}`
@@ -275,7 +275,7 @@ t.test('a lone day the exports do not give is hidden, not published exactly', as
       { payer: 'BS6', payee: 'BS4', volume: { value: '1500', n: 24, max: '62', biz: false }, count: '24', tops: ['62', '62', '62'], days: other },
     ]
   }
-  const published = (days: number, given: boolean) => publishFlows(key, figures(days, given), 'district', ['BS'], RULES)[0]
+  const published = (days: number, given: boolean) => publishFlows(key, figures(days, given), 'district', ['BS'], RULES, 2)[0]
   const three = published(3, true)
   t.equal(three.verdict, null, 'the first three days are published')
   const asBefore = published(4, true)

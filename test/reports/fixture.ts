@@ -4,11 +4,12 @@ import { ledger, type Book } from './ledger.js'
 
 export interface Party { id: string, accountId: string }
 
-/** A currency for report tests: local areas BS, two decimals, money moved at simulated times (ledger.ts). */
-export async function reportBook (ctx: TestContext, code = 'BRS', localAreas = ['BS']): Promise<Book & { ledger: ReturnType<typeof ledger> }> {
+/** A currency for report tests: local areas BS, two decimals, money moved at simulated times (ledger.ts).
+ *  `overrides` changes the currency's fields (for example a currency of whole units). */
+export async function reportBook (ctx: TestContext, code = 'BRS', localAreas = ['BS'], overrides: Record<string, unknown> = {}): Promise<Book & { ledger: ReturnType<typeof ledger> }> {
   const cur = await ctx.call('POST', '/v1/currencies', {
     token: ctx.issuerToken,
-    body: { code, name: `${code} Pound`, decimals: 2, fees: { app: '0.01' }, redemptionFee: '0.03', localAreas },
+    body: { code, name: `${code} Pound`, decimals: 2, fees: { app: '0.01' }, redemptionFee: '0.03', localAreas, ...overrides },
   })
   if (cur.status !== 201) throw new Error(cur.text)
   const r = await ctx.app.pool.query<{ id: string }>('SELECT id FROM currency WHERE code = $1', [code])
