@@ -1,4 +1,4 @@
-// npx tsx scripts/k-anonymity-two-exports.ts [runs]
+// npx tsx scripts/k-anonymity-two-exports.ts [runs] [--without-history]
 //
 // The accounts export is k-anonymous on its own (src/reports/anonymise.ts), but a researcher may download it
 // twice, weeks apart, and the transfers files link the two exports' pseudonyms (the same payments at the same
@@ -7,12 +7,16 @@
 // accounts of the two files together. This script draws populations like the attack suite's (400 participant
 // accounts, 75% members, 85% in seven local districts, four months of joining), generalises them as the export
 // does, closes about 3% and adds 40 new accounts, generalises again, and counts the participants an outsider who
-// knows their area, locality, role, month and status narrows to fewer than K (and to one) with both files.
-// Deterministic: run r uses seed r.
+// knows their area, locality, role, month and status narrows to fewer than K (and to one) with both files: once
+// with each file generalised on its own (as the export was before it kept a history), once as the export is now
+// (the second file generalises the accounts of each first-file combination apart, anonymise.ts). Deterministic:
+// run r uses seed r.
 import { createHash } from 'node:crypto'
-import { K, publishedAccounts, type ParticipantRow, type QuasiIdentifiers } from '../src/reports/anonymise.js'
+import { K, nextHistory, publishedAccounts, type ExportHistory, type ParticipantRow, type QuasiIdentifiers } from '../src/reports/anonymise.js'
 
-const runs = Number(process.argv[2] ?? 20)
+const historyMode = !process.argv.includes('--without-history')
+
+const runs = Number(process.argv.find(a => /^\d+$/.test(a)) ?? 20)
 const DISTRICTS = ['BS1', 'BS2', 'BS3', 'BS5', 'BS6', 'BS7', 'BS8', 'BA1', 'BA2', 'GL1', 'NP1']
 const MONTHS = ['2025-11', '2025-12', '2026-01', '2026-02']
 
@@ -30,7 +34,9 @@ function run (seed: number) {
   const later = pop.map(p => ({ ...p }))
   for (const p of later) if (rnd() < 0.03) p.status = 'closed'
   for (let i = 0; i < 40; i++) later.push({ id: id(), start: '2026-03', status: 'open', kind: rnd() < 0.75 ? 'member' : 'business', district: pick(DISTRICTS) })
-  const second = publishedAccounts(later, ['BS'])
+  const histories = new Map<string, ExportHistory>()
+  if (historyMode) for (const [id, q] of first) histories.set(id, nextHistory(undefined, q))
+  const second = publishedAccounts(later, ['BS'], histories)
   const ok = (pub: string, v: string) => pub === '' || pub === v
   const fits = (q: QuasiIdentifiers | undefined, p: ParticipantRow, status: string) => q == null || (
     ok(q.area, p.district!.replace(/\d.*/, '')) && ok(q.areaType, p.district!.startsWith('BS') ? 'local' : 'non-local') &&
@@ -54,4 +60,4 @@ for (let r = 1; r <= runs; r++) {
   if (x.alone > 0) withAlone++
   total += x.under; totalAlone += x.alone
 }
-console.log(`${runs} runs: ${withUnder} with someone under ${K} (${total} in all), ${withAlone} with someone singled out (${totalAlone} in all)`)
+console.log(`${historyMode ? 'with the export history' : 'each file on its own'}, ${runs} runs: ${withUnder} with someone under ${K} (${total} in all), ${withAlone} with someone singled out (${totalAlone} in all)`)

@@ -3,6 +3,7 @@ import type pg from 'pg'
 import { csvFile } from '../domain/csv.js'
 import { formatMoney } from '../domain/money.js'
 import { publishedAccounts, publishedStatus, type QuasiIdentifiers } from './anonymise.js'
+import { lockHistories, readHistories, recordExport } from './export-history.js'
 import type { ExportSession } from './pseudonym.js'
 import { sarafuStandard, type ExportDialect } from './transfers.export.js'
 
@@ -11,8 +12,10 @@ import { sarafuStandard, type ExportDialect } from './transfers.export.js'
 // not, member or business, month of joining, closed or not) is generalised until every published combination
 // is shared by at least 5 participant accounts (anonymise.ts; docs/disclosure.md). A business's sector is never
 // given: the flows report by sector is protected only against totals a researcher can form exactly, and these
-// are the totals the exports allow; with the public directory it would name businesses too. final_bal is the
-// balance when the export is made. System accounts (issuance, fees, paper) are no one: they are given as they are.
+// are the totals the exports allow; with the public directory it would name businesses too. An account is
+// generalised together with the accounts earlier exports published alike (anonymise.ts, publishedAccounts), so
+// two files of different dates are k-anonymous together too. final_bal is the balance when the export is made.
+// System accounts (issuance, fees, paper) are no one: they are given as they are.
 
 /** The project's own layout: enough to recompute every circulation figure (docs/research-exports.md). */
 export const ACCOUNT_COLUMNS = ['id', 'start', 'final_bal', 'area_name', 'area_type', 'held_roles', 'business_type', 'status'] as const
@@ -49,11 +52,37 @@ export interface AccountExportInput { currencyId: string, decimals: number, loca
 
 interface Row { id: string, start: string, balance: string, status: string, system_kind: string | null, kind: string | null, district: string | null }
 
-export function accountsCsv (pool: pg.Pool, x: AccountExportInput, session: ExportSession): Readable {
-  async function * rows () {
+/**
+ * The accounts and what this export publishes of each, recorded as published before a row leaves (export-history.ts):
+ * read, generalised and recorded in one transaction on the primary, under the currency's lock, so the next export
+ * is generalised knowing this one. A file that then fails on its way out has been counted as given; that only
+ * ever withholds more.
+ */
+async function generaliseAndRecord (primary: pg.Pool, x: AccountExportInput): Promise<{ accounts: Row[], published: Map<string, QuasiIdentifiers> }> {
+  const db = await primary.connect()
+  try {
+    await db.query('BEGIN')
+    await lockHistories(db, x.currencyId)
+    const histories = await readHistories(db, x.currencyId)
     // all at once: k-anonymity needs every account's combination (accounts are few next to transfers)
-    const accounts = (await pool.query<Row>(ACCOUNTS_SQL, [x.currencyId])).rows
-    const published = publishedAccounts(accounts.filter(a => a.system_kind == null), x.localAreas)
+    const accounts = (await db.query<Row>(ACCOUNTS_SQL, [x.currencyId])).rows
+    const published = publishedAccounts(accounts.filter(a => a.system_kind == null), x.localAreas, histories)
+    await recordExport(db, x.currencyId, histories, published)
+    await db.query('COMMIT')
+    return { accounts, published }
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    db.release()
+  }
+}
+
+/** `pool` reads the Sarafu statistics (a replica where there is one); `primary` takes the accounts and records the
+ *  export (generaliseAndRecord). */
+export function accountsCsv (pool: pg.Pool, primary: pg.Pool, x: AccountExportInput, session: ExportSession): Readable {
+  async function * rows () {
+    const { accounts, published } = await generaliseAndRecord(primary, x)
     // rows leave in pseudonym order, not account id order: uuid v7 ids would give the creation order away
     const ordered = accounts.map(a => ({ a, p: session.pseudonym(a.id) })).sort((p, q) => (p.p < q.p ? -1 : 1))
     if (x.dialect === 'sarafu') {

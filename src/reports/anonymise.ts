@@ -113,14 +113,50 @@ function quasiIdentifiers (a: ParticipantRow, localAreas: readonly string[]): Qu
 }
 
 /**
+ * What earlier accounts exports published of an account (table account_export_history): a digest of the sequence
+ * of combinations they gave it, and whether some export gave its role, or its area and locality.
+ */
+export interface ExportHistory { history: string, roleKnown: boolean, areaKnown: boolean }
+
+/**
  * What the accounts export publishes of every participant account (by account id): its quasi-identifiers,
- * generalised. Keyed by a hash of the id: the same accounts are generalised alike in every export (the transfers
- * would link two exports' pseudonyms, and two different generalisations of one account would give away more than
- * either), in an order that is not the order of joining (uuid v7 ids are). The flows report reads the same, to
+ * generalised. A researcher who downloads the export twice links the two files' pseudonyms through the transfers
+ * (the same payments at the same microseconds) and holds, of each account, the sequence of what each file said.
+ * So the accounts of each history (the same sequence so far; none for those never exported) are generalised
+ * together and apart from the others: within a history every combination published is shared by at least K
+ * accounts, so every sequence a researcher can hold is too. An account that closes, say, is published closed only
+ * once K accounts of its history can be; until then its status is withheld, with theirs. Accounts that joined
+ * since the last export make a history of their own: fewer than K of them are published with every field
+ * withheld. Keyed by a hash of the id: the same accounts with the same fields are generalised alike in every
+ * export, in an order that is not the order of joining (uuid v7 ids are). The flows report reads the same, to
  * know which day cells the exports give (docs/disclosure.md).
  */
-export function publishedAccounts (participants: readonly ParticipantRow[], localAreas: readonly string[]): Map<string, QuasiIdentifiers> {
+export function publishedAccounts (participants: readonly ParticipantRow[], localAreas: readonly string[],
+  histories: ReadonlyMap<string, ExportHistory> = new Map()): Map<string, QuasiIdentifiers> {
   const keyOf = (id: string) => createHash('sha256').update(id).digest('hex')
-  const byKey = generalise(participants.map(a => ({ key: keyOf(a.id), qi: quasiIdentifiers(a, localAreas) })))
+  const parts = new Map<string, Account[]>()
+  for (const a of participants) {
+    const h = histories.get(a.id)?.history ?? ''
+    let part = parts.get(h)
+    if (part === undefined) parts.set(h, part = [])
+    part.push({ key: keyOf(a.id), qi: quasiIdentifiers(a, localAreas) })
+  }
+  const byKey = new Map<string, QuasiIdentifiers>()
+  for (const part of parts.values()) for (const [k, q] of generalise(part)) byKey.set(k, q)
   return new Map(participants.map(a => [a.id, byKey.get(keyOf(a.id))!]))
+}
+
+/** An account's history after one more export published `q` of it. */
+export function nextHistory (prev: ExportHistory | undefined, q: QuasiIdentifiers): ExportHistory {
+  return {
+    history: createHash('sha256').update(`${prev?.history ?? ''}\n${comboKey(q)}`).digest('base64url'),
+    roleKnown: prev?.roleKnown === true || q.role !== '',
+    areaKnown: prev?.areaKnown === true || (q.area !== '' && q.areaType !== ''),
+  }
+}
+
+/** Whether the exports give an account's margin class in the flows by `by` (role; area and locality): the export
+ *  as it would be made now, or an earlier one. */
+export function marginKnown (q: QuasiIdentifiers, h: ExportHistory | undefined, by: 'sector' | 'district'): boolean {
+  return by === 'sector' ? q.role !== '' || h?.roleKnown === true : (q.area !== '' && q.areaType !== '') || h?.areaKnown === true
 }

@@ -3,7 +3,7 @@ import type pg from 'pg'
 import { perturbDay, pRule, type DayCell, type Rules, type Verdict } from '../domain/disclosure.js'
 import { bucketEnd, DAY_MS, isoDate, type Bucket, type Day } from '../domain/periods.js'
 import { areaOf, isLocal } from '../domain/postcode.js'
-import { publishedAccounts, type ParticipantRow } from './anonymise.js'
+import { marginKnown, publishedAccounts, type ExportHistory, type ParticipantRow } from './anonymise.js'
 import { accountId, dayLinks, numberOf, type Links } from './graph-cache.js'
 import { arrayOf, bigintsBytes, cached, keep, OBJECT_BYTES, packBigints } from './report-cache.js'
 import { checkZone, ledgerPosition, type LedgerPosition } from './provenance.js'
@@ -44,28 +44,32 @@ export interface FlowFigure {
 const GROUPS_SQL = `
 SELECT a.id::text AS id, p.kind = 'business' AS biz,
        CASE WHEN $2 = 'district' THEN p.district WHEN p.kind = 'member' THEN 'member' ELSE p.sector END AS grp,
-       to_char(a.created_at AT TIME ZONE c.time_zone, 'YYYY-MM') AS start, a.status, p.kind, p.district, c.local_areas
+       to_char(a.created_at AT TIME ZONE c.time_zone, 'YYYY-MM') AS start, a.status, p.kind, p.district, c.local_areas,
+       h.history, h.role_known, h.area_known
   FROM account a JOIN participant p ON p.id = a.participant_id JOIN currency c ON c.id = a.currency_id
+  LEFT JOIN account_export_history h ON h.currency_id = a.currency_id AND h.account_id = a.id
  WHERE a.currency_id = $1
  ORDER BY a.id`
 
-/** known: the accounts whose margin class (marginClass: role, or area and locality) the accounts export gives. */
+/** known: the accounts whose margin class (marginClass: role, or area and locality) the accounts exports give. */
 interface Groups { grp: Map<number, string | null>, biz: Map<number, boolean>, fingerprint: string, known: Set<number> }
 
-/** The accounts whose margin class the accounts export publishes (its k-anonymity withholds it for some). */
-function knownAccounts (rows: Array<ParticipantRow & { local_areas: string[] }>, by: FlowsBy): Set<number> {
+type GroupRow = ParticipantRow & { local_areas: string[], history: string | null, role_known: boolean | null, area_known: boolean | null }
+
+/** The accounts whose margin class the accounts exports give: an export made now (its k-anonymity withholds it
+ *  for some), or an earlier one (account_export_history). */
+function knownAccounts (rows: GroupRow[], by: FlowsBy): Set<number> {
   if (rows.length === 0) return new Set()
   const h = createHash('sha256').update(`${by}|${rows[0].local_areas.join(',')}\n`)
-  for (const r of rows) h.update(`${r.id}|${r.start}|${r.status}|${r.kind ?? ''}|${r.district ?? ''}\n`)
+  for (const r of rows) h.update(`${r.id}|${r.start}|${r.status}|${r.kind ?? ''}|${r.district ?? ''}|${r.history ?? ''}|${r.role_known === true ? 1 : 0}${r.area_known === true ? 1 : 0}\n`)
   const key = `flowsknown|${h.digest('base64url')}`
   const hit = cached<Set<number>>(key)
   if (hit != null) return hit
-  const published = publishedAccounts(rows, rows[0].local_areas)
+  const histories = new Map<string, ExportHistory>()
+  for (const r of rows) if (r.history != null) histories.set(r.id, { history: r.history, roleKnown: r.role_known === true, areaKnown: r.area_known === true })
+  const published = publishedAccounts(rows, rows[0].local_areas, histories)
   const known = new Set<number>()
-  for (const r of rows) {
-    const q = published.get(r.id)!
-    if (by === 'sector' ? q.role !== '' : q.area !== '' && q.areaType !== '') known.add(numberOf(r.id))
-  }
+  for (const r of rows) if (marginKnown(published.get(r.id)!, histories.get(r.id), by)) known.add(numberOf(r.id))
   keep(key, known, OBJECT_BYTES + known.size * 32)
   return known
 }
@@ -163,7 +167,7 @@ export async function flowInputs (pool: pg.Pool, currencyId: string, buckets: Bu
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
     await checkZone(client, currencyId, zone)
-    const groups = (await client.query<ParticipantRow & { biz: boolean, grp: string | null, local_areas: string[] }>(GROUPS_SQL, [currencyId, by])).rows
+    const groups = (await client.query<GroupRow & { biz: boolean, grp: string | null }>(GROUPS_SQL, [currencyId, by])).rows
     const g: Groups = { grp: new Map(), biz: new Map(), fingerprint: '', known: knownAccounts(groups, by) }
     const h = createHash('sha256')
     for (const r of groups) {

@@ -232,7 +232,7 @@ export function reportService (pool: pg.Pool, currencies: CurrencyService, opts:
       const { c, userId } = await exportable(principal, code)
       const session = await openExport(pool, c.id, userId, q.export, opts.exportsPerDay)
       const src = await source()
-      return { exportId: session.id, asOf: src.asOf.toISOString(), csv: accountsCsv(src.pool, { currencyId: c.id, decimals: c.decimals, localAreas: c.localAreas, dialect: q.dialect ?? 'circulate' }, session) }
+      return { exportId: session.id, asOf: src.asOf.toISOString(), csv: accountsCsv(src.pool, pool, { currencyId: c.id, decimals: c.decimals, localAreas: c.localAreas, dialect: q.dialect ?? 'circulate' }, session) }
     },
   }
 }

@@ -66,3 +66,83 @@ t.test('fields are withheld in order, and only as far as needed', async (t) => {
   t.same(startless(spare), ['bs5', 'bs6', 'bs7', 'bs8', 'x'], 'a group with four to spare gives them (the last in key order)')
   t.same(spare.get('bs0'), q('2026-01', 'BS'), 'and keeps the rest')
 })
+
+// Exports made at different times (docs/disclosure.md): the transfers files link two exports' pseudonyms, so a
+// researcher holds, of each account, what every file said. Three exports of a population like the attack
+// suite's (400 participant accounts), with accounts closing and joining between them: an outsider who knows a
+// participant's area, locality, role, month of joining and status at each export, and whether it existed then,
+// must find at least K accounts that every file fits. Without the export history (each file generalised on its
+// own, as before) the same attack singles people out: that control shows the attack has teeth.
+t.test('three exports made apart are k-anonymous together', async (t) => {
+  const { marginKnown, nextHistory, publishedAccounts } = await import('../../src/reports/anonymise.js')
+  const DISTRICTS = ['BS1', 'BS2', 'BS3', 'BS5', 'BS6', 'BS7', 'BS8', 'BA1', 'BA2', 'GL1', 'NP1']
+  const MONTHS = ['2025-11', '2025-12', '2026-01', '2026-02']
+  type Row = { id: string, start: string, status: string, kind: string, district: string }
+  const area = (d: string) => d.replace(/\d.*/, '')
+  const local = (d: string) => d.startsWith('BS') ? 'local' : 'non-local'
+  let underWith = 0; let underWithout = 0; let runsWithout = 0; let lateBlank = 0; let checked = 0
+  const fieldsKept = [0, 0]
+  for (let seed = 1; seed <= 20; seed++) {
+    let s = seed
+    const rnd = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 }
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]
+    let n = 0
+    const id = () => `${seed}-${String(n++).padStart(4, '0')}`
+    const pop: Row[] = []
+    for (let i = 0; i < 400; i++) pop.push({ id: id(), start: pick(MONTHS), status: 'open', kind: rnd() < 0.75 ? 'member' : 'business', district: rnd() < 0.85 ? pick(DISTRICTS.slice(0, 7)) : pick(DISTRICTS.slice(7)) })
+    // what each export saw: round 2 after 3% closed and 40 joined, round 3 after 3% more closed and 3 joined
+    const rounds: Row[][] = [pop.map(p => ({ ...p }))]
+    for (const [joining, month] of [[40, '2026-03'], [3, '2026-04']] as const) {
+      const next = rounds[rounds.length - 1].map(p => ({ ...p, status: rnd() < 0.03 ? 'closed' : p.status }))
+      for (let i = 0; i < joining; i++) next.push({ id: id(), start: month, status: 'open', kind: rnd() < 0.75 ? 'member' : 'business', district: pick(DISTRICTS) })
+      rounds.push(next)
+    }
+    const files = (withHistory: boolean) => {
+      let histories = new Map<string, ReturnType<typeof nextHistory>>()
+      return rounds.map(r => {
+        const pub = publishedAccounts(r, ['BS'], withHistory ? histories : new Map())
+        const next = new Map(histories)
+        for (const [k, q] of pub) next.set(k, nextHistory(histories.get(k), q))
+        histories = next
+        return pub
+      })
+    }
+    const ok = (pub: string, v: string) => pub === '' || pub === v
+    const fits = (q: QuasiIdentifiers, p: Row) => ok(q.area, area(p.district)) && ok(q.areaType, local(p.district)) && ok(q.role, p.kind) && ok(q.start, p.start) && ok(q.status, p.status)
+    const byId = rounds.map(r => new Map(r.map(p => [p.id, p])))
+    const linkage = (fs: Array<Map<string, QuasiIdentifiers>>) => {
+      const last = rounds[rounds.length - 1]
+      let under = 0
+      for (const target of last) {
+        // the accounts present in exactly the files the target was in, whose every row fits the target as it was
+        const candidates = last.filter(a => rounds.every((r, i) => {
+          const p = byId[i].get(target.id)
+          const q = fs[i].get(a.id)
+          return p == null ? q == null : q != null && fits(q, p)
+        }))
+        if (candidates.length >= K) continue
+        // the last round's 3 new accounts are fewer than K and a history of their own: published with every field
+        // withheld (the file's row count says that they joined; nothing else)
+        const q = fs[2].get(target.id)!
+        if (fs[1].get(target.id) == null && LADDER.every(f => q[f] === '')) { lateBlank++; continue }
+        under++
+      }
+      return under
+    }
+    const withFiles = files(true)
+    const withoutFiles = files(false)
+    underWith += linkage(withFiles)
+    const without = linkage(withoutFiles)
+    for (const [i, fs] of [withFiles, withoutFiles].entries()) for (const pub of fs.slice(1)) for (const q of pub.values()) fieldsKept[i] += LADDER.filter(f => q[f] !== '').length
+    underWithout += without
+    if (without > 0) runsWithout++
+    checked += rounds[2].length
+    // the flows report's "given" margin classes (marginKnown) include what an earlier file gave
+    const hs = new Map<string, ReturnType<typeof nextHistory>>()
+    for (const [k, q] of withFiles[0]) hs.set(k, nextHistory(undefined, q))
+    for (const [k, q] of withFiles[0]) if (q.role !== '' && !marginKnown({ ...q, role: '' }, hs.get(k), 'sector')) t.fail('a role the first file gave is not counted as given')
+  }
+  t.equal(underWith, 0, `with the export history, nobody of ${checked} participants over 20 populations fits fewer than ${K} accounts of three files (${lateBlank / 20} per run joined too late to be more than a blank row)`)
+  t.ok(runsWithout > 0, `without it, the same attack puts ${underWithout} participants under ${K} in ${runsWithout} of 20 populations`)
+  t.comment(`what it costs: the second and third files publish ${fieldsKept[0]} fields with the history, ${fieldsKept[1]} without`)
+})

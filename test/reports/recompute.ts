@@ -5,7 +5,8 @@ import { bucketEnd, isoDate, type Bucket, type Period } from '../../src/domain/p
 import type { PeriodFigures } from '../../src/reports/circulation.report.js'
 import type { LedgerPosition } from '../../src/reports/provenance.js'
 import type { FlowFigure, FlowsBy } from '../../src/reports/flows.report.js'
-import { publishedAccounts, type ParticipantRow } from '../../src/reports/anonymise.js'
+import { marginKnown, publishedAccounts, type ParticipantRow } from '../../src/reports/anonymise.js'
+import { readHistories } from '../../src/reports/export-history.js'
 import type { Stat } from '../../src/reports/stat.js'
 
 // The circulation figures recomputed the plain way: straight from the transfer and entry tables (or from what a
@@ -472,8 +473,10 @@ export async function recomputeFlows (pool: pg.Pool, currencyId: string, buckets
   const rows = (await pool.query<ParticipantRow & { local_areas: string[] }>(`
     SELECT a.id::text AS id, to_char(a.created_at AT TIME ZONE c.time_zone, 'YYYY-MM') AS start, a.status, p.kind, p.district, c.local_areas
       FROM account a JOIN participant p ON p.id = a.participant_id JOIN currency c ON c.id = a.currency_id WHERE a.currency_id = $1`, [currencyId])).rows
-  const published = publishedAccounts(rows, rows[0]?.local_areas ?? [])
-  const known = rows.filter(a => { const q = published.get(a.id)!; return by === 'sector' ? q.role !== '' : q.area !== '' && q.areaType !== '' }).map(a => a.id)
+  // and as earlier exports gave them (account_export_history)
+  const histories = await readHistories(pool, currencyId)
+  const published = publishedAccounts(rows, rows[0]?.local_areas ?? [], histories)
+  const known = rows.filter(a => marginKnown(published.get(a.id)!, histories.get(a.id), by)).map(a => a.id)
   const r = await pool.query<Row>(FLOWS_SQL, [currencyId, from, to, by, known])
   return r.rows.map(x => ({
     payer: x.payer,
