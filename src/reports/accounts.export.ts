@@ -78,11 +78,11 @@ async function generaliseAndRecord (primary: pg.Pool, x: AccountExportInput): Pr
   }
 }
 
-/** `pool` reads the Sarafu statistics (a replica where there is one); `primary` takes the accounts and records the
- *  export (generaliseAndRecord). */
-export function accountsCsv (pool: pg.Pool, primary: pg.Pool, x: AccountExportInput, session: ExportSession): Readable {
+/** Read on the primary, replica or not: the export records what it published (generaliseAndRecord), and its
+ *  Sarafu statistics must count the same transfers as its balances. */
+export function accountsCsv (pool: pg.Pool, x: AccountExportInput, session: ExportSession): Readable {
   async function * rows () {
-    const { accounts, published } = await generaliseAndRecord(primary, x)
+    const { accounts, published } = await generaliseAndRecord(pool, x)
     // rows leave in pseudonym order, not account id order: uuid v7 ids would give the creation order away
     const ordered = accounts.map(a => ({ a, p: session.pseudonym(a.id) })).sort((p, q) => (p.p < q.p ? -1 : 1))
     if (x.dialect === 'sarafu') {
