@@ -276,6 +276,16 @@ export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES,
     idx.forEach((i, k) => { if (cells[i].count > cells[idx[most]].count) most = k })
     dc[most] = 0
     dc[most] = -dc.reduce((a, b) => a + b, 0)
+    // the cell with the most payments takes the others' count noises; where that would take it below zero (a
+    // count cannot be published negative, and clamping it would break the group's total), the others' upward
+    // noises give way, from the first, until it does not (each other cell has at least one payment, so its own
+    // noise of -1 at most never does)
+    for (let k = 0; k < dc.length && cells[idx[most]].count + dc[most] < 0; k++) {
+      if (k === most || dc[k] <= 0) continue
+      const give = Math.min(dc[k], -(cells[idx[most]].count + dc[most]))
+      dc[k] -= give
+      dc[most] += give
+    }
     idx.forEach((i, k) => {
       out[i] = { value: cells[i].value + noise[k], count: Math.max(0, cells[i].count + dc[k]) }
       if (hide[k] != null) out[i].hide = hide[k]
