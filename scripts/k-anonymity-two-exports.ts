@@ -35,7 +35,7 @@ function run (seed: number) {
   for (const p of later) if (rnd() < 0.03) p.status = 'closed'
   for (let i = 0; i < 40; i++) later.push({ id: id(), start: '2026-03', status: 'open', kind: rnd() < 0.75 ? 'member' : 'business', district: pick(DISTRICTS) })
   const histories = new Map<string, ExportHistory>()
-  if (historyMode) for (const [id, q] of first) histories.set(id, nextHistory(undefined, q))
+  if (historyMode) for (const [id, q] of first) histories.set(id, nextHistory(undefined, q, 'first'))
   const second = publishedAccounts(later, ['BS'], histories)
   const ok = (pub: string, v: string) => pub === '' || pub === v
   const fits = (q: QuasiIdentifiers | undefined, p: ParticipantRow, status: string) => q == null || (

@@ -58,7 +58,7 @@ interface Row { id: string, start: string, balance: string, status: string, syst
  * is generalised knowing this one. A file that then fails on its way out has been counted as given; that only
  * ever withholds more.
  */
-async function generaliseAndRecord (primary: pg.Pool, x: AccountExportInput): Promise<{ accounts: Row[], published: Map<string, QuasiIdentifiers> }> {
+async function generaliseAndRecord (primary: pg.Pool, x: AccountExportInput, exportId: string): Promise<{ accounts: Row[], published: Map<string, QuasiIdentifiers> }> {
   const db = await primary.connect()
   try {
     await db.query('BEGIN')
@@ -66,8 +66,9 @@ async function generaliseAndRecord (primary: pg.Pool, x: AccountExportInput): Pr
     const histories = await readHistories(db, x.currencyId)
     // all at once: k-anonymity needs every account's combination (accounts are few next to transfers)
     const accounts = (await db.query<Row>(ACCOUNTS_SQL, [x.currencyId])).rows
-    const published = publishedAccounts(accounts.filter(a => a.system_kind == null), x.localAreas, histories)
-    await recordExport(db, x.currencyId, histories, published)
+    const small = new Set<string>()
+    const published = publishedAccounts(accounts.filter(a => a.system_kind == null), x.localAreas, histories, small)
+    await recordExport(db, x.currencyId, exportId, histories, published, small)
     await db.query('COMMIT')
     return { accounts, published }
   } catch (err) {
@@ -82,7 +83,7 @@ async function generaliseAndRecord (primary: pg.Pool, x: AccountExportInput): Pr
  *  Sarafu statistics must count the same transfers as its balances. */
 export function accountsCsv (pool: pg.Pool, x: AccountExportInput, session: ExportSession): Readable {
   async function * rows () {
-    const { accounts, published } = await generaliseAndRecord(pool, x)
+    const { accounts, published } = await generaliseAndRecord(pool, x, session.id)
     // rows leave in pseudonym order, not account id order: uuid v7 ids would give the creation order away
     const ordered = accounts.map(a => ({ a, p: session.pseudonym(a.id) })).sort((p, q) => (p.p < q.p ? -1 : 1))
     if (x.dialect === 'sarafu') {

@@ -121,35 +121,83 @@ export interface ExportHistory { history: string, roleKnown: boolean, areaKnown:
 /**
  * What the accounts export publishes of every participant account (by account id): its quasi-identifiers,
  * generalised. A researcher who downloads the export twice links the two files' pseudonyms through the transfers
- * (the same payments at the same microseconds) and holds, of each account, the sequence of what each file said.
- * So the accounts of each history (the same sequence so far; none for those never exported) are generalised
- * together and apart from the others: within a history every combination published is shared by at least K
- * accounts, so every sequence a researcher can hold is too. An account that closes, say, is published closed only
- * once K accounts of its history can be; until then its status is withheld, with theirs. Accounts that joined
- * since the last export make a history of their own: fewer than K of them are published with every field
- * withheld. Keyed by a hash of the id: the same accounts with the same fields are generalised alike in every
- * export, in an order that is not the order of joining (uuid v7 ids are). The flows report reads the same, to
- * know which day cells the exports give (docs/disclosure.md).
+ * (the same payments at the same microseconds) and holds, of each account, the sequence of what each file said,
+ * and which files it was in. So the accounts of each history (the same sequence so far) are generalised together
+ * and apart from the others: within a history every combination published is shared by at least K accounts, so
+ * every sequence a researcher can hold is too. An account that closes, say, is published closed only once K
+ * accounts of its history can be; until then its status is withheld, with theirs.
+ *
+ * An account never published with a field has the history of the export it first appeared in (nextHistory): the
+ * transfers file tells a researcher which pseudonyms are new in each export, so accounts that joined between the
+ * same two exports are told apart from all others whatever the accounts file says. Those in no export yet, and
+ * each such cohort of K or more, are generalised on their own. A cohort of fewer than K is given away by its new
+ * pseudonyms anyway; generalised on its own it would stay blank for good, so its accounts each take the most
+ * specific combination published of K or more new accounts that is true of them, and the rest are generalised
+ * together with the other small cohorts. Such accounts (`small`, which the caller passes to nextHistory) keep a
+ * history of their own kind, and whenever theirs holds fewer than K they are generalised with the small cohorts
+ * again: the files cannot protect them from a researcher who knows when they joined, and do not try to beyond
+ * K alike in each file. Keyed by a hash of the id: the same accounts with the same fields are
+ * generalised alike in every export, in an order that is not the order of joining (uuid v7 ids are). The flows
+ * report reads the same, to know which day cells the exports give (docs/disclosure.md).
  */
 export function publishedAccounts (participants: readonly ParticipantRow[], localAreas: readonly string[],
-  histories: ReadonlyMap<string, ExportHistory> = new Map()): Map<string, QuasiIdentifiers> {
+  histories: ReadonlyMap<string, ExportHistory> = new Map(), small: Set<string> = new Set()): Map<string, QuasiIdentifiers> {
   const keyOf = (id: string) => createHash('sha256').update(id).digest('hex')
   const parts = new Map<string, Account[]>()
   for (const a of participants) {
-    const h = histories.get(a.id)?.history ?? ''
+    const h = histories.get(a.id)?.history ?? FRESH
     let part = parts.get(h)
     if (part === undefined) parts.set(h, part = [])
     part.push({ key: keyOf(a.id), qi: quasiIdentifiers(a, localAreas) })
   }
   const byKey = new Map<string, QuasiIdentifiers>()
-  for (const part of parts.values()) for (const [k, q] of generalise(part)) byKey.set(k, q)
-  return new Map(participants.map(a => [a.id, byKey.get(keyOf(a.id))!]))
+  const pool: Account[] = []
+  for (const [h, part] of parts) {
+    if ((h === FRESH || h.startsWith(COHORT) || h.startsWith(SMALL)) && part.length < K) pool.push(...part)
+    else for (const [k, q] of generalise(part)) byKey.set(k, q)
+  }
+  // the groups of K or more new accounts, most specific first, that a small cohort's accounts may take
+  const sizes = new Map<string, { q: QuasiIdentifiers, n: number }>()
+  for (const a of parts.get(FRESH) ?? []) {
+    const q = byKey.get(a.key)
+    if (q == null) continue
+    const e = sizes.get(comboKey(q))
+    if (e == null) sizes.set(comboKey(q), { q, n: 1 }); else e.n++
+  }
+  const groups = [...sizes.values()].filter(g => g.n >= K && LADDER.some(f => g.q[f] !== ''))
+    .map(g => ({ q: g.q, fields: LADDER.filter(f => g.q[f] !== '').length, key: comboKey(g.q) }))
+    .sort((a, b) => b.fields - a.fields || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  const rest: Account[] = []
+  for (const a of pool) {
+    const g = groups.find(g => LADDER.every(f => g.q[f] === '' || g.q[f] === a.qi[f]))
+    if (g != null) byKey.set(a.key, g.q); else rest.push(a)
+  }
+  for (const [k, q] of generalise(rest)) byKey.set(k, q)
+  const inPool = new Set(pool.map(a => a.key))
+  return new Map(participants.map(a => {
+    if (inPool.has(keyOf(a.id))) small.add(a.id)
+    return [a.id, byKey.get(keyOf(a.id))!]
+  }))
 }
 
-/** An account's history after one more export published `q` of it. */
-export function nextHistory (prev: ExportHistory | undefined, q: QuasiIdentifiers): ExportHistory {
+/** The history of accounts in no export yet; the prefix of a cohort's (those first in one export, never
+ *  published with a field); and of the small cohorts' accounts once published (publishedAccounts). */
+const FRESH = ''
+const COHORT = 'cohort:'
+const SMALL = 'small:'
+
+/**
+ * An account's history after export `exportId` published `q` of it; `small`: publishedAccounts generalised it
+ * with the small cohorts. A row with every field withheld tells a researcher only that the account exists: an
+ * account never published with a field keeps the history of the export it first appeared in (its cohort); one
+ * published before keeps its history. A small cohort's account published with a field starts a history of the
+ * small kind from what this export gave, so those published alike stay together.
+ */
+export function nextHistory (prev: ExportHistory | undefined, q: QuasiIdentifiers, exportId: string, small = false): ExportHistory {
+  if (LADDER.every(f => q[f] === '')) return prev ?? { history: `${COHORT}${exportId}`, roleKnown: false, areaKnown: false }
+  const digest = createHash('sha256').update(`${small ? SMALL : prev?.history ?? ''}\n${comboKey(q)}`).digest('base64url')
   return {
-    history: createHash('sha256').update(`${prev?.history ?? ''}\n${comboKey(q)}`).digest('base64url'),
+    history: small ? `${SMALL}${digest}` : digest,
     roleKnown: prev?.roleKnown === true || q.role !== '',
     areaKnown: prev?.areaKnown === true || (q.area !== '' && q.areaType !== ''),
   }

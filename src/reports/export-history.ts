@@ -20,12 +20,13 @@ export async function lockHistories (db: Query, currencyId: string): Promise<voi
   await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`account_export_history|${currencyId}`])
 }
 
-/** Records that an export published `published` (by account id), after `before`. */
-export async function recordExport (db: Query, currencyId: string, before: ReadonlyMap<string, ExportHistory>,
-  published: ReadonlyMap<string, QuasiIdentifiers>): Promise<void> {
+/** Records that export `exportId` published `published` (by account id), after `before`; `small`: the accounts
+ *  publishedAccounts generalised with the small cohorts. */
+export async function recordExport (db: Query, currencyId: string, exportId: string, before: ReadonlyMap<string, ExportHistory>,
+  published: ReadonlyMap<string, QuasiIdentifiers>, small: ReadonlySet<string>): Promise<void> {
   const ids: string[] = []; const histories: string[] = []; const role: boolean[] = []; const area: boolean[] = []
   for (const [id, q] of published) {
-    const h = nextHistory(before.get(id), q)
+    const h = nextHistory(before.get(id), q, exportId, small.has(id))
     ids.push(id); histories.push(h.history); role.push(h.roleKnown); area.push(h.areaKnown)
   }
   if (ids.length === 0) return
