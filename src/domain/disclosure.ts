@@ -164,14 +164,16 @@ const abs = (x: bigint): bigint => (x < 0n ? -x : x)
  * is rounded to the currency's decimals: a noise under half a unit would be rounded away, and a researcher who
  * knows the true values are whole units would round any finer figure himself. Rounding up keeps every noise at
  * least NOISE_LOW of the largest part (the guarantee) and at least one unit; a day cell of a few units therefore
- * takes more than NOISE_HIGH, which costs a researcher a unit, never a hidden cell.
+ * takes more than NOISE_HIGH, which costs a researcher a unit or two.
  */
 function raw (key: Buffer, d: DayCell, unit: bigint): { noise: bigint, dc: number } {
   const h = hmac(key, `size|${d.cell}|${d.day}|${d.top}|${d.value}|${d.count}`)
   const u = h.readUInt32BE(0) / 2 ** 32
   const share = BigInt(Math.floor((NOISE_LOW + (NOISE_HIGH - NOISE_LOW) * u) * 1e6))
   const size = abs(d.x1) * share
-  const units = size === 0n ? 0n : (size + PPM * unit - 1n) / (PPM * unit)
+  // and one unit more on half the days (from the same hash): a cell whose direction a researcher has learnt (an
+  // insider's cell) is then still not exact on a small day, where rounding up alone gives one unit every time
+  const units = size === 0n ? 0n : (size + PPM * unit - 1n) / (PPM * unit) + BigInt(h[5] & 1)
   return { noise: direction(key, d.cell) * units * unit, dc: (h[4] % 3) - 1 }
 }
 
@@ -227,6 +229,14 @@ export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES,
     const r = idx.map(i => raw(key, cells[i], unit))
     const noise = r.map(x => x.noise)
     const hide: Array<Reason | undefined> = idx.map(() => undefined)
+    const reason = (j: number): Reason => cells[idx[j]].n < rules.threshold ? 'threshold' : 'dominance'
+    // the cells that describe the fewest accounts first (then the smallest): the rules hide such cells in most
+    // ranges anyway, so hiding them in every range containing the day costs least
+    const rank = idx.map(i => hmac(key, `rank|${cells[i].cell}`).readUInt32BE(0))
+    const order = idx.map((_, j) => j).sort((x, y) => {
+      const a = cells[idx[x]]; const b = cells[idx[y]]
+      return a.n - b.n || (a.value < b.value ? -1 : a.value > b.value ? 1 : rank[x] - rank[y])
+    })
     if (noise.every(x => x >= 0n) || noise.every(x => x <= 0n)) {
       const total = noise.reduce((a, b) => a + b, 0n)
       // the balancer takes everyone else's noise, against its direction
@@ -237,16 +247,9 @@ export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES,
         if (k < 0 || c.rest > cells[idx[k]].rest) k = j
       })
       if (k < 0) {
-        // the two that describe the fewest accounts (then the smallest): the rules hide such cells in most
-        // ranges anyway, so hiding them in every range containing the day costs least
-        const rank = idx.map(i => hmac(key, `rank|${cells[i].cell}`).readUInt32BE(0))
-        const order = idx.map((_, j) => j).sort((x, y) => {
-          const a = cells[idx[x]]; const b = cells[idx[y]]
-          return a.n - b.n || (a.value < b.value ? -1 : a.value > b.value ? 1 : rank[x] - rank[y])
-        })
+        // no balancer: the two first in `order` are hidden in every range containing the day
         k = order[0]
         const partner = order[1]
-        const reason = (j: number): Reason => cells[idx[j]].n < rules.threshold ? 'threshold' : 'dominance'
         hide[k] = reason(k)
         hide[partner] = reason(partner)
       }
@@ -270,6 +273,16 @@ export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES,
         if (cells[idx[k]].value > cells[idx[big]].value) big = k
       }
       noise[big] += weaker * (extra - given)
+    }
+    // A flow is never negative: a cell published at zero or below that day would say that it went down, and
+    // with it its direction on every day, which makes its other small days exact (a noise of one unit, its way).
+    // It happens to a cell of a unit or two going down, and to a small cell on the side that takes the balance.
+    // Such a cell is hidden in every range containing the day, with a partner (first in `order`) unless another
+    // cell of the group already is, so the group's total does not give it back.
+    idx.forEach((i, k) => { if (cells[i].value > 0n && cells[i].value + noise[k] <= 0n) hide[k] ??= reason(k) })
+    if (hide.filter(h => h != null).length === 1) {
+      const partner = order.find(j => hide[j] == null)!
+      hide[partner] = reason(partner)
     }
     const dc = r.map(x => x.dc)
     let most = 0
