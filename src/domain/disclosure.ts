@@ -285,30 +285,19 @@ export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES,
       hide[partner] = reason(partner)
     }
     const dc = r.map(x => x.dc)
-    // A cell whose payments are all of one minor unit (an hour each, in a time bank) has its value in its count:
-    // a count noise of its own would narrow the value's (the two leave different candidates, and their overlap
-    // can be one), so its count moves with its value, unit for unit. Only where value = count units: the count
-    // then says nothing the value does not. The coupled noises add up to zero when every cell of the group is
-    // coupled (the values' do); otherwise a cell that is not takes the rest.
-    const coupled = idx.map(i => cells[i].count > 0 && cells[i].value === BigInt(cells[i].count) * unit)
-    idx.forEach((_, k) => { if (coupled[k]) dc[k] = Number(noise[k] / unit) })
-    const free = idx.map((_, k) => k).filter(k => !coupled[k])
-    if (free.length > 0) {
-      let most = free[0]
-      for (const k of free) if (cells[idx[k]].count > cells[idx[most]].count) most = k
-      dc[most] = 0
-      dc[most] = -dc.reduce((a, b) => a + b, 0)
-      // the free cell with the most payments takes the others' count noises; where that would take it below zero
-      // (a count cannot be published negative, and clamping it would break the group's total), the other free
-      // cells' upward noises give way, from the first, until it does not (each has at least one payment, so its
-      // own noise of -1 at most never does)
-      for (const k of free) {
-        if (cells[idx[most]].count + dc[most] >= 0) break
-        if (k === most || dc[k] <= 0) continue
-        const give = Math.min(dc[k], -(cells[idx[most]].count + dc[most]))
-        dc[k] -= give
-        dc[most] += give
-      }
+    let most = 0
+    idx.forEach((i, k) => { if (cells[i].count > cells[idx[most]].count) most = k })
+    dc[most] = 0
+    dc[most] = -dc.reduce((a, b) => a + b, 0)
+    // the cell with the most payments takes the others' count noises; where that would take it below zero (a
+    // count cannot be published negative, and clamping it would break the group's total), the others' upward
+    // noises give way, from the first, until it does not (each other cell has at least one payment, so its own
+    // noise of -1 at most never does)
+    for (let k = 0; k < dc.length && cells[idx[most]].count + dc[most] < 0; k++) {
+      if (k === most || dc[k] <= 0) continue
+      const give = Math.min(dc[k], -(cells[idx[most]].count + dc[most]))
+      dc[k] -= give
+      dc[most] += give
     }
     idx.forEach((i, k) => {
       out[i] = { value: cells[i].value + noise[k], count: Math.max(0, cells[i].count + dc[k]) }
