@@ -231,12 +231,15 @@ export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES,
     const hide: Array<Reason | undefined> = idx.map(() => undefined)
     const reason = (j: number): Reason => cells[idx[j]].n < rules.threshold ? 'threshold' : 'dominance'
     // the cells that describe the fewest accounts first (then the smallest): the rules hide such cells in most
-    // ranges anyway, so hiding them in every range containing the day costs least
-    const rank = idx.map(i => hmac(key, `rank|${cells[i].cell}`).readUInt32BE(0))
-    const order = idx.map((_, j) => j).sort((x, y) => {
-      const a = cells[idx[x]]; const b = cells[idx[y]]
-      return a.n - b.n || (a.value < b.value ? -1 : a.value > b.value ? 1 : rank[x] - rank[y])
-    })
+    // ranges anyway, so hiding them in every range containing the day costs least. Worked out only when a cell
+    // must be hidden (rarely): it takes an HMAC per cell
+    const order = (): number[] => {
+      const rank = idx.map(i => hmac(key, `rank|${cells[i].cell}`).readUInt32BE(0))
+      return idx.map((_, j) => j).sort((x, y) => {
+        const a = cells[idx[x]]; const b = cells[idx[y]]
+        return a.n - b.n || (a.value < b.value ? -1 : a.value > b.value ? 1 : rank[x] - rank[y])
+      })
+    }
     if (noise.every(x => x >= 0n) || noise.every(x => x <= 0n)) {
       const total = noise.reduce((a, b) => a + b, 0n)
       // the balancer takes everyone else's noise, against its direction
@@ -248,8 +251,8 @@ export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES,
       })
       if (k < 0) {
         // no balancer: the two first in `order` are hidden in every range containing the day
-        k = order[0]
-        const partner = order[1]
+        const [first, partner] = order()
+        k = first
         hide[k] = reason(k)
         hide[partner] = reason(partner)
       }
@@ -281,7 +284,7 @@ export function perturbDay (key: Buffer, cells: DayCell[], rules: Rules = RULES,
     // cell of the group already is, so the group's total does not give it back.
     idx.forEach((i, k) => { if (cells[i].value > 0n && cells[i].value + noise[k] <= 0n) hide[k] ??= reason(k) })
     if (hide.filter(h => h != null).length === 1) {
-      const partner = order.find(j => hide[j] == null)!
+      const partner = order().find(j => hide[j] == null)!
       hide[partner] = reason(partner)
     }
     const dc = r.map(x => x.dc)

@@ -142,14 +142,14 @@ export interface ExportHistory { history: string, roleKnown: boolean, areaKnown:
  */
 export function publishedAccounts (participants: readonly ParticipantRow[], localAreas: readonly string[],
   histories: ReadonlyMap<string, ExportHistory> = new Map(), small: Set<string> = new Set()): Map<string, QuasiIdentifiers> {
-  const keyOf = (id: string) => createHash('sha256').update(id).digest('hex')
+  const keys = participants.map(a => createHash('sha256').update(a.id).digest('hex'))
   const parts = new Map<string, Account[]>()
-  for (const a of participants) {
+  participants.forEach((a, i) => {
     const h = histories.get(a.id)?.history ?? FRESH
     let part = parts.get(h)
     if (part === undefined) parts.set(h, part = [])
-    part.push({ key: keyOf(a.id), qi: quasiIdentifiers(a, localAreas) })
-  }
+    part.push({ key: keys[i], qi: quasiIdentifiers(a, localAreas) })
+  })
   const byKey = new Map<string, QuasiIdentifiers>()
   const pool: Account[] = []
   for (const [h, part] of parts) {
@@ -174,9 +174,9 @@ export function publishedAccounts (participants: readonly ParticipantRow[], loca
   }
   for (const [k, q] of generalise(rest)) byKey.set(k, q)
   const inPool = new Set(pool.map(a => a.key))
-  return new Map(participants.map(a => {
-    if (inPool.has(keyOf(a.id))) small.add(a.id)
-    return [a.id, byKey.get(keyOf(a.id))!]
+  return new Map(participants.map((a, i) => {
+    if (inPool.has(keys[i])) small.add(a.id)
+    return [a.id, byKey.get(keys[i])!]
   }))
 }
 

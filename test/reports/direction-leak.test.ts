@@ -1,8 +1,7 @@
 import t from 'tap'
 import { direction } from '../../src/domain/disclosure.js'
 import { buildTestApp } from '../helper.js'
-import { business, member, reportBook } from './fixture.js'
-import { createResearcher } from './ledger.js'
+import { pinSecret, timeBank } from './fixture.js'
 
 // Found by an attacker helper session. A currency of whole units. A day cell that is the only one on the weaker
 // side of its margin group takes all of the group's balancing noise, however small the cell: a cell of 4 units
@@ -12,13 +11,7 @@ import { createResearcher } from './ledger.js'
 // direction. Such a day now hides the cell (and a partner) in every range containing it (disclosure.ts).
 t.test('a flows cell that its noise would take to zero or below is hidden, not published with its direction', async (t) => {
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
-  const book = await reportBook(ctx, 'HRS', ['BS'], { name: 'Hours', decimals: 0, fees: {}, redemptionFee: '0' })
-  const members = []
-  for (let i = 0; i < 6; i++) members.push(await member(ctx, 'HRS', 'BS6 5AB'))
-  const food = []; const retail = []
-  for (let i = 0; i < 6; i++) food.push(await business(ctx, 'HRS', 'food', 'BS1 4DJ'))
-  for (let i = 0; i < 6; i++) retail.push(await business(ctx, 'HRS', 'retail', 'BS1 4DJ'))
-  for (const m of members) await book.ledger.issue('2026-03-01T09:00:00Z', m.accountId, '60')
+  const { book, members, food, retail, token } = await timeBank(ctx, '60')
   // 2026-03-10: four members give an hour each to four food businesses (8 accounts, 4 hours: passes the rules);
   // one member gives 30 hours to a shop, another one hour to each of five shops
   for (let i = 0; i < 4; i++) await book.ledger.pay('2026-03-10T12:00:00Z', members[i].accountId, food[i].accountId, '1')
@@ -30,14 +23,7 @@ t.test('a flows cell that its noise would take to zero or below is hidden, not p
     await book.ledger.pay('2026-03-11T13:00:00Z', members[i].accountId, retail[i].accountId, '3')
   }
   const cell = (sector: string) => `flows|sector|member|${sector}`
-  let secret = Buffer.alloc(32)
-  for (let i = 0; ; i++) {
-    secret = Buffer.alloc(32, i)
-    if (direction(secret, cell('food')) === -1n && direction(secret, cell('retail')) === 1n) break
-  }
-  await ctx.app.pool.query('UPDATE disclosure_key SET secret = $2 WHERE currency_id = $1', [book.currencyId, secret])
-  await createResearcher(ctx.app.pool, book.currencyId, 'res-hrs', 'researcher-password')
-  const token = await ctx.token('res-hrs', 'researcher-password')
+  await pinSecret(ctx, book.currencyId, s => direction(s, cell('food')) === -1n && direction(s, cell('retail')) === 1n)
   const day = async (from: string, to: string) => {
     const r = await ctx.call('GET', `/v1/currencies/HRS/reports/flows?by=sector&from=${from}&to=${to}`, { token })
     t.equal(r.status, 200)

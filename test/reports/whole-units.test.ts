@@ -1,21 +1,14 @@
 import t from 'tap'
 import { direction } from '../../src/domain/disclosure.js'
 import { buildTestApp } from '../helper.js'
-import { business, member, reportBook } from './fixture.js'
-import { createResearcher } from './ledger.js'
+import { pinSecret, timeBank } from './fixture.js'
 
 // A researcher of a currency of whole units (a time bank's hours, say) asks for one day's flows by sector. Each of
 // the day's two cells has a largest part of 2 units, so its noise (12-17% of that) was under half a unit, and the
 // published value, rounded to the currency's whole units, was the true one. docs/disclosure.md, "Small cells".
 t.test('a currency of whole units: a day cell of a few units is published with a noise of at least one unit', async (t) => {
   const ctx = await buildTestApp(t, { REPORTS_AGGREGATE_INTERVAL_MS: 0 })
-  const book = await reportBook(ctx, 'HRS', ['BS'], { name: 'Hours', decimals: 0, fees: {}, redemptionFee: '0' })
-  const members = []
-  for (let i = 0; i < 6; i++) members.push(await member(ctx, 'HRS', 'BS6 5AB'))
-  const food = []; const retail = []
-  for (let i = 0; i < 6; i++) food.push(await business(ctx, 'HRS', 'food', 'BS1 4DJ'))
-  for (let i = 0; i < 6; i++) retail.push(await business(ctx, 'HRS', 'retail', 'BS1 4DJ'))
-  for (const m of members) await book.ledger.issue('2026-03-01T09:00:00Z', m.accountId, '20')
+  const { book, members, food, retail, token } = await timeBank(ctx, '20')
   // 2026-03-10: every member gives 2 hours to a food business and 3 to a shop, each to a different one, so the
   // cells describe 12 accounts and pass the threshold and p% rules
   for (let i = 0; i < 6; i++) {
@@ -25,14 +18,7 @@ t.test('a currency of whole units: a day cell of a few units is published with a
   // a secret under which the two cells go opposite ways, so both are published (under one that sends them the
   // same way neither can balance the other, and both are hidden: disclosure.ts)
   const cell = (sector: string) => `flows|sector|member|${sector}`
-  let secret = Buffer.alloc(32)
-  for (let i = 0; ; i++) {
-    secret = Buffer.alloc(32, i)
-    if (direction(secret, cell('food')) !== direction(secret, cell('retail'))) break
-  }
-  await ctx.app.pool.query('UPDATE disclosure_key SET secret = $2 WHERE currency_id = $1', [book.currencyId, secret])
-  await createResearcher(ctx.app.pool, book.currencyId, 'res-hrs', 'researcher-password')
-  const token = await ctx.token('res-hrs', 'researcher-password')
+  const secret = await pinSecret(ctx, book.currencyId, s => direction(s, cell('food')) !== direction(s, cell('retail')))
 
   const r = await ctx.call('GET', '/v1/currencies/HRS/reports/flows?by=sector&from=2026-03-10&to=2026-03-11', { token })
   t.equal(r.status, 200)
